@@ -1,0 +1,145 @@
+//! Server options: every knob the server honours, with nats-server's names and defaults.
+//!
+//! Options come from three places, applied in this order: built-in defaults, the config file
+//! (`--config`, nats-server's format, see [`crate::conf`]), then command-line flags (see
+//! [`crate::cli`]); a flag always wins over the file, as in nats-server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One user allowed to connect. `password` may be a bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`),
+/// as nats-server accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who may connect. Nothing configured means anyone may.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    /// `authorization { token: … }` / `--auth`.
+    pub token: Option<String>,
+    /// `authorization { user, password }` (`--user`/`--pass`) and `users: [ … ]` together.
+    pub users: Vec<User>,
+    /// `authorization { timeout: N }` seconds; default 2 s (nats-server's AUTH_TIMEOUT).
+    pub timeout: Duration,
+}
+
+impl Authorization {
+    pub fn required(&self) -> bool {
+        self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+/// `websocket { … }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketOptions {
+    pub host: String,
+    /// 0 = WebSocket off; -1 = pick a random free port.
+    pub port: i32,
+    /// nats-server refuses plain ws:// unless `no_tls: true`; edgebus has no TLS yet and
+    /// serves plain ws:// either way (a warning says so when `no_tls` is not set).
+    pub no_tls: bool,
+}
+
+/// `jetstream { … }` / `--jetstream` / `--store_dir`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JetStreamOptions {
+    pub enabled: bool,
+    pub store_dir: Option<PathBuf>,
+    /// Bytes; 0 = no limit configured (the server picks one).
+    pub max_memory_store: i64,
+    pub max_file_store: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Client listener host (`host`, `net`, `listen`, `-a`, `--addr`). Default `0.0.0.0`.
+    pub host: String,
+    /// Client listener port (`port`, `listen`, `-p`). Default 4222; -1 = random.
+    pub port: i32,
+    /// Monitoring HTTP port (`http_port`, `-m`); 0 = off.
+    pub http_port: i32,
+    /// Monitoring host (`http`/`http_host`); defaults to `host`.
+    pub http_host: Option<String>,
+    pub max_payload: i32,
+    pub max_pending: i64,
+    pub max_control_line: i32,
+    pub max_connections: i32,
+    /// 0 = unlimited.
+    pub max_subscriptions: i32,
+    pub ping_interval: Duration,
+    pub ping_max: i32,
+    pub write_deadline: Duration,
+    pub authorization: Authorization,
+    pub websocket: WebSocketOptions,
+    pub jetstream: JetStreamOptions,
+    /// `server_name`; default: the generated server id.
+    pub server_name: Option<String>,
+    /// `-D` / `debug: true`.
+    pub debug: bool,
+    /// `-V` / `trace: true`.
+    pub trace: bool,
+    /// Warnings found while reading the config (unknown keys and the like), logged at start.
+    pub warnings: Vec<String>,
+}
+
+pub const DEFAULT_PORT: i32 = 4222;
+pub const DEFAULT_WS_PORT: i32 = 8080;
+pub const MAX_PAYLOAD: i32 = 1024 * 1024;
+pub const MAX_PENDING: i64 = 64 * 1024 * 1024;
+pub const MAX_CONTROL_LINE: i32 = 4096;
+pub const MAX_CONNECTIONS: i32 = 64 * 1024;
+pub const PING_INTERVAL: Duration = Duration::from_secs(120);
+pub const PING_MAX: i32 = 2;
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "0.0.0.0".into(),
+            port: DEFAULT_PORT,
+            http_port: 0,
+            http_host: None,
+            max_payload: MAX_PAYLOAD,
+            max_pending: MAX_PENDING,
+            max_control_line: MAX_CONTROL_LINE,
+            max_connections: MAX_CONNECTIONS,
+            max_subscriptions: 0,
+            ping_interval: PING_INTERVAL,
+            ping_max: PING_MAX,
+            write_deadline: WRITE_DEADLINE,
+            authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
+            websocket: WebSocketOptions { host: String::new(), port: 0, no_tls: false },
+            jetstream: JetStreamOptions::default(),
+            server_name: None,
+            debug: false,
+            trace: false,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The address the client listener binds.
+    pub fn client_addr(&self) -> Result<SocketAddr, String> {
+        resolve(&self.host, self.port)
+    }
+}
+
+/// Resolves `host:port`, turning -1 into 0 (the OS picks a port), as nats-server does.
+pub fn resolve(host: &str, port: i32) -> Result<SocketAddr, String> {
+    let port = if port < 0 { 0 } else { port };
+    let port = u16::try_from(port).map_err(|_| format!("invalid port {port}"))?;
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = if host == "localhost" {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        host.parse().map_err(|_| format!("invalid host {host:?}"))?
+    };
+    Ok(SocketAddr::new(ip, port))
+}
