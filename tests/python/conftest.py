@@ -116,6 +116,7 @@ class Server:
         self.config_path.write_text(config_text)
         self.proc: subprocess.Popen | None = None
         self._log = None
+        self.env: dict[str, str] = {}  # extra environment for the process
 
     # -- addresses
     @property
@@ -156,6 +157,7 @@ class Server:
         self.proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=str(self.workdir), start_new_session=True,  # its own process group
+            env={**os.environ, **self.env},
         )
         return self.proc
 

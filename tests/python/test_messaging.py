@@ -239,7 +239,7 @@ async def test_auto_unsubscribe_with_nats_py(nc, nc2, token):
     for i in range(6):
         await nc.publish(f"au.{token}", str(i).encode())
     await nc.flush()
-    got = await take(sub, 6, timeout=1.0)
+    got = await take(sub, 6, timeout=0.5)
     assert [m.data for m in got] == [b"0", b"1", b"2"]
 
 

@@ -1,1 +1,0 @@
-//! nats-server configuration file format.
