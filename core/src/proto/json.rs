@@ -1,0 +1,159 @@
+//! The JSON bodies of `INFO` and `CONNECT`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// What a server announces. Optional fields are left out when empty, as nats-server does
+/// (`omitempty`), because some clients treat presence as meaning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerInfo {
+    pub server_id: String,
+    pub server_name: String,
+    pub version: String,
+    pub proto: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub git_commit: String,
+    #[serde(default)]
+    pub go: String,
+    pub host: String,
+    pub port: u16,
+    pub headers: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+    pub max_payload: i64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub jetstream: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_id: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nonce: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub connect_info: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remote_account: String,
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub api_lvl: i32,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+fn is_zero_i32(n: &i32) -> bool {
+    *n == 0
+}
+
+/// What a client asks for. Every field is optional and may be JSON `null` (async-nats sends
+/// `null` for unset strings); defaults are nats-server's, which are verbose and pedantic.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ConnectOptions {
+    #[serde(default = "yes", deserialize_with = "null_default_true")]
+    pub verbose: bool,
+    #[serde(default = "yes", deserialize_with = "null_default_true")]
+    pub pedantic: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tls_required: bool,
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub pass: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub protocol: i64,
+    #[serde(default = "yes", deserialize_with = "null_default_true")]
+    pub echo: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub headers: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub no_responders: bool,
+    #[serde(default)]
+    pub jwt: Option<String>,
+    #[serde(default)]
+    pub nkey: Option<String>,
+    #[serde(default)]
+    pub sig: Option<String>,
+    /// Legacy account fields: any value is refused with an authorization violation.
+    #[serde(default)]
+    pub account: Option<serde_json::Value>,
+    #[serde(default)]
+    pub new_account: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_default_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
+}
+
+impl Default for ConnectOptions {
+    /// The options of a client that never sent `CONNECT`.
+    fn default() -> Self {
+        ConnectOptions {
+            verbose: true,
+            pedantic: true,
+            tls_required: false,
+            auth_token: None,
+            user: None,
+            pass: None,
+            name: None,
+            lang: None,
+            version: None,
+            protocol: 0,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            jwt: None,
+            nkey: None,
+            sig: None,
+            account: None,
+            new_account: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    pub fn parse(json: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn connect_variants() {
+        let py = ConnectOptions::parse(br#"{"echo": true, "headers": true, "lang": "python3", "name": "demo", "no_responders": true, "pedantic": false, "protocol": 1, "verbose": false, "version": "2.16.0"}"#).unwrap();
+        assert!(py.headers && py.no_responders && !py.verbose && !py.pedantic && py.echo);
+        let rs = ConnectOptions::parse(br#"{"verbose":false,"pedantic":false,"jwt":null,"nkey":null,"sig":null,"name":null,"echo":true,"lang":"rust","version":"0.49.1","protocol":1,"tls_required":false,"user":null,"pass":null,"auth_token":null,"headers":true,"no_responders":true}"#).unwrap();
+        assert_eq!(rs.user, None);
+        let bare = ConnectOptions::parse(b"{}").unwrap();
+        assert!(bare.verbose && bare.pedantic && bare.echo);
+        assert!(ConnectOptions::parse(b"{nope").is_err());
+    }
+}

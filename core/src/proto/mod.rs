@@ -1,0 +1,25 @@
+//! The NATS client protocol: an incremental parser for both directions, the encoders, the
+//! JSON bodies of `INFO` / `CONNECT`, header blocks and the `-ERR` catalogue.
+//!
+//! Parsing is zero-copy: subjects, sids and payloads come out as `Bytes` slices of the read
+//! buffer. Bytes go in through [`Parser::buffer_mut`] in whatever pieces the transport hands
+//! over (a TCP read, a WebSocket frame); any split of the stream parses the same.
+
+mod encode;
+mod error;
+mod headers;
+mod json;
+mod parse;
+
+pub use encode::*;
+pub use error::ProtocolError;
+pub use headers::{HeaderError, Headers};
+pub use json::{ConnectOptions, ServerInfo};
+pub use parse::{
+    ClientOp, ClientRole, Limits, Message, ParseError, Parser, Publish, ServerOp, ServerRole,
+};
+
+/// The client-facing parser a server runs on each connection.
+pub type ClientOpParser = Parser<ClientRole>;
+/// The parser a client (or a bridge to an upstream server) runs on what a server sends.
+pub type ServerOpParser = Parser<ServerRole>;

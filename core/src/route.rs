@@ -1,0 +1,106 @@
+//! Who gets a published message: the delivery rule shared by every host.
+
+use crate::proto::Headers;
+use crate::sublist::MatchResult;
+use bytes::Bytes;
+
+/// Offers a message to every plain subscriber and to one member of each queue group, chosen
+/// at random. `offer` attempts one delivery and says whether it took: a subscriber that is
+/// closing, or the publisher's own subscription with echo off, declines, and the next member of
+/// the group is tried so the group still gets its copy. Returns how many deliveries were made.
+pub fn route<T>(
+    result: &MatchResult<T>,
+    rng: &mut fastrand::Rng,
+    mut offer: impl FnMut(&T) -> bool,
+) -> usize {
+    let mut delivered = 0;
+    for s in &result.plain {
+        if offer(s) {
+            delivered += 1;
+        }
+    }
+    for g in &result.queues {
+        let n = g.members.len();
+        if n == 0 {
+            continue;
+        }
+        let start = rng.usize(..n);
+        for i in 0..n {
+            if offer(&g.members[(start + i) % n]) {
+                delivered += 1;
+                break;
+            }
+        }
+    }
+    delivered
+}
+
+/// The header block of the status message a requester gets when nobody is subscribed to the
+/// subject it asked on: `NATS/1.0 503` with the original subject in `Nats-Subject`.
+pub fn no_responders_headers(subject: &[u8]) -> Bytes {
+    let mut h = Headers::with_status(503, None);
+    h.append(
+        "Nats-Subject",
+        &alloc::string::String::from_utf8_lossy(subject),
+    );
+    h.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sublist::Sublist;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn one_per_group_plus_all_plain() {
+        let mut sl = Sublist::new();
+        for i in 0..3 {
+            sl.insert(b"q", Some(b"A"), i).unwrap();
+        }
+        sl.insert(b"q", Some(b"B"), 10).unwrap();
+        sl.insert(b"q", None, 20).unwrap();
+        let r = sl.matches(b"q");
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut counts = [0usize; 21];
+        for _ in 0..300 {
+            let n = route(&r, &mut rng, |s| {
+                counts[*s as usize] += 1;
+                true
+            });
+            assert_eq!(n, 3);
+        }
+        assert_eq!(counts[0] + counts[1] + counts[2], 300);
+        assert!(counts[..3].iter().all(|c| *c > 50), "{counts:?}");
+        assert_eq!((counts[10], counts[20]), (300, 300));
+    }
+
+    #[test]
+    fn declined_member_passes_to_another() {
+        let mut sl = Sublist::new();
+        sl.insert(b"q", Some(b"A"), 1u32).unwrap();
+        sl.insert(b"q", Some(b"A"), 2u32).unwrap();
+        let r = sl.matches(b"q");
+        let mut rng = fastrand::Rng::with_seed(1);
+        for _ in 0..20 {
+            let mut got = Vec::new();
+            route(&r, &mut rng, |s| {
+                if *s == 1 {
+                    return false;
+                }
+                got.push(*s);
+                true
+            });
+            assert_eq!(got, [2]);
+        }
+    }
+
+    #[test]
+    fn no_responders_bytes() {
+        assert_eq!(
+            &no_responders_headers(b"nobody.home")[..],
+            b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n"
+        );
+    }
+}
