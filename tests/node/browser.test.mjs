@@ -1,0 +1,181 @@
+// nats.ws in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
+// exchanging messages through the server with a Node TCP client.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { connect, nuid } from "@nats-io/transport-node";
+import { startServer, HOST, REPO } from "./server.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const ARTIFACTS = path.join(REPO, "tests", "artifacts");
+
+// nats.ws 1.x ships a self-contained ESM bundle: the page imports it as is.
+const NATS_WS_BUNDLE = path.join(REPO, "tests", "node", "node_modules", "nats.ws", "esm", "nats.js");
+
+const PAGE = `<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>edgebus browser test</title>
+<link rel="icon" href="data:,">
+<style>
+  body { font: 15px/1.4 sans-serif; margin: 2em; }
+  li.ok::before { content: "\\2714  "; color: #080; }
+  li.fail::before { content: "\\2718  "; color: #a00; }
+</style>
+</head>
+<body>
+<h1>edgebus: nats.ws in Chromium</h1>
+<p id="conn">not connected</p>
+<ul id="log"></ul>
+<script type="module">
+  import * as nats from "/nats.js";
+  const sc = nats.StringCodec();
+  const got = {};
+  window.bus = {
+    async connect(url) {
+      window.nc = await nats.connect({ servers: url, reconnect: false, timeout: 5000 });
+      document.getElementById("conn").textContent = "connected to " + url + " (server " + window.nc.info.server_id.slice(0, 12) + "…)";
+    },
+    async publish(subject, text) {
+      window.nc.publish(subject, sc.encode(text));
+      await window.nc.flush();
+    },
+    async subscribe(subject) {
+      got[subject] = [];
+      const sub = window.nc.subscribe(subject);
+      (async () => { for await (const m of sub) got[subject].push(sc.decode(m.data)); })();
+      await window.nc.flush();
+    },
+    received(subject) { return got[subject] || []; },
+    async request(subject, text) {
+      const m = await window.nc.request(subject, sc.encode(text), { timeout: 5000 });
+      return sc.decode(m.data);
+    },
+    note(text, ok) {
+      const li = document.createElement("li");
+      li.className = ok ? "ok" : "fail";
+      li.textContent = text;
+      document.getElementById("log").appendChild(li);
+    },
+    async close() { await window.nc.close(); },
+  };
+  window.ready = true;
+</script>
+</body>
+</html>
+`;
+
+let server;
+let web;
+let browser;
+let page;
+let tcp;
+const pageErrors = [];
+
+function serveTestPage() {
+  const bundle = readFileSync(NATS_WS_BUNDLE);
+  const srv = http.createServer((req, res) => {
+    if (req.url === "/" || req.url === "/index.html") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(PAGE);
+    } else if (req.url === "/nats.js") {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      res.end(bundle);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve) => srv.listen(0, HOST, () => resolve(srv)));
+}
+
+async function waitFor(check, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium (tests/setup.sh does it)`);
+  server = await startServer();
+  web = await serveTestPage();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  page = await browser.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(`http://${HOST}:${web.address().port}/`);
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 10000 });
+  await page.evaluate((url) => window.bus.connect(url), server.wsUrl);
+  tcp = await connect({ servers: server.url, reconnect: false, timeout: 5000 });
+});
+
+after(async () => {
+  try {
+    if (page) {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, "browser.png"), fullPage: true });
+      await page.evaluate(() => window.bus.close()).catch(() => {});
+    }
+  } finally {
+    if (browser) await browser.close();
+    if (tcp && !tcp.isClosed()) await tcp.close();
+    if (web) web.close();
+    if (server) await server.stop();
+  }
+});
+
+test("browser publishes, TCP subscriber receives", async () => {
+  const subject = `br.up.${nuid.next()}`;
+  const sub = tcp.subscribe(subject, { max: 3 });
+  await tcp.flush();
+  for (const text of ["one", "two", "three"]) {
+    await page.evaluate(([s, t]) => window.bus.publish(s, t), [subject, text]);
+  }
+  const got = [];
+  const timer = setTimeout(() => sub.unsubscribe(), 5000);
+  for await (const m of sub) got.push(m.string());
+  clearTimeout(timer);
+  assert.deepEqual(got, ["one", "two", "three"]);
+  await page.evaluate(() => window.bus.note("browser → TCP: 3 messages", true));
+});
+
+test("TCP publishes, browser receives", async () => {
+  const subject = `br.down.${nuid.next()}`;
+  await page.evaluate((s) => window.bus.subscribe(s), subject);
+  for (let i = 0; i < 5; i++) tcp.publish(subject, `m${i}`);
+  await tcp.flush();
+  const got = await waitFor(async () => {
+    const r = await page.evaluate((s) => window.bus.received(s), subject);
+    return r.length >= 5 ? r : null;
+  });
+  assert.deepEqual(got, ["m0", "m1", "m2", "m3", "m4"]);
+  await page.evaluate(() => window.bus.note("TCP → browser: 5 messages", true));
+});
+
+test("browser request answered by a TCP responder", async () => {
+  const subject = `br.svc.${nuid.next()}`;
+  const sub = tcp.subscribe(subject, {
+    callback: (err, msg) => {
+      if (!err) msg.respond(`answer to ${msg.string()}`);
+    },
+  });
+  await tcp.flush();
+  const reply = await page.evaluate((s) => window.bus.request(s, "question"), subject);
+  assert.equal(reply, "answer to question");
+  sub.unsubscribe();
+  await page.evaluate(() => window.bus.note("browser request → TCP responder → reply", true));
+});
+
+test("no errors in the page", () => {
+  assert.deepEqual(pageErrors, []);
+});

