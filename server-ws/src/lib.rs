@@ -5,3 +5,8 @@
 pub mod cli;
 pub mod conf;
 pub mod options;
+pub mod auth;
+pub mod client;
+pub mod monitor;
+pub mod server;
+pub mod transport;

@@ -141,10 +141,3 @@ impl fmt::Display for ProtocolError {
         }
     }
 }
-
-/// `-ERR '<text>'\r\n` as bytes, for hosts that send one-off errors.
-pub fn err_bytes(e: &ProtocolError) -> Bytes {
-    let mut b = BytesMut::new();
-    e.write(&mut b);
-    b.freeze()
-}

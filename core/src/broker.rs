@@ -1,0 +1,482 @@
+//! A complete Core NATS broker on one thread, over the session, sublist and routing pieces.
+//!
+//! This is what runs inside a web page (where there is one thread and no sockets: in-page
+//! clients are "connections" that exchange protocol bytes with it) and what deterministic tests
+//! drive byte for byte. The native server distributes the same pieces over tasks instead, so
+//! that publishers on different cores never wait for each other.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+use hashbrown::HashMap;
+
+use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo, OK};
+use crate::route::{no_responders_headers, route};
+use crate::session::{Event, Session, SessionConfig};
+use crate::sublist::{MatchCache, Sublist};
+
+/// Identifies a connection to the broker.
+pub type ConnId = u64;
+
+/// Decides whether a `CONNECT` may proceed (the host's credential check).
+pub type Authorizer = Box<dyn Fn(&ConnectOptions) -> bool>;
+
+pub struct BrokerConfig {
+    pub session: SessionConfig,
+    /// The `INFO` every connection starts with (`client_id` is filled in per connection).
+    pub info: ServerInfo,
+    /// Most subscriptions per connection; 0 = unlimited.
+    pub max_subscriptions: usize,
+    pub authorizer: Option<Authorizer>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SubKey {
+    conn: ConnId,
+    id: u64,
+}
+
+struct SubState {
+    sid: Bytes,
+    subject: Bytes,
+    queue: Option<Bytes>,
+    max: u64,
+    delivered: u64,
+}
+
+struct Conn {
+    session: Session,
+    out: BytesMut,
+    subs: HashMap<u64, SubState>,
+    sids: HashMap<Bytes, u64>,
+    next_sub: u64,
+    opts: ConnectOptions,
+    closed: Option<Option<ProtocolError>>,
+}
+
+/// The broker. Feed each connection's bytes to [`Broker::receive`] and send what
+/// [`Broker::take_output`] returns back to it.
+pub struct Broker {
+    config: BrokerConfig,
+    conns: HashMap<ConnId, Conn>,
+    sublist: Sublist<SubKey>,
+    cache: MatchCache<SubKey>,
+    rng: fastrand::Rng,
+    next_conn: ConnId,
+}
+
+impl Broker {
+    /// `seed` drives queue-group choices, so a test can replay them.
+    pub fn new(config: BrokerConfig, seed: u64) -> Self {
+        Broker {
+            config,
+            conns: HashMap::new(),
+            sublist: Sublist::new(),
+            cache: MatchCache::default(),
+            rng: fastrand::Rng::with_seed(seed),
+            next_conn: 1,
+        }
+    }
+
+    /// Opens a connection; its output starts with `INFO`.
+    pub fn connect(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let mut out = BytesMut::new();
+        let mut info = self.config.info.clone();
+        info.client_id = id;
+        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
+        self.conns.insert(
+            id,
+            Conn {
+                session: Session::new(self.config.session),
+                out,
+                subs: HashMap::new(),
+                sids: HashMap::new(),
+                next_sub: 1,
+                opts: ConnectOptions::default(),
+                closed: None,
+            },
+        );
+        id
+    }
+
+    /// Bytes received from connection `id`. Unknown or closed connections are ignored.
+    pub fn receive(&mut self, id: ConnId, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.closed.is_some() {
+            return;
+        }
+        conn.session.buffer_mut().extend_from_slice(data);
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let Some(ev) = conn.session.poll_event() else {
+                return;
+            };
+            self.handle(id, ev);
+        }
+    }
+
+    /// Everything queued for connection `id` since the last call.
+    pub fn take_output(&mut self, id: ConnId) -> Bytes {
+        self.conns
+            .get_mut(&id)
+            .map(|c| c.out.split().freeze())
+            .unwrap_or_default()
+    }
+
+    /// `Some(reason)` once the connection was ended by the broker (`None` inside: no error).
+    /// Its remaining output should still be sent, then [`Broker::disconnect`] called.
+    pub fn closed(&self, id: ConnId) -> Option<Option<&ProtocolError>> {
+        self.conns
+            .get(&id)
+            .and_then(|c| c.closed.as_ref().map(|r| r.as_ref()))
+    }
+
+    /// Forgets a connection and its subscriptions.
+    pub fn disconnect(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        for (sub_id, s) in conn.subs {
+            self.sublist.remove(
+                &s.subject,
+                s.queue.as_deref(),
+                &SubKey {
+                    conn: id,
+                    id: sub_id,
+                },
+            );
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.sublist.count()
+    }
+
+    fn push(&mut self, id: ConnId, data: &[u8]) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.out.extend_from_slice(data);
+        }
+    }
+
+    fn close(&mut self, id: ConnId, reason: Option<ProtocolError>) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            if let Some(e) = &reason {
+                e.write(&mut c.out);
+            }
+            c.session.close();
+            c.closed = Some(reason);
+        }
+    }
+
+    fn handle(&mut self, id: ConnId, ev: Event) {
+        match ev {
+            Event::Send(b) => self.push(id, b),
+            Event::Error(e) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    e.write(&mut c.out);
+                }
+            }
+            Event::Connect(opts) => {
+                if let Some(auth) = &self.config.authorizer {
+                    if !auth(&opts) {
+                        return self.close(id, Some(ProtocolError::AuthorizationViolation));
+                    }
+                }
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.opts = *opts;
+                }
+            }
+            Event::ConnectInfo => {
+                let mut info = self.config.info.clone();
+                info.client_id = id;
+                info.connect_info = true;
+                info.remote_account = "$G".into();
+                if let Some(c) = self.conns.get_mut(&id) {
+                    write_info(&mut c.out, &serde_json::to_vec(&info).unwrap_or_default());
+                }
+            }
+            Event::Publish(p) => {
+                self.publish(id, &p.subject, p.reply.as_deref(), p.header_len, &p.message)
+            }
+            Event::Subscribe {
+                subject,
+                queue,
+                sid,
+            } => self.subscribe(id, subject, queue, sid),
+            Event::Unsubscribe { sid, max } => self.unsubscribe(id, &sid, max),
+            Event::Pong => {}
+            Event::Close(e) => self.close(id, Some(e)),
+        }
+    }
+
+    fn subscribe(&mut self, id: ConnId, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let max_subs = self.config.max_subscriptions;
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if c.sids.contains_key(&sid) {
+            return;
+        }
+        if max_subs > 0 && c.subs.len() >= max_subs {
+            ProtocolError::MaxSubscriptions.write(&mut c.out);
+            return;
+        }
+        let key = SubKey {
+            conn: id,
+            id: c.next_sub,
+        };
+        if self
+            .sublist
+            .insert(&subject, queue.as_deref(), key)
+            .is_err()
+        {
+            ProtocolError::InvalidSubject.write(&mut c.out);
+            return;
+        }
+        c.next_sub += 1;
+        c.sids.insert(sid.clone(), key.id);
+        c.subs.insert(
+            key.id,
+            SubState {
+                sid,
+                subject,
+                queue,
+                max: 0,
+                delivered: 0,
+            },
+        );
+        if c.opts.verbose {
+            c.out.extend_from_slice(OK);
+        }
+    }
+
+    fn unsubscribe(&mut self, id: ConnId, sid: &[u8], max: Option<u64>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(&sub_id) = c.sids.get(sid) else {
+            return;
+        };
+        if let (Some(max), Some(s)) = (max, c.subs.get_mut(&sub_id)) {
+            if max > 0 && s.delivered < max {
+                s.max = max;
+                return;
+            }
+        }
+        self.remove_sub(id, sub_id);
+    }
+
+    fn remove_sub(&mut self, conn: ConnId, sub_id: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(s) = c.subs.remove(&sub_id) else {
+            return;
+        };
+        c.sids.remove(&s.sid);
+        self.sublist
+            .remove(&s.subject, s.queue.as_deref(), &SubKey { conn, id: sub_id });
+    }
+
+    fn publish(
+        &mut self,
+        from: ConnId,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) {
+        let Some(publisher) = self.conns.get(&from) else {
+            return;
+        };
+        let (echo, no_responders) = (
+            publisher.opts.echo,
+            publisher.opts.headers && publisher.opts.no_responders,
+        );
+        let result = self.cache.lookup(&self.sublist, subject);
+        let mut expired: Vec<SubKey> = Vec::new();
+        let conns = &mut self.conns;
+        let delivered = route(&result, &mut self.rng, |key| {
+            if !echo && key.conn == from {
+                return false;
+            }
+            let Some(c) = conns.get_mut(&key.conn) else {
+                return false;
+            };
+            if c.closed.is_some() {
+                return false;
+            }
+            let Some(s) = c.subs.get_mut(&key.id) else {
+                return false;
+            };
+            if s.max > 0 && s.delivered >= s.max {
+                return false;
+            }
+            s.delivered += 1;
+            if s.max > 0 && s.delivered == s.max {
+                expired.push(*key);
+            }
+            write_msg(
+                &mut c.out,
+                subject,
+                &s.sid,
+                reply,
+                header_len,
+                message,
+                c.opts.headers,
+            );
+            true
+        });
+        for key in expired {
+            self.remove_sub(key.conn, key.id);
+        }
+        if delivered == 0 && no_responders {
+            if let Some(reply) = reply {
+                let status = no_responders_headers(subject);
+                self.publish(from, reply, None, Some(status.len()), &status);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::proto::Limits;
+
+    fn broker() -> Broker {
+        let config = BrokerConfig {
+            session: SessionConfig {
+                limits: Limits::default(),
+                auth_required: false,
+            },
+            info: ServerInfo {
+                server_id: "NTEST".into(),
+                headers: true,
+                proto: 1,
+                max_payload: 1 << 20,
+                ..Default::default()
+            },
+            max_subscriptions: 0,
+            authorizer: None,
+        };
+        Broker::new(config, 42)
+    }
+
+    const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n";
+
+    fn client(b: &mut Broker) -> ConnId {
+        let id = b.connect();
+        assert!(b.take_output(id).starts_with(b"INFO {"));
+        b.receive(id, CONNECT);
+        id
+    }
+
+    #[test]
+    fn pub_sub_wildcards_and_order() {
+        let mut b = broker();
+        let c = client(&mut b);
+        b.receive(
+            c,
+            b"SUB a.* 1\r\nSUB a.> 2\r\nPUB a.b 2\r\nhi\r\nPUB a.b.c 0\r\n\r\nPING\r\n",
+        );
+        assert_eq!(
+            &b.take_output(c)[..],
+            b"MSG a.b 2 2\r\nhi\r\nMSG a.b 1 2\r\nhi\r\nMSG a.b.c 2 0\r\n\r\nPONG\r\n"
+        );
+    }
+
+    #[test]
+    fn no_responders_and_request_reply() {
+        let mut b = broker();
+        let req = client(&mut b);
+        let svc = client(&mut b);
+        b.receive(req, b"SUB _INBOX.x.* 1\r\nPUB nobody _INBOX.x.1 0\r\n\r\n");
+        assert_eq!(
+            &b.take_output(req)[..],
+            b"HMSG _INBOX.x.1 1 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\n"
+        );
+        b.receive(svc, b"SUB svc 9\r\n");
+        b.receive(req, b"PUB svc _INBOX.x.2 4\r\nping\r\n");
+        assert_eq!(
+            &b.take_output(svc)[..],
+            b"MSG svc 9 _INBOX.x.2 4\r\nping\r\n"
+        );
+        b.receive(svc, b"PUB _INBOX.x.2 4\r\npong\r\n");
+        assert_eq!(&b.take_output(req)[..], b"MSG _INBOX.x.2 1 4\r\npong\r\n");
+    }
+
+    #[test]
+    fn auto_unsubscribe_and_echo_off() {
+        let mut b = broker();
+        let c = client(&mut b);
+        b.receive(
+            c,
+            b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\n",
+        );
+        assert_eq!(
+            &b.take_output(c)[..],
+            b"MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\n"
+        );
+        assert_eq!(b.subscription_count(), 0);
+        let quiet = b.connect();
+        b.take_output(quiet);
+        b.receive(
+            quiet,
+            b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n",
+        );
+        assert_eq!(&b.take_output(quiet)[..], b"PONG\r\n");
+    }
+
+    #[test]
+    fn queue_groups_get_one_copy_each() {
+        let mut b = broker();
+        let p = client(&mut b);
+        let members: Vec<ConnId> = (0..3).map(|_| client(&mut b)).collect();
+        for m in &members {
+            b.receive(*m, b"SUB q workers 1\r\n");
+        }
+        let other = client(&mut b);
+        b.receive(other, b"SUB q other 1\r\nSUB q 2\r\n");
+        for _ in 0..30 {
+            b.receive(p, b"PUB q 1\r\nx\r\n");
+        }
+        let total: usize = members
+            .iter()
+            .map(|m| b.take_output(*m).windows(3).filter(|w| w == b"MSG").count())
+            .sum();
+        assert_eq!(total, 30);
+        assert_eq!(
+            b.take_output(other)
+                .windows(3)
+                .filter(|w| w == b"MSG")
+                .count(),
+            60
+        );
+    }
+
+    #[test]
+    fn fatal_errors_close() {
+        let mut b = broker();
+        let c = client(&mut b);
+        b.receive(c, b"FOO\r\n");
+        assert_eq!(
+            &b.take_output(c)[..],
+            b"-ERR 'Unknown Protocol Operation'\r\n"
+        );
+        assert!(b.closed(c).is_some());
+        b.disconnect(c);
+        assert_eq!(b.connection_count(), 0);
+    }
+}

@@ -1,0 +1,578 @@
+//! One client connection: its outbound buffer (shared, so other connections' readers can
+//! deliver into it), and the task that reads, writes and keeps it alive.
+//!
+//! Delivery is direct: the publishing connection's reader matches the subject (from its own
+//! match cache, no lock on a hit), appends `MSG` lines straight into each receiver's outbound
+//! buffer under that receiver's short mutex, and wakes the receiver's writer only when the
+//! buffer was empty. The writer swaps the whole buffer out and writes it with one call, so a
+//! burst of messages costs one syscall (or one WebSocket frame).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use edgebus_core::proto::{write_info, write_msg, ProtocolError, PING};
+use edgebus_core::route::{no_responders_headers, route};
+use edgebus_core::session::{Event, Session};
+use edgebus_core::sublist::MatchCache;
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tracing::{debug, trace, warn};
+
+use crate::server::Shared;
+use crate::transport::{self, Kind, Reader, Writer};
+
+/// A subscription as the trie holds it.
+pub struct Sub {
+    pub client: Arc<Client>,
+    pub sid: Bytes,
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    /// Auto-unsubscribe limit; 0 = none.
+    max: AtomicU64,
+    delivered: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// Shared handle to a [`Sub`]; two handles are equal when they point at the same one.
+#[derive(Clone)]
+pub struct SubRef(Arc<Sub>);
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Deref for SubRef {
+    type Target = Sub;
+    fn deref(&self) -> &Sub {
+        &self.0
+    }
+}
+
+/// What `/connz` reports about a client, set from its `CONNECT`.
+#[derive(Default, Clone)]
+pub struct ClientMeta {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+}
+
+#[derive(Default)]
+struct Outbound {
+    buf: BytesMut,
+    /// Set once the connection is ending; nothing more is queued after it.
+    closing: bool,
+    reason: Option<ProtocolError>,
+    msgs: u64,
+    bytes: u64,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    pub started: SystemTime,
+    out: Mutex<Outbound>,
+    /// Wakes the writer: data was queued into an empty buffer, or the connection is closing.
+    wake: Notify,
+    /// Makes the writer abandon a write in progress (slow consumer).
+    kill: Notify,
+    headers: AtomicBool,
+    connected: AtomicBool,
+    pings_out: AtomicU32,
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub num_subs: AtomicU32,
+    pub meta: Mutex<ClientMeta>,
+}
+
+impl Client {
+    fn new(id: u64, kind: Kind, addr: SocketAddr) -> Self {
+        Client {
+            id,
+            kind,
+            addr,
+            started: SystemTime::now(),
+            out: Mutex::new(Outbound { buf: BytesMut::with_capacity(4096), ..Default::default() }),
+            wake: Notify::new(),
+            kill: Notify::new(),
+            headers: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
+            pings_out: AtomicU32::new(0),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            num_subs: AtomicU32::new(0),
+            meta: Mutex::new(ClientMeta::default()),
+        }
+    }
+
+    /// Queues protocol bytes for this client.
+    pub fn push(&self, data: &[u8]) {
+        let mut out = self.out.lock();
+        if out.closing {
+            return;
+        }
+        let was_empty = out.buf.is_empty();
+        out.buf.extend_from_slice(data);
+        drop(out);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Ends the connection after what is already queued, plus the error's `-ERR` if it has one.
+    pub fn close(&self, reason: Option<ProtocolError>) {
+        let mut out = self.out.lock();
+        if out.closing {
+            return;
+        }
+        out.closing = true;
+        if let Some(e) = &reason {
+            e.write(&mut out.buf);
+        }
+        out.reason = reason;
+        drop(out);
+        self.wake.notify_one();
+    }
+
+    /// Messages and bytes delivered to this client, and bytes waiting to be written.
+    pub fn out_stats(&self) -> (u64, u64, usize) {
+        let out = self.out.lock();
+        (out.msgs, out.bytes, out.buf.len())
+    }
+
+    /// Appends one delivery. Returns false if the client is closing. A client whose backlog
+    /// passes `max_pending` is cut off as a slow consumer: its backlog is dropped and its
+    /// writer abandoned, so that it costs nobody else anything.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        sid: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+        max_pending: usize,
+        shared: &Shared,
+    ) -> bool {
+        let headers_ok = self.headers.load(Ordering::Relaxed);
+        let mut out = self.out.lock();
+        if out.closing {
+            return false;
+        }
+        let was_empty = out.buf.is_empty();
+        write_msg(&mut out.buf, subject, sid, reply, header_len, message, headers_ok);
+        out.msgs += 1;
+        out.bytes += message.len() as u64;
+        if out.buf.len() > max_pending {
+            out.buf = BytesMut::new();
+            out.closing = true;
+            out.reason = Some(ProtocolError::SlowConsumer);
+            drop(out);
+            shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            warn!(cid = self.id, addr = %self.addr, "Slow Consumer Detected: pending bytes over max_pending");
+            self.kill.notify_one();
+            self.wake.notify_one();
+            return true;
+        }
+        drop(out);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        true
+    }
+}
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
+    let (reader, writer, peer) = match transport::open(stream, peer, kind).await {
+        Ok(parts) => parts,
+        Err(e) => {
+            debug!(%peer, "connection setup failed: {e}");
+            return;
+        }
+    };
+    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let client = Arc::new(Client::new(id, kind, peer));
+    let mut info = BytesMut::new();
+    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    write_info(&mut info, &json);
+    client.push(&info);
+    let admitted = {
+        let mut clients = shared.clients.lock();
+        let ok = clients.len() < shared.opts.max_connections.max(0) as usize;
+        if ok {
+            clients.insert(id, client.clone());
+        }
+        ok
+    };
+    if !admitted {
+        client.close(Some(ProtocolError::MaxConnections));
+        write_loop(&client, writer, &shared).await;
+        return;
+    }
+    shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    debug!(cid = id, %peer, ?kind, "Client connection created");
+
+    let mut conn = Conn {
+        session: Session::new(shared.session_config()),
+        subs: HashMap::new(),
+        cache: MatchCache::default(),
+        rng: fastrand::Rng::new(),
+        echo: true,
+        headers: false,
+        no_responders: false,
+        verbose: true,
+        in_msgs: 0,
+        in_bytes: 0,
+        out_msgs: 0,
+        out_bytes: 0,
+        expired: Vec::new(),
+        max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+        shared: shared.clone(),
+        client: client.clone(),
+    };
+    {
+        let read = conn.read_loop(reader);
+        let write = write_loop(&client, writer, &shared);
+        let ping = ping_loop(&client, &shared);
+        let auth = auth_timer(&client, &shared);
+        tokio::pin!(read, write, ping, auth);
+        tokio::select! {
+            _ = &mut write => {}
+            _ = &mut read => write.await,
+            _ = &mut ping => write.await,
+            _ = &mut auth => write.await,
+        }
+    }
+    conn.teardown();
+    shared.clients.lock().remove(&id);
+    debug!(cid = id, %peer, "Client connection closed");
+}
+
+/// The reader side of a connection: protocol state and the publisher half of routing.
+struct Conn {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    session: Session,
+    subs: HashMap<Bytes, SubRef>,
+    cache: MatchCache<SubRef>,
+    rng: fastrand::Rng,
+    echo: bool,
+    headers: bool,
+    no_responders: bool,
+    verbose: bool,
+    /// Counters gathered over one read and added to the shared ones once, so the hot path
+    /// does not touch shared atomics per message.
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+    /// Subscriptions that reached their auto-unsubscribe limit while routing.
+    expired: Vec<SubRef>,
+    max_pending: usize,
+}
+
+impl Conn {
+    async fn read_loop(&mut self, mut reader: Reader) {
+        loop {
+            match reader.read(self.session.buffer_mut()).await {
+                Ok(0) | Err(_) => {
+                    self.client.close(None);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            let keep_going = self.process();
+            self.flush_stats();
+            if !keep_going {
+                return;
+            }
+        }
+    }
+
+    /// Acts on every complete operation received so far; false once the connection must end.
+    fn process(&mut self) -> bool {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                Event::Send(bytes) => self.client.push(bytes),
+                Event::Error(e) => {
+                    debug!(cid = self.client.id, "sending error: {e}");
+                    let mut b = BytesMut::new();
+                    e.write(&mut b);
+                    self.client.push(&b);
+                }
+                Event::Connect(opts) => {
+                    if !crate::auth::authorize(&self.shared.opts.authorization, &opts) {
+                        warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
+                        return self.fail(ProtocolError::AuthorizationViolation);
+                    }
+                    self.echo = opts.echo;
+                    self.headers = opts.headers;
+                    self.no_responders = opts.no_responders;
+                    self.verbose = opts.verbose;
+                    self.client.headers.store(opts.headers, Ordering::Relaxed);
+                    self.client.connected.store(true, Ordering::Relaxed);
+                    *self.client.meta.lock() = ClientMeta {
+                        name: opts.name.unwrap_or_default(),
+                        lang: opts.lang.unwrap_or_default(),
+                        version: opts.version.unwrap_or_default(),
+                    };
+                }
+                Event::ConnectInfo => {
+                    let mut info = self.shared.info(self.client.kind, self.client.id, self.client.addr.ip().to_string());
+                    info.connect_info = true;
+                    info.remote_account = "$G".into();
+                    let mut b = BytesMut::new();
+                    write_info(&mut b, &serde_json::to_vec(&info).unwrap_or_default());
+                    self.client.push(&b);
+                }
+                Event::Publish(p) => {
+                    trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
+                    self.publish(&p.subject, p.reply.as_deref(), p.header_len, &p.message);
+                }
+                Event::Subscribe { subject, queue, sid } => self.subscribe(subject, queue, sid),
+                Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
+                Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
+                Event::Close(e) => {
+                    debug!(cid = self.client.id, "closing: {e}");
+                    return self.fail(e);
+                }
+            }
+        }
+        true
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> bool {
+        self.session.close();
+        self.client.close(Some(e));
+        false
+    }
+
+    fn publish(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
+        self.in_msgs += 1;
+        self.in_bytes += message.len() as u64;
+        let genid = self.shared.genid.load(Ordering::Acquire);
+        let result = match self.cache.get(genid, subject) {
+            Some(r) => r,
+            None => {
+                let (g, r) = self.shared.match_subject(subject);
+                self.cache.insert(g, subject, r.clone());
+                r
+            }
+        };
+        let me = self.client.id;
+        let echo = self.echo;
+        let max_pending = self.max_pending;
+        let shared = &*self.shared;
+        let expired = &mut self.expired;
+        let delivered = route(&result, &mut self.rng, |sub| {
+            if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == me) {
+                return false;
+            }
+            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+            let max = sub.max.load(Ordering::Acquire);
+            if max > 0 {
+                if n > max {
+                    return false;
+                }
+                if n == max {
+                    sub.closed.store(true, Ordering::Release);
+                    expired.push(sub.clone());
+                }
+            }
+            sub.client.deliver(&sub.sid, subject, reply, header_len, message, max_pending, shared)
+        });
+        self.out_msgs += delivered as u64;
+        self.out_bytes += (delivered * message.len()) as u64;
+        if !self.expired.is_empty() {
+            for sub in std::mem::take(&mut self.expired) {
+                self.shared.remove_sub(&sub);
+                sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if delivered == 0 && self.headers && self.no_responders {
+            if let Some(reply) = reply {
+                let status = no_responders_headers(subject);
+                let len = status.len();
+                self.publish(reply, None, Some(len), &status);
+            }
+        }
+    }
+
+    fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if let Some(existing) = self.subs.get(&sid) {
+            if !existing.closed.load(Ordering::Relaxed) {
+                // nats-server keeps the first subscription on a reused sid
+                return;
+            }
+        }
+        // Drop entries of subscriptions that expired through auto-unsubscribe, now and then,
+        // so a client doing SUB + UNSUB 1 per request does not grow this map forever.
+        if self.subs.len() >= 64 && self.subs.len().is_power_of_two() {
+            self.subs.retain(|_, s| !s.closed.load(Ordering::Relaxed));
+        }
+        let max_subs = self.shared.opts.max_subscriptions;
+        if max_subs > 0 && self.client.num_subs.load(Ordering::Relaxed) >= max_subs as u32 {
+            let mut b = BytesMut::new();
+            ProtocolError::MaxSubscriptions.write(&mut b);
+            self.client.push(&b);
+            return;
+        }
+        // Own copies, so the subscription does not pin the read buffer the line came from.
+        let sub = SubRef(Arc::new(Sub {
+            client: self.client.clone(),
+            sid: Bytes::copy_from_slice(&sid),
+            subject: Bytes::copy_from_slice(&subject),
+            queue: queue.map(|q| Bytes::copy_from_slice(&q)),
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }));
+        if self.shared.insert_sub(&sub).is_err() {
+            self.client.push(b"-ERR 'Invalid Subject'\r\n");
+            return;
+        }
+        self.client.num_subs.fetch_add(1, Ordering::Relaxed);
+        self.subs.insert(sub.sid.clone(), sub);
+        if self.verbose {
+            self.client.push(edgebus_core::proto::OK);
+        }
+    }
+
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
+        let Some(sub) = self.subs.get(sid).cloned() else { return };
+        if let Some(max) = max {
+            if max > 0 && sub.delivered.load(Ordering::Acquire) < max {
+                sub.max.store(max, Ordering::Release);
+                return;
+            }
+        }
+        self.subs.remove(sid);
+        if !sub.closed.swap(true, Ordering::AcqRel) {
+            self.shared.remove_sub(&sub);
+            self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush_stats(&mut self) {
+        let s = &self.shared.stats;
+        if self.in_msgs > 0 {
+            s.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            s.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            self.client.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            self.client.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            self.in_msgs = 0;
+            self.in_bytes = 0;
+        }
+        if self.out_msgs > 0 {
+            s.out_msgs.fetch_add(self.out_msgs, Ordering::Relaxed);
+            s.out_bytes.fetch_add(self.out_bytes, Ordering::Relaxed);
+            self.out_msgs = 0;
+            self.out_bytes = 0;
+        }
+    }
+
+    /// Removes every subscription of the connection from the trie.
+    fn teardown(&mut self) {
+        let live: Vec<SubRef> =
+            self.subs.drain().map(|(_, s)| s).filter(|s| !s.closed.swap(true, Ordering::AcqRel)).collect();
+        if live.is_empty() {
+            return;
+        }
+        let mut sl = self.shared.sublist.write();
+        for s in &live {
+            sl.remove(&s.subject, s.queue.as_deref(), s);
+        }
+        self.shared.genid.store(sl.generation(), Ordering::Release);
+    }
+}
+
+/// Writes whatever is queued, as it is queued, until the connection closes.
+async fn write_loop(client: &Client, mut writer: Writer, shared: &Shared) {
+    let deadline = shared.opts.write_deadline;
+    let mut batch = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let (closing, reason) = {
+            let mut out = client.out.lock();
+            std::mem::swap(&mut out.buf, &mut batch);
+            (out.closing, out.reason.clone())
+        };
+        if matches!(reason, Some(ProtocolError::SlowConsumer)) {
+            return;
+        }
+        if !batch.is_empty() {
+            tokio::select! {
+                biased;
+                _ = client.kill.notified() => return,
+                r = tokio::time::timeout(deadline, writer.write(&mut batch)) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        debug!(cid = client.id, "write error: {e}");
+                        client.close(None);
+                        return;
+                    }
+                    Err(_) => {
+                        shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                        warn!(cid = client.id, addr = %client.addr, "Slow Consumer Detected: write deadline exceeded");
+                        let mut out = client.out.lock();
+                        out.closing = true;
+                        out.reason = Some(ProtocolError::SlowConsumer);
+                        out.buf = BytesMut::new();
+                        return;
+                    }
+                },
+            }
+            batch.clear();
+            if batch.capacity() > 4 << 20 {
+                // a burst grew the buffer; do not keep megabytes per idle connection
+                batch = BytesMut::with_capacity(64 * 1024);
+            }
+            continue;
+        }
+        if closing {
+            writer.close(reason.as_ref()).await;
+            return;
+        }
+        client.wake.notified().await;
+    }
+}
+
+/// Pings the client every `ping_interval` and ends the connection once `ping_max` pings went
+/// unanswered. The first ping comes early (at most 2 s, plus jitter), as nats-server does,
+/// so a dead peer is noticed soon after it connects.
+async fn ping_loop(client: &Client, shared: &Shared) {
+    let interval = shared.opts.ping_interval.max(Duration::from_millis(10));
+    let first = interval.min(Duration::from_secs(2));
+    let jitter = first.mul_f64(fastrand::f64() * 0.2);
+    tokio::time::sleep(first + jitter).await;
+    loop {
+        if client.pings_out.load(Ordering::Relaxed) + 1 > shared.opts.ping_max.max(0) as u32 {
+            debug!(cid = client.id, "Stale Client Connection - Closing");
+            client.close(Some(ProtocolError::StaleConnection));
+            return;
+        }
+        client.pings_out.fetch_add(1, Ordering::Relaxed);
+        client.push(PING);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Ends a connection that has not sent `CONNECT` within the auth timeout, when auth is on.
+async fn auth_timer(client: &Client, shared: &Shared) {
+    if !shared.opts.authorization.required() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(shared.opts.authorization.timeout).await;
+    if client.connected.load(Ordering::Relaxed) {
+        return std::future::pending().await;
+    }
+    client.close(Some(ProtocolError::AuthenticationTimeout));
+}

@@ -1,0 +1,194 @@
+//! The monitoring endpoints (`/healthz`, `/varz`, `/connz`, `/subsz`) with nats-server's
+//! JSON field names, for what edgebus tracks. Dashboards and scripts written for nats-server
+//! read them unchanged.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tracing::debug;
+
+use crate::server::Shared;
+use crate::transport::Kind;
+
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                debug!("monitoring connection: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let query = req.uri().query().unwrap_or("");
+    let body = match req.uri().path().trim_end_matches('/') {
+        "" => Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" })),
+        "/healthz" => Some(json!({ "status": "ok" })),
+        "/varz" => Some(varz(&shared)),
+        "/connz" => Some(connz(&shared, query)),
+        "/subsz" | "/subscriptionsz" => Some(subsz(&shared)),
+        _ => None,
+    };
+    let (status, body) = match body {
+        Some(v) => (StatusCode::OK, serde_json::to_vec_pretty(&v).unwrap_or_default()),
+        None => (StatusCode::NOT_FOUND, b"404 page not found\n".to_vec()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// Go's `time.Duration` rendering as nats-server prints uptimes: `1d2h3m4s`.
+fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if days > 0 {
+        out.push_str(&format!("{days}d"));
+    }
+    if days > 0 || h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if days > 0 || h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{sec}s"));
+    out
+}
+
+/// Resident memory in bytes, from `/proc` where there is one.
+fn resident_memory() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn varz(shared: &Shared) -> Value {
+    let o = &shared.opts;
+    let s = &shared.stats;
+    let now = SystemTime::now();
+    let mut v = json!({
+        "server_id": shared.server_id,
+        "server_name": shared.server_name,
+        "version": edgebus_core::NATS_VERSION,
+        "proto": 1,
+        "go": format!("edgebus {}", env!("CARGO_PKG_VERSION")),
+        "host": o.host,
+        "port": shared.client_addr.lock().map_or(0, |a| a.port()),
+        "auth_required": o.authorization.required(),
+        "max_connections": o.max_connections,
+        "max_subscriptions": o.max_subscriptions,
+        "ping_interval": o.ping_interval.as_nanos() as u64,
+        "ping_max": o.ping_max,
+        "http_host": o.http_host.clone().unwrap_or_else(|| o.host.clone()),
+        "http_port": shared.http_addr.lock().map_or(0, |a| a.port()),
+        "max_control_line": o.max_control_line,
+        "max_payload": o.max_payload,
+        "max_pending": o.max_pending,
+        "write_deadline": o.write_deadline.as_nanos() as u64,
+        "start": rfc3339(shared.started_at),
+        "now": rfc3339(now),
+        "uptime": uptime(shared.started.elapsed()),
+        "mem": resident_memory(),
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "connections": shared.clients.lock().len(),
+        "total_connections": s.total_connections.load(Ordering::Relaxed),
+        "routes": 0,
+        "remotes": 0,
+        "leafnodes": 0,
+        "in_msgs": s.in_msgs.load(Ordering::Relaxed),
+        "out_msgs": s.out_msgs.load(Ordering::Relaxed),
+        "in_bytes": s.in_bytes.load(Ordering::Relaxed),
+        "out_bytes": s.out_bytes.load(Ordering::Relaxed),
+        "slow_consumers": s.slow_consumers.load(Ordering::Relaxed),
+        "subscriptions": shared.subscription_count(),
+    });
+    if let Some(a) = *shared.ws_addr.lock() {
+        v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
+    }
+    if o.jetstream.enabled {
+        v["jetstream"] = json!({ "config": { "store_dir": o.jetstream.store_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default() } });
+    }
+    v
+}
+
+fn query_flag(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then(|| v.to_string())
+    })
+}
+
+fn connz(shared: &Shared, query: &str) -> Value {
+    let offset: usize = query_flag(query, "offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = query_flag(query, "limit").and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mut clients: Vec<_> = shared.clients.lock().values().cloned().collect();
+    clients.sort_by_key(|c| c.id);
+    let total = clients.len();
+    let now = SystemTime::now();
+    let conns: Vec<Value> = clients
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|c| {
+            let (out_msgs, out_bytes, pending) = c.out_stats();
+            let meta = c.meta.lock().clone();
+            json!({
+                "cid": c.id,
+                "kind": "Client",
+                "type": match c.kind { Kind::Tcp => "nats", Kind::WebSocket => "websocket" },
+                "ip": c.addr.ip().to_string(),
+                "port": c.addr.port(),
+                "start": rfc3339(c.started),
+                "uptime": uptime(now.duration_since(c.started).unwrap_or_default()),
+                "pending_bytes": pending,
+                "in_msgs": c.in_msgs.load(Ordering::Relaxed),
+                "out_msgs": out_msgs,
+                "in_bytes": c.in_bytes.load(Ordering::Relaxed),
+                "out_bytes": out_bytes,
+                "subscriptions": c.num_subs.load(Ordering::Relaxed),
+                "name": meta.name,
+                "lang": meta.lang,
+                "version": meta.version,
+            })
+        })
+        .collect();
+    json!({
+        "server_id": shared.server_id,
+        "now": rfc3339(now),
+        "num_connections": conns.len(),
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "connections": conns,
+    })
+}
+
+fn subsz(shared: &Shared) -> Value {
+    json!({
+        "server_id": shared.server_id,
+        "now": rfc3339(SystemTime::now()),
+        "num_subscriptions": shared.subscription_count(),
+    })
+}

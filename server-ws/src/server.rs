@@ -1,0 +1,240 @@
+//! The running server: listeners, the state every connection shares, and shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use edgebus_core::proto::{Limits, ServerInfo};
+use edgebus_core::session::SessionConfig;
+use edgebus_core::sublist::{MatchResult, Sublist};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::client::{self, Client, SubRef};
+use crate::options::Options;
+use crate::transport::Kind;
+
+/// Server-wide message counters, as `/varz` reports them.
+#[derive(Default)]
+pub struct Stats {
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    pub out_msgs: AtomicU64,
+    pub out_bytes: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    pub total_connections: AtomicU64,
+}
+
+/// State shared by every connection. The subscription trie sits behind a read-write lock that
+/// is taken only on a match-cache miss (readers) or a subscription change (writers); the hot
+/// path reads `genid` atomically and serves publishes from each connection's own cache.
+pub struct Shared {
+    pub opts: Options,
+    pub server_id: String,
+    pub server_name: String,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    pub sublist: RwLock<Sublist<SubRef>>,
+    pub genid: AtomicU64,
+    pub clients: Mutex<HashMap<u64, Arc<Client>>>,
+    pub next_cid: AtomicU64,
+    pub stats: Stats,
+    pub shutdown: Notify,
+    /// The addresses actually bound (ports may have been chosen by the OS).
+    pub client_addr: Mutex<Option<SocketAddr>>,
+    pub ws_addr: Mutex<Option<SocketAddr>>,
+    pub http_addr: Mutex<Option<SocketAddr>>,
+}
+
+impl Shared {
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            limits: Limits {
+                max_control_line: self.opts.max_control_line.max(1) as usize,
+                max_payload: self.opts.max_payload.max(0) as usize,
+            },
+            auth_required: self.opts.authorization.required(),
+        }
+    }
+
+    /// The `INFO` a new connection gets on the listener `kind`.
+    pub fn info(&self, kind: Kind, client_id: u64, client_ip: String) -> ServerInfo {
+        let (host, port) = match kind {
+            Kind::Tcp => (self.opts.host.clone(), self.client_addr.lock().map_or(0, |a| a.port())),
+            Kind::WebSocket => (self.opts.websocket.host.clone(), self.ws_addr.lock().map_or(0, |a| a.port())),
+        };
+        ServerInfo {
+            server_id: self.server_id.clone(),
+            server_name: self.server_name.clone(),
+            version: edgebus_core::NATS_VERSION.into(),
+            proto: 1,
+            git_commit: String::new(),
+            go: format!("edgebus {}", env!("CARGO_PKG_VERSION")),
+            host,
+            port,
+            headers: true,
+            auth_required: self.opts.authorization.required(),
+            max_payload: self.opts.max_payload.into(),
+            jetstream: self.opts.jetstream.enabled,
+            client_id,
+            client_ip,
+            api_lvl: if self.opts.jetstream.enabled { 4 } else { 0 },
+            ..Default::default()
+        }
+    }
+
+    /// Matches `subject` against the trie (a cache miss).
+    pub fn match_subject(&self, subject: &[u8]) -> (u64, Arc<MatchResult<SubRef>>) {
+        let sl = self.sublist.read();
+        (sl.generation(), Arc::new(sl.matches(subject)))
+    }
+
+    pub fn insert_sub(&self, sub: &SubRef) -> Result<(), edgebus_core::subject::SubjectError> {
+        let mut sl = self.sublist.write();
+        let r = sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone());
+        self.genid.store(sl.generation(), Ordering::Release);
+        r
+    }
+
+    pub fn remove_sub(&self, sub: &SubRef) -> bool {
+        let mut sl = self.sublist.write();
+        let removed = sl.remove(&sub.subject, sub.queue.as_deref(), sub);
+        self.genid.store(sl.generation(), Ordering::Release);
+        removed
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.sublist.read().count()
+    }
+}
+
+/// A server that has bound its listeners; [`Server::run`] serves until shutdown.
+pub struct Server {
+    shared: Arc<Shared>,
+    tcp: TcpListener,
+    ws: Option<TcpListener>,
+    http: Option<TcpListener>,
+}
+
+impl Server {
+    /// Binds every configured listener, so that a caller knows at once whether the ports
+    /// were free.
+    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+        let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let tcp = TcpListener::bind(opts.client_addr().map_err(bad)?).await?;
+        let ws = if opts.websocket.port != 0 {
+            let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };
+            Some(TcpListener::bind(crate::options::resolve(&host, opts.websocket.port).map_err(bad)?).await?)
+        } else {
+            None
+        };
+        let http = if opts.http_port != 0 {
+            let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
+            Some(TcpListener::bind(crate::options::resolve(&host, opts.http_port).map_err(bad)?).await?)
+        } else {
+            None
+        };
+        let server_id = new_server_id();
+        let shared = Arc::new(Shared {
+            server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
+            server_id,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            sublist: RwLock::new(Sublist::new()),
+            genid: AtomicU64::new(0),
+            clients: Mutex::new(HashMap::new()),
+            next_cid: AtomicU64::new(1),
+            stats: Stats::default(),
+            shutdown: Notify::new(),
+            client_addr: Mutex::new(tcp.local_addr().ok()),
+            ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
+            http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
+            opts,
+        });
+        Ok(Server { shared, tcp, ws, http })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves until `stop` resolves, then closes every connection after flushing what it has
+    /// buffered.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let Server { shared, tcp, ws, http } = self;
+        for w in &shared.opts.warnings {
+            warn!("{w}");
+        }
+        if let Some(a) = *shared.client_addr.lock() {
+            info!("Listening for client connections on {a}");
+        }
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp)));
+        if let Some(ws) = ws {
+            if let Some(a) = *shared.ws_addr.lock() {
+                info!("Listening for websocket clients on ws://{a}");
+            }
+            if !shared.opts.websocket.no_tls {
+                warn!("websocket: TLS is not supported by edgebus yet; serving plain ws:// (set no_tls: true to silence this)");
+            }
+            tasks.push(tokio::spawn(accept_loop(shared.clone(), ws, Kind::WebSocket)));
+        }
+        if let Some(http) = http {
+            if let Some(a) = *shared.http_addr.lock() {
+                info!("Starting http monitor on http://{a}");
+            }
+            tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
+        }
+        info!(server_id = %shared.server_id, "Server is ready");
+        stop.await;
+        info!("Initiating shutdown");
+        for t in &tasks {
+            t.abort();
+        }
+        let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+        for c in &clients {
+            c.close(None);
+        }
+        // Give writers a moment to flush; connections that still hang are dropped with the
+        // runtime.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while !shared.clients.lock().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        info!("Server exiting");
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
+    let mut backoff = std::time::Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = std::time::Duration::from_millis(10);
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(client::serve(shared.clone(), stream, peer, kind));
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off rather than spin.
+                warn!("accept error: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// A 56-character id in the shape of nats-server's (a public nkey: `N` + base32).
+fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    for _ in 0..55 {
+        id.push(ALPHABET[fastrand::usize(..ALPHABET.len())] as char);
+    }
+    id
+}
