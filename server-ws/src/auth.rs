@@ -16,7 +16,10 @@ pub fn authorize(auth: &Authorization, opts: &ConnectOptions) -> bool {
         }
     }
     if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
-        return auth.users.iter().any(|u| &u.username == user && check_secret(&u.password, pass));
+        return auth
+            .users
+            .iter()
+            .any(|u| &u.username == user && check_secret(&u.password, pass));
     }
     false
 }
@@ -57,7 +60,16 @@ mod tests {
         let hash = bcrypt::hash("pw2", 4).unwrap();
         let auth = Authorization {
             token: Some("t0k".into()),
-            users: vec![User { username: "a".into(), password: "pw".into() }, User { username: "b".into(), password: hash }],
+            users: vec![
+                User {
+                    username: "a".into(),
+                    password: "pw".into(),
+                },
+                User {
+                    username: "b".into(),
+                    password: hash,
+                },
+            ],
             ..Default::default()
         };
         assert!(authorize(&auth, &connect(r#"{"auth_token":"t0k"}"#)));

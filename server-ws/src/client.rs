@@ -100,7 +100,10 @@ impl Client {
             kind,
             addr,
             started: SystemTime::now(),
-            out: Mutex::new(Outbound { buf: BytesMut::with_capacity(4096), ..Default::default() }),
+            out: Mutex::new(Outbound {
+                buf: BytesMut::with_capacity(4096),
+                ..Default::default()
+            }),
             wake: Notify::new(),
             kill: Notify::new(),
             headers: AtomicBool::new(false),
@@ -168,7 +171,15 @@ impl Client {
             return false;
         }
         let was_empty = out.buf.is_empty();
-        write_msg(&mut out.buf, subject, sid, reply, header_len, message, headers_ok);
+        write_msg(
+            &mut out.buf,
+            subject,
+            sid,
+            reply,
+            header_len,
+            message,
+            headers_ok,
+        );
         out.msgs += 1;
         out.bytes += message.len() as u64;
         if out.buf.len() > max_pending {
@@ -202,7 +213,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
     let client = Arc::new(Client::new(id, kind, peer));
     let mut info = BytesMut::new();
-    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    let json =
+        serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
     write_info(&mut info, &json);
     client.push(&info);
     let admitted = {
@@ -218,7 +230,10 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         write_loop(&client, writer, &shared).await;
         return;
     }
-    shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .total_connections
+        .fetch_add(1, Ordering::Relaxed);
     debug!(cid = id, %peer, ?kind, "Client connection created");
 
     let mut conn = Conn {
@@ -327,7 +342,11 @@ impl Conn {
                     };
                 }
                 Event::ConnectInfo => {
-                    let mut info = self.shared.info(self.client.kind, self.client.id, self.client.addr.ip().to_string());
+                    let mut info = self.shared.info(
+                        self.client.kind,
+                        self.client.id,
+                        self.client.addr.ip().to_string(),
+                    );
                     info.connect_info = true;
                     info.remote_account = "$G".into();
                     let mut b = BytesMut::new();
@@ -338,7 +357,11 @@ impl Conn {
                     trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
                     self.publish(&p.subject, p.reply.as_deref(), p.header_len, &p.message);
                 }
-                Event::Subscribe { subject, queue, sid } => self.subscribe(subject, queue, sid),
+                Event::Subscribe {
+                    subject,
+                    queue,
+                    sid,
+                } => self.subscribe(subject, queue, sid),
                 Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
                 Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
                 Event::Close(e) => {
@@ -356,7 +379,13 @@ impl Conn {
         false
     }
 
-    fn publish(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
+    fn publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
         let genid = self.shared.genid.load(Ordering::Acquire);
@@ -388,7 +417,15 @@ impl Conn {
                     expired.push(sub.clone());
                 }
             }
-            sub.client.deliver(&sub.sid, subject, reply, header_len, message, max_pending, shared)
+            sub.client.deliver(
+                &sub.sid,
+                subject,
+                reply,
+                header_len,
+                message,
+                max_pending,
+                shared,
+            )
         });
         self.out_msgs += delivered as u64;
         self.out_bytes += (delivered * message.len()) as u64;
@@ -448,7 +485,9 @@ impl Conn {
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
-        let Some(sub) = self.subs.get(sid).cloned() else { return };
+        let Some(sub) = self.subs.get(sid).cloned() else {
+            return;
+        };
         if let Some(max) = max {
             if max > 0 && sub.delivered.load(Ordering::Acquire) < max {
                 sub.max.store(max, Ordering::Release);
@@ -467,8 +506,12 @@ impl Conn {
         if self.in_msgs > 0 {
             s.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
             s.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-            self.client.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-            self.client.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+            self.client
+                .in_msgs
+                .fetch_add(self.in_msgs, Ordering::Relaxed);
+            self.client
+                .in_bytes
+                .fetch_add(self.in_bytes, Ordering::Relaxed);
             self.in_msgs = 0;
             self.in_bytes = 0;
         }
@@ -482,8 +525,12 @@ impl Conn {
 
     /// Removes every subscription of the connection from the trie.
     fn teardown(&mut self) {
-        let live: Vec<SubRef> =
-            self.subs.drain().map(|(_, s)| s).filter(|s| !s.closed.swap(true, Ordering::AcqRel)).collect();
+        let live: Vec<SubRef> = self
+            .subs
+            .drain()
+            .map(|(_, s)| s)
+            .filter(|s| !s.closed.swap(true, Ordering::AcqRel))
+            .collect();
         if live.is_empty() {
             return;
         }

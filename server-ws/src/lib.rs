@@ -2,11 +2,11 @@
 //! WebSocket on top of the sans-IO `edgebus-core`, and owns everything the core must not:
 //! sockets, clocks, tasks, files.
 
-pub mod cli;
-pub mod conf;
-pub mod options;
 pub mod auth;
+pub mod cli;
 pub mod client;
+pub mod conf;
 pub mod monitor;
+pub mod options;
 pub mod server;
 pub mod transport;

@@ -28,17 +28,25 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
                 debug!("monitoring connection: {e}");
             }
         });
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let query = req.uri().query().unwrap_or("");
     let body = match req.uri().path().trim_end_matches('/') {
-        "" => Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" })),
+        "" => Some(
+            json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" }),
+        ),
         "/healthz" => Some(json!({ "status": "ok" })),
         "/varz" => Some(varz(&shared)),
         "/connz" => Some(connz(&shared, query)),
@@ -46,12 +54,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         _ => None,
     };
     let (status, body) = match body {
-        Some(v) => (StatusCode::OK, serde_json::to_vec_pretty(&v).unwrap_or_default()),
+        Some(v) => (
+            StatusCode::OK,
+            serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        ),
         None => (StatusCode::NOT_FOUND, b"404 page not found\n".to_vec()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
@@ -79,8 +93,14 @@ fn uptime(d: Duration) -> String {
 
 /// Resident memory in bytes, from `/proc` where there is one.
 fn resident_memory() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -125,7 +145,8 @@ fn varz(shared: &Shared) -> Value {
         "subscriptions": shared.subscription_count(),
     });
     if let Some(a) = *shared.ws_addr.lock() {
-        v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
+        v["websocket"] =
+            json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
     }
     if o.jetstream.enabled {
         v["jetstream"] = json!({ "config": { "store_dir": o.jetstream.store_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default() } });
@@ -141,8 +162,12 @@ fn query_flag(query: &str, key: &str) -> Option<String> {
 }
 
 fn connz(shared: &Shared, query: &str) -> Value {
-    let offset: usize = query_flag(query, "offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let limit: usize = query_flag(query, "limit").and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let offset: usize = query_flag(query, "offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = query_flag(query, "limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let mut clients: Vec<_> = shared.clients.lock().values().cloned().collect();
     clients.sort_by_key(|c| c.id);
     let total = clients.len();
