@@ -144,6 +144,10 @@ def test_random_garbage_never_takes_the_server_down(make_server, token):
     samples.append(b"HPUB foo 100 10\r\n" + b"x" * 10 + b"\r\n")
     samples.append(b"PUB foo -5\r\n")
     samples.append(b"PUB foo 99999999999999999999999\r\n")
+    bystander = Wire(srv.port)  # connected all along
+    bystander.hello()
+    bystander.send(f"SUB during.{token} 1\r\n".encode())
+    bystander.roundtrip()
     for blob in samples:
         with Wire(srv.port) as w:
             w.info()
@@ -153,7 +157,11 @@ def test_random_garbage_never_takes_the_server_down(make_server, token):
             except OSError:
                 pass  # the server may reset us mid-write: that is fine
         assert srv.proc.poll() is None, f"server died after {blob[:60]!r}"
-    # other connections keep working
+    # the connection that was there all along still works
+    with bystander:
+        bystander.send(f"PUB during.{token} 2\r\nok\r\n".encode())
+        assert bystander.roundtrip() == f"MSG during.{token} 1 2\r\nok\r\nPONG\r\n".encode()
+    # and new connections work too
     with Wire(srv.port) as a, Wire(srv.port) as b:
         a.hello()
         a.send(f"SUB after.{token} 1\r\n".encode())
