@@ -7,8 +7,8 @@ use edgebus_server::server::Server;
 use tracing::error;
 
 fn main() -> ExitCode {
-    let opts = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(opts)) => opts,
+    let cli = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(cli)) => cli,
         Ok(Command::Version) => {
             println!("edgebus-server v{} (NATS protocol {})", env!("CARGO_PKG_VERSION"), edgebus_core::NATS_VERSION);
             return ExitCode::SUCCESS;
@@ -22,6 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if cli.check_config {
+        println!("edgebus-server: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let opts = cli.options;
     let level = if opts.trace {
         "trace"
     } else if opts.debug {
@@ -31,7 +36,23 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEBUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("edgebus_server={level},edgebus_core={level},warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match &cli.log_file {
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => builder.with_writer(std::sync::Mutex::new(file)).init(),
+            Err(e) => {
+                eprintln!("edgebus-server: cannot open log file {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    if let Some(pid_file) = &cli.pid_file {
+        if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
+            error!("cannot write pid file {}: {e}", pid_file.display());
+            return ExitCode::from(1);
+        }
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
