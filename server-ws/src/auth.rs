@@ -16,10 +16,7 @@ pub fn authorize(auth: &Authorization, opts: &ConnectOptions) -> bool {
         }
     }
     if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
-        return auth
-            .users
-            .iter()
-            .any(|u| &u.username == user && check_secret(&u.password, pass));
+        return auth.users.iter().any(|u| &u.username == user && check_secret(&u.password, pass));
     }
     false
 }
@@ -61,14 +58,8 @@ mod tests {
         let auth = Authorization {
             token: Some("t0k".into()),
             users: vec![
-                User {
-                    username: "a".into(),
-                    password: "pw".into(),
-                },
-                User {
-                    username: "b".into(),
-                    password: hash,
-                },
+                User { username: "a".into(), password: "pw".into() },
+                User { username: "b".into(), password: hash },
             ],
             ..Default::default()
         };

@@ -83,18 +83,11 @@ impl fmt::Display for CliError {
             CliError::BadSyntax(arg) => write!(f, "bad flag syntax: {arg}"),
             CliError::UndefinedFlag(name) => write!(f, "flag provided but not defined: -{name}"),
             CliError::MissingArgument(name) => write!(f, "flag needs an argument: -{name}"),
-            CliError::InvalidValue {
-                flag,
-                value,
-                reason,
-            } => {
+            CliError::InvalidValue { flag, value, reason } => {
                 write!(f, "invalid value {value:?} for flag -{flag}: {reason}")
             }
             CliError::InvalidBool { flag, value } => {
-                write!(
-                    f,
-                    "invalid boolean value {value:?} for -{flag}: parse error"
-                )
+                write!(f, "invalid boolean value {value:?} for -{flag}: parse error")
             }
             CliError::UnrecognizedCommand(arg) => write!(f, "unrecognized command: {arg:?}"),
             CliError::Unsupported { flag, reason } => {
@@ -148,19 +141,11 @@ struct Spec {
 }
 
 const fn value(names: &'static [&'static str], flag: Flag) -> Spec {
-    Spec {
-        names,
-        flag,
-        takes_value: true,
-    }
+    Spec { names, flag, takes_value: true }
 }
 
 const fn switch(names: &'static [&'static str], flag: Flag) -> Spec {
-    Spec {
-        names,
-        flag,
-        takes_value: false,
-    }
+    Spec { names, flag, takes_value: false }
 }
 
 const NOT_IMPLEMENTED: &str = "not supported by edgebus";
@@ -175,16 +160,10 @@ const SPECS: &[Spec] = &[
     value(&["n", "name", "server_name"], Flag::Name),
     value(&["P", "pid"], Flag::Pid),
     value(&["m", "http_port"], Flag::HttpPort),
-    value(
-        &["ms", "https_port"],
-        Flag::Ignored("HTTPS monitoring needs TLS, which edgebus does not support"),
-    ),
+    value(&["ms", "https_port"], Flag::Ignored("HTTPS monitoring needs TLS, which edgebus does not support")),
     value(&["c", "config"], Flag::Config),
     switch(&["t"], Flag::CheckConfig),
-    value(
-        &["sl", "signal"],
-        Flag::Refused("signalling a running server is not supported"),
-    ),
+    value(&["sl", "signal"], Flag::Refused("signalling a running server is not supported")),
     value(&["client_advertise"], Flag::Ignored(NO_CLUSTER)),
     value(&["ports_file_dir"], Flag::Ignored(NOT_IMPLEMENTED)),
     value(&["l", "log"], Flag::Log),
@@ -206,14 +185,8 @@ const SPECS: &[Spec] = &[
     value(&["auth"], Flag::Auth),
     switch(&["tls", "tlsverify"], Flag::Refused(NO_TLS)),
     value(&["tlscert", "tlskey", "tlscacert"], Flag::Refused(NO_TLS)),
-    value(
-        &["routes", "cluster", "cluster_name", "cluster_advertise"],
-        Flag::Ignored(NO_CLUSTER),
-    ),
-    value(
-        &["connect_retries", "cluster_listen"],
-        Flag::Ignored(NO_CLUSTER),
-    ),
+    value(&["routes", "cluster", "cluster_name", "cluster_advertise"], Flag::Ignored(NO_CLUSTER)),
+    value(&["connect_retries", "cluster_listen"], Flag::Ignored(NO_CLUSTER)),
     switch(&["no_advertise"], Flag::Ignored(NO_CLUSTER)),
     value(&["profile"], Flag::Ignored(NOT_IMPLEMENTED)),
     value(&["ws_port"], Flag::WsPort),
@@ -228,12 +201,7 @@ pub fn usage() -> String {
     let mut ignored = Vec::new();
     let mut refused = Vec::new();
     for spec in SPECS {
-        let names = spec
-            .names
-            .iter()
-            .map(|n| format!("-{n}"))
-            .collect::<Vec<_>>()
-            .join("/");
+        let names = spec.names.iter().map(|n| format!("-{n}")).collect::<Vec<_>>().join("/");
         match spec.flag {
             Flag::Ignored(_) if spec.names != ["ms", "https_port"] => ignored.push(names),
             Flag::Refused(_) => refused.push(names),
@@ -387,32 +355,21 @@ fn scan(args: &[String]) -> Result<(Vec<Setting>, Vec<String>), CliError> {
             Some((name, v)) => (name, Some(v)),
             None => (body, None),
         };
-        let spec = SPECS
-            .iter()
-            .find(|s| s.names.contains(&name))
-            .ok_or_else(|| CliError::UndefinedFlag(name.to_string()))?;
-        let mut setting = Setting {
-            spec,
-            name: name.to_string(),
-            text: String::new(),
-            on: true,
-        };
+        let spec =
+            SPECS.iter().find(|s| s.names.contains(&name)).ok_or_else(|| CliError::UndefinedFlag(name.to_string()))?;
+        let mut setting = Setting { spec, name: name.to_string(), text: String::new(), on: true };
         if spec.takes_value {
             setting.text = match inline {
                 Some(v) => v.to_string(),
                 None => {
-                    let v = args
-                        .get(i)
-                        .ok_or_else(|| CliError::MissingArgument(name.to_string()))?;
+                    let v = args.get(i).ok_or_else(|| CliError::MissingArgument(name.to_string()))?;
                     i += 1;
                     v.clone()
                 }
             };
         } else if let Some(v) = inline {
-            setting.on = parse_go_bool(v).ok_or_else(|| CliError::InvalidBool {
-                flag: name.to_string(),
-                value: v.to_string(),
-            })?;
+            setting.on = parse_go_bool(v)
+                .ok_or_else(|| CliError::InvalidBool { flag: name.to_string(), value: v.to_string() })?;
         }
         settings.push(setting);
     }
@@ -421,20 +378,15 @@ fn scan(args: &[String]) -> Result<(Vec<Setting>, Vec<String>), CliError> {
 
 /// The value of the last occurrence of a value-taking flag.
 fn last_text(settings: &[Setting], flag: Flag) -> Option<&str> {
-    settings
-        .iter()
-        .rev()
-        .find(|s| s.spec.flag == flag)
-        .map(|s| s.text.as_str())
+    settings.iter().rev().find(|s| s.spec.flag == flag).map(|s| s.text.as_str())
 }
 
 /// A path-valued key of the configuration file (already type-checked by `conf::apply`).
 fn file_setting(value: &Value, keys: &[&str]) -> Option<PathBuf> {
-    keys.iter()
-        .find_map(|k| match value.get(k).map(|v| &v.kind) {
-            Some(ValueKind::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
-            _ => None,
-        })
+    keys.iter().find_map(|k| match value.get(k).map(|v| &v.kind) {
+        Some(ValueKind::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
+        _ => None,
+    })
 }
 
 /// Applies the flags on top of what the configuration file set. As nats-server merges
@@ -494,15 +446,10 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
             Flag::WsPort => ws_port = Some(int_value(s)?),
             Flag::WsHost => ws_host = text.or(ws_host),
             Flag::CheckConfig => cli.check_config = s.on,
-            Flag::Ignored(why) => opts
-                .warnings
-                .push(format!("flag -{} ignored: {why}", s.name)),
+            Flag::Ignored(why) => opts.warnings.push(format!("flag -{} ignored: {why}", s.name)),
             Flag::Refused(why) => {
                 if s.on {
-                    return Err(CliError::Unsupported {
-                        flag: s.name.clone(),
-                        reason: why.into(),
-                    });
+                    return Err(CliError::Unsupported { flag: s.name.clone(), reason: why.into() });
                 }
             }
             Flag::Config | Flag::Version | Flag::Help => {}
@@ -513,19 +460,12 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
     match (user, pass) {
         (Some(username), pass) => {
             let password = pass.unwrap_or_default();
-            match opts
-                .authorization
-                .users
-                .iter_mut()
-                .find(|u| u.username == username)
-            {
+            match opts.authorization.users.iter_mut().find(|u| u.username == username) {
                 Some(existing) => existing.password = password,
                 None => opts.authorization.users.push(User { username, password }),
             }
         }
-        (None, Some(_)) => opts
-            .warnings
-            .push("flag -pass ignored: no -user given".into()),
+        (None, Some(_)) => opts.warnings.push("flag -pass ignored: no -user given".into()),
         (None, None) => {}
     }
     if let Some(host) = ws_host {
@@ -558,11 +498,8 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
 }
 
 fn int_value(s: &Setting) -> Result<i32, CliError> {
-    let invalid = |reason: &str| CliError::InvalidValue {
-        flag: s.name.clone(),
-        value: s.text.clone(),
-        reason: reason.into(),
-    };
+    let invalid =
+        |reason: &str| CliError::InvalidValue { flag: s.name.clone(), value: s.text.clone(), reason: reason.into() };
     let n = parse_go_int(&s.text).map_err(invalid)?;
     i32::try_from(n).map_err(|_| invalid("value out of range"))
 }
@@ -601,11 +538,7 @@ fn parse_go_int(s: &str) -> Result<i64, &'static str> {
         return Err("parse error");
     }
     let magnitude = u64::from_str_radix(digits, radix).map_err(|_| "value out of range")?;
-    let n = if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    };
+    let n = if negative { 0i64.checked_sub_unsigned(magnitude) } else { i64::try_from(magnitude).ok() };
     n.ok_or("value out of range")
 }
 
@@ -639,8 +572,7 @@ mod tests {
         fn new(text: &str) -> Self {
             static COUNTER: AtomicU32 = AtomicU32::new(0);
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("edgebus-cli-{}-{n}.conf", std::process::id()));
+            let path = std::env::temp_dir().join(format!("edgebus-cli-{}-{n}.conf", std::process::id()));
             fs::write(&path, text).unwrap();
             TempConf(path)
         }
@@ -660,41 +592,15 @@ mod tests {
     fn no_arguments_means_defaults() {
         let cli = run("");
         assert_eq!(cli.options, Options::default());
-        assert_eq!(
-            (
-                cli.config_file,
-                cli.log_file,
-                cli.pid_file,
-                cli.check_config
-            ),
-            (None, None, None, false)
-        );
+        assert_eq!((cli.config_file, cli.log_file, cli.pid_file, cli.check_config), (None, None, None, false));
     }
 
     #[test]
     fn go_flag_forms() {
-        for line in [
-            "-sd /data",
-            "-sd=/data",
-            "--store_dir /data",
-            "--store_dir=/data",
-            "-store_dir /data",
-        ] {
-            assert_eq!(
-                run(line).options.jetstream.store_dir,
-                Some(PathBuf::from("/data")),
-                "{line}"
-            );
+        for line in ["-sd /data", "-sd=/data", "--store_dir /data", "--store_dir=/data", "-store_dir /data"] {
+            assert_eq!(run(line).options.jetstream.store_dir, Some(PathBuf::from("/data")), "{line}");
         }
-        for line in [
-            "-p 4223",
-            "-p=4223",
-            "--port 4223",
-            "--port=4223",
-            "-port=4223",
-            "-p 0x107f",
-            "-p 010177",
-        ] {
+        for line in ["-p 4223", "-p=4223", "--port 4223", "--port=4223", "-port=4223", "-p 0x107f", "-p 010177"] {
             assert_eq!(run(line).options.port, 4223, "{line}");
         }
         assert!(run("-js").options.jetstream.enabled);
@@ -717,11 +623,7 @@ mod tests {
         assert_eq!(run("-m 8222").options.http_port, 8222);
         assert_eq!(run("--http_port=8223").options.http_port, 8223);
         for line in ["-n edge", "--name edge", "--server_name=edge"] {
-            assert_eq!(
-                run(line).options.server_name.as_deref(),
-                Some("edge"),
-                "{line}"
-            );
+            assert_eq!(run(line).options.server_name.as_deref(), Some("edge"), "{line}");
         }
         let cli = run("-l /tmp/e.log -P=/tmp/e.pid");
         assert_eq!(cli.log_file, Some(PathBuf::from("/tmp/e.log")));
@@ -730,10 +632,7 @@ mod tests {
         assert_eq!(cli.log_file, Some(PathBuf::from("/tmp/f.log")));
         assert!(cli.check_config);
         // A flag's value may itself start with a dash.
-        assert_eq!(
-            run("--auth -secret").options.authorization.token.as_deref(),
-            Some("-secret")
-        );
+        assert_eq!(run("--auth -secret").options.authorization.token.as_deref(), Some("-secret"));
         // An empty value does not override.
         assert_eq!(run("-a=").options.host, "0.0.0.0");
     }
@@ -761,17 +660,13 @@ mod tests {
         assert!(matches!(parse(args("-v=false")).unwrap(), Command::Run(_)));
         // Flags are all parsed first: a bad one still fails.
         assert!(parse(args("-v --bogus")).is_err());
-        let Command::Help(text) = parse(args("-h")).unwrap() else {
-            panic!()
-        };
+        let Command::Help(text) = parse(args("-h")).unwrap() else { panic!() };
         assert_eq!(parse(args("--help")).unwrap(), Command::Help(text.clone()));
         assert_eq!(text, usage());
         // Every flag is listed.
         for spec in SPECS {
             for name in spec.names {
-                let listed = [" ", ",", "/", "\n"]
-                    .iter()
-                    .any(|end| text.contains(&format!("-{name}{end}")));
+                let listed = [" ", ",", "/", "\n"].iter().any(|end| text.contains(&format!("-{name}{end}")));
                 assert!(listed, "-{name} missing from usage:\n{text}");
             }
         }
@@ -780,28 +675,16 @@ mod tests {
     #[test]
     fn flag_errors() {
         assert_eq!(fail("--bogus"), "flag provided but not defined: -bogus");
-        assert_eq!(
-            fail("-max_payload 10"),
-            "flag provided but not defined: -max_payload"
-        );
+        assert_eq!(fail("-max_payload 10"), "flag provided but not defined: -max_payload");
         assert_eq!(fail("-p"), "flag needs an argument: -p");
         assert_eq!(fail("-D -sd"), "flag needs an argument: -sd");
-        assert_eq!(
-            fail("-p abc"),
-            "invalid value \"abc\" for flag -p: parse error"
-        );
+        assert_eq!(fail("-p abc"), "invalid value \"abc\" for flag -p: parse error");
         assert_eq!(
             fail("-p 99999999999999999999"),
             "invalid value \"99999999999999999999\" for flag -p: value out of range"
         );
-        assert_eq!(
-            fail("-p 9999999999"),
-            "invalid value \"9999999999\" for flag -p: value out of range"
-        );
-        assert_eq!(
-            fail("-js=maybe"),
-            "invalid boolean value \"maybe\" for -js: parse error"
-        );
+        assert_eq!(fail("-p 9999999999"), "invalid value \"9999999999\" for flag -p: value out of range");
+        assert_eq!(fail("-js=maybe"), "invalid boolean value \"maybe\" for -js: parse error");
         assert_eq!(fail("---p 1"), "bad flag syntax: ---p");
         assert_eq!(fail("-=x"), "bad flag syntax: -=x");
         assert!(fail("-p 70000").contains("invalid port 70000"));
@@ -814,10 +697,7 @@ mod tests {
         let cli = run("--ms 8443 -T --routes nats://x:6222 --cluster_name c --no_advertise");
         assert_eq!(cli.options.warnings.len(), 5, "{:?}", cli.options.warnings);
         assert!(cli.options.warnings[0].starts_with("flag -ms ignored: HTTPS"));
-        assert_eq!(
-            fail("--tls"),
-            format!("flag -tls is not supported by edgebus: {NO_TLS}")
-        );
+        assert_eq!(fail("--tls"), format!("flag -tls is not supported by edgebus: {NO_TLS}"));
         assert!(fail("--tlscert c.pem").contains("not supported"));
         assert!(fail("-sl stop").contains("signalling"));
         assert!(fail("--help_tls").contains("not supported"));
@@ -827,41 +707,19 @@ mod tests {
     #[test]
     fn auth_flags() {
         let o = run("--user derek --pass s3cr3t").options;
-        assert_eq!(
-            o.authorization.users,
-            vec![User {
-                username: "derek".into(),
-                password: "s3cr3t".into()
-            }]
-        );
-        assert_eq!(
-            run("--user solo").options.authorization.users[0].password,
-            ""
-        );
-        assert_eq!(
-            run("--auth t0k3n").options.authorization.token.as_deref(),
-            Some("t0k3n")
-        );
+        assert_eq!(o.authorization.users, vec![User { username: "derek".into(), password: "s3cr3t".into() }]);
+        assert_eq!(run("--user solo").options.authorization.users[0].password, "");
+        assert_eq!(run("--auth t0k3n").options.authorization.token.as_deref(), Some("t0k3n"));
         let o = run("--pass lonely").options;
         assert!(o.authorization.users.is_empty());
-        assert_eq!(
-            o.warnings,
-            vec!["flag -pass ignored: no -user given".to_string()]
-        );
+        assert_eq!(o.warnings, vec!["flag -pass ignored: no -user given".to_string()]);
     }
 
     #[test]
     fn websocket_flags() {
         // No websocket block: --ws_port turns it on, plain ws, on the client host.
         let o = run("-a 127.0.0.1 --ws_port 8080").options;
-        assert_eq!(
-            (
-                o.websocket.host.as_str(),
-                o.websocket.port,
-                o.websocket.no_tls
-            ),
-            ("127.0.0.1", 8080, true)
-        );
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port, o.websocket.no_tls), ("127.0.0.1", 8080, true));
         let o = run("--ws_port=8081").options;
         assert_eq!(o.websocket.host, "0.0.0.0");
         let o = run("--ws_host 127.0.0.9 --ws_port 8082").options;
@@ -872,14 +730,7 @@ mod tests {
         // With a block, the flag only moves the port.
         let conf = TempConf::new("websocket { host: 10.0.0.1, port: 9000 }\n");
         let o = run(&format!("-c {} --ws_port 9001 -a 127.0.0.1", conf.path())).options;
-        assert_eq!(
-            (
-                o.websocket.host.as_str(),
-                o.websocket.port,
-                o.websocket.no_tls
-            ),
-            ("10.0.0.1", 9001, false)
-        );
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port, o.websocket.no_tls), ("10.0.0.1", 9001, false));
     }
 
     #[test]
@@ -897,10 +748,7 @@ mod tests {
         let o = &cli.options;
         assert_eq!(cli.config_file, Some(PathBuf::from(conf.path())));
         assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 2222));
-        assert_eq!(
-            o.http_port, 8000,
-            "-m 0 does not override (nats-server merges non-zero ports)"
-        );
+        assert_eq!(o.http_port, 8000, "-m 0 does not override (nats-server merges non-zero ports)");
         assert_eq!(o.server_name.as_deref(), Some("from-flag"));
         assert!(!o.debug);
         assert_eq!(o.max_pending, 4 << 20);
@@ -911,19 +759,10 @@ mod tests {
         assert_eq!(cli.log_file, Some(PathBuf::from("/var/log/file.log")));
         assert_eq!(cli.pid_file, Some(PathBuf::from("/run/flag.pid")));
         assert_eq!(o.warnings.len(), 1);
-        assert!(
-            o.warnings[0].contains("unknown field \"unknown_thing\""),
-            "{:?}",
-            o.warnings
-        );
+        assert!(o.warnings[0].contains("unknown field \"unknown_thing\""), "{:?}", o.warnings);
         // --config and -c are the same; the last one wins.
         let other = TempConf::new("port: 3333\n");
-        assert_eq!(
-            run(&format!("-c {} --config={}", conf.path(), other.path()))
-                .options
-                .port,
-            3333
-        );
+        assert_eq!(run(&format!("-c {} --config={}", conf.path(), other.path())).options.port, 3333);
     }
 
     #[test]
@@ -933,27 +772,17 @@ mod tests {
             fail(&format!("-c {}", conf.path())),
             "max_payload (2097152) cannot be higher than max_pending (1048576)"
         );
-        let conf =
-            TempConf::new("port: 1\n\nauthorization { token: $UNDEFINED_EDGEBUS_TEST_VAR }\n");
+        let conf = TempConf::new("port: 1\n\nauthorization { token: $UNDEFINED_EDGEBUS_TEST_VAR }\n");
         let msg = fail(&format!("-c {}", conf.path()));
-        assert!(
-            msg.contains(":3:") && msg.contains("UNDEFINED_EDGEBUS_TEST_VAR"),
-            "{msg}"
-        );
-        assert!(matches!(
-            parse(args("-c /nonexistent/edgebus.conf")),
-            Err(CliError::Config(ConfError::Read { .. }))
-        ));
+        assert!(msg.contains(":3:") && msg.contains("UNDEFINED_EDGEBUS_TEST_VAR"), "{msg}");
+        assert!(matches!(parse(args("-c /nonexistent/edgebus.conf")), Err(CliError::Config(ConfError::Read { .. }))));
         // The acceptance suite's file.
         let conf = TempConf::new(
             "# written by the NATS acceptance suite (conftest.py)\nwebsocket {\n  host: \"127.0.0.1\"\n  \
              port: 12345\n  no_tls: true\n}\nmax_pending: 4MB\nwrite_deadline: \"2s\"\n",
         );
         let o = run(&format!("-c {} -p -1", conf.path())).options;
-        assert_eq!(
-            (o.port, o.websocket.port, o.max_pending),
-            (-1, 12345, 4_194_304)
-        );
+        assert_eq!((o.port, o.websocket.port, o.max_pending), (-1, 12345, 4_194_304));
     }
 
     #[test]
@@ -967,10 +796,7 @@ mod tests {
         assert_eq!(parse_go_int("0o17"), Ok(15));
         assert_eq!(parse_go_int("017"), Ok(15));
         assert_eq!(parse_go_int("-9223372036854775808"), Ok(i64::MIN));
-        assert_eq!(
-            parse_go_int("9223372036854775808"),
-            Err("value out of range")
-        );
+        assert_eq!(parse_go_int("9223372036854775808"), Err("value out of range"));
         for bad in ["", "-", "0x", "08", "1_000", "12a", " 1", "++1"] {
             assert_eq!(parse_go_int(bad), Err("parse error"), "{bad:?}");
         }
@@ -981,23 +807,8 @@ mod tests {
     /// Arbitrary argument lists never panic.
     #[test]
     fn garbage_arguments_never_panic() {
-        let pieces = [
-            "-",
-            "--",
-            "-p",
-            "=",
-            "-D=",
-            "x",
-            "-js",
-            "--ws_port",
-            "-1",
-            "é",
-            "-=",
-            "---",
-            "-c",
-            "-v=1",
-            "help",
-        ];
+        let pieces =
+            ["-", "--", "-p", "=", "-D=", "x", "-js", "--ws_port", "-1", "é", "-=", "---", "-c", "-v=1", "help"];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..2000 {
             let mut line = Vec::new();
@@ -1007,17 +818,11 @@ mod tests {
                 seed ^= seed << 17;
                 let a = pieces[(seed as usize) % pieces.len()];
                 let b = pieces[((seed >> 32) as usize) % pieces.len()];
-                line.push(if seed.is_multiple_of(3) {
-                    format!("{a}{b}")
-                } else {
-                    a.to_string()
-                });
+                line.push(if seed.is_multiple_of(3) { format!("{a}{b}") } else { a.to_string() });
             }
             // `-c` with a random path must not find a file; point it somewhere empty.
-            let line: Vec<String> = line
-                .into_iter()
-                .map(|a| if a == "x" { "/nonexistent/x".into() } else { a })
-                .collect();
+            let line: Vec<String> =
+                line.into_iter().map(|a| if a == "x" { "/nonexistent/x".into() } else { a }).collect();
             let _ = parse(line);
         }
     }

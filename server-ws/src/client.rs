@@ -39,6 +39,15 @@ pub struct Sub {
     closed: AtomicBool,
 }
 
+impl Sub {
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+    pub fn delivered_count(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+}
+
 /// Shared handle to a [`Sub`]; two handles are equal when they point at the same one.
 #[derive(Clone)]
 pub struct SubRef(Arc<Sub>);
@@ -84,12 +93,17 @@ pub struct Client {
     wake: Notify,
     /// Makes the writer abandon a write in progress (slow consumer).
     kill: Notify,
+    /// Signalled after every completed write, for publishers stalled on this client.
+    drained: Notify,
     headers: AtomicBool,
     connected: AtomicBool,
     pings_out: AtomicU32,
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
     pub num_subs: AtomicU32,
+    /// The connection's subscriptions by sid. Touched on SUB/UNSUB and by `/connz`, never
+    /// when routing. Emptied when the connection ends, which breaks the `Sub` → `Client` cycle.
+    pub subs: Mutex<HashMap<Bytes, SubRef>>,
     pub meta: Mutex<ClientMeta>,
 }
 
@@ -100,18 +114,17 @@ impl Client {
             kind,
             addr,
             started: SystemTime::now(),
-            out: Mutex::new(Outbound {
-                buf: BytesMut::with_capacity(4096),
-                ..Default::default()
-            }),
+            out: Mutex::new(Outbound { buf: BytesMut::with_capacity(4096), ..Default::default() }),
             wake: Notify::new(),
             kill: Notify::new(),
+            drained: Notify::new(),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             pings_out: AtomicU32::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
             num_subs: AtomicU32::new(0),
+            subs: Mutex::new(HashMap::new()),
             meta: Mutex::new(ClientMeta::default()),
         }
     }
@@ -153,7 +166,9 @@ impl Client {
 
     /// Appends one delivery. Returns false if the client is closing. A client whose backlog
     /// passes `max_pending` is cut off as a slow consumer: its backlog is dropped and its
-    /// writer abandoned, so that it costs nobody else anything.
+    /// writer abandoned, so that it costs nobody else anything. A backlog past three quarters
+    /// of the limit marks the client in `stalled`, so the publisher can pause briefly and let
+    /// it drain (nats-server's stall), which spares fast readers behind a fast publisher.
     #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
@@ -164,6 +179,7 @@ impl Client {
         message: &[u8],
         max_pending: usize,
         shared: &Shared,
+        stalled: &mut bool,
     ) -> bool {
         let headers_ok = self.headers.load(Ordering::Relaxed);
         let mut out = self.out.lock();
@@ -171,15 +187,7 @@ impl Client {
             return false;
         }
         let was_empty = out.buf.is_empty();
-        write_msg(
-            &mut out.buf,
-            subject,
-            sid,
-            reply,
-            header_len,
-            message,
-            headers_ok,
-        );
+        write_msg(&mut out.buf, subject, sid, reply, header_len, message, headers_ok);
         out.msgs += 1;
         out.bytes += message.len() as u64;
         if out.buf.len() > max_pending {
@@ -193,13 +201,34 @@ impl Client {
             self.wake.notify_one();
             return true;
         }
+        *stalled = out.buf.len() > max_pending / 4 * 3;
         drop(out);
         if was_empty {
             self.wake.notify_one();
         }
         true
     }
+
+    /// Waits (briefly) until this client's backlog is below the stall mark again.
+    async fn wait_drained(&self, max_pending: usize) {
+        let deadline = tokio::time::Instant::now() + STALL_MAX;
+        loop {
+            let notified = self.drained.notified();
+            {
+                let out = self.out.lock();
+                if out.closing || out.buf.len() <= max_pending / 4 * 3 {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
 }
+
+/// Longest a publisher waits for one stalled receiver per read.
+const STALL_MAX: Duration = Duration::from_millis(5);
 
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
@@ -213,8 +242,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
     let client = Arc::new(Client::new(id, kind, peer));
     let mut info = BytesMut::new();
-    let json =
-        serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
     write_info(&mut info, &json);
     client.push(&info);
     let admitted = {
@@ -227,18 +255,14 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     };
     if !admitted {
         client.close(Some(ProtocolError::MaxConnections));
-        write_loop(&client, writer, &shared).await;
+        write_loop(client, writer, shared).await;
         return;
     }
-    shared
-        .stats
-        .total_connections
-        .fetch_add(1, Ordering::Relaxed);
+    shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
     debug!(cid = id, %peer, ?kind, "Client connection created");
 
     let mut conn = Conn {
         session: Session::new(shared.session_config()),
-        subs: HashMap::new(),
         cache: MatchCache::default(),
         rng: fastrand::Rng::new(),
         echo: true,
@@ -250,21 +274,24 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         out_msgs: 0,
         out_bytes: 0,
         expired: Vec::new(),
+        stalled: None,
         max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
         shared: shared.clone(),
         client: client.clone(),
     };
+    // The writer runs as its own task so that writing to this client and reading from it
+    // proceed on different cores.
+    let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     {
         let read = conn.read_loop(reader);
-        let write = write_loop(&client, writer, &shared);
         let ping = ping_loop(&client, &shared);
         let auth = auth_timer(&client, &shared);
-        tokio::pin!(read, write, ping, auth);
+        tokio::pin!(read, ping, auth);
         tokio::select! {
             _ = &mut write => {}
-            _ = &mut read => write.await,
-            _ = &mut ping => write.await,
-            _ = &mut auth => write.await,
+            _ = &mut read => { let _ = write.await; }
+            _ = &mut ping => { let _ = write.await; }
+            _ = &mut auth => { let _ = write.await; }
         }
     }
     conn.teardown();
@@ -277,7 +304,6 @@ struct Conn {
     shared: Arc<Shared>,
     client: Arc<Client>,
     session: Session,
-    subs: HashMap<Bytes, SubRef>,
     cache: MatchCache<SubRef>,
     rng: fastrand::Rng,
     echo: bool,
@@ -292,6 +318,8 @@ struct Conn {
     out_bytes: u64,
     /// Subscriptions that reached their auto-unsubscribe limit while routing.
     expired: Vec<SubRef>,
+    /// A receiver whose backlog passed the stall mark during this read.
+    stalled: Option<Arc<Client>>,
     max_pending: usize,
 }
 
@@ -309,6 +337,9 @@ impl Conn {
             self.flush_stats();
             if !keep_going {
                 return;
+            }
+            if let Some(receiver) = self.stalled.take() {
+                receiver.wait_drained(self.max_pending).await;
             }
         }
     }
@@ -342,11 +373,8 @@ impl Conn {
                     };
                 }
                 Event::ConnectInfo => {
-                    let mut info = self.shared.info(
-                        self.client.kind,
-                        self.client.id,
-                        self.client.addr.ip().to_string(),
-                    );
+                    let mut info =
+                        self.shared.info(self.client.kind, self.client.id, self.client.addr.ip().to_string());
                     info.connect_info = true;
                     info.remote_account = "$G".into();
                     let mut b = BytesMut::new();
@@ -357,11 +385,7 @@ impl Conn {
                     trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
                     self.publish(&p.subject, p.reply.as_deref(), p.header_len, &p.message);
                 }
-                Event::Subscribe {
-                    subject,
-                    queue,
-                    sid,
-                } => self.subscribe(subject, queue, sid),
+                Event::Subscribe { subject, queue, sid } => self.subscribe(subject, queue, sid),
                 Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
                 Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
                 Event::Close(e) => {
@@ -379,13 +403,7 @@ impl Conn {
         false
     }
 
-    fn publish(
-        &mut self,
-        subject: &[u8],
-        reply: Option<&[u8]>,
-        header_len: Option<usize>,
-        message: &[u8],
-    ) {
+    fn publish(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
         let genid = self.shared.genid.load(Ordering::Acquire);
@@ -402,6 +420,7 @@ impl Conn {
         let max_pending = self.max_pending;
         let shared = &*self.shared;
         let expired = &mut self.expired;
+        let stall = &mut self.stalled;
         let delivered = route(&result, &mut self.rng, |sub| {
             if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == me) {
                 return false;
@@ -417,15 +436,13 @@ impl Conn {
                     expired.push(sub.clone());
                 }
             }
-            sub.client.deliver(
-                &sub.sid,
-                subject,
-                reply,
-                header_len,
-                message,
-                max_pending,
-                shared,
-            )
+            let mut stalled = false;
+            let ok =
+                sub.client.deliver(&sub.sid, subject, reply, header_len, message, max_pending, shared, &mut stalled);
+            if stalled && stall.is_none() {
+                *stall = Some(sub.client.clone());
+            }
+            ok
         });
         self.out_msgs += delivered as u64;
         self.out_bytes += (delivered * message.len()) as u64;
@@ -445,16 +462,17 @@ impl Conn {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        if let Some(existing) = self.subs.get(&sid) {
-            if !existing.closed.load(Ordering::Relaxed) {
+        {
+            let mut subs = self.client.subs.lock();
+            if subs.get(&sid).is_some_and(|s| !s.closed.load(Ordering::Relaxed)) {
                 // nats-server keeps the first subscription on a reused sid
                 return;
             }
-        }
-        // Drop entries of subscriptions that expired through auto-unsubscribe, now and then,
-        // so a client doing SUB + UNSUB 1 per request does not grow this map forever.
-        if self.subs.len() >= 64 && self.subs.len().is_power_of_two() {
-            self.subs.retain(|_, s| !s.closed.load(Ordering::Relaxed));
+            // Drop entries of subscriptions that expired through auto-unsubscribe now and
+            // then, so a client doing SUB + UNSUB 1 per request does not grow the map forever.
+            if subs.len() >= 64 && subs.len().is_power_of_two() {
+                subs.retain(|_, s| !s.closed.load(Ordering::Relaxed));
+            }
         }
         let max_subs = self.shared.opts.max_subscriptions;
         if max_subs > 0 && self.client.num_subs.load(Ordering::Relaxed) >= max_subs as u32 {
@@ -474,18 +492,20 @@ impl Conn {
             closed: AtomicBool::new(false),
         }));
         if self.shared.insert_sub(&sub).is_err() {
-            self.client.push(b"-ERR 'Invalid Subject'\r\n");
+            let mut b = BytesMut::new();
+            ProtocolError::InvalidSubject.write(&mut b);
+            self.client.push(&b);
             return;
         }
         self.client.num_subs.fetch_add(1, Ordering::Relaxed);
-        self.subs.insert(sub.sid.clone(), sub);
+        self.client.subs.lock().insert(sub.sid.clone(), sub);
         if self.verbose {
             self.client.push(edgebus_core::proto::OK);
         }
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
-        let Some(sub) = self.subs.get(sid).cloned() else {
+        let Some(sub) = self.client.subs.lock().get(sid).cloned() else {
             return;
         };
         if let Some(max) = max {
@@ -494,7 +514,7 @@ impl Conn {
                 return;
             }
         }
-        self.subs.remove(sid);
+        self.client.subs.lock().remove(sid);
         if !sub.closed.swap(true, Ordering::AcqRel) {
             self.shared.remove_sub(&sub);
             self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
@@ -506,12 +526,8 @@ impl Conn {
         if self.in_msgs > 0 {
             s.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
             s.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-            self.client
-                .in_msgs
-                .fetch_add(self.in_msgs, Ordering::Relaxed);
-            self.client
-                .in_bytes
-                .fetch_add(self.in_bytes, Ordering::Relaxed);
+            self.client.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            self.client.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
             self.in_msgs = 0;
             self.in_bytes = 0;
         }
@@ -526,7 +542,9 @@ impl Conn {
     /// Removes every subscription of the connection from the trie.
     fn teardown(&mut self) {
         let live: Vec<SubRef> = self
+            .client
             .subs
+            .lock()
             .drain()
             .map(|(_, s)| s)
             .filter(|s| !s.closed.swap(true, Ordering::AcqRel))
@@ -543,7 +561,7 @@ impl Conn {
 }
 
 /// Writes whatever is queued, as it is queued, until the connection closes.
-async fn write_loop(client: &Client, mut writer: Writer, shared: &Shared) {
+async fn write_loop(client: Arc<Client>, mut writer: Writer, shared: Arc<Shared>) {
     let deadline = shared.opts.write_deadline;
     let mut batch = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -578,6 +596,7 @@ async fn write_loop(client: &Client, mut writer: Writer, shared: &Shared) {
                 },
             }
             batch.clear();
+            client.drained.notify_waiters();
             if batch.capacity() > 4 << 20 {
                 // a burst grew the buffer; do not keep megabytes per idle connection
                 batch = BytesMut::with_capacity(64 * 1024);

@@ -34,8 +34,9 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEBUS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("edgebus_server={level},edgebus_core={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEBUS_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("edgebus_server={level},edgebus_core={level},warn"))
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     match &cli.log_file {
         Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {

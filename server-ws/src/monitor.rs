@@ -28,9 +28,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
+            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await
             {
                 debug!("monitoring connection: {e}");
             }
@@ -38,15 +36,10 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let query = req.uri().query().unwrap_or("");
     let body = match req.uri().path().trim_end_matches('/') {
-        "" => Some(
-            json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" }),
-        ),
+        "" => Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" })),
         "/healthz" => Some(json!({ "status": "ok" })),
         "/varz" => Some(varz(&shared)),
         "/connz" => Some(connz(&shared, query)),
@@ -54,18 +47,12 @@ async fn handle(
         _ => None,
     };
     let (status, body) = match body {
-        Some(v) => (
-            StatusCode::OK,
-            serde_json::to_vec_pretty(&v).unwrap_or_default(),
-        ),
+        Some(v) => (StatusCode::OK, serde_json::to_vec_pretty(&v).unwrap_or_default()),
         None => (StatusCode::NOT_FOUND, b"404 page not found\n".to_vec()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
@@ -96,11 +83,7 @@ fn resident_memory() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
     pages * 4096
 }
 
@@ -145,8 +128,7 @@ fn varz(shared: &Shared) -> Value {
         "subscriptions": shared.subscription_count(),
     });
     if let Some(a) = *shared.ws_addr.lock() {
-        v["websocket"] =
-            json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
+        v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
     }
     if o.jetstream.enabled {
         v["jetstream"] = json!({ "config": { "store_dir": o.jetstream.store_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default() } });
@@ -162,12 +144,10 @@ fn query_flag(query: &str, key: &str) -> Option<String> {
 }
 
 fn connz(shared: &Shared, query: &str) -> Value {
-    let offset: usize = query_flag(query, "offset")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = query_flag(query, "limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let subs = query_flag(query, "subs").unwrap_or_default();
+    let (list, detail) = (matches!(subs.as_str(), "1" | "true"), subs == "detail");
+    let offset: usize = query_flag(query, "offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = query_flag(query, "limit").and_then(|v| v.parse().ok()).unwrap_or(1024);
     let mut clients: Vec<_> = shared.clients.lock().values().cloned().collect();
     clients.sort_by_key(|c| c.id);
     let total = clients.len();
@@ -179,7 +159,7 @@ fn connz(shared: &Shared, query: &str) -> Value {
         .map(|c| {
             let (out_msgs, out_bytes, pending) = c.out_stats();
             let meta = c.meta.lock().clone();
-            json!({
+            let mut v = json!({
                 "cid": c.id,
                 "kind": "Client",
                 "type": match c.kind { Kind::Tcp => "nats", Kind::WebSocket => "websocket" },
@@ -196,7 +176,27 @@ fn connz(shared: &Shared, query: &str) -> Value {
                 "name": meta.name,
                 "lang": meta.lang,
                 "version": meta.version,
-            })
+            });
+            if list || detail {
+                let mut subs: Vec<_> = c.subs.lock().values().filter(|s| !s.is_closed()).cloned().collect();
+                subs.sort_by(|a, b| a.subject.cmp(&b.subject));
+                let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+                if detail {
+                    v["subscriptions_list_detail"] = subs
+                        .iter()
+                        .map(|s| {
+                            let mut d = json!({ "subject": text(&s.subject), "sid": text(&s.sid), "msgs": s.delivered_count(), "cid": c.id });
+                            if let Some(q) = &s.queue {
+                                d["qgroup"] = json!(text(q));
+                            }
+                            d
+                        })
+                        .collect();
+                } else {
+                    v["subscriptions_list"] = subs.iter().map(|s| json!(text(&s.subject))).collect();
+                }
+            }
+            v
         })
         .collect();
     json!({

@@ -64,14 +64,8 @@ impl Shared {
     /// The `INFO` a new connection gets on the listener `kind`.
     pub fn info(&self, kind: Kind, client_id: u64, client_ip: String) -> ServerInfo {
         let (host, port) = match kind {
-            Kind::Tcp => (
-                self.opts.host.clone(),
-                self.client_addr.lock().map_or(0, |a| a.port()),
-            ),
-            Kind::WebSocket => (
-                self.opts.websocket.host.clone(),
-                self.ws_addr.lock().map_or(0, |a| a.port()),
-            ),
+            Kind::Tcp => (self.opts.host.clone(), self.client_addr.lock().map_or(0, |a| a.port())),
+            Kind::WebSocket => (self.opts.websocket.host.clone(), self.ws_addr.lock().map_or(0, |a| a.port())),
         };
         ServerInfo {
             server_id: self.server_id.clone(),
@@ -133,35 +127,20 @@ impl Server {
         let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         let tcp = TcpListener::bind(opts.client_addr().map_err(bad)?).await?;
         let ws = if opts.websocket.port != 0 {
-            let host = if opts.websocket.host.is_empty() {
-                opts.host.clone()
-            } else {
-                opts.websocket.host.clone()
-            };
-            Some(
-                TcpListener::bind(
-                    crate::options::resolve(&host, opts.websocket.port).map_err(bad)?,
-                )
-                .await?,
-            )
+            let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };
+            Some(TcpListener::bind(crate::options::resolve(&host, opts.websocket.port).map_err(bad)?).await?)
         } else {
             None
         };
         let http = if opts.http_port != 0 {
             let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
-            Some(
-                TcpListener::bind(crate::options::resolve(&host, opts.http_port).map_err(bad)?)
-                    .await?,
-            )
+            Some(TcpListener::bind(crate::options::resolve(&host, opts.http_port).map_err(bad)?).await?)
         } else {
             None
         };
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
-            server_name: opts
-                .server_name
-                .clone()
-                .unwrap_or_else(|| server_id.clone()),
+            server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
             server_id,
             started: Instant::now(),
             started_at: SystemTime::now(),
@@ -176,12 +155,7 @@ impl Server {
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
             opts,
         });
-        Ok(Server {
-            shared,
-            tcp,
-            ws,
-            http,
-        })
+        Ok(Server { shared, tcp, ws, http })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -191,12 +165,7 @@ impl Server {
     /// Serves until `stop` resolves, then closes every connection after flushing what it has
     /// buffered.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let Server {
-            shared,
-            tcp,
-            ws,
-            http,
-        } = self;
+        let Server { shared, tcp, ws, http } = self;
         for w in &shared.opts.warnings {
             warn!("{w}");
         }
@@ -212,11 +181,7 @@ impl Server {
             if !shared.opts.websocket.no_tls {
                 warn!("websocket: TLS is not supported by edgebus yet; serving plain ws:// (set no_tls: true to silence this)");
             }
-            tasks.push(tokio::spawn(accept_loop(
-                shared.clone(),
-                ws,
-                Kind::WebSocket,
-            )));
+            tasks.push(tokio::spawn(accept_loop(shared.clone(), ws, Kind::WebSocket)));
         }
         if let Some(http) = http {
             if let Some(a) = *shared.http_addr.lock() {

@@ -40,11 +40,7 @@ pub enum Writer {
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
 /// Returns the peer address to report: for WebSocket an `X-Forwarded-For` header that parses
 /// as an IP wins, as in nats-server.
-pub async fn open(
-    stream: TcpStream,
-    peer: SocketAddr,
-    kind: Kind,
-) -> io::Result<(Reader, Writer, SocketAddr)> {
+pub async fn open(stream: TcpStream, peer: SocketAddr, kind: Kind) -> io::Result<(Reader, Writer, SocketAddr)> {
     match kind {
         Kind::Tcp => {
             let (r, w) = stream.into_split();
@@ -120,9 +116,7 @@ impl Writer {
             }
             Writer::Ws(w) => {
                 let frame = buf.split().freeze();
-                w.send(Message::Binary(frame))
-                    .await
-                    .map_err(io::Error::other)
+                w.send(Message::Binary(frame)).await.map_err(io::Error::other)
             }
         }
     }
@@ -135,16 +129,11 @@ impl Writer {
             }
             Writer::Ws(w) => {
                 let (code, text) = match reason {
-                    Some(ProtocolError::AuthorizationViolation) => {
-                        (1008, "Authentication Failure".to_string())
-                    }
+                    Some(ProtocolError::AuthorizationViolation) => (1008, "Authentication Failure".to_string()),
                     Some(e) => (e.ws_close_code(), e.to_string()),
                     None => (1001, "Server Shutdown".to_string()),
                 };
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: text.into(),
-                };
+                let frame = CloseFrame { code: CloseCode::from(code), reason: text.into() };
                 let _ = w.send(Message::Close(Some(frame))).await;
                 let _ = w.close().await;
             }

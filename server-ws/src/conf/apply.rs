@@ -81,23 +81,11 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "write_timeout",
 ];
 
-const UNSUPPORTED_AUTH: &[&str] = &[
-    "auth_callout",
-    "default_permission",
-    "default_permissions",
-    "permissions",
-    "proxy_required",
-];
+const UNSUPPORTED_AUTH: &[&str] =
+    &["auth_callout", "default_permission", "default_permissions", "permissions", "proxy_required"];
 
-const UNSUPPORTED_USER: &[&str] = &[
-    "account",
-    "allowed_connection_types",
-    "connection_types",
-    "nkey",
-    "permission",
-    "permissions",
-    "proxy_required",
-];
+const UNSUPPORTED_USER: &[&str] =
+    &["account", "allowed_connection_types", "connection_types", "nkey", "permission", "permissions", "proxy_required"];
 
 const UNSUPPORTED_WS: &[&str] = &[
     "advertise",
@@ -199,20 +187,12 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "max_subscriptions" | "max_subs" => opts.max_subscriptions = non_negative_i32(e)?,
         "ping_interval" => {
             let d = duration(e, &mut opts.warnings)?;
-            opts.ping_interval = if d.is_zero() {
-                options::PING_INTERVAL
-            } else {
-                d
-            };
+            opts.ping_interval = if d.is_zero() { options::PING_INTERVAL } else { d };
         }
         "ping_max" => opts.ping_max = or_default(non_negative_i32(e)?, options::PING_MAX),
         "write_deadline" => {
             let d = duration(e, &mut opts.warnings)?;
-            opts.write_deadline = if d.is_zero() {
-                options::WRITE_DEADLINE
-            } else {
-                d
-            };
+            opts.write_deadline = if d.is_zero() { options::WRITE_DEADLINE } else { d };
         }
         "debug" => opts.debug = boolean(e)?,
         "trace" => opts.trace = boolean(e)?,
@@ -242,11 +222,7 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
             ),
         });
     }
-    for (what, port) in [
-        ("port", opts.port),
-        ("http_port", opts.http_port),
-        ("websocket port", opts.websocket.port),
-    ] {
+    for (what, port) in [("port", opts.port), ("http_port", opts.http_port), ("websocket port", opts.websocket.port)] {
         if !(-1..=65535).contains(&port) {
             return Err(ConfError::Invalid {
                 message: format!("invalid {what} {port}: use 0-65535, or -1 for a random port"),
@@ -254,38 +230,22 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
         }
     }
     if opts.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
-        return Err(ConfError::Invalid {
-            message: "server name cannot contain spaces".into(),
-        });
+        return Err(ConfError::Invalid { message: "server name cannot contain spaces".into() });
     }
     Ok(())
 }
 
 fn unknown(e: &Entry, block: &str, opts: &mut Options) {
     if !e.used_as_variable {
-        let within = if block.is_empty() {
-            String::new()
-        } else {
-            format!(" in {block}")
-        };
-        opts.warnings.push(format!(
-            "{}: unknown field {:?}{within} (ignored)",
-            e.key_pos, e.key
-        ));
+        let within = if block.is_empty() { String::new() } else { format!(" in {block}") };
+        opts.warnings.push(format!("{}: unknown field {:?}{within} (ignored)", e.key_pos, e.key));
     }
 }
 
 fn unsupported(e: &Entry, block: &str, opts: &mut Options) {
     if !e.used_as_variable {
-        let within = if block.is_empty() {
-            String::new()
-        } else {
-            format!(" in {block}")
-        };
-        opts.warnings.push(format!(
-            "{}: field {:?}{within} is not supported by edgebus (ignored)",
-            e.key_pos, e.key
-        ));
+        let within = if block.is_empty() { String::new() } else { format!(" in {block}") };
+        opts.warnings.push(format!("{}: field {:?}{within} is not supported by edgebus (ignored)", e.key_pos, e.key));
     }
 }
 
@@ -294,10 +254,7 @@ fn invalid(e: &Entry, message: impl Into<String>) -> ConfError {
 }
 
 fn type_error(e: &Entry, expected: &str) -> ConfError {
-    invalid(
-        e,
-        format!("expected {expected}, got {}", e.value.type_name()),
-    )
+    invalid(e, format!("expected {expected}, got {}", e.value.type_name()))
 }
 
 fn string(e: &Entry) -> Result<&str, ConfError> {
@@ -353,10 +310,7 @@ fn or_default<T: Default + PartialEq>(value: T, default: T) -> T {
 fn check_port(e: &Entry, n: i64) -> Result<i32, ConfError> {
     match i32::try_from(n) {
         Ok(p) if (-1..=65535).contains(&p) => Ok(p),
-        _ => Err(invalid(
-            e,
-            format!("invalid port {n}: use 0-65535, or -1 for a random port"),
-        )),
+        _ => Err(invalid(e, format!("invalid port {n}: use 0-65535, or -1 for a random port"))),
     }
 }
 
@@ -393,9 +347,7 @@ fn listen(e: &Entry) -> Result<(Option<String>, i32), ConfError> {
         }
         (host, port)
     };
-    let port: i64 = port
-        .parse()
-        .map_err(|_| invalid(e, format!("could not parse port {port:?}")))?;
+    let port: i64 = port.parse().map_err(|_| invalid(e, format!("could not parse port {port:?}")))?;
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     Ok((Some(host.to_string()), check_port(e, port)?))
 }
@@ -405,15 +357,11 @@ fn listen(e: &Entry) -> Result<(Option<String>, i32), ConfError> {
 /// read as the two minutes its author meant, with a warning.
 fn duration(e: &Entry, warnings: &mut Vec<String>) -> Result<Duration, ConfError> {
     match &e.value.kind {
-        ValueKind::String(s) => parse_go_duration(s)
-            .map_err(|why| invalid(e, format!("error parsing {}: {why}", e.key))),
+        ValueKind::String(s) => {
+            parse_go_duration(s).map_err(|why| invalid(e, format!("error parsing {}: {why}", e.key)))
+        }
         ValueKind::Integer(n) => {
-            if let Some(d) = e
-                .value
-                .raw
-                .as_deref()
-                .and_then(|raw| parse_go_duration(raw).ok())
-            {
+            if let Some(d) = e.value.raw.as_deref().and_then(|raw| parse_go_duration(raw).ok()) {
                 warnings.push(format!(
                     "{}: {} {} read as a duration; nats-server reads it as {n} seconds, \
                      quote it (\"{}\") to be portable",
@@ -427,10 +375,7 @@ fn duration(e: &Entry, warnings: &mut Vec<String>) -> Result<Duration, ConfError
             let secs = u64::try_from(*n).map_err(|_| invalid(e, "duration cannot be negative"))?;
             Ok(Duration::from_secs(secs))
         }
-        _ => Err(type_error(
-            e,
-            "a duration such as \"2s\" or a number of seconds",
-        )),
+        _ => Err(type_error(e, "a duration such as \"2s\" or a number of seconds")),
     }
 }
 
@@ -463,23 +408,14 @@ fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
     }
     let mut all = users.unwrap_or_default();
     match (user, pass) {
-        (Some(username), pass) => all.push(User {
-            username,
-            password: pass.unwrap_or_default(),
-        }),
-        (None, Some(_)) => opts.warnings.push(format!(
-            "{}: authorization has a password but no user (ignored)",
-            e.key_pos
-        )),
+        (Some(username), pass) => all.push(User { username, password: pass.unwrap_or_default() }),
+        (None, Some(_)) => {
+            opts.warnings.push(format!("{}: authorization has a password but no user (ignored)", e.key_pos))
+        }
         (None, None) => {}
     }
-    opts.authorization = Authorization {
-        token,
-        users: all,
-        timeout: timeout
-            .filter(|t| !t.is_zero())
-            .unwrap_or(options::AUTH_TIMEOUT),
-    };
+    opts.authorization =
+        Authorization { token, users: all, timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT) };
     Ok(())
 }
 
@@ -490,17 +426,12 @@ fn auth_timeout(e: &Entry) -> Result<Duration, ConfError> {
         ValueKind::Integer(n) => *n as f64,
         ValueKind::Float(f) => *f,
         ValueKind::String(s) => {
-            return parse_go_duration(s)
-                .map_err(|why| invalid(e, format!("error parsing timeout: {why}")))
+            return parse_go_duration(s).map_err(|why| invalid(e, format!("error parsing timeout: {why}")))
         }
         _ => return Err(type_error(e, "a number of seconds")),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        invalid(
-            e,
-            format!("invalid timeout {secs}: expected a non-negative number of seconds"),
-        )
-    })
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| invalid(e, format!("invalid timeout {secs}: expected a non-negative number of seconds")))
 }
 
 fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, ConfError> {
@@ -526,12 +457,8 @@ fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, ConfError> {
                 _ => unknown(f, "authorization users", opts),
             }
         }
-        let username = username
-            .ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
-        users.push(User {
-            username,
-            password: password.unwrap_or_default(),
-        });
+        let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
+        users.push(User { username, password: password.unwrap_or_default() });
     }
     Ok(users)
 }
@@ -565,12 +492,7 @@ fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
             opts.jetstream.enabled = match s.to_ascii_lowercase().as_str() {
                 "enabled" | "enable" => true,
                 "disabled" | "disable" => false,
-                _ => {
-                    return Err(invalid(
-                        e,
-                        format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"),
-                    ))
-                }
+                _ => return Err(invalid(e, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
             }
         }
         ValueKind::Map(entries) => {
@@ -591,12 +513,7 @@ fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
             }
             opts.jetstream.enabled = enable;
         }
-        _ => {
-            return Err(type_error(
-                e,
-                "a boolean, \"enabled\", \"disabled\" or a map",
-            ))
-        }
+        _ => return Err(type_error(e, "a boolean, \"enabled\", \"disabled\" or a map")),
     }
     Ok(())
 }
@@ -623,22 +540,12 @@ fn storage_size(e: &Entry) -> Result<i64, ConfError> {
     if text.is_empty() {
         return Ok(0);
     }
-    let bad = || {
-        invalid(
-            e,
-            format!("invalid size {text:?}: sizes defined as strings must end in K, M, G, T"),
-        )
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let bad = || invalid(e, format!("invalid size {text:?}: sizes defined as strings must end in K, M, G, T"));
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
     let n: i64 = digits.parse().map_err(|_| bad())?;
     let suffix = suffix.to_ascii_uppercase();
-    let unit = suffix
-        .strip_suffix("IB")
-        .or_else(|| suffix.strip_suffix('B'))
-        .unwrap_or(&suffix);
+    let unit = suffix.strip_suffix("IB").or_else(|| suffix.strip_suffix('B')).unwrap_or(&suffix);
     let shift = match unit {
         "K" => 10,
         "M" => 20,
@@ -646,8 +553,7 @@ fn storage_size(e: &Entry) -> Result<i64, ConfError> {
         "T" => 40,
         _ => return Err(bad()),
     };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| invalid(e, format!("size {text:?} is too big")))
+    n.checked_mul(1 << shift).ok_or_else(|| invalid(e, format!("size {text:?} is too big")))
 }
 
 #[cfg(test)]
@@ -693,32 +599,21 @@ mod tests {
         assert!(err("listen: \"::1:4222\"").contains("could not parse address string"));
         assert!(err("listen: \"host:abc\"").contains("could not parse port \"abc\""));
         assert!(err("port: 70000").contains("invalid port 70000"));
-        assert_eq!(
-            err("\nport: \"abc\""),
-            "t.conf:2:7: port: expected an integer, got a string"
-        );
+        assert_eq!(err("\nport: \"abc\""), "t.conf:2:7: port: expected an integer, got a string");
 
         let o = ok("http_port: 8222");
         assert_eq!((o.http_port, o.http_host.clone()), (8222, None));
         assert_eq!(ok("monitor_port: 8223").http_port, 8223);
         let o = ok("http: \"127.0.0.1:8224\"");
-        assert_eq!(
-            (o.http_port, o.http_host.as_deref()),
-            (8224, Some("127.0.0.1"))
-        );
+        assert_eq!((o.http_port, o.http_host.as_deref()), (8224, Some("127.0.0.1")));
         assert_eq!(ok("http: 8225").http_port, 8225);
-        assert_eq!(
-            ok("server_name: edge-1").server_name.as_deref(),
-            Some("edge-1")
-        );
+        assert_eq!(ok("server_name: edge-1").server_name.as_deref(), Some("edge-1"));
     }
 
     #[test]
     fn limits() {
-        let o = ok(
-            "max_payload: 2MB\nmax_pending: 64MB\nmax_control_line: 8KB\n\
-                    max_connections: 100\nmax_subscriptions: 10\nping_max: 5\n",
-        );
+        let o = ok("max_payload: 2MB\nmax_pending: 64MB\nmax_control_line: 8KB\n\
+                    max_connections: 100\nmax_subscriptions: 10\nping_max: 5\n");
         assert_eq!(o.max_payload, 2 << 20);
         assert_eq!(o.max_pending, 64 << 20);
         assert_eq!(o.max_control_line, 8192);
@@ -755,15 +650,8 @@ mod tests {
         let o = ok("ping_interval: 2m");
         assert_eq!(o.ping_interval, Duration::from_secs(120));
         assert_eq!(o.warnings.len(), 1);
-        assert!(
-            o.warnings[0].starts_with("t.conf:1:16: ping_interval 2m read as a duration"),
-            "{}",
-            o.warnings[0]
-        );
-        assert_eq!(
-            ok("ping_interval: \"0s\"").ping_interval,
-            options::PING_INTERVAL
-        );
+        assert!(o.warnings[0].starts_with("t.conf:1:16: ping_interval 2m read as a duration"), "{}", o.warnings[0]);
+        assert_eq!(ok("ping_interval: \"0s\"").ping_interval, options::PING_INTERVAL);
         assert_eq!(
             err("ping_interval: \"5x\""),
             "t.conf:1:16: ping_interval: error parsing ping_interval: time: unknown unit \"x\" in duration \"5x\""
@@ -789,21 +677,13 @@ mod tests {
         assert_eq!(o.authorization.timeout, options::AUTH_TIMEOUT);
 
         let o = ok("authorization { user: derek, pass: \"T0p\", timeout: 1.5 }");
-        assert_eq!(
-            o.authorization.users,
-            vec![User {
-                username: "derek".into(),
-                password: "T0p".into()
-            }]
-        );
+        assert_eq!(o.authorization.users, vec![User { username: "derek".into(), password: "T0p".into() }]);
         assert_eq!(o.authorization.timeout, Duration::from_millis(1500));
         let o = ok("authorization { username: a, password: b, timeout: 3 }");
         assert_eq!(o.authorization.users[0].username, "a");
         assert_eq!(o.authorization.timeout, Duration::from_secs(3));
         assert_eq!(
-            ok("authorization { token: t, timeout: \"250ms\" }")
-                .authorization
-                .timeout,
+            ok("authorization { token: t, timeout: \"250ms\" }").authorization.timeout,
             Duration::from_millis(250)
         );
 
@@ -814,37 +694,27 @@ mod tests {
         assert_eq!(
             o.authorization.users,
             vec![
-                User {
-                    username: "alice".into(),
-                    password: "$2a$11$hash".into()
-                },
-                User {
-                    username: "bob".into(),
-                    password: "b".into()
-                },
+                User { username: "alice".into(), password: "$2a$11$hash".into() },
+                User { username: "bob".into(), password: "b".into() },
             ]
         );
         assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
         assert!(o.warnings[0].contains("\"permissions\" in authorization users is not supported"));
 
-        assert!(err("authorization { user: a, password: b, token: c }")
-            .contains("Cannot have a user/pass and token"));
+        assert!(err("authorization { user: a, password: b, token: c }").contains("Cannot have a user/pass and token"));
         assert!(err("authorization { user: a, users: [{user: b}] }")
             .contains("Can not have a single user/pass and a users array"));
-        assert!(err("authorization { token: a, users: [{user: b}] }")
-            .contains("Can not have a token and a users array"));
+        assert!(
+            err("authorization { token: a, users: [{user: b}] }").contains("Can not have a token and a users array")
+        );
         assert!(err("authorization { users: [ x ] }").contains("expected user entry to be a map"));
-        assert!(err("authorization { users: [ {password: x} ] }")
-            .contains("user entry has no \"user\""));
+        assert!(err("authorization { users: [ {password: x} ] }").contains("user entry has no \"user\""));
         assert!(err("authorization { users: {user: a} }").contains("expected an array of users"));
         assert!(err("authorization { users: [{user: a, password: 2}] }")
             .contains("password: expected a string, got an integer"));
         assert!(err("authorization { timeout: -1 }").contains("invalid timeout"));
         assert!(err("authorization: token").contains("authorization: expected a map"));
-        assert!(ok("Authorization { TOKEN: x }")
-            .authorization
-            .token
-            .is_some());
+        assert!(ok("Authorization { TOKEN: x }").authorization.token.is_some());
     }
 
     #[test]
@@ -854,16 +724,10 @@ mod tests {
         assert_eq!(o.websocket.port, 8080);
         assert!(o.websocket.no_tls);
         let o = ok("ws: { listen: \"0.0.0.0:9090\" }");
-        assert_eq!(
-            (o.websocket.host.as_str(), o.websocket.port),
-            ("0.0.0.0", 9090)
-        );
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port), ("0.0.0.0", 9090));
         assert!(!o.websocket.no_tls);
         let o = ok("websocket { net: localhost\n listen: 9091 }");
-        assert_eq!(
-            (o.websocket.host.as_str(), o.websocket.port),
-            ("localhost", 9091)
-        );
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port), ("localhost", 9091));
         assert!(err("websocket { port: \"x\" }").contains("port: expected an integer"));
         assert!(err("websocket: 8080").contains("websocket: expected a map"));
     }
@@ -878,34 +742,22 @@ mod tests {
         assert!(err("jetstream: maybe").contains("Expected 'enabled' or 'disabled'"));
         assert!(err("jetstream: 1").contains("jetstream: expected a boolean"));
 
-        let o = ok("jetstream {\n  store_dir: /var/lib/edgebus\n  max_memory_store: 1GB\n  max_file_store: \"2G\"\n}\n");
+        let o =
+            ok("jetstream {\n  store_dir: /var/lib/edgebus\n  max_memory_store: 1GB\n  max_file_store: \"2G\"\n}\n");
         assert!(o.jetstream.enabled);
-        assert_eq!(
-            o.jetstream.store_dir,
-            Some(PathBuf::from("/var/lib/edgebus"))
-        );
+        assert_eq!(o.jetstream.store_dir, Some(PathBuf::from("/var/lib/edgebus")));
         assert_eq!(o.jetstream.max_memory_store, 1 << 30);
         assert_eq!(o.jetstream.max_file_store, 2 << 30);
         let o = ok("jetstream { max_mem: 1024, max_file: \"3MB\", enabled: false }");
         assert!(!o.jetstream.enabled);
         assert_eq!(o.jetstream.max_memory_store, 1024);
         assert_eq!(o.jetstream.max_file_store, 3 << 20);
-        assert_eq!(
-            ok("jetstream { max_mem_store: 1k }")
-                .jetstream
-                .max_memory_store,
-            1000
-        );
-        assert_eq!(
-            ok("jetstream { store: \"/d\" }").jetstream.store_dir,
-            Some(PathBuf::from("/d"))
-        );
+        assert_eq!(ok("jetstream { max_mem_store: 1k }").jetstream.max_memory_store, 1000);
+        assert_eq!(ok("jetstream { store: \"/d\" }").jetstream.store_dir, Some(PathBuf::from("/d")));
         let o = ok("store_dir: \"/top\"\njetstream: enabled");
         assert_eq!(o.jetstream.store_dir, Some(PathBuf::from("/top")));
-        assert!(err("store_dir: /a\njetstream { store_dir: /b }")
-            .contains("Duplicate 'store_dir' configuration"));
-        assert!(err("jetstream { max_file: \"12X\" }")
-            .contains("sizes defined as strings must end in K, M, G, T"));
+        assert!(err("store_dir: /a\njetstream { store_dir: /b }").contains("Duplicate 'store_dir' configuration"));
+        assert!(err("jetstream { max_file: \"12X\" }").contains("sizes defined as strings must end in K, M, G, T"));
         assert!(err("jetstream { max_file: -1 }").contains("cannot be negative"));
         let o = ok("jetstream { domain: hub, bogus: 1 }");
         assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
@@ -919,35 +771,16 @@ mod tests {
             "max_payload (2097152) cannot be higher than max_pending (1048576)"
         );
         validate(&ok("max_payload: 1MB\nmax_pending: 1MB")).unwrap();
-        let o = Options {
-            port: 70000,
-            ..Options::default()
-        };
-        assert!(validate(&o)
-            .unwrap_err()
-            .to_string()
-            .contains("invalid port 70000"));
-        let o = Options {
-            server_name: Some("a b".into()),
-            ..Options::default()
-        };
-        assert_eq!(
-            validate(&o).unwrap_err().to_string(),
-            "server name cannot contain spaces"
-        );
+        let o = Options { port: 70000, ..Options::default() };
+        assert!(validate(&o).unwrap_err().to_string().contains("invalid port 70000"));
+        let o = Options { server_name: Some("a b".into()), ..Options::default() };
+        assert_eq!(validate(&o).unwrap_err().to_string(), "server name cannot contain spaces");
         validate(&Options::default()).unwrap();
     }
 
     #[test]
     fn non_map_document_is_an_error() {
-        let v = Value::new(
-            ValueKind::Integer(1),
-            crate::conf::Pos {
-                file: "x".into(),
-                line: 1,
-                col: 1,
-            },
-        );
+        let v = Value::new(ValueKind::Integer(1), crate::conf::Pos { file: "x".into(), line: 1, col: 1 });
         assert!(apply(&v, &mut Options::default()).is_err());
     }
 

@@ -16,14 +16,7 @@ pub(crate) struct Cursor<'s> {
 
 impl<'s> Cursor<'s> {
     pub(crate) fn new(src: &'s str) -> Self {
-        Cursor {
-            src,
-            at: Mark {
-                offset: 0,
-                line: 1,
-                col: 1,
-            },
-        }
+        Cursor { src, at: Mark { offset: 0, line: 1, col: 1 } }
     }
 
     /// Everything not read yet.

@@ -31,17 +31,9 @@ pub enum ConfError {
     /// `$NAME` names neither an earlier key nor an environment variable.
     UndefinedVariable { pos: Pos, name: String },
     /// An `include` could not be followed (missing file, cycle, too deep).
-    Include {
-        pos: Pos,
-        path: String,
-        reason: String,
-    },
+    Include { pos: Pos, path: String, reason: String },
     /// A known key has a value of the wrong type or out of range.
-    InvalidValue {
-        pos: Pos,
-        key: String,
-        message: String,
-    },
+    InvalidValue { pos: Pos, key: String, message: String },
     /// The options as a whole are inconsistent (no single place to blame).
     Invalid { message: String },
 }
@@ -59,18 +51,11 @@ impl ConfError {
     }
 
     pub(crate) fn syntax(pos: Pos, message: impl Into<String>) -> Self {
-        ConfError::Syntax {
-            pos,
-            message: message.into(),
-        }
+        ConfError::Syntax { pos, message: message.into() }
     }
 
     pub(crate) fn value(pos: &Pos, key: &str, message: impl Into<String>) -> Self {
-        ConfError::InvalidValue {
-            pos: pos.clone(),
-            key: key.to_string(),
-            message: message.into(),
-        }
+        ConfError::InvalidValue { pos: pos.clone(), key: key.to_string(), message: message.into() }
     }
 }
 

@@ -37,20 +37,13 @@ pub fn parse_str(src: &str, name: &str) -> Result<Value, ConfError> {
 
 /// Reads and parses a configuration file; `include`s resolve against its directory.
 pub fn parse_file(path: &Path) -> Result<Value, ConfError> {
-    let src = fs::read_to_string(path).map_err(|e| ConfError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let src = fs::read_to_string(path)
+        .map_err(|e| ConfError::Read { path: path.display().to_string(), reason: e.to_string() })?;
     let mut shared = Shared::new(&process_env);
     if let Ok(canonical) = fs::canonicalize(path) {
         shared.enter_file(canonical);
     }
-    parser::parse_source(
-        &src,
-        &path.display().to_string(),
-        path.parent(),
-        &mut shared,
-    )
+    parser::parse_source(&src, &path.display().to_string(), path.parent(), &mut shared)
 }
 
 /// Reads `path` and applies it onto `opts` (warnings go to `opts.warnings`). Does not run
@@ -75,8 +68,7 @@ mod tests {
         fn new(tag: &str) -> Self {
             static COUNTER: AtomicU32 = AtomicU32::new(0);
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir =
-                std::env::temp_dir().join(format!("edgebus-conf-{tag}-{}-{n}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("edgebus-conf-{tag}-{}-{n}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).unwrap();
             TempDir(dir)
@@ -136,28 +128,16 @@ mod tests {
     #[test]
     fn include_relative_to_including_file() {
         let dir = TempDir::new("include");
-        dir.write(
-            "sub/auth.conf",
-            "authorization {\n  include 'users.conf'\n}\n",
-        );
+        dir.write("sub/auth.conf", "authorization {\n  include 'users.conf'\n}\n");
         dir.write("sub/users.conf", "users: [ {user: alice, password: pw} ]\n");
         dir.write("ports.conf", "port: 4333\nhttp_port: 8333\n");
-        let main = dir.write(
-            "main.conf",
-            "include \"ports.conf\"\ninclude sub/auth.conf\nserver_name: edge\n",
-        );
+        let main = dir.write("main.conf", "include \"ports.conf\"\ninclude sub/auth.conf\nserver_name: edge\n");
         let mut opts = Options::default();
         load_file(&main, &mut opts).unwrap();
         assert_eq!(opts.port, 4333);
         assert_eq!(opts.http_port, 8333);
         assert_eq!(opts.server_name.as_deref(), Some("edge"));
-        assert_eq!(
-            opts.authorization.users,
-            vec![options::User {
-                username: "alice".into(),
-                password: "pw".into()
-            }]
-        );
+        assert_eq!(opts.authorization.users, vec![options::User { username: "alice".into(), password: "pw".into() }]);
         // Keys after an include override it, and the other way round.
         dir.write("base.conf", "port: 1111\ndebug: true\n");
         let main = dir.write("over.conf", "port: 2222\ninclude base.conf\ntrace: true\n");
@@ -183,10 +163,7 @@ mod tests {
         assert!(e.to_string().contains("main.conf:3:"), "{e}");
         // Cycles, direct and indirect.
         let selfish = dir.write("self.conf", "include self.conf\n");
-        assert!(parse_file(&selfish)
-            .unwrap_err()
-            .to_string()
-            .contains("cycle"));
+        assert!(parse_file(&selfish).unwrap_err().to_string().contains("cycle"));
         dir.write("a.conf", "a: 1\ninclude b.conf\n");
         dir.write("b.conf", "b: 1\ninclude ./a.conf\n");
         let e = parse_file(&dir.0.join("a.conf")).unwrap_err();
@@ -221,8 +198,7 @@ mod tests {
             vec![
                 "server.conf:2:1: unknown field \"foo\" (ignored)".to_string(),
                 "server.conf:5:3: unknown field \"bar\" in websocket (ignored)".to_string(),
-                "server.conf:6:3: field \"compression\" in websocket is not supported by edgebus (ignored)"
-                    .to_string(),
+                "server.conf:6:3: field \"compression\" in websocket is not supported by edgebus (ignored)".to_string(),
                 "server.conf:8:1: field \"cluster\" is not supported by edgebus (ignored)".to_string(),
                 "server.conf:10:32: unknown field \"baz\" in authorization (ignored)".to_string(),
             ]

@@ -54,11 +54,7 @@ pub(crate) struct Shared<'e> {
 
 impl<'e> Shared<'e> {
     pub(crate) fn new(env: EnvLookup<'e>) -> Self {
-        Shared {
-            env,
-            include_stack: Vec::new(),
-            env_depth: 0,
-        }
+        Shared { env, include_stack: Vec::new(), env_depth: 0 }
     }
 
     /// Marks `canonical` as being read (the top-level file), so it cannot include itself.
@@ -134,11 +130,7 @@ enum Next {
 
 impl Parser<'_, '_, '_> {
     fn pos_of(&self, mark: Mark) -> Pos {
-        Pos {
-            file: self.file.clone(),
-            line: mark.line,
-            col: mark.col,
-        }
+        Pos { file: self.file.clone(), line: mark.line, col: mark.col }
     }
 
     fn pos(&self) -> Pos {
@@ -189,11 +181,7 @@ impl Parser<'_, '_, '_> {
         let result = self.document_body();
         let entries = self.scopes.pop().unwrap_or_default();
         result?;
-        let pos = Pos {
-            file: self.file.clone(),
-            line: 1,
-            col: 1,
-        };
+        let pos = Pos { file: self.file.clone(), line: 1, col: 1 };
         Ok(Value::new(ValueKind::Map(entries), pos))
     }
 
@@ -239,11 +227,7 @@ impl Parser<'_, '_, '_> {
             _ => {
                 let start = self.cur.mark();
                 self.cur.bump_while(|c| {
-                    !(c.is_whitespace()
-                        || matches!(
-                            c,
-                            ':' | '=' | '{' | '}' | '[' | ']' | ',' | ';' | '"' | '\''
-                        ))
+                    !(c.is_whitespace() || matches!(c, ':' | '=' | '{' | '}' | '[' | ']' | ',' | ';' | '"' | '\''))
                 });
                 let key = self.cur.since(start);
                 if key.is_empty() {
@@ -253,10 +237,7 @@ impl Parser<'_, '_, '_> {
                 (key.to_string(), true)
             }
         };
-        if bare
-            && key.eq_ignore_ascii_case("include")
-            && self.cur.peek().is_some_and(char::is_whitespace)
-        {
+        if bare && key.eq_ignore_ascii_case("include") && self.cur.peek().is_some_and(char::is_whitespace) {
             return self.include();
         }
 
@@ -271,26 +252,13 @@ impl Parser<'_, '_, '_> {
         }
         match self.cur.peek() {
             None => {
-                return Err(ConfError::syntax(
-                    key_pos,
-                    format!("key {key:?} has no value (unexpected end of file)"),
-                ))
+                return Err(ConfError::syntax(key_pos, format!("key {key:?} has no value (unexpected end of file)")))
             }
-            Some('}' | ',') if in_map => {
-                return Err(ConfError::syntax(
-                    key_pos,
-                    format!("key {key:?} has no value"),
-                ))
-            }
+            Some('}' | ',') if in_map => return Err(ConfError::syntax(key_pos, format!("key {key:?} has no value"))),
             _ => {}
         }
         let value = self.value(depth)?;
-        self.define(Entry {
-            key,
-            key_pos,
-            value,
-            used_as_variable: false,
-        });
+        self.define(Entry { key, key_pos, value, used_as_variable: false });
         Ok(())
     }
 
@@ -304,9 +272,7 @@ impl Parser<'_, '_, '_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, ConfError> {
         if depth >= MAX_NESTING {
-            return self.err(format!(
-                "maps and arrays nested more than {MAX_NESTING} deep"
-            ));
+            return self.err(format!("maps and arrays nested more than {MAX_NESTING} deep"));
         }
         self.skip_ws();
         let start = self.cur.mark();
@@ -348,12 +314,7 @@ impl Parser<'_, '_, '_> {
         let start = self.cur.mark();
         loop {
             match self.cur.bump() {
-                None => {
-                    return Err(ConfError::syntax(
-                        open,
-                        format!("unexpected end of file in {what}"),
-                    ))
-                }
+                None => return Err(ConfError::syntax(open, format!("unexpected end of file in {what}"))),
                 Some(c) if c == quote => break,
                 Some(_) => {}
             }
@@ -366,12 +327,7 @@ impl Parser<'_, '_, '_> {
         let mut buf = Vec::new();
         loop {
             match self.cur.bump() {
-                None => {
-                    return Err(ConfError::syntax(
-                        open.clone(),
-                        "unexpected end of file in quoted string",
-                    ))
-                }
+                None => return Err(ConfError::syntax(open.clone(), "unexpected end of file in quoted string")),
                 Some('"') => break,
                 Some('\\') => self.escape(&mut buf)?,
                 Some(c) => push_char(&mut buf, c),
@@ -400,16 +356,11 @@ impl Parser<'_, '_, '_> {
                 let hi = self.cur.bump().filter(|c| !is_nl(*c));
                 let lo = self.cur.bump().filter(|c| !is_nl(*c));
                 let (Some(hi), Some(lo)) = (hi, lo) else {
-                    return self
-                        .err("expected two hexadecimal digits after '\\x', but hit end of line");
+                    return self.err("expected two hexadecimal digits after '\\x', but hit end of line");
                 };
                 match (hi.to_digit(16), lo.to_digit(16)) {
                     (Some(h), Some(l)) => buf.push((h * 16 + l) as u8),
-                    _ => {
-                        return self.err(format!(
-                            "expected two hexadecimal digits after '\\x', but got '{hi}{lo}'"
-                        ))
-                    }
+                    _ => return self.err(format!("expected two hexadecimal digits after '\\x', but got '{hi}{lo}'")),
                 }
             }
             c => {
@@ -431,10 +382,7 @@ impl Parser<'_, '_, '_> {
         let mut from = 0;
         let end = loop {
             let Some(found) = rest.get(from..).and_then(|r| r.find("\n)")) else {
-                return Err(ConfError::syntax(
-                    open,
-                    "unexpected end of file processing block",
-                ));
+                return Err(ConfError::syntax(open, "unexpected end of file processing block"));
             };
             let nl = from + found;
             let after = rest.get(nl + 2..).unwrap_or("");
@@ -523,19 +471,12 @@ impl Parser<'_, '_, '_> {
     fn integer(&self, start: Mark) -> Result<Value, ConfError> {
         let pos = self.pos_of(start);
         let text = self.cur.since(start);
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-            .unwrap_or(text.len());
+        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(text.len());
         let (digits, suffix) = text.split_at(split);
-        let out_of_range =
-            || ConfError::syntax(pos.clone(), format!("integer '{text}' is out of the range"));
+        let out_of_range = || ConfError::syntax(pos.clone(), format!("integer '{text}' is out of the range"));
         let n: i64 = digits.parse().map_err(|_| out_of_range())?;
-        let mult = size_multiplier(suffix).ok_or_else(|| {
-            ConfError::syntax(
-                pos.clone(),
-                format!("invalid size suffix {suffix:?} in '{text}'"),
-            )
-        })?;
+        let mult = size_multiplier(suffix)
+            .ok_or_else(|| ConfError::syntax(pos.clone(), format!("invalid size suffix {suffix:?} in '{text}'")))?;
         let n = n.checked_mul(mult).ok_or_else(out_of_range)?;
         let mut value = Value::new(ValueKind::Integer(n), pos.clone());
         if !suffix.is_empty() {
@@ -551,27 +492,18 @@ impl Parser<'_, '_, '_> {
             Some(c) if c.is_ascii_digit() => {}
             c => {
                 let c = c.map(shown).unwrap_or_default();
-                return self.err(format!(
-                    "floats must have a digit after the '.', but got '{c}' instead"
-                ));
+                return self.err(format!("floats must have a digit after the '.', but got '{c}' instead"));
             }
         }
         self.cur.bump_while(|c| c.is_ascii_digit());
         if self.cur.peek() == Some('.') {
-            self.cur
-                .bump_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':' | '-'));
-            return Ok(Value::new(
-                ValueKind::String(self.cur.since(start).to_string()),
-                pos,
-            ));
+            self.cur.bump_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':' | '-'));
+            return Ok(Value::new(ValueKind::String(self.cur.since(start).to_string()), pos));
         }
         let text = self.cur.since(start);
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Value::new(ValueKind::Float(f), pos)),
-            _ => Err(ConfError::syntax(
-                pos,
-                format!("float '{text}' is out of the range"),
-            )),
+            _ => Err(ConfError::syntax(pos, format!("float '{text}' is out of the range"))),
         }
     }
 
@@ -585,23 +517,14 @@ impl Parser<'_, '_, '_> {
                 (_, None) => false,
             };
             if !ok {
-                let what = if expected == '0' {
-                    "digit".to_string()
-                } else {
-                    format!("'{expected}'")
-                };
+                let what = if expected == '0' { "digit".to_string() } else { format!("'{expected}'") };
                 let got = got.map(shown).unwrap_or_else(|| "end of file".into());
-                return self.err(format!(
-                    "expected {what} in ISO8601 datetime, but found '{got}' instead"
-                ));
+                return self.err(format!("expected {what} in ISO8601 datetime, but found '{got}' instead"));
             }
             self.cur.bump();
         }
         let pos = self.pos_of(start);
-        Ok(Value::new(
-            ValueKind::Datetime(self.cur.since(start).to_string()),
-            pos,
-        ))
+        Ok(Value::new(ValueKind::Datetime(self.cur.since(start).to_string()), pos))
     }
 
     /// An unquoted word from `start`: a boolean, a `$variable`, or a string.
@@ -748,8 +671,7 @@ impl Parser<'_, '_, '_> {
             None => return self.err("expected include value but found end of file"),
             Some(_) => {
                 let start = self.cur.mark();
-                self.cur
-                    .bump_while(|c| !(c.is_whitespace() || matches!(c, ';' | '}' | '\'')));
+                self.cur.bump_while(|c| !(c.is_whitespace() || matches!(c, ';' | '}' | '\'')));
                 let name = self.cur.since(start).to_string();
                 if self.cur.peek() == Some('\'') {
                     self.cur.bump();
@@ -757,11 +679,7 @@ impl Parser<'_, '_, '_> {
                 name
             }
         };
-        let include_err = |reason: String| ConfError::Include {
-            pos: pos.clone(),
-            path: name.clone(),
-            reason,
-        };
+        let include_err = |reason: String| ConfError::Include { pos: pos.clone(), path: name.clone(), reason };
         if name.is_empty() {
             return Err(include_err("empty path".into()));
         }
@@ -770,24 +688,15 @@ impl Parser<'_, '_, '_> {
             None => PathBuf::from(&name),
         };
         if self.shared.include_stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(include_err(format!(
-                "includes nested more than {MAX_INCLUDE_DEPTH} deep"
-            )));
+            return Err(include_err(format!("includes nested more than {MAX_INCLUDE_DEPTH} deep")));
         }
         let canonical = fs::canonicalize(&path).map_err(|e| include_err(e.to_string()))?;
         if self.shared.include_stack.contains(&canonical) {
-            return Err(include_err(
-                "include cycle: the file is already being read".into(),
-            ));
+            return Err(include_err("include cycle: the file is already being read".into()));
         }
         let src = fs::read_to_string(&path).map_err(|e| include_err(e.to_string()))?;
         self.shared.include_stack.push(canonical);
-        let result = parse_source(
-            &src,
-            &path.display().to_string(),
-            path.parent(),
-            self.shared,
-        );
+        let result = parse_source(&src, &path.display().to_string(), path.parent(), self.shared);
         self.shared.include_stack.pop();
         if let ValueKind::Map(entries) = result?.kind {
             for entry in entries {
@@ -814,10 +723,7 @@ impl Parser<'_, '_, '_> {
         }
         match (self.shared.env)(name) {
             Some(text) => self.env_value(name, &text, pos),
-            None => Err(ConfError::UndefinedVariable {
-                pos,
-                name: name.to_string(),
-            }),
+            None => Err(ConfError::UndefinedVariable { pos, name: name.to_string() }),
         }
     }
 
@@ -830,23 +736,13 @@ impl Parser<'_, '_, '_> {
             message: format!("variable reference for '{name}' could not be parsed: {why}"),
         };
         if self.shared.env_depth >= MAX_ENV_DEPTH {
-            return Err(failed(
-                "environment variables refer to each other too deeply".into(),
-            ));
+            return Err(failed("environment variables refer to each other too deeply".into()));
         }
         self.shared.env_depth += 1;
-        let result = parse_source(
-            &format!("pk={text}"),
-            &format!("${name}"),
-            None,
-            self.shared,
-        );
+        let result = parse_source(&format!("pk={text}"), &format!("${name}"), None, self.shared);
         self.shared.env_depth -= 1;
         let doc = result.map_err(|e| failed(e.to_string()))?;
-        let mut value = doc
-            .get("pk")
-            .cloned()
-            .ok_or_else(|| failed("no value".into()))?;
+        let mut value = doc.get("pk").cloned().ok_or_else(|| failed("no value".into()))?;
         value.relocate(&pos);
         Ok(value)
     }
@@ -893,16 +789,7 @@ mod tests {
     #[test]
     fn separators() {
         let doc = ok("a: 1\nb = 2\nc 3\nd:4\ne=5\nf\t6\ng :  7\nh\n8\n");
-        for (k, n) in [
-            ("a", 1),
-            ("b", 2),
-            ("c", 3),
-            ("d", 4),
-            ("e", 5),
-            ("f", 6),
-            ("g", 7),
-            ("h", 8),
-        ] {
+        for (k, n) in [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5), ("f", 6), ("g", 7), ("h", 8)] {
             assert_eq!(kind(&doc, k), &ValueKind::Integer(n), "{k}");
         }
         // Several entries on one line, separated by `;` or `,`.
@@ -919,10 +806,7 @@ mod tests {
         let doc = ok("\u{feff}a: 1\r\nb: two\r\nc { d: 3 }\r\n");
         assert_eq!(kind(&doc, "a"), &ValueKind::Integer(1));
         assert_eq!(kind(&doc, "b"), &s("two"));
-        assert_eq!(
-            doc.get("c").and_then(|c| c.get("d")).unwrap().kind,
-            ValueKind::Integer(3)
-        );
+        assert_eq!(doc.get("c").and_then(|c| c.get("d")).unwrap().kind, ValueKind::Integer(3));
         // Later definitions win.
         let doc = ok("a: 1\na: 2");
         assert_eq!(kind(&doc, "a"), &ValueKind::Integer(2));
@@ -946,11 +830,7 @@ mod tests {
             assert_eq!(ws.get("port").unwrap().kind, ValueKind::Integer(1), "{src}");
         }
         let doc = ok("a { b { c { d: deep } } }");
-        let d = doc
-            .get("a")
-            .and_then(|v| v.get("b"))
-            .and_then(|v| v.get("c"))
-            .and_then(|v| v.get("d"));
+        let d = doc.get("a").and_then(|v| v.get("b")).and_then(|v| v.get("c")).and_then(|v| v.get("d"));
         assert_eq!(d.unwrap().kind, s("deep"));
         assert_eq!(kind(&ok("e {}"), "e"), &ValueKind::Map(vec![]));
     }
@@ -1026,11 +906,7 @@ mod tests {
             ("no", false),
             ("OFF", false),
         ] {
-            assert_eq!(
-                kind(&ok(&format!("a: {word}")), "a"),
-                &ValueKind::Bool(b),
-                "{word}"
-            );
+            assert_eq!(kind(&ok(&format!("a: {word}")), "a"), &ValueKind::Bool(b), "{word}");
         }
         assert_eq!(kind(&ok("a: truex"), "a"), &s("truex"));
     }
@@ -1066,40 +942,16 @@ mod tests {
         assert_eq!(kind(&ok("a: 500ms"), "a"), &s("500ms"));
         assert_eq!(kind(&ok("a: 1m30s"), "a"), &s("1m30s"));
         assert_eq!(kind(&ok("a: 3abc"), "a"), &s("3abc"));
-        assert_eq!(
-            kind(&ok("a: 2024-01-02T03:04:05Z"), "a"),
-            &ValueKind::Datetime("2024-01-02T03:04:05Z".into())
-        );
+        assert_eq!(kind(&ok("a: 2024-01-02T03:04:05Z"), "a"), &ValueKind::Datetime("2024-01-02T03:04:05Z".into()));
         // Numbers end at `]`, `}`, `,`, `;` and comments.
         assert_eq!(
             kind(&ok("a: [1, 2]"), "a"),
             &ValueKind::Array(vec![
-                Value::new(
-                    ValueKind::Integer(1),
-                    Pos {
-                        file: "t.conf".into(),
-                        line: 1,
-                        col: 5
-                    }
-                ),
-                Value::new(
-                    ValueKind::Integer(2),
-                    Pos {
-                        file: "t.conf".into(),
-                        line: 1,
-                        col: 8
-                    }
-                ),
+                Value::new(ValueKind::Integer(1), Pos { file: "t.conf".into(), line: 1, col: 5 }),
+                Value::new(ValueKind::Integer(2), Pos { file: "t.conf".into(), line: 1, col: 8 }),
             ])
         );
-        assert_eq!(
-            ok("a {b: 1}")
-                .get("a")
-                .and_then(|a| a.get("b"))
-                .unwrap()
-                .kind,
-            ValueKind::Integer(1)
-        );
+        assert_eq!(ok("a {b: 1}").get("a").and_then(|a| a.get("b")).unwrap().kind, ValueKind::Integer(1));
         assert_eq!(int("5# five"), 5);
         // Errors.
         for bad in [
@@ -1114,10 +966,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad} should fail");
         }
-        assert!(parse("a: 99999999999999999999")
-            .unwrap_err()
-            .to_string()
-            .contains("out of the range"));
+        assert!(parse("a: 99999999999999999999").unwrap_err().to_string().contains("out of the range"));
     }
 
     #[test]
@@ -1126,31 +975,21 @@ mod tests {
         let auth = doc.get("authorization").unwrap();
         assert_eq!(auth.get("token").unwrap().kind, s("s3cr3t"));
         // The referenced key is marked, the value moved to where it is used.
-        let ValueKind::Map(entries) = &doc.kind else {
-            panic!()
-        };
+        let ValueKind::Map(entries) = &doc.kind else { panic!() };
         assert!(entries[0].used_as_variable);
         assert!(!entries[1].used_as_variable);
         assert_eq!(auth.get("token").unwrap().pos.line, 2);
 
         // Same block, and the inner definition shadows the outer.
         let doc = ok("x: 1\nb { x: 2, y: $x }\nc: $x\n");
-        assert_eq!(
-            doc.get("b").unwrap().get("y").unwrap().kind,
-            ValueKind::Integer(2)
-        );
+        assert_eq!(doc.get("b").unwrap().get("y").unwrap().kind, ValueKind::Integer(2));
         assert_eq!(kind(&doc, "c"), &ValueKind::Integer(1));
         // Any value type, maps included.
         let doc = ok("M { a: 1 }\nn: $M\n");
-        assert_eq!(
-            doc.get("n").unwrap().get("a").unwrap().kind,
-            ValueKind::Integer(1)
-        );
+        assert_eq!(doc.get("n").unwrap().get("a").unwrap().kind, ValueKind::Integer(1));
         // Inside arrays.
         let doc = ok("U: bob\nl: [$U, x]\n");
-        let ValueKind::Array(items) = kind(&doc, "l") else {
-            panic!()
-        };
+        let ValueKind::Array(items) = kind(&doc, "l") else { panic!() };
         assert_eq!(items[0].kind, s("bob"));
         // A bcrypt hash is not a variable.
         assert_eq!(kind(&ok("p: $2a$11$abcdefg"), "p"), &s("$2a$11$abcdefg"));
@@ -1165,23 +1004,12 @@ mod tests {
             "x" => Some("from env".to_string()),
             _ => None,
         };
-        let doc = parse_env(
-            "port: $E_PORT\nname: $E_QUOTED\ne: $E_EMPTY\nx: 1\ny: $x\n",
-            &env,
-        )
-        .unwrap();
+        let doc = parse_env("port: $E_PORT\nname: $E_QUOTED\ne: $E_EMPTY\nx: 1\ny: $x\n", &env).unwrap();
         assert_eq!(kind(&doc, "port"), &ValueKind::Integer(4223));
         assert_eq!(kind(&doc, "name"), &s("edge one"));
         assert_eq!(kind(&doc, "e"), &s(""));
-        assert_eq!(
-            kind(&doc, "y"),
-            &ValueKind::Integer(1),
-            "keys shadow the environment"
-        );
-        assert!(
-            parse_env("name: $E_NAME", &env).is_err(),
-            "unquoted env text with a space"
-        );
+        assert_eq!(kind(&doc, "y"), &ValueKind::Integer(1), "keys shadow the environment");
+        assert!(parse_env("name: $E_NAME", &env).is_err(), "unquoted env text with a space");
         let e = parse_env("\n\nv: $E_LOOP", &env).unwrap_err();
         assert_eq!(e.pos().unwrap().line, 3);
 
@@ -1189,19 +1017,9 @@ mod tests {
         let e = parse("a: 1\n\nb: $NOPE\n").unwrap_err();
         assert_eq!(
             e,
-            ConfError::UndefinedVariable {
-                pos: Pos {
-                    file: "t.conf".into(),
-                    line: 3,
-                    col: 4
-                },
-                name: "NOPE".into()
-            }
+            ConfError::UndefinedVariable { pos: Pos { file: "t.conf".into(), line: 3, col: 4 }, name: "NOPE".into() }
         );
-        assert_eq!(
-            e.to_string(),
-            "t.conf:3:4: variable reference for 'NOPE' can not be found"
-        );
+        assert_eq!(e.to_string(), "t.conf:3:4: variable reference for 'NOPE' can not be found");
         // Only earlier keys count.
         assert!(parse("a: $B\nB: 1").is_err());
     }
@@ -1254,9 +1072,7 @@ mod tests {
             let _ = parse(&text);
         }
         // Deterministic pseudo-random mutations drawn from the syntax's special characters.
-        let alphabet: Vec<char> = "{}[]()\"'\\$#/:=;, \t\n\rx1.-kKbBiI2aé\u{0}"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "{}[]()\"'\\$#/:=;, \t\n\rx1.-kKbBiI2aé\u{0}".chars().collect();
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {
             seed ^= seed << 13;
@@ -1283,9 +1099,7 @@ mod tests {
         }
         for _ in 0..2000 {
             let len = (next() % 40) as usize;
-            let text: String = (0..len)
-                .map(|_| alphabet[(next() as usize) % alphabet.len()])
-                .collect();
+            let text: String = (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect();
             let _ = parse(&format!("k: {text}"));
             let _ = parse(&text);
         }

@@ -43,22 +43,14 @@ pub struct Entry {
 
 impl Value {
     pub(crate) fn new(kind: ValueKind, pos: Pos) -> Self {
-        Value {
-            kind,
-            pos,
-            raw: None,
-        }
+        Value { kind, pos, raw: None }
     }
 
     /// The value of `key` in a map (ASCII case-insensitive, the last definition wins), or
     /// `None` if this is not a map or has no such key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match &self.kind {
-            ValueKind::Map(entries) => entries
-                .iter()
-                .rev()
-                .find(|e| e.key.eq_ignore_ascii_case(key))
-                .map(|e| &e.value),
+            ValueKind::Map(entries) => entries.iter().rev().find(|e| e.key.eq_ignore_ascii_case(key)).map(|e| &e.value),
             _ => None,
         }
     }
@@ -148,10 +140,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_len = s
-            .char_indices()
-            .find(|&(_, c)| c == '.' || c.is_ascii_digit())
-            .map_or(s.len(), |(i, _)| i);
+        let unit_len = s.char_indices().find(|&(_, c)| c == '.' || c.is_ascii_digit()).map_or(s.len(), |(i, _)| i);
         let (unit, rest) = s.split_at(unit_len);
         s = rest;
         let unit_nanos: u128 = match unit {
@@ -164,11 +153,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600_000_000_000,
             _ => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
         };
-        let int: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
+        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
         let mut nanos = int.checked_mul(unit_nanos).ok_or_else(invalid)?;
         // Digits past nanosecond precision cannot change the result; dropping them also
         // keeps the arithmetic below far from overflow.
@@ -176,9 +161,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
         if !frac_part.is_empty() {
             let frac: u128 = frac_part.parse().map_err(|_| invalid())?;
             let scale = 10u128.pow(frac_part.len() as u32);
-            nanos = nanos
-                .checked_add(frac * unit_nanos / scale)
-                .ok_or_else(invalid)?;
+            nanos = nanos.checked_add(frac * unit_nanos / scale).ok_or_else(invalid)?;
         }
         total = total.checked_add(nanos).ok_or_else(invalid)?;
         if total > i64::MAX as u128 {
@@ -210,23 +193,10 @@ mod tests {
         assert_eq!(ok("0"), Duration::ZERO);
         assert_eq!(ok("+3s"), Duration::from_secs(3));
         assert_eq!(ok("-0s"), Duration::ZERO);
-        for bad in [
-            "",
-            "5",
-            "5x",
-            "s",
-            ".s",
-            "1.2.3s",
-            "-1s",
-            "1m 30s",
-            "99999999999999999999h",
-        ] {
+        for bad in ["", "5", "5x", "s", ".s", "1.2.3s", "-1s", "1m 30s", "99999999999999999999h"] {
             assert!(parse_go_duration(bad).is_err(), "{bad:?} should fail");
         }
-        assert_eq!(
-            parse_go_duration("5x").unwrap_err(),
-            "time: unknown unit \"x\" in duration \"5x\""
-        );
+        assert_eq!(parse_go_duration("5x").unwrap_err(), "time: unknown unit \"x\" in duration \"5x\"");
     }
 
     #[test]
