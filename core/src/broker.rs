@@ -123,18 +123,13 @@ impl Broker {
 
     /// Everything queued for connection `id` since the last call.
     pub fn take_output(&mut self, id: ConnId) -> Bytes {
-        self.conns
-            .get_mut(&id)
-            .map(|c| c.out.split().freeze())
-            .unwrap_or_default()
+        self.conns.get_mut(&id).map(|c| c.out.split().freeze()).unwrap_or_default()
     }
 
     /// `Some(reason)` once the connection was ended by the broker (`None` inside: no error).
     /// Its remaining output should still be sent, then [`Broker::disconnect`] called.
     pub fn closed(&self, id: ConnId) -> Option<Option<&ProtocolError>> {
-        self.conns
-            .get(&id)
-            .and_then(|c| c.closed.as_ref().map(|r| r.as_ref()))
+        self.conns.get(&id).and_then(|c| c.closed.as_ref().map(|r| r.as_ref()))
     }
 
     /// Forgets a connection and its subscriptions.
@@ -143,14 +138,7 @@ impl Broker {
             return;
         };
         for (sub_id, s) in conn.subs {
-            self.sublist.remove(
-                &s.subject,
-                s.queue.as_deref(),
-                &SubKey {
-                    conn: id,
-                    id: sub_id,
-                },
-            );
+            self.sublist.remove(&s.subject, s.queue.as_deref(), &SubKey { conn: id, id: sub_id });
         }
     }
 
@@ -205,14 +193,8 @@ impl Broker {
                     write_info(&mut c.out, &serde_json::to_vec(&info).unwrap_or_default());
                 }
             }
-            Event::Publish(p) => {
-                self.publish(id, &p.subject, p.reply.as_deref(), p.header_len, &p.message)
-            }
-            Event::Subscribe {
-                subject,
-                queue,
-                sid,
-            } => self.subscribe(id, subject, queue, sid),
+            Event::Publish(p) => self.publish(id, &p.subject, p.reply.as_deref(), p.header_len, &p.message),
+            Event::Subscribe { subject, queue, sid } => self.subscribe(id, subject, queue, sid),
             Event::Unsubscribe { sid, max } => self.unsubscribe(id, &sid, max),
             Event::Pong => {}
             Event::Close(e) => self.close(id, Some(e)),
@@ -231,30 +213,14 @@ impl Broker {
             ProtocolError::MaxSubscriptions.write(&mut c.out);
             return;
         }
-        let key = SubKey {
-            conn: id,
-            id: c.next_sub,
-        };
-        if self
-            .sublist
-            .insert(&subject, queue.as_deref(), key)
-            .is_err()
-        {
+        let key = SubKey { conn: id, id: c.next_sub };
+        if self.sublist.insert(&subject, queue.as_deref(), key).is_err() {
             ProtocolError::InvalidSubject.write(&mut c.out);
             return;
         }
         c.next_sub += 1;
         c.sids.insert(sid.clone(), key.id);
-        c.subs.insert(
-            key.id,
-            SubState {
-                sid,
-                subject,
-                queue,
-                max: 0,
-                delivered: 0,
-            },
-        );
+        c.subs.insert(key.id, SubState { sid, subject, queue, max: 0, delivered: 0 });
         if c.opts.verbose {
             c.out.extend_from_slice(OK);
         }
@@ -284,8 +250,7 @@ impl Broker {
             return;
         };
         c.sids.remove(&s.sid);
-        self.sublist
-            .remove(&s.subject, s.queue.as_deref(), &SubKey { conn, id: sub_id });
+        self.sublist.remove(&s.subject, s.queue.as_deref(), &SubKey { conn, id: sub_id });
     }
 
     fn publish(
@@ -299,10 +264,7 @@ impl Broker {
         let Some(publisher) = self.conns.get(&from) else {
             return;
         };
-        let (echo, no_responders) = (
-            publisher.opts.echo,
-            publisher.opts.headers && publisher.opts.no_responders,
-        );
+        let (echo, no_responders) = (publisher.opts.echo, publisher.opts.headers && publisher.opts.no_responders);
         let result = self.cache.lookup(&self.sublist, subject);
         let mut expired: Vec<SubKey> = Vec::new();
         let conns = &mut self.conns;
@@ -326,15 +288,7 @@ impl Broker {
             if s.max > 0 && s.delivered == s.max {
                 expired.push(*key);
             }
-            write_msg(
-                &mut c.out,
-                subject,
-                &s.sid,
-                reply,
-                header_len,
-                message,
-                c.opts.headers,
-            );
+            write_msg(&mut c.out, subject, &s.sid, reply, header_len, message, c.opts.headers);
             true
         });
         for key in expired {
@@ -357,10 +311,7 @@ mod tests {
 
     fn broker() -> Broker {
         let config = BrokerConfig {
-            session: SessionConfig {
-                limits: Limits::default(),
-                auth_required: false,
-            },
+            session: SessionConfig { limits: Limits::default(), auth_required: false },
             info: ServerInfo {
                 server_id: "NTEST".into(),
                 headers: true,
@@ -374,7 +325,8 @@ mod tests {
         Broker::new(config, 42)
     }
 
-    const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n";
+    const CONNECT: &[u8] =
+        b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true}\r\n";
 
     fn client(b: &mut Broker) -> ConnId {
         let id = b.connect();
@@ -387,14 +339,8 @@ mod tests {
     fn pub_sub_wildcards_and_order() {
         let mut b = broker();
         let c = client(&mut b);
-        b.receive(
-            c,
-            b"SUB a.* 1\r\nSUB a.> 2\r\nPUB a.b 2\r\nhi\r\nPUB a.b.c 0\r\n\r\nPING\r\n",
-        );
-        assert_eq!(
-            &b.take_output(c)[..],
-            b"MSG a.b 2 2\r\nhi\r\nMSG a.b 1 2\r\nhi\r\nMSG a.b.c 2 0\r\n\r\nPONG\r\n"
-        );
+        b.receive(c, b"SUB a.* 1\r\nSUB a.> 2\r\nPUB a.b 2\r\nhi\r\nPUB a.b.c 0\r\n\r\nPING\r\n");
+        assert_eq!(&b.take_output(c)[..], b"MSG a.b 2 2\r\nhi\r\nMSG a.b 1 2\r\nhi\r\nMSG a.b.c 2 0\r\n\r\nPONG\r\n");
     }
 
     #[test]
@@ -409,10 +355,7 @@ mod tests {
         );
         b.receive(svc, b"SUB svc 9\r\n");
         b.receive(req, b"PUB svc _INBOX.x.2 4\r\nping\r\n");
-        assert_eq!(
-            &b.take_output(svc)[..],
-            b"MSG svc 9 _INBOX.x.2 4\r\nping\r\n"
-        );
+        assert_eq!(&b.take_output(svc)[..], b"MSG svc 9 _INBOX.x.2 4\r\nping\r\n");
         b.receive(svc, b"PUB _INBOX.x.2 4\r\npong\r\n");
         assert_eq!(&b.take_output(req)[..], b"MSG _INBOX.x.2 1 4\r\npong\r\n");
     }
@@ -421,21 +364,12 @@ mod tests {
     fn auto_unsubscribe_and_echo_off() {
         let mut b = broker();
         let c = client(&mut b);
-        b.receive(
-            c,
-            b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\n",
-        );
-        assert_eq!(
-            &b.take_output(c)[..],
-            b"MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\n"
-        );
+        b.receive(c, b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\n");
+        assert_eq!(&b.take_output(c)[..], b"MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\n");
         assert_eq!(b.subscription_count(), 0);
         let quiet = b.connect();
         b.take_output(quiet);
-        b.receive(
-            quiet,
-            b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n",
-        );
+        b.receive(quiet, b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n");
         assert_eq!(&b.take_output(quiet)[..], b"PONG\r\n");
     }
 
@@ -452,18 +386,9 @@ mod tests {
         for _ in 0..30 {
             b.receive(p, b"PUB q 1\r\nx\r\n");
         }
-        let total: usize = members
-            .iter()
-            .map(|m| b.take_output(*m).windows(3).filter(|w| w == b"MSG").count())
-            .sum();
+        let total: usize = members.iter().map(|m| b.take_output(*m).windows(3).filter(|w| w == b"MSG").count()).sum();
         assert_eq!(total, 30);
-        assert_eq!(
-            b.take_output(other)
-                .windows(3)
-                .filter(|w| w == b"MSG")
-                .count(),
-            60
-        );
+        assert_eq!(b.take_output(other).windows(3).filter(|w| w == b"MSG").count(), 60);
     }
 
     #[test]
@@ -471,10 +396,7 @@ mod tests {
         let mut b = broker();
         let c = client(&mut b);
         b.receive(c, b"FOO\r\n");
-        assert_eq!(
-            &b.take_output(c)[..],
-            b"-ERR 'Unknown Protocol Operation'\r\n"
-        );
+        assert_eq!(&b.take_output(c)[..], b"-ERR 'Unknown Protocol Operation'\r\n");
         assert!(b.closed(c).is_some());
         b.disconnect(c);
         assert_eq!(b.connection_count(), 0);

@@ -8,11 +8,7 @@ use bytes::Bytes;
 /// at random. `offer` attempts one delivery and says whether it took: a subscriber that is
 /// closing, or the publisher's own subscription with echo off, declines, and the next member of
 /// the group is tried so the group still gets its copy. Returns how many deliveries were made.
-pub fn route<T>(
-    result: &MatchResult<T>,
-    rng: &mut fastrand::Rng,
-    mut offer: impl FnMut(&T) -> bool,
-) -> usize {
+pub fn route<T>(result: &MatchResult<T>, rng: &mut fastrand::Rng, mut offer: impl FnMut(&T) -> bool) -> usize {
     let mut delivered = 0;
     for s in &result.plain {
         if offer(s) {
@@ -39,10 +35,7 @@ pub fn route<T>(
 /// subject it asked on: `NATS/1.0 503` with the original subject in `Nats-Subject`.
 pub fn no_responders_headers(subject: &[u8]) -> Bytes {
     let mut h = Headers::with_status(503, None);
-    h.append(
-        "Nats-Subject",
-        &alloc::string::String::from_utf8_lossy(subject),
-    );
+    h.append("Nats-Subject", &alloc::string::String::from_utf8_lossy(subject));
     h.to_bytes()
 }
 
@@ -98,9 +91,6 @@ mod tests {
 
     #[test]
     fn no_responders_bytes() {
-        assert_eq!(
-            &no_responders_headers(b"nobody.home")[..],
-            b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n"
-        );
+        assert_eq!(&no_responders_headers(b"nobody.home")[..], b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n");
     }
 }

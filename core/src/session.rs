@@ -10,9 +10,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
-use crate::proto::{
-    ClientOp, ClientOpParser, ConnectOptions, Limits, ProtocolError, Publish, OK, PONG,
-};
+use crate::proto::{ClientOp, ClientOpParser, ConnectOptions, Limits, ProtocolError, Publish, OK, PONG};
 use crate::subject;
 
 /// Fixed settings of the server side of a session.
@@ -117,7 +115,7 @@ impl Session {
             if self.closed {
                 return None;
             }
-            let op = match self.parser.next() {
+            let op = match self.parser.poll_op() {
                 Ok(Some(op)) => op,
                 Ok(None) => return None,
                 Err(e) => return Some(self.fail(e.into())),
@@ -170,46 +168,29 @@ impl Session {
                 self.verbose_ok();
                 if let Some(r) = &p.reply {
                     if RESERVED_REPLY_PREFIXES.iter().any(|pre| r.starts_with(pre)) {
-                        self.queued
-                            .push_back(Event::Error(ProtocolError::PublishReplyViolation(
-                                r.clone(),
-                            )));
+                        self.queued.push_back(Event::Error(ProtocolError::PublishReplyViolation(r.clone())));
                         return self.queued.pop_front();
                     }
                 }
                 if p.subject.starts_with(RESERVED_PUBLISH_PREFIX) {
-                    self.queued
-                        .push_back(Event::Error(ProtocolError::PublishViolation(
-                            p.subject.clone(),
-                        )));
+                    self.queued.push_back(Event::Error(ProtocolError::PublishViolation(p.subject.clone())));
                     return self.queued.pop_front();
                 }
                 if self.options.pedantic && subject::validate_publish(&p.subject).is_err() {
                     // nats-server reports it and still processes the message: it can only reach
                     // subscribers whose wildcards cover the literal '*'/'>' token.
-                    self.queued
-                        .push_back(Event::Error(ProtocolError::InvalidPublishSubject));
+                    self.queued.push_back(Event::Error(ProtocolError::InvalidPublishSubject));
                 }
                 self.queued.push_back(Event::Publish(p));
                 self.queued.pop_front()
             }
-            ClientOp::Sub {
-                subject: s,
-                queue,
-                sid,
-            } => {
+            ClientOp::Sub { subject: s, queue, sid } => {
                 if subject::validate_subscribe(&s).is_err()
-                    || queue
-                        .as_deref()
-                        .is_some_and(|q| subject::validate_queue(q).is_err())
+                    || queue.as_deref().is_some_and(|q| subject::validate_queue(q).is_err())
                 {
                     return Some(Event::Error(ProtocolError::InvalidSubject));
                 }
-                Some(Event::Subscribe {
-                    subject: s,
-                    queue,
-                    sid,
-                })
+                Some(Event::Subscribe { subject: s, queue, sid })
             }
             ClientOp::Unsub { sid, max } => {
                 self.verbose_ok();
@@ -247,20 +228,14 @@ mod tests {
     }
 
     fn open() -> SessionConfig {
-        SessionConfig {
-            limits: Limits::default(),
-            auth_required: false,
-        }
+        SessionConfig { limits: Limits::default(), auth_required: false }
     }
 
     #[test]
     fn defaults_without_connect_are_verbose_and_pedantic() {
         let ev = events(open(), b"PUB foo.* 2\r\nhi\r\nPING\r\n");
         assert!(matches!(ev[0], Event::Send(OK)));
-        assert!(matches!(
-            ev[1],
-            Event::Error(ProtocolError::InvalidPublishSubject)
-        ));
+        assert!(matches!(ev[1], Event::Error(ProtocolError::InvalidPublishSubject)));
         assert!(matches!(ev[2], Event::Publish(_)));
         assert!(matches!(ev[3], Event::Send(PONG)));
         assert_eq!(ev.len(), 4);
@@ -268,82 +243,35 @@ mod tests {
 
     #[test]
     fn auth_required_refuses_anything_before_connect() {
-        let ev = events(
-            SessionConfig {
-                auth_required: true,
-                ..open()
-            },
-            b"PING\r\nPING\r\n",
-        );
-        assert!(matches!(
-            ev[..],
-            [Event::Close(ProtocolError::AuthorizationViolation)]
-        ));
+        let ev = events(SessionConfig { auth_required: true, ..open() }, b"PING\r\nPING\r\n");
+        assert!(matches!(ev[..], [Event::Close(ProtocolError::AuthorizationViolation)]));
     }
 
     #[test]
     fn connect_checks() {
         let ev = events(open(), b"CONNECT {\"protocol\":2}\r\n");
-        assert!(matches!(
-            ev[..],
-            [Event::Close(ProtocolError::InvalidClientProtocol)]
-        ));
+        assert!(matches!(ev[..], [Event::Close(ProtocolError::InvalidClientProtocol)]));
         let ev = events(open(), b"CONNECT {\"no_responders\":true}\r\n");
-        assert!(matches!(
-            ev[..],
-            [Event::Close(ProtocolError::NoRespondersRequiresHeaders)]
-        ));
+        assert!(matches!(ev[..], [Event::Close(ProtocolError::NoRespondersRequiresHeaders)]));
         let ev = events(open(), b"CONNECT {bad\r\nPING\r\n");
-        assert!(matches!(
-            ev[..],
-            [Event::Close(ProtocolError::MalformedConnect)]
-        ));
-        let ev = events(
-            open(),
-            b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\nPING\r\n",
-        );
-        assert!(matches!(
-            ev[..],
-            [
-                Event::Connect(_),
-                Event::Send(PONG),
-                Event::ConnectInfo,
-                Event::Send(PONG)
-            ]
-        ));
+        assert!(matches!(ev[..], [Event::Close(ProtocolError::MalformedConnect)]));
+        let ev = events(open(), b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\nPING\r\n");
+        assert!(matches!(ev[..], [Event::Connect(_), Event::Send(PONG), Event::ConnectInfo, Event::Send(PONG)]));
     }
 
     #[test]
     fn hpub_needs_headers_and_reserved_replies_are_refused() {
-        let ev = events(
-            open(),
-            b"CONNECT {\"verbose\":false}\r\nHPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\n",
-        );
-        assert!(matches!(
-            ev[1],
-            Event::Close(ProtocolError::HeadersNotEnabled)
-        ));
-        let ev = events(
-            open(),
-            b"CONNECT {\"verbose\":false}\r\nPUB a _R_.x 0\r\n\r\nPUB $NRG.x 0\r\n\r\n",
-        );
-        assert!(matches!(
-            ev[1],
-            Event::Error(ProtocolError::PublishReplyViolation(_))
-        ));
-        assert!(matches!(
-            ev[2],
-            Event::Error(ProtocolError::PublishViolation(_))
-        ));
+        let ev = events(open(), b"CONNECT {\"verbose\":false}\r\nHPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\n");
+        assert!(matches!(ev[1], Event::Close(ProtocolError::HeadersNotEnabled)));
+        let ev = events(open(), b"CONNECT {\"verbose\":false}\r\nPUB a _R_.x 0\r\n\r\nPUB $NRG.x 0\r\n\r\n");
+        assert!(matches!(ev[1], Event::Error(ProtocolError::PublishReplyViolation(_))));
+        assert!(matches!(ev[2], Event::Error(ProtocolError::PublishViolation(_))));
         assert_eq!(ev.len(), 3);
     }
 
     #[test]
     fn invalid_sub_is_not_fatal() {
-        let ev = events(
-            open(),
-            b"CONNECT {\"verbose\":false}\r\nSUB foo..bar 1\r\nSUB ok 2\r\n",
-        );
+        let ev = events(open(), b"CONNECT {\"verbose\":false}\r\nSUB foo..bar 1\r\nSUB ok 2\r\n");
         assert!(matches!(ev[1], Event::Error(ProtocolError::InvalidSubject)));
         assert!(matches!(ev[2], Event::Subscribe { .. }));
     }

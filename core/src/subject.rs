@@ -175,31 +175,15 @@ mod tests {
 
     #[test]
     fn subscribe_rules() {
-        for ok in [
-            &b"foo"[..],
-            b"foo.bar",
-            b"foo.*",
-            b"*",
-            b">",
-            b"foo.>",
-            b"foo*.bar",
-            b"h\xc3\xa9llo",
-            b"*.*.>",
-        ] {
+        for ok in [&b"foo"[..], b"foo.bar", b"foo.*", b"*", b">", b"foo.>", b"foo*.bar", b"h\xc3\xa9llo", b"*.*.>"] {
             assert_eq!(validate_subscribe(ok), Ok(()), "{:?}", ok);
         }
         assert_eq!(validate_subscribe(b""), Err(SubjectError::Empty));
         for bad in [&b"foo..bar"[..], b".foo", b"foo.", b"."] {
             assert_eq!(validate_subscribe(bad), Err(SubjectError::EmptyToken));
         }
-        assert_eq!(
-            validate_subscribe(b"foo.>.bar"),
-            Err(SubjectError::FullWildcardNotLast)
-        );
-        assert_eq!(
-            validate_subscribe(b"foo bar"),
-            Err(SubjectError::Whitespace)
-        );
+        assert_eq!(validate_subscribe(b"foo.>.bar"), Err(SubjectError::FullWildcardNotLast));
+        assert_eq!(validate_subscribe(b"foo bar"), Err(SubjectError::Whitespace));
     }
 
     #[test]

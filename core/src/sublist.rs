@@ -36,10 +36,7 @@ impl<T> MatchResult<T> {
 
 impl<T> Default for MatchResult<T> {
     fn default() -> Self {
-        MatchResult {
-            plain: Vec::new(),
-            queues: Vec::new(),
-        }
+        MatchResult { plain: Vec::new(), queues: Vec::new() }
     }
 }
 
@@ -51,11 +48,7 @@ struct Level<T> {
 
 impl<T> Level<T> {
     fn new() -> Self {
-        Level {
-            literals: HashMap::new(),
-            pwc: None,
-            fwc: None,
-        }
+        Level { literals: HashMap::new(), pwc: None, fwc: None }
     }
     fn is_empty(&self) -> bool {
         self.literals.is_empty() && self.pwc.is_none() && self.fwc.is_none()
@@ -70,16 +63,10 @@ struct Node<T> {
 
 impl<T> Node<T> {
     fn new() -> Self {
-        Node {
-            next: None,
-            plain: Vec::new(),
-            queues: Vec::new(),
-        }
+        Node { next: None, plain: Vec::new(), queues: Vec::new() }
     }
     fn is_empty(&self) -> bool {
-        self.plain.is_empty()
-            && self.queues.is_empty()
-            && self.next.as_ref().is_none_or(|l| l.is_empty())
+        self.plain.is_empty() && self.queues.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
     }
 }
 
@@ -93,11 +80,7 @@ pub struct Sublist<T> {
 
 impl<T> Default for Sublist<T> {
     fn default() -> Self {
-        Sublist {
-            root: Level::new(),
-            count: 0,
-            genid: 0,
-        }
+        Sublist { root: Level::new(), count: 0, genid: 0 }
     }
 }
 
@@ -117,12 +100,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
     }
 
     /// Adds a subscription on `subject` (wildcards allowed), in queue group `queue` if given.
-    pub fn insert(
-        &mut self,
-        subject: &[u8],
-        queue: Option<&[u8]>,
-        item: T,
-    ) -> Result<(), SubjectError> {
+    pub fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, item: T) -> Result<(), SubjectError> {
         subject::validate_subscribe(subject)?;
         if let Some(q) = queue {
             subject::validate_queue(q)?;
@@ -139,10 +117,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
             } else if tok == [FWC] {
                 level.fwc.get_or_insert_with(|| Box::new(Node::new()))
             } else {
-                level
-                    .literals
-                    .entry(Box::from(tok))
-                    .or_insert_with(Node::new)
+                level.literals.entry(Box::from(tok)).or_insert_with(Node::new)
             };
             if toks.peek().is_none() {
                 break node;
@@ -153,10 +128,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
             None => node.plain.push(item),
             Some(q) => match node.queues.iter_mut().find(|g| &*g.name == q) {
                 Some(g) => g.members.push(item),
-                None => node.queues.push(QueueGroup {
-                    name: Box::from(q),
-                    members: alloc::vec![item],
-                }),
+                None => node.queues.push(QueueGroup { name: Box::from(q), members: alloc::vec![item] }),
             },
         }
         self.count += 1;
@@ -227,20 +199,12 @@ fn collect<T: Clone>(node: &Node<T>, out: &mut MatchResult<T>) {
     for g in &node.queues {
         match out.queues.iter_mut().find(|o| o.name == g.name) {
             Some(o) => o.members.extend(g.members.iter().cloned()),
-            None => out.queues.push(QueueGroup {
-                name: g.name.clone(),
-                members: g.members.clone(),
-            }),
+            None => out.queues.push(QueueGroup { name: g.name.clone(), members: g.members.clone() }),
         }
     }
 }
 
-fn remove_in<T: PartialEq>(
-    level: &mut Level<T>,
-    toks: &[&[u8]],
-    queue: Option<&[u8]>,
-    item: &T,
-) -> bool {
+fn remove_in<T: PartialEq>(level: &mut Level<T>, toks: &[&[u8]], queue: Option<&[u8]>, item: &T) -> bool {
     let Some((tok, rest)) = toks.split_first() else {
         return false;
     };
@@ -344,11 +308,7 @@ impl<T> MatchCache<T> {
     /// A cache that holds at most `max` subjects; 0 disables caching (tests use that to show
     /// the cache is unobservable).
     pub fn with_capacity(max: usize) -> Self {
-        MatchCache {
-            map: HashMap::new(),
-            genid: u64::MAX,
-            max,
-        }
+        MatchCache { map: HashMap::new(), genid: u64::MAX, max }
     }
 
     /// The cached result for `subject` if the trie is still at generation `genid`.
@@ -504,25 +464,18 @@ mod proptests {
     use proptest::prelude::*;
 
     fn token() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("a".into()),
-            Just("b".into()),
-            Just("c".into()),
-            Just("dd".into())
-        ]
+        prop_oneof![Just("a".into()), Just("b".into()), Just("c".into()), Just("dd".into())]
     }
 
     fn pattern() -> impl Strategy<Value = String> {
-        (
-            prop::collection::vec(prop_oneof![token(), Just("*".into())], 1..4),
-            any::<bool>(),
-        )
-            .prop_map(|(mut toks, fwc)| {
+        (prop::collection::vec(prop_oneof![token(), Just("*".into())], 1..4), any::<bool>()).prop_map(
+            |(mut toks, fwc)| {
                 if fwc {
                     toks.push(">".into());
                 }
                 toks.join(".")
-            })
+            },
+        )
     }
 
     fn subject() -> impl Strategy<Value = String> {

@@ -40,6 +40,8 @@ pub enum Writer {
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
 /// Returns the peer address to report: for WebSocket an `X-Forwarded-For` header that parses
 /// as an IP wins, as in nats-server.
+// The handshake callback signature is tungstenite's; its error type is large by design.
+#[allow(clippy::result_large_err)]
 pub async fn open(stream: TcpStream, peer: SocketAddr, kind: Kind) -> io::Result<(Reader, Writer, SocketAddr)> {
     match kind {
         Kind::Tcp => {

@@ -26,11 +26,7 @@ pub fn write_msg(
         None => (None, message),
     };
     out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len()) + message.len() + 32);
-    out.put_slice(if header_len.is_some() {
-        b"HMSG "
-    } else {
-        b"MSG "
-    });
+    out.put_slice(if header_len.is_some() { b"HMSG " } else { b"MSG " });
     out.put_slice(subject);
     out.put_u8(b' ');
     out.put_slice(sid);
@@ -50,19 +46,9 @@ pub fn write_msg(
 }
 
 /// `PUB` or `HPUB` (client side).
-pub fn write_pub(
-    out: &mut BytesMut,
-    subject: &[u8],
-    reply: Option<&[u8]>,
-    header_len: Option<usize>,
-    message: &[u8],
-) {
+pub fn write_pub(out: &mut BytesMut, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
     out.reserve(subject.len() + reply.map_or(0, |r| r.len()) + message.len() + 32);
-    out.put_slice(if header_len.is_some() {
-        b"HPUB "
-    } else {
-        b"PUB "
-    });
+    out.put_slice(if header_len.is_some() { b"HPUB " } else { b"PUB " });
     out.put_slice(subject);
     out.put_u8(b' ');
     if let Some(r) = reply {
@@ -130,24 +116,8 @@ mod tests {
     fn msg_forms() {
         let mut b = BytesMut::new();
         write_msg(&mut b, b"foo", b"1", Some(b"bar"), None, b"hello", true);
-        write_msg(
-            &mut b,
-            b"foo",
-            b"1",
-            Some(b"reply"),
-            Some(18),
-            b"NATS/1.0\r\nA: B\r\n\r\nhello",
-            true,
-        );
-        write_msg(
-            &mut b,
-            b"foo",
-            b"2",
-            None,
-            Some(18),
-            b"NATS/1.0\r\nA: B\r\n\r\nhello",
-            false,
-        );
+        write_msg(&mut b, b"foo", b"1", Some(b"reply"), Some(18), b"NATS/1.0\r\nA: B\r\n\r\nhello", true);
+        write_msg(&mut b, b"foo", b"2", None, Some(18), b"NATS/1.0\r\nA: B\r\n\r\nhello", false);
         assert_eq!(
             &b[..],
             &b"MSG foo 1 bar 5\r\nhello\r\nHMSG foo 1 reply 18 23\r\nNATS/1.0\r\nA: B\r\n\r\nhello\r\nMSG foo 2 5\r\nhello\r\n"[..]

@@ -55,17 +55,13 @@ impl ProtocolError {
             ProtocolError::InvalidPublishSubject => Borrowed("Invalid Publish Subject"),
             ProtocolError::StaleConnection => Borrowed("Stale Connection"),
             ProtocolError::InvalidClientProtocol => Borrowed("invalid client protocol"),
-            ProtocolError::NoRespondersRequiresHeaders => {
-                Borrowed("no responders requires headers support")
+            ProtocolError::NoRespondersRequiresHeaders => Borrowed("no responders requires headers support"),
+            ProtocolError::PublishReplyViolation(r) => {
+                Owned(format!("Permissions Violation for Publish with Reply of \"{}\"", lossy(r)))
             }
-            ProtocolError::PublishReplyViolation(r) => Owned(format!(
-                "Permissions Violation for Publish with Reply of \"{}\"",
-                lossy(r)
-            )),
-            ProtocolError::PublishViolation(s) => Owned(format!(
-                "Permissions Violation for Publish to \"{}\"",
-                lossy(s)
-            )),
+            ProtocolError::PublishViolation(s) => {
+                Owned(format!("Permissions Violation for Publish to \"{}\"", lossy(s)))
+            }
             ProtocolError::MalformedArguments
             | ProtocolError::MalformedConnect
             | ProtocolError::HeadersNotEnabled

@@ -44,11 +44,7 @@ impl Headers {
     }
 
     pub fn with_status(status: u16, description: Option<&str>) -> Self {
-        Headers {
-            status: Some(status),
-            description: description.map(String::from),
-            entries: Vec::new(),
-        }
+        Headers { status: Some(status), description: description.map(String::from), entries: Vec::new() }
     }
 
     /// Appends a header (repeats allowed).
@@ -65,17 +61,11 @@ impl Headers {
 
     /// The first value of `name` (exact, case-sensitive match, as nats-server looks headers up).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn remove(&mut self, name: &str) {
@@ -112,15 +102,11 @@ impl Headers {
 
     /// Parses a header block (with or without its trailing blank line).
     pub fn parse(block: &[u8]) -> Result<Headers, HeaderError> {
-        let mut lines = block
-            .split(|b| *b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let mut lines = block.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
         let first = lines.next().ok_or(HeaderError::NotNats)?;
         let rest = first.strip_prefix(VERSION).ok_or(HeaderError::NotNats)?;
         let mut h = Headers::new();
-        let rest = core::str::from_utf8(rest)
-            .map_err(|_| HeaderError::BadLine)?
-            .trim();
+        let rest = core::str::from_utf8(rest).map_err(|_| HeaderError::BadLine)?.trim();
         if !rest.is_empty() {
             let (code, desc) = match rest.split_once(' ') {
                 Some((c, d)) => (c, Some(d.trim())),
@@ -153,23 +139,12 @@ mod tests {
     fn round_trip_and_status() {
         let mut h = Headers::with_status(503, None);
         h.append("Nats-Subject", "nobody.home");
-        assert_eq!(
-            &h.to_bytes()[..],
-            b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n"
-        );
+        assert_eq!(&h.to_bytes()[..], b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n");
         assert_eq!(Headers::parse(&h.to_bytes()).unwrap(), h);
-        let p =
-            Headers::parse(b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 10\r\n\r\n")
-                .unwrap();
-        assert_eq!(
-            (p.status, p.description.as_deref()),
-            (Some(408), Some("Request Timeout"))
-        );
+        let p = Headers::parse(b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 10\r\n\r\n").unwrap();
+        assert_eq!((p.status, p.description.as_deref()), (Some(408), Some("Request Timeout")));
         assert_eq!(p.get("Nats-Pending-Messages"), Some("10"));
         assert_eq!(Headers::parse(b"HTTP/1.1\r\n"), Err(HeaderError::NotNats));
-        assert_eq!(
-            Headers::parse(b"NATS/1.0 5\r\n"),
-            Err(HeaderError::BadStatus)
-        );
+        assert_eq!(Headers::parse(b"NATS/1.0 5\r\n"), Err(HeaderError::BadStatus));
     }
 }

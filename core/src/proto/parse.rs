@@ -18,10 +18,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_control_line: 4096,
-            max_payload: 1024 * 1024,
-        }
+        Limits { max_control_line: 4096, max_payload: 1024 * 1024 }
     }
 }
 
@@ -156,12 +153,7 @@ pub struct Args {
 
 impl Args {
     fn split(line: &[u8], start: usize) -> Args {
-        let mut a = Args {
-            ranges: [(0, 0); 8],
-            len: 0,
-            rest: (start, line.len()),
-            too_many: false,
-        };
+        let mut a = Args { ranges: [(0, 0); 8], len: 0, rest: (start, line.len()), too_many: false };
         let is_ws = |b: u8| b == b' ' || b == b'\t';
         let mut i = start;
         while i < line.len() && is_ws(line[i]) {
@@ -273,30 +265,18 @@ impl Role for ClientRole {
             ClientOp::Pong
         } else if is(b"SUB") {
             match args.count() {
-                2 => ClientOp::Sub {
-                    subject: args.get(line, 0),
-                    queue: None,
-                    sid: args.get(line, 1),
-                },
-                3 => ClientOp::Sub {
-                    subject: args.get(line, 0),
-                    queue: Some(args.get(line, 1)),
-                    sid: args.get(line, 2),
-                },
+                2 => ClientOp::Sub { subject: args.get(line, 0), queue: None, sid: args.get(line, 1) },
+                3 => {
+                    ClientOp::Sub { subject: args.get(line, 0), queue: Some(args.get(line, 1)), sid: args.get(line, 2) }
+                }
                 _ => return Err(ParseError::BadArguments),
             }
         } else if is(b"UNSUB") {
             match args.count() {
-                1 => ClientOp::Unsub {
-                    sid: args.get(line, 0),
-                    max: None,
-                },
+                1 => ClientOp::Unsub { sid: args.get(line, 0), max: None },
                 2 => {
                     let max = parse_size(args.raw(line, 1))? as u64;
-                    ClientOp::Unsub {
-                        sid: args.get(line, 0),
-                        max: Some(max),
-                    }
+                    ClientOp::Unsub { sid: args.get(line, 0), max: Some(max) }
                 }
                 0 => return Err(ParseError::UnknownOperation),
                 _ => return Err(ParseError::BadArguments),
@@ -314,12 +294,7 @@ impl Role for ClientRole {
     }
 
     fn complete((subject, reply, header_len): Self::Pending, message: Bytes) -> ClientOp {
-        ClientOp::Pub(Publish {
-            subject,
-            reply,
-            header_len,
-            message,
-        })
+        ClientOp::Pub(Publish { subject, reply, header_len, message })
     }
 }
 
@@ -336,10 +311,7 @@ impl Role for ServerRole {
         let is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
         if is(b"MSG") || is(b"HMSG") {
             let (reply, header_len, total) = sized(line, &args, 2, is(b"HMSG"), limits)?;
-            return Ok(Line::Payload(
-                (args.get(line, 0), args.get(line, 1), reply, header_len),
-                total,
-            ));
+            return Ok(Line::Payload((args.get(line, 0), args.get(line, 1), reply, header_len), total));
         }
         let op = if is(b"PING") {
             ServerOp::Ping
@@ -358,18 +330,12 @@ impl Role for ServerRole {
     }
 
     fn complete((subject, sid, reply, header_len): Self::Pending, message: Bytes) -> ServerOp {
-        ServerOp::Msg(Message {
-            subject,
-            sid,
-            reply,
-            header_len,
-            message,
-        })
+        ServerOp::Msg(Message { subject, sid, reply, header_len, message })
     }
 }
 
 /// The incremental parser. Feed bytes into [`Parser::buffer_mut`], then call
-/// [`Parser::next`] until it returns `Ok(None)` (more bytes needed).
+/// [`Parser::poll_op`] until it returns `Ok(None)` (more bytes needed).
 pub struct Parser<R: Role> {
     buf: BytesMut,
     limits: Limits,
@@ -383,13 +349,7 @@ pub struct Parser<R: Role> {
 
 impl<R: Role> Parser<R> {
     pub fn new(limits: Limits) -> Self {
-        Parser {
-            buf: BytesMut::with_capacity(8192),
-            limits,
-            pending: None,
-            scanned: 0,
-            _role: PhantomData,
-        }
+        Parser { buf: BytesMut::with_capacity(8192), limits, pending: None, scanned: 0, _role: PhantomData }
     }
 
     pub fn limits(&self) -> Limits {
@@ -413,7 +373,7 @@ impl<R: Role> Parser<R> {
 
     /// The next complete operation, `Ok(None)` when more bytes are needed. After an error the
     /// stream is unusable; the connection must be closed.
-    pub fn next(&mut self) -> Result<Option<R::Op>, ParseError> {
+    pub fn poll_op(&mut self) -> Result<Option<R::Op>, ParseError> {
         if let Some((_, size)) = &self.pending {
             let size = *size;
             if self.buf.len() < size + 2 {
@@ -432,8 +392,7 @@ impl<R: Role> Parser<R> {
         // Look for the end of the control line, but never further than the limit allows.
         let limit = self.limits.max_control_line + 2;
         let end = self.buf.len().min(limit);
-        let found =
-            memchr::memchr(b'\n', &self.buf[self.scanned.min(end)..end]).map(|i| i + self.scanned);
+        let found = memchr::memchr(b'\n', &self.buf[self.scanned.min(end)..end]).map(|i| i + self.scanned);
         let Some(nl) = found else {
             if self.buf.len() >= limit {
                 return Err(ParseError::MaxControlLine);
@@ -443,19 +402,12 @@ impl<R: Role> Parser<R> {
         };
         self.scanned = 0;
         let line = self.buf.split_to(nl + 1).freeze();
-        let body_end = if nl > 0 && line[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
+        let body_end = if nl > 0 && line[nl - 1] == b'\r' { nl - 1 } else { nl };
         if body_end > self.limits.max_control_line {
             return Err(ParseError::MaxControlLine);
         }
         let line = line.slice(..body_end);
-        let verb_end = line
-            .iter()
-            .position(|b| *b == b' ' || *b == b'\t')
-            .unwrap_or(line.len());
+        let verb_end = line.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(line.len());
         if verb_end == 0 {
             return Err(ParseError::UnknownOperation);
         }
@@ -464,7 +416,7 @@ impl<R: Role> Parser<R> {
             Line::Done(op) => Ok(Some(op)),
             Line::Payload(pending, size) => {
                 self.pending = Some((pending, size));
-                self.next()
+                self.poll_op()
             }
         }
     }
@@ -481,14 +433,15 @@ mod tests {
         let mut out = Vec::new();
         for piece in input.chunks(chunk.max(1)) {
             p.extend(piece);
-            while let Some(op) = p.next()? {
+            while let Some(op) = p.poll_op()? {
                 out.push(op);
             }
         }
         Ok(out)
     }
 
-    const STREAM: &[u8] = b"CONNECT {\"verbose\":false, \"name\":\"a b\"}\r\nPING\r\nsub foo 1\r\nSUB svc  2\r\nSUB a\tq 3\r\n\
+    const STREAM: &[u8] =
+        b"CONNECT {\"verbose\":false, \"name\":\"a b\"}\r\nPING\r\nsub foo 1\r\nSUB svc  2\r\nSUB a\tq 3\r\n\
 PUB foo 5\r\nhello\r\nPUB foo  0\r\n\r\nPUB foo bar 3\r\nabc\r\nHPUB foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
 HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
 
@@ -497,18 +450,14 @@ HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
         let whole = all_client(STREAM, STREAM.len()).unwrap();
         assert_eq!(whole.len(), 15);
         for chunk in 1..STREAM.len() {
-            assert_eq!(
-                all_client(STREAM, chunk).unwrap(),
-                whole,
-                "chunk size {chunk}"
-            );
+            assert_eq!(all_client(STREAM, chunk).unwrap(), whole, "chunk size {chunk}");
         }
         for cut in 1..STREAM.len() {
             let mut p = Parser::<ClientRole>::new(Limits::default());
             let mut out = Vec::new();
             for piece in [&STREAM[..cut], &STREAM[cut..]] {
                 p.extend(piece);
-                while let Some(op) = p.next().unwrap() {
+                while let Some(op) = p.poll_op().unwrap() {
                     out.push(op);
                 }
             }
@@ -519,45 +468,16 @@ HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
     #[test]
     fn parsed_fields() {
         let ops = all_client(STREAM, STREAM.len()).unwrap();
-        assert_eq!(
-            ops[0],
-            ClientOp::Connect(Bytes::from_static(b"{\"verbose\":false, \"name\":\"a b\"}"))
-        );
-        assert_eq!(
-            ops[3],
-            ClientOp::Sub {
-                subject: "svc".into(),
-                queue: None,
-                sid: "2".into()
-            }
-        );
-        assert_eq!(
-            ops[4],
-            ClientOp::Sub {
-                subject: "a".into(),
-                queue: Some("q".into()),
-                sid: "3".into()
-            }
-        );
+        assert_eq!(ops[0], ClientOp::Connect(Bytes::from_static(b"{\"verbose\":false, \"name\":\"a b\"}")));
+        assert_eq!(ops[3], ClientOp::Sub { subject: "svc".into(), queue: None, sid: "2".into() });
+        assert_eq!(ops[4], ClientOp::Sub { subject: "a".into(), queue: Some("q".into()), sid: "3".into() });
         let ClientOp::Pub(p) = &ops[7] else { panic!() };
-        assert_eq!(
-            (p.reply.as_deref(), p.payload()),
-            (Some(&b"bar"[..]), &b"abc"[..])
-        );
+        assert_eq!((p.reply.as_deref(), p.payload()), (Some(&b"bar"[..]), &b"abc"[..]));
         let ClientOp::Pub(p) = &ops[8] else { panic!() };
-        assert_eq!(
-            (p.headers(), p.payload()),
-            (Some(&b"NATS/1.0\r\n\r\n"[..]), &b"hi"[..])
-        );
+        assert_eq!((p.headers(), p.payload()), (Some(&b"NATS/1.0\r\n\r\n"[..]), &b"hi"[..]));
         let ClientOp::Pub(p) = &ops[9] else { panic!() };
         assert_eq!(p.header_len, None);
-        assert_eq!(
-            ops[10],
-            ClientOp::Unsub {
-                sid: "1".into(),
-                max: Some(10)
-            }
-        );
+        assert_eq!(ops[10], ClientOp::Unsub { sid: "1".into(), max: Some(10) });
     }
 
     #[test]
@@ -573,16 +493,10 @@ HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
         assert_eq!(e(b"HPUB foo 12 5\r\n"), ParseError::BadArguments);
         assert_eq!(e(b"UNSUB\r\n"), ParseError::UnknownOperation);
         assert_eq!(e(b"PUB foo 1048577\r\n"), ParseError::MaxPayload);
-        assert_eq!(
-            e(b"PUB foo 99999999999999999999999\r\n"),
-            ParseError::BadArguments
-        );
+        assert_eq!(e(b"PUB foo 99999999999999999999999\r\n"), ParseError::BadArguments);
         let mut long = Vec::from(&b"PUB "[..]);
         long.extend(core::iter::repeat_n(b'a', 5000));
-        assert_eq!(
-            all_client(&long, 100).unwrap_err(),
-            ParseError::MaxControlLine
-        );
+        assert_eq!(all_client(&long, 100).unwrap_err(), ParseError::MaxControlLine);
         long.extend_from_slice(b" 1\r\n");
         assert_eq!(e(&long), ParseError::MaxControlLine);
     }
@@ -593,15 +507,12 @@ HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
         let mut p = Parser::<ServerRole>::new(Limits::default());
         p.extend(input);
         let mut ops = Vec::new();
-        while let Some(op) = p.next().unwrap() {
+        while let Some(op) = p.poll_op().unwrap() {
             ops.push(op);
         }
         assert_eq!(ops.len(), 7);
         let ServerOp::Msg(m) = &ops[3] else { panic!() };
-        assert_eq!(
-            (m.sid.as_ref(), m.header_len, m.payload()),
-            (&b"2"[..], Some(43), &b""[..])
-        );
+        assert_eq!((m.sid.as_ref(), m.header_len, m.payload()), (&b"2"[..], Some(43), &b""[..]));
         assert_eq!(ops[6], ServerOp::Err(Bytes::from_static(b"'x y'")));
     }
 }
