@@ -189,6 +189,9 @@ impl Server {
             }
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
         }
+        if shared.opts.jetstream.enabled {
+            warn!("JetStream was requested but this build does not serve it yet: $JS.API requests get no responders");
+        }
         info!(server_id = %shared.server_id, "Server is ready");
         stop.await;
         info!("Initiating shutdown");
