@@ -20,6 +20,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod broker;
+pub mod jetstream;
 pub mod proto;
 pub mod route;
 pub mod session;

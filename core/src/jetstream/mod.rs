@@ -1,0 +1,3 @@
+//! JetStream: streams, consumers and the `$JS.API`, as a sans-IO engine.
+
+pub mod store;

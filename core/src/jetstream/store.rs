@@ -1,0 +1,264 @@
+//! The storage contract of JetStream: a durable log per stream, plus the stream's config and
+//! its consumers' states.
+//!
+//! The contract is deliberately narrow. Indexes (per-subject counts and last sequences, the
+//! metadata of every message) live in memory in the core's `Stream`, rebuilt from
+//! [`StreamStore::scan`] at start-up, so a backend only has to append, read, delete and persist
+//! a few blobs. `MemStore` (here) backs memory streams and the browser until IndexedDB lands;
+//! `FileStore` (edgebus-server) and `IdbStore` (edgebus-wasm) implement the same trait, and
+//! the same contract tests run against each.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::fmt;
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMsg {
+    pub seq: u64,
+    pub subject: Bytes,
+    /// The raw header block (`NATS/1.0\r\n…\r\n\r\n`), if the message had headers.
+    pub headers: Option<Bytes>,
+    pub payload: Bytes,
+    /// Nanoseconds since the Unix epoch, from the host's clock at publish time.
+    pub time: u64,
+}
+
+impl StoredMsg {
+    /// Bytes counted against `max_bytes`, by nats-server's formula: subject + headers +
+    /// payload + 16 bytes of per-record overhead (sequence and timestamp).
+    pub fn stored_size(&self) -> u64 {
+        (self.subject.len() + self.headers.as_ref().map_or(0, |h| h.len()) + self.payload.len() + 16) as u64
+    }
+}
+
+/// What a scan reports about each message, without its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgMeta {
+    pub seq: u64,
+    pub subject: Bytes,
+    pub size: u64,
+    pub time: u64,
+    /// The `Nats-Msg-Id` header if present, so the dedup window survives a restart.
+    pub msg_id: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O failure, with the backend's description.
+    Io(String),
+    /// Stored data failed a check (bad checksum, truncated record) and was set aside.
+    Corrupt(String),
+    /// The backend has no space left under its limits.
+    NoSpace,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Io(e) => write!(f, "storage I/O error: {e}"),
+            StoreError::Corrupt(e) => write!(f, "storage corruption: {e}"),
+            StoreError::NoSpace => f.write_str("insufficient resources"),
+        }
+    }
+}
+
+/// One stream's durable log.
+pub trait StreamStore {
+    /// Appends a message (its sequence is assigned by the stream and only grows). It need
+    /// not be durable before [`StreamStore::sync`].
+    fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError>;
+    /// Reads one message back; `Ok(None)` if it was removed or never stored.
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError>;
+    /// Removes one message.
+    fn remove(&mut self, seq: u64) -> Result<(), StoreError>;
+    /// Removes every message with a sequence below `before` (purge, limits).
+    fn compact(&mut self, before: u64) -> Result<(), StoreError>;
+    /// Makes everything appended or removed so far durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
+    /// Whether a publish must be synced before it is acknowledged (`sync_interval: always`).
+    fn sync_always(&self) -> bool {
+        false
+    }
+    /// Reports every stored message in sequence order (start-up recovery).
+    fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError>;
+    /// Persists the stream's configuration (JSON) and creation time.
+    fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError>;
+    /// Persists a consumer's configuration and state (opaque JSON to the store).
+    fn save_consumer(&mut self, name: &str, state: &[u8]) -> Result<(), StoreError>;
+    fn remove_consumer(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Every saved consumer, by name.
+    fn consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Deletes the stream's data for good.
+    fn destroy(&mut self) -> Result<(), StoreError>;
+}
+
+/// Where streams live: opens, lists and recovers them.
+pub trait Storage {
+    /// Creates (or opens) the store for a new stream.
+    fn create(&mut self, stream: &str, config: &[u8]) -> Result<Box<dyn StreamStore>, StoreError>;
+    /// Every stream found at start-up, with its saved configuration.
+    fn recover(&mut self) -> Result<Vec<(Vec<u8>, Box<dyn StreamStore>)>, StoreError>;
+}
+
+/// Messages kept in memory: memory-storage streams on the server, and tests.
+#[derive(Default)]
+pub struct MemStore {
+    msgs: BTreeMap<u64, StoredMsg>,
+    config: Vec<u8>,
+    consumers: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamStore for MemStore {
+    fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError> {
+        self.msgs.insert(msg.seq, msg.clone());
+        Ok(())
+    }
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        Ok(self.msgs.get(&seq).cloned())
+    }
+    fn remove(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.msgs.remove(&seq);
+        Ok(())
+    }
+    fn compact(&mut self, before: u64) -> Result<(), StoreError> {
+        self.msgs = self.msgs.split_off(&before);
+        Ok(())
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError> {
+        for m in self.msgs.values() {
+            f(MsgMeta {
+                seq: m.seq,
+                subject: m.subject.clone(),
+                size: m.stored_size(),
+                time: m.time,
+                msg_id: m.headers.as_deref().and_then(|h| header_value(h, b"Nats-Msg-Id")).map(Bytes::copy_from_slice),
+            });
+        }
+        Ok(())
+    }
+    fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
+        self.config = config.to_vec();
+        Ok(())
+    }
+    fn save_consumer(&mut self, name: &str, state: &[u8]) -> Result<(), StoreError> {
+        self.consumers.insert(name.into(), state.to_vec());
+        Ok(())
+    }
+    fn remove_consumer(&mut self, name: &str) -> Result<(), StoreError> {
+        self.consumers.remove(name);
+        Ok(())
+    }
+    fn consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.consumers.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+    fn destroy(&mut self) -> Result<(), StoreError> {
+        self.msgs.clear();
+        self.consumers.clear();
+        Ok(())
+    }
+}
+
+/// A storage that keeps everything in memory (nothing survives the process).
+#[derive(Default)]
+pub struct MemStorage;
+
+impl Storage for MemStorage {
+    fn create(&mut self, _stream: &str, config: &[u8]) -> Result<Box<dyn StreamStore>, StoreError> {
+        let mut s = MemStore::new();
+        s.save_config(config)?;
+        Ok(Box::new(s))
+    }
+    fn recover(&mut self) -> Result<Vec<(Vec<u8>, Box<dyn StreamStore>)>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The value of header `name` in a raw header block (first occurrence, exact name match as
+/// nats-server does), without allocating.
+pub fn header_value<'a>(block: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    for line in block.split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        if &line[..colon] == name {
+            let v = &line[colon + 1..];
+            let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+            let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+            return Some(&v[start..end.max(start)]);
+        }
+    }
+    None
+}
+
+/// The contract every [`StreamStore`] must keep; backends call this from their own tests
+/// with a fresh, empty store (and the file store again after reopening it).
+pub mod contract {
+    use super::*;
+    use alloc::format;
+
+    fn msg(seq: u64, subject: &str, payload: &str) -> StoredMsg {
+        StoredMsg {
+            seq,
+            subject: Bytes::copy_from_slice(subject.as_bytes()),
+            headers: (seq % 2 == 0).then(|| Bytes::from(format!("NATS/1.0\r\nNats-Msg-Id: id{seq}\r\n\r\n"))),
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            time: 1_700_000_000_000_000_000 + seq,
+        }
+    }
+
+    /// Appends, reads, removes, compacts and scans; panics with a description on a breach.
+    #[allow(clippy::unwrap_used)]
+    pub fn exercise(store: &mut dyn StreamStore) {
+        for seq in 1..=10u64 {
+            store.append(&msg(seq, &format!("s.{}", seq % 3), &format!("payload {seq}"))).unwrap();
+        }
+        store.sync().unwrap();
+        assert_eq!(store.load(4).unwrap(), Some(msg(4, "s.1", "payload 4")), "load after append");
+        assert_eq!(store.load(11).unwrap(), None, "load past the end");
+        store.remove(5).unwrap();
+        assert_eq!(store.load(5).unwrap(), None, "load after remove");
+        store.compact(3).unwrap();
+        assert_eq!(store.load(2).unwrap(), None, "load below compaction");
+        let mut seen = Vec::new();
+        store.scan(&mut |m| seen.push((m.seq, m.msg_id.clone()))).unwrap();
+        let seqs: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(seqs, [3, 4, 6, 7, 8, 9, 10], "scan order and content");
+        assert_eq!(seen[1].1.as_deref(), Some(&b"id4"[..]), "scan reports Nats-Msg-Id");
+        store.save_consumer("c1", b"{\"a\":1}").unwrap();
+        store.save_consumer("c2", b"{}").unwrap();
+        store.save_consumer("c1", b"{\"a\":2}").unwrap();
+        store.remove_consumer("c2").unwrap();
+        assert_eq!(store.consumers().unwrap(), [("c1".into(), b"{\"a\":2}".to_vec())], "consumer states");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memstore_keeps_the_contract() {
+        contract::exercise(&mut MemStore::new());
+    }
+
+    #[test]
+    fn header_lookup() {
+        let h = b"NATS/1.0\r\nNats-Msg-Id:  abc \r\nX: y\r\n\r\n";
+        assert_eq!(header_value(h, b"Nats-Msg-Id"), Some(&b"abc"[..]));
+        assert_eq!(header_value(h, b"nats-msg-id"), None);
+        assert_eq!(header_value(h, b"X"), Some(&b"y"[..]));
+    }
+}
