@@ -1,0 +1,573 @@
+//! Stream and consumer configurations as the `$JS.API` carries them, with nats-server's
+//! defaults and normalisation. Field order follows nats-server's JSON, and fields it omits
+//! when empty are omitted here too, because some clients compare configs field by field.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::errors::ApiError;
+use crate::subject;
+
+/// Treats JSON `null` as the field's default (async-nats and nats.js send `null` for unset
+/// optional fields).
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn neg1<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(-1))
+}
+fn minus_one() -> i64 {
+    -1
+}
+fn one() -> i64 {
+    1
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retention {
+    #[default]
+    Limits,
+    Interest,
+    #[serde(alias = "work_queue")]
+    Workqueue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Discard {
+    #[default]
+    Old,
+    New,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    #[default]
+    File,
+    Memory,
+}
+
+/// A stream's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamConfig {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub retention: Retention,
+    #[serde(default = "minus_one", deserialize_with = "neg1")]
+    pub max_consumers: i64,
+    #[serde(default = "minus_one", deserialize_with = "neg1")]
+    pub max_msgs: i64,
+    #[serde(default = "minus_one", deserialize_with = "neg1")]
+    pub max_bytes: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub max_age: i64,
+    #[serde(default = "minus_one", deserialize_with = "neg1")]
+    pub max_msgs_per_subject: i64,
+    #[serde(default = "minus_one", deserialize_with = "neg1")]
+    pub max_msg_size: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub discard: Discard,
+    #[serde(default, deserialize_with = "null_default")]
+    pub storage: StorageType,
+    #[serde(default = "one", deserialize_with = "null_default")]
+    pub num_replicas: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub no_ack: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub duplicate_window: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_transform: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub republish: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub allow_direct: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub mirror_direct: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub discard_new_per_subject: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub sealed: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub deny_delete: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub deny_purge: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub allow_rollup_hdrs: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub consumer_limits: ConsumerLimits,
+    #[serde(default, deserialize_with = "null_default")]
+    pub allow_msg_ttl: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_delete_marker_ttl: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerLimits {
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub inactive_threshold: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_ack_pending: i64,
+}
+
+/// Default duplicate window: two minutes.
+pub const DEFAULT_DUPLICATE_WINDOW: i64 = 120_000_000_000;
+/// Shortest `max_age` / duplicate window accepted.
+const MIN_WINDOW: i64 = 100_000_000;
+
+/// Checks a stream or consumer name: non-empty, at most 255 bytes, none of `. * > / \` or
+/// whitespace.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.chars().any(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace())
+}
+
+impl StreamConfig {
+    /// Applies nats-server's defaults and rejects what it rejects. `existing` holds the
+    /// subjects of the other streams, for the overlap check.
+    pub fn normalize(&mut self) -> Result<(), ApiError> {
+        if self.name.contains('/') || self.name.contains('\\') {
+            return Err(ApiError::STREAM_PATH_SEPARATORS);
+        }
+        if !valid_name(&self.name) {
+            return Err(ApiError::stream_invalid_config("invalid stream name"));
+        }
+        if self.mirror.is_some() || self.sources.is_some() {
+            return Err(ApiError::stream_invalid_config("mirrors and sources are not supported by edgebus yet"));
+        }
+        if self.subject_transform.is_some() || self.republish.is_some() {
+            return Err(ApiError::stream_invalid_config(
+                "subject transforms and republish are not supported by edgebus yet",
+            ));
+        }
+        if self.subjects.is_empty() {
+            self.subjects.push(self.name.clone());
+        }
+        for (i, s) in self.subjects.iter().enumerate() {
+            if subject::validate_subscribe(s.as_bytes()).is_err() {
+                return Err(ApiError::stream_invalid_config("invalid subject"));
+            }
+            if self.subjects[..i].iter().any(|o| subject::overlaps(o.as_bytes(), s.as_bytes())) {
+                return Err(ApiError::stream_invalid_config("duplicate subjects detected"));
+            }
+            if (s == ">" || subject::overlaps(s.as_bytes(), b"$JS.API.>")) && !self.no_ack {
+                return Err(ApiError::stream_invalid_config(
+                    "subjects that overlap with jetstream api require no-ack to be true",
+                ));
+            }
+        }
+        if self.num_replicas == 0 {
+            self.num_replicas = 1;
+        }
+        if self.num_replicas > 1 {
+            return Err(ApiError::REPLICAS_UNSUPPORTED);
+        }
+        if self.num_replicas < 0 {
+            return Err(ApiError::with(400, 10133, "replicas count cannot be negative"));
+        }
+        if self.max_consumers == 0 {
+            self.max_consumers = -1;
+        }
+        for v in [&mut self.max_msgs, &mut self.max_bytes, &mut self.max_msgs_per_subject, &mut self.max_msg_size] {
+            if *v == 0 {
+                *v = -1;
+            }
+        }
+        if self.max_age < 0 {
+            return Err(ApiError::stream_invalid_config("max age needs to be >= 0"));
+        }
+        if self.max_age > 0 && self.max_age < MIN_WINDOW {
+            return Err(ApiError::stream_invalid_config("max age needs to be >= 100ms"));
+        }
+        if self.duplicate_window == 0 {
+            self.duplicate_window = DEFAULT_DUPLICATE_WINDOW;
+            if self.max_age > 0 && self.max_age < self.duplicate_window {
+                self.duplicate_window = self.max_age;
+            }
+        } else if self.duplicate_window < 0 || (self.max_age > 0 && self.duplicate_window > self.max_age) {
+            return Err(ApiError::stream_invalid_config("duplicates window can not be larger then max age"));
+        }
+        if self.discard_new_per_subject && (self.discard != Discard::New || self.max_msgs_per_subject <= 0) {
+            return Err(ApiError::stream_invalid_config(
+                "discard new per subject requires discard new policy to be set and max msgs per subject > 0",
+            ));
+        }
+        if self.compression.is_none() {
+            self.compression = Some("none".into());
+        }
+        if self.sealed {
+            self.deny_delete = true;
+            self.deny_purge = true;
+            self.allow_rollup_hdrs = false;
+        }
+        if let Some(ttl) = self.subject_delete_marker_ttl {
+            if ttl < 1_000_000_000 {
+                return Err(ApiError::stream_invalid_config("subject delete marker TTL must be at least 1s"));
+            }
+            self.allow_msg_ttl = true;
+            self.allow_rollup_hdrs = true;
+            self.deny_purge = false;
+        }
+        if let Some(m) = &mut self.metadata {
+            m.retain(|k, _| !k.starts_with("_nats."));
+            if m.is_empty() {
+                self.metadata = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The config as responses show it: with the server's `_nats.*` metadata.
+    pub fn for_response(&self) -> StreamConfig {
+        let mut c = self.clone();
+        let m = c.metadata.get_or_insert_with(BTreeMap::new);
+        m.insert("_nats.level".into(), "4".into());
+        m.insert("_nats.req.level".into(), if self.allow_msg_ttl { "1" } else { "0" }.into());
+        m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
+        c
+    }
+
+    pub fn max_age_ns(&self) -> u64 {
+        self.max_age.max(0) as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverPolicy {
+    #[default]
+    All,
+    Last,
+    New,
+    #[serde(rename = "by_start_sequence")]
+    ByStartSequence,
+    #[serde(rename = "by_start_time")]
+    ByStartTime,
+    #[serde(rename = "last_per_subject")]
+    LastPerSubject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckPolicy {
+    #[default]
+    None,
+    All,
+    Explicit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayPolicy {
+    #[default]
+    Instant,
+    Original,
+}
+
+/// A consumer's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ConsumerConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub deliver_policy: DeliverPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_start_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_start_time: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub ack_policy: AckPolicy,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub ack_wait: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub max_deliver: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub backoff: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_subject: Option<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub filter_subjects: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub replay_policy: ReplayPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_freq: Option<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_waiting: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_ack_pending: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub flow_control: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub headers_only: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_batch: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_expires: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub max_bytes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_group: Option<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub idle_heartbeat: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub inactive_threshold: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub num_replicas: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub mem_storage: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_until: Option<String>,
+}
+
+/// Default ack wait: 30 s.
+pub const DEFAULT_ACK_WAIT: i64 = 30_000_000_000;
+/// Default max ack pending: 1000.
+pub const DEFAULT_MAX_ACK_PENDING: i64 = 1000;
+/// Default pull wait queue: 512 requests.
+pub const DEFAULT_MAX_WAITING: i64 = 512;
+/// Ephemeral consumers without interest are removed after 5 s.
+pub const DEFAULT_INACTIVE_THRESHOLD: i64 = 5_000_000_000;
+
+impl ConsumerConfig {
+    pub fn is_push(&self) -> bool {
+        self.deliver_subject.as_deref().is_some_and(|s| !s.is_empty())
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.durable_name.as_deref().is_some_and(|s| !s.is_empty())
+    }
+
+    /// The filters, whichever field carries them.
+    pub fn filters(&self) -> Vec<&str> {
+        match &self.filter_subject {
+            Some(f) if !f.is_empty() => alloc::vec![f.as_str()],
+            _ => self.filter_subjects.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Does the consumer want messages on `subject`?
+    pub fn wants(&self, subject: &[u8]) -> bool {
+        match &self.filter_subject {
+            Some(f) if !f.is_empty() => crate::subject::matches(f.as_bytes(), subject),
+            _ if self.filter_subjects.is_empty() => true,
+            _ => self.filter_subjects.iter().any(|f| crate::subject::matches(f.as_bytes(), subject)),
+        }
+    }
+
+    /// Applies nats-server's defaults and checks that do not need the stream.
+    pub fn normalize(&mut self, stream: &StreamConfig) -> Result<(), ApiError> {
+        if let Some(n) = &self.durable_name {
+            if n.is_empty() {
+                self.durable_name = None;
+            }
+        }
+        if let (Some(d), Some(n)) = (&self.durable_name, &self.name) {
+            if !n.is_empty() && d != n {
+                return Err(ApiError::DURABLE_AND_NAME_MISMATCH);
+            }
+        }
+        for n in [&self.durable_name, &self.name].into_iter().flatten() {
+            if n.contains('/') || n.contains('\\') {
+                return Err(ApiError::CONSUMER_PATH_SEPARATORS);
+            }
+            if !valid_name(n) {
+                return Err(ApiError::BAD_DURABLE_NAME);
+            }
+        }
+        if self.filter_subject.as_deref() == Some("") {
+            self.filter_subject = None;
+        }
+        if self.filter_subject.is_some() && !self.filter_subjects.is_empty() {
+            return Err(ApiError::DUPLICATE_FILTERS);
+        }
+        if self.filter_subjects.iter().any(|f| f.is_empty()) {
+            return Err(ApiError::EMPTY_FILTER);
+        }
+        for (i, f) in self.filter_subjects.iter().enumerate() {
+            if self.filter_subjects[..i].iter().any(|o| crate::subject::overlaps(o.as_bytes(), f.as_bytes())) {
+                return Err(ApiError::OVERLAPPING_FILTERS);
+            }
+        }
+        for f in self.filters() {
+            if crate::subject::validate_subscribe(f.as_bytes()).is_err()
+                || !stream.subjects.iter().any(|s| crate::subject::overlaps(s.as_bytes(), f.as_bytes()))
+            {
+                return Err(ApiError::FILTER_NOT_SUBSET);
+            }
+        }
+        if self.deliver_policy == DeliverPolicy::LastPerSubject && self.filters().is_empty() {
+            return Err(ApiError::invalid_policy(
+                "consumer delivery policy is deliver last per subject, but optional filter subject is not set",
+            ));
+        }
+        if self.deliver_policy == DeliverPolicy::ByStartSequence && self.opt_start_seq.unwrap_or(0) == 0 {
+            return Err(ApiError::invalid_policy(
+                "consumer delivery policy is deliver by start sequence, but optional start sequence is not set",
+            ));
+        }
+        if self.deliver_policy == DeliverPolicy::ByStartTime && self.opt_start_time.is_none() {
+            return Err(ApiError::invalid_policy(
+                "consumer delivery policy is deliver by start time, but optional start time is not set",
+            ));
+        }
+        if let Some(d) = &self.deliver_subject {
+            if d.is_empty() {
+                self.deliver_subject = None;
+            } else if crate::subject::has_wildcard(d.as_bytes()) {
+                return Err(ApiError::DELIVER_WILDCARDS);
+            }
+        }
+        let push = self.is_push();
+        if push {
+            if self.max_waiting != 0 {
+                return Err(ApiError::PUSH_MAX_WAITING);
+            }
+        } else {
+            if self.idle_heartbeat != 0 {
+                return Err(ApiError::HB_REQUIRES_PUSH);
+            }
+            if self.flow_control {
+                return Err(ApiError::FC_REQUIRES_PUSH);
+            }
+            if self.max_waiting == 0 {
+                self.max_waiting = DEFAULT_MAX_WAITING;
+            }
+        }
+        if self.flow_control && self.idle_heartbeat == 0 {
+            return Err(ApiError::FC_NEEDS_HEARTBEATS);
+        }
+        if self.idle_heartbeat != 0 && self.idle_heartbeat < 100_000_000 {
+            return Err(ApiError::SMALL_HEARTBEAT);
+        }
+        if self.max_deliver == 0 {
+            self.max_deliver = -1;
+        }
+        if !self.backoff.is_empty() && self.max_deliver != -1 && self.backoff.len() as i64 > self.max_deliver {
+            return Err(ApiError::BACKOFF_MAX_DELIVER);
+        }
+        if self.ack_policy != AckPolicy::None {
+            if self.ack_wait == 0 {
+                self.ack_wait = self.backoff.first().copied().unwrap_or(DEFAULT_ACK_WAIT);
+            }
+            if self.max_ack_pending == 0 {
+                self.max_ack_pending = if stream.consumer_limits.max_ack_pending > 0 {
+                    stream.consumer_limits.max_ack_pending
+                } else {
+                    DEFAULT_MAX_ACK_PENDING
+                };
+            }
+        }
+        if !self.is_durable() && self.inactive_threshold == 0 {
+            self.inactive_threshold = if stream.consumer_limits.inactive_threshold > 0 {
+                stream.consumer_limits.inactive_threshold
+            } else {
+                DEFAULT_INACTIVE_THRESHOLD
+            };
+        }
+        if let Some(m) = &mut self.metadata {
+            m.retain(|k, _| !k.starts_with("_nats."));
+            if m.is_empty() {
+                self.metadata = None;
+            }
+        }
+        if stream.retention == Retention::Workqueue {
+            if !push && self.ack_policy != AckPolicy::Explicit {
+                return Err(ApiError::PULL_WQ_ACK);
+            }
+            if self.deliver_policy != DeliverPolicy::All {
+                return Err(ApiError::WQ_NOT_DELIVER_ALL);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn for_response(&self) -> ConsumerConfig {
+        let mut c = self.clone();
+        let m = c.metadata.get_or_insert_with(BTreeMap::new);
+        m.insert("_nats.level".into(), "4".into());
+        m.insert("_nats.req.level".into(), "0".into());
+        m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stream_defaults_match_nats_server() {
+        let mut c: StreamConfig = serde_json::from_str(r#"{"name":"ORDERS","subjects":["orders.>"]}"#).unwrap();
+        c.normalize().unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["retention"], "limits");
+        assert_eq!(v["max_msgs"], -1);
+        assert_eq!(v["duplicate_window"], 120_000_000_000i64);
+        assert_eq!(v["storage"], "file");
+        assert_eq!(v["discard"], "old");
+        assert_eq!(v["compression"], "none");
+        assert!(v.get("no_ack").is_none());
+        let mut short: StreamConfig = serde_json::from_str(r#"{"name":"S","max_age":3000000000}"#).unwrap();
+        short.normalize().unwrap();
+        assert_eq!((short.subjects.clone(), short.duplicate_window), (alloc::vec!["S".into()], 3_000_000_000));
+    }
+
+    #[test]
+    fn consumer_defaults_and_checks() {
+        let mut s: StreamConfig = serde_json::from_str(r#"{"name":"C","subjects":["c.>"]}"#).unwrap();
+        s.normalize().unwrap();
+        let mut c: ConsumerConfig =
+            serde_json::from_str(r#"{"durable_name":"d","ack_policy":"explicit","opt_start_seq":null}"#).unwrap();
+        c.normalize(&s).unwrap();
+        assert_eq!((c.ack_wait, c.max_deliver, c.max_ack_pending, c.max_waiting), (DEFAULT_ACK_WAIT, -1, 1000, 512));
+        let mut bad: ConsumerConfig = serde_json::from_str(r#"{"deliver_policy":"last_per_subject"}"#).unwrap();
+        assert_eq!(bad.normalize(&s).unwrap_err().err_code, 10094);
+        let mut hb: ConsumerConfig = serde_json::from_str(r#"{"idle_heartbeat":1000000000}"#).unwrap();
+        assert_eq!(hb.normalize(&s).unwrap_err().err_code, 10088);
+        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subject":"other.x"}"#).unwrap();
+        assert_eq!(f.normalize(&s).unwrap_err().err_code, 10093);
+    }
+}

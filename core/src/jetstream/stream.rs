@@ -1,0 +1,591 @@
+//! One stream: its message index, limits, deduplication and the publish-time checks.
+//!
+//! The index (subject, size and time of every message, and per-subject sequence lists)
+//! lives here in memory; the store only keeps bytes. That makes limits, per-subject lookups
+//! and consumer scans independent of the backend.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use hashbrown::HashMap;
+use serde::Serialize;
+
+use super::config::{Discard, StreamConfig};
+use super::errors::ApiError;
+use super::store::{header_value, StoreError, StoredMsg, StreamStore};
+use super::time::rfc3339;
+use crate::subject;
+
+/// Largest header block a stored message may carry.
+const MAX_HEADER_SIZE: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct MsgIndex {
+    pub(crate) subject: Bytes,
+    pub(crate) size: u64,
+    pub(crate) time: u64,
+}
+
+/// What a successful publish produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub seq: u64,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamState {
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub first_ts: String,
+    pub last_seq: u64,
+    pub last_ts: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_subjects: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub num_deleted: u64,
+    pub consumer_count: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+pub struct Stream {
+    pub config: StreamConfig,
+    /// Creation time, ns since the epoch.
+    pub created: u64,
+    store: alloc::boxed::Box<dyn StreamStore>,
+    index: BTreeMap<u64, MsgIndex>,
+    /// Sequences of the stored messages on each subject, ascending.
+    subjects: HashMap<Bytes, VecDeque<u64>>,
+    first_seq: u64,
+    last_seq: u64,
+    last_time: u64,
+    bytes: u64,
+    /// `Nats-Msg-Id` → (sequence, time) within the duplicate window, and the ids in time
+    /// order so that expiring them is cheap.
+    dedup: HashMap<Bytes, (u64, u64)>,
+    dedup_order: VecDeque<(u64, Bytes)>,
+    last_msg_id: Option<Bytes>,
+}
+
+fn io_err(e: StoreError) -> ApiError {
+    ApiError::stream_general(format!("{e}"))
+}
+
+impl Stream {
+    pub fn new(config: StreamConfig, created: u64, store: alloc::boxed::Box<dyn StreamStore>) -> Stream {
+        let last_seq = config.first_seq.unwrap_or(1).saturating_sub(1);
+        Stream {
+            config,
+            created,
+            store,
+            index: BTreeMap::new(),
+            subjects: HashMap::new(),
+            first_seq: last_seq + 1,
+            last_seq,
+            last_time: 0,
+            bytes: 0,
+            dedup: HashMap::new(),
+            dedup_order: VecDeque::new(),
+            last_msg_id: None,
+        }
+    }
+
+    /// Rebuilds the index from the store after a restart. `last_seq` comes from the
+    /// stream's saved state when messages at the end were removed; the scan supplies the rest.
+    pub fn recover(&mut self, now: u64, saved_last_seq: u64) -> Result<(), StoreError> {
+        let mut metas = Vec::new();
+        self.store.scan(&mut |m| metas.push(m))?;
+        for m in metas {
+            let subj = self.intern(&m.subject);
+            self.subjects.entry(subj.clone()).or_default().push_back(m.seq);
+            self.bytes += m.size;
+            self.last_seq = self.last_seq.max(m.seq);
+            self.last_time = self.last_time.max(m.time);
+            if let Some(id) = m.msg_id {
+                if now.saturating_sub(m.time) < self.config.duplicate_window.max(0) as u64 {
+                    self.dedup.insert(id.clone(), (m.seq, m.time));
+                    self.dedup_order.push_back((m.time, id.clone()));
+                }
+                self.last_msg_id = Some(id);
+            }
+            self.index.insert(m.seq, MsgIndex { subject: subj, size: m.size, time: m.time });
+        }
+        self.last_seq = self.last_seq.max(saved_last_seq);
+        self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
+        Ok(())
+    }
+
+    fn intern(&self, subject: &[u8]) -> Bytes {
+        match self.subjects.get_key_value(subject) {
+            Some((k, _)) => k.clone(),
+            None => Bytes::copy_from_slice(subject),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Does this stream capture messages published on `subject`?
+    pub fn captures(&self, subject: &[u8]) -> bool {
+        self.config.subjects.iter().any(|s| subject::matches(s.as_bytes(), subject))
+    }
+
+    pub fn msgs(&self) -> u64 {
+        self.index.len() as u64
+    }
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    pub fn state(&self, consumers: usize, subjects_filter: Option<&str>) -> StreamState {
+        let first_ts = self.index.values().next().map_or(0, |m| m.time);
+        let num_deleted = if self.index.is_empty() {
+            0
+        } else {
+            (self.last_seq - self.first_seq + 1).saturating_sub(self.index.len() as u64)
+        };
+        let subjects = subjects_filter.map(|f| {
+            self.subjects
+                .iter()
+                .filter(|(s, seqs)| !seqs.is_empty() && subject::matches(f.as_bytes(), s))
+                .map(|(s, seqs)| (String::from_utf8_lossy(s).into_owned(), seqs.len() as u64))
+                .collect()
+        });
+        StreamState {
+            messages: self.index.len() as u64,
+            bytes: self.bytes,
+            first_seq: if self.last_seq == 0 && self.index.is_empty() { 0 } else { self.first_seq },
+            first_ts: rfc3339(first_ts),
+            last_seq: self.last_seq,
+            last_ts: rfc3339(if self.index.is_empty() { 0 } else { self.last_time }),
+            num_subjects: self.subjects.values().filter(|s| !s.is_empty()).count() as u64,
+            subjects,
+            num_deleted,
+            consumer_count: consumers as u64,
+        }
+    }
+
+    /// Stores a published message after the checks nats-server makes, in its order.
+    pub fn publish(
+        &mut self,
+        now: u64,
+        subj: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<Stored, ApiError> {
+        if self.config.sealed {
+            return Err(ApiError::SEALED);
+        }
+        let hdr_len = headers.map_or(0, |h| h.len());
+        if self.config.max_msg_size >= 0 && (hdr_len + payload.len()) as i64 > self.config.max_msg_size {
+            return Err(ApiError::MSG_TOO_BIG);
+        }
+        if hdr_len > MAX_HEADER_SIZE {
+            return Err(ApiError::HEADER_TOO_BIG);
+        }
+        let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
+        if let Some(expected) = h(b"Nats-Expected-Stream") {
+            if expected != self.config.name.as_bytes() {
+                return Err(ApiError::EXPECTED_STREAM);
+            }
+        }
+        self.expire_dedup(now);
+        let msg_id = h(b"Nats-Msg-Id").filter(|id| !id.is_empty());
+        if let Some(id) = msg_id {
+            if let Some((seq, _)) = self.dedup.get(id) {
+                return Ok(Stored { seq: *seq, duplicate: true });
+            }
+        }
+        if let Some(v) = h(b"Nats-Expected-Last-Sequence") {
+            let want = parse_u64(v)?;
+            if want != self.last_seq {
+                return Err(ApiError::wrong_last_sequence(self.last_seq));
+            }
+        }
+        if let Some(v) = h(b"Nats-Expected-Last-Msg-Id") {
+            let last = self.last_msg_id.as_deref().unwrap_or(b"");
+            if v != last {
+                return Err(ApiError::wrong_last_msg_id(&String::from_utf8_lossy(last)));
+            }
+        }
+        if let Some(v) = h(b"Nats-Expected-Last-Subject-Sequence") {
+            let want = parse_u64(v)?;
+            let on = h(b"Nats-Expected-Last-Subject-Sequence-Subject").filter(|s| !s.is_empty()).unwrap_or(subj);
+            let actual = self.last_seq_for(on);
+            if want != actual {
+                return Err(ApiError::wrong_last_sequence(actual));
+            }
+        }
+        let rollup = match h(b"Nats-Rollup") {
+            None => None,
+            Some(r) => {
+                if !self.config.allow_rollup_hdrs || self.config.deny_purge {
+                    return Err(ApiError::ROLLUP_DENIED);
+                }
+                match r {
+                    b"sub" => Some(false),
+                    b"all" => Some(true),
+                    _ => {
+                        return Err(ApiError::with(
+                            400,
+                            10111,
+                            format!("rollup value invalid: {}", String::from_utf8_lossy(r)),
+                        ))
+                    }
+                }
+            }
+        };
+        if h(b"Nats-TTL").is_some() && !self.config.allow_msg_ttl {
+            return Err(ApiError::MSG_TTL_DISABLED);
+        }
+        let size = (subj.len() + hdr_len + payload.len() + 16) as u64;
+        if self.config.discard == Discard::New && rollup.is_none() {
+            if self.config.max_msgs > 0 && self.index.len() as i64 >= self.config.max_msgs {
+                return Err(ApiError::store_failed("maximum messages exceeded"));
+            }
+            if self.config.max_bytes > 0 && (self.bytes + size) as i64 > self.config.max_bytes {
+                return Err(ApiError::store_failed("maximum bytes exceeded"));
+            }
+            if self.config.discard_new_per_subject
+                && self.config.max_msgs_per_subject > 0
+                && self.subjects.get(subj).map_or(0, |s| s.len()) as i64 >= self.config.max_msgs_per_subject
+            {
+                return Err(ApiError::store_failed("maximum messages per subject exceeded"));
+            }
+        }
+        let seq = self.last_seq + 1;
+        let msg = StoredMsg {
+            seq,
+            subject: self.intern(subj),
+            headers: headers.map(Bytes::copy_from_slice),
+            payload: Bytes::copy_from_slice(payload),
+            time: now,
+        };
+        self.store.append(&msg).map_err(|e| ApiError::store_failed(format!("{e}")))?;
+        self.subjects.entry(msg.subject.clone()).or_default().push_back(seq);
+        self.index.insert(seq, MsgIndex { subject: msg.subject.clone(), size, time: now });
+        if self.index.len() == 1 {
+            self.first_seq = seq;
+        }
+        self.last_seq = seq;
+        self.last_time = now;
+        self.bytes += size;
+        if let Some(id) = msg_id {
+            let id = Bytes::copy_from_slice(id);
+            self.dedup.insert(id.clone(), (seq, now));
+            self.dedup_order.push_back((now, id.clone()));
+            self.last_msg_id = Some(id);
+        }
+        match rollup {
+            Some(true) => {
+                self.purge(None, Some(seq), None)?;
+            }
+            Some(false) => {
+                let older: Vec<u64> = self
+                    .subjects
+                    .get(subj)
+                    .map(|s| s.iter().copied().filter(|s| *s < seq).collect())
+                    .unwrap_or_default();
+                for s in older {
+                    self.remove(s)?;
+                }
+            }
+            None => {}
+        }
+        self.enforce_limits(subj)?;
+        if self.store.sync_always() {
+            self.store.sync().map_err(io_err)?;
+        }
+        Ok(Stored { seq, duplicate: false })
+    }
+
+    fn enforce_limits(&mut self, subj: &[u8]) -> Result<(), ApiError> {
+        if self.config.max_msgs_per_subject > 0 {
+            let n = self.config.max_msgs_per_subject as usize;
+            while self.subjects.get(subj).map_or(0, |s| s.len()) > n {
+                let Some(oldest) = self.subjects.get(subj).and_then(|s| s.front().copied()) else { break };
+                self.remove(oldest)?;
+            }
+        }
+        if self.config.max_msgs > 0 {
+            while self.index.len() as i64 > self.config.max_msgs {
+                let Some(first) = self.index.keys().next().copied() else { break };
+                self.remove(first)?;
+            }
+        }
+        if self.config.max_bytes > 0 {
+            while self.bytes as i64 > self.config.max_bytes {
+                let Some(first) = self.index.keys().next().copied() else { break };
+                self.remove(first)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn expire_dedup(&mut self, now: u64) {
+        let window = self.config.duplicate_window.max(0) as u64;
+        while let Some((t, _)) = self.dedup_order.front() {
+            if now.saturating_sub(*t) < window {
+                break;
+            }
+            if let Some((_, id)) = self.dedup_order.pop_front() {
+                if self.dedup.get(&id).is_some_and(|(_, it)| now.saturating_sub(*it) >= window) {
+                    self.dedup.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Removes messages past `max_age`; returns the removed sequences and when the next one
+    /// expires.
+    pub fn expire(&mut self, now: u64) -> Result<(Vec<u64>, Option<u64>), ApiError> {
+        self.expire_dedup(now);
+        let max_age = self.config.max_age_ns();
+        let mut removed = Vec::new();
+        if max_age == 0 {
+            return Ok((removed, None));
+        }
+        while let Some((&seq, m)) = self.index.iter().next() {
+            if now.saturating_sub(m.time) < max_age {
+                return Ok((removed, Some(m.time + max_age)));
+            }
+            self.remove(seq)?;
+            removed.push(seq);
+        }
+        Ok((removed, None))
+    }
+
+    /// Removes one message; false if it was not stored.
+    pub fn remove(&mut self, seq: u64) -> Result<bool, ApiError> {
+        let Some(m) = self.index.remove(&seq) else { return Ok(false) };
+        self.store.remove(seq).map_err(io_err)?;
+        self.bytes -= m.size;
+        if let Some(seqs) = self.subjects.get_mut(&m.subject) {
+            if let Ok(i) = seqs.binary_search(&seq) {
+                seqs.remove(i);
+            }
+            if seqs.is_empty() {
+                self.subjects.remove(&m.subject);
+            }
+        }
+        self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
+        Ok(true)
+    }
+
+    /// Purges everything (or what matches `filter`), only below `seq`, or all but the newest
+    /// `keep`; returns how many messages went.
+    pub fn purge(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> Result<u64, ApiError> {
+        let victims: Vec<u64> = match filter.filter(|f| !f.is_empty() && *f != ">") {
+            Some(f) => {
+                let mut v: Vec<u64> = self
+                    .subjects
+                    .iter()
+                    .filter(|(s, _)| subject::matches(f.as_bytes(), s))
+                    .flat_map(|(_, seqs)| {
+                        let keep_n = keep.unwrap_or(0) as usize;
+                        let n = seqs.len().saturating_sub(keep_n);
+                        seqs.iter().take(if keep.is_some() { n } else { seqs.len() }).copied().collect::<Vec<_>>()
+                    })
+                    .filter(|s| seq.is_none_or(|limit| *s < limit))
+                    .collect();
+                v.sort_unstable();
+                v
+            }
+            None => {
+                let all: Vec<u64> = self.index.keys().copied().collect();
+                let n = all.len().saturating_sub(keep.unwrap_or(0) as usize);
+                all.into_iter().take(n).filter(|s| seq.is_none_or(|limit| *s < limit)).collect()
+            }
+        };
+        let whole = filter.is_none_or(|f| f.is_empty() || f == ">") && keep.is_none();
+        if whole && victims.len() == self.index.len() && seq.is_none() {
+            // Everything goes: one compaction instead of a removal per message.
+            let before = self.last_seq + 1;
+            self.store.compact(before).map_err(io_err)?;
+            let n = self.index.len() as u64;
+            self.index.clear();
+            self.subjects.clear();
+            self.bytes = 0;
+            self.first_seq = before;
+            return Ok(n);
+        }
+        for s in &victims {
+            self.remove(*s)?;
+        }
+        if let (Some(limit), true) = (seq, whole) {
+            // Purging up to a sequence past the end moves the stream forward, as nats-server does.
+            if limit > self.last_seq + 1 && self.index.is_empty() {
+                self.last_seq = limit - 1;
+                self.first_seq = limit;
+            }
+        }
+        Ok(victims.len() as u64)
+    }
+
+    /// Last sequence stored on `filter` (wildcards allowed), 0 if none.
+    pub fn last_seq_for(&self, filter: &[u8]) -> u64 {
+        if !subject::has_wildcard(filter) {
+            return self.subjects.get(filter).and_then(|s| s.back().copied()).unwrap_or(0);
+        }
+        self.subjects
+            .iter()
+            .filter(|(s, _)| subject::matches(filter, s))
+            .filter_map(|(_, q)| q.back().copied())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// First sequence ≥ `start` whose subject satisfies `wanted`.
+    pub(crate) fn next_matching(&self, start: u64, mut wanted: impl FnMut(&[u8]) -> bool) -> Option<u64> {
+        self.index.range(start..).find(|(_, m)| wanted(&m.subject)).map(|(s, _)| *s)
+    }
+
+    /// How many stored messages from `start` on satisfy `wanted`.
+    pub(crate) fn count_matching(&self, start: u64, mut wanted: impl FnMut(&[u8]) -> bool) -> u64 {
+        self.index.range(start..).filter(|(_, m)| wanted(&m.subject)).count() as u64
+    }
+
+    /// The sequence of the last message on each subject matching `wanted`, ascending.
+    pub(crate) fn last_per_subject(&self, mut wanted: impl FnMut(&[u8]) -> bool) -> Vec<u64> {
+        let mut v: Vec<u64> =
+            self.subjects.iter().filter(|(s, _)| wanted(s)).filter_map(|(_, q)| q.back().copied()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// First sequence stored at or after `time`.
+    pub(crate) fn seq_at_time(&self, time: u64) -> u64 {
+        self.index.iter().find(|(_, m)| m.time >= time).map_or(self.last_seq + 1, |(s, _)| *s)
+    }
+
+    pub(crate) fn meta(&self, seq: u64) -> Option<&MsgIndex> {
+        self.index.get(&seq)
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        self.index.contains_key(&seq)
+    }
+
+    /// Reads a stored message.
+    pub fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, ApiError> {
+        if !self.index.contains_key(&seq) {
+            return Ok(None);
+        }
+        self.store.load(seq).map_err(io_err)
+    }
+
+    pub fn store_mut(&mut self) -> &mut dyn StreamStore {
+        &mut *self.store
+    }
+
+    /// Replaces the configuration (update), re-applying limits.
+    pub fn update_config(&mut self, config: StreamConfig) -> Result<(), ApiError> {
+        self.config = config;
+        let subjects: Vec<Bytes> = self.subjects.keys().cloned().collect();
+        for s in subjects {
+            self.enforce_limits(&s)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_u64(v: &[u8]) -> Result<u64, ApiError> {
+    core::str::from_utf8(v).ok().and_then(|s| s.trim().parse().ok()).ok_or(ApiError::BAD_REQUEST)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::jetstream::store::MemStore;
+    use alloc::boxed::Box;
+
+    fn stream(json: &str) -> Stream {
+        let mut c: StreamConfig = serde_json::from_str(json).unwrap();
+        c.normalize().unwrap();
+        Stream::new(c, 1, Box::new(MemStore::new()))
+    }
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn limits_discard_old_and_per_subject() {
+        let mut s = stream(r#"{"name":"L","subjects":["l.>"],"max_msgs":3,"max_msgs_per_subject":2}"#);
+        for i in 0..5u64 {
+            s.publish(T0 + i, b"l.a", None, b"x").unwrap();
+        }
+        assert_eq!((s.msgs(), s.first_seq(), s.last_seq()), (2, 4, 5));
+        s.publish(T0, b"l.b", None, b"x").unwrap();
+        s.publish(T0, b"l.c", None, b"x").unwrap();
+        assert_eq!((s.msgs(), s.first_seq()), (3, 5));
+    }
+
+    #[test]
+    fn discard_new_errors() {
+        let mut s = stream(r#"{"name":"N","subjects":["n"],"max_msgs":1,"discard":"new"}"#);
+        s.publish(T0, b"n", None, b"x").unwrap();
+        let e = s.publish(T0, b"n", None, b"x").unwrap_err();
+        assert_eq!((e.code, e.err_code, &*e.description), (503, 10077, "maximum messages exceeded"));
+    }
+
+    #[test]
+    fn dedup_window_and_expected_headers() {
+        let mut s = stream(r#"{"name":"D","subjects":["d.*"],"duplicate_window":2000000000}"#);
+        let h = b"NATS/1.0\r\nNats-Msg-Id: a\r\n\r\n";
+        assert_eq!(s.publish(T0, b"d.x", Some(h), b"1").unwrap(), Stored { seq: 1, duplicate: false });
+        assert_eq!(s.publish(T0 + SEC, b"d.x", Some(h), b"1").unwrap(), Stored { seq: 1, duplicate: true });
+        assert_eq!(s.publish(T0 + 3 * SEC, b"d.x", Some(h), b"1").unwrap(), Stored { seq: 2, duplicate: false });
+        let e = s.publish(T0, b"d.x", Some(b"NATS/1.0\r\nNats-Expected-Last-Sequence: 1\r\n\r\n"), b"").unwrap_err();
+        assert_eq!(&*e.description, "wrong last sequence: 2");
+        let e = s
+            .publish(T0, b"d.y", Some(b"NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 1\r\n\r\n"), b"")
+            .unwrap_err();
+        assert_eq!(&*e.description, "wrong last sequence: 0");
+        s.publish(T0, b"d.y", Some(b"NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 0\r\n\r\n"), b"").unwrap();
+        let e = s.publish(T0, b"d.y", Some(b"NATS/1.0\r\nNats-Expected-Stream: other\r\n\r\n"), b"").unwrap_err();
+        assert_eq!(e.err_code, 10060);
+    }
+
+    #[test]
+    fn max_age_expiry_with_stepped_time() {
+        let mut s = stream(r#"{"name":"A","subjects":["a"],"max_age":1000000000}"#);
+        s.publish(T0, b"a", None, b"1").unwrap();
+        s.publish(T0 + SEC / 2, b"a", None, b"2").unwrap();
+        let (gone, next) = s.expire(T0 + SEC).unwrap();
+        assert_eq!((gone, next), (alloc::vec![1], Some(T0 + SEC / 2 + SEC)));
+        let (gone, next) = s.expire(T0 + 2 * SEC).unwrap();
+        assert_eq!((gone, next), (alloc::vec![2], None));
+        assert_eq!((s.msgs(), s.first_seq(), s.last_seq()), (0, 3, 2));
+    }
+
+    #[test]
+    fn purge_forms_and_rollup() {
+        let mut s = stream(r#"{"name":"P","subjects":["p.*"],"allow_rollup_hdrs":true}"#);
+        for subj in [&b"p.a"[..], b"p.b", b"p.a", b"p.b", b"p.a"] {
+            s.publish(T0, subj, None, b"x").unwrap();
+        }
+        assert_eq!(s.purge(Some("p.b"), None, None).unwrap(), 2);
+        assert_eq!(s.purge(None, None, Some(1)).unwrap(), 2);
+        assert_eq!((s.msgs(), s.first_seq()), (1, 5));
+        s.publish(T0, b"p.c", None, b"x").unwrap();
+        s.publish(T0, b"p.c", Some(b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n"), b"y").unwrap();
+        assert_eq!(s.msgs(), 2);
+        s.publish(T0, b"p.d", Some(b"NATS/1.0\r\nNats-Rollup: all\r\n\r\n"), b"z").unwrap();
+        assert_eq!((s.msgs(), s.first_seq()), (1, 8));
+        assert_eq!(s.purge(None, Some(100), None).unwrap(), 1);
+        assert_eq!((s.first_seq(), s.last_seq()), (100, 99));
+    }
+}
