@@ -19,6 +19,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod base64;
 pub mod broker;
 pub mod jetstream;
 pub mod proto;

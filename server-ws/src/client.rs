@@ -104,6 +104,8 @@ pub struct Client {
     /// The connection's subscriptions by sid. Touched on SUB/UNSUB and by `/connz`, never
     /// when routing. Emptied when the connection ends, which breaks the `Sub` → `Client` cycle.
     pub subs: Mutex<HashMap<Bytes, SubRef>>,
+    /// Set for in-process subscribers: deliveries go down this channel instead of a socket.
+    internal: Option<std::sync::mpsc::Sender<InternalMsg>>,
     pub meta: Mutex<ClientMeta>,
 }
 
@@ -125,7 +127,42 @@ impl Client {
             in_bytes: AtomicU64::new(0),
             num_subs: AtomicU32::new(0),
             subs: Mutex::new(HashMap::new()),
+            internal: None,
             meta: Mutex::new(ClientMeta::default()),
+        }
+    }
+
+    /// An in-process client (the JetStream engine): it sees headers, and what it is
+    /// delivered arrives on `sink`.
+    pub fn internal(id: u64, sink: std::sync::mpsc::Sender<InternalMsg>) -> Client {
+        let mut c = Client::new(id, Kind::Tcp, SocketAddr::from(([0, 0, 0, 0], 0)));
+        c.headers = AtomicBool::new(true);
+        c.connected = AtomicBool::new(true);
+        c.internal = Some(sink);
+        c
+    }
+
+    /// Subscribes this (internal) client to `subject`.
+    pub fn subscribe_internal(self: &Arc<Self>, shared: &Shared, subject: &str) -> Option<SubRef> {
+        let sub = SubRef(Arc::new(Sub {
+            client: self.clone(),
+            sid: Bytes::copy_from_slice(subject.as_bytes()),
+            subject: Bytes::copy_from_slice(subject.as_bytes()),
+            queue: None,
+            max: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }));
+        shared.insert_sub(&sub).ok()?;
+        self.num_subs.fetch_add(1, Ordering::Relaxed);
+        Some(sub)
+    }
+
+    /// Removes one of this internal client's subscriptions.
+    pub fn unsubscribe_internal(&self, shared: &Shared, sub: &SubRef) {
+        if !sub.closed.swap(true, Ordering::AcqRel) {
+            shared.remove_sub(sub);
+            self.num_subs.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -181,6 +218,21 @@ impl Client {
         shared: &Shared,
         stalled: &mut bool,
     ) -> bool {
+        if let Some(sink) = &self.internal {
+            let (headers, payload) = match header_len {
+                Some(h) if h <= message.len() => {
+                    (Some(Bytes::copy_from_slice(&message[..h])), Bytes::copy_from_slice(&message[h..]))
+                }
+                _ => (None, Bytes::copy_from_slice(message)),
+            };
+            let msg = InternalMsg {
+                subject: Bytes::copy_from_slice(subject),
+                reply: reply.map(Bytes::copy_from_slice),
+                headers,
+                payload,
+            };
+            return sink.send(msg).is_ok();
+        }
         let headers_ok = self.headers.load(Ordering::Relaxed);
         let mut out = self.out.lock();
         if out.closing {
@@ -263,8 +315,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
 
     let mut conn = Conn {
         session: Session::new(shared.session_config()),
-        cache: MatchCache::default(),
-        rng: fastrand::Rng::new(),
+        router: Router::new(&shared),
         echo: true,
         headers: false,
         no_responders: false,
@@ -273,9 +324,6 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         in_bytes: 0,
         out_msgs: 0,
         out_bytes: 0,
-        expired: Vec::new(),
-        stalled: None,
-        max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
         shared: shared.clone(),
         client: client.clone(),
     };
@@ -304,8 +352,7 @@ struct Conn {
     shared: Arc<Shared>,
     client: Arc<Client>,
     session: Session,
-    cache: MatchCache<SubRef>,
-    rng: fastrand::Rng,
+    router: Router,
     echo: bool,
     headers: bool,
     no_responders: bool,
@@ -316,11 +363,6 @@ struct Conn {
     in_bytes: u64,
     out_msgs: u64,
     out_bytes: u64,
-    /// Subscriptions that reached their auto-unsubscribe limit while routing.
-    expired: Vec<SubRef>,
-    /// A receiver whose backlog passed the stall mark during this read.
-    stalled: Option<Arc<Client>>,
-    max_pending: usize,
 }
 
 impl Conn {
@@ -338,8 +380,8 @@ impl Conn {
             if !keep_going {
                 return;
             }
-            if let Some(receiver) = self.stalled.take() {
-                receiver.wait_drained(self.max_pending).await;
+            if let Some(receiver) = self.router.stalled.take() {
+                receiver.wait_drained(self.router.max_pending).await;
             }
         }
     }
@@ -406,57 +448,15 @@ impl Conn {
     fn publish(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
-        let genid = self.shared.genid.load(Ordering::Acquire);
-        let result = match self.cache.get(genid, subject) {
-            Some(r) => r,
-            None => {
-                let (g, r) = self.shared.match_subject(subject);
-                self.cache.insert(g, subject, r.clone());
-                r
-            }
-        };
-        let me = self.client.id;
-        let echo = self.echo;
-        let max_pending = self.max_pending;
-        let shared = &*self.shared;
-        let expired = &mut self.expired;
-        let stall = &mut self.stalled;
-        let delivered = route(&result, &mut self.rng, |sub| {
-            if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == me) {
-                return false;
-            }
-            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
-            let max = sub.max.load(Ordering::Acquire);
-            if max > 0 {
-                if n > max {
-                    return false;
-                }
-                if n == max {
-                    sub.closed.store(true, Ordering::Release);
-                    expired.push(sub.clone());
-                }
-            }
-            let mut stalled = false;
-            let ok =
-                sub.client.deliver(&sub.sid, subject, reply, header_len, message, max_pending, shared, &mut stalled);
-            if stalled && stall.is_none() {
-                *stall = Some(sub.client.clone());
-            }
-            ok
-        });
+        let delivered =
+            self.router.route(&self.shared, self.client.id, self.echo, subject, subject, reply, header_len, message);
         self.out_msgs += delivered as u64;
         self.out_bytes += (delivered * message.len()) as u64;
-        if !self.expired.is_empty() {
-            for sub in std::mem::take(&mut self.expired) {
-                self.shared.remove_sub(&sub);
-                sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
         if delivered == 0 && self.headers && self.no_responders {
             if let Some(reply) = reply {
                 let status = no_responders_headers(subject);
                 let len = status.len();
-                self.publish(reply, None, Some(len), &status);
+                self.router.route(&self.shared, self.client.id, self.echo, reply, reply, None, Some(len), &status);
             }
         }
     }
@@ -558,6 +558,103 @@ impl Conn {
         }
         self.shared.genid.store(sl.generation(), Ordering::Release);
     }
+}
+
+/// The publishing half of routing, owned by whoever publishes (a connection's reader, the
+/// JetStream engine): a private match cache, the queue-group RNG, and the bookkeeping of a
+/// publish (expired auto-unsubscribes, a receiver to stall on).
+pub struct Router {
+    cache: MatchCache<SubRef>,
+    rng: fastrand::Rng,
+    expired: Vec<SubRef>,
+    /// A receiver whose backlog passed the stall mark during this read.
+    pub stalled: Option<Arc<Client>>,
+    pub max_pending: usize,
+}
+
+impl Router {
+    pub fn new(shared: &Shared) -> Router {
+        Router {
+            cache: MatchCache::default(),
+            rng: fastrand::Rng::new(),
+            expired: Vec::new(),
+            stalled: None,
+            max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Delivers one message to every subscription matching `route_subject`, showing
+    /// `msg_subject` in the `MSG` line (they differ for JetStream deliveries, which go to an
+    /// inbox but carry the stream subject). Returns how many deliveries were made.
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(
+        &mut self,
+        shared: &Shared,
+        from: u64,
+        echo: bool,
+        route_subject: &[u8],
+        msg_subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) -> usize {
+        let genid = shared.genid.load(Ordering::Acquire);
+        let result = match self.cache.get(genid, route_subject) {
+            Some(r) => r,
+            None => {
+                let (g, r) = shared.match_subject(route_subject);
+                self.cache.insert(g, route_subject, r.clone());
+                r
+            }
+        };
+        let max_pending = self.max_pending;
+        let expired = &mut self.expired;
+        let stall = &mut self.stalled;
+        let delivered = route(&result, &mut self.rng, |sub| {
+            if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == from) {
+                return false;
+            }
+            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+            let max = sub.max.load(Ordering::Acquire);
+            if max > 0 {
+                if n > max {
+                    return false;
+                }
+                if n == max {
+                    sub.closed.store(true, Ordering::Release);
+                    expired.push(sub.clone());
+                }
+            }
+            let mut stalled = false;
+            let ok = sub.client.deliver(
+                &sub.sid,
+                msg_subject,
+                reply,
+                header_len,
+                message,
+                max_pending,
+                shared,
+                &mut stalled,
+            );
+            if stalled && stall.is_none() {
+                *stall = Some(sub.client.clone());
+            }
+            ok
+        });
+        for sub in self.expired.drain(..) {
+            shared.remove_sub(&sub);
+            sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+        }
+        delivered
+    }
+}
+
+/// A message handed to an in-process subscriber (the JetStream engine).
+pub struct InternalMsg {
+    pub subject: Bytes,
+    pub reply: Option<Bytes>,
+    pub headers: Option<Bytes>,
+    pub payload: Bytes,
 }
 
 /// Writes whatever is queued, as it is queued, until the connection closes.

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod conf;
+pub mod filestore;
+pub mod jetstream;
 pub mod monitor;
 pub mod options;
 pub mod server;

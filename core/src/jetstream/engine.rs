@@ -1,0 +1,579 @@
+//! The JetStream engine: every stream and consumer, fed messages and time by the host.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::config::{Retention, StorageType, StreamConfig};
+use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState};
+use super::store::{Storage, StoreError};
+use super::stream::Stream;
+use super::time::rfc3339;
+use super::Outbound;
+
+/// Answers "is anybody subscribed to this subject?" for push consumers.
+pub trait Interest {
+    fn has_interest(&self, subject: &[u8]) -> bool;
+}
+
+impl<F: Fn(&[u8]) -> bool> Interest for F {
+    fn has_interest(&self, subject: &[u8]) -> bool {
+        self(subject)
+    }
+}
+
+/// A change to the engine's subscriptions for the host to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubChange {
+    Add(String),
+    Remove(String),
+}
+
+/// What a stream's store keeps next to its messages.
+#[derive(Serialize, Deserialize)]
+struct StreamMeta {
+    config: StreamConfig,
+    created: u64,
+    #[serde(default)]
+    last_seq: u64,
+}
+
+pub(super) struct Entry {
+    pub(super) stream: Stream,
+    pub(super) consumers: BTreeMap<String, Consumer>,
+    /// The last sequence written into the saved meta, to notice when it must be saved again.
+    saved_last_seq: u64,
+}
+
+/// Subjects the engine always listens on.
+const API_SUBJECTS: [&str; 2] = ["$JS.API.>", "$JS.ACK.>"];
+
+pub struct JetStream {
+    pub(super) streams: BTreeMap<String, Entry>,
+    file: Box<dyn Storage>,
+    memory: Box<dyn Storage>,
+    pub(super) out: Vec<Outbound>,
+    subs: Vec<SubChange>,
+    pub(super) api_total: u64,
+    pub(super) api_errors: u64,
+    pub(super) rng: fastrand::Rng,
+    next_save: u64,
+}
+
+/// How often dirty consumer states and stream metas are written out.
+const SAVE_INTERVAL: u64 = 1_000_000_000;
+
+impl JetStream {
+    /// Opens the engine, recovering every stream the file storage holds. Streams that fail to
+    /// load are reported and skipped, never fatal.
+    pub fn new(file: Box<dyn Storage>, memory: Box<dyn Storage>, now: u64, seed: u64) -> (JetStream, Vec<String>) {
+        let mut js = JetStream {
+            streams: BTreeMap::new(),
+            file,
+            memory,
+            out: Vec::new(),
+            subs: API_SUBJECTS.iter().map(|s| SubChange::Add((*s).into())).collect(),
+            api_total: 0,
+            api_errors: 0,
+            rng: fastrand::Rng::with_seed(seed),
+            next_save: now + SAVE_INTERVAL,
+        };
+        let mut warnings = Vec::new();
+        match js.file.recover() {
+            Ok(found) => {
+                for (meta, store) in found {
+                    match js.restore(meta, store, now) {
+                        Ok(()) => {}
+                        Err(e) => warnings.push(e),
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!("recovering streams: {e}")),
+        }
+        (js, warnings)
+    }
+
+    fn restore(&mut self, meta: Vec<u8>, store: Box<dyn super::store::StreamStore>, now: u64) -> Result<(), String> {
+        let meta: StreamMeta = serde_json::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
+        let name = meta.config.name.clone();
+        let mut stream = Stream::new(meta.config, meta.created, store);
+        stream.recover(now, meta.last_seq).map_err(|e| format!("stream {name}: {e}"))?;
+        let mut consumers = BTreeMap::new();
+        let saved = stream.store_mut().consumers().map_err(|e| format!("stream {name} consumers: {e}"))?;
+        for (cname, bytes) in saved {
+            match serde_json::from_slice::<ConsumerState>(&bytes) {
+                Ok(state) => {
+                    consumers.insert(cname.clone(), Consumer::from_state(cname, &stream, state, now));
+                }
+                Err(e) => return Err(format!("stream {name}: consumer {cname} unreadable: {e}")),
+            }
+        }
+        for s in &stream.config.subjects {
+            self.subs.push(SubChange::Add(s.clone()));
+        }
+        let last = stream.last_seq();
+        self.streams.insert(name, Entry { stream, consumers, saved_last_seq: last });
+        Ok(())
+    }
+
+    /// Subscription changes to apply, in order (the API subjects first).
+    pub fn subscriptions(&mut self) -> Vec<SubChange> {
+        core::mem::take(&mut self.subs)
+    }
+
+    /// Messages to publish, in order.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        core::mem::take(&mut self.out)
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.streams.values().map(|e| e.consumers.len()).sum()
+    }
+
+    /// Total bytes stored in streams of each storage type: (memory, file).
+    pub fn usage(&self) -> (u64, u64) {
+        let mut mem = 0;
+        let mut file = 0;
+        for e in self.streams.values() {
+            let b = e.stream.state(0, None).bytes;
+            match e.stream.config.storage {
+                StorageType::Memory => mem += b,
+                StorageType::File => file += b,
+            }
+        }
+        (mem, file)
+    }
+
+    /// A message published on one of the engine's subjects.
+    pub fn handle_msg(
+        &mut self,
+        now: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) {
+        if let Some(rest) = subject.strip_prefix(b"$JS.API.") {
+            self.api(now, rest, reply.map(Bytes::copy_from_slice), headers, payload, interest);
+        } else if subject.starts_with(b"$JS.ACK.") {
+            self.on_ack(now, subject, reply, payload, interest);
+        } else {
+            self.on_publish(now, subject, reply, headers, payload, interest);
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        now: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) {
+        let Some(name) = self.streams.iter().find(|(_, e)| e.stream.captures(subject)).map(|(n, _)| n.clone()) else {
+            return;
+        };
+        let Some(entry) = self.streams.get_mut(&name) else { return };
+        let result = entry.stream.publish(now, subject, headers, payload);
+        let ack = match &result {
+            Ok(stored) => {
+                #[derive(Serialize)]
+                struct PubAck<'a> {
+                    stream: &'a str,
+                    seq: u64,
+                    #[serde(skip_serializing_if = "core::ops::Not::not")]
+                    duplicate: bool,
+                }
+                serde_json::to_vec(&PubAck { stream: &name, seq: stored.seq, duplicate: stored.duplicate })
+            }
+            Err(e) => {
+                #[derive(Serialize)]
+                struct PubErr<'a> {
+                    error: &'a super::errors::ApiError,
+                    stream: &'a str,
+                    seq: u64,
+                }
+                serde_json::to_vec(&PubErr { error: e, stream: &name, seq: 0 })
+            }
+        };
+        if let Ok(stored) = result {
+            if !stored.duplicate {
+                for c in entry.consumers.values_mut() {
+                    c.on_append(stored.seq, subject);
+                }
+                if entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
+                    // Nobody is interested: the sequence is used, the message not kept.
+                    let _ = entry.stream.remove(stored.seq);
+                }
+            }
+        }
+        if let (Some(reply), false) = (reply, entry.stream.config.no_ack) {
+            if !reply.is_empty() {
+                self.out.push(Outbound::data(Bytes::copy_from_slice(reply), Bytes::from(ack.unwrap_or_default())));
+            }
+        }
+        self.pump_stream(&name, now, interest);
+    }
+
+    fn on_ack(&mut self, now: u64, subject: &[u8], reply: Option<&[u8]>, payload: &[u8], interest: &dyn Interest) {
+        let Some((stream, consumer, _deliveries, sseq, _cseq)) = parse_ack_subject(subject) else { return };
+        let (Ok(stream), Ok(consumer)) = (core::str::from_utf8(stream), core::str::from_utf8(consumer)) else { return };
+        let stream = String::from(stream);
+        let reply_bytes = reply.map(Bytes::copy_from_slice);
+        let Some(entry) = self.streams.get_mut(&stream) else { return };
+        let Some(c) = entry.consumers.get_mut(consumer) else { return };
+        let mut out = Vec::new();
+        let outcome = c.ack(now, sseq, payload, reply_bytes.as_ref(), &mut out);
+        let cname = c.name.clone();
+        self.out.append(&mut out);
+        match outcome {
+            AckOutcome::Acked(seqs) => self.retire(&stream, &seqs),
+            AckOutcome::Terminated { sseq, cseq, deliveries, reason } => {
+                #[derive(Serialize)]
+                struct Terminated<'a> {
+                    #[serde(rename = "type")]
+                    kind: &'static str,
+                    id: String,
+                    timestamp: String,
+                    stream: &'a str,
+                    consumer: &'a str,
+                    consumer_seq: u64,
+                    stream_seq: u64,
+                    deliveries: u32,
+                    reason: String,
+                }
+                let id = self.nuid();
+                let adv = Terminated {
+                    kind: "io.nats.jetstream.advisory.v1.terminated",
+                    id,
+                    timestamp: rfc3339(now),
+                    stream: &stream,
+                    consumer: &cname,
+                    consumer_seq: cseq,
+                    stream_seq: sseq,
+                    deliveries,
+                    reason,
+                };
+                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{stream}.{cname}"), &adv);
+                self.retire_terminated(&stream, sseq);
+            }
+            AckOutcome::Naked { sseq, cseq, deliveries } => {
+                #[derive(Serialize)]
+                struct Nak<'a> {
+                    #[serde(rename = "type")]
+                    kind: &'static str,
+                    id: String,
+                    timestamp: String,
+                    stream: &'a str,
+                    consumer: &'a str,
+                    consumer_seq: u64,
+                    stream_seq: u64,
+                    deliveries: u32,
+                }
+                let id = self.nuid();
+                let adv = Nak {
+                    kind: "io.nats.jetstream.advisory.v1.nak",
+                    id,
+                    timestamp: rfc3339(now),
+                    stream: &stream,
+                    consumer: &cname,
+                    consumer_seq: cseq,
+                    stream_seq: sseq,
+                    deliveries,
+                };
+                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{stream}.{cname}"), &adv);
+            }
+            AckOutcome::None => {}
+        }
+        if let Some(r) = reply_bytes {
+            // the "double ack": an empty reply once the ack is processed
+            self.out.push(Outbound::data(r, Bytes::new()));
+        }
+        self.pump_stream(&stream, now, interest);
+    }
+
+    /// Removes messages that retention says are finished after acks.
+    fn retire(&mut self, stream: &str, seqs: &[u64]) {
+        let Some(entry) = self.streams.get_mut(stream) else { return };
+        match entry.stream.config.retention {
+            Retention::Limits => {}
+            Retention::Workqueue => {
+                for s in seqs {
+                    let _ = entry.stream.remove(*s);
+                }
+            }
+            Retention::Interest => {
+                for s in seqs {
+                    let Some(subject) = entry.stream.meta(*s).map(|m| m.subject.clone()) else { continue };
+                    if entry.consumers.values().all(|c| c.is_done_with(*s, &subject)) {
+                        let _ = entry.stream.remove(*s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn retire_terminated(&mut self, stream: &str, seq: u64) {
+        let is_wq = self.streams.get(stream).is_some_and(|e| e.stream.config.retention != Retention::Limits);
+        if is_wq {
+            self.retire(stream, &[seq]);
+        }
+    }
+
+    pub(super) fn advisory<T: Serialize>(&mut self, subject: String, body: &T) {
+        if let Ok(json) = serde_json::to_vec(body) {
+            self.out.push(Outbound::data(Bytes::from(subject), Bytes::from(json)));
+        }
+    }
+
+    /// A 22-character random id in the style of a NATS nuid.
+    pub(super) fn nuid(&mut self) -> String {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        (0..22).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+    }
+
+    /// Delivers what can be delivered on one stream's consumers and settles removals.
+    pub(super) fn pump_stream(&mut self, name: &str, now: u64, interest: &dyn Interest) {
+        let Some(entry) = self.streams.get_mut(name) else { return };
+        let mut out = Vec::new();
+        let mut acked = Vec::new();
+        for c in entry.consumers.values_mut() {
+            if c.is_push() {
+                let bound = c.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
+                c.push_bound = bound;
+                if bound {
+                    c.last_active = now;
+                }
+            }
+            c.deliver(&mut entry.stream, now, &mut out, &mut acked);
+        }
+        self.out.append(&mut out);
+        if !acked.is_empty() {
+            self.retire(name, &acked);
+        }
+        self.settle_removals(name);
+    }
+
+    /// Tells the consumers of `name` about messages the stream dropped.
+    pub(super) fn settle_removals(&mut self, name: &str) {
+        let Some(entry) = self.streams.get_mut(name) else { return };
+        let (removed, cleared) = entry.stream.take_removed();
+        if cleared {
+            for c in entry.consumers.values_mut() {
+                c.recount(&entry.stream);
+            }
+        }
+        for (seq, subject) in removed {
+            for c in entry.consumers.values_mut() {
+                c.on_remove(seq, &subject);
+            }
+        }
+    }
+
+    /// When the engine next needs [`JetStream::handle_timeout`].
+    pub fn next_deadline(&self, now: u64) -> Option<u64> {
+        let mut next = Some(self.next_save);
+        let mut consider = |t: Option<u64>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: u64| n.min(t)));
+            }
+        };
+        for e in self.streams.values() {
+            let max_age = e.stream.config.max_age_ns();
+            if max_age > 0 {
+                consider(e.stream.meta(e.stream.first_seq()).map(|m| m.time + max_age));
+            }
+            for c in e.consumers.values() {
+                consider(c.next_deadline());
+                let threshold = c.config().inactive_threshold;
+                if threshold > 0 {
+                    consider(Some(c.last_active + threshold as u64));
+                }
+                if c.is_push() && !c.push_bound {
+                    // interest is polled: check again shortly
+                    consider(Some(now.saturating_add(50_000_000)));
+                }
+            }
+        }
+        next
+    }
+
+    /// Fires everything due at `now`: expiries, redeliveries, pull timeouts, heartbeats,
+    /// inactive consumers, and the periodic save of consumer state.
+    pub fn handle_timeout(&mut self, now: u64, interest: &dyn Interest) {
+        let names: Vec<String> = self.streams.keys().cloned().collect();
+        for name in &names {
+            let mut exhausted_all = Vec::new();
+            let mut gone = Vec::new();
+            if let Some(entry) = self.streams.get_mut(name) {
+                let _ = entry.stream.expire(now);
+                let mut out = Vec::new();
+                for c in entry.consumers.values_mut() {
+                    if c.is_push() {
+                        c.push_bound =
+                            c.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
+                        if c.push_bound {
+                            c.last_active = now;
+                        }
+                    } else if c.has_waiting() {
+                        c.last_active = now;
+                    }
+                    for (seq, deliveries) in c.on_timeout(now, &mut out) {
+                        exhausted_all.push((c.name.clone(), seq, deliveries));
+                    }
+                    let threshold = c.config().inactive_threshold;
+                    if threshold > 0 && now.saturating_sub(c.last_active) >= threshold as u64 {
+                        gone.push(c.name.clone());
+                    }
+                }
+                self.out.append(&mut out);
+            }
+            for (cname, seq, deliveries) in exhausted_all {
+                #[derive(Serialize)]
+                struct MaxDeliver<'a> {
+                    #[serde(rename = "type")]
+                    kind: &'static str,
+                    id: String,
+                    timestamp: String,
+                    stream: &'a str,
+                    consumer: &'a str,
+                    stream_seq: u64,
+                    deliveries: u32,
+                }
+                let id = self.nuid();
+                let adv = MaxDeliver {
+                    kind: "io.nats.jetstream.advisory.v1.max_deliver",
+                    id,
+                    timestamp: rfc3339(now),
+                    stream: name,
+                    consumer: &cname,
+                    stream_seq: seq,
+                    deliveries,
+                };
+                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{name}.{cname}"), &adv);
+            }
+            for cname in gone {
+                self.delete_consumer(name, &cname, now);
+            }
+            self.pump_stream(name, now, interest);
+        }
+        if now >= self.next_save {
+            self.flush();
+            self.next_save = now + SAVE_INTERVAL;
+        }
+    }
+
+    /// Writes dirty consumer states and changed stream metadata (also at shutdown).
+    pub fn flush(&mut self) {
+        for entry in self.streams.values_mut() {
+            if entry.stream.last_seq() != entry.saved_last_seq {
+                let meta = StreamMeta {
+                    config: entry.stream.config.clone(),
+                    created: entry.stream.created,
+                    last_seq: entry.stream.last_seq(),
+                };
+                if let Ok(bytes) = serde_json::to_vec(&meta) {
+                    if entry.stream.store_mut().save_config(&bytes).is_ok() {
+                        entry.saved_last_seq = meta.last_seq;
+                    }
+                }
+            }
+            for c in entry.consumers.values_mut() {
+                if c.dirty && entry.stream.store_mut().save_consumer(&c.name, &c.saved_state()).is_ok() {
+                    c.dirty = false;
+                }
+            }
+            let _ = entry.stream.store_mut().sync();
+        }
+    }
+
+    pub(super) fn create_stream(&mut self, config: StreamConfig, now: u64) -> Result<(), StoreError> {
+        let meta = StreamMeta {
+            config: config.clone(),
+            created: now,
+            last_seq: config.first_seq.unwrap_or(1).saturating_sub(1),
+        };
+        let bytes = serde_json::to_vec(&meta).unwrap_or_default();
+        let store = match config.storage {
+            StorageType::File => self.file.create(&config.name, &bytes)?,
+            StorageType::Memory => self.memory.create(&config.name, &bytes)?,
+        };
+        for s in &config.subjects {
+            self.subs.push(SubChange::Add(s.clone()));
+        }
+        let name = config.name.clone();
+        let stream = Stream::new(config, now, store);
+        let last = stream.last_seq();
+        self.streams.insert(name, Entry { stream, consumers: BTreeMap::new(), saved_last_seq: last });
+        Ok(())
+    }
+
+    pub(super) fn save_stream_meta(&mut self, name: &str) {
+        if let Some(entry) = self.streams.get_mut(name) {
+            let meta = StreamMeta {
+                config: entry.stream.config.clone(),
+                created: entry.stream.created,
+                last_seq: entry.stream.last_seq(),
+            };
+            if let Ok(bytes) = serde_json::to_vec(&meta) {
+                let _ = entry.stream.store_mut().save_config(&bytes);
+                entry.saved_last_seq = meta.last_seq;
+            }
+        }
+    }
+
+    pub(super) fn change_subjects(&mut self, old: &[String], new: &[String]) {
+        for s in old {
+            if !new.contains(s) {
+                self.subs.push(SubChange::Remove(s.clone()));
+            }
+        }
+        for s in new {
+            if !old.contains(s) {
+                self.subs.push(SubChange::Add(s.clone()));
+            }
+        }
+    }
+
+    pub(super) fn delete_stream(&mut self, name: &str) -> bool {
+        let Some(mut entry) = self.streams.remove(name) else { return false };
+        let mut out = Vec::new();
+        for c in entry.consumers.values_mut() {
+            c.release_waiting(&mut out);
+        }
+        self.out.append(&mut out);
+        for s in &entry.stream.config.subjects {
+            self.subs.push(SubChange::Remove(s.clone()));
+        }
+        let _ = entry.stream.store_mut().destroy();
+        true
+    }
+
+    pub(super) fn delete_consumer(&mut self, stream: &str, name: &str, _now: u64) -> bool {
+        let Some(entry) = self.streams.get_mut(stream) else { return false };
+        let Some(mut c) = entry.consumers.remove(name) else { return false };
+        let mut out = Vec::new();
+        c.release_waiting(&mut out);
+        self.out.append(&mut out);
+        let _ = entry.stream.store_mut().remove_consumer(name);
+        if entry.stream.config.retention == Retention::Interest {
+            // messages only this consumer still held may go now
+            let seqs: Vec<u64> = (entry.stream.first_seq()..=entry.stream.last_seq()).collect();
+            if seqs.len() < 1_000_000 {
+                self.retire(stream, &seqs);
+                self.settle_removals(stream);
+            }
+        }
+        true
+    }
+}
