@@ -52,6 +52,29 @@ pub struct JetStreamOptions {
     /// Bytes; 0 = no limit configured (the server picks one).
     pub max_memory_store: i64,
     pub max_file_store: i64,
+    /// `jetstream { sync_interval: … }`: when file-stored messages are fsynced.
+    pub sync_interval: SyncInterval,
+}
+
+/// nats-server's `sync_interval`. Between fsyncs, writes are already in the kernel (a crash
+/// of the process loses nothing); only a power loss or kernel crash can lose the last
+/// interval's worth. `Always` fsyncs before every publish is acknowledged, at a large cost
+/// in throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncInterval {
+    /// `sync_interval: always`.
+    Always,
+    /// `sync_interval: "2m"` (or a number of seconds).
+    Every(Duration),
+}
+
+/// nats-server's `defaultSyncInterval`.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(120);
+
+impl Default for SyncInterval {
+    fn default() -> Self {
+        SyncInterval::Every(SYNC_INTERVAL)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

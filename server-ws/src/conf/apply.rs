@@ -126,7 +126,6 @@ const UNSUPPORTED_JS: &[&str] = &[
     "request_queue_limit",
     "strict",
     "sync_always",
-    "sync_interval",
     "tpm",
     "unique_tag",
 ];
@@ -507,6 +506,7 @@ fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
                         opts.jetstream.max_file_store = storage_size(je)?;
                     }
                     "enabled" | "enable" => enable = boolean(je)?,
+                    "sync" | "sync_interval" => opts.jetstream.sync_interval = sync_interval(je, &mut opts.warnings)?,
                     k if UNSUPPORTED_JS.contains(&k) => unsupported(je, "jetstream", opts),
                     _ => unknown(je, "jetstream", opts),
                 }
@@ -516,6 +516,18 @@ fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         _ => return Err(type_error(e, "a boolean, \"enabled\", \"disabled\" or a map")),
     }
     Ok(())
+}
+
+/// `sync_interval: always` (any case, as nats-server compares it) or a duration; zero means
+/// the default, as in nats-server's file store.
+fn sync_interval(e: &Entry, warnings: &mut Vec<String>) -> Result<options::SyncInterval, ConfError> {
+    if let ValueKind::String(s) = &e.value.kind {
+        if s.eq_ignore_ascii_case("always") {
+            return Ok(options::SyncInterval::Always);
+        }
+    }
+    let d = duration(e, warnings)?;
+    Ok(options::SyncInterval::Every(if d.is_zero() { options::SYNC_INTERVAL } else { d }))
 }
 
 fn store_dir(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<(), ConfError> {
@@ -761,6 +773,26 @@ mod tests {
         assert!(err("jetstream { max_file: -1 }").contains("cannot be negative"));
         let o = ok("jetstream { domain: hub, bogus: 1 }");
         assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn jetstream_sync_interval() {
+        use options::SyncInterval;
+        assert_eq!(ok("jetstream: enabled").jetstream.sync_interval, SyncInterval::Every(options::SYNC_INTERVAL));
+        assert_eq!(ok("jetstream { sync_interval: always }").jetstream.sync_interval, SyncInterval::Always);
+        assert_eq!(ok("jetstream { sync: \"ALWAYS\" }").jetstream.sync_interval, SyncInterval::Always);
+        let o = ok("jetstream { sync_interval: \"30s\" }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(30)));
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        let o = ok("jetstream { sync_interval: 45 }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(45)));
+        let o = ok("jetstream { sync_interval: 2m }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(120)));
+        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+        let o = ok("jetstream { sync_interval: \"0s\" }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(options::SYNC_INTERVAL));
+        assert!(err("jetstream { sync_interval: \"often\" }").contains("error parsing sync_interval"));
+        assert!(err("jetstream { sync_interval: true }").contains("expected a duration"));
     }
 
     #[test]

@@ -1,0 +1,740 @@
+//! [`FileStore`]: one stream's log on disk.
+//!
+//! Messages and removals are both records appended to the newest segment ("active"); the
+//! log is replayed in order (segments by id, records by offset) at start-up, so a later
+//! record always wins: a message record makes its sequence live, a tombstone `lo..hi` kills
+//! the live messages in that range that were written before it. Records never move between
+//! segments, only within one when it is compacted, so that order is stable.
+//!
+//! In memory the store keeps where each live message lies (`index`), which removed messages
+//! still have records on disk (`dead`), and per segment how much of it is garbage. A sealed
+//! segment with no live message is deleted, one that is more than half garbage is rewritten
+//! (new file, fsync, rename, fsync the directory). A tombstone is dropped by such a rewrite
+//! only when no other segment still holds a record it kills; a segment whose messages are
+//! all gone but whose tombstones are still needed shrinks to just those tombstones and goes
+//! when they are no longer needed. Rewrites and deletions are fsynced before anything that
+//! depends on them, whatever the sync policy, so a crash can never bring a message back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use edgebus_core::jetstream::store::{header_value, MsgMeta, StoreError, StoredMsg, StreamStore};
+
+use super::error::{FsError, Result};
+use super::layout::{self, StreamPaths};
+use super::record::{self, Parsed, Record};
+use super::segment::{self, Segment};
+use super::sync::{now_nanos, Pending, SyncHandle};
+use super::{FileStoreConfig, Lease};
+use crate::options::SyncInterval;
+
+/// Open read handles kept for sealed segments (loads tend to walk one segment at a time).
+const MAX_READERS: usize = 16;
+
+/// Where a live message's record lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loc {
+    seg: u64,
+    off: u64,
+    len: u64,
+}
+
+/// The segment new records go to.
+struct Active {
+    id: u64,
+    file: Arc<File>,
+    /// The [`Pending`] epoch in which this file was last registered for the next sync.
+    registered: u64,
+}
+
+/// A stream's messages, config and consumer states in its own directory. Created by
+/// [`super::FileStorage`]; see the module docs for how the log works.
+pub struct FileStore {
+    name: String,
+    paths: StreamPaths,
+    cfg: FileStoreConfig,
+    segs: BTreeMap<u64, Segment>,
+    index: BTreeMap<u64, Loc>,
+    /// `(seq, segment)` of removed messages whose records are still on disk.
+    dead: BTreeSet<(u64, u64)>,
+    /// `None` once the stream is destroyed.
+    active: Option<Active>,
+    next_id: u64,
+    readers: HashMap<u64, Arc<File>>,
+    /// Reused for encoding, so an append allocates nothing once warmed up.
+    buf: Vec<u8>,
+    pending: Arc<Pending>,
+    /// Segments that gained garbage since the last maintenance pass.
+    dirty: BTreeSet<u64>,
+    /// Sealed segments that hold only tombstones still needed elsewhere.
+    tomb_only: BTreeSet<u64>,
+    _lease: Lease,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("name", &self.name)
+            .field("dir", &self.paths.dir)
+            .field("segments", &self.segs.len())
+            .field("messages", &self.index.len())
+            .finish()
+    }
+}
+
+impl FileStore {
+    /// Opens (creating if needed) the stream in `paths.dir`, replaying its segments.
+    pub(crate) fn open(
+        name: String,
+        paths: StreamPaths,
+        cfg: FileStoreConfig,
+        lease: Lease,
+        sync: &SyncHandle,
+    ) -> Result<FileStore> {
+        layout::create_dir(&paths.msgs)?;
+        layout::create_dir(&paths.obs)?;
+        for dir in [&paths.dir, &paths.msgs, &paths.obs] {
+            layout::remove_tmp_files(dir);
+        }
+        let ids = list_segments(&paths.msgs)?;
+        let pending = Pending::new();
+        sync.track(&pending);
+        let mut store = FileStore {
+            name,
+            paths,
+            cfg,
+            segs: BTreeMap::new(),
+            index: BTreeMap::new(),
+            dead: BTreeSet::new(),
+            active: None,
+            next_id: 1,
+            readers: HashMap::new(),
+            buf: Vec::new(),
+            pending,
+            dirty: BTreeSet::new(),
+            tomb_only: BTreeSet::new(),
+            _lease: lease,
+        };
+        for id in ids {
+            store.next_id = store.next_id.max(id.saturating_add(1));
+            store.load_segment(id);
+        }
+        store.open_active()?;
+        store.dirty = store.segs.keys().copied().collect();
+        store.maintain();
+        Ok(store)
+    }
+
+    /// Replays one segment into the index. Damage only warns: the stream comes up with
+    /// whatever is intact.
+    fn load_segment(&mut self, id: u64) {
+        let path = self.paths.segment(id);
+        self.segs.insert(id, Segment::new(id));
+        let loaded = segment::load(&path, id, |off, len, rec| {
+            let (off, len) = (off as u64, len as u64);
+            match rec {
+                Record::Msg(m) => self.insert_live(m.seq, Loc { seg: id, off, len }),
+                Record::Tomb { lo, hi } => {
+                    self.kill_range(lo, hi);
+                    self.seg(id).tombs.push((lo, hi));
+                }
+            }
+        });
+        match loaded {
+            Ok(Some(l)) => {
+                let seg = self.seg(id);
+                seg.len = l.len;
+                seg.garbage += l.skipped;
+            }
+            Ok(None) => {
+                self.segs.remove(&id);
+            }
+            Err(e) => {
+                tracing::warn!("stream {:?}: {e}; segment skipped", self.name);
+                self.segs.remove(&id);
+            }
+        }
+    }
+
+    /// Continues the newest segment if it has room, or starts a new one.
+    fn open_active(&mut self) -> Result<()> {
+        let last = self.segs.last_key_value().map(|(id, s)| (*id, s.len));
+        let (id, fresh) = match last {
+            Some((id, len)) if id.saturating_add(1) == self.next_id && len < self.cfg.segment_size => (id, false),
+            _ => (self.next_id, true),
+        };
+        let path = self.paths.segment(id);
+        let file =
+            OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(FsError::io("open", &path))?;
+        if fresh {
+            self.next_id = id.saturating_add(1);
+            self.segs.insert(id, Segment::new(id));
+            self.register_dir();
+        }
+        self.active = Some(Active { id, file: Arc::new(file), registered: u64::MAX });
+        Ok(())
+    }
+
+    fn seg(&mut self, id: u64) -> &mut Segment {
+        self.segs.entry(id).or_insert_with(|| Segment::new(id))
+    }
+
+    fn active_id(&self) -> Result<u64> {
+        self.active.as_ref().map(|a| a.id).ok_or(FsError::Destroyed)
+    }
+
+    fn insert_live(&mut self, seq: u64, loc: Loc) {
+        self.seg(loc.seg).live += 1;
+        if let Some(old) = self.index.insert(seq, loc) {
+            self.bury(seq, old);
+        }
+    }
+
+    /// Kills the live messages in `lo..hi`.
+    fn kill_range(&mut self, lo: u64, hi: u64) {
+        if lo >= hi {
+            return;
+        }
+        let seqs: Vec<u64> = self.index.range(lo..hi).map(|(s, _)| *s).collect();
+        for seq in seqs {
+            if let Some(loc) = self.index.remove(&seq) {
+                self.bury(seq, loc);
+            }
+        }
+    }
+
+    /// Books a message record as garbage.
+    fn bury(&mut self, seq: u64, loc: Loc) {
+        let seg = self.seg(loc.seg);
+        seg.live = seg.live.saturating_sub(1);
+        seg.garbage += loc.len;
+        seg.dead.push(seq);
+        self.dead.insert((seq, loc.seg));
+        self.dirty.insert(loc.seg);
+    }
+
+    /// Whether a tombstone `lo..hi` still kills a record somewhere. Callers rewriting a
+    /// segment take that segment's own dead records out of `dead` first.
+    fn tomb_needed(&self, lo: u64, hi: u64) -> bool {
+        lo < hi && self.dead.range((lo, 0)..(hi, 0)).next().is_some()
+    }
+
+    /// Rolls to a new segment first if a record of `len` bytes would overflow the active
+    /// one (an empty segment takes any record, however large).
+    fn make_room(&mut self, len: u64) -> Result<()> {
+        let id = self.active_id()?;
+        let used = self.segs.get(&id).map_or(0, |s| s.len);
+        if used > 0 && used.saturating_add(len) > self.cfg.segment_size {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self) -> Result<()> {
+        let id = self.next_id;
+        let path = self.paths.segment(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(FsError::io("create", &path))?;
+        self.next_id = id.saturating_add(1);
+        self.segs.insert(id, Segment::new(id));
+        let new = Active { id, file: Arc::new(file), registered: u64::MAX };
+        if let Some(old) = self.active.replace(new) {
+            // Sealed: it may be compacted from now on. Its handle is already registered
+            // for the next sync if it has unsynced writes.
+            self.dirty.insert(old.id);
+        }
+        self.register_dir();
+        Ok(())
+    }
+
+    /// The directory's entries changed (a segment created, say): fsync it with the next sync.
+    fn register_dir(&self) {
+        match layout::open_dir(&self.paths.msgs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), Arc::new(dir), false),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
+        }
+    }
+
+    /// Writes the record in `buf` to the active segment with one `write` call and returns
+    /// (segment, offset). A failed write is undone so offsets stay right.
+    fn write_record(&mut self) -> Result<(u64, u64)> {
+        let active = self.active.as_ref().ok_or(FsError::Destroyed)?;
+        let id = active.id;
+        let seg = self.segs.entry(id).or_insert_with(|| Segment::new(id));
+        let off = seg.len;
+        if let Err(err) = (&*active.file).write_all(&self.buf) {
+            if active.file.set_len(off).is_err() {
+                // Could not undo: the torn bytes stay as garbage, skipped when read back.
+                if let Ok(meta) = active.file.metadata() {
+                    seg.garbage += meta.len().saturating_sub(off);
+                    seg.len = meta.len();
+                }
+            }
+            return Err(FsError::Io { op: "write", path: self.paths.segment(id), err });
+        }
+        seg.len += self.buf.len() as u64;
+        if active.registered != self.pending.epoch() {
+            let epoch = self.pending.epoch();
+            self.pending.register(self.paths.segment(id), Arc::clone(&active.file), true);
+            if let Some(a) = self.active.as_mut() {
+                a.registered = epoch;
+            }
+        }
+        Ok((id, off))
+    }
+
+    /// With an interval policy, fsyncs once the interval has passed since the last sync (in
+    /// case the host does not run [`SyncHandle::sync_all`]). A failure only warns: the data
+    /// was written, and the next sync tries again.
+    fn maybe_sync(&mut self) {
+        if let SyncInterval::Every(every) = self.cfg.sync_interval {
+            let every = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
+            if now_nanos().saturating_sub(self.pending.last_sync()) >= every {
+                if let Err(e) = self.pending.sync() {
+                    tracing::warn!("stream {:?}: {e}", self.name);
+                }
+            }
+        }
+    }
+
+    fn write_tomb(&mut self, lo: u64, hi: u64) -> Result<()> {
+        self.make_room(record::TOMB_LEN as u64)?;
+        let id = self.active_id()?;
+        let seed = self.seg(id).seed;
+        record::encode_tomb(&mut self.buf, seed, lo, hi);
+        let (id, _) = self.write_record()?;
+        self.seg(id).tombs.push((lo, hi));
+        Ok(())
+    }
+
+    /// Compacts what gained garbage: deletes sealed segments with nothing left, rewrites
+    /// those more than half garbage. Failures only warn; the data stays correct, just larger.
+    fn maintain(&mut self) {
+        let Some(active) = self.active.as_ref().map(|a| a.id) else { return };
+        let mut freed = false;
+        for id in std::mem::take(&mut self.dirty) {
+            if id == active {
+                self.dirty.insert(id);
+                continue;
+            }
+            let Some(seg) = self.segs.get(&id) else { continue };
+            if seg.live == 0 || seg.garbage.saturating_mul(2) > seg.len {
+                match self.rewrite(id) {
+                    Ok(f) => freed |= f,
+                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
+                }
+            }
+        }
+        // Records just dropped may leave tombstones elsewhere with nothing to kill.
+        while freed {
+            freed = false;
+            let ids: Vec<u64> = self.tomb_only.iter().copied().collect();
+            for id in ids {
+                let Some(seg) = self.segs.get(&id) else {
+                    self.tomb_only.remove(&id);
+                    continue;
+                };
+                if seg.tombs.iter().all(|&(lo, hi)| self.tomb_needed(lo, hi)) {
+                    continue;
+                }
+                match self.rewrite(id) {
+                    Ok(f) => freed |= f,
+                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
+                }
+            }
+        }
+    }
+
+    /// Rewrites (or deletes) sealed segment `id` without its garbage. Returns whether
+    /// removed-message records were dropped (tombstones elsewhere may have become useless).
+    fn rewrite(&mut self, id: u64) -> Result<bool> {
+        let Some(seg) = self.segs.get_mut(&id) else { return Ok(false) };
+        let dead = std::mem::take(&mut seg.dead);
+        for &seq in &dead {
+            self.dead.remove(&(seq, id));
+        }
+        match self.rewrite_file(id) {
+            Ok(()) => Ok(!dead.is_empty()),
+            Err(e) => {
+                for &seq in &dead {
+                    self.dead.insert((seq, id));
+                }
+                self.seg(id).dead = dead;
+                Err(e)
+            }
+        }
+    }
+
+    fn rewrite_file(&mut self, id: u64) -> Result<()> {
+        let path = self.paths.segment(id);
+        let Some(seg) = self.segs.get(&id) else { return Ok(()) };
+        let kept_tombs = seg.tombs.iter().filter(|&&(lo, hi)| self.tomb_needed(lo, hi)).count();
+        if seg.live == 0 && kept_tombs == 0 {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
+            }
+            layout::sync_dir(&self.paths.msgs)?;
+            self.segs.remove(&id);
+            self.readers.remove(&id);
+            self.tomb_only.remove(&id);
+            return Ok(());
+        }
+        if seg.garbage == 0 && kept_tombs == seg.tombs.len() {
+            if seg.live == 0 {
+                self.tomb_only.insert(id);
+            }
+            return Ok(());
+        }
+        let seed = seg.seed;
+        let data = fs::read(&path).map_err(FsError::io("read", &path))?;
+        let mut out = Vec::with_capacity(data.len().saturating_sub(usize::try_from(seg.garbage).unwrap_or(0)));
+        let mut moved = Vec::new();
+        let mut tombs = Vec::new();
+        record::scan(&data, seed, |off, len, rec| {
+            let keep = match rec {
+                Record::Msg(m) => {
+                    let here = Loc { seg: id, off: off as u64, len: len as u64 };
+                    let live = self.index.get(&m.seq) == Some(&here);
+                    if live {
+                        moved.push((m.seq, out.len() as u64));
+                    }
+                    live
+                }
+                Record::Tomb { lo, hi } => {
+                    let needed = self.tomb_needed(lo, hi);
+                    if needed {
+                        tombs.push((lo, hi));
+                    }
+                    needed
+                }
+            };
+            if keep {
+                out.extend_from_slice(&data[off..off + len]);
+            }
+        });
+        if moved.len() as u64 != seg.live {
+            // Damage since start-up: what cannot be read back is lost either way.
+            tracing::warn!(
+                "{}: {} live messages unreadable while compacting; dropped",
+                path.display(),
+                seg.live.saturating_sub(moved.len() as u64)
+            );
+        }
+        let tmp = layout::with_suffix(&path, layout::TMP_EXT);
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&out).and_then(|()| f.sync_all()));
+        if let Err(err) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(FsError::Io { op: "write", path: tmp, err });
+        }
+        fs::rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
+        layout::sync_dir(&self.paths.msgs)?;
+        self.readers.remove(&id);
+        // The new file is in place: bring the index in line with it.
+        let kept: BTreeSet<u64> = moved.iter().map(|m| m.0).collect();
+        if kept.len() as u64 != self.segs.get(&id).map_or(0, |s| s.live) {
+            self.index.retain(|seq, loc| loc.seg != id || kept.contains(seq));
+        }
+        for (seq, off) in &moved {
+            if let Some(loc) = self.index.get_mut(seq) {
+                loc.off = *off;
+            }
+        }
+        let seg = self.seg(id);
+        seg.len = out.len() as u64;
+        seg.garbage = 0;
+        seg.live = moved.len() as u64;
+        seg.tombs = tombs;
+        if moved.is_empty() {
+            self.tomb_only.insert(id);
+        } else {
+            self.tomb_only.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// A read handle on segment `id`.
+    fn reader(&mut self, id: u64) -> Result<Arc<File>> {
+        if let Some(a) = self.active.as_ref().filter(|a| a.id == id) {
+            return Ok(Arc::clone(&a.file));
+        }
+        if let Some(f) = self.readers.get(&id) {
+            return Ok(Arc::clone(f));
+        }
+        let path = self.paths.segment(id);
+        let file = Arc::new(File::open(&path).map_err(FsError::io("open", &path))?);
+        if self.readers.len() >= MAX_READERS {
+            self.readers.clear();
+        }
+        self.readers.insert(id, Arc::clone(&file));
+        Ok(file)
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        self.active.as_ref().map(|_| ()).ok_or(FsError::Destroyed)
+    }
+
+    fn append_msg(&mut self, msg: &StoredMsg) -> Result<()> {
+        self.make_room(record::msg_len(msg))?;
+        let id = self.active_id()?;
+        let seed = self.seg(id).seed;
+        record::encode_msg(&mut self.buf, seed, msg)?;
+        let (seg, off) = self.write_record()?;
+        self.insert_live(msg.seq, Loc { seg, off, len: self.buf.len() as u64 });
+        self.maybe_sync();
+        Ok(())
+    }
+
+    fn load_msg(&mut self, seq: u64) -> Result<Option<StoredMsg>> {
+        self.check_alive()?;
+        let Some(&loc) = self.index.get(&seq) else { return Ok(None) };
+        let seed = self.seg(loc.seg).seed;
+        let file = self.reader(loc.seg)?;
+        let corrupt = || FsError::Corrupt { path: self.paths.segment(loc.seg), offset: loc.off };
+        let mut buf = vec![0; usize::try_from(loc.len).map_err(|_| corrupt())?];
+        layout::read_exact_at(&file, &mut buf, loc.off).map_err(FsError::io("read", &self.paths.segment(loc.seg)))?;
+        let whole = Bytes::from(buf);
+        match record::parse(&whole, seed) {
+            Parsed::Ok(Record::Msg(m), _) if m.seq == seq => Ok(Some(m.to_stored(&whole))),
+            _ => {
+                tracing::warn!("{}", corrupt());
+                Err(corrupt())
+            }
+        }
+    }
+
+    /// Removes `lo..hi` (nothing is written when nothing in it is live).
+    fn remove_range(&mut self, lo: u64, hi: u64) -> Result<()> {
+        self.check_alive()?;
+        let Some((&first, _)) = self.index.range(lo..hi).next() else { return Ok(()) };
+        self.write_tomb(first, hi)?;
+        self.kill_range(first, hi);
+        self.maybe_sync();
+        self.maintain();
+        Ok(())
+    }
+
+    fn scan_msgs(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<()> {
+        self.check_alive()?;
+        let mut current: Option<(u64, Vec<u8>)> = None;
+        let mut lost = Vec::new();
+        for (&seq, &loc) in &self.index {
+            if current.as_ref().map(|c| c.0) != Some(loc.seg) {
+                let path = self.paths.segment(loc.seg);
+                let data = fs::read(&path).unwrap_or_else(|e| {
+                    tracing::warn!("{}: cannot read: {e}", path.display());
+                    Vec::new()
+                });
+                current = Some((loc.seg, data));
+            }
+            let data = current.as_ref().map_or(&[][..], |c| &c.1[..]);
+            let seed = self.segs.get(&loc.seg).map_or(0, |s| s.seed);
+            let bytes = usize::try_from(loc.off).ok().and_then(|off| data.get(off..)).unwrap_or_default();
+            match record::parse(bytes, seed) {
+                Parsed::Ok(Record::Msg(m), _) if m.seq == seq => f(MsgMeta {
+                    seq,
+                    subject: Bytes::copy_from_slice(m.subject),
+                    size: (m.subject.len() + m.headers.map_or(0, <[u8]>::len) + m.payload.len() + 16) as u64,
+                    time: m.time,
+                    msg_id: m.headers.and_then(|h| header_value(h, b"Nats-Msg-Id")).map(Bytes::copy_from_slice),
+                }),
+                _ => lost.push(seq),
+            }
+        }
+        if !lost.is_empty() {
+            tracing::warn!("stream {:?}: {} messages could not be read back; dropped", self.name, lost.len());
+            for seq in lost {
+                if let Some(loc) = self.index.remove(&seq) {
+                    self.bury(seq, loc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn save_consumer_state(&mut self, name: &str, state: &[u8]) -> Result<()> {
+        self.check_alive()?;
+        let path = self.paths.consumer(&layout::encode_name(name)?);
+        let durable = self.cfg.sync_interval == SyncInterval::Always;
+        let file = layout::write_atomic(&path, state, durable)?;
+        if !durable {
+            self.pending.register(path, Arc::new(file), false);
+            self.register_obs_dir();
+        }
+        Ok(())
+    }
+
+    fn register_obs_dir(&self) {
+        match layout::open_dir(&self.paths.obs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), Arc::new(dir), false),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
+        }
+    }
+
+    fn delete_consumer(&mut self, name: &str) -> Result<()> {
+        self.check_alive()?;
+        let path = self.paths.consumer(&layout::encode_name(name)?);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
+        }
+        if self.cfg.sync_interval == SyncInterval::Always {
+            layout::sync_dir(&self.paths.obs)
+        } else {
+            self.register_obs_dir();
+            Ok(())
+        }
+    }
+
+    fn list_consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.check_alive()?;
+        let obs = &self.paths.obs;
+        let mut out = Vec::new();
+        for entry in fs::read_dir(obs).map_err(FsError::io("list", obs))? {
+            let entry = entry.map_err(FsError::io("list", obs))?;
+            let file_name = entry.file_name();
+            let Some(encoded) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            let Some(name) = layout::decode_name(encoded) else {
+                tracing::warn!("{}: not a consumer file name; ignored", entry.path().display());
+                continue;
+            };
+            match fs::read(entry.path()) {
+                Ok(state) => out.push((name, state)),
+                Err(e) => tracing::warn!("{}: cannot read consumer state: {e}; skipped", entry.path().display()),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn destroy_dir(&mut self) -> Result<()> {
+        if self.active.take().is_none() {
+            return Ok(());
+        }
+        self.pending.clear();
+        self.readers.clear();
+        self.index.clear();
+        self.segs.clear();
+        self.dead.clear();
+        self.dirty.clear();
+        self.tomb_only.clear();
+        // Renaming first makes the deletion atomic: a crash halfway through removing the
+        // files leaves a `*.deleted` directory that start-up finishes off, never half a
+        // stream that comes back.
+        let dir = &self.paths.dir;
+        let doomed = layout::with_suffix(dir, layout::DELETED_EXT);
+        if doomed.exists() {
+            fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))?;
+        }
+        match fs::rename(dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FsError::Io { op: "rename", path: dir.clone(), err: e }),
+        }
+        if let Some(parent) = dir.parent() {
+            layout::sync_dir(parent)?;
+        }
+        fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))
+    }
+}
+
+/// The segment ids in `msgs`, ascending. Other files are left alone.
+fn list_segments(msgs: &std::path::Path) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(msgs).map_err(FsError::io("list", msgs))? {
+        let entry = entry.map_err(FsError::io("list", msgs))?;
+        if let Some(id) = entry.file_name().to_str().and_then(layout::parse_segment_name) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+impl StreamStore for FileStore {
+    fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError> {
+        Ok(self.append_msg(msg)?)
+    }
+
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        Ok(self.load_msg(seq)?)
+    }
+
+    fn remove(&mut self, seq: u64) -> Result<(), StoreError> {
+        Ok(self.remove_range(seq, seq.saturating_add(1))?)
+    }
+
+    fn compact(&mut self, before: u64) -> Result<(), StoreError> {
+        Ok(self.remove_range(0, before)?)
+    }
+
+    /// Fsyncs everything written since the last sync: segment data, new or removed files'
+    /// directory entries, consumer states.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.active.is_none() {
+            return Ok(());
+        }
+        Ok(self.pending.sync()?)
+    }
+
+    fn sync_always(&self) -> bool {
+        self.cfg.sync_interval == SyncInterval::Always
+    }
+
+    fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError> {
+        Ok(self.scan_msgs(f)?)
+    }
+
+    /// Always durable before returning (configs change rarely, and losing one loses the
+    /// stream).
+    fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
+        self.check_alive()?;
+        layout::write_atomic(&self.paths.meta, config, true)?;
+        Ok(())
+    }
+
+    /// Atomic (a crash leaves the old state or the new one); fsynced at once with
+    /// `sync_interval: always`, else with the next sync.
+    fn save_consumer(&mut self, name: &str, state: &[u8]) -> Result<(), StoreError> {
+        Ok(self.save_consumer_state(name, state)?)
+    }
+
+    fn remove_consumer(&mut self, name: &str) -> Result<(), StoreError> {
+        Ok(self.delete_consumer(name)?)
+    }
+
+    fn consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.list_consumers()?)
+    }
+
+    fn destroy(&mut self) -> Result<(), StoreError> {
+        Ok(self.destroy_dir()?)
+    }
+}
+
+impl Drop for FileStore {
+    /// A clean shutdown leaves everything fsynced.
+    fn drop(&mut self) {
+        if self.active.is_some() {
+            if let Err(e) = self.pending.sync() {
+                tracing::warn!("stream {:?}: final sync: {e}", self.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Deferred fsync: what each open stream has written but not yet made durable, and the
+//! [`SyncHandle`] the host uses to fsync all of it on its `sync_interval` timer.
+//!
+//! The engine owns the stream stores and calls them from one task. Fsync is slow (milliseconds
+//! on many disks), so the interval sync should not run on that task: each store lists the
+//! files it has written since the last sync (shared `Arc<File>` handles: fsync through any
+//! handle flushes the file) in a [`Pending`] the host can drain from a blocking thread while
+//! the engine keeps appending. Data written while a drain is in progress is picked up by the
+//! next one, because draining bumps an epoch that makes the store register its files again.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Instant;
+
+use edgebus_core::jetstream::store::StoreError;
+use parking_lot::Mutex;
+
+use super::error::{FsError, Result};
+
+/// One file to fsync: its path (for error messages) and a handle on it.
+struct Entry {
+    path: PathBuf,
+    file: Arc<File>,
+    /// Data only (`fdatasync`) for segments; full for directories and replaced files.
+    data_only: bool,
+}
+
+/// One store's not-yet-fsynced files.
+pub(crate) struct Pending {
+    files: Mutex<Vec<Entry>>,
+    epoch: AtomicU64,
+    /// When the last drain started, in nanoseconds since [`base`].
+    last_sync: AtomicU64,
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+pub(crate) fn now_nanos() -> u64 {
+    u64::try_from(base().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Pending {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Pending {
+            files: Mutex::new(Vec::new()),
+            epoch: AtomicU64::new(0),
+            last_sync: AtomicU64::new(now_nanos()),
+        })
+    }
+
+    /// Changes every time the list is drained; a store compares it to know whether the file
+    /// it keeps writing to must be registered again.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Nanoseconds (on [`now_nanos`]'s clock) of the last sync.
+    pub(crate) fn last_sync(&self) -> u64 {
+        self.last_sync.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn register(&self, path: PathBuf, file: Arc<File>, data_only: bool) {
+        self.files.lock().push(Entry { path, file, data_only });
+    }
+
+    /// Forgets everything registered (the stream was destroyed).
+    pub(crate) fn clear(&self) {
+        self.files.lock().clear();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
+    /// several times. On a failure the remaining files are still tried and the first error
+    /// is returned.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let mut files = {
+            let mut guard = self.files.lock();
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.last_sync.store(now_nanos(), Ordering::Relaxed);
+            std::mem::take(&mut *guard)
+        };
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.data_only.cmp(&b.data_only)));
+        // Keep one entry per path, preferring a full sync over a data-only one.
+        files.dedup_by(|later, earlier| later.path == earlier.path);
+        let mut first_err = None;
+        for e in &files {
+            let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
+            if let Err(err) = r {
+                tracing::warn!("fsync {} failed: {err}", e.path.display());
+                first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Fsyncs every open file-backed stream: the host calls [`SyncHandle::sync_all`] every
+/// `sync_interval`, off the engine's task (e.g. in `tokio::task::spawn_blocking`). Cloning is
+/// cheap; clones share the same set of streams. Streams also fsync themselves on their next
+/// write once the interval has passed without one, so a host that never calls this still gets
+/// a sync per interval while messages flow.
+#[derive(Clone, Default)]
+pub struct SyncHandle {
+    stores: Arc<Mutex<Vec<Weak<Pending>>>>,
+}
+
+impl SyncHandle {
+    pub(crate) fn track(&self, pending: &Arc<Pending>) {
+        let mut stores = self.stores.lock();
+        stores.retain(|w| w.strong_count() > 0);
+        stores.push(Arc::downgrade(pending));
+    }
+
+    /// Fsyncs everything the open streams have written since their last sync. All streams
+    /// are tried; the first failure is returned.
+    pub fn sync_all(&self) -> Result<(), StoreError> {
+        let live: Vec<Arc<Pending>> = {
+            let mut stores = self.stores.lock();
+            stores.retain(|w| w.strong_count() > 0);
+            stores.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut first_err = None;
+        for p in live {
+            if let Err(e) = p.sync() {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+impl std::fmt::Debug for SyncHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncHandle").field("streams", &self.stores.lock().len()).finish()
+    }
+}
