@@ -448,9 +448,7 @@ impl Consumer {
                 if req.heartbeat > 0 {
                     req.next_heartbeat = now + req.heartbeat;
                 }
-                if req.batch <= 0 {
-                    self.waiting.pop_front();
-                } else if req.max_bytes < 0 {
+                if req.batch <= 0 || req.max_bytes < 0 {
                     self.waiting.pop_front();
                 }
             }
@@ -786,9 +784,18 @@ fn parse_nak_delay(rest: &[u8]) -> u64 {
     core::str::from_utf8(rest).ok().and_then(parse_go_duration).unwrap_or(0)
 }
 
-/// Encodes the `$JS.ACK` reply's metadata: (stream, consumer, deliveries, stream seq,
-/// consumer seq) from its tokens, accepting the v1 (9 tokens) and v2 (11+) forms.
-pub fn parse_ack_subject(subject: &[u8]) -> Option<(&[u8], &[u8], u64, u64, u64)> {
+/// What a `$JS.ACK` subject says about the message it acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckRef<'a> {
+    pub stream: &'a [u8],
+    pub consumer: &'a [u8],
+    pub deliveries: u64,
+    pub stream_seq: u64,
+    pub consumer_seq: u64,
+}
+
+/// Reads an ack subject, accepting the v1 (9 tokens) and v2 (11 or more) forms.
+pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {
     let toks: Vec<&[u8]> = subject.split(|b| *b == b'.').collect();
     let off = match toks.len() {
         9 => 2,
@@ -796,5 +803,11 @@ pub fn parse_ack_subject(subject: &[u8]) -> Option<(&[u8], &[u8], u64, u64, u64)
         _ => return None,
     };
     let num = |t: &[u8]| core::str::from_utf8(t).ok()?.parse::<u64>().ok();
-    Some((toks[off], toks[off + 1], num(toks[off + 2])?, num(toks[off + 3])?, num(toks[off + 4])?))
+    Some(AckRef {
+        stream: toks[off],
+        consumer: toks[off + 1],
+        deliveries: num(toks[off + 2])?,
+        stream_seq: num(toks[off + 3])?,
+        consumer_seq: num(toks[off + 4])?,
+    })
 }

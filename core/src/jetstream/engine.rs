@@ -62,7 +62,12 @@ pub struct JetStream {
     pub(super) api_errors: u64,
     pub(super) rng: fastrand::Rng,
     next_save: u64,
+    /// When push consumers without interest next look for some (interest is polled).
+    interest_poll: u64,
 }
+
+/// How often a push consumer without a subscriber checks again.
+const INTEREST_POLL: u64 = 50_000_000;
 
 /// How often dirty consumer states and stream metas are written out.
 const SAVE_INTERVAL: u64 = 1_000_000_000;
@@ -81,6 +86,7 @@ impl JetStream {
             api_errors: 0,
             rng: fastrand::Rng::with_seed(seed),
             next_save: now + SAVE_INTERVAL,
+            interest_poll: now,
         };
         let mut warnings = Vec::new();
         match js.file.recover() {
@@ -226,8 +232,11 @@ impl JetStream {
     }
 
     fn on_ack(&mut self, now: u64, subject: &[u8], reply: Option<&[u8]>, payload: &[u8], interest: &dyn Interest) {
-        let Some((stream, consumer, _deliveries, sseq, _cseq)) = parse_ack_subject(subject) else { return };
-        let (Ok(stream), Ok(consumer)) = (core::str::from_utf8(stream), core::str::from_utf8(consumer)) else { return };
+        let Some(ack) = parse_ack_subject(subject) else { return };
+        let sseq = ack.stream_seq;
+        let (Ok(stream), Ok(consumer)) = (core::str::from_utf8(ack.stream), core::str::from_utf8(ack.consumer)) else {
+            return;
+        };
         let stream = String::from(stream);
         let reply_bytes = reply.map(Bytes::copy_from_slice);
         let Some(entry) = self.streams.get_mut(&stream) else { return };
@@ -400,8 +409,7 @@ impl JetStream {
                     consider(Some(c.last_active + threshold as u64));
                 }
                 if c.is_push() && !c.push_bound {
-                    // interest is polled: check again shortly
-                    consider(Some(now.saturating_add(50_000_000)));
+                    consider(Some(self.interest_poll.max(now.saturating_sub(INTEREST_POLL))));
                 }
             }
         }
@@ -411,6 +419,7 @@ impl JetStream {
     /// Fires everything due at `now`: expiries, redeliveries, pull timeouts, heartbeats,
     /// inactive consumers, and the periodic save of consumer state.
     pub fn handle_timeout(&mut self, now: u64, interest: &dyn Interest) {
+        self.interest_poll = now + INTEREST_POLL;
         let names: Vec<String> = self.streams.keys().cloned().collect();
         for name in &names {
             let mut exhausted_all = Vec::new();

@@ -97,12 +97,15 @@ pub trait StreamStore {
     fn destroy(&mut self) -> Result<(), StoreError>;
 }
 
+/// Streams found at start-up: each one's saved configuration and its store.
+pub type Recovered = Vec<(Vec<u8>, Box<dyn StreamStore>)>;
+
 /// Where streams live: opens, lists and recovers them.
 pub trait Storage {
     /// Creates (or opens) the store for a new stream.
     fn create(&mut self, stream: &str, config: &[u8]) -> Result<Box<dyn StreamStore>, StoreError>;
     /// Every stream found at start-up, with its saved configuration.
-    fn recover(&mut self) -> Result<Vec<(Vec<u8>, Box<dyn StreamStore>)>, StoreError>;
+    fn recover(&mut self) -> Result<Recovered, StoreError>;
 }
 
 /// Messages kept in memory: memory-storage streams on the server, and tests.
@@ -182,7 +185,7 @@ impl Storage for MemStorage {
         s.save_config(config)?;
         Ok(Box::new(s))
     }
-    fn recover(&mut self) -> Result<Vec<(Vec<u8>, Box<dyn StreamStore>)>, StoreError> {
+    fn recover(&mut self) -> Result<Recovered, StoreError> {
         Ok(Vec::new())
     }
 }
@@ -213,7 +216,7 @@ pub mod contract {
         StoredMsg {
             seq,
             subject: Bytes::copy_from_slice(subject.as_bytes()),
-            headers: (seq % 2 == 0).then(|| Bytes::from(format!("NATS/1.0\r\nNats-Msg-Id: id{seq}\r\n\r\n"))),
+            headers: seq.is_multiple_of(2).then(|| Bytes::from(format!("NATS/1.0\r\nNats-Msg-Id: id{seq}\r\n\r\n"))),
             payload: Bytes::copy_from_slice(payload.as_bytes()),
             time: 1_700_000_000_000_000_000 + seq,
         }

@@ -152,7 +152,7 @@ pub fn go_duration(nanos: u64) -> String {
         return "0s".into();
     }
     if nanos < 1_000_000_000 {
-        return if nanos % 1_000_000 == 0 { format!("{}ms", nanos / 1_000_000) } else { format!("{nanos}ns") };
+        return if nanos.is_multiple_of(1_000_000) { format!("{}ms", nanos / 1_000_000) } else { format!("{nanos}ns") };
     }
     let secs = nanos / 1_000_000_000;
     let frac = nanos % 1_000_000_000;

@@ -1,0 +1,326 @@
+//! The JetStream engine driven through its public surface with time stepped by hand: no
+//! clock, no sleeping. Each test publishes and requests exactly as a client would (API
+//! subjects, ack subjects) and reads what the engine wants published.
+
+#![allow(clippy::unwrap_used)]
+
+use edgebus_core::jetstream::store::MemStorage;
+use edgebus_core::jetstream::{JetStream, Outbound};
+use edgebus_core::proto::Headers;
+use serde_json::{json, Value};
+
+const T0: u64 = 1_800_000_000_000_000_000;
+const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+struct Harness {
+    js: JetStream,
+    now: u64,
+    listening: bool,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let (js, warnings) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 7);
+        assert!(warnings.is_empty());
+        Harness { js, now: T0, listening: true }
+    }
+
+    fn send(&mut self, subject: &str, reply: Option<&str>, headers: Option<&[u8]>, payload: &[u8]) -> Vec<Outbound> {
+        let listening = self.listening;
+        let interest = move |_: &[u8]| listening;
+        self.js.handle_msg(self.now, subject.as_bytes(), reply.map(str::as_bytes), headers, payload, &interest);
+        self.js.take_outbound()
+    }
+
+    fn api(&mut self, subject: &str, body: Value) -> Value {
+        let payload = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
+        let out = self.send(&format!("$JS.API.{subject}"), Some("_INBOX.api"), None, &payload);
+        let reply = out.iter().find(|o| &o.route[..] == b"_INBOX.api").expect("an API reply");
+        serde_json::from_slice(&reply.payload).unwrap()
+    }
+
+    fn publish(&mut self, subject: &str, payload: &str) -> Value {
+        let out = self.send(subject, Some("_INBOX.ack"), None, payload.as_bytes());
+        let ack = out.iter().find(|o| &o.route[..] == b"_INBOX.ack").expect("a publish ack");
+        serde_json::from_slice(&ack.payload).unwrap()
+    }
+
+    /// Advances time by `d` and returns what the engine published on its timers.
+    fn step(&mut self, d: u64) -> Vec<Outbound> {
+        self.now += d;
+        let listening = self.listening;
+        let interest = move |_: &[u8]| listening;
+        let mut out = Vec::new();
+        while let Some(deadline) = self.js.next_deadline(self.now) {
+            if deadline > self.now {
+                break;
+            }
+            self.js.handle_timeout(self.now, &interest);
+            out.extend(self.js.take_outbound());
+            if out.len() > 10_000 {
+                panic!("timer storm");
+            }
+        }
+        out
+    }
+
+    fn pull(&mut self, stream: &str, consumer: &str, body: Value) -> Vec<Outbound> {
+        let payload = serde_json::to_vec(&body).unwrap();
+        self.send(&format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"), Some("_INBOX.pull"), None, &payload)
+    }
+
+    fn info(&mut self, stream: &str, consumer: &str) -> Value {
+        self.api(&format!("CONSUMER.INFO.{stream}.{consumer}"), Value::Null)
+    }
+}
+
+fn data(out: &[Outbound], to: &str) -> Vec<Outbound> {
+    out.iter().filter(|o| &o.route[..] == to.as_bytes() && o.reply.is_some()).cloned().collect()
+}
+
+fn statuses(out: &[Outbound], to: &str) -> Vec<(u16, String)> {
+    out.iter()
+        .filter(|o| &o.route[..] == to.as_bytes() && o.reply.is_none())
+        .filter_map(|o| o.headers.as_ref().and_then(|h| Headers::parse(h).ok()))
+        .map(|h| (h.status.unwrap_or(0), h.description.unwrap_or_default()))
+        .collect()
+}
+
+/// The ack subject of a delivered message.
+fn reply_of(o: &Outbound) -> String {
+    String::from_utf8(o.reply.clone().unwrap().to_vec()).unwrap()
+}
+
+fn ack_tokens(o: &Outbound) -> Vec<String> {
+    String::from_utf8(o.reply.clone().unwrap().to_vec()).unwrap().split('.').map(String::from).collect()
+}
+
+fn setup(h: &mut Harness, consumer: Value) {
+    let r = h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
+    assert!(r.get("error").is_none(), "{r}");
+    let name = consumer["durable_name"].as_str().unwrap().to_string();
+    let r = h.api(&format!("CONSUMER.CREATE.S.{name}"), json!({"stream_name": "S", "config": consumer}));
+    assert!(r.get("error").is_none(), "{r}");
+}
+
+#[test]
+fn publish_acks_and_no_stream() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
+    assert_eq!(r["type"], "io.nats.jetstream.api.v1.stream_create_response");
+    assert_eq!(r["config"]["duplicate_window"], 120_000_000_000i64);
+    assert_eq!(h.publish("s.a", "1"), json!({"stream": "S", "seq": 1}));
+    // identical create is idempotent, a different one is refused
+    assert!(h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]})).get("error").is_none());
+    let r = h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.*"]}));
+    assert_eq!(r["error"]["err_code"], 10058);
+    let r = h.api("STREAM.CREATE.T", json!({"name": "T", "subjects": ["s.x"]}));
+    assert_eq!(r["error"]["err_code"], 10065);
+    assert_eq!(h.api("INFO", Value::Null)["streams"], 1);
+}
+
+#[test]
+fn pull_fetch_ack_and_ack_wait_redelivery() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "d", "ack_policy": "explicit", "ack_wait": 2 * SEC}));
+    for i in 0..3 {
+        h.publish("s.x", &format!("m{i}"));
+    }
+    let out = h.pull("S", "d", json!({"batch": 2}));
+    let msgs = data(&out, "_INBOX.pull");
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(&msgs[0].subject[..], b"s.x");
+    let t = ack_tokens(&msgs[0]);
+    assert_eq!(&t[..7], ["$JS", "ACK", "S", "d", "1", "1", "1"]);
+    assert_eq!(t[8], "2", "pending after the first delivery");
+    // ack the first; let the second's ack wait run out
+    h.send(&reply_of(&msgs[0]), None, None, b"+ACK");
+    assert!(h.step(SEC).is_empty(), "nothing due before the ack wait");
+    let out = h.pull("S", "d", json!({"batch": 5, "expires": 10 * SEC}));
+    assert_eq!(data(&out, "_INBOX.pull").len(), 1, "the third message");
+    let out = h.step(SEC + MS);
+    let redelivered = data(&out, "_INBOX.pull");
+    assert_eq!(redelivered.len(), 1);
+    assert_eq!(ack_tokens(&redelivered[0])[4], "2", "second delivery of stream seq 2");
+    let info = h.info("S", "d");
+    assert_eq!(info["num_redelivered"], 1);
+    assert_eq!(info["num_ack_pending"], 2);
+    assert_eq!(info["ack_floor"]["stream_seq"], 1);
+    assert_eq!(info["delivered"]["stream_seq"], 3);
+}
+
+#[test]
+fn backoff_and_max_deliver_advisory() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "b", "ack_policy": "explicit", "max_deliver": 3, "backoff": [SEC, 3 * SEC]}));
+    h.publish("s.x", "poison");
+    let out = h.pull("S", "b", json!({"batch": 10, "expires": 60 * SEC}));
+    assert_eq!(data(&out, "_INBOX.pull").len(), 1);
+    assert_eq!(data(&h.step(SEC), "_INBOX.pull").len(), 1, "first backoff: 1s");
+    assert!(data(&h.step(2 * SEC), "_INBOX.pull").is_empty(), "second backoff is 3s");
+    assert_eq!(data(&h.step(SEC), "_INBOX.pull").len(), 1, "third delivery after 3s");
+    let out = h.step(3 * SEC);
+    let adv: Vec<&Outbound> =
+        out.iter().filter(|o| o.route.starts_with(b"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.S.b")).collect();
+    assert_eq!(adv.len(), 1);
+    let body: Value = serde_json::from_slice(&adv[0].payload).unwrap();
+    assert_eq!((body["stream_seq"].as_u64(), body["deliveries"].as_u64()), (Some(1), Some(3)));
+    assert!(data(&h.step(10 * SEC), "_INBOX.pull").is_empty(), "no fourth delivery");
+}
+
+#[test]
+fn nak_with_delay_term_and_in_progress() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "n", "ack_policy": "explicit", "ack_wait": 5 * SEC}));
+    h.publish("s.a", "1");
+    h.publish("s.b", "2");
+    let out = h.pull("S", "n", json!({"batch": 2}));
+    let msgs = data(&out, "_INBOX.pull");
+    let reply = reply_of;
+    h.send(&reply(&msgs[0]), None, None, b"-NAK {\"delay\": 2000000000}");
+    let out = h.send(&reply(&msgs[1]), Some("_INBOX.dbl"), None, b"+TERM bad payload");
+    assert_eq!(out.iter().filter(|o| &o.route[..] == b"_INBOX.dbl").count(), 1, "double ack reply");
+    let adv = out.iter().find(|o| o.route.starts_with(b"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.S.n")).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&adv.payload).unwrap()["reason"], "bad payload");
+    h.pull("S", "n", json!({"batch": 1, "expires": 30 * SEC}));
+    assert!(data(&h.step(SEC), "_INBOX.pull").is_empty(), "nak delay not over");
+    let out = h.step(SEC);
+    let again = data(&out, "_INBOX.pull");
+    assert_eq!(again.len(), 1);
+    // +WPI pushes the ack deadline out by a full ack wait
+    h.step(4 * SEC);
+    h.send(&reply(&again[0]), None, None, b"+WPI");
+    h.pull("S", "n", json!({"batch": 1, "expires": 30 * SEC}));
+    assert!(data(&h.step(4 * SEC), "_INBOX.pull").is_empty(), "in progress extended the ack wait");
+    assert_eq!(data(&h.step(2 * SEC), "_INBOX.pull").len(), 1);
+}
+
+#[test]
+fn pull_status_replies() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit", "max_batch": 50}));
+    let out = h.pull("S", "p", json!({"batch": 5, "no_wait": true}));
+    assert_eq!(statuses(&out, "_INBOX.pull"), [(404, "No Messages".into())]);
+    let out = h.pull("S", "p", json!({"batch": 100}));
+    assert_eq!(statuses(&out, "_INBOX.pull"), [(409, "Exceeded MaxRequestBatch of 50".into())]);
+    h.pull("S", "p", json!({"batch": 10, "expires": 2 * SEC, "idle_heartbeat": SEC}));
+    let out = h.step(SEC);
+    assert_eq!(statuses(&out, "_INBOX.pull"), [(100, "Idle Heartbeat".into())]);
+    let out = h.step(SEC);
+    assert_eq!(statuses(&out, "_INBOX.pull"), [(408, "Request Timeout".into())]);
+    let out = h.send("$JS.API.CONSUMER.MSG.NEXT.S.missing", Some("_INBOX.x"), None, b"");
+    assert_eq!(statuses(&out, "_INBOX.x")[0].0, 503);
+}
+
+#[test]
+fn max_age_expiry() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.A", json!({"name": "A", "subjects": ["a"], "max_age": 2 * SEC}));
+    h.publish("a", "1");
+    h.step(SEC);
+    h.publish("a", "2");
+    h.step(SEC);
+    let st = h.api("STREAM.INFO.A", Value::Null)["state"].clone();
+    assert_eq!((st["messages"].as_u64(), st["first_seq"].as_u64()), (Some(1), Some(2)));
+    h.step(SEC);
+    assert_eq!(h.api("STREAM.INFO.A", Value::Null)["state"]["messages"], 0);
+}
+
+#[test]
+fn ephemeral_inactive_threshold() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
+    let r = h.api(
+        "CONSUMER.CREATE.S",
+        json!({"stream_name": "S", "config": {"ack_policy": "explicit", "inactive_threshold": 3 * SEC}}),
+    );
+    let name = r["name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 8);
+    h.step(2 * SEC);
+    assert!(h.info("S", &name).get("error").is_none());
+    h.step(2 * SEC);
+    assert_eq!(h.info("S", &name)["error"]["err_code"], 10014);
+}
+
+#[test]
+fn push_consumer_waits_for_interest_and_heartbeats() {
+    let mut h = Harness::new();
+    h.listening = false;
+    setup(
+        &mut h,
+        json!({"durable_name": "p", "ack_policy": "none", "deliver_subject": "dlv", "idle_heartbeat": SEC, "flow_control": true}),
+    );
+    h.publish("s.a", "1");
+    assert!(data(&h.step(100 * MS), "dlv").is_empty(), "no interest, no delivery");
+    h.listening = true;
+    let out = h.step(100 * MS);
+    assert_eq!(data(&out, "dlv").len(), 1);
+    let out = h.step(SEC);
+    assert_eq!(statuses(&out, "dlv"), [(100, "Idle Heartbeat".into())]);
+}
+
+#[test]
+fn work_queue_and_interest_retention() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.W", json!({"name": "W", "subjects": ["w.>"], "retention": "workqueue"}));
+    let ok = h.api(
+        "CONSUMER.CREATE.W.a",
+        json!({"stream_name": "W", "config": {"durable_name": "a", "ack_policy": "explicit"}}),
+    );
+    assert!(ok.get("error").is_none(), "{ok}");
+    let clash = h.api(
+        "CONSUMER.CREATE.W.b",
+        json!({"stream_name": "W", "config": {"durable_name": "b", "ack_policy": "explicit"}}),
+    );
+    assert_eq!(clash["error"]["err_code"], 10099);
+    h.publish("w.1", "x");
+    let msgs = data(&h.pull("W", "a", json!({"batch": 1})), "_INBOX.pull");
+    h.send(&reply_of(&msgs[0]), None, None, b"");
+    assert_eq!(h.api("STREAM.INFO.W", Value::Null)["state"]["messages"], 0);
+
+    h.api("STREAM.CREATE.I", json!({"name": "I", "subjects": ["i.>"], "retention": "interest"}));
+    assert_eq!(h.publish("i.1", "dropped")["seq"], 1);
+    assert_eq!(h.api("STREAM.INFO.I", Value::Null)["state"]["messages"], 0);
+    for c in ["x", "y"] {
+        h.api(
+            &format!("CONSUMER.CREATE.I.{c}"),
+            json!({"stream_name": "I", "config": {"durable_name": c, "ack_policy": "explicit"}}),
+        );
+    }
+    h.publish("i.2", "kept");
+    for (c, left) in [("x", 1), ("y", 0)] {
+        let msgs = data(&h.pull("I", c, json!({"batch": 1})), "_INBOX.pull");
+        h.send(&reply_of(&msgs[0]), None, None, b"+ACK");
+        assert_eq!(h.api("STREAM.INFO.I", Value::Null)["state"]["messages"], left);
+    }
+}
+
+#[test]
+fn deliver_policies() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
+    for (s, p) in [("s.a", "1"), ("s.b", "2"), ("s.a", "3"), ("s.b", "4")] {
+        h.publish(s, p);
+    }
+    let cases = [
+        (json!({"durable_name": "all", "deliver_policy": "all"}), vec!["1", "2", "3", "4"]),
+        (json!({"durable_name": "last", "deliver_policy": "last"}), vec!["4"]),
+        (json!({"durable_name": "new", "deliver_policy": "new"}), vec![]),
+        (json!({"durable_name": "seq", "deliver_policy": "by_start_sequence", "opt_start_seq": 3}), vec!["3", "4"]),
+        (json!({"durable_name": "lps", "deliver_policy": "last_per_subject", "filter_subject": "s.*"}), vec!["3", "4"]),
+        (json!({"durable_name": "flt", "filter_subject": "s.b"}), vec!["2", "4"]),
+    ];
+    for (cfg, want) in cases {
+        let name = cfg["durable_name"].as_str().unwrap().to_string();
+        let mut cfg = cfg;
+        cfg["ack_policy"] = json!("explicit");
+        let r = h.api(&format!("CONSUMER.CREATE.S.{name}"), json!({"stream_name": "S", "config": cfg}));
+        assert!(r.get("error").is_none(), "{r}");
+        let got: Vec<String> = data(&h.pull("S", &name, json!({"batch": 10, "no_wait": true})), "_INBOX.pull")
+            .iter()
+            .map(|o| String::from_utf8(o.payload.to_vec()).unwrap())
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
