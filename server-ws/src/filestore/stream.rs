@@ -69,8 +69,9 @@ pub struct FileStore {
     pending: Arc<Pending>,
     /// Segments that gained garbage since the last maintenance pass.
     dirty: BTreeSet<u64>,
-    /// Sealed segments that hold only tombstones still needed elsewhere.
-    tomb_only: BTreeSet<u64>,
+    /// A segment could not be read at start-up: what it holds is unknown, so no tombstone
+    /// may be dropped until a restart reads it (or it is gone).
+    keep_tombs: bool,
     _lease: Lease,
 }
 
@@ -115,7 +116,7 @@ impl FileStore {
             buf: Vec::new(),
             pending,
             dirty: BTreeSet::new(),
-            tomb_only: BTreeSet::new(),
+            keep_tombs: false,
             _lease: lease,
         };
         for id in ids {
@@ -155,6 +156,7 @@ impl FileStore {
             Err(e) => {
                 tracing::warn!("stream {:?}: {e}; segment skipped", self.name);
                 self.segs.remove(&id);
+                self.keep_tombs = true;
             }
         }
     }
@@ -198,11 +200,9 @@ impl FileStore {
         if lo >= hi {
             return;
         }
-        let seqs: Vec<u64> = self.index.range(lo..hi).map(|(s, _)| *s).collect();
-        for seq in seqs {
-            if let Some(loc) = self.index.remove(&seq) {
-                self.bury(seq, loc);
-            }
+        while let Some((&seq, &loc)) = self.index.range(lo..hi).next() {
+            self.index.remove(&seq);
+            self.bury(seq, loc);
         }
     }
 
@@ -219,7 +219,7 @@ impl FileStore {
     /// Whether a tombstone `lo..hi` still kills a record somewhere. Callers rewriting a
     /// segment take that segment's own dead records out of `dead` first.
     fn tomb_needed(&self, lo: u64, hi: u64) -> bool {
-        lo < hi && self.dead.range((lo, 0)..(hi, 0)).next().is_some()
+        self.keep_tombs || (lo < hi && self.dead.range((lo, 0)..(hi, 0)).next().is_some())
     }
 
     /// Rolls to a new segment first if a record of `len` bytes would overflow the active
@@ -319,6 +319,9 @@ impl FileStore {
     /// those more than half garbage. Failures only warn; the data stays correct, just larger.
     fn maintain(&mut self) {
         let Some(active) = self.active.as_ref().map(|a| a.id) else { return };
+        if self.dirty.iter().all(|&id| id == active) {
+            return;
+        }
         let mut freed = false;
         for id in std::mem::take(&mut self.dirty) {
             if id == active {
@@ -333,16 +336,27 @@ impl FileStore {
                 }
             }
         }
-        // Records just dropped may leave tombstones elsewhere with nothing to kill.
+        // Records just dropped may leave tombstones elsewhere with nothing left to kill;
+        // those count as garbage too. Only segments where tombstones could tip the balance
+        // are looked at closely.
         while freed {
             freed = false;
-            let ids: Vec<u64> = self.tomb_only.iter().copied().collect();
-            for id in ids {
-                let Some(seg) = self.segs.get(&id) else {
-                    self.tomb_only.remove(&id);
-                    continue;
-                };
-                if seg.tombs.iter().all(|&(lo, hi)| self.tomb_needed(lo, hi)) {
+            let tomb = record::TOMB_LEN as u64;
+            let candidates: Vec<u64> = self
+                .segs
+                .iter()
+                .filter(|(id, s)| {
+                    **id != active
+                        && !s.tombs.is_empty()
+                        && (s.live == 0
+                            || s.garbage.saturating_add(s.tombs.len() as u64 * tomb).saturating_mul(2) > s.len)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in candidates {
+                let Some(seg) = self.segs.get(&id) else { continue };
+                let useless = seg.tombs.iter().filter(|&&(lo, hi)| !self.tomb_needed(lo, hi)).count() as u64 * tomb;
+                if useless == 0 || (seg.live > 0 && seg.garbage.saturating_add(useless).saturating_mul(2) <= seg.len) {
                     continue;
                 }
                 match self.rewrite(id) {
@@ -386,13 +400,9 @@ impl FileStore {
             layout::sync_dir(&self.paths.msgs)?;
             self.segs.remove(&id);
             self.readers.remove(&id);
-            self.tomb_only.remove(&id);
             return Ok(());
         }
         if seg.garbage == 0 && kept_tombs == seg.tombs.len() {
-            if seg.live == 0 {
-                self.tomb_only.insert(id);
-            }
             return Ok(());
         }
         let seed = seg.seed;
@@ -459,11 +469,6 @@ impl FileStore {
         seg.garbage = 0;
         seg.live = moved.len() as u64;
         seg.tombs = tombs;
-        if moved.is_empty() {
-            self.tomb_only.insert(id);
-        } else {
-            self.tomb_only.remove(&id);
-        }
         Ok(())
     }
 
@@ -633,7 +638,6 @@ impl FileStore {
         self.segs.clear();
         self.dead.clear();
         self.dirty.clear();
-        self.tomb_only.clear();
         // Renaming first makes the deletion atomic: a crash halfway through removing the
         // files leaves a `*.deleted` directory that start-up finishes off, never half a
         // stream that comes back.

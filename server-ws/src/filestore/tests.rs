@@ -519,3 +519,132 @@ fn options_map_onto_the_config() {
     assert_eq!(c.sync_interval, SyncInterval::Always);
     assert_eq!(c.segment_size, DEFAULT_SEGMENT_SIZE);
 }
+
+fn disk_bytes(dir: &TempDir, name: &str) -> u64 {
+    segment_files(dir, name).iter().map(|f| f.1).sum()
+}
+
+/// A work queue: every message is removed soon after it is stored. Neither the messages nor
+/// the tombstones that removed them may pile up.
+#[test]
+fn work_queue_usage_stays_bounded() {
+    let dir = TempDir::new("wq");
+    let cfg = config(4096);
+    let mut s = storage(&dir, &cfg).create("W", &meta("W")).unwrap();
+    for seq in 1..=3000u64 {
+        s.append(&msg(seq, 30)).unwrap();
+        if seq > 5 {
+            s.remove(seq - 5).unwrap();
+        }
+    }
+    let total = disk_bytes(&dir, "W");
+    assert!(total <= 3 * 4096, "{total} bytes for 5 live messages: {:?}", segment_files(&dir, "W"));
+    drop(s);
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), (2996..=3000).collect::<Vec<_>>());
+}
+
+/// Interest retention with a straggler: one message per segment is never acknowledged.
+/// Segments shrink to about what is live.
+#[test]
+fn segments_with_few_live_messages_shrink() {
+    let dir = TempDir::new("straggler");
+    let cfg = config(2048);
+    let mut s = storage(&dir, &cfg).create("I", &meta("I")).unwrap();
+    for seq in 1..=1000u64 {
+        s.append(&msg(seq, 40)).unwrap();
+    }
+    for seq in (1..=1000u64).filter(|q| q % 25 != 0) {
+        s.remove(seq).unwrap();
+    }
+    let live: u64 = (1..=1000u64).filter(|q| q % 25 == 0).map(|q| record::msg_len(&msg(q, 40))).sum();
+    let total = disk_bytes(&dir, "I");
+    assert!(total < 4 * live + 3 * 2048, "{total} bytes on disk for {live} live");
+    drop(s);
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), (1..=1000u64).filter(|q| q % 25 == 0).collect::<Vec<_>>());
+}
+
+/// Tombstones in a segment that still has live messages must outlive neither their use
+/// nor, while a target is on disk, be dropped: reopen after every phase.
+#[test]
+fn tombstones_survive_until_their_targets_are_gone() {
+    let dir = TempDir::new("tombs");
+    let cfg = config(600);
+    let mut s = storage(&dir, &cfg).create("T", &meta("T")).unwrap();
+    for seq in 1..=40u64 {
+        s.append(&msg(seq, 30)).unwrap();
+    }
+    // Remove scattered messages so old segments keep dead records and live ones.
+    for seq in (1..=40u64).filter(|q| q % 3 == 0) {
+        s.remove(seq).unwrap();
+    }
+    for seq in 41..=80u64 {
+        s.append(&msg(seq, 30)).unwrap();
+    }
+    let expect = |from: u64| -> Vec<u64> { (from..=80).filter(|q| *q > 40 || q % 3 != 0).collect() };
+    drop(s);
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), expect(1));
+    s.compact(20).unwrap();
+    drop(s);
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), expect(20));
+    s.compact(81).unwrap();
+    drop(s);
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert!(seqs(s.as_mut()).is_empty());
+}
+
+#[test]
+fn stores_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<FileStorage>();
+    send::<FileStore>();
+    send::<SyncHandle>();
+}
+
+/// Rough throughput numbers: `cargo test --release -p edgebus-server --lib filestore::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = TempDir::new("bench");
+    let cfg = FileStoreConfig::default();
+    let n = 1_000_000u64;
+    let mut s = storage(&dir, &cfg).create("B", &meta("B")).unwrap();
+    let mut m = msg(1, 128);
+    let t = std::time::Instant::now();
+    for seq in 1..=n {
+        m.seq = seq;
+        s.append(&m).unwrap();
+    }
+    s.sync().unwrap();
+    eprintln!("append: {:.0} msgs/s", n as f64 / t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    for seq in 1..=n {
+        s.load(seq).unwrap().unwrap();
+    }
+    eprintln!("load: {:.0} msgs/s", n as f64 / t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    for seq in 1..=n {
+        s.remove(seq).unwrap();
+    }
+    eprintln!("remove: {:.0} msgs/s", n as f64 / t.elapsed().as_secs_f64());
+    drop(s);
+    let t = std::time::Instant::now();
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert!(seqs(s.as_mut()).is_empty());
+    eprintln!("reopen after removing all: {:?}", t.elapsed());
+    let mut s = { s };
+    for seq in n + 1..=2 * n {
+        m.seq = seq;
+        s.append(&m).unwrap();
+    }
+    drop(s);
+    let t = std::time::Instant::now();
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    let mut count = 0;
+    s.scan(&mut |_| count += 1).unwrap();
+    assert_eq!(count, n);
+    eprintln!("reopen + scan of {n}: {:?}", t.elapsed());
+}
