@@ -10,7 +10,8 @@
 //! - [`record`]: the self-checking record format of segment files and the scanner that
 //!   skips damage.
 //! - [`segment`]: reading a segment back at start-up, cutting a torn tail.
-//! - [`stream`]: the log itself, removals as tombstones, compaction.
+//! - [`stream`]: the log itself and removals as tombstones; `stream/compact.rs` deletes and
+//!   rewrites segments, `stream/blobs.rs` handles consumer files and deleting the stream.
 //! - [`sync`]: deferred fsync and the host's [`SyncHandle`].
 //!
 //! **Durability.** Every append is one `write(2)` straight to the kernel (no user-space

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,6 +30,9 @@ use super::segment::{self, Segment};
 use super::sync::{now_nanos, Pending, SyncHandle};
 use super::{FileStoreConfig, Lease};
 use crate::options::SyncInterval;
+
+mod blobs;
+mod compact;
 
 /// Open read handles kept for sealed segments (loads tend to walk one segment at a time).
 const MAX_READERS: usize = 16;
@@ -315,163 +318,6 @@ impl FileStore {
         Ok(())
     }
 
-    /// Compacts what gained garbage: deletes sealed segments with nothing left, rewrites
-    /// those more than half garbage. Failures only warn; the data stays correct, just larger.
-    fn maintain(&mut self) {
-        let Some(active) = self.active.as_ref().map(|a| a.id) else { return };
-        if self.dirty.iter().all(|&id| id == active) {
-            return;
-        }
-        let mut freed = false;
-        for id in std::mem::take(&mut self.dirty) {
-            if id == active {
-                self.dirty.insert(id);
-                continue;
-            }
-            let Some(seg) = self.segs.get(&id) else { continue };
-            if seg.live == 0 || seg.garbage.saturating_mul(2) > seg.len {
-                match self.rewrite(id) {
-                    Ok(f) => freed |= f,
-                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
-                }
-            }
-        }
-        // Records just dropped may leave tombstones elsewhere with nothing left to kill;
-        // those count as garbage too. Only segments where tombstones could tip the balance
-        // are looked at closely.
-        while freed {
-            freed = false;
-            let tomb = record::TOMB_LEN as u64;
-            let candidates: Vec<u64> = self
-                .segs
-                .iter()
-                .filter(|(id, s)| {
-                    **id != active
-                        && !s.tombs.is_empty()
-                        && (s.live == 0
-                            || s.garbage.saturating_add(s.tombs.len() as u64 * tomb).saturating_mul(2) > s.len)
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            for id in candidates {
-                let Some(seg) = self.segs.get(&id) else { continue };
-                let useless = seg.tombs.iter().filter(|&&(lo, hi)| !self.tomb_needed(lo, hi)).count() as u64 * tomb;
-                if useless == 0 || (seg.live > 0 && seg.garbage.saturating_add(useless).saturating_mul(2) <= seg.len) {
-                    continue;
-                }
-                match self.rewrite(id) {
-                    Ok(f) => freed |= f,
-                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
-                }
-            }
-        }
-    }
-
-    /// Rewrites (or deletes) sealed segment `id` without its garbage. Returns whether
-    /// removed-message records were dropped (tombstones elsewhere may have become useless).
-    fn rewrite(&mut self, id: u64) -> Result<bool> {
-        let Some(seg) = self.segs.get_mut(&id) else { return Ok(false) };
-        let dead = std::mem::take(&mut seg.dead);
-        for &seq in &dead {
-            self.dead.remove(&(seq, id));
-        }
-        match self.rewrite_file(id) {
-            Ok(()) => Ok(!dead.is_empty()),
-            Err(e) => {
-                for &seq in &dead {
-                    self.dead.insert((seq, id));
-                }
-                self.seg(id).dead = dead;
-                Err(e)
-            }
-        }
-    }
-
-    fn rewrite_file(&mut self, id: u64) -> Result<()> {
-        let path = self.paths.segment(id);
-        let Some(seg) = self.segs.get(&id) else { return Ok(()) };
-        let kept_tombs = seg.tombs.iter().filter(|&&(lo, hi)| self.tomb_needed(lo, hi)).count();
-        if seg.live == 0 && kept_tombs == 0 {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
-            }
-            layout::sync_dir(&self.paths.msgs)?;
-            self.segs.remove(&id);
-            self.readers.remove(&id);
-            return Ok(());
-        }
-        if seg.garbage == 0 && kept_tombs == seg.tombs.len() {
-            return Ok(());
-        }
-        let seed = seg.seed;
-        let data = fs::read(&path).map_err(FsError::io("read", &path))?;
-        let mut out = Vec::with_capacity(data.len().saturating_sub(usize::try_from(seg.garbage).unwrap_or(0)));
-        let mut moved = Vec::new();
-        let mut tombs = Vec::new();
-        record::scan(&data, seed, |off, len, rec| {
-            let keep = match rec {
-                Record::Msg(m) => {
-                    let here = Loc { seg: id, off: off as u64, len: len as u64 };
-                    let live = self.index.get(&m.seq) == Some(&here);
-                    if live {
-                        moved.push((m.seq, out.len() as u64));
-                    }
-                    live
-                }
-                Record::Tomb { lo, hi } => {
-                    let needed = self.tomb_needed(lo, hi);
-                    if needed {
-                        tombs.push((lo, hi));
-                    }
-                    needed
-                }
-            };
-            if keep {
-                out.extend_from_slice(&data[off..off + len]);
-            }
-        });
-        if moved.len() as u64 != seg.live {
-            // Damage since start-up: what cannot be read back is lost either way.
-            tracing::warn!(
-                "{}: {} live messages unreadable while compacting; dropped",
-                path.display(),
-                seg.live.saturating_sub(moved.len() as u64)
-            );
-        }
-        let tmp = layout::with_suffix(&path, layout::TMP_EXT);
-        let written = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&out).and_then(|()| f.sync_all()));
-        if let Err(err) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(FsError::Io { op: "write", path: tmp, err });
-        }
-        fs::rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
-        layout::sync_dir(&self.paths.msgs)?;
-        self.readers.remove(&id);
-        // The new file is in place: bring the index in line with it.
-        let kept: BTreeSet<u64> = moved.iter().map(|m| m.0).collect();
-        if kept.len() as u64 != self.segs.get(&id).map_or(0, |s| s.live) {
-            self.index.retain(|seq, loc| loc.seg != id || kept.contains(seq));
-        }
-        for (seq, off) in &moved {
-            if let Some(loc) = self.index.get_mut(seq) {
-                loc.off = *off;
-            }
-        }
-        let seg = self.seg(id);
-        seg.len = out.len() as u64;
-        seg.garbage = 0;
-        seg.live = moved.len() as u64;
-        seg.tombs = tombs;
-        Ok(())
-    }
-
     /// A read handle on segment `id`.
     fn reader(&mut self, id: u64) -> Result<Arc<File>> {
         if let Some(a) = self.active.as_ref().filter(|a| a.id == id) {
@@ -569,92 +415,6 @@ impl FileStore {
             }
         }
         Ok(())
-    }
-
-    fn save_consumer_state(&mut self, name: &str, state: &[u8]) -> Result<()> {
-        self.check_alive()?;
-        let path = self.paths.consumer(&layout::encode_name(name)?);
-        let durable = self.cfg.sync_interval == SyncInterval::Always;
-        let file = layout::write_atomic(&path, state, durable)?;
-        if !durable {
-            self.pending.register(path, Arc::new(file), false);
-            self.register_obs_dir();
-        }
-        Ok(())
-    }
-
-    fn register_obs_dir(&self) {
-        match layout::open_dir(&self.paths.obs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), Arc::new(dir), false),
-            Ok(None) => {}
-            Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
-        }
-    }
-
-    fn delete_consumer(&mut self, name: &str) -> Result<()> {
-        self.check_alive()?;
-        let path = self.paths.consumer(&layout::encode_name(name)?);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
-        }
-        if self.cfg.sync_interval == SyncInterval::Always {
-            layout::sync_dir(&self.paths.obs)
-        } else {
-            self.register_obs_dir();
-            Ok(())
-        }
-    }
-
-    fn list_consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
-        self.check_alive()?;
-        let obs = &self.paths.obs;
-        let mut out = Vec::new();
-        for entry in fs::read_dir(obs).map_err(FsError::io("list", obs))? {
-            let entry = entry.map_err(FsError::io("list", obs))?;
-            let file_name = entry.file_name();
-            let Some(encoded) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
-            let Some(name) = layout::decode_name(encoded) else {
-                tracing::warn!("{}: not a consumer file name; ignored", entry.path().display());
-                continue;
-            };
-            match fs::read(entry.path()) {
-                Ok(state) => out.push((name, state)),
-                Err(e) => tracing::warn!("{}: cannot read consumer state: {e}; skipped", entry.path().display()),
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    fn destroy_dir(&mut self) -> Result<()> {
-        if self.active.take().is_none() {
-            return Ok(());
-        }
-        self.pending.clear();
-        self.readers.clear();
-        self.index.clear();
-        self.segs.clear();
-        self.dead.clear();
-        self.dirty.clear();
-        // Renaming first makes the deletion atomic: a crash halfway through removing the
-        // files leaves a `*.deleted` directory that start-up finishes off, never half a
-        // stream that comes back.
-        let dir = &self.paths.dir;
-        let doomed = layout::with_suffix(dir, layout::DELETED_EXT);
-        if doomed.exists() {
-            fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))?;
-        }
-        match fs::rename(dir, &doomed) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(FsError::Io { op: "rename", path: dir.clone(), err: e }),
-        }
-        if let Some(parent) = dir.parent() {
-            layout::sync_dir(parent)?;
-        }
-        fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))
     }
 }
 

@@ -1,0 +1,98 @@
+//! The small files beside the log: consumer states and the stream's own deletion.
+
+use std::fs;
+use std::io;
+use std::sync::Arc;
+
+use super::FileStore;
+use crate::filestore::error::{FsError, Result};
+use crate::filestore::layout;
+use crate::options::SyncInterval;
+
+impl FileStore {
+    pub(super) fn save_consumer_state(&mut self, name: &str, state: &[u8]) -> Result<()> {
+        self.check_alive()?;
+        let path = self.paths.consumer(&layout::encode_name(name)?);
+        let durable = self.cfg.sync_interval == SyncInterval::Always;
+        let file = layout::write_atomic(&path, state, durable)?;
+        if !durable {
+            self.pending.register(path, Arc::new(file), false);
+            self.register_obs_dir();
+        }
+        Ok(())
+    }
+
+    fn register_obs_dir(&self) {
+        match layout::open_dir(&self.paths.obs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), Arc::new(dir), false),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
+        }
+    }
+
+    pub(super) fn delete_consumer(&mut self, name: &str) -> Result<()> {
+        self.check_alive()?;
+        let path = self.paths.consumer(&layout::encode_name(name)?);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
+        }
+        if self.cfg.sync_interval == SyncInterval::Always {
+            layout::sync_dir(&self.paths.obs)
+        } else {
+            self.register_obs_dir();
+            Ok(())
+        }
+    }
+
+    pub(super) fn list_consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.check_alive()?;
+        let obs = &self.paths.obs;
+        let mut out = Vec::new();
+        for entry in fs::read_dir(obs).map_err(FsError::io("list", obs))? {
+            let entry = entry.map_err(FsError::io("list", obs))?;
+            let file_name = entry.file_name();
+            let Some(encoded) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            let Some(name) = layout::decode_name(encoded) else {
+                tracing::warn!("{}: not a consumer file name; ignored", entry.path().display());
+                continue;
+            };
+            match fs::read(entry.path()) {
+                Ok(state) => out.push((name, state)),
+                Err(e) => tracing::warn!("{}: cannot read consumer state: {e}; skipped", entry.path().display()),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub(super) fn destroy_dir(&mut self) -> Result<()> {
+        if self.active.take().is_none() {
+            return Ok(());
+        }
+        self.pending.clear();
+        self.readers.clear();
+        self.index.clear();
+        self.segs.clear();
+        self.dead.clear();
+        self.dirty.clear();
+        // Renaming first makes the deletion atomic: a crash halfway through removing the
+        // files leaves a `*.deleted` directory that start-up finishes off, never half a
+        // stream that comes back.
+        let dir = &self.paths.dir;
+        let doomed = layout::with_suffix(dir, layout::DELETED_EXT);
+        if doomed.exists() {
+            fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))?;
+        }
+        match fs::rename(dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FsError::Io { op: "rename", path: dir.clone(), err: e }),
+        }
+        if let Some(parent) = dir.parent() {
+            layout::sync_dir(parent)?;
+        }
+        fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))
+    }
+}
