@@ -95,10 +95,15 @@ fn run(
         if stopping.load(Ordering::Acquire) {
             break;
         }
+        // Timers first: a pull request that expired before this message arrived must end
+        // with its 408 rather than take the message.
+        let t = now();
+        if engine.next_deadline(t).is_some_and(|d| d <= t) {
+            engine.handle_timeout(t, &interest);
+        }
         match input {
             Some(Input::Stop) => break,
             Some(Input::Msg(m)) => {
-                let t = now();
                 engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
                 // take whatever else is already queued before publishing, so acks batch up
                 for _ in 0..256 {
@@ -116,10 +121,6 @@ fn run(
                 }
             }
             None => {}
-        }
-        let t = now();
-        if engine.next_deadline(t).is_some_and(|d| d <= t) {
-            engine.handle_timeout(t, &interest);
         }
         apply(&shared, &client, &mut engine, &mut subs, &mut router);
     }
@@ -141,9 +142,9 @@ fn apply(
     for change in engine.subscriptions() {
         match change {
             SubChange::Add(s) => {
-                if !subs.contains_key(&s) {
-                    if let Some(sub) = client.subscribe_internal(shared, &s) {
-                        subs.insert(s, sub);
+                if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(s) {
+                    if let Some(sub) = client.subscribe_internal(shared, slot.key()) {
+                        slot.insert(sub);
                     }
                 }
             }

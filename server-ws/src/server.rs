@@ -190,10 +190,10 @@ impl Server {
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
         }
         let jetstream = if shared.opts.jetstream.enabled {
-            match crate::jetstream::start(shared.clone(), open_storage(&shared.opts)) {
+            match open_storage(&shared.opts).and_then(|s| crate::jetstream::start(shared.clone(), s)) {
                 Ok(h) => Some(h),
                 Err(e) => {
-                    warn!("JetStream could not start: {e}");
+                    tracing::error!("JetStream could not start: {e}");
                     None
                 }
             }
@@ -242,10 +242,25 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
     }
 }
 
-/// The storage for file-backed streams.
-fn open_storage(opts: &Options) -> Box<dyn edgebus_core::jetstream::store::Storage + Send> {
-    let _ = opts;
-    Box::new(edgebus_core::jetstream::store::MemStorage)
+/// The storage for file-backed streams, under `store_dir` (default: the system temp dir, as
+/// nats-server does), with its interval fsync running on a thread of its own.
+fn open_storage(opts: &Options) -> std::io::Result<Box<dyn edgebus_core::jetstream::store::Storage + Send>> {
+    use crate::filestore::{FileStorage, FileStoreConfig};
+    use crate::options::SyncInterval;
+    let dir = opts.jetstream.store_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("nats"));
+    let storage = FileStorage::new(&dir, FileStoreConfig::from_options(&opts.jetstream))
+        .map_err(|e| std::io::Error::other(format!("store_dir {}: {e}", dir.display())))?;
+    info!("JetStream storage in {}", dir.display());
+    if let SyncInterval::Every(every) = opts.jetstream.sync_interval {
+        let handle = storage.sync_handle();
+        std::thread::Builder::new().name("jetstream-sync".into()).spawn(move || loop {
+            std::thread::sleep(every);
+            if let Err(e) = handle.sync_all() {
+                warn!("JetStream sync: {e}");
+            }
+        })?;
+    }
+    Ok(Box::new(storage))
 }
 
 /// A 56-character id in the shape of nats-server's (a public nkey: `N` + base32).

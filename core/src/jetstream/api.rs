@@ -590,11 +590,11 @@ impl JetStream {
         }
         if sc.retention == Retention::Workqueue {
             let mine = config.filters();
+            if mine.is_empty() && !entry.consumers.is_empty() {
+                return error_body(KIND, &ApiError::WQ_MULTIPLE_UNFILTERED);
+            }
             for other in entry.consumers.values() {
                 let theirs = other.config().filters();
-                if mine.is_empty() && theirs.is_empty() {
-                    return error_body(KIND, &ApiError::WQ_MULTIPLE_UNFILTERED);
-                }
                 let clash = mine.is_empty()
                     || theirs.is_empty()
                     || mine.iter().any(|a| theirs.iter().any(|b| subject::overlaps(a.as_bytes(), b.as_bytes())));

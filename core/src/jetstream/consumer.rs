@@ -125,6 +125,8 @@ pub struct Consumer {
     pub push_bound: bool,
     /// Persisted state changed since the last save.
     pub dirty: bool,
+    /// Messages that reached `max_deliver` since the engine last asked: (stream seq, deliveries).
+    exhausted: Vec<(u64, u32)>,
 }
 
 /// A pull request that could not be accepted, answered with a status right away.
@@ -189,6 +191,7 @@ impl Consumer {
             last_delivery: now,
             push_bound: false,
             dirty: false,
+            exhausted: Vec::new(),
         };
         // After a restart every outstanding delivery is due again after a fresh ack wait.
         let wait = c.ack_wait(1);
@@ -380,11 +383,24 @@ impl Consumer {
     /// then new messages. Returns (stream seq, is redelivery).
     fn next_candidate(&mut self, stream: &Stream) -> Option<(u64, bool)> {
         while let Some(&seq) = self.redeliver.iter().next() {
-            if stream.contains(seq) && self.state.pending.contains_key(&seq) {
-                return Some((seq, true));
+            let max = self.state.config.max_deliver;
+            match self.state.pending.get(&seq).copied() {
+                Some(p) if stream.contains(seq) => {
+                    if max > 0 && i64::from(p.deliveries) >= max {
+                        self.redeliver.remove(&seq);
+                        self.state.pending.remove(&seq);
+                        self.timers.remove(&(p.deadline, seq));
+                        self.exhausted.push((seq, p.deliveries));
+                        self.dirty = true;
+                        continue;
+                    }
+                    return Some((seq, true));
+                }
+                _ => {
+                    self.redeliver.remove(&seq);
+                    self.state.pending.remove(&seq);
+                }
             }
-            self.redeliver.remove(&seq);
-            self.state.pending.remove(&seq);
         }
         if self.at_max_ack_pending() {
             return None;
@@ -396,8 +412,21 @@ impl Consumer {
             self.state.lps.pop_front();
         }
         let cfg = &self.state.config;
-        let seq = stream.next_matching(self.state.sseq, |s| cfg.wants(s))?;
-        Some((seq, false))
+        match stream.next_matching(self.state.sseq, |s| cfg.wants(s)) {
+            Some(seq) => Some((seq, false)),
+            None => {
+                // Scanned to the end: nothing up to the last sequence is for us.
+                let end = stream.last_seq() + 1;
+                if end > self.state.sseq {
+                    self.state.sseq = end;
+                    if cfg.ack_policy == AckPolicy::None || self.state.pending.is_empty() {
+                        self.state.ack_floor_s = self.state.ack_floor_s.max(end - 1);
+                        self.state.ack_floor_c = self.state.dseq;
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// Delivers whatever can be delivered: to waiting pull requests, or to the deliver
@@ -418,6 +447,21 @@ impl Consumer {
             return;
         }
         while let Some(req) = self.waiting.front() {
+            if req.expires > 0 && req.expires <= now {
+                // expired but its timer has not fired yet: it must not take a message
+                if let Some(r) = self.waiting.pop_front() {
+                    out.push(status(
+                        &r.reply,
+                        408,
+                        "Request Timeout",
+                        &[
+                            ("Nats-Pending-Messages", format!("{}", r.batch)),
+                            ("Nats-Pending-Bytes", format!("{}", r.max_bytes)),
+                        ],
+                    ));
+                }
+                continue;
+            }
             let target = req.reply.clone();
             let budget = req.max_bytes;
             let Some((seq, redelivery)) = self.next_candidate(stream) else { break };
@@ -614,33 +658,49 @@ impl Consumer {
         let acked: Vec<u64> = match self.state.config.ack_policy {
             AckPolicy::None => return AckOutcome::None,
             AckPolicy::Explicit => {
-                if self.state.pending.contains_key(&sseq) {
-                    alloc::vec![sseq]
-                } else {
-                    Vec::new()
+                let Some(p) = self.state.pending.remove(&sseq) else { return AckOutcome::None };
+                self.timers.remove(&(p.deadline, sseq));
+                self.redeliver.remove(&sseq);
+                // nats-server's floor rule: with nothing pending the floor is everything
+                // delivered; acking the next delivery after the floor moves it up to just
+                // below the next pending message.
+                if self.state.pending.is_empty() {
+                    self.state.ack_floor_c = self.state.dseq;
+                    self.state.ack_floor_s = self.state.sseq.saturating_sub(1);
+                } else if p.cseq == self.state.ack_floor_c + 1 {
+                    self.state.ack_floor_c = p.cseq;
+                    self.state.ack_floor_s = sseq;
+                    if let Some((ss, np)) = self.state.pending.range(sseq + 1..).next() {
+                        self.state.ack_floor_c = np.cseq.saturating_sub(1);
+                        self.state.ack_floor_s = ss - 1;
+                    }
                 }
+                alloc::vec![sseq]
             }
-            AckPolicy::All => self.state.pending.range(..=sseq).map(|(s, _)| *s).collect(),
+            AckPolicy::All => {
+                let Some(p) = self.state.pending.get(&sseq).copied() else { return AckOutcome::None };
+                if p.cseq <= self.state.ack_floor_c {
+                    return AckOutcome::None;
+                }
+                let acked: Vec<u64> = self.state.pending.range(..=sseq).map(|(s, _)| *s).collect();
+                for s in &acked {
+                    if let Some(p) = self.state.pending.remove(s) {
+                        self.timers.remove(&(p.deadline, *s));
+                    }
+                    self.redeliver.remove(s);
+                }
+                self.state.ack_floor_c = p.cseq;
+                self.state.ack_floor_s = sseq;
+                acked
+            }
         };
-        if acked.is_empty() {
-            return AckOutcome::None;
-        }
-        for s in &acked {
-            if let Some(p) = self.state.pending.remove(s) {
-                self.timers.remove(&(p.deadline, *s));
-            }
-            self.redeliver.remove(s);
-        }
-        self.update_ack_floor();
         self.dirty = true;
         AckOutcome::Acked(acked)
     }
 
     /// Fires what is due at `now`: ack-wait expiries (redelivery or, at `max_deliver`, the
-    /// end of the road), pull-request expiries and heartbeats. Returns the messages that hit
-    /// `max_deliver` as (stream seq, deliveries).
-    pub fn on_timeout(&mut self, now: u64, out: &mut Vec<Outbound>) -> Vec<(u64, u32)> {
-        let mut exhausted = Vec::new();
+    /// end of the road, see [`Consumer::take_exhausted`]), pull-request expiries and heartbeats.
+    pub fn on_timeout(&mut self, now: u64, out: &mut Vec<Outbound>) {
         while let Some(&(deadline, seq)) = self.timers.iter().next() {
             if deadline > now {
                 break;
@@ -655,7 +715,7 @@ impl Consumer {
                 self.state.pending.remove(&seq);
                 self.update_ack_floor();
                 self.dirty = true;
-                exhausted.push((seq, p.deliveries));
+                self.exhausted.push((seq, p.deliveries));
             } else {
                 self.redeliver.insert(seq);
             }
@@ -692,7 +752,11 @@ impl Consumer {
                 self.last_delivery = now;
             }
         }
-        exhausted
+    }
+
+    /// Messages that reached `max_deliver` since the last call: (stream seq, deliveries).
+    pub fn take_exhausted(&mut self) -> Vec<(u64, u32)> {
+        core::mem::take(&mut self.exhausted)
     }
 
     fn heartbeat(&self, to: &Bytes) -> Outbound {

@@ -366,11 +366,47 @@ impl JetStream {
             }
             c.deliver(&mut entry.stream, now, &mut out, &mut acked);
         }
+        let exhausted: Vec<(String, u64, u32)> = entry
+            .consumers
+            .values_mut()
+            .flat_map(|c| {
+                let n = c.name.clone();
+                c.take_exhausted().into_iter().map(move |(s, d)| (n.clone(), s, d))
+            })
+            .collect();
         self.out.append(&mut out);
         if !acked.is_empty() {
             self.retire(name, &acked);
         }
+        for (cname, seq, deliveries) in exhausted {
+            self.max_deliveries_advisory(name, &cname, seq, deliveries, now);
+        }
         self.settle_removals(name);
+    }
+
+    fn max_deliveries_advisory(&mut self, stream: &str, consumer: &str, seq: u64, deliveries: u32, now: u64) {
+        #[derive(Serialize)]
+        struct MaxDeliver<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            id: String,
+            timestamp: String,
+            stream: &'a str,
+            consumer: &'a str,
+            stream_seq: u64,
+            deliveries: u32,
+        }
+        let id = self.nuid();
+        let adv = MaxDeliver {
+            kind: "io.nats.jetstream.advisory.v1.max_deliver",
+            id,
+            timestamp: rfc3339(now),
+            stream,
+            consumer,
+            stream_seq: seq,
+            deliveries,
+        };
+        self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"), &adv);
     }
 
     /// Tells the consumers of `name` about messages the stream dropped.
@@ -422,7 +458,6 @@ impl JetStream {
         self.interest_poll = now + INTEREST_POLL;
         let names: Vec<String> = self.streams.keys().cloned().collect();
         for name in &names {
-            let mut exhausted_all = Vec::new();
             let mut gone = Vec::new();
             if let Some(entry) = self.streams.get_mut(name) {
                 let _ = entry.stream.expire(now);
@@ -437,9 +472,7 @@ impl JetStream {
                     } else if c.has_waiting() {
                         c.last_active = now;
                     }
-                    for (seq, deliveries) in c.on_timeout(now, &mut out) {
-                        exhausted_all.push((c.name.clone(), seq, deliveries));
-                    }
+                    c.on_timeout(now, &mut out);
                     let threshold = c.config().inactive_threshold;
                     if threshold > 0 && now.saturating_sub(c.last_active) >= threshold as u64 {
                         gone.push(c.name.clone());
@@ -447,34 +480,10 @@ impl JetStream {
                 }
                 self.out.append(&mut out);
             }
-            for (cname, seq, deliveries) in exhausted_all {
-                #[derive(Serialize)]
-                struct MaxDeliver<'a> {
-                    #[serde(rename = "type")]
-                    kind: &'static str,
-                    id: String,
-                    timestamp: String,
-                    stream: &'a str,
-                    consumer: &'a str,
-                    stream_seq: u64,
-                    deliveries: u32,
-                }
-                let id = self.nuid();
-                let adv = MaxDeliver {
-                    kind: "io.nats.jetstream.advisory.v1.max_deliver",
-                    id,
-                    timestamp: rfc3339(now),
-                    stream: name,
-                    consumer: &cname,
-                    stream_seq: seq,
-                    deliveries,
-                };
-                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{name}.{cname}"), &adv);
-            }
+            self.pump_stream(name, now, interest);
             for cname in gone {
                 self.delete_consumer(name, &cname, now);
             }
-            self.pump_stream(name, now, interest);
         }
         if now >= self.next_save {
             self.flush();
