@@ -44,6 +44,27 @@ pub struct MsgMeta {
     pub time: u64,
     /// The `Nats-Msg-Id` header if present, so the dedup window survives a restart.
     pub msg_id: Option<Bytes>,
+    /// The `Nats-TTL` header if present, so per-message expiry survives a restart.
+    pub ttl: Option<Bytes>,
+    /// The message is a subject delete marker (`Nats-Marker-Reason`).
+    pub marker: bool,
+}
+
+impl MsgMeta {
+    /// Builds the scan record of a stored message from its parts, reading the headers the
+    /// stream's index needs. Backends call this rather than parsing headers themselves.
+    pub fn of(seq: u64, subject: &[u8], headers: Option<&[u8]>, payload_len: usize, time: u64) -> MsgMeta {
+        let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
+        MsgMeta {
+            seq,
+            subject: Bytes::copy_from_slice(subject),
+            size: (subject.len() + headers.map_or(0, <[u8]>::len) + payload_len + 16) as u64,
+            time,
+            msg_id: h(b"Nats-Msg-Id").filter(|v| !v.is_empty()).map(Bytes::copy_from_slice),
+            ttl: h(b"Nats-TTL").map(Bytes::copy_from_slice),
+            marker: h(b"Nats-Marker-Reason").is_some(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,13 +164,7 @@ impl StreamStore for MemStore {
     }
     fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError> {
         for m in self.msgs.values() {
-            f(MsgMeta {
-                seq: m.seq,
-                subject: m.subject.clone(),
-                size: m.stored_size(),
-                time: m.time,
-                msg_id: m.headers.as_deref().and_then(|h| header_value(h, b"Nats-Msg-Id")).map(Bytes::copy_from_slice),
-            });
+            f(MsgMeta::of(m.seq, &m.subject, m.headers.as_deref(), m.payload.len(), m.time));
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edgebus_core::jetstream::store::{header_value, MsgMeta, StoreError, StoredMsg, StreamStore};
+use edgebus_core::jetstream::store::{MsgMeta, StoreError, StoredMsg, StreamStore};
 
 use super::error::{FsError, Result};
 use super::layout::{self, StreamPaths};
@@ -396,13 +396,9 @@ impl FileStore {
             let seed = self.segs.get(&loc.seg).map_or(0, |s| s.seed);
             let bytes = usize::try_from(loc.off).ok().and_then(|off| data.get(off..)).unwrap_or_default();
             match record::parse(bytes, seed) {
-                Parsed::Ok(Record::Msg(m), _) if m.seq == seq => f(MsgMeta {
-                    seq,
-                    subject: Bytes::copy_from_slice(m.subject),
-                    size: (m.subject.len() + m.headers.map_or(0, <[u8]>::len) + m.payload.len() + 16) as u64,
-                    time: m.time,
-                    msg_id: m.headers.and_then(|h| header_value(h, b"Nats-Msg-Id")).map(Bytes::copy_from_slice),
-                }),
+                Parsed::Ok(Record::Msg(m), _) if m.seq == seq => {
+                    f(MsgMeta::of(seq, m.subject, m.headers, m.payload.len(), m.time))
+                }
                 _ => lost.push(seq),
             }
         }
