@@ -21,6 +21,8 @@ from nats.js.errors import APIError, NotFoundError
 from edgehelp import expect_silence, poll, settle, take, wait_consumer, wait_state
 
 ACK_EXPLICIT = api.AckPolicy.EXPLICIT
+# nats-py's fetch() raises either, depending on where the wait ended.
+FETCH_TIMEOUT = (nats.errors.TimeoutError, asyncio.TimeoutError)
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ async def fetch_or_none(sub, batch: int = 1, timeout: float = 1.0):
     """fetch() that returns [] instead of raising on timeout."""
     try:
         return await sub.fetch(batch, timeout=timeout)
-    except nats.errors.TimeoutError:
+    except FETCH_TIMEOUT:
         return []
 
 
@@ -95,9 +97,9 @@ async def test_durable_pull_fetch_acks_and_counters(js, sname):
 async def test_fetch_on_empty_stream_times_out_then_sees_new_data(js, sname):
     p = await make_stream(js, sname)
     sub = await js.pull_subscribe(f"{p}.>", durable="idle")
-    with pytest.raises(nats.errors.TimeoutError):
+    with pytest.raises(FETCH_TIMEOUT):
         await sub.fetch(1, timeout=0.5)
-    with pytest.raises(nats.errors.TimeoutError):
+    with pytest.raises(FETCH_TIMEOUT):
         await sub.fetch(4, timeout=0.5)
     await js.publish(f"{p}.late", b"finally")
     got = await sub.fetch(1, timeout=5)
@@ -160,7 +162,7 @@ async def test_nak_with_delay_postpones_redelivery(js, sname):
     await got[0].ack_sync()
 
 
-async def test_in_progress_keeps_a_message_from_redelivery(js, sname):
+async def test_in_progress_keeps_a_message_from_redelivery(js, js_nc, sname):
     p = await make_stream(js, sname)
     await fill(js, f"{p}.w", 1)
     sub = await js.pull_subscribe(f"{p}.w", durable="slow", config=api.ConsumerConfig(ack_wait=2))
@@ -169,7 +171,7 @@ async def test_in_progress_keeps_a_message_from_redelivery(js, sname):
     for _ in range(16):
         await m.in_progress()
         await asyncio.sleep(0.25)
-    await js._nc.flush()
+    await js_nc.flush()
     info = await js.consumer_info(sname, "slow")
     assert info.num_redelivered == 0
     assert info.delivered.consumer_seq == 1
@@ -263,7 +265,7 @@ async def test_push_durable_consumer_delivers_live(js, sname):
     assert (await js.consumer_info(sname, "pusher")).num_pending == 0
 
 
-async def test_push_deliver_group_shares_messages(js, sname):
+async def test_push_deliver_group_shares_messages(js, js_nc, sname):
     p = await make_stream(js, sname)
     seen: dict[str, list[bytes]] = {"a": [], "b": []}
 
@@ -275,7 +277,7 @@ async def test_push_deliver_group_shares_messages(js, sname):
 
     sa = await js.subscribe(f"{p}.task", queue="crew", durable="crew", cb=collector("a"), manual_ack=True)
     sb = await js.subscribe(f"{p}.task", queue="crew", durable="crew", cb=collector("b"), manual_ack=True)
-    await settle(js._nc)
+    await settle(js_nc)
     await fill(js, f"{p}.task", 40)
     assert await poll(lambda: len(seen["a"]) + len(seen["b"]) >= 40, timeout=10)
     together = seen["a"] + seen["b"]
@@ -381,7 +383,7 @@ async def test_ephemeral_consumer_goes_away_after_inactive_threshold(js, sname):
     assert (await js.stream_info(sname)).state.consumer_count == 0
 
 
-async def test_consumer_delete_and_not_found(js, sname):
+async def test_consumer_delete_and_not_found(js, js_nc, sname):
     p = await make_stream(js, sname)
     await js.add_consumer(sname, durable_name="tmp", ack_policy=ACK_EXPLICIT)
     assert (await js.stream_info(sname)).state.consumer_count == 1
@@ -391,7 +393,7 @@ async def test_consumer_delete_and_not_found(js, sname):
     assert err.value.err_code == 10014
     # A pull to a missing consumer has nobody to answer it.
     with pytest.raises(nats.errors.NoRespondersError):
-        await js._nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{sname}.tmp", b'{"batch":1}', timeout=3)
+        await js_nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{sname}.tmp", b'{"batch":1}', timeout=3)
 
 
 # ------------------------------------------------------------ retention ---

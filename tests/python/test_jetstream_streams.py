@@ -35,7 +35,7 @@ async def api_error(coro) -> APIError:
 
 # ------------------------------------------------------------ lifecycle ---
 
-async def test_wildcard_subjects_are_captured_and_counted(js, sname):
+async def test_wildcard_subjects_are_captured_and_counted(js, js_nc, sname):
     p = sname.lower()
     info = await js.add_stream(name=sname, subjects=[f"{p}.in.*", f"{p}.deep.>"])
     assert info.config.name == sname
@@ -57,12 +57,12 @@ async def test_wildcard_subjects_are_captured_and_counted(js, sname):
     assert state.bytes > 0
 
     # Subject counts through the raw API.
-    resp = await js_api(js._nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": f"{p}.in.*"})
+    resp = await js_api(js_nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": f"{p}.in.*"})
     assert resp["state"]["num_subjects"] == 4
     assert resp["state"]["subjects"] == {f"{p}.in.a": 2, f"{p}.in.b": 1}
 
 
-async def test_update_then_names_list_and_delete(js, sname):
+async def test_update_then_names_list_and_delete(js, js_nc, sname):
     p = sname.lower()
     await js.add_stream(name=sname, subjects=[f"{p}.one"])
     await js.publish(f"{p}.one", b"1")
@@ -84,7 +84,7 @@ async def test_update_then_names_list_and_delete(js, sname):
     assert err.err_code == 10052
 
     # Names, filtered by subject, and the full list.
-    names = await js_api(js._nc, "$JS.API.STREAM.NAMES", {"subject": f"{p}.two"})
+    names = await js_api(js_nc, "$JS.API.STREAM.NAMES", {"subject": f"{p}.two"})
     assert names["streams"] == [sname]
     listed = await js.streams_info()
     assert sname in [s.config.name for s in listed]
@@ -92,7 +92,7 @@ async def test_update_then_names_list_and_delete(js, sname):
     assert await js.delete_stream(sname) is True
     err = await api_error(js.stream_info(sname))
     assert isinstance(err, NotFoundError) and err.err_code == 10059
-    names = await js_api(js._nc, "$JS.API.STREAM.NAMES", {"subject": f"{p}.two"})
+    names = await js_api(js_nc, "$JS.API.STREAM.NAMES", {"subject": f"{p}.two"})
     assert not names.get("streams")
     with pytest.raises(NoStreamResponseError):
         await js.publish(f"{p}.one", b"gone")
@@ -137,12 +137,12 @@ async def test_max_msgs_discard_old_drops_the_oldest(js, sname):
     assert err.err_code == 10037
 
 
-async def test_max_msgs_per_subject_keeps_newest_per_subject(js, sname):
+async def test_max_msgs_per_subject_keeps_newest_per_subject(js, js_nc, sname):
     p = sname.lower()
     await js.add_stream(name=sname, subjects=[f"{p}.*"], max_msgs_per_subject=2)
     for subj, val in [("k1", "a"), ("k2", "b"), ("k1", "c"), ("k1", "d"), ("k3", "e"), ("k2", "f"), ("k2", "g")]:
         await js.publish(f"{p}.{subj}", val.encode())
-    resp = await js_api(js._nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": ">"})
+    resp = await js_api(js_nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": ">"})
     assert resp["state"]["subjects"] == {f"{p}.k1": 2, f"{p}.k2": 2, f"{p}.k3": 1}
     assert resp["state"]["messages"] == 5
     assert (await js.get_last_msg(sname, f"{p}.k1")).data == b"d"
@@ -275,23 +275,23 @@ async def test_expected_headers_guard_the_publish(js, sname):
     assert (state.messages, state.last_seq) == (7, 7)
 
 
-async def test_publish_without_a_stream_is_no_responders(js, sname):
+async def test_publish_without_a_stream_is_no_responders(js, js_nc, sname):
     with pytest.raises(NoStreamResponseError):
         await js.publish(f"{sname.lower()}.nobody.listens", b"x")
     # The raw request sees the 503 status as nats-py's NoRespondersError.
     with pytest.raises(nats.errors.NoRespondersError):
-        await js._nc.request(f"{sname.lower()}.nobody", b"x", timeout=3)
+        await js_nc.request(f"{sname.lower()}.nobody", b"x", timeout=3)
 
 
 # ------------------------------------------------ purge, get, delete ---
 
-async def test_purge_all_by_subject_and_keep(js, sname):
+async def test_purge_all_by_subject_and_keep(js, js_nc, sname):
     p = sname.lower()
     await js.add_stream(name=sname, subjects=[f"{p}.*"])
     for i in range(10):
         await js.publish(f"{p}.{'even' if i % 2 == 0 else 'odd'}", str(i).encode())
 
-    resp = await js_api(js._nc, f"$JS.API.STREAM.PURGE.{sname}", {"filter": f"{p}.odd"})
+    resp = await js_api(js_nc, f"$JS.API.STREAM.PURGE.{sname}", {"filter": f"{p}.odd"})
     assert resp["success"] is True and resp["purged"] == 5
     state = (await js.stream_info(sname)).state
     assert state.messages == 5 and state.last_seq == 10
@@ -299,13 +299,13 @@ async def test_purge_all_by_subject_and_keep(js, sname):
     err = await api_error(js.get_last_msg(sname, f"{p}.odd"))
     assert err.err_code == 10037
 
-    resp = await js_api(js._nc, f"$JS.API.STREAM.PURGE.{sname}", {"keep": 2})
+    resp = await js_api(js_nc, f"$JS.API.STREAM.PURGE.{sname}", {"keep": 2})
     assert resp["purged"] == 3
     state = (await js.stream_info(sname)).state
     assert (state.messages, state.first_seq, state.last_seq) == (2, 7, 10)
     assert [(await js.get_msg(sname, s)).data for s in (7, 9)] == [b"6", b"8"]
 
-    resp = await js_api(js._nc, f"$JS.API.STREAM.PURGE.{sname}")
+    resp = await js_api(js_nc, f"$JS.API.STREAM.PURGE.{sname}")
     assert resp["purged"] == 2
     state = (await js.stream_info(sname)).state
     assert (state.messages, state.first_seq, state.last_seq) == (0, 11, 10)
@@ -341,9 +341,9 @@ async def test_get_msg_last_by_subject_and_delete(js, sname):
     assert err.err_code == 10037
 
 
-async def test_direct_get_returns_the_raw_message(js, sname):
+async def test_direct_get_returns_the_raw_message(js, js_nc, sname):
     p = sname.lower()
-    nc = js._nc
+    nc = js_nc
     await js.add_stream(name=sname, subjects=[f"{p}.*"], allow_direct=True)
     await js.publish(f"{p}.a", b"first", headers={"X-Mine": "yes"})
     await js.publish(f"{p}.b", b"second")
@@ -380,7 +380,7 @@ async def test_direct_get_returns_the_raw_message(js, sname):
         await nc.request(f"$JS.API.DIRECT.GET.{other}", json.dumps({"seq": 1}).encode(), timeout=3)
 
 
-async def test_rollup_sub_replaces_the_subject_history(js, sname):
+async def test_rollup_sub_replaces_the_subject_history(js, js_nc, sname):
     p = sname.lower()
     await js.add_stream(name=sname, subjects=[f"{p}.*"], allow_rollup_hdrs=True)
     for v in (b"1", b"2", b"3"):
@@ -389,7 +389,7 @@ async def test_rollup_sub_replaces_the_subject_history(js, sname):
     ack = await js.publish(f"{p}.counter", b"total=6", headers={"Nats-Rollup": "sub"})
     assert ack.seq == 5
 
-    resp = await js_api(js._nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": ">"})
+    resp = await js_api(js_nc, f"$JS.API.STREAM.INFO.{sname}", {"subjects_filter": ">"})
     assert resp["state"]["subjects"] == {f"{p}.counter": 1, f"{p}.other": 1}
     assert resp["state"]["messages"] == 2
     assert (await js.get_last_msg(sname, f"{p}.counter")).data == b"total=6"
