@@ -15,6 +15,9 @@ use crate::route::{no_responders_headers, route};
 use crate::session::{Event, Session, SessionConfig};
 use crate::sublist::{MatchCache, Sublist};
 
+mod local;
+pub use local::Delivery;
+
 /// Identifies a connection to the broker.
 pub type ConnId = u64;
 
@@ -52,6 +55,9 @@ struct Conn {
     next_sub: u64,
     opts: ConnectOptions,
     closed: Option<Option<ProtocolError>>,
+    /// `Some` for an in-process connection (see [`Broker::connect_local`]): deliveries are
+    /// queued as values instead of being written as `MSG` bytes.
+    local: Option<Vec<Delivery>>,
 }
 
 /// The broker. Feed each connection's bytes to [`Broker::receive`] and send what
@@ -96,6 +102,7 @@ impl Broker {
                 next_sub: 1,
                 opts: ConnectOptions::default(),
                 closed: None,
+                local: None,
             },
         );
         id
@@ -259,10 +266,24 @@ impl Broker {
         subject: &[u8],
         reply: Option<&[u8]>,
         header_len: Option<usize>,
-        message: &[u8],
+        message: &Bytes,
     ) {
+        self.route_msg(from, subject, subject, reply, header_len, message);
+    }
+
+    /// Routes on `subject`, shows `display` to receivers (the same subject except for
+    /// in-process publishers such as JetStream deliveries). Returns the number of deliveries.
+    fn route_msg(
+        &mut self,
+        from: ConnId,
+        subject: &[u8],
+        display: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &Bytes,
+    ) -> usize {
         let Some(publisher) = self.conns.get(&from) else {
-            return;
+            return 0;
         };
         let (echo, no_responders) = (publisher.opts.echo, publisher.opts.headers && publisher.opts.no_responders);
         let result = self.cache.lookup(&self.sublist, subject);
@@ -288,7 +309,10 @@ impl Broker {
             if s.max > 0 && s.delivered == s.max {
                 expired.push(*key);
             }
-            write_msg(&mut c.out, subject, &s.sid, reply, header_len, message, c.opts.headers);
+            match &mut c.local {
+                None => write_msg(&mut c.out, display, &s.sid, reply, header_len, message, c.opts.headers),
+                Some(queue) => queue.push(Delivery::new(key.id, display, reply, header_len, message)),
+            }
             true
         });
         for key in expired {
@@ -300,6 +324,7 @@ impl Broker {
                 self.publish(from, reply, None, Some(status.len()), &status);
             }
         }
+        delivered
     }
 }
 

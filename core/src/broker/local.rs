@@ -1,0 +1,209 @@
+//! In-process connections: hosts that live next to the broker (the page's own API, an
+//! embedded JetStream engine) subscribe and publish with values instead of protocol bytes.
+//!
+//! A local connection is an ordinary connection in every routing respect (queue groups, echo,
+//! auto-unsubscribe, no-responders), so protocol clients and local ones share subjects. Only
+//! the sink differs: a delivery to it is queued as a [`Delivery`] (payload slices share the
+//! publisher's buffer) for the host to collect with [`Broker::take_deliveries`].
+
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use super::{Broker, ConnId, SubKey, SubState};
+use crate::proto::ConnectOptions;
+use crate::subject::{validate_publish, SubjectError};
+
+/// A message delivered to a local connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The subscription it matched, as returned by [`Broker::subscribe_local`].
+    pub sub: u64,
+    /// The subject shown to the receiver.
+    pub subject: Bytes,
+    pub reply: Option<Bytes>,
+    /// The raw header block, if the message has one.
+    pub headers: Option<Bytes>,
+    pub payload: Bytes,
+}
+
+impl Delivery {
+    pub(super) fn new(sub: u64, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &Bytes) -> Self {
+        let split = header_len.unwrap_or(0).min(message.len());
+        Delivery {
+            sub,
+            subject: Bytes::copy_from_slice(subject),
+            reply: reply.map(Bytes::copy_from_slice),
+            headers: header_len.map(|_| message.slice(..split)),
+            payload: message.slice(split..),
+        }
+    }
+}
+
+impl Broker {
+    /// Opens an in-process connection. It is connected at once with headers, no-responders
+    /// and echo on, and is never verbose.
+    pub fn connect_local(&mut self) -> ConnId {
+        let id = self.connect();
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.out.clear();
+            c.opts = ConnectOptions {
+                verbose: false,
+                pedantic: false,
+                headers: true,
+                no_responders: true,
+                ..ConnectOptions::default()
+            };
+            c.local = Some(Vec::new());
+        }
+        id
+    }
+
+    /// Subscribes local connection `conn` to `subject` (in queue group `queue`); returns the
+    /// subscription's id, which deliveries carry.
+    pub fn subscribe_local(&mut self, conn: ConnId, subject: &[u8], queue: Option<&[u8]>) -> Result<u64, SubjectError> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(SubjectError::Empty);
+        };
+        let key = SubKey { conn, id: c.next_sub };
+        self.sublist.insert(subject, queue, key)?;
+        c.next_sub += 1;
+        // A sid keeps the bookkeeping shared with protocol subscriptions; nothing sends it.
+        let mut b = itoa::Buffer::new();
+        let sid = Bytes::copy_from_slice(b.format(key.id).as_bytes());
+        c.sids.insert(sid.clone(), key.id);
+        c.subs.insert(
+            key.id,
+            SubState {
+                sid,
+                subject: Bytes::copy_from_slice(subject),
+                queue: queue.map(Bytes::copy_from_slice),
+                max: 0,
+                delivered: 0,
+            },
+        );
+        Ok(key.id)
+    }
+
+    /// Ends a local subscription at once (`max == 0`) or after `max` deliveries in total.
+    /// Returns whether the subscription existed.
+    pub fn unsubscribe_local(&mut self, conn: ConnId, sub: u64, max: u64) -> bool {
+        let Some(s) = self.conns.get_mut(&conn).and_then(|c| c.subs.get_mut(&sub)) else {
+            return false;
+        };
+        if max > 0 && s.delivered < max {
+            s.max = max;
+        } else {
+            self.remove_sub(conn, sub);
+        }
+        true
+    }
+
+    /// Publishes from connection `from`: routed on `route`, shown to receivers as `subject`
+    /// (JetStream deliveries route on an inbox but show the stream subject). Returns how many
+    /// subscriptions received it; a request nobody received gets the no-responders status as
+    /// for protocol publishers.
+    pub fn publish_local(
+        &mut self,
+        from: ConnId,
+        route: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<usize, SubjectError> {
+        validate_publish(route)?;
+        let header_len = headers.map(<[u8]>::len);
+        let mut message = Vec::with_capacity(header_len.unwrap_or(0) + payload.len());
+        message.extend_from_slice(headers.unwrap_or_default());
+        message.extend_from_slice(payload);
+        Ok(self.route_msg(from, route, subject, reply, header_len, &Bytes::from(message)))
+    }
+
+    /// The deliveries queued for local connection `conn`, in order.
+    pub fn take_deliveries(&mut self, conn: ConnId) -> Vec<Delivery> {
+        self.conns.get_mut(&conn).and_then(|c| c.local.as_mut()).map(core::mem::take).unwrap_or_default()
+    }
+
+    /// Whether any subscription (local or not) matches `subject`.
+    pub fn has_interest(&self, subject: &[u8]) -> bool {
+        !self.sublist.matches(subject).is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::broker::BrokerConfig;
+    use crate::proto::{Limits, ServerInfo};
+    use crate::session::SessionConfig;
+
+    fn broker() -> Broker {
+        let config = BrokerConfig {
+            session: SessionConfig { limits: Limits::default(), auth_required: false },
+            info: ServerInfo { server_id: "NTEST".into(), headers: true, proto: 1, ..Default::default() },
+            max_subscriptions: 0,
+            authorizer: None,
+        };
+        Broker::new(config, 7)
+    }
+
+    #[test]
+    fn local_and_protocol_clients_share_subjects() {
+        let mut b = broker();
+        let local = b.connect_local();
+        assert!(b.take_output(local).is_empty(), "no INFO for a local connection");
+        let wire = b.connect();
+        b.take_output(wire);
+        b.receive(wire, b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB from.local 1\r\n");
+        let sub = b.subscribe_local(local, b"from.*", None).unwrap();
+        b.receive(wire, b"HPUB from.wire 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+        assert_eq!(
+            b.take_deliveries(local),
+            [Delivery {
+                sub,
+                subject: Bytes::from_static(b"from.wire"),
+                reply: None,
+                headers: Some(Bytes::from_static(b"NATS/1.0\r\n\r\n")),
+                payload: Bytes::from_static(b"hi"),
+            }]
+        );
+        assert_eq!(b.publish_local(local, b"from.local", b"from.local", Some(b"r"), None, b"yo").unwrap(), 2);
+        assert_eq!(&b.take_output(wire)[..], b"MSG from.local 1 r 2\r\nyo\r\n");
+        assert_eq!(b.take_deliveries(local).len(), 1, "echo is on");
+        assert!(b.publish_local(local, b"bad.*", b"bad.*", None, None, b"").is_err());
+    }
+
+    #[test]
+    fn display_subject_differs_from_route() {
+        let mut b = broker();
+        let js = b.connect_local();
+        let wire = b.connect();
+        b.take_output(wire);
+        b.receive(wire, b"CONNECT {\"verbose\":false}\r\nSUB _INBOX.a 5\r\n");
+        b.publish_local(js, b"_INBOX.a", b"orders.1", Some(b"$JS.ACK.x"), None, b"m").unwrap();
+        assert_eq!(&b.take_output(wire)[..], b"MSG orders.1 5 $JS.ACK.x 1\r\nm\r\n");
+    }
+
+    #[test]
+    fn no_responders_unsubscribe_and_interest() {
+        let mut b = broker();
+        let c = b.connect_local();
+        let inbox = b.subscribe_local(c, b"_INBOX.me.*", None).unwrap();
+        assert_eq!(b.publish_local(c, b"nobody", b"nobody", Some(b"_INBOX.me.1"), None, b"").unwrap(), 0);
+        let d = b.take_deliveries(c);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].sub, inbox);
+        assert!(d[0].headers.as_deref().unwrap().starts_with(b"NATS/1.0 503"));
+        assert!(b.has_interest(b"_INBOX.me.2"));
+        let q = b.subscribe_local(c, b"work", Some(b"q")).unwrap();
+        assert!(b.unsubscribe_local(c, q, 1));
+        b.publish_local(c, b"work", b"work", None, None, b"1").unwrap();
+        b.publish_local(c, b"work", b"work", None, None, b"2").unwrap();
+        assert_eq!(b.take_deliveries(c).len(), 1, "auto-unsubscribed after one");
+        assert!(!b.has_interest(b"work"));
+        assert!(b.unsubscribe_local(c, inbox, 0));
+        assert!(!b.has_interest(b"_INBOX.me.2"));
+        assert_eq!(b.subscription_count(), 0);
+    }
+}
