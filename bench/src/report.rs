@@ -1,0 +1,219 @@
+//! Results: medians, ratios, the text table, the JSON file and the README section.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::scenarios::{Better, Target, METRICS};
+use crate::stats::median;
+use crate::Res;
+
+#[derive(Serialize)]
+pub(crate) struct Stat {
+    pub(crate) median: f64,
+    pub(crate) samples: Vec<f64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct MetricResult {
+    pub(crate) key: String,
+    pub(crate) label: String,
+    pub(crate) unit: String,
+    pub(crate) higher_is_better: bool,
+    pub(crate) nats: Stat,
+    pub(crate) edgebus: Stat,
+    /// Above 1 means edgebus is better: edgebus/nats for throughputs, nats/edgebus for
+    /// latencies and memory.
+    pub(crate) ratio: f64,
+    /// The target as text, e.g. "ratio >= 1.2" or "edgebus >= 0.9".
+    pub(crate) target: Option<String>,
+    /// The target on the ratio scale (for the chart), when it is a ratio target.
+    pub(crate) target_ratio: Option<f64>,
+    pub(crate) met: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Machine {
+    pub(crate) nproc: usize,
+    pub(crate) cpu: String,
+    pub(crate) memory_gib: f64,
+    pub(crate) kernel: String,
+}
+
+impl Machine {
+    pub(crate) fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            memory_gib: (kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("{} cores (`nproc`), {}, {} GiB RAM, Linux {}", self.nproc, self.cpu, self.memory_gib, self.kernel)
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Report {
+    pub(crate) command: String,
+    pub(crate) date: String,
+    pub(crate) quick: bool,
+    pub(crate) rounds: usize,
+    pub(crate) seconds: f64,
+    pub(crate) machine: Machine,
+    pub(crate) nats_server: String,
+    pub(crate) edgebus: String,
+    pub(crate) sizes: crate::scenarios::Sizes,
+    pub(crate) metrics: Vec<MetricResult>,
+    pub(crate) errors: Vec<String>,
+}
+
+/// Samples per metric key, per server.
+pub(crate) type Collected = BTreeMap<&'static str, (Vec<f64>, Vec<f64>)>;
+
+pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
+    let mut out = Vec::new();
+    for def in METRICS {
+        let Some((nats, edge)) = collected.get(def.key) else {
+            continue;
+        };
+        let (n, e) = (median(nats), median(edge));
+        let ratio = match def.better {
+            Better::Higher => e / n,
+            Better::Lower => n / e,
+        };
+        let (target, target_ratio, met) = match def.target {
+            None => (None, None, None),
+            Some(Target::Ratio(t)) => (Some(format!("ratio >= {t}")), Some(t), ratio.is_finite().then_some(ratio >= t)),
+            Some(Target::Own(t)) => (Some(format!("edgebus >= {t}")), None, e.is_finite().then_some(e >= t)),
+        };
+        out.push(MetricResult {
+            key: def.key.into(),
+            label: def.label.into(),
+            unit: def.unit.into(),
+            higher_is_better: def.better == Better::Higher,
+            nats: Stat { median: n, samples: nats.clone() },
+            edgebus: Stat { median: e, samples: edge.clone() },
+            ratio,
+            target,
+            target_ratio,
+            met,
+        });
+    }
+    out
+}
+
+/// 1234567 -> "1.23M", 45678 -> "45.7k", 12.345 -> "12.3", 0.987 -> "0.99".
+pub(crate) fn human(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn verdict(m: &MetricResult) -> &'static str {
+    match m.met {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "",
+    }
+}
+
+/// The table as Markdown (also printed to the terminal).
+pub(crate) fn markdown_table(metrics: &[MetricResult]) -> String {
+    let mut s = String::from(
+        "| scenario | unit | nats-server | edgebus | ratio | target | met |\n\
+         | --- | --- | ---: | ---: | ---: | --- | --- |\n",
+    );
+    for m in metrics {
+        s += &format!(
+            "| {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            m.label,
+            m.unit,
+            human(m.nats.median),
+            human(m.edgebus.median),
+            m.ratio,
+            m.target.as_deref().unwrap_or(""),
+            verdict(m)
+        );
+    }
+    s
+}
+
+/// The README section body (between the markers).
+pub(crate) fn readme_section(r: &Report) -> String {
+    let missed: Vec<&str> = r.metrics.iter().filter(|m| m.met == Some(false)).map(|m| m.label.as_str()).collect();
+    let mut s = format!(
+        "Measured with `{}` on {} ({}): {}; {} vs {}. {} rounds, each scenario run against \
+         each server alternately; the table shows medians. The whole run took {:.0} s.\n\n",
+        r.command,
+        r.date,
+        if r.quick { "quick run" } else { "full run" },
+        r.machine.describe(),
+        r.nats_server,
+        r.edgebus,
+        r.rounds,
+        r.seconds
+    );
+    s += "Ratio > 1 always means edgebus is better: edgebus / nats-server for throughputs, \
+          nats-server / edgebus for latencies and memory. Raw samples: \
+          [`bench/results/results.json`](bench/results/results.json).\n\n";
+    s += &markdown_table(&r.metrics);
+    s += "\n![ratios edgebus vs nats-server](bench/results/ratios.png)\n\n";
+    if missed.is_empty() {
+        s += "Every target of issue 6 was met in this run.\n";
+    } else {
+        s += &format!("Targets missed in this run: {}.\n", missed.join("; "));
+    }
+    if !r.errors.is_empty() {
+        s += "\nErrors during the run:\n\n";
+        for e in &r.errors {
+            s += &format!("- {e}\n");
+        }
+    }
+    s
+}
+
+pub(crate) const BEGIN: &str = "<!-- bench:begin (generated by edgebus-bench; do not edit) -->";
+pub(crate) const END: &str = "<!-- bench:end -->";
+
+/// Replaces the text between the markers in `readme`; false when the markers are missing.
+pub(crate) fn update_readme(readme: &Path, body: &str) -> Res<bool> {
+    let text = std::fs::read_to_string(readme)?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Ok(false);
+    };
+    if e < b {
+        return Ok(false);
+    }
+    let new = format!("{}{BEGIN}\n{body}{}", &text[..b], &text[e..]);
+    std::fs::write(readme, new)?;
+    Ok(true)
+}

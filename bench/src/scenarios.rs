@@ -1,0 +1,628 @@
+//! The scenarios of issue 6, each driven by async-nats against one server.
+//!
+//! Every scenario returns named samples; `METRICS` says what each name means, which way is
+//! better and what the target is.
+
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::{Client, ConnectOptions, Subject, Subscriber};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::watch;
+
+use crate::server::Server;
+use crate::stats::percentile;
+use crate::Res;
+
+/// Which direction is better for a metric.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Better {
+    Higher,
+    Lower,
+}
+
+/// A target from the issue.
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    /// The ratio (oriented so that > 1 means edgebus is better) must reach this.
+    Ratio(f64),
+    /// edgebus's own value must reach this (a self-relative figure like "with / without").
+    Own(f64),
+}
+
+pub(crate) struct MetricDef {
+    pub(crate) key: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) unit: &'static str,
+    pub(crate) better: Better,
+    pub(crate) target: Option<Target>,
+}
+
+const fn m(
+    key: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    better: Better,
+    target: Option<Target>,
+) -> MetricDef {
+    MetricDef { key, label, unit, better, target }
+}
+
+use Better::{Higher, Lower};
+use Target::{Own, Ratio};
+
+/// Every metric in table order.
+pub(crate) const METRICS: &[MetricDef] = &[
+    m("pub16", "publish only, 16 B", "msgs/s", Higher, Some(Ratio(1.2))),
+    m("pubsub16", "1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.2))),
+    m("pubsub1k", "1 pub -> 1 sub, 1 KiB", "msgs/s", Higher, Some(Ratio(1.2))),
+    m("fanout8", "fan-out to 8 subs, 16 B", "deliveries/s", Higher, Some(Ratio(1.0))),
+    m("queue4", "queue group of 4, 16 B", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("queue4_even", "queue group evenness (min/max)", "", Higher, None),
+    m("rr_p50", "request/reply p50", "us", Lower, Some(Ratio(1.0))),
+    m("rr_p90", "request/reply p90", "us", Lower, None),
+    m("rr_p99", "request/reply p99", "us", Lower, None),
+    m("rr_tput", "request/reply, 32 requesters", "req/s", Higher, Some(Ratio(1.0))),
+    m("js_file_seq", "JetStream publish, file, sequential", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("js_file_256", "JetStream publish, file, 256 in flight", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("js_mem_seq", "JetStream publish, memory, sequential", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("js_mem_256", "JetStream publish, memory, 256 in flight", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("pull", "pull fetch 500 + explicit ack", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("kv_put", "KV put", "ops/s", Higher, Some(Ratio(1.0))),
+    m("kv_get", "KV get", "ops/s", Higher, Some(Ratio(1.0))),
+    m("subs_lit", "add literal subscriptions", "subs/s", Higher, None),
+    m("subs_wc", "add wildcard subscriptions", "subs/s", Higher, None),
+    m("cg_none", "pub -> sub, no other subs", "msgs/s", Higher, None),
+    m("cg_with", "pub -> sub, 100k unrelated subs", "msgs/s", Higher, None),
+    m("cg_keep", "100k subs: with / without", "x", Higher, Some(Own(0.9))),
+    m("cg_rss", "server RSS with 100k subs", "MiB", Lower, None),
+    m("idle_conn", "memory per idle connection", "KiB", Lower, Some(Ratio(1.0))),
+];
+
+/// Message counts. The full run is sized to finish within 10 minutes on 2 cores.
+#[derive(Clone, Copy, serde::Serialize)]
+pub(crate) struct Sizes {
+    pub(crate) publish: u64,
+    pub(crate) pubsub16: u64,
+    pub(crate) pubsub1k: u64,
+    pub(crate) fanout: u64,
+    pub(crate) queue: u64,
+    pub(crate) rr_seq: u64,
+    pub(crate) rr_par_each: u64,
+    pub(crate) js_seq: u64,
+    pub(crate) js_par: u64,
+    pub(crate) pull_stream: u64,
+    pub(crate) kv: u64,
+    pub(crate) cg_subs: u64,
+    pub(crate) cg_msgs: u64,
+    pub(crate) idle_conns: u64,
+}
+
+impl Sizes {
+    pub(crate) fn full() -> Sizes {
+        Sizes {
+            publish: 2_000_000,
+            pubsub16: 1_000_000,
+            pubsub1k: 300_000,
+            fanout: 150_000,
+            queue: 600_000,
+            rr_seq: 10_000,
+            rr_par_each: 1_000,
+            js_seq: 5_000,
+            js_par: 50_000,
+            pull_stream: 200_000,
+            kv: 5_000,
+            cg_subs: 100_000,
+            cg_msgs: 500_000,
+            idle_conns: 1_000,
+        }
+    }
+
+    pub(crate) fn quick() -> Sizes {
+        Sizes {
+            publish: 200_000,
+            pubsub16: 100_000,
+            pubsub1k: 30_000,
+            fanout: 15_000,
+            queue: 60_000,
+            rr_seq: 1_000,
+            rr_par_each: 100,
+            js_seq: 500,
+            js_par: 5_000,
+            pull_stream: 20_000,
+            kv: 500,
+            cg_subs: 100_000,
+            cg_msgs: 50_000,
+            idle_conns: 1_000,
+        }
+    }
+}
+
+/// A group of metrics measured together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    Publish,
+    PubSub,
+    FanOut,
+    Queue,
+    ReqRep,
+    JetStream,
+    Pull,
+    Kv,
+    CostGrowth,
+    IdleConns,
+}
+
+impl Scenario {
+    pub(crate) const ALL: [Scenario; 10] = [
+        Scenario::Publish,
+        Scenario::PubSub,
+        Scenario::FanOut,
+        Scenario::Queue,
+        Scenario::ReqRep,
+        Scenario::JetStream,
+        Scenario::Pull,
+        Scenario::Kv,
+        Scenario::CostGrowth,
+        Scenario::IdleConns,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::Publish => "publish",
+            Scenario::PubSub => "pubsub",
+            Scenario::FanOut => "fanout",
+            Scenario::Queue => "queue",
+            Scenario::ReqRep => "reqrep",
+            Scenario::JetStream => "jetstream",
+            Scenario::Pull => "pull",
+            Scenario::Kv => "kv",
+            Scenario::CostGrowth => "costgrowth",
+            Scenario::IdleConns => "idleconns",
+        }
+    }
+}
+
+/// Per-server state kept across rounds (the pull stream is filled once).
+#[derive(Default)]
+pub(crate) struct ServerState {
+    pull_filled: bool,
+}
+
+pub(crate) type Samples = Vec<(&'static str, f64)>;
+
+/// Runs one scenario against one server.
+pub(crate) async fn run(
+    scenario: Scenario,
+    server: &Server,
+    state: &mut ServerState,
+    round: usize,
+    sz: &Sizes,
+) -> Res<Samples> {
+    let url = server.url.as_str();
+    let mut out = Samples::new();
+    match scenario {
+        Scenario::Publish => {
+            let subject = format!("bench.pub.{round}");
+            out.push(("pub16", publish_only(url, &subject, sz.publish, 16).await?));
+        }
+        Scenario::PubSub => {
+            let r = deliver(url, &format!("bench.ps16.{round}"), sz.pubsub16, 16, 1, None).await?;
+            out.push(("pubsub16", r.rate));
+            let r = deliver(url, &format!("bench.ps1k.{round}"), sz.pubsub1k, 1024, 1, None).await?;
+            out.push(("pubsub1k", r.rate));
+        }
+        Scenario::FanOut => {
+            let r = deliver(url, &format!("bench.fan.{round}"), sz.fanout, 16, 8, None).await?;
+            out.push(("fanout8", r.rate));
+        }
+        Scenario::Queue => {
+            let r = deliver(url, &format!("bench.q.{round}"), sz.queue, 16, 4, Some("workers")).await?;
+            out.push(("queue4", r.rate));
+            let min = r.counts.iter().copied().min().unwrap_or(0) as f64;
+            let max = r.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+            out.push(("queue4_even", min / max));
+        }
+        Scenario::ReqRep => {
+            let (p50, p90, p99) = request_latency(url, &format!("bench.rr.{round}"), sz.rr_seq).await?;
+            out.extend([("rr_p50", p50), ("rr_p90", p90), ("rr_p99", p99)]);
+            let subject = format!("bench.rrp.{round}");
+            out.push(("rr_tput", request_throughput(url, &subject, 32, sz.rr_par_each).await?));
+        }
+        Scenario::JetStream => {
+            let (seq, par) = js_publish(url, stream::StorageType::File, round, sz).await?;
+            out.extend([("js_file_seq", seq), ("js_file_256", par)]);
+            let (seq, par) = js_publish(url, stream::StorageType::Memory, round, sz).await?;
+            out.extend([("js_mem_seq", seq), ("js_mem_256", par)]);
+        }
+        Scenario::Pull => {
+            out.push(("pull", pull_fetch(url, state, round, sz.pull_stream).await?));
+        }
+        Scenario::Kv => {
+            let (put, get) = kv_put_get(url, round, sz.kv).await?;
+            out.extend([("kv_put", put), ("kv_get", get)]);
+        }
+        Scenario::CostGrowth => cost_growth(server, round, sz, &mut out).await?,
+        Scenario::IdleConns => {
+            out.push(("idle_conn", idle_connections(server, sz.idle_conns).await?));
+        }
+    }
+    Ok(out)
+}
+
+/// A connection with room for a million queued messages per subscription: async-nats drops
+/// messages when a subscription's channel is full, which would look like server loss.
+async fn connect(url: &str) -> Res<Client> {
+    Ok(ConnectOptions::new().subscription_capacity(1 << 20).connect(url).await?)
+}
+
+fn payload(size: usize) -> Bytes {
+    Bytes::from(vec![b'x'; size])
+}
+
+/// (1) Publish `n` messages with no subscriber; the clock stops when `flush` (PING/PONG)
+/// returns, i.e. when the server has read them all.
+async fn publish_only(url: &str, subject: &str, n: u64, size: usize) -> Res<f64> {
+    let client = connect(url).await?;
+    let subject = Subject::from(subject);
+    let body = payload(size);
+    let start = Instant::now();
+    for _ in 0..n {
+        client.publish(subject.clone(), body.clone()).await?;
+    }
+    client.flush().await?;
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+struct Delivery {
+    /// Deliveries per second, publish start to last message received.
+    rate: f64,
+    /// Messages each subscriber received.
+    counts: Vec<u64>,
+}
+
+/// How long a receiver waits for the next message before it gives up (loss).
+const IDLE: Duration = Duration::from_secs(5);
+
+/// Counts messages until the shared total reaches `want` or nothing arrives for `IDLE`.
+/// Returns its own count and when its last message arrived.
+async fn count(
+    mut sub: Subscriber,
+    total: Arc<AtomicU64>,
+    want: u64,
+    done_tx: Arc<watch::Sender<bool>>,
+    mut done: watch::Receiver<bool>,
+) -> (u64, Option<Instant>) {
+    let mut got = 0;
+    let mut last = None;
+    loop {
+        // Only arm a timer when the channel is empty, so the hot loop costs one poll.
+        let next = match sub.next().now_or_never() {
+            Some(m) => m,
+            None => {
+                tokio::select! {
+                    m = tokio::time::timeout(IDLE, sub.next()) => match m {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    },
+                    _ = done.changed() => break,
+                }
+            }
+        };
+        if next.is_none() {
+            break;
+        }
+        got += 1;
+        last = Some(Instant::now());
+        if total.fetch_add(1, Ordering::Relaxed) + 1 >= want {
+            let _ = done_tx.send(true);
+            break;
+        }
+    }
+    (got, last)
+}
+
+/// (2)(3)(4) One publisher, `subs` subscribers (each on its own connection), optionally in a
+/// queue group. Rate = deliveries / (last delivery - first publish).
+async fn deliver(url: &str, subject: &str, n: u64, size: usize, subs: usize, queue: Option<&str>) -> Res<Delivery> {
+    let want = if queue.is_some() { n } else { n * subs as u64 };
+    let total = Arc::new(AtomicU64::new(0));
+    let (done_tx, done_rx) = watch::channel(false);
+    let done_tx = Arc::new(done_tx);
+    let mut conns = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..subs {
+        let c = connect(url).await?;
+        let sub = match queue {
+            Some(q) => c.queue_subscribe(subject.to_string(), q.to_string()).await?,
+            None => c.subscribe(subject.to_string()).await?,
+        };
+        c.flush().await?;
+        tasks.push(tokio::spawn(count(sub, total.clone(), want, done_tx.clone(), done_rx.clone())));
+        conns.push(c);
+    }
+    let publisher = connect(url).await?;
+    let subject = Subject::from(subject);
+    let body = payload(size);
+    let start = Instant::now();
+    for _ in 0..n {
+        publisher.publish(subject.clone(), body.clone()).await?;
+    }
+    publisher.flush().await?;
+    let mut counts = Vec::new();
+    let mut last = start;
+    for t in tasks {
+        let (got, at) = t.await?;
+        counts.push(got);
+        last = last.max(at.unwrap_or(start));
+    }
+    let got: u64 = counts.iter().sum();
+    if got < want {
+        eprintln!("    warning: {subject}: {got} of {want} messages arrived");
+    }
+    let secs = (last - start).as_secs_f64().max(1e-9);
+    Ok(Delivery { rate: got as f64 / secs, counts })
+}
+
+/// Answers every request on `subject` with a 16-byte reply, on its own connection.
+async fn responder(url: &str, subject: &str) -> Res<(Client, tokio::task::JoinHandle<()>)> {
+    let client = connect(url).await?;
+    let mut sub = client.subscribe(subject.to_string()).await?;
+    client.flush().await?;
+    let c = client.clone();
+    let body = payload(16);
+    let task = tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            if let Some(reply) = msg.reply {
+                if c.publish(reply, body.clone()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Ok((client, task))
+}
+
+/// (5a) Sequential requests; latency percentiles in microseconds.
+async fn request_latency(url: &str, subject: &str, n: u64) -> Res<(f64, f64, f64)> {
+    let (_resp, task) = responder(url, subject).await?;
+    let client = connect(url).await?;
+    let subject = Subject::from(subject);
+    let body = payload(16);
+    for _ in 0..100 {
+        client.request(subject.clone(), body.clone()).await?;
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let t = Instant::now();
+        client.request(subject.clone(), body.clone()).await?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    task.abort();
+    lat.sort_by(f64::total_cmp);
+    Ok((percentile(&lat, 0.50), percentile(&lat, 0.90), percentile(&lat, 0.99)))
+}
+
+/// (5b) `requesters` connections each doing `each` sequential requests at once.
+async fn request_throughput(url: &str, subject: &str, requesters: usize, each: u64) -> Res<f64> {
+    let (_resp, task) = responder(url, subject).await?;
+    let mut clients = Vec::new();
+    for _ in 0..requesters {
+        let c = connect(url).await?;
+        c.request(subject.to_string(), payload(16)).await?;
+        clients.push(c);
+    }
+    let start = Instant::now();
+    let mut jobs = Vec::new();
+    for c in clients {
+        let subject = Subject::from(subject);
+        jobs.push(tokio::spawn(async move {
+            let body = payload(16);
+            for _ in 0..each {
+                c.request(subject.clone(), body.clone()).await?;
+            }
+            Ok::<(), async_nats::RequestError>(())
+        }));
+    }
+    for j in jobs {
+        j.await??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    task.abort();
+    Ok((requesters as u64 * each) as f64 / secs)
+}
+
+/// Publishes `n` messages keeping up to `window` acks outstanding.
+async fn publish_window(js: &jetstream::Context, subject: &Subject, body: &Bytes, n: u64, window: usize) -> Res<()> {
+    let mut inflight = FuturesUnordered::new();
+    for _ in 0..n {
+        if inflight.len() >= window {
+            if let Some(r) = inflight.next().await {
+                r?;
+            }
+        }
+        let ack = js.publish(subject.clone(), body.clone()).await?;
+        inflight.push(ack.into_future());
+    }
+    while let Some(r) = inflight.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// (6) JetStream publish with acks, 128-byte messages, to a fresh stream: sequential
+/// (each ack awaited) and with 256 acks in flight.
+async fn js_publish(url: &str, storage: stream::StorageType, round: usize, sz: &Sizes) -> Res<(f64, f64)> {
+    let tag = match storage {
+        stream::StorageType::File => "FILE",
+        stream::StorageType::Memory => "MEM",
+    };
+    let js = jetstream::new(connect(url).await?);
+    let name = format!("BENCH_{tag}_{round}");
+    let subject = Subject::from(format!("js.{tag}.{round}"));
+    js.create_stream(stream::Config {
+        name: name.clone(),
+        subjects: vec![subject.to_string()],
+        storage,
+        ..Default::default()
+    })
+    .await?;
+    let body = payload(128);
+    let start = Instant::now();
+    for _ in 0..sz.js_seq {
+        js.publish(subject.clone(), body.clone()).await?.await?;
+    }
+    let seq = sz.js_seq as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    publish_window(&js, &subject, &body, sz.js_par, 256).await?;
+    let par = sz.js_par as f64 / start.elapsed().as_secs_f64();
+    js.delete_stream(&name).await?;
+    Ok((seq, par))
+}
+
+/// (7) A fresh durable pull consumer (explicit ack) drains the 200k-message file stream in
+/// fetches of 500, acking each message; the clock stops when the server reports no ack
+/// pending, so acks are part of the measure.
+async fn pull_fetch(url: &str, state: &mut ServerState, round: usize, n: u64) -> Res<f64> {
+    let js = jetstream::new(connect(url).await?);
+    let subject = Subject::from("pull.data");
+    if !state.pull_filled {
+        let _ = js.delete_stream("BENCH_PULL").await;
+        js.create_stream(stream::Config {
+            name: "BENCH_PULL".into(),
+            subjects: vec![subject.to_string()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+        publish_window(&js, &subject, &payload(128), n, 256).await?;
+        state.pull_filled = true;
+    }
+    // `get_stream_no_info`: async-nats' `get_stream` sends the body `null` to
+    // STREAM.INFO, which nats-server accepts and edgebus (today) rejects.
+    let stream = js.get_stream_no_info("BENCH_PULL").await?;
+    let durable = format!("C{round}");
+    let mut consumer: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(durable.clone()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            max_ack_pending: 10_000,
+            ..Default::default()
+        })
+        .await?;
+    let start = Instant::now();
+    let mut got = 0u64;
+    let mut empty = 0;
+    while got < n {
+        let mut batch = consumer.fetch().max_messages(500).messages().await?;
+        let before = got;
+        while let Some(msg) = batch.next().await {
+            msg?.ack().await?;
+            got += 1;
+        }
+        if got == before {
+            empty += 1;
+            if empty > 200 {
+                return Err(format!("pull: stuck at {got} of {n}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.info().await?.num_ack_pending > 0 {
+        if Instant::now() > deadline {
+            return Err("pull: acks still pending after 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    stream.delete_consumer(&durable).await?;
+    Ok(rate)
+}
+
+/// (8) KV put (each awaits its ack) and get, sequentially, 128-byte values, file storage.
+async fn kv_put_get(url: &str, round: usize, n: u64) -> Res<(f64, f64)> {
+    let js = jetstream::new(connect(url).await?);
+    let bucket = format!("BENCH_{round}");
+    let store = js
+        .create_key_value(kv::Config {
+            bucket: bucket.clone(),
+            history: 1,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key.{i}")).collect();
+    let body = payload(128);
+    let start = Instant::now();
+    for k in &keys {
+        store.put(k, body.clone()).await?;
+    }
+    let put = n as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for k in &keys {
+        if store.get(k.as_str()).await?.is_none() {
+            return Err(format!("kv: {k} missing").into());
+        }
+    }
+    let get = n as f64 / start.elapsed().as_secs_f64();
+    js.delete_key_value(&bucket).await?;
+    Ok((put, get))
+}
+
+/// (9) Cost growth: pub/sub throughput with no other subscriptions, then add half the
+/// subscriptions as literals (`noise.lit.<i>`) and half as wildcards (`noise.<i>.*` and
+/// `noise.<i>.>`) on one connection, timing each half to the PONG, then pub/sub again
+/// with them all present, and the server's RSS.
+async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Samples) -> Res<()> {
+    let url = server.url.as_str();
+    let n = sz.cg_msgs;
+    let none = deliver(url, &format!("bench.cg0.{round}"), n, 16, 1, None).await?;
+    let holder = connect(url).await?;
+    let mut subs = Vec::with_capacity(sz.cg_subs as usize);
+    let half = sz.cg_subs / 2;
+    let start = Instant::now();
+    for i in 0..half {
+        subs.push(holder.subscribe(format!("noise.lit.{i}")).await?);
+    }
+    holder.flush().await?;
+    out.push(("subs_lit", half as f64 / start.elapsed().as_secs_f64()));
+    let start = Instant::now();
+    for i in 0..sz.cg_subs - half {
+        let s = if i % 2 == 0 { format!("noise.{i}.*") } else { format!("noise.{i}.>") };
+        subs.push(holder.subscribe(s).await?);
+    }
+    holder.flush().await?;
+    out.push(("subs_wc", (sz.cg_subs - half) as f64 / start.elapsed().as_secs_f64()));
+    let with = deliver(url, &format!("bench.cg1.{round}"), n, 16, 1, None).await?;
+    let rss = server.rss_kib()? as f64 / 1024.0;
+    out.extend([("cg_none", none.rate), ("cg_with", with.rate), ("cg_keep", with.rate / none.rate), ("cg_rss", rss)]);
+    // Unsubscribe everything server-side and close, so the next round starts clean.
+    holder.drain().await?;
+    drop(subs);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
+/// (10) Opens `n` idle connections; (RSS after - RSS before) / n, in KiB.
+async fn idle_connections(server: &Server, n: u64) -> Res<f64> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib()?;
+    let mut clients = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        clients.push(ConnectOptions::new().connect(server.url.as_str()).await?);
+    }
+    for c in &clients {
+        c.flush().await?;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = server.rss_kib()?;
+    drop(clients);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(after.saturating_sub(before) as f64 / n as f64)
+}
