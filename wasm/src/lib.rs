@@ -1,6 +1,29 @@
-//! edgebus in the browser: wasm-bindgen bindings over `edgebus-core` (the in-page bus,
-//! IndexedDB storage, the WebSocket link to a server). The bindings arrive with the
-//! in-browser runtime issue; until then this crate only proves that the core links into a
-//! `cdylib` for `wasm32-unknown-unknown`.
+//! edgebus in the browser: the core's broker and JetStream engine running in the page, with
+//! JetStream storage in IndexedDB, exposed to JavaScript through wasm-bindgen.
+//!
+//! - [`api`]: the JavaScript surface (`open`, `Bus`), conversions only.
+//! - [`bus`]: the in-page runtime: broker + engine as local connections, the pump, timers
+//!   (gloo-timers) and the rule that acks wait for the IndexedDB commit.
+//! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
+//!   traits (messages packed in blocks, one transaction per commit).
+//! - [`jetstream`], [`kv`]: the page's JetStream and KV clients, speaking `$JS.API` over the bus.
+//!
+//! The WebSocket link to a server (with its offline outbox) is not here yet.
+
+pub mod api;
+pub mod bus;
+pub mod convert;
+pub mod error;
+pub mod idb;
+pub mod jetstream;
+pub mod kv;
 
 pub use edgebus_core as core;
+
+use wasm_bindgen::prelude::*;
+
+/// Runs when the module is instantiated: panics show up in the console with their message.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}

@@ -27,7 +27,13 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub(super) fn new(sub: u64, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &Bytes) -> Self {
+    pub(super) fn new(
+        sub: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &Bytes,
+    ) -> Self {
         let split = header_len.unwrap_or(0).min(message.len());
         Delivery {
             sub,

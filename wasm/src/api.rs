@@ -1,0 +1,331 @@
+//! The JavaScript surface: `open()` and the `Bus` class. Values only get converted here; the
+//! work happens in [`crate::bus`], [`crate::jetstream`] and [`crate::kv`]. The npm package
+//! (`web/`) wraps these in a nats.js-shaped TypeScript API.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Array, Promise};
+use serde::Deserialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::bus::{self, after, Handler, Inner, Shared};
+use crate::convert::msg_object;
+use crate::error::BusError;
+use crate::idb;
+use crate::jetstream::{self, PublishOptions, API_TIMEOUT_MS};
+use crate::kv::{self, KvOptions};
+
+/// Default request timeout, milliseconds (nats.js uses the same).
+const REQUEST_TIMEOUT_MS: u32 = 5_000;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OpenOptions {
+    name: Option<String>,
+    /// `"indexeddb"` or `"memory"` (the default).
+    storage: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PubOptions {
+    reply: Option<String>,
+    headers: Option<Vec<(String, String)>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RequestOptions {
+    timeout: Option<u32>,
+    headers: Option<Vec<(String, String)>>,
+}
+
+/// nats.js spells these in snake case.
+#[derive(Deserialize, Default)]
+struct FetchOptions {
+    max_messages: Option<u32>,
+    /// Milliseconds.
+    expires: Option<u32>,
+    no_wait: Option<bool>,
+}
+
+fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(T::default());
+    }
+    Ok(serde_wasm_bindgen::from_value(v)?)
+}
+
+fn json_to_js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+}
+
+fn js_to_json(v: &JsValue) -> Result<Value, BusError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Value::Null);
+    }
+    let text: String = js_sys::JSON::stringify(v).map_err(|_| BusError::Invalid("not JSON".into()))?.into();
+    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
+}
+
+fn promise<F>(f: F) -> Promise
+where
+    F: Future<Output = Result<JsValue, BusError>> + 'static,
+{
+    future_to_promise(async move { f.await.map_err(JsValue::from) })
+}
+
+/// Opens a bus. With `storage: "indexeddb"` everything stored earlier under the same `name`
+/// is read back before the bus starts.
+#[wasm_bindgen]
+pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
+    let opts: OpenOptions = options(opts)?;
+    let name = opts.name.unwrap_or_else(|| "default".into());
+    let persisted = match opts.storage.as_deref() {
+        Some("indexeddb") => {
+            let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
+            let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
+            Some((db, Rc::new(RefCell::new(journal))))
+        }
+        None | Some("memory") => None,
+        Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),
+    };
+    let (inner, warnings) = Inner::new(&name, persisted);
+    for w in warnings {
+        web_sys::console::warn_1(&JsValue::from_str(&format!("edgebus: {w}")));
+    }
+    let inner = Rc::new(RefCell::new(inner));
+    after(&inner);
+    Ok(Bus { inner })
+}
+
+/// Deletes the IndexedDB database of bus `name` (close the bus first).
+#[wasm_bindgen(js_name = deleteStorage)]
+pub async fn delete_storage(name: String) -> Result<(), JsValue> {
+    idb::delete(&name).await.map_err(|e| BusError::Storage(e.to_string()).into())
+}
+
+/// A message bus inside the page: Core NATS, JetStream and KV.
+#[wasm_bindgen]
+pub struct Bus {
+    inner: Shared,
+}
+
+#[wasm_bindgen]
+impl Bus {
+    /// Publishes `data` on `subject`. `opts`: `{ reply?, headers?: [name, value][] }`.
+    pub fn publish(&self, subject: &str, data: &[u8], opts: JsValue) -> Result<(), JsValue> {
+        let o: PubOptions = options(opts)?;
+        let headers = o.headers.as_deref().and_then(|h| jetstream::headers_for(h, None));
+        self.inner.borrow_mut().publish(subject, o.reply.as_deref(), headers.as_deref(), data)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// Subscribes; `callback(msg)` gets each message. Returns the subscription id.
+    pub fn subscribe(&self, subject: &str, queue: Option<String>, callback: js_sys::Function) -> Result<f64, JsValue> {
+        let sid = self.inner.borrow_mut().subscribe(subject, queue.as_deref(), Handler::Js { callback, kv: None })?;
+        after(&self.inner);
+        Ok(sid as f64)
+    }
+
+    /// Ends a subscription now, or after `max` messages in total.
+    pub fn unsubscribe(&self, sid: f64, max: Option<u32>) {
+        self.inner.borrow_mut().unsubscribe(sid as u64, u64::from(max.unwrap_or(0)));
+    }
+
+    /// Sends a request and resolves with the first reply. `opts`: `{ timeout?, headers? }`.
+    pub fn request(&self, subject: String, data: Vec<u8>, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: RequestOptions = options(opts)?;
+            let headers = o.headers.as_deref().and_then(|h| jetstream::headers_for(h, None));
+            let d = bus::request(&rc, &subject, headers, &data, o.timeout.unwrap_or(REQUEST_TIMEOUT_MS)).await?;
+            Ok(msg_object(&d))
+        })
+    }
+
+    /// A fresh inbox subject.
+    #[wasm_bindgen(js_name = newInbox)]
+    pub fn new_inbox(&self) -> String {
+        self.inner.borrow_mut().new_inbox()
+    }
+
+    /// Resolves once everything stored is durable and every held ack was delivered.
+    pub fn flush(&self) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            bus::settle(&rc).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Flushes, then closes (subscriptions end, callbacks are released).
+    pub fn close(&self) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            bus::close(&rc).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = isClosed)]
+    pub fn is_closed(&self) -> bool {
+        self.inner.borrow().is_closed()
+    }
+
+    /// `{ name, storage, streams, consumers, subscriptions }`.
+    pub fn info(&self) -> JsValue {
+        let i = self.inner.borrow();
+        let (streams, consumers, subscriptions) = i.counts();
+        json_to_js(&serde_json::json!({
+            "name": i.name, "storage": i.storage, "streams": streams,
+            "consumers": consumers, "subscriptions": subscriptions,
+        }))
+    }
+
+    // ---- JetStream ---------------------------------------------------------------------
+
+    /// A `$JS.API.<api>` request with a JSON body; resolves with the JSON reply, rejects
+    /// with a `JetStreamApiError` (`code`, `err_code`) on an error reply.
+    #[wasm_bindgen(js_name = jsApi)]
+    pub fn js_api(&self, api: String, body: JsValue, timeout: Option<u32>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let body = js_to_json(&body)?;
+            let v = jetstream::api(&rc, &api, &body, timeout.unwrap_or(API_TIMEOUT_MS)).await?;
+            Ok(json_to_js(&v))
+        })
+    }
+
+    /// Publishes to a stream; resolves with the PubAck once the message is durable.
+    /// `opts`: `{ msgID?, expect?: { lastMsgID?, streamName?, lastSequence?,
+    /// lastSubjectSequence? }, headers?, timeout? }`.
+    #[wasm_bindgen(js_name = jsPublish)]
+    pub fn js_publish(&self, subject: String, data: Vec<u8>, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: PublishOptions = options(opts)?;
+            Ok(json_to_js(&jetstream::publish(&rc, &subject, &data, &o).await?))
+        })
+    }
+
+    /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait? }`.
+    pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: FetchOptions = options(opts)?;
+            let msgs = jetstream::fetch(
+                &rc,
+                &stream,
+                &consumer,
+                o.max_messages.unwrap_or(100),
+                o.expires.unwrap_or(30_000),
+                o.no_wait.unwrap_or(false),
+            )
+            .await?;
+            Ok(msgs.iter().map(msg_object).collect::<Array>().into())
+        })
+    }
+
+    // ---- KV ----------------------------------------------------------------------------
+
+    /// Opens bucket `bucket`, creating it with `opts` (`{ history?, ttl?, maxBytes?,
+    /// maxValueSize?, storage? }`) if needed; resolves with its stream info.
+    #[wasm_bindgen(js_name = kvBind)]
+    pub fn kv_bind(&self, bucket: String, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: KvOptions = options(opts)?;
+            Ok(json_to_js(&kv::bind(&rc, &bucket, &o).await?))
+        })
+    }
+
+    /// The current entry of `key` (or revision `revision`), or `null`.
+    #[wasm_bindgen(js_name = kvGet)]
+    pub fn kv_get(&self, bucket: String, key: String, revision: Option<f64>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { kv::get(&rc, &bucket, &key, revision.map(|r| r as u64)).await })
+    }
+
+    /// Stores a value; resolves with its revision once durable. `previous`: expected revision.
+    #[wasm_bindgen(js_name = kvPut)]
+    pub fn kv_put(&self, bucket: String, key: String, value: Vec<u8>, previous: Option<f64>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let rev = kv::put(&rc, &bucket, &key, &value, previous.map(|p| p as u64)).await?;
+            Ok(JsValue::from(rev as f64))
+        })
+    }
+
+    #[wasm_bindgen(js_name = kvCreate)]
+    pub fn kv_create(&self, bucket: String, key: String, value: Vec<u8>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { Ok(JsValue::from(kv::create(&rc, &bucket, &key, &value).await? as f64)) })
+    }
+
+    #[wasm_bindgen(js_name = kvDelete)]
+    pub fn kv_delete(&self, bucket: String, key: String, purge: bool) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { Ok(JsValue::from(kv::delete(&rc, &bucket, &key, purge).await? as f64)) })
+    }
+
+    #[wasm_bindgen(js_name = kvKeys)]
+    pub fn kv_keys(&self, bucket: String, filter: Option<String>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let keys = kv::keys(&rc, &bucket, filter.as_deref()).await?;
+            Ok(keys.into_iter().map(JsValue::from).collect::<Array>().into())
+        })
+    }
+
+    #[wasm_bindgen(js_name = kvHistory)]
+    pub fn kv_history(&self, bucket: String, key: String) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { Ok(kv::history(&rc, &bucket, &key).await?.into_iter().collect::<Array>().into()) })
+    }
+
+    /// Watches keys matching `key`; `callback(entry)` per change. Resolves with
+    /// `{ sid, consumer }` for [`Bus::kv_unwatch`].
+    #[wasm_bindgen(js_name = kvWatch)]
+    pub fn kv_watch(&self, bucket: String, key: String, include: String, callback: js_sys::Function) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let inbox = rc.borrow_mut().new_inbox();
+            let handler = Handler::Js { callback, kv: Some(bucket.clone()) };
+            let sid = rc.borrow_mut().subscribe(&inbox, None, handler)?;
+            match kv::watch(&rc, &bucket, &key, &include, &inbox).await {
+                Ok(consumer) => {
+                    Ok(json_to_js(&serde_json::json!({ "sid": sid, "consumer": consumer, "bucket": bucket })))
+                }
+                Err(e) => {
+                    rc.borrow_mut().unsubscribe(sid, 0);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    #[wasm_bindgen(js_name = kvUnwatch)]
+    pub fn kv_unwatch(&self, bucket: String, sid: f64, consumer: String) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            rc.borrow_mut().unsubscribe(sid as u64, 0);
+            kv::unwatch(&rc, &bucket, &consumer).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = kvDestroy)]
+    pub fn kv_destroy(&self, bucket: String) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            kv::destroy(&rc, &bucket).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}

@@ -1,0 +1,568 @@
+//! The in-page runtime: the core's broker and JetStream engine on the page's one thread.
+//!
+//! The page's API is one local connection of the broker, the engine another (an in-process
+//! client, as the server hosts it). Every entry point does its work synchronously and then
+//! calls [`after`]: the engine is fed what reached it until the bus is quiet, deliveries for
+//! the page are dispatched, the engine's next deadline is armed (gloo-timers), and — with
+//! IndexedDB storage — a commit of the storage journal is started.
+//!
+//! **Acks wait for durability.** Whatever the engine says while its storage journal has
+//! uncommitted changes (publish acks, KV put replies, stream creations) is held, tagged with
+//! the commit that will make those changes durable, and only routed once that IndexedDB
+//! transaction committed. Later output queues behind held output, so order is kept.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use bytes::Bytes;
+use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery};
+use edgebus_core::jetstream::{JetStream, Outbound, SubChange};
+use edgebus_core::proto::{Headers, Limits, ServerInfo};
+use edgebus_core::session::SessionConfig;
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use gloo_timers::future::TimeoutFuture;
+use indexed_db_futures::database::Database;
+use wasm_bindgen::JsValue;
+
+use crate::error::BusError;
+use crate::idb::{self, SharedJournal};
+
+/// Nanoseconds since the Unix epoch, from the page's clock.
+pub fn now_ns() -> u64 {
+    (js_sys::Date::now() * 1e6) as u64
+}
+
+/// Who receives a page-side subscription's messages.
+pub enum Handler {
+    /// A JavaScript callback; dropped (released) with the subscription.
+    Js { callback: js_sys::Function, kv: Option<String> },
+    /// A Rust task (requests, fetches, KV listings).
+    Chan(mpsc::UnboundedSender<Delivery>),
+}
+
+struct SubEntry {
+    handler: Handler,
+    /// Auto-unsubscribe after this many messages (0: never).
+    max: u64,
+    received: u64,
+}
+
+pub struct Inner {
+    broker: Broker,
+    page: ConnId,
+    js_conn: ConnId,
+    engine: JetStream,
+    engine_subs: HashMap<String, u64>,
+    subs: HashMap<u64, SubEntry>,
+    queue: VecDeque<Delivery>,
+    dispatching: bool,
+    journal: Option<SharedJournal>,
+    db: Option<Rc<Database>>,
+    committing: bool,
+    /// Engine output waiting for the commit numbered by its tag.
+    held: VecDeque<(u64, Outbound)>,
+    /// The number the next commit will carry.
+    open_batch: u64,
+    idle_waiters: Vec<oneshot::Sender<()>>,
+    timer: Option<u64>,
+    timer_gen: u64,
+    closed: bool,
+    inbox_prefix: String,
+    next_inbox: u64,
+    pub(crate) name: String,
+    pub(crate) storage: &'static str,
+}
+
+pub type Shared = Rc<RefCell<Inner>>;
+
+fn random_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..22).map(|_| ALPHABET[(js_sys::Math::random() * 62.0) as usize % 62] as char).collect()
+}
+
+impl Inner {
+    /// Builds the bus. `db` + `journal` for IndexedDB storage (already loaded), else memory.
+    pub fn new(name: &str, persisted: Option<(Database, SharedJournal)>) -> (Inner, Vec<String>) {
+        let info = ServerInfo {
+            server_id: format!("EDGEBUS-PAGE-{}", random_token()),
+            server_name: name.into(),
+            version: edgebus_core::NATS_VERSION.into(),
+            proto: 1,
+            headers: true,
+            max_payload: Limits::default().max_payload as i64,
+            jetstream: true,
+            ..Default::default()
+        };
+        let config = BrokerConfig {
+            session: SessionConfig { limits: Limits::default(), auth_required: false },
+            info,
+            max_subscriptions: 0,
+            authorizer: None,
+        };
+        let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+        let mut broker = Broker::new(config, seed);
+        let page = broker.connect_local();
+        let js_conn = broker.connect_local();
+        let (db, journal) = match persisted {
+            Some((db, journal)) => (Some(Rc::new(db)), Some(journal)),
+            None => (None, None),
+        };
+        let file: Box<dyn edgebus_core::jetstream::store::Storage> = match &journal {
+            Some(j) => Box::new(idb::IdbStorage::new(j.clone())),
+            None => Box::new(edgebus_core::jetstream::store::MemStorage),
+        };
+        let mem = Box::new(edgebus_core::jetstream::store::MemStorage);
+        let (engine, mut warnings) = JetStream::new(file, mem, now_ns(), seed.rotate_left(17));
+        if let Some(j) = &journal {
+            warnings.append(&mut j.borrow_mut().warnings);
+            // Recovery rewrites nothing on its own; start from a clean journal.
+            let _ = j.borrow_mut().take_ops();
+        }
+        let storage = if journal.is_some() { "indexeddb" } else { "memory" };
+        let mut inner = Inner {
+            broker,
+            page,
+            js_conn,
+            engine,
+            engine_subs: HashMap::new(),
+            subs: HashMap::new(),
+            queue: VecDeque::new(),
+            dispatching: false,
+            journal,
+            db,
+            committing: false,
+            held: VecDeque::new(),
+            open_batch: 1,
+            idle_waiters: Vec::new(),
+            timer: None,
+            timer_gen: 0,
+            closed: false,
+            inbox_prefix: format!("_INBOX.{}", random_token()),
+            next_inbox: 1,
+            name: name.into(),
+            storage,
+        };
+        inner.apply_engine_subs();
+        (inner, warnings)
+    }
+
+    fn check_open(&self) -> Result<(), BusError> {
+        if self.closed {
+            Err(BusError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn new_inbox(&mut self) -> String {
+        let n = self.next_inbox;
+        self.next_inbox += 1;
+        format!("{}.{n}", self.inbox_prefix)
+    }
+
+    pub fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<(), BusError> {
+        self.check_open()?;
+        self.broker
+            .publish_local(
+                self.page,
+                subject.as_bytes(),
+                subject.as_bytes(),
+                reply.map(str::as_bytes),
+                headers,
+                payload,
+            )
+            .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
+        Ok(())
+    }
+
+    pub fn subscribe(&mut self, subject: &str, queue: Option<&str>, handler: Handler) -> Result<u64, BusError> {
+        self.check_open()?;
+        let sid = self
+            .broker
+            .subscribe_local(self.page, subject.as_bytes(), queue.map(str::as_bytes))
+            .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
+        self.subs.insert(sid, SubEntry { handler, max: 0, received: 0 });
+        Ok(sid)
+    }
+
+    /// Ends a subscription now (`max == 0`) or after `max` messages in total; its handler is
+    /// dropped with it.
+    pub fn unsubscribe(&mut self, sid: u64, max: u64) {
+        let Some(entry) = self.subs.get_mut(&sid) else { return };
+        if max > 0 && entry.received < max {
+            entry.max = max;
+            self.broker.unsubscribe_local(self.page, sid, max);
+        } else {
+            self.subs.remove(&sid);
+            self.broker.unsubscribe_local(self.page, sid, 0);
+        }
+    }
+
+    fn apply_engine_subs(&mut self) {
+        for change in self.engine.subscriptions() {
+            match change {
+                SubChange::Add(s) => {
+                    if !self.engine_subs.contains_key(&s) {
+                        if let Ok(sid) = self.broker.subscribe_local(self.js_conn, s.as_bytes(), None) {
+                            self.engine_subs.insert(s, sid);
+                        }
+                    }
+                }
+                SubChange::Remove(s) => {
+                    if let Some(sid) = self.engine_subs.remove(&s) {
+                        self.broker.unsubscribe_local(self.js_conn, sid, 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds the engine until nothing moves, then queues the page's deliveries.
+    fn pump(&mut self, now: u64) {
+        loop {
+            let input = self.broker.take_deliveries(self.js_conn);
+            {
+                let Inner { broker, engine, .. } = self;
+                let interest = |s: &[u8]| broker.has_interest(s);
+                for d in &input {
+                    engine.handle_msg(now, &d.subject, d.reply.as_deref(), d.headers.as_deref(), &d.payload, &interest);
+                }
+            }
+            self.apply_engine_subs();
+            let out = self.engine.take_outbound();
+            if input.is_empty() && out.is_empty() {
+                break;
+            }
+            self.emit(out);
+        }
+        let page = self.broker.take_deliveries(self.page);
+        self.queue.extend(page);
+    }
+
+    fn emit(&mut self, out: Vec<Outbound>) {
+        let uncommitted = self.journal.as_ref().is_some_and(|j| j.borrow().pending());
+        for o in out {
+            if uncommitted {
+                self.held.push_back((self.open_batch, o));
+            } else if let Some(&(batch, _)) = self.held.back() {
+                self.held.push_back((batch, o));
+            } else {
+                self.send(&o);
+            }
+        }
+    }
+
+    fn send(&mut self, o: &Outbound) {
+        let _ = self.broker.publish_local(
+            self.js_conn,
+            &o.route,
+            &o.subject,
+            o.reply.as_deref(),
+            o.headers.as_deref(),
+            &o.payload,
+        );
+    }
+
+    /// Routes the output held for commits up to `batch`.
+    fn release(&mut self, batch: u64) {
+        while self.held.front().is_some_and(|(b, _)| *b <= batch) {
+            if let Some((_, o)) = self.held.pop_front() {
+                self.send(&o);
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = now_ns();
+        self.timer = None;
+        let Inner { broker, engine, .. } = self;
+        let interest = |s: &[u8]| broker.has_interest(s);
+        if engine.next_deadline(now).is_some_and(|d| d <= now) {
+            engine.handle_timeout(now, &interest);
+        }
+        let out = self.engine.take_outbound();
+        self.emit(out);
+        self.pump(now);
+    }
+
+    fn idle(&self) -> bool {
+        !self.committing && self.held.is_empty() && !self.journal.as_ref().is_some_and(|j| j.borrow().pending())
+    }
+
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.engine.stream_count(), self.engine.consumer_count(), self.broker.subscription_count())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
+pub fn after(rc: &Shared) {
+    let (start_commit, timer) = {
+        let mut i = rc.borrow_mut();
+        if i.closed {
+            return;
+        }
+        i.pump(now_ns());
+        let start_commit = !i.committing && i.journal.as_ref().is_some_and(|j| j.borrow().pending());
+        if start_commit {
+            i.committing = true;
+        }
+        (start_commit, arm_timer(&mut i))
+    };
+    if let Some((generation, ms)) = timer {
+        let weak = Rc::downgrade(rc);
+        wasm_bindgen_futures::spawn_local(timer_task(weak, generation, ms));
+    }
+    if start_commit {
+        wasm_bindgen_futures::spawn_local(commit_loop(Rc::downgrade(rc)));
+    }
+    dispatch(rc);
+}
+
+/// Returns `(generation, delay)` when a new timer must be started.
+fn arm_timer(i: &mut Inner) -> Option<(u64, u32)> {
+    let now = now_ns();
+    let deadline = i.engine.next_deadline(now)?;
+    if i.timer.is_some_and(|t| t <= deadline) {
+        return None;
+    }
+    i.timer = Some(deadline);
+    i.timer_gen += 1;
+    let ms = deadline.saturating_sub(now).div_ceil(1_000_000).min(u64::from(u32::MAX / 2)) as u32;
+    Some((i.timer_gen, ms))
+}
+
+async fn timer_task(weak: Weak<RefCell<Inner>>, generation: u64, ms: u32) {
+    TimeoutFuture::new(ms).await;
+    let Some(rc) = weak.upgrade() else { return };
+    {
+        let mut i = rc.borrow_mut();
+        if i.closed || i.timer_gen != generation {
+            return;
+        }
+        i.on_timer();
+    }
+    after(&rc);
+}
+
+async fn commit_loop(weak: Weak<RefCell<Inner>>) {
+    loop {
+        let Some(rc) = weak.upgrade() else { return };
+        let job = {
+            let mut i = rc.borrow_mut();
+            match (&i.db, &i.journal) {
+                (Some(db), Some(j)) if j.borrow().pending() => {
+                    let ops = j.borrow_mut().take_ops();
+                    let db = db.clone();
+                    let batch = i.open_batch;
+                    i.open_batch += 1;
+                    Some((db, ops, batch))
+                }
+                _ => {
+                    i.committing = false;
+                    None
+                }
+            }
+        };
+        let Some((db, ops, batch)) = job else {
+            let waiters = std::mem::take(&mut rc.borrow_mut().idle_waiters);
+            for w in waiters {
+                let _ = w.send(());
+            }
+            return;
+        };
+        drop(rc);
+        if let Err(e) = idb::write(&db, ops).await {
+            web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: IndexedDB commit failed: {e}")));
+        }
+        let Some(rc) = weak.upgrade() else { return };
+        {
+            let mut i = rc.borrow_mut();
+            i.release(batch);
+            i.pump(now_ns());
+        }
+        dispatch(&rc);
+    }
+}
+
+/// Hands queued deliveries to their handlers, outside any borrow (callbacks may publish).
+pub fn dispatch(rc: &Shared) {
+    {
+        let mut i = rc.borrow_mut();
+        if i.dispatching {
+            return;
+        }
+        i.dispatching = true;
+    }
+    loop {
+        let next = {
+            let mut i = rc.borrow_mut();
+            let Some(d) = i.queue.pop_front() else {
+                i.dispatching = false;
+                return;
+            };
+            let Some(entry) = i.subs.get_mut(&d.sub) else { continue };
+            entry.received += 1;
+            let target = match &entry.handler {
+                Handler::Js { callback, kv } => Either::Left((callback.clone(), kv.clone())),
+                Handler::Chan(tx) => Either::Right(tx.clone()),
+            };
+            if entry.max > 0 && entry.received >= entry.max {
+                i.subs.remove(&d.sub);
+            }
+            (d, target)
+        };
+        match next {
+            (d, Either::Left((callback, kv))) => {
+                let value = match kv {
+                    Some(bucket) => crate::convert::kv_entry(&bucket, &d),
+                    None => Some(crate::convert::msg_object(&d)),
+                };
+                if let Some(value) = value {
+                    if let Err(e) = callback.call1(&JsValue::NULL, &value) {
+                        web_sys::console::error_2(&JsValue::from_str("edgebus: subscription callback threw"), &e);
+                    }
+                }
+            }
+            (d, Either::Right(tx)) => {
+                let _ = tx.unbounded_send(d);
+            }
+        }
+        after(rc);
+    }
+}
+
+/// Subscribes a channel; the caller unsubscribes when done.
+pub fn subscribe_chan(rc: &Shared, subject: &str) -> Result<(u64, mpsc::UnboundedReceiver<Delivery>), BusError> {
+    let (tx, rx) = mpsc::unbounded();
+    let sid = rc.borrow_mut().subscribe(subject, None, Handler::Chan(tx))?;
+    Ok((sid, rx))
+}
+
+/// The status code of a header-only status message (`NATS/1.0 503`), if it is one.
+pub fn status_of(d: &Delivery) -> Option<u16> {
+    if !d.payload.is_empty() {
+        return None;
+    }
+    d.headers.as_deref().and_then(|h| Headers::parse(h).ok()).and_then(|h| h.status)
+}
+
+/// Publishes a request and waits for one reply.
+pub async fn request(
+    rc: &Shared,
+    subject: &str,
+    headers: Option<Bytes>,
+    payload: &[u8],
+    timeout_ms: u32,
+) -> Result<Delivery, BusError> {
+    let inbox = rc.borrow_mut().new_inbox();
+    let (sid, mut rx) = subscribe_chan(rc, &inbox)?;
+    let sent = rc.borrow_mut().publish(subject, Some(&inbox), headers.as_deref(), payload);
+    if let Err(e) = sent {
+        rc.borrow_mut().unsubscribe(sid, 0);
+        return Err(e);
+    }
+    after(rc);
+    let got = select(rx.next(), TimeoutFuture::new(timeout_ms)).await;
+    rc.borrow_mut().unsubscribe(sid, 0);
+    match got {
+        Either::Left((Some(d), _)) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
+        Either::Left((Some(d), _)) => Ok(d),
+        Either::Left((None, _)) => Err(BusError::Closed),
+        Either::Right(_) => Err(BusError::Timeout),
+    }
+}
+
+/// Collects messages on a fresh inbox subscription until `done` says stop or `timeout_ms`
+/// passes; publishes `subject` with the inbox as reply first (if given).
+pub async fn collect(
+    rc: &Shared,
+    inbox: &str,
+    publish: Option<(&str, &[u8])>,
+    timeout_ms: u32,
+    mut done: impl FnMut(&Delivery) -> Collect,
+) -> Result<Vec<Delivery>, BusError> {
+    let (sid, mut rx) = subscribe_chan(rc, inbox)?;
+    if let Some((subject, body)) = publish {
+        let sent = rc.borrow_mut().publish(subject, Some(inbox), None, body);
+        if let Err(e) = sent {
+            rc.borrow_mut().unsubscribe(sid, 0);
+            return Err(e);
+        }
+    }
+    after(rc);
+    let mut timer = TimeoutFuture::new(timeout_ms);
+    let mut got = Vec::new();
+    while let Either::Left((Some(d), _)) = select(rx.next(), &mut timer).await {
+        match done(&d) {
+            Collect::Keep => got.push(d),
+            Collect::KeepAndStop => {
+                got.push(d);
+                break;
+            }
+            Collect::Skip => {}
+            Collect::Stop => break,
+        }
+    }
+    rc.borrow_mut().unsubscribe(sid, 0);
+    Ok(got)
+}
+
+/// What [`collect`] does with one message.
+pub enum Collect {
+    Keep,
+    KeepAndStop,
+    Skip,
+    Stop,
+}
+
+/// Makes everything the engine holds durable and waits until every held ack went out.
+pub async fn settle(rc: &Shared) {
+    {
+        let mut i = rc.borrow_mut();
+        if i.closed {
+            return;
+        }
+        i.engine.flush();
+    }
+    after(rc);
+    loop {
+        let rx = {
+            let mut i = rc.borrow_mut();
+            if i.idle() {
+                return;
+            }
+            let (tx, rx) = oneshot::channel();
+            i.idle_waiters.push(tx);
+            rx
+        };
+        let _ = rx.await;
+    }
+}
+
+/// Flushes, then stops: drops every subscription (and its callback) and the timers.
+pub async fn close(rc: &Shared) {
+    settle(rc).await;
+    let mut i = rc.borrow_mut();
+    i.closed = true;
+    i.subs.clear();
+    i.queue.clear();
+    i.timer_gen += 1;
+    if let Some(db) = i.db.take() {
+        if let Ok(db) = Rc::try_unwrap(db) {
+            db.close();
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! JetStream storage in IndexedDB, write-behind.
+//!
+//! The engine's storage traits are synchronous and IndexedDB is not, so [`IdbStore`] keeps
+//! each stream in memory (like `MemStore`) and marks what changed in a [`Journal`] shared by
+//! every stream of the bus. The host ([`crate::bus`]) turns everything marked since the last
+//! commit into one IndexedDB transaction ([`Journal::take_ops`] + [`write`]) and releases the
+//! publish acks that depend on it only once that transaction committed.
+//!
+//! Layout (database `edgebus:<name>`, version 1):
+//! - object store `blocks`: key `<stream>\0<first seq, 20 digits>`, value a `Uint8Array`
+//!   holding up to [`BLOCK_MAX_MSGS`] messages / [`BLOCK_MAX_BYTES`] bytes (IndexedDB manages
+//!   only some thousands of records per second, so messages are packed, like the segment
+//!   files of the server's file store). A block is rewritten whole when it changes.
+//! - object store `meta`: key `s\0<stream>` → the stream's saved config, key
+//!   `c\0<stream>\0<consumer>` → a consumer's saved state.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use edgebus_core::jetstream::store::{MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::KeyRange;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Most messages packed into one IndexedDB record.
+pub const BLOCK_MAX_MSGS: usize = 1024;
+/// Most message bytes appended to one record before a new one starts (a changed block is
+/// rewritten whole, so this bounds the bytes one commit writes per changed block).
+pub const BLOCK_MAX_BYTES: usize = 64 * 1024;
+
+const BLOCKS: &str = "blocks";
+const META: &str = "meta";
+const DB_VERSION: u8 = 1;
+
+/// Block encoding version (the first byte of every block).
+const BLOCK_FORMAT: u8 = 1;
+const NO_HEADERS: u32 = u32::MAX;
+
+#[derive(Default)]
+struct Block {
+    msgs: BTreeMap<u64, StoredMsg>,
+    /// Bytes appended so far (removals do not give room back: appends go to a new block).
+    filled: usize,
+}
+
+/// One stream's state, in memory.
+struct StreamData {
+    name: String,
+    /// Keyed by the first sequence the block was created for.
+    blocks: BTreeMap<u64, Block>,
+    config: Vec<u8>,
+    consumers: BTreeMap<String, Vec<u8>>,
+    dirty_blocks: BTreeSet<u64>,
+    config_dirty: bool,
+    dirty_consumers: BTreeSet<String>,
+}
+
+impl StreamData {
+    fn new(name: &str) -> Self {
+        StreamData {
+            name: name.into(),
+            blocks: BTreeMap::new(),
+            config: Vec::new(),
+            consumers: BTreeMap::new(),
+            dirty_blocks: BTreeSet::new(),
+            config_dirty: false,
+            dirty_consumers: BTreeSet::new(),
+        }
+    }
+
+    fn block_of(&self, seq: u64) -> Option<u64> {
+        self.blocks.range(..=seq).next_back().map(|(k, _)| *k)
+    }
+}
+
+/// One write of a commit.
+#[derive(Debug)]
+pub enum Op {
+    /// Deletes everything stored for a stream (before it is destroyed or created anew).
+    Wipe(String),
+    PutBlock(String, Vec<u8>),
+    DeleteBlock(String),
+    PutMeta(String, Vec<u8>),
+    DeleteMeta(String),
+}
+
+/// Every stream of one bus, and what changed since the last commit.
+#[derive(Default)]
+pub struct Journal {
+    streams: BTreeMap<u64, StreamData>,
+    next_id: u64,
+    wipes: Vec<String>,
+    pending: bool,
+    /// Records that failed to decode at load time, reported once.
+    pub warnings: Vec<String>,
+}
+
+pub type SharedJournal = Rc<RefCell<Journal>>;
+
+fn block_key(stream: &str, first: u64) -> String {
+    format!("{stream}\0{first:020}")
+}
+fn config_key(stream: &str) -> String {
+    format!("s\0{stream}")
+}
+fn consumer_key(stream: &str, consumer: &str) -> String {
+    format!("c\0{stream}\0{consumer}")
+}
+
+impl Journal {
+    /// Whether anything changed since the last [`Journal::take_ops`].
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The writes that make the current state durable, in order; clears the marks.
+    pub fn take_ops(&mut self) -> Vec<Op> {
+        let mut ops: Vec<Op> = self.wipes.drain(..).map(Op::Wipe).collect();
+        for s in self.streams.values_mut() {
+            if std::mem::take(&mut s.config_dirty) {
+                ops.push(Op::PutMeta(config_key(&s.name), s.config.clone()));
+            }
+            for c in std::mem::take(&mut s.dirty_consumers) {
+                let key = consumer_key(&s.name, &c);
+                ops.push(match s.consumers.get(&c) {
+                    Some(state) => Op::PutMeta(key, state.clone()),
+                    None => Op::DeleteMeta(key),
+                });
+            }
+            for b in std::mem::take(&mut s.dirty_blocks) {
+                let key = block_key(&s.name, b);
+                ops.push(match s.blocks.get(&b) {
+                    Some(block) => Op::PutBlock(key, encode_block(block)),
+                    None => Op::DeleteBlock(key),
+                });
+            }
+        }
+        self.pending = false;
+        ops
+    }
+
+    fn stream(&mut self, id: u64) -> Result<&mut StreamData, StoreError> {
+        self.pending = true;
+        self.streams.get_mut(&id).ok_or_else(|| StoreError::Io("stream store was destroyed".into()))
+    }
+}
+
+/// The storage of one bus's file-backed streams.
+pub struct IdbStorage {
+    journal: SharedJournal,
+}
+
+impl IdbStorage {
+    pub fn new(journal: SharedJournal) -> Self {
+        IdbStorage { journal }
+    }
+}
+
+impl Storage for IdbStorage {
+    fn create(&mut self, stream: &str, config: &[u8]) -> Result<Box<dyn StreamStore>, StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let id = j.next_id;
+        j.next_id += 1;
+        j.wipes.push(stream.into());
+        let mut data = StreamData::new(stream);
+        data.config = config.to_vec();
+        data.config_dirty = true;
+        j.streams.insert(id, data);
+        j.pending = true;
+        Ok(Box::new(IdbStore { journal: self.journal.clone(), id }))
+    }
+
+    fn recover(&mut self) -> Result<Recovered, StoreError> {
+        let j = self.journal.borrow();
+        Ok(j.streams
+            .iter()
+            .map(|(id, s)| {
+                let store: Box<dyn StreamStore> = Box::new(IdbStore { journal: self.journal.clone(), id: *id });
+                (s.config.clone(), store)
+            })
+            .collect())
+    }
+}
+
+/// One stream's log: a handle into the shared [`Journal`].
+pub struct IdbStore {
+    journal: SharedJournal,
+    id: u64,
+}
+
+impl StreamStore for IdbStore {
+    fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        let size = msg.stored_size() as usize;
+        let open = s.blocks.iter().next_back().and_then(|(k, b)| {
+            let fits = b.msgs.len() < BLOCK_MAX_MSGS && b.filled + size <= BLOCK_MAX_BYTES;
+            let after = b.msgs.keys().next_back().is_none_or(|last| *last < msg.seq);
+            (fits && after && *k <= msg.seq).then_some(*k)
+        });
+        let key = open.unwrap_or(msg.seq);
+        let block = s.blocks.entry(key).or_default();
+        block.msgs.insert(msg.seq, msg.clone());
+        block.filled += size;
+        s.dirty_blocks.insert(key);
+        Ok(())
+    }
+
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        let j = self.journal.borrow();
+        let Some(s) = j.streams.get(&self.id) else { return Ok(None) };
+        Ok(s.block_of(seq).and_then(|k| s.blocks.get(&k)).and_then(|b| b.msgs.get(&seq)).cloned())
+    }
+
+    fn remove(&mut self, seq: u64) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        let Some(key) = s.block_of(seq) else { return Ok(()) };
+        if let Some(b) = s.blocks.get_mut(&key) {
+            if b.msgs.remove(&seq).is_some() {
+                if b.msgs.is_empty() {
+                    s.blocks.remove(&key);
+                }
+                s.dirty_blocks.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, before: u64) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        let keys: Vec<u64> = s.blocks.range(..before).map(|(k, _)| *k).collect();
+        for key in keys {
+            let Some(b) = s.blocks.get_mut(&key) else { continue };
+            if b.msgs.keys().next().is_none_or(|first| *first >= before) {
+                continue;
+            }
+            b.msgs = b.msgs.split_off(&before);
+            if b.msgs.is_empty() {
+                s.blocks.remove(&key);
+            }
+            s.dirty_blocks.insert(key);
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        // Durability comes from the host's commit of the journal, before any ack is released.
+        Ok(())
+    }
+
+    fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError> {
+        let j = self.journal.borrow();
+        let Some(s) = j.streams.get(&self.id) else { return Ok(()) };
+        for m in s.blocks.values().flat_map(|b| b.msgs.values()) {
+            f(MsgMeta::of(m.seq, &m.subject, m.headers.as_deref(), m.payload.len(), m.time));
+        }
+        Ok(())
+    }
+
+    fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        s.config = config.to_vec();
+        s.config_dirty = true;
+        Ok(())
+    }
+
+    fn save_consumer(&mut self, name: &str, state: &[u8]) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        s.consumers.insert(name.into(), state.to_vec());
+        s.dirty_consumers.insert(name.into());
+        Ok(())
+    }
+
+    fn remove_consumer(&mut self, name: &str) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        if s.consumers.remove(name).is_some() {
+            s.dirty_consumers.insert(name.into());
+        }
+        Ok(())
+    }
+
+    fn consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let j = self.journal.borrow();
+        let Some(s) = j.streams.get(&self.id) else { return Ok(Vec::new()) };
+        Ok(s.consumers.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn destroy(&mut self) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        if let Some(s) = j.streams.remove(&self.id) {
+            j.wipes.push(s.name);
+            j.pending = true;
+        }
+        Ok(())
+    }
+}
+
+fn encode_block(b: &Block) -> Vec<u8> {
+    let size: usize = b.msgs.values().map(|m| m.stored_size() as usize + 12).sum();
+    let mut out = Vec::with_capacity(size + 1);
+    out.push(BLOCK_FORMAT);
+    for m in b.msgs.values() {
+        out.extend_from_slice(&m.seq.to_le_bytes());
+        out.extend_from_slice(&m.time.to_le_bytes());
+        out.extend_from_slice(&(m.subject.len() as u32).to_le_bytes());
+        let hlen = m.headers.as_ref().map_or(NO_HEADERS, |h| h.len() as u32);
+        out.extend_from_slice(&hlen.to_le_bytes());
+        out.extend_from_slice(&(m.payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&m.subject);
+        if let Some(h) = &m.headers {
+            out.extend_from_slice(h);
+        }
+        out.extend_from_slice(&m.payload);
+    }
+    out
+}
+
+fn decode_block(data: &[u8]) -> Result<BTreeMap<u64, StoredMsg>, String> {
+    let bytes = Bytes::copy_from_slice(data);
+    let mut msgs = BTreeMap::new();
+    if bytes.first() != Some(&BLOCK_FORMAT) {
+        return Err("unknown block format".into());
+    }
+    let mut at = 1;
+    let take = |at: &mut usize, n: usize| -> Result<Bytes, String> {
+        let end = at.checked_add(n).filter(|e| *e <= bytes.len()).ok_or("truncated block")?;
+        let b = bytes.slice(*at..end);
+        *at = end;
+        Ok(b)
+    };
+    let u64_at = |b: &Bytes| b.iter().rev().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+    while at < bytes.len() {
+        let seq = u64_at(&take(&mut at, 8)?);
+        let time = u64_at(&take(&mut at, 8)?);
+        let slen = u64_at(&take(&mut at, 4)?) as usize;
+        let hlen = u64_at(&take(&mut at, 4)?) as u32;
+        let plen = u64_at(&take(&mut at, 4)?) as usize;
+        let subject = take(&mut at, slen)?;
+        let headers = if hlen == NO_HEADERS { None } else { Some(take(&mut at, hlen as usize)?) };
+        let payload = take(&mut at, plen)?;
+        msgs.insert(seq, StoredMsg { seq, subject, headers, payload, time });
+    }
+    Ok(msgs)
+}
+
+/// An IndexedDB failure, as text.
+fn idb_err(e: impl std::fmt::Debug) -> StoreError {
+    StoreError::Io(format!("IndexedDB: {e:?}"))
+}
+
+/// The database name for a bus name.
+pub fn db_name(bus: &str) -> String {
+    format!("edgebus:{bus}")
+}
+
+/// Opens (creating if needed) a bus's database.
+pub async fn open(bus: &str) -> Result<Database, StoreError> {
+    Database::open(db_name(bus).as_str())
+        .with_version(DB_VERSION)
+        .with_on_upgrade_needed(|_event, db| {
+            if !db.object_store_names().any(|n| n == BLOCKS) {
+                db.create_object_store(BLOCKS).build()?;
+            }
+            if !db.object_store_names().any(|n| n == META) {
+                db.create_object_store(META).build()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(idb_err)
+}
+
+/// Deletes a bus's database (tests, "forget everything").
+pub async fn delete(bus: &str) -> Result<(), StoreError> {
+    Database::delete_by_name(&db_name(bus)).map_err(idb_err)?.await.map_err(idb_err)
+}
+
+async fn read_all(db: &Database, store: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let tx = db.transaction(store).build().map_err(idb_err)?;
+    let os = tx.object_store(store).map_err(idb_err)?;
+    let keys: Vec<String> = os
+        .get_all_keys::<String>()
+        .primitive()
+        .map_err(idb_err)?
+        .await
+        .map_err(idb_err)?
+        .collect::<Result<_, _>>()
+        .map_err(idb_err)?;
+    let values: Vec<JsValue> = os
+        .get_all::<JsValue>()
+        .primitive()
+        .map_err(idb_err)?
+        .await
+        .map_err(idb_err)?
+        .collect::<Result<_, _>>()
+        .map_err(idb_err)?;
+    if keys.len() != values.len() {
+        return Err(StoreError::Io("IndexedDB: keys and values differ in number".into()));
+    }
+    Ok(keys.into_iter().zip(values).map(|(k, v)| (k, v.unchecked_into::<js_sys::Uint8Array>().to_vec())).collect())
+}
+
+/// Reads everything back into a fresh journal (bus start-up, before the engine exists).
+pub async fn load(db: &Database) -> Result<Journal, StoreError> {
+    let mut j = Journal::default();
+    let mut ids: BTreeMap<String, u64> = BTreeMap::new();
+    let meta = read_all(db, META).await?;
+    for (key, value) in &meta {
+        if let Some(name) = key.strip_prefix("s\0") {
+            let id = j.next_id;
+            j.next_id += 1;
+            ids.insert(name.into(), id);
+            let mut data = StreamData::new(name);
+            data.config = value.clone();
+            j.streams.insert(id, data);
+        }
+    }
+    for (key, value) in meta {
+        let Some(rest) = key.strip_prefix("c\0") else { continue };
+        let Some((stream, consumer)) = rest.split_once('\0') else { continue };
+        if let Some(s) = ids.get(stream).and_then(|id| j.streams.get_mut(id)) {
+            s.consumers.insert(consumer.into(), value);
+        }
+    }
+    for (key, value) in read_all(db, BLOCKS).await? {
+        let Some((stream, first)) = key.split_once('\0') else { continue };
+        let (Some(s), Ok(first)) = (ids.get(stream).and_then(|id| j.streams.get_mut(id)), first.parse::<u64>()) else {
+            continue;
+        };
+        match decode_block(&value) {
+            Ok(msgs) => {
+                let filled = msgs.values().map(|m| m.stored_size() as usize).sum();
+                s.blocks.insert(first, Block { msgs, filled });
+            }
+            Err(e) => j.warnings.push(format!("stream {stream}: block {first} skipped: {e}")),
+        }
+    }
+    Ok(j)
+}
+
+fn range_of(prefix: &str) -> KeyRange<String> {
+    KeyRange::Bound(format!("{prefix}\0"), false, format!("{prefix}\u{1}"), true)
+}
+
+/// Applies one commit's writes in a single IndexedDB transaction and waits for it to commit.
+pub async fn write(db: &Database, ops: Vec<Op>) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let tx = db.transaction([BLOCKS, META]).with_mode(TransactionMode::Readwrite).build().map_err(idb_err)?;
+    let blocks = tx.object_store(BLOCKS).map_err(idb_err)?;
+    let meta = tx.object_store(META).map_err(idb_err)?;
+    for op in ops {
+        // Requests go out when built; the commit below waits for all of them.
+        match op {
+            Op::Wipe(stream) => {
+                drop(blocks.delete::<String, _>(range_of(&stream)).primitive().map_err(idb_err)?);
+                drop(meta.delete(config_key(&stream)).primitive().map_err(idb_err)?);
+                drop(meta.delete::<String, _>(range_of(&format!("c\0{stream}"))).primitive().map_err(idb_err)?);
+            }
+            Op::PutBlock(key, data) => {
+                let value: JsValue = js_sys::Uint8Array::from(&data[..]).into();
+                drop(blocks.put(value).with_key(key).primitive().map_err(idb_err)?);
+            }
+            Op::DeleteBlock(key) => drop(blocks.delete(key).primitive().map_err(idb_err)?),
+            Op::PutMeta(key, data) => {
+                let value: JsValue = js_sys::Uint8Array::from(&data[..]).into();
+                drop(meta.put(value).with_key(key).primitive().map_err(idb_err)?);
+            }
+            Op::DeleteMeta(key) => drop(meta.delete(key).primitive().map_err(idb_err)?),
+        }
+    }
+    drop(blocks);
+    drop(meta);
+    tx.commit().await.map_err(idb_err)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn msg(seq: u64, n: usize) -> StoredMsg {
+        StoredMsg {
+            seq,
+            subject: Bytes::from(format!("s.{seq}")),
+            headers: seq.is_multiple_of(2).then(|| Bytes::from_static(b"NATS/1.0\r\nA: b\r\n\r\n")),
+            payload: Bytes::from(vec![b'x'; n]),
+            time: 1_700_000_000_000_000_000 + seq,
+        }
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn block_roundtrip_and_truncation() {
+        let mut b = Block::default();
+        for seq in 1..=5 {
+            b.msgs.insert(seq, msg(seq, seq as usize * 3));
+        }
+        let data = encode_block(&b);
+        assert_eq!(decode_block(&data).unwrap(), b.msgs);
+        assert!(decode_block(&data[..data.len() - 1]).is_err());
+        assert!(decode_block(&[9]).is_err());
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn store_keeps_the_contract_in_memory_and_packs_blocks() {
+        let journal: SharedJournal = Rc::default();
+        let mut storage = IdbStorage::new(journal.clone());
+        let mut store = storage.create("S", b"{}").unwrap();
+        edgebus_core::jetstream::store::contract::exercise(store.as_mut());
+        let ops = journal.borrow_mut().take_ops();
+        assert!(matches!(&ops[0], Op::Wipe(s) if s == "S"));
+        assert!(!journal.borrow().pending());
+        for seq in 11..=3000 {
+            store.append(&msg(seq, 10)).unwrap();
+        }
+        let ops = journal.borrow_mut().take_ops();
+        let puts = ops.iter().filter(|o| matches!(o, Op::PutBlock(..))).count();
+        assert!((2..=4).contains(&puts), "3000 small messages in a few blocks, got {puts}");
+        store.compact(2500).unwrap();
+        let ops = journal.borrow_mut().take_ops();
+        assert!(ops.iter().any(|o| matches!(o, Op::DeleteBlock(_))), "{ops:?}");
+        let mut n = 0;
+        store.scan(&mut |_| n += 1).unwrap();
+        assert_eq!(n, 501);
+        store.destroy().unwrap();
+        assert!(matches!(&journal.borrow_mut().take_ops()[..], [Op::Wipe(_)]));
+        assert!(store.append(&msg(4000, 1)).is_err(), "a destroyed store refuses writes");
+    }
+}

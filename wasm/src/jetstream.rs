@@ -1,0 +1,198 @@
+//! The page's JetStream client: `$JS.API` requests, publish with ack, pull fetch, and the
+//! ephemeral push consumers that KV listings and watches ride on. Everything goes through the
+//! in-page bus exactly as a NATS client's traffic would go through a server.
+
+use bytes::Bytes;
+use edgebus_core::broker::Delivery;
+use edgebus_core::proto::Headers;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use gloo_timers::future::TimeoutFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::bus::{self, after, request, status_of, Collect, Shared};
+use crate::convert::ack_info;
+use crate::error::BusError;
+
+/// Default time a JetStream API request may take.
+pub const API_TIMEOUT_MS: u32 = 5_000;
+
+/// Parses an API reply, turning `{"error": …}` into [`BusError::Api`].
+pub fn parse_api(payload: &[u8]) -> Result<Value, BusError> {
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|e| BusError::Invalid(format!("unreadable JetStream reply: {e}")))?;
+    if let Some(err) = v.get("error") {
+        return Err(BusError::Api {
+            code: err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16,
+            err_code: err.get("err_code").and_then(Value::as_u64).unwrap_or(0) as u32,
+            description: err.get("description").and_then(Value::as_str).unwrap_or("JetStream error").into(),
+        });
+    }
+    Ok(v)
+}
+
+/// One `$JS.API.<api>` request.
+pub async fn api(rc: &Shared, api: &str, body: &Value, timeout_ms: u32) -> Result<Value, BusError> {
+    let body = if body.is_null() { Vec::new() } else { serde_json::to_vec(body).unwrap_or_default() };
+    let d = request(rc, &format!("$JS.API.{api}"), None, &body, timeout_ms).await?;
+    parse_api(&d.payload)
+}
+
+/// Expectations and ids a JetStream publish can carry (nats.js `JetStreamPublishOptions`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishOptions {
+    #[serde(rename = "msgID")]
+    pub msg_id: Option<String>,
+    pub expect: Option<Expect>,
+    pub headers: Option<Vec<(String, String)>>,
+    pub timeout: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Expect {
+    #[serde(rename = "lastMsgID")]
+    pub last_msg_id: Option<String>,
+    pub stream_name: Option<String>,
+    pub last_sequence: Option<u64>,
+    pub last_subject_sequence: Option<u64>,
+}
+
+/// Builds a header block from name/value pairs plus the JetStream publish headers.
+pub fn headers_for(pairs: &[(String, String)], opts: Option<&PublishOptions>) -> Option<Bytes> {
+    let mut h = Headers::new();
+    for (k, v) in pairs {
+        h.append(k, v);
+    }
+    if let Some(o) = opts {
+        if let Some(id) = &o.msg_id {
+            h.insert("Nats-Msg-Id", id);
+        }
+        if let Some(e) = &o.expect {
+            if let Some(v) = &e.last_msg_id {
+                h.insert("Nats-Expected-Last-Msg-Id", v);
+            }
+            if let Some(v) = &e.stream_name {
+                h.insert("Nats-Expected-Stream", v);
+            }
+            if let Some(v) = e.last_sequence {
+                h.insert("Nats-Expected-Last-Sequence", &v.to_string());
+            }
+            if let Some(v) = e.last_subject_sequence {
+                h.insert("Nats-Expected-Last-Subject-Sequence", &v.to_string());
+            }
+        }
+    }
+    (!h.entries.is_empty()).then(|| h.to_bytes())
+}
+
+/// Publishes to a stream and waits for its ack (sent only after the write is durable).
+pub async fn publish(rc: &Shared, subject: &str, payload: &[u8], opts: &PublishOptions) -> Result<Value, BusError> {
+    let headers = headers_for(opts.headers.as_deref().unwrap_or_default(), Some(opts));
+    let d = request(rc, subject, headers, payload, opts.timeout.unwrap_or(API_TIMEOUT_MS)).await?;
+    parse_api(&d.payload)
+}
+
+/// Pull `batch` messages (fewer if the request expires or nothing is pending with no_wait).
+pub async fn fetch(
+    rc: &Shared,
+    stream: &str,
+    consumer: &str,
+    batch: u32,
+    expires_ms: u32,
+    no_wait: bool,
+) -> Result<Vec<Delivery>, BusError> {
+    let batch = batch.max(1);
+    let mut body = json!({ "batch": batch });
+    if expires_ms > 0 {
+        body["expires"] = json!(u64::from(expires_ms) * 1_000_000);
+    }
+    if no_wait {
+        body["no_wait"] = json!(true);
+    }
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let inbox = rc.borrow_mut().new_inbox();
+    let subject = format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}");
+    let mut count = 0;
+    let wait = if expires_ms > 0 { expires_ms.saturating_add(1_000) } else { API_TIMEOUT_MS };
+    bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| match status_of(d) {
+        Some(100) => Collect::Skip,
+        Some(_) => Collect::Stop,
+        None => {
+            count += 1;
+            if count >= batch {
+                Collect::KeepAndStop
+            } else {
+                Collect::Keep
+            }
+        }
+    })
+    .await
+}
+
+/// An ephemeral push consumer delivering to `deliver`, with ack policy none. Returns its
+/// name and how many messages it has delivered or will deliver from the start.
+pub async fn push_consumer(
+    rc: &Shared,
+    stream: &str,
+    deliver: &str,
+    filter: &str,
+    deliver_policy: &str,
+    headers_only: bool,
+) -> Result<(String, u64), BusError> {
+    let body = json!({
+        "stream_name": stream,
+        "config": {
+            "deliver_subject": deliver,
+            "deliver_policy": deliver_policy,
+            "ack_policy": "none",
+            "filter_subject": filter,
+            "headers_only": headers_only,
+            "replay_policy": "instant",
+            "max_deliver": 1,
+            "inactive_threshold": 5_000_000_000u64,
+            "mem_storage": true,
+        }
+    });
+    let info = api(rc, &format!("CONSUMER.CREATE.{stream}"), &body, API_TIMEOUT_MS).await?;
+    let name = info.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    // A bound push consumer may deliver while it is being created, before this reply.
+    let delivered = info.pointer("/delivered/consumer_seq").and_then(Value::as_u64).unwrap_or(0);
+    let pending = info.get("num_pending").and_then(Value::as_u64).unwrap_or(0);
+    Ok((name, pending + delivered))
+}
+
+/// Everything an ephemeral push consumer delivers until it reports nothing more pending.
+pub async fn drain_consumer(
+    rc: &Shared,
+    stream: &str,
+    filter: &str,
+    deliver_policy: &str,
+    headers_only: bool,
+) -> Result<Vec<Delivery>, BusError> {
+    let inbox = rc.borrow_mut().new_inbox();
+    let (sid, mut rx) = bus::subscribe_chan(rc, &inbox)?;
+    let created = push_consumer(rc, stream, &inbox, filter, deliver_policy, headers_only).await;
+    let mut got = Vec::new();
+    if let Ok((name, pending)) = &created {
+        if *pending > 0 {
+            after(rc);
+            let mut timer = TimeoutFuture::new(API_TIMEOUT_MS);
+            while let Either::Left((Some(d), _)) = select(rx.next(), &mut timer).await {
+                if status_of(&d).is_some() {
+                    continue;
+                }
+                let last = d.reply.as_deref().and_then(ack_info).is_none_or(|a| a.pending == 0);
+                got.push(d);
+                if last {
+                    break;
+                }
+            }
+        }
+        let _ = api(rc, &format!("CONSUMER.DELETE.{stream}.{name}"), &Value::Null, API_TIMEOUT_MS).await;
+    }
+    rc.borrow_mut().unsubscribe(sid, 0);
+    created.map(|_| got)
+}
