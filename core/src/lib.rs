@@ -11,6 +11,8 @@
 //! - [`session`]: one client connection's protocol state machine.
 //! - [`route`]: the delivery rule (plain subscribers, one member per queue group).
 //! - [`broker`]: a complete single-threaded Core NATS broker over the pieces above.
+//! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
+//! - [`kv`] and [`objstore`]: key-value buckets and object stores over streams.
 
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -22,6 +24,7 @@ extern crate std;
 pub mod base64;
 pub mod broker;
 pub mod jetstream;
+pub mod kv;
 pub mod proto;
 pub mod route;
 pub mod session;

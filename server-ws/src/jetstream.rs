@@ -53,16 +53,21 @@ impl Handle {
     }
 }
 
-/// Starts JetStream on `file` storage (memory streams always live in memory).
+/// Starts JetStream on `file` storage (memory streams always live in memory) and returns
+/// once it has recovered its streams and subscribed to its subjects.
 pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Result<Handle> {
+    let (ready_tx, ready_rx) = channel::<()>();
     let (tx, rx) = channel::<InternalMsg>();
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
     let client = Arc::new(Client::internal(id, tx.clone()));
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stopping.clone();
     let thread = std::thread::Builder::new().name("jetstream".into()).spawn(move || {
-        run(shared, client, rx, file, flag);
+        run(shared, client, rx, file, flag, ready_tx);
     })?;
+    // A recv error means the thread ended early; the caller sees JetStream as started but
+    // every request then gets no responders, which the log explains.
+    let _ = ready_rx.recv();
     Ok(Handle { stop: tx, thread: Some(thread), stopping })
 }
 
@@ -72,6 +77,7 @@ fn run(
     rx: Receiver<InternalMsg>,
     file: Box<dyn Storage + Send>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    ready: std::sync::mpsc::Sender<()>,
 ) {
     let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
     for w in warnings {
@@ -83,6 +89,7 @@ fn run(
     let interest_shared = shared.clone();
     let interest = move |subject: &[u8]| !interest_shared.match_subject(subject).1.is_empty();
     apply(&shared, &client, &mut engine, &mut subs, &mut router);
+    let _ = ready.send(());
     loop {
         let timeout = engine.next_deadline(now()).map_or(Duration::from_secs(1), |d| {
             Duration::from_nanos(d.saturating_sub(now())).min(Duration::from_secs(1))

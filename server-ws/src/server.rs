@@ -48,6 +48,8 @@ pub struct Shared {
     pub client_addr: Mutex<Option<SocketAddr>>,
     pub ws_addr: Mutex<Option<SocketAddr>>,
     pub http_addr: Mutex<Option<SocketAddr>>,
+    /// JetStream was enabled and started (INFO says `jetstream: true` only then).
+    pub jetstream_running: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -79,10 +81,10 @@ impl Shared {
             headers: true,
             auth_required: self.opts.authorization.required(),
             max_payload: self.opts.max_payload.into(),
-            jetstream: self.opts.jetstream.enabled,
+            jetstream: self.jetstream_running.load(Ordering::Acquire),
             client_id,
             client_ip,
-            api_lvl: if self.opts.jetstream.enabled { 4 } else { 0 },
+            api_lvl: if self.jetstream_running.load(Ordering::Acquire) { 4 } else { 0 },
             ..Default::default()
         }
     }
@@ -153,6 +155,7 @@ impl Server {
             client_addr: Mutex::new(tcp.local_addr().ok()),
             ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
+            jetstream_running: std::sync::atomic::AtomicBool::new(false),
             opts,
         });
         Ok(Server { shared, tcp, ws, http })
@@ -172,6 +175,28 @@ impl Server {
         if let Some(a) = *shared.client_addr.lock() {
             info!("Listening for client connections on {a}");
         }
+        // JetStream is up (streams recovered, API subscribed) before the first client can
+        // connect, as in nats-server: a client must never see "no responders" from it.
+        let jetstream = if shared.opts.jetstream.enabled {
+            let sh = shared.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                open_storage(&sh.opts).and_then(|s| crate::jetstream::start(sh.clone(), s))
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match started {
+                Ok(h) => {
+                    shared.jetstream_running.store(true, Ordering::Release);
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::error!("JetStream could not start: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp)));
         if let Some(ws) = ws {
@@ -189,17 +214,6 @@ impl Server {
             }
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
         }
-        let jetstream = if shared.opts.jetstream.enabled {
-            match open_storage(&shared.opts).and_then(|s| crate::jetstream::start(shared.clone(), s)) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::error!("JetStream could not start: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         info!(server_id = %shared.server_id, "Server is ready");
         stop.await;
         info!("Initiating shutdown");
@@ -207,7 +221,7 @@ impl Server {
             t.abort();
         }
         if let Some(js) = jetstream {
-            tokio::task::block_in_place(|| js.stop());
+            let _ = tokio::task::spawn_blocking(move || js.stop()).await;
         }
         let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
         for c in &clients {

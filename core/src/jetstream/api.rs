@@ -285,7 +285,7 @@ impl JetStream {
             }
         }
         self.save_stream_meta(name);
-        self.settle_removals(name);
+        self.settle_events(name);
         self.pump_stream(name, now, interest);
         let id = self.nuid();
         self.advisory(
@@ -378,7 +378,7 @@ impl JetStream {
             Err(err) => return error_body(KIND, &err),
         };
         self.save_stream_meta(name);
-        self.settle_removals(name);
+        self.settle_events(name);
         self.pump_stream(name, now, interest);
         typed(KIND, json!({ "success": true, "purged": purged }))
     }
@@ -442,7 +442,7 @@ impl JetStream {
             Ok(false) => return error_body(KIND, &ApiError::sequence_not_found(req.seq)),
             Err(err) => return error_body(KIND, &err),
         }
-        self.settle_removals(name);
+        self.settle_events(name);
         self.pump_stream(name, now, interest);
         typed(KIND, json!({ "success": true }))
     }

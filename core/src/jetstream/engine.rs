@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Retention, StorageType, StreamConfig};
 use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState};
-use super::store::{Storage, StoreError};
-use super::stream::Stream;
+use super::errors::ApiError;
+use super::store::{Storage, StoreError, StoredMsg};
+use super::stream::{Stream, StreamEvent};
 use super::time::rfc3339;
 use super::Outbound;
 
@@ -31,6 +32,15 @@ impl<F: Fn(&[u8]) -> bool> Interest for F {
 pub enum SubChange {
     Add(String),
     Remove(String),
+}
+
+/// A publish acknowledgement, as `{"stream","seq","duplicate"}` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PubAck {
+    pub stream: String,
+    pub seq: u64,
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// What a stream's store keeps next to its messages.
@@ -186,49 +196,158 @@ impl JetStream {
         payload: &[u8],
         interest: &dyn Interest,
     ) {
-        let Some(name) = self.streams.iter().find(|(_, e)| e.stream.captures(subject)).map(|(n, _)| n.clone()) else {
-            return;
-        };
-        let Some(entry) = self.streams.get_mut(&name) else { return };
-        let result = entry.stream.publish(now, subject, headers, payload);
-        let ack = match &result {
-            Ok(stored) => {
-                #[derive(Serialize)]
-                struct PubAck<'a> {
-                    stream: &'a str,
-                    seq: u64,
-                    #[serde(skip_serializing_if = "core::ops::Not::not")]
-                    duplicate: bool,
+        let Some(name) = self.stream_for(subject) else { return };
+        let result = self.store_msg(&name, now, subject, headers, payload);
+        let no_ack = self.streams.get(&name).is_some_and(|e| e.stream.config.no_ack);
+        if let (Some(reply), false) = (reply.filter(|r| !r.is_empty()), no_ack) {
+            let ack = match &result {
+                Ok(ack) => serde_json::to_vec(ack),
+                Err(e) => {
+                    #[derive(Serialize)]
+                    struct PubErr<'a> {
+                        error: &'a super::errors::ApiError,
+                        stream: &'a str,
+                        seq: u64,
+                    }
+                    serde_json::to_vec(&PubErr { error: e, stream: &name, seq: 0 })
                 }
-                serde_json::to_vec(&PubAck { stream: &name, seq: stored.seq, duplicate: stored.duplicate })
-            }
-            Err(e) => {
-                #[derive(Serialize)]
-                struct PubErr<'a> {
-                    error: &'a super::errors::ApiError,
-                    stream: &'a str,
-                    seq: u64,
-                }
-                serde_json::to_vec(&PubErr { error: e, stream: &name, seq: 0 })
-            }
-        };
-        if let Ok(stored) = result {
-            if !stored.duplicate {
-                for c in entry.consumers.values_mut() {
-                    c.on_append(stored.seq, subject);
-                }
-                if entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
-                    // Nobody is interested: the sequence is used, the message not kept.
-                    let _ = entry.stream.remove(stored.seq);
-                }
-            }
-        }
-        if let (Some(reply), false) = (reply, entry.stream.config.no_ack) {
-            if !reply.is_empty() {
-                self.out.push(Outbound::data(Bytes::copy_from_slice(reply), Bytes::from(ack.unwrap_or_default())));
-            }
+            };
+            self.out.push(Outbound::data(Bytes::copy_from_slice(reply), Bytes::from(ack.unwrap_or_default())));
         }
         self.pump_stream(&name, now, interest);
+    }
+
+    /// The stream that captures `subject`, if any.
+    pub fn stream_for(&self, subject: &[u8]) -> Option<String> {
+        self.streams.iter().find(|(_, e)| e.stream.captures(subject)).map(|(n, _)| n.clone())
+    }
+
+    fn store_msg(
+        &mut self,
+        name: &str,
+        now: u64,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<PubAck, ApiError> {
+        let entry = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        let stored = entry.stream.publish(now, subject, headers, payload)?;
+        if !stored.duplicate && entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
+            // Nobody is interested: the sequence is used, the message not kept.
+            let _ = entry.stream.remove(stored.seq);
+        }
+        Ok(PubAck { stream: name.into(), seq: stored.seq, duplicate: stored.duplicate })
+    }
+
+    /// Publishes into whichever stream captures `subject`, as a client publish would, and
+    /// returns the ack (for in-process hosts: the browser runtime, KV and object stores).
+    pub fn publish(
+        &mut self,
+        now: u64,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) -> Result<PubAck, ApiError> {
+        let name = self.stream_for(subject).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        let result = self.store_msg(&name, now, subject, headers, payload);
+        self.pump_stream(&name, now, interest);
+        result
+    }
+
+    /// Creates a stream from a configuration (the `STREAM.CREATE` rules: an identical
+    /// existing stream is fine, a different one is an error).
+    pub fn add_stream(&mut self, now: u64, mut config: StreamConfig) -> Result<(), ApiError> {
+        config.normalize()?;
+        if let Some(e) = self.streams.get(&config.name) {
+            return if e.stream.config == config { Ok(()) } else { Err(ApiError::STREAM_NAME_EXISTS) };
+        }
+        let overlap = self.streams.values().any(|e| {
+            e.stream
+                .config
+                .subjects
+                .iter()
+                .any(|a| config.subjects.iter().any(|b| crate::subject::overlaps(a.as_bytes(), b.as_bytes())))
+        });
+        if overlap {
+            return Err(ApiError::SUBJECTS_OVERLAP);
+        }
+        self.create_stream(config, now).map_err(|e| ApiError::stream_create(format!("{e}")))
+    }
+
+    /// A stream's configuration.
+    pub fn stream_config(&self, name: &str) -> Option<&StreamConfig> {
+        self.streams.get(name).map(|e| &e.stream.config)
+    }
+
+    /// The state of a stream (messages, bytes, sequences).
+    pub fn stream_state(&self, name: &str) -> Option<super::stream::StreamState> {
+        self.streams.get(name).map(|e| e.stream.state(e.consumers.len(), None))
+    }
+
+    /// Removes a stream and everything in it.
+    pub fn remove_stream(&mut self, name: &str) -> bool {
+        self.delete_stream(name)
+    }
+
+    /// The newest message on `filter` (wildcards allowed) in stream `name`.
+    pub fn last_msg(&mut self, name: &str, filter: &[u8]) -> Result<Option<StoredMsg>, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        let seq = e.stream.last_seq_for(filter);
+        if seq == 0 {
+            return Ok(None);
+        }
+        e.stream.load(seq)
+    }
+
+    /// One message by sequence.
+    pub fn msg(&mut self, name: &str, seq: u64) -> Result<Option<StoredMsg>, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        e.stream.load(seq)
+    }
+
+    /// Every stored message on `filter`, in order (`last_per_subject`: only each subject's
+    /// newest).
+    pub fn messages(&mut self, name: &str, filter: &[u8], last_per_subject: bool) -> Result<Vec<StoredMsg>, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        let wanted = |s: &[u8]| crate::subject::matches(filter, s);
+        let seqs: Vec<u64> = if last_per_subject {
+            e.stream.last_per_subject(wanted)
+        } else {
+            let mut v = Vec::new();
+            let mut at = 0;
+            while let Some(seq) = e.stream.next_matching(at, wanted) {
+                v.push(seq);
+                at = seq + 1;
+            }
+            v
+        };
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(m) = e.stream.load(seq)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Purges messages on `filter` from stream `name`, keeping the newest `keep` per subject.
+    pub fn purge(
+        &mut self,
+        now: u64,
+        name: &str,
+        filter: Option<&str>,
+        keep: Option<u64>,
+        interest: &dyn Interest,
+    ) -> Result<u64, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        if e.stream.config.deny_purge || e.stream.config.sealed {
+            return Err(ApiError::PURGE_DENIED);
+        }
+        let n = e.stream.purge(filter, None, keep)?;
+        self.save_stream_meta(name);
+        self.pump_stream(name, now, interest);
+        Ok(n)
     }
 
     fn on_ack(&mut self, now: u64, subject: &[u8], reply: Option<&[u8]>, payload: &[u8], interest: &dyn Interest) {
@@ -353,6 +472,8 @@ impl JetStream {
 
     /// Delivers what can be delivered on one stream's consumers and settles removals.
     pub(super) fn pump_stream(&mut self, name: &str, now: u64, interest: &dyn Interest) {
+        // appends and removals reach the consumers before they deliver
+        self.settle_events(name);
         let Some(entry) = self.streams.get_mut(name) else { return };
         let mut out = Vec::new();
         let mut acked = Vec::new();
@@ -381,7 +502,7 @@ impl JetStream {
         for (cname, seq, deliveries) in exhausted {
             self.max_deliveries_advisory(name, &cname, seq, deliveries, now);
         }
-        self.settle_removals(name);
+        self.settle_events(name);
     }
 
     fn max_deliveries_advisory(&mut self, stream: &str, consumer: &str, seq: u64, deliveries: u32, now: u64) {
@@ -409,18 +530,21 @@ impl JetStream {
         self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"), &adv);
     }
 
-    /// Tells the consumers of `name` about messages the stream dropped.
-    pub(super) fn settle_removals(&mut self, name: &str) {
+    /// Tells the consumers of `name` what the stream appended and dropped, in order.
+    pub(super) fn settle_events(&mut self, name: &str) {
         let Some(entry) = self.streams.get_mut(name) else { return };
-        let (removed, cleared) = entry.stream.take_removed();
+        let (events, cleared) = entry.stream.take_events();
         if cleared {
             for c in entry.consumers.values_mut() {
                 c.recount(&entry.stream);
             }
         }
-        for (seq, subject) in removed {
+        for ev in events {
             for c in entry.consumers.values_mut() {
-                c.on_remove(seq, &subject);
+                match &ev {
+                    StreamEvent::Appended(seq, subject) => c.on_append(*seq, subject),
+                    StreamEvent::Removed(seq, subject) => c.on_remove(*seq, subject),
+                }
             }
         }
     }
@@ -434,10 +558,7 @@ impl JetStream {
             }
         };
         for e in self.streams.values() {
-            let max_age = e.stream.config.max_age_ns();
-            if max_age > 0 {
-                consider(e.stream.meta(e.stream.first_seq()).map(|m| m.time + max_age));
-            }
+            consider(e.stream.next_expiry());
             for c in e.consumers.values() {
                 consider(c.next_deadline());
                 let threshold = c.config().inactive_threshold;
@@ -589,7 +710,7 @@ impl JetStream {
             let seqs: Vec<u64> = (entry.stream.first_seq()..=entry.stream.last_seq()).collect();
             if seqs.len() < 1_000_000 {
                 self.retire(stream, &seqs);
-                self.settle_removals(stream);
+                self.settle_events(stream);
             }
         }
         true

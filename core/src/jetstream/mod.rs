@@ -15,7 +15,7 @@ pub mod store;
 pub mod stream;
 pub mod time;
 
-pub use engine::{Interest, JetStream, SubChange};
+pub use engine::{Interest, JetStream, PubAck, SubChange};
 
 use bytes::Bytes;
 

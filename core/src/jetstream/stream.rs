@@ -26,6 +26,36 @@ pub(crate) struct MsgIndex {
     pub(crate) subject: Bytes,
     pub(crate) size: u64,
     pub(crate) time: u64,
+    /// Per-message expiry (`Nats-TTL`): 0 none, [`NEVER`] exempt from `max_age` too.
+    pub(crate) expires: u64,
+    /// A subject delete marker the stream wrote itself.
+    pub(crate) marker: bool,
+}
+
+/// `Nats-TTL: never`: the message outlives `max_age`.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// What changed in the stream, in order, for the consumers to follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StreamEvent {
+    Appended(u64, Bytes),
+    Removed(u64, Bytes),
+}
+
+/// Parses a `Nats-TTL` value: seconds, a Go duration, or `never`; at least one second.
+pub(crate) fn parse_ttl(v: &[u8]) -> Result<u64, ApiError> {
+    let s = core::str::from_utf8(v).map_err(|_| ApiError::MSG_TTL_INVALID)?.trim();
+    if s.eq_ignore_ascii_case("never") || s == "-1" {
+        return Ok(NEVER);
+    }
+    let ns = match s.parse::<u64>() {
+        Ok(secs) => secs.checked_mul(1_000_000_000).ok_or(ApiError::MSG_TTL_INVALID)?,
+        Err(_) => super::time::parse_go_duration(s).ok_or(ApiError::MSG_TTL_INVALID)?,
+    };
+    if ns < 1_000_000_000 {
+        return Err(ApiError::MSG_TTL_INVALID);
+    }
+    Ok(ns)
 }
 
 /// What a successful publish produced.
@@ -73,10 +103,12 @@ pub struct Stream {
     dedup: HashMap<Bytes, (u64, u64)>,
     dedup_order: VecDeque<(u64, Bytes)>,
     last_msg_id: Option<Bytes>,
-    /// Messages removed since the engine last looked, so consumers can adjust; `cleared`
-    /// says everything went at once (consumers then recount).
-    removed: Vec<(u64, Bytes)>,
+    /// Appends and removals since the engine last looked, so consumers can follow;
+    /// `cleared` says everything went at once (consumers then recount).
+    events: Vec<StreamEvent>,
     cleared: bool,
+    /// Messages with a per-message TTL, by expiry.
+    ttls: alloc::collections::BTreeSet<(u64, u64)>,
 }
 
 fn io_err(e: StoreError) -> ApiError {
@@ -99,8 +131,9 @@ impl Stream {
             dedup: HashMap::new(),
             dedup_order: VecDeque::new(),
             last_msg_id: None,
-            removed: Vec::new(),
+            events: Vec::new(),
             cleared: false,
+            ttls: alloc::collections::BTreeSet::new(),
         }
     }
 
@@ -122,7 +155,15 @@ impl Stream {
                 }
                 self.last_msg_id = Some(id);
             }
-            self.index.insert(m.seq, MsgIndex { subject: subj, size: m.size, time: m.time });
+            let expires = match m.ttl.as_deref().map(parse_ttl) {
+                Some(Ok(NEVER)) => NEVER,
+                Some(Ok(ttl)) => {
+                    self.ttls.insert((m.time.saturating_add(ttl), m.seq));
+                    m.time.saturating_add(ttl)
+                }
+                _ => 0,
+            };
+            self.index.insert(m.seq, MsgIndex { subject: subj, size: m.size, time: m.time, expires, marker: m.marker });
         }
         self.last_seq = self.last_seq.max(saved_last_seq);
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
@@ -253,9 +294,32 @@ impl Stream {
                 }
             }
         };
-        if h(b"Nats-TTL").is_some() && !self.config.allow_msg_ttl {
-            return Err(ApiError::MSG_TTL_DISABLED);
-        }
+        let mut rewritten_headers = None;
+        let ttl = match h(b"Nats-TTL") {
+            None => None,
+            Some(_) if !self.config.allow_msg_ttl => return Err(ApiError::MSG_TTL_DISABLED),
+            Some(v) => {
+                let mut ttl = parse_ttl(v)?;
+                // With limit markers and history, a key's TTL may not undercut the marker's
+                // (ADR-48): raise it and store the raised value.
+                if let Some(marker) = self.config.subject_delete_marker_ttl {
+                    let marker = marker.max(0) as u64;
+                    if self.config.max_msgs_per_subject > 1 && ttl != NEVER && ttl < marker {
+                        ttl = marker;
+                        if let Some(mut parsed) = headers.and_then(|b| crate::proto::Headers::parse(b).ok()) {
+                            parsed.insert("Nats-TTL", &format!("{}", marker / 1_000_000_000));
+                            rewritten_headers = Some(parsed.to_bytes());
+                        }
+                    }
+                }
+                Some(ttl)
+            }
+        };
+        let headers = match &rewritten_headers {
+            Some(b) => Some(&b[..]),
+            None => headers,
+        };
+        let hdr_len = headers.map_or(0, |h| h.len());
         let size = (subj.len() + hdr_len + payload.len() + 16) as u64;
         if self.config.discard == Discard::New && rollup.is_none() {
             if self.config.max_msgs > 0 && self.index.len() as i64 >= self.config.max_msgs {
@@ -271,23 +335,7 @@ impl Stream {
                 return Err(ApiError::store_failed("maximum messages per subject exceeded"));
             }
         }
-        let seq = self.last_seq + 1;
-        let msg = StoredMsg {
-            seq,
-            subject: self.intern(subj),
-            headers: headers.map(Bytes::copy_from_slice),
-            payload: Bytes::copy_from_slice(payload),
-            time: now,
-        };
-        self.store.append(&msg).map_err(|e| ApiError::store_failed(format!("{e}")))?;
-        self.subjects.entry(msg.subject.clone()).or_default().push_back(seq);
-        self.index.insert(seq, MsgIndex { subject: msg.subject.clone(), size, time: now });
-        if self.index.len() == 1 {
-            self.first_seq = seq;
-        }
-        self.last_seq = seq;
-        self.last_time = now;
-        self.bytes += size;
+        let seq = self.append(now, subj, headers, payload, ttl, false)?;
         if let Some(id) = msg_id {
             let id = Bytes::copy_from_slice(id);
             self.dedup.insert(id.clone(), (seq, now));
@@ -315,6 +363,46 @@ impl Stream {
             self.store.sync().map_err(io_err)?;
         }
         Ok(Stored { seq, duplicate: false })
+    }
+
+    /// Stores a message that passed the checks (or that the stream writes itself: markers).
+    fn append(
+        &mut self,
+        now: u64,
+        subj: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        ttl: Option<u64>,
+        marker: bool,
+    ) -> Result<u64, ApiError> {
+        let seq = self.last_seq + 1;
+        let size = (subj.len() + headers.map_or(0, <[u8]>::len) + payload.len() + 16) as u64;
+        let msg = StoredMsg {
+            seq,
+            subject: self.intern(subj),
+            headers: headers.map(Bytes::copy_from_slice),
+            payload: Bytes::copy_from_slice(payload),
+            time: now,
+        };
+        self.store.append(&msg).map_err(|e| ApiError::store_failed(format!("{e}")))?;
+        self.subjects.entry(msg.subject.clone()).or_default().push_back(seq);
+        let expires = match ttl {
+            Some(NEVER) => NEVER,
+            Some(t) => {
+                self.ttls.insert((now.saturating_add(t), seq));
+                now.saturating_add(t)
+            }
+            None => 0,
+        };
+        self.index.insert(seq, MsgIndex { subject: msg.subject.clone(), size, time: now, expires, marker });
+        if self.index.len() == 1 {
+            self.first_seq = seq;
+        }
+        self.last_seq = seq;
+        self.last_time = now;
+        self.bytes += size;
+        self.events.push(StreamEvent::Appended(seq, msg.subject));
+        Ok(seq)
     }
 
     fn enforce_limits(&mut self, subj: &[u8]) -> Result<(), ApiError> {
@@ -354,23 +442,68 @@ impl Stream {
         }
     }
 
-    /// Removes messages past `max_age`; returns the removed sequences and when the next one
-    /// expires.
-    pub fn expire(&mut self, now: u64) -> Result<(Vec<u64>, Option<u64>), ApiError> {
+    /// Removes messages past `max_age` or their own TTL, writing a subject delete marker
+    /// where the stream asks for them (`subject_delete_marker_ttl`) and a subject's last
+    /// message went. Returns the removed sequences.
+    pub fn expire(&mut self, now: u64) -> Result<Vec<u64>, ApiError> {
         self.expire_dedup(now);
-        let max_age = self.config.max_age_ns();
         let mut removed = Vec::new();
-        if max_age == 0 {
-            return Ok((removed, None));
-        }
-        while let Some((&seq, m)) = self.index.iter().next() {
-            if now.saturating_sub(m.time) < max_age {
-                return Ok((removed, Some(m.time + max_age)));
+        while let Some(&(at, seq)) = self.ttls.iter().next() {
+            if at > now {
+                break;
             }
-            self.remove(seq)?;
-            removed.push(seq);
+            self.ttls.remove(&(at, seq));
+            if let Some(m) = self.index.get(&seq).cloned() {
+                self.remove(seq)?;
+                removed.push((seq, m));
+            }
         }
-        Ok((removed, None))
+        let max_age = self.config.max_age_ns();
+        if max_age > 0 {
+            let due: Vec<u64> = self
+                .index
+                .iter()
+                .take_while(|(_, m)| now.saturating_sub(m.time) >= max_age)
+                .filter(|(_, m)| m.expires != NEVER)
+                .map(|(s, _)| *s)
+                .collect();
+            for seq in due {
+                if let Some(m) = self.index.get(&seq).cloned() {
+                    self.remove(seq)?;
+                    removed.push((seq, m));
+                }
+            }
+        }
+        if let Some(marker_ttl) = self.config.subject_delete_marker_ttl {
+            let marker_ttl = marker_ttl.max(1_000_000_000) as u64;
+            for (_, m) in &removed {
+                if m.marker || self.subjects.contains_key(&m.subject) {
+                    continue;
+                }
+                let h = format!(
+                    "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
+                    super::time::go_duration(marker_ttl)
+                );
+                let subject = m.subject.clone();
+                self.append(now, &subject, Some(h.as_bytes()), b"", Some(marker_ttl), true)?;
+            }
+        }
+        Ok(removed.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// When the next message expires (`max_age` or its own TTL).
+    pub fn next_expiry(&self) -> Option<u64> {
+        let ttl = self.ttls.iter().next().map(|(t, _)| *t);
+        let max_age = self.config.max_age_ns();
+        let age = if max_age > 0 {
+            self.index.values().find(|m| m.expires != NEVER).map(|m| m.time.saturating_add(max_age))
+        } else {
+            None
+        };
+        match (ttl, age) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Removes one message; false if it was not stored.
@@ -378,7 +511,10 @@ impl Stream {
         let Some(m) = self.index.remove(&seq) else { return Ok(false) };
         self.store.remove(seq).map_err(io_err)?;
         self.bytes -= m.size;
-        self.removed.push((seq, m.subject.clone()));
+        if m.expires != 0 && m.expires != NEVER {
+            self.ttls.remove(&(m.expires, seq));
+        }
+        self.events.push(StreamEvent::Removed(seq, m.subject.clone()));
         if let Some(seqs) = self.subjects.get_mut(&m.subject) {
             if let Ok(i) = seqs.binary_search(&seq) {
                 seqs.remove(i);
@@ -426,6 +562,8 @@ impl Stream {
             self.subjects.clear();
             self.bytes = 0;
             self.first_seq = before;
+            self.ttls.clear();
+            self.events.clear();
             self.cleared = true;
             return Ok(n);
         }
@@ -494,9 +632,10 @@ impl Stream {
         self.store.load(seq).map_err(io_err)
     }
 
-    /// Removals since the last call, and whether the stream was cleared wholesale.
-    pub(crate) fn take_removed(&mut self) -> (Vec<(u64, Bytes)>, bool) {
-        (core::mem::take(&mut self.removed), core::mem::replace(&mut self.cleared, false))
+    /// Appends and removals since the last call, and whether the stream was cleared
+    /// wholesale (everything before the events).
+    pub(crate) fn take_events(&mut self) -> (Vec<StreamEvent>, bool) {
+        (core::mem::take(&mut self.events), core::mem::replace(&mut self.cleared, false))
     }
 
     pub fn store_mut(&mut self) -> &mut dyn StreamStore {
@@ -577,11 +716,39 @@ mod tests {
         let mut s = stream(r#"{"name":"A","subjects":["a"],"max_age":1000000000}"#);
         s.publish(T0, b"a", None, b"1").unwrap();
         s.publish(T0 + SEC / 2, b"a", None, b"2").unwrap();
-        let (gone, next) = s.expire(T0 + SEC).unwrap();
-        assert_eq!((gone, next), (alloc::vec![1], Some(T0 + SEC / 2 + SEC)));
-        let (gone, next) = s.expire(T0 + 2 * SEC).unwrap();
-        assert_eq!((gone, next), (alloc::vec![2], None));
+        assert_eq!(s.expire(T0 + SEC).unwrap(), alloc::vec![1]);
+        assert_eq!(s.next_expiry(), Some(T0 + SEC / 2 + SEC));
+        assert_eq!(s.expire(T0 + 2 * SEC).unwrap(), alloc::vec![2]);
+        assert_eq!(s.next_expiry(), None);
         assert_eq!((s.msgs(), s.first_seq(), s.last_seq()), (0, 3, 2));
+    }
+
+    #[test]
+    fn per_message_ttl_and_delete_markers() {
+        let mut s = stream(
+            r#"{"name":"K","subjects":["k.>"],"allow_msg_ttl":true,"max_msgs_per_subject":3,"subject_delete_marker_ttl":5000000000}"#,
+        );
+        let e = s.publish(T0, b"k.a", Some(b"NATS/1.0\r\nNats-TTL: 500ms\r\n\r\n"), b"x").unwrap_err();
+        assert_eq!(e.err_code, 10165);
+        // a TTL below the marker TTL is raised to it when the bucket keeps history
+        s.publish(T0, b"k.a", Some(b"NATS/1.0\r\nNats-TTL: 1\r\n\r\n"), b"v").unwrap();
+        let stored = s.load(1).unwrap().unwrap();
+        assert_eq!(header_value(stored.headers.as_deref().unwrap(), b"Nats-TTL"), Some(&b"5"[..]));
+        s.publish(T0, b"k.b", Some(b"NATS/1.0\r\nNats-TTL: never\r\n\r\n"), b"w").unwrap();
+        assert!(s.expire(T0 + 4 * SEC).unwrap().is_empty());
+        assert_eq!(s.expire(T0 + 5 * SEC).unwrap(), alloc::vec![1]);
+        // the key's last value went: a marker takes its place, and expires in turn
+        let marker = s.load(3).unwrap().unwrap();
+        assert_eq!(&marker.subject[..], b"k.a");
+        let h = marker.headers.unwrap();
+        assert_eq!(header_value(&h, b"Nats-Marker-Reason"), Some(&b"MaxAge"[..]));
+        assert_eq!(header_value(&h, b"Nats-TTL"), Some(&b"5s"[..]));
+        assert_eq!(s.next_expiry(), Some(T0 + 10 * SEC));
+        assert_eq!(s.expire(T0 + 10 * SEC).unwrap(), alloc::vec![3]);
+        assert_eq!(s.msgs(), 1, "no marker for a marker; the never-expiring message stays");
+        let mut off = stream(r#"{"name":"O","subjects":["o"]}"#);
+        let e = off.publish(T0, b"o", Some(b"NATS/1.0\r\nNats-TTL: 5s\r\n\r\n"), b"x").unwrap_err();
+        assert_eq!(e.err_code, 10166);
     }
 
     #[test]
