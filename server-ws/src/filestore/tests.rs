@@ -500,10 +500,7 @@ fn scan_reports_sizes_and_ids() {
     let m = msg(3, 10);
     s.append(&m).unwrap();
     let got = scan_all(s.as_mut());
-    assert_eq!(
-        got,
-        [MsgMeta::of(3, &m.subject, m.headers.as_deref(), m.payload.len(), m.time)]
-    );
+    assert_eq!(got, [MsgMeta::of(3, &m.subject, m.headers.as_deref(), m.payload.len(), m.time)]);
 }
 
 #[test]
