@@ -1,18 +1,31 @@
-//! Standard base64 (with padding), for the `data` / `hdrs` fields of `STREAM.MSG.GET`.
+//! Base64 with padding: the standard alphabet for the `data` / `hdrs` fields of
+//! `STREAM.MSG.GET`, the URL-safe one for object-store names and digests. Decoding accepts
+//! both.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// Standard alphabet, with padding.
 pub fn encode(data: &[u8]) -> String {
+    encode_with(data, ALPHABET)
+}
+
+/// URL-safe alphabet, with padding (object-store names and digests use it).
+pub fn encode_url(data: &[u8]) -> String {
+    encode_with(data, URL_ALPHABET)
+}
+
+fn encode_with(data: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
             } else {
                 out.push('=');
             }
@@ -57,6 +70,9 @@ mod tests {
     fn round_trip() {
         assert_eq!(encode(b"x"), "eA==");
         assert_eq!(encode(b"NATS/1.0\r\n"), "TkFUUy8xLjANCg==");
+        assert_eq!(encode_url(b"hello.txt"), "aGVsbG8udHh0");
+        assert_eq!(encode_url(b"big.bin"), "YmlnLmJpbg==");
+        assert_eq!(encode_url(b"a/b.txt"), "YS9iLnR4dA==");
         for n in 0..20 {
             let v: Vec<u8> = (0..n).map(|i| (i * 37) as u8).collect();
             assert_eq!(decode(&encode(&v)).unwrap(), v);

@@ -25,6 +25,7 @@ pub mod base64;
 pub mod broker;
 pub mod jetstream;
 pub mod kv;
+pub mod objstore;
 pub mod proto;
 pub mod route;
 pub mod session;

@@ -306,6 +306,15 @@ impl JetStream {
         e.stream.load(seq)
     }
 
+    /// The first stored message on `filter` at or after sequence `start` (streaming reads).
+    pub fn next_msg(&mut self, name: &str, filter: &[u8], start: u64) -> Result<Option<StoredMsg>, ApiError> {
+        let e = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
+        match e.stream.next_matching(start, |s| crate::subject::matches(filter, s)) {
+            Some(seq) => e.stream.load(seq),
+            None => Ok(None),
+        }
+    }
+
     /// Every stored message on `filter`, in order (`last_per_subject`: only each subject's
     /// newest).
     pub fn messages(&mut self, name: &str, filter: &[u8], last_per_subject: bool) -> Result<Vec<StoredMsg>, ApiError> {
