@@ -261,6 +261,33 @@ fn push_consumer_waits_for_interest_and_heartbeats() {
 }
 
 #[test]
+fn push_flow_control_stalls_until_answered() {
+    let mut h = Harness::new();
+    setup(
+        &mut h,
+        json!({"durable_name": "f", "ack_policy": "none", "deliver_subject": "fc", "idle_heartbeat": SEC, "flow_control": true}),
+    );
+    let mut delivered = 0;
+    let mut fc_reply = None;
+    for i in 0..1100 {
+        let out = h.send(&format!("s.{}", i % 7), None, None, b"x");
+        delivered += data(&out, "fc").iter().filter(|o| !o.reply.as_ref().unwrap().starts_with(b"$JS.FC.")).count();
+        if let Some(o) = out.iter().find(|o| o.reply.as_ref().is_some_and(|r| r.starts_with(b"$JS.FC."))) {
+            let h = Headers::parse(o.headers.as_ref().unwrap()).unwrap();
+            assert_eq!((h.status, h.description.as_deref()), (Some(100), Some("FlowControl Request")));
+            fc_reply = Some(String::from_utf8(o.reply.clone().unwrap().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(delivered, 1024, "delivery stops at the flow-control request");
+    let fc = fc_reply.unwrap();
+    let hb = h.step(SEC);
+    let stalled = hb.iter().find_map(|o| o.headers.as_ref().and_then(|b| Headers::parse(b).ok())).unwrap();
+    assert_eq!(stalled.get("Nats-Consumer-Stalled"), Some(fc.as_str()));
+    let out = h.send(&fc, None, None, b"");
+    assert_eq!(data(&out, "fc").len(), 1100 - 1024, "the answer releases the rest");
+}
+
+#[test]
 fn work_queue_and_interest_retention() {
     let mut h = Harness::new();
     h.api("STREAM.CREATE.W", json!({"name": "W", "subjects": ["w.>"], "retention": "workqueue"}));

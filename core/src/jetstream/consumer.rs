@@ -127,7 +127,18 @@ pub struct Consumer {
     pub dirty: bool,
     /// Messages that reached `max_deliver` since the engine last asked: (stream seq, deliveries).
     exhausted: Vec<(u64, u32)>,
+    /// Push flow control: the `$JS.FC` reply subject of the request still unanswered
+    /// (delivery waits for it), and what was delivered since the last request.
+    fc_pending: Option<Bytes>,
+    fc_msgs: u64,
+    fc_bytes: u64,
+    fc_token: u64,
 }
+
+/// A push consumer with flow control asks the client to catch up after this many messages or
+/// bytes, and delivers nothing more until it answers.
+const FC_MSGS: u64 = 1024;
+const FC_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A pull request that could not be accepted, answered with a status right away.
 fn status(reply: &Bytes, code: u16, description: &str, extra: &[(&str, String)]) -> Outbound {
@@ -192,6 +203,10 @@ impl Consumer {
             push_bound: false,
             dirty: false,
             exhausted: Vec::new(),
+            fc_pending: None,
+            fc_msgs: 0,
+            fc_bytes: 0,
+            fc_token: 0,
         };
         // After a restart every outstanding delivery is due again after a fresh ack wait.
         let wait = c.ack_wait(1);
@@ -439,9 +454,31 @@ impl Consumer {
             }
             let Some(target) = self.state.config.deliver_subject.clone() else { return };
             let target = Bytes::from(target);
-            while let Some((seq, redelivery)) = self.next_candidate(stream) {
+            let fc = self.state.config.flow_control;
+            while !(fc && self.fc_pending.is_some()) {
+                let Some((seq, redelivery)) = self.next_candidate(stream) else { break };
+                let size = stream.meta(seq).map_or(0, |m| m.size);
                 if !self.deliver_one(stream, seq, redelivery, &target, now, out, acked) {
                     break;
+                }
+                if fc {
+                    self.fc_msgs += 1;
+                    self.fc_bytes += size;
+                    if self.fc_msgs >= FC_MSGS || self.fc_bytes >= FC_BYTES {
+                        self.fc_token += 1;
+                        let reply = Bytes::from(format!("$JS.FC.{}.{}.{}", self.stream, self.name, self.fc_token));
+                        let h = Headers::with_status(100, Some("FlowControl Request")).to_bytes();
+                        out.push(Outbound {
+                            route: target.clone(),
+                            subject: target.clone(),
+                            reply: Some(reply.clone()),
+                            headers: Some(h),
+                            payload: Bytes::new(),
+                        });
+                        self.fc_pending = Some(reply);
+                        self.fc_msgs = 0;
+                        self.fc_bytes = 0;
+                    }
                 }
             }
             return;
@@ -760,15 +797,21 @@ impl Consumer {
     }
 
     fn heartbeat(&self, to: &Bytes) -> Outbound {
-        status(
-            to,
-            100,
-            "Idle Heartbeat",
-            &[
-                ("Nats-Last-Consumer", format!("{}", self.state.dseq)),
-                ("Nats-Last-Stream", format!("{}", self.state.delivered_sseq)),
-            ],
-        )
+        let mut extra = alloc::vec![
+            ("Nats-Last-Consumer", format!("{}", self.state.dseq)),
+            ("Nats-Last-Stream", format!("{}", self.state.delivered_sseq)),
+        ];
+        if let Some(fc) = &self.fc_pending {
+            extra.push(("Nats-Consumer-Stalled", String::from_utf8_lossy(fc).into_owned()));
+        }
+        status(to, 100, "Idle Heartbeat", &extra)
+    }
+
+    /// The client answered a flow-control request (an empty message to its reply subject).
+    pub fn flow_control_reply(&mut self, subject: &[u8]) {
+        if self.fc_pending.as_deref() == Some(subject) {
+            self.fc_pending = None;
+        }
     }
 
     /// When this consumer next needs [`Consumer::on_timeout`].

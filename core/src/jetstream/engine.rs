@@ -60,7 +60,7 @@ pub(super) struct Entry {
 }
 
 /// Subjects the engine always listens on.
-const API_SUBJECTS: [&str; 2] = ["$JS.API.>", "$JS.ACK.>"];
+const API_SUBJECTS: [&str; 3] = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"];
 
 pub struct JetStream {
     pub(super) streams: BTreeMap<String, Entry>,
@@ -182,6 +182,17 @@ impl JetStream {
             self.api(now, rest, reply.map(Bytes::copy_from_slice), headers, payload, interest);
         } else if subject.starts_with(b"$JS.ACK.") {
             self.on_ack(now, subject, reply, payload, interest);
+        } else if let Some(rest) = subject.strip_prefix(b"$JS.FC.") {
+            // $JS.FC.<stream>.<consumer>.<token>
+            let toks: Vec<&[u8]> = rest.split(|b| *b == b'.').collect();
+            if let [stream, consumer, _token] = toks.as_slice() {
+                let stream = String::from_utf8_lossy(stream).into_owned();
+                let consumer = String::from_utf8_lossy(consumer).into_owned();
+                if let Some(c) = self.streams.get_mut(&stream).and_then(|e| e.consumers.get_mut(&consumer)) {
+                    c.flow_control_reply(subject);
+                }
+                self.pump_stream(&stream, now, interest);
+            }
         } else {
             self.on_publish(now, subject, reply, headers, payload, interest);
         }
