@@ -2,7 +2,9 @@
 # Set up, then run every test runner of the project:
 #   1. cargo test --workspace
 #   2. the pytest end-to-end suite (tests/python)
-#   3. node --test tests/node/ (Node client + nats.ws in headless Chromium)
+#   3. the wasm crate's browser tests (wasm-bindgen-test in headless Chromium)
+#   4. node --test tests/node/ (Node client + nats.ws in headless Chromium, and the
+#      npm package edgebus in a page)
 # Each runner's own summary is printed, then one line per runner and a total.
 # Exits non-zero if setup or any runner fails.
 #
@@ -50,7 +52,17 @@ s=$(echo "$last" | num skipped)
 if [ "$rc" -eq 5 ]; then rc=1; fi  # "no tests collected" is a failure here
 note "pytest" "$rc" "$p" "$f" "$s"
 
-# --- 3. node --test -------------------------------------------------------------
+# --- 3. wasm tests in headless Chromium (IndexedDB store, bus reload) -----------------
+echo "=== cargo test -p edgebus-wasm --target wasm32-unknown-unknown (headless Chromium)"
+(cd wasm && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
+  cargo test --target wasm32-unknown-unknown --test browser) 2>&1 | tee "$logdir/wasm.log"
+rc=${PIPESTATUS[0]}
+p=$(grep -E '^test result:' "$logdir/wasm.log" | num passed)
+f=$(grep -E '^test result:' "$logdir/wasm.log" | num failed)
+s=$(grep -E '^test result:' "$logdir/wasm.log" | num ignored)
+note "wasm" "$rc" "$p" "$f" "$s"
+
+# --- 4. node --test -------------------------------------------------------------
 echo "=== node --test tests/node/"
 node --test --test-timeout=120000 tests/node/ 2>&1 | tee "$logdir/node.log"
 rc=${PIPESTATUS[0]}

@@ -35,6 +35,10 @@ log "pip install -r tests/python/requirements.txt"
 log "npm ci in tests/node"
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 
+# --- Node packages for web/ (the npm package edgebus: TypeScript) -----------
+log "npm ci in web"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
 # --- Rust ------------------------------------------------------------------
 if [ "${EDGEBUS_SKIP_BUILD:-0}" = "1" ]; then
   log "EDGEBUS_SKIP_BUILD=1: skipping the Rust builds"
@@ -47,6 +51,20 @@ log "rustup target add wasm32-unknown-unknown"
 rustup target add wasm32-unknown-unknown
 log "cargo build -p edgebus-core --target wasm32-unknown-unknown --no-default-features"
 cargo build -p edgebus-core --target wasm32-unknown-unknown --no-default-features
+# ==== in-browser runtime: wasm-bindgen CLI at the version Cargo.lock resolved,
+# then the npm package (web/pkg: wasm-bindgen output, web/dist: TypeScript) =======
+WB_VERSION=$(awk '$0=="name = \"wasm-bindgen\""{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  # Without --locked: a locked dependency of the CLI is missing from this registry.
+  log "cargo install wasm-bindgen-cli --version $WB_VERSION (7-13 minutes, once)"
+  start=$(date +%s)
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --force
+  log "wasm-bindgen-cli install took $(( $(date +%s) - start ))s"
+fi
+log "web/build.sh (cargo build --release wasm32 + wasm-bindgen --target web + tsc)"
+start=$(date +%s)
+bash web/build.sh
+log "web build took $(( $(date +%s) - start ))s"
 # ==== end of the wasm32 section ============================================
 
 log "cargo build --release -p edgebus-server"

@@ -1,0 +1,174 @@
+// The npm package `edgebus` (web/: the wasm build + its TypeScript layer) in headless
+// Chromium: a bus inside the page, no server. Checks pub/sub and request/reply in the page,
+// then that stream messages, KV values and consumer positions survive a page reload
+// (IndexedDB). Needs `bash web/build.sh` first (tests/setup.sh runs it).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { REPO } from "./server.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const WEB = path.join(REPO, "web");
+const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".map": "application/json" };
+
+// The page imports the package as a web app would, and exposes a few helpers.
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>edgebus in-page test</title><link rel="icon" href="data:,"></head>
+<body><h1>edgebus in the page</h1>
+<script type="module">
+  import * as edgebus from "/dist/index.js";
+  window.edgebus = edgebus;
+  window.ready = true;
+</script></body></html>`;
+
+let httpServer;
+let browser;
+let page;
+let base;
+const pageErrors = [];
+
+before(async () => {
+  assert.ok(existsSync(path.join(WEB, "dist", "index.js")) && existsSync(path.join(WEB, "pkg", "edgebus_wasm_bg.wasm")),
+    "web/dist and web/pkg are missing: run bash web/build.sh");
+  httpServer = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (url.pathname === "/") {
+      res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
+      return;
+    }
+    const file = path.join(WEB, path.normalize(url.pathname));
+    if (!file.startsWith(WEB + path.sep) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
+    res.end(readFileSync(file));
+  });
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${httpServer.address().port}/`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  page = await browser.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(base);
+  await page.waitForFunction(() => window.ready === true);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (httpServer) await new Promise((r) => httpServer.close(r));
+});
+
+test("pub/sub, queue groups and request/reply inside the page", async () => {
+  const r = await page.evaluate(async () => {
+    const { open, headers } = window.edgebus;
+    const bus = await open({ name: "mem", storage: "memory" });
+    const out = {};
+    // callback subscription with a wildcard, and headers
+    const seen = [];
+    bus.subscribe("orders.*", { callback: (_err, m) => seen.push([m.subject, m.string(), m.headers?.get("X-Id") ?? ""]) });
+    // async-iterator subscription that ends after 2 messages
+    const sub = bus.subscribe("orders.new", { max: 2 });
+    const iterated = (async () => { const got = []; for await (const m of sub) got.push(m.string()); return got; })();
+    const h = headers();
+    h.set("X-Id", "7");
+    bus.publish("orders.new", "a", { headers: h });
+    bus.publish("orders.new", "b");
+    bus.publish("orders.old", "c");
+    out.seen = seen;
+    out.iterated = await iterated;
+    // queue group: each message to exactly one member
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 3; i++) bus.subscribe("work", { queue: "q", callback: () => counts[i]++ });
+    for (let i = 0; i < 30; i++) bus.publish("work", String(i));
+    out.queueTotal = counts.reduce((a, b) => a + b, 0);
+    // request/reply
+    bus.subscribe("svc.echo", { callback: (_e, m) => m.respond("echo:" + m.string()) });
+    out.reply = (await bus.request("svc.echo", "hi", { timeout: 1000 })).string();
+    try {
+      await bus.request("nobody.home", "x", { timeout: 1000 });
+      out.noResponders = "no error";
+    } catch (e) {
+      out.noResponders = e.name;
+    }
+    out.info = bus.info();
+    await bus.close();
+    out.closed = bus.isClosed();
+    return out;
+  });
+  assert.deepEqual(r.seen, [["orders.new", "a", "7"], ["orders.new", "b", ""], ["orders.old", "c", ""]]);
+  assert.deepEqual(r.iterated, ["a", "b"]);
+  assert.equal(r.queueTotal, 30);
+  assert.equal(r.reply, "echo:hi");
+  assert.equal(r.noResponders, "NoRespondersError");
+  assert.equal(r.info.storage, "memory");
+  assert.equal(r.closed, true);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("stream messages, KV values and consumer positions survive a reload (IndexedDB)", async () => {
+  const before = await page.evaluate(async () => {
+    const { open, deleteStorage } = window.edgebus;
+    await deleteStorage("e2e");
+    const bus = await open({ name: "e2e", storage: "indexeddb" });
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+    await jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: "explicit" });
+    const js = bus.jetstream();
+    const acks = [];
+    for (let i = 1; i <= 5; i++) acks.push((await js.publish(`orders.${i}`, `order ${i}`, { msgID: `id-${i}` })).seq);
+    const c = await js.consumers.get("ORDERS", "worker");
+    const first = await c.next({ expires: 1000 });
+    first.ack();
+    const kv = await bus.kv("settings", { history: 5 });
+    await kv.put("theme", "dark");
+    await kv.put("theme", "light");
+    await kv.create("lang", "en");
+    await kv.put("tmp", "x");
+    await kv.delete("tmp");
+    await bus.flush(); // consumer position and everything else durable
+    return { acks, first: first.string() };
+  });
+  assert.deepEqual(before, { acks: [1, 2, 3, 4, 5], first: "order 1" });
+
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+
+  const afterReload = await page.evaluate(async () => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "e2e", storage: "indexeddb" });
+    const jsm = await bus.jetstreamManager();
+    const info = await jsm.streams.info("ORDERS");
+    const c = await bus.jetstream().consumers.get("ORDERS", "worker");
+    const batch = await c.fetch({ max_messages: 10, expires: 1000 });
+    const rest = [];
+    for await (const m of batch) { rest.push(m.string()); m.ack(); }
+    const kv = await bus.kv("settings");
+    const theme = await kv.get("theme");
+    const history = [];
+    for await (const e of await kv.history({ key: "theme" })) history.push(e.string());
+    const keys = [];
+    for await (const k of await kv.keys()) keys.push(k);
+    // dedup window survived too: the same msgID is a duplicate
+    const dup = await bus.jetstream().publish("orders.1", "order 1", { msgID: "id-1" });
+    await bus.close();
+    return {
+      messages: info.state.messages, rest, theme: theme.string(), themeRev: theme.revision,
+      history, keys: keys.sort(), tmp: null, lang: null, dup: dup.duplicate === true,
+    };
+  });
+  assert.equal(afterReload.messages, 5);
+  assert.deepEqual(afterReload.rest, ["order 2", "order 3", "order 4", "order 5"]);
+  assert.equal(afterReload.theme, "light");
+  assert.equal(afterReload.themeRev, 2);
+  assert.deepEqual(afterReload.history, ["dark", "light"]);
+  assert.deepEqual(afterReload.keys, ["lang", "theme"]);
+  assert.equal(afterReload.dup, true);
+  assert.deepEqual(pageErrors, []);
+});
