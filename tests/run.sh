@@ -52,10 +52,11 @@ s=$(echo "$last" | num skipped)
 if [ "$rc" -eq 5 ]; then rc=1; fi  # "no tests collected" is a failure here
 note "pytest" "$rc" "$p" "$f" "$s"
 
-# --- 3. wasm tests in headless Chromium (IndexedDB store, bus reload) -----------------
+# --- 3. wasm tests in headless Chromium (IndexedDB store, bus reload); --release reuses
+#     the dependencies web/build.sh compiled ----------------------------------------------
 echo "=== cargo test -p edgebus-wasm --target wasm32-unknown-unknown (headless Chromium)"
 (cd wasm && CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} \
-  cargo test --target wasm32-unknown-unknown --test browser) 2>&1 | tee "$logdir/wasm.log"
+  cargo test --release --target wasm32-unknown-unknown --test browser) 2>&1 | tee "$logdir/wasm.log"
 rc=${PIPESTATUS[0]}
 p=$(grep -E '^test result:' "$logdir/wasm.log" | num passed)
 f=$(grep -E '^test result:' "$logdir/wasm.log" | num failed)

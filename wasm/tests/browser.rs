@@ -69,7 +69,8 @@ async fn idb_store_keeps_the_contract_and_survives_reopen() {
     // and the contract holds on the reopened store too (a new stream in the same database)
     let mut again = storage.create("S2", b"{}").unwrap();
     contract::exercise(again.as_mut());
-    idb::write(&db, journal.borrow_mut().take_ops()).await.unwrap();
+    let ops = journal.borrow_mut().take_ops();
+    idb::write(&db, ops).await.unwrap();
     db.close();
     idb::delete("t-contract").await.unwrap();
 }
