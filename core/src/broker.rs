@@ -214,6 +214,10 @@ impl Broker {
             return;
         };
         if c.sids.contains_key(&sid) {
+            // the first subscription on a sid stays; nats-server still says +OK
+            if c.opts.verbose {
+                c.out.extend_from_slice(OK);
+            }
             return;
         }
         if max_subs > 0 && c.subs.len() >= max_subs {

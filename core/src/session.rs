@@ -165,22 +165,24 @@ impl Session {
                 if p.header_len.is_some() && !self.options.headers {
                     return Some(self.fail(ProtocolError::HeadersNotEnabled));
                 }
-                self.verbose_ok();
+                // nats-server's order: the pedantic check while reading the arguments, then
+                // the permission checks (which drop the message without +OK), then +OK.
+                if self.options.pedantic && subject::validate_publish(&p.subject).is_err() {
+                    // reported, and still processed: it can only reach subscribers whose
+                    // wildcards cover the literal '*'/'>' token
+                    self.queued.push_back(Event::Error(ProtocolError::InvalidPublishSubject));
+                }
+                if p.subject.starts_with(RESERVED_PUBLISH_PREFIX) {
+                    self.queued.push_back(Event::Error(ProtocolError::PublishViolation(p.subject.clone())));
+                    return self.queued.pop_front();
+                }
                 if let Some(r) = &p.reply {
                     if RESERVED_REPLY_PREFIXES.iter().any(|pre| r.starts_with(pre)) {
                         self.queued.push_back(Event::Error(ProtocolError::PublishReplyViolation(r.clone())));
                         return self.queued.pop_front();
                     }
                 }
-                if p.subject.starts_with(RESERVED_PUBLISH_PREFIX) {
-                    self.queued.push_back(Event::Error(ProtocolError::PublishViolation(p.subject.clone())));
-                    return self.queued.pop_front();
-                }
-                if self.options.pedantic && subject::validate_publish(&p.subject).is_err() {
-                    // nats-server reports it and still processes the message: it can only reach
-                    // subscribers whose wildcards cover the literal '*'/'>' token.
-                    self.queued.push_back(Event::Error(ProtocolError::InvalidPublishSubject));
-                }
+                self.verbose_ok();
                 self.queued.push_back(Event::Publish(p));
                 self.queued.pop_front()
             }
@@ -234,8 +236,8 @@ mod tests {
     #[test]
     fn defaults_without_connect_are_verbose_and_pedantic() {
         let ev = events(open(), b"PUB foo.* 2\r\nhi\r\nPING\r\n");
-        assert!(matches!(ev[0], Event::Send(OK)));
-        assert!(matches!(ev[1], Event::Error(ProtocolError::InvalidPublishSubject)));
+        assert!(matches!(ev[0], Event::Error(ProtocolError::InvalidPublishSubject)));
+        assert!(matches!(ev[1], Event::Send(OK)));
         assert!(matches!(ev[2], Event::Publish(_)));
         assert!(matches!(ev[3], Event::Send(PONG)));
         assert_eq!(ev.len(), 4);

@@ -465,7 +465,11 @@ impl Conn {
         {
             let mut subs = self.client.subs.lock();
             if subs.get(&sid).is_some_and(|s| !s.closed.load(Ordering::Relaxed)) {
-                // nats-server keeps the first subscription on a reused sid
+                // nats-server keeps the first subscription on a reused sid (and says +OK)
+                drop(subs);
+                if self.verbose {
+                    self.client.push(edgebus_core::proto::OK);
+                }
                 return;
             }
             // Drop entries of subscriptions that expired through auto-unsubscribe now and
