@@ -34,7 +34,8 @@ num() { grep -oE "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
 
 # --- 1. cargo test ------------------------------------------------------------
 echo "=== cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$logdir/cargo.log"
+# --no-fail-fast: one failing test binary must not hide the results of the others
+cargo test --workspace --no-fail-fast 2>&1 | tee "$logdir/cargo.log"
 rc=${PIPESTATUS[0]}
 p=$(grep -E '^test result:' "$logdir/cargo.log" | num passed)
 f=$(grep -E '^test result:' "$logdir/cargo.log" | num failed)
