@@ -51,7 +51,7 @@ struct SubEntry {
 }
 
 pub struct Inner {
-    broker: Broker,
+    pub(crate) broker: Broker,
     page: ConnId,
     js_conn: ConnId,
     engine: JetStream,
@@ -60,7 +60,7 @@ pub struct Inner {
     queue: VecDeque<Delivery>,
     dispatching: bool,
     journal: Option<SharedJournal>,
-    db: Option<Rc<Database>>,
+    pub(crate) db: Option<Rc<Database>>,
     committing: bool,
     /// Engine output waiting for the commit numbered by its tag.
     held: VecDeque<(u64, Outbound)>,
@@ -70,15 +70,17 @@ pub struct Inner {
     timer: Option<u64>,
     timer_gen: u64,
     closed: bool,
-    inbox_prefix: String,
+    pub(crate) inbox_prefix: String,
     next_inbox: u64,
+    /// The link to a server, if `connect` was called.
+    pub(crate) link: Option<crate::socket::Link>,
     pub(crate) name: String,
     pub(crate) storage: &'static str,
 }
 
 pub type Shared = Rc<RefCell<Inner>>;
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     (0..22).map(|_| ALPHABET[(js_sys::Math::random() * 62.0) as usize % 62] as char).collect()
 }
@@ -142,6 +144,7 @@ impl Inner {
             closed: false,
             inbox_prefix: format!("_INBOX.{}", random_token()),
             next_inbox: 1,
+            link: None,
             name: name.into(),
             storage,
         };
@@ -149,7 +152,7 @@ impl Inner {
         (inner, warnings)
     }
 
-    fn check_open(&self) -> Result<(), BusError> {
+    pub(crate) fn check_open(&self) -> Result<(), BusError> {
         if self.closed {
             Err(BusError::Closed)
         } else {
@@ -244,6 +247,9 @@ impl Inner {
             }
             self.emit(out);
         }
+        if let Some(link) = &mut self.link {
+            link.take_local(&mut self.broker);
+        }
         let page = self.broker.take_deliveries(self.page);
         self.queue.extend(page);
     }
@@ -309,7 +315,7 @@ impl Inner {
 
 /// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
 pub fn after(rc: &Shared) {
-    let (start_commit, timer) = {
+    let (start_commit, timer, outbox_commit) = {
         let mut i = rc.borrow_mut();
         if i.closed {
             return;
@@ -319,8 +325,12 @@ pub fn after(rc: &Shared) {
         if start_commit {
             i.committing = true;
         }
-        (start_commit, arm_timer(&mut i))
+        let outbox_commit = i.link.as_mut().is_some_and(crate::socket::Link::start_commit);
+        (start_commit, arm_timer(&mut i), outbox_commit)
     };
+    if outbox_commit {
+        wasm_bindgen_futures::spawn_local(crate::socket::commit_loop(Rc::downgrade(rc)));
+    }
     if let Some((generation, ms)) = timer {
         let weak = Rc::downgrade(rc);
         wasm_bindgen_futures::spawn_local(timer_task(weak, generation, ms));
@@ -329,6 +339,7 @@ pub fn after(rc: &Shared) {
         wasm_bindgen_futures::spawn_local(commit_loop(Rc::downgrade(rc)));
     }
     dispatch(rc);
+    crate::socket::dispatch_status(rc);
 }
 
 /// Returns `(generation, delay)` when a new timer must be started.
@@ -528,8 +539,14 @@ pub enum Collect {
     Stop,
 }
 
-/// Makes everything the engine holds durable and waits until every held ack went out.
+/// Makes everything the engine holds durable and waits until every held ack went out, and
+/// until the link's outbox is stored.
 pub async fn settle(rc: &Shared) {
+    settle_engine(rc).await;
+    crate::socket::settle(rc).await;
+}
+
+async fn settle_engine(rc: &Shared) {
     {
         let mut i = rc.borrow_mut();
         if i.closed {
@@ -555,6 +572,21 @@ pub async fn settle(rc: &Shared) {
 /// Flushes, then stops: drops every subscription (and its callback) and the timers.
 pub async fn close(rc: &Shared) {
     settle(rc).await;
+    let link = {
+        let mut i = rc.borrow_mut();
+        let Inner { broker, link, .. } = &mut *i;
+        if let Some(l) = link.as_mut() {
+            l.shutdown(broker);
+        }
+        link.take()
+    };
+    if let Some(mut l) = link {
+        if let Some((callback, events)) = l.take_status() {
+            for e in events {
+                let _ = callback.call1(&JsValue::NULL, &e);
+            }
+        }
+    }
     let mut i = rc.borrow_mut();
     i.closed = true;
     i.subs.clear();

@@ -34,7 +34,10 @@ pub const BLOCK_MAX_BYTES: usize = 64 * 1024;
 
 const BLOCKS: &str = "blocks";
 const META: &str = "meta";
-const DB_VERSION: u8 = 1;
+/// The link's outbox: key the entry's sequence (20 digits), value [`crate::link::Entry::encode`].
+const OUTBOX: &str = "outbox";
+/// Version 2 added the outbox store.
+const DB_VERSION: u8 = 2;
 
 /// Block encoding version (the first byte of every block).
 const BLOCK_FORMAT: u8 = 1;
@@ -373,6 +376,9 @@ pub async fn open(bus: &str) -> Result<Database, StoreError> {
             if !db.object_store_names().any(|n| n == META) {
                 db.create_object_store(META).build()?;
             }
+            if !db.object_store_names().any(|n| n == OUTBOX) {
+                db.create_object_store(OUTBOX).build()?;
+            }
             Ok(())
         })
         .await
@@ -445,6 +451,37 @@ pub async fn load(db: &Database) -> Result<Journal, StoreError> {
         }
     }
     Ok(j)
+}
+
+fn outbox_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+/// The link's stored outbox entries (unordered; entries that fail to decode are skipped).
+pub async fn load_outbox(db: &Database) -> Result<Vec<crate::link::Entry>, StoreError> {
+    Ok(read_all(db, OUTBOX)
+        .await?
+        .into_iter()
+        .filter_map(|(k, v)| crate::link::Entry::decode(k.parse().ok()?, &v))
+        .collect())
+}
+
+/// Writes one outbox commit in a single transaction and waits for it to commit.
+pub async fn write_outbox(db: &Database, commit: crate::link::OutboxCommit) -> Result<(), StoreError> {
+    if commit.is_empty() {
+        return Ok(());
+    }
+    let tx = db.transaction(OUTBOX).with_mode(TransactionMode::Readwrite).build().map_err(idb_err)?;
+    let os = tx.object_store(OUTBOX).map_err(idb_err)?;
+    if let Some(upto) = commit.delete_upto {
+        drop(os.delete::<String, _>(KeyRange::UpperBound(outbox_key(upto), false)).primitive().map_err(idb_err)?);
+    }
+    for (seq, data) in commit.puts {
+        let value: JsValue = js_sys::Uint8Array::from(&data[..]).into();
+        drop(os.put(value).with_key(outbox_key(seq)).primitive().map_err(idb_err)?);
+    }
+    drop(os);
+    tx.commit().await.map_err(idb_err)
 }
 
 fn range_of(prefix: &str) -> KeyRange<String> {

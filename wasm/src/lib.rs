@@ -7,8 +7,9 @@
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
 //! - [`jetstream`], [`kv`]: the page's JetStream and KV clients, speaking `$JS.API` over the bus.
-//!
-//! The WebSocket link to a server (with its offline outbox) is not here yet.
+//! - [`link`]: the link to a server without the browser (protocol, outbox, backoff), plain Rust.
+//! - [`socket`]: the link's browser half: the WebSocket, its callbacks, timers and the
+//!   outbox's IndexedDB records.
 
 pub mod api;
 pub mod bus;
@@ -17,6 +18,8 @@ pub mod error;
 pub mod idb;
 pub mod jetstream;
 pub mod kv;
+pub mod link;
+pub mod socket;
 
 pub use edgebus_core as core;
 

@@ -274,8 +274,135 @@ export interface RequestOptions {
   headers?: MsgHdrs;
 }
 
+// ---- the link to a server -----------------------------------------------------------------
+
+export interface ConnectOptions {
+  /** Subjects (wildcards allowed) whose local publishes go to the server. While the link is
+   *  down they wait in the outbox (in IndexedDB with `storage: "indexeddb"`), each stamped
+   *  with a `Nats-Msg-Id` so a stream on the server drops a resent one. */
+  export?: string[];
+  /** Subjects the server's publishes on come into the page. */
+  import?: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Connection name shown by the server (default: the bus name). */
+  name?: string;
+  /** Milliseconds before the first retry (default 250); doubles with jitter up to... */
+  reconnectDelayMin?: number;
+  /** ...this (default 5000). */
+  reconnectDelayMax?: number;
+}
+
+/** A change of the link's state, with the outbox size at that moment. */
+export interface LinkStatus {
+  type: "connected" | "disconnected" | "reconnecting" | "closed";
+  /** Publishes kept until the server confirms them. */
+  outbox: number;
+  url: string;
+  /** `connected`: the server's name. */
+  server?: string;
+  /** `disconnected`: why, if known. */
+  error?: string;
+  /** `reconnecting`: milliseconds until the attempt, and its number. */
+  delay?: number;
+  attempt?: number;
+}
+
+export interface LinkInfo {
+  url: string;
+  state: "connected" | "connecting" | "reconnecting" | "disconnected";
+  server: string;
+  outbox: number;
+  sent: number;
+  received: number;
+  reconnects: number;
+  exports: string[];
+  imports: string[];
+  error: string | null;
+}
+
+/** Status events as an async iterator (or a callback); `stop()` ends it. */
+export class StatusWatcher implements AsyncIterable<LinkStatus> {
+  private queue: LinkStatus[] = [];
+  private waiting: ((r: IteratorResult<LinkStatus>) => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly listeners: Set<StatusWatcher>,
+    private readonly callback?: (s: LinkStatus) => void,
+  ) {
+    listeners.add(this);
+  }
+
+  /** @internal */
+  push(s: LinkStatus): void {
+    if (this.stopped) return;
+    if (this.callback) {
+      try {
+        this.callback(s);
+      } catch (e) {
+        console.error("edgebus: status callback threw", e);
+      }
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w) w({ value: s, done: false });
+    else this.queue.push(s);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.listeners.delete(this);
+    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LinkStatus> {
+    return {
+      next: () => {
+        const s = this.queue.shift();
+        if (s) return Promise.resolve({ value: s, done: false });
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((r) => this.waiting.push(r));
+      },
+      return: () => {
+        this.stop();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/** The bus's link to a server (see `Bus.connect`). */
+export class Link {
+  /** @internal */
+  constructor(private readonly bus: Bus) {}
+
+  /** `{ url, state, server, outbox, sent, received, reconnects, exports, imports, error }`. */
+  info(): LinkInfo {
+    return this.bus.raw.linkInfo();
+  }
+  /** Status events (connected, disconnected, reconnecting, closed) with the outbox size. */
+  status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
+    return this.bus.status(opts);
+  }
+  /** Resolves true once every kept publish was confirmed by the server (false on timeout). */
+  flush(opts: { timeout?: number } = {}): Promise<boolean> {
+    return this.bus.raw.linkFlush(opts.timeout);
+  }
+  /** Ends the link; the outbox stays stored for the next `connect`. */
+  async close(): Promise<void> {
+    await this.bus.raw.linkClose();
+    if (this.bus.link === this) this.bus.link = null;
+  }
+}
+
 export class Bus {
   private subs = new Set<Subscription>();
+  private statusListeners = new Set<StatusWatcher>();
+  /** The current link to a server, if any. */
+  link: Link | null = null;
 
   /** @internal */
   constructor(readonly raw: WasmBus) {}
@@ -303,6 +430,24 @@ export class Bus {
     return new Msg(this, raw);
   }
 
+  /** Links the bus to a NATS server's WebSocket port (an edgebus server or nats-server):
+   *  imported subjects reach local subscribers, local publishes on exported subjects reach
+   *  the server (kept in the outbox while offline), requests work both ways. Resolves once
+   *  the stored outbox is loaded; connecting and reconnecting happen in the background:
+   *  watch `status()`. */
+  async connect(url: string, opts: ConnectOptions = {}): Promise<Link> {
+    await this.raw.connect(url, opts, (s: LinkStatus) => {
+      for (const w of [...this.statusListeners]) w.push(s);
+    });
+    this.link = new Link(this);
+    return this.link;
+  }
+
+  /** The link's status events, as an async iterator or through `callback`. */
+  status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
+    return new StatusWatcher(this.statusListeners, opts.callback);
+  }
+
   /** Resolves once everything stored is durable in IndexedDB and every ack went out. */
   flush(): Promise<void> {
     return this.raw.flush();
@@ -318,6 +463,8 @@ export class Bus {
     await this.raw.close();
     for (const s of this.subs) s.close();
     this.subs.clear();
+    for (const w of [...this.statusListeners]) w.stop();
+    this.link = null;
   }
 
   isClosed(): boolean {
