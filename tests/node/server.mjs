@@ -102,7 +102,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
  * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
  * JetStream with a file store in the server's own directory. Returns
- * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop() }.
+ * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop(), restart() };
+ * restart() starts it again (after stop(), or stopping it first) with the same ports,
+ * config and store.
  */
 export async function startServer(extraConfig = "", { jetstream = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
@@ -124,15 +126,21 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
     throw new Error(`server binary ${argv[0]} does not exist (cargo build --release -p edgebus-server)`);
   }
   const logPath = path.join(dir, "server.log");
-  const logFd = openSync(logPath, "a");
-  const child = spawn(argv[0], argv.slice(1), {
-    cwd: dir,
-    stdio: ["ignore", logFd, logFd],
-    detached: true, // its own process group, so stop() ends exactly what we started
-  });
-  closeSync(logFd);
+  let child;
   let exited = null;
-  child.on("exit", (code, sig) => { exited = { code, sig }; });
+  const spawnServer = () => {
+    const logFd = openSync(logPath, "a");
+    exited = null;
+    const c = spawn(argv[0], argv.slice(1), {
+      cwd: dir,
+      stdio: ["ignore", logFd, logFd],
+      detached: true, // its own process group, so stop() ends exactly what we started
+    });
+    closeSync(logFd);
+    c.on("exit", (code, sig) => { if (c === child) exited = { code, sig }; });
+    child = c;
+  };
+  spawnServer();
   const log = () => { try { return readFileSync(logPath, "utf8").slice(-3000); } catch { return ""; } };
 
   const stop = async () => {
@@ -143,22 +151,30 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
     try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
   };
 
-  const deadline = Date.now() + startTimeoutMs;
-  while (!(await greets(port))) {
-    if (exited) throw new Error(`server exited early (${JSON.stringify(exited)}): ${argv.join(" ")}\n${log()}`);
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`no INFO on ${port} after ${startTimeoutMs} ms\n${log()}`);
+  const ready = async () => {
+    const deadline = Date.now() + startTimeoutMs;
+    while (!(await greets(port))) {
+      if (exited) throw new Error(`server exited early (${JSON.stringify(exited)}): ${argv.join(" ")}\n${log()}`);
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`no INFO on ${port} after ${startTimeoutMs} ms\n${log()}`);
+      }
+      await sleep(30);
     }
-    await sleep(30);
-  }
-  const grace = Date.now() + 3000;
-  while (!(await accepts(wsPort)) && Date.now() < grace) await sleep(30);
+    const grace = Date.now() + 3000;
+    while (!(await accepts(wsPort)) && Date.now() < grace) await sleep(30);
+  };
+  await ready();
+  const restart = async () => {
+    await stop();
+    spawnServer();
+    await ready();
+  };
 
   return {
     port, wsPort, httpPort, dir, storeDir,
     url: `nats://${HOST}:${port}`,
     wsUrl: `ws://${HOST}:${wsPort}`,
-    log, stop,
+    log, stop, restart,
   };
 }
