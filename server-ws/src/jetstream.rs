@@ -90,6 +90,7 @@ fn run(
     let interest = move |subject: &[u8]| !interest_shared.match_subject(subject).1.is_empty();
     apply(&shared, &client, &mut engine, &mut subs, &mut router);
     let _ = ready.send(());
+    let mut next_stats = std::time::Instant::now();
     loop {
         let timeout = engine.next_deadline(now()).map_or(Duration::from_secs(1), |d| {
             Duration::from_nanos(d.saturating_sub(now())).min(Duration::from_secs(1))
@@ -130,6 +131,10 @@ fn run(
             None => {}
         }
         apply(&shared, &client, &mut engine, &mut subs, &mut router);
+        if std::time::Instant::now() >= next_stats {
+            *shared.jetstream_stats.lock() = engine.stats();
+            next_stats = std::time::Instant::now() + Duration::from_millis(250);
+        }
     }
     engine.flush();
     for sub in subs.values() {

@@ -39,11 +39,14 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let query = req.uri().query().unwrap_or("");
     let body = match req.uri().path().trim_end_matches('/') {
-        "" => Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "healthz": "/healthz" })),
+        "" => {
+            Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "healthz": "/healthz" }))
+        }
         "/healthz" => Some(json!({ "status": "ok" })),
         "/varz" => Some(varz(&shared)),
         "/connz" => Some(connz(&shared, query)),
         "/subsz" | "/subscriptionsz" => Some(subsz(&shared)),
+        "/jsz" => Some(jsz(&shared)),
         _ => None,
     };
     let (status, body) = match body {
@@ -130,10 +133,55 @@ fn varz(shared: &Shared) -> Value {
     if let Some(a) = *shared.ws_addr.lock() {
         v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
     }
-    if o.jetstream.enabled {
-        v["jetstream"] = json!({ "config": { "store_dir": o.jetstream.store_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default() } });
+    if shared.jetstream_running.load(Ordering::Acquire) {
+        let st = *shared.jetstream_stats.lock();
+        v["jetstream"] = json!({
+            "config": jetstream_config(shared),
+            "stats": {
+                "memory": st.memory,
+                "storage": st.storage,
+                "reserved_memory": 0,
+                "reserved_storage": 0,
+                "accounts": 1,
+                "ha_assets": 0,
+                "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
+            },
+        });
     }
     v
+}
+
+fn jetstream_config(shared: &Shared) -> Value {
+    let js = &shared.opts.jetstream;
+    json!({
+        "max_memory": js.max_memory_store,
+        "max_storage": js.max_file_store,
+        "store_dir": js.store_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+    })
+}
+
+/// `/jsz`: JetStream totals with nats-server's field names.
+fn jsz(shared: &Shared) -> Value {
+    if !shared.jetstream_running.load(Ordering::Acquire) {
+        return json!({ "server_id": shared.server_id, "now": rfc3339(SystemTime::now()), "disabled": true });
+    }
+    let st = *shared.jetstream_stats.lock();
+    json!({
+        "server_id": shared.server_id,
+        "now": rfc3339(SystemTime::now()),
+        "config": jetstream_config(shared),
+        "memory": st.memory,
+        "storage": st.storage,
+        "reserved_memory": 0,
+        "reserved_storage": 0,
+        "accounts": 1,
+        "ha_assets": 0,
+        "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
+        "streams": st.streams,
+        "consumers": st.consumers,
+        "messages": st.messages,
+        "bytes": st.bytes,
+    })
 }
 
 fn query_flag(query: &str, key: &str) -> Option<String> {

@@ -50,6 +50,8 @@ pub struct Shared {
     pub http_addr: Mutex<Option<SocketAddr>>,
     /// JetStream was enabled and started (INFO says `jetstream: true` only then).
     pub jetstream_running: std::sync::atomic::AtomicBool,
+    /// The engine's totals, refreshed by its thread a few times a second, for monitoring.
+    pub jetstream_stats: Mutex<edgebus_core::jetstream::Stats>,
 }
 
 impl Shared {
@@ -156,6 +158,7 @@ impl Server {
             ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
             jetstream_running: std::sync::atomic::AtomicBool::new(false),
+            jetstream_stats: Mutex::new(Default::default()),
             opts,
         });
         Ok(Server { shared, tcp, ws, http })

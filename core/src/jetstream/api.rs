@@ -37,8 +37,10 @@ fn tokens(rest: &[u8]) -> Option<Vec<&str>> {
     core::str::from_utf8(rest).ok().map(|s| s.split('.').collect())
 }
 
+/// An empty body and JSON `null` both mean "no options" (async-nats sends `null`).
 fn parse_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8]) -> Result<T, ApiError> {
-    if payload.iter().all(|b| b.is_ascii_whitespace()) {
+    let trimmed = payload.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
         return Ok(T::default());
     }
     serde_json::from_slice(payload).map_err(ApiError::invalid_json)

@@ -136,9 +136,11 @@ pub struct Consumer {
 }
 
 /// A push consumer with flow control asks the client to catch up after this many messages or
-/// bytes, and delivers nothing more until it answers.
+/// bytes, and delivers nothing more until it answers. 2 MiB is nats-server's window
+/// (`JsFlowControlMaxPending` / 16); it also keeps a burst well below a client's
+/// `max_pending`, so a reader that keeps up is never cut off as a slow consumer.
 const FC_MSGS: u64 = 1024;
-const FC_BYTES: u64 = 4 * 1024 * 1024;
+const FC_BYTES: u64 = 2 * 1024 * 1024;
 
 /// A pull request that could not be accepted, answered with a status right away.
 fn status(reply: &Bytes, code: u16, description: &str, extra: &[(&str, String)]) -> Outbound {

@@ -34,6 +34,19 @@ pub enum SubChange {
     Remove(String),
 }
 
+/// Engine totals, as monitoring reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub streams: u64,
+    pub consumers: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub memory: u64,
+    pub storage: u64,
+    pub api_total: u64,
+    pub api_errors: u64,
+}
+
 /// A publish acknowledgement, as `{"stream","seq","duplicate"}` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PubAck {
@@ -152,6 +165,22 @@ impl JetStream {
 
     pub fn consumer_count(&self) -> usize {
         self.streams.values().map(|e| e.consumers.len()).sum()
+    }
+
+    /// Totals for monitoring (`/jsz`, `/varz`).
+    pub fn stats(&self) -> Stats {
+        let (memory, storage) = self.usage();
+        let messages = self.streams.values().map(|e| e.stream.msgs()).sum();
+        Stats {
+            streams: self.stream_count() as u64,
+            consumers: self.consumer_count() as u64,
+            messages,
+            bytes: memory + storage,
+            memory,
+            storage,
+            api_total: self.api_total,
+            api_errors: self.api_errors,
+        }
     }
 
     /// Total bytes stored in streams of each storage type: (memory, file).

@@ -15,7 +15,7 @@ pub mod store;
 pub mod stream;
 pub mod time;
 
-pub use engine::{Interest, JetStream, PubAck, SubChange};
+pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};
 
 use bytes::Bytes;
 
