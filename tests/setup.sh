@@ -47,22 +47,10 @@ fi
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 
 # ==== wasm32 build of the core (the core must stay no_std / wasm-clean) =====
-log "rustup target add wasm32-unknown-unknown"
-rustup target add wasm32-unknown-unknown
+bash web/setup.sh  # the wasm32 target and wasm-bindgen-cli at the version Cargo.lock resolved
 log "cargo build -p edgebus-core --target wasm32-unknown-unknown --no-default-features"
 cargo build -p edgebus-core --target wasm32-unknown-unknown --no-default-features
-# ==== in-browser runtime: wasm-bindgen CLI at the version Cargo.lock resolved,
-# then the npm package (web/pkg: wasm-bindgen output, web/dist: TypeScript) =======
-WB_VERSION=$(awk '$0=="name = \"wasm-bindgen\""{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
-  # Without --locked: a locked dependency of the CLI is missing from this registry.
-  # --debug: an unoptimised CLI compiles in a fraction of the time and still processes our
-  # module in seconds, which keeps a cold CI run well inside its budget.
-  log "cargo install wasm-bindgen-cli --version $WB_VERSION --debug (a few minutes, once)"
-  start=$(date +%s)
-  cargo install wasm-bindgen-cli --version "$WB_VERSION" --force --debug
-  log "wasm-bindgen-cli install took $(( $(date +%s) - start ))s"
-fi
+# ==== in-browser runtime: the npm package (web/pkg: wasm-bindgen output, web/dist: TypeScript)
 log "web/build.sh (cargo build --release wasm32 + wasm-bindgen --target web + tsc)"
 start=$(date +%s)
 bash web/build.sh

@@ -165,7 +165,11 @@ impl Link {
             Ok(ev) => ev,
             Err(e) => {
                 self.last_error = Some(e);
-                self.socket = None; // closing it reports no event: handle the close here
+                // Closing it reports no event: handle the close here. The socket (and the
+                // callback running now) is dropped once this callback returned.
+                if let Some(old) = self.socket.take() {
+                    wasm_bindgen_futures::spawn_local(async move { drop(old) });
+                }
                 self.on_down();
                 return;
             }
@@ -213,6 +217,7 @@ impl Link {
         }
         if was != LinkState::Connected && self.core.state == LinkState::Connected {
             self.backoff.reset();
+            self.retry = None;
             self.down_reported = false;
             self.last_error = None;
             let server = self.core.server().to_string();
@@ -294,7 +299,9 @@ pub fn start(rc: &Shared) {
         let ws = match WebSocket::new(&l.url) {
             Ok(ws) => ws,
             Err(e) => {
-                l.last_error = Some(format!("{e:?}"));
+                // Only a malformed URL throws here: retrying would not help.
+                let text = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+                l.last_error = Some(format!("bad URL {}: {text}", l.url));
                 return false;
             }
         };
@@ -357,7 +364,6 @@ pub fn start(rc: &Shared) {
     });
     if opened == Some(false) {
         with_link(rc, |l, _| l.on_down());
-        schedule_retry(rc);
     }
     after(rc);
 }
