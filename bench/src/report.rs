@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenarios::{Better, Target, METRICS};
 use crate::stats::median;
 use crate::Res;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Stat {
     pub(crate) median: f64,
     pub(crate) samples: Vec<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct MetricResult {
     pub(crate) key: String,
     pub(crate) label: String,
@@ -33,7 +33,7 @@ pub(crate) struct MetricResult {
     pub(crate) met: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Machine {
     pub(crate) nproc: usize,
     pub(crate) cpu: String,
@@ -69,7 +69,7 @@ impl Machine {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Report {
     pub(crate) command: String,
     pub(crate) date: String,

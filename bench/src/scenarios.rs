@@ -85,7 +85,7 @@ pub(crate) const METRICS: &[MetricDef] = &[
 ];
 
 /// Message counts. The full run is sized to finish within 10 minutes on 2 cores.
-#[derive(Clone, Copy, serde::Serialize)]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sizes {
     pub(crate) publish: u64,
     pub(crate) pubsub16: u64,
