@@ -135,18 +135,7 @@ fn varz(shared: &Shared) -> Value {
     }
     if shared.jetstream_running.load(Ordering::Acquire) {
         let st = *shared.jetstream_stats.lock();
-        v["jetstream"] = json!({
-            "config": jetstream_config(shared),
-            "stats": {
-                "memory": st.memory,
-                "storage": st.storage,
-                "reserved_memory": 0,
-                "reserved_storage": 0,
-                "accounts": 1,
-                "ha_assets": 0,
-                "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
-            },
-        });
+        v["jetstream"] = json!({ "config": jetstream_config(shared), "stats": jetstream_usage(&st) });
     }
     v
 }
@@ -166,10 +155,20 @@ fn jsz(shared: &Shared) -> Value {
         return json!({ "server_id": shared.server_id, "now": rfc3339(SystemTime::now()), "disabled": true });
     }
     let st = *shared.jetstream_stats.lock();
+    let mut v = jetstream_usage(&st);
+    v["server_id"] = json!(shared.server_id);
+    v["now"] = json!(rfc3339(SystemTime::now()));
+    v["config"] = jetstream_config(shared);
+    v["streams"] = json!(st.streams);
+    v["consumers"] = json!(st.consumers);
+    v["messages"] = json!(st.messages);
+    v["bytes"] = json!(st.bytes);
+    v
+}
+
+/// The usage block `/varz` (under `jetstream.stats`) and `/jsz` share.
+fn jetstream_usage(st: &edgebus_core::jetstream::Stats) -> Value {
     json!({
-        "server_id": shared.server_id,
-        "now": rfc3339(SystemTime::now()),
-        "config": jetstream_config(shared),
         "memory": st.memory,
         "storage": st.storage,
         "reserved_memory": 0,
@@ -177,10 +176,6 @@ fn jsz(shared: &Shared) -> Value {
         "accounts": 1,
         "ha_assets": 0,
         "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
-        "streams": st.streams,
-        "consumers": st.consumers,
-        "messages": st.messages,
-        "bytes": st.bytes,
     })
 }
 

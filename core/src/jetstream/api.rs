@@ -96,6 +96,16 @@ struct CreateConsumerRequest {
     action: Option<String>,
 }
 
+/// The normalised configuration in a create or update request for stream `name`.
+fn stream_config_from(name: &str, payload: &[u8]) -> Result<StreamConfig, ApiError> {
+    let mut config = parse_body::<Option<StreamConfig>>(payload)?.ok_or(ApiError::STREAM_NAME_MISMATCH)?;
+    if config.name != name {
+        return Err(ApiError::STREAM_NAME_MISMATCH);
+    }
+    config.normalize()?;
+    Ok(config)
+}
+
 impl JetStream {
     pub(super) fn api(
         &mut self,
@@ -199,17 +209,10 @@ impl JetStream {
 
     fn stream_create(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {
         const KIND: &str = "stream_create_response";
-        let mut config: StreamConfig = match parse_body::<Option<StreamConfig>>(payload) {
-            Ok(Some(c)) => c,
-            Ok(None) => return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH),
+        let config = match stream_config_from(name, payload) {
+            Ok(c) => c,
             Err(e) => return error_body(KIND, &e),
         };
-        if config.name != name {
-            return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
-        }
-        if let Err(e) = config.normalize() {
-            return error_body(KIND, &e);
-        }
         if let Some(existing) = self.streams.get(name) {
             if existing.stream.config == config {
                 let mut v = self.stream_info_value(now, name, None).unwrap_or(Value::Null);
@@ -246,17 +249,10 @@ impl JetStream {
 
     fn stream_update(&mut self, now: u64, name: &str, payload: &[u8], interest: &dyn Interest) -> Value {
         const KIND: &str = "stream_update_response";
-        let mut config: StreamConfig = match parse_body::<Option<StreamConfig>>(payload) {
-            Ok(Some(c)) => c,
-            Ok(None) => return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH),
+        let config = match stream_config_from(name, payload) {
+            Ok(c) => c,
             Err(e) => return error_body(KIND, &e),
         };
-        if config.name != name {
-            return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
-        }
-        if let Err(e) = config.normalize() {
-            return error_body(KIND, &e);
-        }
         let Some(existing) = self.streams.get(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         let old = existing.stream.config.clone();
         if old.storage != config.storage {

@@ -63,6 +63,21 @@ pub enum AckOutcome {
     None,
 }
 
+impl PullRequest {
+    /// The status that ends this request, with what it still wanted (`Nats-Pending-*`).
+    fn ended(&self, code: u16, description: &str) -> Outbound {
+        status(
+            &self.reply,
+            code,
+            description,
+            &[
+                ("Nats-Pending-Messages", format!("{}", self.batch)),
+                ("Nats-Pending-Bytes", format!("{}", self.max_bytes)),
+            ],
+        )
+    }
+}
+
 /// The persisted part of a consumer.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ConsumerState {
@@ -489,15 +504,7 @@ impl Consumer {
             if req.expires > 0 && req.expires <= now {
                 // expired but its timer has not fired yet: it must not take a message
                 if let Some(r) = self.waiting.pop_front() {
-                    out.push(status(
-                        &r.reply,
-                        408,
-                        "Request Timeout",
-                        &[
-                            ("Nats-Pending-Messages", format!("{}", r.batch)),
-                            ("Nats-Pending-Bytes", format!("{}", r.max_bytes)),
-                        ],
-                    ));
+                    out.push(r.ended(408, "Request Timeout"));
                 }
                 continue;
             }
@@ -508,15 +515,7 @@ impl Consumer {
             if budget > 0 && size > budget {
                 let req = self.waiting.pop_front();
                 if let Some(r) = req {
-                    out.push(status(
-                        &r.reply,
-                        409,
-                        "Message Size Exceeds MaxBytes",
-                        &[
-                            ("Nats-Pending-Messages", format!("{}", r.batch)),
-                            ("Nats-Pending-Bytes", format!("{}", r.max_bytes)),
-                        ],
-                    ));
+                    out.push(r.ended(409, "Message Size Exceeds MaxBytes"));
                 }
                 continue;
             }
@@ -765,15 +764,7 @@ impl Consumer {
             let r = &mut self.waiting[i];
             if r.expires > 0 && r.expires <= now {
                 if let Some(r) = self.waiting.remove(i) {
-                    out.push(status(
-                        &r.reply,
-                        408,
-                        "Request Timeout",
-                        &[
-                            ("Nats-Pending-Messages", format!("{}", r.batch)),
-                            ("Nats-Pending-Bytes", format!("{}", r.max_bytes)),
-                        ],
-                    ));
+                    out.push(r.ended(408, "Request Timeout"));
                 }
                 continue;
             }

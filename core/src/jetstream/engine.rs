@@ -34,6 +34,39 @@ pub enum SubChange {
     Remove(String),
 }
 
+/// The body of the per-message consumer advisories (max deliveries, terminated, nak).
+#[derive(Serialize)]
+struct MsgAdvisory<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+    timestamp: String,
+    stream: &'a str,
+    consumer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_seq: Option<u64>,
+    stream_seq: u64,
+    deliveries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl<'a> MsgAdvisory<'a> {
+    fn new(stream: &'a str, consumer: &'a str, stream_seq: u64, deliveries: u32) -> Self {
+        MsgAdvisory {
+            kind: String::new(),
+            id: String::new(),
+            timestamp: String::new(),
+            stream,
+            consumer,
+            consumer_seq: None,
+            stream_seq,
+            deliveries,
+            reason: None,
+        }
+    }
+}
+
 /// Engine totals, as monitoring reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -416,59 +449,18 @@ impl JetStream {
         match outcome {
             AckOutcome::Acked(seqs) => self.retire(&stream, &seqs),
             AckOutcome::Terminated { sseq, cseq, deliveries, reason } => {
-                #[derive(Serialize)]
-                struct Terminated<'a> {
-                    #[serde(rename = "type")]
-                    kind: &'static str,
-                    id: String,
-                    timestamp: String,
-                    stream: &'a str,
-                    consumer: &'a str,
-                    consumer_seq: u64,
-                    stream_seq: u64,
-                    deliveries: u32,
-                    reason: String,
-                }
-                let id = self.nuid();
-                let adv = Terminated {
-                    kind: "io.nats.jetstream.advisory.v1.terminated",
-                    id,
-                    timestamp: rfc3339(now),
-                    stream: &stream,
-                    consumer: &cname,
-                    consumer_seq: cseq,
-                    stream_seq: sseq,
-                    deliveries,
-                    reason,
+                let adv = MsgAdvisory {
+                    consumer_seq: Some(cseq),
+                    reason: Some(reason),
+                    ..MsgAdvisory::new(&stream, &cname, sseq, deliveries)
                 };
-                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{stream}.{cname}"), &adv);
+                self.msg_advisory("MSG_TERMINATED", "terminated", adv, now);
                 self.retire_terminated(&stream, sseq);
             }
             AckOutcome::Naked { sseq, cseq, deliveries } => {
-                #[derive(Serialize)]
-                struct Nak<'a> {
-                    #[serde(rename = "type")]
-                    kind: &'static str,
-                    id: String,
-                    timestamp: String,
-                    stream: &'a str,
-                    consumer: &'a str,
-                    consumer_seq: u64,
-                    stream_seq: u64,
-                    deliveries: u32,
-                }
-                let id = self.nuid();
-                let adv = Nak {
-                    kind: "io.nats.jetstream.advisory.v1.nak",
-                    id,
-                    timestamp: rfc3339(now),
-                    stream: &stream,
-                    consumer: &cname,
-                    consumer_seq: cseq,
-                    stream_seq: sseq,
-                    deliveries,
-                };
-                self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{stream}.{cname}"), &adv);
+                let adv =
+                    MsgAdvisory { consumer_seq: Some(cseq), ..MsgAdvisory::new(&stream, &cname, sseq, deliveries) };
+                self.msg_advisory("MSG_NAKED", "nak", adv, now);
             }
             AckOutcome::None => {}
         }
@@ -555,28 +547,17 @@ impl JetStream {
     }
 
     fn max_deliveries_advisory(&mut self, stream: &str, consumer: &str, seq: u64, deliveries: u32, now: u64) {
-        #[derive(Serialize)]
-        struct MaxDeliver<'a> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            id: String,
-            timestamp: String,
-            stream: &'a str,
-            consumer: &'a str,
-            stream_seq: u64,
-            deliveries: u32,
-        }
-        let id = self.nuid();
-        let adv = MaxDeliver {
-            kind: "io.nats.jetstream.advisory.v1.max_deliver",
-            id,
-            timestamp: rfc3339(now),
-            stream,
-            consumer,
-            stream_seq: seq,
-            deliveries,
-        };
-        self.advisory(format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"), &adv);
+        self.msg_advisory("MAX_DELIVERIES", "max_deliver", MsgAdvisory::new(stream, consumer, seq, deliveries), now);
+    }
+
+    /// Publishes `$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>` with type
+    /// `io.nats.jetstream.advisory.v1.<kind>`.
+    fn msg_advisory(&mut self, event: &str, kind: &str, mut adv: MsgAdvisory<'_>, now: u64) {
+        adv.kind = format!("io.nats.jetstream.advisory.v1.{kind}");
+        adv.id = self.nuid();
+        adv.timestamp = rfc3339(now);
+        let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.{event}.{}.{}", adv.stream, adv.consumer);
+        self.advisory(subject, &adv);
     }
 
     /// Tells the consumers of `name` what the stream appended and dropped, in order.

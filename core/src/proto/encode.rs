@@ -25,14 +25,29 @@ pub fn write_msg(
         Some(h) => (None, &message[h.min(message.len())..]),
         None => (None, message),
     };
-    out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len()) + message.len() + 32);
-    out.put_slice(if header_len.is_some() { b"HMSG " } else { b"MSG " });
+    let verb: &[u8] = if header_len.is_some() { b"HMSG " } else { b"MSG " };
+    write_message_op(out, verb, subject, Some(sid), reply, header_len, message);
+}
+
+/// The shared layout of `MSG`/`HMSG` and `PUB`/`HPUB`:
+/// `<verb><subject> [<sid> ][<reply> ][<#hdr> ]<#total>\r\n<message>\r\n`.
+fn write_message_op(
+    out: &mut BytesMut,
+    verb: &[u8],
+    subject: &[u8],
+    sid: Option<&[u8]>,
+    reply: Option<&[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    out.reserve(
+        verb.len() + subject.len() + sid.map_or(0, |s| s.len()) + reply.map_or(0, |r| r.len()) + message.len() + 32,
+    );
+    out.put_slice(verb);
     out.put_slice(subject);
     out.put_u8(b' ');
-    out.put_slice(sid);
-    out.put_u8(b' ');
-    if let Some(r) = reply {
-        out.put_slice(r);
+    for part in [sid, reply].into_iter().flatten() {
+        out.put_slice(part);
         out.put_u8(b' ');
     }
     if let Some(h) = header_len {
@@ -47,22 +62,8 @@ pub fn write_msg(
 
 /// `PUB` or `HPUB` (client side).
 pub fn write_pub(out: &mut BytesMut, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
-    out.reserve(subject.len() + reply.map_or(0, |r| r.len()) + message.len() + 32);
-    out.put_slice(if header_len.is_some() { b"HPUB " } else { b"PUB " });
-    out.put_slice(subject);
-    out.put_u8(b' ');
-    if let Some(r) = reply {
-        out.put_slice(r);
-        out.put_u8(b' ');
-    }
-    if let Some(h) = header_len {
-        put_num(out, h);
-        out.put_u8(b' ');
-    }
-    put_num(out, message.len());
-    out.put_slice(b"\r\n");
-    out.put_slice(message);
-    out.put_slice(b"\r\n");
+    let verb: &[u8] = if header_len.is_some() { b"HPUB " } else { b"PUB " };
+    write_message_op(out, verb, subject, None, reply, header_len, message);
 }
 
 /// `SUB` (client side).
