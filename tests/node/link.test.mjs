@@ -186,3 +186,40 @@ test("online: imported subjects reach the page, requests cross the link both way
   await nc.close();
   assert.deepEqual(pageErrors, []);
 });
+
+test("credentials: user/pass get the link in, a wrong password is reported and retried", async (t) => {
+  const srv = await startServer(`authorization { user: app, password: s3cret }\n`);
+  t.after(() => srv.stop());
+  await open();
+  const r = await page.evaluate(async (wsUrl) => {
+    const { open } = window.edgebus;
+    const wait = (events, type) => new Promise((resolve) => {
+      const check = () => (events.some((e) => e.type === type) ? resolve() : setTimeout(check, 50));
+      check();
+    });
+    const good = await open({ name: "link-auth-ok" });
+    const okEvents = [];
+    good.status({ callback: (s) => okEvents.push(s) });
+    await good.connect(wsUrl, { user: "app", pass: "s3cret", export: ["x.>"] });
+    await wait(okEvents, "connected");
+    const bad = await open({ name: "link-auth-bad" });
+    const badEvents = [];
+    bad.status({ callback: (s) => badEvents.push(s) });
+    await bad.connect(wsUrl, { user: "app", pass: "wrong", reconnectDelayMin: 50, reconnectDelayMax: 200 });
+    await wait(badEvents, "reconnecting");
+    const out = {
+      ok: good.link.info().state,
+      bad: bad.link.info().state,
+      badError: badEvents.find((e) => e.type === "disconnected")?.error ?? "",
+      badConnected: badEvents.some((e) => e.type === "connected"),
+    };
+    await good.close();
+    await bad.close();
+    return out;
+  }, srv.wsUrl);
+  assert.equal(r.ok, "connected");
+  assert.notEqual(r.bad, "connected");
+  assert.equal(r.badConnected, false);
+  assert.match(r.badError, /Authorization Violation/i);
+  assert.deepEqual(pageErrors, []);
+});
