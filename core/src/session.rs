@@ -182,6 +182,10 @@ impl Session {
                         return self.queued.pop_front();
                     }
                 }
+                if self.queued.is_empty() && !self.options.verbose {
+                    // the common case: nothing to say first, no queue round trip
+                    return Some(Event::Publish(p));
+                }
                 self.verbose_ok();
                 self.queued.push_back(Event::Publish(p));
                 self.queued.pop_front()

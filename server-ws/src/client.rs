@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use edgebus_core::proto::{write_info, write_msg, ProtocolError, PING};
 use edgebus_core::route::{no_responders_headers, route};
 use edgebus_core::session::{Event, Session};
-use edgebus_core::sublist::MatchCache;
+use edgebus_core::sublist::{MatchCache, MatchResult};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -569,6 +569,11 @@ impl Conn {
 /// publish (expired auto-unsubscribes, a receiver to stall on).
 pub struct Router {
     cache: MatchCache<SubRef>,
+    /// The last subject routed and its result: a publisher repeating one subject skips even
+    /// the cache's hash lookup.
+    last: Option<(u64, Arc<MatchResult<SubRef>>)>,
+    /// The subject of `last`, in a buffer reused across subjects (no allocation per change).
+    last_subject: Vec<u8>,
     rng: fastrand::Rng,
     expired: Vec<SubRef>,
     /// A receiver whose backlog passed the stall mark during this read.
@@ -580,6 +585,8 @@ impl Router {
     pub fn new(shared: &Shared) -> Router {
         Router {
             cache: MatchCache::default(),
+            last: None,
+            last_subject: Vec::new(),
             rng: fastrand::Rng::new(),
             expired: Vec::new(),
             stalled: None,
@@ -603,11 +610,20 @@ impl Router {
         message: &[u8],
     ) -> usize {
         let genid = shared.genid.load(Ordering::Acquire);
-        let result = match self.cache.get(genid, route_subject) {
-            Some(r) => r,
-            None => {
-                let (g, r) = shared.match_subject(route_subject);
-                self.cache.insert(g, route_subject, r.clone());
+        let result = match &self.last {
+            Some((g, r)) if *g == genid && self.last_subject == route_subject => r.clone(),
+            _ => {
+                let r = match self.cache.get(genid, route_subject) {
+                    Some(r) => r,
+                    None => {
+                        let (g, r) = shared.match_subject(route_subject);
+                        self.cache.insert(g, route_subject, r.clone());
+                        r
+                    }
+                };
+                self.last_subject.clear();
+                self.last_subject.extend_from_slice(route_subject);
+                self.last = Some((genid, r.clone()));
                 r
             }
         };
