@@ -293,21 +293,7 @@ impl Bus {
         let rc = self.inner.clone();
         promise(async move {
             socket::settle(&rc).await;
-            let link = {
-                let mut i = rc.borrow_mut();
-                let Inner { broker, link, .. } = &mut *i;
-                if let Some(l) = link.as_mut() {
-                    l.shutdown(broker);
-                }
-                link.take()
-            };
-            if let Some(mut l) = link {
-                if let Some((callback, events)) = l.take_status() {
-                    for e in events {
-                        let _ = callback.call1(&JsValue::NULL, &e);
-                    }
-                }
-            }
+            crate::bus::end_link(&rc);
             Ok(JsValue::UNDEFINED)
         })
     }

@@ -569,9 +569,8 @@ async fn settle_engine(rc: &Shared) {
     }
 }
 
-/// Flushes, then stops: drops every subscription (and its callback) and the timers.
-pub async fn close(rc: &Shared) {
-    settle(rc).await;
+/// Shuts the link down (if there is one) and hands its last status events to the listener.
+pub(crate) fn end_link(rc: &Shared) {
     let link = {
         let mut i = rc.borrow_mut();
         let Inner { broker, link, .. } = &mut *i;
@@ -587,6 +586,12 @@ pub async fn close(rc: &Shared) {
             }
         }
     }
+}
+
+/// Flushes, then stops: drops every subscription (and its callback) and the timers.
+pub async fn close(rc: &Shared) {
+    settle(rc).await;
+    end_link(rc);
     let mut i = rc.borrow_mut();
     i.closed = true;
     i.subs.clear();
