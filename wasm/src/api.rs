@@ -60,6 +60,10 @@ struct ConnectOpts {
     /// Milliseconds before the first retry (doubling, with jitter, up to the max).
     reconnect_delay_min: Option<u32>,
     reconnect_delay_max: Option<u32>,
+    /// Keepalive and connect timeout in milliseconds, as nats.js names them.
+    ping_interval: Option<u32>,
+    max_ping_out: Option<u32>,
+    timeout: Option<u32>,
 }
 
 /// nats.js spells these in snake case.
@@ -210,8 +214,9 @@ impl Bus {
 
     /// Links the bus to a NATS server's WebSocket port (`ws://host:port`). `opts`: `{ export?:
     /// string[], import?: string[], user?, pass?, token?, name?, reconnectDelayMin?,
-    /// reconnectDelayMax? }`; `status(event)` gets `{ type: "connected" | "disconnected" |
-    /// "reconnecting" | "closed", outbox, url, server?, error?, delay?, attempt? }`. Resolves
+    /// reconnectDelayMax?, pingInterval?, maxPingOut?, timeout? }`; `status(event)` gets
+    /// `{ type: "connected" | "disconnected" | "reconnecting" | "closed", outbox, url,
+    /// server?, error?, delay?, attempt? }`. Resolves
     /// once the stored outbox is loaded; the connection is made (and remade) in the background.
     pub fn connect(&self, url: String, opts: JsValue, status: Option<js_sys::Function>) -> Promise {
         let rc = self.inner.clone();
@@ -245,6 +250,9 @@ impl Bus {
                 config,
                 reconnect_min_ms: min,
                 reconnect_max_ms: o.reconnect_delay_max.unwrap_or(5_000).max(min),
+                ping_interval_ms: o.ping_interval,
+                max_ping_out: o.max_ping_out,
+                timeout_ms: o.timeout,
                 status,
             };
             {

@@ -354,6 +354,8 @@ pub struct LinkCore {
     pings: VecDeque<PingMark>,
     max_payload: usize,
     server: String,
+    /// Keepalive pings sent since the server last answered any `PING`.
+    unanswered: u32,
     /// Messages received from / sent to the server (this session).
     pub received: u64,
     pub sent: u64,
@@ -370,6 +372,7 @@ impl LinkCore {
             pings: VecDeque::new(),
             max_payload: Limits::default().max_payload,
             server: String::new(),
+            unanswered: 0,
             received: 0,
             sent: 0,
         }
@@ -386,6 +389,7 @@ impl LinkCore {
         self.parser = ServerOpParser::new(Self::limits());
         self.out.clear();
         self.pings.clear();
+        self.unanswered = 0;
         self.outbox.rewind();
     }
 
@@ -394,6 +398,7 @@ impl LinkCore {
         self.state = LinkState::Down;
         self.out.clear();
         self.pings.clear();
+        self.unanswered = 0;
         self.outbox.rewind();
     }
 
@@ -452,12 +457,20 @@ impl LinkCore {
         self.pings.push_back(PingMark::Outbox(last));
     }
 
-    /// A keepalive ping.
-    pub fn ping(&mut self) {
-        if self.state == LinkState::Connected {
-            self.out.extend_from_slice(PING);
-            self.pings.push_back(PingMark::Plain);
+    /// One keepalive tick (nats.js's rule): `false` when `max_out` pings already went
+    /// unanswered, so the link is dead even though the socket looks open (a server that
+    /// stopped, a proxy or NAT that dropped the flow silently); otherwise sends one more.
+    pub fn keepalive(&mut self, max_out: u32) -> bool {
+        if self.state != LinkState::Connected {
+            return true;
         }
+        if self.unanswered >= max_out {
+            return false;
+        }
+        self.out.extend_from_slice(PING);
+        self.pings.push_back(PingMark::Plain);
+        self.unanswered += 1;
+        true
     }
 
     /// Bytes to write to the socket.
@@ -475,18 +488,22 @@ impl LinkCore {
             match op {
                 ServerOp::Info(json) => self.on_info(&json),
                 ServerOp::Ping => self.out.extend_from_slice(PONG),
-                ServerOp::Pong => match self.pings.pop_front() {
-                    Some(PingMark::Handshake) => {
-                        self.state = LinkState::Connected;
-                        events.push(Event::Connected { server: self.server.clone() });
-                        self.pump();
+                ServerOp::Pong => {
+                    // Any answer proves the server alive, whichever ping it answers.
+                    self.unanswered = 0;
+                    match self.pings.pop_front() {
+                        Some(PingMark::Handshake) => {
+                            self.state = LinkState::Connected;
+                            events.push(Event::Connected { server: self.server.clone() });
+                            self.pump();
+                        }
+                        Some(PingMark::Outbox(seq)) => {
+                            self.outbox.confirm(seq);
+                            self.pump();
+                        }
+                        Some(PingMark::Plain) | None => {}
                     }
-                    Some(PingMark::Outbox(seq)) => {
-                        self.outbox.confirm(seq);
-                        self.pump();
-                    }
-                    Some(PingMark::Plain) | None => {}
-                },
+                }
                 ServerOp::Ok => {}
                 ServerOp::Err(text) => events.push(Event::Error(String::from_utf8_lossy(&text).into_owned())),
                 ServerOp::Msg(m) => {
@@ -698,6 +715,29 @@ mod tests {
         ob.confirm(100);
         assert_eq!(ob.next_batch().len(), 10);
         assert!(ob.take_commit().is_empty(), "a memory outbox stores nothing");
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn keepalive_declares_a_silent_server_dead() {
+        let mut core = LinkCore::new(config(), Outbox::new(false, Vec::new()));
+        assert!(core.keepalive(2), "nothing to check before connecting");
+        assert!(core.take_output().is_none());
+        let mut core = connected(Outbox::new(false, Vec::new()));
+        assert!(core.keepalive(2) && core.keepalive(2));
+        assert_eq!(out(&mut core), "PING\r\nPING\r\n");
+        // One answer (to either ping) and the count starts over.
+        core.receive(b"PONG\r\n").unwrap();
+        assert!(core.keepalive(2) && core.keepalive(2));
+        assert!(!core.keepalive(2), "two pings unanswered: dead");
+        // An outbox confirmation counts as an answer too.
+        core.export(Bytes::from_static(b"orders.1"), None, None, Bytes::new());
+        core.receive(b"PONG\r\nPONG\r\nPONG\r\nPONG\r\n").unwrap();
+        assert!(core.outbox.is_empty());
+        assert!(core.keepalive(2));
+        core.stopped();
+        core.start();
+        assert!(core.keepalive(0), "not connected yet: the handshake timeout covers this");
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use edgebus_core::broker::{Broker, ConnId};
 use futures_channel::oneshot;
-use gloo_timers::callback::Timeout;
+use gloo_timers::callback::{Interval, Timeout};
 use indexed_db_futures::database::Database;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -30,6 +30,10 @@ use crate::link::{Backoff, Entry, Event, LinkConfig, LinkCore, LinkState, Outbox
 
 /// Local reply subscriptions kept at most for requests the server sent into the page.
 const MAX_REPLY_SUBS: usize = 1024;
+/// nats.js's defaults for `pingInterval`, `maxPingOut` and `timeout`.
+pub const PING_INTERVAL_MS: u32 = 120_000;
+pub const MAX_PING_OUT: u32 = 2;
+pub const CONNECT_TIMEOUT_MS: u32 = 20_000;
 
 /// One open (or opening) WebSocket and the callbacks it calls.
 struct Socket {
@@ -60,6 +64,13 @@ pub struct Link {
     /// Numbers sockets, so events of a replaced one are ignored.
     socket_id: u64,
     retry: Option<Timeout>,
+    /// Abandons an attempt whose handshake has not finished in time.
+    handshake: Option<Timeout>,
+    /// Pings the server while connected.
+    keepalive: Option<Interval>,
+    ping_interval_ms: u32,
+    max_ping_out: u32,
+    timeout_ms: u32,
     backoff: Backoff,
     /// Whether "disconnected" was reported since the last "connected".
     down_reported: bool,
@@ -78,6 +89,11 @@ pub struct LinkOptions {
     pub config: LinkConfig,
     pub reconnect_min_ms: u32,
     pub reconnect_max_ms: u32,
+    /// Keepalive and handshake timing (nats.js's `pingInterval`, `maxPingOut`, `timeout`);
+    /// `None` takes nats.js's default.
+    pub ping_interval_ms: Option<u32>,
+    pub max_ping_out: Option<u32>,
+    pub timeout_ms: Option<u32>,
     pub status: Option<js_sys::Function>,
 }
 
@@ -107,6 +123,11 @@ impl Link {
             socket: None,
             socket_id: 0,
             retry: None,
+            handshake: None,
+            keepalive: None,
+            ping_interval_ms: opts.ping_interval_ms.unwrap_or(PING_INTERVAL_MS).max(1),
+            max_ping_out: opts.max_ping_out.unwrap_or(MAX_PING_OUT),
+            timeout_ms: opts.timeout_ms.unwrap_or(CONNECT_TIMEOUT_MS).max(1),
             backoff: Backoff::new(opts.reconnect_min_ms, opts.reconnect_max_ms),
             down_reported: false,
             last_error: None,
@@ -123,6 +144,7 @@ impl Link {
     /// Stops: the socket and timers go, local subscriptions end (the stored outbox stays).
     pub fn shutdown(&mut self, broker: &mut Broker) {
         self.retry = None;
+        self.stop_timers();
         self.socket = None;
         self.core.stopped();
         broker.disconnect(self.conn);
@@ -218,6 +240,7 @@ impl Link {
         if was != LinkState::Connected && self.core.state == LinkState::Connected {
             self.backoff.reset();
             self.retry = None;
+            self.handshake = None;
             self.down_reported = false;
             self.last_error = None;
             let server = self.core.server().to_string();
@@ -226,8 +249,17 @@ impl Link {
         self.write_out();
     }
 
+    /// Drops the handshake and keepalive timers, later: this may run inside one of them.
+    fn stop_timers(&mut self) {
+        let timers = (self.handshake.take(), self.keepalive.take());
+        if timers.0.is_some() || timers.1.is_some() {
+            wasm_bindgen_futures::spawn_local(async move { drop(timers) });
+        }
+    }
+
     /// The socket is gone: report it once and schedule the next attempt.
     fn on_down(&mut self) {
+        self.stop_timers();
         self.core.stopped();
         if !self.down_reported {
             self.down_reported = true;
@@ -319,12 +351,16 @@ pub fn start(rc: &Shared) {
                 return;
             };
             let Some(rc) = w.upgrade() else { return };
+            let w = w.clone();
             let current = with_link(&rc, |l, broker| {
                 if l.socket_id != id {
                     return false;
                 }
                 let was_up = l.socket.is_some();
                 l.receive(broker, &bytes);
+                if l.core.state == LinkState::Connected && l.keepalive.is_none() {
+                    arm_keepalive(l, w, id);
+                }
                 was_up && l.socket.is_none()
             });
             if current == Some(true) {
@@ -360,10 +396,58 @@ pub fn start(rc: &Shared) {
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         l.core.start();
         l.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+        let w = weak.clone();
+        let reason = format!("no connection to {} within {} ms", l.url, l.timeout_ms);
+        l.handshake = Some(Timeout::new(l.timeout_ms, move || {
+            if let Some(rc) = w.upgrade() {
+                abandon(&rc, id, reason);
+            }
+        }));
         true
     });
     if opened == Some(false) {
         with_link(rc, |l, _| l.on_down());
+    }
+    after(rc);
+}
+
+/// Pings the server every `ping_interval_ms` while socket `id` is up; a link that leaves
+/// `max_ping_out` pings unanswered is abandoned, as a closed one would be.
+fn arm_keepalive(l: &mut Link, weak: std::rc::Weak<std::cell::RefCell<Inner>>, id: u64) {
+    let (interval, max_out) = (l.ping_interval_ms, l.max_ping_out);
+    l.keepalive = Some(Interval::new(interval, move || {
+        let Some(rc) = weak.upgrade() else { return };
+        let alive = with_link(&rc, |l, _| {
+            if l.socket_id != id {
+                return true;
+            }
+            let alive = l.core.keepalive(max_out);
+            l.write_out();
+            alive
+        });
+        if alive == Some(false) {
+            abandon(&rc, id, format!("stale connection: {max_out} pings unanswered"));
+        }
+    }));
+}
+
+/// Gives up on socket `id` (still current) without waiting for it to close: a handshake
+/// that did not finish in time, or a connection that stopped answering. A silent server
+/// never closes the socket, so waiting for the browser's close event could take minutes.
+fn abandon(rc: &Shared, id: u64, reason: String) {
+    let gone = with_link(rc, |l, _| {
+        if l.socket_id != id || l.socket.is_none() {
+            return None;
+        }
+        l.last_error = Some(reason);
+        let old = l.socket.take();
+        l.on_down();
+        Some(old)
+    });
+    if let Some(old) = gone.flatten() {
+        // Dropped after this callback returns, never while it runs.
+        wasm_bindgen_futures::spawn_local(async move { drop(old) });
+        schedule_retry(rc);
     }
     after(rc);
 }

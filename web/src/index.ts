@@ -292,6 +292,13 @@ export interface ConnectOptions {
   reconnectDelayMin?: number;
   /** ...this (default 5000). */
   reconnectDelayMax?: number;
+  /** Milliseconds between keepalive PINGs while connected (default 120000, as nats.js). */
+  pingInterval?: number;
+  /** PINGs left unanswered before the link counts as dead and reconnects (default 2). */
+  maxPingOut?: number;
+  /** Milliseconds a connection attempt may take up to the server's first PONG before it is
+   *  abandoned and retried (default 20000). */
+  timeout?: number;
 }
 
 /** A change of the link's state, with the outbox size at that moment. */
