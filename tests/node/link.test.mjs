@@ -1,19 +1,24 @@
 // The in-page bus linked to the real server over WebSocket (bus.connect), in headless
-// Chromium, with a Node TCP client on the other side:
+// Chromium, with a real nats-py client (tests/node/py/natspy.py) on the server's side:
 //  (a) offline-first: with the server down, 100 publishes on an exported subject (50, a page
 //      reload, 50 more) wait in the IndexedDB outbox; once the server is back (same ports,
-//      same store) the server's stream holds exactly those 100, in order, no duplicates;
-//  (b) a TCP publish on an imported subject reaches the page, a page request is answered by
-//      a TCP responder, and a TCP request is answered by a page subscriber.
-// Needs `bash web/build.sh` and the release server (tests/setup.sh does both).
+//      same store) a nats-py pull consumer on the server's stream reads exactly those 100,
+//      in order, no duplicates;
+//  (b) a nats-py publish on an imported subject reaches the page, a page request is answered
+//      by a Python responder, and a Python request is answered by a page subscriber;
+//  (c) keepalive and connect timeout: the server is paused (SIGSTOP: sockets stay open, it
+//      says nothing); the link notices the missing PONGs, abandons attempts that get no
+//      INFO in time, and once the server is continued every publish arrives exactly once;
+//  (d) user/pass over the link.
+// Needs `bash web/build.sh` and the release server (tests/setup.sh does both). Runs against
+// nats-server too: EDGEBUS_SERVER_CMD=nats-server.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager, jetstream } from "@nats-io/jetstream";
 import { REPO, startServer } from "./server.mjs";
+import { natsPy } from "./py/natspy.mjs";
 import { serve } from "../../web/serve.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -62,21 +67,29 @@ async function open() {
   await page.waitForFunction(() => window.ready === true);
 }
 
-async function until(fn, what, ms = 60000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits in the page until a status event matching `pred` (source text) was recorded. */
+async function waitEvent(pred, ms = 60000) {
+  await page.waitForFunction(`window.events.some(${pred})`, null, { timeout: ms, polling: 50 });
 }
 
-test("offline: 100 publishes wait in the IndexedDB outbox (across a reload) and reach the server's stream exactly once, in order", async () => {
-  const nc = await connect({ servers: srv.url });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
-  await nc.close();
+/** The stream as a nats-py pull consumer reads it: exactly `n` orders `${prefix}.1..n`, in
+ *  order, each with its own Nats-Msg-Id, and nothing after them. */
+async function assertStream(py, stream, subject, prefix, n) {
+  const r = await py.call("stream_read", { stream, subject, expect: n });
+  assert.deepEqual(r.messages.map((m) => `${m.subject}=${m.data}`),
+    Array.from({ length: n }, (_, i) => `${prefix}.${i + 1}=order ${i + 1}`));
+  assert.deepEqual(r.messages.map((m) => m.seq), Array.from({ length: n }, (_, i) => i + 1));
+  const ids = new Set(r.messages.map((m) => m.headers["Nats-Msg-Id"]));
+  assert.equal(ids.size, n, "every message has its own Nats-Msg-Id");
+  assert.ok(![...ids].includes(undefined) && ![...ids].includes(""));
+  assert.equal(r.pending, 0, "no message after the expected ones");
+  assert.equal(r.stream_messages, n);
+}
+
+test("offline: 100 publishes wait in the IndexedDB outbox (across a reload) and reach the server's stream exactly once, in order", async (t) => {
+  let py = await natsPy(srv.url);
+  await py.call("stream_add", { name: "ORDERS", subjects: ["orders.>"] });
+  await py.close();
   await srv.stop();
 
   await open();
@@ -124,66 +137,113 @@ test("offline: 100 publishes wait in the IndexedDB outbox (across a reload) and 
   const connected = status.events.filter((e) => e.type === "connected");
   assert.ok(connected.length >= 1 && connected[0].outbox === 100, JSON.stringify(status.events));
 
-  // The server's view: exactly the 100, in order, each with its Nats-Msg-Id.
-  const nc2 = await connect({ servers: srv.url });
-  const jsm2 = await jetstreamManager(nc2);
-  const info = await jsm2.streams.info("ORDERS");
-  assert.equal(info.state.messages, 100);
-  const c = await jetstream(nc2).consumers.get("ORDERS");
-  const got = [];
-  const ids = new Set();
-  const iter = await c.fetch({ max_messages: 100, expires: 5000 });
-  for await (const m of iter) {
-    got.push(`${m.subject}=${m.string()}`);
-    ids.add(m.headers?.get("Nats-Msg-Id"));
-    if (got.length === 100) break;
-  }
-  assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `orders.${i + 1}=order ${i + 1}`));
-  assert.equal(ids.size, 100);
-  assert.ok(![...ids].includes(undefined) && ![...ids].includes(""));
-  await nc2.close();
+  // The server's view, through nats-py: exactly the 100, in order, each with its Nats-Msg-Id.
+  py = await natsPy(srv.url);
+  t.after(() => py.close());
+  await assertStream(py, "ORDERS", "orders.>", "orders", 100);
   await page.evaluate(() => window.bus.close());
   assert.deepEqual(pageErrors, []);
 });
 
-test("online: imported subjects reach the page, requests cross the link both ways", async (t) => {
+test("online: nats-py publishes on imported subjects reach the page, requests cross the link both ways", async (t) => {
   const srv = await startServer();
   t.after(() => srv.stop());
+  const py = await natsPy(srv.url);
+  t.after(() => py.close());
+  await py.call("respond", { subject: "svc.>", prefix: "python:" }); // flushed: the server has the SUB
   await open();
-  const nc = await connect({ servers: srv.url });
-  nc.subscribe("svc.>", { callback: (_e, m) => m.respond(`native:${m.string()}`) });
-  await nc.flush();
 
   await page.evaluate(async (wsUrl) => {
     const { open } = window.edgebus;
     const bus = await open({ name: "link-b", storage: "memory" });
     window.bus = bus;
     window.got = [];
+    window.events = [];
     bus.subscribe("prices.>", { callback: (_e, m) => window.got.push(`${m.subject}=${m.string()}`) });
     bus.subscribe("prices.ask", { callback: (_e, m) => m.respond(`page:${m.string()}`) });
-    window.connected = false;
-    bus.status({ callback: (s) => { if (s.type === "connected") window.connected = true; } });
+    bus.status({ callback: (s) => window.events.push(s) });
     await bus.connect(wsUrl, { import: ["prices.>"], export: ["svc.>"], reconnectDelayMin: 50, reconnectDelayMax: 400 });
   }, srv.wsUrl);
-  await page.waitForFunction(() => window.connected === true, null, { timeout: 60000 });
+  // "connected" follows the PONG to the handshake PING, sent after the link's SUBs: the
+  // server has them, so a publish from another connection now reaches the page.
+  await waitEvent(`(e) => e.type === "connected"`);
 
-  nc.publish("prices.eu", "1.5");
-  nc.publish("prices.us", "1.7");
-  await nc.flush();
-  await until(() => page.evaluate(() => window.got.length >= 2), "imported messages in the page");
+  await py.call("publish", { subject: "prices.eu", data: "1.5" });
+  await py.call("publish", { subject: "prices.us", data: "1.7" });
+  await page.waitForFunction(() => window.got.length >= 2, null, { timeout: 60000, polling: 50 });
   assert.deepEqual(await page.evaluate(() => window.got), ["prices.eu=1.5", "prices.us=1.7"]);
 
   const reply = await page.evaluate(async () => (await window.bus.request("svc.time", "hi", { timeout: 10000 })).string());
-  assert.equal(reply, "native:hi");
+  assert.equal(reply, "python:hi");
 
-  const fromPage = await nc.request("prices.ask", "q", { timeout: 10000 });
-  assert.equal(fromPage.string(), "page:q");
+  const fromPage = await py.call("request", { subject: "prices.ask", data: "q", timeout: 10 });
+  assert.equal(fromPage.data, "page:q");
 
   const info = await page.evaluate(() => window.bus.link.info());
   assert.equal(info.state, "connected");
   assert.equal(info.outbox, 0);
   await page.evaluate(() => window.bus.close());
-  await nc.close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test("keepalive and connect timeout: a paused server is detected, attempts without INFO are abandoned, nothing is lost or doubled", async (t) => {
+  const srv = await startServer("", { jetstream: true });
+  t.after(() => srv.stop());
+  let py = await natsPy(srv.url);
+  await py.call("stream_add", { name: "JOBS", subjects: ["jobs.>"] });
+  await py.close();
+  await open();
+
+  await page.evaluate(async (wsUrl) => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "link-ka", storage: "memory" });
+    window.bus = bus;
+    window.events = [];
+    bus.status({ callback: (s) => window.events.push({ ...s, t: performance.now() }) });
+    await bus.connect(wsUrl, {
+      export: ["jobs.>"], pingInterval: 300, maxPingOut: 2, timeout: 1500,
+      reconnectDelayMin: 50, reconnectDelayMax: 300,
+    });
+  }, srv.wsUrl);
+  await waitEvent(`(e) => e.type === "connected"`);
+  const online = await page.evaluate(async () => {
+    for (let i = 1; i <= 20; i++) window.bus.publish(`jobs.${i}`, `order ${i}`);
+    return window.bus.link.flush({ timeout: 60000 });
+  });
+  assert.equal(online, true, "confirmed while the server was running");
+  const mark = await page.evaluate(() => { window.mark = window.events.length; return window.mark; });
+
+  srv.pause();
+  let resumed = false;
+  t.after(() => { if (!resumed) srv.resume(); });
+  // Written to a socket nobody reads: unconfirmed, so kept and sent again later.
+  await page.evaluate(() => { for (let i = 21; i <= 100; i++) window.bus.publish(`jobs.${i}`, `order ${i}`); });
+  await waitEvent(`(e, i) => i >= window.mark && e.type === "disconnected"`);
+  const down = await page.evaluate(() => window.events.slice(window.mark).find((e) => e.type === "disconnected"));
+  assert.match(down.error ?? "", /stale connection/);
+  // A reconnect attempt reaches the paused server's listen queue and hears nothing back:
+  // abandoned after `timeout`, and retried.
+  await page.waitForFunction(() => /within 1500 ms/.test(window.bus.link.info().error ?? ""), null,
+    { timeout: 60000, polling: 50 });
+  assert.equal(await page.evaluate(() => window.bus.link.info().outbox), 80);
+
+  srv.resume();
+  resumed = true;
+  const drained = await page.evaluate(() => window.bus.link.flush({ timeout: 60000 }));
+  assert.equal(drained, true, "the outbox drained once the server was continued");
+  const events = await page.evaluate(() => window.events.slice(window.mark).map((e) => e.type));
+  const iDown = events.indexOf("disconnected");
+  const iRetry = events.indexOf("reconnecting", iDown);
+  const iUp = events.indexOf("connected", iRetry);
+  assert.ok(iDown >= 0 && iRetry > iDown && iUp > iRetry, `disconnected -> reconnecting -> connected: ${events}`);
+  assert.ok(events.filter((e) => e === "reconnecting").length >= 2, `a timed-out attempt was retried: ${events}`);
+
+  // Messages written to the stale socket may reach the server too, once it runs again; the
+  // resent copies carry the same Nats-Msg-Id, so the stream keeps one of each.
+  py = await natsPy(srv.url);
+  t.after(() => py.close());
+  await assertStream(py, "JOBS", "jobs.>", "jobs", 100);
+  await page.evaluate(() => window.bus.close());
   assert.deepEqual(pageErrors, []);
 });
 

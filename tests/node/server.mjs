@@ -102,7 +102,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
  * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
  * JetStream with a file store in the server's own directory. Returns
- * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop(), restart() };
+ * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop(), restart(), pause(),
+ * resume() };
  * restart() starts it again (after stop(), or stopping it first) with the same ports,
  * config and store.
  */
@@ -145,6 +146,8 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
 
   const stop = async () => {
     if (exited) return;
+    // A paused server (pause()) would not act on SIGTERM until continued.
+    try { process.kill(-child.pid, "SIGCONT"); } catch { /* gone */ }
     try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
     const deadline = Date.now() + 10000;
     while (!exited && Date.now() < deadline) await sleep(50);
@@ -171,10 +174,16 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
     await ready();
   };
 
+  // SIGSTOP / SIGCONT to the whole process group (the PyPI nats-server runs under a Python
+  // launcher): a paused server keeps its sockets open but says nothing, as a hung server or
+  // a dead network path looks to a client.
+  const pause = () => process.kill(-child.pid, "SIGSTOP");
+  const resume = () => process.kill(-child.pid, "SIGCONT");
+
   return {
     port, wsPort, httpPort, dir, storeDir,
     url: `nats://${HOST}:${port}`,
     wsUrl: `ws://${HOST}:${wsPort}`,
-    log, stop, restart,
+    log, stop, restart, pause, resume,
   };
 }
