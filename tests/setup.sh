@@ -39,6 +39,10 @@ log "npm ci in tests/node"
 log "npm ci in web"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 
+# --- the Vite app that depends on edgebus (tests/node/vite.test.mjs) --------
+log "npm ci in tests/vite-app"
+(cd tests/vite-app && npm ci --no-audit --no-fund --loglevel=error)
+
 # --- Rust ------------------------------------------------------------------
 if [ "${EDGEBUS_SKIP_BUILD:-0}" = "1" ]; then
   log "EDGEBUS_SKIP_BUILD=1: skipping the Rust builds"
