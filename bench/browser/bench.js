@@ -37,7 +37,7 @@ async function edgePubSub(n, batch) {
   const done = new Promise((resolve) => {
     if (batch > 1 && bus.subscribeBatch) {
       bus.subscribeBatch("bench.ps", {
-        callback: (b) => {
+        callback: (_e, b) => {
           got += b.length;
           bytes += b.byteLength;
           if (got >= n) resolve();

@@ -29,6 +29,8 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 
+/** Another wasm-bindgen output to serve as /pkg (e.g. a build with names, for profiling). */
+const PKG_DIR = process.env.EDGEBUS_PKG_DIR ? path.resolve(process.env.EDGEBUS_PKG_DIR) : null;
 const log = (...a) => console.error("[browser]", ...a);
 
 function parseArgs(argv) {
@@ -39,6 +41,7 @@ function parseArgs(argv) {
     else if (v === "--rounds") a.rounds = Number(argv[++i]);
     else if (v === "--window") a.window = Number(argv[++i]);
     else if (v === "--only") a.only = argv[++i].split(",");
+    else if (v === "--profile") a.profile = JSON.parse(argv[++i]);
     else if (v === "-h" || v === "--help") {
       console.error("usage: node bench/browser/run.mjs [--rounds N] [--quick] [--window N] [--only pubsub,js,kv,cold]");
       process.exit(0);
@@ -147,8 +150,9 @@ function serveFiles(bundle) {
       return;
     } else if (url.pathname === "/bench.js") file = path.join(HERE, "bench.js");
     else if (url.pathname === "/nats.js") file = bundle;
+    else if (PKG_DIR && url.pathname.startsWith("/pkg/")) file = path.join(PKG_DIR, path.basename(url.pathname));
     else if (/^\/(dist|pkg)\//.test(url.pathname)) file = path.join(WEB, path.normalize(url.pathname));
-    if (!file || !file.startsWith(REPO) || !existsSync(file)) {
+    if (!file || !(file.startsWith(REPO) || (PKG_DIR && file.startsWith(PKG_DIR))) || !existsSync(file)) {
       res.writeHead(404).end();
       return;
     }
@@ -207,6 +211,10 @@ async function main() {
     await load();
     const batchApi = await page.evaluate(() => window.bench.hasBatchApi());
     const call = (fn, ...a) => page.evaluate(([fn, a]) => window.bench[fn](...a), [fn, a]);
+    if (args.profile) {
+      await profile(page, call, args.profile);
+      return;
+    }
     if (want("cold")) {
       const ms = await call("coldPrepare", sizes.cold);
       log(`cold: wrote ${sizes.cold} messages in ${(ms / 1000).toFixed(1)} s`);
@@ -278,7 +286,7 @@ async function main() {
   }
   const medians = {};
   for (const [k, s] of Object.entries(samples)) medians[k] = { edgebus: median(s.edgebus), nats: median(s.nats) };
-  const chromiumVersion = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8" }).trim();
+  const chromiumVersion = execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
   console.log(JSON.stringify({
     chromium: chromiumVersion,
     nats_server: nats.version,
@@ -292,6 +300,33 @@ async function main() {
     samples,
     errors,
   }, null, 1));
+}
+
+/** `--profile '["edgePubSub", 1000000, 1024]'`: runs one page function under the CDP sampling
+ *  profiler and prints where the time went (self time per function, top 40). */
+async function profile(page, call, [fn, ...a]) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await call(fn, ...a);
+  await cdp.send("Profiler.start");
+  const result = await call(fn, ...a);
+  const { profile: p } = await cdp.send("Profiler.stop");
+  const self = new Map();
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const dt = new Map();
+  for (let i = 0; i < p.samples.length; i++) dt.set(p.samples[i], (dt.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
+  let total = 0;
+  for (const [id, t] of dt) {
+    const n = byId.get(id);
+    const name = `${n.callFrame.functionName || "(anon)"} ${path.basename(n.callFrame.url)}:${n.callFrame.lineNumber}`;
+    self.set(name, (self.get(name) ?? 0) + t);
+    total += t;
+  }
+  console.log(`${fn}: ${JSON.stringify(result)}; ${(total / 1000).toFixed(0)} ms sampled`);
+  for (const [name, t] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 40)) {
+    console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${name}`);
+  }
 }
 
 function fmt(v) {

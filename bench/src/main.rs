@@ -1,19 +1,21 @@
 //! edgebus-bench: edgebus-server and nats-server side by side, driven by async-nats.
 //!
 //! ```text
-//! cargo run --release -p edgebus-bench            # full run (< 10 min on 2 cores)
+//! cargo run --release -p edgebus-bench            # full run (about 6 min on 2 cores)
 //! cargo run --release -p edgebus-bench -- --quick # smoke run (about a minute)
 //! ```
 //!
 //! Both servers run for the whole benchmark on fresh ports and store dirs; every scenario
 //! runs against each server alternately (the first server alternates too), for several
-//! rounds. Medians and ratios go to the terminal, `bench/results/results.json`,
+//! rounds. Then the browser half (`bench/browser/run.mjs`, headless Chromium) measures
+//! edgebus inside a page against nats.ws -> nats-server. Medians and ratios go to the terminal, `bench/results/results.json`,
 //! `bench/results/ratios.png` and, for full runs, the README's Benchmarks section.
 
 // A benchmark driver: `unwrap` only appears on values that cannot fail here (and a panic
 // would just abort a measurement run), so the workspace's `unwrap_used` lint is relaxed.
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod chart;
 mod report;
 mod scenarios;
@@ -38,7 +40,8 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --quick            small message counts, 2 rounds (about a minute)
   --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns
+                     costgrowth idleconns browser (default: all of them)
+  --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first
   --no-readme        do not update README.md (full runs update it by default)
   --out DIR          where results.json and ratios.png go (default bench/results)
@@ -57,6 +60,7 @@ struct Args {
     readme: bool,
     out: PathBuf,
     from_json: bool,
+    browser: bool,
 }
 
 fn workspace_root() -> PathBuf {
@@ -72,6 +76,7 @@ fn parse_args() -> Res<Args> {
         readme: true,
         out: workspace_root().join("bench/results"),
         from_json: false,
+        browser: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -81,7 +86,12 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let list = it.next().ok_or("--only a,b")?;
                 a.only = Vec::new();
+                a.browser = false;
                 for name in list.split(',') {
+                    if name == "browser" {
+                        a.browser = true;
+                        continue;
+                    }
                     let s = Scenario::ALL
                         .into_iter()
                         .find(|s| s.name() == name)
@@ -90,6 +100,7 @@ fn parse_args() -> Res<Args> {
                 }
             }
             "--no-build" => a.build = false,
+            "--no-browser" => a.browser = false,
             "--no-readme" => a.readme = false,
             "--from-json" => a.from_json = true,
             "--out" => a.out = PathBuf::from(it.next().ok_or("--out DIR")?),
@@ -248,6 +259,29 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     }
     drop(servers);
 
+    // The browser half runs once the servers are gone, so they take no CPU from the page.
+    let mut browser_info = None;
+    let mut browser_skipped = None;
+    if args.browser {
+        let t = Instant::now();
+        match browser::run(&workspace_root(), args.rounds, args.quick, args.build, &nats_bin, &mut collected) {
+            Ok(outcome) => {
+                if let Some(why) = &outcome.skipped {
+                    eprintln!("browser benchmark skipped: {why}");
+                }
+                errors.extend(outcome.errors);
+                browser_info = outcome.info;
+                browser_skipped = outcome.skipped;
+            }
+            Err(e) => {
+                eprintln!("browser benchmark failed: {e}");
+                errors.push(format!("browser: {e}"));
+                browser_skipped = Some(format!("the run failed: {e}"));
+            }
+        }
+        eprintln!("browser benchmark: {:.0} s", t.elapsed().as_secs_f64());
+    }
+
     let metrics = report::summarize(&collected);
     let mut command = String::from("cargo run --release -p edgebus-bench");
     if args.quick {
@@ -265,6 +299,8 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
         sizes,
         metrics,
         errors,
+        browser: browser_info,
+        browser_skipped,
     };
     println!("\n{}", report::markdown_table(&report.metrics));
     for e in &report.errors {
@@ -289,7 +325,7 @@ fn publish(args: &Args, report: &Report) -> Res<()> {
     }
     std::fs::write(args.out.join("README-section.md"), report::readme_section(report))?;
     eprintln!("wrote {}", png.display());
-    let full_set = args.from_json || args.only.len() == Scenario::ALL.len();
+    let full_set = args.from_json || (args.only.len() == Scenario::ALL.len() && args.browser);
     if args.readme && !report.quick && full_set {
         let readme = workspace_root().join("README.md");
         if report::update_readme(&readme, &report::readme_section(report))? {

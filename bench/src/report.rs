@@ -82,6 +82,12 @@ pub(crate) struct Report {
     pub(crate) sizes: crate::scenarios::Sizes,
     pub(crate) metrics: Vec<MetricResult>,
     pub(crate) errors: Vec<String>,
+    /// The browser run's setting (Chromium and nats-server versions, sizes, rounds).
+    #[serde(default)]
+    pub(crate) browser: Option<serde_json::Value>,
+    /// Why the browser rows are missing, when they are.
+    #[serde(default)]
+    pub(crate) browser_skipped: Option<String>,
 }
 
 /// Samples per metric key, per server.
@@ -101,7 +107,12 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
         let (target, target_ratio, met) = match def.target {
             None => (None, None, None),
             Some(Target::Ratio(t)) => (Some(format!("ratio >= {t}")), Some(t), ratio.is_finite().then_some(ratio >= t)),
-            Some(Target::Own(t)) => (Some(format!("edgebus >= {t}")), None, e.is_finite().then_some(e >= t)),
+            Some(Target::Own(t)) => {
+                (Some(format!("edgebus >= {}", target_num(t))), None, e.is_finite().then_some(e >= t))
+            }
+            Some(Target::OwnBelow(t)) => {
+                (Some(format!("edgebus < {} {}", target_num(t), def.unit)), None, e.is_finite().then_some(e < t))
+            }
         };
         out.push(MetricResult {
             key: def.key.into(),
@@ -117,6 +128,17 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
         });
     }
     out
+}
+
+/// A target as the issue writes it: 0.9, 50k, 2M.
+fn target_num(t: f64) -> String {
+    if t >= 1e6 && (t / 1e6).fract() == 0.0 {
+        format!("{}M", t / 1e6)
+    } else if t >= 1e4 && (t / 1e3).fract() == 0.0 {
+        format!("{}k", t / 1e3)
+    } else {
+        format!("{t}")
+    }
 }
 
 /// 1234567 -> "1.23M", 45678 -> "45.7k", 12.345 -> "12.3", 0.987 -> "0.99".
@@ -154,12 +176,12 @@ pub(crate) fn markdown_table(metrics: &[MetricResult]) -> String {
     );
     for m in metrics {
         s += &format!(
-            "| {} | {} | {} | {} | {:.2} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             m.label,
             m.unit,
             human(m.nats.median),
             human(m.edgebus.median),
-            m.ratio,
+            if m.ratio.is_finite() { format!("{:.2}", m.ratio) } else { String::new() },
             m.target.as_deref().unwrap_or(""),
             verdict(m)
         );
@@ -185,6 +207,25 @@ pub(crate) fn readme_section(r: &Report) -> String {
     s += "Ratio > 1 always means edgebus is better: edgebus / nats-server for throughputs, \
           nats-server / edgebus for latencies and memory. Raw samples: \
           [`bench/results/results.json`](bench/results/results.json).\n\n";
+    match (&r.browser, &r.browser_skipped) {
+        (Some(b), _) => {
+            s += &format!(
+                "Rows starting with *page:* run in headless Chromium ({}): edgebus inside the page \
+                 (JetStream and KV persisted in IndexedDB, each ack after its commit) in the \
+                 edgebus column; in the nats-server column, what a web page uses today: nats.ws \
+                 in the same page talking to nats-server over a WebSocket on loopback (JetStream \
+                 file store). The batch API row publishes with `publishMany` ({} messages per \
+                 call) into a `subscribeBatch` callback; the nats.ws figure is the same \
+                 one-message-at-a-time publish in both pub -> sub rows. The cold open is the time \
+                 from `open()` after a page reload until the stream's info and last message are \
+                 read.\n\n",
+                b.get("chromium").and_then(serde_json::Value::as_str).unwrap_or("Chromium"),
+                b.get("batch").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            );
+        }
+        (None, Some(why)) => s += &format!("The browser rows were not measured: {why}.\n\n"),
+        (None, None) => {}
+    }
     s += &markdown_table(&r.metrics);
     s += "\n![ratios edgebus vs nats-server](bench/results/ratios.png)\n\n";
     if missed.is_empty() {

@@ -31,8 +31,11 @@ pub(crate) enum Better {
 pub(crate) enum Target {
     /// The ratio (oriented so that > 1 means edgebus is better) must reach this.
     Ratio(f64),
-    /// edgebus's own value must reach this (a self-relative figure like "with / without").
+    /// edgebus's own value must reach this (a self-relative figure like "with / without",
+    /// or an absolute rate from the issue).
     Own(f64),
+    /// edgebus's own value must stay below this (a time).
+    OwnBelow(f64),
 }
 
 pub(crate) struct MetricDef {
@@ -54,7 +57,7 @@ const fn m(
 }
 
 use Better::{Higher, Lower};
-use Target::{Own, Ratio};
+use Target::{Own, OwnBelow, Ratio};
 
 /// Every metric in table order.
 pub(crate) const METRICS: &[MetricDef] = &[
@@ -82,6 +85,15 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("cg_keep", "100k subs: with / without", "x", Higher, Some(Own(0.9))),
     m("cg_rss", "server RSS with 100k subs", "MiB", Lower, None),
     m("idle_conn", "memory per idle connection", "KiB", Lower, Some(Ratio(1.0))),
+    // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
+    // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
+    m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
+    m("page_pubsub", "page: pub -> sub 16 B, per message", "msgs/s", Higher, None),
+    m("page_js_seq", "page: JetStream publish, sequential", "msgs/s", Higher, None),
+    m("page_js_par", "page: JetStream publish, 256 in flight", "msgs/s", Higher, Some(Own(50e3))),
+    m("page_kv_put", "page: KV put", "ops/s", Higher, None),
+    m("page_kv_get", "page: KV get", "ops/s", Higher, None),
+    m("page_cold_open", "page: cold open, 100k-msg stream", "ms", Lower, Some(OwnBelow(1000.0))),
 ];
 
 /// Message counts. The full run is sized to finish within 10 minutes on 2 cores.
@@ -265,8 +277,21 @@ fn payload(size: usize) -> Bytes {
     Bytes::from(vec![b'x'; size])
 }
 
-/// (1) Publish `n` messages with no subscriber; the clock stops when `flush` (PING/PONG)
-/// returns, i.e. when the server has read them all.
+/// A real server round trip: async-nats' `flush` only empties the client's own buffer, so it
+/// neither proves the server has read what was published nor that a subscription is in
+/// place. A request to a subject nobody serves comes back (as no-responders) only after the
+/// server has processed everything this connection sent before it.
+async fn round_trip(client: &Client) -> Res<()> {
+    client.flush().await?;
+    match client.request("bench.rtt.none", Bytes::new()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// (1) Publish `n` messages with no subscriber; the clock stops after a round trip, i.e.
+/// when the server has read them all.
 async fn publish_only(url: &str, subject: &str, n: u64, size: usize) -> Res<f64> {
     let client = connect(url).await?;
     let subject = Subject::from(subject);
@@ -275,7 +300,7 @@ async fn publish_only(url: &str, subject: &str, n: u64, size: usize) -> Res<f64>
     for _ in 0..n {
         client.publish(subject.clone(), body.clone()).await?;
     }
-    client.flush().await?;
+    round_trip(&client).await?;
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
@@ -342,7 +367,7 @@ async fn deliver(url: &str, subject: &str, n: u64, size: usize, subs: usize, que
             Some(q) => c.queue_subscribe(subject.to_string(), q.to_string()).await?,
             None => c.subscribe(subject.to_string()).await?,
         };
-        c.flush().await?;
+        round_trip(&c).await?;
         tasks.push(tokio::spawn(count(sub, total.clone(), want, done_tx.clone(), done_rx.clone())));
         conns.push(c);
     }
@@ -373,7 +398,7 @@ async fn deliver(url: &str, subject: &str, n: u64, size: usize, subs: usize, que
 async fn responder(url: &str, subject: &str) -> Res<(Client, tokio::task::JoinHandle<()>)> {
     let client = connect(url).await?;
     let mut sub = client.subscribe(subject.to_string()).await?;
-    client.flush().await?;
+    round_trip(&client).await?;
     let c = client.clone();
     let body = payload(16);
     let task = tokio::spawn(async move {
@@ -590,14 +615,14 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
     for i in 0..half {
         subs.push(holder.subscribe(format!("noise.lit.{i}")).await?);
     }
-    holder.flush().await?;
+    round_trip(&holder).await?;
     out.push(("subs_lit", half as f64 / start.elapsed().as_secs_f64()));
     let start = Instant::now();
     for i in 0..sz.cg_subs - half {
         let s = if i % 2 == 0 { format!("noise.{i}.*") } else { format!("noise.{i}.>") };
         subs.push(holder.subscribe(s).await?);
     }
-    holder.flush().await?;
+    round_trip(&holder).await?;
     out.push(("subs_wc", (sz.cg_subs - half) as f64 / start.elapsed().as_secs_f64()));
     let with = deliver(url, &format!("bench.cg1.{round}"), n, 16, 1, None).await?;
     let rss = server.rss_kib()? as f64 / 1024.0;
@@ -618,7 +643,7 @@ async fn idle_connections(server: &Server, n: u64) -> Res<f64> {
         clients.push(ConnectOptions::new().connect(server.url.as_str()).await?);
     }
     for c in &clients {
-        c.flush().await?;
+        round_trip(c).await?;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let after = server.rss_kib()?;
