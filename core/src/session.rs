@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
-use crate::proto::{ClientOp, ClientOpParser, ConnectOptions, Limits, ProtocolError, Publish, OK, PONG};
+use crate::proto::{ClientOp, ClientOpParser, ConnectOptions, Limits, ProtocolError, PubSpan, Publish, OK, PONG};
 use crate::subject;
 
 /// Fixed settings of the server side of a session.
@@ -124,6 +124,37 @@ impl Session {
                 return Some(ev);
             }
         }
+    }
+
+    /// The next operation if it is a plain `PUB` that needs nothing but routing: no `+OK`
+    /// owed, no pedantic check, no reserved subject, nothing queued ahead of it. The host
+    /// reads its subject and payload in place from [`Session::peeked`], then calls
+    /// [`Session::consume`]; anything else comes from [`Session::poll_event`].
+    pub fn peek_pub(&self) -> Option<PubSpan> {
+        if self.closed || !self.connected || self.options.verbose || self.options.pedantic || !self.queued.is_empty() {
+            return None;
+        }
+        let span = self.parser.peek_pub()?;
+        let buf = self.parser.peeked();
+        if buf[span.subject.clone()].starts_with(RESERVED_PUBLISH_PREFIX) {
+            return None;
+        }
+        if let Some(r) = &span.reply {
+            if RESERVED_REPLY_PREFIXES.iter().any(|pre| buf[r.clone()].starts_with(pre)) {
+                return None;
+            }
+        }
+        Some(span)
+    }
+
+    /// The received bytes a [`PubSpan`] points into.
+    pub fn peeked(&self) -> &[u8] {
+        self.parser.peeked()
+    }
+
+    /// Drops the `PUB` [`Session::peek_pub`] returned, once the host has routed it.
+    pub fn consume(&mut self, span: &PubSpan) {
+        self.parser.consume(span);
     }
 
     fn fail(&mut self, e: ProtocolError) -> Event {
@@ -251,6 +282,25 @@ mod tests {
     fn auth_required_refuses_anything_before_connect() {
         let ev = events(SessionConfig { auth_required: true, ..open() }, b"PING\r\nPING\r\n");
         assert!(matches!(ev[..], [Event::Close(ProtocolError::AuthorizationViolation)]));
+    }
+
+    /// The in-place path takes only what needs nothing but routing.
+    #[test]
+    fn peek_pub_only_for_plain_publishes() {
+        let peek = |connect: &[u8], op: &[u8]| {
+            let mut s = Session::new(open());
+            s.buffer_mut().extend_from_slice(connect);
+            while s.poll_event().is_some() {}
+            s.buffer_mut().extend_from_slice(op);
+            s.peek_pub().map(|p| s.peeked()[p.payload].to_vec())
+        };
+        let quiet = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+        assert_eq!(peek(quiet, b"PUB a r 2\r\nhi\r\n").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(peek(b"", b"PUB a 2\r\nhi\r\n"), None); // before CONNECT
+        assert_eq!(peek(b"CONNECT {\"verbose\":true}\r\n", b"PUB a 2\r\nhi\r\n"), None);
+        assert_eq!(peek(b"CONNECT {\"pedantic\":true}\r\n", b"PUB a 2\r\nhi\r\n"), None);
+        assert_eq!(peek(quiet, b"PUB $NRG.x 2\r\nhi\r\n"), None);
+        assert_eq!(peek(quiet, b"PUB a _R_.x 2\r\nhi\r\n"), None);
     }
 
     #[test]

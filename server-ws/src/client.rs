@@ -315,15 +315,17 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
 
     let mut conn = Conn {
         session: Session::new(shared.session_config()),
-        router: Router::new(&shared),
-        echo: true,
-        headers: false,
-        no_responders: false,
+        publishing: Publishing {
+            router: Router::new(&shared),
+            echo: true,
+            headers: false,
+            no_responders: false,
+            in_msgs: 0,
+            in_bytes: 0,
+            out_msgs: 0,
+            out_bytes: 0,
+        },
         verbose: true,
-        in_msgs: 0,
-        in_bytes: 0,
-        out_msgs: 0,
-        out_bytes: 0,
         shared: shared.clone(),
         client: client.clone(),
     };
@@ -352,17 +354,49 @@ struct Conn {
     shared: Arc<Shared>,
     client: Arc<Client>,
     session: Session,
+    publishing: Publishing,
+    verbose: bool,
+}
+
+/// What a connection's reader needs to publish. It lives beside the session, not in it, so
+/// a plain `PUB` can be routed with its subject and payload read in place from the
+/// session's buffer.
+struct Publishing {
     router: Router,
     echo: bool,
     headers: bool,
     no_responders: bool,
-    verbose: bool,
     /// Counters gathered over one read and added to the shared ones once, so the hot path
     /// does not touch shared atomics per message.
     in_msgs: u64,
     in_bytes: u64,
     out_msgs: u64,
     out_bytes: u64,
+}
+
+impl Publishing {
+    fn publish(
+        &mut self,
+        shared: &Shared,
+        from: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) {
+        self.in_msgs += 1;
+        self.in_bytes += message.len() as u64;
+        let delivered = self.router.route(shared, from, self.echo, subject, subject, reply, header_len, message);
+        self.out_msgs += delivered as u64;
+        self.out_bytes += (delivered * message.len()) as u64;
+        if delivered == 0 && self.headers && self.no_responders {
+            if let Some(reply) = reply {
+                let status = no_responders_headers(subject);
+                let len = status.len();
+                self.router.route(shared, from, self.echo, reply, reply, None, Some(len), &status);
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -380,15 +414,27 @@ impl Conn {
             if !keep_going {
                 return;
             }
-            if let Some(receiver) = self.router.stalled.take() {
-                receiver.wait_drained(self.router.max_pending).await;
+            if let Some(receiver) = self.publishing.router.stalled.take() {
+                receiver.wait_drained(self.publishing.router.max_pending).await;
             }
         }
     }
 
     /// Acts on every complete operation received so far; false once the connection must end.
     fn process(&mut self) -> bool {
-        while let Some(ev) = self.session.poll_event() {
+        loop {
+            // The common case, a plain PUB, is routed straight out of the read buffer.
+            if let Some(p) = self.session.peek_pub() {
+                let buf = self.session.peeked();
+                let reply = p.reply.clone().map(|r| &buf[r]);
+                let (subject, payload) = (&buf[p.subject.clone()], &buf[p.payload.clone()]);
+                self.publishing.publish(&self.shared, self.client.id, subject, reply, None, payload);
+                self.session.consume(&p);
+                continue;
+            }
+            let Some(ev) = self.session.poll_event() else {
+                return true;
+            };
             match ev {
                 Event::Send(bytes) => self.client.push(bytes),
                 Event::Error(e) => {
@@ -402,9 +448,9 @@ impl Conn {
                         warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
                         return self.fail(ProtocolError::AuthorizationViolation);
                     }
-                    self.echo = opts.echo;
-                    self.headers = opts.headers;
-                    self.no_responders = opts.no_responders;
+                    self.publishing.echo = opts.echo;
+                    self.publishing.headers = opts.headers;
+                    self.publishing.no_responders = opts.no_responders;
                     self.verbose = opts.verbose;
                     self.client.headers.store(opts.headers, Ordering::Relaxed);
                     self.client.connected.store(true, Ordering::Relaxed);
@@ -425,7 +471,14 @@ impl Conn {
                 }
                 Event::Publish(p) => {
                     trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
-                    self.publish(&p.subject, p.reply.as_deref(), p.header_len, &p.message);
+                    self.publishing.publish(
+                        &self.shared,
+                        self.client.id,
+                        &p.subject,
+                        p.reply.as_deref(),
+                        p.header_len,
+                        &p.message,
+                    );
                 }
                 Event::Subscribe { subject, queue, sid } => self.subscribe(subject, queue, sid),
                 Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
@@ -436,29 +489,12 @@ impl Conn {
                 }
             }
         }
-        true
     }
 
     fn fail(&mut self, e: ProtocolError) -> bool {
         self.session.close();
         self.client.close(Some(e));
         false
-    }
-
-    fn publish(&mut self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
-        self.in_msgs += 1;
-        self.in_bytes += message.len() as u64;
-        let delivered =
-            self.router.route(&self.shared, self.client.id, self.echo, subject, subject, reply, header_len, message);
-        self.out_msgs += delivered as u64;
-        self.out_bytes += (delivered * message.len()) as u64;
-        if delivered == 0 && self.headers && self.no_responders {
-            if let Some(reply) = reply {
-                let status = no_responders_headers(subject);
-                let len = status.len();
-                self.router.route(&self.shared, self.client.id, self.echo, reply, reply, None, Some(len), &status);
-            }
-        }
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
@@ -527,19 +563,20 @@ impl Conn {
 
     fn flush_stats(&mut self) {
         let s = &self.shared.stats;
-        if self.in_msgs > 0 {
-            s.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-            s.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-            self.client.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-            self.client.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-            self.in_msgs = 0;
-            self.in_bytes = 0;
+        let p = &mut self.publishing;
+        if p.in_msgs > 0 {
+            s.in_msgs.fetch_add(p.in_msgs, Ordering::Relaxed);
+            s.in_bytes.fetch_add(p.in_bytes, Ordering::Relaxed);
+            self.client.in_msgs.fetch_add(p.in_msgs, Ordering::Relaxed);
+            self.client.in_bytes.fetch_add(p.in_bytes, Ordering::Relaxed);
+            p.in_msgs = 0;
+            p.in_bytes = 0;
         }
-        if self.out_msgs > 0 {
-            s.out_msgs.fetch_add(self.out_msgs, Ordering::Relaxed);
-            s.out_bytes.fetch_add(self.out_bytes, Ordering::Relaxed);
-            self.out_msgs = 0;
-            self.out_bytes = 0;
+        if p.out_msgs > 0 {
+            s.out_msgs.fetch_add(p.out_msgs, Ordering::Relaxed);
+            s.out_bytes.fetch_add(p.out_bytes, Ordering::Relaxed);
+            p.out_msgs = 0;
+            p.out_bytes = 0;
         }
     }
 
@@ -610,27 +647,31 @@ impl Router {
         message: &[u8],
     ) -> usize {
         let genid = shared.genid.load(Ordering::Acquire);
-        let result = match &self.last {
-            Some((g, r)) if *g == genid && self.last_subject == route_subject => r.clone(),
-            _ => {
-                let r = match self.cache.get(genid, route_subject) {
-                    Some(r) => r,
-                    None => {
-                        let (g, r) = shared.match_subject(route_subject);
-                        self.cache.insert(g, route_subject, r.clone());
-                        r
-                    }
-                };
-                self.last_subject.clear();
-                self.last_subject.extend_from_slice(route_subject);
-                self.last = Some((genid, r.clone()));
-                r
-            }
+        let fresh = matches!(&self.last, Some((g, _)) if *g == genid && self.last_subject == route_subject);
+        if !fresh {
+            let r = match self.cache.get(genid, route_subject) {
+                Some(r) => r,
+                None => {
+                    let (g, r) = shared.match_subject(route_subject);
+                    self.cache.insert(g, route_subject, r.clone());
+                    r
+                }
+            };
+            self.last_subject.clear();
+            self.last_subject.extend_from_slice(route_subject);
+            self.last = Some((genid, r));
+        }
+        // borrowed, not cloned: no reference count traffic per message on a repeated subject
+        let Some((_, result)) = &self.last else {
+            return 0;
         };
+        if result.plain.is_empty() && result.queues.is_empty() {
+            return 0;
+        }
         let max_pending = self.max_pending;
         let expired = &mut self.expired;
         let stall = &mut self.stalled;
-        let delivered = route(&result, &mut self.rng, |sub| {
+        let delivered = route(result, &mut self.rng, |sub| {
             if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == from) {
                 return false;
             }
@@ -661,9 +702,11 @@ impl Router {
             }
             ok
         });
-        for sub in self.expired.drain(..) {
-            shared.remove_sub(&sub);
-            sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+        if !self.expired.is_empty() {
+            for sub in self.expired.drain(..) {
+                shared.remove_sub(&sub);
+                sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         delivered
     }

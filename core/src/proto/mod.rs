@@ -15,7 +15,7 @@ pub use encode::*;
 pub use error::ProtocolError;
 pub use headers::{HeaderError, Headers};
 pub use json::{ConnectOptions, ServerInfo};
-pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, Publish, ServerOp, ServerRole};
+pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, PubSpan, Publish, ServerOp, ServerRole};
 
 /// The client-facing parser a server runs on each connection.
 pub type ClientOpParser = Parser<ClientRole>;

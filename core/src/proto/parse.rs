@@ -6,6 +6,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use core::marker::PhantomData;
+use core::ops::Range;
 
 /// Size limits the parser enforces before it buffers anything large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +335,18 @@ impl Role for ServerRole {
     }
 }
 
+/// A plain `PUB` that has arrived whole at the front of the read buffer, as ranges into
+/// [`Parser::peeked`]. It lets a server route the commonest operation in place: no
+/// reference-counted slices, no op enum moved around, then [`Parser::consume`] drops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PubSpan {
+    pub subject: Range<usize>,
+    pub reply: Option<Range<usize>>,
+    pub payload: Range<usize>,
+    /// Bytes the whole operation takes, the payload's CRLF included.
+    pub len: usize,
+}
+
 /// The incremental parser. Feed bytes into [`Parser::buffer_mut`], then call
 /// [`Parser::poll_op`] until it returns `Ok(None)` (more bytes needed).
 pub struct Parser<R: Role> {
@@ -422,6 +435,73 @@ impl<R: Role> Parser<R> {
     }
 }
 
+impl Parser<ClientRole> {
+    /// The next operation if it is a well-formed `PUB` (upper case, without headers) that
+    /// has arrived whole. `None` means "use [`Parser::poll_op`]", which handles everything
+    /// else, every error included; both read the same bytes the same way.
+    pub fn peek_pub(&self) -> Option<PubSpan> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let b = &self.buf[..];
+        if b.len() < 4 || &b[..4] != b"PUB " {
+            return None;
+        }
+        let limit = b.len().min(self.limits.max_control_line + 2);
+        let nl = memchr::memchr(b'\n', &b[4..limit])? + 4;
+        // a bare LF, or a line over the limit, takes the general path
+        if b[nl - 1] != b'\r' || nl - 1 > self.limits.max_control_line {
+            return None;
+        }
+        let line = &b[..nl - 1];
+        let is_ws = |c: u8| c == b' ' || c == b'\t';
+        let mut args: [Range<usize>; 3] = [0..0, 0..0, 0..0];
+        let mut n = 0;
+        let mut i = 4;
+        loop {
+            while i < line.len() && is_ws(line[i]) {
+                i += 1;
+            }
+            if i == line.len() {
+                break;
+            }
+            if n == args.len() {
+                return None;
+            }
+            let start = i;
+            while i < line.len() && !is_ws(line[i]) {
+                i += 1;
+            }
+            args[n] = start..i;
+            n += 1;
+        }
+        if n < 2 {
+            return None;
+        }
+        let size = parse_size(&line[args[n - 1].clone()]).ok()?;
+        if size > self.limits.max_payload {
+            return None;
+        }
+        let payload = nl + 1..nl + 1 + size;
+        if b.len() < payload.end + 2 || &b[payload.end..payload.end + 2] != b"\r\n" {
+            return None;
+        }
+        let [subject, reply, _] = args;
+        Some(PubSpan { subject, reply: (n == 3).then_some(reply), len: payload.end + 2, payload })
+    }
+
+    /// The unparsed bytes a [`PubSpan`] points into.
+    pub fn peeked(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Drops an operation found by [`Parser::peek_pub`].
+    pub fn consume(&mut self, span: &PubSpan) {
+        self.buf.advance(span.len);
+        self.scanned = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -478,6 +558,50 @@ HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
         let ClientOp::Pub(p) = &ops[9] else { panic!() };
         assert_eq!(p.header_len, None);
         assert_eq!(ops[10], ClientOp::Unsub { sid: "1".into(), max: Some(10) });
+    }
+
+    /// The fast path agrees with the general one on every well-formed PUB and declines
+    /// everything else, at every split point of a mixed stream.
+    #[test]
+    fn peek_pub_matches_poll_op() {
+        let general = all_client(STREAM, STREAM.len()).unwrap();
+        for chunk in 1..=STREAM.len() {
+            let mut p = Parser::<ClientRole>::new(Limits::default());
+            let mut out = Vec::new();
+            for piece in STREAM.chunks(chunk) {
+                p.extend(piece);
+                loop {
+                    if let Some(span) = p.peek_pub() {
+                        let b = p.peeked();
+                        out.push(ClientOp::Pub(Publish {
+                            subject: Bytes::copy_from_slice(&b[span.subject.clone()]),
+                            reply: span.reply.clone().map(|r| Bytes::copy_from_slice(&b[r])),
+                            header_len: None,
+                            message: Bytes::copy_from_slice(&b[span.payload.clone()]),
+                        }));
+                        p.consume(&span);
+                        continue;
+                    }
+                    match p.poll_op().unwrap() {
+                        Some(op) => out.push(op),
+                        None => break,
+                    }
+                }
+            }
+            assert_eq!(out, general, "chunk size {chunk}");
+        }
+        let declined = |s: &[u8]| {
+            let mut p = Parser::<ClientRole>::new(Limits::default());
+            p.extend(s);
+            p.peek_pub().is_none()
+        };
+        assert!(declined(b"PUB foo 2\r\nhello\r\n"));
+        assert!(declined(b"PUB foo 1048577\r\n"));
+        assert!(declined(b"PUB foo a b 1\r\nx\r\n"));
+        assert!(declined(b"PUB foo\r\n"));
+        assert!(declined(b"pub foo 1\r\nx\r\n"));
+        assert!(declined(b"PUB foo 1\nx\r\n"));
+        assert!(!declined(b"PUB foo\t r  1\r\nx\r\n"));
     }
 
     #[test]
