@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What web/build.sh needs, installed idempotently (each step is skipped when already done):
 # the wasm32 target, wasm-bindgen-cli at the version Cargo.lock resolved, and web/'s npm
-# packages (TypeScript). Used by tests/setup.sh and server-ws/start.sh.
+# packages (TypeScript; binaryen's wasm-opt and terser, which shrink the bundle). Used by
+# tests/setup.sh and server-ws/start.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[web/setup] %s\n' "$*" >&2; }
@@ -21,7 +22,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   cargo install wasm-bindgen-cli --version "$WB_VERSION" --force --debug
   log "wasm-bindgen-cli install took $(( $(date +%s) - start ))s"
 fi
-if [ ! -x web/node_modules/.bin/tsc ]; then
+if [ ! -x web/node_modules/.bin/tsc ] || [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -x web/node_modules/.bin/terser ]; then
   log "npm ci in web"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
