@@ -98,6 +98,12 @@ fn promise<F>(f: F) -> Promise
 where
     F: Future<Output = Result<JsValue, BusError>> + 'static,
 {
+    boxed_promise(Box::pin(f))
+}
+
+/// One `future_to_promise` for every method: boxed, the futures share its machinery instead
+/// of each getting a copy of it (a size matter in the browser bundle).
+fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusError>>>>) -> Promise {
     future_to_promise(async move { f.await.map_err(JsValue::from) })
 }
 
