@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -104,8 +104,9 @@ pub struct Client {
     /// The connection's subscriptions by sid. Touched on SUB/UNSUB and by `/connz`, never
     /// when routing. Emptied when the connection ends, which breaks the `Sub` → `Client` cycle.
     pub subs: Mutex<HashMap<Bytes, SubRef>>,
-    /// Set for in-process subscribers: deliveries go down this channel instead of a socket.
-    internal: Option<std::sync::mpsc::Sender<InternalMsg>>,
+    /// Set for in-process subscribers: deliveries go to this sink instead of a socket. Weak,
+    /// because the sink (the JetStream host) owns this client.
+    internal: Option<Weak<dyn InternalSink>>,
     pub meta: Mutex<ClientMeta>,
 }
 
@@ -133,8 +134,8 @@ impl Client {
     }
 
     /// An in-process client (the JetStream engine): it sees headers, and what it is
-    /// delivered arrives on `sink`.
-    pub fn internal(id: u64, sink: std::sync::mpsc::Sender<InternalMsg>) -> Client {
+    /// delivered goes to `sink`.
+    pub fn internal(id: u64, sink: Weak<dyn InternalSink>) -> Client {
         let mut c = Client::new(id, Kind::Tcp, SocketAddr::from(([0, 0, 0, 0], 0)));
         c.headers = AtomicBool::new(true);
         c.connected = AtomicBool::new(true);
@@ -219,19 +220,7 @@ impl Client {
         stalled: &mut bool,
     ) -> bool {
         if let Some(sink) = &self.internal {
-            let (headers, payload) = match header_len {
-                Some(h) if h <= message.len() => {
-                    (Some(Bytes::copy_from_slice(&message[..h])), Bytes::copy_from_slice(&message[h..]))
-                }
-                _ => (None, Bytes::copy_from_slice(message)),
-            };
-            let msg = InternalMsg {
-                subject: Bytes::copy_from_slice(subject),
-                reply: reply.map(Bytes::copy_from_slice),
-                headers,
-                payload,
-            };
-            return sink.send(msg).is_ok();
+            return sink.upgrade().is_some_and(|s| s.deliver(subject, reply, header_len, message));
         }
         let headers_ok = self.headers.load(Ordering::Relaxed);
         let mut out = self.out.lock();
@@ -712,12 +701,36 @@ impl Router {
     }
 }
 
-/// A message handed to an in-process subscriber (the JetStream engine).
+/// Where an in-process subscriber (the JetStream host) takes its deliveries. Called from
+/// inside routing, so it must not block on anything a router may hold.
+pub trait InternalSink: Send + Sync {
+    /// Takes one message; false once the subscriber has gone.
+    fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool;
+}
+
+/// A message handed to an in-process subscriber, owned, for when it is processed later.
 pub struct InternalMsg {
     pub subject: Bytes,
     pub reply: Option<Bytes>,
     pub headers: Option<Bytes>,
     pub payload: Bytes,
+}
+
+impl InternalMsg {
+    pub fn copy_of(subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> InternalMsg {
+        let (headers, payload) = match header_len {
+            Some(h) if h <= message.len() => {
+                (Some(Bytes::copy_from_slice(&message[..h])), Bytes::copy_from_slice(&message[h..]))
+            }
+            _ => (None, Bytes::copy_from_slice(message)),
+        };
+        InternalMsg {
+            subject: Bytes::copy_from_slice(subject),
+            reply: reply.map(Bytes::copy_from_slice),
+            headers,
+            payload,
+        }
+    }
 }
 
 /// Writes whatever is queued, as it is queued, until the connection closes.

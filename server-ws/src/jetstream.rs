@@ -1,52 +1,69 @@
-//! Hosts the sans-IO JetStream engine: a dedicated thread that receives the messages of the
-//! engine's subscriptions (as an in-process client of the bus), feeds it the clock, and
-//! publishes what it returns through the same routing as any client.
+//! Hosts the sans-IO JetStream engine as an in-process client of the bus: it receives the
+//! messages of the engine's subscriptions, feeds it the clock, and publishes what it returns
+//! through the same routing as any client.
 //!
-//! A thread rather than a task because the engine does blocking file I/O (appends, fsync
-//! under `sync_interval: always`) and must never stall the runtime's workers.
+//! A message is handled in one of two places. When nothing is waiting for the engine, the
+//! publishing connection's own task handles it on the spot, under the engine's lock: a
+//! sequential request (a KV get, a publish awaiting its ack) then costs no thread hop, which
+//! is most of its latency. When the engine is busy, or messages are already queued, it goes
+//! down a channel to the engine's thread, which takes whatever has queued up in one go so
+//! acks batch under load. Messages are never reordered: the inline path is taken only when
+//! the queue is empty. The thread also runs the timers. It is a thread rather than a task
+//! because the engine does blocking file I/O (appends, fsync under `sync_interval: always`).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgebus_core::jetstream::store::{MemStorage, Storage};
 use edgebus_core::jetstream::{JetStream, SubChange};
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::client::{Client, InternalMsg, Router, SubRef};
+use crate::client::{Client, InternalMsg, InternalSink, Router, SubRef};
 use crate::server::Shared;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// What woke the engine thread.
-enum Input {
-    Msg(InternalMsg),
-    Stop,
+/// The engine and what it needs to publish, behind one lock.
+struct State {
+    engine: JetStream,
+    router: Router,
+    subs: HashMap<String, SubRef>,
+    /// Set once the engine has flushed for shutdown: nothing may touch it after that.
+    stopped: bool,
 }
 
-/// The running engine: send `stop` to flush its state and end it.
+/// The JetStream host, shared by the engine thread and every connection that routes to it.
+struct Host {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    state: Mutex<Option<State>>,
+    /// Messages sent down the channel and not yet handled.
+    queued: AtomicUsize,
+    tx: Mutex<Sender<InternalMsg>>,
+    /// When the thread plans to wake for timers (ns since the epoch); an inline request that
+    /// brings a deadline forward wakes it early.
+    wake_at: AtomicU64,
+    stopping: AtomicBool,
+}
+
+/// The running engine: `stop` flushes its state and ends it.
 pub struct Handle {
-    stop: std::sync::mpsc::Sender<InternalMsg>,
+    host: Arc<Host>,
     thread: Option<JoinHandle<()>>,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Handle {
     /// Flushes consumer state and stream metadata, and waits for the thread to end.
     pub fn stop(mut self) {
-        self.stopping.store(true, Ordering::Release);
-        // an empty message wakes the thread so it sees the flag
-        let _ = self.stop.send(InternalMsg {
-            subject: bytes::Bytes::new(),
-            reply: None,
-            headers: None,
-            payload: bytes::Bytes::new(),
-        });
+        self.host.stopping.store(true, Ordering::Release);
+        self.host.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -59,126 +76,204 @@ pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Res
     let (ready_tx, ready_rx) = channel::<()>();
     let (tx, rx) = channel::<InternalMsg>();
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
-    let client = Arc::new(Client::internal(id, tx.clone()));
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stopping.clone();
+    let host = Arc::new_cyclic(|weak: &Weak<Host>| {
+        let sink: Weak<dyn InternalSink> = weak.clone();
+        Host {
+            shared: shared.clone(),
+            client: Arc::new(Client::internal(id, sink)),
+            state: Mutex::new(None),
+            queued: AtomicUsize::new(0),
+            tx: Mutex::new(tx),
+            wake_at: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+        }
+    });
+    let h = host.clone();
     let thread = std::thread::Builder::new().name("jetstream".into()).spawn(move || {
-        run(shared, client, rx, file, flag, ready_tx);
+        run(&h, rx, file, ready_tx);
     })?;
     // A recv error means the thread ended early; the caller sees JetStream as started but
     // every request then gets no responders, which the log explains.
     let _ = ready_rx.recv();
-    Ok(Handle { stop: tx, thread: Some(thread), stopping })
+    Ok(Handle { host, thread: Some(thread) })
 }
 
-fn run(
-    shared: Arc<Shared>,
-    client: Arc<Client>,
-    rx: Receiver<InternalMsg>,
-    file: Box<dyn Storage + Send>,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
-    ready: std::sync::mpsc::Sender<()>,
-) {
-    let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
+impl InternalSink for Host {
+    fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool {
+        if self.queued.load(Ordering::Acquire) == 0 && !self.stopping.load(Ordering::Acquire) {
+            // try_lock: the engine thread may hold it, and so may this very thread when the
+            // engine's own output is routed back to it; both cases queue instead.
+            if let Some(mut guard) = self.state.try_lock() {
+                if let Some(st) = guard.as_mut().filter(|st| !st.stopped) {
+                    if self.queued.load(Ordering::Acquire) == 0 {
+                        let t = now();
+                        let (headers, payload) = match header_len {
+                            Some(h) if h <= message.len() => (Some(&message[..h]), &message[h..]),
+                            _ => (None, message),
+                        };
+                        self.step(st, t, subject, reply, headers, payload);
+                        let next = st.engine.next_deadline(t);
+                        drop(guard);
+                        if next.is_some_and(|d| d < self.wake_at.load(Ordering::Acquire)) {
+                            self.wake();
+                        }
+                        return true;
+                    }
+                }
+            }
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let msg = InternalMsg::copy_of(subject, reply, header_len, message);
+        if self.tx.lock().send(msg).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+impl Host {
+    /// Wakes the thread without giving it a message (an empty subject).
+    fn wake(&self) {
+        let _ = self.tx.lock().send(InternalMsg {
+            subject: bytes::Bytes::new(),
+            reply: None,
+            headers: None,
+            payload: bytes::Bytes::new(),
+        });
+    }
+
+    fn interest(&self) -> impl Fn(&[u8]) -> bool + '_ {
+        |subject: &[u8]| !self.shared.match_subject(subject).1.is_empty()
+    }
+
+    /// Handles one message: due timers first (a pull request that expired before this
+    /// message arrived must end with its 408 rather than take it), then the message, then
+    /// whatever it produced.
+    fn step(
+        &self,
+        st: &mut State,
+        t: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        let interest = self.interest();
+        if st.engine.next_deadline(t).is_some_and(|d| d <= t) {
+            st.engine.handle_timeout(t, &interest);
+        }
+        st.engine.handle_msg(t, subject, reply, headers, payload, &interest);
+        self.apply(st);
+    }
+
+    /// Applies subscription changes and publishes the engine's output.
+    fn apply(&self, st: &mut State) {
+        for change in st.engine.subscriptions() {
+            match change {
+                SubChange::Add(s) => {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = st.subs.entry(s) {
+                        if let Some(sub) = self.client.subscribe_internal(&self.shared, slot.key()) {
+                            slot.insert(sub);
+                        }
+                    }
+                }
+                SubChange::Remove(s) => {
+                    if let Some(sub) = st.subs.remove(&s) {
+                        self.client.unsubscribe_internal(&self.shared, &sub);
+                    }
+                }
+            }
+        }
+        let out = st.engine.take_outbound();
+        let mut message = Vec::new();
+        for o in out {
+            message.clear();
+            let header_len = o.headers.as_ref().map(|h| h.len());
+            if let Some(h) = &o.headers {
+                message.extend_from_slice(h);
+            }
+            message.extend_from_slice(&o.payload);
+            st.router.route(
+                &self.shared,
+                self.client.id,
+                false,
+                &o.route,
+                &o.subject,
+                o.reply.as_deref(),
+                header_len,
+                &message,
+            );
+        }
+    }
+}
+
+fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, ready: Sender<()>) {
+    let (engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
     for w in warnings {
         warn!("JetStream: {w}");
     }
     info!(streams = engine.stream_count(), consumers = engine.consumer_count(), "JetStream started");
-    let mut router = Router::new(&shared);
-    let mut subs: HashMap<String, SubRef> = HashMap::new();
-    let interest_shared = shared.clone();
-    let interest = move |subject: &[u8]| !interest_shared.match_subject(subject).1.is_empty();
-    apply(&shared, &client, &mut engine, &mut subs, &mut router);
+    {
+        let mut guard = host.state.lock();
+        let st =
+            guard.insert(State { engine, router: Router::new(&host.shared), subs: HashMap::new(), stopped: false });
+        host.apply(st);
+    }
     let _ = ready.send(());
     let mut next_stats = std::time::Instant::now();
     loop {
-        let timeout = engine.next_deadline(now()).map_or(Duration::from_secs(1), |d| {
-            Duration::from_nanos(d.saturating_sub(now())).min(Duration::from_secs(1))
-        });
-        let input = match rx.recv_timeout(timeout) {
-            Ok(m) => Some(Input::Msg(m)),
+        let t = now();
+        let deadline = host.state.lock().as_ref().and_then(|st| st.engine.next_deadline(t));
+        let timeout = deadline
+            .map_or(Duration::from_secs(1), |d| Duration::from_nanos(d.saturating_sub(t)).min(Duration::from_secs(1)));
+        host.wake_at.store(t + timeout.as_nanos() as u64, Ordering::Release);
+        let first = match rx.recv_timeout(timeout) {
+            Ok(m) => Some(m),
             Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => Some(Input::Stop),
+            Err(RecvTimeoutError::Disconnected) => break,
         };
-        if stopping.load(Ordering::Acquire) {
+        if host.stopping.load(Ordering::Acquire) {
             break;
         }
-        // Timers first: a pull request that expired before this message arrived must end
-        // with its 408 rather than take the message.
+        let mut guard = host.state.lock();
+        let Some(st) = guard.as_mut() else { break };
         let t = now();
-        if engine.next_deadline(t).is_some_and(|d| d <= t) {
-            engine.handle_timeout(t, &interest);
+        let interest = host.interest();
+        if st.engine.next_deadline(t).is_some_and(|d| d <= t) {
+            st.engine.handle_timeout(t, &interest);
         }
-        match input {
-            Some(Input::Stop) => break,
-            Some(Input::Msg(m)) => {
-                engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
-                // take whatever else is already queued before publishing, so acks batch up
-                for _ in 0..256 {
-                    match rx.try_recv() {
-                        Ok(m) if !m.subject.is_empty() => engine.handle_msg(
-                            t,
-                            &m.subject,
-                            m.reply.as_deref(),
-                            m.headers.as_deref(),
-                            &m.payload,
-                            &interest,
-                        ),
-                        _ => break,
-                    }
-                }
+        // the first message, then whatever else is already queued, before publishing, so
+        // acks batch up
+        let mut next = first;
+        for _ in 0..256 {
+            let Some(m) = next.take() else { break };
+            if !m.subject.is_empty() {
+                st.engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
+                host.queued.fetch_sub(1, Ordering::AcqRel);
             }
-            None => {}
+            next = rx.try_recv().ok();
         }
-        apply(&shared, &client, &mut engine, &mut subs, &mut router);
+        if let Some(m) = next {
+            // the batch is full: handle this one too, the rest wait for the next turn
+            if !m.subject.is_empty() {
+                st.engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
+                host.queued.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        host.apply(st);
         if std::time::Instant::now() >= next_stats {
-            *shared.jetstream_stats.lock() = engine.stats();
+            *host.shared.jetstream_stats.lock() = st.engine.stats();
             next_stats = std::time::Instant::now() + Duration::from_millis(250);
         }
     }
-    engine.flush();
-    for sub in subs.values() {
-        client.unsubscribe_internal(&shared, sub);
+    let mut guard = host.state.lock();
+    if let Some(st) = guard.as_mut() {
+        st.engine.flush();
+        st.stopped = true;
+        for sub in st.subs.values() {
+            host.client.unsubscribe_internal(&host.shared, sub);
+        }
     }
     info!("JetStream stopped");
-}
-
-/// Applies subscription changes and publishes the engine's output.
-fn apply(
-    shared: &Shared,
-    client: &Arc<Client>,
-    engine: &mut JetStream,
-    subs: &mut HashMap<String, SubRef>,
-    router: &mut Router,
-) {
-    for change in engine.subscriptions() {
-        match change {
-            SubChange::Add(s) => {
-                if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(s) {
-                    if let Some(sub) = client.subscribe_internal(shared, slot.key()) {
-                        slot.insert(sub);
-                    }
-                }
-            }
-            SubChange::Remove(s) => {
-                if let Some(sub) = subs.remove(&s) {
-                    client.unsubscribe_internal(shared, &sub);
-                }
-            }
-        }
-    }
-    let out = engine.take_outbound();
-    if out.is_empty() {
-        return;
-    }
-    let mut router_msg = Vec::new();
-    for o in out {
-        router_msg.clear();
-        let header_len = o.headers.as_ref().map(|h| h.len());
-        if let Some(h) = &o.headers {
-            router_msg.extend_from_slice(h);
-        }
-        router_msg.extend_from_slice(&o.payload);
-        router.route(shared, client.id, false, &o.route, &o.subject, o.reply.as_deref(), header_len, &router_msg);
-    }
 }

@@ -117,7 +117,7 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
         Some("indexeddb") => {
             let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
             let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
-            Some((db, Rc::new(RefCell::new(journal))))
+            Some((db, idb::SharedJournal::new(journal)))
         }
         None | Some("memory") => None,
         Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),

@@ -14,9 +14,8 @@
 //! - object store `meta`: key `s\0<stream>` → the stream's saved config, key
 //!   `c\0<stream>\0<consumer>` → a consumer's saved state.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
@@ -102,7 +101,28 @@ pub struct Journal {
     pub warnings: Vec<String>,
 }
 
-pub type SharedJournal = Rc<RefCell<Journal>>;
+/// The journal, shared by the bus and every stream's store. A mutex rather than a `RefCell`
+/// because the core's store traits are `Send` (the native server shares its engine between
+/// threads); in the single-threaded page it never contends.
+#[derive(Clone, Default)]
+pub struct SharedJournal(Arc<Mutex<Journal>>);
+
+impl SharedJournal {
+    pub fn new(journal: Journal) -> Self {
+        SharedJournal(Arc::new(Mutex::new(journal)))
+    }
+
+    /// The journal, for reading or writing (one borrower at a time, as with a `RefCell`).
+    pub fn borrow(&self) -> MutexGuard<'_, Journal> {
+        // a panic while it was held cannot leave the journal half-written in a way a retry
+        // would make worse: its marks only ever grow until `take_ops`
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn borrow_mut(&self) -> MutexGuard<'_, Journal> {
+        self.borrow()
+    }
+}
 
 fn block_key(stream: &str, first: u64) -> String {
     format!("{stream}\0{first:020}")
@@ -552,7 +572,7 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn store_keeps_the_contract_in_memory_and_packs_blocks() {
-        let journal: SharedJournal = Rc::default();
+        let journal = SharedJournal::default();
         let mut storage = IdbStorage::new(journal.clone());
         let mut store = storage.create("S", b"{}").unwrap();
         edgebus_core::jetstream::store::contract::exercise(store.as_mut());

@@ -88,8 +88,9 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// One stream's durable log.
-pub trait StreamStore {
+/// One stream's durable log. `Send` so that a multi-threaded host can share the engine
+/// behind a lock; a single-threaded host (the browser) pays nothing for it.
+pub trait StreamStore: Send {
     /// Appends a message (its sequence is assigned by the stream and only grows). It need
     /// not be durable before [`StreamStore::sync`].
     fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError>;
@@ -121,8 +122,9 @@ pub trait StreamStore {
 /// Streams found at start-up: each one's saved configuration and its store.
 pub type Recovered = Vec<(Vec<u8>, Box<dyn StreamStore>)>;
 
-/// Where streams live: opens, lists and recovers them.
-pub trait Storage {
+/// Where streams live: opens, lists and recovers them. `Send` for the same reason as
+/// [`StreamStore`].
+pub trait Storage: Send {
     /// Creates (or opens) the store for a new stream.
     fn create(&mut self, stream: &str, config: &[u8]) -> Result<Box<dyn StreamStore>, StoreError>;
     /// Every stream found at start-up, with its saved configuration.
