@@ -154,7 +154,18 @@ impl Bus {
         Ok(())
     }
 
-    /// Subscribes; `callback(msg)` gets each message. Returns the subscription id.
+    /// Publishes many messages on one subject with one call: `data` holds the payloads back
+    /// to back and `ends[i]` is where payload `i` ends. The same as one `publish` per payload,
+    /// minus the per-message crossing into WebAssembly.
+    #[wasm_bindgen(js_name = publishMany)]
+    pub fn publish_many(&self, subject: &str, data: Vec<u8>, ends: &[u32]) -> Result<(), JsValue> {
+        self.inner.borrow_mut().publish_many(subject, data, ends)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// Subscribes; `callback(data, ends, subjects, extras)` gets the messages in batches (see
+    /// `bus::Batch::call`). Returns the subscription id.
     pub fn subscribe(&self, subject: &str, queue: Option<String>, callback: js_sys::Function) -> Result<f64, JsValue> {
         let sid = self.inner.borrow_mut().subscribe(subject, queue.as_deref(), Handler::Js { callback, kv: None })?;
         after(&self.inner);
@@ -334,8 +345,20 @@ impl Bus {
         let rc = self.inner.clone();
         promise(async move {
             let o: PublishOptions = options(opts)?;
-            Ok(json_to_js(&jetstream::publish(&rc, &subject, &data, &o).await?))
+            let ack = jetstream::publish_raw(&rc, &subject, &data, &o).await?;
+            js_sys::JSON::parse(&String::from_utf8_lossy(&ack))
+                .map_err(|_| BusError::Invalid("unreadable JetStream ack".into()))
         })
+    }
+
+    /// Many stream publishes in one call (no options): `subjects` joined by `\n`, payloads
+    /// back to back in `data`, payload `i` ending at `ends[i]`. They are stored together, so
+    /// one IndexedDB commit covers them all. Resolves with `[acks, errors]` (see
+    /// `jetstream::publish_many`).
+    #[wasm_bindgen(js_name = jsPublishMany)]
+    pub fn js_publish_many(&self, subjects: String, data: Vec<u8>, ends: Vec<u32>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { jetstream::publish_many(&rc, &subjects, &data, &ends).await })
     }
 
     /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait? }`.

@@ -35,12 +35,35 @@ pub fn now_ns() -> u64 {
     (js_sys::Date::now() * 1e6) as u64
 }
 
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
 /// Who receives a page-side subscription's messages.
 pub enum Handler {
     /// A JavaScript callback; dropped (released) with the subscription.
     Js { callback: js_sys::Function, kv: Option<String> },
-    /// A Rust task (requests, fetches, KV listings).
+    /// A Rust task (fetches, KV listings).
     Chan(mpsc::UnboundedSender<Delivery>),
+    /// The replies to every request of the page ([`Requests`]).
+    Mux,
+}
+
+/// Requests waiting for their reply. Like nats.js, the bus answers them all through one
+/// wildcard subscription (`<inbox prefix>.R.*`) instead of a subscription per request: a
+/// per-request subscription changes the subscription trie twice per request, and every
+/// change empties the broker's match cache. Timeouts share one timer too ([`arm_sweeper`]),
+/// rather than one `setTimeout`/`clearTimeout` pair per request.
+#[derive(Default)]
+struct Requests {
+    sid: Option<u64>,
+    next: u64,
+    /// Token → (deadline in ms since the epoch, where the reply goes).
+    waiting: HashMap<u64, (u64, oneshot::Sender<Delivery>)>,
+    deadlines: std::collections::BTreeSet<(u64, u64)>,
+    /// When the sweeper wakes next, and its generation (a newer sweeper retires older ones).
+    sweep_at: Option<u64>,
+    sweep_gen: u64,
 }
 
 struct SubEntry {
@@ -59,6 +82,7 @@ pub struct Inner {
     subs: HashMap<u64, SubEntry>,
     queue: VecDeque<Delivery>,
     dispatching: bool,
+    requests: Requests,
     journal: Option<SharedJournal>,
     pub(crate) db: Option<Rc<Database>>,
     committing: bool,
@@ -133,6 +157,7 @@ impl Inner {
             subs: HashMap::new(),
             queue: VecDeque::new(),
             dispatching: false,
+            requests: Requests::default(),
             journal,
             db,
             committing: false,
@@ -187,6 +212,24 @@ impl Inner {
         Ok(())
     }
 
+    /// Publishes `ends.len()` messages on `subject`: payload `i` is `data[ends[i-1]..ends[i]]`.
+    /// Routed one by one, in order, exactly as that many [`Inner::publish`] calls; the engine
+    /// and the page's subscribers see them after the last one (one pump, one dispatch).
+    pub fn publish_many(&mut self, subject: &str, data: Vec<u8>, ends: &[u32]) -> Result<(), BusError> {
+        self.check_open()?;
+        let mut start = 0;
+        for &end in ends {
+            if end < start || end as usize > data.len() {
+                return Err(BusError::Invalid(format!("publishMany: payload end {end} out of order or past the data")));
+            }
+            start = end;
+        }
+        self.broker
+            .publish_local_batch(self.page, subject.as_bytes(), &Bytes::from(data), ends)
+            .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
+        Ok(())
+    }
+
     pub fn subscribe(&mut self, subject: &str, queue: Option<&str>, handler: Handler) -> Result<u64, BusError> {
         self.check_open()?;
         let sid = self
@@ -195,6 +238,50 @@ impl Inner {
             .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
         self.subs.insert(sid, SubEntry { handler, max: 0, received: 0 });
         Ok(sid)
+    }
+
+    /// A reply subject for a new request and where its reply will arrive; `None` from the
+    /// receiver means the request timed out or the bus closed.
+    fn register_request(&mut self, timeout_ms: u32) -> Result<(u64, String, oneshot::Receiver<Delivery>), BusError> {
+        self.check_open()?;
+        if self.requests.sid.is_none() {
+            let subject = format!("{}.R.*", self.inbox_prefix);
+            self.requests.sid = Some(self.subscribe(&subject, None, Handler::Mux)?);
+        }
+        let token = self.requests.next;
+        self.requests.next += 1;
+        let deadline = now_ms() + u64::from(timeout_ms);
+        let (tx, rx) = oneshot::channel();
+        self.requests.waiting.insert(token, (deadline, tx));
+        self.requests.deadlines.insert((deadline, token));
+        Ok((token, format!("{}.R.{token}", self.inbox_prefix), rx))
+    }
+
+    fn cancel_request(&mut self, token: u64) {
+        if let Some((deadline, _)) = self.requests.waiting.remove(&token) {
+            self.requests.deadlines.remove(&(deadline, token));
+        }
+    }
+
+    /// Hands a reply to its request (a reply nobody waits for any more is dropped).
+    fn answer(&mut self, d: Delivery) {
+        let token = d.subject.rsplit(|b| *b == b'.').next().and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let Some(token) = token else { return };
+        if let Some((deadline, tx)) = self.requests.waiting.remove(&token) {
+            self.requests.deadlines.remove(&(deadline, token));
+            let _ = tx.send(d);
+        }
+    }
+
+    /// Drops the requests whose deadline passed (their callers see a timeout).
+    fn expire_requests(&mut self, now: u64) {
+        while let Some(&(deadline, token)) = self.requests.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.requests.deadlines.pop_first();
+            self.requests.waiting.remove(&token);
+        }
     }
 
     /// Ends a subscription now (`max == 0`) or after `max` messages in total; its handler is
@@ -408,6 +495,139 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
     }
 }
 
+/// Most messages one call of a JavaScript subscription callback carries.
+const BATCH_MAX_MSGS: usize = 4096;
+/// Most payload bytes one such call carries (a batch is one `Uint8Array`).
+const BATCH_MAX_BYTES: usize = 1 << 20;
+
+/// Consecutive deliveries to one JavaScript subscription, packed so that crossing into
+/// JavaScript costs one call and three or four values per batch instead of an object, a
+/// string and a typed array per message.
+struct Batch {
+    callback: js_sys::Function,
+    data: Vec<u8>,
+    ends: Vec<u32>,
+    /// Every message's subject, or `None` while all share `deliveries[0]`'s.
+    subjects: Option<Vec<Bytes>>,
+    first_subject: Bytes,
+    /// Per message, only when some message carries a reply or headers.
+    extras: Option<Vec<JsValue>>,
+}
+
+impl Batch {
+    fn new(callback: js_sys::Function, d: &Delivery) -> Batch {
+        let mut b = Batch {
+            callback,
+            data: Vec::new(),
+            ends: Vec::new(),
+            subjects: None,
+            first_subject: d.subject.clone(),
+            extras: None,
+        };
+        b.push(d);
+        b
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn full(&self) -> bool {
+        self.ends.len() >= BATCH_MAX_MSGS || self.data.len() >= BATCH_MAX_BYTES
+    }
+
+    fn push(&mut self, d: &Delivery) {
+        let n = self.ends.len();
+        if self.subjects.is_none() && d.subject != self.first_subject {
+            self.subjects = Some(vec![self.first_subject.clone(); n]);
+        }
+        if let Some(s) = &mut self.subjects {
+            s.push(d.subject.clone());
+        }
+        if d.reply.is_some() || d.headers.is_some() {
+            let extras = self.extras.get_or_insert_with(|| vec![JsValue::UNDEFINED; n]);
+            extras.push(crate::convert::msg_extra(d));
+        } else if let Some(e) = &mut self.extras {
+            e.push(JsValue::UNDEFINED);
+        }
+        self.data.extend_from_slice(&d.payload);
+        self.ends.push(self.data.len() as u32);
+    }
+
+    /// `callback(data, ends, subjects, extras)`: payload `i` is `data[ends[i-1]..ends[i]]`;
+    /// `subjects` is one string when every message shares it; `extras[i]` is `undefined` or
+    /// `{ reply?, headers?, status?, description? }`, and `extras` itself is `undefined` when
+    /// no message has any of those.
+    fn call(self) {
+        let data = js_sys::Uint8Array::from(&self.data[..]);
+        let ends = js_sys::Uint32Array::from(&self.ends[..]);
+        let subjects: JsValue = match self.subjects {
+            None => JsValue::from_str(&String::from_utf8_lossy(&self.first_subject)),
+            Some(list) => {
+                list.iter().map(|s| JsValue::from_str(&String::from_utf8_lossy(s))).collect::<js_sys::Array>().into()
+            }
+        };
+        let extras: JsValue = match self.extras {
+            None => JsValue::UNDEFINED,
+            Some(list) => list.into_iter().collect::<js_sys::Array>().into(),
+        };
+        if let Err(e) = self.callback.call4(&JsValue::NULL, &data, &ends, &subjects, &extras) {
+            web_sys::console::error_2(&JsValue::from_str("edgebus: subscription callback threw"), &e);
+        }
+    }
+}
+
+/// What one turn of [`dispatch`] hands out.
+enum Next {
+    /// Replies handed to waiting requests: no JavaScript ran, nothing to pump.
+    Answered,
+    Batch(Batch),
+    Kv(js_sys::Function, String, Delivery),
+    Chan(mpsc::UnboundedSender<Delivery>, Delivery),
+}
+
+/// Takes the next delivery (with the ones right behind it for the same JavaScript
+/// subscription) off the queue, counting them against the subscription's `max`.
+fn next_dispatch(i: &mut Inner) -> Option<Next> {
+    loop {
+        let d = i.queue.pop_front()?;
+        let sub = d.sub;
+        let Some(entry) = i.subs.get_mut(&sub) else { continue };
+        entry.received += 1;
+        let next = match &entry.handler {
+            Handler::Js { callback, kv: Some(bucket) } => Next::Kv(callback.clone(), bucket.clone(), d),
+            Handler::Chan(tx) => Next::Chan(tx.clone(), d),
+            Handler::Mux => {
+                i.answer(d);
+                while i.queue.front().is_some_and(|n| n.sub == sub) {
+                    if let Some(n) = i.queue.pop_front() {
+                        i.answer(n);
+                    }
+                }
+                return Some(Next::Answered);
+            }
+            Handler::Js { callback, kv: None } => {
+                let mut batch = Batch::new(callback.clone(), &d);
+                while !batch.full()
+                    && (entry.max == 0 || entry.received < entry.max)
+                    && i.queue.front().is_some_and(|n| n.sub == sub)
+                {
+                    if let Some(n) = i.queue.pop_front() {
+                        entry.received += 1;
+                        batch.push(&n);
+                    }
+                }
+                debug_assert!(batch.len() > 0);
+                Next::Batch(batch)
+            }
+        };
+        if entry.max > 0 && entry.received >= entry.max {
+            i.subs.remove(&sub);
+        }
+        return Some(next);
+    }
+}
+
 /// Hands queued deliveries to their handlers, outside any borrow (callbacks may publish).
 pub fn dispatch(rc: &Shared) {
     {
@@ -420,35 +640,28 @@ pub fn dispatch(rc: &Shared) {
     loop {
         let next = {
             let mut i = rc.borrow_mut();
-            let Some(d) = i.queue.pop_front() else {
-                i.dispatching = false;
-                return;
-            };
-            let Some(entry) = i.subs.get_mut(&d.sub) else { continue };
-            entry.received += 1;
-            let target = match &entry.handler {
-                Handler::Js { callback, kv } => Either::Left((callback.clone(), kv.clone())),
-                Handler::Chan(tx) => Either::Right(tx.clone()),
-            };
-            if entry.max > 0 && entry.received >= entry.max {
-                i.subs.remove(&d.sub);
+            match next_dispatch(&mut i) {
+                Some(n) => n,
+                None => {
+                    i.dispatching = false;
+                    return;
+                }
             }
-            (d, target)
         };
         match next {
-            (d, Either::Left((callback, kv))) => {
-                let value = match kv {
-                    Some(bucket) => crate::convert::kv_entry(&bucket, &d),
-                    None => Some(crate::convert::msg_object(&d)),
-                };
-                if let Some(value) = value {
+            // Waking a Rust task runs no JavaScript, so nothing new can be queued: no pump.
+            Next::Answered => continue,
+            Next::Batch(batch) => batch.call(),
+            Next::Kv(callback, bucket, d) => {
+                if let Some(value) = crate::convert::kv_entry(&bucket, &d) {
                     if let Err(e) = callback.call1(&JsValue::NULL, &value) {
                         web_sys::console::error_2(&JsValue::from_str("edgebus: subscription callback threw"), &e);
                     }
                 }
             }
-            (d, Either::Right(tx)) => {
+            Next::Chan(tx, d) => {
                 let _ = tx.unbounded_send(d);
+                continue;
             }
         }
         after(rc);
@@ -478,22 +691,86 @@ pub async fn request(
     payload: &[u8],
     timeout_ms: u32,
 ) -> Result<Delivery, BusError> {
-    let inbox = rc.borrow_mut().new_inbox();
-    let (sid, mut rx) = subscribe_chan(rc, &inbox)?;
-    let sent = rc.borrow_mut().publish(subject, Some(&inbox), headers.as_deref(), payload);
-    if let Err(e) = sent {
-        rc.borrow_mut().unsubscribe(sid, 0);
-        return Err(e);
-    }
+    let rx = {
+        let mut i = rc.borrow_mut();
+        let (token, reply, rx) = i.register_request(timeout_ms)?;
+        if let Err(e) = i.publish(subject, Some(&reply), headers.as_deref(), payload) {
+            i.cancel_request(token);
+            return Err(e);
+        }
+        rx
+    };
+    arm_sweeper(rc);
     after(rc);
-    let got = select(rx.next(), TimeoutFuture::new(timeout_ms)).await;
-    rc.borrow_mut().unsubscribe(sid, 0);
-    match got {
-        Either::Left((Some(d), _)) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
-        Either::Left((Some(d), _)) => Ok(d),
-        Either::Left((None, _)) => Err(BusError::Closed),
-        Either::Right(_) => Err(BusError::Timeout),
+    match rx.await {
+        Ok(d) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
+        Ok(d) => Ok(d),
+        Err(_) if rc.borrow().closed => Err(BusError::Closed),
+        Err(_) => Err(BusError::Timeout),
     }
+}
+
+/// Publishes every `(subject, payload)` as a request, all before one pump (so a JetStream
+/// engine stores them together and one IndexedDB commit covers them), and waits for every
+/// reply, answering in the same order.
+pub async fn request_many<'a>(
+    rc: &Shared,
+    msgs: impl Iterator<Item = (&'a str, &'a [u8])>,
+    timeout_ms: u32,
+) -> Vec<Result<Delivery, BusError>> {
+    let mut waits = Vec::new();
+    {
+        let mut i = rc.borrow_mut();
+        for (subject, payload) in msgs {
+            let wait = i.register_request(timeout_ms).and_then(|(token, reply, rx)| {
+                i.publish(subject, Some(&reply), None, payload).map(|()| rx).inspect_err(|_| i.cancel_request(token))
+            });
+            waits.push((subject, wait));
+        }
+    }
+    arm_sweeper(rc);
+    after(rc);
+    let mut out = Vec::with_capacity(waits.len());
+    for (subject, wait) in waits {
+        out.push(match wait {
+            Err(e) => Err(e),
+            Ok(rx) => match rx.await {
+                Ok(d) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
+                Ok(d) => Ok(d),
+                Err(_) if rc.borrow().closed => Err(BusError::Closed),
+                Err(_) => Err(BusError::Timeout),
+            },
+        });
+    }
+    out
+}
+
+/// Makes sure a timer wakes at the earliest request deadline.
+fn arm_sweeper(rc: &Shared) {
+    let (generation, ms) = {
+        let mut i = rc.borrow_mut();
+        let Some(&(deadline, _)) = i.requests.deadlines.first() else { return };
+        if i.requests.sweep_at.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        i.requests.sweep_at = Some(deadline);
+        i.requests.sweep_gen += 1;
+        (i.requests.sweep_gen, deadline.saturating_sub(now_ms()).min(u64::from(u32::MAX / 2)) as u32)
+    };
+    let weak = Rc::downgrade(rc);
+    wasm_bindgen_futures::spawn_local(async move {
+        TimeoutFuture::new(ms).await;
+        let Some(rc) = weak.upgrade() else { return };
+        {
+            let mut i = rc.borrow_mut();
+            if i.requests.sweep_gen != generation {
+                return;
+            }
+            i.requests.sweep_at = None;
+            i.expire_requests(now_ms());
+        }
+        arm_sweeper(&rc);
+    });
 }
 
 /// Collects messages on a fresh inbox subscription until `done` says stop or `timeout_ms`
@@ -596,6 +873,8 @@ pub async fn close(rc: &Shared) {
     i.closed = true;
     i.subs.clear();
     i.queue.clear();
+    i.requests.waiting.clear();
+    i.requests.deadlines.clear();
     i.timer_gen += 1;
     if let Some(db) = i.db.take() {
         if let Ok(db) = Rc::try_unwrap(db) {

@@ -34,6 +34,25 @@ pub fn msg_object(d: &Delivery) -> JsValue {
     o.into()
 }
 
+/// `{reply?, headers?, status?, description?}`: what a message carries besides its subject and
+/// payload, for the batches handed to subscription callbacks.
+pub fn msg_extra(d: &Delivery) -> JsValue {
+    let o = Object::new();
+    if let Some(r) = &d.reply {
+        set(&o, "reply", String::from_utf8_lossy(r).as_ref());
+    }
+    if let Some(h) = d.headers.as_deref().and_then(|h| Headers::parse(h).ok()) {
+        set(&o, "headers", header_pairs(&h));
+        if let Some(s) = h.status {
+            set(&o, "status", s);
+        }
+        if let Some(desc) = &h.description {
+            set(&o, "description", desc.as_str());
+        }
+    }
+    o.into()
+}
+
 /// Metadata of a JetStream delivery from its `$JS.ACK.<stream>.<consumer>.<delivered>.
 /// <sseq>.<cseq>.<time>.<pending>` reply subject.
 pub struct AckInfo {

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use gloo_timers::future::TimeoutFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
 
 use crate::bus::{self, after, request, status_of, Collect, Shared};
 use crate::convert::ack_info;
@@ -90,9 +91,73 @@ pub fn headers_for(pairs: &[(String, String)], opts: Option<&PublishOptions>) ->
 
 /// Publishes to a stream and waits for its ack (sent only after the write is durable).
 pub async fn publish(rc: &Shared, subject: &str, payload: &[u8], opts: &PublishOptions) -> Result<Value, BusError> {
+    parse_api(&publish_raw(rc, subject, payload, opts).await?)
+}
+
+/// [`publish`], answering with the ack's JSON text unparsed (the page parses it: a JSON value
+/// built here would only be turned into text and parsed again on its way out). An error
+/// reply is still an `Err`.
+pub async fn publish_raw(rc: &Shared, subject: &str, payload: &[u8], opts: &PublishOptions) -> Result<Bytes, BusError> {
     let headers = headers_for(opts.headers.as_deref().unwrap_or_default(), Some(opts));
     let d = request(rc, subject, headers, payload, opts.timeout.unwrap_or(API_TIMEOUT_MS)).await?;
-    parse_api(&d.payload)
+    ack_of(&d)?;
+    Ok(d.payload)
+}
+
+/// The ack of a stream publish as JSON text; an error reply becomes an `Err`.
+pub fn ack_of(d: &Delivery) -> Result<&[u8], BusError> {
+    if d.payload.windows(8).any(|w| w == b"\"error\":") || !d.payload.starts_with(b"{") {
+        parse_api(&d.payload)?;
+    }
+    Ok(&d.payload)
+}
+
+/// Many stream publishes at once (no headers or options), stored together: one IndexedDB
+/// commit covers them. Answers `[acks, errors]`: `acks` the PubAcks in order (`null` where
+/// one failed), parsed from one JSON text; `errors` `undefined`, or per message `undefined`
+/// or the error.
+pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]) -> Result<JsValue, BusError> {
+    let subjects: Vec<&str> = subjects.split('\n').collect();
+    if subjects.len() != ends.len() {
+        return Err(BusError::Invalid(format!("{} subjects for {} payloads", subjects.len(), ends.len())));
+    }
+    let mut msgs = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for (subject, &end) in subjects.iter().zip(ends) {
+        let payload = data
+            .get(start..end as usize)
+            .ok_or_else(|| BusError::Invalid(format!("payload end {end} out of order or past the data")))?;
+        msgs.push((*subject, payload));
+        start = end as usize;
+    }
+    let replies = bus::request_many(rc, msgs.into_iter(), API_TIMEOUT_MS).await;
+    let mut text = Vec::with_capacity(replies.len() * 40 + 2);
+    text.push(b'[');
+    let mut errors: Option<js_sys::Array> = None;
+    for (n, r) in replies.into_iter().enumerate() {
+        if n > 0 {
+            text.push(b',');
+        }
+        match r.and_then(|d| ack_of(&d).map(<[u8]>::to_vec)) {
+            Ok(ack) => text.extend_from_slice(&ack),
+            Err(e) => {
+                text.extend_from_slice(b"null");
+                let list = errors.get_or_insert_with(|| js_sys::Array::new_with_length(n as u32));
+                list.set(n as u32, e.into());
+            }
+        }
+    }
+    text.push(b']');
+    let acks = js_sys::JSON::parse(&String::from_utf8_lossy(&text))
+        .map_err(|_| BusError::Invalid("unreadable JetStream ack".into()))?;
+    let errors: JsValue = match errors {
+        Some(list) => {
+            list.set_length(ends.len() as u32);
+            list.into()
+        }
+        None => JsValue::UNDEFINED,
+    };
+    Ok(js_sys::Array::of2(&acks, &errors).into())
 }
 
 /// Pull `batch` messages (fewer if the request expires or nothing is pending with no_wait).

@@ -125,6 +125,32 @@ impl Broker {
         Ok(self.route_msg(from, route, subject, reply, header_len, &Bytes::from(message)))
     }
 
+    /// Publishes `ends.len()` messages on `subject` from `data`, where message `i` is
+    /// `data[ends[i-1]..ends[i]]`: the same as one [`Broker::publish_local`] per message, but
+    /// the subject is checked once and every delivery's payload is a slice of `data`, not a
+    /// copy. Returns the number of deliveries. The caller checks `ends` (ascending, within
+    /// `data`): the batch stops silently at the first one that is not.
+    pub fn publish_local_batch(
+        &mut self,
+        from: ConnId,
+        subject: &[u8],
+        data: &Bytes,
+        ends: &[u32],
+    ) -> Result<usize, SubjectError> {
+        validate_publish(subject)?;
+        let mut start = 0usize;
+        let mut delivered = 0;
+        for &end in ends {
+            let end = end as usize;
+            if end < start || end > data.len() {
+                break;
+            }
+            delivered += self.route_msg(from, subject, subject, None, None, &data.slice(start..end));
+            start = end;
+        }
+        Ok(delivered)
+    }
+
     /// The deliveries queued for local connection `conn`, in order.
     pub fn take_deliveries(&mut self, conn: ConnId) -> Vec<Delivery> {
         self.conns.get_mut(&conn).and_then(|c| c.local.as_mut()).map(core::mem::take).unwrap_or_default()
@@ -178,6 +204,24 @@ mod tests {
         assert_eq!(&b.take_output(wire)[..], b"MSG from.local 1 r 2\r\nyo\r\n");
         assert_eq!(b.take_deliveries(local).len(), 1, "echo is on");
         assert!(b.publish_local(local, b"bad.*", b"bad.*", None, None, b"").is_err());
+    }
+
+    #[test]
+    fn a_batch_routes_like_single_publishes() {
+        let mut b = broker();
+        let c = b.connect_local();
+        let sub = b.subscribe_local(c, b"batch.*", None).unwrap();
+        let data = Bytes::from_static(b"onetwothree");
+        assert_eq!(b.publish_local_batch(c, b"batch.x", &data, &[3, 6, 6, 11]).unwrap(), 4);
+        let got: Vec<(u64, Bytes, Bytes)> =
+            b.take_deliveries(c).into_iter().map(|d| (d.sub, d.subject, d.payload)).collect();
+        let want: Vec<(u64, Bytes, Bytes)> = ["one", "two", "", "three"]
+            .iter()
+            .map(|p| (sub, Bytes::from_static(b"batch.x"), Bytes::copy_from_slice(p.as_bytes())))
+            .collect();
+        assert_eq!(got, want);
+        assert!(b.publish_local_batch(c, b"batch.*", &data, &[1]).is_err());
+        assert_eq!(b.publish_local_batch(c, b"batch.x", &data, &[4, 2, 5]).unwrap(), 1, "stops at a bad end");
     }
 
     #[test]
