@@ -770,8 +770,11 @@ async fn write_loop(client: Arc<Client>, mut writer: Writer, shared: Arc<Shared>
             }
             batch.clear();
             client.drained.notify_waiters();
-            if batch.capacity() > 4 << 20 {
-                // a burst grew the buffer; do not keep megabytes per idle connection
+            // A burst grew the buffer: give the memory back once the burst is over, so an idle
+            // connection does not keep megabytes. Not while more is queued: freeing and
+            // regrowing a buffer on every write of a sustained stream costs more in page
+            // faults than the copying itself.
+            if batch.capacity() > 4 << 20 && client.out.lock().buf.is_empty() {
                 batch = BytesMut::with_capacity(64 * 1024);
             }
             continue;
