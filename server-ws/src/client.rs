@@ -3,9 +3,10 @@
 //!
 //! Delivery is direct: the publishing connection's reader matches the subject (from its own
 //! match cache, no lock on a hit), appends `MSG` lines straight into each receiver's outbound
-//! buffer under that receiver's short mutex, and wakes the receiver's writer only when the
-//! buffer was empty. The writer swaps the whole buffer out and writes it with one call, so a
-//! burst of messages costs one syscall (or one WebSocket frame).
+//! buffer under that receiver's short mutex, and, once it has routed everything one read
+//! brought, wakes the writers of the receivers whose buffers were empty. The writer swaps the
+//! whole buffer out and writes it with one call, so a burst of messages costs one syscall
+//! (or one WebSocket frame).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -218,6 +219,7 @@ impl Client {
         max_pending: usize,
         shared: &Shared,
         stalled: &mut bool,
+        wake: &mut bool,
     ) -> bool {
         if let Some(sink) = &self.internal {
             return sink.upgrade().is_some_and(|s| s.deliver(subject, reply, header_len, message));
@@ -243,10 +245,7 @@ impl Client {
             return true;
         }
         *stalled = out.buf.len() > max_pending / 4 * 3;
-        drop(out);
-        if was_empty {
-            self.wake.notify_one();
-        }
+        *wake = was_empty;
         true
     }
 
@@ -411,6 +410,12 @@ impl Conn {
 
     /// Acts on every complete operation received so far; false once the connection must end.
     fn process(&mut self) -> bool {
+        let keep_going = self.process_ops();
+        self.publishing.router.wake_writers();
+        keep_going
+    }
+
+    fn process_ops(&mut self) -> bool {
         loop {
             // The common case, a plain PUB, is routed straight out of the read buffer.
             if let Some(p) = self.session.peek_pub() {
@@ -604,6 +609,11 @@ pub struct Router {
     expired: Vec<SubRef>,
     /// A receiver whose backlog passed the stall mark during this read.
     pub stalled: Option<Arc<Client>>,
+    /// Receivers given their first bytes since their writer last looked, woken together by
+    /// [`Router::wake_writers`] once the publisher has routed everything it read. As in
+    /// nats-server, a receiver then gets one write per batch of input rather than a
+    /// trickle of small ones, which costs its reader a wake-up and a syscall each.
+    wakes: Vec<Arc<Client>>,
     pub max_pending: usize,
 }
 
@@ -616,7 +626,16 @@ impl Router {
             rng: fastrand::Rng::new(),
             expired: Vec::new(),
             stalled: None,
+            wakes: Vec::new(),
             max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Wakes the writers of the receivers that got something since the last call. Every
+    /// publisher calls this after each batch it routes.
+    pub fn wake_writers(&mut self) {
+        for c in self.wakes.drain(..) {
+            c.wake.notify_one();
         }
     }
 
@@ -660,6 +679,7 @@ impl Router {
         let max_pending = self.max_pending;
         let expired = &mut self.expired;
         let stall = &mut self.stalled;
+        let wakes = &mut self.wakes;
         let delivered = route(result, &mut self.rng, |sub| {
             if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == from) {
                 return false;
@@ -675,7 +695,7 @@ impl Router {
                     expired.push(sub.clone());
                 }
             }
-            let mut stalled = false;
+            let (mut stalled, mut wake) = (false, false);
             let ok = sub.client.deliver(
                 &sub.sid,
                 msg_subject,
@@ -685,9 +705,13 @@ impl Router {
                 max_pending,
                 shared,
                 &mut stalled,
+                &mut wake,
             );
             if stalled && stall.is_none() {
                 *stall = Some(sub.client.clone());
+            }
+            if wake {
+                wakes.push(sub.client.clone());
             }
             ok
         });

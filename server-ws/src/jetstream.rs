@@ -205,6 +205,7 @@ impl Host {
                 &message,
             );
         }
+        st.router.wake_writers();
     }
 }
 
