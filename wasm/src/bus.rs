@@ -528,10 +528,6 @@ impl Batch {
         b
     }
 
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
     fn full(&self) -> bool {
         self.ends.len() >= BATCH_MAX_MSGS || self.data.len() >= BATCH_MAX_BYTES
     }
@@ -586,46 +582,56 @@ enum Next {
     Chan(mpsc::UnboundedSender<Delivery>, Delivery),
 }
 
-/// Takes the next delivery (with the ones right behind it for the same JavaScript
-/// subscription) off the queue, counting them against the subscription's `max`.
-fn next_dispatch(i: &mut Inner) -> Option<Next> {
-    loop {
-        let d = i.queue.pop_front()?;
-        let sub = d.sub;
-        let Some(entry) = i.subs.get_mut(&sub) else { continue };
-        entry.received += 1;
-        let next = match &entry.handler {
-            Handler::Js { callback, kv: Some(bucket) } => Next::Kv(callback.clone(), bucket.clone(), d),
-            Handler::Chan(tx) => Next::Chan(tx.clone(), d),
-            Handler::Mux => {
-                i.answer(d);
-                while i.queue.front().is_some_and(|n| n.sub == sub) {
-                    if let Some(n) = i.queue.pop_front() {
-                        i.answer(n);
-                    }
-                }
-                return Some(Next::Answered);
-            }
-            Handler::Js { callback, kv: None } => {
-                let mut batch = Batch::new(callback.clone(), &d);
-                while !batch.full()
-                    && (entry.max == 0 || entry.received < entry.max)
-                    && i.queue.front().is_some_and(|n| n.sub == sub)
-                {
-                    if let Some(n) = i.queue.pop_front() {
-                        entry.received += 1;
-                        batch.push(&n);
-                    }
-                }
-                debug_assert!(batch.len() > 0);
-                Next::Batch(batch)
-            }
-        };
-        if entry.max > 0 && entry.received >= entry.max {
-            i.subs.remove(&sub);
-        }
-        return Some(next);
+type Group = std::iter::Peekable<std::vec::IntoIter<Delivery>>;
+
+/// Splits the queued deliveries by subscription, each subscription's in their order, the
+/// subscriptions in the order they first appear. Subscriptions are independent (as if each
+/// had its own connection), so with several on one subject each still gets its messages in
+/// long batches rather than one at a time in turn.
+fn groups(queue: VecDeque<Delivery>) -> Vec<(u64, Group)> {
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut out: Vec<(u64, Vec<Delivery>)> = Vec::new();
+    for d in queue {
+        let n = *index.entry(d.sub).or_insert_with(|| {
+            out.push((d.sub, Vec::new()));
+            out.len() - 1
+        });
+        out[n].1.push(d);
     }
+    out.into_iter().map(|(sub, list)| (sub, list.into_iter().peekable())).collect()
+}
+
+/// Takes the next delivery of subscription `sub` off `group` (with the ones behind it, for a
+/// JavaScript callback), counting them against the subscription's `max`. `None` once the
+/// subscription is gone: the rest of the group is dropped.
+fn next_of(i: &mut Inner, sub: u64, group: &mut Group) -> Option<Next> {
+    let entry = i.subs.get_mut(&sub)?;
+    if matches!(entry.handler, Handler::Mux) {
+        for d in group.by_ref() {
+            i.answer(d);
+        }
+        return Some(Next::Answered);
+    }
+    let d = group.next()?;
+    entry.received += 1;
+    let next = match &entry.handler {
+        Handler::Js { callback, kv: Some(bucket) } => Next::Kv(callback.clone(), bucket.clone(), d),
+        Handler::Chan(tx) => Next::Chan(tx.clone(), d),
+        Handler::Js { callback, kv: None } => {
+            let mut batch = Batch::new(callback.clone(), &d);
+            while !batch.full() && (entry.max == 0 || entry.received < entry.max) {
+                let Some(n) = group.next() else { break };
+                entry.received += 1;
+                batch.push(&n);
+            }
+            Next::Batch(batch)
+        }
+        Handler::Mux => Next::Answered,
+    };
+    if entry.max > 0 && entry.received >= entry.max {
+        i.subs.remove(&sub);
+    }
+    Some(next)
 }
 
 /// Hands queued deliveries to their handlers, outside any borrow (callbacks may publish).
@@ -638,33 +644,40 @@ pub fn dispatch(rc: &Shared) {
         i.dispatching = true;
     }
     loop {
-        let next = {
+        let groups = {
             let mut i = rc.borrow_mut();
-            match next_dispatch(&mut i) {
-                Some(n) => n,
-                None => {
-                    i.dispatching = false;
-                    return;
-                }
+            if i.queue.is_empty() {
+                i.dispatching = false;
+                return;
             }
+            groups(std::mem::take(&mut i.queue))
         };
-        match next {
-            // Waking a Rust task runs no JavaScript, so nothing new can be queued: no pump.
-            Next::Answered => continue,
-            Next::Batch(batch) => batch.call(),
-            Next::Kv(callback, bucket, d) => {
-                if let Some(value) = crate::convert::kv_entry(&bucket, &d) {
-                    if let Err(e) = callback.call1(&JsValue::NULL, &value) {
-                        web_sys::console::error_2(&JsValue::from_str("edgebus: subscription callback threw"), &e);
+        for (sub, mut group) in groups {
+            while group.peek().is_some() {
+                let Some(next) = next_of(&mut rc.borrow_mut(), sub, &mut group) else { break };
+                match next {
+                    // Waking a Rust task runs no JavaScript, so nothing new can be queued.
+                    Next::Answered => continue,
+                    Next::Chan(tx, d) => {
+                        let _ = tx.unbounded_send(d);
+                        continue;
+                    }
+                    Next::Batch(batch) => batch.call(),
+                    Next::Kv(callback, bucket, d) => {
+                        if let Some(value) = crate::convert::kv_entry(&bucket, &d) {
+                            if let Err(e) = callback.call1(&JsValue::NULL, &value) {
+                                web_sys::console::error_2(
+                                    &JsValue::from_str("edgebus: subscription callback threw"),
+                                    &e,
+                                );
+                            }
+                        }
                     }
                 }
-            }
-            Next::Chan(tx, d) => {
-                let _ = tx.unbounded_send(d);
-                continue;
+                // What the callback published is queued behind this round (see `groups`).
+                after(rc);
             }
         }
-        after(rc);
     }
 }
 

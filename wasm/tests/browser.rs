@@ -3,8 +3,6 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{contract, Storage, StoredMsg};
@@ -30,7 +28,7 @@ fn msg(seq: u64) -> StoredMsg {
 async fn fresh(name: &str) -> (indexed_db_futures::database::Database, SharedJournal) {
     idb::delete(name).await.unwrap();
     let db = idb::open(name).await.unwrap();
-    let journal = Rc::new(RefCell::new(idb::load(&db).await.unwrap()));
+    let journal = SharedJournal::new(idb::load(&db).await.unwrap());
     (db, journal)
 }
 
@@ -52,7 +50,7 @@ async fn idb_store_keeps_the_contract_and_survives_reopen() {
     db.close();
 
     let db = idb::open("t-contract").await.unwrap();
-    let journal = Rc::new(RefCell::new(idb::load(&db).await.unwrap()));
+    let journal = SharedJournal::new(idb::load(&db).await.unwrap());
     let mut storage = IdbStorage::new(journal.clone());
     let mut recovered = storage.recover().unwrap();
     assert_eq!(recovered.len(), 1, "the destroyed stream stays gone");

@@ -1,0 +1,141 @@
+// The page's batch paths in headless Chromium: publishMany, subscribeBatch and the batches
+// that feed plain subscriptions, requests answered through the shared inbox (timeouts, no
+// responders), and js.publish bursts that go to the engine in one call (acks in order, one
+// error per failed publish, durable in IndexedDB). Needs `bash web/build.sh` first.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { REPO } from "./server.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const WEB = path.join(REPO, "web");
+const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
+const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body><script type="module">
+  import * as edgebus from "/dist/index.js";
+  window.edgebus = edgebus;
+  window.ready = true;
+</script></body></html>`;
+
+let httpServer;
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  assert.ok(existsSync(path.join(WEB, "dist", "index.js")), "web/dist is missing: run bash web/build.sh");
+  httpServer = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (url.pathname === "/") return res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
+    const file = path.join(WEB, path.normalize(url.pathname));
+    if (!file.startsWith(WEB + path.sep) || !existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" }).end(readFileSync(file));
+  });
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  page = await browser.newPage();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${httpServer.address().port}/`);
+  await page.waitForFunction(() => window.ready === true);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (httpServer) await new Promise((r) => httpServer.close(r));
+});
+
+test("publishMany reaches batch and plain subscribers in order, with max honoured", async () => {
+  const r = await page.evaluate(async () => {
+    const { open, headers } = window.edgebus;
+    const bus = await open({ name: "batch-mem", storage: "memory" });
+    const batches = [];
+    bus.subscribeBatch("b.*", {
+      callback: (_e, b) => batches.push([...Array(b.length).keys()].map((i) => `${b.subject(i)}=${new TextDecoder().decode(b.payload(i))}`)),
+    });
+    const plain = [];
+    bus.subscribe("b.x", { callback: (_e, m) => plain.push(m.string()) });
+    const limited = [];
+    const sub = bus.subscribeBatch("b.x", { max: 3, callback: (_e, b) => { for (const m of b) limited.push(m.string()); } });
+    bus.publishMany("b.x", ["1", "2", new Uint8Array([51]), ""]);
+    bus.publish("b.y", "5");
+    // messages with a reply and headers come through a batch with their extras
+    const h = headers();
+    h.set("X-K", "v");
+    const extras = [];
+    bus.subscribe("b.z", { callback: (_e, m) => extras.push([m.reply, m.headers?.get("X-K"), m.string()]) });
+    bus.publish("b.z", "6", { reply: "r.1", headers: h });
+    // a MsgBatch republished as it is
+    const copied = [];
+    bus.subscribeBatch("copy", { callback: (_e, b) => copied.push(b.length, b.byteLength) });
+    bus.subscribeBatch("src", { callback: (_e, b) => bus.publishMany("copy", b) });
+    bus.publishMany("src", ["aa", "bbb"]);
+    await bus.close();
+    return { batches, plain, limited, closed: sub.isClosed(), extras, copied };
+  });
+  // three subscriptions share b.x: each still gets the four messages as one batch
+  assert.deepEqual(r.batches, [["b.x=1", "b.x=2", "b.x=3", "b.x="], ["b.y=5"], ["b.z=6"]]);
+  assert.deepEqual(r.plain, ["1", "2", "3", ""]);
+  assert.deepEqual(r.limited, ["1", "2", "3"]);
+  assert.equal(r.closed, true);
+  assert.deepEqual(r.extras, [["r.1", "v", "6"]]);
+  assert.deepEqual(r.copied, [2, 5]);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("requests: replies, no responders and timeouts through the shared inbox", async () => {
+  const r = await page.evaluate(async () => {
+    const { open, isNoResponders, isTimeout } = window.edgebus;
+    const bus = await open({ name: "batch-req", storage: "memory" });
+    bus.subscribe("svc.echo", { callback: (_e, m) => m.respond(`echo ${m.string()}`) });
+    bus.subscribe("svc.silent", { callback: () => {} });
+    const replies = await Promise.all([1, 2, 3].map((i) => bus.request("svc.echo", `${i}`).then((m) => m.string())));
+    const none = await bus.request("svc.nobody", "x").catch((e) => isNoResponders(e));
+    const slow = await bus.request("svc.silent", "x", { timeout: 150 }).catch((e) => isTimeout(e));
+    // a long timeout first, then a short one: the short one must not wait for the long one
+    const long = bus.request("svc.silent", "x", { timeout: 5000 }).catch((e) => e.name);
+    const short = await bus.request("svc.silent", "x", { timeout: 100 }).catch((e) => e.name);
+    await bus.close();
+    return { replies, none, slow, short, long: await long };
+  });
+  assert.deepEqual(r.replies, ["echo 1", "echo 2", "echo 3"]);
+  assert.equal(r.none, true);
+  assert.equal(r.slow, true);
+  assert.equal(r.short, "TimeoutError");
+  assert.equal(r.long, "ClosedConnectionError", "closing the bus ends a pending request");
+});
+
+test("a burst of js.publish calls is stored together, acks in order, failures per publish", async () => {
+  const r = await page.evaluate(async () => {
+    const { open, deleteStorage } = window.edgebus;
+    await deleteStorage("batch-js");
+    let bus = await open({ name: "batch-js", storage: "indexeddb" });
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "BURST", subjects: ["burst.>"], storage: "file" });
+    const js = bus.jetstream();
+    const outcomes = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        js.publish(i === 7 ? "nostream.x" : `burst.${i % 3}`, `m${i}`).then((a) => a.seq, (e) => e.name)),
+    );
+    // a publish with options goes on its own, after the queued ones
+    const withId = await js.publish("burst.id", "x", { msgID: "one" });
+    await bus.close();
+    bus = await open({ name: "batch-js", storage: "indexeddb" });
+    const info = await (await bus.jetstreamManager()).streams.info("BURST");
+    await bus.close();
+    await deleteStorage("batch-js");
+    return { outcomes, withId: withId.seq, messages: info.state.messages };
+  });
+  const expected = [];
+  let seq = 0;
+  for (let i = 0; i < 300; i++) expected.push(i === 7 ? "NoRespondersError" : ++seq);
+  assert.deepEqual(r.outcomes, expected);
+  assert.equal(r.withId, 300);
+  assert.equal(r.messages, 300, "every acknowledged publish is back after reopening");
+});
