@@ -17,7 +17,7 @@ import pytest
 from nats.js import api
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
-from edgehelp import js_api, poll, settle, wait_state
+from edgehelp import js_api, nats_connect, poll, settle, wait_state
 
 
 @pytest.fixture
@@ -402,3 +402,44 @@ async def test_rollup_sub_replaces_the_subject_history(js, js_nc, sname):
     err = await api_error(js.publish(f"{p}nr.x", b"2", headers={"Nats-Rollup": "sub"}))
     assert err.err_code == 10111
     assert (await js.stream_info(other)).state.messages == 1
+
+
+async def test_concurrent_publishers_keep_their_own_order(js, js_server, sname):
+    """Four connections publish into one stream at once without waiting for acks: the
+    server handles some messages inline and queues others for the engine, and each
+    publisher's messages must still be stored in the order it sent them, none lost."""
+    p = sname.lower()
+    await js.add_stream(name=sname, subjects=[f"{p}.>"])
+    per, writers = 2000, 4
+    conns = [await nats_connect(js_server.url) for _ in range(writers)]
+    try:
+
+        async def publish_all(w: int):
+            nc = conns[w]
+            inbox = nc.new_inbox()
+            acks = asyncio.Queue()
+
+            async def on_ack(msg):
+                await acks.put(msg)
+
+            await nc.subscribe(inbox + ".*", cb=on_ack)
+            for i in range(per):
+                await nc.publish(f"{p}.w{w}", str(i).encode(), reply=f"{inbox}.{i}")
+            for _ in range(per):
+                ack = json.loads((await asyncio.wait_for(acks.get(), 30)).data)
+                assert "error" not in ack, ack
+
+        await asyncio.gather(*(publish_all(w) for w in range(writers)))
+    finally:
+        for nc in conns:
+            await nc.close()
+
+    assert (await js.stream_info(sname)).state.messages == per * writers
+    sub = await js.pull_subscribe(f"{p}.>", durable=None, stream=sname)
+    seen: dict[str, list[int]] = {f"{p}.w{w}": [] for w in range(writers)}
+    while sum(len(v) for v in seen.values()) < per * writers:
+        for m in await sub.fetch(500, timeout=10):
+            seen[m.subject].append(int(m.data))
+            await m.ack()
+    for subject, values in seen.items():
+        assert values == list(range(per)), f"{subject} out of order"
