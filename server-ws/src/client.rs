@@ -595,6 +595,11 @@ impl Conn {
     }
 }
 
+/// Ack subjects carry the message's sequence numbers, so each is routed exactly once:
+/// caching their matches only churns the cache (an allocation per ack, and a sweep dropping
+/// hundreds of results every thousand acks).
+const ACK_PREFIX: &[u8] = b"$JS.ACK.";
+
 /// The publishing half of routing, owned by whoever publishes (a connection's reader, the
 /// JetStream engine): a private match cache, the queue-group RNG, and the bookkeeping of a
 /// publish (expired auto-unsubscribes, a receiver to stall on).
@@ -661,7 +666,9 @@ impl Router {
                 Some(r) => r,
                 None => {
                     let (g, r) = shared.match_subject(route_subject);
-                    self.cache.insert(g, route_subject, r.clone());
+                    if !route_subject.starts_with(ACK_PREFIX) {
+                        self.cache.insert(g, route_subject, r.clone());
+                    }
                     r
                 }
             };

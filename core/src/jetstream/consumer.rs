@@ -896,8 +896,16 @@ pub struct AckRef<'a> {
 
 /// Reads an ack subject, accepting the v1 (9 tokens) and v2 (11 or more) forms.
 pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {
-    let toks: Vec<&[u8]> = subject.split(|b| *b == b'.').collect();
-    let off = match toks.len() {
+    // tokens on the stack: this runs for every ack
+    let mut toks: [&[u8]; 12] = [&[]; 12];
+    let mut n = 0;
+    for t in subject.split(|b| *b == b'.') {
+        if n < toks.len() {
+            toks[n] = t;
+        }
+        n += 1;
+    }
+    let off = match n {
         9 => 2,
         n if n >= 11 => 4,
         _ => return None,
@@ -910,4 +918,23 @@ pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {
         stream_seq: num(toks[off + 3])?,
         consumer_seq: num(toks[off + 4])?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_subjects_v1_v2_and_junk() {
+        let v1 = parse_ack_subject(b"$JS.ACK.ORDERS.worker.2.17.5.1700000000000000000.3");
+        let v1 = v1.map(|a| (a.stream, a.consumer, a.deliveries, a.stream_seq, a.consumer_seq));
+        assert_eq!(v1, Some((&b"ORDERS"[..], &b"worker"[..], 2, 17, 5)));
+        let v2 = parse_ack_subject(b"$JS.ACK.hub.ACCHASH.ORDERS.worker.1.9.4.1700000000000000000.0.tok");
+        assert_eq!(v2.map(|a| (a.stream, a.stream_seq)), Some((&b"ORDERS"[..], 9)));
+        assert!(parse_ack_subject(b"$JS.ACK.ORDERS.worker.x.17.5.1.3").is_none());
+        assert!(parse_ack_subject(b"$JS.ACK.ORDERS.worker.1.2").is_none());
+        // tokens past the twelfth are not needed (and not stored)
+        let long = parse_ack_subject(b"$JS.ACK.d.h.S.C.1.2.3.4.5.6.7.8.9");
+        assert_eq!(long.map(|a| (a.stream, a.consumer_seq)), Some((&b"S"[..], 3)));
+    }
 }

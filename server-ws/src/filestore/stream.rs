@@ -357,7 +357,9 @@ impl FileStore {
         let file = self.reader(loc.seg)?;
         let corrupt = || FsError::Corrupt { path: self.paths.segment(loc.seg), offset: loc.off };
         let mut buf = vec![0; usize::try_from(loc.len).map_err(|_| corrupt())?];
-        layout::read_exact_at(&file, &mut buf, loc.off).map_err(FsError::io("read", &self.paths.segment(loc.seg)))?;
+        // the path only for the error: building it is an allocation per read
+        layout::read_exact_at(&file, &mut buf, loc.off)
+            .map_err(|e| FsError::io("read", &self.paths.segment(loc.seg))(e))?;
         let whole = Bytes::from(buf);
         match record::parse(&whole, seed) {
             Parsed::Ok(Record::Msg(m), _) if m.seq == seq => Ok(Some(m.to_stored(&whole))),
