@@ -84,6 +84,7 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("cg_with", "pub -> sub, 100k unrelated subs", "msgs/s", Higher, None),
     m("cg_keep", "100k subs: with / without", "x", Higher, Some(Own(0.9))),
     m("cg_rss", "server RSS with 100k subs", "MiB", Lower, None),
+    m("cg_rss_growth", "server RSS growth from adding them (round 1)", "MiB", Lower, None),
     m("idle_conn", "memory per idle connection", "KiB", Lower, Some(Ratio(1.0))),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
@@ -609,6 +610,7 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
     let n = sz.cg_msgs;
     let none = deliver(url, &format!("bench.cg0.{round}"), n, 16, 1, None).await?;
     let holder = connect(url).await?;
+    let rss_before = server.rss_kib()? as f64 / 1024.0;
     let mut subs = Vec::with_capacity(sz.cg_subs as usize);
     let half = sz.cg_subs / 2;
     let start = Instant::now();
@@ -627,6 +629,12 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
     let with = deliver(url, &format!("bench.cg1.{round}"), n, 16, 1, None).await?;
     let rss = server.rss_kib()? as f64 / 1024.0;
     out.extend([("cg_none", none.rate), ("cg_with", with.rate), ("cg_keep", with.rate / none.rate), ("cg_rss", rss)]);
+    // The absolute figure carries whatever the earlier scenarios left in the heap; the
+    // growth is what the subscriptions themselves cost. First round only: later rounds
+    // reuse the memory the previous round's subscriptions freed.
+    if round == 0 {
+        out.push(("cg_rss_growth", rss - rss_before));
+    }
     // Unsubscribe everything server-side and close, so the next round starts clean.
     holder.drain().await?;
     drop(subs);
