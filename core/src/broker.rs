@@ -69,6 +69,9 @@ pub struct Broker {
     cache: MatchCache<SubKey>,
     rng: fastrand::Rng,
     next_conn: ConnId,
+    /// The subject of the last delivery to a local connection: in-process subscribers of a
+    /// repeated subject share one copy instead of an allocation per delivery.
+    local_subject: Bytes,
 }
 
 impl Broker {
@@ -81,6 +84,7 @@ impl Broker {
             cache: MatchCache::default(),
             rng: fastrand::Rng::with_seed(seed),
             next_conn: 1,
+            local_subject: Bytes::new(),
         }
     }
 
@@ -293,6 +297,7 @@ impl Broker {
         let result = self.cache.lookup(&self.sublist, subject);
         let mut expired: Vec<SubKey> = Vec::new();
         let conns = &mut self.conns;
+        let local_subject = &mut self.local_subject;
         let delivered = route(&result, &mut self.rng, |key| {
             if !echo && key.conn == from {
                 return false;
@@ -315,7 +320,12 @@ impl Broker {
             }
             match &mut c.local {
                 None => write_msg(&mut c.out, display, &s.sid, reply, header_len, message, c.opts.headers),
-                Some(queue) => queue.push(Delivery::new(key.id, display, reply, header_len, message)),
+                Some(queue) => {
+                    if local_subject[..] != *display {
+                        *local_subject = Bytes::copy_from_slice(display);
+                    }
+                    queue.push(Delivery::new(key.id, local_subject.clone(), reply, header_len, message));
+                }
             }
             true
         });

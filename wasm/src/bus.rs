@@ -83,6 +83,9 @@ pub struct Inner {
     queue: VecDeque<Delivery>,
     dispatching: bool,
     requests: Requests,
+    /// The last subject handed to JavaScript, as a JS string: a publisher repeating a
+    /// subject would otherwise pay a UTF-8 decode per batch.
+    subject_js: Option<(Bytes, JsValue)>,
     journal: Option<SharedJournal>,
     pub(crate) db: Option<Rc<Database>>,
     committing: bool,
@@ -158,6 +161,7 @@ impl Inner {
             queue: VecDeque::new(),
             dispatching: false,
             requests: Requests::default(),
+            subject_js: None,
             journal,
             db,
             committing: false,
@@ -338,7 +342,12 @@ impl Inner {
             link.take_local(&mut self.broker);
         }
         let page = self.broker.take_deliveries(self.page);
-        self.queue.extend(page);
+        if self.queue.is_empty() {
+            // No copy: a `VecDeque` takes over a `Vec`'s buffer as it is.
+            self.queue = VecDeque::from(page);
+        } else {
+            self.queue.extend(page);
+        }
     }
 
     fn emit(&mut self, out: Vec<Outbound>) {
@@ -407,13 +416,14 @@ pub fn after(rc: &Shared) {
         if i.closed {
             return;
         }
-        i.pump(now_ns());
+        let now = now_ns();
+        i.pump(now);
         let start_commit = !i.committing && i.journal.as_ref().is_some_and(|j| j.borrow().pending());
         if start_commit {
             i.committing = true;
         }
         let outbox_commit = i.link.as_mut().is_some_and(crate::socket::Link::start_commit);
-        (start_commit, arm_timer(&mut i), outbox_commit)
+        (start_commit, arm_timer(&mut i, now), outbox_commit)
     };
     if outbox_commit {
         wasm_bindgen_futures::spawn_local(crate::socket::commit_loop(Rc::downgrade(rc)));
@@ -430,8 +440,7 @@ pub fn after(rc: &Shared) {
 }
 
 /// Returns `(generation, delay)` when a new timer must be started.
-fn arm_timer(i: &mut Inner) -> Option<(u64, u32)> {
-    let now = now_ns();
+fn arm_timer(i: &mut Inner, now: u64) -> Option<(u64, u32)> {
     let deadline = i.engine.next_deadline(now)?;
     if i.timer.is_some_and(|t| t <= deadline) {
         return None;
@@ -510,6 +519,8 @@ struct Batch {
     /// Every message's subject, or `None` while all share `deliveries[0]`'s.
     subjects: Option<Vec<Bytes>>,
     first_subject: Bytes,
+    /// `first_subject` as a JS string, when known already.
+    first_subject_js: Option<JsValue>,
     /// Per message, only when some message carries a reply or headers.
     extras: Option<Vec<JsValue>>,
 }
@@ -522,6 +533,7 @@ impl Batch {
             ends: Vec::new(),
             subjects: None,
             first_subject: d.subject.clone(),
+            first_subject_js: None,
             extras: None,
         };
         b.push(d);
@@ -558,7 +570,9 @@ impl Batch {
         let data = js_sys::Uint8Array::from(&self.data[..]);
         let ends = js_sys::Uint32Array::from(&self.ends[..]);
         let subjects: JsValue = match self.subjects {
-            None => JsValue::from_str(&String::from_utf8_lossy(&self.first_subject)),
+            None => self
+                .first_subject_js
+                .unwrap_or_else(|| JsValue::from_str(&String::from_utf8_lossy(&self.first_subject))),
             Some(list) => {
                 list.iter().map(|s| JsValue::from_str(&String::from_utf8_lossy(s))).collect::<js_sys::Array>().into()
             }
@@ -589,6 +603,11 @@ type Group = std::iter::Peekable<std::vec::IntoIter<Delivery>>;
 /// had its own connection), so with several on one subject each still gets its messages in
 /// long batches rather than one at a time in turn.
 fn groups(queue: VecDeque<Delivery>) -> Vec<(u64, Group)> {
+    if let Some(first) = queue.front().map(|d| d.sub) {
+        if queue.iter().all(|d| d.sub == first) {
+            return vec![(first, Vec::from(queue).into_iter().peekable())];
+        }
+    }
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut out: Vec<(u64, Vec<Delivery>)> = Vec::new();
     for d in queue {
@@ -623,6 +642,15 @@ fn next_of(i: &mut Inner, sub: u64, group: &mut Group) -> Option<Next> {
                 let Some(n) = group.next() else { break };
                 entry.received += 1;
                 batch.push(&n);
+            }
+            if batch.subjects.is_none() {
+                let cached = i.subject_js.as_ref().filter(|(b, _)| *b == batch.first_subject).map(|(_, v)| v.clone());
+                let js = cached.unwrap_or_else(|| {
+                    let v = JsValue::from_str(&String::from_utf8_lossy(&batch.first_subject));
+                    i.subject_js = Some((batch.first_subject.clone(), v.clone()));
+                    v
+                });
+                batch.first_subject_js = Some(js);
             }
             Next::Batch(batch)
         }

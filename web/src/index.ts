@@ -203,6 +203,7 @@ export class MsgBatch implements Iterable<Msg> {
   }
   /** Payload `i`, a view into `data` (no copy). */
   payload(i: number): Uint8Array {
+    if (this.ends.length === 1) return this.data;
     return this.data.subarray(i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
   }
   /** Message `i` as a `Msg` (reply, headers and `respond` included). */

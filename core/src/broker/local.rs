@@ -29,7 +29,7 @@ pub struct Delivery {
 impl Delivery {
     pub(super) fn new(
         sub: u64,
-        subject: &[u8],
+        subject: Bytes,
         reply: Option<&[u8]>,
         header_len: Option<usize>,
         message: &Bytes,
@@ -37,7 +37,7 @@ impl Delivery {
         let split = header_len.unwrap_or(0).min(message.len());
         Delivery {
             sub,
-            subject: Bytes::copy_from_slice(subject),
+            subject,
             reply: reply.map(Bytes::copy_from_slice),
             headers: header_len.map(|_| message.slice(..split)),
             payload: message.slice(split..),
