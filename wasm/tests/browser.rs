@@ -3,7 +3,6 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{contract, Storage, StoredMsg};
 use edgebus_wasm::api::{open, Bus};
