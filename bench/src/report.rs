@@ -229,7 +229,7 @@ pub(crate) fn readme_section(r: &Report) -> String {
     s += &markdown_table(&r.metrics);
     s += "\n![ratios edgebus vs nats-server](bench/results/ratios.png)\n\n";
     if missed.is_empty() {
-        s += "Every target of issue 6 was met in this run.\n";
+        s += "Every target was met in this run.\n";
     } else {
         s += &format!("Targets missed in this run: {}.\n", missed.join("; "));
     }
