@@ -959,21 +959,25 @@ export class KV {
 
   /** Stores a value only if the key has none (or was deleted). */
   create(key: string, value: Payload): Promise<number> {
+    this.bus.jsFlush();
     return this.bus.raw.kvCreate(this.bucket, key, encode(value));
   }
 
   /** Stores a value only if the key is still at `version`. */
   update(key: string, value: Payload, version: number): Promise<number> {
+    this.bus.jsFlush();
     return this.bus.raw.kvPut(this.bucket, key, encode(value), version);
   }
 
   /** Deletes the key (its history is kept). */
   async delete(key: string): Promise<void> {
+    this.bus.jsFlush();
     await this.bus.raw.kvDelete(this.bucket, key, false);
   }
 
   /** Deletes the key and all its history. */
   async purge(key: string): Promise<void> {
+    this.bus.jsFlush();
     await this.bus.raw.kvDelete(this.bucket, key, true);
   }
 
