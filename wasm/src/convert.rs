@@ -16,27 +16,19 @@ fn header_pairs(h: &Headers) -> Array {
 
 /// `{subject, reply, data, headers?: [name, value][], status?, description?}`.
 pub fn msg_object(d: &Delivery) -> JsValue {
-    let o = Object::new();
+    let o = extra_object(d);
     set(&o, "subject", String::from_utf8_lossy(&d.subject).as_ref());
-    if let Some(r) = &d.reply {
-        set(&o, "reply", String::from_utf8_lossy(r).as_ref());
-    }
     set(&o, "data", Uint8Array::from(&d.payload[..]));
-    if let Some(h) = d.headers.as_deref().and_then(|h| Headers::parse(h).ok()) {
-        set(&o, "headers", header_pairs(&h));
-        if let Some(s) = h.status {
-            set(&o, "status", s);
-        }
-        if let Some(desc) = &h.description {
-            set(&o, "description", desc.as_str());
-        }
-    }
     o.into()
 }
 
 /// `{reply?, headers?, status?, description?}`: what a message carries besides its subject and
 /// payload, for the batches handed to subscription callbacks.
 pub fn msg_extra(d: &Delivery) -> JsValue {
+    extra_object(d).into()
+}
+
+fn extra_object(d: &Delivery) -> Object {
     let o = Object::new();
     if let Some(r) = &d.reply {
         set(&o, "reply", String::from_utf8_lossy(r).as_ref());
@@ -50,7 +42,7 @@ pub fn msg_extra(d: &Delivery) -> JsValue {
             set(&o, "description", desc.as_str());
         }
     }
-    o.into()
+    o
 }
 
 /// Metadata of a JetStream delivery from its `$JS.ACK.<stream>.<consumer>.<delivered>.
