@@ -100,7 +100,10 @@ pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Res
 
 impl InternalSink for Host {
     fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool {
-        if self.queued.load(Ordering::Acquire) == 0 && !self.stopping.load(Ordering::Acquire) {
+        // Acks go to the thread: nobody waits on them, and under load they arrive in runs
+        // the thread takes in one go, off the publishing connection's task.
+        let inline = !subject.starts_with(b"$JS.ACK.");
+        if inline && self.queued.load(Ordering::Acquire) == 0 && !self.stopping.load(Ordering::Acquire) {
             // try_lock: the engine thread may hold it, and so may this very thread when the
             // engine's own output is routed back to it; both cases queue instead.
             if let Some(mut guard) = self.state.try_lock() {
