@@ -93,6 +93,15 @@ async function edgeKv(n, tag) {
   const name = `bench-kv-${tag}`;
   const bus = await freshIdbBus(name);
   const kv = await bus.kv("bench", { history: 1 });
+  const r = await kvPutGet(kv, n, "edgebus");
+  await bus.close();
+  await edgebus.deleteStorage(name);
+  return r;
+}
+
+/** `n` sequential puts, then `n` sequential gets of the same keys; rates of each. Both
+ *  clients' KV handles have the same put/get shape. */
+async function kvPutGet(kv, n, who) {
   const keys = Array.from({ length: n }, (_, i) => `k${i % 1000}`);
   let t0 = now();
   for (let i = 0; i < n; i++) await kv.put(keys[i], PAYLOAD);
@@ -100,12 +109,9 @@ async function edgeKv(n, tag) {
   t0 = now();
   for (let i = 0; i < n; i++) {
     const e = await kv.get(keys[i]);
-    if (!e || e.value.length !== 16) throw new Error(`edgebus kv get ${keys[i]}: ${e}`);
+    if (!e || e.value.length !== 16) throw new Error(`${who} kv get ${keys[i]}: ${e}`);
   }
-  const get = rate(n, now() - t0);
-  await bus.close();
-  await edgebus.deleteStorage(name);
-  return { put, get };
+  return { put, get: rate(n, now() - t0) };
 }
 
 /** Writes an IndexedDB stream of `n` 16 B messages for the cold-open measurement. */
@@ -199,18 +205,9 @@ async function natsKv(n, tag) {
   const js = nc.jetstream();
   const bucket = `bench_${tag}`;
   const kv = await js.views.kv(bucket, { history: 1 });
-  const keys = Array.from({ length: n }, (_, i) => `k${i % 1000}`);
-  let t0 = now();
-  for (let i = 0; i < n; i++) await kv.put(keys[i], PAYLOAD);
-  const put = rate(n, now() - t0);
-  t0 = now();
-  for (let i = 0; i < n; i++) {
-    const e = await kv.get(keys[i]);
-    if (!e || e.value.length !== 16) throw new Error(`nats.ws kv get ${keys[i]}: ${e}`);
-  }
-  const get = rate(n, now() - t0);
+  const r = await kvPutGet(kv, n, "nats.ws");
   await kv.destroy();
-  return { put, get };
+  return r;
 }
 
 window.bench = {

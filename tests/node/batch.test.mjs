@@ -4,45 +4,19 @@
 // error per failed publish, durable in IndexedDB). Needs `bash web/build.sh` first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { REPO } from "./server.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-const WEB = path.join(REPO, "web");
-const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
-const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body><script type="module">
-  import * as edgebus from "/dist/index.js";
-  window.edgebus = edgebus;
-  window.ready = true;
-</script></body></html>`;
+import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
 
 let httpServer;
 let browser;
 let page;
-const pageErrors = [];
+let pageErrors = [];
 
 before(async () => {
-  assert.ok(existsSync(path.join(WEB, "dist", "index.js")), "web/dist is missing: run bash web/build.sh");
-  httpServer = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://x");
-    if (url.pathname === "/") return res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
-    const file = path.join(WEB, path.normalize(url.pathname));
-    if (!file.startsWith(WEB + path.sep) || !existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" }).end(readFileSync(file));
-  });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${httpServer.address().port}/`);
+  requirePackage();
+  let base;
+  ({ server: httpServer, base } = await serveOn({ "/batch-test.html": PACKAGE_PAGE }));
+  ({ browser, page, errors: pageErrors } = await launch());
+  await page.goto(`${base}/batch-test.html`);
   await page.waitForFunction(() => window.ready === true);
 });
 

@@ -6,14 +6,10 @@ import http from "node:http";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "./page.mjs";
 import { connect, nuid } from "@nats-io/transport-node";
 import { startServer, HOST, REPO } from "./server.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const ARTIFACTS = path.join(REPO, "tests", "artifacts");
 
 // nats.ws 1.x ships a self-contained ESM bundle: the page imports it as is.

@@ -6,15 +6,11 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "./page.mjs";
 import { connect } from "@nats-io/transport-node";
 import { REPO, startServer } from "./server.mjs";
 import { serve } from "../../web/serve.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const WEB = path.join(REPO, "web");
 const ARTIFACTS = path.join(REPO, "tests", "artifacts");
 

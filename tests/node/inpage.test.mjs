@@ -4,59 +4,19 @@
 // (IndexedDB). Needs `bash web/build.sh` first (tests/setup.sh runs it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { REPO } from "./server.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-const WEB = path.join(REPO, "web");
-const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".map": "application/json" };
-
-// The page imports the package as a web app would, and exposes a few helpers.
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>edgebus in-page test</title><link rel="icon" href="data:,"></head>
-<body><h1>edgebus in the page</h1>
-<script type="module">
-  import * as edgebus from "/dist/index.js";
-  window.edgebus = edgebus;
-  window.ready = true;
-</script></body></html>`;
+import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
 
 let httpServer;
 let browser;
 let page;
 let base;
-const pageErrors = [];
+let pageErrors = [];
 
 before(async () => {
-  assert.ok(existsSync(path.join(WEB, "dist", "index.js")) && existsSync(path.join(WEB, "pkg", "edgebus_wasm_bg.wasm")),
-    "web/dist and web/pkg are missing: run bash web/build.sh");
-  httpServer = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://x");
-    if (url.pathname === "/") {
-      res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
-      return;
-    }
-    const file = path.join(WEB, path.normalize(url.pathname));
-    if (!file.startsWith(WEB + path.sep) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] || "application/octet-stream" });
-    res.end(readFileSync(file));
-  });
-  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${httpServer.address().port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(base);
+  requirePackage();
+  ({ server: httpServer, base } = await serveOn({ "/inpage-test.html": PACKAGE_PAGE }));
+  ({ browser, page, errors: pageErrors } = await launch());
+  await page.goto(`${base}/inpage-test.html`);
   await page.waitForFunction(() => window.ready === true);
 });
 

@@ -14,46 +14,24 @@
 // nats-server too: EDGEBUS_SERVER_CMD=nats-server.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { REPO, startServer } from "./server.mjs";
+import { startServer } from "./server.mjs";
 import { natsPy } from "./py/natspy.mjs";
-import { serve } from "../../web/serve.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-const WEB = path.join(REPO, "web");
-
-// A blank page on the static server's origin that imports the package as a web app would.
-const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body><script type="module">
-  import * as edgebus from "/dist/index.js";
-  window.edgebus = edgebus;
-  window.ready = true;
-</script></body></html>`;
+import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
 
 let httpServer;
 let browser;
 let page;
 let base;
 let srv;
-const pageErrors = [];
+let pageErrors = [];
 
 before(async () => {
-  assert.ok(existsSync(path.join(WEB, "dist", "index.js")) && existsSync(path.join(WEB, "pkg", "edgebus_wasm_bg.wasm")),
-    "web/dist and web/pkg are missing: run bash web/build.sh");
+  requirePackage();
   // Served from the same loopback origin as the server: Chromium's local network access
   // checks block a page of unknown origin from opening ws://127.0.0.1.
-  httpServer = await serve({ root: WEB, port: 0, pages: { "/link-test.html": PAGE } });
-  base = `http://127.0.0.1:${httpServer.address().port}`;
+  ({ server: httpServer, base } = await serveOn({ "/link-test.html": PACKAGE_PAGE }));
   srv = await startServer("", { jetstream: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  ({ browser, page, errors: pageErrors } = await launch());
 });
 
 after(async () => {

@@ -10,15 +10,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "./page.mjs";
 import { REPO, freePort } from "./server.mjs";
 import { EXPECTED } from "./fixtures/exercise.js";
 import { serve } from "../../web/serve.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const APP = path.join(REPO, "tests", "vite-app");
 const VITE = path.join(APP, "node_modules", "vite", "bin", "vite.js");
 

@@ -5,18 +5,9 @@
 // Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
 import { REPO } from "./server.mjs";
 import { EXPECTED } from "./fixtures/exercise.js";
-import { serve } from "../../web/serve.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
+import { launch, requirePackage, serveOn } from "./page.mjs";
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
 <body><script>
@@ -32,16 +23,15 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" 
 let httpServer;
 let browser;
 let page;
-const pageErrors = [];
+let pageErrors = [];
 
 before(async () => {
-  assert.ok(existsSync(path.join(REPO, "web", "dist", "index.js")), "web/dist is missing: run bash web/build.sh");
+  requirePackage();
   // The repository root, so the worker script and the package are both same-origin.
-  httpServer = await serve({ root: REPO, port: 0, pages: { "/worker-test.html": PAGE } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${httpServer.address().port}/worker-test.html`);
+  const { server, base } = await serveOn({ "/worker-test.html": PAGE }, REPO);
+  httpServer = server;
+  ({ browser, page, errors: pageErrors } = await launch());
+  await page.goto(`${base}/worker-test.html`);
 });
 
 after(async () => {

@@ -1,0 +1,45 @@
+// What the browser tests share: Debian's Chromium, launched headless the same way each time,
+// and a page that imports the package from web/ as a web app would.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { REPO } from "./server.mjs";
+import { serve } from "../../web/serve.mjs";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+export const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+export const WEB = path.join(REPO, "web");
+
+/** A blank page that imports the package and sets `window.edgebus` and `window.ready`. */
+export const PACKAGE_PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body><script type="module">
+  import * as edgebus from "/dist/index.js";
+  window.edgebus = edgebus;
+  window.ready = true;
+</script></body></html>`;
+
+/** Fails early, with the fix, when the package has not been built. */
+export function requirePackage() {
+  assert.ok(existsSync(path.join(WEB, "dist", "index.js")) && existsSync(path.join(WEB, "pkg", "edgebus_wasm_bg.wasm")),
+    "web/dist and web/pkg are missing: run bash web/build.sh");
+}
+
+/** Serves `root` (default web/) plus `pages` on a free loopback port. */
+export async function serveOn(pages, root = WEB) {
+  const server = await serve({ root, port: 0, pages });
+  return { server, base: `http://127.0.0.1:${server.address().port}` };
+}
+
+/** Headless Chromium with one page; the page's uncaught errors are collected in `errors`. */
+export async function launch() {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium (tests/setup.sh does it)`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { browser, page, errors };
+}
