@@ -83,15 +83,19 @@ test("vite build bundles edgebus (and its wasm); the built app runs a bus in Chr
 test("the same app runs under Vite's dev server", async () => {
   assert.ok(existsSync(VITE), "vite is not installed in tests/vite-app: run bash tests/setup.sh");
   const port = await freePort();
+  // No colours: with CI set, vite's colour library turns them on even without a terminal,
+  // and the port in its banner is then wrapped in escape codes.
   dev = spawn(process.execPath, [VITE, "--host", "127.0.0.1", "--port", String(port), "--strictPort"], {
     cwd: APP,
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
   });
   let log = "";
   const ready = new Promise((resolve, reject) => {
     const seen = (d) => {
       log += d;
-      if (log.includes(`127.0.0.1:${port}`)) resolve();
+      // eslint-disable-next-line no-control-regex
+      if (log.replace(/\x1b\[[0-9;]*m/g, "").includes(`127.0.0.1:${port}`)) resolve();
     };
     dev.stdout.on("data", seen);
     dev.stderr.on("data", seen);
