@@ -454,31 +454,13 @@ impl Parser<ClientRole> {
             return None;
         }
         let line = &b[..nl - 1];
-        let is_ws = |c: u8| c == b' ' || c == b'\t';
-        let mut args: [Range<usize>; 3] = [0..0, 0..0, 0..0];
-        let mut n = 0;
-        let mut i = 4;
-        loop {
-            while i < line.len() && is_ws(line[i]) {
-                i += 1;
-            }
-            if i == line.len() {
-                break;
-            }
-            if n == args.len() {
-                return None;
-            }
-            let start = i;
-            while i < line.len() && !is_ws(line[i]) {
-                i += 1;
-            }
-            args[n] = start..i;
-            n += 1;
-        }
-        if n < 2 {
+        // the same argument rules as the general path
+        let args = Args::split(line, 3);
+        let n = args.count();
+        if n != 2 && n != 3 {
             return None;
         }
-        let size = parse_size(&line[args[n - 1].clone()]).ok()?;
+        let size = parse_size(args.raw(line, n - 1)).ok()?;
         if size > self.limits.max_payload {
             return None;
         }
@@ -486,8 +468,8 @@ impl Parser<ClientRole> {
         if b.len() < payload.end + 2 || &b[payload.end..payload.end + 2] != b"\r\n" {
             return None;
         }
-        let [subject, reply, _] = args;
-        Some(PubSpan { subject, reply: (n == 3).then_some(reply), len: payload.end + 2, payload })
+        let range = |i: usize| args.ranges[i].0..args.ranges[i].1;
+        Some(PubSpan { subject: range(0), reply: (n == 3).then(|| range(1)), len: payload.end + 2, payload })
     }
 
     /// The unparsed bytes a [`PubSpan`] points into.
