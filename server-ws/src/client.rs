@@ -16,6 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::proto::{write_info, write_msg, ProtocolError, PING};
 use edgebus_core::route::{no_responders_headers, route};
 use edgebus_core::session::{Event, Session};
@@ -595,11 +596,6 @@ impl Conn {
     }
 }
 
-/// Ack subjects carry the message's sequence numbers, so each is routed exactly once:
-/// caching their matches only churns the cache (an allocation per ack, and a sweep dropping
-/// hundreds of results every thousand acks).
-const ACK_PREFIX: &[u8] = b"$JS.ACK.";
-
 /// The publishing half of routing, owned by whoever publishes (a connection's reader, the
 /// JetStream engine): a private match cache, the queue-group RNG, and the bookkeeping of a
 /// publish (expired auto-unsubscribes, a receiver to stall on).
@@ -666,6 +662,8 @@ impl Router {
                 Some(r) => r,
                 None => {
                     let (g, r) = shared.match_subject(route_subject);
+                    // an ack subject carries its message's sequence numbers, so it is routed
+                    // once: caching it would only churn the cache
                     if !route_subject.starts_with(ACK_PREFIX) {
                         self.cache.insert(g, route_subject, r.clone());
                     }

@@ -18,6 +18,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::store::{MemStorage, Storage};
 use edgebus_core::jetstream::{JetStream, SubChange};
 use parking_lot::Mutex;
@@ -102,7 +103,7 @@ impl InternalSink for Host {
     fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool {
         // Acks go to the thread: nobody waits on them, and under load they arrive in runs
         // the thread takes in one go, off the publishing connection's task.
-        let inline = !subject.starts_with(b"$JS.ACK.");
+        let inline = !subject.starts_with(ACK_PREFIX);
         if inline && self.queued.load(Ordering::Acquire) == 0 && !self.stopping.load(Ordering::Acquire) {
             // try_lock: the engine thread may hold it, and so may this very thread when the
             // engine's own output is routed back to it; both cases queue instead.
@@ -163,11 +164,15 @@ impl Host {
         payload: &[u8],
     ) {
         let interest = self.interest();
+        Self::due_timers(st, t, &interest);
+        st.engine.handle_msg(t, subject, reply, headers, payload, &interest);
+        self.apply(st);
+    }
+
+    fn due_timers(st: &mut State, t: u64, interest: &dyn Fn(&[u8]) -> bool) {
         if st.engine.next_deadline(t).is_some_and(|d| d <= t) {
             st.engine.handle_timeout(t, &interest);
         }
-        st.engine.handle_msg(t, subject, reply, headers, payload, &interest);
-        self.apply(st);
     }
 
     /// Applies subscription changes and publishes the engine's output.
@@ -244,25 +249,19 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
         let Some(st) = guard.as_mut() else { break };
         let t = now();
         let interest = host.interest();
-        if st.engine.next_deadline(t).is_some_and(|d| d <= t) {
-            st.engine.handle_timeout(t, &interest);
-        }
-        // the first message, then whatever else is already queued, before publishing, so
-        // acks batch up
+        Host::due_timers(st, t, &interest);
+        // the first message, then up to 256 more already queued, before publishing, so acks
+        // batch up
         let mut next = first;
-        for _ in 0..256 {
-            let Some(m) = next.take() else { break };
+        let mut taken = 0;
+        while let Some(m) = next.take() {
             if !m.subject.is_empty() {
                 st.engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
                 host.queued.fetch_sub(1, Ordering::AcqRel);
             }
-            next = rx.try_recv().ok();
-        }
-        if let Some(m) = next {
-            // the batch is full: handle this one too, the rest wait for the next turn
-            if !m.subject.is_empty() {
-                st.engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
-                host.queued.fetch_sub(1, Ordering::AcqRel);
+            taken += 1;
+            if taken <= 256 {
+                next = rx.try_recv().ok();
             }
         }
         host.apply(st);

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::config::{Retention, StorageType, StreamConfig};
-use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState};
+use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
 use super::errors::ApiError;
 use super::store::{Storage, StoreError, StoredMsg};
 use super::stream::{Stream, StreamEvent};
@@ -242,7 +242,7 @@ impl JetStream {
     ) {
         if let Some(rest) = subject.strip_prefix(b"$JS.API.") {
             self.api(now, rest, reply.map(Bytes::copy_from_slice), headers, payload, interest);
-        } else if subject.starts_with(b"$JS.ACK.") {
+        } else if subject.starts_with(ACK_PREFIX) {
             self.on_ack(now, subject, reply, payload, interest);
         } else if let Some(rest) = subject.strip_prefix(b"$JS.FC.") {
             // $JS.FC.<stream>.<consumer>.<token>
