@@ -18,7 +18,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(test)]
 extern crate std;
 
 pub mod base64;

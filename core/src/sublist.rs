@@ -65,9 +65,6 @@ impl<T> Node<T> {
     fn new() -> Self {
         Node { next: None, plain: Vec::new(), queues: Vec::new() }
     }
-    fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queues.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
-    }
 }
 
 /// The trie. `T` is whatever the host uses to reach a subscriber (an id, an `Arc`); equality
@@ -170,25 +167,30 @@ fn split_token(rest: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-fn match_level<T: Clone>(level: &Level<T>, rest: &[u8], out: &mut MatchResult<T>) {
-    let (tok, tail) = split_token(rest);
-    if let Some(fwc) = &level.fwc {
-        collect(fwc, out);
-    }
-    if let Some(pwc) = &level.pwc {
-        descend(pwc, tail, out);
-    }
-    if let Some(node) = level.literals.get(tok) {
-        descend(node, tail, out);
-    }
-}
-
-fn descend<T: Clone>(node: &Node<T>, tail: Option<&[u8]>, out: &mut MatchResult<T>) {
-    match tail {
-        None => collect(node, out),
-        Some(rest) => {
-            if let Some(next) = &node.next {
-                match_level(next, rest, out);
+/// Walks the trie for `subject` without recursion: a subject may have as many tokens as the
+/// control line allows (nats-server accepts 20,000 with a 64 KiB line), and a frame per token
+/// would overflow a thread's stack. Branches are visited depth first, `>` before `*` before
+/// the literal, so results come out in the order a recursive walk gives.
+fn match_level<T: Clone>(root: &Level<T>, subject: &[u8], out: &mut MatchResult<T>) {
+    let mut stack: Vec<(&Level<T>, &[u8])> = alloc::vec![(root, subject)];
+    while let Some((level, rest)) = stack.pop() {
+        let (tok, tail) = split_token(rest);
+        if let Some(fwc) = &level.fwc {
+            collect(fwc, out);
+        }
+        match tail {
+            None => {
+                for node in [level.pwc.as_deref(), level.literals.get(tok)].into_iter().flatten() {
+                    collect(node, out);
+                }
+            }
+            // pushed in reverse, so the `*` branch is walked first
+            Some(rest) => {
+                for node in [level.literals.get(tok), level.pwc.as_deref()].into_iter().flatten() {
+                    if let Some(next) = &node.next {
+                        stack.push((next, rest));
+                    }
+                }
             }
         }
     }
@@ -204,55 +206,121 @@ fn collect<T: Clone>(node: &Node<T>, out: &mut MatchResult<T>) {
     }
 }
 
-fn remove_in<T: PartialEq>(level: &mut Level<T>, toks: &[&[u8]], queue: Option<&[u8]>, item: &T) -> bool {
-    let Some((tok, rest)) = toks.split_first() else {
-        return false;
-    };
-    let removed;
-    let empty;
-    {
-        let node: &mut Node<T> = if *tok == [PWC] {
-            match level.pwc.as_deref_mut() {
-                Some(n) => n,
-                None => return false,
-            }
-        } else if *tok == [FWC] {
-            match level.fwc.as_deref_mut() {
-                Some(n) => n,
-                None => return false,
-            }
+impl<T> Level<T> {
+    fn child(&self, tok: &[u8]) -> Option<&Node<T>> {
+        if tok == [PWC] {
+            self.pwc.as_deref()
+        } else if tok == [FWC] {
+            self.fwc.as_deref()
         } else {
-            match level.literals.get_mut(*tok) {
-                Some(n) => n,
-                None => return false,
-            }
-        };
-        removed = if rest.is_empty() {
-            remove_from_node(node, queue, item)
-        } else {
-            match node.next.as_deref_mut() {
-                Some(next) => {
-                    let r = remove_in(next, rest, queue, item);
-                    if next.is_empty() {
-                        node.next = None;
-                    }
-                    r
-                }
-                None => false,
-            }
-        };
-        empty = node.is_empty();
-    }
-    if empty {
-        if *tok == [PWC] {
-            level.pwc = None;
-        } else if *tok == [FWC] {
-            level.fwc = None;
-        } else {
-            level.literals.remove(*tok);
+            self.literals.get(tok)
         }
     }
-    removed
+
+    fn child_mut(&mut self, tok: &[u8]) -> Option<&mut Node<T>> {
+        if tok == [PWC] {
+            self.pwc.as_deref_mut()
+        } else if tok == [FWC] {
+            self.fwc.as_deref_mut()
+        } else {
+            self.literals.get_mut(tok)
+        }
+    }
+
+    fn remove_child(&mut self, tok: &[u8]) {
+        if tok == [PWC] {
+            self.pwc = None;
+        } else if tok == [FWC] {
+            self.fwc = None;
+        } else {
+            self.literals.remove(tok);
+        }
+    }
+
+    fn children(&self) -> usize {
+        self.literals.len() + usize::from(self.pwc.is_some()) + usize::from(self.fwc.is_some())
+    }
+}
+
+/// Removes `item` from the node at the end of `toks`, then prunes the branch that became
+/// empty. Iterative for the same reason as [`match_level`]: once to remove, once to find the
+/// shallowest node from which everything below is an otherwise empty chain, once to cut there.
+fn remove_in<T: PartialEq>(root: &mut Level<T>, toks: &[&[u8]], queue: Option<&[u8]>, item: &T) -> bool {
+    let Some((last, path)) = toks.split_last() else {
+        return false;
+    };
+    let mut level = &mut *root;
+    for tok in path {
+        match level.child_mut(tok).and_then(|n| n.next.as_deref_mut()) {
+            Some(next) => level = next,
+            None => return false,
+        }
+    }
+    let Some(node) = level.child_mut(last) else {
+        return false;
+    };
+    if !remove_from_node(node, queue, item) {
+        return false;
+    }
+    // `cut`: the depth of the shallowest node that only leads to the (now empty) leaf
+    let mut cut = None;
+    let mut level = &*root;
+    for (depth, tok) in toks.iter().enumerate() {
+        let Some(node) = level.child(tok) else { break };
+        let leaf = depth + 1 == toks.len();
+        let chain_only = node.plain.is_empty()
+            && node.queues.is_empty()
+            && node.next.as_ref().is_none_or(|next| if leaf { next.is_empty() } else { next.children() == 1 });
+        if !chain_only {
+            cut = None;
+        } else if cut.is_none() {
+            cut = Some(depth);
+        }
+        match &node.next {
+            Some(next) if !leaf => level = next,
+            _ => break,
+        }
+    }
+    match cut {
+        None => {}
+        Some(0) => root.remove_child(toks[0]),
+        Some(cut) => {
+            let mut level = &mut *root;
+            for tok in &toks[..cut - 1] {
+                match level.child_mut(tok).and_then(|n| n.next.as_deref_mut()) {
+                    Some(next) => level = next,
+                    None => return true,
+                }
+            }
+            // the node above the cut keeps a subscription or another branch; its level of
+            // children goes too if the cut branch was its only one
+            if let Some(parent) = level.child_mut(toks[cut - 1]) {
+                if let Some(next) = parent.next.as_deref_mut() {
+                    next.remove_child(toks[cut]);
+                    if next.is_empty() {
+                        parent.next = None;
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Dropping a deep branch recursively would overflow the stack (see [`match_level`]), so a
+/// level hands its children's levels to a list and drops them one at a time.
+impl<T> Drop for Level<T> {
+    fn drop(&mut self) {
+        let mut pending: Vec<Box<Level<T>>> = Vec::new();
+        let take = |level: &mut Level<T>, pending: &mut Vec<Box<Level<T>>>| {
+            let nodes = level.literals.values_mut().chain(level.pwc.as_deref_mut()).chain(level.fwc.as_deref_mut());
+            pending.extend(nodes.filter_map(|n| n.next.take()));
+        };
+        take(self, &mut pending);
+        while let Some(mut level) = pending.pop() {
+            take(&mut level, &mut pending);
+        }
+    }
 }
 
 fn remove_from_node<T: PartialEq>(node: &mut Node<T>, queue: Option<&[u8]>, item: &T) -> bool {
@@ -427,6 +495,53 @@ mod tests {
         assert!(!sl.remove(b"a.b.c", Some(b"q"), &2));
         assert!(sl.root.is_empty());
         assert_eq!(sl.count(), 0);
+    }
+
+    #[test]
+    fn remove_prunes_only_the_empty_chain() {
+        let mut sl = Sublist::new();
+        sl.insert(b"a.b.c.d", None, 1).unwrap();
+        sl.insert(b"a.x", None, 2).unwrap();
+        sl.insert(b"a.b", None, 3).unwrap();
+        assert!(sl.remove(b"a.b.c.d", None, &1));
+        assert_eq!(plain(&sl, "a.b"), [3]);
+        assert_eq!(plain(&sl, "a.x"), [2]);
+        let a = sl.root.literals.get(&b"a"[..]).unwrap();
+        let b = a.next.as_ref().unwrap().literals.get(&b"b"[..]).unwrap();
+        assert!(b.next.is_none(), "the c.d chain below a.b is gone");
+        assert!(sl.remove(b"a.b", None, &3));
+        assert!(sl.remove(b"a.x", None, &2));
+        assert!(sl.root.is_empty());
+    }
+
+    /// nats-server accepts subjects of tens of thousands of tokens (with a large
+    /// `max_control_line`); insert, match, remove and drop must not recurse per token. The
+    /// small stack makes a per-token recursion fail here rather than only in production.
+    #[test]
+    fn deep_subjects_need_no_stack_per_token() {
+        use alloc::format;
+        let deep = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let tokens = 50_000;
+                let subject = vec!["t"; tokens].join(".");
+                let wild = format!("{}.>", vec!["t"; tokens - 1].join("."));
+                let mut sl = Sublist::new();
+                sl.insert(subject.as_bytes(), None, 1).unwrap();
+                sl.insert(wild.as_bytes(), None, 2).unwrap();
+                let mut got = plain(&sl, &subject);
+                got.sort_unstable();
+                assert_eq!(got, [1, 2]);
+                assert!(sl.remove(subject.as_bytes(), None, &1));
+                assert_eq!(plain(&sl, &subject), [2]);
+                assert!(sl.remove(wild.as_bytes(), None, &2));
+                assert!(sl.root.is_empty());
+                // and a deep trie dropped whole
+                sl.insert(subject.as_bytes(), None, 3).unwrap();
+                drop(sl);
+            })
+            .unwrap();
+        deep.join().unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import nats
@@ -170,3 +171,36 @@ def test_random_garbage_never_takes_the_server_down(make_server, token):
         b.send(f"PUB after.{token} 2\r\nok\r\n".encode())
         b.roundtrip()
         assert a.roundtrip() == f"MSG after.{token} 1 2\r\nok\r\nPONG\r\n".encode()
+
+
+def test_subject_of_20000_tokens_subscribes_matches_and_unsubscribes(make_server, token):
+    """nats-server accepts a 20,000-token subject when max_control_line allows the line;
+    subscribing, delivering, unsubscribing and a stream on such a subject (created, then
+    deleted) must neither kill the server nor log a panic."""
+    srv = make_server(extra_config="max_control_line: 64KB\n", jetstream=True)
+    deep = ".".join(["t"] * 19_999 + [token])
+    with Wire(srv.port) as w:
+        w.hello()
+        w.send(f"SUB {deep} 1\r\nPUB {deep} 2\r\nhi\r\n".encode())
+        assert w.roundtrip() == f"MSG {deep} 1 2\r\nhi\r\nPONG\r\n".encode()
+        w.send(b"UNSUB 1\r\n")
+        # a marker on a second subscription shows the first is gone
+        w.send(f"SUB {deep} 2\r\nUNSUB 2\r\nSUB m.{token} 3\r\nPUB {deep} 2\r\nno\r\nPUB m.{token} 2\r\nok\r\n".encode())
+        assert w.roundtrip() == f"MSG m.{token} 3 2\r\nok\r\nPONG\r\n".encode()
+        body = json.dumps({"name": f"DEEP_{token}", "subjects": [deep]}).encode()
+        w.send(f"SUB r.{token} 4\r\nPUB $JS.API.STREAM.CREATE.DEEP_{token} r.{token} {len(body)}\r\n".encode() + body + b"\r\n")
+        created = _msg_body(w)
+        assert b'"error"' not in created, created[:300]
+        w.send(f"PUB $JS.API.STREAM.DELETE.DEEP_{token} r.{token} 0\r\n\r\n".encode())
+        assert b'"success":true' in _msg_body(w)
+        assert w.roundtrip().endswith(b"PONG\r\n")
+    assert srv.proc.poll() is None, "server died"
+    assert "panicked" not in srv.log_text() and "overflow" not in srv.log_text(), srv.log_text()[-2000:]
+
+
+def _msg_body(w: Wire) -> bytes:
+    """The payload of the next MSG line on `w`."""
+    head = w.line(timeout=10)
+    assert head.startswith(b"MSG "), head[:200]
+    size = int(head.rsplit(b" ", 1)[1])
+    return w.exactly(size + 2, timeout=10)[:-2]
