@@ -101,40 +101,39 @@ export const transcript = (results) =>
 
 /** Where two transcripts first differ: `{ step, path, a, b }`, or null. */
 export function firstDifference(ta, tb) {
-  for (let i = 0; i < Math.max(ta.length, tb.length); i++) {
-    const step = ta[i]?.name ?? tb[i]?.name;
-    const d = diffValue(ta[i]?.replies, tb[i]?.replies, "replies");
-    if (d) return { step, ...d };
-  }
-  return null;
+  return differences(ta, tb, true)[0] ?? null;
 }
 
-/** Every step whose replies differ (for the hand run). */
-export function allDifferences(ta, tb) {
+/** Every leaf where two transcripts differ, step by step (`first`: stop at the first). */
+export function differences(ta, tb, first = false) {
   const out = [];
   for (let i = 0; i < Math.max(ta.length, tb.length); i++) {
-    const d = diffValue(ta[i]?.replies, tb[i]?.replies, "replies");
-    if (d) out.push({ step: ta[i]?.name ?? tb[i]?.name, ...d });
+    const step = ta[i]?.name ?? tb[i]?.name;
+    diffValue(ta[i]?.replies, tb[i]?.replies, "replies", (d) => out.push({ step, ...d }), first);
+    if (first && out.length) break;
   }
   return out;
 }
 
-function diffValue(a, b, path) {
-  if (Array.isArray(a) && Array.isArray(b)) {
-    for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      const d = diffValue(a[i], b[i], `${path}[${i}]`);
-      if (d) return d;
+/** Reports each differing leaf of `a` and `b` to `report`; true once one was reported and
+ *  `first` asks to stop there. */
+function diffValue(a, b, path, report, first) {
+  const isObj = (v) => v !== null && typeof v === "object";
+  if (isObj(a) && isObj(b) && Array.isArray(a) === Array.isArray(b)) {
+    const keys = Array.isArray(a) ? [...Array(Math.max(a.length, b.length)).keys()] : new Set([...Object.keys(a), ...Object.keys(b)]);
+    let found = false;
+    for (const k of keys) {
+      const p = Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`;
+      if (diffValue(a[k], b[k], p, report, first)) {
+        found = true;
+        if (first) return true;
+      }
     }
-    return null;
+    return found;
   }
-  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      const d = diffValue(a[k], b[k], `${path}.${k}`);
-      if (d) return d;
-    }
-    return null;
-  }
-  return Object.is(a, b) ? null : { path, a: JSON.stringify(a), b: JSON.stringify(b) };
+  if (Object.is(a, b)) return false;
+  report({ path, a: JSON.stringify(a), b: JSON.stringify(b) });
+  return true;
 }
 
 // The hand run: node js-diff-lib.mjs <edgebus url> <other url> [settle ms]
@@ -143,5 +142,5 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
   const settleMs = Number(settle || 0);
   const a = transcript(await playOverTcp(edgebus, { settleMs }));
   const b = transcript(await playOverTcp(other, { settleMs }));
-  for (const d of allDifferences(a, b)) console.log(`${d.step}: ${d.path}\n  edgebus: ${d.a}\n  other:   ${d.b}`);
+  for (const d of differences(a, b)) console.log(`${d.step}: ${d.path}\n  edgebus: ${d.a}\n  other:   ${d.b}`);
 }
