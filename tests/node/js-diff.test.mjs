@@ -4,7 +4,8 @@
 // a reply that differs is a bug in one host; the test names the step. Needs the release
 // server (cargo build --release -p edgebus-server) and `bash web/build.sh`.
 //
-// EDGEBUS_DIFF_DUMP=<file> writes both transcripts (normalised) as JSON, for reading by hand.
+// EDGEBUS_DIFF_DUMP=<prefix> writes both transcripts (normalised) as JSON, one file per page
+// storage (<prefix>.memory.json, <prefix>.indexeddb.json), for reading by hand.
 // The same script can be played against nats-server by hand (see tests/node/js-diff-lib.mjs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -46,11 +47,13 @@ after(async () => {
   if (server) await server.stop();
 });
 
-/** Plays the script through a fresh in-memory bus in the page. */
-async function playInPage() {
-  return page.evaluate(async () => {
-    const { open, headers } = window.edgebus;
-    const bus = await open({ name: "js-diff", storage: "memory" });
+/** Plays the script through a fresh bus in the page, with `storage` ("memory", "indexeddb"). */
+async function playInPage(storage) {
+  return page.evaluate(async (storage) => {
+    const { open, deleteStorage, headers } = window.edgebus;
+    const name = `js-diff-${storage}`;
+    if (storage === "indexeddb") await deleteStorage(name);
+    const bus = await open({ name, storage });
     const transport = {
       subscribe(subject, onMsg) {
         const sub = bus.subscribe(subject, {
@@ -75,24 +78,39 @@ async function playInPage() {
     } finally {
       await bus.close();
     }
-  });
+  }, storage);
 }
 
-test("every JetStream and KV reply is the same from the server and from the page", async () => {
-  const fromServer = transcript(await playOverTcp(server.url));
-  const fromPage = transcript(await playInPage());
+let fromServer;
+
+/** The server's transcript, played once for both page variants. */
+async function serverTranscript() {
+  fromServer ??= transcript(await playOverTcp(server.url));
+  return fromServer;
+}
+
+/** Plays the script in the page with `storage` and compares it with the server's. */
+async function compareWithPage(storage) {
+  const a = await serverTranscript();
+  const b = transcript(await playInPage(storage));
   if (process.env.EDGEBUS_DIFF_DUMP) {
-    writeFileSync(process.env.EDGEBUS_DIFF_DUMP, JSON.stringify({ server: fromServer, page: fromPage }, null, 1));
+    writeFileSync(`${process.env.EDGEBUS_DIFF_DUMP}.${storage}.json`, JSON.stringify({ server: a, page: b }, null, 1));
   }
-  assert.equal(fromServer.length, STEPS.length);
-  assert.equal(fromPage.length, STEPS.length);
-  const diff = firstDifference(fromServer, fromPage);
+  assert.equal(a.length, STEPS.length);
+  assert.equal(b.length, STEPS.length);
+  const diff = firstDifference(a, b);
   assert.equal(diff, null, diff && `step "${diff.step}" differs at ${diff.path}:\n  server: ${diff.a}\n  page:   ${diff.b}`);
   // The script must have exercised what it claims: a step with no reply at all would compare
   // equal on both sides however wrong it is, so only acks without a reply may be empty.
   for (let i = 0; i < STEPS.length; i++) {
     if (STEPS[i].reply === false) continue;
-    assert.ok(fromServer[i].replies.length > 0, `step "${STEPS[i].name}" got no reply`);
+    assert.ok(a[i].replies.length > 0, `step "${STEPS[i].name}" got no reply`);
   }
   assert.deepEqual(pageErrors, []);
-});
+}
+
+test("every JetStream and KV reply is the same from the server and from the page (memory)", () => compareWithPage("memory"));
+
+// With IndexedDB the page holds acks and other engine output until the commit that makes
+// them durable: the replies and their order must still be the server's.
+test("every JetStream and KV reply is the same from the server and from the page (IndexedDB)", () => compareWithPage("indexeddb"));
