@@ -7,6 +7,8 @@
 // (each server with JetStream on and no streams; `settle` waits after each step's marker,
 // since nats-server answers API requests from more than one goroutine, so its marker may
 // overtake a step's last reply).
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import { runScript, plainMsg } from "./fixtures/js-script.js";
 
@@ -137,7 +139,7 @@ function diffValue(a, b, path, report, first) {
 }
 
 // The hand run: node js-diff-lib.mjs <edgebus url> <other url> [settle ms]
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop())) {
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [edgebus, other, settle] = process.argv.slice(2);
   const settleMs = Number(settle || 0);
   const a = transcript(await playOverTcp(edgebus, { settleMs }));
