@@ -140,3 +140,48 @@ fn a_pull_request_that_outlives_its_expiry_ends_with_408_and_pending_counts() {
     assert_eq!(status(&got[0]), 408);
     assert_eq!(header(&got[0], "Nats-Pending-Messages").as_deref(), Some("2"));
 }
+
+#[test]
+fn a_push_consumer_delivers_while_a_client_listens_on_its_subject() {
+    let mut sim = Sim::new();
+    let c = client(&mut sim);
+    let config = json!({
+        "durable_name": "d", "ack_policy": "explicit", "ack_wait": 2 * SEC,
+        "deliver_subject": "dlv.d", "idle_heartbeat": SEC,
+    });
+    stream_and_consumer(&mut sim, c, config);
+    js_publish(&mut sim, c, "s.a", "one");
+    js_publish(&mut sim, c, "s.b", "two");
+    sim.advance(200 * MS);
+    let info = api(&mut sim, c, "CONSUMER.INFO.S.d", Value::Null);
+    assert_eq!(info["delivered"]["stream_seq"], 0, "nobody listens: nothing delivered");
+
+    // The engine learns of the subscription from the broker's interest, at its next poll.
+    let listener = sim.client(CLIENT);
+    sim.send(listener, "SUB dlv.d 1\r\n");
+    sim.advance(100 * MS);
+    let got = sim.msgs(listener);
+    assert_eq!(got.iter().map(|m| text(m.payload())).collect::<Vec<_>>(), ["one", "two"]);
+    assert!(got.iter().all(|m| status(m) == 0));
+    assert_eq!(api(&mut sim, c, "CONSUMER.INFO.S.d", Value::Null)["push_bound"], true);
+    sim.send(listener, &publish(&reply(&got[0]), None, &[], "+ACK"));
+
+    // Unacked, the second comes back after the ack wait; heartbeats fill the quiet time.
+    sim.advance(2 * SEC);
+    let got = sim.msgs(listener);
+    let data: Vec<_> = got.iter().filter(|m| status(m) == 0).collect();
+    assert_eq!(data.len(), 1, "{got:?}");
+    assert_eq!((text(data[0].payload()), ack_info(&reply(data[0]))), ("two", (2, 2)));
+    assert!(got.iter().any(|m| status(m) == 100), "an idle heartbeat: {got:?}");
+    sim.send(listener, &publish(&reply(data[0]), None, &[], "+ACK"));
+
+    // Once the listener leaves, the consumer is no longer bound and holds new messages.
+    sim.send(listener, "UNSUB 1\r\n");
+    sim.advance(100 * MS);
+    js_publish(&mut sim, c, "s.c", "three");
+    sim.advance(100 * MS);
+    let info = api(&mut sim, c, "CONSUMER.INFO.S.d", Value::Null);
+    assert_eq!(info["push_bound"], Value::Null, "not bound any more (the field is left out): {info}");
+    assert_eq!(info["num_pending"], 1);
+    assert_eq!(info["ack_floor"]["stream_seq"], 2);
+}
