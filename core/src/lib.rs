@@ -9,6 +9,8 @@
 //! - [`sublist`]: the subscription trie and its match cache.
 //! - [`proto`]: the NATS wire protocol, both directions.
 //! - [`session`]: one client connection's protocol state machine.
+//! - [`policy`]: the connection rules every host applies (`SUB` answers, echo,
+//!   auto-unsubscribe, no-responders, `CONNECT`).
 //! - [`route`]: the delivery rule (plain subscribers, one member per queue group).
 //! - [`broker`]: a complete single-threaded Core NATS broker over the pieces above.
 //! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
@@ -26,6 +28,7 @@ pub mod broker;
 pub mod jetstream;
 pub mod kv;
 pub mod objstore;
+pub mod policy;
 pub mod proto;
 pub mod route;
 pub mod session;

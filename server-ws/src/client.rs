@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
+use edgebus_core::policy::{self, Conduct, Count, SubOutcome, Unsubscribe};
 use edgebus_core::proto::{write_info, write_msg, ProtocolError, PING};
-use edgebus_core::route::{no_responders_headers, route};
+use edgebus_core::route::route;
 use edgebus_core::session::{Event, Session};
 use edgebus_core::sublist::{MatchCache, MatchResult};
 use parking_lot::Mutex;
@@ -306,15 +307,12 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         session: Session::new(shared.session_config()),
         publishing: Publishing {
             router: Router::new(&shared),
-            echo: true,
-            headers: false,
-            no_responders: false,
+            conduct: Conduct::BEFORE_CONNECT,
             in_msgs: 0,
             in_bytes: 0,
             out_msgs: 0,
             out_bytes: 0,
         },
-        verbose: true,
         shared: shared.clone(),
         client: client.clone(),
     };
@@ -344,7 +342,6 @@ struct Conn {
     client: Arc<Client>,
     session: Session,
     publishing: Publishing,
-    verbose: bool,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -352,9 +349,8 @@ struct Conn {
 /// session's buffer.
 struct Publishing {
     router: Router,
-    echo: bool,
-    headers: bool,
-    no_responders: bool,
+    /// What the connection's `CONNECT` asked for.
+    conduct: Conduct,
     /// Counters gathered over one read and added to the shared ones once, so the hot path
     /// does not touch shared atomics per message.
     in_msgs: u64,
@@ -375,14 +371,13 @@ impl Publishing {
     ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
-        let delivered = self.router.route(shared, from, self.echo, subject, subject, reply, header_len, message);
+        let delivered =
+            self.router.route(shared, from, self.conduct.echo, subject, subject, reply, header_len, message);
         self.out_msgs += delivered as u64;
         self.out_bytes += (delivered * message.len()) as u64;
-        if delivered == 0 && self.headers && self.no_responders {
+        if policy::owes_no_responders(self.conduct, delivered, reply) {
             if let Some(reply) = reply {
-                let status = no_responders_headers(subject);
-                let len = status.len();
-                self.router.route(shared, from, self.echo, reply, reply, None, Some(len), &status);
+                self.router.no_responders(shared, from, subject, reply);
             }
         }
     }
@@ -439,15 +434,16 @@ impl Conn {
                     self.client.push(&b);
                 }
                 Event::Connect(opts) => {
-                    if !crate::auth::authorize(&self.shared.opts.authorization, &opts) {
-                        warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
-                        return self.fail(ProtocolError::AuthorizationViolation);
-                    }
-                    self.publishing.echo = opts.echo;
-                    self.publishing.headers = opts.headers;
-                    self.publishing.no_responders = opts.no_responders;
-                    self.verbose = opts.verbose;
-                    self.client.headers.store(opts.headers, Ordering::Relaxed);
+                    let authorized = crate::auth::authorize(&self.shared.opts.authorization, &opts);
+                    let conduct = match policy::connect(&opts, authorized) {
+                        Ok(conduct) => conduct,
+                        Err(e) => {
+                            warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
+                            return self.fail(e);
+                        }
+                    };
+                    self.publishing.conduct = conduct;
+                    self.client.headers.store(conduct.headers, Ordering::Relaxed);
                     self.client.connected.store(true, Ordering::Relaxed);
                     *self.client.meta.lock() = ClientMeta {
                         name: opts.name.unwrap_or_default(),
@@ -456,10 +452,11 @@ impl Conn {
                     };
                 }
                 Event::ConnectInfo => {
-                    let mut info =
-                        self.shared.info(self.client.kind, self.client.id, self.client.addr.ip().to_string());
-                    info.connect_info = true;
-                    info.remote_account = "$G".into();
+                    let info = policy::connect_info(self.shared.info(
+                        self.client.kind,
+                        self.client.id,
+                        self.client.addr.ip().to_string(),
+                    ));
                     let mut b = BytesMut::new();
                     write_info(&mut b, &serde_json::to_vec(&info).unwrap_or_default());
                     self.client.push(&b);
@@ -493,28 +490,28 @@ impl Conn {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let outcome = self.add_sub(subject, queue, sid);
+        let mut answer = BytesMut::new();
+        outcome.answer(self.publishing.conduct, &mut answer);
+        if !answer.is_empty() {
+            self.client.push(&answer);
+        }
+    }
+
+    fn add_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) -> SubOutcome {
         {
             let mut subs = self.client.subs.lock();
-            if subs.get(&sid).is_some_and(|s| !s.closed.load(Ordering::Relaxed)) {
-                // nats-server keeps the first subscription on a reused sid (and says +OK)
-                drop(subs);
-                if self.verbose {
-                    self.client.push(edgebus_core::proto::OK);
-                }
-                return;
-            }
             // Drop entries of subscriptions that expired through auto-unsubscribe now and
             // then, so a client doing SUB + UNSUB 1 per request does not grow the map forever.
             if subs.len() >= 64 && subs.len().is_power_of_two() {
                 subs.retain(|_, s| !s.closed.load(Ordering::Relaxed));
             }
-        }
-        let max_subs = self.shared.opts.max_subscriptions;
-        if max_subs > 0 && self.client.num_subs.load(Ordering::Relaxed) >= max_subs as u32 {
-            let mut b = BytesMut::new();
-            ProtocolError::MaxSubscriptions.write(&mut b);
-            self.client.push(&b);
-            return;
+            let in_use = subs.get(&sid).is_some_and(|s| !s.closed.load(Ordering::Relaxed));
+            let live = self.client.num_subs.load(Ordering::Relaxed) as usize;
+            let max = usize::try_from(self.shared.opts.max_subscriptions.max(0)).unwrap_or(usize::MAX);
+            if let Some(refused) = SubOutcome::precheck(in_use, live, max) {
+                return refused;
+            }
         }
         // Own copies, so the subscription does not pin the read buffer the line came from.
         let sub = SubRef(Arc::new(Sub {
@@ -527,27 +524,20 @@ impl Conn {
             closed: AtomicBool::new(false),
         }));
         if self.shared.insert_sub(&sub).is_err() {
-            let mut b = BytesMut::new();
-            ProtocolError::InvalidSubject.write(&mut b);
-            self.client.push(&b);
-            return;
+            return SubOutcome::InvalidSubject;
         }
         self.client.num_subs.fetch_add(1, Ordering::Relaxed);
         self.client.subs.lock().insert(sub.sid.clone(), sub);
-        if self.verbose {
-            self.client.push(edgebus_core::proto::OK);
-        }
+        SubOutcome::Added
     }
 
     fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
         let Some(sub) = self.client.subs.lock().get(sid).cloned() else {
             return;
         };
-        if let Some(max) = max {
-            if max > 0 && sub.delivered.load(Ordering::Acquire) < max {
-                sub.max.store(max, Ordering::Release);
-                return;
-            }
+        if let Unsubscribe::After(max) = Unsubscribe::of(max, sub.delivered.load(Ordering::Acquire)) {
+            sub.max.store(max, Ordering::Release);
+            return;
         }
         self.client.subs.lock().remove(sid);
         if !sub.closed.swap(true, Ordering::AcqRel) {
@@ -686,19 +676,17 @@ impl Router {
         let stall = &mut self.stalled;
         let wakes = &mut self.wakes;
         let delivered = route(result, &mut self.rng, |sub| {
-            if sub.closed.load(Ordering::Relaxed) || (!echo && sub.client.id == from) {
+            if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(echo, sub.client.id == from) {
                 return false;
             }
             let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
-            let max = sub.max.load(Ordering::Acquire);
-            if max > 0 {
-                if n > max {
-                    return false;
-                }
-                if n == max {
+            match Count::of(n, sub.max.load(Ordering::Acquire)) {
+                Count::Refuse => return false,
+                Count::DeliverLast => {
                     sub.closed.store(true, Ordering::Release);
                     expired.push(sub.clone());
                 }
+                Count::Deliver => {}
             }
             let (mut stalled, mut wake) = (false, false);
             let ok = sub.client.deliver(
@@ -727,6 +715,35 @@ impl Router {
             }
         }
         delivered
+    }
+}
+
+impl Router {
+    /// Tells publisher `from` that its request on `subject` reached nobody, on its own
+    /// subscription to `reply` (see [`policy::no_responders_target`]). Reply subjects are
+    /// mostly unique inboxes, so the match is not cached.
+    pub fn no_responders(&mut self, shared: &Shared, from: u64, subject: &[u8], reply: &[u8]) {
+        let (_, matched) = shared.match_subject(reply);
+        let Some(sub) = policy::no_responders_target(&matched, |s| s.client.id == from && !s.is_closed()) else {
+            return;
+        };
+        let status = policy::no_responders_headers(subject);
+        let (mut stalled, mut wake) = (false, false);
+        let client = &sub.client;
+        client.deliver(
+            &sub.sid,
+            reply,
+            None,
+            Some(status.len()),
+            &status,
+            self.max_pending,
+            shared,
+            &mut stalled,
+            &mut wake,
+        );
+        if wake {
+            self.wakes.push(client.clone());
+        }
     }
 }
 

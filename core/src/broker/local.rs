@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{Broker, ConnId, SubKey, SubState};
-use crate::proto::ConnectOptions;
+use crate::policy::Conduct;
 use crate::subject::{validate_publish, SubjectError};
 
 /// A message delivered to a local connection.
@@ -52,13 +52,7 @@ impl Broker {
         let id = self.connect();
         if let Some(c) = self.conns.get_mut(&id) {
             c.out.clear();
-            c.opts = ConnectOptions {
-                verbose: false,
-                pedantic: false,
-                headers: true,
-                no_responders: true,
-                ..ConnectOptions::default()
-            };
+            c.conduct = Conduct::LOCAL;
             c.local = Some(Vec::new());
         }
         id
