@@ -106,13 +106,10 @@ fn a_requester_with_echo_off_is_not_its_own_responder() {
     assert_eq!(text(got[0].payload()), "from a peer");
 }
 
-/// nats-server 2.14 answers `NATS/1.0 503` (with `Nats-Subject`) here: the requester's own
-/// subscription declines the request, so nobody received it. The core broker routes that
-/// status as a publish *from the requester*, and with echo off the requester's own inbox
-/// subscription declines the status too, so it never arrives (the server drops it the same
-/// way: checked by hand over TCP).
+/// The requester's own subscription declines the request (echo off), so nobody received it:
+/// nats-server 2.14 answers `NATS/1.0 503` (with `Nats-Subject`) on the requester's inbox,
+/// whatever its echo setting (checked by hand over TCP).
 #[test]
-#[ignore = "bug: the no-responders status to an echo:false requester is dropped by its own echo rule"]
 fn an_echo_off_requester_that_is_the_only_subscriber_gets_no_responders() {
     let mut sim = Sim::new();
     let me = sim.client(QUIET);
