@@ -119,3 +119,31 @@ fn an_echo_off_requester_that_is_the_only_subscriber_gets_no_responders() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((subject(&got[0]), status(&got[0])), ("_INBOX.me.1", 503));
 }
+
+/// The no-responders status goes to the requester's subscription on the reply subject
+/// without counting towards its auto-unsubscribe limit (nats-server's rule), so a requester
+/// that retries on the same one-shot inbox still gets the real reply.
+#[test]
+fn no_responders_does_not_use_up_a_one_shot_inbox() {
+    let mut sim = Sim::new();
+    let requester = sim.client(PLAIN);
+    sim.send(requester, "SUB _INBOX.once 1\r\nUNSUB 1 1\r\n");
+    sim.send(requester, &publish("svc.later", Some("_INBOX.once"), &[], "anyone?"));
+    let got = sim.msgs(requester);
+    assert_eq!(got.len(), 1);
+    assert_eq!(status(&got[0]), 503);
+
+    let service = sim.client(PLAIN);
+    sim.send(service, "SUB svc.later 1\r\n");
+    sim.send(requester, &publish("svc.later", Some("_INBOX.once"), &[], "again"));
+    let req = sim.msgs(service);
+    assert_eq!(req.len(), 1);
+    sim.send(service, &publish(&reply(&req[0]), None, &[], "here"));
+    sim.send(service, &publish(&reply(&req[0]), None, &[], "too late"));
+    let got = sim.msgs(requester);
+    assert_eq!(
+        got.iter().map(|m| text(m.payload())).collect::<Vec<_>>(),
+        ["here"],
+        "one reply, then the inbox is gone"
+    );
+}
