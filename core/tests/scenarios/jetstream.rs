@@ -185,3 +185,23 @@ fn a_push_consumer_delivers_while_a_client_listens_on_its_subject() {
     assert_eq!(info["num_pending"], 1);
     assert_eq!(info["ack_floor"]["stream_seq"], 2);
 }
+
+#[test]
+fn a_message_id_is_a_duplicate_only_inside_the_window() {
+    let mut sim = Sim::new();
+    let c = client(&mut sim);
+    let r =
+        api(&mut sim, c, "STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"], "duplicate_window": 10 * SEC}));
+    assert!(r.get("error").is_none(), "{r}");
+    let send = |sim: &mut Sim, payload: &str| {
+        sim.send(c, &publish("s.order", Some("_INBOX.c.ack"), &[("Nats-Msg-Id", "order-1")], payload));
+        let got = sim.msgs(c);
+        assert_eq!(got.len(), 1, "{got:?}");
+        json(&got[0])
+    };
+    assert_eq!(send(&mut sim, "first"), json!({"stream": "S", "seq": 1}));
+    sim.advance(10 * SEC - MS);
+    assert_eq!(send(&mut sim, "retry"), json!({"stream": "S", "seq": 1, "duplicate": true}));
+    sim.advance(2 * MS);
+    assert_eq!(send(&mut sim, "much later"), json!({"stream": "S", "seq": 2}), "the window has passed");
+}
