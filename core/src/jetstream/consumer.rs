@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AckPolicy, ConsumerConfig, DeliverPolicy};
 use super::stream::Stream;
-use super::time::{go_duration, parse_go_duration, parse_rfc3339, rfc3339};
+use super::time::{parse_rfc3339, rfc3339};
 use super::Outbound;
+use crate::duration;
 use crate::proto::Headers;
 
 /// A delivered message awaiting its ack.
@@ -363,7 +364,7 @@ impl Consumer {
             out.push(status(
                 &reply,
                 409,
-                &format!("Exceeded MaxRequestExpires of {}", go_duration(cfg.max_expires as u64)),
+                &format!("Exceeded MaxRequestExpires of {}", duration::format(cfg.max_expires as u64)),
                 &[],
             ));
             return;
@@ -881,7 +882,7 @@ fn parse_nak_delay(rest: &[u8]) -> u64 {
     if let Ok(d) = serde_json::from_slice::<Delay>(rest) {
         return d.delay.max(0) as u64;
     }
-    core::str::from_utf8(rest).ok().and_then(parse_go_duration).unwrap_or(0)
+    core::str::from_utf8(rest).ok().and_then(|s| duration::parse(s).ok()).unwrap_or(0)
 }
 
 /// What a `$JS.ACK` subject says about the message it acknowledges.

@@ -50,7 +50,7 @@ pub(crate) fn parse_ttl(v: &[u8]) -> Result<u64, ApiError> {
     }
     let ns = match s.parse::<u64>() {
         Ok(secs) => secs.checked_mul(1_000_000_000).ok_or(ApiError::MSG_TTL_INVALID)?,
-        Err(_) => super::time::parse_go_duration(s).ok_or(ApiError::MSG_TTL_INVALID)?,
+        Err(_) => crate::duration::parse(s).map_err(|_| ApiError::MSG_TTL_INVALID)?,
     };
     if ns < 1_000_000_000 {
         return Err(ApiError::MSG_TTL_INVALID);
@@ -482,7 +482,7 @@ impl Stream {
                 }
                 let h = format!(
                     "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
-                    super::time::go_duration(marker_ttl)
+                    crate::duration::format(marker_ttl)
                 );
                 let subject = m.subject.clone();
                 self.append(now, &subject, Some(h.as_bytes()), b"", Some(marker_ttl), true)?;

@@ -10,8 +10,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use edgebus_core::duration::{self, DurationError};
+
 use super::error::ConfError;
-use super::value::{parse_go_duration, Entry, Value, ValueKind};
+use super::value::{Entry, Value, ValueKind};
 use crate::options::{self, Authorization, Options, User};
 
 /// Top-level nats-server options edgebus does not implement.
@@ -351,6 +353,11 @@ fn listen(e: &Entry) -> Result<(Option<String>, i32), ConfError> {
     Ok((Some(host.to_string()), check_port(e, port)?))
 }
 
+/// A Go duration string (`"1m30s"`), by the core's reading of them that JetStream shares.
+fn parse_go_duration(text: &str) -> Result<Duration, DurationError<'_>> {
+    duration::parse(text).map(Duration::from_nanos)
+}
+
 /// A duration option: a Go duration string, or an integer number of seconds (nats-server's
 /// older form). An unquoted `2m` is read by nats-server as 2,000,000 seconds; here it is
 /// read as the two minutes its author meant, with a warning.
@@ -668,6 +675,16 @@ mod tests {
             err("ping_interval: \"5x\""),
             "t.conf:1:16: ping_interval: error parsing ping_interval: time: unknown unit \"x\" in duration \"5x\""
         );
+        // Go's reading (nats-server 2.14 checked side by side): a sign, and its error texts.
+        assert_eq!(ok("ping_interval: \"+3s\"").ping_interval, Duration::from_secs(3));
+        assert_eq!(
+            err("ping_interval: \"1m 30s\""),
+            "t.conf:1:16: ping_interval: error parsing ping_interval: time: unknown unit \"m \" in duration \"1m 30s\""
+        );
+        assert!(err("write_deadline: \"5\"").ends_with("time: missing unit in duration \"5\""));
+        assert!(err("write_deadline: \"1é\"").ends_with(r#"time: unknown unit "\xc3\xa9" in duration "1\xc3\xa9""#));
+        // nats-server takes a negative duration; no option of ours has a use for one.
+        assert!(err("ping_interval: \"-1s\"").ends_with("negative duration \"-1s\""));
         assert!(err("write_deadline: -3").contains("cannot be negative"));
         assert!(err("write_deadline: true").contains("expected a duration"));
     }
