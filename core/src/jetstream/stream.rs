@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::config::{Discard, StreamConfig};
 use super::errors::ApiError;
-use super::store::{header_value, StoreError, StoredMsg, StreamStore};
+use super::store::{StoreError, StoredMsg, StreamStore};
 use super::time::rfc3339;
+use crate::proto::header_value;
 use crate::subject;
 
 /// Largest header block a stored message may carry.
