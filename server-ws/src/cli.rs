@@ -16,7 +16,7 @@
 //! and refused when it is not (TLS: serving plaintext where TLS was asked for; signals:
 //! starting a server where one was meant to be signalled).
 //!
-//! The flag table and the usage text made from it are in [`flags`]; this file holds Go's
+//! The flag table and the usage text made from it are in `flags`; this file holds Go's
 //! parsing rules and how the flags land on top of the configuration file.
 
 use std::fmt;
