@@ -25,6 +25,7 @@ extern crate std;
 
 pub mod base64;
 pub mod broker;
+pub mod duration;
 pub mod jetstream;
 pub mod kv;
 pub mod objstore;
