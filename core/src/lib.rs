@@ -13,6 +13,7 @@
 //! - [`broker`]: a complete single-threaded Core NATS broker over the pieces above.
 //! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
 //! - [`kv`] and [`objstore`]: key-value buckets and object stores over streams.
+//! - [`link`]: the link to another NATS server (client side, outbox, backoff).
 
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -25,6 +26,7 @@ pub mod base64;
 pub mod broker;
 pub mod jetstream;
 pub mod kv;
+pub mod link;
 pub mod objstore;
 pub mod proto;
 pub mod route;
