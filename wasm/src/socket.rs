@@ -147,7 +147,8 @@ impl Link {
                     Event::Hangup => self.hangup(),
                     Event::Connected { server } => self.event("connected", &[("server", server.into())]),
                     Event::Disconnected { error } => {
-                        self.event("disconnected", &[("error", error.map_or(JsValue::UNDEFINED, JsValue::from))]);
+                        let error = error.map_or(JsValue::UNDEFINED, |e| e.to_string().into());
+                        self.event("disconnected", &[("error", error)]);
                     }
                     Event::Reconnecting { delay_ms, attempt } => self.event(
                         "reconnecting",
@@ -289,7 +290,7 @@ impl Link {
             "url": self.url, "state": self.core.state().as_str(), "server": self.core.server(),
             "outbox": self.core.outbox().len(), "sent": stats.sent, "received": stats.received,
             "reconnects": stats.reconnects, "exports": config.exports,
-            "imports": config.imports, "error": self.core.last_error(),
+            "imports": config.imports, "error": self.core.last_error().map(ToString::to_string),
         })
     }
 

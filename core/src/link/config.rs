@@ -2,11 +2,11 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt;
 
 use serde::Serialize;
 
-use crate::subject::{matches, validate_subscribe, SubjectError};
+use super::BadSubject;
+use crate::subject::{matches, validate_subscribe};
 
 /// What the link exchanges with the server.
 #[derive(Debug, Clone, Default)]
@@ -24,19 +24,6 @@ pub struct LinkConfig {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub token: Option<String>,
-}
-
-/// A subject list the link cannot subscribe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadSubject {
-    pub subject: String,
-    pub error: SubjectError,
-}
-
-impl fmt::Display for BadSubject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.subject, self.error)
-    }
 }
 
 /// The client library name the link reports in `CONNECT` (a server's `/connz` shows it).
@@ -143,6 +130,7 @@ impl Default for Schedule {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::subject::SubjectError;
     use alloc::vec;
 
     #[test]

@@ -1,14 +1,13 @@
 //! The link's state machine: attempts, the handshake, keepalive, the outbox on the wire.
 
 use alloc::collections::VecDeque;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
-use super::{Backoff, BadSubject, LinkConfig, Outbox, OutboxCommit, Schedule};
+use super::{Backoff, BadSubject, LinkConfig, LinkError, Outbox, OutboxCommit, Schedule};
 use crate::proto::{write_connect, write_pub, write_sub, Limits, ServerOp, ServerOpParser, PING, PONG};
 
 const MS: u64 = 1_000_000;
@@ -62,7 +61,7 @@ pub enum Event {
     /// The handshake finished: the server accepted `CONNECT` and the subscriptions.
     Connected { server: String },
     /// The connection is gone (reported once per outage, with the reason known so far).
-    Disconnected { error: Option<String> },
+    Disconnected { error: Option<LinkError> },
     /// The next attempt is due in `delay_ms` (the host needs no timer of its own: it is
     /// [`Link::poll_timeout`]).
     Reconnecting { delay_ms: u32, attempt: u32 },
@@ -130,7 +129,7 @@ pub struct Link {
     deadline: Option<u64>,
     /// Whether `Disconnected` was reported since the last `Connected`.
     down_reported: bool,
-    last_error: Option<String>,
+    last_error: Option<LinkError>,
     /// A `Persist` is out and not yet written.
     persisting: bool,
     stats: Stats,
@@ -191,8 +190,8 @@ impl Link {
     }
 
     /// Why the link is (or last went) down; cleared once connected.
-    pub fn last_error(&self) -> Option<&str> {
-        self.last_error.as_deref()
+    pub fn last_error(&self) -> Option<&LinkError> {
+        self.last_error.as_ref()
     }
 
     pub fn stats(&self) -> Stats {
@@ -250,7 +249,7 @@ impl Link {
                 Ok(Some(op)) => op,
                 Ok(None) => break,
                 Err(e) => {
-                    self.abandon(now, format!("protocol error from server: {e:?}"));
+                    self.abandon(now, LinkError::Protocol(e));
                     return;
                 }
             };
@@ -261,7 +260,7 @@ impl Link {
                 ServerOp::Ok => {}
                 ServerOp::Err(text) => {
                     let text = String::from_utf8_lossy(&text).into_owned();
-                    self.last_error = Some(text.clone());
+                    self.last_error = Some(LinkError::Server(text.clone()));
                     self.events.push_back(Event::ServerError(text));
                 }
                 ServerOp::Msg(m) => {
@@ -283,7 +282,7 @@ impl Link {
             return;
         }
         if self.last_error.is_none() && self.state != LinkState::Connected {
-            self.last_error = detail;
+            self.last_error = detail.map(LinkError::Socket);
         }
         self.go_down();
         self.schedule_retry(now);
@@ -295,7 +294,7 @@ impl Link {
         if self.state != LinkState::Connecting {
             return;
         }
-        self.last_error = Some(error);
+        self.last_error = Some(LinkError::Dial(error));
         self.go_down();
         self.state = LinkState::Idle;
     }
@@ -310,7 +309,7 @@ impl Link {
         match self.state {
             LinkState::Connecting => {
                 let ms = self.schedule.connect_timeout_ms;
-                self.abandon(now, format!("no connection within {ms} ms"));
+                self.abandon(now, LinkError::HandshakeTimeout { ms });
             }
             LinkState::Connected => {
                 // nats.js's rule: `max_ping_out` unanswered pings and the link is dead even
@@ -318,7 +317,7 @@ impl Link {
                 // the flow silently).
                 let max_out = self.schedule.max_ping_out;
                 if self.unanswered >= max_out {
-                    self.abandon(now, format!("stale connection: {max_out} pings unanswered"));
+                    self.abandon(now, LinkError::Stale { pings: max_out });
                     return;
                 }
                 self.out.extend_from_slice(PING);
@@ -403,7 +402,7 @@ impl Link {
     }
 
     /// Gives up on the current socket without waiting for it to close.
-    fn abandon(&mut self, now: u64, reason: String) {
+    fn abandon(&mut self, now: u64, reason: LinkError) {
         self.last_error = Some(reason);
         self.events.push_back(Event::Hangup);
         self.go_down();

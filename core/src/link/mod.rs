@@ -25,10 +25,14 @@
 //!    [`Link::poll_transmit`] (bytes to write) and [`Link::poll_timeout`] (re-arm the one
 //!    timer). Delivering a message locally may hand new input in: drain again until quiet.
 //!
+//! A flush needs no command: every outbox batch already ends with the `PING` that confirms
+//! it, so a host's flush waits for [`Event::Confirmed`] with nothing `remaining`.
+//!
 //! [`BrokerPort`] wires a link to a [`crate::broker::Broker`] as one of its local
 //! connections (the export subscriptions, the echo rule, one-shot reply subscriptions).
 //!
 //! - `config`: subjects, credentials, `CONNECT`, the [`Schedule`].
+//! - `error`: [`BadSubject`], [`LinkError`].
 //! - `outbox`: kept publishes, their ids and stored records.
 //! - `backoff`: the reconnect schedule.
 //! - `machine`: the [`Link`] state machine.
@@ -36,6 +40,7 @@
 
 mod backoff;
 mod config;
+mod error;
 mod machine;
 mod outbox;
 mod port;
@@ -43,7 +48,8 @@ mod port;
 mod tests;
 
 pub use backoff::Backoff;
-pub use config::{BadSubject, LinkConfig, Schedule, LANG};
+pub use config::{LinkConfig, Schedule, LANG};
+pub use error::{BadSubject, LinkError};
 pub use machine::{Event, Link, LinkState, Msg, Stats};
 pub use outbox::{stamp_msg_id, Entry, Outbox, OutboxCommit, MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES, MSG_ID};
 pub use port::BrokerPort;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use alloc::{format, vec};
 
@@ -157,11 +157,13 @@ fn an_auth_error_is_reported_and_the_attempt_retried() {
     link.handle_close(T0, Some("cannot connect (close code 1006)".into()));
     let ev = events(&mut link);
     assert_eq!(ev[0], Event::ServerError("'Authorization Violation'".into()));
-    assert_eq!(ev[1], Event::Disconnected { error: Some("'Authorization Violation'".into()) });
+    let auth = LinkError::Server("'Authorization Violation'".into());
+    assert_eq!(ev[1], Event::Disconnected { error: Some(auth.clone()) });
     assert!(matches!(ev[2], Event::Reconnecting { attempt: 1, .. }), "{ev:?}");
     assert_eq!(ev.len(), 3);
     assert_eq!(link.state(), LinkState::Reconnecting);
-    assert_eq!(link.last_error(), Some("'Authorization Violation'"));
+    assert_eq!(link.last_error(), Some(&auth));
+    assert_eq!(auth.to_string(), "'Authorization Violation'");
 
     // The next attempt fails the same way: still one `Disconnected` for the whole outage.
     link.handle_timeout(link.poll_timeout().unwrap());
@@ -177,7 +179,8 @@ fn an_auth_error_is_reported_and_the_attempt_retried() {
     events(&mut link);
     link.handle_close(T0, Some("cannot connect to ws://x (close code 1006)".into()));
     let ev = events(&mut link);
-    assert_eq!(ev[0], Event::Disconnected { error: Some("cannot connect to ws://x (close code 1006)".into()) });
+    let closed = LinkError::Socket("cannot connect to ws://x (close code 1006)".into());
+    assert_eq!(ev[0], Event::Disconnected { error: Some(closed) });
 }
 
 #[test]
@@ -332,7 +335,8 @@ fn unanswered_keepalive_pings_mean_disconnected() {
     link.handle_timeout(now);
     let ev = events(&mut link);
     assert_eq!(ev[0], Event::Hangup);
-    assert_eq!(ev[1], Event::Disconnected { error: Some("stale connection: 2 pings unanswered".into()) });
+    assert_eq!(ev[1], Event::Disconnected { error: Some(LinkError::Stale { pings: 2 }) });
+    assert_eq!(LinkError::Stale { pings: 2 }.to_string(), "stale connection: 2 pings unanswered");
     assert!(matches!(ev[2], Event::Reconnecting { .. }));
     assert_eq!(link.state(), LinkState::Reconnecting);
     assert!(link.poll_transmit().is_none(), "nothing more for the abandoned socket");
@@ -361,7 +365,8 @@ fn an_attempt_without_the_handshake_pong_in_time_is_abandoned() {
     link.handle_timeout(T0 + 500 * MS);
     let ev = events(&mut link);
     assert_eq!(ev[0], Event::Hangup);
-    assert_eq!(ev[1], Event::Disconnected { error: Some("no connection within 500 ms".into()) });
+    assert_eq!(ev[1], Event::Disconnected { error: Some(LinkError::HandshakeTimeout { ms: 500 }) });
+    assert_eq!(LinkError::HandshakeTimeout { ms: 500 }.to_string(), "no connection within 500 ms");
     assert!(matches!(ev[2], Event::Reconnecting { attempt: 1, .. }));
     // The PONG arriving late on the abandoned socket changes nothing.
     link.handle_data(T0 + 600 * MS, b"PONG\r\n");
@@ -407,7 +412,7 @@ fn imports_requests_pings_and_errors() {
     link.handle_data(T0, b"BOGUS\r\n");
     let ev = events(&mut link);
     assert_eq!(ev[0], Event::Hangup);
-    assert!(matches!(&ev[1], Event::Disconnected { error: Some(e) } if e.starts_with("protocol error")), "{ev:?}");
+    assert!(matches!(&ev[1], Event::Disconnected { error: Some(LinkError::Protocol(_)) }), "{ev:?}");
     link.handle_export(T0, msg("orders.q", Some("_INBOX.page.5"), ""));
     assert!(link.outbox().is_empty() && link.poll_transmit().is_none(), "a request while down is dropped");
 }
@@ -418,7 +423,7 @@ fn a_dial_error_stops_and_close_ends_everything() {
     link.connect(T0);
     events(&mut link);
     link.handle_dial_error(T0, "bad URL".into());
-    assert_eq!(events(&mut link), vec![Event::Disconnected { error: Some("bad URL".into()) }]);
+    assert_eq!(events(&mut link), vec![Event::Disconnected { error: Some(LinkError::Dial("bad URL".into())) }]);
     assert_eq!((link.state(), link.poll_timeout()), (LinkState::Idle, None));
 
     let mut link = connected();
