@@ -7,9 +7,8 @@
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
 //! - [`jetstream`], [`kv`]: the page's JetStream and KV clients, speaking `$JS.API` over the bus.
-//! - [`link`]: the link to a server without the browser (protocol, outbox, backoff), plain Rust.
-//! - [`socket`]: the link's browser half: the WebSocket, its callbacks, timers and the
-//!   outbox's IndexedDB records.
+//! - [`socket`]: the link to a server: hosts the core's [`link`] state machine over the
+//!   browser's WebSocket, one timer and the outbox's IndexedDB records.
 
 pub mod api;
 pub mod bus;
@@ -18,10 +17,11 @@ pub mod error;
 pub mod idb;
 pub mod jetstream;
 pub mod kv;
-pub mod link;
 pub mod socket;
 
 pub use edgebus_core as core;
+/// The link's protocol, outbox and backoff: the core's, whatever hosts it.
+pub use edgebus_core::link;
 
 use wasm_bindgen::prelude::*;
 
