@@ -84,6 +84,16 @@ for (const name of Object.keys(SCENARIOS)) {
   });
 }
 
+test("both hosts reject a watch key with > not last", () => {
+  const name = "kv: watch (current values, then updates; history; > only last)";
+  for (const host of ["server", "page"]) {
+    const message = results[host][name]?.badWatch ?? "";
+    assert.doesNotMatch(message, /timed out/, `${host}: refused, not merely silent`);
+    assert.match(message, /./, `${host}: rejected with a message`);
+    console.log(`${host}: ${message}`);
+  }
+});
+
 test("the page computes the digest nats.js computed for the same bytes", () => {
   const name = "obj: multi-chunk put/get, info digest, list, delete";
   const expected = "SHA-256=" + createHash("sha256").update(pattern(300 * 1024, 7)).digest("base64url") + "=";
