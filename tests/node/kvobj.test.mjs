@@ -114,3 +114,27 @@ test("page: objects survive a reload with IndexedDB storage", async () => {
   await page.evaluate(() => window.edgebus.deleteStorage("kvobj-persist"));
   assert.deepEqual(pageErrors, []);
 });
+
+test("page: KV and object writes keep their call order with queued js.publish calls", async () => {
+  const r = await page.evaluate(async () => {
+    const bus = await window.edgebus.open({ name: "order", storage: "memory" });
+    const kv = await bus.kv("ord");
+    const js = bus.jetstream();
+    // js.publish waits for the end of the task to go with other publishes; the KV put made
+    // after it must still be stored after it.
+    const queued = js.publish("$KV.ord.k", "from-js");
+    const put = kv.put("k", "from-kv");
+    const [ack, rev] = await Promise.all([queued, put]);
+    const last = (await kv.get("k")).string();
+    // and the same for an object put behind a queued publish on its stream
+    const os = await bus.objm().create("ordobj");
+    const queuedObj = js.publish("$O.ordobj.C.marker", "m");
+    const info = await os.putBlob({ name: "x" }, new TextEncoder().encode("data"));
+    const objAck = await queuedObj;
+    const st = await os.status();
+    await bus.close();
+    return { ack: ack.seq, rev, last, objAck: objAck.seq, objSize: info.size, sealed: st.sealed };
+  });
+  assert.deepEqual(r, { ack: 1, rev: 2, last: "from-kv", objAck: 1, objSize: 4, sealed: false });
+  assert.deepEqual(pageErrors, []);
+});
