@@ -1,6 +1,7 @@
 //! Core values → JavaScript objects (plain objects; the TypeScript layer wraps them).
 
 use edgebus_core::broker::Delivery;
+use edgebus_core::jetstream::consumer::parse_ack_meta;
 use edgebus_core::kv::{Entry, Operation};
 use edgebus_core::proto::Headers;
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -45,33 +46,18 @@ fn extra_object(d: &Delivery) -> Object {
     o
 }
 
-/// Metadata of a JetStream delivery from its `$JS.ACK.<stream>.<consumer>.<delivered>.
-/// <sseq>.<cseq>.<time>.<pending>` reply subject.
-pub struct AckInfo {
-    pub stream_seq: u64,
-    pub time_ns: u64,
-    pub pending: u64,
-}
-
-pub fn ack_info(reply: &[u8]) -> Option<AckInfo> {
-    let s = std::str::from_utf8(reply).ok()?;
-    let t: Vec<&str> = s.split('.').collect();
-    if t.len() < 9 || t[0] != "$JS" || t[1] != "ACK" {
-        return None;
-    }
-    let n = t.len();
-    Some(AckInfo {
-        stream_seq: t[n - 4].parse().ok()?,
-        time_ns: t[n - 2].parse().ok()?,
-        pending: t[n - 1].parse().ok()?,
-    })
-}
-
 /// A KV entry from a watch consumer's delivery (revision, time and pending count from its ack
 /// subject); `None` for anything else (status messages).
 pub fn kv_entry(bucket: &str, d: &Delivery) -> Option<JsValue> {
-    let a = ack_info(d.reply.as_deref()?)?;
-    let e = Entry::from_delivery(bucket, &d.subject, d.headers.as_deref(), d.payload.clone(), a.stream_seq, a.time_ns)?;
+    let a = parse_ack_meta(d.reply.as_deref()?)?;
+    let e = Entry::from_delivery(
+        bucket,
+        &d.subject,
+        d.headers.as_deref(),
+        d.payload.clone(),
+        a.ack.stream_seq,
+        a.timestamp,
+    )?;
     Some(kv_entry_object(&e, Some(a.pending)))
 }
 
@@ -94,18 +80,4 @@ pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
         set(&o, "delta", delta as f64);
     }
     o.into()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn ack_subject_tokens() {
-        let a = ack_info(b"$JS.ACK.KV_b.c1.1.42.7.1700000000000000000.3").unwrap();
-        assert_eq!((a.stream_seq, a.time_ns, a.pending), (42, 1_700_000_000_000_000_000, 3));
-        assert!(ack_info(b"_INBOX.x").is_none());
-    }
 }
