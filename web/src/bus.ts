@@ -46,7 +46,6 @@ export interface PublishOptions {
   headers?: MsgHdrs;
 }
 
-/** A received message. */
 // ---- subscriptions ------------------------------------------------------------------------
 
 export interface SubscriptionOptions {

@@ -155,8 +155,9 @@ export class KV {
     return iterate(raw.map((r) => new KvEntry(r)));
   }
 
-  /** Watches keys (default all): current values first (`include: "last"`), or the whole
-   *  history (`"all"`), or only new changes (`"updates"`). */
+  /** Watches keys (default all; `>` only as the last token): current values first
+   *  (`include: "last"`, nats.js `""`), or the whole history (`"all"`, nats.js `"history"`),
+   *  or only new changes (`"updates"`). */
   async watch(
     opts: { key?: string; include?: "last" | "all" | "updates" | "" | "history"; callback?: (e: KvEntry) => void } = {},
   ): Promise<KvWatcher> {
