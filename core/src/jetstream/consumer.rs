@@ -951,10 +951,11 @@ mod tests {
 
     #[test]
     fn ack_meta_time_and_pending() {
-        let m = parse_ack_meta(b"$JS.ACK.KV_b.c1.1.42.7.1700000000000000000.3").unwrap();
-        assert_eq!((m.ack.stream_seq, m.timestamp, m.pending), (42, 1_700_000_000_000_000_000, 3));
-        let v2 = parse_ack_meta(b"$JS.ACK.hub.ACCHASH.ORDERS.worker.1.9.4.1700000000000000000.5.tok").unwrap();
-        assert_eq!((v2.ack.stream_seq, v2.timestamp, v2.pending), (9, 1_700_000_000_000_000_000, 5));
+        let fields = |m: AckMeta<'_>| (m.ack.stream_seq, m.timestamp, m.pending);
+        let v1 = parse_ack_meta(b"$JS.ACK.KV_b.c1.1.42.7.1700000000000000000.3").map(fields);
+        assert_eq!(v1, Some((42, 1_700_000_000_000_000_000, 3)));
+        let v2 = parse_ack_meta(b"$JS.ACK.hub.ACCHASH.ORDERS.worker.1.9.4.1700000000000000000.5.tok").map(fields);
+        assert_eq!(v2, Some((9, 1_700_000_000_000_000_000, 5)));
         assert!(parse_ack_meta(b"_INBOX.x").is_none());
         assert!(parse_ack_meta(b"$JS.ACK.S.C.1.2.3.notatime.0").is_none());
     }
