@@ -10,13 +10,14 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
 
-use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo, OK};
-use crate::route::{no_responders_headers, route};
+use crate::policy::{self, Conduct, Count, SubOutcome, Unsubscribe};
+use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo};
+use crate::route::route;
 use crate::session::{Event, Session, SessionConfig};
 use crate::sublist::{MatchCache, Sublist};
 
 mod local;
-pub use local::Delivery;
+pub use local::{Delivery, LocalBus};
 
 /// Identifies a connection to the broker.
 pub type ConnId = u64;
@@ -53,7 +54,7 @@ struct Conn {
     subs: HashMap<u64, SubState>,
     sids: HashMap<Bytes, u64>,
     next_sub: u64,
-    opts: ConnectOptions,
+    conduct: Conduct,
     closed: Option<Option<ProtocolError>>,
     /// `Some` for an in-process connection (see [`Broker::connect_local`]): deliveries are
     /// queued as values instead of being written as `MSG` bytes.
@@ -104,7 +105,7 @@ impl Broker {
                 subs: HashMap::new(),
                 sids: HashMap::new(),
                 next_sub: 1,
-                opts: ConnectOptions::default(),
+                conduct: Conduct::BEFORE_CONNECT,
                 closed: None,
                 local: None,
             },
@@ -186,20 +187,19 @@ impl Broker {
                 }
             }
             Event::Connect(opts) => {
-                if let Some(auth) = &self.config.authorizer {
-                    if !auth(&opts) {
-                        return self.close(id, Some(ProtocolError::AuthorizationViolation));
+                let authorized = self.config.authorizer.as_ref().is_none_or(|auth| auth(&opts));
+                match policy::connect(&opts, authorized) {
+                    Ok(conduct) => {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.conduct = conduct;
+                        }
                     }
-                }
-                if let Some(c) = self.conns.get_mut(&id) {
-                    c.opts = *opts;
+                    Err(e) => self.close(id, Some(e)),
                 }
             }
             Event::ConnectInfo => {
-                let mut info = self.config.info.clone();
+                let mut info = policy::connect_info(self.config.info.clone());
                 info.client_id = id;
-                info.connect_info = true;
-                info.remote_account = "$G".into();
                 if let Some(c) = self.conns.get_mut(&id) {
                     write_info(&mut c.out, &serde_json::to_vec(&info).unwrap_or_default());
                 }
@@ -217,28 +217,17 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        if c.sids.contains_key(&sid) {
-            // the first subscription on a sid stays; nats-server still says +OK
-            if c.opts.verbose {
-                c.out.extend_from_slice(OK);
-            }
-            return;
-        }
-        if max_subs > 0 && c.subs.len() >= max_subs {
-            ProtocolError::MaxSubscriptions.write(&mut c.out);
-            return;
+        if let Some(refused) = SubOutcome::precheck(c.sids.contains_key(&sid), c.subs.len(), max_subs) {
+            return refused.answer(c.conduct, &mut c.out);
         }
         let key = SubKey { conn: id, id: c.next_sub };
         if self.sublist.insert(&subject, queue.as_deref(), key).is_err() {
-            ProtocolError::InvalidSubject.write(&mut c.out);
-            return;
+            return SubOutcome::InvalidSubject.answer(c.conduct, &mut c.out);
         }
         c.next_sub += 1;
         c.sids.insert(sid.clone(), key.id);
         c.subs.insert(key.id, SubState { sid, subject, queue, max: 0, delivered: 0 });
-        if c.opts.verbose {
-            c.out.extend_from_slice(OK);
-        }
+        SubOutcome::Added.answer(c.conduct, &mut c.out);
     }
 
     fn unsubscribe(&mut self, id: ConnId, sid: &[u8], max: Option<u64>) {
@@ -248,8 +237,8 @@ impl Broker {
         let Some(&sub_id) = c.sids.get(sid) else {
             return;
         };
-        if let (Some(max), Some(s)) = (max, c.subs.get_mut(&sub_id)) {
-            if max > 0 && s.delivered < max {
+        if let Some(s) = c.subs.get_mut(&sub_id) {
+            if let Unsubscribe::After(max) = Unsubscribe::of(max, s.delivered) {
                 s.max = max;
                 return;
             }
@@ -293,13 +282,13 @@ impl Broker {
         let Some(publisher) = self.conns.get(&from) else {
             return 0;
         };
-        let (echo, no_responders) = (publisher.opts.echo, publisher.opts.headers && publisher.opts.no_responders);
+        let conduct = publisher.conduct;
         let result = self.cache.lookup(&self.sublist, subject);
         let mut expired: Vec<SubKey> = Vec::new();
         let conns = &mut self.conns;
         let local_subject = &mut self.local_subject;
         let delivered = route(&result, &mut self.rng, |key| {
-            if !echo && key.conn == from {
+            if !policy::echo_allows(conduct.echo, key.conn == from) {
                 return false;
             }
             let Some(c) = conns.get_mut(&key.conn) else {
@@ -311,15 +300,14 @@ impl Broker {
             let Some(s) = c.subs.get_mut(&key.id) else {
                 return false;
             };
-            if s.max > 0 && s.delivered >= s.max {
-                return false;
+            match Count::of(s.delivered + 1, s.max) {
+                Count::Refuse => return false,
+                Count::DeliverLast => expired.push(*key),
+                Count::Deliver => {}
             }
             s.delivered += 1;
-            if s.max > 0 && s.delivered == s.max {
-                expired.push(*key);
-            }
             match &mut c.local {
-                None => write_msg(&mut c.out, display, &s.sid, reply, header_len, message, c.opts.headers),
+                None => write_msg(&mut c.out, display, &s.sid, reply, header_len, message, c.conduct.headers),
                 Some(queue) => {
                     if local_subject[..] != *display {
                         *local_subject = Bytes::copy_from_slice(display);
@@ -332,13 +320,34 @@ impl Broker {
         for key in expired {
             self.remove_sub(key.conn, key.id);
         }
-        if delivered == 0 && no_responders {
+        if policy::owes_no_responders(conduct, delivered, reply) {
             if let Some(reply) = reply {
-                let status = no_responders_headers(subject);
-                self.publish(from, reply, None, Some(status.len()), &status);
+                self.no_responders(from, subject, reply);
             }
         }
         delivered
+    }
+
+    /// Tells publisher `from` that its request on `subject` reached nobody (see
+    /// [`policy::no_responders_target`] for who gets it).
+    fn no_responders(&mut self, from: ConnId, subject: &[u8], reply: &[u8]) {
+        let matched = self.cache.lookup(&self.sublist, reply);
+        let Some(key) = policy::no_responders_target(&matched, |k| k.conn == from).copied() else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&from) else {
+            return;
+        };
+        let Some(s) = c.subs.get(&key.id) else {
+            return;
+        };
+        let status = policy::no_responders_headers(subject);
+        match &mut c.local {
+            None => write_msg(&mut c.out, reply, &s.sid, None, Some(status.len()), &status, c.conduct.headers),
+            Some(queue) => {
+                queue.push(Delivery::new(key.id, Bytes::copy_from_slice(reply), None, Some(status.len()), &status))
+            }
+        }
     }
 }
 
@@ -397,6 +406,32 @@ mod tests {
         assert_eq!(&b.take_output(svc)[..], b"MSG svc 9 _INBOX.x.2 4\r\nping\r\n");
         b.receive(svc, b"PUB _INBOX.x.2 4\r\npong\r\n");
         assert_eq!(&b.take_output(req)[..], b"MSG _INBOX.x.2 1 4\r\npong\r\n");
+    }
+
+    /// nats-server writes the status straight to the requester: echo does not apply (the
+    /// page's link connects with `echo: false`), nobody else subscribed to the reply subject
+    /// sees it, and it does not use up an auto-unsubscribe limit.
+    #[test]
+    fn no_responders_reach_only_the_requester_even_without_echo() {
+        let mut b = broker();
+        let req = b.connect();
+        b.take_output(req);
+        b.receive(req, b"CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true,\"echo\":false}\r\n");
+        let other = client(&mut b);
+        b.receive(other, b"SUB _INBOX.> 7\r\n");
+        b.receive(req, b"SUB _INBOX.x.* 1\r\nUNSUB 1 1\r\nPUB nobody _INBOX.x.1 0\r\n\r\n");
+        assert_eq!(
+            &b.take_output(req)[..],
+            b"HMSG _INBOX.x.1 1 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\n"
+        );
+        b.receive(other, b"PUB _INBOX.x.2 2\r\nok\r\n");
+        assert_eq!(&b.take_output(req)[..], b"MSG _INBOX.x.2 1 2\r\nok\r\n", "the 503 left UNSUB 1 1 unused");
+        assert_eq!(&b.take_output(other)[..], b"MSG _INBOX.x.2 7 2\r\nok\r\n", "no 503 for a bystander");
+        // a requester without a subscription on its reply subject gets nothing
+        let bare = client(&mut b);
+        b.receive(bare, b"PUB nobody _INBOX.y.1 0\r\n\r\nPING\r\n");
+        assert_eq!(&b.take_output(bare)[..], b"PONG\r\n");
+        assert_eq!(b.take_output(other).windows(3).filter(|w| w == b"503").count(), 0);
     }
 
     #[test]

@@ -15,8 +15,9 @@ use core::fmt;
 
 use crate::jetstream::config::{Discard, StorageType, StreamConfig};
 use crate::jetstream::errors::ApiError;
-use crate::jetstream::store::{header_value, StoredMsg};
+use crate::jetstream::store::StoredMsg;
 use crate::jetstream::{Interest, JetStream};
+use crate::proto::header_value;
 
 /// Longest history a bucket may keep (nats.go's `KeyValueMaxHistory`).
 pub const MAX_HISTORY: i64 = 64;

@@ -9,10 +9,13 @@
 //! - [`sublist`]: the subscription trie and its match cache.
 //! - [`proto`]: the NATS wire protocol, both directions.
 //! - [`session`]: one client connection's protocol state machine.
+//! - [`policy`]: the connection rules every host applies (`SUB` answers, echo,
+//!   auto-unsubscribe, no-responders, `CONNECT`).
 //! - [`route`]: the delivery rule (plain subscribers, one member per queue group).
 //! - [`broker`]: a complete single-threaded Core NATS broker over the pieces above.
 //! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
 //! - [`kv`] and [`objstore`]: key-value buckets and object stores over streams.
+//! - [`link`]: the link to another NATS server (client side, outbox, backoff).
 
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -23,9 +26,12 @@ extern crate std;
 
 pub mod base64;
 pub mod broker;
+pub mod duration;
 pub mod jetstream;
 pub mod kv;
+pub mod link;
 pub mod objstore;
+pub mod policy;
 pub mod proto;
 pub mod route;
 pub mod session;

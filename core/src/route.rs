@@ -1,8 +1,6 @@
 //! Who gets a published message: the delivery rule shared by every host.
 
-use crate::proto::Headers;
 use crate::sublist::MatchResult;
-use bytes::Bytes;
 
 /// Offers a message to every plain subscriber and to one member of each queue group, chosen
 /// at random. `offer` attempts one delivery and says whether it took: a subscriber that is
@@ -29,14 +27,6 @@ pub fn route<T>(result: &MatchResult<T>, rng: &mut fastrand::Rng, mut offer: imp
         }
     }
     delivered
-}
-
-/// The header block of the status message a requester gets when nobody is subscribed to the
-/// subject it asked on: `NATS/1.0 503` with the original subject in `Nats-Subject`.
-pub fn no_responders_headers(subject: &[u8]) -> Bytes {
-    let mut h = Headers::with_status(503, None);
-    h.append("Nats-Subject", &alloc::string::String::from_utf8_lossy(subject));
-    h.to_bytes()
 }
 
 #[cfg(test)]
@@ -87,10 +77,5 @@ mod tests {
             });
             assert_eq!(got, [2]);
         }
-    }
-
-    #[test]
-    fn no_responders_bytes() {
-        assert_eq!(&no_responders_headers(b"nobody.home")[..], b"NATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n");
     }
 }

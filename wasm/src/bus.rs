@@ -16,8 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
-use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery};
-use edgebus_core::jetstream::{JetStream, Outbound, SubChange};
+use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
+use edgebus_core::jetstream::host::EngineHost;
+use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Headers, Limits, ServerInfo};
 use edgebus_core::session::SessionConfig;
 use futures_channel::{mpsc, oneshot};
@@ -80,8 +81,8 @@ pub struct Inner {
     pub(crate) broker: Broker,
     page: ConnId,
     js_conn: ConnId,
-    engine: JetStream,
-    engine_subs: HashMap<String, u64>,
+    /// The JetStream engine on its local connection (`js_conn`).
+    engine: EngineHost<u64>,
     subs: HashMap<u64, SubEntry>,
     queue: VecDeque<Delivery>,
     dispatching: bool,
@@ -156,12 +157,12 @@ impl Inner {
             let _ = j.borrow_mut().take_ops();
         }
         let storage = if journal.is_some() { "indexeddb" } else { "memory" };
-        let mut inner = Inner {
+        let engine = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js_conn });
+        let inner = Inner {
             broker,
             page,
             js_conn,
             engine,
-            engine_subs: HashMap::new(),
             subs: HashMap::new(),
             queue: VecDeque::new(),
             dispatching: false,
@@ -183,7 +184,6 @@ impl Inner {
             name: name.into(),
             storage,
         };
-        inner.apply_engine_subs();
         (inner, warnings)
     }
 
@@ -307,38 +307,12 @@ impl Inner {
         }
     }
 
-    fn apply_engine_subs(&mut self) {
-        for change in self.engine.subscriptions() {
-            match change {
-                SubChange::Add(s) => {
-                    if !self.engine_subs.contains_key(&s) {
-                        if let Ok(sid) = self.broker.subscribe_local(self.js_conn, s.as_bytes(), None) {
-                            self.engine_subs.insert(s, sid);
-                        }
-                    }
-                }
-                SubChange::Remove(s) => {
-                    if let Some(sid) = self.engine_subs.remove(&s) {
-                        self.broker.unsubscribe_local(self.js_conn, sid, 0);
-                    }
-                }
-            }
-        }
-    }
-
     /// Feeds the engine until nothing moves, then queues the page's deliveries.
     fn pump(&mut self, now: u64) {
         loop {
             let input = self.broker.take_deliveries(self.js_conn);
-            {
-                let Inner { broker, engine, .. } = self;
-                let interest = |s: &[u8]| broker.has_interest(s);
-                for d in &input {
-                    engine.handle_msg(now, &d.subject, d.reply.as_deref(), d.headers.as_deref(), &d.payload, &interest);
-                }
-            }
-            self.apply_engine_subs();
-            let out = self.engine.take_outbound();
+            let mut bus = LocalBus { broker: &mut self.broker, conn: self.js_conn };
+            let out = self.engine.step(now, &mut bus, input.iter().map(Delivery::inbound));
             if input.is_empty() && out.is_empty() {
                 break;
             }
@@ -370,14 +344,7 @@ impl Inner {
     }
 
     fn send(&mut self, o: &Outbound) {
-        let _ = self.broker.publish_local(
-            self.js_conn,
-            &o.route,
-            &o.subject,
-            o.reply.as_deref(),
-            o.headers.as_deref(),
-            &o.payload,
-        );
+        LocalBus { broker: &mut self.broker, conn: self.js_conn }.publish(o);
     }
 
     /// Routes the output held for commits up to `batch`.
@@ -390,16 +357,9 @@ impl Inner {
     }
 
     fn on_timer(&mut self) {
-        let now = now_ns();
         self.timer = None;
-        let Inner { broker, engine, .. } = self;
-        let interest = |s: &[u8]| broker.has_interest(s);
-        if engine.next_deadline(now).is_some_and(|d| d <= now) {
-            engine.handle_timeout(now, &interest);
-        }
-        let out = self.engine.take_outbound();
-        self.emit(out);
-        self.pump(now);
+        // the pump's first step runs whatever timers are due
+        self.pump(now_ns());
     }
 
     fn idle(&self) -> bool {
@@ -407,7 +367,8 @@ impl Inner {
     }
 
     pub fn counts(&self) -> (usize, usize, usize) {
-        (self.engine.stream_count(), self.engine.consumer_count(), self.broker.subscription_count())
+        let engine = self.engine.engine();
+        (engine.stream_count(), engine.consumer_count(), self.broker.subscription_count())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -447,7 +408,7 @@ pub fn after(rc: &Shared) {
 
 /// Returns `(generation, delay)` when a new timer must be started.
 fn arm_timer(i: &mut Inner, now: u64) -> Option<(u64, u32)> {
-    let deadline = i.engine.next_deadline(now)?;
+    let deadline = i.engine.poll_timeout(now)?;
     if i.timer.is_some_and(|t| t <= deadline) {
         return None;
     }
@@ -877,7 +838,7 @@ async fn settle_engine(rc: &Shared) {
         if i.closed {
             return;
         }
-        i.engine.flush();
+        i.engine.engine_mut().flush();
     }
     after(rc);
     loop {

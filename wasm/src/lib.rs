@@ -9,9 +9,8 @@
 //! - [`jetstream`]: the page's JetStream client, speaking `$JS.API` over the bus. KV and the
 //!   object store are the core's (`edgebus_core::kv`, `objstore`), called on the engine
 //!   directly (`bus::engine_call`).
-//! - [`link`]: the link to a server without the browser (protocol, outbox, backoff), plain Rust.
-//! - [`socket`]: the link's browser half: the WebSocket, its callbacks, timers and the
-//!   outbox's IndexedDB records.
+//! - [`socket`]: the link to a server: hosts the core's [`link`] state machine over the
+//!   browser's WebSocket, one timer and the outbox's IndexedDB records.
 
 pub mod api;
 pub mod bus;
@@ -19,10 +18,11 @@ pub mod convert;
 pub mod error;
 pub mod idb;
 pub mod jetstream;
-pub mod link;
 pub mod socket;
 
 pub use edgebus_core as core;
+/// The link's protocol, outbox and backoff: the core's, whatever hosts it.
+pub use edgebus_core::link;
 
 use wasm_bindgen::prelude::*;
 

@@ -27,7 +27,7 @@ pub fn engine_call<R>(
         i.pump(now);
         let Inner { broker, engine, .. } = &mut *i;
         let interest = |s: &[u8]| broker.has_interest(s);
-        let r = f(engine, now, &interest);
+        let r = f(engine.engine_mut(), now, &interest);
         let batch = if i.journal.as_ref().is_some_and(|j| j.borrow().pending()) {
             Some(i.open_batch)
         } else if i.committing {
