@@ -29,9 +29,11 @@ use wasm_bindgen::JsValue;
 use crate::error::BusError;
 use crate::idb::{self, SharedJournal};
 
+mod direct;
 mod dispatch;
 mod requests;
 
+pub use direct::{durable, engine_call};
 pub use dispatch::dispatch;
 use requests::Requests;
 pub use requests::{collect, request, request_many, status_of, subscribe_chan, Collect};
@@ -83,6 +85,8 @@ pub struct Inner {
     /// The number the next commit will carry.
     open_batch: u64,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// Direct engine calls waiting for the commit numbered by their tag ([`engine_call`]).
+    durable_waiters: Vec<(u64, oneshot::Sender<()>)>,
     timer: Option<u64>,
     timer_gen: u64,
     closed: bool,
@@ -157,6 +161,7 @@ impl Inner {
             held: VecDeque::new(),
             open_batch: 1,
             idle_waiters: Vec::new(),
+            durable_waiters: Vec::new(),
             timer: None,
             timer_gen: 0,
             closed: false,
@@ -406,6 +411,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
             i.pump(now_ns());
         }
         dispatch(&rc);
+        direct::wake_durable(&rc, batch);
     }
 }
 

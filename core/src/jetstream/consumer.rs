@@ -25,7 +25,7 @@ use crate::proto::Headers;
 mod ack;
 mod pull;
 
-pub use ack::{parse_ack_subject, AckOutcome, AckRef, ACK_PREFIX};
+pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
 use pull::PullRequest;
 
 /// A delivered message awaiting its ack.

@@ -219,9 +219,42 @@ pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {
     })
 }
 
+/// An ack subject read whole: besides what [`parse_ack_subject`] gives the engine, the
+/// delivery time (ns) and the messages still pending, which clients show as a message's
+/// metadata (and KV watchers as an entry's `delta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckMeta<'a> {
+    pub ack: AckRef<'a>,
+    pub timestamp: u64,
+    pub pending: u64,
+}
+
+pub fn parse_ack_meta(subject: &[u8]) -> Option<AckMeta<'_>> {
+    if !subject.starts_with(ACK_PREFIX) {
+        return None;
+    }
+    let ack = parse_ack_subject(subject)?;
+    let n = subject.split(|b| *b == b'.').count();
+    let off = if n == 9 { 2 } else { 4 };
+    let mut toks = subject.split(|b| *b == b'.').skip(off + 5);
+    let mut num = || core::str::from_utf8(toks.next()?).ok()?.parse::<u64>().ok();
+    Some(AckMeta { ack, timestamp: num()?, pending: num()? })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_meta_time_and_pending() {
+        let fields = |m: AckMeta<'_>| (m.ack.stream_seq, m.timestamp, m.pending);
+        let v1 = parse_ack_meta(b"$JS.ACK.KV_b.c1.1.42.7.1700000000000000000.3").map(fields);
+        assert_eq!(v1, Some((42, 1_700_000_000_000_000_000, 3)));
+        let v2 = parse_ack_meta(b"$JS.ACK.hub.ACCHASH.ORDERS.worker.1.9.4.1700000000000000000.5.tok").map(fields);
+        assert_eq!(v2, Some((9, 1_700_000_000_000_000_000, 5)));
+        assert!(parse_ack_meta(b"_INBOX.x").is_none());
+        assert!(parse_ack_meta(b"$JS.ACK.S.C.1.2.3.notatime.0").is_none());
+    }
 
     #[test]
     fn ack_subjects_v1_v2_and_junk() {
