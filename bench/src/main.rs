@@ -9,7 +9,10 @@
 //! runs against each server alternately (the first server alternates too), for several
 //! rounds. Then the browser half (`bench/browser/run.mjs`, headless Chromium) measures
 //! edgebus inside a page against nats.ws -> nats-server. Medians and ratios go to the terminal, `bench/results/results.json`,
-//! `bench/results/ratios.png` and, for full runs, the README's Benchmarks section.
+//! `bench/results/ratios.png` and, for full runs, the README's Benchmarks section. A round
+//! that loses a message or fails makes the whole run fail (exit 1, README and chart left as
+//! they were): a rate over the messages that did arrive would flatter the server that dropped
+//! the others.
 
 // A benchmark driver: `unwrap` only appears on values that cannot fail here (and a panic
 // would just abort a measurement run), so the workspace's `unwrap_used` lint is relaxed.
@@ -310,6 +313,11 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     let json = args.out.join("results.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")?;
     eprintln!("wrote {}", json.display());
+    if !report.errors.is_empty() {
+        // a round that lost messages or failed has no result: the chart and README keep the
+        // last clean run, and the run fails
+        return Err(format!("{} error(s), listed above; README and chart not updated", report.errors.len()).into());
+    }
     publish(&args, &report)?;
     eprintln!("total {:.0} s", report.seconds);
     Ok(())

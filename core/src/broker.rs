@@ -17,7 +17,7 @@ use crate::session::{Event, Session, SessionConfig};
 use crate::sublist::{MatchCache, Sublist};
 
 mod local;
-pub use local::Delivery;
+pub use local::{Delivery, LocalBus};
 
 /// Identifies a connection to the broker.
 pub type ConnId = u64;

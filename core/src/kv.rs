@@ -15,8 +15,9 @@ use core::fmt;
 
 use crate::jetstream::config::{Discard, StorageType, StreamConfig};
 use crate::jetstream::errors::ApiError;
-use crate::jetstream::store::{header_value, StoredMsg};
+use crate::jetstream::store::StoredMsg;
 use crate::jetstream::{Interest, JetStream};
+use crate::proto::header_value;
 
 /// Longest history a bucket may keep (nats.go's `KeyValueMaxHistory`).
 pub const MAX_HISTORY: i64 = 64;
@@ -203,6 +204,53 @@ impl Entry {
             created: m.time,
         }
     }
+
+    /// An entry from a message a watch consumer delivered (subject, headers and payload, with
+    /// the stream sequence and time from its ack subject); `None` when the subject is not a
+    /// key of `bucket` (a heartbeat or anything else that reached the watcher's inbox).
+    pub fn from_delivery(
+        bucket: &str,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: Bytes,
+        revision: u64,
+        created: u64,
+    ) -> Option<Entry> {
+        let key = subject.strip_prefix(b"$KV.")?.strip_prefix(bucket.as_bytes())?.strip_prefix(b".")?;
+        let key = core::str::from_utf8(key).ok()?;
+        Some(Entry {
+            bucket: bucket.into(),
+            key: key.into(),
+            operation: Operation::of(headers),
+            value: payload,
+            revision,
+            created,
+        })
+    }
+}
+
+/// What a watch hands out first (nats.js `KvWatchInclude`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WatchInclude {
+    /// The latest entry of every matching key, then updates.
+    #[default]
+    LastValue,
+    /// Every stored revision, then updates.
+    AllHistory,
+    /// Only what changes from now on.
+    UpdatesOnly,
+}
+
+impl WatchInclude {
+    /// nats.js spells these `""`, `"history"`, `"updates"`; the page also took `"last"`,
+    /// `"all"` and `"new"`. Anything else is the default.
+    pub fn parse(s: &str) -> WatchInclude {
+        match s {
+            "history" | "all" => WatchInclude::AllHistory,
+            "updates" | "new" => WatchInclude::UpdatesOnly,
+            _ => WatchInclude::LastValue,
+        }
+    }
 }
 
 /// A bucket on an in-process engine.
@@ -217,6 +265,15 @@ fn no_interest(_: &[u8]) -> bool {
 }
 
 impl Bucket {
+    /// Binds to the bucket, creating it with `config` when it does not exist yet (what the
+    /// page's `bus.kv(name, opts)` does).
+    pub fn bind(js: &mut JetStream, now: u64, config: &BucketConfig) -> Result<Bucket, KvError> {
+        match Bucket::open(js, &config.bucket) {
+            Err(KvError::BucketNotFound) => Bucket::create_bucket(js, now, config),
+            other => other,
+        }
+    }
+
     /// Creates the bucket (or binds to an identical existing one).
     pub fn create_bucket(js: &mut JetStream, now: u64, config: &BucketConfig) -> Result<Bucket, KvError> {
         js.add_stream(now, config.stream_config()?)?;
@@ -356,9 +413,13 @@ impl Bucket {
         self.publish(js, now, key, &[("KV-Operation", "PURGE".into()), ("Nats-Rollup", "sub".into())], b"", interest)
     }
 
-    /// Every stored revision of a key, oldest first.
-    pub fn history(&self, js: &mut JetStream, key: &str) -> Result<Vec<Entry>, KvError> {
-        let subject = self.subject(key)?;
+    /// Every stored revision of the keys matching `filter` (a key, or a watch filter such as
+    /// `>`), oldest first.
+    pub fn history(&self, js: &mut JetStream, filter: &str) -> Result<Vec<Entry>, KvError> {
+        if !valid_watch_key(filter) {
+            return Err(KvError::InvalidKey);
+        }
+        let subject = key_subject(&self.name, filter);
         Ok(js
             .messages(&self.stream, subject.as_bytes(), false)?
             .into_iter()
@@ -401,33 +462,44 @@ impl Bucket {
         js.remove_stream(&self.stream)
     }
 
-    /// A push consumer configuration for watching `filter`: `last_per_subject` initial
-    /// values (or `all` with history, `new` for updates only), no acks, heartbeats and flow
-    /// control, as the clients create it.
-    pub fn watch_config(
+    /// The push consumer (`CONSUMER.CREATE` body) that watches `filter`: no acks, initial
+    /// values as `include` says. A watcher across a network also gets heartbeats and flow
+    /// control, as the clients create it; an in-process watcher (`remote == false`) cannot
+    /// miss a message, and nothing would answer a flow-control request, so it gets neither.
+    /// The filter is checked as the clients check a watch key (`>` only last).
+    pub fn watch_consumer(
         &self,
         filter: &str,
         deliver_subject: &str,
-        include_history: bool,
-        updates_only: bool,
-    ) -> serde_json::Value {
-        let policy = if updates_only {
-            "new"
-        } else if include_history {
-            "all"
-        } else {
-            "last_per_subject"
+        include: WatchInclude,
+        remote: bool,
+    ) -> Result<serde_json::Value, KvError> {
+        if !valid_watch_key(filter) {
+            return Err(KvError::InvalidKey);
+        }
+        let policy = match include {
+            WatchInclude::LastValue => "last_per_subject",
+            WatchInclude::AllHistory => "all",
+            WatchInclude::UpdatesOnly => "new",
         };
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "deliver_policy": policy,
             "ack_policy": "none",
             "max_deliver": 1,
             "filter_subject": key_subject(&self.name, filter),
-            "flow_control": true,
-            "idle_heartbeat": 5_000_000_000u64,
             "deliver_subject": deliver_subject,
             "mem_storage": true,
-        })
+        });
+        if remote {
+            config["flow_control"] = true.into();
+            config["idle_heartbeat"] = 5_000_000_000u64.into();
+        }
+        Ok(serde_json::json!({ "stream_name": self.stream, "config": config }))
+    }
+
+    /// The backing stream's name (`KV_<bucket>`).
+    pub fn stream(&self) -> &str {
+        &self.stream
     }
 
     /// Keeps `no_interest` available for callers without a bus (tests, tools).
@@ -462,6 +534,28 @@ mod tests {
         }
         assert!(valid_watch_key("a.*.c") && valid_watch_key("a.>") && valid_watch_key(">"));
         assert!(!valid_watch_key("a.>.b"));
+    }
+
+    #[test]
+    fn watch_consumer_checks_the_filter() {
+        let mut js = engine();
+        let b = Bucket::bind(&mut js, T0, &BucketConfig::new("w")).unwrap();
+        assert_eq!(Bucket::bind(&mut js, T0, &BucketConfig::new("w")).unwrap(), b, "bind opens an existing bucket");
+        assert_eq!(b.watch_consumer("a.>.b", "_INBOX.1", WatchInclude::LastValue, false), Err(KvError::InvalidKey));
+        let c = b.watch_consumer("a.>", "_INBOX.1", WatchInclude::parse("history"), false).unwrap();
+        assert_eq!(c["config"]["deliver_policy"], "all");
+        assert_eq!(c["config"]["filter_subject"], "$KV.w.a.>");
+        assert!(c["config"].get("flow_control").is_none(), "in process: no flow control to answer");
+        let remote = b.watch_consumer(">", "_INBOX.1", WatchInclude::UpdatesOnly, true).unwrap();
+        assert_eq!(
+            (remote["config"]["deliver_policy"].as_str(), remote["config"]["flow_control"].as_bool()),
+            (Some("new"), Some(true))
+        );
+        let e =
+            Entry::from_delivery("w", b"$KV.w.a.b", Some(b"NATS/1.0\r\nKV-Operation: DEL\r\n\r\n"), Bytes::new(), 7, 9)
+                .unwrap();
+        assert_eq!((e.key.as_str(), e.operation, e.revision), ("a.b", Operation::Delete, 7));
+        assert!(Entry::from_delivery("w", b"$KV.ww.a", None, Bytes::new(), 1, 1).is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`broker`]: a complete single-threaded Core NATS broker over the pieces above.
 //! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
 //! - [`kv`] and [`objstore`]: key-value buckets and object stores over streams.
+//! - [`link`]: the link to another NATS server (client side, outbox, backoff).
 
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -25,8 +26,10 @@ extern crate std;
 
 pub mod base64;
 pub mod broker;
+pub mod duration;
 pub mod jetstream;
 pub mod kv;
+pub mod link;
 pub mod objstore;
 pub mod policy;
 pub mod proto;

@@ -178,7 +178,33 @@ pub struct ObjectStore {
     stream: String,
 }
 
+/// What an object store's `status()` reports (nats.js `ObjectStoreStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStatus {
+    pub bucket: String,
+    pub description: String,
+    /// ns; 0 = none.
+    pub ttl: u64,
+    pub storage: StorageType,
+    pub sealed: bool,
+    /// Bytes stored, chunks and descriptions together.
+    pub size: u64,
+}
+
+/// The object stores on an engine: the streams named `OBJ_<bucket>`.
+pub fn store_names(js: &JetStream) -> Vec<String> {
+    js.stream_name_list().filter_map(|s| s.strip_prefix("OBJ_")).map(String::from).collect()
+}
+
 impl ObjectStore {
+    /// Binds to the store, creating it with `config` when it does not exist yet.
+    pub fn bind(js: &mut JetStream, now: u64, config: &StoreConfig) -> Result<ObjectStore, ObjError> {
+        match ObjectStore::open(js, &config.bucket) {
+            Err(ObjError::BucketNotFound) => ObjectStore::create_store(js, now, config),
+            other => other,
+        }
+    }
+
     pub fn create_store(js: &mut JetStream, now: u64, config: &StoreConfig) -> Result<ObjectStore, ObjError> {
         js.add_stream(now, config.stream_config()?)?;
         Ok(ObjectStore { bucket: config.bucket.clone(), stream: stream_name(&config.bucket) })
@@ -197,8 +223,9 @@ impl ObjectStore {
         &self.bucket
     }
 
-    /// The stored description of `name`, deleted ones included.
-    fn meta(&self, js: &mut JetStream, name: &str) -> Result<Option<ObjectInfo>, ObjError> {
+    /// The stored description of `name`, deleted ones included (what nats.js's `info`
+    /// answers: a deleted object's description says `deleted`).
+    pub fn meta(&self, js: &mut JetStream, name: &str) -> Result<Option<ObjectInfo>, ObjError> {
         let Some(m) = js.last_msg(&self.stream, meta_subject(&self.bucket, name).as_bytes())? else { return Ok(None) };
         serde_json::from_slice(&m.payload).map(Some).map_err(|_| ObjError::BadMeta)
     }
@@ -209,6 +236,19 @@ impl ObjectStore {
             Some(i) if !i.deleted => Ok(i),
             _ => Err(ObjError::NotFound),
         }
+    }
+
+    pub fn status(&self, js: &JetStream) -> Result<StoreStatus, ObjError> {
+        let config = js.stream_config(&self.stream).ok_or(ObjError::BucketNotFound)?;
+        let state = js.stream_state(&self.stream).ok_or(ObjError::BucketNotFound)?;
+        Ok(StoreStatus {
+            bucket: self.bucket.clone(),
+            description: config.description.clone().unwrap_or_default(),
+            ttl: u64::try_from(config.max_age).unwrap_or(0),
+            storage: config.storage,
+            sealed: config.sealed,
+            size: state.bytes,
+        })
     }
 
     /// Starts a streamed upload; `nuid` names its chunk subject (use [`new_nuid`]).
@@ -329,6 +369,58 @@ impl ObjectStore {
         Ok(info)
     }
 
+    /// Makes `name` a link to the whole store `target` (nats.js `linkStore`); reading it as
+    /// an object is an [`ObjError::InvalidLink`].
+    pub fn link_store(
+        &self,
+        js: &mut JetStream,
+        now: u64,
+        name: &str,
+        target: &ObjectStore,
+        interest: &dyn Interest,
+    ) -> Result<ObjectInfo, ObjError> {
+        if name.is_empty() {
+            return Err(ObjError::InvalidName);
+        }
+        if let Some(existing) = self.meta(js, name)? {
+            if !existing.deleted && existing.link().is_none() {
+                return Err(ObjError::InvalidLink);
+            }
+        }
+        let info = ObjectInfo {
+            name: name.into(),
+            bucket: self.bucket.clone(),
+            mtime: rfc3339(now),
+            options: Some(ObjectOptions {
+                link: Some(Link { bucket: target.bucket.clone(), name: None }),
+                max_chunk_size: None,
+            }),
+            ..Default::default()
+        };
+        self.write_meta(js, now, &info, interest)?;
+        Ok(info)
+    }
+
+    /// The push consumer (`CONSUMER.CREATE` body) that watches the store's descriptions:
+    /// with `include_history` the current description of every object first, then changes;
+    /// otherwise only changes (what nats.js does). An in-process watcher (`remote == false`)
+    /// gets no heartbeats or flow control, as for KV watches.
+    pub fn watch_consumer(&self, deliver_subject: &str, include_history: bool, remote: bool) -> serde_json::Value {
+        let mut config = serde_json::json!({
+            "deliver_policy": if include_history { "last_per_subject" } else { "new" },
+            "ack_policy": "none",
+            "max_deliver": 1,
+            "filter_subject": format!("$O.{}.M.>", self.bucket),
+            "deliver_subject": deliver_subject,
+            "mem_storage": true,
+        });
+        if remote {
+            config["flow_control"] = true.into();
+            config["idle_heartbeat"] = 5_000_000_000u64.into();
+        }
+        serde_json::json!({ "stream_name": self.stream, "config": config })
+    }
+
     fn write_meta(
         &self,
         js: &mut JetStream,
@@ -385,6 +477,21 @@ impl Upload {
         self.hasher.update(&chunk);
         self.info.size += chunk.len() as u64;
         self.info.chunks += 1;
+        Ok(())
+    }
+
+    /// Gives the upload up (its source failed): the chunks written so far are purged, and
+    /// the object it would have replaced stays as it was.
+    pub fn abort(self, js: &mut JetStream, now: u64, interest: &dyn Interest) -> Result<(), ObjError> {
+        if self.info.chunks > 0 {
+            js.purge(
+                now,
+                &self.store.stream,
+                Some(&chunk_subject(&self.store.bucket, &self.info.nuid)),
+                None,
+                interest,
+            )?;
+        }
         Ok(())
     }
 
@@ -497,6 +604,12 @@ mod tests {
         let info = up.finish(&mut js, T0, &none).unwrap();
         assert_eq!((info.size, info.chunks), (300_000, 3));
         assert_eq!(read_all(&mut js, &os, "big.bin").unwrap(), data);
+        // an aborted upload leaves neither chunks nor a description
+        let mut up = os.put_begin("gone", "NUIDX", None).unwrap();
+        up.write(&mut js, T0, &data, &none).unwrap();
+        up.abort(&mut js, T0, &none).unwrap();
+        assert!(js.messages("OBJ_files", b"$O.files.C.NUIDX", false).unwrap().is_empty());
+        assert_eq!(os.info(&mut js, "gone"), Err(ObjError::NotFound));
         // overwrite: the old chunks are purged
         os.put(&mut js, T0, "big.bin", "NUID2", b"small", &none).unwrap();
         assert_eq!(read_all(&mut js, &os, "big.bin").unwrap(), b"small");
@@ -522,5 +635,26 @@ mod tests {
         // a chunk that goes missing is a digest mismatch, not silent truncation
         js.purge(T0, "OBJ_files", Some("$O.files.C.N1"), None, &none).unwrap();
         assert_eq!(read_all(&mut js, &os, "a/b.txt"), Err(ObjError::DigestMismatch));
+    }
+
+    #[test]
+    fn bind_status_store_links_and_names() {
+        let (mut js, os) = setup();
+        assert_eq!(ObjectStore::bind(&mut js, T0, &StoreConfig::new("files")).unwrap(), os);
+        let other = ObjectStore::bind(&mut js, T0, &StoreConfig::new("other")).unwrap();
+        assert_eq!(store_names(&js), ["files", "other"]);
+        os.put(&mut js, T0, "x", "N1", b"12345", &none).unwrap();
+        let st = os.status(&js).unwrap();
+        assert_eq!((st.bucket.as_str(), st.sealed), ("files", false));
+        assert!(st.size >= 5, "the chunk and the description are counted");
+        let l = os.link_store(&mut js, T0, "to-other", &other, &none).unwrap();
+        assert_eq!(l.link(), Some(&Link { bucket: "other".into(), name: None }));
+        assert!(matches!(os.get(&mut js, "to-other"), Err(ObjError::InvalidLink)));
+        assert_eq!(os.link_store(&mut js, T0, "x", &other, &none), Err(ObjError::InvalidLink), "a live object stays");
+        let w = os.watch_consumer("_INBOX.w", true, false);
+        assert_eq!(
+            (w["config"]["filter_subject"].as_str(), w["config"]["deliver_policy"].as_str()),
+            (Some("$O.files.M.>"), Some("last_per_subject"))
+        );
     }
 }

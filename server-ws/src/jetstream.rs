@@ -11,7 +11,6 @@
 //! the queue is empty. The thread also runs the timers. It is a thread rather than a task
 //! because the engine does blocking file I/O (appends, fsync under `sync_interval: always`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Weak};
@@ -19,12 +18,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
+use edgebus_core::jetstream::host::{EngineBus, EngineHost, Inbound};
 use edgebus_core::jetstream::store::{MemStorage, Storage};
-use edgebus_core::jetstream::{JetStream, SubChange};
+use edgebus_core::jetstream::{JetStream, Outbound};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::client::{Client, InternalMsg, InternalSink, Router, SubRef};
+use crate::client::{Client, SubRef};
+use crate::router::{InternalMsg, InternalSink, Router};
 use crate::server::Shared;
 
 fn now() -> u64 {
@@ -33,9 +34,8 @@ fn now() -> u64 {
 
 /// The engine and what it needs to publish, behind one lock.
 struct State {
-    engine: JetStream,
+    host: EngineHost<SubRef>,
     router: Router,
-    subs: HashMap<String, SubRef>,
     /// Set once the engine has flushed for shutdown: nothing may touch it after that.
     stopped: bool,
 }
@@ -115,8 +115,8 @@ impl InternalSink for Host {
                             Some(h) if h <= message.len() => (Some(&message[..h]), &message[h..]),
                             _ => (None, message),
                         };
-                        self.step(st, t, subject, reply, headers, payload);
-                        let next = st.engine.next_deadline(t);
+                        self.step(st, t, [Inbound { subject, reply, headers, payload }]);
+                        let next = st.host.poll_timeout(t);
                         drop(guard);
                         if next.is_some_and(|d| d < self.wake_at.load(Ordering::Acquire)) {
                             self.wake();
@@ -147,53 +147,19 @@ impl Host {
         });
     }
 
-    fn interest(&self) -> impl Fn(&[u8]) -> bool + '_ {
-        |subject: &[u8]| !self.shared.match_subject(subject).1.is_empty()
+    /// The engine's view of the server's bus: subscriptions of the host's internal client.
+    fn bus(&self) -> ServerBus<'_> {
+        ServerBus { shared: &self.shared, client: &self.client }
     }
 
-    /// Handles one message: due timers first (a pull request that expired before this
-    /// message arrived must end with its 408 rather than take it), then the message, then
-    /// whatever it produced.
-    fn step(
-        &self,
-        st: &mut State,
-        t: u64,
-        subject: &[u8],
-        reply: Option<&[u8]>,
-        headers: Option<&[u8]>,
-        payload: &[u8],
-    ) {
-        let interest = self.interest();
-        Self::due_timers(st, t, &interest);
-        st.engine.handle_msg(t, subject, reply, headers, payload, &interest);
-        self.apply(st);
+    /// One engine step (see [`EngineHost::step`]), then its output published.
+    fn step<'a>(&self, st: &mut State, t: u64, input: impl IntoIterator<Item = Inbound<'a>>) {
+        let out = st.host.step(t, &mut self.bus(), input);
+        self.publish(st, out);
     }
 
-    fn due_timers(st: &mut State, t: u64, interest: &dyn Fn(&[u8]) -> bool) {
-        if st.engine.next_deadline(t).is_some_and(|d| d <= t) {
-            st.engine.handle_timeout(t, &interest);
-        }
-    }
-
-    /// Applies subscription changes and publishes the engine's output.
-    fn apply(&self, st: &mut State) {
-        for change in st.engine.subscriptions() {
-            match change {
-                SubChange::Add(s) => {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = st.subs.entry(s) {
-                        if let Some(sub) = self.client.subscribe_internal(&self.shared, slot.key()) {
-                            slot.insert(sub);
-                        }
-                    }
-                }
-                SubChange::Remove(s) => {
-                    if let Some(sub) = st.subs.remove(&s) {
-                        self.client.unsubscribe_internal(&self.shared, &sub);
-                    }
-                }
-            }
-        }
-        let out = st.engine.take_outbound();
+    /// Routes the engine's output like any client's publishes.
+    fn publish(&self, st: &mut State, out: Vec<Outbound>) {
         let mut message = Vec::new();
         for o in out {
             message.clear();
@@ -217,6 +183,28 @@ impl Host {
     }
 }
 
+/// The engine's subscriptions are the internal client's; interest is the whole trie's.
+struct ServerBus<'a> {
+    shared: &'a Shared,
+    client: &'a Arc<Client>,
+}
+
+impl EngineBus for ServerBus<'_> {
+    type Sub = SubRef;
+
+    fn subscribe(&mut self, subject: &str) -> Option<SubRef> {
+        self.client.subscribe_internal(self.shared, subject)
+    }
+
+    fn unsubscribe(&mut self, sub: SubRef) {
+        self.client.unsubscribe_internal(self.shared, &sub);
+    }
+
+    fn has_interest(&self, subject: &[u8]) -> bool {
+        !self.shared.match_subject(subject).1.is_empty()
+    }
+}
+
 fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, ready: Sender<()>) {
     let (engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
     for w in warnings {
@@ -225,15 +213,16 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
     info!(streams = engine.stream_count(), consumers = engine.consumer_count(), "JetStream started");
     {
         let mut guard = host.state.lock();
-        let st =
-            guard.insert(State { engine, router: Router::new(&host.shared), subs: HashMap::new(), stopped: false });
-        host.apply(st);
+        let engine = EngineHost::new(engine, &mut host.bus());
+        let st = guard.insert(State { host: engine, router: Router::new(&host.shared), stopped: false });
+        host.step(st, now(), []);
     }
     let _ = ready.send(());
     let mut next_stats = std::time::Instant::now();
+    let mut batch: Vec<InternalMsg> = Vec::new();
     loop {
         let t = now();
-        let deadline = host.state.lock().as_ref().and_then(|st| st.engine.next_deadline(t));
+        let deadline = host.state.lock().as_ref().and_then(|st| st.host.poll_timeout(t));
         let timeout = deadline
             .map_or(Duration::from_secs(1), |d| Duration::from_nanos(d.saturating_sub(t)).min(Duration::from_secs(1)));
         host.wake_at.store(t + timeout.as_nanos() as u64, Ordering::Release);
@@ -247,36 +236,29 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
         }
         let mut guard = host.state.lock();
         let Some(st) = guard.as_mut() else { break };
-        let t = now();
-        let interest = host.interest();
-        Host::due_timers(st, t, &interest);
-        // the first message, then up to 256 more already queued, before publishing, so acks
-        // batch up
-        let mut next = first;
-        let mut taken = 0;
-        while let Some(m) = next.take() {
-            if !m.subject.is_empty() {
-                st.engine.handle_msg(t, &m.subject, m.reply.as_deref(), m.headers.as_deref(), &m.payload, &interest);
-                host.queued.fetch_sub(1, Ordering::AcqRel);
-            }
-            taken += 1;
-            if taken <= 256 {
-                next = rx.try_recv().ok();
+        // the first message, then up to 256 more already queued, in one step, so acks batch up
+        batch.clear();
+        batch.extend(first);
+        while batch.len() <= 256 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
             }
         }
-        host.apply(st);
+        // an empty subject only wakes the thread (see `Host::wake`)
+        let input = batch.iter().filter(|m| !m.subject.is_empty());
+        let taken = input.clone().count();
+        host.step(st, now(), input.map(InternalMsg::inbound));
+        host.queued.fetch_sub(taken, Ordering::AcqRel);
         if std::time::Instant::now() >= next_stats {
-            *host.shared.jetstream_stats.lock() = st.engine.stats();
+            *host.shared.jetstream_stats.lock() = st.host.engine().stats();
             next_stats = std::time::Instant::now() + Duration::from_millis(250);
         }
     }
     let mut guard = host.state.lock();
     if let Some(st) = guard.as_mut() {
-        st.engine.flush();
+        st.host.shutdown(&mut host.bus());
         st.stopped = true;
-        for sub in st.subs.values() {
-            host.client.unsubscribe_internal(&host.shared, sub);
-        }
     }
     info!("JetStream stopped");
 }

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -59,26 +59,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     Ok(resp)
 }
 
+/// A wall-clock time as Go's JSON prints one (RFC 3339, trailing zeros of the fraction
+/// dropped), by the core's formatter that JetStream's timestamps use.
 fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
+    edgebus_core::jetstream::time::rfc3339(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
 }
 
-/// Go's `time.Duration` rendering as nats-server prints uptimes: `1d2h3m4s`.
 fn uptime(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
-    let mut out = String::new();
-    if days > 0 {
-        out.push_str(&format!("{days}d"));
-    }
-    if days > 0 || h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if days > 0 || h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{sec}s"));
-    out
+    edgebus_core::duration::uptime(d.as_secs())
 }
 
 /// Resident memory in bytes, from `/proc` where there is one.

@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::client::{self, Client, SubRef};
+use crate::client::{Client, SubRef};
+use crate::conn;
 use crate::options::Options;
 use crate::transport::Kind;
 
@@ -247,7 +248,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
             Ok((stream, peer)) => {
                 backoff = std::time::Duration::from_millis(10);
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(client::serve(shared.clone(), stream, peer, kind));
+                tokio::spawn(conn::serve(shared.clone(), stream, peer, kind));
             }
             Err(e) => {
                 // Typically out of file descriptors: back off rather than spin.

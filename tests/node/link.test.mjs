@@ -261,3 +261,28 @@ test("credentials: user/pass get the link in, a wrong password is reported and r
   assert.match(r.badError, /Authorization Violation/i);
   assert.deepEqual(pageErrors, []);
 });
+
+test("no responders: a page request on an exported subject nobody serves fails with NoRespondersError (the link connects with echo off)", async (t) => {
+  const srv = await startServer();
+  t.after(() => srv.stop());
+  await open();
+  const outcome = await page.evaluate(async (wsUrl) => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "link-nr", storage: "memory" });
+    window.events = [];
+    bus.status({ callback: (s) => window.events.push(s) });
+    await bus.connect(wsUrl, { export: ["void.>"], reconnectDelayMin: 50, reconnectDelayMax: 400 });
+    while (!window.events.some((e) => e.type === "connected")) await new Promise((r) => setTimeout(r, 20));
+    try {
+      // a timeout would end this after 60 s with a TimeoutError instead
+      await bus.request("void.nobody", "hi", { timeout: 60000 });
+      return "answered";
+    } catch (e) {
+      return e.name;
+    } finally {
+      await bus.close();
+    }
+  }, srv.wsUrl);
+  assert.equal(outcome, "NoRespondersError");
+  assert.deepEqual(pageErrors, []);
+});

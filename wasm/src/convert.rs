@@ -1,7 +1,8 @@
 //! Core values → JavaScript objects (plain objects; the TypeScript layer wraps them).
 
 use edgebus_core::broker::Delivery;
-use edgebus_core::jetstream::time::parse_rfc3339;
+use edgebus_core::jetstream::consumer::parse_ack_meta;
+use edgebus_core::kv::{Entry, Operation};
 use edgebus_core::proto::Headers;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
@@ -45,80 +46,38 @@ fn extra_object(d: &Delivery) -> Object {
     o
 }
 
-/// Metadata of a JetStream delivery from its `$JS.ACK.<stream>.<consumer>.<delivered>.
-/// <sseq>.<cseq>.<time>.<pending>` reply subject.
-pub struct AckInfo {
-    pub stream_seq: u64,
-    pub time_ns: u64,
-    pub pending: u64,
-}
-
-pub fn ack_info(reply: &[u8]) -> Option<AckInfo> {
-    let s = std::str::from_utf8(reply).ok()?;
-    let t: Vec<&str> = s.split('.').collect();
-    if t.len() < 9 || t[0] != "$JS" || t[1] != "ACK" {
-        return None;
-    }
-    let n = t.len();
-    Some(AckInfo {
-        stream_seq: t[n - 4].parse().ok()?,
-        time_ns: t[n - 2].parse().ok()?,
-        pending: t[n - 1].parse().ok()?,
-    })
-}
-
-/// A KV entry `{bucket, key, value, revision, created, operation, delta?}` from a consumer
-/// delivery or a direct-get reply; `None` for anything else (status messages).
+/// A KV entry from a watch consumer's delivery (revision, time and pending count from its ack
+/// subject); `None` for anything else (status messages).
 pub fn kv_entry(bucket: &str, d: &Delivery) -> Option<JsValue> {
-    let h = d.headers.as_deref().and_then(|h| Headers::parse(h).ok()).unwrap_or_default();
-    if h.status.is_some() {
-        return None;
-    }
-    let (subject, revision, time_ns, delta) = match d.reply.as_deref().and_then(ack_info) {
-        Some(a) => (String::from_utf8_lossy(&d.subject).into_owned(), a.stream_seq, a.time_ns, Some(a.pending)),
-        None => (
-            h.get("Nats-Subject")?.to_string(),
-            h.get("Nats-Sequence")?.parse().ok()?,
-            h.get("Nats-Time-Stamp").and_then(parse_rfc3339).unwrap_or(0),
-            None,
-        ),
-    };
-    let prefix = format!("$KV.{bucket}.");
-    let key = subject.strip_prefix(&prefix)?;
-    let op = match h.get("KV-Operation") {
-        Some("DEL") => "DEL",
-        Some("PURGE") => "PURGE",
-        _ => "PUT",
-    };
+    let a = parse_ack_meta(d.reply.as_deref()?)?;
+    let e = Entry::from_delivery(
+        bucket,
+        &d.subject,
+        d.headers.as_deref(),
+        d.payload.clone(),
+        a.ack.stream_seq,
+        a.timestamp,
+    )?;
+    Some(kv_entry_object(&e, Some(a.pending)))
+}
+
+/// `{bucket, key, value, revision, created (ms), operation, length, delta?}`.
+pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
     let o = Object::new();
-    set(&o, "bucket", bucket);
-    set(&o, "key", key);
-    set(&o, "value", Uint8Array::from(&d.payload[..]));
-    set(&o, "revision", revision as f64);
-    set(&o, "created", (time_ns / 1_000_000) as f64);
+    set(&o, "bucket", e.bucket.as_str());
+    set(&o, "key", e.key.as_str());
+    set(&o, "value", Uint8Array::from(&e.value[..]));
+    set(&o, "revision", e.revision as f64);
+    set(&o, "created", (e.created / 1_000_000) as f64);
+    let op = match e.operation {
+        Operation::Put => "PUT",
+        Operation::Delete => "DEL",
+        Operation::Purge => "PURGE",
+    };
     set(&o, "operation", op);
-    // An integer parse: `f64::from_str` alone brings ~10 KiB of tables into the module.
-    if let Some(size) = h.get("Nats-Msg-Size").and_then(|s| s.parse::<u64>().ok()) {
-        set(&o, "length", size as f64);
-    } else {
-        set(&o, "length", d.payload.len() as f64);
-    }
+    set(&o, "length", e.value.len() as f64);
     if let Some(delta) = delta {
         set(&o, "delta", delta as f64);
     }
-    Some(o.into())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn ack_subject_tokens() {
-        let a = ack_info(b"$JS.ACK.KV_b.c1.1.42.7.1700000000000000000.3").unwrap();
-        assert_eq!((a.stream_seq, a.time_ns, a.pending), (42, 1_700_000_000_000_000_000, 3));
-        assert!(ack_info(b"_INBOX.x").is_none());
-    }
+    o.into()
 }

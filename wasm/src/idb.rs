@@ -36,7 +36,7 @@ pub const BLOCK_MAX_BYTES: usize = 16 * 1024;
 
 const BLOCKS: &str = "blocks";
 const META: &str = "meta";
-/// The link's outbox: key the entry's sequence (20 digits), value [`crate::link::Entry::encode`].
+/// The link's outbox: key the entry's sequence (20 digits), value [`edgebus_core::link::Entry::encode`].
 const OUTBOX: &str = "outbox";
 /// Version 2 added the outbox store.
 const DB_VERSION: u8 = 2;
@@ -481,16 +481,16 @@ fn outbox_key(seq: u64) -> String {
 }
 
 /// The link's stored outbox entries (unordered; entries that fail to decode are skipped).
-pub async fn load_outbox(db: &Database) -> Result<Vec<crate::link::Entry>, StoreError> {
+pub async fn load_outbox(db: &Database) -> Result<Vec<edgebus_core::link::Entry>, StoreError> {
     Ok(read_all(db, OUTBOX)
         .await?
         .into_iter()
-        .filter_map(|(k, v)| crate::link::Entry::decode(k.parse().ok()?, &v))
+        .filter_map(|(k, v)| edgebus_core::link::Entry::decode(k.parse().ok()?, &v))
         .collect())
 }
 
 /// Writes one outbox commit in a single transaction and waits for it to commit.
-pub async fn write_outbox(db: &Database, commit: crate::link::OutboxCommit) -> Result<(), StoreError> {
+pub async fn write_outbox(db: &Database, commit: edgebus_core::link::OutboxCommit) -> Result<(), StoreError> {
     if commit.is_empty() {
         return Ok(());
     }

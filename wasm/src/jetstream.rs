@@ -1,19 +1,14 @@
-//! The page's JetStream client: `$JS.API` requests, publish with ack, pull fetch, and the
-//! ephemeral push consumers that KV listings and watches ride on. Everything goes through the
-//! in-page bus exactly as a NATS client's traffic would go through a server.
+//! The page's JetStream client: `$JS.API` requests, publish with ack, pull fetch. Everything
+//! goes through the in-page bus exactly as a NATS client's traffic would go through a server.
 
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;
 use edgebus_core::proto::Headers;
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use gloo_timers::future::TimeoutFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 
-use crate::bus::{self, after, request, status_of, Collect, Shared};
-use crate::convert::ack_info;
+use crate::bus::{self, request, status_of, Collect, Shared};
 use crate::error::BusError;
 
 /// Default time a JetStream API request may take.
@@ -195,69 +190,4 @@ pub async fn fetch(
         }
     })
     .await
-}
-
-/// An ephemeral push consumer delivering to `deliver`, with ack policy none. Returns its
-/// name and how many messages it has delivered or will deliver from the start.
-pub async fn push_consumer(
-    rc: &Shared,
-    stream: &str,
-    deliver: &str,
-    filter: &str,
-    deliver_policy: &str,
-    headers_only: bool,
-) -> Result<(String, u64), BusError> {
-    let body = json!({
-        "stream_name": stream,
-        "config": {
-            "deliver_subject": deliver,
-            "deliver_policy": deliver_policy,
-            "ack_policy": "none",
-            "filter_subject": filter,
-            "headers_only": headers_only,
-            "replay_policy": "instant",
-            "max_deliver": 1,
-            "inactive_threshold": 5_000_000_000u64,
-            "mem_storage": true,
-        }
-    });
-    let info = api(rc, &format!("CONSUMER.CREATE.{stream}"), &body, API_TIMEOUT_MS).await?;
-    let name = info.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    // A bound push consumer may deliver while it is being created, before this reply.
-    let delivered = info.pointer("/delivered/consumer_seq").and_then(Value::as_u64).unwrap_or(0);
-    let pending = info.get("num_pending").and_then(Value::as_u64).unwrap_or(0);
-    Ok((name, pending + delivered))
-}
-
-/// Everything an ephemeral push consumer delivers until it reports nothing more pending.
-pub async fn drain_consumer(
-    rc: &Shared,
-    stream: &str,
-    filter: &str,
-    deliver_policy: &str,
-    headers_only: bool,
-) -> Result<Vec<Delivery>, BusError> {
-    let inbox = rc.borrow_mut().new_inbox();
-    let (sid, mut rx) = bus::subscribe_chan(rc, &inbox)?;
-    let created = push_consumer(rc, stream, &inbox, filter, deliver_policy, headers_only).await;
-    let mut got = Vec::new();
-    if let Ok((name, pending)) = &created {
-        if *pending > 0 {
-            after(rc);
-            let mut timer = TimeoutFuture::new(API_TIMEOUT_MS);
-            while let Either::Left((Some(d), _)) = select(rx.next(), &mut timer).await {
-                if status_of(&d).is_some() {
-                    continue;
-                }
-                let last = d.reply.as_deref().and_then(ack_info).is_none_or(|a| a.pending == 0);
-                got.push(d);
-                if last {
-                    break;
-                }
-            }
-        }
-        let _ = api(rc, &format!("CONSUMER.DELETE.{stream}.{name}"), &Value::Null, API_TIMEOUT_MS).await;
-    }
-    rc.borrow_mut().unsubscribe(sid, 0);
-    created.map(|_| got)
 }

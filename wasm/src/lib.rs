@@ -1,15 +1,16 @@
 //! edgebus in the browser: the core's broker and JetStream engine running in the page, with
 //! JetStream storage in IndexedDB, exposed to JavaScript through wasm-bindgen.
 //!
-//! - [`api`]: the JavaScript surface (`open`, `Bus`), conversions only.
+//! - [`api`]: the JavaScript surface (`open`, `Bus`), conversions only, a file per concern.
 //! - [`bus`]: the in-page runtime: broker + engine as local connections, the pump, timers
 //!   (gloo-timers) and the rule that acks wait for the IndexedDB commit.
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
-//! - [`jetstream`], [`kv`]: the page's JetStream and KV clients, speaking `$JS.API` over the bus.
-//! - [`link`]: the link to a server without the browser (protocol, outbox, backoff), plain Rust.
-//! - [`socket`]: the link's browser half: the WebSocket, its callbacks, timers and the
-//!   outbox's IndexedDB records.
+//! - [`jetstream`]: the page's JetStream client, speaking `$JS.API` over the bus. KV and the
+//!   object store are the core's (`edgebus_core::kv`, `objstore`), called on the engine
+//!   directly (`bus::engine_call`).
+//! - [`socket`]: the link to a server: hosts the core's [`link`] state machine over the
+//!   browser's WebSocket, one timer and the outbox's IndexedDB records.
 
 pub mod api;
 pub mod bus;
@@ -17,11 +18,11 @@ pub mod convert;
 pub mod error;
 pub mod idb;
 pub mod jetstream;
-pub mod kv;
-pub mod link;
 pub mod socket;
 
 pub use edgebus_core as core;
+/// The link's protocol, outbox and backoff: the core's, whatever hosts it.
+pub use edgebus_core::link;
 
 use wasm_bindgen::prelude::*;
 

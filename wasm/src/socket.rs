@@ -1,39 +1,29 @@
-//! The link's browser half: a `WebSocket` (binary frames) carrying the NATS protocol of
-//! [`LinkCore`], reconnect timers, status events, and the outbox's IndexedDB records.
+//! The link's browser half: it hosts the core's [`edgebus_core::link::Link`] and only does
+//! I/O: a `WebSocket` (binary frames) for the bytes, one `setTimeout` for the link's next
+//! deadline, the outbox's IndexedDB records, and status events for the page.
 //!
-//! The link is one more local connection of the page's broker. It subscribes the exported
-//! subjects locally; what the page publishes on them reaches [`Link::take_local`] and goes
-//! to the server (or waits in the outbox). What the server sends on imported subjects is
-//! published locally from the same connection; deliveries that publish causes on the
-//! link's own export subscriptions (a subject both imported and exported) are echoes and are
-//! dropped, so nothing loops. A request the server sends to a page subscriber gets a one-shot
-//! local subscription on its reply subject, whose message goes back to the server.
+//! Every decision (the handshake, keepalive, the connect timeout, the backoff, what is
+//! exported, the echo rule, the outbox) is the core's; the link is one more local connection
+//! of the page's broker through [`BrokerPort`].
 //!
-//! Every JavaScript callback (socket events, the retry timer) is owned by the [`Link`] and
-//! holds only a weak reference to the bus; dropping the link unhooks and drops them all.
+//! Every JavaScript callback (socket events, the timer) is owned by the [`Link`] and holds
+//! only a weak reference to the bus; dropping the link unhooks and drops them all.
 
-use std::collections::{HashSet, VecDeque};
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
-use edgebus_core::broker::{Broker, ConnId};
+use edgebus_core::broker::Broker;
+use edgebus_core::link::{self, BrokerPort, Entry, Event, LinkConfig, Outbox, OutboxCommit, Schedule};
 use futures_channel::oneshot;
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Timeout;
 use indexed_db_futures::database::Database;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::bus::{after, Inner, Shared};
+use crate::bus::{after, now_ns, Inner, Shared};
 use crate::idb;
-use crate::link::{Backoff, Entry, Event, LinkConfig, LinkCore, LinkState, Outbox};
-
-/// Local reply subscriptions kept at most for requests the server sent into the page.
-const MAX_REPLY_SUBS: usize = 1024;
-/// nats.js's defaults for `pingInterval`, `maxPingOut` and `timeout`.
-pub const PING_INTERVAL_MS: u32 = 120_000;
-pub const MAX_PING_OUT: u32 = 2;
-pub const CONNECT_TIMEOUT_MS: u32 = 20_000;
 
 /// One open (or opening) WebSocket and the callbacks it calls.
 struct Socket {
@@ -52,36 +42,31 @@ impl Drop for Socket {
     }
 }
 
+/// Drops `value` once the running callback returned: a socket or timer must never be
+/// dropped from inside its own callback.
+fn drop_later<T: 'static>(value: T) {
+    wasm_bindgen_futures::spawn_local(async move { drop(value) });
+}
+
 /// A bus's link to a server.
 pub struct Link {
-    pub core: LinkCore,
+    core: link::Link,
+    port: BrokerPort,
     url: String,
-    conn: ConnId,
-    export_subs: HashSet<u64>,
-    /// One-shot local subscriptions on the reply subjects of requests from the server.
-    reply_subs: VecDeque<u64>,
+    bus: Weak<RefCell<Inner>>,
     socket: Option<Socket>,
     /// Numbers sockets, so events of a replaced one are ignored.
     socket_id: u64,
-    retry: Option<Timeout>,
-    /// Abandons an attempt whose handshake has not finished in time.
-    handshake: Option<Timeout>,
-    /// Pings the server while connected.
-    keepalive: Option<Interval>,
-    ping_interval_ms: u32,
-    max_ping_out: u32,
-    timeout_ms: u32,
-    backoff: Backoff,
-    /// Whether "disconnected" was reported since the last "connected".
-    down_reported: bool,
-    last_error: Option<String>,
+    /// The core's deadline the timer is armed for.
+    timer: Option<(u64, Timeout)>,
     status: Option<js_sys::Function>,
     pending_status: Vec<JsValue>,
     db: Option<Rc<Database>>,
+    /// The core's last `Persist`, until the commit loop takes it.
+    commit: Option<OutboxCommit>,
     committing: bool,
     commit_waiters: Vec<oneshot::Sender<()>>,
     empty_waiters: Vec<oneshot::Sender<()>>,
-    reconnects: u64,
 }
 
 /// How the link is set up (from `bus.connect(url, opts)`).
@@ -90,7 +75,7 @@ pub struct LinkOptions {
     pub reconnect_min_ms: u32,
     pub reconnect_max_ms: u32,
     /// Keepalive and handshake timing (nats.js's `pingInterval`, `maxPingOut`, `timeout`);
-    /// `None` takes nats.js's default.
+    /// `None` takes the core's default (nats.js's).
     pub ping_interval_ms: Option<u32>,
     pub max_ping_out: Option<u32>,
     pub timeout_ms: Option<u32>,
@@ -106,173 +91,190 @@ impl Link {
         stored: Vec<Entry>,
         db: Option<Rc<Database>>,
     ) -> Result<Link, String> {
-        opts.config.validate()?;
-        let conn = broker.connect_local();
-        let mut export_subs = HashSet::new();
-        for s in &opts.config.exports {
-            let sid = broker.subscribe_local(conn, s.as_bytes(), None).map_err(|e| format!("{s}: {e}"))?;
-            export_subs.insert(sid);
-        }
+        let defaults = Schedule::default();
+        let schedule = Schedule {
+            ping_interval_ms: opts.ping_interval_ms.unwrap_or(defaults.ping_interval_ms),
+            max_ping_out: opts.max_ping_out.unwrap_or(defaults.max_ping_out),
+            connect_timeout_ms: opts.timeout_ms.unwrap_or(defaults.connect_timeout_ms),
+            reconnect_min_ms: opts.reconnect_min_ms,
+            reconnect_max_ms: opts.reconnect_max_ms,
+        };
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let outbox = Outbox::new(db.is_some(), stored);
+        let core = link::Link::new(opts.config, schedule, outbox, seed).map_err(|e| e.to_string())?;
+        let port = BrokerPort::attach(broker, core.config()).map_err(|e| e.to_string())?;
         Ok(Link {
-            core: LinkCore::new(opts.config, outbox),
+            core,
+            port,
             url: url.into(),
-            conn,
-            export_subs,
-            reply_subs: VecDeque::new(),
+            bus: Weak::new(),
             socket: None,
             socket_id: 0,
-            retry: None,
-            handshake: None,
-            keepalive: None,
-            ping_interval_ms: opts.ping_interval_ms.unwrap_or(PING_INTERVAL_MS).max(1),
-            max_ping_out: opts.max_ping_out.unwrap_or(MAX_PING_OUT),
-            timeout_ms: opts.timeout_ms.unwrap_or(CONNECT_TIMEOUT_MS).max(1),
-            backoff: Backoff::new(opts.reconnect_min_ms, opts.reconnect_max_ms),
-            down_reported: false,
-            last_error: None,
+            timer: None,
             status: opts.status,
             pending_status: Vec::new(),
             db,
+            commit: None,
             committing: false,
             commit_waiters: Vec::new(),
             empty_waiters: Vec::new(),
-            reconnects: 0,
         })
     }
 
-    /// Stops: the socket and timers go, local subscriptions end (the stored outbox stays).
+    /// Stops: the socket and timer go, local subscriptions end (the stored outbox stays).
     pub fn shutdown(&mut self, broker: &mut Broker) {
-        self.retry = None;
-        self.stop_timers();
-        self.socket = None;
-        self.core.stopped();
-        broker.disconnect(self.conn);
-        self.event("closed", &[]);
+        let now = now_ns();
+        self.core.close(now);
+        self.drain(broker, now);
+        self.port.detach(broker);
     }
 
     /// Takes what the page published on exported subjects (and replies to server requests)
-    /// and hands it to the protocol; writes whatever is ready to the socket.
+    /// and hands it to the link; writes whatever is ready to the socket.
     pub fn take_local(&mut self, broker: &mut Broker) {
-        for d in broker.take_deliveries(self.conn) {
-            if self.export_subs.contains(&d.sub) {
-                self.core.export(d.subject, d.reply, d.headers, d.payload);
-            } else {
-                self.reply_subs.retain(|s| *s != d.sub);
-                self.core.send_live(&d.subject, d.reply.as_deref(), d.headers.as_deref(), &d.payload);
-            }
-        }
-        self.write_out();
-        if self.core.outbox.is_empty() {
-            for w in self.empty_waiters.drain(..) {
-                let _ = w.send(());
-            }
-        }
+        let now = now_ns();
+        self.port.take_local(broker, &mut self.core, now);
+        self.drain(broker, now);
     }
 
-    fn write_out(&mut self) {
-        let Some(bytes) = self.core.take_output() else { return };
-        if let Some(s) = &self.socket {
-            if s.ws.ready_state() == WebSocket::OPEN {
-                let _ = s.ws.send_with_u8_array(&bytes);
-            }
-        }
-    }
-
-    /// Bytes from the server.
-    fn receive(&mut self, broker: &mut Broker, data: &[u8]) {
-        self.take_local(broker);
-        let was = self.core.state;
-        let events = match self.core.receive(data) {
-            Ok(ev) => ev,
-            Err(e) => {
-                self.last_error = Some(e);
-                // Closing it reports no event: handle the close here. The socket (and the
-                // callback running now) is dropped once this callback returned.
-                if let Some(old) = self.socket.take() {
-                    wasm_bindgen_futures::spawn_local(async move { drop(old) });
-                }
-                self.on_down();
-                return;
-            }
-        };
-        let mut imported = false;
-        for ev in events {
-            match ev {
-                Event::Connected { .. } => {}
-                Event::Error(text) => self.last_error = Some(text),
-                Event::Import { subject, reply, headers, payload } => {
-                    imported = true;
-                    if let Some(r) = &reply {
-                        if broker.has_interest(&subject) {
-                            if let Ok(sid) = broker.subscribe_local(self.conn, r, None) {
-                                broker.unsubscribe_local(self.conn, sid, 1);
-                                self.reply_subs.push_back(sid);
-                                if self.reply_subs.len() > MAX_REPLY_SUBS {
-                                    if let Some(old) = self.reply_subs.pop_front() {
-                                        broker.unsubscribe_local(self.conn, old, 0);
-                                    }
-                                }
+    /// Does what the core asks for, then writes its bytes and re-arms the timer.
+    fn drain(&mut self, broker: &mut Broker, now: u64) {
+        loop {
+            let mut deliver = Vec::new();
+            while let Some(event) = self.core.poll_event() {
+                match event {
+                    Event::Dial => self.dial(now),
+                    Event::Hangup => self.hangup(),
+                    Event::Connected { server } => self.event("connected", &[("server", server.into())]),
+                    Event::Disconnected { error } => {
+                        let error = error.map_or(JsValue::UNDEFINED, |e| e.to_string().into());
+                        self.event("disconnected", &[("error", error)]);
+                    }
+                    Event::Reconnecting { delay_ms, attempt } => self.event(
+                        "reconnecting",
+                        &[("delay", f64::from(delay_ms).into()), ("attempt", f64::from(attempt).into())],
+                    ),
+                    Event::Closed => self.event("closed", &[]),
+                    // Kept by the core as the link's error: reported with `disconnected`.
+                    Event::ServerError(_) => {}
+                    Event::Deliver(msg) => deliver.push(msg),
+                    Event::Persist(commit) => self.commit = Some(commit),
+                    Event::Confirmed { remaining, .. } => {
+                        if remaining == 0 {
+                            for w in self.empty_waiters.drain(..) {
+                                let _ = w.send(());
                             }
                         }
                     }
-                    let _ = broker.publish_local(
-                        self.conn,
-                        &subject,
-                        &subject,
-                        reply.as_deref(),
-                        headers.as_deref(),
-                        &payload,
-                    );
+                }
+            }
+            if deliver.is_empty() {
+                break;
+            }
+            self.port.deliver(broker, &mut self.core, now, deliver);
+        }
+        if let Some(bytes) = self.core.poll_transmit() {
+            if let Some(s) = &self.socket {
+                if s.ws.ready_state() == WebSocket::OPEN {
+                    let _ = s.ws.send_with_u8_array(&bytes);
                 }
             }
         }
-        if imported {
-            // Our own publishes reaching our export subscriptions: echoes, never re-exported.
-            let (echoes, rest): (Vec<_>, Vec<_>) =
-                broker.take_deliveries(self.conn).into_iter().partition(|d| self.export_subs.contains(&d.sub));
-            drop(echoes);
-            for d in rest {
-                self.reply_subs.retain(|s| *s != d.sub);
-                self.core.send_live(&d.subject, d.reply.as_deref(), d.headers.as_deref(), &d.payload);
+        self.arm_timer(now);
+    }
+
+    /// Opens a socket, its callbacks holding only a weak reference to the bus.
+    fn dial(&mut self, now: u64) {
+        self.hangup();
+        let id = self.socket_id;
+        let ws = match WebSocket::new(&self.url) {
+            Ok(ws) => ws,
+            Err(e) => {
+                let text = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+                self.core.handle_dial_error(now, format!("bad URL {}: {text}", self.url));
+                return;
             }
-        }
-        if was != LinkState::Connected && self.core.state == LinkState::Connected {
-            self.backoff.reset();
-            self.retry = None;
-            self.handshake = None;
-            self.down_reported = false;
-            self.last_error = None;
-            let server = self.core.server().to_string();
-            self.event("connected", &[("server", server.into())]);
-        }
-        self.write_out();
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let w = self.bus.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            let Some(rc) = w.upgrade() else { return };
+            with_socket(&rc, id, |l, _, now| l.core.handle_open(now));
+        });
+        let w = self.bus.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let data = e.data();
+            let bytes = if let Some(s) = data.as_string() {
+                s.into_bytes()
+            } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                js_sys::Uint8Array::new(&buf).to_vec()
+            } else {
+                return;
+            };
+            let Some(rc) = w.upgrade() else { return };
+            with_socket(&rc, id, |l, broker, now| {
+                // What the page published first goes first.
+                l.port.take_local(broker, &mut l.core, now);
+                l.core.handle_data(now, &bytes);
+            });
+        });
+        let w = self.bus.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            let Some(rc) = w.upgrade() else { return };
+            with_socket(&rc, id, |l, _, now| {
+                if let Some(old) = l.socket.take() {
+                    drop_later(old);
+                }
+                let detail = format!("cannot connect to {} (close code {})", l.url, e.code());
+                l.core.handle_close(now, Some(detail));
+            });
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
     }
 
-    /// Drops the handshake and keepalive timers, later: this may run inside one of them.
-    fn stop_timers(&mut self) {
-        let timers = (self.handshake.take(), self.keepalive.take());
-        if timers.0.is_some() || timers.1.is_some() {
-            wasm_bindgen_futures::spawn_local(async move { drop(timers) });
+    /// Forgets the current socket: whatever it still reports is ignored.
+    fn hangup(&mut self) {
+        self.socket_id += 1;
+        if let Some(old) = self.socket.take() {
+            drop_later(old);
         }
     }
 
-    /// The socket is gone: report it once and schedule the next attempt.
-    fn on_down(&mut self) {
-        self.stop_timers();
-        self.core.stopped();
-        if !self.down_reported {
-            self.down_reported = true;
-            let err = self.last_error.clone().map_or(JsValue::UNDEFINED, JsValue::from);
-            self.event("disconnected", &[("error", err)]);
+    /// One timer, armed for the core's next deadline.
+    fn arm_timer(&mut self, now: u64) {
+        let want = self.core.poll_timeout();
+        if self.timer.as_ref().map(|t| t.0) == want {
+            return;
         }
+        if let Some(old) = self.timer.take() {
+            drop_later(old);
+        }
+        let Some(at) = want else { return };
+        let ms = u32::try_from(at.saturating_sub(now).div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        let w = self.bus.clone();
+        let timeout = Timeout::new(ms, move || {
+            let Some(rc) = w.upgrade() else { return };
+            with_link(&rc, |l, broker| {
+                let now = now_ns();
+                if let Some(done) = l.timer.take() {
+                    drop_later(done);
+                }
+                l.core.handle_timeout(now);
+                l.drain(broker, now);
+            });
+            after(&rc);
+        });
+        self.timer = Some((at, timeout));
     }
 
     /// A status event for the page: `{ type, outbox, url, ...extra }`.
     fn event(&mut self, kind: &str, extra: &[(&str, JsValue)]) {
         let o = Object::new();
         let _ = Reflect::set(&o, &"type".into(), &kind.into());
-        let _ = Reflect::set(&o, &"outbox".into(), &(self.core.outbox.len() as f64).into());
+        let _ = Reflect::set(&o, &"outbox".into(), &(self.core.outbox().len() as f64).into());
         let _ = Reflect::set(&o, &"url".into(), &self.url.as_str().into());
         for (k, v) in extra {
             let _ = Reflect::set(&o, &(*k).into(), v);
@@ -282,23 +284,19 @@ impl Link {
 
     /// `{ url, state, server, outbox, sent, received, reconnects, exports, imports, error? }`.
     pub fn info(&self) -> serde_json::Value {
-        let state = match self.core.state {
-            LinkState::Connected => "connected",
-            LinkState::Connecting => "connecting",
-            LinkState::Down if self.retry.is_some() => "reconnecting",
-            LinkState::Down => "disconnected",
-        };
+        let stats = self.core.stats();
+        let config = self.core.config();
         serde_json::json!({
-            "url": self.url, "state": state, "server": self.core.server(),
-            "outbox": self.core.outbox.len(), "sent": self.core.sent, "received": self.core.received,
-            "reconnects": self.reconnects, "exports": self.core.config.exports,
-            "imports": self.core.config.imports, "error": self.last_error,
+            "url": self.url, "state": self.core.state().as_str(), "server": self.core.server(),
+            "outbox": self.core.outbox().len(), "sent": stats.sent, "received": stats.received,
+            "reconnects": stats.reconnects, "exports": config.exports,
+            "imports": config.imports, "error": self.core.last_error().map(ToString::to_string),
         })
     }
 
     /// Whether an outbox commit should start now (and marks it started).
     pub fn start_commit(&mut self) -> bool {
-        if self.committing || self.db.is_none() || !self.core.outbox.commit_pending() {
+        if self.committing || self.db.is_none() || self.commit.is_none() {
             return false;
         }
         self.committing = true;
@@ -321,152 +319,28 @@ fn with_link<R>(rc: &Shared, f: impl FnOnce(&mut Link, &mut Broker) -> R) -> Opt
     link.as_mut().map(|l| f(l, broker))
 }
 
-/// Opens a socket now (first attempt or a retry).
+/// Runs a callback of socket `id` (if it is still the current one), then the core's outputs.
+fn with_socket(rc: &Shared, id: u64, f: impl FnOnce(&mut Link, &mut Broker, u64)) {
+    with_link(rc, |l, broker| {
+        if l.socket_id == id {
+            let now = now_ns();
+            f(l, broker, now);
+            l.drain(broker, now);
+        }
+    });
+    after(rc);
+}
+
+/// Starts the link: the first socket opens now.
 pub fn start(rc: &Shared) {
-    let weak = Rc::downgrade(rc);
-    let opened = with_link(rc, |l, _| {
-        l.socket = None;
-        l.socket_id += 1;
-        let id = l.socket_id;
-        let ws = match WebSocket::new(&l.url) {
-            Ok(ws) => ws,
-            Err(e) => {
-                // Only a malformed URL throws here: retrying would not help.
-                let text = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
-                l.last_error = Some(format!("bad URL {}: {text}", l.url));
-                return false;
-            }
-        };
-        ws.set_binary_type(BinaryType::Arraybuffer);
-        // Nothing to send before the server's INFO.
-        let on_open = Closure::<dyn FnMut()>::new(|| {});
-        let w = weak.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let data = e.data();
-            let bytes = if let Some(s) = data.as_string() {
-                s.into_bytes()
-            } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
-                js_sys::Uint8Array::new(&buf).to_vec()
-            } else {
-                return;
-            };
-            let Some(rc) = w.upgrade() else { return };
-            let w = w.clone();
-            let current = with_link(&rc, |l, broker| {
-                if l.socket_id != id {
-                    return false;
-                }
-                let was_up = l.socket.is_some();
-                l.receive(broker, &bytes);
-                if l.core.state == LinkState::Connected && l.keepalive.is_none() {
-                    arm_keepalive(l, w, id);
-                }
-                was_up && l.socket.is_none()
-            });
-            if current == Some(true) {
-                schedule_retry(&rc);
-            }
-            after(&rc);
-        });
-        let w = weak.clone();
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            let Some(rc) = w.upgrade() else { return };
-            let gone = with_link(&rc, |l, _| {
-                if l.socket_id != id {
-                    return None;
-                }
-                if l.last_error.is_none() && l.core.state != LinkState::Connected {
-                    l.last_error = Some(format!("cannot connect to {} (close code {})", l.url, e.code()));
-                }
-                // Dropped after this callback returns, never while it runs.
-                let old = l.socket.take();
-                l.on_down();
-                Some(old)
-            });
-            if let Some(Some(old)) = gone {
-                wasm_bindgen_futures::spawn_local(async move { drop(old) });
-                schedule_retry(&rc);
-            } else if let Some(None) = gone {
-                schedule_retry(&rc);
-            }
-            after(&rc);
-        });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        l.core.start();
-        l.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
-        let w = weak.clone();
-        let reason = format!("no connection to {} within {} ms", l.url, l.timeout_ms);
-        l.handshake = Some(Timeout::new(l.timeout_ms, move || {
-            if let Some(rc) = w.upgrade() {
-                abandon(&rc, id, reason);
-            }
-        }));
-        true
+    let bus = Rc::downgrade(rc);
+    with_link(rc, |l, broker| {
+        l.bus = bus;
+        let now = now_ns();
+        l.core.connect(now);
+        l.drain(broker, now);
     });
-    if opened == Some(false) {
-        with_link(rc, |l, _| l.on_down());
-    }
     after(rc);
-}
-
-/// Pings the server every `ping_interval_ms` while socket `id` is up; a link that leaves
-/// `max_ping_out` pings unanswered is abandoned, as a closed one would be.
-fn arm_keepalive(l: &mut Link, weak: std::rc::Weak<std::cell::RefCell<Inner>>, id: u64) {
-    let (interval, max_out) = (l.ping_interval_ms, l.max_ping_out);
-    l.keepalive = Some(Interval::new(interval, move || {
-        let Some(rc) = weak.upgrade() else { return };
-        let alive = with_link(&rc, |l, _| {
-            if l.socket_id != id {
-                return true;
-            }
-            let alive = l.core.keepalive(max_out);
-            l.write_out();
-            alive
-        });
-        if alive == Some(false) {
-            abandon(&rc, id, format!("stale connection: {max_out} pings unanswered"));
-        }
-    }));
-}
-
-/// Gives up on socket `id` (still current) without waiting for it to close: a handshake
-/// that did not finish in time, or a connection that stopped answering. A silent server
-/// never closes the socket, so waiting for the browser's close event could take minutes.
-fn abandon(rc: &Shared, id: u64, reason: String) {
-    let gone = with_link(rc, |l, _| {
-        if l.socket_id != id || l.socket.is_none() {
-            return None;
-        }
-        l.last_error = Some(reason);
-        let old = l.socket.take();
-        l.on_down();
-        Some(old)
-    });
-    if let Some(old) = gone.flatten() {
-        // Dropped after this callback returns, never while it runs.
-        wasm_bindgen_futures::spawn_local(async move { drop(old) });
-        schedule_retry(rc);
-    }
-    after(rc);
-}
-
-/// Arms the retry timer with the next backoff delay.
-fn schedule_retry(rc: &Shared) {
-    let weak = Rc::downgrade(rc);
-    with_link(rc, |l, _| {
-        let delay = l.backoff.next_delay(js_sys::Math::random());
-        l.reconnects += 1;
-        let attempt = f64::from(l.backoff.attempt);
-        let w = weak.clone();
-        l.retry = Some(Timeout::new(delay, move || {
-            if let Some(rc) = w.upgrade() {
-                start(&rc);
-            }
-        }));
-        l.event("reconnecting", &[("delay", f64::from(delay).into()), ("attempt", attempt.into())]);
-    });
 }
 
 /// Delivers pending status events (outside any borrow: callbacks may use the bus).
@@ -479,12 +353,12 @@ pub fn dispatch_status(rc: &Shared) {
     }
 }
 
-/// Writes the outbox's changes to IndexedDB until nothing is left to write.
-pub async fn commit_loop(weak: std::rc::Weak<std::cell::RefCell<Inner>>) {
+/// Writes the outbox's changes to IndexedDB, one commit at a time, until the core has none.
+pub async fn commit_loop(weak: Weak<RefCell<Inner>>) {
     loop {
         let Some(rc) = weak.upgrade() else { return };
-        let job = with_link(&rc, |l, _| match &l.db {
-            Some(db) if l.core.outbox.commit_pending() => Some((db.clone(), l.core.outbox.take_commit())),
+        let job = with_link(&rc, |l, _| match (&l.db, l.commit.take()) {
+            (Some(db), Some(commit)) => Some((db.clone(), commit)),
             _ => {
                 l.committing = false;
                 for w in l.commit_waiters.drain(..) {
@@ -499,6 +373,12 @@ pub async fn commit_loop(weak: std::rc::Weak<std::cell::RefCell<Inner>>) {
         if let Err(e) = idb::write_outbox(&db, commit).await {
             web_sys::console::error_1(&format!("edgebus: outbox commit failed: {e}").into());
         }
+        let Some(rc) = weak.upgrade() else { return };
+        with_link(&rc, |l, broker| {
+            let now = now_ns();
+            l.core.handle_persisted(now);
+            l.drain(broker, now);
+        });
     }
 }
 
@@ -508,7 +388,7 @@ pub async fn settle(rc: &Shared) {
         let rx = {
             let mut i = rc.borrow_mut();
             let Some(l) = i.link.as_mut() else { return };
-            if !l.committing && !l.core.outbox.commit_pending() {
+            if l.core.is_persisted() {
                 return;
             }
             let (tx, rx) = oneshot::channel();
@@ -528,7 +408,7 @@ pub async fn drained(rc: &Shared) -> bool {
         let rx = {
             let mut i = rc.borrow_mut();
             let Some(l) = i.link.as_mut() else { return false };
-            if l.core.outbox.is_empty() {
+            if l.core.outbox().is_empty() {
                 return true;
             }
             let (tx, rx) = oneshot::channel();

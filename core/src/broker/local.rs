@@ -10,6 +10,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{Broker, ConnId, SubKey, SubState};
+use crate::jetstream::host::{EngineBus, Inbound};
+use crate::jetstream::Outbound;
 use crate::policy::Conduct;
 use crate::subject::{validate_publish, SubjectError};
 
@@ -42,6 +44,56 @@ impl Delivery {
             headers: header_len.map(|_| message.slice(..split)),
             payload: message.slice(split..),
         }
+    }
+}
+
+impl Delivery {
+    /// The delivery as input for an embedded engine.
+    pub fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            subject: &self.subject,
+            reply: self.reply.as_deref(),
+            headers: self.headers.as_deref(),
+            payload: &self.payload,
+        }
+    }
+}
+
+/// A local connection as the bus of an embedded JetStream engine: how the page and the core's
+/// tests host the engine on a [`Broker`].
+pub struct LocalBus<'a> {
+    pub broker: &'a mut Broker,
+    pub conn: ConnId,
+}
+
+impl LocalBus<'_> {
+    /// Publishes what the engine returned, from its connection.
+    pub fn publish(&mut self, o: &Outbound) {
+        // the engine only produces valid subjects; a bad one would be dropped as nats-server does
+        let _ = self.broker.publish_local(
+            self.conn,
+            &o.route,
+            &o.subject,
+            o.reply.as_deref(),
+            o.headers.as_deref(),
+            &o.payload,
+        );
+    }
+}
+
+impl EngineBus for LocalBus<'_> {
+    type Sub = u64;
+
+    fn subscribe(&mut self, subject: &str) -> Option<u64> {
+        self.broker.subscribe_local(self.conn, subject.as_bytes(), None).ok()
+    }
+
+    fn unsubscribe(&mut self, sub: u64) {
+        self.broker.unsubscribe_local(self.conn, sub, 0);
+    }
+
+    fn has_interest(&self, subject: &[u8]) -> bool {
+        self.broker.has_interest(subject)
     }
 }
 

@@ -4,6 +4,10 @@
 //! The consumer never reads a clock: every entry point takes `now`, and
 //! [`Consumer::next_deadline`] tells the engine when it next needs a call (an ack wait runs
 //! out, a pull request expires, a heartbeat is due).
+//!
+//! This file holds the consumer's state, delivery (push and pull), redelivery timers and
+//! its info; `ack` the acknowledgement protocol and ack subjects, `pull` the admission
+//! of pull requests.
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
@@ -14,9 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AckPolicy, ConsumerConfig, DeliverPolicy};
 use super::stream::Stream;
-use super::time::{go_duration, parse_go_duration, parse_rfc3339, rfc3339};
+use super::time::{parse_rfc3339, rfc3339};
 use super::Outbound;
 use crate::proto::Headers;
+
+mod ack;
+mod pull;
+
+pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
+use pull::PullRequest;
 
 /// A delivered message awaiting its ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,55 +37,6 @@ struct Pending {
     /// When it becomes due for redelivery (0: not timed, e.g. ack policy none).
     #[serde(default)]
     deadline: u64,
-}
-
-/// A waiting pull request.
-#[derive(Debug, Clone)]
-struct PullRequest {
-    reply: Bytes,
-    batch: i64,
-    max_bytes: i64,
-    /// Absolute expiry, 0 = none.
-    expires: u64,
-    no_wait: bool,
-    heartbeat: u64,
-    next_heartbeat: u64,
-}
-
-/// What happened to one acknowledged message, for retention and advisories.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AckOutcome {
-    /// These stream sequences are now acknowledged by this consumer.
-    Acked(Vec<u64>),
-    /// The message was terminated (no more deliveries).
-    Terminated {
-        sseq: u64,
-        cseq: u64,
-        deliveries: u32,
-        reason: String,
-    },
-    Naked {
-        sseq: u64,
-        cseq: u64,
-        deliveries: u32,
-    },
-    /// Nothing to do (in progress, unknown sequence, duplicate ack).
-    None,
-}
-
-impl PullRequest {
-    /// The status that ends this request, with what it still wanted (`Nats-Pending-*`).
-    fn ended(&self, code: u16, description: &str) -> Outbound {
-        status(
-            &self.reply,
-            code,
-            description,
-            &[
-                ("Nats-Pending-Messages", format!("{}", self.batch)),
-                ("Nats-Pending-Bytes", format!("{}", self.max_bytes)),
-            ],
-        )
-    }
 }
 
 /// The persisted part of a consumer.
@@ -305,100 +266,6 @@ impl Consumer {
             || (seq < self.state.sseq && !self.state.pending.contains_key(&seq) && !self.state.lps.contains(&seq))
     }
 
-    fn update_ack_floor(&mut self) {
-        match self.state.pending.iter().next() {
-            None => {
-                self.state.ack_floor_s = self.state.delivered_sseq;
-                self.state.ack_floor_c = self.state.dseq;
-            }
-            Some((s, p)) => {
-                self.state.ack_floor_s = s.saturating_sub(1).max(self.state.ack_floor_s.min(s.saturating_sub(1)));
-                self.state.ack_floor_c = p.cseq.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Takes a pull request (`$JS.API.CONSUMER.MSG.NEXT`); answers at once with a status if it
-    /// is refused.
-    pub fn add_pull(&mut self, now: u64, reply: Bytes, body: &[u8], out: &mut Vec<Outbound>) {
-        self.last_active = now;
-        if self.is_push() {
-            out.push(status(&reply, 409, "Consumer is push based", &[]));
-            return;
-        }
-        #[derive(Deserialize, Default)]
-        struct Req {
-            #[serde(default, deserialize_with = "super::config::null_default")]
-            batch: i64,
-            #[serde(default, deserialize_with = "super::config::null_default")]
-            max_bytes: i64,
-            #[serde(default, deserialize_with = "super::config::null_default")]
-            expires: i64,
-            #[serde(default, deserialize_with = "super::config::null_default")]
-            no_wait: bool,
-            #[serde(default, deserialize_with = "super::config::null_default")]
-            idle_heartbeat: i64,
-        }
-        let text = core::str::from_utf8(body).unwrap_or("").trim();
-        let req = if text.is_empty() {
-            Req { batch: 1, ..Default::default() }
-        } else if let Ok(n) = text.parse::<i64>() {
-            Req { batch: n, ..Default::default() }
-        } else {
-            match serde_json::from_str::<Req>(text) {
-                Ok(r) => r,
-                Err(e) => {
-                    out.push(status(&reply, 400, &format!("Bad Request - {e}"), &[]));
-                    return;
-                }
-            }
-        };
-        let batch = req.batch.max(1);
-        let cfg = &self.state.config;
-        if cfg.max_batch > 0 && batch > cfg.max_batch {
-            out.push(status(&reply, 409, &format!("Exceeded MaxRequestBatch of {}", cfg.max_batch), &[]));
-            return;
-        }
-        if cfg.max_expires > 0 && (req.expires == 0 || req.expires > cfg.max_expires) {
-            out.push(status(
-                &reply,
-                409,
-                &format!("Exceeded MaxRequestExpires of {}", go_duration(cfg.max_expires as u64)),
-                &[],
-            ));
-            return;
-        }
-        if cfg.max_bytes > 0 && req.max_bytes > cfg.max_bytes {
-            out.push(status(&reply, 409, &format!("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes), &[]));
-            return;
-        }
-        if req.idle_heartbeat > 0 && req.expires > 0 && req.idle_heartbeat > req.expires / 2 {
-            out.push(status(&reply, 400, "Bad Request - heartbeat value too large", &[]));
-            return;
-        }
-        if self.waiting.len() as i64 >= cfg.max_waiting.max(1) {
-            out.push(status(&reply, 409, "Exceeded MaxWaiting", &[]));
-            return;
-        }
-        let expires = if req.expires > 0 { now + req.expires as u64 } else { 0 };
-        let available = self.available();
-        if req.no_wait && !available && expires == 0 {
-            out.push(status(&reply, 404, "No Messages", &[]));
-            return;
-        }
-        let heartbeat = req.idle_heartbeat.max(0) as u64;
-        self.waiting.push_back(PullRequest {
-            reply,
-            batch,
-            max_bytes: req.max_bytes.max(0),
-            expires,
-            // no_wait with an expiry and nothing pending waits like an ordinary request
-            no_wait: req.no_wait && available,
-            heartbeat,
-            next_heartbeat: if heartbeat > 0 { now + heartbeat } else { 0 },
-        });
-    }
-
     /// Is anything deliverable right now (ignoring max_ack_pending)?
     fn available(&self) -> bool {
         !self.redeliver.is_empty() || self.num_pending > 0
@@ -625,117 +492,6 @@ impl Consumer {
         true
     }
 
-    /// Handles an ack published to `$JS.ACK.…` for stream sequence `sseq`.
-    pub fn ack(
-        &mut self,
-        now: u64,
-        sseq: u64,
-        body: &[u8],
-        next_reply: Option<&Bytes>,
-        out: &mut Vec<Outbound>,
-    ) -> AckOutcome {
-        self.last_active = now;
-        let body = trim(body);
-        let (verb, rest) = match body.iter().position(|b| *b == b' ') {
-            Some(i) => (&body[..i], trim(&body[i + 1..])),
-            None => (body, &b""[..]),
-        };
-        match verb {
-            b"" | b"+ACK" | b"+OK" => self.do_ack(sseq),
-            b"+NXT" => {
-                let r = self.do_ack(sseq);
-                if let Some(reply) = next_reply {
-                    self.add_pull(now, reply.clone(), rest, out);
-                }
-                r
-            }
-            b"+WPI" => {
-                if let Some(p) = self.state.pending.get(&sseq).copied() {
-                    self.timers.remove(&(p.deadline, sseq));
-                    let deadline = now + self.ack_wait(p.deliveries);
-                    if let Some(pm) = self.state.pending.get_mut(&sseq) {
-                        pm.deadline = deadline;
-                    }
-                    self.timers.insert((deadline, sseq));
-                }
-                AckOutcome::None
-            }
-            b"-NAK" => {
-                let Some(p) = self.state.pending.get(&sseq).copied() else { return AckOutcome::None };
-                let delay = parse_nak_delay(rest);
-                self.timers.remove(&(p.deadline, sseq));
-                if delay > 0 {
-                    let deadline = now + delay;
-                    if let Some(pm) = self.state.pending.get_mut(&sseq) {
-                        pm.deadline = deadline;
-                    }
-                    self.timers.insert((deadline, sseq));
-                } else {
-                    self.redeliver.insert(sseq);
-                }
-                AckOutcome::Naked { sseq, cseq: p.cseq, deliveries: p.deliveries }
-            }
-            b"+TERM" => {
-                let Some(p) = self.state.pending.remove(&sseq) else { return AckOutcome::None };
-                self.timers.remove(&(p.deadline, sseq));
-                self.redeliver.remove(&sseq);
-                self.update_ack_floor();
-                self.dirty = true;
-                AckOutcome::Terminated {
-                    sseq,
-                    cseq: p.cseq,
-                    deliveries: p.deliveries,
-                    reason: String::from_utf8_lossy(rest).into_owned(),
-                }
-            }
-            _ => AckOutcome::None,
-        }
-    }
-
-    fn do_ack(&mut self, sseq: u64) -> AckOutcome {
-        let acked: Vec<u64> = match self.state.config.ack_policy {
-            AckPolicy::None => return AckOutcome::None,
-            AckPolicy::Explicit => {
-                let Some(p) = self.state.pending.remove(&sseq) else { return AckOutcome::None };
-                self.timers.remove(&(p.deadline, sseq));
-                self.redeliver.remove(&sseq);
-                // nats-server's floor rule: with nothing pending the floor is everything
-                // delivered; acking the next delivery after the floor moves it up to just
-                // below the next pending message.
-                if self.state.pending.is_empty() {
-                    self.state.ack_floor_c = self.state.dseq;
-                    self.state.ack_floor_s = self.state.sseq.saturating_sub(1);
-                } else if p.cseq == self.state.ack_floor_c + 1 {
-                    self.state.ack_floor_c = p.cseq;
-                    self.state.ack_floor_s = sseq;
-                    if let Some((ss, np)) = self.state.pending.range(sseq + 1..).next() {
-                        self.state.ack_floor_c = np.cseq.saturating_sub(1);
-                        self.state.ack_floor_s = ss - 1;
-                    }
-                }
-                alloc::vec![sseq]
-            }
-            AckPolicy::All => {
-                let Some(p) = self.state.pending.get(&sseq).copied() else { return AckOutcome::None };
-                if p.cseq <= self.state.ack_floor_c {
-                    return AckOutcome::None;
-                }
-                let acked: Vec<u64> = self.state.pending.range(..=sseq).map(|(s, _)| *s).collect();
-                for s in &acked {
-                    if let Some(p) = self.state.pending.remove(s) {
-                        self.timers.remove(&(p.deadline, *s));
-                    }
-                    self.redeliver.remove(s);
-                }
-                self.state.ack_floor_c = p.cseq;
-                self.state.ack_floor_s = sseq;
-                acked
-            }
-        };
-        self.dirty = true;
-        AckOutcome::Acked(acked)
-    }
-
     /// Fires what is due at `now`: ack-wait expiries (redelivery or, at `max_deliver`, the
     /// end of the road, see [`Consumer::take_exhausted`]), pull-request expiries and heartbeats.
     pub fn on_timeout(&mut self, now: u64, out: &mut Vec<Outbound>) {
@@ -826,13 +582,6 @@ impl Consumer {
         next
     }
 
-    /// Answers every waiting pull request with `409 Consumer Deleted` (the consumer is going).
-    pub fn release_waiting(&mut self, out: &mut Vec<Outbound>) {
-        for r in self.waiting.drain(..) {
-            out.push(status(&r.reply, 409, "Consumer Deleted", &[]));
-        }
-    }
-
     pub fn info(&self, now: u64) -> ConsumerInfo {
         let s = &self.state;
         let num_redelivered = s.pending.values().filter(|p| p.deliveries > 1).count() as u64;
@@ -859,85 +608,5 @@ impl Consumer {
 
     pub fn saved_state(&self) -> Vec<u8> {
         serde_json::to_vec(&self.state).unwrap_or_default()
-    }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
-    &b[start..end.max(start)]
-}
-
-/// `-NAK {"delay": ns}` or `-NAK 5s`.
-fn parse_nak_delay(rest: &[u8]) -> u64 {
-    if rest.is_empty() {
-        return 0;
-    }
-    #[derive(Deserialize)]
-    struct Delay {
-        #[serde(default)]
-        delay: i64,
-    }
-    if let Ok(d) = serde_json::from_slice::<Delay>(rest) {
-        return d.delay.max(0) as u64;
-    }
-    core::str::from_utf8(rest).ok().and_then(parse_go_duration).unwrap_or(0)
-}
-
-/// What a `$JS.ACK` subject says about the message it acknowledges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckRef<'a> {
-    pub stream: &'a [u8],
-    pub consumer: &'a [u8],
-    pub deliveries: u64,
-    pub stream_seq: u64,
-    pub consumer_seq: u64,
-}
-
-/// Where every ack subject starts: the reply subject of each message a consumer delivers.
-pub const ACK_PREFIX: &[u8] = b"$JS.ACK.";
-
-/// Reads an ack subject, accepting the v1 (9 tokens) and v2 (11 or more) forms.
-pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {
-    // tokens on the stack: this runs for every ack
-    let mut toks: [&[u8]; 12] = [&[]; 12];
-    let mut n = 0;
-    for t in subject.split(|b| *b == b'.') {
-        if n < toks.len() {
-            toks[n] = t;
-        }
-        n += 1;
-    }
-    let off = match n {
-        9 => 2,
-        n if n >= 11 => 4,
-        _ => return None,
-    };
-    let num = |t: &[u8]| core::str::from_utf8(t).ok()?.parse::<u64>().ok();
-    Some(AckRef {
-        stream: toks[off],
-        consumer: toks[off + 1],
-        deliveries: num(toks[off + 2])?,
-        stream_seq: num(toks[off + 3])?,
-        consumer_seq: num(toks[off + 4])?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_subjects_v1_v2_and_junk() {
-        let v1 = parse_ack_subject(b"$JS.ACK.ORDERS.worker.2.17.5.1700000000000000000.3");
-        let v1 = v1.map(|a| (a.stream, a.consumer, a.deliveries, a.stream_seq, a.consumer_seq));
-        assert_eq!(v1, Some((&b"ORDERS"[..], &b"worker"[..], 2, 17, 5)));
-        let v2 = parse_ack_subject(b"$JS.ACK.hub.ACCHASH.ORDERS.worker.1.9.4.1700000000000000000.0.tok");
-        assert_eq!(v2.map(|a| (a.stream, a.stream_seq)), Some((&b"ORDERS"[..], 9)));
-        assert!(parse_ack_subject(b"$JS.ACK.ORDERS.worker.x.17.5.1.3").is_none());
-        assert!(parse_ack_subject(b"$JS.ACK.ORDERS.worker.1.2").is_none());
-        // tokens past the twelfth are not needed (and not stored)
-        let long = parse_ack_subject(b"$JS.ACK.d.h.S.C.1.2.3.4.5.6.7.8.9");
-        assert_eq!(long.map(|a| (a.stream, a.consumer_seq)), Some((&b"S"[..], 3)));
     }
 }

@@ -353,6 +353,11 @@ impl JetStream {
         self.streams.get(name).map(|e| &e.stream.config)
     }
 
+    /// Every stream's name, in order (hosts list KV buckets and object stores by name).
+    pub fn stream_name_list(&self) -> impl Iterator<Item = &str> {
+        self.streams.keys().map(String::as_str)
+    }
+
     /// The state of a stream (messages, bytes, sequences).
     pub fn stream_state(&self, name: &str) -> Option<super::stream::StreamState> {
         self.streams.get(name).map(|e| e.stream.state(e.consumers.len(), None))

@@ -11,6 +11,7 @@ pub mod config;
 pub mod consumer;
 mod engine;
 pub mod errors;
+pub mod host;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -15,6 +15,8 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use core::fmt;
 
+use crate::proto::header_value;
+
 /// One stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMsg {
@@ -207,22 +209,6 @@ impl Storage for MemStorage {
     }
 }
 
-/// The value of header `name` in a raw header block (first occurrence, exact name match as
-/// nats-server does), without allocating.
-pub fn header_value<'a>(block: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    for line in block.split(|b| *b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
-        if &line[..colon] == name {
-            let v = &line[colon + 1..];
-            let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-            let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
-            return Some(&v[start..end.max(start)]);
-        }
-    }
-    None
-}
-
 /// The contract every [`StreamStore`] must keep; backends call this from their own tests
 /// with a fresh, empty store (and the file store again after reopening it).
 pub mod contract {
@@ -272,13 +258,5 @@ mod tests {
     #[test]
     fn memstore_keeps_the_contract() {
         contract::exercise(&mut MemStore::new());
-    }
-
-    #[test]
-    fn header_lookup() {
-        let h = b"NATS/1.0\r\nNats-Msg-Id:  abc \r\nX: y\r\n\r\n";
-        assert_eq!(header_value(h, b"Nats-Msg-Id"), Some(&b"abc"[..]));
-        assert_eq!(header_value(h, b"nats-msg-id"), None);
-        assert_eq!(header_value(h, b"X"), Some(&b"y"[..]));
     }
 }

@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::config::{Discard, StreamConfig};
 use super::errors::ApiError;
-use super::store::{header_value, StoreError, StoredMsg, StreamStore};
+use super::store::{StoreError, StoredMsg, StreamStore};
 use super::time::rfc3339;
+use crate::proto::header_value;
 use crate::subject;
 
 /// Largest header block a stored message may carry.
@@ -50,7 +51,7 @@ pub(crate) fn parse_ttl(v: &[u8]) -> Result<u64, ApiError> {
     }
     let ns = match s.parse::<u64>() {
         Ok(secs) => secs.checked_mul(1_000_000_000).ok_or(ApiError::MSG_TTL_INVALID)?,
-        Err(_) => super::time::parse_go_duration(s).ok_or(ApiError::MSG_TTL_INVALID)?,
+        Err(_) => crate::duration::parse(s).map_err(|_| ApiError::MSG_TTL_INVALID)?,
     };
     if ns < 1_000_000_000 {
         return Err(ApiError::MSG_TTL_INVALID);
@@ -482,7 +483,7 @@ impl Stream {
                 }
                 let h = format!(
                     "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
-                    super::time::go_duration(marker_ttl)
+                    crate::duration::format(marker_ttl)
                 );
                 let subject = m.subject.clone();
                 self.append(now, &subject, Some(h.as_bytes()), b"", Some(marker_ttl), true)?;

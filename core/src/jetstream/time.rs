@@ -1,6 +1,6 @@
-//! Timestamps as JetStream writes them (RFC 3339, nanoseconds, UTC) and Go durations as
-//! clients send them (`-NAK 5s`, `Nats-TTL: 1h30m`). No clock here: times are nanoseconds
-//! since the Unix epoch handed in by the host.
+//! Timestamps as JetStream writes them (RFC 3339, nanoseconds, UTC), which the object store
+//! and the server's monitoring endpoints print too. No clock here: times are nanoseconds
+//! since the Unix epoch handed in by the host. Go durations are [`crate::duration`]'s.
 
 use alloc::format;
 use alloc::string::String;
@@ -109,90 +109,6 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     Some(secs as u64 * 1_000_000_000 + frac)
 }
 
-/// Parses a Go duration (`300ms`, `1.5h`, `2h45m`, `1s`) into nanoseconds. Integer arithmetic,
-/// as Go's `time.ParseDuration` does (`2.3h` is exactly 8_280_000_000_000), and no float
-/// parsing, whose tables would be a tenth of the browser bundle.
-pub fn parse_go_duration(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(0);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    let mut rest = s.as_bytes();
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        // `digits`, `digits.`, `.digits` or `digits.digits`.
-        let (mut int, mut digits) = (0u128, 0usize);
-        while let Some(d) = rest.first().filter(|c| c.is_ascii_digit()) {
-            int = int.saturating_mul(10).saturating_add(u128::from(d - b'0'));
-            digits += 1;
-            rest = &rest[1..];
-        }
-        let (mut frac, mut scale) = (0u128, 1u128);
-        if rest.first() == Some(&b'.') {
-            rest = &rest[1..];
-            while let Some(d) = rest.first().filter(|c| c.is_ascii_digit()) {
-                // Digits past the 20th are below a nanosecond even in hours.
-                if scale < 100_000_000_000_000_000_000 {
-                    frac = frac * 10 + u128::from(d - b'0');
-                    scale *= 10;
-                }
-                digits += 1;
-                rest = &rest[1..];
-            }
-        }
-        if digits == 0 {
-            return None;
-        }
-        let u = rest.iter().position(|c| c.is_ascii_digit() || *c == b'.').unwrap_or(rest.len());
-        let unit: u128 = match &rest[..u] {
-            b"ns" => 1,
-            b"us" => 1_000,
-            u if u == "µs".as_bytes() || u == "μs".as_bytes() => 1_000,
-            b"ms" => 1_000_000,
-            b"s" => 1_000_000_000,
-            b"m" => 60_000_000_000,
-            b"h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total = total.saturating_add(int.saturating_mul(unit)).saturating_add(frac * unit / scale);
-    }
-    if total >= 18_000_000_000_000_000_000 {
-        return None;
-    }
-    u64::try_from(total).ok()
-}
-
-/// Go's rendering of a duration, as nats-server prints it in `409 Exceeded MaxRequestExpires`.
-pub fn go_duration(nanos: u64) -> String {
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < 1_000_000_000 {
-        return if nanos.is_multiple_of(1_000_000) { format!("{}ms", nanos / 1_000_000) } else { format!("{nanos}ns") };
-    }
-    let secs = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if frac > 0 {
-        let f = format!("{frac:09}");
-        out.push_str(&format!("{s}.{}s", f.trim_end_matches('0')));
-    } else {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,40 +125,5 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-26T10:17:05+02:00"), Some(1_795_681_025_000_000_000));
         assert_eq!(rfc3339(1_795_681_025_100_000_000), "2026-11-26T08:17:05.1Z");
         assert_eq!(parse_rfc3339("nope"), None);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_go_duration("5s"), Some(5_000_000_000));
-        assert_eq!(parse_go_duration("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(parse_go_duration("500ms"), Some(500_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
-        assert_eq!(parse_go_duration("5"), None);
-        assert_eq!(parse_go_duration(""), None);
-        assert_eq!(parse_go_duration("0"), Some(0));
-        assert_eq!(parse_go_duration(" 2h45m "), Some(9_900_000_000_000));
-        assert_eq!(parse_go_duration("2.3h"), Some(8_280_000_000_000));
-        assert_eq!(parse_go_duration(".5s"), Some(500_000_000));
-        assert_eq!(parse_go_duration("1.s"), Some(1_000_000_000));
-        assert_eq!(parse_go_duration("1.5µs"), Some(1_500));
-        assert_eq!(parse_go_duration("3μs7ns"), Some(3_007));
-        assert_eq!(parse_go_duration("0.0000000015s"), Some(1));
-        assert_eq!(parse_go_duration("1000h"), Some(3_600_000_000_000_000));
-        for bad in [
-            ".s",
-            "1..s",
-            "1.2.3s",
-            "s",
-            "5x",
-            "-1s",
-            "1e3s",
-            "5000000h",
-            "99999999999999999999999999999999999999999999s",
-        ] {
-            assert_eq!(parse_go_duration(bad), None, "{bad}");
-        }
-        assert_eq!(go_duration(1_500_000_000), "1.5s");
-        assert_eq!(go_duration(90_000_000_000), "1m30s");
-        assert_eq!(go_duration(100_000_000), "100ms");
     }
 }

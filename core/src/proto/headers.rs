@@ -1,6 +1,12 @@
 //! NATS header blocks (ADR-4): `NATS/1.0[ <status>[ <description>]]\r\n`, then `Name: value`
 //! lines, then a blank line. Status and description live on the version line and are not
 //! headers, which is why they are fields here rather than entries.
+//!
+//! One reading of the lines serves both ways in: [`fields`] walks a raw block as slices of
+//! it, which [`header_value`] uses for the lookups on the publish and store paths (no
+//! allocation per lookup), and [`Headers::parse`] uses to build an owned, editable block. So a
+//! name, a value and a malformed line mean the same to the stream that indexes a message and
+//! to the API that returns it.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -118,16 +124,65 @@ impl Headers {
             h.status = Some(code.parse().map_err(|_| HeaderError::BadStatus)?);
             h.description = desc.filter(|d| !d.is_empty()).map(String::from);
         }
-        for line in lines {
-            if line.is_empty() {
-                continue;
-            }
-            let line = core::str::from_utf8(line).map_err(|_| HeaderError::BadLine)?;
-            let (n, v) = line.split_once(':').ok_or(HeaderError::BadLine)?;
-            h.entries.push((n.trim().into(), v.trim().into()));
+        for field in fields(block) {
+            let (n, v) = field?;
+            let text = |b| core::str::from_utf8(b).map_err(|_| HeaderError::BadLine);
+            h.entries.push((text(n)?.into(), text(v)?.into()));
         }
         Ok(h)
     }
+}
+
+/// The `Name: value` lines of a raw block after its version line, as slices of it. A name
+/// is every byte before the first `:` (as nats-server matches it: no trimming, case kept);
+/// a value is the rest with surrounding ASCII whitespace dropped. Blank lines are skipped; a
+/// line without a colon is a [`HeaderError::BadLine`], and the walk goes on after it.
+pub fn fields(block: &[u8]) -> Fields<'_> {
+    let mut f = Fields { rest: block };
+    f.next_line();
+    f
+}
+
+/// The iterator [`fields`] returns.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// Takes the next line off `rest`, without its `\r\n` (or bare `\n`).
+    fn next_line(&mut self) -> &'a [u8] {
+        let (line, rest) = match self.rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+            None => (self.rest, &[][..]),
+        };
+        self.rest = rest;
+        line.strip_suffix(b"\r").unwrap_or(line)
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), HeaderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.rest.is_empty() {
+            let line = self.next_line();
+            if line.is_empty() {
+                continue;
+            }
+            return Some(match line.iter().position(|b| *b == b':') {
+                Some(colon) => Ok((&line[..colon], line[colon + 1..].trim_ascii())),
+                None => Err(HeaderError::BadLine),
+            });
+        }
+        None
+    }
+}
+
+/// The first value of header `name` in a raw block (exact, case-sensitive name, as
+/// nats-server looks headers up), without allocating; malformed lines are passed over.
+pub fn header_value<'a>(block: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    fields(block).flatten().find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
 #[cfg(test)]
@@ -146,5 +201,40 @@ mod tests {
         assert_eq!(p.get("Nats-Pending-Messages"), Some("10"));
         assert_eq!(Headers::parse(b"HTTP/1.1\r\n"), Err(HeaderError::NotNats));
         assert_eq!(Headers::parse(b"NATS/1.0 5\r\n"), Err(HeaderError::BadStatus));
+    }
+
+    #[test]
+    fn one_reading_for_lookups_and_parsing() {
+        let block: &[u8] = b"NATS/1.0\r\nNats-Msg-Id:  abc \r\nX: y\r\nX:z\r\nEmpty:\r\n\r\n";
+        assert_eq!(header_value(block, b"Nats-Msg-Id"), Some(&b"abc"[..]));
+        assert_eq!(header_value(block, b"nats-msg-id"), None, "names are case-sensitive");
+        assert_eq!(header_value(block, b"X"), Some(&b"y"[..]), "the first of repeats");
+        assert_eq!(header_value(block, b"Empty"), Some(&b""[..]));
+        assert_eq!(header_value(block, b"Missing"), None);
+        let parsed = Headers::parse(block).unwrap();
+        let owned: Vec<(&str, &str)> = parsed.entries.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(owned, [("Nats-Msg-Id", "abc"), ("X", "y"), ("X", "z"), ("Empty", "")]);
+        for (i, f) in fields(block).enumerate() {
+            let (n, v) = f.unwrap();
+            assert_eq!((n, v), (owned[i].0.as_bytes(), owned[i].1.as_bytes()));
+        }
+
+        // A bare `\n` ends a line too; the version line is never a header, even with a colon.
+        let lf: &[u8] = b"NATS/1.0 408 Request: Timeout\nA: 1\n\n";
+        assert_eq!(header_value(lf, b"A"), Some(&b"1"[..]));
+        assert_eq!(header_value(lf, b"NATS/1.0 408 Request"), None);
+
+        // A line without a colon: lookups pass over it, parsing refuses the block.
+        let bad: &[u8] = b"NATS/1.0\r\nnot a header\r\nB: 2\r\n\r\n";
+        assert_eq!(header_value(bad, b"B"), Some(&b"2"[..]));
+        assert_eq!(Headers::parse(bad), Err(HeaderError::BadLine));
+        assert_eq!(fields(bad).next(), Some(Err(HeaderError::BadLine)));
+
+        // A name is what precedes the colon, as nats-server matches it.
+        let spaced: &[u8] = b"NATS/1.0\r\nA : 1\r\n\r\n";
+        assert_eq!(header_value(spaced, b"A"), None);
+        assert_eq!(header_value(spaced, b"A "), Some(&b"1"[..]));
+        assert!(fields(b"").next().is_none());
+        assert!(fields(b"NATS/1.0").next().is_none());
     }
 }

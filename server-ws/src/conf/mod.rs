@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub use apply::{apply, validate};
 pub use error::{ConfError, Pos};
-pub use value::{parse_go_duration, Entry, Value, ValueKind};
+pub use value::{Entry, Value, ValueKind};
 
 use crate::options::Options;
 use parser::Shared;

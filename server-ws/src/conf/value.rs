@@ -1,8 +1,6 @@
 //! The parsed form of a configuration file: a tree of values, each remembering where it
 //! was written so that later checks (types, ranges) can still name file and line.
 
-use std::time::Duration;
-
 use super::error::Pos;
 
 /// One value, with the position of its first character.
@@ -110,94 +108,10 @@ pub(crate) fn size_multiplier(suffix: &str) -> Option<i64> {
     Some(m)
 }
 
-/// Parses a duration in Go's `time.ParseDuration` syntax (`"2s"`, `"1m30s"`, `"1.5h"`,
-/// `"500ms"`, `"0"`), which is what nats-server accepts for its duration options.
-/// Negative durations are refused: no option of ours has a use for them.
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration {text:?}");
-    let mut s = text;
-    let negative = s.starts_with('-');
-    if negative || s.starts_with('+') {
-        s = &s[1..];
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u128 = 0;
-    while !s.is_empty() {
-        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
-        let (int_part, rest) = s.split_at(int_len);
-        s = rest;
-        let mut frac_part = "";
-        if let Some(rest) = s.strip_prefix('.') {
-            let frac_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &rest[..frac_len];
-            s = &rest[frac_len..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = s.char_indices().find(|&(_, c)| c == '.' || c.is_ascii_digit()).map_or(s.len(), |(i, _)| i);
-        let (unit, rest) = s.split_at(unit_len);
-        s = rest;
-        let unit_nanos: u128 = match unit {
-            "" => return Err(format!("time: missing unit in duration {text:?}")),
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
-        };
-        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
-        let mut nanos = int.checked_mul(unit_nanos).ok_or_else(invalid)?;
-        // Digits past nanosecond precision cannot change the result; dropping them also
-        // keeps the arithmetic below far from overflow.
-        let frac_part = &frac_part[..frac_part.len().min(18)];
-        if !frac_part.is_empty() {
-            let frac: u128 = frac_part.parse().map_err(|_| invalid())?;
-            let scale = 10u128.pow(frac_part.len() as u32);
-            nanos = nanos.checked_add(frac * unit_nanos / scale).ok_or_else(invalid)?;
-        }
-        total = total.checked_add(nanos).ok_or_else(invalid)?;
-        if total > i64::MAX as u128 {
-            return Err(invalid());
-        }
-    }
-    if negative && total > 0 {
-        return Err(format!("negative duration {text:?}"));
-    }
-    Ok(Duration::from_nanos(total as u64))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        let ok = |s: &str| parse_go_duration(s).unwrap();
-        assert_eq!(ok("2s"), Duration::from_secs(2));
-        assert_eq!(ok("1m30s"), Duration::from_secs(90));
-        assert_eq!(ok("500ms"), Duration::from_millis(500));
-        assert_eq!(ok("2m"), Duration::from_secs(120));
-        assert_eq!(ok("1.5h"), Duration::from_secs(5400));
-        assert_eq!(ok(".5s"), Duration::from_millis(500));
-        assert_eq!(ok("1h2m3s4ms5us6ns"), Duration::new(3723, 4_005_006));
-        assert_eq!(ok("10µs"), Duration::from_micros(10));
-        assert_eq!(ok("0"), Duration::ZERO);
-        assert_eq!(ok("+3s"), Duration::from_secs(3));
-        assert_eq!(ok("-0s"), Duration::ZERO);
-        for bad in ["", "5", "5x", "s", ".s", "1.2.3s", "-1s", "1m 30s", "99999999999999999999h"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should fail");
-        }
-        assert_eq!(parse_go_duration("5x").unwrap_err(), "time: unknown unit \"x\" in duration \"5x\"");
-    }
 
     #[test]
     fn size_suffixes() {

@@ -1,0 +1,130 @@
+//! Pull requests: the checks nats-server makes when a `CONSUMER.MSG.NEXT` request arrives
+//! (push consumer, bad JSON, the consumer's `max_batch` / `max_expires` / `max_bytes` /
+//! `max_waiting` limits, `no_wait` with nothing to give), each answered with its exact status
+//! reply, and the queue of requests the delivery loop then serves.
+
+use alloc::format;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::{status, Consumer, Outbound};
+use crate::duration;
+
+/// A waiting pull request.
+#[derive(Debug, Clone)]
+pub(super) struct PullRequest {
+    pub(super) reply: Bytes,
+    pub(super) batch: i64,
+    pub(super) max_bytes: i64,
+    /// Absolute expiry, 0 = none.
+    pub(super) expires: u64,
+    pub(super) no_wait: bool,
+    pub(super) heartbeat: u64,
+    pub(super) next_heartbeat: u64,
+}
+
+impl PullRequest {
+    /// The status that ends this request, with what it still wanted (`Nats-Pending-*`).
+    pub(super) fn ended(&self, code: u16, description: &str) -> Outbound {
+        status(
+            &self.reply,
+            code,
+            description,
+            &[
+                ("Nats-Pending-Messages", format!("{}", self.batch)),
+                ("Nats-Pending-Bytes", format!("{}", self.max_bytes)),
+            ],
+        )
+    }
+}
+
+impl Consumer {
+    /// Takes a pull request (`$JS.API.CONSUMER.MSG.NEXT`); answers at once with a status if it
+    /// is refused.
+    pub fn add_pull(&mut self, now: u64, reply: Bytes, body: &[u8], out: &mut Vec<Outbound>) {
+        self.last_active = now;
+        if self.is_push() {
+            out.push(status(&reply, 409, "Consumer is push based", &[]));
+            return;
+        }
+        #[derive(Deserialize, Default)]
+        struct Req {
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            batch: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            max_bytes: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            expires: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            no_wait: bool,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            idle_heartbeat: i64,
+        }
+        let text = core::str::from_utf8(body).unwrap_or("").trim();
+        let req = if text.is_empty() {
+            Req { batch: 1, ..Default::default() }
+        } else if let Ok(n) = text.parse::<i64>() {
+            Req { batch: n, ..Default::default() }
+        } else {
+            match serde_json::from_str::<Req>(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.push(status(&reply, 400, &format!("Bad Request - {e}"), &[]));
+                    return;
+                }
+            }
+        };
+        let batch = req.batch.max(1);
+        let cfg = &self.state.config;
+        if cfg.max_batch > 0 && batch > cfg.max_batch {
+            out.push(status(&reply, 409, &format!("Exceeded MaxRequestBatch of {}", cfg.max_batch), &[]));
+            return;
+        }
+        if cfg.max_expires > 0 && (req.expires == 0 || req.expires > cfg.max_expires) {
+            out.push(status(
+                &reply,
+                409,
+                &format!("Exceeded MaxRequestExpires of {}", duration::format(cfg.max_expires as u64)),
+                &[],
+            ));
+            return;
+        }
+        if cfg.max_bytes > 0 && req.max_bytes > cfg.max_bytes {
+            out.push(status(&reply, 409, &format!("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes), &[]));
+            return;
+        }
+        if req.idle_heartbeat > 0 && req.expires > 0 && req.idle_heartbeat > req.expires / 2 {
+            out.push(status(&reply, 400, "Bad Request - heartbeat value too large", &[]));
+            return;
+        }
+        if self.waiting.len() as i64 >= cfg.max_waiting.max(1) {
+            out.push(status(&reply, 409, "Exceeded MaxWaiting", &[]));
+            return;
+        }
+        let expires = if req.expires > 0 { now + req.expires as u64 } else { 0 };
+        let available = self.available();
+        if req.no_wait && !available && expires == 0 {
+            out.push(status(&reply, 404, "No Messages", &[]));
+            return;
+        }
+        let heartbeat = req.idle_heartbeat.max(0) as u64;
+        self.waiting.push_back(PullRequest {
+            reply,
+            batch,
+            max_bytes: req.max_bytes.max(0),
+            expires,
+            // no_wait with an expiry and nothing pending waits like an ordinary request
+            no_wait: req.no_wait && available,
+            heartbeat,
+            next_heartbeat: if heartbeat > 0 { now + heartbeat } else { 0 },
+        });
+    }
+
+    /// Answers every waiting pull request with `409 Consumer Deleted` (the consumer is going).
+    pub fn release_waiting(&mut self, out: &mut Vec<Outbound>) {
+        for r in self.waiting.drain(..) {
+            out.push(status(&r.reply, 409, "Consumer Deleted", &[]));
+        }
+    }
+}

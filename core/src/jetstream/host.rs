@@ -1,0 +1,230 @@
+//! Hosting the engine on a bus: the one step every host runs.
+//!
+//! The engine is a client of the bus it serves. The native server hosts it on a thread (and
+//! inline on a publishing connection's task), the page on its one thread, the core's tests
+//! under a simulated clock; what they have in common — which subscriptions the engine holds,
+//! in which order timers and messages are handled, what comes out — lives here, so that a host
+//! only moves messages and fires its timer.
+//!
+//! Call order, for every host:
+//! 1. [`EngineHost::new`] subscribes the engine's subjects on the host's bus.
+//! 2. Whenever messages arrived on those subscriptions, or the deadline of
+//!    [`EngineHost::poll_timeout`] has passed, call [`EngineHost::step`] with them (or with
+//!    none), then publish every returned [`Outbound`] in order. A step handles due timers
+//!    first: a pull request that expired before a message arrived must end with its
+//!    `408 Request Timeout` rather than take that message, as in nats-server.
+//! 3. [`EngineHost::shutdown`] saves the engine's state and drops its subscriptions.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
+
+use super::{JetStream, Outbound, SubChange};
+
+/// The bus an engine is a client of, as its host provides it.
+pub trait EngineBus {
+    /// The host's handle on one of the engine's subscriptions.
+    type Sub;
+    /// Subscribes the engine to `subject`; `None` if the bus refused it.
+    fn subscribe(&mut self, subject: &str) -> Option<Self::Sub>;
+    fn unsubscribe(&mut self, sub: Self::Sub);
+    /// Whether anyone listens on `subject` (push consumers deliver only then).
+    fn has_interest(&self, subject: &[u8]) -> bool;
+}
+
+/// A message on one of the engine's subscriptions, borrowed from wherever the host keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    pub headers: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+/// The engine with the subscriptions it holds on its host's bus (`S` is the host's handle).
+pub struct EngineHost<S> {
+    engine: JetStream,
+    subs: HashMap<String, S>,
+}
+
+impl<S> EngineHost<S> {
+    pub fn new<B: EngineBus<Sub = S>>(engine: JetStream, bus: &mut B) -> Self {
+        let mut host = EngineHost { engine, subs: HashMap::new() };
+        host.sync_subscriptions(bus);
+        host
+    }
+
+    pub fn engine(&self) -> &JetStream {
+        &self.engine
+    }
+
+    /// For direct calls into the engine (the page's KV and object store, statistics). Whoever
+    /// changes the engine this way then runs a [`EngineHost::step`] with no input, which picks
+    /// up the subscription changes and the output the call left.
+    pub fn engine_mut(&mut self) -> &mut JetStream {
+        &mut self.engine
+    }
+
+    /// When the next step is due even if no message arrives (ns since the Unix epoch).
+    pub fn poll_timeout(&self, now: u64) -> Option<u64> {
+        self.engine.next_deadline(now)
+    }
+
+    /// One engine step at `now`: due timers, then `input` in order, then the subscription
+    /// changes all that caused; returns what to publish, in order.
+    pub fn step<'a, B: EngineBus<Sub = S>>(
+        &mut self,
+        now: u64,
+        bus: &mut B,
+        input: impl IntoIterator<Item = Inbound<'a>>,
+    ) -> Vec<Outbound> {
+        {
+            let bus = &*bus;
+            let interest = |subject: &[u8]| bus.has_interest(subject);
+            if self.engine.next_deadline(now).is_some_and(|due| due <= now) {
+                self.engine.handle_timeout(now, &interest);
+            }
+            for m in input {
+                self.engine.handle_msg(now, m.subject, m.reply, m.headers, m.payload, &interest);
+            }
+        }
+        self.sync_subscriptions(bus);
+        self.engine.take_outbound()
+    }
+
+    /// Saves consumer state and stream metadata, and drops every subscription: nothing reaches
+    /// the engine after this.
+    pub fn shutdown<B: EngineBus<Sub = S>>(&mut self, bus: &mut B) {
+        self.engine.flush();
+        for (_, sub) in self.subs.drain() {
+            bus.unsubscribe(sub);
+        }
+    }
+
+    fn sync_subscriptions<B: EngineBus<Sub = S>>(&mut self, bus: &mut B) {
+        for change in self.engine.subscriptions() {
+            match change {
+                SubChange::Add(subject) => {
+                    if !self.subs.contains_key(&subject) {
+                        if let Some(sub) = bus.subscribe(&subject) {
+                            self.subs.insert(subject, sub);
+                        }
+                    }
+                }
+                SubChange::Remove(subject) => {
+                    if let Some(sub) = self.subs.remove(&subject) {
+                        bus.unsubscribe(sub);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
+    use crate::jetstream::store::MemStorage;
+    use crate::proto::{Limits, ServerInfo};
+    use crate::session::SessionConfig;
+    use alloc::boxed::Box;
+
+    const SEC: u64 = 1_000_000_000;
+
+    struct Sim {
+        broker: Broker,
+        client: ConnId,
+        js: ConnId,
+        host: EngineHost<u64>,
+    }
+
+    impl Sim {
+        fn new(now: u64) -> Sim {
+            let config = BrokerConfig {
+                session: SessionConfig { limits: Limits::default(), auth_required: false },
+                info: ServerInfo::default(),
+                max_subscriptions: 0,
+                authorizer: None,
+            };
+            let mut broker = Broker::new(config, 1);
+            let client = broker.connect_local();
+            let js = broker.connect_local();
+            let (engine, _) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), now, 1);
+            let host = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js });
+            broker.subscribe_local(client, b"_INBOX.c.*", None).unwrap();
+            Sim { broker, client, js, host }
+        }
+
+        /// Steps the engine until the bus is quiet, as a host does after input.
+        fn pump(&mut self, now: u64) -> Vec<Delivery> {
+            loop {
+                let input = self.broker.take_deliveries(self.js);
+                let mut bus = LocalBus { broker: &mut self.broker, conn: self.js };
+                let out = self.host.step(now, &mut bus, input.iter().map(Delivery::inbound));
+                for o in &out {
+                    bus.publish(o);
+                }
+                if input.is_empty() && out.is_empty() {
+                    return self.broker.take_deliveries(self.client);
+                }
+            }
+        }
+
+        fn send(&mut self, subject: &str, reply: Option<&str>, body: &str) {
+            let reply = reply.map(str::as_bytes);
+            self.broker
+                .publish_local(self.client, subject.as_bytes(), subject.as_bytes(), reply, None, body.as_bytes())
+                .unwrap();
+        }
+    }
+
+    /// Due timers come before new input. Message 1 went out at t0 and was never acked; its
+    /// ack wait (1 s) is over when the next pull request arrives at t0 + 2 s, as it would have
+    /// fired on a real clock: the request gets message 1 again, not message 2. Handling the
+    /// request before the timer would hand it message 2 and leave message 1 waiting.
+    #[test]
+    fn a_due_redelivery_goes_before_a_request_that_arrives_with_it() {
+        let t0 = 1_700_000_000 * SEC;
+        let mut sim = Sim::new(t0);
+        sim.send("$JS.API.STREAM.CREATE.S", Some("_INBOX.c.1"), r#"{"name":"S","subjects":["s.>"]}"#);
+        sim.send(
+            "$JS.API.CONSUMER.CREATE.S.C",
+            Some("_INBOX.c.2"),
+            r#"{"stream_name":"S","config":{"name":"C","durable_name":"C","ack_policy":"explicit","ack_wait":1000000000}}"#,
+        );
+        let replies = sim.pump(t0);
+        assert_eq!(replies.len(), 2);
+        // published once the engine listens on the stream's subjects
+        sim.send("s.1", None, "one");
+        sim.send("s.2", None, "two");
+        assert!(sim.pump(t0).is_empty());
+        assert!(replies.iter().all(|d| !d.payload.windows(7).any(|w| w == b"\"error\"")), "{replies:?}");
+        let pull = r#"{"batch":1,"no_wait":true}"#;
+        sim.send("$JS.API.CONSUMER.MSG.NEXT.S.C", Some("_INBOX.c.p1"), pull);
+        let first = sim.pump(t0);
+        assert_eq!(first.iter().map(|d| &d.payload[..]).collect::<Vec<_>>(), [b"one"], "{first:?}");
+        assert!(sim.host.poll_timeout(t0).is_some_and(|t| t <= t0 + SEC));
+        sim.send("$JS.API.CONSUMER.MSG.NEXT.S.C", Some("_INBOX.c.p2"), pull);
+        let second = sim.pump(t0 + 2 * SEC);
+        let data: Vec<&[u8]> = second.iter().filter(|d| d.headers.is_none()).map(|d| &d.payload[..]).collect();
+        assert_eq!(data, [b"one"], "{second:?}");
+    }
+
+    #[test]
+    fn subscriptions_follow_streams_and_end_at_shutdown() {
+        let t0 = 1_700_000_000 * SEC;
+        let mut sim = Sim::new(t0);
+        let before = sim.broker.subscription_count();
+        sim.send("$JS.API.STREAM.CREATE.S", Some("_INBOX.c.1"), r#"{"name":"S","subjects":["s.>"]}"#);
+        sim.pump(t0);
+        assert!(sim.broker.has_interest(b"s.anything"));
+        assert_eq!(sim.broker.subscription_count(), before + 1);
+        sim.send("$JS.API.STREAM.DELETE.S", Some("_INBOX.c.2"), "");
+        sim.pump(t0);
+        assert!(!sim.broker.has_interest(b"s.anything"));
+        sim.host.shutdown(&mut LocalBus { broker: &mut sim.broker, conn: sim.js });
+        assert_eq!(sim.broker.subscription_count(), 1, "only the client's inbox is left");
+    }
+}

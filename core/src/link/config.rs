@@ -1,0 +1,165 @@
+//! What a link exchanges with the server (subjects, identity, credentials) and its timing.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde::Serialize;
+
+use super::BadSubject;
+use crate::subject::{matches, validate_subscribe};
+
+/// What the link exchanges with the server.
+#[derive(Debug, Clone, Default)]
+pub struct LinkConfig {
+    /// Subjects (wildcards allowed) whose local publishes go to the server.
+    pub exports: Vec<String>,
+    /// Subjects (wildcards allowed) the server's publishes on come into the local side.
+    pub imports: Vec<String>,
+    /// The local side's inbox prefix (`_INBOX.<token>`): replies to it come back over the
+    /// link, and requests with such a reply are live (never kept in the outbox).
+    pub inbox_prefix: String,
+    /// Prefix of the `Nats-Msg-Id` values stamped on outgoing messages (unique per session).
+    pub id_prefix: String,
+    pub name: String,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub token: Option<String>,
+}
+
+/// The client library name the link reports in `CONNECT` (a server's `/connz` shows it).
+pub const LANG: &str = "edgebus";
+
+#[derive(Serialize)]
+struct Connect<'a> {
+    verbose: bool,
+    pedantic: bool,
+    headers: bool,
+    no_responders: bool,
+    /// Off: what the link publishes must never come back to it as an import.
+    echo: bool,
+    protocol: u8,
+    lang: &'a str,
+    version: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pass: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_token: Option<&'a str>,
+}
+
+impl LinkConfig {
+    /// Checks the subject lists.
+    pub fn validate(&self) -> Result<(), BadSubject> {
+        for s in self.exports.iter().chain(&self.imports) {
+            validate_subscribe(s.as_bytes()).map_err(|error| BadSubject { subject: s.clone(), error })?;
+        }
+        Ok(())
+    }
+
+    pub fn is_exported(&self, subject: &[u8]) -> bool {
+        self.exports.iter().any(|p| matches(p.as_bytes(), subject))
+    }
+
+    pub fn is_imported(&self, subject: &[u8]) -> bool {
+        self.imports.iter().any(|p| matches(p.as_bytes(), subject))
+    }
+
+    /// Whether `reply` is one of the local side's own inboxes (live request/reply, never kept).
+    pub fn is_own_inbox(&self, reply: &[u8]) -> bool {
+        reply.len() > self.inbox_prefix.len()
+            && reply.starts_with(self.inbox_prefix.as_bytes())
+            && reply[self.inbox_prefix.len()] == b'.'
+    }
+
+    /// The subjects the link subscribes on the server: every import, and the inbox prefix.
+    pub fn interest(&self) -> impl Iterator<Item = String> + '_ {
+        let mut inbox = self.inbox_prefix.clone();
+        inbox.push_str(".>");
+        self.imports.iter().cloned().chain(core::iter::once(inbox))
+    }
+
+    pub(super) fn connect_json(&self) -> String {
+        let body = Connect {
+            verbose: false,
+            pedantic: false,
+            headers: true,
+            no_responders: true,
+            echo: false,
+            protocol: 1,
+            lang: LANG,
+            version: env!("CARGO_PKG_VERSION"),
+            name: &self.name,
+            user: self.user.as_deref(),
+            pass: self.pass.as_deref(),
+            auth_token: self.token.as_deref(),
+        };
+        serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+/// When the link pings, gives up and retries. Defaults are nats.js's (`pingInterval`,
+/// `maxPingOut`, `timeout`) and the page's reconnect delays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// A keepalive `PING` this often while connected.
+    pub ping_interval_ms: u32,
+    /// Keepalive pings left unanswered before the link counts as dead.
+    pub max_ping_out: u32,
+    /// How long an attempt may take from dialing to the handshake's `PONG`.
+    pub connect_timeout_ms: u32,
+    /// The backoff range between attempts ([`super::Backoff`]).
+    pub reconnect_min_ms: u32,
+    pub reconnect_max_ms: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            ping_interval_ms: 120_000,
+            max_ping_out: 2,
+            connect_timeout_ms: 20_000,
+            reconnect_min_ms: 250,
+            reconnect_max_ms: 5_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::subject::SubjectError;
+    use alloc::vec;
+
+    #[test]
+    fn subjects_and_inboxes() {
+        let c = LinkConfig {
+            exports: vec!["orders.>".into()],
+            imports: vec!["prices.>".into()],
+            inbox_prefix: "_INBOX.page".into(),
+            ..LinkConfig::default()
+        };
+        assert!(c.is_exported(b"orders.eu.1") && !c.is_exported(b"prices.x"));
+        assert!(c.is_imported(b"prices.x") && !c.is_imported(b"orders.1"));
+        assert!(
+            c.is_own_inbox(b"_INBOX.page.7") && !c.is_own_inbox(b"_INBOX.pagex.7") && !c.is_own_inbox(b"_INBOX.page")
+        );
+        assert_eq!(c.interest().collect::<Vec<_>>(), vec!["prices.>", "_INBOX.page.>"]);
+        let bad = LinkConfig { exports: vec!["a..b".into()], ..c.clone() }.validate().unwrap_err();
+        assert_eq!(bad, BadSubject { subject: "a..b".into(), error: SubjectError::EmptyToken });
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn connect_carries_credentials_and_echo_off() {
+        let c = LinkConfig { name: "n\"q".into(), token: Some("t".into()), ..LinkConfig::default() };
+        let v: serde_json::Value = serde_json::from_str(&c.connect_json()).unwrap();
+        assert_eq!(v["echo"], false);
+        assert_eq!(v["headers"], true);
+        assert_eq!(v["name"], "n\"q");
+        assert_eq!(v["auth_token"], "t");
+        assert!(v.get("user").is_none() && v.get("pass").is_none());
+    }
+}

@@ -1,0 +1,345 @@
+//! The nested blocks of a configuration file: `authorization` (single user, token or a
+//! `users` list, and its timeout), `websocket` and `jetstream`, each with the keys
+//! nats-server defines there that edgebus does not implement, so they are reported as
+//! unsupported rather than as typos.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::super::error::ConfError;
+use super::super::value::{Entry, ValueKind};
+use super::values::*;
+use super::{unknown, unsupported};
+use crate::options::{self, Authorization, Options, User};
+
+const UNSUPPORTED_AUTH: &[&str] =
+    &["auth_callout", "default_permission", "default_permissions", "permissions", "proxy_required"];
+
+const UNSUPPORTED_USER: &[&str] =
+    &["account", "allowed_connection_types", "connection_types", "nkey", "permission", "permissions", "proxy_required"];
+
+const UNSUPPORTED_WS: &[&str] = &[
+    "advertise",
+    "allowed_origins",
+    "authentication",
+    "authorization",
+    "compress",
+    "compression",
+    "handshake_timeout",
+    "headers",
+    "jwt_cookie",
+    "no_auth_user",
+    "pass_cookie",
+    "ping_interval",
+    "same_origin",
+    "tls",
+    "token_cookie",
+    "user_cookie",
+];
+
+const UNSUPPORTED_JS: &[&str] = &[
+    "cipher",
+    "domain",
+    "ek",
+    "encryption_key",
+    "extension_hint",
+    "key",
+    "limits",
+    "max_ack_pending",
+    "max_buffered_msgs",
+    "max_buffered_size",
+    "max_catchup",
+    "max_ha_assets",
+    "max_outstanding_catchup",
+    "max_request_batch",
+    "prev_encryption_key",
+    "prev_key",
+    "request_queue_limit",
+    "strict",
+    "sync_always",
+    "tpm",
+    "unique_tag",
+];
+
+pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
+    let mut user = None;
+    let mut pass = None;
+    let mut token = None;
+    let mut users = None;
+    let mut timeout = None;
+    for ae in map(e)? {
+        match ae.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => user = Some(string(ae)?.to_string()),
+            "pass" | "password" => pass = Some(string(ae)?.to_string()),
+            "token" => token = Some(string(ae)?.to_string()),
+            "timeout" => timeout = Some(auth_timeout(ae)?),
+            "users" => users = Some(parse_users(ae, opts)?),
+            k if UNSUPPORTED_AUTH.contains(&k) => unsupported(ae, "authorization", opts),
+            _ => unknown(ae, "authorization", opts),
+        }
+    }
+    let at = |message: &str| ConfError::value(&e.key_pos, &e.key, message);
+    if (user.is_some() || pass.is_some()) && token.is_some() {
+        return Err(at("Cannot have a user/pass and token"));
+    }
+    if users.is_some() && user.is_some() {
+        return Err(at("Can not have a single user/pass and a users array"));
+    }
+    if users.is_some() && token.is_some() {
+        return Err(at("Can not have a token and a users array"));
+    }
+    let mut all = users.unwrap_or_default();
+    match (user, pass) {
+        (Some(username), pass) => all.push(User { username, password: pass.unwrap_or_default() }),
+        (None, Some(_)) => {
+            opts.warnings.push(format!("{}: authorization has a password but no user (ignored)", e.key_pos))
+        }
+        (None, None) => {}
+    }
+    opts.authorization =
+        Authorization { token, users: all, timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT) };
+    Ok(())
+}
+
+/// `timeout` in seconds, integer or fractional (nats-server's form); a Go duration string
+/// is accepted too.
+pub(super) fn auth_timeout(e: &Entry) -> Result<Duration, ConfError> {
+    let secs = match &e.value.kind {
+        ValueKind::Integer(n) => *n as f64,
+        ValueKind::Float(f) => *f,
+        ValueKind::String(s) => {
+            return parse_go_duration(s).map_err(|why| invalid(e, format!("error parsing timeout: {why}")))
+        }
+        _ => return Err(type_error(e, "a number of seconds")),
+    };
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| invalid(e, format!("invalid timeout {secs}: expected a non-negative number of seconds")))
+}
+
+pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, ConfError> {
+    let ValueKind::Array(items) = &e.value.kind else {
+        return Err(type_error(e, "an array of users"));
+    };
+    let mut users = Vec::with_capacity(items.len());
+    for item in items {
+        let ValueKind::Map(fields) = &item.kind else {
+            return Err(ConfError::value(
+                &item.pos,
+                &e.key,
+                format!("expected user entry to be a map, got {}", item.type_name()),
+            ));
+        };
+        let mut username = None;
+        let mut password = None;
+        for f in fields {
+            match f.key.to_ascii_lowercase().as_str() {
+                "user" | "username" => username = Some(string(f)?.to_string()),
+                "pass" | "password" => password = Some(string(f)?.to_string()),
+                k if UNSUPPORTED_USER.contains(&k) => unsupported(f, "authorization users", opts),
+                _ => unknown(f, "authorization users", opts),
+            }
+        }
+        let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
+        users.push(User { username, password: password.unwrap_or_default() });
+    }
+    Ok(users)
+}
+
+pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
+    for we in map(e)? {
+        match we.key.to_ascii_lowercase().as_str() {
+            "host" | "net" => opts.websocket.host = string(we)?.to_string(),
+            "port" => opts.websocket.port = port(we)?,
+            "listen" => {
+                let (host, port) = listen(we)?;
+                if let Some(host) = host {
+                    opts.websocket.host = host;
+                }
+                opts.websocket.port = port;
+            }
+            "no_tls" => opts.websocket.no_tls = boolean(we)?,
+            k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
+            _ => unknown(we, "websocket", opts),
+        }
+    }
+    Ok(())
+}
+
+/// `jetstream: true|false|enabled|disabled` or a block, which enables JetStream unless it
+/// says `enabled: false`.
+pub(super) fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<(), ConfError> {
+    match &e.value.kind {
+        ValueKind::Bool(b) => opts.jetstream.enabled = *b,
+        ValueKind::String(s) => {
+            opts.jetstream.enabled = match s.to_ascii_lowercase().as_str() {
+                "enabled" | "enable" => true,
+                "disabled" | "disable" => false,
+                _ => return Err(invalid(e, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
+            }
+        }
+        ValueKind::Map(entries) => {
+            let mut enable = true;
+            for je in entries {
+                match je.key.to_ascii_lowercase().as_str() {
+                    "store" | "store_dir" | "storedir" => store_dir(je, opts, store_dir_set)?,
+                    "max_memory_store" | "max_mem_store" | "max_mem" => {
+                        opts.jetstream.max_memory_store = storage_size(je)?;
+                    }
+                    "max_file_store" | "max_file" => {
+                        opts.jetstream.max_file_store = storage_size(je)?;
+                    }
+                    "enabled" | "enable" => enable = boolean(je)?,
+                    "sync" | "sync_interval" => opts.jetstream.sync_interval = sync_interval(je, &mut opts.warnings)?,
+                    k if UNSUPPORTED_JS.contains(&k) => unsupported(je, "jetstream", opts),
+                    _ => unknown(je, "jetstream", opts),
+                }
+            }
+            opts.jetstream.enabled = enable;
+        }
+        _ => return Err(type_error(e, "a boolean, \"enabled\", \"disabled\" or a map")),
+    }
+    Ok(())
+}
+
+/// `sync_interval: always` (any case, as nats-server compares it) or a duration; zero means
+/// the default, as in nats-server's file store.
+pub(super) fn sync_interval(e: &Entry, warnings: &mut Vec<String>) -> Result<options::SyncInterval, ConfError> {
+    if let ValueKind::String(s) = &e.value.kind {
+        if s.eq_ignore_ascii_case("always") {
+            return Ok(options::SyncInterval::Always);
+        }
+    }
+    let d = duration(e, warnings)?;
+    Ok(options::SyncInterval::Every(if d.is_zero() { options::SYNC_INTERVAL } else { d }))
+}
+
+pub(super) fn store_dir(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<(), ConfError> {
+    // nats-server accepts the directory at the top level or inside `jetstream {}`, not both.
+    if *store_dir_set {
+        return Err(invalid(e, "Duplicate 'store_dir' configuration"));
+    }
+    *store_dir_set = true;
+    opts.jetstream.store_dir = Some(PathBuf::from(string(e)?));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::tests::*;
+    use super::*;
+
+    #[test]
+    fn authorization_block() {
+        let o = ok("authorization { token: s3cr3t }");
+        assert_eq!(o.authorization.token.as_deref(), Some("s3cr3t"));
+        assert!(o.authorization.users.is_empty());
+        assert_eq!(o.authorization.timeout, options::AUTH_TIMEOUT);
+
+        let o = ok("authorization { user: derek, pass: \"T0p\", timeout: 1.5 }");
+        assert_eq!(o.authorization.users, vec![User { username: "derek".into(), password: "T0p".into() }]);
+        assert_eq!(o.authorization.timeout, Duration::from_millis(1500));
+        let o = ok("authorization { username: a, password: b, timeout: 3 }");
+        assert_eq!(o.authorization.users[0].username, "a");
+        assert_eq!(o.authorization.timeout, Duration::from_secs(3));
+        assert_eq!(
+            ok("authorization { token: t, timeout: \"250ms\" }").authorization.timeout,
+            Duration::from_millis(250)
+        );
+
+        let o = ok(concat!(
+            "authorization {\n  users: [\n    {user: alice, password: $2a$11$hash}\n",
+            "    {user: bob, pass: 'b', permissions: {publish: x}}\n  ]\n}\n"
+        ));
+        assert_eq!(
+            o.authorization.users,
+            vec![
+                User { username: "alice".into(), password: "$2a$11$hash".into() },
+                User { username: "bob".into(), password: "b".into() },
+            ]
+        );
+        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+        assert!(o.warnings[0].contains("\"permissions\" in authorization users is not supported"));
+
+        assert!(err("authorization { user: a, password: b, token: c }").contains("Cannot have a user/pass and token"));
+        assert!(err("authorization { user: a, users: [{user: b}] }")
+            .contains("Can not have a single user/pass and a users array"));
+        assert!(
+            err("authorization { token: a, users: [{user: b}] }").contains("Can not have a token and a users array")
+        );
+        assert!(err("authorization { users: [ x ] }").contains("expected user entry to be a map"));
+        assert!(err("authorization { users: [ {password: x} ] }").contains("user entry has no \"user\""));
+        assert!(err("authorization { users: {user: a} }").contains("expected an array of users"));
+        assert!(err("authorization { users: [{user: a, password: 2}] }")
+            .contains("password: expected a string, got an integer"));
+        assert!(err("authorization { timeout: -1 }").contains("invalid timeout"));
+        assert!(err("authorization: token").contains("authorization: expected a map"));
+        assert!(ok("Authorization { TOKEN: x }").authorization.token.is_some());
+    }
+
+    #[test]
+    fn websocket_block() {
+        let o = ok("websocket { host: 127.0.0.1, port: 8080, no_tls: true }");
+        assert_eq!(o.websocket.host, "127.0.0.1");
+        assert_eq!(o.websocket.port, 8080);
+        assert!(o.websocket.no_tls);
+        let o = ok("ws: { listen: \"0.0.0.0:9090\" }");
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port), ("0.0.0.0", 9090));
+        assert!(!o.websocket.no_tls);
+        let o = ok("websocket { net: localhost\n listen: 9091 }");
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port), ("localhost", 9091));
+        assert!(err("websocket { port: \"x\" }").contains("port: expected an integer"));
+        assert!(err("websocket: 8080").contains("websocket: expected a map"));
+    }
+
+    #[test]
+    fn jetstream_forms() {
+        assert!(ok("jetstream: enabled").jetstream.enabled);
+        assert!(ok("jetstream: true").jetstream.enabled);
+        assert!(ok("jetstream: Enable").jetstream.enabled);
+        assert!(!ok("jetstream: false").jetstream.enabled);
+        assert!(!ok("jetstream: disabled").jetstream.enabled);
+        assert!(err("jetstream: maybe").contains("Expected 'enabled' or 'disabled'"));
+        assert!(err("jetstream: 1").contains("jetstream: expected a boolean"));
+
+        let o =
+            ok("jetstream {\n  store_dir: /var/lib/edgebus\n  max_memory_store: 1GB\n  max_file_store: \"2G\"\n}\n");
+        assert!(o.jetstream.enabled);
+        assert_eq!(o.jetstream.store_dir, Some(PathBuf::from("/var/lib/edgebus")));
+        assert_eq!(o.jetstream.max_memory_store, 1 << 30);
+        assert_eq!(o.jetstream.max_file_store, 2 << 30);
+        let o = ok("jetstream { max_mem: 1024, max_file: \"3MB\", enabled: false }");
+        assert!(!o.jetstream.enabled);
+        assert_eq!(o.jetstream.max_memory_store, 1024);
+        assert_eq!(o.jetstream.max_file_store, 3 << 20);
+        assert_eq!(ok("jetstream { max_mem_store: 1k }").jetstream.max_memory_store, 1000);
+        assert_eq!(ok("jetstream { store: \"/d\" }").jetstream.store_dir, Some(PathBuf::from("/d")));
+        let o = ok("store_dir: \"/top\"\njetstream: enabled");
+        assert_eq!(o.jetstream.store_dir, Some(PathBuf::from("/top")));
+        assert!(err("store_dir: /a\njetstream { store_dir: /b }").contains("Duplicate 'store_dir' configuration"));
+        assert!(err("jetstream { max_file: \"12X\" }").contains("sizes defined as strings must end in K, M, G, T"));
+        assert!(err("jetstream { max_file: -1 }").contains("cannot be negative"));
+        let o = ok("jetstream { domain: hub, bogus: 1 }");
+        assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn jetstream_sync_interval() {
+        use options::SyncInterval;
+        assert_eq!(ok("jetstream: enabled").jetstream.sync_interval, SyncInterval::Every(options::SYNC_INTERVAL));
+        assert_eq!(ok("jetstream { sync_interval: always }").jetstream.sync_interval, SyncInterval::Always);
+        assert_eq!(ok("jetstream { sync: \"ALWAYS\" }").jetstream.sync_interval, SyncInterval::Always);
+        let o = ok("jetstream { sync_interval: \"30s\" }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(30)));
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        let o = ok("jetstream { sync_interval: 45 }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(45)));
+        let o = ok("jetstream { sync_interval: 2m }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(Duration::from_secs(120)));
+        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+        let o = ok("jetstream { sync_interval: \"0s\" }");
+        assert_eq!(o.jetstream.sync_interval, SyncInterval::Every(options::SYNC_INTERVAL));
+        assert!(err("jetstream { sync_interval: \"often\" }").contains("error parsing sync_interval"));
+        assert!(err("jetstream { sync_interval: true }").contains("expected a duration"));
+    }
+}

@@ -1,0 +1,330 @@
+//! The reading half of a client connection: its protocol session, and the publisher half of
+//! routing.
+//!
+//! Delivery is direct: the publishing connection's reader matches the subject (from its own
+//! match cache, no lock on a hit), appends `MSG` lines straight into each receiver's outbound
+//! buffer under that receiver's short mutex, and, once it has routed everything one read
+//! brought, wakes the writers of the receivers whose buffers were empty. What a `CONNECT`,
+//! `SUB` or `UNSUB` does, and who hears of a request nobody answered, is decided by the
+//! core's [`edgebus_core::policy`], as in the page.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use edgebus_core::policy::{self, Conduct, SubOutcome, Unsubscribe};
+use edgebus_core::proto::{write_info, ProtocolError};
+use edgebus_core::session::{Event, Session};
+use tokio::net::TcpStream;
+use tracing::{debug, trace, warn};
+
+use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
+use crate::router::Router;
+use crate::server::Shared;
+use crate::transport::{self, Kind, Reader};
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
+    let (reader, writer, peer) = match transport::open(stream, peer, kind).await {
+        Ok(parts) => parts,
+        Err(e) => {
+            debug!(%peer, "connection setup failed: {e}");
+            return;
+        }
+    };
+    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let client = Arc::new(Client::new(id, kind, peer));
+    let mut info = BytesMut::new();
+    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    write_info(&mut info, &json);
+    client.push(&info);
+    let admitted = {
+        let mut clients = shared.clients.lock();
+        let ok = clients.len() < shared.opts.max_connections.max(0) as usize;
+        if ok {
+            clients.insert(id, client.clone());
+        }
+        ok
+    };
+    if !admitted {
+        client.close(Some(ProtocolError::MaxConnections));
+        write_loop(client, writer, shared).await;
+        return;
+    }
+    shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    debug!(cid = id, %peer, ?kind, "Client connection created");
+
+    let mut conn = Conn {
+        session: Session::new(shared.session_config()),
+        publishing: Publishing {
+            router: Router::new(&shared),
+            conduct: Conduct::BEFORE_CONNECT,
+            in_msgs: 0,
+            in_bytes: 0,
+            out_msgs: 0,
+            out_bytes: 0,
+        },
+        shared: shared.clone(),
+        client: client.clone(),
+    };
+    // The writer runs as its own task so that writing to this client and reading from it
+    // proceed on different cores.
+    let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
+    {
+        let read = conn.read_loop(reader);
+        let ping = ping_loop(&client, &shared);
+        let auth = auth_timer(&client, &shared);
+        tokio::pin!(read, ping, auth);
+        tokio::select! {
+            _ = &mut write => {}
+            _ = &mut read => { let _ = write.await; }
+            _ = &mut ping => { let _ = write.await; }
+            _ = &mut auth => { let _ = write.await; }
+        }
+    }
+    conn.teardown();
+    shared.clients.lock().remove(&id);
+    debug!(cid = id, %peer, "Client connection closed");
+}
+
+/// The reader side of a connection: protocol state and the publisher half of routing.
+struct Conn {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    session: Session,
+    publishing: Publishing,
+}
+
+/// What a connection's reader needs to publish. It lives beside the session, not in it, so
+/// a plain `PUB` can be routed with its subject and payload read in place from the
+/// session's buffer.
+struct Publishing {
+    router: Router,
+    /// What the connection's `CONNECT` asked for.
+    conduct: Conduct,
+    /// Counters gathered over one read and added to the shared ones once, so the hot path
+    /// does not touch shared atomics per message.
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+}
+
+impl Publishing {
+    fn publish(
+        &mut self,
+        shared: &Shared,
+        from: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) {
+        self.in_msgs += 1;
+        self.in_bytes += message.len() as u64;
+        let delivered =
+            self.router.route(shared, from, self.conduct.echo, subject, subject, reply, header_len, message);
+        self.out_msgs += delivered as u64;
+        self.out_bytes += (delivered * message.len()) as u64;
+        if policy::owes_no_responders(self.conduct, delivered, reply) {
+            if let Some(reply) = reply {
+                self.router.no_responders(shared, from, subject, reply);
+            }
+        }
+    }
+}
+
+impl Conn {
+    async fn read_loop(&mut self, mut reader: Reader) {
+        loop {
+            match reader.read(self.session.buffer_mut()).await {
+                Ok(0) | Err(_) => {
+                    self.client.close(None);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            let keep_going = self.process();
+            self.flush_stats();
+            if !keep_going {
+                return;
+            }
+            if let Some(receiver) = self.publishing.router.stalled.take() {
+                receiver.wait_drained(self.publishing.router.max_pending).await;
+            }
+        }
+    }
+
+    /// Acts on every complete operation received so far; false once the connection must end.
+    fn process(&mut self) -> bool {
+        let keep_going = self.process_ops();
+        self.publishing.router.wake_writers();
+        keep_going
+    }
+
+    fn process_ops(&mut self) -> bool {
+        loop {
+            // The common case, a plain PUB, is routed straight out of the read buffer.
+            if let Some(p) = self.session.peek_pub() {
+                let buf = self.session.peeked();
+                let reply = p.reply.clone().map(|r| &buf[r]);
+                let (subject, payload) = (&buf[p.subject.clone()], &buf[p.payload.clone()]);
+                self.publishing.publish(&self.shared, self.client.id, subject, reply, None, payload);
+                self.session.consume(&p);
+                continue;
+            }
+            let Some(ev) = self.session.poll_event() else {
+                return true;
+            };
+            match ev {
+                Event::Send(bytes) => self.client.push(bytes),
+                Event::Error(e) => {
+                    debug!(cid = self.client.id, "sending error: {e}");
+                    let mut b = BytesMut::new();
+                    e.write(&mut b);
+                    self.client.push(&b);
+                }
+                Event::Connect(opts) => {
+                    let authorized = crate::auth::authorize(&self.shared.opts.authorization, &opts);
+                    let conduct = match policy::connect(&opts, authorized) {
+                        Ok(conduct) => conduct,
+                        Err(e) => {
+                            warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
+                            return self.fail(e);
+                        }
+                    };
+                    self.publishing.conduct = conduct;
+                    self.client.headers.store(conduct.headers, Ordering::Relaxed);
+                    self.client.connected.store(true, Ordering::Relaxed);
+                    *self.client.meta.lock() = ClientMeta {
+                        name: opts.name.unwrap_or_default(),
+                        lang: opts.lang.unwrap_or_default(),
+                        version: opts.version.unwrap_or_default(),
+                    };
+                }
+                Event::ConnectInfo => {
+                    let info = policy::connect_info(self.shared.info(
+                        self.client.kind,
+                        self.client.id,
+                        self.client.addr.ip().to_string(),
+                    ));
+                    let mut b = BytesMut::new();
+                    write_info(&mut b, &serde_json::to_vec(&info).unwrap_or_default());
+                    self.client.push(&b);
+                }
+                Event::Publish(p) => {
+                    trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
+                    self.publishing.publish(
+                        &self.shared,
+                        self.client.id,
+                        &p.subject,
+                        p.reply.as_deref(),
+                        p.header_len,
+                        &p.message,
+                    );
+                }
+                Event::Subscribe { subject, queue, sid } => self.subscribe(subject, queue, sid),
+                Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
+                Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
+                Event::Close(e) => {
+                    debug!(cid = self.client.id, "closing: {e}");
+                    return self.fail(e);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> bool {
+        self.session.close();
+        self.client.close(Some(e));
+        false
+    }
+
+    fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let outcome = self.add_sub(subject, queue, sid);
+        let mut answer = BytesMut::new();
+        outcome.answer(self.publishing.conduct, &mut answer);
+        if !answer.is_empty() {
+            self.client.push(&answer);
+        }
+    }
+
+    fn add_sub(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) -> SubOutcome {
+        {
+            let mut subs = self.client.subs.lock();
+            // Drop entries of subscriptions that expired through auto-unsubscribe now and
+            // then, so a client doing SUB + UNSUB 1 per request does not grow the map forever.
+            if subs.len() >= 64 && subs.len().is_power_of_two() {
+                subs.retain(|_, s| !s.closed.load(Ordering::Relaxed));
+            }
+            let in_use = subs.get(&sid).is_some_and(|s| !s.closed.load(Ordering::Relaxed));
+            let live = self.client.num_subs.load(Ordering::Relaxed) as usize;
+            let max = usize::try_from(self.shared.opts.max_subscriptions.max(0)).unwrap_or(usize::MAX);
+            if let Some(refused) = SubOutcome::precheck(in_use, live, max) {
+                return refused;
+            }
+        }
+        let sub = SubRef::new(self.client.clone(), &sid, &subject, queue.as_deref());
+        if self.shared.insert_sub(&sub).is_err() {
+            return SubOutcome::InvalidSubject;
+        }
+        self.client.num_subs.fetch_add(1, Ordering::Relaxed);
+        self.client.subs.lock().insert(sub.sid.clone(), sub);
+        SubOutcome::Added
+    }
+
+    fn unsubscribe(&mut self, sid: &[u8], max: Option<u64>) {
+        let Some(sub) = self.client.subs.lock().get(sid).cloned() else {
+            return;
+        };
+        if let Unsubscribe::After(max) = Unsubscribe::of(max, sub.delivered.load(Ordering::Acquire)) {
+            sub.max.store(max, Ordering::Release);
+            return;
+        }
+        self.client.subs.lock().remove(sid);
+        if !sub.closed.swap(true, Ordering::AcqRel) {
+            self.shared.remove_sub(&sub);
+            self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush_stats(&mut self) {
+        let s = &self.shared.stats;
+        let p = &mut self.publishing;
+        if p.in_msgs > 0 {
+            s.in_msgs.fetch_add(p.in_msgs, Ordering::Relaxed);
+            s.in_bytes.fetch_add(p.in_bytes, Ordering::Relaxed);
+            self.client.in_msgs.fetch_add(p.in_msgs, Ordering::Relaxed);
+            self.client.in_bytes.fetch_add(p.in_bytes, Ordering::Relaxed);
+            p.in_msgs = 0;
+            p.in_bytes = 0;
+        }
+        if p.out_msgs > 0 {
+            s.out_msgs.fetch_add(p.out_msgs, Ordering::Relaxed);
+            s.out_bytes.fetch_add(p.out_bytes, Ordering::Relaxed);
+            p.out_msgs = 0;
+            p.out_bytes = 0;
+        }
+    }
+
+    /// Removes every subscription of the connection from the trie.
+    fn teardown(&mut self) {
+        let live: Vec<SubRef> = self
+            .client
+            .subs
+            .lock()
+            .drain()
+            .map(|(_, s)| s)
+            .filter(|s| !s.closed.swap(true, Ordering::AcqRel))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let mut sl = self.shared.sublist.write();
+        for s in &live {
+            sl.remove(&s.subject, s.queue.as_deref(), s);
+        }
+        self.shared.genid.store(sl.generation(), Ordering::Release);
+    }
+}

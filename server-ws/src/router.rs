@@ -1,0 +1,219 @@
+//! Routing from a publisher to its receivers, on whichever thread publishes (a connection's
+//! reader, the JetStream engine): the publisher's own match cache, the delivery rule of
+//! [`edgebus_core::route`], and the counting rules of [`edgebus_core::policy`].
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use edgebus_core::jetstream::consumer::ACK_PREFIX;
+use edgebus_core::jetstream::host::Inbound;
+use edgebus_core::policy::{self, Count};
+use edgebus_core::route::route;
+use edgebus_core::sublist::{MatchCache, MatchResult};
+
+use crate::client::{Client, SubRef};
+use crate::server::Shared;
+
+/// The publishing half of routing, owned by whoever publishes (a connection's reader, the
+/// JetStream engine): a private match cache, the queue-group RNG, and the bookkeeping of a
+/// publish (expired auto-unsubscribes, a receiver to stall on).
+pub struct Router {
+    cache: MatchCache<SubRef>,
+    /// The last subject routed and its result: a publisher repeating one subject skips even
+    /// the cache's hash lookup.
+    last: Option<(u64, Arc<MatchResult<SubRef>>)>,
+    /// The subject of `last`, in a buffer reused across subjects (no allocation per change).
+    last_subject: Vec<u8>,
+    rng: fastrand::Rng,
+    expired: Vec<SubRef>,
+    /// A receiver whose backlog passed the stall mark during this read.
+    pub stalled: Option<Arc<Client>>,
+    /// Receivers given their first bytes since their writer last looked, woken together by
+    /// [`Router::wake_writers`] once the publisher has routed everything it read. As in
+    /// nats-server, a receiver then gets one write per batch of input rather than a
+    /// trickle of small ones, which costs its reader a wake-up and a syscall each.
+    wakes: Vec<Arc<Client>>,
+    pub max_pending: usize,
+}
+
+impl Router {
+    pub fn new(shared: &Shared) -> Router {
+        Router {
+            cache: MatchCache::default(),
+            last: None,
+            last_subject: Vec::new(),
+            rng: fastrand::Rng::new(),
+            expired: Vec::new(),
+            stalled: None,
+            wakes: Vec::new(),
+            max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Wakes the writers of the receivers that got something since the last call. Every
+    /// publisher calls this after each batch it routes.
+    pub fn wake_writers(&mut self) {
+        for c in self.wakes.drain(..) {
+            c.wake.notify_one();
+        }
+    }
+
+    /// Delivers one message to every subscription matching `route_subject`, showing
+    /// `msg_subject` in the `MSG` line (they differ for JetStream deliveries, which go to an
+    /// inbox but carry the stream subject). Returns how many deliveries were made.
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(
+        &mut self,
+        shared: &Shared,
+        from: u64,
+        echo: bool,
+        route_subject: &[u8],
+        msg_subject: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        message: &[u8],
+    ) -> usize {
+        let genid = shared.genid.load(Ordering::Acquire);
+        let fresh = matches!(&self.last, Some((g, _)) if *g == genid && self.last_subject == route_subject);
+        if !fresh {
+            let r = match self.cache.get(genid, route_subject) {
+                Some(r) => r,
+                None => {
+                    let (g, r) = shared.match_subject(route_subject);
+                    // an ack subject carries its message's sequence numbers, so it is routed
+                    // once: caching it would only churn the cache
+                    if !route_subject.starts_with(ACK_PREFIX) {
+                        self.cache.insert(g, route_subject, r.clone());
+                    }
+                    r
+                }
+            };
+            self.last_subject.clear();
+            self.last_subject.extend_from_slice(route_subject);
+            self.last = Some((genid, r));
+        }
+        // borrowed, not cloned: no reference count traffic per message on a repeated subject
+        let Some((_, result)) = &self.last else {
+            return 0;
+        };
+        if result.plain.is_empty() && result.queues.is_empty() {
+            return 0;
+        }
+        let max_pending = self.max_pending;
+        let expired = &mut self.expired;
+        let stall = &mut self.stalled;
+        let wakes = &mut self.wakes;
+        let delivered = route(result, &mut self.rng, |sub| {
+            if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(echo, sub.client.id == from) {
+                return false;
+            }
+            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+            match Count::of(n, sub.max.load(Ordering::Acquire)) {
+                Count::Refuse => return false,
+                Count::DeliverLast => {
+                    sub.closed.store(true, Ordering::Release);
+                    expired.push(sub.clone());
+                }
+                Count::Deliver => {}
+            }
+            let (mut stalled, mut wake) = (false, false);
+            let ok = sub.client.deliver(
+                &sub.sid,
+                msg_subject,
+                reply,
+                header_len,
+                message,
+                max_pending,
+                shared,
+                &mut stalled,
+                &mut wake,
+            );
+            if stalled && stall.is_none() {
+                *stall = Some(sub.client.clone());
+            }
+            if wake {
+                wakes.push(sub.client.clone());
+            }
+            ok
+        });
+        if !self.expired.is_empty() {
+            for sub in self.expired.drain(..) {
+                shared.remove_sub(&sub);
+                sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        delivered
+    }
+}
+
+impl Router {
+    /// Tells publisher `from` that its request on `subject` reached nobody, on its own
+    /// subscription to `reply` (see [`policy::no_responders_target`]). Reply subjects are
+    /// mostly unique inboxes, so the match is not cached.
+    pub fn no_responders(&mut self, shared: &Shared, from: u64, subject: &[u8], reply: &[u8]) {
+        let (_, matched) = shared.match_subject(reply);
+        let Some(sub) = policy::no_responders_target(&matched, |s| s.client.id == from && !s.is_closed()) else {
+            return;
+        };
+        let status = policy::no_responders_headers(subject);
+        let (mut stalled, mut wake) = (false, false);
+        let client = &sub.client;
+        client.deliver(
+            &sub.sid,
+            reply,
+            None,
+            Some(status.len()),
+            &status,
+            self.max_pending,
+            shared,
+            &mut stalled,
+            &mut wake,
+        );
+        if wake {
+            self.wakes.push(client.clone());
+        }
+    }
+}
+
+/// Where an in-process subscriber (the JetStream host) takes its deliveries. Called from
+/// inside routing, so it must not block on anything a router may hold.
+pub trait InternalSink: Send + Sync {
+    /// Takes one message; false once the subscriber has gone.
+    fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool;
+}
+
+/// A message handed to an in-process subscriber, owned, for when it is processed later.
+pub struct InternalMsg {
+    pub subject: Bytes,
+    pub reply: Option<Bytes>,
+    pub headers: Option<Bytes>,
+    pub payload: Bytes,
+}
+
+impl InternalMsg {
+    /// The message as input for the JetStream engine.
+    pub fn inbound(&self) -> Inbound<'_> {
+        Inbound {
+            subject: &self.subject,
+            reply: self.reply.as_deref(),
+            headers: self.headers.as_deref(),
+            payload: &self.payload,
+        }
+    }
+
+    pub fn copy_of(subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> InternalMsg {
+        let (headers, payload) = match header_len {
+            Some(h) if h <= message.len() => {
+                (Some(Bytes::copy_from_slice(&message[..h])), Bytes::copy_from_slice(&message[h..]))
+            }
+            _ => (None, Bytes::copy_from_slice(message)),
+        };
+        InternalMsg {
+            subject: Bytes::copy_from_slice(subject),
+            reply: reply.map(Bytes::copy_from_slice),
+            headers,
+            payload,
+        }
+    }
+}

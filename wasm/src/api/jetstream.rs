@@ -1,0 +1,76 @@
+//! `Bus` methods for JetStream: API requests, publishes with acks, pull fetches.
+
+use js_sys::{Array, Promise};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use super::{js_to_json, json_to_js, options, promise, Bus};
+use crate::convert::msg_object;
+use crate::error::BusError;
+use crate::jetstream::{self, PublishOptions, API_TIMEOUT_MS};
+
+/// nats.js spells these in snake case.
+#[derive(Deserialize, Default)]
+struct FetchOptions {
+    max_messages: Option<u32>,
+    /// Milliseconds.
+    expires: Option<u32>,
+    no_wait: Option<bool>,
+}
+
+#[wasm_bindgen]
+impl Bus {
+    /// A `$JS.API.<api>` request with a JSON body; resolves with the JSON reply, rejects
+    /// with a `JetStreamApiError` (`code`, `err_code`) on an error reply.
+    #[wasm_bindgen(js_name = jsApi)]
+    pub fn js_api(&self, api: String, body: JsValue, timeout: Option<u32>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let body = js_to_json(&body)?;
+            let v = jetstream::api(&rc, &api, &body, timeout.unwrap_or(API_TIMEOUT_MS)).await?;
+            Ok(json_to_js(&v))
+        })
+    }
+
+    /// Publishes to a stream; resolves with the PubAck once the message is durable.
+    /// `opts`: `{ msgID?, expect?: { lastMsgID?, streamName?, lastSequence?,
+    /// lastSubjectSequence? }, headers?, timeout? }`.
+    #[wasm_bindgen(js_name = jsPublish)]
+    pub fn js_publish(&self, subject: String, data: Vec<u8>, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: PublishOptions = options(opts)?;
+            let ack = jetstream::publish_raw(&rc, &subject, &data, &o).await?;
+            js_sys::JSON::parse(&String::from_utf8_lossy(&ack))
+                .map_err(|_| BusError::Invalid("unreadable JetStream ack".into()))
+        })
+    }
+
+    /// Many stream publishes in one call (no options): `subjects` joined by `\n`, payloads
+    /// back to back in `data`, payload `i` ending at `ends[i]`. They are stored together, so
+    /// one IndexedDB commit covers them all. Resolves with `[acks, errors]` (see
+    /// `jetstream::publish_many`).
+    #[wasm_bindgen(js_name = jsPublishMany)]
+    pub fn js_publish_many(&self, subjects: String, data: Vec<u8>, ends: Vec<u32>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move { jetstream::publish_many(&rc, &subjects, &data, &ends).await })
+    }
+
+    /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait? }`.
+    pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: FetchOptions = options(opts)?;
+            let msgs = jetstream::fetch(
+                &rc,
+                &stream,
+                &consumer,
+                o.max_messages.unwrap_or(100),
+                o.expires.unwrap_or(30_000),
+                o.no_wait.unwrap_or(false),
+            )
+            .await?;
+            Ok(msgs.iter().map(msg_object).collect::<Array>().into())
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! `Bus` methods for the link to a server: `connect`, its state, flush and close.
+
+use js_sys::Promise;
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use super::{json_to_js, options, promise, Bus};
+use crate::bus;
+use crate::error::BusError;
+use crate::idb;
+use crate::link::LinkConfig;
+use crate::socket::{self, Link, LinkOptions};
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ConnectOpts {
+    #[serde(default, rename = "export")]
+    exports: Vec<String>,
+    #[serde(default, rename = "import")]
+    imports: Vec<String>,
+    user: Option<String>,
+    pass: Option<String>,
+    token: Option<String>,
+    name: Option<String>,
+    /// Milliseconds before the first retry (doubling, with jitter, up to the max).
+    reconnect_delay_min: Option<u32>,
+    reconnect_delay_max: Option<u32>,
+    /// Keepalive and connect timeout in milliseconds, as nats.js names them.
+    ping_interval: Option<u32>,
+    max_ping_out: Option<u32>,
+    timeout: Option<u32>,
+}
+
+#[wasm_bindgen]
+impl Bus {
+    /// Links the bus to a NATS server's WebSocket port (`ws://host:port`). `opts`: `{ export?:
+    /// string[], import?: string[], user?, pass?, token?, name?, reconnectDelayMin?,
+    /// reconnectDelayMax?, pingInterval?, maxPingOut?, timeout? }`; `status(event)` gets
+    /// `{ type: "connected" | "disconnected" | "reconnecting" | "closed", outbox, url,
+    /// server?, error?, delay?, attempt? }`. Resolves
+    /// once the stored outbox is loaded; the connection is made (and remade) in the background.
+    pub fn connect(&self, url: String, opts: JsValue, status: Option<js_sys::Function>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: ConnectOpts = options(opts)?;
+            let (db, prefix, name, busy) = {
+                let i = rc.borrow();
+                i.check_open()?;
+                (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
+            };
+            if busy {
+                return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
+            }
+            let stored = match &db {
+                Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
+                None => Vec::new(),
+            };
+            let session = bus::random_token();
+            let config = LinkConfig {
+                exports: o.exports,
+                imports: o.imports,
+                inbox_prefix: prefix,
+                id_prefix: format!("{}-", &session[..12]),
+                name: o.name.unwrap_or(name),
+                user: o.user,
+                pass: o.pass,
+                token: o.token,
+            };
+            let min = o.reconnect_delay_min.unwrap_or(250);
+            let link_opts = LinkOptions {
+                config,
+                reconnect_min_ms: min,
+                reconnect_max_ms: o.reconnect_delay_max.unwrap_or(5_000).max(min),
+                ping_interval_ms: o.ping_interval,
+                max_ping_out: o.max_ping_out,
+                timeout_ms: o.timeout,
+                status,
+            };
+            {
+                let mut i = rc.borrow_mut();
+                if i.link.is_some() {
+                    return Err(BusError::Invalid("the bus is already linked".into()));
+                }
+                let link = Link::new(&mut i.broker, &url, link_opts, stored, db).map_err(BusError::BadSubject)?;
+                i.link = Some(link);
+            }
+            socket::start(&rc);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The link's state: `{ url, state, server, outbox, sent, received, reconnects, exports,
+    /// imports, error }`, or `null` when the bus is not linked.
+    #[wasm_bindgen(js_name = linkInfo)]
+    pub fn link_info(&self) -> JsValue {
+        self.inner.borrow().link.as_ref().map_or(JsValue::NULL, |l| json_to_js(&l.info()))
+    }
+
+    /// Resolves `true` once the outbox is empty (every kept publish confirmed by the server),
+    /// `false` after `timeout` milliseconds (default: wait forever) or if the link closes.
+    #[wasm_bindgen(js_name = linkFlush)]
+    pub fn link_flush(&self, timeout: Option<u32>) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let drained = Box::pin(socket::drained(&rc));
+            let ok = match timeout {
+                Some(ms) => {
+                    match futures_util::future::select(drained, gloo_timers::future::TimeoutFuture::new(ms)).await {
+                        futures_util::future::Either::Left((ok, _)) => ok,
+                        futures_util::future::Either::Right(_) => false,
+                    }
+                }
+                None => drained.await,
+            };
+            Ok(JsValue::from(ok))
+        })
+    }
+
+    /// Ends the link (the outbox stays stored for the next `connect`).
+    #[wasm_bindgen(js_name = linkClose)]
+    pub fn link_close(&self) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            socket::settle(&rc).await;
+            crate::bus::end_link(&rc);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! The JavaScript surface: `open()` and the `Bus` class, one file per concern (core
+//! messaging here; [`link`], [`jetstream`], [`kv`], [`obj`] add their methods to `Bus`).
+//! Values only get converted here; the work happens in [`crate::bus`] (the runtime),
+//! [`crate::jetstream`] (the `$JS.API` client) and the core's `kv` and `objstore`. The npm
+//! package (`web/`) wraps these in a nats.js-shaped TypeScript API.
+
+mod jetstream;
+mod kv;
+mod link;
+mod obj;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use serde::Deserialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::bus::{self, after, Handler, Inner, Shared};
+use crate::convert::msg_object;
+use crate::error::BusError;
+use crate::idb;
+use crate::jetstream::headers_for;
+
+/// Default request timeout, milliseconds (nats.js uses the same).
+const REQUEST_TIMEOUT_MS: u32 = 5_000;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OpenOptions {
+    name: Option<String>,
+    /// `"indexeddb"` or `"memory"` (the default).
+    storage: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PubOptions {
+    reply: Option<String>,
+    headers: Option<Vec<(String, String)>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RequestOptions {
+    timeout: Option<u32>,
+    headers: Option<Vec<(String, String)>>,
+}
+
+pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(T::default());
+    }
+    Ok(serde_wasm_bindgen::from_value(v)?)
+}
+
+pub(crate) fn json_to_js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+}
+
+pub(crate) fn js_to_json(v: &JsValue) -> Result<Value, BusError> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Value::Null);
+    }
+    let text: String = js_sys::JSON::stringify(v).map_err(|_| BusError::Invalid("not JSON".into()))?.into();
+    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
+}
+
+pub(crate) fn promise<F>(f: F) -> Promise
+where
+    F: Future<Output = Result<JsValue, BusError>> + 'static,
+{
+    boxed_promise(Box::pin(f))
+}
+
+/// One `future_to_promise` for every method: boxed, the futures share its machinery instead
+/// of each getting a copy of it (a size matter in the browser bundle).
+fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusError>>>>) -> Promise {
+    future_to_promise(async move { f.await.map_err(JsValue::from) })
+}
+
+/// Opens a bus. With `storage: "indexeddb"` everything stored earlier under the same `name`
+/// is read back before the bus starts.
+#[wasm_bindgen]
+pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
+    let opts: OpenOptions = options(opts)?;
+    let name = opts.name.unwrap_or_else(|| "default".into());
+    let persisted = match opts.storage.as_deref() {
+        Some("indexeddb") => {
+            let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
+            let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
+            Some((db, idb::SharedJournal::new(journal)))
+        }
+        None | Some("memory") => None,
+        Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),
+    };
+    let (inner, warnings) = Inner::new(&name, persisted);
+    for w in warnings {
+        web_sys::console::warn_1(&JsValue::from_str(&format!("edgebus: {w}")));
+    }
+    let inner = Rc::new(RefCell::new(inner));
+    after(&inner);
+    Ok(Bus { inner })
+}
+
+/// Deletes the IndexedDB database of bus `name` (close the bus first).
+#[wasm_bindgen(js_name = deleteStorage)]
+pub async fn delete_storage(name: String) -> Result<(), JsValue> {
+    idb::delete(&name).await.map_err(|e| BusError::Storage(e.to_string()).into())
+}
+
+/// A message bus inside the page: Core NATS, JetStream and KV.
+#[wasm_bindgen]
+pub struct Bus {
+    pub(crate) inner: Shared,
+}
+
+#[wasm_bindgen]
+impl Bus {
+    /// Publishes `data` on `subject`. `opts`: `{ reply?, headers?: [name, value][] }`.
+    pub fn publish(&self, subject: &str, data: &[u8], opts: JsValue) -> Result<(), JsValue> {
+        let o: PubOptions = options(opts)?;
+        let headers = o.headers.as_deref().and_then(|h| headers_for(h, None));
+        self.inner.borrow_mut().publish(subject, o.reply.as_deref(), headers.as_deref(), data)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// Publishes many messages on one subject with one call: `data` holds the payloads back
+    /// to back and `ends[i]` is where payload `i` ends. The same as one `publish` per payload,
+    /// minus the per-message crossing into WebAssembly.
+    #[wasm_bindgen(js_name = publishMany)]
+    pub fn publish_many(&self, subject: &str, data: Vec<u8>, ends: &[u32]) -> Result<(), JsValue> {
+        self.inner.borrow_mut().publish_many(subject, data, ends)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// Subscribes; `callback(data, ends, subjects, extras)` gets the messages in batches (see
+    /// `bus::Batch::call`). Returns the subscription id.
+    pub fn subscribe(&self, subject: &str, queue: Option<String>, callback: js_sys::Function) -> Result<f64, JsValue> {
+        let sid = self.inner.borrow_mut().subscribe(subject, queue.as_deref(), Handler::Js { callback, kv: None })?;
+        after(&self.inner);
+        Ok(sid as f64)
+    }
+
+    /// Ends a subscription now, or after `max` messages in total.
+    pub fn unsubscribe(&self, sid: f64, max: Option<u32>) {
+        self.inner.borrow_mut().unsubscribe(sid as u64, u64::from(max.unwrap_or(0)));
+    }
+
+    /// Sends a request and resolves with the first reply. `opts`: `{ timeout?, headers? }`.
+    pub fn request(&self, subject: String, data: Vec<u8>, opts: JsValue) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            let o: RequestOptions = options(opts)?;
+            let headers = o.headers.as_deref().and_then(|h| headers_for(h, None));
+            let d = bus::request(&rc, &subject, headers, &data, o.timeout.unwrap_or(REQUEST_TIMEOUT_MS)).await?;
+            Ok(msg_object(&d))
+        })
+    }
+
+    /// A fresh inbox subject.
+    #[wasm_bindgen(js_name = newInbox)]
+    pub fn new_inbox(&self) -> String {
+        self.inner.borrow_mut().new_inbox()
+    }
+
+    /// Resolves once everything stored is durable and every held ack was delivered.
+    pub fn flush(&self) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            bus::settle(&rc).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Flushes, then closes (subscriptions end, callbacks are released).
+    pub fn close(&self) -> Promise {
+        let rc = self.inner.clone();
+        promise(async move {
+            bus::close(&rc).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = isClosed)]
+    pub fn is_closed(&self) -> bool {
+        self.inner.borrow().is_closed()
+    }
+
+    /// `{ name, storage, streams, consumers, subscriptions }`.
+    pub fn info(&self) -> JsValue {
+        let i = self.inner.borrow();
+        let (streams, consumers, subscriptions) = i.counts();
+        json_to_js(&serde_json::json!({
+            "name": i.name, "storage": i.storage, "streams": streams,
+            "consumers": consumers, "subscriptions": subscriptions,
+        }))
+    }
+}

@@ -1,0 +1,236 @@
+//! The page's requests and their replies: one wildcard inbox subscription and one sweeper
+//! timer for them all, publish-and-collect for fetches and listings, and the channel
+//! subscriptions Rust tasks read.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use edgebus_core::broker::Delivery;
+use edgebus_core::proto::Headers;
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use gloo_timers::future::TimeoutFuture;
+
+use super::{after, now_ms, Handler, Inner, Shared};
+use crate::error::BusError;
+
+/// Requests waiting for their reply. Like nats.js, the bus answers them all through one
+/// wildcard subscription (`<inbox prefix>.R.*`) instead of a subscription per request: a
+/// per-request subscription changes the subscription trie twice per request, and every
+/// change empties the broker's match cache. Timeouts share one timer too ([`arm_sweeper`]),
+/// rather than one `setTimeout`/`clearTimeout` pair per request.
+#[derive(Default)]
+pub(super) struct Requests {
+    sid: Option<u64>,
+    next: u64,
+    /// Token → (deadline in ms since the epoch, where the reply goes).
+    waiting: HashMap<u64, (u64, oneshot::Sender<Delivery>)>,
+    deadlines: std::collections::BTreeSet<(u64, u64)>,
+    /// When the sweeper wakes next, and its generation (a newer sweeper retires older ones).
+    sweep_at: Option<u64>,
+    sweep_gen: u64,
+}
+
+impl Requests {
+    /// Forgets every waiting request (the bus closed: their callers see it closed).
+    pub(super) fn clear(&mut self) {
+        self.waiting.clear();
+        self.deadlines.clear();
+    }
+}
+
+impl Inner {
+    /// A reply subject for a new request and where its reply will arrive; `None` from the
+    /// receiver means the request timed out or the bus closed.
+    fn register_request(&mut self, timeout_ms: u32) -> Result<(u64, String, oneshot::Receiver<Delivery>), BusError> {
+        self.check_open()?;
+        if self.requests.sid.is_none() {
+            let subject = format!("{}.R.*", self.inbox_prefix);
+            self.requests.sid = Some(self.subscribe(&subject, None, Handler::Mux)?);
+        }
+        let token = self.requests.next;
+        self.requests.next += 1;
+        let deadline = now_ms() + u64::from(timeout_ms);
+        let (tx, rx) = oneshot::channel();
+        self.requests.waiting.insert(token, (deadline, tx));
+        self.requests.deadlines.insert((deadline, token));
+        Ok((token, format!("{}.R.{token}", self.inbox_prefix), rx))
+    }
+
+    fn cancel_request(&mut self, token: u64) {
+        if let Some((deadline, _)) = self.requests.waiting.remove(&token) {
+            self.requests.deadlines.remove(&(deadline, token));
+        }
+    }
+
+    /// Hands a reply to its request (a reply nobody waits for any more is dropped).
+    pub(super) fn answer(&mut self, d: Delivery) {
+        let token = d.subject.rsplit(|b| *b == b'.').next().and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        let Some(token) = token else { return };
+        if let Some((deadline, tx)) = self.requests.waiting.remove(&token) {
+            self.requests.deadlines.remove(&(deadline, token));
+            let _ = tx.send(d);
+        }
+    }
+
+    /// Drops the requests whose deadline passed (their callers see a timeout).
+    fn expire_requests(&mut self, now: u64) {
+        while let Some(&(deadline, token)) = self.requests.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.requests.deadlines.pop_first();
+            self.requests.waiting.remove(&token);
+        }
+    }
+}
+
+/// Subscribes a channel; the caller unsubscribes when done.
+pub fn subscribe_chan(rc: &Shared, subject: &str) -> Result<(u64, mpsc::UnboundedReceiver<Delivery>), BusError> {
+    let (tx, rx) = mpsc::unbounded();
+    let sid = rc.borrow_mut().subscribe(subject, None, Handler::Chan(tx))?;
+    Ok((sid, rx))
+}
+
+/// The status code of a header-only status message (`NATS/1.0 503`), if it is one.
+pub fn status_of(d: &Delivery) -> Option<u16> {
+    if !d.payload.is_empty() {
+        return None;
+    }
+    d.headers.as_deref().and_then(|h| Headers::parse(h).ok()).and_then(|h| h.status)
+}
+
+/// Publishes a request and waits for one reply.
+pub async fn request(
+    rc: &Shared,
+    subject: &str,
+    headers: Option<Bytes>,
+    payload: &[u8],
+    timeout_ms: u32,
+) -> Result<Delivery, BusError> {
+    let rx = {
+        let mut i = rc.borrow_mut();
+        let (token, reply, rx) = i.register_request(timeout_ms)?;
+        if let Err(e) = i.publish(subject, Some(&reply), headers.as_deref(), payload) {
+            i.cancel_request(token);
+            return Err(e);
+        }
+        rx
+    };
+    arm_sweeper(rc);
+    after(rc);
+    match rx.await {
+        Ok(d) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
+        Ok(d) => Ok(d),
+        Err(_) if rc.borrow().closed => Err(BusError::Closed),
+        Err(_) => Err(BusError::Timeout),
+    }
+}
+
+/// Publishes every `(subject, payload)` as a request, all before one pump (so a JetStream
+/// engine stores them together and one IndexedDB commit covers them), and waits for every
+/// reply, answering in the same order.
+pub async fn request_many<'a>(
+    rc: &Shared,
+    msgs: impl Iterator<Item = (&'a str, &'a [u8])>,
+    timeout_ms: u32,
+) -> Vec<Result<Delivery, BusError>> {
+    let mut waits = Vec::new();
+    {
+        let mut i = rc.borrow_mut();
+        for (subject, payload) in msgs {
+            let wait = i.register_request(timeout_ms).and_then(|(token, reply, rx)| {
+                i.publish(subject, Some(&reply), None, payload).map(|()| rx).inspect_err(|_| i.cancel_request(token))
+            });
+            waits.push((subject, wait));
+        }
+    }
+    arm_sweeper(rc);
+    after(rc);
+    let mut out = Vec::with_capacity(waits.len());
+    for (subject, wait) in waits {
+        out.push(match wait {
+            Err(e) => Err(e),
+            Ok(rx) => match rx.await {
+                Ok(d) if status_of(&d) == Some(503) => Err(BusError::NoResponders(subject.into())),
+                Ok(d) => Ok(d),
+                Err(_) if rc.borrow().closed => Err(BusError::Closed),
+                Err(_) => Err(BusError::Timeout),
+            },
+        });
+    }
+    out
+}
+
+/// Makes sure a timer wakes at the earliest request deadline.
+fn arm_sweeper(rc: &Shared) {
+    let (generation, ms) = {
+        let mut i = rc.borrow_mut();
+        let Some(&(deadline, _)) = i.requests.deadlines.first() else { return };
+        if i.requests.sweep_at.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        i.requests.sweep_at = Some(deadline);
+        i.requests.sweep_gen += 1;
+        (i.requests.sweep_gen, deadline.saturating_sub(now_ms()).min(u64::from(u32::MAX / 2)) as u32)
+    };
+    let weak = Rc::downgrade(rc);
+    wasm_bindgen_futures::spawn_local(async move {
+        TimeoutFuture::new(ms).await;
+        let Some(rc) = weak.upgrade() else { return };
+        {
+            let mut i = rc.borrow_mut();
+            if i.requests.sweep_gen != generation {
+                return;
+            }
+            i.requests.sweep_at = None;
+            i.expire_requests(now_ms());
+        }
+        arm_sweeper(&rc);
+    });
+}
+
+/// Collects messages on a fresh inbox subscription until `done` says stop or `timeout_ms`
+/// passes; publishes `subject` with the inbox as reply first (if given).
+pub async fn collect(
+    rc: &Shared,
+    inbox: &str,
+    publish: Option<(&str, &[u8])>,
+    timeout_ms: u32,
+    mut done: impl FnMut(&Delivery) -> Collect,
+) -> Result<Vec<Delivery>, BusError> {
+    let (sid, mut rx) = subscribe_chan(rc, inbox)?;
+    if let Some((subject, body)) = publish {
+        let sent = rc.borrow_mut().publish(subject, Some(inbox), None, body);
+        if let Err(e) = sent {
+            rc.borrow_mut().unsubscribe(sid, 0);
+            return Err(e);
+        }
+    }
+    after(rc);
+    let mut timer = TimeoutFuture::new(timeout_ms);
+    let mut got = Vec::new();
+    while let Either::Left((Some(d), _)) = select(rx.next(), &mut timer).await {
+        match done(&d) {
+            Collect::Keep => got.push(d),
+            Collect::KeepAndStop => {
+                got.push(d);
+                break;
+            }
+            Collect::Skip => {}
+            Collect::Stop => break,
+        }
+    }
+    rc.borrow_mut().unsubscribe(sid, 0);
+    Ok(got)
+}
+
+/// What [`collect`] does with one message.
+pub enum Collect {
+    Keep,
+    KeepAndStop,
+    Skip,
+    Stop,
+}

@@ -1,0 +1,365 @@
+// The bus: loading the module, opening a bus, publish/subscribe/request, and the doors to
+// JetStream, KV, the object store and the link.
+
+import init, { open as wasmOpen, deleteStorage as wasmDeleteStorage, Bus as WasmBus } from "../pkg/edgebus_wasm.js";
+import { JetStreamClient, JetStreamManager, type PubAck } from "./jetstream.js";
+import { KV, type KvOptions } from "./kv.js";
+import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./link.js";
+import { Msg, MsgBatch } from "./msg.js";
+import { Objm } from "./obj.js";
+import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
+
+// ---- loading ------------------------------------------------------------------------------
+
+let loading: Promise<unknown> | null = null;
+
+/** Loads the wasm module once (from `wasm` if given, else next to the bindings). */
+export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+  return loading;
+}
+
+export interface OpenOptions {
+  /** Bus name; with IndexedDB storage, also the database the bus is kept in. */
+  name?: string;
+  /** `"indexeddb"`: streams, consumers and KV survive reloads. `"memory"` (default): not. */
+  storage?: "indexeddb" | "memory";
+  /** Where to load `edgebus_wasm_bg.wasm` from, if not next to the bindings. */
+  wasm?: string | URL | BufferSource;
+}
+
+/** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first. */
+export async function open(opts: OpenOptions = {}): Promise<Bus> {
+  await load(opts.wasm);
+  const raw = await wasmOpen({ name: opts.name, storage: opts.storage });
+  return new Bus(raw);
+}
+
+/** Deletes what bus `name` stored in IndexedDB (close it first). */
+export async function deleteStorage(name: string): Promise<void> {
+  await load();
+  await wasmDeleteStorage(name);
+}
+
+export interface PublishOptions {
+  reply?: string;
+  headers?: MsgHdrs;
+}
+
+// ---- subscriptions ------------------------------------------------------------------------
+
+export interface SubscriptionOptions {
+  queue?: string;
+  /** Called for each message; without it, iterate the subscription. */
+  callback?: (err: Error | null, msg: Msg) => void;
+  /** Unsubscribe after this many messages. */
+  max?: number;
+  /** @internal Set by `subscribeBatch`. */
+  batch?: (err: Error | null, batch: MsgBatch) => void;
+}
+
+export interface BatchSubscriptionOptions {
+  queue?: string;
+  /** Called with every batch of messages (in order; a batch holds up to 4096 messages or
+   *  about 1 MiB of payload). */
+  callback: (err: Error | null, batch: MsgBatch) => void;
+  /** Unsubscribe after this many messages. */
+  max?: number;
+}
+
+/** A subscription: an async iterator of messages, or callback-driven. */
+export class Subscription implements AsyncIterable<Msg> {
+  private queue: Msg[] = [];
+  private waiting: ((r: IteratorResult<Msg>) => void)[] = [];
+  private done = false;
+  private received = 0;
+  private resolveClosed!: () => void;
+  /** Resolves when the subscription ends. */
+  readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
+  sid = 0;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly subject: string,
+    private readonly opts: SubscriptionOptions,
+  ) {}
+
+  /** @internal */
+  deliverBatch(b: MsgBatch): void {
+    if (this.opts.batch) {
+      if (this.done) return;
+      this.received += b.length;
+      try {
+        this.opts.batch(null, b);
+      } catch (e) {
+        console.error("edgebus: subscription callback threw", e);
+      }
+      if (this.opts.max && this.received >= this.opts.max) this.finish();
+      return;
+    }
+    for (let i = 0; i < b.length && !this.done; i++) this.deliver(b.msg(i));
+  }
+
+  /** @internal */
+  deliver(m: Msg): void {
+    if (this.done) return;
+    this.received++;
+    if (this.opts.callback) {
+      try {
+        this.opts.callback(null, m);
+      } catch (e) {
+        console.error("edgebus: subscription callback threw", e);
+      }
+    } else {
+      const w = this.waiting.shift();
+      if (w) w({ value: m, done: false });
+      else this.queue.push(m);
+    }
+    if (this.opts.max && this.received >= this.opts.max) this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+    this.resolveClosed();
+  }
+
+  getSubject(): string {
+    return this.subject;
+  }
+  getReceived(): number {
+    return this.received;
+  }
+  isClosed(): boolean {
+    return this.done;
+  }
+  /** Ends now, or after `max` messages in total. */
+  unsubscribe(max?: number): void {
+    if (this.done) return;
+    this.bus.raw.unsubscribe(this.sid, max);
+    if (max && max > this.received) {
+      this.opts.max = max;
+    } else {
+      this.finish();
+    }
+  }
+  /** Ends the subscription once queued messages were handed out. */
+  async drain(): Promise<void> {
+    this.bus.raw.unsubscribe(this.sid, undefined);
+    if (this.queue.length === 0) this.finish();
+    else this.done = false;
+    await this.closed.catch(() => {});
+  }
+  /** @internal */
+  close(): void {
+    this.finish();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Msg> {
+    return {
+      next: () => {
+        const m = this.queue.shift();
+        if (m) {
+          if (this.queue.length === 0 && this.bus.raw.isClosed()) this.finish();
+          return Promise.resolve({ value: m, done: false });
+        }
+        if (this.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((r) => this.waiting.push(r));
+      },
+      return: () => {
+        this.unsubscribe();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+// ---- the bus ------------------------------------------------------------------------------
+
+export interface RequestOptions {
+  /** Milliseconds (default 5000). */
+  timeout?: number;
+  headers?: MsgHdrs;
+}
+
+interface QueuedPublish {
+  subject: string;
+  data: Uint8Array;
+  resolve: (ack: PubAck) => void;
+  reject: (e: unknown) => void;
+}
+
+export class Bus {
+  private subs = new Set<Subscription>();
+  /** @internal Stream publishes made in this task, sent together at its end (see `jsQueue`). */
+  private jsQueued: QueuedPublish[] = [];
+  private statusListeners = new Set<StatusWatcher>();
+  /** The current link to a server, if any. */
+  link: Link | null = null;
+
+  /** @internal */
+  constructor(readonly raw: WasmBus) {}
+
+  /** `{ name, storage, streams, consumers, subscriptions }`. */
+  info(): { name: string; storage: string; streams: number; consumers: number; subscriptions: number } {
+    return this.raw.info();
+  }
+
+  /** @internal Queues a stream publish. Publishes made in the same task (e.g. many
+   *  `js.publish` promises started before the first is awaited) cross into WebAssembly in one
+   *  call and are stored together, so one IndexedDB commit covers them. */
+  jsQueue(subject: string, data: Uint8Array): Promise<PubAck> {
+    return new Promise((resolve, reject) => {
+      this.jsQueued.push({ subject, data, resolve, reject });
+      if (this.jsQueued.length === 1) queueMicrotask(() => this.jsFlush());
+    });
+  }
+
+  /** @internal Sends the queued stream publishes (before anything else is published, so
+   *  the order of publishes is the order of calls). */
+  jsFlush(): void {
+    const q = this.jsQueued;
+    if (q.length === 0) return;
+    this.jsQueued = [];
+    if (q.length === 1) {
+      this.raw.jsPublish(q[0].subject, q[0].data, undefined).then(q[0].resolve, q[0].reject);
+      return;
+    }
+    const ends = new Uint32Array(q.length);
+    let total = 0;
+    for (let i = 0; i < q.length; i++) ends[i] = total += q[i].data.length;
+    const data = new Uint8Array(total);
+    for (let i = 0; i < q.length; i++) data.set(q[i].data, i === 0 ? 0 : ends[i - 1]);
+    const subjects = q.map((p) => p.subject).join("\n");
+    this.raw.jsPublishMany(subjects, data, ends).then(
+      ([acks, errors]: [(PubAck | null)[], (Error | undefined)[] | undefined]) => {
+        for (let i = 0; i < q.length; i++) {
+          const e = errors?.[i];
+          if (e) q[i].reject(e);
+          else q[i].resolve(acks[i] as PubAck);
+        }
+      },
+      (e: unknown) => {
+        for (const p of q) p.reject(e);
+      },
+    );
+  }
+
+  publish(subject: string, data?: Payload, opts?: PublishOptions): void {
+    this.jsFlush();
+    const o = opts && (opts.reply || opts.headers) ? { reply: opts.reply, headers: opts.headers?.toPairs() } : undefined;
+    this.raw.publish(subject, encode(data), o);
+  }
+
+  /** Publishes every payload on `subject`, in order: the same as calling `publish` for each,
+   *  but it crosses into WebAssembly once for the whole array, and subscribers get the
+   *  messages in batches. Payloads already packed back to back (`{ data, ends }`, as a
+   *  `MsgBatch` holds them) go as they are. */
+  publishMany(subject: string, payloads: Payload[] | { data: Uint8Array; ends: Uint32Array }): void {
+    this.jsFlush();
+    if (!Array.isArray(payloads)) {
+      this.raw.publishMany(subject, payloads.data, payloads.ends);
+      return;
+    }
+    const parts = payloads.map(encode);
+    const ends = new Uint32Array(parts.length);
+    let total = 0;
+    for (let i = 0; i < parts.length; i++) ends[i] = total += parts[i].length;
+    const data = new Uint8Array(total);
+    for (let i = 0; i < parts.length; i++) data.set(parts[i], i === 0 ? 0 : ends[i - 1]);
+    this.raw.publishMany(subject, data, ends);
+  }
+
+  subscribe(subject: string, opts: SubscriptionOptions = {}): Subscription {
+    const sub = new Subscription(this, subject, opts);
+    const cb: RawBatchCallback = (data, ends, subjects, extras) =>
+      sub.deliverBatch(new MsgBatch(this, data, ends, subjects, extras));
+    sub.sid = this.raw.subscribe(subject, opts.queue, cb);
+    if (opts.max) this.raw.unsubscribe(sub.sid, opts.max);
+    this.subs.add(sub);
+    sub.closed.then(() => this.subs.delete(sub));
+    return sub;
+  }
+
+  /** Subscribes with a callback that gets messages in batches (`MsgBatch`): one call per
+   *  batch rather than per message, the fastest way to take a high message rate. */
+  subscribeBatch(subject: string, opts: BatchSubscriptionOptions): Subscription {
+    return this.subscribe(subject, { queue: opts.queue, max: opts.max, batch: opts.callback });
+  }
+
+  async request(subject: string, data?: Payload, opts: RequestOptions = {}): Promise<Msg> {
+    this.jsFlush();
+    const raw = await this.raw.request(subject, encode(data), { timeout: opts.timeout, headers: opts.headers?.toPairs() });
+    return new Msg(this, raw);
+  }
+
+  /** Links the bus to a NATS server's WebSocket port (an edgebus server or nats-server):
+   *  imported subjects reach local subscribers, local publishes on exported subjects reach
+   *  the server (kept in the outbox while offline), requests work both ways. Resolves once
+   *  the stored outbox is loaded; connecting and reconnecting happen in the background:
+   *  watch `status()`. */
+  async connect(url: string, opts: ConnectOptions = {}): Promise<Link> {
+    await this.raw.connect(url, opts, (s: LinkStatus) => {
+      for (const w of [...this.statusListeners]) w.push(s);
+    });
+    this.link = new Link(this);
+    return this.link;
+  }
+
+  /** The link's status events, as an async iterator or through `callback`. */
+  status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
+    return new StatusWatcher(this.statusListeners, opts.callback);
+  }
+
+  /** Resolves once everything stored is durable in IndexedDB and every ack went out. */
+  flush(): Promise<void> {
+    this.jsFlush();
+    return this.raw.flush();
+  }
+
+  /** Drains every subscription, then closes. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.subs].map((s) => s.drain()));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.jsFlush();
+    await this.raw.close();
+    for (const s of this.subs) s.close();
+    this.subs.clear();
+    for (const w of [...this.statusListeners]) w.stop();
+    this.link = null;
+  }
+
+  isClosed(): boolean {
+    return this.raw.isClosed();
+  }
+
+  /** A fresh inbox subject. */
+  newInbox(): string {
+    return this.raw.newInbox();
+  }
+
+  jetstream(): JetStreamClient {
+    return new JetStreamClient(this);
+  }
+
+  async jetstreamManager(): Promise<JetStreamManager> {
+    return new JetStreamManager(this);
+  }
+
+  /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
+  async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
+    this.jsFlush();
+    await this.raw.kvBind(bucket, opts);
+    return new KV(this, bucket);
+  }
+
+  /** The object store manager (the same as `new Objm(bus)`). */
+  objm(): Objm {
+    return new Objm(this);
+  }
+}
+

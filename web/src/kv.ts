@@ -1,0 +1,177 @@
+// KV buckets (nats.js `KV` shapes) over the core's KV, run in the page's engine.
+
+import type { Bus } from "./bus.js";
+import { encode, iterate, td, type Payload } from "./types.js";
+
+export interface KvOptions {
+  /** Values kept per key (1–64, default 1). */
+  history?: number;
+  /** Age limit of values in milliseconds. */
+  ttl?: number;
+  maxBytes?: number;
+  maxValueSize?: number;
+  /** "file" (IndexedDB when the bus persists; default) or "memory". */
+  storage?: "file" | "memory";
+}
+
+interface RawEntry {
+  bucket: string;
+  key: string;
+  value: Uint8Array;
+  revision: number;
+  created: number;
+  operation: "PUT" | "DEL" | "PURGE";
+  length: number;
+  delta?: number;
+}
+
+export class KvEntry {
+  readonly bucket: string;
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly revision: number;
+  readonly created: Date;
+  readonly operation: "PUT" | "DEL" | "PURGE";
+  readonly length: number;
+  readonly delta?: number;
+
+  constructor(raw: RawEntry) {
+    this.bucket = raw.bucket;
+    this.key = raw.key;
+    this.value = raw.value;
+    this.revision = raw.revision;
+    this.created = new Date(raw.created);
+    this.operation = raw.operation;
+    this.length = raw.length;
+    this.delta = raw.delta;
+  }
+  string(): string {
+    return td.decode(this.value);
+  }
+  json<T = unknown>(): T {
+    return JSON.parse(this.string()) as T;
+  }
+}
+
+/** A live watch: iterate it for entries, `stop()` to end it. */
+export class KvWatcher implements AsyncIterable<KvEntry> {
+  private queue: KvEntry[] = [];
+  private waiting: ((r: IteratorResult<KvEntry>) => void)[] = [];
+  private stopped = false;
+  /** @internal */
+  handle?: { sid: number; consumer: string; bucket: string };
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly callback?: (e: KvEntry) => void,
+  ) {}
+
+  /** @internal */
+  push(e: KvEntry): void {
+    if (this.stopped) return;
+    if (this.callback) {
+      this.callback(e);
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w) w({ value: e, done: false });
+    else this.queue.push(e);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+    if (this.handle) await this.bus.raw.kvUnwatch(this.handle.bucket, this.handle.sid, this.handle.consumer);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<KvEntry> {
+    return {
+      next: () => {
+        const e = this.queue.shift();
+        if (e) return Promise.resolve({ value: e, done: false });
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((r) => this.waiting.push(r));
+      },
+      return: async () => {
+        await this.stop();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+/** A KV bucket (nats.js `KV`). Writes resolve once durable. */
+export class KV {
+  constructor(
+    private readonly bus: Bus,
+    readonly bucket: string,
+  ) {}
+
+  /** The current entry, a given revision, or null (missing or deleted). */
+  async get(key: string, opts: { revision?: number } = {}): Promise<KvEntry | null> {
+    const raw: RawEntry | null = await this.bus.raw.kvGet(this.bucket, key, opts.revision);
+    return raw ? new KvEntry(raw) : null;
+  }
+
+  /** Stores a value; resolves with its revision. `previousSeq`: only if still at it. */
+  put(key: string, value: Payload, opts: { previousSeq?: number } = {}): Promise<number> {
+    this.bus.jsFlush();
+    return this.bus.raw.kvPut(this.bucket, key, encode(value), opts.previousSeq);
+  }
+
+  /** Stores a value only if the key has none (or was deleted). */
+  create(key: string, value: Payload): Promise<number> {
+    this.bus.jsFlush();
+    return this.bus.raw.kvCreate(this.bucket, key, encode(value));
+  }
+
+  /** Stores a value only if the key is still at `version`. */
+  update(key: string, value: Payload, version: number): Promise<number> {
+    this.bus.jsFlush();
+    return this.bus.raw.kvPut(this.bucket, key, encode(value), version);
+  }
+
+  /** Deletes the key (its history is kept). */
+  async delete(key: string): Promise<void> {
+    this.bus.jsFlush();
+    await this.bus.raw.kvDelete(this.bucket, key, false);
+  }
+
+  /** Deletes the key and all its history. */
+  async purge(key: string): Promise<void> {
+    this.bus.jsFlush();
+    await this.bus.raw.kvDelete(this.bucket, key, true);
+  }
+
+  /** Keys holding a value (optionally matching a wildcard filter). */
+  async keys(filter?: string): Promise<AsyncIterable<string>> {
+    return iterate<string>(await this.bus.raw.kvKeys(this.bucket, filter));
+  }
+
+  /** Every kept revision of `key` (default: every key), oldest first. */
+  async history(opts: { key?: string } = {}): Promise<AsyncIterable<KvEntry>> {
+    const raw: RawEntry[] = await this.bus.raw.kvHistory(this.bucket, opts.key ?? ">");
+    return iterate(raw.map((r) => new KvEntry(r)));
+  }
+
+  /** Watches keys (default all; `>` only as the last token): current values first
+   *  (`include: "last"`, nats.js `""`), or the whole history (`"all"`, nats.js `"history"`),
+   *  or only new changes (`"updates"`). */
+  async watch(
+    opts: { key?: string; include?: "last" | "all" | "updates" | "" | "history"; callback?: (e: KvEntry) => void } = {},
+  ): Promise<KvWatcher> {
+    const w = new KvWatcher(this.bus, opts.callback);
+    w.handle = await this.bus.raw.kvWatch(this.bucket, opts.key ?? ">", opts.include ?? "last", (e: RawEntry) =>
+      w.push(new KvEntry(e)),
+    );
+    return w;
+  }
+
+  /** Deletes the bucket and everything in it. */
+  async destroy(): Promise<boolean> {
+    await this.bus.raw.kvDestroy(this.bucket);
+    return true;
+  }
+}
+

@@ -1,0 +1,134 @@
+// The bus's link to a server (`bus.connect`): options, status events, the `Link` handle.
+
+import type { Bus } from "./bus.js";
+
+export interface ConnectOptions {
+  /** Subjects (wildcards allowed) whose local publishes go to the server. While the link is
+   *  down they wait in the outbox (in IndexedDB with `storage: "indexeddb"`), each stamped
+   *  with a `Nats-Msg-Id` so a stream on the server drops a resent one. */
+  export?: string[];
+  /** Subjects the server's publishes on come into the page. */
+  import?: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Connection name shown by the server (default: the bus name). */
+  name?: string;
+  /** Milliseconds before the first retry (default 250); doubles with jitter up to... */
+  reconnectDelayMin?: number;
+  /** ...this (default 5000). */
+  reconnectDelayMax?: number;
+  /** Milliseconds between keepalive PINGs while connected (default 120000, as nats.js). */
+  pingInterval?: number;
+  /** PINGs left unanswered before the link counts as dead and reconnects (default 2). */
+  maxPingOut?: number;
+  /** Milliseconds a connection attempt may take up to the server's first PONG before it is
+   *  abandoned and retried (default 20000). */
+  timeout?: number;
+}
+
+/** A change of the link's state, with the outbox size at that moment. */
+export interface LinkStatus {
+  type: "connected" | "disconnected" | "reconnecting" | "closed";
+  /** Publishes kept until the server confirms them. */
+  outbox: number;
+  url: string;
+  /** `connected`: the server's name. */
+  server?: string;
+  /** `disconnected`: why, if known. */
+  error?: string;
+  /** `reconnecting`: milliseconds until the attempt, and its number. */
+  delay?: number;
+  attempt?: number;
+}
+
+export interface LinkInfo {
+  url: string;
+  state: "connected" | "connecting" | "reconnecting" | "disconnected";
+  server: string;
+  outbox: number;
+  sent: number;
+  received: number;
+  reconnects: number;
+  exports: string[];
+  imports: string[];
+  error: string | null;
+}
+
+/** Status events as an async iterator (or a callback); `stop()` ends it. */
+export class StatusWatcher implements AsyncIterable<LinkStatus> {
+  private queue: LinkStatus[] = [];
+  private waiting: ((r: IteratorResult<LinkStatus>) => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly listeners: Set<StatusWatcher>,
+    private readonly callback?: (s: LinkStatus) => void,
+  ) {
+    listeners.add(this);
+  }
+
+  /** @internal */
+  push(s: LinkStatus): void {
+    if (this.stopped) return;
+    if (this.callback) {
+      try {
+        this.callback(s);
+      } catch (e) {
+        console.error("edgebus: status callback threw", e);
+      }
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w) w({ value: s, done: false });
+    else this.queue.push(s);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.listeners.delete(this);
+    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LinkStatus> {
+    return {
+      next: () => {
+        const s = this.queue.shift();
+        if (s) return Promise.resolve({ value: s, done: false });
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((r) => this.waiting.push(r));
+      },
+      return: () => {
+        this.stop();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/** The bus's link to a server (see `Bus.connect`). */
+export class Link {
+  /** @internal */
+  constructor(private readonly bus: Bus) {}
+
+  /** `{ url, state, server, outbox, sent, received, reconnects, exports, imports, error }`. */
+  info(): LinkInfo {
+    return this.bus.raw.linkInfo();
+  }
+  /** Status events (connected, disconnected, reconnecting, closed) with the outbox size. */
+  status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
+    return this.bus.status(opts);
+  }
+  /** Resolves true once every kept publish was confirmed by the server (false on timeout). */
+  flush(opts: { timeout?: number } = {}): Promise<boolean> {
+    return this.bus.raw.linkFlush(opts.timeout);
+  }
+  /** Ends the link; the outbox stays stored for the next `connect`. */
+  async close(): Promise<void> {
+    await this.bus.raw.linkClose();
+    if (this.bus.link === this) this.bus.link = null;
+  }
+}
+
+/** A stream publish waiting for the end of the current task, to go with the others. */
