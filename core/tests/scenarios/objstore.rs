@@ -37,7 +37,7 @@ fn objects_go_in_and_come_out_in_chunks() {
     let info = sim.with_engine(|js, now, interest| store.put(js, now, "big.bin", "N2", &small, &interest)).unwrap();
     assert_eq!(info.chunks, 1);
     assert_eq!(read_all(&mut sim, &store, "big.bin").unwrap(), small);
-    let state = sim.js.stream_state("OBJ_files").unwrap();
+    let state = sim.host.engine().stream_state("OBJ_files").unwrap();
     assert_eq!(state.messages, 2, "one chunk and one description: the old chunks are gone");
 
     // A second object, the listing, then a delete.

@@ -1,13 +1,15 @@
 //! The simulation every scenario runs in: a simulated clock, the core's `Broker` with
 //! protocol connections that exchange real NATS bytes, and the JetStream engine hosted on a
-//! local connection of that broker, as the page and the server host it. Nothing here reads a
-//! clock or sleeps: time moves only when a scenario moves it.
+//! local connection of that broker through the core's `EngineHost` (the step the server and
+//! the page run too). Nothing here reads a clock or sleeps: time moves only when a scenario
+//! moves it.
 
 use std::collections::HashMap;
 
-use edgebus_core::broker::{Broker, BrokerConfig, ConnId};
+use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
+use edgebus_core::jetstream::host::EngineHost;
 use edgebus_core::jetstream::store::MemStorage;
-use edgebus_core::jetstream::{JetStream, SubChange};
+use edgebus_core::jetstream::JetStream;
 use edgebus_core::proto::{Headers, Limits, Message, Parser, ServerInfo, ServerOp, ServerRole};
 use edgebus_core::session::SessionConfig;
 
@@ -26,9 +28,8 @@ pub(crate) struct Sim {
     /// make time pass without a host step (as when a host wakes late, with input waiting).
     pub(crate) now: u64,
     pub(crate) broker: Broker,
-    pub(crate) js: JetStream,
+    pub(crate) host: EngineHost<u64>,
     js_conn: ConnId,
-    engine_subs: HashMap<String, u64>,
     clients: HashMap<ConnId, Client>,
 }
 
@@ -52,9 +53,8 @@ impl Sim {
         let js_conn = broker.connect_local();
         let (js, warnings) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 13);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let mut sim = Sim { now: T0, broker, js, js_conn, engine_subs: HashMap::new(), clients: HashMap::new() };
-        sim.step();
-        sim
+        let host = EngineHost::new(js, &mut LocalBus { broker: &mut broker, conn: js_conn });
+        Sim { now: T0, broker, host, js_conn, clients: HashMap::new() }
     }
 
     /// Connects a protocol client with `connect` (the `CONNECT` JSON) and waits for its `PONG`.
@@ -105,70 +105,34 @@ impl Sim {
         self.step();
     }
 
-    /// Runs `f` on the engine (KV, object store: in-process users of the engine), then a
-    /// host step so what it published is routed.
+    /// Runs `f` on the engine (KV, object store: in-process users of the engine, as the
+    /// page's API), then a host step so what it published is routed.
     pub(crate) fn with_engine<R>(&mut self, f: impl FnOnce(&mut JetStream, u64, &dyn Fn(&[u8]) -> bool) -> R) -> R {
         let r = {
-            let Sim { broker, js, now, .. } = self;
+            let Sim { broker, host, now, .. } = self;
             let interest = |s: &[u8]| broker.has_interest(s);
-            f(js, *now, &interest)
+            f(host.engine_mut(), *now, &interest)
         };
         self.step();
         r
     }
 
-    /// One host step, repeated until nothing moves: due timers first, then the messages
-    /// that reached the engine, then the engine's output routed through the broker.
+    /// Host steps until nothing moves, as a host runs them after input or a timer: each is
+    /// the core's engine step (due timers, then the messages that reached the engine, then
+    /// its subscription changes), and its output is routed through the broker.
     pub(crate) fn step(&mut self) {
         for _ in 0..10_000 {
-            let moved = {
-                let Sim { broker, js, now, js_conn, .. } = self;
-                let input = broker.take_deliveries(*js_conn);
-                let interest = |s: &[u8]| broker.has_interest(s);
-                if js.next_deadline(*now).is_some_and(|d| d <= *now) {
-                    js.handle_timeout(*now, &interest);
-                }
-                for d in &input {
-                    js.handle_msg(*now, &d.subject, d.reply.as_deref(), d.headers.as_deref(), &d.payload, &interest);
-                }
-                !input.is_empty()
-            };
-            self.apply_engine_subs();
-            let out = self.js.take_outbound();
-            if !moved && out.is_empty() {
+            let input: Vec<Delivery> = self.broker.take_deliveries(self.js_conn);
+            let mut bus = LocalBus { broker: &mut self.broker, conn: self.js_conn };
+            let out = self.host.step(self.now, &mut bus, input.iter().map(Delivery::inbound));
+            if input.is_empty() && out.is_empty() {
                 return;
             }
-            for o in out {
-                let _ = self.broker.publish_local(
-                    self.js_conn,
-                    &o.route,
-                    &o.subject,
-                    o.reply.as_deref(),
-                    o.headers.as_deref(),
-                    &o.payload,
-                );
+            for o in &out {
+                bus.publish(o);
             }
         }
         panic!("the host step never settled");
-    }
-
-    fn apply_engine_subs(&mut self) {
-        for change in self.js.subscriptions() {
-            match change {
-                SubChange::Add(s) => {
-                    if !self.engine_subs.contains_key(&s) {
-                        let sid =
-                            self.broker.subscribe_local(self.js_conn, s.as_bytes(), None).expect("a valid subject");
-                        self.engine_subs.insert(s, sid);
-                    }
-                }
-                SubChange::Remove(s) => {
-                    if let Some(sid) = self.engine_subs.remove(&s) {
-                        self.broker.unsubscribe_local(self.js_conn, sid, 0);
-                    }
-                }
-            }
-        }
     }
 }
 
