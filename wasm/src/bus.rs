@@ -40,7 +40,7 @@ pub use requests::{collect, request, request_many, status_of, subscribe_chan, Co
 
 /// Nanoseconds since the Unix epoch, from the page's clock.
 pub fn now_ns() -> u64 {
-    (js_sys::Date::now() * 1e6) as u64
+    js_sys::Date::now() as u64 * 1_000_000
 }
 
 fn now_ms() -> u64 {
