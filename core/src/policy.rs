@@ -12,7 +12,11 @@
 //! `PUB`/`UNSUB`/`CONNECT`, pedantic checks, reserved subjects); this module owns the ones that
 //! need the host's state (its subscriptions, its credentials, its routing result).
 
+use alloc::sync::Arc;
 use bytes::{Bytes, BytesMut};
+
+pub mod permissions;
+use permissions::Permissions;
 
 use crate::proto::{ConnectOptions, Headers, ProtocolError, ServerInfo, OK};
 use crate::sublist::MatchResult;
@@ -47,6 +51,14 @@ impl Default for Conduct {
     fn default() -> Self {
         Conduct::BEFORE_CONNECT
     }
+}
+
+/// What a host's credential check decided about a `CONNECT`.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    Refused,
+    /// Let in, with the user's permissions if it has any.
+    Admitted(Option<Arc<Permissions>>),
 }
 
 /// Accepts a `CONNECT` whose credentials `authorized` vouches for (the host checks them: a
