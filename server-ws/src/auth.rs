@@ -57,10 +57,7 @@ mod tests {
         let hash = bcrypt::hash("pw2", 4).unwrap();
         let auth = Authorization {
             token: Some("t0k".into()),
-            users: vec![
-                User { username: "a".into(), password: "pw".into() },
-                User { username: "b".into(), password: hash },
-            ],
+            users: vec![User::new("a", "pw"), User::new("b", hash)],
             ..Default::default()
         };
         assert!(authorize(&auth, &connect(r#"{"auth_token":"t0k"}"#)));
