@@ -299,6 +299,7 @@ impl Broker {
                     return e.write(&mut c.out);
                 }
             }
+            policy::publish_accepted(c.conduct, &mut c.out);
         }
         self.route_msg(from, subject, subject, reply, header_len, message);
     }

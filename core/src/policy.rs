@@ -79,6 +79,14 @@ pub fn connect_info(mut info: ServerInfo) -> ServerInfo {
     info
 }
 
+/// Writes the `+OK` a verbose client gets for a `PUB` that its permissions allowed:
+/// nats-server sends it after the permission check and before routing.
+pub fn publish_accepted(conduct: Conduct, out: &mut BytesMut) {
+    if conduct.verbose {
+        out.extend_from_slice(OK);
+    }
+}
+
 /// What became of a `SUB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubOutcome {

@@ -138,6 +138,11 @@ impl Publishing {
                 return;
             }
         }
+        if self.conduct.verbose {
+            let mut ok = BytesMut::new();
+            policy::publish_accepted(self.conduct, &mut ok);
+            client.push(&ok);
+        }
         let from = client.id;
         let delivered =
             self.router.route(shared, from, self.conduct.echo, subject, subject, reply, header_len, message);

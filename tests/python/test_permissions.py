@@ -200,3 +200,12 @@ async def test_js_api_is_covered_by_publish_permissions(make_server, token):
         await js.add_stream(name=stream, subjects=[f"perm.{token}"])  # admin may
     finally:
         await admin.close()
+
+
+def test_verbose_client_gets_no_ok_for_a_refused_operation(perm_server):
+    with Wire(perm_server.port) as lim:
+        lim.hello(sync=False, verbose=True, user="limited", **{"pass": "l"})
+        assert lim.line() == b"+OK"
+        lim.send(b"PUB pub.secret 1\r\nx\r\nPUB pub.ok 1\r\nx\r\nSUB nope 1\r\nSUB sub.ok 2\r\n")
+        assert lim.roundtrip() == (pub_violation("pub.secret") + b"+OK\r\n" + sub_violation("nope")
+                                   + b"+OK\r\nPONG\r\n")
