@@ -236,11 +236,14 @@ fn prune<V>(cache: &mut HashMap<Vec<u8>, V>) {
 pub struct PublishCheck {
     perms: Arc<Permissions>,
     cache: HashMap<Vec<u8>, bool>,
+    /// The last subject checked and its answer: a publisher repeating a subject (the common
+    /// case) pays a comparison, not a hash lookup.
+    last: Option<(Vec<u8>, bool)>,
 }
 
 impl PublishCheck {
     pub fn new(perms: Arc<Permissions>) -> PublishCheck {
-        PublishCheck { perms, cache: HashMap::new() }
+        PublishCheck { perms, cache: HashMap::new(), last: None }
     }
 
     pub fn permissions(&self) -> &Arc<Permissions> {
@@ -252,12 +255,24 @@ impl PublishCheck {
         if !self.perms.checks_publish() {
             return true;
         }
-        if let Some(&v) = self.cache.get(subject) {
-            return v;
+        if let Some((last, v)) = &self.last {
+            if last[..] == *subject {
+                return *v;
+            }
         }
-        let v = self.perms.publish_allowed(subject);
-        self.cache.insert(subject.to_vec(), v);
-        prune(&mut self.cache);
+        let v = match self.cache.get(subject) {
+            Some(&v) => v,
+            None => {
+                let v = self.perms.publish_allowed(subject);
+                self.cache.insert(subject.to_vec(), v);
+                prune(&mut self.cache);
+                v
+            }
+        };
+        let (last, memo) = self.last.get_or_insert_with(|| (Vec::new(), v));
+        last.clear();
+        last.extend_from_slice(subject);
+        *memo = v;
         v
     }
 
