@@ -133,7 +133,7 @@ impl Publishing {
             if !check.allowed(subject) && !client.perms.get().is_some_and(|p| p.take_grant(subject)) {
                 error!(cid = client.id, addr = %client.addr, "Publish Violation - Subject {:?}", lossy(subject));
                 let mut b = BytesMut::new();
-                ProtocolError::PublishViolation(Bytes::copy_from_slice(subject)).write(&mut b);
+                permissions::publish_violation(subject).write(&mut b);
                 client.push(&b);
                 return;
             }
@@ -272,8 +272,8 @@ impl Conn {
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
         if let Some(check) = &self.publishing.perms {
-            let perms = check.permissions();
-            if !perms.can_subscribe(&subject, queue.as_deref()) {
+            let verdict = check.permissions().check_subscribe(&subject, queue.as_deref());
+            if let Err(refusal) = verdict {
                 let (s, sid) = (lossy(&subject), lossy(&sid));
                 match &queue {
                     None => {
@@ -284,14 +284,12 @@ impl Conn {
                     }
                 }
                 let mut b = BytesMut::new();
-                permissions::subscription_violation(&subject, queue.as_deref()).write(&mut b);
+                refusal.write(&mut b);
                 self.client.push(&b);
                 return;
             }
-            if perms.needs_delivery_filter(&subject) {
-                if let Some(p) = self.client.perms.get() {
-                    p.start_filtering();
-                }
+            if let (Ok(true), Some(p)) = (verdict, self.client.perms.get()) {
+                p.start_filtering();
             }
         }
         let outcome = self.add_sub(subject, queue, sid);

@@ -201,6 +201,16 @@ impl Permissions {
         allowed
     }
 
+    /// The check of a `SUB`, before any other answer: the `-ERR` of a refusal, else whether
+    /// the connection's delivery filter must be on from now ([`Self::needs_delivery_filter`]).
+    pub fn check_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> Result<bool, ProtocolError> {
+        if self.can_subscribe(subject, queue) {
+            Ok(self.needs_delivery_filter(subject))
+        } else {
+            Err(subscription_violation(subject, queue))
+        }
+    }
+
     /// Does an admitted subscription to `subject` need its deliveries filtered? True for a
     /// wildcard subject that could overlap a plain subscribe-deny entry (nats-server's
     /// `SubjectsCollide` check in `canSubscribe`).
@@ -397,7 +407,7 @@ impl ConnPermissions {
         if self.publish.allowed_or_granted(subject, self.grants.as_mut(), now) {
             Ok(())
         } else {
-            Err(ProtocolError::PublishViolation(Bytes::copy_from_slice(subject)))
+            Err(publish_violation(subject))
         }
     }
 
@@ -405,10 +415,7 @@ impl ConnPermissions {
     /// turn on the delivery filter.
     pub fn check_subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), ProtocolError> {
         let perms = self.publish.permissions();
-        if !perms.can_subscribe(subject, queue) {
-            return Err(subscription_violation(subject, queue));
-        }
-        if self.filter.is_none() && perms.needs_delivery_filter(subject) {
+        if perms.check_subscribe(subject, queue)? && self.filter.is_none() {
             self.filter = Some(DeliveryFilter::new(perms.clone()));
         }
         Ok(())
@@ -426,6 +433,11 @@ impl ConnPermissions {
             g.record(r, now);
         }
     }
+}
+
+/// The `-ERR` for a refused `PUB`.
+pub fn publish_violation(subject: &[u8]) -> ProtocolError {
+    ProtocolError::PublishViolation(Bytes::copy_from_slice(subject))
 }
 
 /// The `-ERR` for a refused `SUB`.
