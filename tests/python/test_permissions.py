@@ -13,7 +13,7 @@ import nats
 import pytest
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
 
-from edgehelp import Wire, nats_connect, poll_sync
+from edgehelp import Wire, WsWire, nats_connect, poll_sync
 
 PERMISSIONS = """
 authorization {
@@ -209,3 +209,16 @@ def test_verbose_client_gets_no_ok_for_a_refused_operation(perm_server):
         lim.send(b"PUB pub.secret 1\r\nx\r\nPUB pub.ok 1\r\nx\r\nSUB nope 1\r\nSUB sub.ok 2\r\n")
         assert lim.roundtrip() == (pub_violation("pub.secret") + b"+OK\r\n" + sub_violation("nope")
                                    + b"+OK\r\nPONG\r\n")
+
+
+def test_websocket_clients_get_the_same_rules(perm_server):
+    ws = WsWire(perm_server.ws_port)
+    try:
+        status, _ = ws.upgrade()
+        assert status.startswith("HTTP/1.1 101")
+        assert ws.read_until(b"\r\n").startswith(b"INFO ")
+        ws.send(b'CONNECT {"verbose":false,"user":"limited","pass":"l"}\r\n'
+                b"PUB pub.secret 1\r\nx\r\nSUB sub.secret 1\r\nPING\r\n")
+        assert ws.read_until(b"PONG\r\n") == pub_violation("pub.secret") + sub_violation("sub.secret") + b"PONG\r\n"
+    finally:
+        ws.close()
