@@ -10,7 +10,8 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
 
-use crate::policy::{self, Conduct, Count, SubOutcome, Unsubscribe};
+use crate::policy::permissions::ConnPermissions;
+use crate::policy::{self, Admission, Conduct, Count, SubOutcome, Unsubscribe};
 use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo};
 use crate::route::route;
 use crate::session::{Event, Session, SessionConfig};
@@ -22,8 +23,9 @@ pub use local::{Delivery, LocalBus};
 /// Identifies a connection to the broker.
 pub type ConnId = u64;
 
-/// Decides whether a `CONNECT` may proceed (the host's credential check).
-pub type Authorizer = Box<dyn Fn(&ConnectOptions) -> bool>;
+/// Decides whether a `CONNECT` may proceed (the host's credential check), and with which
+/// permissions.
+pub type Authorizer = Box<dyn Fn(&ConnectOptions) -> Admission>;
 
 pub struct BrokerConfig {
     pub session: SessionConfig,
@@ -59,6 +61,8 @@ struct Conn {
     /// `Some` for an in-process connection (see [`Broker::connect_local`]): deliveries are
     /// queued as values instead of being written as `MSG` bytes.
     local: Option<Vec<Delivery>>,
+    /// The user's permissions, when it has any: `None` costs routing nothing.
+    perms: Option<Box<ConnPermissions>>,
 }
 
 /// The broker. Feed each connection's bytes to [`Broker::receive`] and send what
@@ -73,6 +77,9 @@ pub struct Broker {
     /// The subject of the last delivery to a local connection: in-process subscribers of a
     /// repeated subject share one copy instead of an allocation per delivery.
     local_subject: Bytes,
+    /// The host's clock as last given to [`Broker::set_now`] (nanoseconds since the Unix
+    /// epoch), for `allow_responses` expiry.
+    now: u64,
 }
 
 impl Broker {
@@ -86,6 +93,7 @@ impl Broker {
             rng: fastrand::Rng::with_seed(seed),
             next_conn: 1,
             local_subject: Bytes::new(),
+            now: 0,
         }
     }
 
@@ -108,6 +116,7 @@ impl Broker {
                 conduct: Conduct::BEFORE_CONNECT,
                 closed: None,
                 local: None,
+                perms: None,
             },
         );
         id
@@ -154,6 +163,11 @@ impl Broker {
         }
     }
 
+    /// The time, for rules that expire (reply grants). Hosts without users need not call it.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
@@ -187,11 +201,19 @@ impl Broker {
                 }
             }
             Event::Connect(opts) => {
-                let authorized = self.config.authorizer.as_ref().is_none_or(|auth| auth(&opts));
+                let admission = match &self.config.authorizer {
+                    Some(auth) => auth(&opts),
+                    None => Admission::Admitted(None),
+                };
+                let (authorized, perms) = match admission {
+                    Admission::Refused => (false, None),
+                    Admission::Admitted(perms) => (true, perms),
+                };
                 match policy::connect(&opts, authorized) {
                     Ok(conduct) => {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.conduct = conduct;
+                            c.perms = perms.map(|p| Box::new(ConnPermissions::new(p)));
                         }
                     }
                     Err(e) => self.close(id, Some(e)),
@@ -217,6 +239,11 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
+        if let Some(perms) = &mut c.perms {
+            if let Err(e) = perms.check_subscribe(&subject, queue.as_deref()) {
+                return e.write(&mut c.out);
+            }
+        }
         if let Some(refused) = SubOutcome::precheck(c.sids.contains_key(&sid), c.subs.len(), max_subs) {
             return refused.answer(c.conduct, &mut c.out);
         }
@@ -265,6 +292,15 @@ impl Broker {
         header_len: Option<usize>,
         message: &Bytes,
     ) {
+        let now = self.now;
+        if let Some(c) = self.conns.get_mut(&from) {
+            if let Some(perms) = &mut c.perms {
+                if let Err(e) = perms.check_publish(subject, now) {
+                    return e.write(&mut c.out);
+                }
+            }
+            policy::publish_accepted(c.conduct, &mut c.out);
+        }
         self.route_msg(from, subject, subject, reply, header_len, message);
     }
 
@@ -287,6 +323,7 @@ impl Broker {
         let mut expired: Vec<SubKey> = Vec::new();
         let conns = &mut self.conns;
         let local_subject = &mut self.local_subject;
+        let now = self.now;
         let delivered = route(&result, &mut self.rng, |key| {
             if !policy::echo_allows(conduct.echo, key.conn == from) {
                 return false;
@@ -295,6 +332,9 @@ impl Broker {
                 return false;
             };
             if c.closed.is_some() {
+                return false;
+            }
+            if c.perms.as_mut().is_some_and(|p| p.withholds(display)) {
                 return false;
             }
             let Some(s) = c.subs.get_mut(&key.id) else {
@@ -306,6 +346,9 @@ impl Broker {
                 Count::Deliver => {}
             }
             s.delivered += 1;
+            if let Some(perms) = &mut c.perms {
+                perms.delivered(reply, now);
+            }
             match &mut c.local {
                 None => write_msg(&mut c.out, display, &s.sid, reply, header_len, message, c.conduct.headers),
                 Some(queue) => {
@@ -463,6 +506,68 @@ mod tests {
         let total: usize = members.iter().map(|m| b.take_output(*m).windows(3).filter(|w| w == b"MSG").count()).sum();
         assert_eq!(total, 30);
         assert_eq!(b.take_output(other).windows(3).filter(|w| w == b"MSG").count(), 60);
+    }
+
+    /// The broker applies the core's permission rules (`policy::permissions`) as the server
+    /// does: refusals are `-ERR`s that keep the connection, nothing is delivered.
+    #[test]
+    fn permissions_refuse_filter_and_grant_replies() {
+        use crate::policy::permissions::{Permissions, PermissionsConfig, ResponseRule, SubjectRule};
+        use alloc::string::ToString;
+        use alloc::sync::Arc;
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let limited = Arc::new(
+            Permissions::compile(&PermissionsConfig {
+                publish: Some(SubjectRule { allow: Some(list(&["pub.>"])), deny: list(&["pub.no"]) }),
+                subscribe: Some(SubjectRule { allow: None, deny: list(&["sec.secret", "q.* g1"]) }),
+                response: None,
+            })
+            .unwrap(),
+        );
+        let responder = Arc::new(
+            Permissions::compile(&PermissionsConfig {
+                response: Some(ResponseRule::DEFAULT),
+                ..PermissionsConfig::default()
+            })
+            .unwrap(),
+        );
+        let mut b = broker();
+        b.config.authorizer = Some(Box::new(move |o: &ConnectOptions| match o.user.as_deref() {
+            Some("limited") => Admission::Admitted(Some(limited.clone())),
+            Some("svc") => Admission::Admitted(Some(responder.clone())),
+            _ => Admission::Admitted(None),
+        }));
+        let login = |b: &mut Broker, user: &str| {
+            let id = b.connect();
+            b.take_output(id);
+            let connect = alloc::format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"headers\":true}}\r\n");
+            b.receive(id, connect.as_bytes());
+            id
+        };
+        let free = login(&mut b, "free");
+        let lim = login(&mut b, "limited");
+        b.receive(lim, b"SUB sec.* 1\r\nSUB sec.secret 2\r\nSUB q.x g1 3\r\nSUB q.x g2 4\r\nPUB pub.no 1\r\nx\r\nPUB other 1\r\nx\r\nPUB pub.yes 1\r\ny\r\nPING\r\n");
+        assert_eq!(
+            &b.take_output(lim)[..],
+            &b"-ERR 'Permissions Violation for Subscription to \"sec.secret\"'\r\n\
+               -ERR 'Permissions Violation for Subscription to \"q.x\" using queue \"g1\"'\r\n\
+               -ERR 'Permissions Violation for Publish to \"pub.no\"'\r\n\
+               -ERR 'Permissions Violation for Publish to \"other\"'\r\n\
+               PONG\r\n"[..]
+        );
+        b.receive(free, b"PUB sec.secret 1\r\ns\r\nPUB sec.open 1\r\no\r\n");
+        assert_eq!(&b.take_output(lim)[..], b"MSG sec.open 1 1\r\no\r\n", "the denied literal is filtered out");
+        let svc = login(&mut b, "svc");
+        b.receive(svc, b"SUB req 1\r\n");
+        b.receive(free, b"SUB _INBOX.1 9\r\nPUB req _INBOX.1 1\r\nr\r\n");
+        b.take_output(svc);
+        b.receive(svc, b"PUB _INBOX.1 1\r\na\r\nPUB _INBOX.1 1\r\nb\r\nPUB _INBOX.2 1\r\nc\r\n");
+        assert_eq!(
+            &b.take_output(svc)[..],
+            &b"-ERR 'Permissions Violation for Publish to \"_INBOX.1\"'\r\n\
+               -ERR 'Permissions Violation for Publish to \"_INBOX.2\"'\r\n"[..]
+        );
+        assert_eq!(&b.take_output(free)[..], b"MSG _INBOX.1 9 1\r\na\r\n", "one reply per request");
     }
 
     #[test]

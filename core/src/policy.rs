@@ -12,7 +12,11 @@
 //! `PUB`/`UNSUB`/`CONNECT`, pedantic checks, reserved subjects); this module owns the ones that
 //! need the host's state (its subscriptions, its credentials, its routing result).
 
+use alloc::sync::Arc;
 use bytes::{Bytes, BytesMut};
+
+pub mod permissions;
+use permissions::Permissions;
 
 use crate::proto::{ConnectOptions, Headers, ProtocolError, ServerInfo, OK};
 use crate::sublist::MatchResult;
@@ -49,6 +53,14 @@ impl Default for Conduct {
     }
 }
 
+/// What a host's credential check decided about a `CONNECT`.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    Refused,
+    /// Let in, with the user's permissions if it has any.
+    Admitted(Option<Arc<Permissions>>),
+}
+
 /// Accepts a `CONNECT` whose credentials `authorized` vouches for (the host checks them: a
 /// token, a bcrypt hash, nothing in the page). A refusal ends the connection.
 pub fn connect(opts: &ConnectOptions, authorized: bool) -> Result<Conduct, ProtocolError> {
@@ -65,6 +77,14 @@ pub fn connect_info(mut info: ServerInfo) -> ServerInfo {
     info.connect_info = true;
     info.remote_account = "$G".into();
     info
+}
+
+/// Writes the `+OK` a verbose client gets for a `PUB` that its permissions allowed:
+/// nats-server sends it after the permission check and before routing.
+pub fn publish_accepted(conduct: Conduct, out: &mut BytesMut) {
+    if conduct.verbose {
+        out.extend_from_slice(OK);
+    }
 }
 
 /// What became of a `SUB`.

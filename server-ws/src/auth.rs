@@ -1,24 +1,65 @@
-//! Checking a client's credentials against `authorization { … }`.
+//! Checking a client's credentials against `authorization { … }`, and which permissions the
+//! user it authenticated as has.
 
+use std::sync::Arc;
+
+use edgebus_core::policy::permissions::{InvalidPermission, Permissions};
+use edgebus_core::policy::Admission;
 use edgebus_core::proto::ConnectOptions;
 
 use crate::options::Authorization;
 
-/// Does this `CONNECT` satisfy the configured authorization? With nothing configured every
-/// client is let in. A token and users may be configured together; either then admits.
-pub fn authorize(auth: &Authorization, opts: &ConnectOptions) -> bool {
-    if !auth.required() {
-        return true;
+/// The configured authorization with each user's permissions compiled once, shared by all
+/// connections (and all connections of one user share its [`Permissions`]).
+pub struct Authenticator {
+    auth: Authorization,
+    perms: Vec<Option<Arc<Permissions>>>,
+}
+
+impl Authenticator {
+    pub fn new(auth: &Authorization) -> Result<Authenticator, InvalidPermission> {
+        let perms = auth
+            .users
+            .iter()
+            .map(|u| u.permissions.as_ref().map(|p| Permissions::compile(p).map(Arc::new)).transpose())
+            .collect::<Result<_, _>>()?;
+        Ok(Authenticator { auth: auth.clone(), perms })
     }
-    if let (Some(want), Some(got)) = (&auth.token, &opts.auth_token) {
-        if check_secret(want, got) {
-            return true;
+
+    /// Does this `CONNECT` satisfy the configured authorization, and as whom? With nothing
+    /// configured every client is let in. A token and users may be configured together;
+    /// either then admits. A client that sends no credentials at all is the `no_auth_user`
+    /// when one is configured (nats-server's rule).
+    pub fn authorize(&self, opts: &ConnectOptions) -> Admission {
+        let auth = &self.auth;
+        if !auth.required() {
+            return Admission::Admitted(None);
         }
+        let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none();
+        if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
+            return match auth.users.iter().position(|u| &u.username == name) {
+                Some(i) => Admission::Admitted(self.perms[i].clone()),
+                None => Admission::Refused,
+            };
+        }
+        if let (Some(want), Some(got)) = (&auth.token, &opts.auth_token) {
+            if check_secret(want, got) {
+                return Admission::Admitted(None);
+            }
+        }
+        if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
+            if let Some(i) = auth.users.iter().position(|u| &u.username == user && check_secret(&u.password, pass)) {
+                return Admission::Admitted(self.perms[i].clone());
+            }
+        }
+        Admission::Refused
     }
-    if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
-        return auth.users.iter().any(|u| &u.username == user && check_secret(&u.password, pass));
+
+    /// Whether `INFO` says `auth_required`: nats-server says no when a `no_auth_user` lets
+    /// clients in without credentials.
+    pub fn info_auth_required(&self) -> bool {
+        self.auth.required() && self.auth.no_auth_user.is_none()
     }
-    false
 }
 
 /// Compares a configured secret with what the client sent. A configured value that looks like
@@ -52,23 +93,46 @@ mod tests {
         ConnectOptions::parse(json.as_bytes()).unwrap()
     }
 
+    fn admitted(a: &Authenticator, json: &str) -> bool {
+        matches!(a.authorize(&connect(json)), Admission::Admitted(_))
+    }
+
+    #[test]
+    fn no_auth_user_and_permissions() {
+        use edgebus_core::policy::permissions::{PermissionsConfig, SubjectRule};
+        let limited = PermissionsConfig {
+            publish: Some(SubjectRule { allow: Some(vec!["x".into()]), deny: vec![] }),
+            ..Default::default()
+        };
+        let auth = Authorization {
+            users: vec![User::new("a", "pw"), User { permissions: Some(limited), ..User::new("guest", "g") }],
+            no_auth_user: Some("guest".into()),
+            ..Default::default()
+        };
+        let a = Authenticator::new(&auth).unwrap();
+        assert!(!a.info_auth_required());
+        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}")) else { panic!("guest") };
+        assert!(p.publish_allowed(b"x") && !p.publish_allowed(b"y"));
+        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#)), Admission::Admitted(None)));
+        assert!(!admitted(&a, r#"{"user":"a","pass":"bad"}"#), "credentials given are checked");
+    }
+
     #[test]
     fn token_users_and_bcrypt() {
         let hash = bcrypt::hash("pw2", 4).unwrap();
         let auth = Authorization {
             token: Some("t0k".into()),
-            users: vec![
-                User { username: "a".into(), password: "pw".into() },
-                User { username: "b".into(), password: hash },
-            ],
+            users: vec![User::new("a", "pw"), User::new("b", hash)],
             ..Default::default()
         };
-        assert!(authorize(&auth, &connect(r#"{"auth_token":"t0k"}"#)));
-        assert!(!authorize(&auth, &connect(r#"{"auth_token":"nope"}"#)));
-        assert!(authorize(&auth, &connect(r#"{"user":"a","pass":"pw"}"#)));
-        assert!(!authorize(&auth, &connect(r#"{"user":"a","pass":"pw2"}"#)));
-        assert!(authorize(&auth, &connect(r#"{"user":"b","pass":"pw2"}"#)));
-        assert!(!authorize(&auth, &connect(r#"{}"#)));
-        assert!(authorize(&Authorization::default(), &connect(r#"{}"#)));
+        let auth = Authenticator::new(&auth).unwrap();
+        assert!(auth.info_auth_required());
+        assert!(admitted(&auth, r#"{"auth_token":"t0k"}"#));
+        assert!(!admitted(&auth, r#"{"auth_token":"nope"}"#));
+        assert!(admitted(&auth, r#"{"user":"a","pass":"pw"}"#));
+        assert!(!admitted(&auth, r#"{"user":"a","pass":"pw2"}"#));
+        assert!(admitted(&auth, r#"{"user":"b","pass":"pw2"}"#));
+        assert!(!admitted(&auth, r#"{}"#));
+        assert!(admitted(&Authenticator::new(&Authorization::default()).unwrap(), r#"{}"#));
     }
 }

@@ -13,8 +13,9 @@
 //! The configuration file (`-c`) is applied first and the flags on top (flags win), then the
 //! result is validated, as in nats-server. nats-server flags that edgebus does not implement
 //! are accepted with a warning when ignoring them is harmless (logging, clustering hints),
-//! and refused when it is not (TLS: serving plaintext where TLS was asked for; signals:
-//! starting a server where one was meant to be signalled).
+//! and refused when it is not (TLS and HTTPS: serving plaintext where TLS was asked for;
+//! routes and clusters: running one unreplicated copy where a cluster was asked for;
+//! signals: starting a server where one was meant to be signalled).
 //!
 //! The flag table and the usage text made from it are in `flags`; this file holds Go's
 //! parsing rules and how the flags land on top of the configuration file.
@@ -295,7 +296,7 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
             let password = pass.unwrap_or_default();
             match opts.authorization.users.iter_mut().find(|u| u.username == username) {
                 Some(existing) => existing.password = password,
-                None => opts.authorization.users.push(User { username, password }),
+                None => opts.authorization.users.push(User::new(username, password)),
             }
         }
         (None, Some(_)) => opts.warnings.push("flag -pass ignored: no -user given".into()),
@@ -528,9 +529,13 @@ mod tests {
 
     #[test]
     fn unsupported_flags() {
-        let cli = run("--ms 8443 -T --routes nats://x:6222 --cluster_name c --no_advertise");
-        assert_eq!(cli.options.warnings.len(), 5, "{:?}", cli.options.warnings);
-        assert!(cli.options.warnings[0].starts_with("flag -ms ignored: HTTPS"));
+        let cli = run("-T --cluster_advertise x --connect_retries 3 --no_advertise");
+        assert_eq!(cli.options.warnings.len(), 4, "{:?}", cli.options.warnings);
+        assert!(cli.options.warnings[0].starts_with("flag -T ignored"));
+        assert!(fail("--ms 8443").starts_with("flag -ms is not supported by edgebus: HTTPS"));
+        for cluster in ["--routes nats://x:6222", "--cluster nats://0.0.0.0:6222", "--cluster_name c"] {
+            assert!(fail(cluster).contains("edgebus runs standalone"), "{cluster}");
+        }
         assert_eq!(fail("--tls"), format!("flag -tls is not supported by edgebus: {NO_TLS}"));
         assert!(fail("--tlscert c.pem").contains("not supported"));
         assert!(fail("-sl stop").contains("signalling"));
@@ -541,7 +546,7 @@ mod tests {
     #[test]
     fn auth_flags() {
         let o = run("--user derek --pass s3cr3t").options;
-        assert_eq!(o.authorization.users, vec![User { username: "derek".into(), password: "s3cr3t".into() }]);
+        assert_eq!(o.authorization.users, vec![User::new("derek", "s3cr3t")]);
         assert_eq!(run("--user solo").options.authorization.users[0].password, "");
         assert_eq!(run("--auth t0k3n").options.authorization.token.as_deref(), Some("t0k3n"));
         let o = run("--pass lonely").options;
@@ -562,9 +567,12 @@ mod tests {
         assert_eq!(o.websocket.port, 0);
         assert_eq!(o.warnings.len(), 1);
         // With a block, the flag only moves the port.
-        let conf = TempConf::new("websocket { host: 10.0.0.1, port: 9000 }\n");
+        let conf = TempConf::new("websocket { host: 10.0.0.1, port: 9000, no_tls: true }\n");
         let o = run(&format!("-c {} --ws_port 9001 -a 127.0.0.1", conf.path())).options;
-        assert_eq!((o.websocket.host.as_str(), o.websocket.port, o.websocket.no_tls), ("10.0.0.1", 9001, false));
+        assert_eq!((o.websocket.host.as_str(), o.websocket.port, o.websocket.no_tls), ("10.0.0.1", 9001, true));
+        // A block without TLS and without `no_tls: true` refuses, with nats-server's words.
+        let conf = TempConf::new("websocket { host: 10.0.0.1, port: 9000 }\n");
+        assert_eq!(fail(&format!("-c {}", conf.path())), "websocket requires TLS configuration");
     }
 
     #[test]

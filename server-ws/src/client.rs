@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
+use crate::perms::ReceiverPermissions;
 use crate::router::InternalSink;
 use crate::server::Shared;
 use crate::transport::{Kind, Writer};
@@ -119,6 +120,8 @@ pub struct Client {
     /// because the sink (the JetStream host) owns this client.
     internal: Option<Weak<dyn InternalSink>>,
     pub meta: Mutex<ClientMeta>,
+    /// Set at `CONNECT` for a user with permissions: consulted by whoever delivers to it.
+    pub(crate) perms: OnceLock<ReceiverPermissions>,
 }
 
 impl Client {
@@ -141,6 +144,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             internal: None,
             meta: Mutex::new(ClientMeta::default()),
+            perms: OnceLock::new(),
         }
     }
 

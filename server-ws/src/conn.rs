@@ -13,13 +13,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use edgebus_core::policy::{self, Conduct, SubOutcome, Unsubscribe};
+use edgebus_core::policy::permissions::{self, PublishCheck};
+use edgebus_core::policy::{self, Admission, Conduct, SubOutcome, Unsubscribe};
 use edgebus_core::proto::{write_info, ProtocolError};
 use edgebus_core::session::{Event, Session};
 use tokio::net::TcpStream;
-use tracing::{debug, trace, warn};
+use tracing::{debug, error, trace, warn};
 
 use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
+use crate::perms::ReceiverPermissions;
 use crate::router::Router;
 use crate::server::Shared;
 use crate::transport::{self, Kind, Reader};
@@ -60,6 +62,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         publishing: Publishing {
             router: Router::new(&shared),
             conduct: Conduct::BEFORE_CONNECT,
+            perms: None,
             in_msgs: 0,
             in_bytes: 0,
             out_msgs: 0,
@@ -103,6 +106,8 @@ struct Publishing {
     router: Router,
     /// What the connection's `CONNECT` asked for.
     conduct: Conduct,
+    /// The user's permissions, if it has any (`None`: publishing checks nothing).
+    perms: Option<PublishCheck>,
     /// Counters gathered over one read and added to the shared ones once, so the hot path
     /// does not touch shared atomics per message.
     in_msgs: u64,
@@ -115,7 +120,7 @@ impl Publishing {
     fn publish(
         &mut self,
         shared: &Shared,
-        from: u64,
+        client: &Client,
         subject: &[u8],
         reply: Option<&[u8]>,
         header_len: Option<usize>,
@@ -123,6 +128,22 @@ impl Publishing {
     ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
+        if let Some(check) = &mut self.perms {
+            // the static rules (cached per subject), then a reply grant of `allow_responses`
+            if !check.allowed(subject) && !client.perms.get().is_some_and(|p| p.take_grant(subject)) {
+                error!(cid = client.id, addr = %client.addr, "Publish Violation - Subject {:?}", lossy(subject));
+                let mut b = BytesMut::new();
+                permissions::publish_violation(subject).write(&mut b);
+                client.push(&b);
+                return;
+            }
+        }
+        if self.conduct.verbose {
+            let mut ok = BytesMut::new();
+            policy::publish_accepted(self.conduct, &mut ok);
+            client.push(&ok);
+        }
+        let from = client.id;
         let delivered =
             self.router.route(shared, from, self.conduct.echo, subject, subject, reply, header_len, message);
         self.out_msgs += delivered as u64;
@@ -170,7 +191,7 @@ impl Conn {
                 let buf = self.session.peeked();
                 let reply = p.reply.clone().map(|r| &buf[r]);
                 let (subject, payload) = (&buf[p.subject.clone()], &buf[p.payload.clone()]);
-                self.publishing.publish(&self.shared, self.client.id, subject, reply, None, payload);
+                self.publishing.publish(&self.shared, &self.client, subject, reply, None, payload);
                 self.session.consume(&p);
                 continue;
             }
@@ -186,7 +207,10 @@ impl Conn {
                     self.client.push(&b);
                 }
                 Event::Connect(opts) => {
-                    let authorized = crate::auth::authorize(&self.shared.opts.authorization, &opts);
+                    let (authorized, perms) = match self.shared.auth.authorize(&opts) {
+                        Admission::Refused => (false, None),
+                        Admission::Admitted(perms) => (true, perms),
+                    };
                     let conduct = match policy::connect(&opts, authorized) {
                         Ok(conduct) => conduct,
                         Err(e) => {
@@ -195,6 +219,11 @@ impl Conn {
                         }
                     };
                     self.publishing.conduct = conduct;
+                    if let Some(p) = perms {
+                        // a second CONNECT cannot change the user: the first one's stay
+                        let _ = self.client.perms.set(ReceiverPermissions::new(p.clone()));
+                        self.publishing.perms.get_or_insert_with(|| PublishCheck::new(p));
+                    }
                     self.client.headers.store(conduct.headers, Ordering::Relaxed);
                     self.client.connected.store(true, Ordering::Relaxed);
                     *self.client.meta.lock() = ClientMeta {
@@ -217,7 +246,7 @@ impl Conn {
                     trace!(cid = self.client.id, subject = %String::from_utf8_lossy(&p.subject), "PUB");
                     self.publishing.publish(
                         &self.shared,
-                        self.client.id,
+                        &self.client,
                         &p.subject,
                         p.reply.as_deref(),
                         p.header_len,
@@ -242,6 +271,27 @@ impl Conn {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if let Some(check) = &self.publishing.perms {
+            let verdict = check.permissions().check_subscribe(&subject, queue.as_deref());
+            if let Err(refusal) = verdict {
+                let (s, sid) = (lossy(&subject), lossy(&sid));
+                match &queue {
+                    None => {
+                        error!(cid = self.client.id, addr = %self.client.addr, "Subscription Violation - Subject {s:?}, SID {sid}")
+                    }
+                    Some(q) => {
+                        error!(cid = self.client.id, addr = %self.client.addr, "Subscription Violation - Subject {s:?}, Queue: {:?}, SID {sid}", lossy(q))
+                    }
+                }
+                let mut b = BytesMut::new();
+                refusal.write(&mut b);
+                self.client.push(&b);
+                return;
+            }
+            if let (Ok(true), Some(p)) = (verdict, self.client.perms.get()) {
+                p.start_filtering();
+            }
+        }
         let outcome = self.add_sub(subject, queue, sid);
         let mut answer = BytesMut::new();
         outcome.answer(self.publishing.conduct, &mut answer);
@@ -327,4 +377,8 @@ impl Conn {
         }
         self.shared.genid.store(sl.generation(), Ordering::Release);
     }
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }

@@ -11,6 +11,7 @@ pub mod filestore;
 pub mod jetstream;
 pub mod monitor;
 pub mod options;
+pub mod perms;
 pub mod router;
 pub mod server;
 pub mod transport;

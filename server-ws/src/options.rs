@@ -8,12 +8,23 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use edgebus_core::policy::permissions::PermissionsConfig;
+
 /// One user allowed to connect. `password` may be a bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`),
 /// as nats-server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub username: String,
     pub password: String,
+    /// Its `permissions` (or the authorization block's `default_permissions`); `None`: may
+    /// publish and subscribe to anything.
+    pub permissions: Option<PermissionsConfig>,
+}
+
+impl User {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> User {
+        User { username: username.into(), password: password.into(), permissions: None }
+    }
 }
 
 /// Who may connect. Nothing configured means anyone may.
@@ -25,6 +36,8 @@ pub struct Authorization {
     pub users: Vec<User>,
     /// `authorization { timeout: N }` seconds; default 2 s (nats-server's AUTH_TIMEOUT).
     pub timeout: Duration,
+    /// `no_auth_user`: the user a client that sends no credentials connects as.
+    pub no_auth_user: Option<String>,
 }
 
 impl Authorization {
@@ -39,8 +52,8 @@ pub struct WebSocketOptions {
     pub host: String,
     /// 0 = WebSocket off; -1 = pick a random free port.
     pub port: i32,
-    /// nats-server refuses plain ws:// unless `no_tls: true`; edgebus has no TLS yet and
-    /// serves plain ws:// either way (a warning says so when `no_tls` is not set).
+    /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`;
+    /// edgebus has no TLS yet, so it refuses the same way ([`crate::conf::validate`]).
     pub no_tls: bool,
 }
 

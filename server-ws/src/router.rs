@@ -108,6 +108,10 @@ impl Router {
             if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(echo, sub.client.id == from) {
                 return false;
             }
+            let perms = sub.client.perms.get();
+            if perms.is_some_and(|p| p.withholds(msg_subject)) {
+                return false;
+            }
             let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
             match Count::of(n, sub.max.load(Ordering::Acquire)) {
                 Count::Refuse => return false,
@@ -134,6 +138,9 @@ impl Router {
             }
             if wake {
                 wakes.push(sub.client.clone());
+            }
+            if let (true, Some(p)) = (ok, perms) {
+                p.delivered(reply);
             }
             ok
         });

@@ -35,6 +35,8 @@ pub struct Stats {
 /// path reads `genid` atomically and serves publishes from each connection's own cache.
 pub struct Shared {
     pub opts: Options,
+    /// Credential checks and each user's compiled permissions.
+    pub auth: crate::auth::Authenticator,
     pub server_id: String,
     pub server_name: String,
     pub started: Instant,
@@ -82,7 +84,7 @@ impl Shared {
             host,
             port,
             headers: true,
-            auth_required: self.opts.authorization.required(),
+            auth_required: self.auth.info_auth_required(),
             max_payload: self.opts.max_payload.into(),
             jetstream: self.jetstream_running.load(Ordering::Acquire),
             client_id,
@@ -143,8 +145,10 @@ impl Server {
         } else {
             None
         };
+        let auth = crate::auth::Authenticator::new(&opts.authorization).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
+            auth,
             server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
             server_id,
             started: Instant::now(),

@@ -23,8 +23,14 @@ pub enum ProtocolError {
     NoRespondersRequiresHeaders,
     /// A reply subject under a prefix reserved for the server (`_R_.`, `$JS.ACK.`, `$GNR.`).
     PublishReplyViolation(Bytes),
-    /// A publish to a subject reserved for the server (`$NRG.`).
+    /// A publish to a subject reserved for the server (`$NRG.`) or one the user's
+    /// permissions refuse.
     PublishViolation(Bytes),
+    /// A subscription the user's permissions refuse, with its queue group if it has one.
+    SubscriptionViolation {
+        subject: Bytes,
+        queue: Option<Bytes>,
+    },
     /// Malformed `PUB`/`HPUB`/`SUB` arguments: nats-server closes without a word.
     MalformedArguments,
     /// `CONNECT` whose JSON does not parse: closed without a word.
@@ -62,6 +68,14 @@ impl ProtocolError {
             ProtocolError::PublishViolation(s) => {
                 Owned(format!("Permissions Violation for Publish to \"{}\"", lossy(s)))
             }
+            ProtocolError::SubscriptionViolation { subject, queue: None } => {
+                Owned(format!("Permissions Violation for Subscription to \"{}\"", lossy(subject)))
+            }
+            ProtocolError::SubscriptionViolation { subject, queue: Some(q) } => Owned(format!(
+                "Permissions Violation for Subscription to \"{}\" using queue \"{}\"",
+                lossy(subject),
+                lossy(q)
+            )),
             ProtocolError::MalformedArguments
             | ProtocolError::MalformedConnect
             | ProtocolError::HeadersNotEnabled
@@ -79,6 +93,7 @@ impl ProtocolError {
                 | ProtocolError::InvalidPublishSubject
                 | ProtocolError::PublishReplyViolation(_)
                 | ProtocolError::PublishViolation(_)
+                | ProtocolError::SubscriptionViolation { .. }
         )
     }
 

@@ -56,7 +56,7 @@ pub(super) const SPECS: &[Spec] = &[
     value(&["n", "name", "server_name"], Flag::Name),
     value(&["P", "pid"], Flag::Pid),
     value(&["m", "http_port"], Flag::HttpPort),
-    value(&["ms", "https_port"], Flag::Ignored("HTTPS monitoring needs TLS, which edgebus does not support")),
+    value(&["ms", "https_port"], Flag::Refused("HTTPS monitoring needs TLS, which edgebus does not support")),
     value(&["c", "config"], Flag::Config),
     switch(&["t"], Flag::CheckConfig),
     value(&["sl", "signal"], Flag::Refused("signalling a running server is not supported")),
@@ -81,8 +81,9 @@ pub(super) const SPECS: &[Spec] = &[
     value(&["auth"], Flag::Auth),
     switch(&["tls", "tlsverify"], Flag::Refused(NO_TLS)),
     value(&["tlscert", "tlskey", "tlscacert"], Flag::Refused(NO_TLS)),
-    value(&["routes", "cluster", "cluster_name", "cluster_advertise"], Flag::Ignored(NO_CLUSTER)),
-    value(&["connect_retries", "cluster_listen"], Flag::Ignored(NO_CLUSTER)),
+    // Asking for a cluster asks for replicated (durable) JetStream: refused, not ignored.
+    value(&["routes", "cluster", "cluster_name", "cluster_listen"], Flag::Refused(NO_CLUSTER)),
+    value(&["cluster_advertise", "connect_retries"], Flag::Ignored(NO_CLUSTER)),
     switch(&["no_advertise"], Flag::Ignored(NO_CLUSTER)),
     value(&["profile"], Flag::Ignored(NOT_IMPLEMENTED)),
     value(&["ws_port"], Flag::WsPort),
@@ -99,7 +100,7 @@ pub fn usage() -> String {
     for spec in SPECS {
         let names = spec.names.iter().map(|n| format!("-{n}")).collect::<Vec<_>>().join("/");
         match spec.flag {
-            Flag::Ignored(_) if spec.names != ["ms", "https_port"] => ignored.push(names),
+            Flag::Ignored(_) => ignored.push(names),
             Flag::Refused(_) => refused.push(names),
             _ => {}
         }
@@ -115,7 +116,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring
-    -ms, --https_port <port>         Use port for https monitoring (ignored: no TLS)
+    -ms, --https_port <port>         Use port for https monitoring (refused: no TLS)
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
 

@@ -4,8 +4,12 @@
 //! (`processConfigFileLine` and friends), matched case-insensitively as it does. Where
 //! nats-server rejects an unknown key, edgebus only warns (into [`Options::warnings`]): an
 //! edge server fed a configuration written for a full nats-server should start and say what
-//! it ignores, not refuse. Keys nats-server knows but edgebus does not implement get their
-//! own wording so the operator can tell them from typos.
+//! it ignores. That holds only for what is harmless to ignore. It **fails closed**: a key
+//! nats-server knows that asks for security, durability or isolation (TLS, accounts,
+//! clustering, encryption at rest, WebSocket origin checks, …) and that edgebus does not
+//! implement stops the server with an error naming the key and its file:line, since
+//! starting without it would serve less than the operator asked for. Harmless keys
+//! nats-server knows get their own warning wording so the operator can tell them from typos.
 //!
 //! This file holds the top-level keys and the checks across them; the readers of one value
 //! (types, ranges, ports, durations, sizes) are in `values`, the `authorization`,
@@ -16,60 +20,71 @@ use super::value::{Entry, Value, ValueKind};
 use crate::options::{self, Options};
 
 mod blocks;
+mod permissions;
 mod values;
 
 use blocks::{authorization, jetstream, store_dir, websocket};
 use values::*;
 
-/// Top-level nats-server options edgebus does not implement.
+/// Top-level nats-server options edgebus does not implement and that are harmless to ignore
+/// (logging, clustering hints, tuning): a warning, and the server starts.
 const UNSUPPORTED_TOP: &[&str] = &[
-    "accounts",
-    "account_resolver",
-    "accounts_resolver",
     "allow_non_tls",
-    "auth_callout",
     "client_advertise",
-    "cluster",
     "connect_error_reports",
     "default_js_domain",
     "disable_short_first_ping",
     "disable_sublist_cache",
-    "gateway",
     "http_base_path",
-    "https",
-    "https_port",
     "lame_duck_duration",
     "lame_duck_grace_period",
-    "leaf",
-    "leafnodes",
     "log_max_num",
     "log_size_limit",
     "logfile_max_num",
     "logfile_size_limit",
     "logtime",
     "logtime_utc",
-    "mappings",
-    "maps",
     "max_closed_clients",
-    "max_sub_tokens",
-    "max_subscription_tokens",
     "max_traced_msg_len",
-    "mqtt",
-    "no_auth_user",
     "no_fast_producer_stall",
     "no_header_support",
     "no_sublist_cache",
     "no_sys_acc",
     "no_system",
     "no_system_account",
-    "ocsp",
-    "ocsp_cache",
-    "operator",
-    "operators",
     "ports_file_dir",
     "prof_port",
     "reconnect_error_reports",
     "remote_syslog",
+    "server_tags",
+    "syslog",
+    "write_timeout",
+];
+
+/// Top-level nats-server options that ask for security (TLS, accounts, operators, auth
+/// callouts), durability (clustering) or isolation (accounts, subject mappings, leaf nodes,
+/// limits on what clients may send) and that edgebus does not implement: starting without
+/// them would serve something weaker than what was asked for, so the server refuses.
+const REFUSED_TOP: &[&str] = &[
+    "accounts",
+    "account_resolver",
+    "accounts_resolver",
+    "auth_callout",
+    "cluster",
+    "gateway",
+    "https",
+    "https_port",
+    "leaf",
+    "leafnodes",
+    "mappings",
+    "maps",
+    "max_sub_tokens",
+    "max_subscription_tokens",
+    "mqtt",
+    "ocsp",
+    "ocsp_cache",
+    "operator",
+    "operators",
     "resolver",
     "resolver_pinned_accounts",
     "resolver_preload",
@@ -78,14 +93,11 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "root_operator",
     "root_operators",
     "roots",
-    "server_tags",
-    "syslog",
     "system",
     "system_account",
     "tls",
     "trusted",
     "trusted_keys",
-    "write_timeout",
 ];
 
 /// Applies a parsed configuration (a map, as [`super::parse_file`] returns) onto `opts`,
@@ -159,10 +171,12 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
+        "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.
         "log_file" | "logfile" | "pid_file" | "pidfile" => {
             string(e)?;
         }
+        k if REFUSED_TOP.contains(&k) => return Err(refused(e, "")),
         k if UNSUPPORTED_TOP.contains(&k) => unsupported(e, "", opts),
         _ => unknown(e, "", opts),
     }
@@ -189,6 +203,25 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ConfError::Invalid { message: "server name cannot contain spaces".into() });
     }
+    // nats-server's own refusal (edgebus has no TLS, so `no_tls: true` is the only way in).
+    if opts.websocket.port != 0 && !opts.websocket.no_tls {
+        return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
+    }
+    if let Some(name) = &opts.authorization.no_auth_user {
+        let users = &opts.authorization.users;
+        if users.is_empty() {
+            return Err(ConfError::Invalid {
+                message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
+            });
+        }
+        if !users.iter().any(|u| &u.username == name) {
+            return Err(ConfError::Invalid {
+                message: format!(
+                    "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -197,6 +230,20 @@ fn unknown(e: &Entry, block: &str, opts: &mut Options) {
         let within = if block.is_empty() { String::new() } else { format!(" in {block}") };
         opts.warnings.push(format!("{}: unknown field {:?}{within} (ignored)", e.key_pos, e.key));
     }
+}
+
+/// The error for a key that asks for something edgebus does not do and must not ignore.
+fn refused(e: &Entry, block: &str) -> ConfError {
+    let within = if block.is_empty() { String::new() } else { format!(" in {block}") };
+    ConfError::value(
+        &e.key_pos,
+        &e.key,
+        format!(
+            "field {:?}{within} is not supported by edgebus, and ignoring it would weaken the security, \
+             durability or isolation it asks for: refusing to start",
+            e.key
+        ),
+    )
 }
 
 fn unsupported(e: &Entry, block: &str, opts: &mut Options) {

@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(opts.port, 4333);
         assert_eq!(opts.http_port, 8333);
         assert_eq!(opts.server_name.as_deref(), Some("edge"));
-        assert_eq!(opts.authorization.users, vec![options::User { username: "alice".into(), password: "pw".into() }]);
+        assert_eq!(opts.authorization.users, vec![options::User::new("alice", "pw")]);
         // Keys after an include override it, and the other way round.
         dir.write("base.conf", "port: 1111\ndebug: true\n");
         let main = dir.write("over.conf", "port: 2222\ninclude base.conf\ntrace: true\n");
@@ -190,7 +190,7 @@ mod tests {
     fn unknown_keys_warn_with_position() {
         let opts = load(
             "port: 4222\nfoo: 1\nwebsocket {\n  port: 8080\n  bar: x\n  compression: true\n}\n\
-             cluster { port: 6222 }\nTOKEN: s\nauthorization { token: $TOKEN, baz: 1 }\n",
+             logtime: true\nTOKEN: s\nauthorization { token: $TOKEN, baz: 1 }\n",
         )
         .unwrap();
         assert_eq!(
@@ -199,10 +199,45 @@ mod tests {
                 "server.conf:2:1: unknown field \"foo\" (ignored)".to_string(),
                 "server.conf:5:3: unknown field \"bar\" in websocket (ignored)".to_string(),
                 "server.conf:6:3: field \"compression\" in websocket is not supported by edgebus (ignored)".to_string(),
-                "server.conf:8:1: field \"cluster\" is not supported by edgebus (ignored)".to_string(),
+                "server.conf:8:1: field \"logtime\" is not supported by edgebus (ignored)".to_string(),
                 "server.conf:10:32: unknown field \"baz\" in authorization (ignored)".to_string(),
             ]
         );
         assert_eq!(opts.authorization.token.as_deref(), Some("s"));
+    }
+
+    /// Fail closed: a key asking for security, durability or isolation that edgebus does not
+    /// implement stops the start with its file:line, wherever it sits.
+    #[test]
+    fn keys_asking_for_security_refuse_to_start() {
+        for (src, key, at) in [
+            ("port: 1\ntls { cert_file: a }\n", "tls", "server.conf:2:1"),
+            ("cluster { port: 6222 }\n", "cluster", "server.conf:1:1"),
+            ("accounts { A: {} }\n", "accounts", "server.conf:1:1"),
+            ("leafnodes { port: 7422 }\n", "leafnodes", "server.conf:1:1"),
+            ("gateway { name: x }\n", "gateway", "server.conf:1:1"),
+            (
+                "websocket {\n  no_tls: true\n  allowed_origins: [\"https://a\"]\n}\n",
+                "allowed_origins",
+                "server.conf:3:3",
+            ),
+            ("websocket { no_tls: true, same_origin: true }\n", "same_origin", "server.conf:1:27"),
+            ("websocket { tls { cert_file: a } }\n", "tls", "server.conf:1:13"),
+            ("websocket { no_tls: true, authorization { token: x } }\n", "authorization", "server.conf:1:27"),
+            ("jetstream {\n cipher: aes\n}\n", "cipher", "server.conf:2:2"),
+            ("jetstream { key: s3cr3t }\n", "key", "server.conf:1:13"),
+            ("authorization { users: [ {nkey: UABC} ] }\n", "nkey", "server.conf:1:27"),
+            ("authorization { users: [ {user: a, account: A} ] }\n", "account", "server.conf:1:36"),
+            ("authorization { token: t, permissions: { publish: x } }\n", "permissions", "server.conf:1:27"),
+        ] {
+            let e = load(src).expect_err(src).to_string();
+            assert!(e.starts_with(&format!("{at}: {key}: ")), "{src:?}: {e}");
+        }
+        let o = load("websocket { no_tls: true, same_origin: false, allowed_origins: [] }\n").unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        assert_eq!(
+            load("jetstream { sync_always: true }\n").unwrap().jetstream.sync_interval,
+            options::SyncInterval::Always
+        );
     }
 }

@@ -8,42 +8,42 @@ use std::time::Duration;
 
 use super::super::error::ConfError;
 use super::super::value::{Entry, ValueKind};
+use super::permissions::permissions;
 use super::values::*;
-use super::{unknown, unsupported};
+use super::{refused, unknown, unsupported};
 use crate::options::{self, Authorization, Options, User};
 
-const UNSUPPORTED_AUTH: &[&str] =
-    &["auth_callout", "default_permission", "default_permissions", "permissions", "proxy_required"];
+/// Keys of the `authorization` block that edgebus refuses (see `REFUSED_TOP`).
+const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 
-const UNSUPPORTED_USER: &[&str] =
-    &["account", "allowed_connection_types", "connection_types", "nkey", "permission", "permissions", "proxy_required"];
+/// Keys of a `users` entry that edgebus refuses: each restricts or authenticates the user in
+/// a way edgebus does not implement (nkeys, accounts, connection types, proxies).
+const REFUSED_USER: &[&str] =
+    &["account", "allowed_connection_types", "clients", "connection_types", "nkey", "proxy_required"];
 
-const UNSUPPORTED_WS: &[&str] = &[
-    "advertise",
+/// Keys of the `websocket` block that are harmless to ignore.
+const UNSUPPORTED_WS: &[&str] =
+    &["advertise", "compress", "compression", "handshake_timeout", "headers", "ping_interval"];
+
+/// Keys of the `websocket` block that ask for TLS, authentication or origin checks. An empty
+/// `allowed_origins` list and `same_origin: false` ask for nothing and are accepted.
+const REFUSED_WS: &[&str] = &[
     "allowed_origins",
     "authentication",
     "authorization",
-    "compress",
-    "compression",
-    "handshake_timeout",
-    "headers",
     "jwt_cookie",
     "no_auth_user",
     "pass_cookie",
-    "ping_interval",
     "same_origin",
     "tls",
     "token_cookie",
     "user_cookie",
 ];
 
+/// Keys of the `jetstream` block that are harmless to ignore on a single server.
 const UNSUPPORTED_JS: &[&str] = &[
-    "cipher",
     "domain",
-    "ek",
-    "encryption_key",
     "extension_hint",
-    "key",
     "limits",
     "max_ack_pending",
     "max_buffered_msgs",
@@ -52,14 +52,13 @@ const UNSUPPORTED_JS: &[&str] = &[
     "max_ha_assets",
     "max_outstanding_catchup",
     "max_request_batch",
-    "prev_encryption_key",
-    "prev_key",
     "request_queue_limit",
     "strict",
-    "sync_always",
-    "tpm",
     "unique_tag",
 ];
+
+/// Keys of the `jetstream` block that ask for encryption at rest.
+const REFUSED_JS: &[&str] = &["cipher", "ek", "encryption_key", "key", "prev_encryption_key", "prev_key", "tpm"];
 
 pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
     let mut user = None;
@@ -67,6 +66,7 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
     let mut token = None;
     let mut users = None;
     let mut timeout = None;
+    let mut defaults = None;
     for ae in map(e)? {
         match ae.key.to_ascii_lowercase().as_str() {
             "user" | "username" => user = Some(string(ae)?.to_string()),
@@ -74,7 +74,8 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
             "token" => token = Some(string(ae)?.to_string()),
             "timeout" => timeout = Some(auth_timeout(ae)?),
             "users" => users = Some(parse_users(ae, opts)?),
-            k if UNSUPPORTED_AUTH.contains(&k) => unsupported(ae, "authorization", opts),
+            "default_permission" | "default_permissions" | "permissions" => defaults = Some((ae, permissions(ae)?)),
+            k if REFUSED_AUTH.contains(&k) => return Err(refused(ae, "authorization")),
             _ => unknown(ae, "authorization", opts),
         }
     }
@@ -88,16 +89,35 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
     if users.is_some() && token.is_some() {
         return Err(at("Can not have a token and a users array"));
     }
-    let mut all = users.unwrap_or_default();
+    let mut all: Vec<User> = users.unwrap_or_default();
+    if let Some((at, defaults)) = defaults {
+        // nats-server applies them to the users list only; a token or single user would
+        // silently run without them there, so edgebus refuses instead.
+        if all.is_empty() {
+            return Err(ConfError::value(
+                &at.key_pos,
+                &at.key,
+                "permissions apply to the users of a `users` list; with a token or a single user they \
+                 would be ignored: refusing to start",
+            ));
+        }
+        for u in all.iter_mut().filter(|u| u.permissions.is_none()) {
+            u.permissions = Some(defaults.clone());
+        }
+    }
     match (user, pass) {
-        (Some(username), pass) => all.push(User { username, password: pass.unwrap_or_default() }),
+        (Some(username), pass) => all.push(User::new(username, pass.unwrap_or_default())),
         (None, Some(_)) => {
             opts.warnings.push(format!("{}: authorization has a password but no user (ignored)", e.key_pos))
         }
         (None, None) => {}
     }
-    opts.authorization =
-        Authorization { token, users: all, timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT) };
+    opts.authorization = Authorization {
+        token,
+        users: all,
+        timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT),
+        no_auth_user: opts.authorization.no_auth_user.take(),
+    };
     Ok(())
 }
 
@@ -131,16 +151,18 @@ pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, Co
         };
         let mut username = None;
         let mut password = None;
+        let mut perms = None;
         for f in fields {
             match f.key.to_ascii_lowercase().as_str() {
                 "user" | "username" => username = Some(string(f)?.to_string()),
                 "pass" | "password" => password = Some(string(f)?.to_string()),
-                k if UNSUPPORTED_USER.contains(&k) => unsupported(f, "authorization users", opts),
+                "permission" | "permissions" | "authorization" => perms = Some(permissions(f)?),
+                k if REFUSED_USER.contains(&k) => return Err(refused(f, "authorization users")),
                 _ => unknown(f, "authorization users", opts),
             }
         }
         let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
-        users.push(User { username, password: password.unwrap_or_default() });
+        users.push(User { permissions: perms, ..User::new(username, password.unwrap_or_default()) });
     }
     Ok(users)
 }
@@ -158,6 +180,9 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
+            "same_origin" if matches!(we.value.kind, ValueKind::Bool(false)) => {}
+            "allowed_origins" if matches!(&we.value.kind, ValueKind::Array(a) if a.is_empty()) => {}
+            k if REFUSED_WS.contains(&k) => return Err(refused(we, "websocket")),
             k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
             _ => unknown(we, "websocket", opts),
         }
@@ -190,6 +215,13 @@ pub(super) fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool)
                     }
                     "enabled" | "enable" => enable = boolean(je)?,
                     "sync" | "sync_interval" => opts.jetstream.sync_interval = sync_interval(je, &mut opts.warnings)?,
+                    // nats-server: fsync every write, as `sync_interval: always`
+                    "sync_always" => {
+                        if boolean(je)? {
+                            opts.jetstream.sync_interval = options::SyncInterval::Always;
+                        }
+                    }
+                    k if REFUSED_JS.contains(&k) => return Err(refused(je, "jetstream")),
                     k if UNSUPPORTED_JS.contains(&k) => unsupported(je, "jetstream", opts),
                     _ => unknown(je, "jetstream", opts),
                 }
@@ -237,7 +269,7 @@ mod tests {
         assert_eq!(o.authorization.timeout, options::AUTH_TIMEOUT);
 
         let o = ok("authorization { user: derek, pass: \"T0p\", timeout: 1.5 }");
-        assert_eq!(o.authorization.users, vec![User { username: "derek".into(), password: "T0p".into() }]);
+        assert_eq!(o.authorization.users, vec![User::new("derek", "T0p")]);
         assert_eq!(o.authorization.timeout, Duration::from_millis(1500));
         let o = ok("authorization { username: a, password: b, timeout: 3 }");
         assert_eq!(o.authorization.users[0].username, "a");
@@ -251,15 +283,16 @@ mod tests {
             "authorization {\n  users: [\n    {user: alice, password: $2a$11$hash}\n",
             "    {user: bob, pass: 'b', permissions: {publish: x}}\n  ]\n}\n"
         ));
+        let bob_perms = o.authorization.users[1].permissions.clone();
+        assert_eq!(bob_perms.and_then(|p| p.publish).and_then(|r| r.allow), Some(vec!["x".to_string()]));
         assert_eq!(
             o.authorization.users,
             vec![
-                User { username: "alice".into(), password: "$2a$11$hash".into() },
-                User { username: "bob".into(), password: "b".into() },
+                User::new("alice", "$2a$11$hash"),
+                User { permissions: o.authorization.users[1].permissions.clone(), ..User::new("bob", "b") },
             ]
         );
-        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
-        assert!(o.warnings[0].contains("\"permissions\" in authorization users is not supported"));
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
 
         assert!(err("authorization { user: a, password: b, token: c }").contains("Cannot have a user/pass and token"));
         assert!(err("authorization { user: a, users: [{user: b}] }")
