@@ -14,3 +14,4 @@ pub mod options;
 pub mod router;
 pub mod server;
 pub mod transport;
+pub mod ws;

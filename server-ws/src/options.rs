@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ws::origin::AllowedOrigin;
+
 /// One user allowed to connect. `password` may be a bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`),
 /// as nats-server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub struct WebSocketOptions {
     /// nats-server refuses plain ws:// unless `no_tls: true`; edgebus has no TLS yet and
     /// serves plain ws:// either way (a warning says so when `no_tls` is not set).
     pub no_tls: bool,
+    /// `same_origin: true`: a browser page may connect only from the origin it was served
+    /// from (scheme, host and port of the request's `Host`).
+    pub same_origin: bool,
+    /// `allowed_origins`: when not empty, the only origins a browser page may connect from.
+    pub allowed_origins: Vec<AllowedOrigin>,
 }
 
 /// `jetstream { … }` / `--jetstream` / `--store_dir`.
@@ -136,7 +143,13 @@ impl Default for Options {
             ping_max: PING_MAX,
             write_deadline: WRITE_DEADLINE,
             authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
-            websocket: WebSocketOptions { host: String::new(), port: 0, no_tls: false },
+            websocket: WebSocketOptions {
+                host: String::new(),
+                port: 0,
+                no_tls: false,
+                same_origin: false,
+                allowed_origins: Vec::new(),
+            },
             jetstream: JetStreamOptions::default(),
             server_name: None,
             debug: false,
