@@ -88,12 +88,10 @@ pub async fn open(
         }
         Kind::WebSocket => {
             let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
-            let up = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                upgrade::accept(&mut stream, peer, &policy),
-            )
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
+            let up =
+                tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(&mut stream, peer, &policy))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
             let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
             let (r, w) = stream.into_split();
             let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false, frame: Vec::new() }));
@@ -193,13 +191,9 @@ impl Writer {
                 let _ = w.shutdown().await;
             }
             Writer::Ws(out) => {
-                let (code, text) = match reason {
-                    Some(ProtocolError::AuthorizationViolation) => (1008, "Authentication Failure".to_string()),
-                    Some(e) => (e.ws_close_code(), e.to_string()),
-                    None => (1001, "Server Shutdown".to_string()),
-                };
+                let (code, text) = reason.map_or((1001, "Server Shutdown"), ProtocolError::ws_close);
                 let mut out = out.lock().await;
-                let _ = out.send(Opcode::Close, &frame::close_payload(code, &text)).await;
+                let _ = out.send(Opcode::Close, &frame::close_payload(code, text)).await;
                 let _ = out.half.shutdown().await;
             }
         }

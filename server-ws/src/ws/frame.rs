@@ -305,7 +305,9 @@ fn close_reply(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
 }
 
 fn valid_close_status(code: u16) -> bool {
-    !matches!(code, CLOSE_NO_STATUS | 1004 | 1006 | 1015) && (1000..5000).contains(&code) && !(1016..=2999).contains(&code)
+    !matches!(code, CLOSE_NO_STATUS | 1004 | 1006 | 1015)
+        && (1000..5000).contains(&code)
+        && !(1016..=2999).contains(&code)
 }
 
 /// A close payload: status, then the reason cut to fit a control frame (with `...` when cut,
@@ -351,6 +353,8 @@ pub enum Opcode {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn client_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {

@@ -31,9 +31,7 @@ impl Request {
     /// Whether one of the comma-separated tokens of header `name` is `value`, ignoring case
     /// (nats-server's `wsHeaderContains`).
     pub fn has_token(&self, name: &str, value: &str) -> bool {
-        self.all(name).any(|v| {
-            v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(value.as_bytes()))
-        })
+        self.all(name).any(|v| v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(value.as_bytes())))
     }
 
     /// Whether Go keeps the connection open after answering this request.
@@ -187,6 +185,8 @@ pub fn handler_error(req: &Request, status: u16, date: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn req(text: &str) -> Result<Option<Request>, BadRequest> {

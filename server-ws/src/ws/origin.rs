@@ -114,8 +114,8 @@ impl AllowedOrigin {
         if url.host.is_empty() {
             return Err(format!("unable to parse allowed origin {text:?}: host is required"));
         }
-        let (host, port) =
-            host_and_port(url.scheme == "https", &url.host).map_err(|e| format!("unable to parse allowed origin: {e}"))?;
+        let (host, port) = host_and_port(url.scheme == "https", &url.host)
+            .map_err(|e| format!("unable to parse allowed origin: {e}"))?;
         Ok(AllowedOrigin { scheme: url.scheme, host, port })
     }
 }
@@ -147,6 +147,8 @@ pub fn check(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn list(items: &[&str]) -> Vec<AllowedOrigin> {

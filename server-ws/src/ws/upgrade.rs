@@ -81,7 +81,8 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
                         }
                         answer.push_str("\r\n");
                         stream.write_all(answer.as_bytes()).await?;
-                        let forwarded = std::str::from_utf8(req.get("X-Forwarded-For")).ok().and_then(|v| v.parse().ok());
+                        let forwarded =
+                            std::str::from_utf8(req.get("X-Forwarded-For")).ok().and_then(|v| v.parse().ok());
                         return Ok(Upgraded { require_mask, forwarded });
                     }
                 }
@@ -155,6 +156,8 @@ fn accept_key(key: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
