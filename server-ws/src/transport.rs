@@ -6,11 +6,11 @@
 //! the socket; they share it behind one lock, which also records that a close frame went out
 //! (nats-server sends one close frame per connection, never two).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -33,22 +33,30 @@ pub enum Kind {
 pub struct WsOut {
     half: OwnedWriteHalf,
     close_sent: bool,
-    frame: Vec<u8>,
 }
 
 impl WsOut {
+    /// Writes one frame: its header and the payload in one vectored write, so the payload
+    /// is not copied.
     async fn send(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
         if self.close_sent {
             return Ok(());
         }
         self.close_sent = opcode == Opcode::Close;
-        self.frame.clear();
-        frame::encode(&mut self.frame, opcode, payload);
-        let result = self.half.write_all(&self.frame).await;
-        if self.frame.capacity() > 1 << 20 {
-            self.frame = Vec::new();
+        let mut head = Vec::with_capacity(10);
+        frame::encode_header(&mut head, opcode, payload.len());
+        let (mut h, mut p) = (0, 0);
+        while h < head.len() || p < payload.len() {
+            let parts = [IoSlice::new(&head[h..]), IoSlice::new(&payload[p..])];
+            let n = self.half.write_vectored(&parts).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let from_head = n.min(head.len() - h);
+            h += from_head;
+            p += n - from_head;
         }
-        result
+        Ok(())
     }
 }
 
@@ -94,7 +102,7 @@ pub async fn open(
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
             let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
             let (r, w) = stream.into_split();
-            let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false, frame: Vec::new() }));
+            let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
             let reader = WsReader {
                 half: r,
                 decoder: Decoder::new(up.require_mask),
@@ -150,7 +158,7 @@ impl WsReader {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
             };
-            let _ = self.input.split_to(used);
+            self.input.advance(used);
             match control {
                 Some(Control::Ping(payload)) => self.out.lock().await.send(Opcode::Pong, &payload).await?,
                 Some(Control::Close(payload)) => {

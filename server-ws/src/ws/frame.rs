@@ -327,10 +327,9 @@ pub fn close_payload(status: u16, reason: &str) -> Vec<u8> {
     out
 }
 
-/// Appends one unmasked, final server frame of `opcode` carrying `payload`.
-pub fn encode(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
+/// Appends the header of an unmasked, final server frame whose payload is `len` bytes.
+pub fn encode_header(out: &mut Vec<u8>, opcode: Opcode, len: usize) {
     out.push(FIN | opcode as u8);
-    let len = payload.len();
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(len) = u16::try_from(len) {
@@ -340,7 +339,6 @@ pub fn encode(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
         out.push(127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    out.extend_from_slice(payload);
 }
 
 /// Frame kinds the server sends.
@@ -478,10 +476,13 @@ mod tests {
     #[test]
     fn server_frames() {
         let mut out = Vec::new();
-        encode(&mut out, Opcode::Binary, &[7; 300]);
-        assert_eq!(&out[..4], &[0x82, 126, 1, 44]);
+        encode_header(&mut out, Opcode::Binary, 300);
+        assert_eq!(out, vec![0x82, 126, 1, 44]);
         out.clear();
-        encode(&mut out, Opcode::Pong, b"p");
-        assert_eq!(out, vec![0x8A, 1, b'p']);
+        encode_header(&mut out, Opcode::Pong, 1);
+        assert_eq!(out, vec![0x8A, 1]);
+        out.clear();
+        encode_header(&mut out, Opcode::Close, 70000);
+        assert_eq!(out, vec![0x88, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
 }
