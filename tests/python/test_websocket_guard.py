@@ -77,6 +77,7 @@ HANDLER_REFUSALS = {
     "key of 3 bytes": (request(key="Sec-WebSocket-Key: YWJj\r\n"), "HTTP/1.1 400 Bad Request"),
     "POST": (request(method="POST"), "HTTP/1.1 405 Method Not Allowed"),
     "lower-case get": (request(method="get"), "HTTP/1.1 405 Method Not Allowed"),
+    "version folded into 13 x": (request(extra=" x\r\n"), "HTTP/1.1 400 Bad Request"),
 }
 
 
@@ -105,6 +106,9 @@ GO_REFUSALS = {
     "header line without colon": (request(extra="NoColonHere\r\n"), "400 Bad Request"),
     "header name with a space": (request(extra="Bad Name: x\r\n"), "400 Bad Request: invalid header name"),
     "HTTP/1.1 without Host": (request(host=""), "400 Bad Request: missing required Host header"),
+    "relative request URI": (b"GET foo HTTP/1.1\r\nHost: x\r\n\r\n", "400 Bad Request"),
+    "control byte in a value": (request(extra="X-Ctl: a\x01b\r\n"), "400 Bad Request"),
+    "two Host headers": (request(extra="Host: other\r\n"), "400 Bad Request"),
     "HTTP/2.0": (request(version="HTTP/2.0"), "505 HTTP Version Not Supported: unsupported protocol version"),
     "head over 1 MiB + 4 KiB": (request(extra="X-Big: " + "a" * ((1 << 20) + 8192) + "\r\n"),
                                 "431 Request Header Fields Too Large"),
@@ -142,6 +146,8 @@ UPGRADED = {
                                         connection="Connection: keep-alive, upgrade\r\n",
                                         ws_version="Sec-WebSocket-Version: 8, 13\r\n"),
     "bytes above 0x7f in a value": request(extra="X-Name: caf\xe9\r\n"),
+    "absolute request URI": request().replace(b"GET / ", f"GET http://{HOST}/x ".encode()),
+    "folded header line": request(extra="X-A: a\r\n b\r\n"),
 }
 
 

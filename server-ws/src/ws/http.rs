@@ -49,9 +49,7 @@ pub enum BadRequest {
     /// Unparsable request line or header line: plain `400 Bad Request`.
     Malformed,
     InvalidHeaderName,
-    InvalidHeaderValue,
     MissingHost,
-    TooManyHosts,
     UnsupportedVersion,
     TooLarge,
 }
@@ -62,9 +60,7 @@ impl BadRequest {
         match self {
             BadRequest::Malformed => "400 Bad Request",
             BadRequest::InvalidHeaderName => "400 Bad Request: invalid header name",
-            BadRequest::InvalidHeaderValue => "400 Bad Request: invalid header value",
             BadRequest::MissingHost => "400 Bad Request: missing required Host header",
-            BadRequest::TooManyHosts => "400 Bad Request: too many Host headers",
             BadRequest::UnsupportedVersion => "505 HTTP Version Not Supported: unsupported protocol version",
             BadRequest::TooLarge => "431 Request Header Fields Too Large",
         }
@@ -89,13 +85,17 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, BadRequest> {
     let mut lines = buf[..end].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or(&[]);
     let (method, version) = request_line(first)?;
-    let mut headers = Vec::new();
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for line in lines {
         if line.is_empty() {
             break;
         }
         if line[0] == b' ' || line[0] == b'\t' {
-            return Err(BadRequest::Malformed);
+            // an obsolete folded line continues the previous value
+            let (_, value) = headers.last_mut().ok_or(BadRequest::Malformed)?;
+            value.push(b' ');
+            value.extend_from_slice(line.trim_ascii());
+            continue;
         }
         let colon = line.iter().position(|&b| b == b':').ok_or(BadRequest::Malformed)?;
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
@@ -103,14 +103,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, BadRequest> {
             return Err(BadRequest::InvalidHeaderName);
         }
         if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(BadRequest::InvalidHeaderValue);
+            return Err(BadRequest::Malformed);
         }
         headers.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
     }
     let req = Request { method, version, headers };
     match req.all("Host").count() {
         0 if version >= (1, 1) => return Err(BadRequest::MissingHost),
-        n if n > 1 => return Err(BadRequest::TooManyHosts),
+        n if n > 1 => return Err(BadRequest::Malformed),
         _ => {}
     }
     Ok(Some((req, end)))
@@ -137,7 +137,7 @@ fn request_line(line: &[u8]) -> Result<(String, (u8, u8)), BadRequest> {
     let (Some(method), Some(uri), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(BadRequest::Malformed);
     };
-    if method.is_empty() || !method.iter().all(|&b| is_token(b)) || uri.is_empty() {
+    if method.is_empty() || !method.iter().all(|&b| is_token(b)) || !request_uri(uri) {
         return Err(BadRequest::Malformed);
     }
     let version = match proto {
@@ -152,6 +152,19 @@ fn request_line(line: &[u8]) -> Result<(String, (u8, u8)), BadRequest> {
         _ => return Err(BadRequest::Malformed),
     };
     Ok((String::from_utf8_lossy(method).into_owned(), version))
+}
+
+/// What Go's `url.ParseRequestURI` takes: a path, `*`, or an absolute URL (`scheme:…`).
+fn request_uri(uri: &[u8]) -> bool {
+    if uri.first() == Some(&b'/') || uri == b"*" {
+        return true;
+    }
+    let Some(colon) = uri.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let scheme = &uri[..colon];
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 fn is_token(b: u8) -> bool {
@@ -216,6 +229,12 @@ mod tests {
         assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"), Err(BadRequest::Malformed));
         assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n"), Err(BadRequest::InvalidHeaderName));
         assert_eq!(req("GET / HTTP/1.1\r\n\r\n"), Err(BadRequest::MissingHost));
+        assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"), Err(BadRequest::Malformed));
+        assert_eq!(req("GET foo HTTP/1.1\r\nHost: x\r\n\r\n"), Err(BadRequest::Malformed));
+        assert_eq!(req("GET / HTTP/1.1\r\n Host: x\r\n\r\n"), Err(BadRequest::Malformed));
+        assert_eq!(req("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n"), Err(BadRequest::Malformed));
+        let folded = req("GET http://x/ HTTP/1.1\r\nHost: x\r\nX: a\r\n  b\r\n\r\n").unwrap().unwrap();
+        assert_eq!(folded.get("x"), b"a b");
         assert_eq!(req("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), Err(BadRequest::UnsupportedVersion));
         assert!(req("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
         let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
