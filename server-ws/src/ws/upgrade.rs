@@ -42,7 +42,7 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
         let parsed = if complete { http::parse(&buf) } else { Ok(None) };
         match parsed {
             Err(bad) => {
-                stream.write_all(&bad.answer()).await?;
+                answer_and_close(stream, &bad.answer()).await?;
                 return Err(refused("bad HTTP request"));
             }
             Ok(None) => {
@@ -59,10 +59,12 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
                     Err((status, reason)) => {
                         error!("{peer} - websocket handshake error: {reason}");
                         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-                        stream.write_all(&http::handler_error(&req, status, &date)).await?;
+                        let answer = http::handler_error(&req, status, &date);
                         if !req.keep_alive() {
+                            answer_and_close(stream, &answer).await?;
                             return Err(refused(&reason));
                         }
+                        stream.write_all(&answer).await?;
                     }
                     Ok(key) => {
                         if !buf.is_empty() {
@@ -90,6 +92,21 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
         }
     }
 }
+
+/// Writes a final answer, then, as Go's `closeWriteAndWait`, sends FIN and reads (and drops)
+/// what the client still sends for a moment, so closing with unread input does not reset
+/// the connection and destroy the answer before the client has read it.
+async fn answer_and_close(stream: &mut TcpStream, answer: &[u8]) -> io::Result<()> {
+    stream.write_all(answer).await?;
+    stream.shutdown().await?;
+    let mut sink = [0u8; 8192];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+    Ok(())
+}
+
+/// Go's `rstAvoidanceDelay`.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn find_blank_line(buf: &[u8]) -> bool {
     buf.windows(2).any(|w| w == b"\n\n") || buf.windows(3).any(|w| w == b"\n\r\n")
