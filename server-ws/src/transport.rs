@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-use tracing::debug;
+use tracing::error;
 
 use crate::options::WebSocketOptions;
 use crate::ws::frame::{self, Control, Decoder, Opcode};
@@ -68,6 +68,7 @@ pub struct WsReader {
     out: Arc<Mutex<WsOut>>,
     /// The peer closed; report the end of the stream once its earlier payload is handed on.
     closed: bool,
+    peer: SocketAddr,
 }
 
 pub enum Reader {
@@ -109,6 +110,7 @@ pub async fn open(
                 input: BytesMut::new(),
                 out: out.clone(),
                 closed: false,
+                peer,
             };
             Ok((Reader::Ws(Box::new(reader)), Writer::Ws(out), peer))
         }
@@ -152,7 +154,8 @@ impl WsReader {
             let (used, control) = match self.decoder.feed(&self.input, buf) {
                 Ok(step) => step,
                 Err(e) => {
-                    debug!("websocket protocol error: {e}");
+                    // nats-server logs a broken frame at error level
+                    error!("{} - read error: {e}", self.peer);
                     let payload = frame::close_payload(frame::CLOSE_PROTOCOL_ERROR, &e.to_string());
                     let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));

@@ -381,5 +381,6 @@ def test_bad_frames_end_the_connection(wsrv, case, edgebus_only):
         if edgebus_only or got is not None:
             assert got == (1002, reason)
         assert ws.raw.wait_closed(5)
+        poll_sync(lambda: "read error: " + reason.decode() in wsrv.log_text())
     finally:
         ws.close()
