@@ -68,6 +68,9 @@ pub struct WsReader {
     out: Arc<Mutex<WsOut>>,
     /// The peer closed; report the end of the stream once its earlier payload is handed on.
     closed: bool,
+    /// A broken frame after payload that is still to be handed on: reported on the next read,
+    /// so what came before it is processed first, as nats-server parses as it decodes.
+    broken: Option<frame::FrameError>,
     peer: SocketAddr,
 }
 
@@ -110,6 +113,7 @@ pub async fn open(
                 input: BytesMut::new(),
                 out: out.clone(),
                 closed: false,
+                broken: None,
                 peer,
             };
             Ok((Reader::Ws(Box::new(reader)), Writer::Ws(out), peer))
@@ -136,8 +140,20 @@ impl Reader {
 }
 
 impl WsReader {
+    /// Ends the connection for a broken frame: logged at error level and closed with `1002`
+    /// and the reason, as nats-server does.
+    async fn fail(&mut self, e: frame::FrameError) -> io::Error {
+        error!("{} - read error: {e}", self.peer);
+        let payload = frame::close_payload(frame::CLOSE_PROTOCOL_ERROR, &e.to_string());
+        let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         let start = buf.len();
+        if let Some(e) = self.broken.take() {
+            return Err(self.fail(e).await);
+        }
         loop {
             if self.closed {
                 return Ok(0);
@@ -154,11 +170,12 @@ impl WsReader {
             let (used, control) = match self.decoder.feed(&self.input, buf) {
                 Ok(step) => step,
                 Err(e) => {
-                    // nats-server logs a broken frame at error level
-                    error!("{} - read error: {e}", self.peer);
-                    let payload = frame::close_payload(frame::CLOSE_PROTOCOL_ERROR, &e.to_string());
-                    let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    self.input.clear();
+                    if buf.len() > start {
+                        self.broken = Some(e);
+                        return Ok(buf.len() - start);
+                    }
+                    return Err(self.fail(e).await);
                 }
             };
             self.input.advance(used);
