@@ -485,4 +485,36 @@ mod tests {
         encode_header(&mut out, Opcode::Close, 70000);
         assert_eq!(out, vec![0x88, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
+
+    /// Random bytes in random splits never panic, and a decoder that accepted them hands on
+    /// no more payload than it was given.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5000 {
+            let len = rng.usize(0..300);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            if rng.bool() && !bytes.is_empty() {
+                bytes[0] = [0x81, 0x82, 0x80, 0x01, 0x89, 0x88, 0x8A][rng.usize(0..7)];
+            }
+            let mut d = Decoder::new(rng.bool());
+            let mut out = BytesMut::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let cut = rng.usize(1..=rest.len());
+                let mut part = &rest[..cut];
+                rest = &rest[cut..];
+                while !part.is_empty() {
+                    match d.feed(part, &mut out) {
+                        Ok((used, _)) => part = &part[used..],
+                        Err(_) => {
+                            part = &[];
+                            rest = &[];
+                        }
+                    }
+                }
+            }
+            assert!(out.len() <= bytes.len());
+        }
+    }
 }

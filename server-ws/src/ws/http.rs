@@ -251,4 +251,19 @@ mod tests {
         assert!(a.ends_with("Content-Length: 12\r\n\r\nBad Request\n"));
         assert!(!r.keep_alive());
     }
+
+    #[test]
+    fn arbitrary_heads_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let alphabet = b"GET / HTTP/1.1\r\n:Host x\t \x01\xff*";
+        for _ in 0..20000 {
+            let len = rng.usize(0..120);
+            let mut bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.usize(0..alphabet.len())]).collect();
+            bytes.extend_from_slice(b"\r\n\r\n");
+            if let Ok(Some((r, used))) = parse(&bytes) {
+                assert!(used <= bytes.len());
+                let _ = handler_error(&r, 400, "d");
+            }
+        }
+    }
 }

@@ -188,4 +188,16 @@ mod tests {
         assert_eq!(check("https://127.0.0.1:4443", "127.0.0.1:4443", true, &[]), Err(OriginError::NotSameOrigin));
         assert_eq!(check("http://127.0.0.1:1", "127.0.0.1:4443", true, &[]), Err(OriginError::NotSameOrigin));
     }
+
+    #[test]
+    fn arbitrary_origins_never_panic() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let alphabet = ["http", "https", ":", "//", "/", "[", "]", "@", "x", "é", "1", "?", "#", "::"];
+        let allowed = list(&["https://x", "http://[::1]:1"]);
+        for _ in 0..20000 {
+            let text: String = (0..rng.usize(0..10)).map(|_| alphabet[rng.usize(0..alphabet.len())]).collect();
+            let _ = AllowedOrigin::parse(&text);
+            let _ = check(&text, &text, rng.bool(), &allowed);
+        }
+    }
 }
