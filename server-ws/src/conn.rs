@@ -28,7 +28,7 @@ use crate::transport::{self, Kind, Reader};
 
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
-    let (reader, writer, peer) = match transport::open(stream, peer, kind).await {
+    let (reader, writer, peer) = match transport::open(stream, peer, kind, &shared.opts.websocket).await {
         Ok(parts) => parts,
         Err(e) => {
             debug!(%peer, "connection setup failed: {e}");

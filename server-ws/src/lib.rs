@@ -15,3 +15,4 @@ pub mod perms;
 pub mod router;
 pub mod server;
 pub mod transport;
+pub mod ws;

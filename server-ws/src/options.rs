@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use edgebus_core::policy::permissions::PermissionsConfig;
 
+use crate::ws::origin::AllowedOrigin;
+
 /// One user allowed to connect. `password` may be a bcrypt hash (`$2a$…`, `$2b$…`, `$2y$…`),
 /// as nats-server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,11 @@ pub struct WebSocketOptions {
     /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`;
     /// edgebus has no TLS yet, so it refuses the same way ([`crate::conf::validate`]).
     pub no_tls: bool,
+    /// `same_origin: true`: a browser page may connect only from the origin it was served
+    /// from (scheme, host and port of the request's `Host`).
+    pub same_origin: bool,
+    /// `allowed_origins`: when not empty, the only origins a browser page may connect from.
+    pub allowed_origins: Vec<AllowedOrigin>,
 }
 
 /// `jetstream { … }` / `--jetstream` / `--store_dir`.
@@ -149,7 +156,13 @@ impl Default for Options {
             ping_max: PING_MAX,
             write_deadline: WRITE_DEADLINE,
             authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
-            websocket: WebSocketOptions { host: String::new(), port: 0, no_tls: false },
+            websocket: WebSocketOptions {
+                host: String::new(),
+                port: 0,
+                no_tls: false,
+                same_origin: false,
+                allowed_origins: Vec::new(),
+            },
             jetstream: JetStreamOptions::default(),
             server_name: None,
             debug: false,

@@ -1,22 +1,26 @@
 //! The two ways bytes reach a connection: a plain TCP stream, or NATS carried inside WebSocket
-//! binary frames (what nats.ws and nats.js use in browsers). Above this module a connection
-//! does not know which one it has.
+//! frames (what nats.ws and nats.js use in browsers). Above this module a connection does not
+//! know which one it has.
+//!
+//! On WebSocket the reader answers pings and the peer's close itself, so both halves write to
+//! the socket; they share it behind one lock, which also records that a close frame went out
+//! (nats-server sends one close frame per connection, never two).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use tokio::sync::Mutex;
+use tracing::error;
+
+use crate::options::WebSocketOptions;
+use crate::ws::frame::{self, Control, Decoder, Opcode};
+use crate::ws::upgrade::{self, Policy};
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,56 +29,100 @@ pub enum Kind {
     WebSocket,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// The writing side of a WebSocket, shared by both halves.
+pub struct WsOut {
+    half: OwnedWriteHalf,
+    close_sent: bool,
+}
+
+impl WsOut {
+    /// Writes one frame: its header and the payload in one vectored write, so the payload
+    /// is not copied.
+    async fn send(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+        if self.close_sent {
+            return Ok(());
+        }
+        self.close_sent = opcode == Opcode::Close;
+        let mut head = Vec::with_capacity(10);
+        frame::encode_header(&mut head, opcode, payload.len());
+        let (mut h, mut p) = (0, 0);
+        while h < head.len() || p < payload.len() {
+            let parts = [IoSlice::new(&head[h..]), IoSlice::new(&payload[p..])];
+            let n = self.half.write_vectored(&parts).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let from_head = n.min(head.len() - h);
+            h += from_head;
+            p += n - from_head;
+        }
+        Ok(())
+    }
+}
+
+pub struct WsReader {
+    half: OwnedReadHalf,
+    decoder: Decoder,
+    /// Received bytes not decoded yet (what followed a control frame in the same read).
+    input: BytesMut,
+    out: Arc<Mutex<WsOut>>,
+    /// The peer closed; report the end of the stream once its earlier payload is handed on.
+    closed: bool,
+    /// A broken frame after payload that is still to be handed on: reported on the next read,
+    /// so what came before it is processed first, as nats-server parses as it decodes.
+    broken: Option<frame::FrameError>,
+    peer: SocketAddr,
+}
 
 pub enum Reader {
     Tcp(OwnedReadHalf),
-    Ws(SplitStream<Ws>),
+    Ws(Box<WsReader>),
 }
 
 pub enum Writer {
     Tcp(OwnedWriteHalf),
-    Ws(SplitSink<Ws, Message>),
+    Ws(Arc<Mutex<WsOut>>),
 }
 
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
 /// Returns the peer address to report: for WebSocket an `X-Forwarded-For` header that parses
 /// as an IP wins, as in nats-server.
-// The handshake callback signature is tungstenite's; its error type is large by design.
-#[allow(clippy::result_large_err)]
-pub async fn open(stream: TcpStream, peer: SocketAddr, kind: Kind) -> io::Result<(Reader, Writer, SocketAddr)> {
+pub async fn open(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    kind: Kind,
+    ws: &WebSocketOptions,
+) -> io::Result<(Reader, Writer, SocketAddr)> {
     match kind {
         Kind::Tcp => {
             let (r, w) = stream.into_split();
             Ok((Reader::Tcp(r), Writer::Tcp(w), peer))
         }
         Kind::WebSocket => {
-            let mut forwarded = None;
-            let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                forwarded = req
-                    .headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
-                Ok(resp)
+            let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
+            let up =
+                tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(&mut stream, peer, &policy))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
+            let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
+            let (r, w) = stream.into_split();
+            let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
+            let reader = WsReader {
+                half: r,
+                decoder: Decoder::new(up.require_mask),
+                input: BytesMut::new(),
+                out: out.clone(),
+                closed: false,
+                broken: None,
+                peer,
             };
-            let mut config = WebSocketConfig::default();
-            config.max_message_size = Some(64 << 20);
-            config.max_frame_size = Some(64 << 20);
-            let ws = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
-            )
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
-            .map_err(io::Error::other)?;
-            let peer = forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
-            let (w, r) = ws.split();
-            Ok((Reader::Ws(r), Writer::Ws(w), peer))
+            Ok((Reader::Ws(Box::new(reader)), Writer::Ws(out), peer))
         }
     }
 }
+
+/// How much one read takes from the socket.
+const READ_CHUNK: usize = 32 * 1024;
 
 impl Reader {
     /// Appends the next bytes received to `buf`; `Ok(0)` at end of stream.
@@ -82,27 +130,66 @@ impl Reader {
         match self {
             Reader::Tcp(r) => {
                 if buf.capacity() - buf.len() < 4096 {
-                    buf.reserve(32 * 1024);
+                    buf.reserve(READ_CHUNK);
                 }
                 r.read_buf(buf).await
             }
-            Reader::Ws(r) => loop {
-                match r.next().await {
-                    None => return Ok(0),
-                    Some(Err(e)) => return Err(io::Error::other(e)),
-                    Some(Ok(Message::Binary(b))) if !b.is_empty() => {
-                        buf.extend_from_slice(&b);
-                        return Ok(b.len());
-                    }
-                    Some(Ok(Message::Text(t))) if !t.is_empty() => {
-                        buf.extend_from_slice(t.as_bytes());
-                        return Ok(t.len());
-                    }
-                    Some(Ok(Message::Close(_))) => return Ok(0),
-                    // pings are answered by tungstenite itself; empty frames carry nothing
-                    Some(Ok(_)) => continue,
+            Reader::Ws(r) => r.read(buf).await,
+        }
+    }
+}
+
+impl WsReader {
+    /// Ends the connection for a broken frame: logged at error level and closed with `1002`
+    /// and the reason, as nats-server does.
+    async fn fail(&mut self, e: frame::FrameError) -> io::Error {
+        error!("{} - read error: {e}", self.peer);
+        let payload = frame::close_payload(frame::CLOSE_PROTOCOL_ERROR, &e.to_string());
+        let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        let start = buf.len();
+        if let Some(e) = self.broken.take() {
+            return Err(self.fail(e).await);
+        }
+        loop {
+            if self.closed {
+                return Ok(0);
+            }
+            if self.input.is_empty() {
+                if buf.len() > start {
+                    return Ok(buf.len() - start);
                 }
-            },
+                self.input.reserve(READ_CHUNK);
+                if self.half.read_buf(&mut self.input).await? == 0 {
+                    return Ok(0);
+                }
+            }
+            let (used, control) = match self.decoder.feed(&self.input, buf) {
+                Ok(step) => step,
+                Err(e) => {
+                    self.input.clear();
+                    if buf.len() > start {
+                        self.broken = Some(e);
+                        return Ok(buf.len() - start);
+                    }
+                    return Err(self.fail(e).await);
+                }
+            };
+            self.input.advance(used);
+            match control {
+                Some(Control::Ping(payload)) => self.out.lock().await.send(Opcode::Pong, &payload).await?,
+                Some(Control::Close(payload)) => {
+                    let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
+                    self.closed = true;
+                    if buf.len() > start {
+                        return Ok(buf.len() - start);
+                    }
+                }
+                None => {}
+            }
         }
     }
 }
@@ -116,28 +203,26 @@ impl Writer {
                 buf.clear();
                 Ok(())
             }
-            Writer::Ws(w) => {
-                let frame = buf.split().freeze();
-                w.send(Message::Binary(frame)).await.map_err(io::Error::other)
+            Writer::Ws(out) => {
+                let result = out.lock().await.send(Opcode::Binary, buf).await;
+                buf.clear();
+                result
             }
         }
     }
 
-    /// Ends the connection; on WebSocket with a close frame carrying nats-server's status.
+    /// Ends the connection; on WebSocket with a close frame carrying nats-server's status,
+    /// unless one was sent already (the answer to the peer's close, or a protocol error).
     pub async fn close(&mut self, reason: Option<&ProtocolError>) {
         match self {
             Writer::Tcp(w) => {
                 let _ = w.shutdown().await;
             }
-            Writer::Ws(w) => {
-                let (code, text) = match reason {
-                    Some(ProtocolError::AuthorizationViolation) => (1008, "Authentication Failure".to_string()),
-                    Some(e) => (e.ws_close_code(), e.to_string()),
-                    None => (1001, "Server Shutdown".to_string()),
-                };
-                let frame = CloseFrame { code: CloseCode::from(code), reason: text.into() };
-                let _ = w.send(Message::Close(Some(frame))).await;
-                let _ = w.close().await;
+            Writer::Ws(out) => {
+                let (code, text) = reason.map_or((1001, "Server Shutdown"), ProtocolError::ws_close);
+                let mut out = out.lock().await;
+                let _ = out.send(Opcode::Close, &frame::close_payload(code, text)).await;
+                let _ = out.half.shutdown().await;
             }
         }
     }

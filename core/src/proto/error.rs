@@ -106,19 +106,24 @@ impl ProtocolError {
         }
     }
 
-    /// The WebSocket close status nats-server sends with this error.
-    pub fn ws_close_code(&self) -> u16 {
+    /// The WebSocket close frame nats-server ends the connection with after this error: its
+    /// status and the name of nats-server's closed state as the reason. Errors nats-server
+    /// treats as read errors (the parser gave up) are `1001 Read Error`.
+    pub fn ws_close(&self) -> (u16, &'static str) {
         match self {
-            ProtocolError::AuthorizationViolation
-            | ProtocolError::AuthenticationTimeout
-            | ProtocolError::SlowConsumer
-            | ProtocolError::MaxSubscriptions
-            | ProtocolError::MaxConnections
-            | ProtocolError::MaxControlLine => 1008,
-            ProtocolError::MaxPayload => 1009,
-            ProtocolError::StaleConnection => 1001,
-            ProtocolError::ClientError => 1000,
-            _ => 1002,
+            ProtocolError::AuthorizationViolation => (1008, "Authentication Failure"),
+            ProtocolError::AuthenticationTimeout => (1008, "Authentication Timeout"),
+            ProtocolError::SlowConsumer => (1008, "Slow Consumer (Pending Bytes)"),
+            ProtocolError::MaxSubscriptions => (1008, "Maximum Subscriptions Exceeded"),
+            ProtocolError::MaxConnections => (1008, "Maximum Connections Exceeded"),
+            ProtocolError::MaxControlLine => (1008, "Maximum Control Line Exceeded"),
+            ProtocolError::MaxPayload => (1009, "Maximum Message Payload Exceeded"),
+            ProtocolError::StaleConnection => (1001, "Stale Connection"),
+            ProtocolError::ClientError => (1002, "Parse Error"),
+            ProtocolError::InvalidClientProtocol => (1002, "Bad Client Protocol Version"),
+            ProtocolError::NoRespondersRequiresHeaders => (1011, "No Responders Requires Headers"),
+            // the parser errors; the others do not end a connection
+            _ => (1001, "Read Error"),
         }
     }
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::error::ConfError;
-use super::super::value::{Entry, ValueKind};
+use super::super::value::{Entry, Value, ValueKind};
 use super::permissions::permissions;
 use super::values::*;
 use super::{refused, unknown, unsupported};
 use crate::options::{self, Authorization, Options, User};
+use crate::ws::origin::AllowedOrigin;
 
 /// Keys of the `authorization` block that edgebus refuses (see `REFUSED_TOP`).
 const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
@@ -25,16 +26,14 @@ const REFUSED_USER: &[&str] =
 const UNSUPPORTED_WS: &[&str] =
     &["advertise", "compress", "compression", "handshake_timeout", "headers", "ping_interval"];
 
-/// Keys of the `websocket` block that ask for TLS, authentication or origin checks. An empty
-/// `allowed_origins` list and `same_origin: false` ask for nothing and are accepted.
+/// Keys of the `websocket` block that ask for TLS or authentication (origin checks are
+/// implemented: `allowed_origins`, `same_origin`).
 const REFUSED_WS: &[&str] = &[
-    "allowed_origins",
     "authentication",
     "authorization",
     "jwt_cookie",
     "no_auth_user",
     "pass_cookie",
-    "same_origin",
     "tls",
     "token_cookie",
     "user_cookie",
@@ -180,14 +179,32 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
-            "same_origin" if matches!(we.value.kind, ValueKind::Bool(false)) => {}
-            "allowed_origins" if matches!(&we.value.kind, ValueKind::Array(a) if a.is_empty()) => {}
+            "same_origin" => opts.websocket.same_origin = boolean(we)?,
+            "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
+                opts.websocket.allowed_origins = allowed_origins(we)?
+            }
             k if REFUSED_WS.contains(&k) => return Err(refused(we, "websocket")),
             k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
             _ => unknown(we, "websocket", opts),
         }
     }
     Ok(())
+}
+
+/// `allowed_origins`: one URL or a list, each checked at start as nats-server checks it.
+fn allowed_origins(e: &Entry) -> Result<Vec<AllowedOrigin>, ConfError> {
+    let one = |v: &Value| match &v.kind {
+        ValueKind::String(text) => AllowedOrigin::parse(text).map_err(|m| ConfError::value(&v.pos, &e.key, m)),
+        _ => Err(ConfError::value(
+            &v.pos,
+            &e.key,
+            format!("error parsing allowed origins: unsupported type {}", v.type_name()),
+        )),
+    };
+    match &e.value.kind {
+        ValueKind::Array(items) => items.iter().map(one).collect(),
+        _ => one(&e.value).map(|o| vec![o]),
+    }
 }
 
 /// `jetstream: true|false|enabled|disabled` or a block, which enables JetStream unless it
@@ -323,6 +340,13 @@ mod tests {
         assert_eq!((o.websocket.host.as_str(), o.websocket.port), ("localhost", 9091));
         assert!(err("websocket { port: \"x\" }").contains("port: expected an integer"));
         assert!(err("websocket: 8080").contains("websocket: expected a map"));
+        let o = ok("websocket { same_origin: true, allowed_origins: [\"https://a.example\", \"http://b:81\"] }");
+        assert!(o.websocket.same_origin);
+        assert_eq!(o.websocket.allowed_origins.len(), 2);
+        assert_eq!(o.websocket.allowed_origins[1].port, "81");
+        assert_eq!(ok("ws { origin: \"http://x\" }").websocket.allowed_origins[0].host, "x");
+        assert!(err("websocket { allowed_origins: [\"ftp://x\"] }").contains("http or https scheme"));
+        assert!(err("websocket { allowed_origins: 5 }").contains("unsupported type"));
     }
 
     #[test]

@@ -1,0 +1,520 @@
+//! WebSocket framing (RFC 6455) as nats-server reads it: payload bytes are handed on as they
+//! arrive, never collected into whole frames or messages, so what a client can make the server
+//! hold is bounded by the NATS parser's own limits (control line before CONNECT, `max_payload`
+//! after), whatever a frame header announces. Like nats-server, text frames are not checked
+//! for UTF-8: both kinds carry NATS protocol bytes. Compression is never negotiated, so a
+//! compressed frame is a protocol error. Sans-IO: bytes in, payload and control frames out.
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+const FIN: u8 = 0x80;
+const RSV1: u8 = 0x40;
+const RSV23: u8 = 0x30;
+const MASK: u8 = 0x80;
+
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+/// Largest control frame payload (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// Close status codes nats-server uses.
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_NO_STATUS: u16 = 1005;
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+
+/// A frame that breaks the protocol; the text is nats-server's, sent as the reason of the
+/// `1002` close frame that ends the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    ReservedBits,
+    Compressed,
+    MaskMissing,
+    ControlTooLong,
+    ControlNotFinal,
+    NewBeforeFinal,
+    BadContinuation,
+    UnknownOpcode(u8),
+    Bad64BitLength,
+    CloseOneByte,
+    BadCloseStatus(u16),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::ReservedBits => f.write_str("RSV2 and RSV3 must be clear"),
+            FrameError::Compressed => f.write_str("compressed frame received without negotiated permessage-deflate"),
+            FrameError::MaskMissing => f.write_str("mask bit missing"),
+            FrameError::ControlTooLong => {
+                write!(f, "control frame length bigger than maximum allowed of {MAX_CONTROL_PAYLOAD} bytes")
+            }
+            FrameError::ControlNotFinal => f.write_str("control frame does not have final bit set"),
+            FrameError::NewBeforeFinal => {
+                f.write_str("new message started before final frame for previous message was received")
+            }
+            FrameError::BadContinuation => f.write_str("invalid continuation frame"),
+            FrameError::UnknownOpcode(op) => write!(f, "unknown opcode {op}"),
+            FrameError::Bad64BitLength => f.write_str("invalid 64-bit payload length"),
+            FrameError::CloseOneByte => f.write_str("close frame payload cannot be 1 byte"),
+            FrameError::BadCloseStatus(code) => write!(f, "invalid close status code {code}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// A control frame the host must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Answer with a pong carrying this payload.
+    Ping(Vec<u8>),
+    /// The peer closed: answer with this close payload (empty when the peer sent no status)
+    /// and end the connection once the payload received before it has been processed.
+    Close(Vec<u8>),
+}
+
+enum State {
+    /// Collecting the header: `need` bytes in `head` so far decide how many more are due.
+    Header,
+    /// Data payload: this many bytes left in the current frame.
+    Data(u64),
+    /// Control payload of this opcode, `len` bytes long, collected in `control`.
+    Control { opcode: u8, len: usize },
+}
+
+/// Reads frames from a client. Payload bytes of data frames are unmasked and appended to the
+/// caller's buffer as they come; control frames are returned one at a time.
+pub struct Decoder {
+    state: State,
+    head: [u8; 14],
+    head_len: usize,
+    mask: [u8; 4],
+    mask_pos: usize,
+    /// Clients must mask; a client may ask not to (`Nats-No-Masking: true`).
+    require_mask: bool,
+    masked: bool,
+    /// Inside a fragmented message (its final frame not seen yet).
+    in_message: bool,
+    control: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new(require_mask: bool) -> Self {
+        Decoder {
+            state: State::Header,
+            head: [0; 14],
+            head_len: 0,
+            mask: [0; 4],
+            mask_pos: 0,
+            require_mask,
+            masked: false,
+            in_message: false,
+            control: Vec::new(),
+        }
+    }
+
+    /// Consumes `input`, appending data payload to `out`. Stops after a control frame and
+    /// returns it with how much of `input` was used; the caller feeds the rest again.
+    pub fn feed(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(usize, Option<Control>), FrameError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            match self.state {
+                State::Header => {
+                    let need = self.header_len();
+                    let take = (need - self.head_len).min(input.len() - pos);
+                    let first = self.head_len == 0;
+                    self.head[self.head_len..self.head_len + take].copy_from_slice(&input[pos..pos + take]);
+                    self.head_len += take;
+                    pos += take;
+                    if first {
+                        self.check_first()?;
+                    }
+                    if self.head_len >= 2 && self.head_len == self.header_len() {
+                        self.start_frame()?;
+                        if let State::Control { len: 0, .. } = self.state {
+                            return Ok((pos, self.finish_control()?));
+                        }
+                    }
+                }
+                State::Data(left) => {
+                    let take = (left.min((input.len() - pos) as u64)) as usize;
+                    let start = out.len();
+                    out.extend_from_slice(&input[pos..pos + take]);
+                    self.unmask(&mut out[start..]);
+                    pos += take;
+                    let left = left - take as u64;
+                    self.state = if left == 0 { State::Header } else { State::Data(left) };
+                }
+                State::Control { len, .. } => {
+                    let take = (len - self.control.len()).min(input.len() - pos);
+                    let start = self.control.len();
+                    self.control.extend_from_slice(&input[pos..pos + take]);
+                    let mut part = std::mem::take(&mut self.control);
+                    self.unmask(&mut part[start..]);
+                    self.control = part;
+                    pos += take;
+                    if self.control.len() == len {
+                        return Ok((pos, self.finish_control()?));
+                    }
+                }
+            }
+        }
+        Ok((pos, None))
+    }
+
+    /// Header size once the first two bytes are known (2 until then).
+    fn header_len(&self) -> usize {
+        if self.head_len < 2 {
+            return 2;
+        }
+        let ext = match self.head[1] & 0x7F {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        2 + ext + if self.head[1] & MASK != 0 { 4 } else { 0 }
+    }
+
+    /// Checks of the first byte, in nats-server's order.
+    fn check_first(&self) -> Result<(), FrameError> {
+        let b0 = self.head[0];
+        if b0 & RSV23 != 0 {
+            return Err(FrameError::ReservedBits);
+        }
+        if b0 & RSV1 != 0 {
+            return Err(FrameError::Compressed);
+        }
+        Ok(())
+    }
+
+    fn start_frame(&mut self) -> Result<(), FrameError> {
+        let (b0, b1) = (self.head[0], self.head[1]);
+        let opcode = b0 & 0x0F;
+        let fin = b0 & FIN != 0;
+        self.masked = b1 & MASK != 0;
+        if self.require_mask && !self.masked {
+            return Err(FrameError::MaskMissing);
+        }
+        let short = u64::from(b1 & 0x7F);
+        match opcode {
+            OP_CLOSE | OP_PING | OP_PONG => {
+                if short > MAX_CONTROL_PAYLOAD as u64 {
+                    return Err(FrameError::ControlTooLong);
+                }
+                if !fin {
+                    return Err(FrameError::ControlNotFinal);
+                }
+            }
+            OP_TEXT | OP_BINARY => {
+                if self.in_message {
+                    return Err(FrameError::NewBeforeFinal);
+                }
+                self.in_message = !fin;
+            }
+            OP_CONTINUATION => {
+                if !self.in_message {
+                    return Err(FrameError::BadContinuation);
+                }
+                self.in_message = !fin;
+            }
+            other => return Err(FrameError::UnknownOpcode(other)),
+        }
+        let (len, ext) = match short {
+            126 => (u64::from(u16::from_be_bytes([self.head[2], self.head[3]])), 2),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&self.head[2..10]);
+                let len = u64::from_be_bytes(b);
+                if len & (1 << 63) != 0 {
+                    return Err(FrameError::Bad64BitLength);
+                }
+                (len, 8)
+            }
+            n => (n, 0),
+        };
+        if self.masked {
+            self.mask.copy_from_slice(&self.head[2 + ext..6 + ext]);
+        }
+        self.mask_pos = 0;
+        self.head_len = 0;
+        self.state = if is_control(opcode) {
+            self.control.clear();
+            // `short` is at most 125 here
+            State::Control { opcode, len: short as usize }
+        } else if len == 0 {
+            State::Header
+        } else {
+            State::Data(len)
+        };
+        Ok(())
+    }
+
+    fn finish_control(&mut self) -> Result<Option<Control>, FrameError> {
+        let State::Control { opcode, .. } = self.state else {
+            return Ok(None);
+        };
+        self.state = State::Header;
+        let payload = std::mem::take(&mut self.control);
+        match opcode {
+            OP_PING => Ok(Some(Control::Ping(payload))),
+            OP_CLOSE => close_reply(&payload).map(|reply| Some(Control::Close(reply))),
+            _ => Ok(None),
+        }
+    }
+
+    fn unmask(&mut self, buf: &mut [u8]) {
+        if !self.masked {
+            return;
+        }
+        for b in buf {
+            *b ^= self.mask[self.mask_pos & 3];
+            self.mask_pos += 1;
+        }
+    }
+}
+
+fn is_control(opcode: u8) -> bool {
+    matches!(opcode, OP_CLOSE | OP_PING | OP_PONG)
+}
+
+/// The close payload nats-server answers a peer's close with: the peer's status and reason
+/// echoed, `1007` when the reason is not UTF-8, nothing when the peer sent no status.
+fn close_reply(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    match payload.len() {
+        0 => Ok(Vec::new()),
+        1 => Err(FrameError::CloseOneByte),
+        _ => {
+            let status = u16::from_be_bytes([payload[0], payload[1]]);
+            if !valid_close_status(status) {
+                return Err(FrameError::BadCloseStatus(status));
+            }
+            let body = &payload[2..];
+            Ok(match std::str::from_utf8(body) {
+                Ok(text) => close_payload(status, text),
+                Err(_) => close_payload(CLOSE_INVALID_PAYLOAD, "invalid utf8 body in close frame"),
+            })
+        }
+    }
+}
+
+fn valid_close_status(code: u16) -> bool {
+    !matches!(code, CLOSE_NO_STATUS | 1004 | 1006 | 1015)
+        && (1000..5000).contains(&code)
+        && !(1016..=2999).contains(&code)
+}
+
+/// A close payload: status, then the reason cut to fit a control frame (with `...` when cut,
+/// as nats-server does).
+pub fn close_payload(status: u16, reason: &str) -> Vec<u8> {
+    let mut out = status.to_be_bytes().to_vec();
+    if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
+        let mut end = MAX_CONTROL_PAYLOAD - 5;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.extend_from_slice(&reason.as_bytes()[..end]);
+        out.extend_from_slice(b"...");
+    } else {
+        out.extend_from_slice(reason.as_bytes());
+    }
+    out
+}
+
+/// Appends the header of an unmasked, final server frame whose payload is `len` bytes.
+pub fn encode_header(out: &mut Vec<u8>, opcode: Opcode, len: usize) {
+    out.push(FIN | opcode as u8);
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+}
+
+/// Frame kinds the server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    Binary = 0x2,
+    Close = 0x8,
+    Pong = 0xA,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn client_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut f = vec![b0];
+        let mbit = if mask.is_some() { MASK } else { 0 };
+        let len = payload.len();
+        if len < 126 {
+            f.push(mbit | len as u8);
+        } else if len < 65536 {
+            f.push(mbit | 126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            f.push(mbit | 127);
+            f.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        match mask {
+            Some(k) => {
+                f.extend_from_slice(&k);
+                f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+            }
+            None => f.extend_from_slice(payload),
+        }
+        f
+    }
+
+    const K: Option<[u8; 4]> = Some([1, 2, 3, 4]);
+
+    /// Feeds everything, one byte at a time, collecting payload and controls.
+    fn run(d: &mut Decoder, bytes: &[u8]) -> Result<(Vec<u8>, Vec<Control>), FrameError> {
+        let mut out = BytesMut::new();
+        let mut controls = Vec::new();
+        for b in bytes.chunks(1) {
+            let mut rest = b;
+            while !rest.is_empty() {
+                let (used, c) = d.feed(rest, &mut out)?;
+                controls.extend(c);
+                rest = &rest[used..];
+            }
+        }
+        Ok((out.to_vec(), controls))
+    }
+
+    #[test]
+    fn payload_streams_through_fragments_split_anywhere() {
+        let mut bytes = client_frame(OP_BINARY, b"PUB a 5\r\n", K);
+        bytes.extend(client_frame(OP_CONTINUATION, b"hel", K));
+        bytes.extend(client_frame(FIN | OP_PING, b"p", K));
+        bytes.extend(client_frame(FIN | OP_CONTINUATION, b"lo\r\n", K));
+        bytes.extend(client_frame(FIN | OP_TEXT, &[0xff, 0xfe], K));
+        let (out, controls) = run(&mut Decoder::new(true), &bytes).unwrap();
+        assert_eq!(out, b"PUB a 5\r\nhello\r\n\xff\xfe");
+        assert_eq!(controls, vec![Control::Ping(b"p".to_vec())]);
+    }
+
+    #[test]
+    fn announced_size_allocates_nothing() {
+        let mut head = vec![FIN | OP_BINARY, MASK | 127];
+        head.extend_from_slice(&(64u64 << 20).to_be_bytes());
+        head.extend_from_slice(&[0, 0, 0, 0]);
+        head.extend_from_slice(b"abc");
+        let mut out = BytesMut::new();
+        let mut d = Decoder::new(true);
+        assert_eq!(d.feed(&head, &mut out).unwrap(), (head.len(), None));
+        assert_eq!(&out[..], b"abc");
+        assert!(out.capacity() < 1024);
+    }
+
+    #[test]
+    fn protocol_errors_as_nats_server_words_them() {
+        let err = |bytes: &[u8]| run(&mut Decoder::new(true), bytes).unwrap_err().to_string();
+        assert_eq!(err(&client_frame(FIN | OP_BINARY, b"x", None)), "mask bit missing");
+        assert_eq!(err(&client_frame(FIN | 0x20 | OP_BINARY, b"x", K)), "RSV2 and RSV3 must be clear");
+        assert_eq!(
+            err(&client_frame(FIN | RSV1 | OP_BINARY, b"x", K)),
+            "compressed frame received without negotiated permessage-deflate"
+        );
+        assert_eq!(err(&client_frame(FIN | 0x3, b"x", K)), "unknown opcode 3");
+        assert_eq!(err(&client_frame(FIN | OP_CONTINUATION, b"x", K)), "invalid continuation frame");
+        assert_eq!(err(&client_frame(OP_PING, b"x", K)), "control frame does not have final bit set");
+        assert_eq!(
+            err(&client_frame(FIN | OP_PING, &[0; 126], K)),
+            "control frame length bigger than maximum allowed of 125 bytes"
+        );
+        let mut two = client_frame(OP_BINARY, b"x", K);
+        two.extend(client_frame(FIN | OP_BINARY, b"y", K));
+        assert_eq!(err(&two), "new message started before final frame for previous message was received");
+        let mut huge = vec![FIN | OP_BINARY, MASK | 127];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        huge.extend_from_slice(&[0; 4]);
+        assert_eq!(err(&huge), "invalid 64-bit payload length");
+        assert_eq!(err(&client_frame(FIN | OP_CLOSE, b"x", K)), "close frame payload cannot be 1 byte");
+        assert_eq!(err(&client_frame(FIN | OP_CLOSE, &1005u16.to_be_bytes(), K)), "invalid close status code 1005");
+    }
+
+    #[test]
+    fn close_is_echoed_as_nats_server_does() {
+        let close = |payload: &[u8]| {
+            let (_, c) = run(&mut Decoder::new(true), &client_frame(FIN | OP_CLOSE, payload, K)).unwrap();
+            c
+        };
+        assert_eq!(close(b""), vec![Control::Close(Vec::new())]);
+        assert_eq!(close(b"\x03\xe8bye"), vec![Control::Close(b"\x03\xe8bye".to_vec())]);
+        let mut bad = 1000u16.to_be_bytes().to_vec();
+        bad.push(0xff);
+        assert_eq!(close(&bad), vec![Control::Close(close_payload(1007, "invalid utf8 body in close frame"))]);
+    }
+
+    #[test]
+    fn unmasked_frames_when_the_client_asked() {
+        let (out, _) = run(&mut Decoder::new(false), &client_frame(FIN | OP_BINARY, b"PING\r\n", None)).unwrap();
+        assert_eq!(out, b"PING\r\n");
+    }
+
+    #[test]
+    fn long_reasons_are_cut_with_dots() {
+        let p = close_payload(1002, &"x".repeat(200));
+        assert_eq!(p.len(), 125);
+        assert!(p.ends_with(b"..."));
+    }
+
+    #[test]
+    fn server_frames() {
+        let mut out = Vec::new();
+        encode_header(&mut out, Opcode::Binary, 300);
+        assert_eq!(out, vec![0x82, 126, 1, 44]);
+        out.clear();
+        encode_header(&mut out, Opcode::Pong, 1);
+        assert_eq!(out, vec![0x8A, 1]);
+        out.clear();
+        encode_header(&mut out, Opcode::Close, 70000);
+        assert_eq!(out, vec![0x88, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    }
+
+    /// Random bytes in random splits never panic, and a decoder that accepted them hands on
+    /// no more payload than it was given.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..5000 {
+            let len = rng.usize(0..300);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            if rng.bool() && !bytes.is_empty() {
+                bytes[0] = [0x81, 0x82, 0x80, 0x01, 0x89, 0x88, 0x8A][rng.usize(0..7)];
+            }
+            let mut d = Decoder::new(rng.bool());
+            let mut out = BytesMut::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let cut = rng.usize(1..=rest.len());
+                let mut part = &rest[..cut];
+                rest = &rest[cut..];
+                while !part.is_empty() {
+                    match d.feed(part, &mut out) {
+                        Ok((used, _)) => part = &part[used..],
+                        Err(_) => {
+                            part = &[];
+                            rest = &[];
+                        }
+                    }
+                }
+            }
+            assert!(out.len() <= bytes.len());
+        }
+    }
+}
