@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;
-use edgebus_core::proto::Headers;
+use edgebus_core::jetstream::client::{self, PublishExpect, PullReply, PullRequest};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 
 use crate::bus::{self, request, status_of, Collect, Shared};
@@ -16,16 +16,10 @@ pub const API_TIMEOUT_MS: u32 = 5_000;
 
 /// Parses an API reply, turning `{"error": …}` into [`BusError::Api`].
 pub fn parse_api(payload: &[u8]) -> Result<Value, BusError> {
-    let v: Value =
-        serde_json::from_slice(payload).map_err(|e| BusError::Invalid(format!("unreadable JetStream reply: {e}")))?;
-    if let Some(err) = v.get("error") {
-        return Err(BusError::Api {
-            code: err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16,
-            err_code: err.get("err_code").and_then(Value::as_u64).unwrap_or(0) as u32,
-            description: err.get("description").and_then(Value::as_str).unwrap_or("JetStream error").into(),
-        });
+    if let Some(e) = client::reply_error(payload) {
+        return Err(e.into());
     }
-    Ok(v)
+    serde_json::from_slice(payload).map_err(|e| BusError::Invalid(format!("unreadable JetStream reply: {e}")))
 }
 
 /// One `$JS.API.<api>` request.
@@ -56,32 +50,19 @@ pub struct Expect {
     pub last_subject_sequence: Option<u64>,
 }
 
-/// Builds a header block from name/value pairs plus the JetStream publish headers.
-pub fn headers_for(pairs: &[(String, String)], opts: Option<&PublishOptions>) -> Option<Bytes> {
-    let mut h = Headers::new();
-    for (k, v) in pairs {
-        h.append(k, v);
+impl PublishOptions {
+    /// The header block: the caller's headers, then the expectations (core conventions).
+    fn headers(&self) -> Option<Bytes> {
+        let e = self.expect.as_ref();
+        let expect = PublishExpect {
+            msg_id: self.msg_id.clone(),
+            last_msg_id: e.and_then(|e| e.last_msg_id.clone()),
+            stream: e.and_then(|e| e.stream_name.clone()),
+            last_sequence: e.and_then(|e| e.last_sequence),
+            last_subject_sequence: e.and_then(|e| e.last_subject_sequence),
+        };
+        client::publish_headers(self.headers.as_deref().unwrap_or_default(), &expect)
     }
-    if let Some(o) = opts {
-        if let Some(id) = &o.msg_id {
-            h.insert("Nats-Msg-Id", id);
-        }
-        if let Some(e) = &o.expect {
-            if let Some(v) = &e.last_msg_id {
-                h.insert("Nats-Expected-Last-Msg-Id", v);
-            }
-            if let Some(v) = &e.stream_name {
-                h.insert("Nats-Expected-Stream", v);
-            }
-            if let Some(v) = e.last_sequence {
-                h.insert("Nats-Expected-Last-Sequence", &v.to_string());
-            }
-            if let Some(v) = e.last_subject_sequence {
-                h.insert("Nats-Expected-Last-Subject-Sequence", &v.to_string());
-            }
-        }
-    }
-    (!h.entries.is_empty()).then(|| h.to_bytes())
 }
 
 /// Publishes to a stream and waits for its ack (sent only after the write is durable).
@@ -93,7 +74,7 @@ pub async fn publish(rc: &Shared, subject: &str, payload: &[u8], opts: &PublishO
 /// built here would only be turned into text and parsed again on its way out). An error
 /// reply is still an `Err`.
 pub async fn publish_raw(rc: &Shared, subject: &str, payload: &[u8], opts: &PublishOptions) -> Result<Bytes, BusError> {
-    let headers = headers_for(opts.headers.as_deref().unwrap_or_default(), Some(opts));
+    let headers = opts.headers();
     let d = request(rc, subject, headers, payload, opts.timeout.unwrap_or(API_TIMEOUT_MS)).await?;
     ack_of(&d)?;
     Ok(d.payload)
@@ -101,8 +82,11 @@ pub async fn publish_raw(rc: &Shared, subject: &str, payload: &[u8], opts: &Publ
 
 /// The ack of a stream publish as JSON text; an error reply becomes an `Err`.
 pub fn ack_of(d: &Delivery) -> Result<&[u8], BusError> {
-    if d.payload.windows(8).any(|w| w == b"\"error\":") || !d.payload.starts_with(b"{") {
-        parse_api(&d.payload)?;
+    if let Some(e) = client::reply_error(&d.payload) {
+        return Err(e.into());
+    }
+    if !d.payload.starts_with(b"{") {
+        return Err(BusError::Invalid("unreadable JetStream ack".into()));
     }
     Ok(&d.payload)
 }
@@ -165,22 +149,15 @@ pub async fn fetch(
     no_wait: bool,
 ) -> Result<Vec<Delivery>, BusError> {
     let batch = batch.max(1);
-    let mut body = json!({ "batch": batch });
-    if expires_ms > 0 {
-        body["expires"] = json!(u64::from(expires_ms) * 1_000_000);
-    }
-    if no_wait {
-        body["no_wait"] = json!(true);
-    }
-    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let body = PullRequest { batch, expires: u64::from(expires_ms) * 1_000_000, no_wait }.to_json();
     let inbox = rc.borrow_mut().new_inbox();
     let subject = format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}");
     let mut count = 0;
     let wait = if expires_ms > 0 { expires_ms.saturating_add(1_000) } else { API_TIMEOUT_MS };
-    bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| match status_of(d) {
-        Some(100) => Collect::Skip,
-        Some(_) => Collect::Stop,
-        None => {
+    bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| match PullReply::of(status_of(d)) {
+        PullReply::Heartbeat => Collect::Skip,
+        PullReply::End => Collect::Stop,
+        PullReply::Message => {
             count += 1;
             if count >= batch {
                 Collect::KeepAndStop

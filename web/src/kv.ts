@@ -1,6 +1,7 @@
 // KV buckets (nats.js `KV` shapes) over the core's KV, run in the page's engine.
 
 import type { Bus } from "./bus.js";
+import { Feed } from "./feed.js";
 import { encode, iterate, td, type Payload } from "./types.js";
 
 export interface KvOptions {
@@ -54,50 +55,25 @@ export class KvEntry {
 }
 
 /** A live watch: iterate it for entries, `stop()` to end it. */
-export class KvWatcher implements AsyncIterable<KvEntry> {
-  private queue: KvEntry[] = [];
-  private waiting: ((r: IteratorResult<KvEntry>) => void)[] = [];
-  private stopped = false;
+export class KvWatcher extends Feed<KvEntry> {
   /** @internal */
   handle?: { sid: number; consumer: string; bucket: string };
 
   constructor(
     private readonly bus: Bus,
-    private readonly callback?: (e: KvEntry) => void,
-  ) {}
+    callback?: (e: KvEntry) => void,
+  ) {
+    super(callback, "KV watch");
+  }
 
   /** @internal */
   push(e: KvEntry): void {
-    if (this.stopped) return;
-    if (this.callback) {
-      this.callback(e);
-      return;
-    }
-    const w = this.waiting.shift();
-    if (w) w({ value: e, done: false });
-    else this.queue.push(e);
+    this.deliver(e);
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+    if (!this.end()) return;
     if (this.handle) await this.bus.raw.kvUnwatch(this.handle.bucket, this.handle.sid, this.handle.consumer);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<KvEntry> {
-    return {
-      next: () => {
-        const e = this.queue.shift();
-        if (e) return Promise.resolve({ value: e, done: false });
-        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((r) => this.waiting.push(r));
-      },
-      return: async () => {
-        await this.stop();
-        return { value: undefined, done: true };
-      },
-    };
   }
 }
 

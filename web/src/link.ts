@@ -1,6 +1,7 @@
 // The bus's link to a server (`bus.connect`): options, status events, the `Link` handle.
 
 import type { Bus } from "./bus.js";
+import { Feed } from "./feed.js";
 
 export interface ConnectOptions {
   /** Subjects (wildcards allowed) whose local publishes go to the server. While the link is
@@ -56,54 +57,22 @@ export interface LinkInfo {
 }
 
 /** Status events as an async iterator (or a callback); `stop()` ends it. */
-export class StatusWatcher implements AsyncIterable<LinkStatus> {
-  private queue: LinkStatus[] = [];
-  private waiting: ((r: IteratorResult<LinkStatus>) => void)[] = [];
-  private stopped = false;
-
+export class StatusWatcher extends Feed<LinkStatus> {
   constructor(
     private readonly listeners: Set<StatusWatcher>,
-    private readonly callback?: (s: LinkStatus) => void,
+    callback?: (s: LinkStatus) => void,
   ) {
+    super(callback, "status");
     listeners.add(this);
   }
 
   /** @internal */
   push(s: LinkStatus): void {
-    if (this.stopped) return;
-    if (this.callback) {
-      try {
-        this.callback(s);
-      } catch (e) {
-        console.error("edgebus: status callback threw", e);
-      }
-      return;
-    }
-    const w = this.waiting.shift();
-    if (w) w({ value: s, done: false });
-    else this.queue.push(s);
+    this.deliver(s);
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.listeners.delete(this);
-    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<LinkStatus> {
-    return {
-      next: () => {
-        const s = this.queue.shift();
-        if (s) return Promise.resolve({ value: s, done: false });
-        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((r) => this.waiting.push(r));
-      },
-      return: () => {
-        this.stop();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+    if (this.end()) this.listeners.delete(this);
   }
 }
 

@@ -2,6 +2,7 @@
 // object store, run in the page's engine. Objects go in and come out chunk by chunk.
 
 import type { Bus } from "./bus.js";
+import { Feed } from "./feed.js";
 import { iterate, type RawExtra } from "./types.js";
 
 export interface ObjectStoreOptions {
@@ -121,10 +122,7 @@ export class Objm {
 }
 
 /** Object descriptions as they change: iterate it, `stop()` to end it. */
-export class ObjectWatcher implements AsyncIterable<ObjectInfo> {
-  private queue: ObjectInfo[] = [];
-  private waiting: ((r: IteratorResult<ObjectInfo>) => void)[] = [];
-  private stopped = false;
+export class ObjectWatcher extends Feed<ObjectInfo> {
   /** @internal */
   handle?: { sid: number; consumer: string; stream: string };
 
@@ -132,40 +130,22 @@ export class ObjectWatcher implements AsyncIterable<ObjectInfo> {
   constructor(
     private readonly bus: Bus,
     private readonly ignoreDeletes: boolean,
-  ) {}
+  ) {
+    super(undefined, "object watch");
+  }
 
   /** @internal */
   push(raw: RawInfo): void {
     if (this.stopped || (raw.deleted && this.ignoreDeletes)) return;
-    const info = new ObjectInfo(raw);
-    const w = this.waiting.shift();
-    if (w) w({ value: info, done: false });
-    else this.queue.push(info);
+    this.deliver(new ObjectInfo(raw));
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const w of this.waiting.splice(0)) w({ value: undefined, done: true });
+    if (!this.end()) return;
     if (this.handle) {
       this.bus.raw.unsubscribe(this.handle.sid, undefined);
       await this.bus.raw.jsApi(`CONSUMER.DELETE.${this.handle.stream}.${this.handle.consumer}`, undefined).catch(() => {});
     }
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<ObjectInfo> {
-    return {
-      next: () => {
-        const e = this.queue.shift();
-        if (e) return Promise.resolve({ value: e, done: false });
-        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((r) => this.waiting.push(r));
-      },
-      return: async () => {
-        await this.stop();
-        return { value: undefined, done: true };
-      },
-    };
   }
 }
 

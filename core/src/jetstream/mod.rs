@@ -7,6 +7,7 @@
 //! listens, as in nats-server.
 
 mod api;
+pub mod client;
 pub mod config;
 pub mod consumer;
 mod engine;

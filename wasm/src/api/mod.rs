@@ -23,7 +23,7 @@ use crate::bus::{self, after, Handler, Inner, Shared};
 use crate::convert::msg_object;
 use crate::error::BusError;
 use crate::idb;
-use crate::jetstream::headers_for;
+use edgebus_core::jetstream::client::{publish_headers, PublishExpect};
 
 /// Default request timeout, milliseconds (nats.js uses the same).
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
@@ -123,7 +123,7 @@ impl Bus {
     /// Publishes `data` on `subject`. `opts`: `{ reply?, headers?: [name, value][] }`.
     pub fn publish(&self, subject: &str, data: &[u8], opts: JsValue) -> Result<(), JsValue> {
         let o: PubOptions = options(opts)?;
-        let headers = o.headers.as_deref().and_then(|h| headers_for(h, None));
+        let headers = o.headers.as_deref().and_then(|h| publish_headers(h, &PublishExpect::default()));
         self.inner.borrow_mut().publish(subject, o.reply.as_deref(), headers.as_deref(), data)?;
         after(&self.inner);
         Ok(())
@@ -157,7 +157,7 @@ impl Bus {
         let rc = self.inner.clone();
         promise(async move {
             let o: RequestOptions = options(opts)?;
-            let headers = o.headers.as_deref().and_then(|h| headers_for(h, None));
+            let headers = o.headers.as_deref().and_then(|h| publish_headers(h, &PublishExpect::default()));
             let d = bus::request(&rc, &subject, headers, &data, o.timeout.unwrap_or(REQUEST_TIMEOUT_MS)).await?;
             Ok(msg_object(&d))
         })
