@@ -9,6 +9,7 @@
 mod api;
 pub mod config;
 pub mod consumer;
+mod direct;
 mod engine;
 pub mod errors;
 pub mod host;
