@@ -215,7 +215,10 @@ fn direct_batch(stream: &mut Stream, name: &str, c: &Checked, reply: &Bytes, out
             out.push(status(reply, 404, "Message Not Found", &[]));
             return;
         };
-        pending = pending.saturating_sub(1);
+        if !r.no_hdr {
+            // nats-server counts down only while it writes the headers that carry the count
+            pending = pending.saturating_sub(1);
+        }
         let seq_of = m.seq;
         sent_bytes += counted(&m);
         out.push(answer(reply, name, m, is_batch.then_some((pending, last)), r.no_hdr));
