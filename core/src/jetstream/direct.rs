@@ -51,7 +51,7 @@ struct DirectRequest {
     no_hdr: bool,
 }
 
-/// A checked request: the times read, the limits defaulted.
+/// A request with its times read (nanoseconds since the epoch).
 struct Checked {
     req: DirectRequest,
     start_time: Option<u64>,
