@@ -133,7 +133,8 @@ pub fn is_subset(narrow: &[u8], wide: &[u8]) -> bool {
     loop {
         match (nt.next(), wt.next()) {
             (None, None) => return true,
-            (_, Some(w)) if w == [FWC] => return true,
+            // `>` stands for one or more tokens: `a` is not in `a.>`
+            (Some(_), Some(w)) if w == [FWC] => return true,
             (Some(n), Some(w)) => {
                 if n == [FWC] {
                     return false;
@@ -157,8 +158,8 @@ pub fn overlaps(a: &[u8], b: &[u8]) -> bool {
     loop {
         match (at.next(), bt.next()) {
             (None, None) => return true,
-            (Some(x), _) if x == [FWC] => return true,
-            (_, Some(y)) if y == [FWC] => return true,
+            // `>` stands for one or more tokens: `a` and `a.>` share nothing
+            (Some(x), Some(y)) if x == [FWC] || y == [FWC] => return true,
             (Some(x), Some(y)) => {
                 if x != [PWC] && y != [PWC] && x != y {
                     return false;
@@ -218,5 +219,10 @@ mod tests {
         assert!(!overlaps(b"a.b", b"a.c"));
         assert!(overlaps(b"a.>", b"a.b.c"));
         assert!(!overlaps(b"a.*", b"a.b.c"));
+        assert!(!overlaps(b"hello", b"hello.>"));
+        assert!(!overlaps(b"hello.>", b"hello"));
+        assert!(overlaps(b">", b"hello"));
+        assert!(!is_subset(b"a", b"a.>"));
+        assert!(is_subset(b"a.b", b"a.>"));
     }
 }

@@ -351,3 +351,151 @@ fn deliver_policies() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+/// Every header of `o` as (name, value) pairs, in order.
+fn header_pairs(o: &Outbound) -> Vec<(String, String)> {
+    Headers::parse(o.headers.as_ref().unwrap()).unwrap().entries
+}
+
+fn header<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn direct(h: &mut Harness, body: Value) -> Vec<Outbound> {
+    let out = h.send("$JS.API.DIRECT.GET.D", Some("_INBOX.dg"), None, &serde_json::to_vec(&body).unwrap());
+    out.into_iter().filter(|o| &o.route[..] == b"_INBOX.dg").collect()
+}
+
+/// (subject, sequence, Nats-Num-Pending, Nats-Last-Sequence) of each message of a batch, and
+/// the status of the last reply with its headers.
+type BatchMsg = (String, u64, u64, u64);
+type Pairs = Vec<(String, String)>;
+
+fn batch_summary(out: &[Outbound]) -> (Vec<BatchMsg>, (u16, Pairs)) {
+    let (end, msgs) = out.split_last().unwrap();
+    let num = |p: &[(String, String)], k: &str| header(p, k).unwrap().parse::<u64>().unwrap();
+    let msgs = msgs
+        .iter()
+        .map(|o| {
+            let p = header_pairs(o);
+            (
+                header(&p, "Nats-Subject").unwrap().to_string(),
+                num(&p, "Nats-Sequence"),
+                num(&p, "Nats-Num-Pending"),
+                num(&p, "Nats-Last-Sequence"),
+            )
+        })
+        .collect();
+    let status = Headers::parse(end.headers.as_ref().unwrap()).unwrap().status.unwrap();
+    (msgs, (status, header_pairs(end)))
+}
+
+#[test]
+fn direct_get_batches_and_multi_last() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.D", json!({"name": "D", "subjects": ["d.>"], "allow_direct": true}));
+    assert!(r.get("error").is_none(), "{r}");
+    for (s, p) in [("d.k", "1"), ("d.j", "2"), ("d.k", "3"), ("d.x.y", "4")] {
+        h.publish(s, p);
+    }
+    // the last message on each subject, in sequence order, then the end of the batch
+    let (msgs, (status, eob)) = batch_summary(&direct(&mut h, json!({"multi_last": ["d.*"]})));
+    assert_eq!(msgs, [("d.j".into(), 2, 1, 0), ("d.k".into(), 3, 0, 2)]);
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    assert_eq!(status, 204);
+    assert_eq!(eob, pairs(&[("Nats-Num-Pending", "0"), ("Nats-Last-Sequence", "3"), ("Nats-UpTo-Sequence", "4")]));
+    // up to a sequence, and cut short by a batch size
+    let (msgs, (_, eob)) = batch_summary(&direct(&mut h, json!({"multi_last": [">"], "up_to_seq": 2, "batch": 1})));
+    assert_eq!(msgs, [("d.k".into(), 1, 1, 0)]);
+    assert_eq!(header(&eob, "Nats-Num-Pending"), Some("1"));
+    assert_eq!(header(&eob, "Nats-UpTo-Sequence"), Some("2"));
+    // a batch from a sequence, and along a filter
+    let (msgs, (_, eob)) = batch_summary(&direct(&mut h, json!({"seq": 2, "batch": 2})));
+    assert_eq!(msgs, [("d.j".into(), 2, 2, 0), ("d.k".into(), 3, 1, 2)]);
+    assert_eq!(eob, pairs(&[("Nats-Num-Pending", "1"), ("Nats-Last-Sequence", "3")]));
+    let (msgs, _) = batch_summary(&direct(&mut h, json!({"next_by_subj": "d.k", "batch": 5})));
+    assert_eq!(msgs, [("d.k".into(), 1, 1, 0), ("d.k".into(), 3, 0, 1)]);
+    // a lone get carries no batch headers
+    let one = direct(&mut h, json!({"seq": 4}));
+    assert_eq!(one.len(), 1);
+    assert_eq!(header(&header_pairs(&one[0]), "Nats-Num-Pending"), None);
+    // what nats-server refuses, with its texts
+    let status_of = |out: Vec<Outbound>| statuses(&out, "_INBOX.dg");
+    assert_eq!(status_of(direct(&mut h, json!({"last_by_subj": "d.k", "batch": 2}))), [(408, "Bad Request".into())]);
+    assert_eq!(status_of(direct(&mut h, json!({"batch": 2}))), [(408, "Empty Request".into())]);
+    assert_eq!(status_of(direct(&mut h, json!({"multi_last": ["none.>"]}))), [(404, "No Results".into())]);
+    assert_eq!(status_of(direct(&mut h, json!({"seq": 9}))), [(404, "Message Not Found".into())]);
+}
+
+#[test]
+fn expected_last_msg_id_is_the_last_message_id() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
+    let send = |h: &mut Harness, hdrs: &str| {
+        let block = format!("NATS/1.0\r\n{hdrs}\r\n");
+        let out = h.send("s.a", Some("_INBOX.ack"), Some(block.as_bytes()), b"x");
+        serde_json::from_slice::<Value>(&out[0].payload).unwrap()
+    };
+    assert_eq!(send(&mut h, "Nats-Msg-Id: m1\r\n")["seq"], 1);
+    // the last message has no id: expecting m1 is wrong, and the error names the empty id
+    assert_eq!(h.publish("s.a", "no id")["seq"], 2);
+    let r = send(&mut h, "Nats-Expected-Last-Msg-Id: m1\r\n");
+    assert_eq!(r["error"]["description"], "wrong last msg ID: ");
+    // an empty expectation is none
+    assert_eq!(send(&mut h, "Nats-Expected-Last-Msg-Id: \r\nNats-Msg-Id: m3\r\n")["seq"], 3);
+    assert_eq!(send(&mut h, "Nats-Expected-Last-Msg-Id: m3\r\n")["seq"], 4);
+}
+
+#[test]
+fn ack_next_sends_no_ack_reply_and_unknown_consumers_have_no_responders() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "c", "ack_policy": "explicit"}));
+    h.publish("s.a", "1");
+    h.publish("s.a", "2");
+    let out = h.pull("S", "c", json!({"batch": 1, "no_wait": true}));
+    let ack = reply_of(&data(&out, "_INBOX.pull")[0]);
+    let out = h.send(&ack, Some("_INBOX.next"), None, b"+NXT {\"batch\":1,\"no_wait\":true}");
+    let to_next: Vec<&Outbound> = out.iter().filter(|o| &o.route[..] == b"_INBOX.next").collect();
+    assert_eq!(to_next.len(), 1, "only the next message, no empty ack reply");
+    assert!(to_next[0].reply.is_some());
+    // a plain ack with a reply still gets its empty confirmation
+    let out = h.send(&reply_of(to_next[0]), Some("_INBOX.ok"), None, b"+ACK");
+    assert!(out.iter().any(|o| &o.route[..] == b"_INBOX.ok" && o.payload.is_empty()));
+    let info = h.info("S", "c");
+    assert!(info["ack_floor"]["last_active"].is_string(), "{info}");
+    let out = h.send("$JS.API.CONSUMER.MSG.NEXT.S.missing", Some("_INBOX.x"), None, b"");
+    let p = header_pairs(&out[0]);
+    assert_eq!(p, [("Nats-Subject".to_string(), "$JS.API.CONSUMER.MSG.NEXT.S.missing".to_string())]);
+}
+
+#[test]
+fn api_counts_and_info_paging_follow_nats_server() {
+    let mut h = Harness::new();
+    assert_eq!(h.api("INFO", Value::Null)["api"]["total"], 0, "an info reply does not count itself");
+    h.api("STREAM.CREATE.D", json!({"name": "D", "subjects": ["d.>"], "allow_direct": true}));
+    for s in ["d.a", "d.b", "d.c"] {
+        h.publish(s, "x");
+    }
+    let before = h.api("INFO", Value::Null)["api"].clone();
+    direct(&mut h, json!({"seq": 1}));
+    h.send("$JS.API.CONSUMER.MSG.NEXT.D.none", Some("_INBOX.x"), None, b"");
+    h.api("STREAM.MSG.GET.D", json!({"seq": 1}));
+    let r = h.api("STREAM.MSG.DELETE.D", json!({"seq": 2}));
+    assert_eq!(r["success"], true);
+    let r = h.api("STREAM.MSG.DELETE.D", json!({"seq": 2}));
+    assert_eq!(r["error"]["err_code"], 10043);
+    let after = h.api("INFO", Value::Null)["api"].clone();
+    // the info itself, and the two deletes (the failed one counted as a reply)
+    assert_eq!(after["total"].as_u64().unwrap() - before["total"].as_u64().unwrap(), 3);
+    assert_eq!(after["errors"], before["errors"]);
+    let r = h.api("STREAM.INFO.D", json!({"subjects_filter": ">", "deleted_details": true}));
+    assert_eq!((r["total"].clone(), r["offset"].clone(), r["limit"].clone()), (json!(2), json!(0), json!(100_000)));
+    assert_eq!(r["state"]["deleted"], json!([2]));
+    let r = h.api("STREAM.INFO.D", json!({"subjects_filter": "d.a", "offset": 1}));
+    assert_eq!(r["state"]["subjects"], json!({}));
+    let r = h.api("STREAM.INFO.NOPE", Value::Null);
+    assert_eq!((r["total"].clone(), r["error"]["code"].clone()), (json!(0), json!(404)));
+    // lists carry each config as stored, without the server's own metadata
+    let r = h.api("STREAM.LIST", json!({}));
+    assert_eq!(r["streams"][0]["config"]["metadata"], json!({"_nats.req.level": "0"}));
+}

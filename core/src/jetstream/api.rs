@@ -16,7 +16,7 @@ use super::store::StoredMsg;
 use super::time::rfc3339;
 use super::Outbound;
 use crate::base64;
-use crate::proto::Headers;
+use crate::policy;
 use crate::subject;
 
 const TYPE_PREFIX: &str = "io.nats.jetstream.api.v1.";
@@ -31,6 +31,48 @@ fn typed(kind: &str, mut body: Value) -> Value {
 fn error_body(kind: &str, e: &ApiError) -> Value {
     typed(kind, json!({ "error": e }))
 }
+
+/// How an API reply counts in the account's `api` totals. nats-server counts by the path a
+/// reply leaves through, not by its content: a found message (`STREAM.MSG.GET`) goes around
+/// the API layer and is not counted, and a message delete that failed in the store is counted
+/// as a plain reply.
+#[derive(Clone, Copy)]
+enum Tally {
+    Reply,
+    Error,
+    Uncounted,
+}
+
+impl Tally {
+    fn of(v: &Value) -> Tally {
+        if v.get("error").is_some() {
+            Tally::Error
+        } else {
+            Tally::Reply
+        }
+    }
+}
+
+/// List replies carry each config as stored: nats-server adds the server's own metadata
+/// (`_nats.level`, `_nats.ver`) only to the info, create and update replies.
+fn as_listed(mut info: Value) -> Value {
+    if let Some(Value::Object(m)) = info.get_mut("config").and_then(|c| c.get_mut("metadata")) {
+        m.remove("_nats.level");
+        m.remove("_nats.ver");
+    }
+    info
+}
+
+/// The no-responders status for the API subject `$JS.API.<rest>`: nats-server answers requests
+/// to a stream or consumer that is not there from the bus, not from the API.
+pub(super) fn no_responders(rest: &[u8]) -> Bytes {
+    let mut subject = Vec::with_capacity(API_PREFIX.len() + rest.len());
+    subject.extend_from_slice(API_PREFIX);
+    subject.extend_from_slice(rest);
+    policy::no_responders_headers(&subject)
+}
+
+const API_PREFIX: &[u8] = b"$JS.API.";
 
 /// The tokens after `$JS.API.` as strings (subjects are bytes; API tokens must be UTF-8).
 fn tokens(rest: &[u8]) -> Option<Vec<&str>> {
@@ -58,7 +100,14 @@ struct Paging {
 struct InfoRequest {
     #[serde(default)]
     subjects_filter: Option<String>,
+    #[serde(default)]
+    deleted_details: bool,
+    #[serde(default)]
+    offset: usize,
 }
+
+/// nats-server's cap on the subjects one stream info reply lists (`JSMaxSubjectDetails`).
+const MAX_SUBJECT_DETAILS: usize = 100_000;
 
 #[derive(Deserialize, Default)]
 struct PurgeRequest {
@@ -119,7 +168,15 @@ impl JetStream {
         // Requests without a reply subject are ignored, as nats-server does.
         let Some(reply) = reply.filter(|r| !r.is_empty()) else { return };
         let Some(toks) = tokens(rest) else { return };
-        self.api_total += 1;
+        // direct gets and pull requests go to the stream and the consumer in nats-server,
+        // not to its API handlers, so they are not in the account's API counts
+        match toks.as_slice() {
+            ["DIRECT", "GET", name, subj @ ..] => return self.direct_get(name, subj, rest, payload, &reply),
+            ["CONSUMER", "MSG", "NEXT", stream, name] => {
+                return self.msg_next(now, stream, name, rest, reply.clone(), payload, interest);
+            }
+            _ => {}
+        }
         let response = match toks.as_slice() {
             ["INFO"] => Some(self.account_info()),
             ["STREAM", "CREATE", name] => Some(self.stream_create(now, name, payload)),
@@ -129,11 +186,13 @@ impl JetStream {
             ["STREAM", "NAMES"] => Some(self.stream_names(payload)),
             ["STREAM", "LIST"] => Some(self.stream_list(now, payload)),
             ["STREAM", "PURGE", name] => Some(self.stream_purge(name, payload, now, interest)),
-            ["STREAM", "MSG", "GET", name] => Some(self.msg_get(name, payload)),
-            ["STREAM", "MSG", "DELETE", name] => Some(self.msg_delete(name, payload, now, interest)),
-            ["DIRECT", "GET", name, subj @ ..] => {
-                self.direct_get(name, subj, payload, &reply);
-                None
+            ["STREAM", "MSG", "GET", name] => {
+                let (v, tally) = self.msg_get(name, payload);
+                return self.reply_api(reply, v, tally);
+            }
+            ["STREAM", "MSG", "DELETE", name] => {
+                let (v, tally) = self.msg_delete(name, payload, now, interest);
+                return self.reply_api(reply, v, tally);
             }
             ["CONSUMER", "CREATE", stream] => {
                 Some(self.consumer_create(now, stream, None, None, false, payload, interest))
@@ -152,22 +211,27 @@ impl JetStream {
             ["CONSUMER", "DELETE", stream, name] => Some(self.consumer_delete(now, stream, name)),
             ["CONSUMER", "NAMES", stream] => Some(self.consumer_names(stream, payload)),
             ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload)),
-            ["CONSUMER", "MSG", "NEXT", stream, name] => {
-                self.msg_next(now, stream, name, reply.clone(), payload, interest);
-                None
-            }
-            _ => {
-                self.api_total -= 1;
-                None
-            }
+            _ => None,
         };
         let _ = headers;
         if let Some(v) = response {
-            if v.get("error").is_some() {
+            let tally = Tally::of(&v);
+            self.reply_api(reply, v, tally);
+        }
+    }
+
+    /// Sends an API reply, counting it as the reply goes out, as nats-server does (so an
+    /// account info reply does not count itself).
+    fn reply_api(&mut self, reply: Bytes, v: Value, tally: Tally) {
+        match tally {
+            Tally::Reply => self.api_total += 1,
+            Tally::Error => {
+                self.api_total += 1;
                 self.api_errors += 1;
             }
-            self.out.push(Outbound::data(reply, Bytes::from(serde_json::to_vec(&v).unwrap_or_default())));
+            Tally::Uncounted => {}
         }
+        self.out.push(Outbound::data(reply, Bytes::from(serde_json::to_vec(&v).unwrap_or_default())));
     }
 
     fn account_info(&self) -> Value {
@@ -307,15 +371,37 @@ impl JetStream {
             Ok(r) => r,
             Err(e) => return error_body(KIND, &e),
         };
-        match self.stream_info_value(now, name, req.subjects_filter.as_deref()) {
-            Some(mut v) => {
-                v["total"] = json!(0);
-                v["offset"] = json!(0);
-                v["limit"] = json!(0);
-                typed(KIND, v)
+        let filter = req.subjects_filter.as_deref().filter(|f| !f.is_empty());
+        // the paging fields are always there, errors included (nats-server's reply embeds them)
+        let Some(mut v) = self.stream_info_value(now, name, filter) else {
+            let mut v = error_body(KIND, &ApiError::STREAM_NOT_FOUND);
+            for k in ["total", "offset", "limit"] {
+                v[k] = json!(0);
             }
-            None => error_body(KIND, &ApiError::STREAM_NOT_FOUND),
+            return v;
+        };
+        let (mut total, mut offset, mut limit) = (0, 0, 0);
+        if let Some(Value::Object(subjects)) = v["state"].get_mut("subjects") {
+            // one page of the subjects, in subject order, when they are many or an offset is set
+            (total, offset, limit) = (subjects.len(), req.offset, MAX_SUBJECT_DETAILS);
+            if offset > 0 || total > limit {
+                let page: serde_json::Map<String, Value> =
+                    core::mem::take(subjects).into_iter().skip(offset).take(limit).collect();
+                *subjects = page;
+            }
         }
+        if req.deleted_details {
+            if let Some(e) = self.streams.get(name) {
+                let deleted = e.stream.deleted();
+                if !deleted.is_empty() {
+                    v["state"]["deleted"] = json!(deleted);
+                }
+            }
+        }
+        v["total"] = json!(total);
+        v["offset"] = json!(offset);
+        v["limit"] = json!(limit);
+        typed(KIND, v)
     }
 
     fn matching_streams(&self, filter: Option<&str>) -> Vec<String> {
@@ -351,8 +437,13 @@ impl JetStream {
         };
         let names = self.matching_streams(req.subject.as_deref());
         let total = names.len();
-        let infos: Vec<Value> =
-            names.iter().skip(req.offset).take(256).filter_map(|n| self.stream_info_value(now, n, None)).collect();
+        let infos: Vec<Value> = names
+            .iter()
+            .skip(req.offset)
+            .take(256)
+            .filter_map(|n| self.stream_info_value(now, n, None))
+            .map(as_listed)
+            .collect();
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 256, "streams": infos }))
     }
 
@@ -399,13 +490,13 @@ impl JetStream {
         e.stream.load(seq)
     }
 
-    fn msg_get(&mut self, name: &str, payload: &[u8]) -> Value {
+    fn msg_get(&mut self, name: &str, payload: &[u8]) -> (Value, Tally) {
         const KIND: &str = "stream_msg_get_response";
         let req: MsgGetRequest = match parse_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return (error_body(KIND, &e), Tally::Error),
         };
-        match self.find_msg(name, &req) {
+        let found = match self.find_msg(name, &req) {
             Err(e) => error_body(KIND, &e),
             Ok(None) => error_body(KIND, &ApiError::NO_MESSAGE_FOUND),
             Ok(Some(m)) => {
@@ -420,73 +511,37 @@ impl JetStream {
                 if !m.payload.is_empty() {
                     msg["data"] = json!(base64::encode(&m.payload));
                 }
-                typed(KIND, json!({ "message": msg }))
+                return (typed(KIND, json!({ "message": msg })), Tally::Uncounted);
             }
-        }
+        };
+        (found, Tally::Error)
     }
 
-    fn msg_delete(&mut self, name: &str, payload: &[u8], now: u64, interest: &dyn Interest) -> Value {
+    fn msg_delete(&mut self, name: &str, payload: &[u8], now: u64, interest: &dyn Interest) -> (Value, Tally) {
         const KIND: &str = "stream_msg_delete_response";
+        let refused = |e: &ApiError| (error_body(KIND, e), Tally::Error);
         let req: MsgDeleteRequest = match parse_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return refused(&e),
         };
-        let Some(e) = self.streams.get_mut(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
-        if e.stream.config.deny_delete || e.stream.config.sealed {
-            return error_body(KIND, &ApiError::DELETE_DENIED);
+        let Some(e) = self.streams.get_mut(name) else { return refused(&ApiError::STREAM_NOT_FOUND) };
+        if e.stream.config.sealed {
+            return refused(&ApiError::SEALED);
         }
-        match e.stream.remove(req.seq) {
-            Ok(true) => {}
-            Ok(false) => return error_body(KIND, &ApiError::sequence_not_found(req.seq)),
-            Err(err) => return error_body(KIND, &err),
+        if e.stream.config.deny_delete {
+            return refused(&ApiError::DELETE_DENIED);
+        }
+        let failed = match e.stream.remove(req.seq) {
+            Ok(true) => None,
+            Ok(false) => Some(ApiError::sequence_not_found(req.seq)),
+            Err(err) => Some(err),
+        };
+        if let Some(err) = failed {
+            return (error_body(KIND, &err), Tally::Reply);
         }
         self.settle_events(name);
         self.pump_stream(name, now, interest);
-        typed(KIND, json!({ "success": true }))
-    }
-
-    fn direct_get(&mut self, name: &str, subj: &[&str], payload: &[u8], reply: &Bytes) {
-        let status =
-            |code: u16, text: &str| Outbound::status(reply.clone(), Headers::with_status(code, Some(text)).to_bytes());
-        let allowed = self.streams.get(name).is_some_and(|e| e.stream.config.allow_direct);
-        if !allowed {
-            // nats-server has no responder for it: say so the way the bus would
-            self.out.push(Outbound::status(reply.clone(), Headers::with_status(503, None).to_bytes()));
-            return;
-        }
-        let req = if !subj.is_empty() {
-            MsgGetRequest { last_by_subj: Some(subj.join(".")), ..Default::default() }
-        } else if payload.iter().all(|b| b.is_ascii_whitespace()) {
-            self.out.push(status(408, "Empty Request"));
-            return;
-        } else {
-            match serde_json::from_slice::<MsgGetRequest>(payload) {
-                Ok(r) => r,
-                Err(_) => {
-                    self.out.push(status(408, "Malformed Request"));
-                    return;
-                }
-            }
-        };
-        match self.find_msg(name, &req) {
-            Ok(Some(m)) => {
-                let mut h = m.headers.as_deref().and_then(|b| Headers::parse(b).ok()).unwrap_or_default();
-                h.append("Nats-Stream", name);
-                h.append("Nats-Subject", &String::from_utf8_lossy(&m.subject));
-                h.append("Nats-Sequence", &format!("{}", m.seq));
-                h.append("Nats-Time-Stamp", &rfc3339(m.time));
-                self.out.push(Outbound {
-                    route: reply.clone(),
-                    subject: reply.clone(),
-                    reply: None,
-                    headers: Some(h.to_bytes()),
-                    payload: m.payload,
-                });
-            }
-            Ok(None) => self.out.push(status(404, "Message Not Found")),
-            Err(e) if e.err_code == ApiError::BAD_REQUEST.err_code => self.out.push(status(408, "Bad Request")),
-            Err(_) => self.out.push(status(404, "Message Not Found")),
-        }
+        (typed(KIND, json!({ "success": true })), Tally::Reply)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -526,9 +581,7 @@ impl JetStream {
                 if config.durable_name.as_deref().is_some_and(|d| !d.is_empty() && d != n) {
                     return error_body(KIND, &ApiError::DURABLE_NAME_MISMATCH);
                 }
-                if config.name.as_deref().is_some_and(|c| !c.is_empty() && c != n) {
-                    return error_body(KIND, &ApiError::DURABLE_AND_NAME_MISMATCH);
-                }
+                // the name in the subject wins over the one in the config, as in nats-server
                 config.name = Some(n.into());
             }
         }
@@ -666,15 +719,25 @@ impl JetStream {
             .values()
             .skip(req.offset)
             .take(256)
-            .map(|c| serde_json::to_value(c.info(now)).unwrap_or(Value::Null))
+            .map(|c| as_listed(serde_json::to_value(c.info(now)).unwrap_or(Value::Null)))
             .collect();
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 256, "consumers": infos }))
     }
 
-    fn msg_next(&mut self, now: u64, stream: &str, name: &str, reply: Bytes, payload: &[u8], interest: &dyn Interest) {
+    #[allow(clippy::too_many_arguments)]
+    fn msg_next(
+        &mut self,
+        now: u64,
+        stream: &str,
+        name: &str,
+        rest: &[u8],
+        reply: Bytes,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) {
         let Some(c) = self.streams.get_mut(stream).and_then(|e| e.consumers.get_mut(name)) else {
             // the consumer's own subscription would not exist: no responders
-            self.out.push(Outbound::status(reply, Headers::with_status(503, None).to_bytes()));
+            self.out.push(Outbound::status(reply, no_responders(rest)));
             return;
         };
         let mut out = Vec::new();

@@ -3,6 +3,7 @@
 //! when empty are omitted here too, because some clients compare configs field by field.
 
 use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -155,6 +156,45 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 impl StreamConfig {
+    /// nats-server's subject checks, in its order: each subject valid, not listed twice,
+    /// clear of the API spaces unless the stream does not ack, and overlapping none listed
+    /// after it (the first overlap found names the pair).
+    fn check_subjects(&self) -> Result<(), ApiError> {
+        let reserved =
+            |s: &[u8], space: &[u8], allowed: &[u8]| subject::overlaps(s, space) && !subject::is_subset(s, allowed);
+        for (i, s) in self.subjects.iter().enumerate() {
+            let b = s.as_bytes();
+            if subject::validate_subscribe(b).is_err() {
+                return Err(ApiError::stream_config("invalid subject"));
+            }
+            if self.subjects[..i].contains(s) {
+                return Err(ApiError::stream_config("duplicate subjects detected"));
+            }
+            if s == ">" && !self.no_ack {
+                return Err(ApiError::stream_config("capturing all subjects requires no-ack to be true"));
+            }
+            if !self.no_ack {
+                let api = [&b"$JS.>"[..], b"$JSC.>", b"$NRG.>"];
+                if api.iter().any(|space| reserved(b, space, b"$JS.EVENT.>")) {
+                    return Err(ApiError::stream_config(
+                        "subjects that overlap with jetstream api require no-ack to be true",
+                    ));
+                }
+                if reserved(b, b"$SYS.>", b"$SYS.ACCOUNT.>") {
+                    return Err(ApiError::stream_config(
+                        "subjects that overlap with system api require no-ack to be true",
+                    ));
+                }
+            }
+            if let Some(t) = self.subjects[i + 1..].iter().find(|t| subject::overlaps(t.as_bytes(), b)) {
+                let (q, tq) =
+                    (serde_json::to_string(s).unwrap_or_default(), serde_json::to_string(t).unwrap_or_default());
+                return Err(ApiError::stream_config(format!("subject {q} overlaps with {tq}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies nats-server's defaults and rejects what it rejects. `existing` holds the
     /// subjects of the other streams, for the overlap check.
     pub fn normalize(&mut self) -> Result<(), ApiError> {
@@ -162,32 +202,18 @@ impl StreamConfig {
             return Err(ApiError::STREAM_PATH_SEPARATORS);
         }
         if !valid_name(&self.name) {
-            return Err(ApiError::stream_invalid_config("invalid stream name"));
+            return Err(ApiError::stream_config("invalid stream name"));
         }
         if self.mirror.is_some() || self.sources.is_some() {
-            return Err(ApiError::stream_invalid_config("mirrors and sources are not supported by edgebus yet"));
+            return Err(ApiError::stream_config("mirrors and sources are not supported by edgebus yet"));
         }
         if self.subject_transform.is_some() || self.republish.is_some() {
-            return Err(ApiError::stream_invalid_config(
-                "subject transforms and republish are not supported by edgebus yet",
-            ));
+            return Err(ApiError::stream_config("subject transforms and republish are not supported by edgebus yet"));
         }
         if self.subjects.is_empty() {
             self.subjects.push(self.name.clone());
         }
-        for (i, s) in self.subjects.iter().enumerate() {
-            if subject::validate_subscribe(s.as_bytes()).is_err() {
-                return Err(ApiError::stream_invalid_config("invalid subject"));
-            }
-            if self.subjects[..i].iter().any(|o| subject::overlaps(o.as_bytes(), s.as_bytes())) {
-                return Err(ApiError::stream_invalid_config("duplicate subjects detected"));
-            }
-            if (s == ">" || subject::overlaps(s.as_bytes(), b"$JS.API.>")) && !self.no_ack {
-                return Err(ApiError::stream_invalid_config(
-                    "subjects that overlap with jetstream api require no-ack to be true",
-                ));
-            }
-        }
+        self.check_subjects()?;
         if self.num_replicas == 0 {
             self.num_replicas = 1;
         }
@@ -206,10 +232,10 @@ impl StreamConfig {
             }
         }
         if self.max_age < 0 {
-            return Err(ApiError::stream_invalid_config("max age needs to be >= 0"));
+            return Err(ApiError::stream_config("max age needs to be >= 0"));
         }
         if self.max_age > 0 && self.max_age < MIN_WINDOW {
-            return Err(ApiError::stream_invalid_config("max age needs to be >= 100ms"));
+            return Err(ApiError::stream_config("max age needs to be >= 100ms"));
         }
         if self.duplicate_window == 0 {
             self.duplicate_window = DEFAULT_DUPLICATE_WINDOW;
@@ -217,10 +243,10 @@ impl StreamConfig {
                 self.duplicate_window = self.max_age;
             }
         } else if self.duplicate_window < 0 || (self.max_age > 0 && self.duplicate_window > self.max_age) {
-            return Err(ApiError::stream_invalid_config("duplicates window can not be larger then max age"));
+            return Err(ApiError::stream_config("duplicates window can not be larger then max age"));
         }
         if self.discard_new_per_subject && (self.discard != Discard::New || self.max_msgs_per_subject <= 0) {
-            return Err(ApiError::stream_invalid_config(
+            return Err(ApiError::stream_config(
                 "discard new per subject requires discard new policy to be set and max msgs per subject > 0",
             ));
         }
@@ -234,7 +260,7 @@ impl StreamConfig {
         }
         if let Some(ttl) = self.subject_delete_marker_ttl {
             if ttl < 1_000_000_000 {
-                return Err(ApiError::stream_invalid_config("subject delete marker TTL must be at least 1s"));
+                return Err(ApiError::stream_config("subject delete marker TTL must be at least 1s"));
             }
             self.allow_msg_ttl = true;
             self.allow_rollup_hdrs = true;
@@ -422,19 +448,22 @@ impl ConsumerConfig {
         if self.filter_subject.is_some() && !self.filter_subjects.is_empty() {
             return Err(ApiError::DUPLICATE_FILTERS);
         }
+        let invalid = |f: &str| subject::validate_subscribe(f.as_bytes()).is_err();
+        if self.filter_subject.as_deref().is_some_and(invalid) {
+            return Err(ApiError::stream_config("invalid subject"));
+        }
         if self.filter_subjects.iter().any(|f| f.is_empty()) {
             return Err(ApiError::EMPTY_FILTER);
         }
-        for (i, f) in self.filter_subjects.iter().enumerate() {
-            if self.filter_subjects[..i].iter().any(|o| crate::subject::overlaps(o.as_bytes(), f.as_bytes())) {
-                return Err(ApiError::OVERLAPPING_FILTERS);
+        // a filter need not match the stream's subjects (nats-server 2.14 takes it and the
+        // consumer waits); filters may overlap, but none may hold another
+        let filters = self.filters();
+        for (i, f) in filters.iter().enumerate() {
+            if invalid(f) {
+                return Err(ApiError::stream_config("invalid subject"));
             }
-        }
-        for f in self.filters() {
-            if crate::subject::validate_subscribe(f.as_bytes()).is_err()
-                || !stream.subjects.iter().any(|s| crate::subject::overlaps(s.as_bytes(), f.as_bytes()))
-            {
-                return Err(ApiError::FILTER_NOT_SUBSET);
+            if filters.iter().enumerate().any(|(j, o)| i != j && subject::is_subset(f.as_bytes(), o.as_bytes())) {
+                return Err(ApiError::OVERLAPPING_FILTERS);
             }
         }
         if self.deliver_policy == DeliverPolicy::LastPerSubject && self.filters().is_empty() {
@@ -567,7 +596,33 @@ mod tests {
         assert_eq!(bad.normalize(&s).unwrap_err().err_code, 10094);
         let mut hb: ConsumerConfig = serde_json::from_str(r#"{"idle_heartbeat":1000000000}"#).unwrap();
         assert_eq!(hb.normalize(&s).unwrap_err().err_code, 10088);
+        // outside the stream's subjects is allowed (nats-server 2.14); invalid is not
         let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subject":"other.x"}"#).unwrap();
-        assert_eq!(f.normalize(&s).unwrap_err().err_code, 10093);
+        f.normalize(&s).unwrap();
+        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subject":"c..x"}"#).unwrap();
+        let e = f.normalize(&s).unwrap_err();
+        assert_eq!((e.code, e.err_code, e.description.as_ref()), (500, 10052, "invalid subject"));
+        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subjects":["c.a.*","c.*.b"]}"#).unwrap();
+        f.normalize(&s).unwrap();
+        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subjects":["c.a.*","c.a.b"]}"#).unwrap();
+        assert_eq!(f.normalize(&s).unwrap_err().err_code, 10138);
+    }
+
+    #[test]
+    fn stream_subject_checks_follow_nats_server() {
+        let check = |subjects: &str| {
+            let mut c: StreamConfig =
+                serde_json::from_str(&format!(r#"{{"name":"S","subjects":{subjects}}}"#)).unwrap();
+            c.normalize().map(|_| ()).map_err(|e| (e.code, e.description.into_owned()))
+        };
+        check(r#"["hello","world","hello.>"]"#).unwrap();
+        let overlap = |a: &str, b: &str| Err((500, format!("subject \"{a}\" overlaps with \"{b}\"")));
+        assert_eq!(check(r#"["twice.a","twice.a"]"#), overlap("twice.a", "twice.a"));
+        assert_eq!(check(r#"["self.>","self.a"]"#), overlap("self.>", "self.a"));
+        assert_eq!(check(r#"["bad..subject"]"#), Err((500, "invalid subject".into())));
+        assert_eq!(check(r#"[">"]"#), Err((500, "capturing all subjects requires no-ack to be true".into())));
+        let api = Err((500, "subjects that overlap with jetstream api require no-ack to be true".into()));
+        assert_eq!(check(r#"["$JS.API.>"]"#), api);
+        check(r#"["$JS.EVENT.x"]"#).unwrap();
     }
 }

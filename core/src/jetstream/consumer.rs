@@ -98,6 +98,9 @@ pub struct Consumer {
     /// `inactive_threshold`.
     pub last_active: u64,
     last_delivery: u64,
+    /// When an ack last moved the consumer's acks (0: never), reported as the ack floor's
+    /// `last_active` as nats-server does.
+    pub(crate) last_ack: u64,
     pub push_bound: bool,
     /// Persisted state changed since the last save.
     pub dirty: bool,
@@ -158,8 +161,9 @@ impl Consumer {
                 stream.last_seq() + 1
             }
         };
-        // Positions below the start count as acknowledged, as in nats-server.
-        state.delivered_sseq = state.sseq.saturating_sub(1);
+        // Positions below the start count as acknowledged, as in nats-server; for the last
+        // message per subject the start is the first of those.
+        state.delivered_sseq = state.lps.front().copied().unwrap_or(state.sseq).saturating_sub(1);
         state.ack_floor_s = state.delivered_sseq;
         let mut c = Consumer::from_state(name, stream, state, now);
         c.dirty = true;
@@ -178,6 +182,7 @@ impl Consumer {
             num_pending: 0,
             last_active: now,
             last_delivery: now,
+            last_ack: 0,
             push_bound: false,
             dirty: false,
             exhausted: Vec::new(),
@@ -596,7 +601,11 @@ impl Consumer {
                 stream_seq: s.delivered_sseq,
                 last_active: (s.dseq > 0).then(|| rfc3339(self.last_delivery)),
             },
-            ack_floor: SeqInfo { consumer_seq: s.ack_floor_c, stream_seq: s.ack_floor_s, last_active: None },
+            ack_floor: SeqInfo {
+                consumer_seq: s.ack_floor_c,
+                stream_seq: s.ack_floor_s,
+                last_active: (self.last_ack > 0).then(|| rfc3339(self.last_ack)),
+            },
             num_ack_pending: s.pending.len() as u64,
             num_redelivered,
             num_waiting: self.waiting.len() as u64,

@@ -449,6 +449,9 @@ impl JetStream {
         let Some(c) = entry.consumers.get_mut(consumer) else { return };
         let mut out = Vec::new();
         let outcome = c.ack(now, sseq, payload, reply_bytes.as_ref(), &mut out);
+        if matches!(outcome, AckOutcome::Acked(_) | AckOutcome::Terminated { .. }) {
+            c.last_ack = now;
+        }
         let cname = c.name.clone();
         self.out.append(&mut out);
         match outcome {
@@ -469,8 +472,10 @@ impl JetStream {
             }
             AckOutcome::None => {}
         }
-        if let Some(r) = reply_bytes {
-            // the "double ack": an empty reply once the ack is processed
+        // the "double ack": an empty reply once the ack is processed, except for `+NXT`,
+        // whose reply subject is the inbox of the pull it makes (nats-server skips it too)
+        let asks_next = payload.trim_ascii_start().starts_with(b"+NXT");
+        if let Some(r) = reply_bytes.filter(|_| !asks_next) {
             self.out.push(Outbound::data(r, Bytes::new()));
         }
         self.pump_stream(&stream, now, interest);

@@ -54,8 +54,6 @@ impl ApiError {
         fixed(400, 10084, "consumer in pull mode requires explicit ack policy on workqueue stream");
     pub const HB_REQUIRES_PUSH: ApiError = fixed(400, 10088, "consumer idle heartbeat requires a push based consumer");
     pub const FC_REQUIRES_PUSH: ApiError = fixed(400, 10089, "consumer flow control requires a push based consumer");
-    pub const FILTER_NOT_SUBSET: ApiError =
-        fixed(400, 10093, "consumer filter subject is not a valid subset of the interest subjects");
     pub const BAD_DURABLE_NAME: ApiError = fixed(400, 10103, "durable name can not contain '.', '*', '>'");
     pub const FC_NEEDS_HEARTBEATS: ApiError = fixed(400, 10108, "consumer with flow control also needs heartbeats");
     pub const WQ_MULTIPLE_UNFILTERED: ApiError =
@@ -89,6 +87,7 @@ impl ApiError {
     pub fn invalid_json(err: impl core::fmt::Display) -> ApiError {
         ApiError::with(400, 10025, format!("invalid JSON: {err}"))
     }
+    /// nats-server's `JSStreamInvalidConfigF`: a 500, bad input though it is.
     pub fn stream_config(err: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError::with(500, 10052, err)
     }
@@ -116,7 +115,9 @@ impl ApiError {
     pub fn stream_general(err: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError::with(500, 10051, err)
     }
-    pub fn stream_invalid_config(err: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError::with(400, 10052, err)
+    /// `value` quoted as Go's `%q` quotes it (JSON's quoting, the same for printable text).
+    pub fn rollup_invalid(value: &str) -> ApiError {
+        let quoted = serde_json::to_string(value).unwrap_or_default();
+        ApiError::with(500, 10111, format!("rollup value invalid: {quoted}"))
     }
 }

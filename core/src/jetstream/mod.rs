@@ -10,6 +10,7 @@ mod api;
 pub mod client;
 pub mod config;
 pub mod consumer;
+mod direct;
 mod engine;
 pub mod errors;
 pub mod host;

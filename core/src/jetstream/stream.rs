@@ -149,12 +149,15 @@ impl Stream {
             self.bytes += m.size;
             self.last_seq = self.last_seq.max(m.seq);
             self.last_time = self.last_time.max(m.time);
-            if let Some(id) = m.msg_id {
+            if let Some(id) = &m.msg_id {
                 if now.saturating_sub(m.time) < self.config.duplicate_window.max(0) as u64 {
                     self.dedup.insert(id.clone(), (m.seq, m.time));
                     self.dedup_order.push_back((m.time, id.clone()));
                 }
-                self.last_msg_id = Some(id);
+            }
+            // the last message's id, none if it had none, as nats-server restores it
+            if m.seq == self.last_seq {
+                self.last_msg_id = m.msg_id;
             }
             let expires = match m.ttl.as_deref().map(parse_ttl) {
                 Some(Ok(NEVER)) => NEVER,
@@ -209,7 +212,7 @@ impl Stream {
                 .iter()
                 .filter(|(s, seqs)| !seqs.is_empty() && subject::matches(f.as_bytes(), s))
                 .map(|(s, seqs)| (String::from_utf8_lossy(s).into_owned(), seqs.len() as u64))
-                .collect()
+                .collect::<BTreeMap<_, _>>()
         });
         StreamState {
             messages: self.index.len() as u64,
@@ -219,7 +222,8 @@ impl Stream {
             last_seq: self.last_seq,
             last_ts: rfc3339(if self.index.is_empty() { 0 } else { self.last_time }),
             num_subjects: self.subjects.values().filter(|s| !s.is_empty()).count() as u64,
-            subjects,
+            // no matching subject is no `subjects` at all, as in nats-server
+            subjects: subjects.filter(|m| !m.is_empty()),
             num_deleted,
             consumer_count: consumers as u64,
         }
@@ -262,7 +266,9 @@ impl Stream {
                 return Err(ApiError::wrong_last_sequence(self.last_seq));
             }
         }
-        if let Some(v) = h(b"Nats-Expected-Last-Msg-Id") {
+        // compared with the id of the last message, whether or not it had one; an empty
+        // expectation is no expectation, as in nats-server
+        if let Some(v) = h(b"Nats-Expected-Last-Msg-Id").filter(|v| !v.is_empty()) {
             let last = self.last_msg_id.as_deref().unwrap_or(b"");
             if v != last {
                 return Err(ApiError::wrong_last_msg_id(&String::from_utf8_lossy(last)));
@@ -276,22 +282,17 @@ impl Stream {
                 return Err(ApiError::wrong_last_sequence(actual));
             }
         }
-        let rollup = match h(b"Nats-Rollup") {
+        let rollup = match h(b"Nats-Rollup").filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => {
                 if !self.config.allow_rollup_hdrs || self.config.deny_purge {
                     return Err(ApiError::ROLLUP_DENIED);
                 }
-                match r {
-                    b"sub" => Some(false),
-                    b"all" => Some(true),
-                    _ => {
-                        return Err(ApiError::with(
-                            400,
-                            10111,
-                            format!("rollup value invalid: {}", String::from_utf8_lossy(r)),
-                        ))
-                    }
+                let r = String::from_utf8_lossy(r).to_ascii_lowercase();
+                match r.as_str() {
+                    "sub" => Some(false),
+                    "all" => Some(true),
+                    _ => return Err(ApiError::rollup_invalid(&r)),
                 }
             }
         };
@@ -337,11 +338,10 @@ impl Stream {
             }
         }
         let seq = self.append(now, subj, headers, payload, ttl, false)?;
-        if let Some(id) = msg_id {
-            let id = Bytes::copy_from_slice(id);
+        self.last_msg_id = msg_id.map(Bytes::copy_from_slice);
+        if let Some(id) = &self.last_msg_id {
             self.dedup.insert(id.clone(), (seq, now));
             self.dedup_order.push_back((now, id.clone()));
-            self.last_msg_id = Some(id);
         }
         match rollup {
             Some(true) => {
@@ -612,9 +612,31 @@ impl Stream {
         v
     }
 
+    /// Adds to `out` the last sequence at or below `max_seq` on each subject matching
+    /// `filter` (wildcards allowed).
+    pub(crate) fn last_on_each_subject(&self, filter: &[u8], max_seq: u64, out: &mut Vec<u64>) {
+        let last_upto = |q: &VecDeque<u64>| q.partition_point(|s| *s <= max_seq).checked_sub(1).map(|i| q[i]);
+        if !subject::has_wildcard(filter) {
+            out.extend(self.subjects.get(filter).and_then(last_upto));
+            return;
+        }
+        out.extend(self.subjects.iter().filter(|(s, _)| subject::matches(filter, s)).filter_map(|(_, q)| last_upto(q)));
+    }
+
     /// First sequence stored at or after `time`.
     pub(crate) fn seq_at_time(&self, time: u64) -> u64 {
         self.index.iter().find(|(_, m)| m.time >= time).map_or(self.last_seq + 1, |(s, _)| *s)
+    }
+
+    /// The sequences missing between the first and the last stored message.
+    pub(crate) fn deleted(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut next = self.first_seq;
+        for seq in self.index.keys() {
+            out.extend(next..*seq);
+            next = seq + 1;
+        }
+        out
     }
 
     pub(crate) fn meta(&self, seq: u64) -> Option<&MsgIndex> {
