@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { connect, nuid } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { take as takeFrom } from "./fixtures/kvobj-scenarios.js";
 import { Objm } from "@nats-io/obj";
 import { startServer } from "./server.mjs";
 
@@ -25,25 +26,11 @@ const dec = (b) => new TextDecoder().decode(b);
 // A QueuedIterator can only be iterated once: keep one iterator per watcher.
 const iterators = new WeakMap();
 
-/** The next `count` items from an async iterable, failing after `ms`. */
-async function take(iter, count, ms = 5000) {
-  const out = [];
+/** The next `count` items from an async iterable (one iterator per iterable, so successive
+ *  calls continue where the last stopped), failing after `ms`. */
+function take(iter, count, ms = 5000) {
   if (!iterators.has(iter)) iterators.set(iter, iter[Symbol.asyncIterator]());
-  const it = iterators.get(iter);
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${out.length}/${count} items`)), ms);
-  });
-  try {
-    while (out.length < count) {
-      const r = await Promise.race([it.next(), timeout]);
-      if (r.done) break;
-      out.push(r.value);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return out;
+  return takeFrom(iterators.get(iter), count, ms);
 }
 
 async function collect(iter) {
