@@ -141,6 +141,49 @@ test("the store passes to the next tab when its owner closes the bus or the owne
   await context.close();
 });
 
+test("the owner's tab crashes mid-stream: the next tab takes the store with every acknowledged message", async () => {
+  const { context, pages } = await tabs(2);
+  const [a, b] = pages;
+  await a.evaluate(() => window.edgebus.deleteStorage("tabs-crash"));
+  assert.equal(await openIn(a, "tabs-crash"), null);
+  assert.equal(await openIn(b, "tabs-crash"), "StorageLockedError");
+  // acknowledged messages are reported back as they come; the rest keep publishing when the
+  // renderer dies
+  const acked = [];
+  await a.exposeFunction("reportAck", (seq, data) => acked.push({ seq, data }));
+  await a.evaluate(async () => {
+    const jsm = await window.bus.jetstreamManager();
+    await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
+    const js = window.bus.jetstream();
+    (async () => {
+      for (let i = 0; ; i++) {
+        const data = `a-${i}`;
+        const ack = await js.publish("s.a", data);
+        await window.reportAck(ack.seq, data);
+      }
+    })();
+    // some acknowledged before the crash
+    while ((await window.bus.jetstreamManager().then((m) => m.streams.info("S"))).state.messages < 100) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  });
+  const cdp = await context.newCDPSession(a);
+  const crashed = new Promise((r) => a.once("crash", r));
+  cdp.send("Page.crash").catch(() => {}); // never answered: the session goes with the renderer
+  await crashed;
+  assert.ok(acked.length >= 100, `only ${acked.length} acknowledged before the crash`);
+
+  // the crashed tab's lock is freed with its process; b may have to ask more than once
+  let opened = await openIn(b, "tabs-crash");
+  while (opened === "StorageLockedError") opened = await openIn(b, "tabs-crash");
+  assert.equal(opened, null);
+  const { stored } = await readStream(b);
+  const missing = acked.filter(({ seq, data }) => stored[seq] !== data);
+  assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${acked.length} acknowledged messages lost`);
+  await b.evaluate(async () => { await window.bus.close(); await window.edgebus.deleteStorage("tabs-crash"); });
+  await context.close();
+});
+
 test("without navigator.locks, IndexedDB storage is refused (memory storage still opens)", async () => {
   const { context, pages, errors } = await tabs(1);
   const r = await pages[0].evaluate(async () => {
