@@ -79,6 +79,8 @@ pub struct Inner {
     subject_js: Option<(Bytes, JsValue)>,
     journal: Option<SharedJournal>,
     pub(crate) db: Option<Rc<Database>>,
+    /// This context's ownership of `db` ([`crate::lock`]), freed after `db` is closed.
+    pub(crate) store_lock: Option<crate::lock::StoreLock>,
     committing: bool,
     /// Engine output waiting for the commit numbered by its tag.
     held: VecDeque<(u64, Outbound)>,
@@ -157,6 +159,7 @@ impl Inner {
             subject_js: None,
             journal,
             db,
+            store_lock: None,
             committing: false,
             held: VecDeque::new(),
             open_batch: 1,
@@ -479,4 +482,6 @@ pub async fn close(rc: &Shared) {
             db.close();
         }
     }
+    // everything acknowledged is committed (settle): the next owner may load the store
+    i.store_lock = None;
 }

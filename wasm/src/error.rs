@@ -21,6 +21,8 @@ pub enum BusError {
     Invalid(String),
     /// IndexedDB failed.
     Storage(String),
+    /// Another context (tab, worker) owns the store of this bus name (see `crate::lock`).
+    StorageLocked(String),
 }
 
 impl fmt::Display for BusError {
@@ -33,6 +35,9 @@ impl fmt::Display for BusError {
             BusError::Api { description, .. } => f.write_str(description),
             BusError::Invalid(s) => f.write_str(s),
             BusError::Storage(s) => write!(f, "storage: {s}"),
+            BusError::StorageLocked(name) => {
+                write!(f, "the IndexedDB storage of bus '{name}' is in use by another tab or worker of this origin")
+            }
         }
     }
 }
@@ -47,6 +52,7 @@ impl BusError {
             BusError::Api { .. } => "JetStreamApiError",
             BusError::Invalid(_) => "InvalidArgumentError",
             BusError::Storage(_) => "StorageError",
+            BusError::StorageLocked(_) => "StorageLockedError",
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   (gloo-timers) and the rule that acks wait for the IndexedDB commit.
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
+//! - [`lock`]: the Web Lock that makes one context the only writer of a bus's database.
 //! - [`jetstream`]: the page's JetStream client, speaking `$JS.API` over the bus. KV and the
 //!   object store are the core's (`edgebus_core::kv`, `objstore`), called on the engine
 //!   directly (`bus::engine_call`).
@@ -18,6 +19,7 @@ pub mod convert;
 pub mod error;
 pub mod idb;
 pub mod jetstream;
+pub mod lock;
 pub mod socket;
 
 pub use edgebus_core as core;

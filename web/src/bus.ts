@@ -28,7 +28,9 @@ export interface OpenOptions {
   wasm?: string | URL | BufferSource;
 }
 
-/** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first. */
+/** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first.
+ *  The stored bus has one owner: if another tab or worker of the origin has it open, this
+ *  rejects with a `StorageLockedError`. */
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
   const raw = await wasmOpen({ name: opts.name, storage: opts.storage });

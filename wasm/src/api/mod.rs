@@ -23,6 +23,7 @@ use crate::bus::{self, after, Handler, Inner, Shared};
 use crate::convert::msg_object;
 use crate::error::BusError;
 use crate::idb;
+use crate::lock;
 use edgebus_core::jetstream::client::{publish_headers, PublishExpect};
 
 /// Default request timeout, milliseconds (nats.js uses the same).
@@ -83,21 +84,25 @@ fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusErr
 }
 
 /// Opens a bus. With `storage: "indexeddb"` everything stored earlier under the same `name`
-/// is read back before the bus starts.
+/// is read back before the bus starts; if another tab or worker of the origin has that store
+/// open, this fails with `StorageLockedError` (see [`crate::lock`]).
 #[wasm_bindgen]
 pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     let opts: OpenOptions = options(opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
-    let persisted = match opts.storage.as_deref() {
+    let (persisted, store_lock) = match opts.storage.as_deref() {
         Some("indexeddb") => {
+            // the store's one writer for the bus's whole life, taken before anything is read
+            let store_lock = lock::acquire(&idb::db_name(&name)).await?;
             let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
             let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
-            Some((db, idb::SharedJournal::new(journal)))
+            (Some((db, idb::SharedJournal::new(journal))), Some(store_lock))
         }
-        None | Some("memory") => None,
+        None | Some("memory") => (None, None),
         Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),
     };
-    let (inner, warnings) = Inner::new(&name, persisted);
+    let (mut inner, warnings) = Inner::new(&name, persisted);
+    inner.store_lock = store_lock;
     for w in warnings {
         web_sys::console::warn_1(&JsValue::from_str(&format!("edgebus: {w}")));
     }
