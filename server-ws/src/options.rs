@@ -119,6 +119,8 @@ pub struct Options {
     pub authorization: Authorization,
     pub websocket: WebSocketOptions,
     pub jetstream: JetStreamOptions,
+    /// `tls { … }` / `--tls*`: TLS on the client port.
+    pub tls: crate::tls::TlsOptions,
     /// `server_name`; default: the generated server id.
     pub server_name: Option<String>,
     /// `-D` / `debug: true`.
@@ -164,6 +166,7 @@ impl Default for Options {
                 allowed_origins: Vec::new(),
             },
             jetstream: JetStreamOptions::default(),
+            tls: crate::tls::TlsOptions::default(),
             server_name: None,
             debug: false,
             trace: false,

@@ -85,6 +85,8 @@ impl Shared {
             port,
             headers: true,
             auth_required: self.auth.info_auth_required(),
+            tls_required: kind == Kind::Tcp && self.opts.tls.enabled,
+            tls_verify: kind == Kind::Tcp && self.opts.tls.enabled && self.opts.tls.verify,
             max_payload: self.opts.max_payload.into(),
             jetstream: self.jetstream_running.load(Ordering::Acquire),
             client_id,
@@ -130,8 +132,10 @@ pub struct Server {
 impl Server {
     /// Binds every configured listener, so that a caller knows at once whether the ports
     /// were free.
-    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+    pub async fn bind(mut opts: Options) -> std::io::Result<Server> {
         let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        // the command line has loaded it already; options built in code may not have
+        opts.tls.load().map_err(|e| bad(e.to_string()))?;
         let tcp = TcpListener::bind(opts.client_addr().map_err(bad)?).await?;
         let ws = if opts.websocket.port != 0 {
             let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };

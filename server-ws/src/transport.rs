@@ -1,6 +1,6 @@
-//! The two ways bytes reach a connection: a plain TCP stream, or NATS carried inside WebSocket
-//! frames (what nats.ws and nats.js use in browsers). Above this module a connection does not
-//! know which one it has.
+//! The ways bytes reach a connection: a plain TCP stream, a TLS stream over TCP (the client
+//! port with `tls { … }`), or NATS carried inside WebSocket frames (what nats.ws and nats.js
+//! use in browsers). Above this module a connection does not know which one it has.
 //!
 //! On WebSocket the reader answers pings and the peer's close itself, so both halves write to
 //! the socket; they share it behind one lock, which also records that a close frame went out
@@ -12,13 +12,15 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+use tokio_rustls::server::TlsStream;
 use tracing::error;
 
 use crate::options::WebSocketOptions;
+use crate::tls::{self as tls, Loaded, TlsOptions};
 use crate::ws::frame::{self, Control, Decoder, Opcode};
 use crate::ws::upgrade::{self, Policy};
 
@@ -76,12 +78,33 @@ pub struct WsReader {
 
 pub enum Reader {
     Tcp(OwnedReadHalf),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
     Ws(Box<WsReader>),
 }
 
 pub enum Writer {
     Tcp(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
     Ws(Arc<Mutex<WsOut>>),
+}
+
+/// Opens a client-port connection that must use TLS. The `INFO` in `info` goes out in
+/// plaintext before the handshake, as nats-server sends it, unless `handshake_first` asks
+/// for the handshake first; the returned flag says whether it was sent (if not, it is still
+/// owed, over TLS).
+pub async fn open_tls(
+    mut stream: TcpStream,
+    opts: &TlsOptions,
+    config: &Loaded,
+    info: &[u8],
+) -> io::Result<(Reader, Writer, bool)> {
+    let info_sent = !opts.handshake_first;
+    if info_sent {
+        stream.write_all(info).await?;
+    }
+    let stream = tls::accept(stream, config, opts.timeout).await?;
+    let (r, w) = tokio::io::split(stream);
+    Ok((Reader::Tls(r), Writer::Tls(w), info_sent))
 }
 
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
@@ -129,6 +152,12 @@ impl Reader {
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Reader::Tcp(r) => {
+                if buf.capacity() - buf.len() < 4096 {
+                    buf.reserve(READ_CHUNK);
+                }
+                r.read_buf(buf).await
+            }
+            Reader::Tls(r) => {
                 if buf.capacity() - buf.len() < 4096 {
                     buf.reserve(READ_CHUNK);
                 }
@@ -203,6 +232,12 @@ impl Writer {
                 buf.clear();
                 Ok(())
             }
+            Writer::Tls(w) => {
+                // rustls holds records back until flushed
+                w.write_all(buf).await?;
+                buf.clear();
+                w.flush().await
+            }
             Writer::Ws(out) => {
                 let result = out.lock().await.send(Opcode::Binary, buf).await;
                 buf.clear();
@@ -216,6 +251,10 @@ impl Writer {
     pub async fn close(&mut self, reason: Option<&ProtocolError>) {
         match self {
             Writer::Tcp(w) => {
+                let _ = w.shutdown().await;
+            }
+            Writer::Tls(w) => {
+                // sends close_notify, then shuts the socket's write side
                 let _ = w.shutdown().await;
             }
             Writer::Ws(out) => {
