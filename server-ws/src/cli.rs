@@ -167,6 +167,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     conf::validate(&cli.options)?;
     // Read the TLS files now, so a bad one stops the start (and fails `-t`) naming it.
     cli.options.tls.load().map_err(|e| CliError::Tls(e.to_string()))?;
+    cli.options.websocket.tls.load().map_err(|e| CliError::Tls(format!("websocket: {e}")))?;
     Ok(Command::Run(Box::new(cli)))
 }
 

@@ -54,9 +54,11 @@ pub struct WebSocketOptions {
     pub host: String,
     /// 0 = WebSocket off; -1 = pick a random free port.
     pub port: i32,
-    /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`;
-    /// edgebus has no TLS yet, so it refuses the same way ([`crate::conf::validate`]).
+    /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`
+    /// ([`crate::conf::validate`]).
     pub no_tls: bool,
+    /// `websocket { tls { … } }`: `wss://` (used even with `no_tls: true`, as nats-server).
+    pub tls: crate::tls::TlsOptions,
     /// `same_origin: true`: a browser page may connect only from the origin it was served
     /// from (scheme, host and port of the request's `Host`).
     pub same_origin: bool,
@@ -162,6 +164,7 @@ impl Default for Options {
                 host: String::new(),
                 port: 0,
                 no_tls: false,
+                tls: crate::tls::TlsOptions::default(),
                 same_origin: false,
                 allowed_origins: Vec::new(),
             },

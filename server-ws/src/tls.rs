@@ -17,6 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -27,7 +28,7 @@ pub const TLS_TIMEOUT: Duration = Duration::from_secs(2);
 const HANDSHAKE_RECORD: u8 = 0x16;
 
 /// What `tls { … }` or the `--tls*` flags ask for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     /// A `tls` block or a `--tls*` flag asked for TLS on the client port.
     pub enabled: bool,
@@ -69,6 +70,8 @@ impl PartialEq for Loaded {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
+
+impl Eq for Loaded {}
 
 impl fmt::Debug for Loaded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,18 +187,41 @@ fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
+/// What a client that does not start with a TLS handshake gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plaintext {
+    /// Nothing: the connection is closed (the client port, as nats-server's `crypto/tls`:
+    /// a plaintext `CONNECT` never gets a reply).
+    Drop,
+    /// The `400` Go's HTTP server writes when what came looks like an HTTP request (the
+    /// `wss://` port, served by Go's HTTP server in nats-server), then the close.
+    HttpAnswer,
+}
+
+/// What Go's `net/http` answers to an HTTP request on an HTTPS port.
+const HTTP_ON_HTTPS: &[u8] = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
 /// The server side of the handshake on `stream`, within `timeout`.
 ///
-/// A client whose first byte is not a TLS handshake record is refused before rustls sees it,
-/// without an answer, as nats-server (Go's `crypto/tls`) refuses a plaintext client: its
-/// `CONNECT` never gets a reply, the connection is just closed.
-pub async fn accept(stream: TcpStream, config: &Loaded, timeout: Duration) -> io::Result<TlsStream<TcpStream>> {
+/// A client whose first byte is not a TLS handshake record is refused before rustls sees it
+/// (rustls would answer with an alert), as `plaintext` says.
+pub async fn accept(
+    mut stream: TcpStream,
+    config: &Loaded,
+    timeout: Duration,
+    plaintext: Plaintext,
+) -> io::Result<TlsStream<TcpStream>> {
     let handshake = async {
-        let mut first = [0u8; 1];
-        if stream.peek(&mut first).await? == 0 {
+        let mut first = [0u8; 5];
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
         if first[0] != HANDSHAKE_RECORD {
+            if plaintext == Plaintext::HttpAnswer && looks_like_http(&first[..n]) {
+                stream.write_all(HTTP_ON_HTTPS).await?;
+                let _ = stream.shutdown().await;
+            }
             return Err(io::Error::new(io::ErrorKind::InvalidData, "first record does not look like a TLS handshake"));
         }
         tokio_rustls::TlsAcceptor::from(config.0.clone()).accept(stream).await
@@ -203,4 +229,9 @@ pub async fn accept(stream: TcpStream, config: &Loaded, timeout: Duration) -> io
     tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout"))?
+}
+
+/// Go's `tlsRecordHeaderLooksLikeHTTP`, on what has arrived of the first five bytes.
+fn looks_like_http(head: &[u8]) -> bool {
+    ["GET /", "HEAD ", "POST ", "PUT /", "OPTIO"].iter().any(|m| m.as_bytes().starts_with(head))
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -31,9 +31,13 @@ pub enum Kind {
     WebSocket,
 }
 
+/// The socket under a WebSocket: TCP (`ws://`) or TLS over TCP (`wss://`).
+type WsRead = Box<dyn AsyncRead + Send + Unpin>;
+type WsWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The writing side of a WebSocket, shared by both halves.
 pub struct WsOut {
-    half: OwnedWriteHalf,
+    half: WsWrite,
     close_sent: bool,
 }
 
@@ -58,12 +62,13 @@ impl WsOut {
             h += from_head;
             p += n - from_head;
         }
-        Ok(())
+        // TLS holds records back until flushed (a no-op on TCP)
+        self.half.flush().await
     }
 }
 
 pub struct WsReader {
-    half: OwnedReadHalf,
+    half: WsRead,
     decoder: Decoder,
     /// Received bytes not decoded yet (what followed a control frame in the same read).
     input: BytesMut,
@@ -102,16 +107,17 @@ pub async fn open_tls(
     if info_sent {
         stream.write_all(info).await?;
     }
-    let stream = tls::accept(stream, config, opts.timeout).await?;
+    let stream = tls::accept(stream, config, opts.timeout, tls::Plaintext::Drop).await?;
     let (r, w) = tokio::io::split(stream);
     Ok((Reader::Tls(r), Writer::Tls(w), info_sent))
 }
 
-/// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
-/// Returns the peer address to report: for WebSocket an `X-Forwarded-For` header that parses
-/// as an IP wins, as in nats-server.
+/// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it
+/// (over TLS when the WebSocket listener has `tls { … }`: `wss://`). Returns the peer
+/// address to report: for WebSocket an `X-Forwarded-For` header that parses as an IP wins,
+/// as in nats-server.
 pub async fn open(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     kind: Kind,
     ws: &WebSocketOptions,
@@ -121,27 +127,47 @@ pub async fn open(
             let (r, w) = stream.into_split();
             Ok((Reader::Tcp(r), Writer::Tcp(w), peer))
         }
-        Kind::WebSocket => {
-            let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
-            let up =
-                tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(&mut stream, peer, &policy))
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
-            let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
-            let (r, w) = stream.into_split();
-            let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
-            let reader = WsReader {
-                half: r,
-                decoder: Decoder::new(up.require_mask),
-                input: BytesMut::new(),
-                out: out.clone(),
-                closed: false,
-                broken: None,
-                peer,
-            };
-            Ok((Reader::Ws(Box::new(reader)), Writer::Ws(out), peer))
-        }
+        Kind::WebSocket => match &ws.tls.loaded {
+            Some(config) => {
+                let mut stream = tls::accept(stream, config, ws.tls.timeout, tls::Plaintext::HttpAnswer).await?;
+                let up = upgrade_ws(&mut stream, peer, ws).await?;
+                let (r, w) = tokio::io::split(stream);
+                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+            }
+            None => {
+                let mut stream = stream;
+                let up = upgrade_ws(&mut stream, peer, ws).await?;
+                let (r, w) = stream.into_split();
+                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+            }
+        },
     }
+}
+
+/// The WebSocket upgrade on `stream`, within nats-server's handshake time.
+async fn upgrade_ws<S>(stream: &mut S, peer: SocketAddr, ws: &WebSocketOptions) -> io::Result<upgrade::Upgraded>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
+    tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(stream, peer, &policy))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
+}
+
+fn ws_halves(r: WsRead, w: WsWrite, up: upgrade::Upgraded, peer: SocketAddr) -> (Reader, Writer, SocketAddr) {
+    let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
+    let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
+    let reader = WsReader {
+        half: r,
+        decoder: Decoder::new(up.require_mask),
+        input: BytesMut::new(),
+        out: out.clone(),
+        closed: false,
+        broken: None,
+        peer,
+    };
+    (Reader::Ws(Box::new(reader)), Writer::Ws(out), peer)
 }
 
 /// How much one read takes from the socket.

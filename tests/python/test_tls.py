@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import bin_argv, greets_with_info
-from edgehelp import HOST, http_json, nats_connect, take
+from edgehelp import HOST, WsWire, http_json, nats_connect, take
 
 
 def _name(cn: str) -> x509.Name:
@@ -134,6 +134,21 @@ async def test_tls_connect_pub_sub_and_info(make_server, pki, token):
         await nc.close()
 
 
+def test_websocket_info_on_a_server_with_tls_on_the_client_port(make_server, pki):
+    """nats-server's WebSocket INFO says tls_required only for wss://, but carries the
+    client port's tls_verify."""
+    srv = make_server(tls_block(pki, f'  ca_file: "{pki}/ca.pem"\n  verify: true\n'))
+    w = WsWire(srv.ws_port)
+    try:
+        status, _ = w.upgrade()
+        assert status.startswith("HTTP/1.1 101"), status
+        line = w.read_until(b"\r\n")
+    finally:
+        w.close()
+    info = json.loads(line[5:])
+    assert "tls_required" not in info and "tls_available" not in info and info["tls_verify"] is True
+
+
 def test_plaintext_client_is_refused_without_an_answer(make_server, pki):
     srv = make_server(tls_block(pki))
     with socket.create_connection((HOST, srv.port), timeout=5) as s:
@@ -236,3 +251,67 @@ def test_tls_flag_without_certificate_refuses(make_server):
     srv.stop()
     assert rc != 0
     assert "TLS Server certificate must be present and valid" in srv.log_text(), srv.log_text()[-1000:]
+
+
+# ------------------------------------------------------------------ wss:// ---
+
+def wss_server(make_server, pki: Path, tls_body: str | None = None, start: bool = True):
+    """A server whose WebSocket listener has `tls { … }` (and no `no_tls`)."""
+    srv = make_server(start=False)
+    body = tls_body if tls_body is not None else f'cert_file: "{pki}/server.pem"\n    key_file: "{pki}/server.key"'
+    srv.config_path.write_text(
+        f'websocket {{\n  host: "{HOST}"\n  port: {srv.ws_port}\n  tls {{\n    {body}\n  }}\n}}\n')
+    if start:
+        srv.start()
+    return srv
+
+
+async def test_wss_pub_sub_with_a_tcp_client(make_server, pki, token):
+    srv = wss_server(make_server, pki)
+    with socket.create_connection((HOST, srv.port), timeout=5) as s:
+        assert "tls_required" not in read_info(s)  # the client port stays plaintext
+    raw = socket.create_connection((HOST, srv.ws_port), timeout=5)
+    with client_ctx(pki).wrap_socket(raw, server_hostname=HOST) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        got = b""
+        while b"INFO " not in got or not got.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 101"), got
+    info = json.loads(got[got.index(b"INFO ") + 5:])  # one unmasked frame: header, then the line
+    assert info["tls_required"] is True and info["tls_available"] is True
+    ws = await nats_connect(f"wss://{HOST}:{srv.ws_port}", tls=client_ctx(pki))
+    tcp = await nats_connect(srv.url)
+    try:
+        sub = await tcp.subscribe(f"wss.{token}")
+        await tcp.flush()
+        await ws.publish(f"wss.{token}", b"from a browser")
+        [msg] = await take(sub, 1)
+        assert msg.data == b"from a browser"
+        back = await ws.subscribe(f"back.{token}")
+        await ws.flush()
+        await tcp.publish(f"back.{token}", b"to a browser")
+        [msg] = await take(back, 1)
+        assert msg.data == b"to a browser"
+    finally:
+        await ws.close()
+        await tcp.close()
+
+
+def test_plain_http_on_the_wss_port_gets_go_s_400(make_server, pki):
+    srv = wss_server(make_server, pki)
+    with socket.create_connection((HOST, srv.ws_port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        got = closed_without_answer(s)
+    assert got == b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n", got
+
+
+def test_wss_with_a_missing_certificate_refuses_to_start(make_server, pki):
+    srv = wss_server(make_server, pki, f'cert_file: "{pki}/no-such-ws-cert.pem"\n    key_file: "{pki}/server.key"',
+                     start=False)
+    rc = srv.spawn().wait(timeout=15)
+    srv.stop()
+    assert rc != 0
+    assert "no-such-ws-cert.pem" in srv.log_text(), srv.log_text()[-1500:]

@@ -27,6 +27,9 @@ pub struct ServerInfo {
     /// The client must present a certificate the server trusts.
     #[serde(default, skip_serializing_if = "is_false")]
     pub tls_verify: bool,
+    /// TLS may be used (nats-server sets it on `wss://`, beside `tls_required`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     pub max_payload: i64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub jetstream: bool,

@@ -204,8 +204,8 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ConfError::Invalid { message: "server name cannot contain spaces".into() });
     }
-    // nats-server's own refusal (edgebus has no TLS, so `no_tls: true` is the only way in).
-    if opts.websocket.port != 0 && !opts.websocket.no_tls {
+    // nats-server's own refusal: plain ws:// only when asked for with `no_tls: true`.
+    if opts.websocket.port != 0 && !opts.websocket.no_tls && !opts.websocket.tls.enabled {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
     if let Some(name) = &opts.authorization.no_auth_user {

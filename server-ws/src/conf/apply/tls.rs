@@ -116,6 +116,15 @@ mod tests {
     }
 
     #[test]
+    fn websocket_tls_block() {
+        let o = ok("websocket { port: 8443, tls { cert_file: c.pem, key_file: k.pem } }");
+        assert!(o.websocket.tls.enabled && !o.tls.enabled && !o.websocket.no_tls);
+        // a TLS block satisfies nats-server's "websocket requires TLS configuration"
+        super::super::validate(&o).unwrap();
+        assert!(err("websocket { port: 1, tls { verify_and_map: true } }").contains("verify_and_map"));
+    }
+
+    #[test]
     fn keys_refused() {
         let e = err("tls {\n  cert_file: c.pem\n  verify_and_map: true\n}");
         assert!(e.contains("t.conf:3:3") && e.contains("\"verify_and_map\" in tls is not supported"), "{e}");
