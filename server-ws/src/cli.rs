@@ -13,7 +13,7 @@
 //! The configuration file (`-c`) is applied first and the flags on top (flags win), then the
 //! result is validated, as in nats-server. nats-server flags that edgebus does not implement
 //! are accepted with a warning when ignoring them is harmless (logging, clustering hints),
-//! and refused when it is not (TLS and HTTPS: serving plaintext where TLS was asked for;
+//! and refused when it is not (HTTPS monitoring: serving plaintext where TLS was asked for;
 //! routes and clusters: running one unreplicated copy where a cluster was asked for;
 //! signals: starting a server where one was meant to be signalled).
 //!
@@ -84,6 +84,8 @@ pub enum CliError {
     },
     /// The configuration file is unreadable or wrong, or the options are inconsistent.
     Config(ConfError),
+    /// The TLS certificate, key or CA file cannot be used (the message names the file).
+    Tls(String),
 }
 
 impl fmt::Display for CliError {
@@ -103,6 +105,7 @@ impl fmt::Display for CliError {
                 write!(f, "flag -{flag} is not supported by edgebus: {reason}")
             }
             CliError::Config(e) => e.fmt(f),
+            CliError::Tls(message) => f.write_str(message),
         }
     }
 }
@@ -162,6 +165,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     }
     apply_flags(&settings, &mut cli)?;
     conf::validate(&cli.options)?;
+    // Read the TLS files now, so a bad one stops the start (and fails `-t`) naming it.
+    cli.options.tls.load().map_err(|e| CliError::Tls(e.to_string()))?;
+    cli.options.websocket.tls.load().map_err(|e| CliError::Tls(format!("websocket: {e}")))?;
     Ok(Command::Run(Box::new(cli)))
 }
 
@@ -230,6 +236,7 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
     let mut pass = None;
     let mut ws_port = None;
     let mut ws_host = None;
+    let mut tls = TlsFlags::default();
     for s in settings {
         let opts = &mut cli.options;
         let text = (!s.text.is_empty()).then(|| s.text.clone());
@@ -280,6 +287,11 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
             Flag::WsPort => ws_port = Some(int_value(s)?),
             Flag::WsHost => ws_host = text.or(ws_host),
             Flag::CheckConfig => cli.check_config = s.on,
+            Flag::Tls => tls.set(s.on, |_| {}),
+            Flag::TlsVerify => tls.set(true, |t| t.verify = s.on),
+            Flag::TlsCert => tls.set(true, |t| t.cert_file = text.map(PathBuf::from)),
+            Flag::TlsKey => tls.set(true, |t| t.key_file = text.map(PathBuf::from)),
+            Flag::TlsCaCert => tls.set(true, |t| t.ca_file = text.map(PathBuf::from)),
             Flag::Ignored(why) => opts.warnings.push(format!("flag -{} ignored: {why}", s.name)),
             Flag::Refused(why) => {
                 if s.on {
@@ -291,6 +303,7 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
     }
 
     let opts = &mut cli.options;
+    tls.apply(opts)?;
     match (user, pass) {
         (Some(username), pass) => {
             let password = pass.unwrap_or_default();
@@ -329,6 +342,42 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The `--tls*` flags, applied as nats-server applies them: any of them replaces the
+/// file's `tls` block with one made of the flags alone (cert and key required), and
+/// `--tls=false` turns TLS off whatever else was given.
+#[derive(Default)]
+struct TlsFlags {
+    given: bool,
+    off: bool,
+    opts: crate::tls::TlsOptions,
+}
+
+impl TlsFlags {
+    fn set(&mut self, on: bool, f: impl FnOnce(&mut crate::tls::TlsOptions)) {
+        self.given = true;
+        self.off |= !on;
+        f(&mut self.opts);
+    }
+
+    fn apply(self, opts: &mut Options) -> Result<(), CliError> {
+        if self.off {
+            opts.tls = crate::tls::TlsOptions::default();
+            return Ok(());
+        }
+        if !self.given {
+            return Ok(());
+        }
+        if self.opts.cert_file.is_none() {
+            return Err(CliError::Tls("TLS Server certificate must be present and valid".into()));
+        }
+        if self.opts.key_file.is_none() {
+            return Err(CliError::Tls("TLS Server private key must be present and valid".into()));
+        }
+        opts.tls = crate::tls::TlsOptions { enabled: true, ..self.opts };
+        Ok(())
+    }
 }
 
 fn int_value(s: &Setting) -> Result<i32, CliError> {
@@ -380,7 +429,6 @@ fn parse_go_int(s: &str) -> Result<i64, &'static str> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use flags::NO_TLS;
     use std::fs;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -536,11 +584,35 @@ mod tests {
         for cluster in ["--routes nats://x:6222", "--cluster nats://0.0.0.0:6222", "--cluster_name c"] {
             assert!(fail(cluster).contains("edgebus runs standalone"), "{cluster}");
         }
-        assert_eq!(fail("--tls"), format!("flag -tls is not supported by edgebus: {NO_TLS}"));
-        assert!(fail("--tlscert c.pem").contains("not supported"));
         assert!(fail("-sl stop").contains("signalling"));
         assert!(fail("--help_tls").contains("not supported"));
-        assert!(run("--tls=false").options.warnings.is_empty());
+    }
+
+    /// The `--tls*` flags as nats-server applies them; the files are read at parse time,
+    /// so a missing one stops the start naming it (loading real certificates is covered by
+    /// tests/python/test_tls.py, which generates them).
+    #[test]
+    fn tls_flags() {
+        assert_eq!(fail("--tls"), "TLS Server certificate must be present and valid");
+        assert_eq!(fail("--tlscert c.pem"), "TLS Server private key must be present and valid");
+        assert_eq!(fail("--tlsverify --tlskey k.pem"), "TLS Server certificate must be present and valid");
+        let e = fail("--tls --tlscert /nonexistent/c.pem --tlskey /nonexistent/k.pem");
+        assert!(e.starts_with("error parsing TLS certificate file /nonexistent/c.pem: "), "{e}");
+        let o = run("--tls=false").options;
+        assert!(o.warnings.is_empty() && !o.tls.enabled);
+        // `--tls=false` turns off the file's block too, whatever other flags say.
+        let conf = TempConf::new("tls { cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem }\n");
+        let o = run(&format!("-c {} --tls=false --tlscert x.pem", conf.path())).options;
+        assert!(!o.tls.enabled);
+        let e = fail(&format!("-c {}", conf.path()));
+        assert!(e.contains("/nonexistent/c.pem"), "{e}");
+        // flags replace the block: the flag's certificate is the one read, not the block's
+        let cert = TempConf::new("not a certificate\n");
+        let e = fail(&format!("-c {} --tlscert {} --tlskey /nonexistent/k2.pem", conf.path(), cert.path()));
+        assert!(
+            e.contains(&format!("error parsing TLS certificate file {}: no certificate found", cert.path())),
+            "{e}"
+        );
     }
 
     #[test]

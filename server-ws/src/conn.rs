@@ -28,19 +28,34 @@ use crate::transport::{self, Kind, Reader};
 
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
-    let (reader, writer, peer) = match transport::open(stream, peer, kind, &shared.opts.websocket).await {
+    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let tls = &shared.opts.tls;
+    let opened = match (kind, &tls.loaded) {
+        (Kind::Tcp, Some(config)) => {
+            let info = info_bytes(&shared, kind, id, peer);
+            match transport::open_tls(stream, tls, config, &info).await {
+                Ok((r, w, sent)) => Ok((r, w, peer, (!sent).then_some(info))),
+                Err(e) => {
+                    tls_failed(id, peer, &e);
+                    return;
+                }
+            }
+        }
+        _ => transport::open(stream, peer, kind, &shared.opts.websocket)
+            .await
+            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer)))),
+    };
+    let (reader, writer, peer, owed_info) = match opened {
         Ok(parts) => parts,
         Err(e) => {
             debug!(%peer, "connection setup failed: {e}");
             return;
         }
     };
-    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
     let client = Arc::new(Client::new(id, kind, peer));
-    let mut info = BytesMut::new();
-    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
-    write_info(&mut info, &json);
-    client.push(&info);
+    if let Some(info) = owed_info {
+        client.push(&info);
+    }
     let admitted = {
         let mut clients = shared.clients.lock();
         let ok = clients.len() < shared.opts.max_connections.max(0) as usize;
@@ -89,6 +104,25 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     conn.teardown();
     shared.clients.lock().remove(&id);
     debug!(cid = id, %peer, "Client connection closed");
+}
+
+/// The `INFO` line a new connection gets.
+fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr) -> BytesMut {
+    let mut info = BytesMut::new();
+    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    write_info(&mut info, &json);
+    info
+}
+
+/// Logs a failed TLS handshake as nats-server does: at error level, except for what probes
+/// and plaintext clients cause (a first record that is not TLS, a timeout), at debug.
+fn tls_failed(id: u64, peer: SocketAddr, e: &std::io::Error) {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+            debug!(cid = id, %peer, "TLS handshake error: {e}")
+        }
+        _ => error!(cid = id, %peer, "TLS handshake error: {e}"),
+    }
 }
 
 /// The reader side of a connection: protocol state and the publisher half of routing.

@@ -14,5 +14,6 @@ pub mod options;
 pub mod perms;
 pub mod router;
 pub mod server;
+pub mod tls;
 pub mod transport;
 pub mod ws;

@@ -91,6 +91,7 @@ fn varz(shared: &Shared) -> Value {
         "host": o.host,
         "port": shared.client_addr.lock().map_or(0, |a| a.port()),
         "auth_required": o.authorization.required(),
+        "tls_timeout": o.tls.timeout.as_secs_f64(),
         "max_connections": o.max_connections,
         "max_subscriptions": o.max_subscriptions,
         "ping_interval": o.ping_interval.as_nanos() as u64,
@@ -118,6 +119,12 @@ fn varz(shared: &Shared) -> Value {
         "slow_consumers": s.slow_consumers.load(Ordering::Relaxed),
         "subscriptions": shared.subscription_count(),
     });
+    if o.tls.enabled {
+        v["tls_required"] = json!(true);
+        if o.tls.verify {
+            v["tls_verify"] = json!(true);
+        }
+    }
     if let Some(a) = *shared.ws_addr.lock() {
         v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
     }

@@ -54,9 +54,11 @@ pub struct WebSocketOptions {
     pub host: String,
     /// 0 = WebSocket off; -1 = pick a random free port.
     pub port: i32,
-    /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`;
-    /// edgebus has no TLS yet, so it refuses the same way ([`crate::conf::validate`]).
+    /// nats-server refuses to start a WebSocket listener without TLS unless `no_tls: true`
+    /// ([`crate::conf::validate`]).
     pub no_tls: bool,
+    /// `websocket { tls { … } }`: `wss://` (used even with `no_tls: true`, as nats-server).
+    pub tls: crate::tls::TlsOptions,
     /// `same_origin: true`: a browser page may connect only from the origin it was served
     /// from (scheme, host and port of the request's `Host`).
     pub same_origin: bool,
@@ -119,6 +121,8 @@ pub struct Options {
     pub authorization: Authorization,
     pub websocket: WebSocketOptions,
     pub jetstream: JetStreamOptions,
+    /// `tls { … }` / `--tls*`: TLS on the client port.
+    pub tls: crate::tls::TlsOptions,
     /// `server_name`; default: the generated server id.
     pub server_name: Option<String>,
     /// `-D` / `debug: true`.
@@ -160,10 +164,12 @@ impl Default for Options {
                 host: String::new(),
                 port: 0,
                 no_tls: false,
+                tls: crate::tls::TlsOptions::default(),
                 same_origin: false,
                 allowed_origins: Vec::new(),
             },
             jetstream: JetStreamOptions::default(),
+            tls: crate::tls::TlsOptions::default(),
             server_name: None,
             debug: false,
             trace: false,

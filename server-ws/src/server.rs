@@ -74,6 +74,10 @@ impl Shared {
             Kind::Tcp => (self.opts.host.clone(), self.client_addr.lock().map_or(0, |a| a.port())),
             Kind::WebSocket => (self.opts.websocket.host.clone(), self.ws_addr.lock().map_or(0, |a| a.port())),
         };
+        let tls_required = match kind {
+            Kind::Tcp => self.opts.tls.enabled,
+            Kind::WebSocket => self.opts.websocket.tls.enabled,
+        };
         ServerInfo {
             server_id: self.server_id.clone(),
             server_name: self.server_name.clone(),
@@ -85,6 +89,10 @@ impl Shared {
             port,
             headers: true,
             auth_required: self.auth.info_auth_required(),
+            tls_required,
+            // nats-server's WebSocket INFO carries the client port's `tls_verify` too
+            tls_verify: self.opts.tls.enabled && self.opts.tls.verify,
+            tls_available: kind == Kind::WebSocket && self.opts.websocket.tls.enabled,
             max_payload: self.opts.max_payload.into(),
             jetstream: self.jetstream_running.load(Ordering::Acquire),
             client_id,
@@ -130,8 +138,11 @@ pub struct Server {
 impl Server {
     /// Binds every configured listener, so that a caller knows at once whether the ports
     /// were free.
-    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+    pub async fn bind(mut opts: Options) -> std::io::Result<Server> {
         let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        // the command line has loaded it already; options built in code may not have
+        opts.tls.load().map_err(|e| bad(e.to_string()))?;
+        opts.websocket.tls.load().map_err(|e| bad(format!("websocket: {e}")))?;
         let tcp = TcpListener::bind(opts.client_addr().map_err(bad)?).await?;
         let ws = if opts.websocket.port != 0 {
             let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };
@@ -209,10 +220,8 @@ impl Server {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp)));
         if let Some(ws) = ws {
             if let Some(a) = *shared.ws_addr.lock() {
-                info!("Listening for websocket clients on ws://{a}");
-            }
-            if !shared.opts.websocket.no_tls {
-                warn!("websocket: TLS is not supported by edgebus yet; serving plain ws:// (set no_tls: true to silence this)");
+                let scheme = if shared.opts.websocket.tls.enabled { "wss" } else { "ws" };
+                info!("Listening for websocket clients on {scheme}://{a}");
             }
             tasks.push(tokio::spawn(accept_loop(shared.clone(), ws, Kind::WebSocket)));
         }

@@ -1,6 +1,6 @@
-//! The two ways bytes reach a connection: a plain TCP stream, or NATS carried inside WebSocket
-//! frames (what nats.ws and nats.js use in browsers). Above this module a connection does not
-//! know which one it has.
+//! The ways bytes reach a connection: a plain TCP stream, a TLS stream over TCP (the client
+//! port with `tls { … }`), or NATS carried inside WebSocket frames (what nats.ws and nats.js
+//! use in browsers). Above this module a connection does not know which one it has.
 //!
 //! On WebSocket the reader answers pings and the peer's close itself, so both halves write to
 //! the socket; they share it behind one lock, which also records that a close frame went out
@@ -12,13 +12,15 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+use tokio_rustls::server::TlsStream;
 use tracing::error;
 
 use crate::options::WebSocketOptions;
+use crate::tls::{self as tls, Loaded, TlsOptions};
 use crate::ws::frame::{self, Control, Decoder, Opcode};
 use crate::ws::upgrade::{self, Policy};
 
@@ -29,9 +31,13 @@ pub enum Kind {
     WebSocket,
 }
 
+/// The socket under a WebSocket: TCP (`ws://`) or TLS over TCP (`wss://`).
+type WsRead = Box<dyn AsyncRead + Send + Unpin>;
+type WsWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The writing side of a WebSocket, shared by both halves.
 pub struct WsOut {
-    half: OwnedWriteHalf,
+    half: WsWrite,
     close_sent: bool,
 }
 
@@ -56,12 +62,13 @@ impl WsOut {
             h += from_head;
             p += n - from_head;
         }
-        Ok(())
+        // TLS holds records back until flushed (a no-op on TCP)
+        self.half.flush().await
     }
 }
 
 pub struct WsReader {
-    half: OwnedReadHalf,
+    half: WsRead,
     decoder: Decoder,
     /// Received bytes not decoded yet (what followed a control frame in the same read).
     input: BytesMut,
@@ -76,19 +83,41 @@ pub struct WsReader {
 
 pub enum Reader {
     Tcp(OwnedReadHalf),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
     Ws(Box<WsReader>),
 }
 
 pub enum Writer {
     Tcp(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
     Ws(Arc<Mutex<WsOut>>),
 }
 
-/// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it.
-/// Returns the peer address to report: for WebSocket an `X-Forwarded-For` header that parses
-/// as an IP wins, as in nats-server.
-pub async fn open(
+/// Opens a client-port connection that must use TLS. The `INFO` in `info` goes out in
+/// plaintext before the handshake, as nats-server sends it, unless `handshake_first` asks
+/// for the handshake first; the returned flag says whether it was sent (if not, it is still
+/// owed, over TLS).
+pub async fn open_tls(
     mut stream: TcpStream,
+    opts: &TlsOptions,
+    config: &Loaded,
+    info: &[u8],
+) -> io::Result<(Reader, Writer, bool)> {
+    let info_sent = !opts.handshake_first;
+    if info_sent {
+        stream.write_all(info).await?;
+    }
+    let stream = tls::accept(stream, config, opts.timeout, tls::Plaintext::Drop).await?;
+    let (r, w) = tokio::io::split(stream);
+    Ok((Reader::Tls(r), Writer::Tls(w), info_sent))
+}
+
+/// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it
+/// (over TLS when the WebSocket listener has `tls { … }`: `wss://`). Returns the peer
+/// address to report: for WebSocket an `X-Forwarded-For` header that parses as an IP wins,
+/// as in nats-server.
+pub async fn open(
+    stream: TcpStream,
     peer: SocketAddr,
     kind: Kind,
     ws: &WebSocketOptions,
@@ -98,27 +127,47 @@ pub async fn open(
             let (r, w) = stream.into_split();
             Ok((Reader::Tcp(r), Writer::Tcp(w), peer))
         }
-        Kind::WebSocket => {
-            let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
-            let up =
-                tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(&mut stream, peer, &policy))
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))??;
-            let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
-            let (r, w) = stream.into_split();
-            let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
-            let reader = WsReader {
-                half: r,
-                decoder: Decoder::new(up.require_mask),
-                input: BytesMut::new(),
-                out: out.clone(),
-                closed: false,
-                broken: None,
-                peer,
-            };
-            Ok((Reader::Ws(Box::new(reader)), Writer::Ws(out), peer))
-        }
+        Kind::WebSocket => match &ws.tls.loaded {
+            Some(config) => {
+                let mut stream = tls::accept(stream, config, ws.tls.timeout, tls::Plaintext::HttpAnswer).await?;
+                let up = upgrade_ws(&mut stream, peer, ws).await?;
+                let (r, w) = tokio::io::split(stream);
+                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+            }
+            None => {
+                let mut stream = stream;
+                let up = upgrade_ws(&mut stream, peer, ws).await?;
+                let (r, w) = stream.into_split();
+                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+            }
+        },
     }
+}
+
+/// The WebSocket upgrade on `stream`, within nats-server's handshake time.
+async fn upgrade_ws<S>(stream: &mut S, peer: SocketAddr, ws: &WebSocketOptions) -> io::Result<upgrade::Upgraded>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
+    tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(stream, peer, &policy))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
+}
+
+fn ws_halves(r: WsRead, w: WsWrite, up: upgrade::Upgraded, peer: SocketAddr) -> (Reader, Writer, SocketAddr) {
+    let peer = up.forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
+    let out = Arc::new(Mutex::new(WsOut { half: w, close_sent: false }));
+    let reader = WsReader {
+        half: r,
+        decoder: Decoder::new(up.require_mask),
+        input: BytesMut::new(),
+        out: out.clone(),
+        closed: false,
+        broken: None,
+        peer,
+    };
+    (Reader::Ws(Box::new(reader)), Writer::Ws(out), peer)
 }
 
 /// How much one read takes from the socket.
@@ -129,6 +178,12 @@ impl Reader {
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Reader::Tcp(r) => {
+                if buf.capacity() - buf.len() < 4096 {
+                    buf.reserve(READ_CHUNK);
+                }
+                r.read_buf(buf).await
+            }
+            Reader::Tls(r) => {
                 if buf.capacity() - buf.len() < 4096 {
                     buf.reserve(READ_CHUNK);
                 }
@@ -203,6 +258,12 @@ impl Writer {
                 buf.clear();
                 Ok(())
             }
+            Writer::Tls(w) => {
+                // rustls holds records back until flushed
+                w.write_all(buf).await?;
+                buf.clear();
+                w.flush().await
+            }
             Writer::Ws(out) => {
                 let result = out.lock().await.send(Opcode::Binary, buf).await;
                 buf.clear();
@@ -216,6 +277,10 @@ impl Writer {
     pub async fn close(&mut self, reason: Option<&ProtocolError>) {
         match self {
             Writer::Tcp(w) => {
+                let _ = w.shutdown().await;
+            }
+            Writer::Tls(w) => {
+                // sends close_notify, then shuts the socket's write side
                 let _ = w.shutdown().await;
             }
             Writer::Ws(out) => {

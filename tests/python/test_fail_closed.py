@@ -38,7 +38,9 @@ def test_no_auth_user_naming_nobody_refuses(make_server, users):
 
 # key written in the config -> where it sits (line:col of the key, after BASE_CONFIG)
 REFUSED = [
-    ("tls { cert_file: cert.pem, key_file: key.pem }", "tls", 1),
+    # TLS is honoured (tests/python/test_tls.py); mapping certificates to users is not
+    ("tls {\n  cert_file: cert.pem\n  key_file: key.pem\n  verify_and_map: true\n}", "verify_and_map", 4),
+    ("tls { pinned_certs: [] }", "pinned_certs", 1),
     ("cluster { port: -1 }", "cluster", 1),
     ("gateway { name: g, port: -1 }", "gateway", 1),
     ("leafnodes { port: -1 }", "leafnodes", 1),
@@ -65,11 +67,12 @@ def test_unimplemented_security_keys_refuse_with_key_and_position(make_server, e
     assert re.search(rf"{re.escape(where)}\d+: {re.escape(key)}: ", log), log[-1500:]
 
 
-# allowed_origins and same_origin are implemented (tests/python/test_websocket_guard.py)
-WS_REFUSED = ["tls { cert_file: c.pem, key_file: k.pem }", "authorization { token: t }", "no_auth_user: a"]
+# allowed_origins and same_origin are implemented (tests/python/test_websocket_guard.py), and
+# tls (tests/python/test_tls.py)
+WS_REFUSED = ["authorization { token: t }", "no_auth_user: a"]
 
 
-@pytest.mark.parametrize("extra", WS_REFUSED, ids=["tls", "authorization", "no_auth_user"])
+@pytest.mark.parametrize("extra", WS_REFUSED, ids=["authorization", "no_auth_user"])
 def test_websocket_security_keys_refuse(make_server, edgebus_only, extra):
     if not edgebus_only:
         pytest.skip("nats-server implements these keys")
@@ -92,8 +95,8 @@ def test_harmless_known_and_unknown_keys_warn_and_start(make_server, edgebus_onl
         assert poll_sync(lambda: f'"{key}"' in srv.log_text()), srv.log_text()[-2000:]
 
 
-@pytest.mark.parametrize("flags", [["--tls"], ["--tlscert", "c.pem"], ["--tlsverify"], ["--https_port", "8443"],
-                                   ["--routes", "nats://127.0.0.1:6222"], ["--cluster", "nats://127.0.0.1:6222"]])
+# the --tls* flags are honoured (tests/python/test_tls.py)
+@pytest.mark.parametrize("flags", [["--https_port", "8443"], ["--routes", "nats://127.0.0.1:6222"], ["--cluster", "nats://127.0.0.1:6222"]])
 def test_security_flags_refuse(make_server, edgebus_only, flags):
     if not edgebus_only:
         pytest.skip("nats-server implements these flags")

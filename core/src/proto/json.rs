@@ -21,6 +21,15 @@ pub struct ServerInfo {
     pub headers: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    /// The client must upgrade to TLS (after this INFO, or before it with `handshake_first`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// The client must present a certificate the server trusts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// TLS may be used (nats-server sets it on `wss://`, beside `tls_required`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     pub max_payload: i64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub jetstream: bool,

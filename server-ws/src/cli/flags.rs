@@ -22,6 +22,11 @@ pub(super) enum Flag {
     Auth,
     WsPort,
     WsHost,
+    Tls,
+    TlsVerify,
+    TlsCert,
+    TlsKey,
+    TlsCaCert,
     Version,
     Help,
     /// A nats-server flag accepted and ignored with a warning.
@@ -46,7 +51,6 @@ const fn switch(names: &'static [&'static str], flag: Flag) -> Spec {
 
 const NOT_IMPLEMENTED: &str = "not supported by edgebus";
 const NO_CLUSTER: &str = "edgebus runs standalone (no clustering)";
-pub(super) const NO_TLS: &str = "edgebus has no TLS support; refusing to serve plaintext instead";
 
 /// Every flag, with nats-server 2.14's names (`server/opts.go` `ConfigureOptions`) plus the
 /// edgebus additions `--ws_port` / `--ws_host`.
@@ -79,8 +83,11 @@ pub(super) const SPECS: &[Spec] = &[
     value(&["user"], Flag::User),
     value(&["pass"], Flag::Pass),
     value(&["auth"], Flag::Auth),
-    switch(&["tls", "tlsverify"], Flag::Refused(NO_TLS)),
-    value(&["tlscert", "tlskey", "tlscacert"], Flag::Refused(NO_TLS)),
+    switch(&["tls"], Flag::Tls),
+    switch(&["tlsverify"], Flag::TlsVerify),
+    value(&["tlscert"], Flag::TlsCert),
+    value(&["tlskey"], Flag::TlsKey),
+    value(&["tlscacert"], Flag::TlsCaCert),
     // Asking for a cluster asks for replicated (durable) JetStream: refused, not ignored.
     value(&["routes", "cluster", "cluster_name", "cluster_listen"], Flag::Refused(NO_CLUSTER)),
     value(&["cluster_advertise", "connect_retries"], Flag::Ignored(NO_CLUSTER)),
@@ -90,7 +97,7 @@ pub(super) const SPECS: &[Spec] = &[
     value(&["ws_host"], Flag::WsHost),
     switch(&["h", "help"], Flag::Help),
     switch(&["v", "version"], Flag::Version),
-    switch(&["help_tls"], Flag::Refused("edgebus has no TLS support")),
+    switch(&["help_tls"], Flag::Refused("edgebus has no TLS help text; see the tls block in the docs")),
 ];
 
 /// The usage text (`-h`), in nats-server's layout.
@@ -140,6 +147,13 @@ Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
+
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
 
 Common Options:
     -h, --help                       Show this message

@@ -5,7 +5,7 @@
 //! nats-server rejects an unknown key, edgebus only warns (into [`Options::warnings`]): an
 //! edge server fed a configuration written for a full nats-server should start and say what
 //! it ignores. That holds only for what is harmless to ignore. It **fails closed**: a key
-//! nats-server knows that asks for security, durability or isolation (TLS, accounts,
+//! nats-server knows that asks for security, durability or isolation (accounts,
 //! clustering, encryption at rest, WebSocket origin checks, …) and that edgebus does not
 //! implement stops the server with an error naming the key and its file:line, since
 //! starting without it would serve less than the operator asked for. Harmless keys
@@ -13,7 +13,7 @@
 //!
 //! This file holds the top-level keys and the checks across them; the readers of one value
 //! (types, ranges, ports, durations, sizes) are in `values`, the `authorization`,
-//! `websocket` and `jetstream` blocks in `blocks`.
+//! `websocket` and `jetstream` blocks in `blocks`, the `tls` block in `tls`.
 
 use super::error::ConfError;
 use super::value::{Entry, Value, ValueKind};
@@ -21,6 +21,7 @@ use crate::options::{self, Options};
 
 mod blocks;
 mod permissions;
+mod tls;
 mod values;
 
 use blocks::{authorization, jetstream, store_dir, websocket};
@@ -61,7 +62,7 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "write_timeout",
 ];
 
-/// Top-level nats-server options that ask for security (TLS, accounts, operators, auth
+/// Top-level nats-server options that ask for security (accounts, operators, auth
 /// callouts), durability (clustering) or isolation (accounts, subject mappings, leaf nodes,
 /// limits on what clients may send) and that edgebus does not implement: starting without
 /// them would serve something weaker than what was asked for, so the server refuses.
@@ -95,7 +96,6 @@ const REFUSED_TOP: &[&str] = &[
     "roots",
     "system",
     "system_account",
-    "tls",
     "trusted",
     "trusted_keys",
 ];
@@ -170,6 +170,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "authorization" => authorization(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
+        "tls" => opts.tls = tls::tls(e)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.
@@ -203,8 +204,8 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ConfError::Invalid { message: "server name cannot contain spaces".into() });
     }
-    // nats-server's own refusal (edgebus has no TLS, so `no_tls: true` is the only way in).
-    if opts.websocket.port != 0 && !opts.websocket.no_tls {
+    // nats-server's own refusal: plain ws:// only when asked for with `no_tls: true`.
+    if opts.websocket.port != 0 && !opts.websocket.no_tls && !opts.websocket.tls.enabled {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
     if let Some(name) = &opts.authorization.no_auth_user {

@@ -211,12 +211,13 @@ mod tests {
     #[test]
     fn keys_asking_for_security_refuse_to_start() {
         for (src, key, at) in [
-            ("port: 1\ntls { cert_file: a }\n", "tls", "server.conf:2:1"),
+            ("port: 1\ntls { verify_and_map: true }\n", "verify_and_map", "server.conf:2:7"),
+            ("tls { pinned_certs: [] }\n", "pinned_certs", "server.conf:1:7"),
             ("cluster { port: 6222 }\n", "cluster", "server.conf:1:1"),
             ("accounts { A: {} }\n", "accounts", "server.conf:1:1"),
             ("leafnodes { port: 7422 }\n", "leafnodes", "server.conf:1:1"),
             ("gateway { name: x }\n", "gateway", "server.conf:1:1"),
-            ("websocket { tls { cert_file: a } }\n", "tls", "server.conf:1:13"),
+            ("websocket { tls { verify_and_map: true } }\n", "verify_and_map", "server.conf:1:19"),
             ("websocket { no_tls: true, authorization { token: x } }\n", "authorization", "server.conf:1:27"),
             ("jetstream {\n cipher: aes\n}\n", "cipher", "server.conf:2:2"),
             ("jetstream { key: s3cr3t }\n", "key", "server.conf:1:13"),

@@ -8,8 +8,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::error;
 
 use super::http::{self, Request};
@@ -33,7 +32,11 @@ pub struct Policy<'a> {
 }
 
 /// Reads requests until one upgrades (answered with `101`) or the connection must end.
-pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_>) -> io::Result<Upgraded> {
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: SocketAddr,
+    policy: &Policy<'_>,
+) -> io::Result<Upgraded> {
     let refused = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut scanned: usize = 0;
@@ -65,6 +68,7 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
                             return Err(refused(&reason));
                         }
                         stream.write_all(&answer).await?;
+                        stream.flush().await?;
                     }
                     Ok(key) => {
                         if !buf.is_empty() {
@@ -83,6 +87,7 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
                         }
                         answer.push_str("\r\n");
                         stream.write_all(answer.as_bytes()).await?;
+                        stream.flush().await?;
                         let forwarded =
                             std::str::from_utf8(req.get("X-Forwarded-For")).ok().and_then(|v| v.parse().ok());
                         return Ok(Upgraded { require_mask, forwarded });
@@ -96,7 +101,7 @@ pub async fn accept(stream: &mut TcpStream, peer: SocketAddr, policy: &Policy<'_
 /// Writes a final answer, then, as Go's `closeWriteAndWait`, sends FIN and reads (and drops)
 /// what the client still sends for a moment, so closing with unread input does not reset
 /// the connection and destroy the answer before the client has read it.
-async fn answer_and_close(stream: &mut TcpStream, answer: &[u8]) -> io::Result<()> {
+async fn answer_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &[u8]) -> io::Result<()> {
     stream.write_all(answer).await?;
     stream.shutdown().await?;
     let mut sink = [0u8; 8192];

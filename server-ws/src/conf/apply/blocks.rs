@@ -26,18 +26,10 @@ const REFUSED_USER: &[&str] =
 const UNSUPPORTED_WS: &[&str] =
     &["advertise", "compress", "compression", "handshake_timeout", "headers", "ping_interval"];
 
-/// Keys of the `websocket` block that ask for TLS or authentication (origin checks are
-/// implemented: `allowed_origins`, `same_origin`).
-const REFUSED_WS: &[&str] = &[
-    "authentication",
-    "authorization",
-    "jwt_cookie",
-    "no_auth_user",
-    "pass_cookie",
-    "tls",
-    "token_cookie",
-    "user_cookie",
-];
+/// Keys of the `websocket` block that ask for authentication (origin checks and `tls` are
+/// implemented).
+const REFUSED_WS: &[&str] =
+    &["authentication", "authorization", "jwt_cookie", "no_auth_user", "pass_cookie", "token_cookie", "user_cookie"];
 
 /// Keys of the `jetstream` block that are harmless to ignore on a single server.
 const UNSUPPORTED_JS: &[&str] = &[
@@ -179,6 +171,7 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
+            "tls" => opts.websocket.tls = super::tls::tls(we)?,
             "same_origin" => opts.websocket.same_origin = boolean(we)?,
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
                 opts.websocket.allowed_origins = allowed_origins(we)?
