@@ -159,8 +159,8 @@ fn jetstream_usage(st: &edgebus_core::jetstream::Stats) -> Value {
     json!({
         "memory": st.memory,
         "storage": st.storage,
-        "reserved_memory": 0,
-        "reserved_storage": 0,
+        "reserved_memory": st.reserved_memory,
+        "reserved_storage": st.reserved_storage,
         "accounts": 1,
         "ha_assets": 0,
         "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
