@@ -78,7 +78,7 @@ fn resident_memory() -> u64 {
     pages * 4096
 }
 
-fn varz(shared: &Shared) -> Value {
+pub(crate) fn varz(shared: &Shared) -> Value {
     let o = &shared.opts;
     let s = &shared.stats;
     let now = SystemTime::now();
@@ -116,6 +116,8 @@ fn varz(shared: &Shared) -> Value {
         "in_bytes": s.in_bytes.load(Ordering::Relaxed),
         "out_bytes": s.out_bytes.load(Ordering::Relaxed),
         "slow_consumers": s.slow_consumers.load(Ordering::Relaxed),
+        // edgebus's own: nats-server has no such counter (a panic there ends the process)
+        "connection_panics": s.connection_panics.load(Ordering::Relaxed),
         "subscriptions": shared.subscription_count(),
     });
     if let Some(a) = *shared.ws_addr.lock() {
