@@ -102,3 +102,21 @@ async def test_the_publish_that_finds_the_store_full_is_refused_and_not_stored(l
         assert again.get("seq") == len(acked) + 1, again
     finally:
         await nc.close()
+
+
+async def test_an_update_reserves_only_what_max_bytes_grows_by(limited):
+    nc = await nats_connect(limited.url)
+    try:
+        async def update(name: str, max_bytes: int) -> dict:
+            return await js_api(nc, f"$JS.API.STREAM.UPDATE.{name}", create_body(name, "memory", max_bytes))
+
+        assert "error" not in await create(nc, "UA", "memory", MB // 2)
+        assert (await update("UA", MB + 1))["error"]["err_code"] == 10028
+        assert (await update("UA", MB))["config"]["max_bytes"] == MB
+        assert (await update("UA", 10))["config"]["max_bytes"] == 10
+        assert "error" not in await create(nc, "UB", "memory")
+        assert (await update("UB", MB - 10))["config"]["max_bytes"] == MB - 10
+        assert (await update("UB", MB - 9))["error"]["err_code"] == 10028
+        assert (await js_api(nc, "$JS.API.INFO"))["reserved_memory"] == MB
+    finally:
+        await nc.close()

@@ -74,10 +74,11 @@ impl JetStream {
         self.check_reserve(config.storage, add)
     }
 
-    /// May stream `old` change to `new`? Only growth of `max_bytes` reserves more.
+    /// May stream `old` change to `new`? Only growth of the reservation reserves more (from
+    /// no `max_bytes`, all of the new one).
     pub(super) fn check_update(&self, old: &StreamConfig, new: &StreamConfig) -> Result<(), ApiError> {
-        let grow = new.max_bytes.saturating_sub(old.max_bytes);
-        self.check_reserve(new.storage, u64::try_from(grow).unwrap_or(0))
+        let reservation = |c: &StreamConfig| u64::try_from(c.max_bytes).unwrap_or(0);
+        self.check_reserve(new.storage, reservation(new).saturating_sub(reservation(old)))
     }
 
     fn check_reserve(&self, storage: StorageType, add: u64) -> Result<(), ApiError> {
@@ -176,6 +177,15 @@ mod tests {
         let v = ask(&mut js, "$JS.API.STREAM.UPDATE.A", update(MB).to_string().as_bytes());
         assert_eq!(err_code(&v), None, "{v}");
         assert_eq!(js.stats().reserved_memory, MB as u64);
+        let v = ask(&mut js, "$JS.API.STREAM.UPDATE.A", update(10).to_string().as_bytes());
+        assert_eq!(err_code(&v), None, "{v}");
+        // from no max_bytes to one that exactly fills the store (nats-server 2.14 agrees)
+        assert_eq!(err_code(&create(&mut js, "B", "memory", -1)), None);
+        let b = |max: i64| json!({"name": "B", "subjects": ["B.>"], "storage": "memory", "max_bytes": max});
+        let v = ask(&mut js, "$JS.API.STREAM.UPDATE.B", b(MB - 10).to_string().as_bytes());
+        assert_eq!(err_code(&v), None, "{v}");
+        let v = ask(&mut js, "$JS.API.STREAM.UPDATE.B", b(MB - 9).to_string().as_bytes());
+        assert_eq!(err_code(&v), Some(10028), "{v}");
     }
 
     #[test]
