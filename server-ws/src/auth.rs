@@ -14,6 +14,8 @@ use crate::options::Authorization;
 pub struct Authenticator {
     auth: Authorization,
     perms: Vec<Option<Arc<Permissions>>>,
+    /// Whether a configured secret is a bcrypt hash (see [`Authenticator::is_slow`]).
+    slow: bool,
 }
 
 impl Authenticator {
@@ -23,7 +25,14 @@ impl Authenticator {
             .iter()
             .map(|u| u.permissions.as_ref().map(|p| Permissions::compile(p).map(Arc::new)).transpose())
             .collect::<Result<_, _>>()?;
-        Ok(Authenticator { auth: auth.clone(), perms })
+        let slow = auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
+        Ok(Authenticator { auth: auth.clone(), perms, slow })
+    }
+
+    /// Whether [`Authenticator::authorize`] may verify a bcrypt hash, which takes milliseconds
+    /// of CPU on purpose: hosts then run it on their blocking pool.
+    pub fn is_slow(&self) -> bool {
+        self.slow
     }
 
     /// Does this `CONNECT` satisfy the configured authorization, and as whom? With nothing
@@ -67,6 +76,8 @@ impl Authenticator {
 /// made with `nats server passwd`); plain values compare in constant time.
 fn check_secret(configured: &str, given: &str) -> bool {
     if is_bcrypt(configured) {
+        #[cfg(test)]
+        tests::bcrypt_gate(given);
         return bcrypt::verify(given, configured).unwrap_or(false);
     }
     constant_time_eq(configured.as_bytes(), given.as_bytes())
@@ -84,13 +95,32 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::options::User;
 
     fn connect(json: &str) -> ConnectOptions {
         ConnectOptions::parse(json.as_bytes()).unwrap()
+    }
+
+    /// Held for writing by a test that must see bcrypt wait (see `conn_tests`); only
+    /// passwords starting with [`GATED`] wait at it, so other tests never do.
+    pub(crate) static BCRYPT_GATE: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+    pub(crate) const GATED: &str = "gated:";
+    /// How many bcrypt checks of gated passwords have reached the gate.
+    pub(crate) static BCRYPT_ARRIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Waits while a test holds [`BCRYPT_GATE`]. A wait that never ends means the test
+    /// itself cannot run: bcrypt was called on its (only) async thread, which is the bug the
+    /// gate is there to catch, so that panics (and the connection counts a panic).
+    pub(crate) fn bcrypt_gate(given: &str) {
+        if !given.starts_with(GATED) {
+            return;
+        }
+        BCRYPT_ARRIVED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let open = BCRYPT_GATE.try_read_for(std::time::Duration::from_secs(10));
+        assert!(open.is_some(), "bcrypt verification blocked the async thread");
     }
 
     fn admitted(a: &Authenticator, json: &str) -> bool {

@@ -8,15 +8,19 @@
 //! `SUB` or `UNSUB` does, and who hears of a request nobody answered, is decided by the
 //! core's [`edgebus_core::policy`], as in the page.
 
+use std::any::Any;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::policy::permissions::{self, PublishCheck};
 use edgebus_core::policy::{self, Admission, Conduct, SubOutcome, Unsubscribe};
+use edgebus_core::proto::ConnectOptions;
 use edgebus_core::proto::{write_info, ProtocolError};
 use edgebus_core::session::{Event, Session};
+use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tracing::{debug, error, trace, warn};
 
@@ -89,17 +93,24 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     // The writer runs as its own task so that writing to this client and reading from it
     // proceed on different cores.
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
-    {
+    let body = async {
         let read = conn.read_loop(reader);
         let ping = ping_loop(&client, &shared);
         let auth = auth_timer(&client, &shared);
         tokio::pin!(read, ping, auth);
         tokio::select! {
-            _ = &mut write => {}
-            _ = &mut read => { let _ = write.await; }
-            _ = &mut ping => { let _ = write.await; }
-            _ = &mut auth => { let _ = write.await; }
+            w = &mut write => w,
+            _ = &mut read => write.await,
+            _ = &mut ping => write.await,
+            _ = &mut auth => write.await,
         }
+    };
+    // A panic anywhere in the connection's tasks is a bug; it must not also leave the
+    // connection's subscriptions and registry entry behind, so the teardown below runs anyway.
+    match AssertUnwindSafe(body).catch_unwind().await {
+        Err(panic) => panicked(&shared, &client, panic.as_ref()),
+        Ok(Err(e)) if e.is_panic() => panicked(&shared, &client, e.into_panic().as_ref()),
+        Ok(_) => {}
     }
     conn.teardown();
     shared.clients.lock().remove(&id);
@@ -123,6 +134,30 @@ fn tls_failed(id: u64, peer: SocketAddr, e: &std::io::Error) {
         }
         _ => error!(cid = id, %peer, "TLS handshake error: {e}"),
     }
+}
+
+/// Logs a panic of a connection's task at error level, counts it for `/varz`, and closes the
+/// connection (its writer, if it still runs, flushes and ends).
+fn panicked(shared: &Shared, client: &Client, payload: &(dyn Any + Send)) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    error!(cid = client.id, addr = %client.addr, "connection task panicked ({what}); connection closed");
+    shared.stats.connection_panics.fetch_add(1, Ordering::Relaxed);
+    client.close(None);
+}
+
+/// Where processing of what a read brought stopped.
+enum Step {
+    /// Everything buffered was handled: read more.
+    Drained,
+    /// The connection must end.
+    End,
+    /// A `CONNECT` whose credentials need slow verification (bcrypt): nothing after it is
+    /// processed until it is decided, off the async threads.
+    Authorize(Box<ConnectOptions>),
 }
 
 /// The reader side of a connection: protocol state and the publisher half of routing.
@@ -162,6 +197,8 @@ impl Publishing {
     ) {
         self.in_msgs += 1;
         self.in_bytes += message.len() as u64;
+        #[cfg(test)]
+        tests::panic_hook(subject);
         if let Some(check) = &mut self.perms {
             // the static rules (cached per subject), then a reply grant of `allow_responses`
             if !check.allowed(subject) && !client.perms.get().is_some_and(|p| p.take_grant(subject)) {
@@ -200,7 +237,18 @@ impl Conn {
                 }
                 Ok(_) => {}
             }
-            let keep_going = self.process();
+            let keep_going = loop {
+                match self.process() {
+                    Step::Drained => break true,
+                    Step::End => break false,
+                    Step::Authorize(opts) => {
+                        let (opts, admission) = self.authorize_blocking(opts).await;
+                        if !self.connect(opts, admission) {
+                            break false;
+                        }
+                    }
+                }
+            };
             self.flush_stats();
             if !keep_going {
                 return;
@@ -211,14 +259,31 @@ impl Conn {
         }
     }
 
-    /// Acts on every complete operation received so far; false once the connection must end.
-    fn process(&mut self) -> bool {
-        let keep_going = self.process_ops();
+    /// Acts on the complete operations received so far, up to a `CONNECT` that needs slow
+    /// verification.
+    fn process(&mut self) -> Step {
+        let step = self.process_ops();
         self.publishing.router.wake_writers();
-        keep_going
+        step
     }
 
-    fn process_ops(&mut self) -> bool {
+    /// Runs the credential check on the blocking pool (bcrypt costs milliseconds of CPU by
+    /// design; on an async thread it would stall every connection sharing it).
+    async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Admission) {
+        let shared = self.shared.clone();
+        let check = tokio::task::spawn_blocking(move || {
+            let admission = shared.auth.authorize(&opts);
+            (opts, admission)
+        });
+        match check.await {
+            Ok(decided) => decided,
+            // a panic in the check is this connection's panic (see `serve`)
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => (Box::default(), Admission::Refused),
+        }
+    }
+
+    fn process_ops(&mut self) -> Step {
         loop {
             // The common case, a plain PUB, is routed straight out of the read buffer.
             if let Some(p) = self.session.peek_pub() {
@@ -230,7 +295,7 @@ impl Conn {
                 continue;
             }
             let Some(ev) = self.session.poll_event() else {
-                return true;
+                return Step::Drained;
             };
             match ev {
                 Event::Send(bytes) => self.client.push(bytes),
@@ -241,30 +306,13 @@ impl Conn {
                     self.client.push(&b);
                 }
                 Event::Connect(opts) => {
-                    let (authorized, perms) = match self.shared.auth.authorize(&opts) {
-                        Admission::Refused => (false, None),
-                        Admission::Admitted(perms) => (true, perms),
-                    };
-                    let conduct = match policy::connect(&opts, authorized) {
-                        Ok(conduct) => conduct,
-                        Err(e) => {
-                            warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
-                            return self.fail(e);
-                        }
-                    };
-                    self.publishing.conduct = conduct;
-                    if let Some(p) = perms {
-                        // a second CONNECT cannot change the user: the first one's stay
-                        let _ = self.client.perms.set(ReceiverPermissions::new(p.clone()));
-                        self.publishing.perms.get_or_insert_with(|| PublishCheck::new(p));
+                    if self.shared.auth.is_slow() {
+                        return Step::Authorize(opts);
                     }
-                    self.client.headers.store(conduct.headers, Ordering::Relaxed);
-                    self.client.connected.store(true, Ordering::Relaxed);
-                    *self.client.meta.lock() = ClientMeta {
-                        name: opts.name.unwrap_or_default(),
-                        lang: opts.lang.unwrap_or_default(),
-                        version: opts.version.unwrap_or_default(),
-                    };
+                    let admission = self.shared.auth.authorize(&opts);
+                    if !self.connect(opts, admission) {
+                        return Step::End;
+                    }
                 }
                 Event::ConnectInfo => {
                     let info = policy::connect_info(self.shared.info(
@@ -292,10 +340,41 @@ impl Conn {
                 Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
                 Event::Close(e) => {
                     debug!(cid = self.client.id, "closing: {e}");
-                    return self.fail(e);
+                    self.fail(e);
+                    return Step::End;
                 }
             }
         }
+    }
+
+    /// Applies a decided `CONNECT`; false when it was refused and the connection must end.
+    fn connect(&mut self, opts: Box<ConnectOptions>, admission: Admission) -> bool {
+        let (authorized, perms) = match admission {
+            Admission::Refused => (false, None),
+            Admission::Admitted(perms) => (true, perms),
+        };
+        let conduct = match policy::connect(&opts, authorized) {
+            Ok(conduct) => conduct,
+            Err(e) => {
+                warn!(cid = self.client.id, addr = %self.client.addr, "authorization violation");
+                return self.fail(e);
+            }
+        };
+        self.publishing.conduct = conduct;
+        if let Some(p) = perms {
+            // a second CONNECT cannot change the user: the first one's stay
+            let _ = self.client.perms.set(ReceiverPermissions::new(p.clone()));
+            self.publishing.perms.get_or_insert_with(|| PublishCheck::new(p));
+        }
+        self.client.headers.store(conduct.headers, Ordering::Relaxed);
+        self.client.connected.store(true, Ordering::Relaxed);
+        let opts = *opts;
+        *self.client.meta.lock() = ClientMeta {
+            name: opts.name.unwrap_or_default(),
+            lang: opts.lang.unwrap_or_default(),
+            version: opts.version.unwrap_or_default(),
+        };
+        true
     }
 
     fn fail(&mut self, e: ProtocolError) -> bool {
@@ -416,3 +495,7 @@ impl Conn {
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

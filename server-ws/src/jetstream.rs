@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::{EngineBus, EngineHost, Inbound};
+use edgebus_core::jetstream::limits::StoreLimits;
 use edgebus_core::jetstream::store::{MemStorage, Storage};
 use edgebus_core::jetstream::{JetStream, Outbound};
 use parking_lot::Mutex;
@@ -206,7 +207,9 @@ impl EngineBus for ServerBus<'_> {
 }
 
 fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, ready: Sender<()>) {
-    let (engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
+    let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
+    let limits = &host.shared.opts.jetstream;
+    engine.set_limits(StoreLimits::from_config(limits.max_memory_store, limits.max_file_store));
     for w in warnings {
         warn!("JetStream: {w}");
     }

@@ -78,7 +78,7 @@ fn resident_memory() -> u64 {
     pages * 4096
 }
 
-fn varz(shared: &Shared) -> Value {
+pub(crate) fn varz(shared: &Shared) -> Value {
     let o = &shared.opts;
     let s = &shared.stats;
     let now = SystemTime::now();
@@ -117,6 +117,8 @@ fn varz(shared: &Shared) -> Value {
         "in_bytes": s.in_bytes.load(Ordering::Relaxed),
         "out_bytes": s.out_bytes.load(Ordering::Relaxed),
         "slow_consumers": s.slow_consumers.load(Ordering::Relaxed),
+        // edgebus's own: nats-server has no such counter (a panic there ends the process)
+        "connection_panics": s.connection_panics.load(Ordering::Relaxed),
         "subscriptions": shared.subscription_count(),
     });
     if o.tls.enabled {
@@ -166,8 +168,8 @@ fn jetstream_usage(st: &edgebus_core::jetstream::Stats) -> Value {
     json!({
         "memory": st.memory,
         "storage": st.storage,
-        "reserved_memory": 0,
-        "reserved_storage": 0,
+        "reserved_memory": st.reserved_memory,
+        "reserved_storage": st.reserved_storage,
         "accounts": 1,
         "ha_assets": 0,
         "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },

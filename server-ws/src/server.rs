@@ -27,6 +27,8 @@ pub struct Stats {
     pub out_msgs: AtomicU64,
     pub out_bytes: AtomicU64,
     pub slow_consumers: AtomicU64,
+    /// Connections ended by a panic in their task (a bug; see `conn::serve`).
+    pub connection_panics: AtomicU64,
     pub total_connections: AtomicU64,
 }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::config::{ConsumerConfig, Retention, StreamConfig};
+use super::config::{ConsumerConfig, Retention, StorageType, StreamConfig};
 use super::consumer::Consumer;
 use super::engine::{Interest, JetStream};
 use super::errors::ApiError;
@@ -241,8 +241,8 @@ impl JetStream {
             json!({
                 "memory": memory,
                 "storage": storage,
-                "reserved_memory": 0,
-                "reserved_storage": 0,
+                "reserved_memory": self.reserved(StorageType::Memory),
+                "reserved_storage": self.reserved(StorageType::File),
                 "streams": self.stream_count(),
                 "consumers": self.consumer_count(),
                 "limits": {
@@ -287,6 +287,9 @@ impl JetStream {
         }
         if self.subjects_overlap(name, &config.subjects) {
             return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
+        }
+        if let Err(e) = self.check_create(&config) {
+            return error_body(KIND, &e);
         }
         if let Err(e) = self.create_stream(config, now) {
             return error_body(KIND, &ApiError::stream_create(format!("{e}")));
@@ -339,6 +342,9 @@ impl JetStream {
         }
         if self.subjects_overlap(name, &config.subjects) {
             return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
+        }
+        if let Err(e) = self.check_update(&old, &config) {
+            return error_body(KIND, &e);
         }
         self.change_subjects(&old.subjects, &config.subjects);
         if let Some(e) = self.streams.get_mut(name) {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{Retention, StorageType, StreamConfig};
 use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
 use super::errors::ApiError;
+use super::limits::StoreLimits;
 use super::store::{Storage, StoreError, StoredMsg};
 use super::stream::{Stream, StreamEvent};
 use super::time::rfc3339;
@@ -76,6 +77,9 @@ pub struct Stats {
     pub bytes: u64,
     pub memory: u64,
     pub storage: u64,
+    /// The sums of the streams' `max_bytes` per storage type (see [`StoreLimits`]).
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
     pub api_total: u64,
     pub api_errors: u64,
 }
@@ -120,6 +124,7 @@ pub struct JetStream {
     next_save: u64,
     /// When push consumers without interest next look for some (interest is polled).
     interest_poll: u64,
+    pub(super) limits: StoreLimits,
 }
 
 /// How often a push consumer without a subscriber checks again.
@@ -143,6 +148,7 @@ impl JetStream {
             rng: fastrand::Rng::with_seed(seed),
             next_save: now + SAVE_INTERVAL,
             interest_poll: now,
+            limits: StoreLimits::default(),
         };
         let mut warnings = Vec::new();
         match js.file.recover() {
@@ -211,6 +217,8 @@ impl JetStream {
             bytes: memory + storage,
             memory,
             storage,
+            reserved_memory: self.reserved(StorageType::Memory),
+            reserved_storage: self.reserved(StorageType::File),
             api_total: self.api_total,
             api_errors: self.api_errors,
         }
@@ -218,16 +226,7 @@ impl JetStream {
 
     /// Total bytes stored in streams of each storage type: (memory, file).
     pub fn usage(&self) -> (u64, u64) {
-        let mut mem = 0;
-        let mut file = 0;
-        for e in self.streams.values() {
-            let b = e.stream.state(0, None).bytes;
-            match e.stream.config.storage {
-                StorageType::Memory => mem += b,
-                StorageType::File => file += b,
-            }
-        }
-        (mem, file)
+        (self.used(StorageType::Memory), self.used(StorageType::File))
     }
 
     /// A message published on one of the engine's subjects.
@@ -303,6 +302,8 @@ impl JetStream {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<PubAck, ApiError> {
+        let storage = self.streams.get(name).ok_or(ApiError::STREAM_NOT_FOUND)?.stream.config.storage;
+        self.check_room(storage)?;
         let entry = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
         let stored = entry.stream.publish(now, subject, headers, payload)?;
         if !stored.duplicate && entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
@@ -345,6 +346,7 @@ impl JetStream {
         if overlap {
             return Err(ApiError::SUBJECTS_OVERLAP);
         }
+        self.check_create(&config)?;
         self.create_stream(config, now).map_err(|e| ApiError::stream_create(format!("{e}")))
     }
 

@@ -34,6 +34,8 @@ impl ApiError {
     pub const EPHEMERAL_WITH_DURABLE: ApiError =
         fixed(400, 10020, "consumer expected to be ephemeral but a durable name was set in request");
     pub const INSUFFICIENT_RESOURCES: ApiError = fixed(503, 10023, "insufficient resources");
+    pub const MEMORY_RESOURCES_EXCEEDED: ApiError = fixed(500, 10028, "insufficient memory resources available");
+    pub const STORAGE_RESOURCES_EXCEEDED: ApiError = fixed(500, 10047, "insufficient storage resources available");
     pub const MAX_CONSUMERS: ApiError = fixed(400, 10026, "maximum consumers limit reached");
     pub const NO_MESSAGE_FOUND: ApiError = fixed(404, 10037, "no message found");
     pub const NOT_ENABLED: ApiError = fixed(503, 10039, "JetStream not enabled for account");

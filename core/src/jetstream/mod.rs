@@ -14,6 +14,7 @@ mod direct;
 mod engine;
 pub mod errors;
 pub mod host;
+pub mod limits;
 pub mod store;
 pub mod stream;
 pub mod time;

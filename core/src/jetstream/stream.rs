@@ -190,6 +190,10 @@ impl Stream {
         self.config.subjects.iter().any(|s| subject::matches(s.as_bytes(), subject))
     }
 
+    /// Bytes held, as the stream's state reports them.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
     pub fn msgs(&self) -> u64 {
         self.index.len() as u64
     }

@@ -1,0 +1,151 @@
+//! A connection's task over a real socket: what a panic in it leaves behind, and where the
+//! credential check runs.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::auth::tests::{BCRYPT_ARRIVED, BCRYPT_GATE};
+use crate::options::{Options, User};
+use crate::server::{Server, Shared};
+
+/// Publishing on this subject panics the publishing connection's task (tests only).
+const PANIC_SUBJECT: &[u8] = b"$TEST.PANIC";
+
+pub(super) fn panic_hook(subject: &[u8]) {
+    assert!(subject != PANIC_SUBJECT, "test hook: a panic in a connection task");
+}
+
+const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n";
+
+async fn start(mut opts: Options) -> (Arc<Shared>, SocketAddr) {
+    opts.host = "127.0.0.1".into();
+    opts.port = -1;
+    let server = Server::bind(opts).await.unwrap();
+    let shared = server.shared().clone();
+    let addr = shared.client_addr.lock().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    (shared, addr)
+}
+
+/// A raw client: bytes in, bytes out, every wait bounded so a broken server fails the test.
+struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    async fn connect(addr: SocketAddr) -> Raw {
+        let mut r = Raw { s: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() };
+        assert!(r.until(b"\r\n").await.starts_with(b"INFO {"));
+        r
+    }
+
+    async fn send(&mut self, b: &[u8]) {
+        self.s.write_all(b).await.unwrap();
+    }
+
+    /// Everything up to and including `token`, or None at EOF.
+    async fn read_to(&mut self, token: &[u8]) -> Option<Vec<u8>> {
+        let fut = async {
+            loop {
+                if let Some(i) = self.buf.windows(token.len()).position(|w| w == token) {
+                    let rest = self.buf.split_off(i + token.len());
+                    return Some(std::mem::replace(&mut self.buf, rest));
+                }
+                let mut chunk = [0u8; 4096];
+                match self.s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), fut).await.unwrap()
+    }
+
+    async fn until(&mut self, token: &[u8]) -> Vec<u8> {
+        let got = self.read_to(token).await;
+        got.unwrap_or_else(|| panic!("EOF before {:?}: {:?}", lossy(token), lossy(&self.buf)))
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits (bounded) until `done` holds.
+async fn eventually(mut done: impl FnMut() -> bool) {
+    let wait = async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_panic_in_a_connection_task_closes_it_tears_it_down_and_is_counted() {
+    let (shared, addr) = start(Options::default()).await;
+    let mut victim = Raw::connect(addr).await;
+    victim.send(CONNECT).await;
+    victim.send(b"SUB foo 1\r\nSUB bar.> q 2\r\nPING\r\n").await;
+    victim.until(b"PONG\r\n").await;
+    let mut other = Raw::connect(addr).await;
+    other.send(CONNECT).await;
+    other.send(b"SUB other 9\r\nPING\r\n").await;
+    other.until(b"PONG\r\n").await;
+    assert_eq!((shared.subscription_count(), shared.clients.lock().len()), (3, 2));
+
+    victim.send(b"PUB $TEST.PANIC 2\r\nhi\r\n").await;
+    assert_eq!(victim.read_to(b"never").await, None, "the connection is closed");
+    eventually(|| shared.clients.lock().len() == 1).await;
+    assert_eq!(shared.subscription_count(), 1, "the victim's subscriptions left the trie");
+    assert_eq!(shared.stats.connection_panics.load(Ordering::Relaxed), 1);
+    assert_eq!(crate::monitor::varz(&shared)["connection_panics"], 1);
+
+    // everyone else is served as before
+    other.send(b"PUB foo 1\r\nx\r\nPUB other 1\r\ny\r\n").await;
+    let got = lossy(&other.until(b"y\r\n").await);
+    assert!(got.ends_with("MSG other 9 1\r\ny\r\n"), "{got}");
+}
+
+/// `#[tokio::test]` runs every task on one thread: if bcrypt ran there while the gate is
+/// held, nobody could accept the next connection (so the gate is held across awaits on
+/// purpose).
+#[allow(clippy::await_holding_lock)]
+#[tokio::test]
+async fn bcrypt_runs_on_the_blocking_pool_and_nothing_after_connect_runs_before_it_is_decided() {
+    let mut opts = Options::default();
+    opts.authorization.users = vec![User::new("alice", bcrypt::hash("gated:s3cret", 4).unwrap())];
+    let (shared, addr) = start(opts).await;
+
+    let gate = BCRYPT_GATE.write();
+    let mut alice = Raw::connect(addr).await;
+    alice.send(b"CONNECT {\"user\":\"alice\",\"pass\":\"gated:s3cret\",\"verbose\":false,\"protocol\":1}\r\n").await;
+    alice.send(b"SUB foo 1\r\nPING\r\n").await;
+    let mut mallory = Raw::connect(addr).await;
+    mallory.send(b"CONNECT {\"user\":\"alice\",\"pass\":\"gated:guess\",\"verbose\":false,\"protocol\":1}\r\n").await;
+    mallory.send(b"SUB foo 2\r\nPING\r\n").await;
+    // both checks wait at the gate, and the async thread still serves a new connection
+    eventually(|| BCRYPT_ARRIVED.load(Ordering::SeqCst) == 2).await;
+    let late = Raw::connect(addr).await;
+    drop(late);
+    drop(gate);
+
+    alice.until(b"PONG\r\n").await;
+    let refused = mallory.read_to(b"never").await;
+    assert_eq!(refused, None);
+    assert_eq!(lossy(&mallory.buf), "-ERR 'Authorization Violation'\r\n", "no PONG, the SUB never ran");
+    // the SUB that followed alice's CONNECT was processed after it: alice receives on foo
+    alice.send(b"PUB foo 2\r\nhi\r\n").await;
+    let got = lossy(&alice.until(b"hi\r\n").await);
+    assert!(got.ends_with("MSG foo 1 2\r\nhi\r\n"), "{got}");
+    assert_eq!(shared.subscription_count(), 1);
+    assert_eq!(shared.stats.connection_panics.load(Ordering::Relaxed), 0);
+}
