@@ -1,8 +1,10 @@
-//! The page's own limits and the name checks made before a request is sent.
+//! The page's own limits, the name checks made before a request is sent, and the decoding
+//! of a stored message.
 
 use wasm_bindgen::prelude::*;
 
-use super::Bus;
+use super::{js_to_json, Bus};
+use crate::convert::stored_msg;
 use crate::error::BusError;
 use edgebus_core::jetstream::config::name_error;
 use edgebus_core::kv::valid_bucket;
@@ -37,4 +39,12 @@ pub fn check_bucket(name: &str) -> Result<(), JsValue> {
     } else {
         Err(BusError::InvalidName(format!("invalid bucket name: {name}")).into())
     }
+}
+
+/// Decodes a `STREAM.MSG.GET` reply's `message` (base64 payload and header block) into
+/// `{ subject, seq, time, data, headers }` for the package's `StoredMsg`.
+#[wasm_bindgen(js_name = storedMsg)]
+pub fn stored_msg_js(message: JsValue) -> Result<JsValue, JsValue> {
+    let value = js_to_json(&message)?;
+    stored_msg(&value).map_err(|e| BusError::Invalid(e).into())
 }
