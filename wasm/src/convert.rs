@@ -87,7 +87,8 @@ pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
 /// value][] }`, decoded with the core's base64 and header parser.
 pub fn stored_msg(message: &serde_json::Value) -> Result<JsValue, String> {
     let text = |k: &str| message.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
-    let bytes = |k: &str| edgebus_core::base64::decode(text(k)).ok_or_else(|| format!("stored message: bad base64 in {k}"));
+    let bytes =
+        |k: &str| edgebus_core::base64::decode(text(k)).ok_or_else(|| format!("stored message: bad base64 in {k}"));
     let data = bytes("data")?;
     let hdrs = bytes("hdrs")?;
     let headers = if hdrs.is_empty() {
