@@ -88,10 +88,12 @@ pub enum Event {
 /// themselves).
 pub const MAX_AUTH_FAILURES: u32 = 2;
 
-/// Whether a server's `-ERR` says the credentials were refused (nats-server's texts).
+/// Whether a server's `-ERR` says the credentials were refused: the texts nats.js takes for
+/// an authorization error (`Authorization Violation`, `User/Account Authentication Expired`);
+/// an `Authentication Timeout` is a slow handshake, not bad credentials.
 fn is_auth_error(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    t.contains("authorization violation") || t.contains("authentication")
+    t.contains("authorization violation") || t.contains("authentication expired")
 }
 
 /// Counters of the link's life.

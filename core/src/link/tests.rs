@@ -533,6 +533,17 @@ fn one_auth_refusal_then_success_resets_the_count() {
         "{ev:?}"
     );
     assert!(!link.gave_up_on_auth());
+
+    // A slow handshake is no credential problem: retried however often it happens.
+    let mut link = link_with(config(), Outbox::new(false, Vec::new()));
+    for attempt in 1..=3 {
+        link.connect(T0);
+        events(&mut link);
+        link.handle_data(T0, b"INFO {} \r\n-ERR 'Authentication Timeout'\r\n");
+        link.handle_close(T0, None);
+        let ev = events(&mut link);
+        assert!(matches!(ev.last(), Some(Event::Reconnecting { .. })), "attempt {attempt}: {ev:?}");
+    }
 }
 
 fn big(subject: &'static str, n: usize) -> Msg {
