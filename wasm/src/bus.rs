@@ -205,14 +205,7 @@ impl Inner {
     ) -> Result<(), BusError> {
         self.check_open()?;
         self.broker
-            .publish_local(
-                self.page,
-                subject.as_bytes(),
-                subject.as_bytes(),
-                reply.map(str::as_bytes),
-                headers,
-                payload,
-            )
+            .publish_client(self.page, subject.as_bytes(), reply.map(str::as_bytes), headers, payload)
             .map_err(|e| publish_error(subject, e))?;
         Ok(())
     }

@@ -175,10 +175,27 @@ impl Broker {
         true
     }
 
+    /// A publish by a local client (an application, as the page's): held to `max_payload` as
+    /// a protocol client's `PUB` is, then [`Broker::publish_local`]. The broker's own
+    /// services (the JetStream engine's deliveries and API replies, a link bringing in what a
+    /// server accepted) publish unbounded, as nats-server's internal clients do.
+    pub fn publish_client(
+        &mut self,
+        from: ConnId,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<usize, PublishError> {
+        validate_publish(subject)?;
+        self.check_payload(headers.map_or(0, <[u8]>::len) + payload.len())?;
+        Ok(self.publish_local(from, subject, subject, reply, headers, payload)?)
+    }
+
     /// Publishes from connection `from`: routed on `route`, shown to receivers as `subject`
     /// (JetStream deliveries route on an inbox but show the stream subject). Returns how many
     /// subscriptions received it; a request nobody received gets the no-responders status as
-    /// for protocol publishers.
+    /// for protocol publishers. No size limit: see [`Broker::publish_client`].
     pub fn publish_local(
         &mut self,
         from: ConnId,
@@ -187,9 +204,8 @@ impl Broker {
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
         payload: &[u8],
-    ) -> Result<usize, PublishError> {
+    ) -> Result<usize, SubjectError> {
         validate_publish(route)?;
-        self.check_payload(headers.map_or(0, <[u8]>::len) + payload.len())?;
         let header_len = headers.map(<[u8]>::len);
         let mut message = Vec::with_capacity(header_len.unwrap_or(0) + payload.len());
         message.extend_from_slice(headers.unwrap_or_default());
@@ -201,8 +217,9 @@ impl Broker {
     /// `data[ends[i-1]..ends[i]]`: the same as one [`Broker::publish_local`] per message, but
     /// the subject is checked once and every delivery's payload is a slice of `data`, not a
     /// copy. Returns the number of deliveries. The caller checks `ends` (ascending, within
-    /// `data`): the batch stops silently at the first one that is not. A payload over
-    /// `max_payload` refuses the whole batch before any of it is routed.
+    /// `data`): the batch stops silently at the first one that is not. A batch is a local
+    /// client's (see [`Broker::publish_client`]): a payload over `max_payload` refuses the
+    /// whole batch before any of it is routed.
     pub fn publish_local_batch(
         &mut self,
         from: ConnId,
@@ -337,19 +354,22 @@ mod tests {
         b.subscribe_local(c, b"big.*", None).unwrap();
         b.set_max_payload(1 << 21);
         let two_mib = alloc::vec![0u8; 1 << 21];
-        assert_eq!(b.publish_local(c, b"big.1", b"big.1", None, None, &two_mib).unwrap(), 1, "raised");
+        assert_eq!(b.publish_client(c, b"big.1", None, None, &two_mib).unwrap(), 1, "raised");
         b.set_max_payload(1 << 20);
         b.take_deliveries(c);
         let at_limit = alloc::vec![0u8; 1 << 20];
-        assert_eq!(b.publish_local(c, b"big.1", b"big.1", None, None, &at_limit).unwrap(), 1);
+        assert_eq!(b.publish_client(c, b"big.1", None, None, &at_limit).unwrap(), 1);
         let over = alloc::vec![0u8; (1 << 20) + 1];
-        let err = b.publish_local(c, b"big.1", b"big.1", None, None, &over).unwrap_err();
+        let err = b.publish_client(c, b"big.1", None, None, &over).unwrap_err();
         assert_eq!(err, PublishError::MaxPayload { size: (1 << 20) + 1, max: 1 << 20 });
         assert_eq!(err.to_string(), "maximum payload exceeded: 1048577 > 1048576");
         // Headers count: 1 MiB of payload plus a header block is over.
-        let err = b.publish_local(c, b"big.1", b"big.1", None, Some(b"NATS/1.0\r\n\r\n"), &at_limit);
+        let err = b.publish_client(c, b"big.1", None, Some(b"NATS/1.0\r\n\r\n"), &at_limit);
         assert!(matches!(err, Err(PublishError::MaxPayload { .. })));
         assert_eq!(b.take_deliveries(c).len(), 1, "only the one at the limit was routed");
+        // The broker's own services (the engine's deliveries, its API replies) are unbounded.
+        assert_eq!(b.publish_local(c, b"big.1", b"big.1", None, None, &over).unwrap(), 1);
+        b.take_deliveries(c);
         // A batch with one payload over the limit routes none of it.
         let mut data = alloc::vec![1u8; 3];
         data.extend_from_slice(&over);
