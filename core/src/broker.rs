@@ -18,7 +18,7 @@ use crate::session::{Event, Session, SessionConfig};
 use crate::sublist::{MatchCache, Sublist};
 
 mod local;
-pub use local::{Delivery, LocalBus};
+pub use local::{Delivery, LocalBus, PublishError};
 
 /// Identifies a connection to the broker.
 pub type ConnId = u64;

@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 use bytes::Bytes;
-use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
+use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus, PublishError};
 use edgebus_core::jetstream::host::EngineHost;
 use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Limits, ServerInfo};
@@ -101,6 +101,14 @@ pub struct Inner {
 }
 
 pub type Shared = Rc<RefCell<Inner>>;
+
+/// A refused local publish, as the page sees it.
+fn publish_error(subject: &str, e: PublishError) -> BusError {
+    match e {
+        PublishError::Subject(e) => BusError::BadSubject(format!("{subject}: {e}")),
+        PublishError::MaxPayload { size, max } => BusError::MaxPayload { size, max },
+    }
+}
 
 pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -200,15 +208,8 @@ impl Inner {
     ) -> Result<(), BusError> {
         self.check_open()?;
         self.broker
-            .publish_local(
-                self.page,
-                subject.as_bytes(),
-                subject.as_bytes(),
-                reply.map(str::as_bytes),
-                headers,
-                payload,
-            )
-            .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
+            .publish_client(self.page, subject.as_bytes(), reply.map(str::as_bytes), headers, payload)
+            .map_err(|e| publish_error(subject, e))?;
         Ok(())
     }
 
@@ -226,7 +227,7 @@ impl Inner {
         }
         self.broker
             .publish_local_batch(self.page, subject.as_bytes(), &Bytes::from(data), ends)
-            .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
+            .map_err(|e| publish_error(subject, e))?;
         Ok(())
     }
 

@@ -81,3 +81,26 @@ pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
     }
     o.into()
 }
+
+/// A `STREAM.MSG.GET` reply's `message` (`{ subject, seq, data?, hdrs?, time }`, base64
+/// payload and header block) → `{ subject, seq, time, data: Uint8Array, headers: [name,
+/// value][] }`, decoded with the core's base64 and header parser.
+pub fn stored_msg(message: &serde_json::Value) -> Result<JsValue, String> {
+    let text = |k: &str| message.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let bytes =
+        |k: &str| edgebus_core::base64::decode(text(k)).ok_or_else(|| format!("stored message: bad base64 in {k}"));
+    let data = bytes("data")?;
+    let hdrs = bytes("hdrs")?;
+    let headers = if hdrs.is_empty() {
+        Array::new()
+    } else {
+        header_pairs(&Headers::parse(&hdrs).map_err(|e| format!("stored message: headers: {e:?}"))?)
+    };
+    let o = Object::new();
+    set(&o, "subject", text("subject"));
+    set(&o, "seq", message.get("seq").and_then(serde_json::Value::as_f64).unwrap_or(0.0));
+    set(&o, "time", text("time"));
+    set(&o, "data", Uint8Array::from(&data[..]));
+    set(&o, "headers", headers);
+    Ok(o.into())
+}

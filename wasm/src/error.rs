@@ -1,9 +1,14 @@
 //! Errors the bindings hand to JavaScript: an `Error` whose `name` says what happened (as
-//! nats.js names its errors) and, for JetStream API errors, `code` and `err_code`.
+//! nats.js names its errors) and, for JetStream API errors, `code` and `err_code`. When the
+//! package registered its error classes ([`set_error_classes`]), each error is made an
+//! instance of the class of its name, so `instanceof` works as with nats.js.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use wasm_bindgen::{JsCast, JsValue};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusError {
@@ -23,6 +28,10 @@ pub enum BusError {
     Storage(String),
     /// Another context (tab, worker) owns the store of this bus name (see `crate::lock`).
     StorageLocked(String),
+    /// A stream, consumer or bucket name that cannot be used.
+    InvalidName(String),
+    /// A publish over the bus's `max_payload`.
+    MaxPayload { size: usize, max: usize },
 }
 
 impl fmt::Display for BusError {
@@ -38,6 +47,8 @@ impl fmt::Display for BusError {
             BusError::StorageLocked(name) => {
                 write!(f, "the IndexedDB storage of bus '{name}' is in use by another tab or worker of this origin")
             }
+            BusError::InvalidName(s) => f.write_str(s),
+            BusError::MaxPayload { size, max } => write!(f, "maximum payload exceeded: {size} > {max}"),
         }
     }
 }
@@ -53,6 +64,8 @@ impl BusError {
             BusError::Invalid(_) => "InvalidArgumentError",
             BusError::Storage(_) => "StorageError",
             BusError::StorageLocked(_) => "StorageLockedError",
+            BusError::InvalidName(_) => "InvalidNameError",
+            BusError::MaxPayload { .. } => "MaxPayloadError",
         }
     }
 }
@@ -61,12 +74,48 @@ impl From<BusError> for JsValue {
     fn from(e: BusError) -> JsValue {
         let err = js_sys::Error::new(&e.to_string());
         err.set_name(e.name());
-        if let BusError::Api { code, err_code, .. } = &e {
-            let _ = js_sys::Reflect::set(&err, &"code".into(), &JsValue::from(*code));
-            let _ = js_sys::Reflect::set(&err, &"err_code".into(), &JsValue::from(*err_code));
+        let set = |k: &str, v: JsValue| {
+            let _ = js_sys::Reflect::set(&err, &k.into(), &v);
+        };
+        match &e {
+            BusError::Api { code, err_code, .. } => {
+                set("code", JsValue::from(*code));
+                set("err_code", JsValue::from(*err_code));
+            }
+            BusError::MaxPayload { size, max } => {
+                set("size", JsValue::from(*size as f64));
+                set("max", JsValue::from(*max as f64));
+            }
+            _ => {}
         }
+        adopt(&err, e.name());
         err.into()
     }
+}
+
+thread_local! {
+    /// `{ [name]: class }` from the package (`web/src/errors.ts`).
+    static CLASSES: RefCell<Option<js_sys::Object>> = const { RefCell::new(None) };
+}
+
+/// Registers the package's error classes by name (`{ TimeoutError: class, ... }`): errors
+/// made afterwards get the prototype of the class of their `name`.
+#[wasm_bindgen(js_name = setErrorClasses)]
+pub fn set_error_classes(classes: js_sys::Object) {
+    CLASSES.with(|c| *c.borrow_mut() = Some(classes));
+}
+
+/// Makes `err` an instance of the registered class `name`, if there is one; its own
+/// `message`, `name` and `stack` stay.
+fn adopt(err: &js_sys::Error, name: &str) {
+    CLASSES.with(|c| {
+        let Some(classes) = c.borrow().clone() else { return };
+        let Ok(class) = js_sys::Reflect::get(&classes, &name.into()) else { return };
+        let Ok(proto) = js_sys::Reflect::get(&class, &"prototype".into()) else { return };
+        if let Ok(proto) = proto.dyn_into::<js_sys::Object>() {
+            js_sys::Object::set_prototype_of(err, &proto);
+        }
+    });
 }
 
 impl From<serde_wasm_bindgen::Error> for BusError {

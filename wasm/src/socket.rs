@@ -61,6 +61,8 @@ pub struct Link {
     timer: Option<(u64, Timeout)>,
     status: Option<js_sys::Function>,
     pending_status: Vec<JsValue>,
+    /// The outbox size the last `outbox` status event showed.
+    reported_outbox: usize,
     db: Option<Rc<Database>>,
     /// The core's last `Persist`, until the commit loop takes it.
     commit: Option<OutboxCommit>,
@@ -113,6 +115,7 @@ impl Link {
             timer: None,
             status: opts.status,
             pending_status: Vec::new(),
+            reported_outbox: 0,
             db,
             commit: None,
             committing: false,
@@ -150,11 +153,36 @@ impl Link {
                         let error = error.map_or(JsValue::UNDEFINED, |e| e.to_string().into());
                         self.event("disconnected", &[("error", error)]);
                     }
-                    Event::Reconnecting { delay_ms, attempt } => self.event(
-                        "reconnecting",
-                        &[("delay", f64::from(delay_ms).into()), ("attempt", f64::from(attempt).into())],
-                    ),
-                    Event::Closed => self.event("closed", &[]),
+                    Event::Reconnecting { delay_ms, attempt } => {
+                        // The reason rides on every attempt, not only the first `disconnected`.
+                        let error = self.last_error();
+                        self.event(
+                            "reconnecting",
+                            &[
+                                ("delay", f64::from(delay_ms).into()),
+                                ("attempt", f64::from(attempt).into()),
+                                ("error", error),
+                            ],
+                        );
+                    }
+                    Event::Closed => {
+                        // Closed by the core after repeated authentication refusals: the
+                        // reason says so; a `close()` by the page has none.
+                        let error = if self.core.gave_up_on_auth() { self.last_error() } else { JsValue::UNDEFINED };
+                        self.event("closed", &[("error", error)]);
+                    }
+                    Event::Rejected { subject, size, max } => {
+                        let text = format!("maximum payload exceeded: {size} > {max} (the server's max_payload)");
+                        self.event(
+                            "rejected",
+                            &[
+                                ("subject", String::from_utf8_lossy(&subject).as_ref().into()),
+                                ("size", (size as f64).into()),
+                                ("max", (max as f64).into()),
+                                ("error", text.into()),
+                            ],
+                        );
+                    }
                     // Kept by the core as the link's error: reported with `disconnected`.
                     Event::ServerError(_) => {}
                     Event::Deliver(msg) => deliver.push(msg),
@@ -172,6 +200,12 @@ impl Link {
                 break;
             }
             self.port.deliver(broker, &mut self.core, now, deliver);
+        }
+        let outbox = self.core.outbox().len();
+        if outbox != self.reported_outbox {
+            // The outbox grew (local publishes) or drained (confirmations): a UI sees both.
+            self.reported_outbox = outbox;
+            self.event("outbox", &[]);
         }
         if let Some(bytes) = self.core.poll_transmit() {
             if let Some(s) = &self.socket {
@@ -268,6 +302,11 @@ impl Link {
             after(&rc);
         });
         self.timer = Some((at, timeout));
+    }
+
+    /// The core's reason the link is (or last went) down, for a status event.
+    fn last_error(&self) -> JsValue {
+        self.core.last_error().map_or(JsValue::UNDEFINED, |e| e.to_string().into())
     }
 
     /// A status event for the page: `{ type, outbox, url, ...extra }`.

@@ -1,7 +1,14 @@
 // The bus: loading the module, opening a bus, publish/subscribe/request, and the doors to
 // JetStream, KV, the object store and the link.
 
-import init, { open as wasmOpen, deleteStorage as wasmDeleteStorage, Bus as WasmBus } from "../pkg/edgebus_wasm.js";
+import init, {
+  open as wasmOpen,
+  deleteStorage as wasmDeleteStorage,
+  setErrorClasses,
+  checkBucket,
+  Bus as WasmBus,
+} from "../pkg/edgebus_wasm.js";
+import { AuthorizationError, errorClasses } from "./errors.js";
 import { JetStreamClient, JetStreamManager, type PubAck } from "./jetstream.js";
 import { KV, type KvOptions } from "./kv.js";
 import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./link.js";
@@ -15,7 +22,11 @@ let loading: Promise<unknown> | null = null;
 
 /** Loads the wasm module once (from `wasm` if given, else next to the bindings). */
 export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
-  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then((exports) => {
+    // From now on every error from the wasm side is an instance of its class.
+    setErrorClasses(errorClasses);
+    return exports;
+  });
   return loading;
 }
 
@@ -26,6 +37,9 @@ export interface OpenOptions {
   storage?: "indexeddb" | "memory";
   /** Where to load `edgebus_wasm_bg.wasm` from, if not next to the bindings. */
   wasm?: string | URL | BufferSource;
+  /** Largest message (headers and payload) in bytes; a larger publish throws
+   *  `MaxPayloadError`. Default 1 MiB, as nats-server. */
+  maxPayload?: number;
 }
 
 /** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first.
@@ -34,6 +48,7 @@ export interface OpenOptions {
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
   const raw = await wasmOpen({ name: opts.name, storage: opts.storage });
+  if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
   return new Bus(raw);
 }
 
@@ -303,6 +318,8 @@ export class Bus {
    *  watch `status()`. */
   async connect(url: string, opts: ConnectOptions = {}): Promise<Link> {
     await this.raw.connect(url, opts, (s: LinkStatus) => {
+      // The link gave up on credentials the server refused: an error the app can act on.
+      if (s.type === "closed" && s.error) s.err = new AuthorizationError(s.error);
       for (const w of [...this.statusListeners]) w.push(s);
     });
     this.link = new Link(this);
@@ -354,6 +371,7 @@ export class Bus {
 
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
+    checkBucket(bucket);
     this.jsFlush();
     await this.raw.kvBind(bucket, opts);
     return new KV(this, bucket);

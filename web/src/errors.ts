@@ -1,12 +1,127 @@
-// Errors, named as nats.js names them.
+// Errors, as nats.js v3 names and shapes them: every error the bus throws or rejects with is
+// an instance of one of these classes (the wasm side makes it so, see `errorClasses`), and
+// its `name` is the class name.
 
-/** Errors carry a `name` as in nats.js: `TimeoutError`, `NoRespondersError`,
- *  `JetStreamApiError` (with `code` and `err_code`), `ClosedConnectionError`,
- *  `InvalidSubjectError`, `InvalidArgumentError`, `StorageError`. */
-export interface BusError extends Error {
-  code?: number;
-  err_code?: number;
+/** The bus (or the link) is closed. */
+export class ClosedConnectionError extends Error {
+  constructor(message = "closed connection", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "ClosedConnectionError";
+  }
 }
+
+/** A request got no reply in time. */
+export class TimeoutError extends Error {
+  constructor(message = "timeout", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "TimeoutError";
+  }
+}
+
+/** Nobody is subscribed to a request's subject (the `503` status). */
+export class NoRespondersError extends Error {
+  constructor(message = "no responders", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "NoRespondersError";
+  }
+}
+
+/** A subject or queue that cannot be used. */
+export class InvalidSubjectError extends Error {
+  constructor(message = "invalid subject", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "InvalidSubjectError";
+  }
+}
+
+/** Options or an argument that cannot be used. */
+export class InvalidArgumentError extends Error {
+  constructor(message = "invalid argument", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/** A stream, consumer or bucket name that cannot be used (checked before any request). */
+export class InvalidNameError extends Error {
+  constructor(message = "invalid name", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "InvalidNameError";
+  }
+}
+
+/** A publish larger than the bus's `max_payload` (`open({ maxPayload })`, 1 MiB by default
+ *  as nats-server): `size` and `max` in bytes. */
+export class MaxPayloadError extends Error {
+  size = 0;
+  max = 0;
+  constructor(message = "maximum payload exceeded", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "MaxPayloadError";
+  }
+}
+
+/** The browser's storage failed (IndexedDB). */
+export class StorageError extends Error {
+  constructor(message = "storage error", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "StorageError";
+  }
+}
+
+/** Another tab or worker of this origin owns the stored bus of this name: only one context
+ *  writes a store (a Web Lock held for the owner's life). */
+export class StorageLockedError extends Error {
+  constructor(message = "storage in use by another tab or worker", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "StorageLockedError";
+  }
+}
+
+/** A JetStream API error reply: `code` is the status (e.g. 404), `err_code` JetStream's own
+ *  code (e.g. 10059 stream not found), both as the server sent them. */
+export class JetStreamApiError extends Error {
+  code = 0;
+  err_code = 0;
+  constructor(message = "jetstream api error", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "JetStreamApiError";
+  }
+  /** The reply's status code (what nats.js v3 calls `status`). */
+  get status(): number {
+    return this.code;
+  }
+  /** The reply's error as the API carries it (nats.js `apiError()`). */
+  apiError(): { code: number; err_code: number; description: string } {
+    return { code: this.code, err_code: this.err_code, description: this.message };
+  }
+}
+
+/** The link's server refused the credentials (see the link's `closed` status). */
+export class AuthorizationError extends Error {
+  constructor(message = "authorization violation", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "AuthorizationError";
+  }
+}
+
+/** @internal Every class by its `name`, handed to the wasm side once it is loaded. */
+export const errorClasses = {
+  ClosedConnectionError,
+  TimeoutError,
+  NoRespondersError,
+  InvalidSubjectError,
+  InvalidArgumentError,
+  InvalidNameError,
+  MaxPayloadError,
+  StorageError,
+  StorageLockedError,
+  JetStreamApiError,
+  AuthorizationError,
+};
+
+/** Any error the bus throws. */
+export type BusError = InstanceType<(typeof errorClasses)[keyof typeof errorClasses]>;
 
 export function isNoResponders(e: unknown): boolean {
   return e instanceof Error && e.name === "NoRespondersError";
@@ -15,4 +130,3 @@ export function isNoResponders(e: unknown): boolean {
 export function isTimeout(e: unknown): boolean {
   return e instanceof Error && e.name === "TimeoutError";
 }
-

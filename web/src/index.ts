@@ -4,14 +4,28 @@
 
 export { load, open, deleteStorage, Bus, Subscription } from "./bus.js";
 export type { OpenOptions, PublishOptions, RequestOptions, SubscriptionOptions, BatchSubscriptionOptions } from "./bus.js";
-export { isNoResponders, isTimeout } from "./errors.js";
+export {
+  isNoResponders,
+  isTimeout,
+  ClosedConnectionError,
+  TimeoutError,
+  NoRespondersError,
+  InvalidSubjectError,
+  InvalidArgumentError,
+  InvalidNameError,
+  MaxPayloadError,
+  StorageError,
+  StorageLockedError,
+  JetStreamApiError,
+  AuthorizationError,
+} from "./errors.js";
 export type { BusError } from "./errors.js";
-export { MsgHdrs, headers } from "./types.js";
+export { MsgHdrs, headers, Match, canonicalMIMEHeaderKey } from "./types.js";
 export type { Payload } from "./types.js";
 export { Msg, MsgBatch } from "./msg.js";
 export { Link, StatusWatcher } from "./link.js";
 export type { ConnectOptions, LinkStatus, LinkInfo } from "./link.js";
-export { JsMsg, Consumer, JetStreamClient, JetStreamManager } from "./jetstream.js";
+export { JsMsg, Consumer, JetStreamClient, JetStreamManager, StoredMsg } from "./jetstream.js";
 export type { PubAck, JetStreamPublishOptions, DeliveryInfo, FetchOptions } from "./jetstream.js";
 export { KV, KvEntry, KvWatcher } from "./kv.js";
 export type { KvOptions } from "./kv.js";

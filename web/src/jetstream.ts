@@ -1,9 +1,50 @@
 // JetStream in the page (nats.js shapes): publish with acks, pull consumers, stream and
 // consumer management through the \$JS.API.
 
+import { checkName, storedMsg } from "../pkg/edgebus_wasm.js";
 import type { Bus } from "./bus.js";
+import { JetStreamApiError } from "./errors.js";
 import { Msg } from "./msg.js";
-import { encode, type MsgHdrs, type Payload, type RawMsg } from "./types.js";
+import { encode, MsgHdrs, td, type Payload, type RawMsg } from "./types.js";
+
+/** The engine's name rule (stream, consumer), checked before the request is made: a name is
+ *  a token of the API subject, and a bad one would only time out. Returns `name`. */
+function named(context: string, name: string | undefined): string {
+  checkName(context, name ?? "");
+  return name ?? "";
+}
+
+/** A message read from a stream (nats.js `StoredMsg`). */
+export class StoredMsg {
+  readonly subject: string;
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly header: MsgHdrs;
+  /** The time it was stored, as the server wrote it (RFC 3339). */
+  readonly timestamp: string;
+
+  /** @internal From a `STREAM.MSG.GET` reply's `message`. */
+  constructor(message: unknown) {
+    const m = storedMsg(message) as { subject: string; seq: number; time: string; data: Uint8Array; headers: [string, string][] };
+    this.subject = m.subject;
+    this.seq = m.seq;
+    this.data = m.data;
+    this.timestamp = m.time;
+    this.header = MsgHdrs.fromPairs(m.headers);
+  }
+  get time(): Date {
+    return new Date(Date.parse(this.timestamp));
+  }
+  string(): string {
+    return td.decode(this.data);
+  }
+  json<T = unknown>(): T {
+    return JSON.parse(this.string()) as T;
+  }
+}
+
+/** JetStream's `err_code` for "no message found". */
+const NO_MESSAGE_FOUND = 10037;
 
 export interface PubAck {
   stream: string;
@@ -117,7 +158,7 @@ export class Consumer {
 export class JetStreamClient {
   readonly consumers = {
     get: async (stream: string, name: string): Promise<Consumer> => {
-      await this.bus.raw.jsApi(`CONSUMER.INFO.${stream}.${name}`, undefined);
+      await this.bus.raw.jsApi(`CONSUMER.INFO.${named("stream", stream)}.${named("durable", name)}`, undefined);
       return new Consumer(this.bus, stream, name);
     },
   };
@@ -139,33 +180,50 @@ export class JetStreamClient {
 /** Stream and consumer management (nats.js `JetStreamManager`), configs as in the JSON API. */
 export class JetStreamManager {
   readonly streams = {
-    add: (cfg: { name: string; [k: string]: unknown }) => this.api(`STREAM.CREATE.${cfg.name}`, cfg),
-    update: (name: string, cfg: Record<string, unknown>) => this.api(`STREAM.UPDATE.${name}`, { ...cfg, name }),
-    info: (name: string) => this.api(`STREAM.INFO.${name}`),
-    delete: async (name: string) => (await this.api(`STREAM.DELETE.${name}`)).success === true,
-    purge: (name: string, opts?: { filter?: string; seq?: number; keep?: number }) =>
-      this.api(`STREAM.PURGE.${name}`, opts),
+    add: async (cfg: { name: string; [k: string]: unknown }) => this.api(`STREAM.CREATE.${named("stream", cfg.name)}`, cfg),
+    update: async (name: string, cfg: Record<string, unknown>) =>
+      this.api(`STREAM.UPDATE.${named("stream", name)}`, { ...cfg, name }),
+    info: async (name: string) => this.api(`STREAM.INFO.${named("stream", name)}`),
+    delete: async (name: string) => (await this.api(`STREAM.DELETE.${named("stream", name)}`)).success === true,
+    purge: async (name: string, opts?: { filter?: string; seq?: number; keep?: number }) =>
+      this.api(`STREAM.PURGE.${named("stream", name)}`, opts),
     names: async (): Promise<string[]> => (await this.api("STREAM.NAMES", {})).streams ?? [],
     list: async (): Promise<any[]> => (await this.api("STREAM.LIST", {})).streams ?? [],
-    getMessage: (name: string, q: { seq?: number; last_by_subj?: string }) => this.api(`STREAM.MSG.GET.${name}`, q),
+    /** The stored message (`seq`, or the last on `last_by_subj`), or null if there is none
+     *  (as nats.js). */
+    getMessage: async (name: string, q: { seq?: number; last_by_subj?: string }): Promise<StoredMsg | null> => {
+      try {
+        const r = await this.api(`STREAM.MSG.GET.${named("stream", name)}`, q);
+        return new StoredMsg(r.message);
+      } catch (e) {
+        if (e instanceof JetStreamApiError && e.err_code === NO_MESSAGE_FOUND) return null;
+        throw e;
+      }
+    },
     deleteMessage: async (name: string, seq: number) =>
-      (await this.api(`STREAM.MSG.DELETE.${name}`, { seq })).success === true,
+      (await this.api(`STREAM.MSG.DELETE.${named("stream", name)}`, { seq })).success === true,
   };
   readonly consumers = {
-    add: (stream: string, cfg: { durable_name?: string; name?: string; [k: string]: unknown }) => {
+    add: async (stream: string, cfg: { durable_name?: string; name?: string; [k: string]: unknown }) => {
+      named("stream", stream);
       const name = cfg.name ?? cfg.durable_name;
+      // nats.js's contexts: `durable` for a durable name, `name` for a consumer name.
+      if (cfg.durable_name) named("durable", cfg.durable_name);
+      if (cfg.name) named("name", cfg.name);
       const api = name ? `CONSUMER.CREATE.${stream}.${name}` : `CONSUMER.CREATE.${stream}`;
       return this.api(api, { stream_name: stream, config: cfg });
     },
-    info: (stream: string, name: string) => this.api(`CONSUMER.INFO.${stream}.${name}`),
+    info: async (stream: string, name: string) =>
+      this.api(`CONSUMER.INFO.${named("stream", stream)}.${named("durable", name)}`),
     delete: async (stream: string, name: string) =>
-      (await this.api(`CONSUMER.DELETE.${stream}.${name}`)).success === true,
-    list: async (stream: string): Promise<any[]> => (await this.api(`CONSUMER.LIST.${stream}`, {})).consumers ?? [],
+      (await this.api(`CONSUMER.DELETE.${named("stream", stream)}.${named("durable", name)}`)).success === true,
+    list: async (stream: string): Promise<any[]> =>
+      (await this.api(`CONSUMER.LIST.${named("stream", stream)}`, {})).consumers ?? [],
   };
 
   constructor(private readonly bus: Bus) {}
 
-  private api(api: string, body?: unknown): Promise<any> {
+  private async api(api: string, body?: unknown): Promise<any> {
     this.bus.jsFlush();
     return this.bus.raw.jsApi(api, body);
   }

@@ -30,22 +30,32 @@ export interface ConnectOptions {
 
 /** A change of the link's state, with the outbox size at that moment. */
 export interface LinkStatus {
-  type: "connected" | "disconnected" | "reconnecting" | "closed";
+  /** `outbox`: the outbox grew or drained; `rejected`: an exported publish was over the
+   *  server's `max_payload`, so it was not sent (and not confirmed). */
+  type: "connected" | "disconnected" | "reconnecting" | "closed" | "outbox" | "rejected";
   /** Publishes kept until the server confirms them. */
   outbox: number;
   url: string;
   /** `connected`: the server's name. */
   server?: string;
-  /** `disconnected`: why, if known. */
+  /** `disconnected`, `reconnecting`: why, if known; `closed`: why the link gave up (the
+   *  server refused the credentials twice in a row, as nats.js stops); `rejected`: the
+   *  limit it broke. */
   error?: string;
+  /** `closed` after refused credentials: the same reason as an `AuthorizationError`. */
+  err?: Error;
   /** `reconnecting`: milliseconds until the attempt, and its number. */
   delay?: number;
   attempt?: number;
+  /** `rejected`: the publish's subject, its size (headers and payload) and the limit. */
+  subject?: string;
+  size?: number;
+  max?: number;
 }
 
 export interface LinkInfo {
   url: string;
-  state: "connected" | "connecting" | "reconnecting" | "disconnected";
+  state: "connected" | "connecting" | "reconnecting" | "disconnected" | "closed";
   server: string;
   outbox: number;
   sent: number;
@@ -85,7 +95,8 @@ export class Link {
   info(): LinkInfo {
     return this.bus.raw.linkInfo();
   }
-  /** Status events (connected, disconnected, reconnecting, closed) with the outbox size. */
+  /** Status events (connected, disconnected, reconnecting, closed, outbox, rejected) with
+   *  the outbox size. */
   status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
     return this.bus.status(opts);
   }

@@ -11,7 +11,28 @@ export function encode(data?: Payload): Uint8Array {
   return typeof data === "string" ? te.encode(data) : data;
 }
 
-/** Message headers (nats.js `MsgHdrs`): names case-preserved, repeats allowed. */
+/** How a header name is looked up (nats.js `Match`). */
+export const Match = {
+  /** The name exactly as given. */
+  Exact: 0,
+  /** The name in MIME canonical form (`x-trace-id` → `X-Trace-Id`). */
+  CanonicalMIME: 1,
+  /** Any case. */
+  IgnoreCase: 2,
+} as const;
+export type Match = (typeof Match)[keyof typeof Match];
+
+/** `x-trace-id` → `X-Trace-Id` (Go's `CanonicalMIMEHeaderKey`, as nats.js has it). */
+export function canonicalMIMEHeaderKey(k: string): string {
+  return k
+    .split("-")
+    .map((p) => (p ? p[0].toUpperCase() + p.slice(1).toLowerCase() : p))
+    .join("-");
+}
+
+/** Message headers (nats.js `MsgHdrs`): names case-preserved, repeats allowed. Lookups
+ *  without a `match` take the exact name if the message has it, else any case of it, so
+ *  `get("x-trace-id")` finds `X-Trace-Id` (pass `Match.Exact` for nats.js's strict default). */
 export class MsgHdrs implements Iterable<[string, string[]]> {
   code = 0;
   description = "";
@@ -30,14 +51,33 @@ export class MsgHdrs implements Iterable<[string, string[]]> {
   get status(): string {
     return `${this.code} ${this.description}`.trim();
   }
-  get(k: string): string {
-    return this.entries.find(([n]) => n === k)?.[1] ?? "";
+  /** Whether stored name `n` answers a lookup of `k`. */
+  private matcher(k: string, match?: Match): (n: string) => boolean {
+    if (match === Match.Exact) return (n) => n === k;
+    if (match === Match.CanonicalMIME) {
+      const c = canonicalMIMEHeaderKey(k);
+      return (n) => n === c;
+    }
+    if (match === undefined && this.entries.some(([n]) => n === k)) return (n) => n === k;
+    const lk = k.toLowerCase();
+    return (n) => n.toLowerCase() === lk;
   }
-  has(k: string): boolean {
-    return this.entries.some(([n]) => n === k);
+  get(k: string, match?: Match): string {
+    const m = this.matcher(k, match);
+    return this.entries.find(([n]) => m(n))?.[1] ?? "";
   }
-  values(k: string): string[] {
-    return this.entries.filter(([n]) => n === k).map(([, v]) => v);
+  /** The last value of `k` (nats.js `last`). */
+  last(k: string, match?: Match): string {
+    const v = this.values(k, match);
+    return v.length ? v[v.length - 1] : "";
+  }
+  has(k: string, match?: Match): boolean {
+    const m = this.matcher(k, match);
+    return this.entries.some(([n]) => m(n));
+  }
+  values(k: string, match?: Match): string[] {
+    const m = this.matcher(k, match);
+    return this.entries.filter(([n]) => m(n)).map(([, v]) => v);
   }
   set(k: string, v: string): void {
     this.delete(k);
@@ -46,8 +86,9 @@ export class MsgHdrs implements Iterable<[string, string[]]> {
   append(k: string, v: string): void {
     this.entries.push([k, v]);
   }
-  delete(k: string): void {
-    this.entries = this.entries.filter(([n]) => n !== k);
+  delete(k: string, match: Match = Match.Exact): void {
+    const m = this.matcher(k, match);
+    this.entries = this.entries.filter(([n]) => !m(n));
   }
   keys(): string[] {
     return [...new Set(this.entries.map(([n]) => n))];

@@ -15,6 +15,31 @@ use crate::jetstream::Outbound;
 use crate::policy::Conduct;
 use crate::subject::{validate_publish, SubjectError};
 
+/// Why a local publish was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    /// The subject cannot be published to.
+    Subject(SubjectError),
+    /// Headers and payload together are over the broker's `max_payload` (the limit its
+    /// `INFO` announces), the limit a protocol client meets as `Maximum Payload Violation`.
+    MaxPayload { size: usize, max: usize },
+}
+
+impl From<SubjectError> for PublishError {
+    fn from(e: SubjectError) -> Self {
+        PublishError::Subject(e)
+    }
+}
+
+impl core::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PublishError::Subject(e) => write!(f, "{e}"),
+            PublishError::MaxPayload { size, max } => write!(f, "maximum payload exceeded: {size} > {max}"),
+        }
+    }
+}
+
 /// A message delivered to a local connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -150,10 +175,27 @@ impl Broker {
         true
     }
 
+    /// A publish by a local client (an application, as the page's): held to `max_payload` as
+    /// a protocol client's `PUB` is, then [`Broker::publish_local`]. The broker's own
+    /// services (the JetStream engine's deliveries and API replies, a link bringing in what a
+    /// server accepted) publish unbounded, as nats-server's internal clients do.
+    pub fn publish_client(
+        &mut self,
+        from: ConnId,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<usize, PublishError> {
+        validate_publish(subject)?;
+        self.check_payload(headers.map_or(0, <[u8]>::len) + payload.len())?;
+        Ok(self.publish_local(from, subject, subject, reply, headers, payload)?)
+    }
+
     /// Publishes from connection `from`: routed on `route`, shown to receivers as `subject`
     /// (JetStream deliveries route on an inbox but show the stream subject). Returns how many
     /// subscriptions received it; a request nobody received gets the no-responders status as
-    /// for protocol publishers.
+    /// for protocol publishers. No size limit: see [`Broker::publish_client`].
     pub fn publish_local(
         &mut self,
         from: ConnId,
@@ -175,15 +217,26 @@ impl Broker {
     /// `data[ends[i-1]..ends[i]]`: the same as one [`Broker::publish_local`] per message, but
     /// the subject is checked once and every delivery's payload is a slice of `data`, not a
     /// copy. Returns the number of deliveries. The caller checks `ends` (ascending, within
-    /// `data`): the batch stops silently at the first one that is not.
+    /// `data`): the batch stops silently at the first one that is not. A batch is a local
+    /// client's (see [`Broker::publish_client`]): a payload over `max_payload` refuses the
+    /// whole batch before any of it is routed.
     pub fn publish_local_batch(
         &mut self,
         from: ConnId,
         subject: &[u8],
         data: &Bytes,
         ends: &[u32],
-    ) -> Result<usize, SubjectError> {
+    ) -> Result<usize, PublishError> {
         validate_publish(subject)?;
+        let mut start = 0usize;
+        for &end in ends {
+            let end = end as usize;
+            if end < start || end > data.len() {
+                break;
+            }
+            self.check_payload(end - start)?;
+            start = end;
+        }
         let mut start = 0usize;
         let mut delivered = 0;
         for &end in ends {
@@ -195,6 +248,23 @@ impl Broker {
             start = end;
         }
         Ok(delivered)
+    }
+
+    /// Sets the largest message the broker takes (headers and payload): what local publishers
+    /// are held to, and what `INFO` announces to connections made afterwards.
+    pub fn set_max_payload(&mut self, max: usize) {
+        self.config.info.max_payload = i64::try_from(max).unwrap_or(i64::MAX);
+        self.config.session.limits.max_payload = max;
+    }
+
+    /// The broker's own `max_payload` ([`crate::proto::ServerInfo::max_payload`]; 0 or less:
+    /// none), which local publishers meet as protocol clients do.
+    fn check_payload(&self, size: usize) -> Result<(), PublishError> {
+        let max = self.config.info.max_payload;
+        match usize::try_from(max) {
+            Ok(max) if max > 0 && size > max => Err(PublishError::MaxPayload { size, max }),
+            _ => Ok(()),
+        }
     }
 
     /// The deliveries queued for local connection `conn`, in order.
@@ -215,6 +285,7 @@ mod tests {
     use crate::broker::BrokerConfig;
     use crate::proto::{Limits, ServerInfo};
     use crate::session::SessionConfig;
+    use alloc::string::ToString;
 
     fn broker() -> Broker {
         let config = BrokerConfig {
@@ -268,6 +339,44 @@ mod tests {
         assert_eq!(got, want);
         assert!(b.publish_local_batch(c, b"batch.*", &data, &[1]).is_err());
         assert_eq!(b.publish_local_batch(c, b"batch.x", &data, &[4, 2, 5]).unwrap(), 1, "stops at a bad end");
+    }
+
+    #[test]
+    fn a_local_publish_over_max_payload_is_refused_whole() {
+        let config = BrokerConfig {
+            session: SessionConfig { limits: Limits::default(), auth_required: false },
+            info: ServerInfo { server_id: "NTEST".into(), max_payload: 1 << 20, ..Default::default() },
+            max_subscriptions: 0,
+            authorizer: None,
+        };
+        let mut b = Broker::new(config, 7);
+        let c = b.connect_local();
+        b.subscribe_local(c, b"big.*", None).unwrap();
+        b.set_max_payload(1 << 21);
+        let two_mib = alloc::vec![0u8; 1 << 21];
+        assert_eq!(b.publish_client(c, b"big.1", None, None, &two_mib).unwrap(), 1, "raised");
+        b.set_max_payload(1 << 20);
+        b.take_deliveries(c);
+        let at_limit = alloc::vec![0u8; 1 << 20];
+        assert_eq!(b.publish_client(c, b"big.1", None, None, &at_limit).unwrap(), 1);
+        let over = alloc::vec![0u8; (1 << 20) + 1];
+        let err = b.publish_client(c, b"big.1", None, None, &over).unwrap_err();
+        assert_eq!(err, PublishError::MaxPayload { size: (1 << 20) + 1, max: 1 << 20 });
+        assert_eq!(err.to_string(), "maximum payload exceeded: 1048577 > 1048576");
+        // Headers count: 1 MiB of payload plus a header block is over.
+        let err = b.publish_client(c, b"big.1", None, Some(b"NATS/1.0\r\n\r\n"), &at_limit);
+        assert!(matches!(err, Err(PublishError::MaxPayload { .. })));
+        assert_eq!(b.take_deliveries(c).len(), 1, "only the one at the limit was routed");
+        // The broker's own services (the engine's deliveries, its API replies) are unbounded.
+        assert_eq!(b.publish_local(c, b"big.1", b"big.1", None, None, &over).unwrap(), 1);
+        b.take_deliveries(c);
+        // A batch with one payload over the limit routes none of it.
+        let mut data = alloc::vec![1u8; 3];
+        data.extend_from_slice(&over);
+        let ends = [3, data.len() as u32];
+        let err = b.publish_local_batch(c, b"big.2", &Bytes::from(data), &ends).unwrap_err();
+        assert!(matches!(err, PublishError::MaxPayload { .. }));
+        assert!(b.take_deliveries(c).is_empty());
     }
 
     #[test]

@@ -150,9 +150,49 @@ const MIN_WINDOW: i64 = 100_000_000;
 /// Checks a stream or consumer name: non-empty, at most 255 bytes, none of `. * > / \` or
 /// whitespace.
 pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && !name.chars().any(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace())
+    name_error(name).is_none()
+}
+
+/// What is wrong with a stream or consumer name, if anything: the rule behind
+/// [`valid_name`], for a client that refuses a bad name before asking (the name is a token of
+/// the API subject, so a `.` in it would send the request to a subject nobody serves).
+pub fn name_error(name: &str) -> Option<NameError> {
+    if name.is_empty() {
+        return Some(NameError::Empty);
+    }
+    if let Some(c) = name.chars().find(|&c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace()) {
+        return Some(NameError::Char(c));
+    }
+    (name.len() > 255).then_some(NameError::TooLong)
+}
+
+/// Why a name was refused ([`name_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    /// A character that cannot be in a name (a subject separator, wildcard or whitespace).
+    Char(char),
+    /// More than 255 bytes.
+    TooLong,
+}
+
+impl NameError {
+    /// The message, as nats.js words it for `context` ("stream", "consumer", ...).
+    pub fn describe(self, context: &str, name: &str) -> String {
+        match self {
+            NameError::Empty => format!("{context} name required"),
+            NameError::Char(c) => {
+                let shown = match c {
+                    '\n' => String::from("\\n"),
+                    '\r' => String::from("\\r"),
+                    '\t' => String::from("\\t"),
+                    c => String::from(c),
+                };
+                format!("{context} name ('{name}') cannot contain '{shown}'")
+            }
+            NameError::TooLong => format!("{context} name ('{name}') is longer than 255 bytes"),
+        }
+    }
 }
 
 impl StreamConfig {
@@ -559,6 +599,24 @@ impl ConsumerConfig {
         m.insert("_nats.req.level".into(), "0".into());
         m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
         c
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_refused_with_nats_js_wording() {
+        assert_eq!(name_error("ORDERS-1_x"), None);
+        assert_eq!(name_error(""), Some(NameError::Empty));
+        assert_eq!(name_error("bad.name"), Some(NameError::Char('.')));
+        assert_eq!(name_error("a b"), Some(NameError::Char(' ')));
+        assert_eq!(name_error(&"x".repeat(256)), Some(NameError::TooLong));
+        assert_eq!(NameError::Empty.describe("stream", ""), "stream name required");
+        assert_eq!(NameError::Char('.').describe("stream", "bad.name"), "stream name ('bad.name') cannot contain '.'");
+        assert_eq!(NameError::Char('\n').describe("consumer", "a\nb"), "consumer name ('a\nb') cannot contain '\\n'");
+        assert!(!valid_name("a>b") && valid_name("ok"));
     }
 }
 

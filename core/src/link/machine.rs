@@ -77,6 +77,23 @@ pub enum Event {
     Persist(OutboxCommit),
     /// The server confirmed the outbox up to entry `upto`; `remaining` are left.
     Confirmed { upto: u64, remaining: usize },
+    /// An exported publish larger than the server's `max_payload`: the server would close
+    /// the connection over it, so it is never sent, never confirmed, and leaves the outbox
+    /// (or never enters it) with this event as its only trace.
+    Rejected { subject: Bytes, size: usize, max: usize },
+}
+
+/// Consecutive authentication failures after which the link stops retrying: nats.js's rule
+/// (the same auth error twice in a row aborts reconnecting, since credentials do not fix
+/// themselves).
+pub const MAX_AUTH_FAILURES: u32 = 2;
+
+/// Whether a server's `-ERR` says the credentials were refused: the texts nats.js takes for
+/// an authorization error (`Authorization Violation`, `User/Account Authentication Expired`);
+/// an `Authentication Timeout` is a slow handshake, not bad credentials.
+fn is_auth_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("authorization violation") || t.contains("authentication expired")
 }
 
 /// Counters of the link's life.
@@ -118,8 +135,11 @@ pub struct Link {
     out: BytesMut,
     events: VecDeque<Event>,
     pings: VecDeque<PingMark>,
-    max_payload: usize,
+    /// The server's `max_payload` from its `INFO`; `None` until a server has greeted.
+    max_payload: Option<usize>,
     server: String,
+    /// Attempts in a row the server refused for authentication; reset once connected.
+    auth_failures: u32,
     /// Keepalive pings sent since the server last answered any `PING`.
     unanswered: u32,
     backoff: Backoff,
@@ -155,8 +175,9 @@ impl Link {
             out: BytesMut::new(),
             events: VecDeque::new(),
             pings: VecDeque::new(),
-            max_payload: Limits::default().max_payload,
+            max_payload: None,
             server: String::new(),
+            auth_failures: 0,
             unanswered: 0,
             rng: fastrand::Rng::with_seed(seed),
             deadline: None,
@@ -260,6 +281,9 @@ impl Link {
                 ServerOp::Ok => {}
                 ServerOp::Err(text) => {
                     let text = String::from_utf8_lossy(&text).into_owned();
+                    if is_auth_error(&text) {
+                        self.auth_failures += 1;
+                    }
                     self.last_error = Some(LinkError::Server(text.clone()));
                     self.events.push_back(Event::ServerError(text));
                 }
@@ -286,6 +310,17 @@ impl Link {
         }
         self.go_down();
         self.schedule_retry(now);
+    }
+
+    /// The server's `max_payload`, once a server has sent its `INFO`.
+    pub fn server_max_payload(&self) -> Option<usize> {
+        self.max_payload
+    }
+
+    /// Whether the link stopped for good because the server refused the credentials
+    /// [`MAX_AUTH_FAILURES`] times in a row (the state is then [`LinkState::Closed`]).
+    pub fn gave_up_on_auth(&self) -> bool {
+        self.state == LinkState::Closed && self.auth_failures >= MAX_AUTH_FAILURES
     }
 
     /// The socket could not even be created (a malformed URL): retrying would not help, so
@@ -342,6 +377,12 @@ impl Link {
         }
         if msg.reply.as_deref().is_some_and(|r| self.config.is_own_inbox(r)) {
             self.send_live(&msg);
+            return;
+        }
+        let size = msg.headers.as_ref().map_or(0, Bytes::len) + msg.payload.len();
+        if let Some(max) = self.too_big(size) {
+            // Known too big for this server: never kept, so never confirmed.
+            self.events.push_back(Event::Rejected { subject: msg.subject, size, max });
             return;
         }
         self.outbox.push(&self.config.id_prefix, msg.subject, msg.reply, msg.headers.as_deref(), msg.payload);
@@ -419,6 +460,14 @@ impl Link {
     }
 
     fn schedule_retry(&mut self, now: u64) {
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            // Retrying with credentials the server refused twice only hammers it: stop, with
+            // the reason kept in `last_error` and carried by the `Closed` the host reports.
+            self.state = LinkState::Closed;
+            self.deadline = None;
+            self.events.push_back(Event::Closed);
+            return;
+        }
         let delay_ms = self.backoff.next_delay(self.rng.f64());
         self.stats.reconnects += 1;
         self.state = LinkState::Reconnecting;
@@ -434,7 +483,7 @@ impl Link {
         }
         let greeting: Greeting = serde_json::from_slice(json).unwrap_or_default();
         if let Some(mp) = greeting.max_payload {
-            self.max_payload = usize::try_from(mp).unwrap_or(usize::MAX);
+            self.max_payload = Some(usize::try_from(mp).unwrap_or(usize::MAX));
         }
         self.server = if greeting.server_name.is_empty() { greeting.server_id } else { greeting.server_name };
         write_connect(&mut self.out, self.config.connect_json().as_bytes());
@@ -453,6 +502,7 @@ impl Link {
             Some(PingMark::Handshake) => {
                 self.state = LinkState::Connected;
                 self.backoff.reset();
+                self.auth_failures = 0;
                 self.down_reported = false;
                 self.last_error = None;
                 self.deadline = Some(now + u64::from(self.schedule.ping_interval_ms) * MS);
@@ -476,8 +526,12 @@ impl Link {
 
     fn write_msg(&mut self, subject: &[u8], reply: Option<&[u8]>, headers: Option<&[u8]>, payload: &[u8]) {
         let hlen = headers.map(<[u8]>::len);
-        if hlen.unwrap_or(0) + payload.len() > self.max_payload {
-            // The server would close the connection over it; it can never be sent.
+        if let Some(max) = self.too_big(hlen.unwrap_or(0) + payload.len()) {
+            self.events.push_back(Event::Rejected {
+                subject: Bytes::copy_from_slice(subject),
+                size: hlen.unwrap_or(0) + payload.len(),
+                max,
+            });
             return;
         }
         let mut msg = Vec::with_capacity(hlen.unwrap_or(0) + payload.len());
@@ -485,6 +539,11 @@ impl Link {
         msg.extend_from_slice(payload);
         write_pub(&mut self.out, subject, reply, hlen, &msg);
         self.stats.sent += 1;
+    }
+
+    /// The server's limit, if `size` is over it.
+    fn too_big(&self, size: usize) -> Option<usize> {
+        self.max_payload.filter(|&max| size > max)
     }
 
     /// Writes the outbox's next batch (connected only), followed by the `PING` that will

@@ -50,6 +50,6 @@ mod tests;
 pub use backoff::Backoff;
 pub use config::{LinkConfig, Schedule, LANG};
 pub use error::{BadSubject, LinkError};
-pub use machine::{Event, Link, LinkState, Msg, Stats};
+pub use machine::{Event, Link, LinkState, Msg, Stats, MAX_AUTH_FAILURES};
 pub use outbox::{stamp_msg_id, Entry, Outbox, OutboxCommit, MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES, MSG_ID};
 pub use port::BrokerPort;

@@ -165,13 +165,18 @@ fn an_auth_error_is_reported_and_the_attempt_retried() {
     assert_eq!(link.last_error(), Some(&auth));
     assert_eq!(auth.to_string(), "'Authorization Violation'");
 
-    // The next attempt fails the same way: still one `Disconnected` for the whole outage.
+    // The next attempt fails the same way: still one `Disconnected` for the whole outage,
+    // and (nats.js's rule) a second refusal in a row ends the retries, the reason kept.
     link.handle_timeout(link.poll_timeout().unwrap());
     assert_eq!(events(&mut link), vec![Event::Dial]);
     link.handle_data(T0, b"INFO {} \r\n-ERR 'Authorization Violation'\r\n");
     link.handle_close(T0, None);
     let ev = events(&mut link);
-    assert!(matches!(ev[..], [Event::ServerError(_), Event::Reconnecting { attempt: 2, .. }]), "{ev:?}");
+    assert!(matches!(ev[..], [Event::ServerError(_), Event::Closed]), "{ev:?}");
+    assert_eq!(link.state(), LinkState::Closed);
+    assert!(link.gave_up_on_auth());
+    assert_eq!(link.last_error(), Some(&auth));
+    assert_eq!(link.poll_timeout(), None, "no further attempt is scheduled");
 
     // A close with nothing said before it reports the host's description of it.
     let mut link = link_with(config(), Outbox::new(false, Vec::new()));
@@ -407,6 +412,8 @@ fn imports_requests_pings_and_errors() {
     let big = Msg { payload: Bytes::from(vec![b'x'; 1_048_577]), ..msg("_INBOX.srv.2", None, "") };
     link.handle_reply(T0, big);
     assert!(link.poll_transmit().is_none());
+    let ev = events(&mut link);
+    assert!(matches!(&ev[..], [Event::Rejected { size: 1_048_577, max: 1_048_576, .. }]), "{ev:?}");
 
     // Bytes that do not parse end the connection.
     link.handle_data(T0, b"BOGUS\r\n");
@@ -505,4 +512,92 @@ fn the_broker_port_exports_imports_drops_echoes_and_answers_requests() {
     assert!(!broker.has_interest(b"_INBOX.srv.9"));
     broker.unsubscribe_local(page, orders, 0);
     assert!(!broker.has_interest(b"orders.3"));
+}
+
+#[test]
+fn one_auth_refusal_then_success_resets_the_count() {
+    let mut link = link_with(config(), Outbox::new(false, Vec::new()));
+    link.connect(T0);
+    events(&mut link);
+    link.handle_data(T0, b"INFO {} \r\n-ERR 'Authorization Violation'\r\n");
+    link.handle_close(T0, None);
+    events(&mut link);
+    link.handle_timeout(link.poll_timeout().unwrap());
+    handshake(&mut link, T0);
+    // A later refusal (credentials revoked) is the first of a new run: retried.
+    link.handle_data(T0, b"-ERR 'Authorization Violation'\r\n");
+    link.handle_close(T0, None);
+    let ev = events(&mut link);
+    assert!(
+        matches!(ev[..], [Event::ServerError(_), Event::Disconnected { .. }, Event::Reconnecting { .. }]),
+        "{ev:?}"
+    );
+    assert!(!link.gave_up_on_auth());
+
+    // A slow handshake is no credential problem: retried however often it happens.
+    let mut link = link_with(config(), Outbox::new(false, Vec::new()));
+    for attempt in 1..=3 {
+        link.connect(T0);
+        events(&mut link);
+        link.handle_data(T0, b"INFO {} \r\n-ERR 'Authentication Timeout'\r\n");
+        link.handle_close(T0, None);
+        let ev = events(&mut link);
+        assert!(matches!(ev.last(), Some(Event::Reconnecting { .. })), "attempt {attempt}: {ev:?}");
+    }
+}
+
+fn big(subject: &'static str, n: usize) -> Msg {
+    Msg {
+        subject: Bytes::from_static(subject.as_bytes()),
+        reply: None,
+        headers: None,
+        payload: Bytes::from(vec![7u8; n]),
+    }
+}
+
+#[test]
+fn a_publish_over_the_servers_max_payload_is_rejected_never_confirmed() {
+    // Known too big once the server said its limit: rejected at once, never kept.
+    let mut link = connected();
+    link.handle_export(T0, big("orders.big", (1 << 20) + 1));
+    assert_eq!(
+        events(&mut link),
+        vec![Event::Rejected { subject: Bytes::from_static(b"orders.big"), size: (1 << 20) + 1, max: 1 << 20 }]
+    );
+    assert_eq!(wire(&mut link), "", "nothing is written for it");
+    assert_eq!(link.outbox().len(), 0);
+    assert_eq!(link.stats().sent, 0);
+
+    // Kept while offline (the limit is not known yet), then rejected when its batch goes out;
+    // the small one after it is sent and confirmed as usual.
+    let mut link = link_with(config(), Outbox::new(false, Vec::new()));
+    link.handle_export(T0, big("orders.big", 2 << 20));
+    link.handle_export(T0, msg("orders.1", None, "a"));
+    assert!(events(&mut link).is_empty());
+    assert_eq!(link.outbox().len(), 2);
+    // The big one fills a batch of its own: nothing of it is written, only the PING.
+    assert_eq!(handshake_raw(&mut link, T0), "PING\r\n");
+    let ev = events(&mut link);
+    // Its size counts the stamped `Nats-Msg-Id` header too.
+    assert!(
+        matches!(&ev[..], [Event::Connected { .. }, Event::Rejected { subject, size, max: 1_048_576 }]
+            if &subject[..] == b"orders.big" && *size > 2 << 20),
+        "{ev:?}"
+    );
+    link.handle_data(T0, b"PONG\r\n");
+    assert!(events(&mut link).contains(&Event::Confirmed { upto: 1, remaining: 1 }));
+    assert!(wire(&mut link).starts_with("HPUB orders.1 "));
+    link.handle_data(T0, b"PONG\r\n");
+    assert!(events(&mut link).contains(&Event::Confirmed { upto: 2, remaining: 0 }));
+    assert_eq!(link.stats().sent, 1, "only the small one was sent");
+}
+
+/// The handshake without the exact-event checks of [`handshake`] (events are left queued).
+fn handshake_raw(link: &mut Link, now: u64) -> String {
+    link.connect(now);
+    assert_eq!(events(link), vec![Event::Dial]);
+    link.handle_data(now, b"INFO {\"server_id\":\"S\",\"max_payload\":1048576} \r\n");
+    wire(link);
+    link.handle_data(now, b"PONG\r\n");
+    wire(link)
 }

@@ -4,6 +4,7 @@
 //! [`crate::jetstream`] (the `$JS.API` client) and the core's `kv` and `objstore`. The npm
 //! package (`web/`) wraps these in a nats.js-shaped TypeScript API.
 
+pub mod checks; // pagefix: the page's max_payload and name checks
 mod jetstream;
 mod kv;
 mod link;
