@@ -215,6 +215,8 @@ mod tests {
             ("tls { pinned_certs: [] }\n", "pinned_certs", "server.conf:1:7"),
             ("cluster { port: 6222 }\n", "cluster", "server.conf:1:1"),
             ("accounts { A: {} }\n", "accounts", "server.conf:1:1"),
+            ("jetstream { limits { max_ack_pending: 10 } }\n", "limits", "server.conf:1:13"),
+            ("jetstream {\n max_request_batch: 5\n}\n", "max_request_batch", "server.conf:2:2"),
             ("leafnodes { port: 7422 }\n", "leafnodes", "server.conf:1:1"),
             ("gateway { name: x }\n", "gateway", "server.conf:1:1"),
             ("websocket { tls { verify_and_map: true } }\n", "verify_and_map", "server.conf:1:19"),

@@ -31,25 +31,29 @@ const UNSUPPORTED_WS: &[&str] =
 const REFUSED_WS: &[&str] =
     &["authentication", "authorization", "jwt_cookie", "no_auth_user", "pass_cookie", "token_cookie", "user_cookie"];
 
-/// Keys of the `jetstream` block that are harmless to ignore on a single server.
-const UNSUPPORTED_JS: &[&str] = &[
-    "domain",
-    "extension_hint",
+/// Keys of the `jetstream` block that are harmless to ignore on a single server (domains,
+/// placement and cluster catch-up tuning).
+const UNSUPPORTED_JS: &[&str] =
+    &["domain", "extension_hint", "max_catchup", "max_ha_assets", "max_outstanding_catchup", "strict", "unique_tag"];
+
+/// Keys of the `jetstream` block that ask for encryption at rest, or for limits on what
+/// clients may hold or ask for (`limits { max_ack_pending, max_request_batch, … }`): ignoring
+/// them would serve more than was allowed, so the server refuses to start.
+const REFUSED_JS: &[&str] = &[
+    "cipher",
+    "ek",
+    "encryption_key",
+    "key",
     "limits",
     "max_ack_pending",
     "max_buffered_msgs",
     "max_buffered_size",
-    "max_catchup",
-    "max_ha_assets",
-    "max_outstanding_catchup",
     "max_request_batch",
+    "prev_encryption_key",
+    "prev_key",
     "request_queue_limit",
-    "strict",
-    "unique_tag",
+    "tpm",
 ];
-
-/// Keys of the `jetstream` block that ask for encryption at rest.
-const REFUSED_JS: &[&str] = &["cipher", "ek", "encryption_key", "key", "prev_encryption_key", "prev_key", "tpm"];
 
 pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
     let mut user = None;
