@@ -350,6 +350,24 @@ impl ObjectStore {
         if target.deleted || target.link().is_some() {
             return Err(ObjError::InvalidLink);
         }
+        self.write_link(
+            js,
+            now,
+            name,
+            Link { bucket: target.bucket.clone(), name: Some(target.name.clone()) },
+            interest,
+        )
+    }
+
+    /// Stores `name` as a link entry; an existing live object (not a link) is never replaced.
+    fn write_link(
+        &self,
+        js: &mut JetStream,
+        now: u64,
+        name: &str,
+        link: Link,
+        interest: &dyn Interest,
+    ) -> Result<ObjectInfo, ObjError> {
         if let Some(existing) = self.meta(js, name)? {
             if !existing.deleted && existing.link().is_none() {
                 return Err(ObjError::InvalidLink);
@@ -359,10 +377,7 @@ impl ObjectStore {
             name: name.into(),
             bucket: self.bucket.clone(),
             mtime: rfc3339(now),
-            options: Some(ObjectOptions {
-                link: Some(Link { bucket: target.bucket.clone(), name: Some(target.name.clone()) }),
-                max_chunk_size: None,
-            }),
+            options: Some(ObjectOptions { link: Some(link), max_chunk_size: None }),
             ..Default::default()
         };
         self.write_meta(js, now, &info, interest)?;
@@ -382,23 +397,7 @@ impl ObjectStore {
         if name.is_empty() {
             return Err(ObjError::InvalidName);
         }
-        if let Some(existing) = self.meta(js, name)? {
-            if !existing.deleted && existing.link().is_none() {
-                return Err(ObjError::InvalidLink);
-            }
-        }
-        let info = ObjectInfo {
-            name: name.into(),
-            bucket: self.bucket.clone(),
-            mtime: rfc3339(now),
-            options: Some(ObjectOptions {
-                link: Some(Link { bucket: target.bucket.clone(), name: None }),
-                max_chunk_size: None,
-            }),
-            ..Default::default()
-        };
-        self.write_meta(js, now, &info, interest)?;
-        Ok(info)
+        self.write_link(js, now, name, Link { bucket: target.bucket.clone(), name: None }, interest)
     }
 
     /// The push consumer (`CONSUMER.CREATE` body) that watches the store's descriptions:
