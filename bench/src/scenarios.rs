@@ -296,7 +296,7 @@ async fn with_permissions(server: &Server, round: usize, sz: &Sizes, out: &mut S
     let guarded_url = guarded.url.replacen("nats://", "nats://bench:bench@", 1);
     let subject = format!("bench.perm.{round}");
     let mut rates = [0.0; 2];
-    let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+    let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
     for i in order {
         let url = if i == 0 { server.url.as_str() } else { guarded_url.as_str() };
         rates[i] = deliver(url, &subject, sz.pubsub16, 16, 1, None).await?.rate;
