@@ -97,9 +97,14 @@ test("quota exhausted: refused writes reject with StorageQuotaError, nothing ref
     } catch (e) {
       kvError = { name: e.name, err_code: e.err_code };
     }
+    // publishes made together go in one commit: refused together
+    const together = await Promise.allSettled(
+      Array.from({ length: 20 }, () => js.publish("q.x", crypto.getRandomValues(new Uint8Array(16 * 1024)))),
+    );
+    const batch = [...new Set(together.map((r) => (r.status === "rejected" ? r.reason.name : "acked")))];
     const info = await (await bus.jetstreamManager()).streams.info("Q");
     const theme = (await window.kv.get("theme")).string();
-    return { acked, error, kvError, state: { messages: info.state.messages, last: info.state.last_seq }, theme };
+    return { acked, error, kvError, batch, state: { messages: info.state.messages, last: info.state.last_seq }, theme };
   });
   assert.ok(filled.acked.length > 0 && filled.acked.length < 400, `${filled.acked.length} acked before the quota`);
   assert.deepEqual(filled.acked, filled.acked.map((_, i) => i + 1), "acks are 1..n");
@@ -112,6 +117,7 @@ test("quota exhausted: refused writes reject with StorageQuotaError, nothing ref
     message: "insufficient resources: the browser refused to store (IndexedDB quota exceeded)",
   });
   assert.deepEqual(filled.kvError, { name: "StorageQuotaError", err_code: 10023 });
+  assert.deepEqual(filled.batch, ["StorageQuotaError"], "every publish of the refused commit is rejected");
   const n = filled.acked.length;
   assert.deepEqual(filled.state, { messages: n, last: n }, "the stream in memory holds what was acknowledged, no more");
   assert.equal(filled.theme, "dark", "the refused KV put left the value it replaced");

@@ -73,6 +73,8 @@ export async function app(): Promise<void> {
 
   const os = await bus.objm().create("files");
   const oi: ObjectInfo = await os.putBlob({ name: "a.txt" }, new TextEncoder().encode("a"));
+  for await (const st of bus.objm().list()) st.bucket + st.size;
+  const infos: ObjectInfo[] = await os.list();
   const est: StorageEstimate = await bus.storage();
   const free: number = est.quota - est.usage;
   try {
@@ -81,6 +83,6 @@ export async function app(): Promise<void> {
     if (err instanceof StorageQuotaError) err.err_code;
     else if (err instanceof JetStreamApiError) err.apiError().description;
   }
-  void [last, page, purged, pending, rev, oi.digest, free, storage];
+  void [last, page, purged, pending, rev, oi.digest, free, storage, infos];
   await bus.close();
 }
