@@ -25,6 +25,7 @@ use edgebus_core::jetstream::{JetStream, Outbound};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
+use crate::accounts::Account;
 use crate::client::{Client, SubRef};
 use crate::router::{InternalMsg, InternalSink, Router};
 use crate::server::Shared;
@@ -44,6 +45,8 @@ struct State {
 /// The JetStream host, shared by the engine thread and every connection that routes to it.
 struct Host {
     shared: Arc<Shared>,
+    /// The account whose JetStream this is: its subjects and its interest.
+    account: Arc<Account>,
     client: Arc<Client>,
     state: Mutex<Option<State>>,
     /// Messages sent down the channel and not yet handled.
@@ -74,7 +77,7 @@ impl Handle {
 
 /// Starts JetStream on `file` storage (memory streams always live in memory) and returns
 /// once it has recovered its streams and subscribed to its subjects.
-pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Result<Handle> {
+pub fn start(shared: Arc<Shared>, account: Arc<Account>, file: Box<dyn Storage + Send>) -> std::io::Result<Handle> {
     let (ready_tx, ready_rx) = channel::<()>();
     let (tx, rx) = channel::<InternalMsg>();
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +85,7 @@ pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Res
         let sink: Weak<dyn InternalSink> = weak.clone();
         Host {
             shared: shared.clone(),
+            account,
             client: Arc::new(Client::internal(id, sink)),
             state: Mutex::new(None),
             queued: AtomicUsize::new(0),
@@ -150,7 +154,7 @@ impl Host {
 
     /// The engine's view of the server's bus: subscriptions of the host's internal client.
     fn bus(&self) -> ServerBus<'_> {
-        ServerBus { shared: &self.shared, client: &self.client }
+        ServerBus { account: &self.account, client: &self.client }
     }
 
     /// One engine step (see [`EngineHost::step`]), then its output published.
@@ -186,7 +190,7 @@ impl Host {
 
 /// The engine's subscriptions are the internal client's; interest is the whole trie's.
 struct ServerBus<'a> {
-    shared: &'a Shared,
+    account: &'a Arc<Account>,
     client: &'a Arc<Client>,
 }
 
@@ -194,15 +198,15 @@ impl EngineBus for ServerBus<'_> {
     type Sub = SubRef;
 
     fn subscribe(&mut self, subject: &str) -> Option<SubRef> {
-        self.client.subscribe_internal(self.shared, subject)
+        self.client.subscribe_internal(self.account, subject)
     }
 
     fn unsubscribe(&mut self, sub: SubRef) {
-        self.client.unsubscribe_internal(self.shared, &sub);
+        self.client.unsubscribe_internal(&sub);
     }
 
     fn has_interest(&self, subject: &[u8]) -> bool {
-        !self.shared.match_subject(subject).1.is_empty()
+        !self.account.match_subject(subject).1.is_empty()
     }
 }
 
@@ -217,7 +221,11 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
     {
         let mut guard = host.state.lock();
         let engine = EngineHost::new(engine, &mut host.bus());
-        let st = guard.insert(State { host: engine, router: Router::new(&host.shared), stopped: false });
+        let st = guard.insert(State {
+            host: engine,
+            router: Router::new(&host.shared, host.account.clone()),
+            stopped: false,
+        });
         host.step(st, now(), []);
     }
     let _ = ready.send(());

@@ -2,6 +2,7 @@
 //! WebSocket on top of the sans-IO `edgebus-core`, and owns everything the core must not:
 //! sockets, clocks, tasks, files.
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -8,13 +8,12 @@ use std::time::{Instant, SystemTime};
 
 use edgebus_core::proto::{Limits, ServerInfo};
 use edgebus_core::session::SessionConfig;
-use edgebus_core::sublist::{MatchResult, Sublist};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::client::{Client, SubRef};
+use crate::client::Client;
 use crate::conn;
 use crate::options::Options;
 use crate::transport::Kind;
@@ -43,8 +42,8 @@ pub struct Shared {
     pub server_name: String,
     pub started: Instant,
     pub started_at: SystemTime,
-    pub sublist: RwLock<Sublist<SubRef>>,
-    pub genid: AtomicU64,
+    /// The accounts, each with its subscription trie; `$G` when none is configured.
+    pub accounts: crate::accounts::Accounts,
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
     pub next_cid: AtomicU64,
     pub stats: Stats,
@@ -104,28 +103,8 @@ impl Shared {
         }
     }
 
-    /// Matches `subject` against the trie (a cache miss).
-    pub fn match_subject(&self, subject: &[u8]) -> (u64, Arc<MatchResult<SubRef>>) {
-        let sl = self.sublist.read();
-        (sl.generation(), Arc::new(sl.matches(subject)))
-    }
-
-    pub fn insert_sub(&self, sub: &SubRef) -> Result<(), edgebus_core::subject::SubjectError> {
-        let mut sl = self.sublist.write();
-        let r = sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone());
-        self.genid.store(sl.generation(), Ordering::Release);
-        r
-    }
-
-    pub fn remove_sub(&self, sub: &SubRef) -> bool {
-        let mut sl = self.sublist.write();
-        let removed = sl.remove(&sub.subject, sub.queue.as_deref(), sub);
-        self.genid.store(sl.generation(), Ordering::Release);
-        removed
-    }
-
     pub fn subscription_count(&self) -> usize {
-        self.sublist.read().count()
+        self.accounts.subscription_count()
     }
 }
 
@@ -159,6 +138,7 @@ impl Server {
             None
         };
         let auth = crate::auth::Authenticator::new(&opts.authorization).map_err(|e| bad(e.to_string()))?;
+        let accounts = crate::accounts::Accounts::new(&opts.accounts).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
             auth,
@@ -166,8 +146,7 @@ impl Server {
             server_id,
             started: Instant::now(),
             started_at: SystemTime::now(),
-            sublist: RwLock::new(Sublist::new()),
-            genid: AtomicU64::new(0),
+            accounts,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
@@ -201,7 +180,8 @@ impl Server {
         let jetstream = if shared.opts.jetstream.enabled {
             let sh = shared.clone();
             let started = tokio::task::spawn_blocking(move || {
-                open_storage(&sh.opts).and_then(|s| crate::jetstream::start(sh.clone(), s))
+                open_storage(&sh.opts)
+                    .and_then(|s| crate::jetstream::start(sh.clone(), sh.accounts.global().clone(), s))
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
