@@ -215,6 +215,7 @@ impl<T> Responses<T> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use alloc::vec;
 

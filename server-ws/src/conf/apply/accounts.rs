@@ -284,4 +284,21 @@ accounts {
         assert!(err("accounts { A: { exports: [ { service: \"a.*\" } ] }, B: { imports: [ { service: { account: A, subject: \"a.*\" }, to: \"b\" } ] } }").contains("wildcards"));
         assert!(err("accounts { A: { exports: [ { stream: \"a.>\" } ] }, B: { imports: [ { service: { account: A, subject: \"a.b\" } } ] } }").contains("service import not authorized"));
     }
+
+    #[test]
+    fn users_name_known_accounts_once() {
+        use super::super::validate;
+        let e = |src: &str| validate(&ok(src)).unwrap_err().to_string();
+        assert!(
+            e("authorization { users: [ {user: a, password: a, account: Z} ] }").contains("account \"Z\" not found")
+        );
+        let o = ok("accounts { Z: {} }\nauthorization { users: [ {user: a, password: a, account: Z} ] }");
+        validate(&o).unwrap();
+        assert_eq!(o.authorization.users[0].account.as_deref(), Some("Z"));
+        // the accounts block first: its users survive the authorization block
+        let o = ok("accounts { Z: { users: [ {user: z, password: z} ] } }\nauthorization { users: [ {user: g, password: g} ] }");
+        assert_eq!(o.authorization.users.len(), 2);
+        assert!(e("accounts { A: { users: [ {user: x} ] }, B: { users: [ {user: x} ] } }").contains("Duplicate user"));
+        assert!(e("accounts { A: {} }\njetstream: enabled").contains("jetstream together with accounts"));
+    }
 }
