@@ -29,6 +29,17 @@ pub struct AccountConfig {
     pub name: String,
     pub exports: Vec<ExportConfig>,
     pub imports: Vec<ImportConfig>,
+    /// `jetstream: enabled` (or a limits map): the account has its own JetStream when the
+    /// server runs JetStream.
+    pub jetstream: Option<AccountJetStream>,
+}
+
+/// An account's JetStream store limits, in bytes; 0: the server's (`max_memory_store`,
+/// `max_file_store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountJetStream {
+    pub max_memory: i64,
+    pub max_file: i64,
 }
 
 /// Streams and services are exported and imported separately: an import of one kind needs an
@@ -115,6 +126,9 @@ pub struct Account {
     /// an answer to forward.
     pub(crate) answers_services: bool,
     pub(crate) responses: Mutex<Responses<ReplyTo>>,
+    /// The totals of this account's JetStream engine, refreshed by its thread a few times a
+    /// second for monitoring; `None` while it has none running.
+    pub jetstream_stats: Mutex<Option<edgebus_core::jetstream::Stats>>,
 }
 
 impl Account {
@@ -128,6 +142,7 @@ impl Account {
             services_out: Vec::new(),
             answers_services: false,
             responses: Mutex::new(Responses::new(MAX_WAITING_RESPONSES)),
+            jetstream_stats: Mutex::new(None),
         }
     }
 
@@ -236,5 +251,25 @@ impl Accounts {
 
     pub fn subscription_count(&self) -> usize {
         self.list.iter().map(|a| a.subscription_count()).sum()
+    }
+
+    /// The JetStream totals over every account running it, and how many do.
+    pub fn jetstream_totals(&self) -> (edgebus_core::jetstream::Stats, usize) {
+        let mut sum = edgebus_core::jetstream::Stats::default();
+        let mut n = 0;
+        for st in self.list.iter().filter_map(|a| *a.jetstream_stats.lock()) {
+            n += 1;
+            sum.streams += st.streams;
+            sum.consumers += st.consumers;
+            sum.messages += st.messages;
+            sum.bytes += st.bytes;
+            sum.memory += st.memory;
+            sum.storage += st.storage;
+            sum.reserved_memory += st.reserved_memory;
+            sum.reserved_storage += st.reserved_storage;
+            sum.api_total += st.api_total;
+            sum.api_errors += st.api_errors;
+        }
+        (sum, n)
     }
 }

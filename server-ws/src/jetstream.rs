@@ -77,7 +77,12 @@ impl Handle {
 
 /// Starts JetStream on `file` storage (memory streams always live in memory) and returns
 /// once it has recovered its streams and subscribed to its subjects.
-pub fn start(shared: Arc<Shared>, account: Arc<Account>, file: Box<dyn Storage + Send>) -> std::io::Result<Handle> {
+pub fn start(
+    shared: Arc<Shared>,
+    account: Arc<Account>,
+    limits: StoreLimits,
+    file: Box<dyn Storage + Send>,
+) -> std::io::Result<Handle> {
     let (ready_tx, ready_rx) = channel::<()>();
     let (tx, rx) = channel::<InternalMsg>();
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
@@ -96,7 +101,7 @@ pub fn start(shared: Arc<Shared>, account: Arc<Account>, file: Box<dyn Storage +
     });
     let h = host.clone();
     let thread = std::thread::Builder::new().name("jetstream".into()).spawn(move || {
-        run(&h, rx, file, ready_tx);
+        run(&h, rx, file, limits, ready_tx);
     })?;
     // A recv error means the thread ended early; the caller sees JetStream as started but
     // every request then gets no responders, which the log explains.
@@ -210,14 +215,19 @@ impl EngineBus for ServerBus<'_> {
     }
 }
 
-fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, ready: Sender<()>) {
+fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, limits: StoreLimits, ready: Sender<()>) {
     let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
-    let limits = &host.shared.opts.jetstream;
-    engine.set_limits(StoreLimits::from_config(limits.max_memory_store, limits.max_file_store));
+    engine.set_limits(limits);
     for w in warnings {
         warn!("JetStream: {w}");
     }
-    info!(streams = engine.stream_count(), consumers = engine.consumer_count(), "JetStream started");
+    info!(
+        account = %host.account.name,
+        streams = engine.stream_count(),
+        consumers = engine.consumer_count(),
+        "JetStream started"
+    );
+    *host.account.jetstream_stats.lock() = Some(engine.stats());
     {
         let mut guard = host.state.lock();
         let engine = EngineHost::new(engine, &mut host.bus());
@@ -262,7 +272,7 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
         host.step(st, now(), input.map(InternalMsg::inbound));
         host.queued.fetch_sub(taken, Ordering::AcqRel);
         if std::time::Instant::now() >= next_stats {
-            *host.shared.jetstream_stats.lock() = st.host.engine().stats();
+            *host.account.jetstream_stats.lock() = Some(st.host.engine().stats());
             next_stats = std::time::Instant::now() + Duration::from_millis(250);
         }
     }

@@ -10,6 +10,7 @@ pub mod conf;
 pub mod conn;
 pub mod filestore;
 pub mod jetstream;
+pub mod js_disabled;
 pub mod monitor;
 pub mod options;
 pub mod perms;

@@ -6,10 +6,12 @@ the publishes were routed (a marker) proves that nothing else arrived."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from nats.errors import NoRespondersError
 
-from edgehelp import Wire, nats_connect, settle
+from edgehelp import Wire, js_api, nats_connect, settle
 
 ACCOUNTS = """
 accounts {
@@ -206,3 +208,74 @@ def test_user_in_two_accounts_refuses(make_server):
     srv = make_server(conf, start=False)
     log = _refuses(srv)
     assert "uplicate user" in log, log[-1500:]
+
+
+JS_ACCOUNTS = """
+accounts {
+  A: { users: [ { user: a, password: a } ], jetstream: enabled }
+  B: { users: [ { user: b, password: b } ], jetstream: { max_mem: 1MB, max_file: 64MB } }
+  C: { users: [ { user: c, password: c } ] }
+}
+"""
+
+
+async def test_each_account_has_its_own_jetstream(make_server):
+    srv = make_server(JS_ACCOUNTS, jetstream=True)
+    a = await nats_connect(srv.url, user="a", password="a")
+    b = await nats_connect(srv.url, user="b", password="b")
+    try:
+        cfg = {"name": "S", "subjects": ["s.>"], "storage": "file"}
+        made = await js_api(a, "$JS.API.STREAM.CREATE.S", cfg)
+        assert "error" not in made, made
+        # B sees none of A's streams, and has a stream of the same name and subjects of its own
+        names = await js_api(b, "$JS.API.STREAM.NAMES")
+        assert not names.get("streams"), names
+        assert "error" not in await js_api(b, "$JS.API.STREAM.CREATE.S", cfg)
+        for i in range(3):
+            ack = json.loads((await a.request("s.x", b"%d" % i, timeout=3)).data)
+            assert ack == {"stream": "S", "seq": i + 1}, ack
+        ack = json.loads((await b.request("s.x", b"b", timeout=3)).data)
+        assert ack == {"stream": "S", "seq": 1}, ack
+        assert (await js_api(a, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 3
+        assert (await js_api(b, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 1
+        # deleting B's stream leaves A's
+        assert (await js_api(b, "$JS.API.STREAM.DELETE.S")).get("success") is True
+        assert (await js_api(a, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 3
+        # nats-server's layout: one directory per account
+        assert (srv.store_dir / "jetstream" / "A" / "streams" / "S").is_dir()
+        # the per-account limit: B may hold 1 MB in memory
+        big = {"name": "M", "subjects": ["m.>"], "storage": "memory", "max_bytes": 2 * 1024 * 1024}
+        assert (await js_api(b, "$JS.API.STREAM.CREATE.M", big))["error"]["err_code"] == 10028
+        assert "error" not in await js_api(a, "$JS.API.STREAM.CREATE.M", big)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_account_without_jetstream_gets_not_enabled(make_server):
+    srv = make_server(JS_ACCOUNTS, jetstream=True)
+    c = await nats_connect(srv.url, user="c", password="c")
+    try:
+        for subject, kind in [("$JS.API.INFO", "account_info_response"),
+                              ("$JS.API.STREAM.CREATE.S", "stream_create_response"),
+                              ("$JS.API.STREAM.NAMES", "stream_names_response")]:
+            body = {"name": "S", "subjects": ["s.>"]} if "CREATE" in subject else None
+            got = await js_api(c, subject, body)
+            # (nats-server adds the zero values of the response's other fields)
+            assert got["type"] == f"io.nats.jetstream.api.v1.{kind}", got
+            assert got["error"] == {"code": 503, "err_code": 10039,
+                                    "description": "JetStream not enabled for account"}, got
+    finally:
+        await c.close()
+
+
+async def test_jetstream_enabled_in_no_account_enables_none(make_server):
+    # nats-server: with accounts configured, only accounts that enable JetStream have it,
+    # not even $G otherwise
+    srv = make_server("accounts { A: { users: [ { user: a, password: a } ] } }\n", jetstream=True)
+    a = await nats_connect(srv.url, user="a", password="a")
+    try:
+        got = await js_api(a, "$JS.API.INFO")
+        assert got["error"]["err_code"] == 10039, got
+    finally:
+        await a.close()

@@ -228,9 +228,8 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     Ok(())
 }
 
-/// Users name existing accounts, each user name is used once, and JetStream is not asked for
-/// together with accounts (edgebus runs it in `$G` only; nats-server would give every
-/// account its own).
+/// Users name existing accounts, each user name is used once, and server-wide JetStream
+/// limits are not asked to bind several accounts' engines together.
 fn validate_accounts(opts: &Options) -> Result<(), ConfError> {
     let users = &opts.authorization.users;
     for (i, u) in users.iter().enumerate() {
@@ -243,9 +242,15 @@ fn validate_accounts(opts: &Options) -> Result<(), ConfError> {
             return Err(ConfError::Invalid { message: format!("Duplicate user {:?} detected", u.username) });
         }
     }
-    if !opts.accounts.is_empty() && opts.jetstream.enabled {
+    // each account with JetStream runs its own engine, and the server-wide store limits
+    // would then bind each engine, not their sum
+    let js = &opts.jetstream;
+    let engines = opts.accounts.iter().filter(|a| a.jetstream.is_some()).count();
+    if engines > 1 && (js.max_memory_store > 0 || js.max_file_store > 0) {
         return Err(ConfError::Invalid {
-            message: "jetstream together with accounts is not supported by edgebus (each account would need its                       own JetStream): refusing to start"
+            message: "max_memory_store / max_file_store with JetStream in more than one account: edgebus does not \
+                      share one store limit between accounts; give each account its own limits \
+                      (jetstream { max_mem, max_file }) instead: refusing to start"
                 .into(),
         });
     }

@@ -11,13 +11,11 @@ use super::blocks::parse_users;
 use super::permissions::permissions;
 use super::values::*;
 use super::{refused, unknown, unsupported};
-use crate::accounts::{import_allowed, AccountConfig, ExportConfig, ImportConfig, Kind};
+use crate::accounts::{import_allowed, AccountConfig, AccountJetStream, ExportConfig, ImportConfig, Kind};
 use crate::options::{Options, User};
 
 /// Keys of an account that ask for isolation or limits edgebus does not implement.
 const REFUSED_ACCOUNT: &[&str] = &[
-    "jetstream",
-    "js",
     "limits",
     "mappings",
     "maps",
@@ -28,6 +26,24 @@ const REFUSED_ACCOUNT: &[&str] = &[
     "max_subs",
     "max_subscriptions",
     "nkey",
+];
+
+/// Keys of an account's `jetstream { … }` limits that edgebus does not enforce.
+const REFUSED_ACCOUNT_JS: &[&str] = &[
+    "cluster_traffic",
+    "consumers",
+    "disk_max_stream_bytes",
+    "max_ack_pending",
+    "max_bytes",
+    "max_bytes_required",
+    "max_consumers",
+    "max_stream_bytes",
+    "max_streams",
+    "mem_max_stream_bytes",
+    "memory_max_stream_bytes",
+    "storage_max_stream_bytes",
+    "store_max_stream_bytes",
+    "streams",
 ];
 
 /// Keys of an account that are harmless to ignore (message tracing).
@@ -100,6 +116,7 @@ fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, V
     for f in fields {
         match f.key.to_ascii_lowercase().as_str() {
             "users" => users = parse_users(f, opts)?,
+            "jetstream" | "js" => config.jetstream = account_jetstream(f, opts)?,
             "default_permission" | "default_permissions" => defaults = Some(permissions(f)?),
             "exports" => {
                 for item in array(f)? {
@@ -127,6 +144,39 @@ fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, V
         }
     }
     Ok((config, users, imports_at))
+}
+
+/// `jetstream: enabled|disabled|true|false` or a map of limits (which enables it), as
+/// nats-server's `parseJetStreamForAccount` reads it; a limit edgebus does not enforce is
+/// refused.
+fn account_jetstream(e: &Entry, opts: &mut Options) -> Result<Option<AccountJetStream>, ConfError> {
+    let on = match &e.value.kind {
+        ValueKind::Bool(b) => *b,
+        ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => true,
+            "disabled" | "disable" => false,
+            _ => return Err(invalid(e, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
+        },
+        ValueKind::Map(fields) => {
+            let mut limits = AccountJetStream::default();
+            // nats-server writes -1 for "unlimited"
+            let size = |f: &Entry| match &f.value.kind {
+                ValueKind::Integer(n) if *n < 0 => Ok(0),
+                _ => storage_size(f),
+            };
+            for f in fields {
+                match f.key.to_ascii_lowercase().as_str() {
+                    "max_memory" | "max_mem" | "mem" | "memory" => limits.max_memory = size(f)?,
+                    "max_store" | "max_file" | "max_disk" | "store" | "disk" => limits.max_file = size(f)?,
+                    k if REFUSED_ACCOUNT_JS.contains(&k) => return Err(refused(f, "account jetstream")),
+                    _ => unknown(f, "account jetstream", opts),
+                }
+            }
+            return Ok(Some(limits));
+        }
+        _ => return Err(type_error(e, "a boolean, \"enabled\", \"disabled\" or a map")),
+    };
+    Ok(on.then(AccountJetStream::default))
 }
 
 fn array(e: &Entry) -> Result<&[Value], ConfError> {
@@ -271,8 +321,9 @@ accounts {
         let private = TWO.replace("subject: \"priv.x\"", "subject: \"priv.x\" ").replace("C: {", "D: {");
         assert!(err(&private).contains("stream import \"priv.x\": stream import not authorized"), "{}", err(&private));
         assert!(
-            err("accounts { A: { jetstream: enabled } }").contains("\"jetstream\" in account \"A\" is not supported")
+            err("accounts { A: { jetstream: { max_streams: 3 } } }").contains("\"max_streams\" in account jetstream")
         );
+        assert!(err("accounts { A: { jetstream: maybe } }").contains("Expected 'enabled' or 'disabled'"));
         assert!(err("accounts { A: { mappings: { a: b } } }").contains("\"mappings\""));
         assert!(err("accounts { A: { nkey: UABC } }").contains("\"nkey\""));
         assert!(
@@ -299,6 +350,16 @@ accounts {
         let o = ok("accounts { Z: { users: [ {user: z, password: z} ] } }\nauthorization { users: [ {user: g, password: g} ] }");
         assert_eq!(o.authorization.users.len(), 2);
         assert!(e("accounts { A: { users: [ {user: x} ] }, B: { users: [ {user: x} ] } }").contains("Duplicate user"));
-        assert!(e("accounts { A: {} }\njetstream: enabled").contains("jetstream together with accounts"));
+        assert!(e(
+            "accounts { A: { jetstream: enabled }, B: { jetstream: enabled } }\njetstream { max_file_store: 1MB }"
+        )
+        .contains("max_file_store"));
+        validate(&ok("accounts { A: { jetstream: enabled }, B: { jetstream: {max_mem: 1MB, max_file: -1} } }\njetstream: enabled")).unwrap();
+        let o = ok("accounts { A: { jetstream: { max_mem: 1MB, max_store: 2MB } }, B: { js: disabled } }");
+        assert_eq!(
+            o.accounts[0].jetstream,
+            Some(crate::accounts::AccountJetStream { max_memory: 1 << 20, max_file: 2 << 20 })
+        );
+        assert_eq!(o.accounts[1].jetstream, None);
     }
 }
