@@ -494,8 +494,15 @@ impl Conn {
         if live.is_empty() {
             return;
         }
-        // every subscription of a connection is in its account's trie
-        self.publishing.router.account().remove_subs(&live);
+        // a connection's subscriptions are in its account's trie (any made before its
+        // CONNECT moved it would be in `$G`'s)
+        let account = self.publishing.router.account();
+        let (here, elsewhere): (Vec<SubRef>, Vec<SubRef>) =
+            live.into_iter().partition(|s| Arc::ptr_eq(&s.account, account));
+        account.remove_subs(&here);
+        for s in &elsewhere {
+            s.account.remove_sub(s);
+        }
     }
 }
 

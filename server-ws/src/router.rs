@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::Inbound;
-use edgebus_core::policy::accounts::{is_response_subject, RESPONSE_PREFIX};
+use edgebus_core::policy::accounts::{is_response_subject, with_request_info, RESPONSE_PREFIX};
 use edgebus_core::policy::{self, Count};
 use edgebus_core::route::route;
 use edgebus_core::sublist::{MatchCache, MatchResult};
@@ -34,6 +34,8 @@ pub struct Router {
     sinks: Sinks,
     /// A buffer for subjects mapped between accounts.
     mapped: Vec<u8>,
+    /// A buffer for service requests forwarded with their `Nats-Request-Info` header.
+    request: Vec<u8>,
 }
 
 /// What delivering to a match result needs, apart from the result itself.
@@ -77,6 +79,7 @@ impl Router {
                 max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
             },
             mapped: Vec::new(),
+            request: Vec::new(),
         }
     }
 
@@ -180,8 +183,17 @@ impl Router {
                     token
                 });
                 let (_, result) = target.match_subject(&mapped);
-                let forwarded = Msg { subject: &mapped, reply: reply.as_deref(), ..msg };
+                let mut with_info = std::mem::take(&mut self.request);
+                let header_len = with_request_info(&account.name, msg.header_len, msg.message, &mut with_info);
+                let forwarded = Msg {
+                    subject: &mapped,
+                    reply: reply.as_deref(),
+                    header_len: Some(header_len),
+                    message: &with_info,
+                    ..msg
+                };
                 let n = self.sinks.deliver(shared, &result, forwarded);
+                self.request = with_info;
                 if let (0, Some(token)) = (n, &reply) {
                     target.responses.lock().take(token, 0);
                 }

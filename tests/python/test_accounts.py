@@ -130,10 +130,12 @@ async def test_service_import_request_reply(acc_server):
     a = await nats_connect(acc_server.url, user="a", password="a")
     b = await nats_connect(acc_server.url, user="b", password="b")
     c = await nats_connect(acc_server.url, user="c", password="c")
-    seen = []
+    seen, info = [], []
     try:
         async def serve(msg):
             seen.append((msg.subject, msg.reply))
+            # nats-server names the importing account in a header
+            info.append(json.loads((msg.headers or {}).get("Nats-Request-Info", "{}")).get("acc"))
             await msg.respond(b"served " + msg.data)
         await a.subscribe("svc.>", cb=serve)
         await settle(a)
@@ -142,6 +144,7 @@ async def test_service_import_request_reply(acc_server):
             assert reply.data == b"served %d" % i
         assert [s for s, _ in seen] == ["svc.x"] * 3
         assert all(r.startswith("_R_.") for _, r in seen), seen
+        assert info == ["B"] * 3, info
         # the reply subject the exporter saw answers once (singleton), and C imports nothing
         with pytest.raises(NoRespondersError):
             await c.request("local.svc", b"x", timeout=3)

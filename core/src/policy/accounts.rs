@@ -162,6 +162,33 @@ impl SubjectMap {
     }
 }
 
+/// The header nats-server adds to a request forwarded by a service import, naming the
+/// importing account, so the service can tell its callers apart.
+pub const REQUEST_INFO_HEADER: &str = "Nats-Request-Info";
+
+/// Writes into `out` the forwarded form of a request from account `importer`: its headers
+/// (if any) plus [`REQUEST_INFO_HEADER`] `{"acc":"<importer>"}`, then its payload. Returns
+/// the new header length. `header_len` is the request's (`None`: no headers).
+pub fn with_request_info(importer: &str, header_len: Option<usize>, message: &[u8], out: &mut Vec<u8>) -> usize {
+    out.clear();
+    let (headers, payload) = match header_len {
+        // the header block ends with an empty line; the new line goes before it
+        Some(h) if h >= 4 && h <= message.len() && message[..h].ends_with(b"\r\n\r\n") => {
+            (&message[..h - 2], &message[h..])
+        }
+        _ => (&b"NATS/1.0\r\n"[..], message),
+    };
+    out.extend_from_slice(headers);
+    out.extend_from_slice(REQUEST_INFO_HEADER.as_bytes());
+    out.extend_from_slice(b": ");
+    let info = serde_json::json!({ "acc": importer });
+    out.extend_from_slice(&serde_json::to_vec(&info).unwrap_or_default());
+    out.extend_from_slice(b"\r\n\r\n");
+    let len = out.len();
+    out.extend_from_slice(payload);
+    len
+}
+
 /// Is `subject` a reply subject a service import made (so a publish on it may be an answer
 /// to forward)?
 pub fn is_response_subject(subject: &[u8]) -> bool {
@@ -268,5 +295,17 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r.take(b"_R_.c", 3), None, "the oldest made room");
         assert!(is_response_subject(b"_R_.e") && !is_response_subject(b"_INBOX.x"));
+    }
+
+    #[test]
+    fn request_info_is_added_to_the_headers() {
+        let mut out = Vec::new();
+        let h = with_request_info("B", None, b"hi", &mut out);
+        assert_eq!(out, b"NATS/1.0\r\nNats-Request-Info: {\"acc\":\"B\"}\r\n\r\nhi");
+        assert_eq!(&out[h..], b"hi");
+        let msg = b"NATS/1.0\r\nX: 1\r\n\r\npay";
+        let h = with_request_info("B", Some(msg.len() - 3), msg, &mut out);
+        assert_eq!(out, b"NATS/1.0\r\nX: 1\r\nNats-Request-Info: {\"acc\":\"B\"}\r\n\r\npay");
+        assert_eq!(&out[h..], b"pay");
     }
 }
