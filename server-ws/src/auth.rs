@@ -40,28 +40,40 @@ impl Authenticator {
     /// either then admits. A client that sends no credentials at all is the `no_auth_user`
     /// when one is configured (nats-server's rule).
     pub fn authorize(&self, opts: &ConnectOptions) -> Admission {
+        self.authorize_as(opts).0
+    }
+
+    /// [`Authenticator::authorize`], with the account of the user admitted (`None`: `$G`).
+    pub fn authorize_as(&self, opts: &ConnectOptions) -> (Admission, Option<&str>) {
+        match self.admitted_user(opts) {
+            Some(Some(i)) => (Admission::Admitted(self.perms[i].clone()), self.auth.users[i].account.as_deref()),
+            Some(None) => (Admission::Admitted(None), None),
+            None => (Admission::Refused, None),
+        }
+    }
+
+    /// `None`: refused; `Some(None)`: admitted without a user (no authorization, or the
+    /// token); `Some(Some(i))`: admitted as `users[i]`.
+    fn admitted_user(&self, opts: &ConnectOptions) -> Option<Option<usize>> {
         let auth = &self.auth;
         if !auth.required() {
-            return Admission::Admitted(None);
+            return Some(None);
         }
         let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none();
         if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
-            return match auth.users.iter().position(|u| &u.username == name) {
-                Some(i) => Admission::Admitted(self.perms[i].clone()),
-                None => Admission::Refused,
-            };
+            return auth.users.iter().position(|u| &u.username == name).map(Some);
         }
         if let (Some(want), Some(got)) = (&auth.token, &opts.auth_token) {
             if check_secret(want, got) {
-                return Admission::Admitted(None);
+                return Some(None);
             }
         }
         if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
             if let Some(i) = auth.users.iter().position(|u| &u.username == user && check_secret(&u.password, pass)) {
-                return Admission::Admitted(self.perms[i].clone());
+                return Some(Some(i));
             }
         }
-        Admission::Refused
+        None
     }
 
     /// Whether `INFO` says `auth_required`: nats-server says no when a `no_auth_user` lets

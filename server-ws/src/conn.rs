@@ -79,7 +79,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let mut conn = Conn {
         session: Session::new(shared.session_config()),
         publishing: Publishing {
-            router: Router::new(&shared),
+            router: Router::new(&shared, shared.accounts.global().clone()),
             conduct: Conduct::BEFORE_CONNECT,
             perms: None,
             in_msgs: 0,
@@ -159,6 +159,9 @@ enum Step {
     /// processed until it is decided, off the async threads.
     Authorize(Box<ConnectOptions>),
 }
+
+/// A decided `CONNECT`: admitted or not, and into which account (`None`: `$G`).
+type Decision = (Admission, Option<String>);
 
 /// The reader side of a connection: protocol state and the publisher half of routing.
 struct Conn {
@@ -242,8 +245,8 @@ impl Conn {
                     Step::Drained => break true,
                     Step::End => break false,
                     Step::Authorize(opts) => {
-                        let (opts, admission) = self.authorize_blocking(opts).await;
-                        if !self.connect(opts, admission) {
+                        let (opts, decision) = self.authorize_blocking(opts).await;
+                        if !self.connect(opts, decision) {
                             break false;
                         }
                     }
@@ -253,8 +256,8 @@ impl Conn {
             if !keep_going {
                 return;
             }
-            if let Some(receiver) = self.publishing.router.stalled.take() {
-                receiver.wait_drained(self.publishing.router.max_pending).await;
+            if let Some(receiver) = self.publishing.router.take_stalled() {
+                receiver.wait_drained(self.publishing.router.max_pending()).await;
             }
         }
     }
@@ -269,17 +272,17 @@ impl Conn {
 
     /// Runs the credential check on the blocking pool (bcrypt costs milliseconds of CPU by
     /// design; on an async thread it would stall every connection sharing it).
-    async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Admission) {
+    async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Decision) {
         let shared = self.shared.clone();
         let check = tokio::task::spawn_blocking(move || {
-            let admission = shared.auth.authorize(&opts);
-            (opts, admission)
+            let decision = decide(&shared, &opts);
+            (opts, decision)
         });
         match check.await {
             Ok(decided) => decided,
             // a panic in the check is this connection's panic (see `serve`)
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => (Box::default(), Admission::Refused),
+            Err(_) => (Box::default(), (Admission::Refused, None)),
         }
     }
 
@@ -309,8 +312,8 @@ impl Conn {
                     if self.shared.auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let admission = self.shared.auth.authorize(&opts);
-                    if !self.connect(opts, admission) {
+                    let decision = decide(&self.shared, &opts);
+                    if !self.connect(opts, decision) {
                         return Step::End;
                     }
                 }
@@ -348,7 +351,7 @@ impl Conn {
     }
 
     /// Applies a decided `CONNECT`; false when it was refused and the connection must end.
-    fn connect(&mut self, opts: Box<ConnectOptions>, admission: Admission) -> bool {
+    fn connect(&mut self, opts: Box<ConnectOptions>, (admission, account): Decision) -> bool {
         let (authorized, perms) = match admission {
             Admission::Refused => (false, None),
             Admission::Admitted(perms) => (true, perms),
@@ -361,6 +364,12 @@ impl Conn {
             }
         };
         self.publishing.conduct = conduct;
+        // the account, like the permissions, is the first CONNECT's
+        if !self.client.connected.load(Ordering::Relaxed) {
+            if let Some(account) = account.as_deref().and_then(|a| self.shared.accounts.named(a)) {
+                self.publishing.router.set_account(account.clone());
+            }
+        }
         if let Some(p) = perms {
             // a second CONNECT cannot change the user: the first one's stay
             let _ = self.client.perms.set(ReceiverPermissions::new(p.clone()));
@@ -428,8 +437,9 @@ impl Conn {
                 return refused;
             }
         }
-        let sub = SubRef::new(self.client.clone(), &sid, &subject, queue.as_deref());
-        if self.shared.insert_sub(&sub).is_err() {
+        let account = self.publishing.router.account().clone();
+        let sub = SubRef::new(self.client.clone(), account, &sid, &subject, queue.as_deref());
+        if sub.account.insert_sub(&sub).is_err() {
             return SubOutcome::InvalidSubject;
         }
         self.client.num_subs.fetch_add(1, Ordering::Relaxed);
@@ -447,7 +457,7 @@ impl Conn {
         }
         self.client.subs.lock().remove(sid);
         if !sub.closed.swap(true, Ordering::AcqRel) {
-            self.shared.remove_sub(&sub);
+            sub.account.remove_sub(&sub);
             self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -484,12 +494,22 @@ impl Conn {
         if live.is_empty() {
             return;
         }
-        let mut sl = self.shared.sublist.write();
-        for s in &live {
-            sl.remove(&s.subject, s.queue.as_deref(), s);
+        // a connection's subscriptions are in its account's trie (any made before its
+        // CONNECT moved it would be in `$G`'s)
+        let account = self.publishing.router.account();
+        let (here, elsewhere): (Vec<SubRef>, Vec<SubRef>) =
+            live.into_iter().partition(|s| Arc::ptr_eq(&s.account, account));
+        account.remove_subs(&here);
+        for s in &elsewhere {
+            s.account.remove_sub(s);
         }
-        self.shared.genid.store(sl.generation(), Ordering::Release);
     }
+}
+
+/// Checks a `CONNECT`'s credentials (bcrypt may make this slow: see `authorize_blocking`).
+fn decide(shared: &Shared, opts: &ConnectOptions) -> Decision {
+    let (admission, account) = shared.auth.authorize_as(opts);
+    (admission, account.map(str::to_string))
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {

@@ -21,11 +21,13 @@ pub struct User {
     /// Its `permissions` (or the authorization block's `default_permissions`); `None`: may
     /// publish and subscribe to anything.
     pub permissions: Option<PermissionsConfig>,
+    /// The account it belongs to (`accounts { A: { users: […] } }`); `None`: `$G`.
+    pub account: Option<String>,
 }
 
 impl User {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> User {
-        User { username: username.into(), password: password.into(), permissions: None }
+        User { username: username.into(), password: password.into(), permissions: None, account: None }
     }
 }
 
@@ -121,6 +123,8 @@ pub struct Options {
     pub authorization: Authorization,
     pub websocket: WebSocketOptions,
     pub jetstream: JetStreamOptions,
+    /// `accounts { … }`: the configured accounts (`$G` is implicit).
+    pub accounts: Vec<crate::accounts::AccountConfig>,
     /// `tls { … }` / `--tls*`: TLS on the client port.
     pub tls: crate::tls::TlsOptions,
     /// `server_name`; default: the generated server id.
@@ -169,6 +173,7 @@ impl Default for Options {
                 allowed_origins: Vec::new(),
             },
             jetstream: JetStreamOptions::default(),
+            accounts: Vec::new(),
             tls: crate::tls::TlsOptions::default(),
             server_name: None,
             debug: false,

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 mod direct;
+pub mod disabled;
 mod engine;
 pub mod errors;
 pub mod host;

@@ -19,6 +19,7 @@ use super::error::ConfError;
 use super::value::{Entry, Value, ValueKind};
 use crate::options::{self, Options};
 
+mod accounts;
 mod blocks;
 mod permissions;
 mod tls;
@@ -67,7 +68,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
 /// limits on what clients may send) and that edgebus does not implement: starting without
 /// them would serve something weaker than what was asked for, so the server refuses.
 const REFUSED_TOP: &[&str] = &[
-    "accounts",
     "account_resolver",
     "accounts_resolver",
     "auth_callout",
@@ -168,6 +168,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         // Verbose tracing only adds system-account traffic, which edgebus does not have.
         "trace_verbose" => opts.trace = boolean(e)?,
         "authorization" => authorization(e, opts)?,
+        "accounts" => accounts::accounts(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
         "tls" => opts.tls = tls::tls(e)?,
@@ -208,6 +209,7 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.websocket.port != 0 && !opts.websocket.no_tls && !opts.websocket.tls.enabled {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
+    validate_accounts(opts)?;
     if let Some(name) = &opts.authorization.no_auth_user {
         let users = &opts.authorization.users;
         if users.is_empty() {
@@ -222,6 +224,35 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
                 ),
             });
         }
+    }
+    Ok(())
+}
+
+/// Users name existing accounts, each user name is used once, and server-wide JetStream
+/// limits are not asked to bind several accounts' engines together.
+fn validate_accounts(opts: &Options) -> Result<(), ConfError> {
+    let users = &opts.authorization.users;
+    for (i, u) in users.iter().enumerate() {
+        if let Some(a) = &u.account {
+            if !opts.accounts.iter().any(|c| &c.name == a) {
+                return Err(ConfError::Invalid { message: format!("user {:?}: account {a:?} not found", u.username) });
+            }
+        }
+        if users[..i].iter().any(|o| o.username == u.username) {
+            return Err(ConfError::Invalid { message: format!("Duplicate user {:?} detected", u.username) });
+        }
+    }
+    // each account with JetStream runs its own engine, and the server-wide store limits
+    // would then bind each engine, not their sum
+    let js = &opts.jetstream;
+    let engines = opts.accounts.iter().filter(|a| a.jetstream.is_some()).count();
+    if engines > 1 && (js.max_memory_store > 0 || js.max_file_store > 0) {
+        return Err(ConfError::Invalid {
+            message: "max_memory_store / max_file_store with JetStream in more than one account: edgebus does not \
+                      share one store limit between accounts; give each account its own limits \
+                      (jetstream { max_mem, max_file }) instead: refusing to start"
+                .into(),
+        });
     }
     Ok(())
 }

@@ -102,6 +102,17 @@ impl FileStorage {
         Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default() })
     }
 
+    /// The streams of `account`, under `<store_dir>/jetstream/<account>/streams`.
+    pub fn for_account(
+        store_dir: impl AsRef<Path>,
+        account: &str,
+        config: FileStoreConfig,
+    ) -> Result<Self, StoreError> {
+        let streams = layout::account_streams_dir(store_dir.as_ref(), account)?;
+        layout::create_dir(&streams)?;
+        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default() })
+    }
+
     /// The handle the host keeps to fsync every open stream each `sync_interval`.
     pub fn sync_handle(&self) -> SyncHandle {
         self.sync.clone()

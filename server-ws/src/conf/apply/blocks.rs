@@ -18,9 +18,8 @@ use crate::ws::origin::AllowedOrigin;
 const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 
 /// Keys of a `users` entry that edgebus refuses: each restricts or authenticates the user in
-/// a way edgebus does not implement (nkeys, accounts, connection types, proxies).
-const REFUSED_USER: &[&str] =
-    &["account", "allowed_connection_types", "clients", "connection_types", "nkey", "proxy_required"];
+/// a way edgebus does not implement (nkeys, connection types, proxies).
+const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connection_types", "nkey", "proxy_required"];
 
 /// Keys of the `websocket` block that are harmless to ignore.
 const UNSUPPORTED_WS: &[&str] =
@@ -107,6 +106,8 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
         }
         (None, None) => {}
     }
+    // the users of `accounts { … }`, when that block came first, stay
+    all.extend(opts.authorization.users.drain(..).filter(|u| u.account.is_some()));
     opts.authorization = Authorization {
         token,
         users: all,
@@ -147,17 +148,19 @@ pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, Co
         let mut username = None;
         let mut password = None;
         let mut perms = None;
+        let mut account = None;
         for f in fields {
             match f.key.to_ascii_lowercase().as_str() {
                 "user" | "username" => username = Some(string(f)?.to_string()),
                 "pass" | "password" => password = Some(string(f)?.to_string()),
                 "permission" | "permissions" | "authorization" => perms = Some(permissions(f)?),
+                "account" => account = Some(string(f)?.to_string()),
                 k if REFUSED_USER.contains(&k) => return Err(refused(f, "authorization users")),
                 _ => unknown(f, "authorization users", opts),
             }
         }
         let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
-        users.push(User { permissions: perms, ..User::new(username, password.unwrap_or_default()) });
+        users.push(User { permissions: perms, account, ..User::new(username, password.unwrap_or_default()) });
     }
     Ok(users)
 }
