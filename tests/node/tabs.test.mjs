@@ -237,6 +237,34 @@ for (const kill of ["close", "crash"]) {
   });
 }
 
+test("publishes a client made that the old leader never confirmed reach the stream when the client takes over", async () => {
+  const { context, pages, errors } = await tabs(2);
+  const [a, b] = pages;
+  await a.evaluate(() => window.edgebus.deleteStorage("tabs-outbox"));
+  assert.equal(await openIn(a, "tabs-outbox"), null);
+  assert.equal(await openIn(b, "tabs-outbox"), null);
+  await a.evaluate(async () => {
+    const jsm = await window.bus.jetstreamManager();
+    await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
+  });
+  // the leader stops answering (frozen, its lock still held): b's plain publishes wait in its
+  // link's outbox, unconfirmed; then the leader goes and b takes over
+  const cdp = await context.newCDPSession(a);
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  const pending = await b.evaluate(() => {
+    for (let i = 0; i < 20; i++) window.bus.publish("s.plain", `plain-${i}`);
+    return window.bus.raw.linkInfo().outbox;
+  });
+  assert.equal(pending, 20);
+  await a.close();
+  await b.waitForFunction(() => window.bus.info().role === "leader");
+  const { stored } = await readStream(b);
+  assert.deepEqual(Object.values(stored), Array.from({ length: 20 }, (_, i) => `plain-${i}`));
+  await b.evaluate(async () => { await window.bus.close(); await window.edgebus.deleteStorage("tabs-outbox"); });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a dedicated worker and a tab share one bus: messages, requests and the stream both ways", async () => {
   const { context, pages, errors } = await tabs(1);
   const [page] = pages;

@@ -207,6 +207,21 @@ impl Inner {
         warnings
     }
 
+    /// Hands the engine what this context published as a client and the old leader never
+    /// confirmed (it just became the leader): a stream keeps them, and their `Nats-Msg-Id`
+    /// lets it drop any the old leader had stored. Only the engine sees them: the page's
+    /// subscribers got them when they were published.
+    pub(crate) fn feed_engine(&mut self, entries: &[edgebus_core::link::Entry]) {
+        let input = entries.iter().map(|e| edgebus_core::jetstream::host::Inbound {
+            subject: &e.subject,
+            reply: e.reply.as_deref(),
+            headers: Some(&e.headers),
+            payload: &e.payload,
+        });
+        let out = self.engine.step(now_ns(), &mut LocalBus { broker: &mut self.broker, conn: self.js_conn }, input);
+        self.emit(out);
+    }
+
     pub(crate) fn check_open(&self) -> Result<(), BusError> {
         if self.closed {
             Err(BusError::Closed)

@@ -502,6 +502,11 @@ impl Link {
         self.tabs = Some(pipe);
     }
 
+    /// The publishes the other end has not confirmed yet.
+    pub fn unconfirmed(&self) -> Vec<Entry> {
+        self.core.outbox().entries().cloned().collect()
+    }
+
     /// Whether this is a client context's link to its leader (not a server link).
     pub fn is_tab(&self) -> bool {
         self.tabs.is_some()

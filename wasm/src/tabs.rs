@@ -396,6 +396,8 @@ async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
         }
         let warnings = i.attach_store(db, idb::SharedJournal::new(journal), store_lock);
         warn_all(warnings);
+        let kept = i.link.as_ref().filter(|l| l.is_tab()).map(Link::unconfirmed).unwrap_or_default();
+        i.feed_engine(&kept);
     }
     end_link(rc);
     if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
