@@ -247,10 +247,11 @@ test("publishes a client made that the old leader never confirmed reach the stre
     const jsm = await window.bus.jetstreamManager();
     await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
   });
-  // the leader stops answering (frozen, its lock still held): b's plain publishes wait in its
-  // link's outbox, unconfirmed; then the leader goes and b takes over
+  // the leader stops answering (its script paused in the debugger, its lock still held): b's
+  // plain publishes wait in its link's outbox, unconfirmed; then the leader goes and b takes over
   const cdp = await context.newCDPSession(a);
-  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+  await cdp.send("Debugger.enable");
+  await cdp.send("Debugger.pause");
   const pending = await b.evaluate(() => {
     for (let i = 0; i < 20; i++) window.bus.publish("s.plain", `plain-${i}`);
     return window.bus.raw.linkInfo().outbox;
