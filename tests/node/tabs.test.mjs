@@ -311,7 +311,7 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
   await context.close();
 });
 
-test("a client tab: KV and the server link are the leader's (NotLeaderError); share: false refuses with StorageLockedError", async () => {
+test("a client tab: JetStream requests reach the leader; KV, the server link and fetch are the leader's (NotLeaderError); share: false refuses with StorageLockedError", async () => {
   const { context, pages, errors } = await tabs(2);
   const [a, b] = pages;
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
@@ -332,6 +332,27 @@ test("a client tab: KV and the server link are the leader's (NotLeaderError); sh
     return out;
   });
   assert.deepEqual(r, { role: "client", kv: "NotLeaderError:true", connect: "NotLeaderError:true" });
+  // JetStream requests (publish, the managers, getMessage) reach the leader's engine; pulling
+  // from a consumer is refused, not left to return nothing
+  await a.evaluate(async () => {
+    const jsm = await window.bus.jetstreamManager();
+    await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
+    await jsm.consumers.add("S", { durable_name: "c", ack_policy: "none" });
+  });
+  const js = await b.evaluate(async () => {
+    const out = { seq: (await window.bus.jetstream().publish("s.b", "from b")).seq };
+    const jsm = await window.bus.jetstreamManager();
+    out.stored = (await jsm.streams.getMessage("S", { seq: 1 })).string();
+    const c = await window.bus.jetstream().consumers.get("S", "c");
+    try {
+      await c.fetch({ max_messages: 1, expires: 1000 });
+      out.fetch = "no error";
+    } catch (e) {
+      out.fetch = e.name;
+    }
+    return out;
+  });
+  assert.deepEqual(js, { seq: 1, stored: "from b", fetch: "NotLeaderError" });
   for (const p of [b, a]) await p.evaluate(() => window.bus.close());
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
   assert.deepEqual(errors, []);

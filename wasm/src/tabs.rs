@@ -419,3 +419,14 @@ pub async fn settle(rc: &Shared) {
         socket::drained(rc).await;
     }
 }
+
+/// `NotLeaderError` for `what` in a client context: what only the leader can do for now.
+/// KV and the object store run on the engine directly; `fetch` gets JetStream deliveries,
+/// which a protocol connection receives under the stream's subject on the sid of its `>`
+/// import, so the client cannot tell which of its inboxes they are for.
+pub fn refuse_in_client(i: &Inner, what: &str) -> Result<(), BusError> {
+    if i.tabs.as_ref().is_some_and(Hub::is_client) {
+        return Err(BusError::NotLeader(what.into()));
+    }
+    Ok(())
+}

@@ -60,6 +60,7 @@ impl Bus {
     pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
+            crate::tabs::refuse_in_client(&rc.borrow(), "fetch (pulling from a consumer)")?;
             let o: FetchOptions = options(opts)?;
             let msgs = jetstream::fetch(
                 &rc,

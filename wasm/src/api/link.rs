@@ -31,15 +31,6 @@ struct ConnectOpts {
     timeout: Option<u32>,
 }
 
-/// The server link is the leader's, one per origin: a client context's `connect` is
-/// refused rather than opening a second WebSocket (or silently forwarded).
-fn client_refused(i: &crate::bus::Inner, what: &str) -> Result<(), BusError> {
-    if i.tabs.as_ref().is_some_and(crate::tabs::Hub::is_client) {
-        return Err(BusError::NotLeader(what.into()));
-    }
-    Ok(())
-}
-
 #[wasm_bindgen]
 impl Bus {
     /// Links the bus to a NATS server's WebSocket port (`ws://host:port`). `opts`: `{ export?:
@@ -55,7 +46,8 @@ impl Bus {
             let (db, prefix, name, busy) = {
                 let i = rc.borrow();
                 i.check_open()?;
-                client_refused(&i, "bus.connect (the server link)")?;
+                // the server link is the leader's, one WebSocket per origin
+                crate::tabs::refuse_in_client(&i, "bus.connect (the server link)")?;
                 (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
             };
             if busy {
@@ -131,7 +123,7 @@ impl Bus {
     pub fn link_close(&self) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
-            client_refused(&rc.borrow(), "link.close")?;
+            crate::tabs::refuse_in_client(&rc.borrow(), "link.close")?;
             socket::settle(&rc).await;
             crate::bus::end_link(&rc);
             Ok(JsValue::UNDEFINED)
