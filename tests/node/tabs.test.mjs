@@ -166,6 +166,28 @@ test("one bus across tabs: a subscription in one tab gets another tab's publish,
   await b.evaluate(() => window.bus.flush());
   const fromC = await c.evaluate(async () => (await window.bus.request("svc.only-b", "ping-c", { timeout: 3000 })).string());
   assert.equal(fromC, "b:ping-c");
+
+  // a fetch in the leader tab delivers a stored message to the leader's inbox under the
+  // stream's subject: a subscriber on that subject in another tab must not get it again
+  await b.evaluate(() => {
+    window.gotJs = new Promise((resolve) => {
+      const seen = [];
+      window.bus.subscribe("js.>", { callback: (_e, m) => {
+        if (m.subject === "js.end") resolve(seen); else seen.push(`${m.subject}:${m.string()}`);
+      } });
+    });
+  });
+  await a.evaluate(async () => {
+    const jsm = await window.bus.jetstreamManager();
+    await jsm.streams.add({ name: "J", subjects: ["js.>"], storage: "file" });
+    await window.bus.jetstream().publish("js.1", "stored");
+    await jsm.consumers.add("J", { durable_name: "c", ack_policy: "explicit" });
+    const c = await window.bus.jetstream().consumers.get("J", "c");
+    const batch = await c.fetch({ max_messages: 1, expires: 2000 });
+    for (const m of batch.messages) m.ack();
+    window.bus.publish("js.end", "");
+  });
+  assert.deepEqual(await b.evaluate(() => window.gotJs), ["js.1:stored"]);
   for (const p of [c, b, a]) await p.evaluate(() => window.bus.close());
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-msgs"));
   assert.deepEqual(errors, []);

@@ -347,6 +347,7 @@ where
         user: None,
         pass: None,
         token: None,
+        skip_consumer_deliveries: true,
     };
     let opts = LinkOptions {
         config,

@@ -24,6 +24,11 @@ pub struct LinkConfig {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub token: Option<String>,
+    /// Drop the JetStream consumer deliveries (reply `$JS.ACK.…`) the server sends. A tab's
+    /// link to its bus's leader imports `>` to see what is published; with it, a consumer's
+    /// deliveries to another context's inbox would come in too, under the stream's subject,
+    /// and reach local subscribers as if published again.
+    pub skip_consumer_deliveries: bool,
 }
 
 /// The client library name the link reports in `CONNECT` (a server's `/connz` shows it).

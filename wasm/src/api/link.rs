@@ -67,6 +67,7 @@ impl Bus {
                 user: o.user,
                 pass: o.pass,
                 token: o.token,
+                skip_consumer_deliveries: false,
             };
             let min = o.reconnect_delay_min.unwrap_or(250);
             let link_opts = LinkOptions {
