@@ -333,14 +333,15 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
   await context.close();
 });
 
-test("a client tab: JetStream requests reach the leader; KV, the server link and fetch are the leader's (NotLeaderError); share: false refuses with StorageLockedError", async () => {
+test("a client tab: JetStream requests reach the leader; KV, the server link, fetch and consume are the leader's (NotLeaderError); share: false refuses with StorageLockedError", async () => {
   const { context, pages, errors } = await tabs(2);
   const [a, b] = pages;
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
   assert.equal(await openIn(a, "tabs-client"), null);
   assert.equal(await openIn(b, "tabs-client", { share: false }), "StorageLockedError");
   assert.match(await b.evaluate(() => window.openError.message), /tabs-client.*another tab or worker/);
-  assert.equal(await openIn(b, "tabs-client"), null);
+  // a client's store limits wait until it leads (its engine has no store)
+  assert.equal(await openIn(b, "tabs-client", { maxFileStore: 1 << 20 }), null);
   const r = await b.evaluate(async () => {
     const out = { role: window.bus.info().role };
     for (const [what, call] of [["kv", () => window.bus.kv("settings")], ["connect", () => window.bus.connect("ws://127.0.0.1:1")]]) {
@@ -360,6 +361,7 @@ test("a client tab: JetStream requests reach the leader; KV, the server link and
     const jsm = await window.bus.jetstreamManager();
     await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
     await jsm.consumers.add("S", { durable_name: "c", ack_policy: "none" });
+    await jsm.consumers.add("S", { durable_name: "p", ack_policy: "none", deliver_subject: "push.p" });
   });
   const js = await b.evaluate(async () => {
     const out = { seq: (await window.bus.jetstream().publish("s.b", "from b")).seq };
@@ -372,9 +374,16 @@ test("a client tab: JetStream requests reach the leader; KV, the server link and
     } catch (e) {
       out.fetch = e.name;
     }
+    const pc = await window.bus.jetstream().consumers.getPushConsumer("S", "p");
+    try {
+      await pc.consume();
+      out.consume = "no error";
+    } catch (e) {
+      out.consume = e.name;
+    }
     return out;
   });
-  assert.deepEqual(js, { seq: 1, stored: "from b", fetch: "NotLeaderError" });
+  assert.deepEqual(js, { seq: 1, stored: "from b", fetch: "NotLeaderError", consume: "NotLeaderError" });
   for (const p of [b, a]) await p.evaluate(() => window.bus.close());
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
   assert.deepEqual(errors, []);

@@ -32,6 +32,7 @@ use std::future::Future;
 use std::rc::{Rc, Weak};
 
 use edgebus_core::broker::{Broker, ConnId};
+use edgebus_core::jetstream::limits::StoreLimits;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use gloo_timers::future::TimeoutFuture;
@@ -93,6 +94,9 @@ pub struct Hub {
     client_lock: Option<StoreLock>,
     /// Client: aborts this context's place in the queue for the store lock.
     queued: Option<AbortController>,
+    /// Client: the store limits its `open` asked for, applied if it comes to lead (the
+    /// leader's own limits are the ones in force).
+    limits: Option<StoreLimits>,
 }
 
 impl Hub {
@@ -286,6 +290,7 @@ pub async fn open(name: &str) -> Result<Shared, BusError> {
         clients: HashMap::new(),
         client_lock: None,
         queued: Some(queued),
+        limits: None,
     };
     let decided = select(granted, select(seen_rx, TimeoutFuture::new(lock::WAIT_MS))).await;
     let rc = match decided {
@@ -401,15 +406,31 @@ async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
         i.feed_engine(&kept);
     }
     end_link(rc);
-    if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
+    let limits = rc.borrow_mut().tabs.as_mut().and_then(|hub| {
         hub.leading = true;
         hub.client_lock = None;
         hub.queued = None;
         *hub.pipe.leader.borrow_mut() = None;
         hub.pipe.post("leader", None, None);
+        hub.limits.take()
+    });
+    if let Some(limits) = limits {
+        crate::bus::engine_call(rc, |js, _, _| js.set_limits(limits))?;
     }
     after(rc);
     Ok(())
+}
+
+/// A client keeps store limits for when it leads (its engine has no store to limit);
+/// `false` when this context runs its own engine, which takes them now.
+pub fn defer_limits(rc: &Shared, limits: StoreLimits) -> bool {
+    match rc.borrow_mut().tabs.as_mut() {
+        Some(hub) if hub.is_client() => {
+            hub.limits = Some(limits);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A client's flush: waits until the leader confirmed everything this context published
