@@ -97,6 +97,8 @@ pub struct Inner {
     next_inbox: u64,
     /// The link to a server, if `connect` was called.
     pub(crate) link: Option<crate::socket::Link>,
+    /// Sharing with the other tabs and workers of this name ([`crate::tabs`]).
+    pub(crate) tabs: Option<crate::tabs::Hub>,
     pub(crate) name: String,
     pub(crate) storage: &'static str,
 }
@@ -147,15 +149,8 @@ impl Inner {
             Some(j) => Box::new(idb::IdbStorage::new(j.clone())),
             None => Box::new(edgebus_core::jetstream::store::MemStorage),
         };
-        let mem = Box::new(edgebus_core::jetstream::store::MemStorage);
-        let (engine, mut warnings) = JetStream::new(file, mem, now_ns(), seed.rotate_left(17));
-        if let Some(j) = &journal {
-            warnings.append(&mut j.borrow_mut().warnings);
-            // Recovery rewrites nothing on its own; start from a clean journal.
-            let _ = j.borrow_mut().take_ops();
-        }
+        let (engine, warnings) = build_engine(&mut broker, js_conn, file, journal.as_ref(), seed);
         let storage = if journal.is_some() { "indexeddb" } else { "memory" };
-        let engine = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js_conn });
         let inner = Inner {
             broker,
             page,
@@ -180,10 +175,52 @@ impl Inner {
             inbox_prefix: format!("_INBOX.{}", random_token()),
             next_inbox: 1,
             link: None,
+            tabs: None,
             name: name.into(),
             storage,
         };
         (inner, warnings)
+    }
+
+    /// A client of another context's bus ([`crate::tabs`]) has no store: its engine leaves
+    /// the broker, so `$JS.API` requests reach the leader's engine through the link.
+    pub(crate) fn detach_engine(&mut self) {
+        self.broker.disconnect(self.js_conn);
+        self.storage = "indexeddb";
+    }
+
+    /// This context takes over the store (it became the leader): a new engine over it.
+    pub(crate) fn attach_store(
+        &mut self,
+        db: Database,
+        journal: SharedJournal,
+        lock: crate::lock::StoreLock,
+    ) -> Vec<String> {
+        self.broker.disconnect(self.js_conn);
+        self.js_conn = self.broker.connect_local();
+        let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+        let file = Box::new(idb::IdbStorage::new(journal.clone()));
+        let (engine, warnings) = build_engine(&mut self.broker, self.js_conn, file, Some(&journal), seed);
+        self.engine = engine;
+        self.journal = Some(journal);
+        self.db = Some(Rc::new(db));
+        self.store_lock = Some(lock);
+        warnings
+    }
+
+    /// Hands the engine what this context published as a client and the old leader never
+    /// confirmed (it just became the leader): a stream keeps them, and their `Nats-Msg-Id`
+    /// lets it drop any the old leader had stored. Only the engine sees them: the page's
+    /// subscribers got them when they were published.
+    pub(crate) fn feed_engine(&mut self, entries: &[edgebus_core::link::Entry]) {
+        let input = entries.iter().map(|e| edgebus_core::jetstream::host::Inbound {
+            subject: &e.subject,
+            reply: e.reply.as_deref(),
+            headers: Some(&e.headers),
+            payload: &e.payload,
+        });
+        let out = self.engine.step(now_ns(), &mut LocalBus { broker: &mut self.broker, conn: self.js_conn }, input);
+        self.emit(out);
     }
 
     pub(crate) fn check_open(&self) -> Result<(), BusError> {
@@ -269,6 +306,9 @@ impl Inner {
         if let Some(link) = &mut self.link {
             link.take_local(&mut self.broker);
         }
+        if let Some(tabs) = &mut self.tabs {
+            tabs.flush(&mut self.broker);
+        }
         let page = self.broker.take_deliveries(self.page);
         if self.queue.is_empty() {
             // No copy: a `VecDeque` takes over a `Vec`'s buffer as it is.
@@ -322,6 +362,25 @@ impl Inner {
     pub fn is_closed(&self) -> bool {
         self.closed
     }
+}
+
+/// The JetStream engine over `file` on local connection `js_conn`, and what its recovery
+/// warned about.
+fn build_engine(
+    broker: &mut Broker,
+    js_conn: ConnId,
+    file: Box<dyn edgebus_core::jetstream::store::Storage>,
+    journal: Option<&SharedJournal>,
+    seed: u64,
+) -> (EngineHost<u64>, Vec<String>) {
+    let mem = Box::new(edgebus_core::jetstream::store::MemStorage);
+    let (engine, mut warnings) = JetStream::new(file, mem, now_ns(), seed.rotate_left(17));
+    if let Some(j) = journal {
+        warnings.append(&mut j.borrow_mut().warnings);
+        // Recovery rewrites nothing on its own; start from a clean journal.
+        let _ = j.borrow_mut().take_ops();
+    }
+    (EngineHost::new(engine, &mut LocalBus { broker, conn: js_conn }), warnings)
 }
 
 /// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
@@ -425,6 +484,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
 pub async fn settle(rc: &Shared) {
     settle_engine(rc).await;
     crate::socket::settle(rc).await;
+    crate::tabs::settle(rc).await;
 }
 
 async fn settle_engine(rc: &Shared) {
@@ -474,6 +534,10 @@ pub async fn close(rc: &Shared) {
     settle(rc).await;
     end_link(rc);
     let mut i = rc.borrow_mut();
+    let Inner { broker, tabs, .. } = &mut *i;
+    if let Some(hub) = tabs.take() {
+        hub.shutdown(broker);
+    }
     i.closed = true;
     i.subs.clear();
     i.queue.clear();

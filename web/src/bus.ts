@@ -34,8 +34,13 @@ export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
 export interface OpenOptions {
   /** Bus name; with IndexedDB storage, also the database the bus is kept in. */
   name?: string;
-  /** `"indexeddb"`: streams, consumers and KV survive reloads. `"memory"` (default): not. */
+  /** `"indexeddb"`: streams, consumers and KV survive reloads, and the bus is shared by every
+   *  tab and worker of the origin that opens this name (one leads, the others are its
+   *  clients). `"memory"` (default): not. */
   storage?: "indexeddb" | "memory";
+  /** With IndexedDB storage, `false` refuses to share: `open` rejects with a
+   *  `StorageLockedError` while another tab or worker has the bus. Default `true`. */
+  share?: boolean;
   /** Where to load `edgebus_wasm_bg.wasm` from, if not next to the bindings. */
   wasm?: string | URL | BufferSource;
   /** Largest message (headers and payload) in bytes; a larger publish throws
@@ -53,11 +58,11 @@ export interface OpenOptions {
 }
 
 /** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first.
- *  The stored bus has one owner: if another tab or worker of the origin has it open, this
- *  rejects with a `StorageLockedError`. */
+ *  The stored bus has one owner, its leader: a tab or worker opening it while another one
+ *  leads becomes its client (see `info().role`), and takes over when the leader goes. */
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
-  const raw = await wasmOpen({ name: opts.name, storage: opts.storage });
+  const raw = await wasmOpen({ name: opts.name, storage: opts.storage, share: opts.share });
   if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
   if (opts.maxFileStore !== undefined || opts.maxMemoryStore !== undefined) {
     raw.setStoreLimits(opts.maxMemoryStore ?? 0, opts.maxFileStore ?? 0);
@@ -237,8 +242,9 @@ export class Bus {
     this.raw = raw;
   }
 
-  /** `{ name, storage, streams, consumers, subscriptions }`. */
-  info(): { name: string; storage: string; streams: number; consumers: number; subscriptions: number } {
+  /** `{ name, storage, role, streams, consumers, subscriptions }`; `role` says whether this
+   *  context leads a bus shared between tabs, is a client of the leader, or is alone. */
+  info(): { name: string; storage: string; role: "leader" | "client" | "alone"; streams: number; consumers: number; subscriptions: number } {
     return this.raw.info();
   }
 

@@ -156,6 +156,12 @@ impl Outbox {
         self.entries.push_back(Entry { seq, subject, reply, headers, payload });
     }
 
+    /// Every entry not confirmed yet, in order (a host taking over what its server would have
+    /// received: a tab that becomes its bus's leader feeds them to its own engine).
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
     /// A new connection: everything unconfirmed is sent again.
     pub fn rewind(&mut self) {
         self.sent_upto = self.confirmed_upto;

@@ -36,6 +36,9 @@ struct OpenOptions {
     name: Option<String>,
     /// `"indexeddb"` or `"memory"` (the default).
     storage: Option<String>,
+    /// IndexedDB storage only: `false` refuses to share the bus with the other tabs and
+    /// workers of the origin (`StorageLockedError` while another one owns it).
+    share: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -85,13 +88,17 @@ fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusErr
 }
 
 /// Opens a bus. With `storage: "indexeddb"` everything stored earlier under the same `name`
-/// is read back before the bus starts; if another tab or worker of the origin has that store
-/// open, this fails with `StorageLockedError` (see [`crate::lock`]).
+/// is read back before the bus starts, and the bus is shared by every tab and worker of the
+/// origin that opens it ([`crate::tabs`]); with `share: false`, if another tab or worker of
+/// the origin has that store open, this fails with `StorageLockedError` (see [`crate::lock`]).
 #[wasm_bindgen]
 pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     let opts: OpenOptions = options(opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
     let (persisted, store_lock) = match opts.storage.as_deref() {
+        Some("indexeddb") if opts.share != Some(false) => {
+            return Ok(Bus { inner: crate::tabs::open(&name).await? });
+        }
         Some("indexeddb") => {
             // the store's one writer for the bus's whole life, taken before anything is read
             let store_lock = lock::acquire(&idb::db_name(&name)).await?;
@@ -198,12 +205,14 @@ impl Bus {
         self.inner.borrow().is_closed()
     }
 
-    /// `{ name, storage, streams, consumers, subscriptions }`.
+    /// `{ name, storage, role, streams, consumers, subscriptions }`; `role` is `"leader"` or
+    /// `"client"` for a bus shared between tabs, `"alone"` otherwise.
     pub fn info(&self) -> JsValue {
         let i = self.inner.borrow();
         let (streams, consumers, subscriptions) = i.counts();
+        let role = i.tabs.as_ref().map_or("alone", crate::tabs::Hub::role);
         json_to_js(&serde_json::json!({
-            "name": i.name, "storage": i.storage, "streams": streams,
+            "name": i.name, "storage": i.storage, "role": role, "streams": streams,
             "consumers": consumers, "subscriptions": subscriptions,
         }))
     }
