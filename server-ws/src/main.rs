@@ -6,15 +6,6 @@ use edgebus_server::cli::{self, Command};
 use edgebus_server::server::Server;
 use tracing::error;
 
-/// jemalloc rather than glibc's malloc: glibc keeps what a burst of subscriptions or
-/// connections allocated on its per-thread arenas after it is freed (100k subscriptions
-/// added and dropped left 112 MiB resident with nothing subscribed; `malloc_trim` gave all
-/// but 7 MiB back), so an edge box's memory only ever grew. jemalloc's background threads
-/// (the `background_threads` feature) return freed pages to the kernel after its decay time,
-/// also while the server is idle.
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args().skip(1)) {
         Ok(Command::Run(cli)) => cli,
