@@ -572,7 +572,14 @@ mod tests {
         let deep = format!("a: {}", "[".repeat(100_000));
         assert!(parse(&deep).unwrap_err().to_string().contains("nested"));
         let deep = format!("a: {}", "{b: ".repeat(100_000));
-        assert!(parse(&deep).is_err());
+        assert!(parse(&deep).unwrap_err().to_string().contains("nested"));
+        // 100,000 bare `{`, as blocks and as values: a clear error naming the limit
+        for deep in ["{".repeat(100_000), format!("a {}", "{".repeat(100_000)), format!("a: {}", "{".repeat(100_000))] {
+            let e = parse(&deep).unwrap_err().to_string();
+            assert!(e.contains("nested more than 64 deep"), "{e}");
+        }
+        let deep = format!("a {}", "b {".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().to_string().contains("nested"));
         let ok_depth = format!("a: {}1{}", "[".repeat(30), "]".repeat(30));
         assert!(parse(&ok_depth).is_ok());
     }
