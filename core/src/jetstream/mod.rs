@@ -15,9 +15,10 @@ mod engine;
 pub mod errors;
 pub mod host;
 pub mod limits;
-mod request;
 pub mod store;
 pub mod stream;
+// request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
+mod request;
 pub mod time;
 
 pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};
