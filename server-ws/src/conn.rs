@@ -342,7 +342,11 @@ impl Conn {
                 Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
                 Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
                 Event::Close(e) => {
-                    debug!(cid = self.client.id, "closing: {e}");
+                    match self.session.failure_report() {
+                        // nats-server logs every input error at error level
+                        Some(r) => error!(cid = self.client.id, addr = %self.client.addr, "{r}"),
+                        None => debug!(cid = self.client.id, "closing: {e}"),
+                    }
                     self.fail(e);
                     return Step::End;
                 }

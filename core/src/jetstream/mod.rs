@@ -19,6 +19,8 @@ pub mod limits;
 mod reload;
 pub mod store;
 pub mod stream;
+// request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
+mod request;
 pub mod time;
 
 pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};

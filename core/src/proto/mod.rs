@@ -10,12 +10,17 @@ mod error;
 mod headers;
 mod json;
 mod parse;
+mod verb;
 
 pub use encode::*;
 pub use error::ProtocolError;
 pub use headers::{fields, header_value, Fields, HeaderError, Headers};
-pub use json::{ConnectOptions, ServerInfo};
+pub use json::{too_deep, ConnectOptions, ServerInfo};
+#[doc(hidden)]
+pub use parse::{Args, Line, Refusal};
 pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, PubSpan, Publish, ServerOp, ServerRole};
+#[doc(hidden)]
+pub use verb::{Shape, Verbs};
 
 /// The client-facing parser a server runs on each connection.
 pub type ClientOpParser = Parser<ClientRole>;

@@ -117,6 +117,10 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<(), ConfError> {
             format!("expected a map of options, got {}", value.type_name()),
         ));
     };
+    if entries.is_empty() {
+        // nats-server's words; like it, the server still starts
+        opts.warnings.push(format!("{}: config has no values or is empty", value.pos.file));
+    }
     let mut store_dir_set = false;
     for e in entries {
         apply_top(e, opts, &mut store_dir_set)?;
