@@ -1,6 +1,8 @@
 //! Checking a client's credentials against `authorization { … }`, and which permissions the
 //! user it authenticated as has.
 
+pub mod nkey;
+
 use std::sync::Arc;
 
 use edgebus_core::policy::permissions::{InvalidPermission, Permissions};
@@ -14,23 +16,34 @@ use crate::options::Authorization;
 pub struct Authenticator {
     auth: Authorization,
     perms: Vec<Option<Arc<Permissions>>>,
-    /// Whether a configured secret is a bcrypt hash (see [`Authenticator::is_slow`]).
+    nkeys: nkey::NkeyUsers,
+    /// Whether a configured secret is a bcrypt hash or nkey users are configured (see
+    /// [`Authenticator::is_slow`]).
     slow: bool,
 }
 
 impl Authenticator {
     pub fn new(auth: &Authorization) -> Result<Authenticator, InvalidPermission> {
-        let perms = auth
-            .users
-            .iter()
-            .map(|u| u.permissions.as_ref().map(|p| Permissions::compile(p).map(Arc::new)).transpose())
-            .collect::<Result<_, _>>()?;
-        let slow = auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
-        Ok(Authenticator { auth: auth.clone(), perms, slow })
+        let perms = auth.users.iter().map(|u| compile(u.permissions.as_ref())).collect::<Result<_, _>>()?;
+        let nkeys = nkey::NkeyUsers::new(
+            auth.nkeys
+                .iter()
+                .map(|u| Ok((u.nkey.clone(), compile(u.permissions.as_ref())?)))
+                .collect::<Result<_, InvalidPermission>>()?,
+        );
+        let slow =
+            !nkeys.is_empty() || auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
+        Ok(Authenticator { auth: auth.clone(), perms, nkeys, slow })
     }
 
-    /// Whether [`Authenticator::authorize`] may verify a bcrypt hash, which takes milliseconds
-    /// of CPU on purpose: hosts then run it on their blocking pool.
+    /// Whether `INFO` carries a nonce for the client to sign: only when nkey users are
+    /// configured, as nats-server.
+    pub fn wants_nonce(&self) -> bool {
+        !self.nkeys.is_empty()
+    }
+
+    /// Whether [`Authenticator::authorize`] may verify a bcrypt hash (milliseconds of CPU on
+    /// purpose) or an Ed25519 signature: hosts then run it on their blocking pool.
     pub fn is_slow(&self) -> bool {
         self.slow
     }
@@ -38,13 +51,32 @@ impl Authenticator {
     /// Does this `CONNECT` satisfy the configured authorization, and as whom? With nothing
     /// configured every client is let in. A token and users may be configured together;
     /// either then admits. A client that sends no credentials at all is the `no_auth_user`
-    /// when one is configured (nats-server's rule).
-    pub fn authorize(&self, opts: &ConnectOptions) -> Admission {
+    /// when one is configured (nats-server's rule). `nonce` is the one this connection's
+    /// `INFO` carried (empty when none was sent).
+    pub fn authorize(&self, opts: &ConnectOptions, nonce: &str) -> Admission {
         let auth = &self.auth;
         if !auth.required() {
             return Admission::Admitted(None);
         }
-        let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none();
+        let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none() && opts.nkey.is_none();
+        if !self.nkeys.is_empty() {
+            // nats-server's order: an nkey (given, or the `no_auth_user` for an anonymous
+            // client) is decided here, whatever else the CONNECT holds.
+            let key = match (&opts.nkey, &auth.no_auth_user) {
+                (Some(key), _) => Some(key.as_str()),
+                (None, Some(name)) if anonymous && self.nkeys.find(name).is_some() => Some(name.as_str()),
+                (None, _) => None,
+            };
+            if let Some(key) = key {
+                let Some(perms) = self.nkeys.find(key) else {
+                    return Admission::Refused;
+                };
+                // the `no_auth_user` needs no signature (nats-server skips it by key)
+                let signed = auth.no_auth_user.as_deref() == Some(key)
+                    || opts.sig.as_deref().is_some_and(|sig| nkey::verify_signature(key, sig, nonce));
+                return if signed { Admission::Admitted(perms.clone()) } else { Admission::Refused };
+            }
+        }
         if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
             return match auth.users.iter().position(|u| &u.username == name) {
                 Some(i) => Admission::Admitted(self.perms[i].clone()),
@@ -69,6 +101,12 @@ impl Authenticator {
     pub fn info_auth_required(&self) -> bool {
         self.auth.required() && self.auth.no_auth_user.is_none()
     }
+}
+
+fn compile(
+    config: Option<&edgebus_core::policy::permissions::PermissionsConfig>,
+) -> Result<Option<Arc<Permissions>>, InvalidPermission> {
+    config.map(|p| Permissions::compile(p).map(Arc::new)).transpose()
 }
 
 /// Compares a configured secret with what the client sent. A configured value that looks like
@@ -124,7 +162,7 @@ pub(crate) mod tests {
     }
 
     fn admitted(a: &Authenticator, json: &str) -> bool {
-        matches!(a.authorize(&connect(json)), Admission::Admitted(_))
+        matches!(a.authorize(&connect(json), ""), Admission::Admitted(_))
     }
 
     #[test]
@@ -141,10 +179,44 @@ pub(crate) mod tests {
         };
         let a = Authenticator::new(&auth).unwrap();
         assert!(!a.info_auth_required());
-        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}")) else { panic!("guest") };
+        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}"), "") else { panic!("guest") };
         assert!(p.publish_allowed(b"x") && !p.publish_allowed(b"y"));
-        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#)), Admission::Admitted(None)));
+        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#), ""), Admission::Admitted(None)));
         assert!(!admitted(&a, r#"{"user":"a","pass":"bad"}"#), "credentials given are checked");
+    }
+
+    #[test]
+    fn nkey_users_sign_the_nonce() {
+        use crate::options::NkeyUser;
+        let (alice, guest) = (nkeys::KeyPair::new_user(), nkeys::KeyPair::new_user());
+        let auth = Authorization {
+            users: vec![User::new("pw", "secret")],
+            nkeys: vec![
+                NkeyUser { nkey: alice.public_key(), permissions: None },
+                NkeyUser { nkey: guest.public_key(), permissions: None },
+            ],
+            ..Default::default()
+        };
+        let a = Authenticator::new(&auth).unwrap();
+        assert!(a.wants_nonce() && a.is_slow());
+        let nonce = nkey::new_nonce();
+        let signed = |kp: &nkeys::KeyPair, nonce: &str| {
+            let sig = data_encoding::BASE64URL_NOPAD.encode(&kp.sign(nonce.as_bytes()).unwrap());
+            format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key())
+        };
+        let ok = |json: &str| matches!(a.authorize(&connect(json), &nonce), Admission::Admitted(_));
+        assert!(ok(&signed(&alice, &nonce)));
+        assert!(!ok(&signed(&alice, "another-nonce")), "a signature of another nonce");
+        assert!(!ok(&format!(r#"{{"nkey":"{}"}}"#, alice.public_key())), "no signature");
+        let stranger = nkeys::KeyPair::new_user();
+        assert!(!ok(&signed(&stranger, &nonce)), "a key not configured");
+        assert!(ok(r#"{"user":"pw","pass":"secret"}"#), "password users beside nkeys");
+        assert!(!ok("{}"), "no credentials and no no_auth_user");
+
+        let a = Authenticator::new(&Authorization { no_auth_user: Some(guest.public_key()), ..auth }).unwrap();
+        assert!(matches!(a.authorize(&connect("{}"), &nonce), Admission::Admitted(_)), "no_auth_user as an nkey");
+        let forged = format!(r#"{{"nkey":"{}","sig":"AAAA"}}"#, alice.public_key());
+        assert!(!matches!(a.authorize(&connect(&forged), &nonce), Admission::Admitted(_)));
     }
 
     #[test]

@@ -33,10 +33,11 @@ use crate::transport::{self, Kind, Reader};
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let nonce = if shared.auth.wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
     let tls = &shared.opts.tls;
     let opened = match (kind, &tls.loaded) {
         (Kind::Tcp, Some(config)) => {
-            let info = info_bytes(&shared, kind, id, peer);
+            let info = info_bytes(&shared, kind, id, peer, &nonce);
             match transport::open_tls(stream, tls, config, &info).await {
                 Ok((r, w, sent)) => Ok((r, w, peer, (!sent).then_some(info))),
                 Err(e) => {
@@ -47,7 +48,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         }
         _ => transport::open(stream, peer, kind, &shared.opts.websocket)
             .await
-            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer)))),
+            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)))),
     };
     let (reader, writer, peer, owed_info) = match opened {
         Ok(parts) => parts,
@@ -89,6 +90,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         },
         shared: shared.clone(),
         client: client.clone(),
+        nonce,
     };
     // The writer runs as its own task so that writing to this client and reading from it
     // proceed on different cores.
@@ -117,10 +119,12 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     debug!(cid = id, %peer, "Client connection closed");
 }
 
-/// The `INFO` line a new connection gets.
-fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr) -> BytesMut {
+/// The `INFO` line a new connection gets, with the nonce it must sign when nkeys are in use.
+fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr, nonce: &str) -> BytesMut {
     let mut info = BytesMut::new();
-    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    let mut fields = shared.info(kind, id, peer.ip().to_string());
+    fields.nonce = nonce.to_string();
+    let json = serde_json::to_vec(&fields).unwrap_or_default();
     write_info(&mut info, &json);
     info
 }
@@ -155,7 +159,7 @@ enum Step {
     Drained,
     /// The connection must end.
     End,
-    /// A `CONNECT` whose credentials need slow verification (bcrypt): nothing after it is
+    /// A `CONNECT` whose credentials need slow verification (bcrypt, Ed25519): nothing after it is
     /// processed until it is decided, off the async threads.
     Authorize(Box<ConnectOptions>),
 }
@@ -166,6 +170,8 @@ struct Conn {
     client: Arc<Client>,
     session: Session,
     publishing: Publishing,
+    /// The nonce this connection's `INFO` carried (empty: none was sent).
+    nonce: String,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -268,11 +274,13 @@ impl Conn {
     }
 
     /// Runs the credential check on the blocking pool (bcrypt costs milliseconds of CPU by
-    /// design; on an async thread it would stall every connection sharing it).
+    /// design, a signature check tens of microseconds; on an async thread they would stall
+    /// every connection sharing it).
     async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Admission) {
         let shared = self.shared.clone();
+        let nonce = self.nonce.clone();
         let check = tokio::task::spawn_blocking(move || {
-            let admission = shared.auth.authorize(&opts);
+            let admission = shared.auth.authorize(&opts, &nonce);
             (opts, admission)
         });
         match check.await {
@@ -309,7 +317,7 @@ impl Conn {
                     if self.shared.auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let admission = self.shared.auth.authorize(&opts);
+                    let admission = self.shared.auth.authorize(&opts, &self.nonce);
                     if !self.connect(opts, admission) {
                         return Step::End;
                     }

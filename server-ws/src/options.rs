@@ -29,6 +29,16 @@ impl User {
     }
 }
 
+/// One nkey user (`users: [ { nkey: "U…" } ]`): a client proves it holds the key by signing
+/// the nonce of its `INFO` with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NkeyUser {
+    /// The user's public nkey (`U…`), checked at start to be one.
+    pub nkey: String,
+    /// As [`User::permissions`].
+    pub permissions: Option<PermissionsConfig>,
+}
+
 /// Who may connect. Nothing configured means anyone may.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Authorization {
@@ -36,6 +46,8 @@ pub struct Authorization {
     pub token: Option<String>,
     /// `authorization { user, password }` (`--user`/`--pass`) and `users: [ … ]` together.
     pub users: Vec<User>,
+    /// The nkey users of the `users` list.
+    pub nkeys: Vec<NkeyUser>,
     /// `authorization { timeout: N }` seconds; default 2 s (nats-server's AUTH_TIMEOUT).
     pub timeout: Duration,
     /// `no_auth_user`: the user a client that sends no credentials connects as.
@@ -44,7 +56,7 @@ pub struct Authorization {
 
 impl Authorization {
     pub fn required(&self) -> bool {
-        self.token.is_some() || !self.users.is_empty()
+        self.token.is_some() || !self.users.is_empty() || !self.nkeys.is_empty()
     }
 }
 

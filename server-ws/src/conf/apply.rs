@@ -209,13 +209,13 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
     if let Some(name) = &opts.authorization.no_auth_user {
-        let users = &opts.authorization.users;
-        if users.is_empty() {
+        let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
+        if users.is_empty() && nkeys.is_empty() {
             return Err(ConfError::Invalid {
                 message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
             });
         }
-        if !users.iter().any(|u| &u.username == name) {
+        if !users.iter().any(|u| &u.username == name) && !nkeys.iter().any(|u| &u.nkey == name) {
             return Err(ConfError::Invalid {
                 message: format!(
                     "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"

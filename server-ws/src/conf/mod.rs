@@ -223,7 +223,6 @@ mod tests {
             ("websocket { no_tls: true, authorization { token: x } }\n", "authorization", "server.conf:1:27"),
             ("jetstream {\n cipher: aes\n}\n", "cipher", "server.conf:2:2"),
             ("jetstream { key: s3cr3t }\n", "key", "server.conf:1:13"),
-            ("authorization { users: [ {nkey: UABC} ] }\n", "nkey", "server.conf:1:27"),
             ("authorization { users: [ {user: a, account: A} ] }\n", "account", "server.conf:1:36"),
             ("authorization { token: t, permissions: { publish: x } }\n", "permissions", "server.conf:1:27"),
         ] {
