@@ -1,6 +1,7 @@
 //! Checking a client's credentials against `authorization { … }`, and which permissions the
 //! user it authenticated as has.
 
+pub mod jwt;
 pub mod nkey;
 
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct Authenticator {
     auth: Authorization,
     perms: Vec<Option<Arc<Permissions>>>,
     nkeys: nkey::NkeyUsers,
+    /// Operator mode: every client must present a user JWT of a trusted account.
+    trust: Option<jwt::Trust>,
     /// Whether a configured secret is a bcrypt hash or nkey users are configured (see
     /// [`Authenticator::is_slow`]).
     slow: bool,
@@ -33,13 +36,30 @@ impl Authenticator {
         );
         let slow =
             !nkeys.is_empty() || auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
-        Ok(Authenticator { auth: auth.clone(), perms, nkeys, slow })
+        Ok(Authenticator { auth: auth.clone(), perms, nkeys, trust: None, slow })
+    }
+
+    /// Adds operator mode when `trust` names an operator (checked at start by the config;
+    /// checked again here for options built in code).
+    pub fn with_trust(mut self, trust: &crate::options::TrustOptions) -> Result<Authenticator, String> {
+        if trust.operators.is_empty() {
+            return Ok(self);
+        }
+        let t = &trust;
+        self.trust = Some(jwt::Trust::new(&t.operators, &t.preload, t.system_account.as_deref(), unix_now())?);
+        self.slow = true;
+        Ok(self)
+    }
+
+    /// Whether clients must authenticate (a `CONNECT` before anything else).
+    pub fn required(&self) -> bool {
+        self.trust.is_some() || self.auth.required()
     }
 
     /// Whether `INFO` carries a nonce for the client to sign: only when nkey users are
     /// configured, as nats-server.
     pub fn wants_nonce(&self) -> bool {
-        !self.nkeys.is_empty()
+        !self.nkeys.is_empty() || self.trust.is_some()
     }
 
     /// Whether [`Authenticator::authorize`] may verify a bcrypt hash (milliseconds of CPU on
@@ -54,6 +74,25 @@ impl Authenticator {
     /// when one is configured (nats-server's rule). `nonce` is the one this connection's
     /// `INFO` carried (empty when none was sent).
     pub fn authorize(&self, opts: &ConnectOptions, nonce: &str) -> Admission {
+        if let Some(trust) = &self.trust {
+            // operator mode: a user JWT, nothing else (nats-server's rule)
+            let Some(token) = &opts.jwt else {
+                return Admission::Refused;
+            };
+            return match trust.authorize(token, opts.sig.as_deref(), nonce, unix_now()) {
+                Ok(config) => match compile(config.as_ref()) {
+                    Ok(perms) => Admission::Admitted(perms),
+                    Err(e) => {
+                        tracing::debug!("user JWT permissions: {e}");
+                        Admission::Refused
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!("user JWT refused: {e}");
+                    Admission::Refused
+                }
+            };
+        }
         let auth = &self.auth;
         if !auth.required() {
             return Admission::Admitted(None);
@@ -99,8 +138,13 @@ impl Authenticator {
     /// Whether `INFO` says `auth_required`: nats-server says no when a `no_auth_user` lets
     /// clients in without credentials.
     pub fn info_auth_required(&self) -> bool {
-        self.auth.required() && self.auth.no_auth_user.is_none()
+        self.required() && self.auth.no_auth_user.is_none()
     }
+}
+
+/// Unix seconds, for JWT expiry.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn compile(

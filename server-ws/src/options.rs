@@ -60,6 +60,20 @@ impl Authorization {
     }
 }
 
+/// Operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`, `system_account`):
+/// clients authenticate with user JWTs vouched for by a trusted operator's accounts. The
+/// JWTs are checked at start ([`crate::auth::jwt::Trust`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustOptions {
+    /// The trusted operators' JWTs (read from their files).
+    pub operators: Vec<String>,
+    /// `resolver: MEMORY` was given (the only resolver edgebus has).
+    pub memory_resolver: bool,
+    /// `resolver_preload`: account public key → account JWT.
+    pub preload: Vec<(String, String)>,
+    pub system_account: Option<String>,
+}
+
 /// `websocket { … }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSocketOptions {
@@ -131,6 +145,8 @@ pub struct Options {
     pub ping_max: i32,
     pub write_deadline: Duration,
     pub authorization: Authorization,
+    /// Operator mode; empty when no `operator` is configured.
+    pub trust: TrustOptions,
     pub websocket: WebSocketOptions,
     pub jetstream: JetStreamOptions,
     /// `tls { … }` / `--tls*`: TLS on the client port.
@@ -172,6 +188,7 @@ impl Default for Options {
             ping_max: PING_MAX,
             write_deadline: WRITE_DEADLINE,
             authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
+            trust: TrustOptions::default(),
             websocket: WebSocketOptions {
                 host: String::new(),
                 port: 0,

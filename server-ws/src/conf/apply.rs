@@ -22,6 +22,7 @@ use crate::options::{self, Options};
 mod blocks;
 mod permissions;
 mod tls;
+mod trust;
 mod values;
 
 use blocks::{authorization, jetstream, store_dir, websocket};
@@ -84,18 +85,11 @@ const REFUSED_TOP: &[&str] = &[
     "mqtt",
     "ocsp",
     "ocsp_cache",
-    "operator",
-    "operators",
-    "resolver",
     "resolver_pinned_accounts",
-    "resolver_preload",
     "resolver_tls",
     "root",
-    "root_operator",
-    "root_operators",
     "roots",
     "system",
-    "system_account",
     "trusted",
     "trusted_keys",
 ];
@@ -177,6 +171,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "log_file" | "logfile" | "pid_file" | "pidfile" => {
             string(e)?;
         }
+        k if trust::KEYS.contains(&k) => trust::entry(e, opts)?,
         k if REFUSED_TOP.contains(&k) => return Err(refused(e, "")),
         k if UNSUPPORTED_TOP.contains(&k) => unsupported(e, "", opts),
         _ => unknown(e, "", opts),
@@ -208,6 +203,8 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.websocket.port != 0 && !opts.websocket.no_tls && !opts.websocket.tls.enabled {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    trust::validate(opts, now).map_err(|message| ConfError::Invalid { message })?;
     if let Some(name) = &opts.authorization.no_auth_user {
         let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
         if users.is_empty() && nkeys.is_empty() {
