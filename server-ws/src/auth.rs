@@ -1,6 +1,7 @@
 //! Checking a client's credentials against `authorization { … }`, and which permissions the
 //! user it authenticated as has.
 
+pub mod certmap;
 pub mod jwt;
 pub mod nkey;
 
@@ -20,6 +21,8 @@ pub struct Authenticator {
     nkeys: nkey::NkeyUsers,
     /// Operator mode: every client must present a user JWT of a trusted account.
     trust: Option<jwt::Trust>,
+    /// `tls { verify_and_map }`: the client certificate names the user.
+    map_certs: bool,
     /// Whether a configured secret is a bcrypt hash or nkey users are configured (see
     /// [`Authenticator::is_slow`]).
     slow: bool,
@@ -36,7 +39,7 @@ impl Authenticator {
         );
         let slow =
             !nkeys.is_empty() || auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
-        Ok(Authenticator { auth: auth.clone(), perms, nkeys, trust: None, slow })
+        Ok(Authenticator { auth: auth.clone(), perms, nkeys, trust: None, map_certs: false, slow })
     }
 
     /// Adds operator mode when `trust` names an operator (checked at start by the config;
@@ -49,6 +52,13 @@ impl Authenticator {
         self.trust = Some(jwt::Trust::new(&t.operators, &t.preload, t.system_account.as_deref(), unix_now())?);
         self.slow = true;
         Ok(self)
+    }
+
+    /// `tls { verify_and_map }`: users are found by their client certificate
+    /// ([`certmap::CertNames`]).
+    pub fn with_cert_map(mut self, on: bool) -> Authenticator {
+        self.map_certs = on;
+        self
     }
 
     /// Whether clients must authenticate (a `CONNECT` before anything else).
@@ -72,8 +82,9 @@ impl Authenticator {
     /// configured every client is let in. A token and users may be configured together;
     /// either then admits. A client that sends no credentials at all is the `no_auth_user`
     /// when one is configured (nats-server's rule). `nonce` is the one this connection's
-    /// `INFO` carried (empty when none was sent).
-    pub fn authorize(&self, opts: &ConnectOptions, nonce: &str) -> Admission {
+    /// `INFO` carried (empty when none was sent); `cert` the names of the client's verified
+    /// certificate, read when `verify_and_map` is on.
+    pub fn authorize(&self, opts: &ConnectOptions, nonce: &str, cert: Option<&certmap::CertNames>) -> Admission {
         if let Some(trust) = &self.trust {
             // operator mode: a user JWT, nothing else (nats-server's rule)
             let Some(token) = &opts.jwt else {
@@ -115,6 +126,18 @@ impl Authenticator {
                     || opts.sig.as_deref().is_some_and(|sig| nkey::verify_signature(key, sig, nonce));
                 return if signed { Admission::Admitted(perms.clone()) } else { Admission::Refused };
             }
+        }
+        if self.map_certs && !auth.users.is_empty() {
+            // nats-server: the certificate's user wins over a CONNECT `user`; its password
+            // (usually none) is still compared with the CONNECT's
+            let found = cert.and_then(|c| c.find(auth.users.iter().map(|u| u.username.as_str())));
+            let Some(i) = found.and_then(|name| auth.users.iter().position(|u| u.username == name)) else {
+                return Admission::Refused;
+            };
+            return match check_secret(&auth.users[i].password, opts.pass.as_deref().unwrap_or_default()) {
+                true => Admission::Admitted(self.perms[i].clone()),
+                false => Admission::Refused,
+            };
         }
         if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
             return match auth.users.iter().position(|u| &u.username == name) {
@@ -206,7 +229,7 @@ pub(crate) mod tests {
     }
 
     fn admitted(a: &Authenticator, json: &str) -> bool {
-        matches!(a.authorize(&connect(json), ""), Admission::Admitted(_))
+        matches!(a.authorize(&connect(json), "", None), Admission::Admitted(_))
     }
 
     #[test]
@@ -223,9 +246,9 @@ pub(crate) mod tests {
         };
         let a = Authenticator::new(&auth).unwrap();
         assert!(!a.info_auth_required());
-        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}"), "") else { panic!("guest") };
+        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}"), "", None) else { panic!("guest") };
         assert!(p.publish_allowed(b"x") && !p.publish_allowed(b"y"));
-        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#), ""), Admission::Admitted(None)));
+        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#), "", None), Admission::Admitted(None)));
         assert!(!admitted(&a, r#"{"user":"a","pass":"bad"}"#), "credentials given are checked");
     }
 
@@ -248,7 +271,7 @@ pub(crate) mod tests {
             let sig = data_encoding::BASE64URL_NOPAD.encode(&kp.sign(nonce.as_bytes()).unwrap());
             format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key())
         };
-        let ok = |json: &str| matches!(a.authorize(&connect(json), &nonce), Admission::Admitted(_));
+        let ok = |json: &str| matches!(a.authorize(&connect(json), &nonce, None), Admission::Admitted(_));
         assert!(ok(&signed(&alice, &nonce)));
         assert!(!ok(&signed(&alice, "another-nonce")), "a signature of another nonce");
         assert!(!ok(&format!(r#"{{"nkey":"{}"}}"#, alice.public_key())), "no signature");
@@ -258,9 +281,9 @@ pub(crate) mod tests {
         assert!(!ok("{}"), "no credentials and no no_auth_user");
 
         let a = Authenticator::new(&Authorization { no_auth_user: Some(guest.public_key()), ..auth }).unwrap();
-        assert!(matches!(a.authorize(&connect("{}"), &nonce), Admission::Admitted(_)), "no_auth_user as an nkey");
+        assert!(matches!(a.authorize(&connect("{}"), &nonce, None), Admission::Admitted(_)), "no_auth_user as an nkey");
         let forged = format!(r#"{{"nkey":"{}","sig":"AAAA"}}"#, alice.public_key());
-        assert!(!matches!(a.authorize(&connect(&forged), &nonce), Admission::Admitted(_)));
+        assert!(!matches!(a.authorize(&connect(&forged), &nonce, None), Admission::Admitted(_)));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tracing::{debug, error, trace, warn};
 
+use crate::auth::certmap::CertNames;
 use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
 use crate::perms::ReceiverPermissions;
 use crate::router::Router;
@@ -39,7 +40,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         (Kind::Tcp, Some(config)) => {
             let info = info_bytes(&shared, kind, id, peer, &nonce);
             match transport::open_tls(stream, tls, config, &info).await {
-                Ok((r, w, sent)) => Ok((r, w, peer, (!sent).then_some(info))),
+                Ok((r, w, sent, cert)) => Ok((r, w, peer, (!sent).then_some(info), cert)),
                 Err(e) => {
                     tls_failed(id, peer, &e);
                     return;
@@ -48,9 +49,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         }
         _ => transport::open(stream, peer, kind, &shared.opts.websocket)
             .await
-            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)))),
+            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)), None)),
     };
-    let (reader, writer, peer, owed_info) = match opened {
+    let (reader, writer, peer, owed_info, peer_cert) = match opened {
         Ok(parts) => parts,
         Err(e) => {
             debug!(%peer, "connection setup failed: {e}");
@@ -91,6 +92,10 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         shared: shared.clone(),
         client: client.clone(),
         nonce,
+        cert: peer_cert
+            .filter(|_| shared.opts.tls.verify_and_map)
+            .and_then(|der| CertNames::from_der(&der))
+            .map(Arc::new),
     };
     // The writer runs as its own task so that writing to this client and reading from it
     // proceed on different cores.
@@ -172,6 +177,8 @@ struct Conn {
     publishing: Publishing,
     /// The nonce this connection's `INFO` carried (empty: none was sent).
     nonce: String,
+    /// The names in the client's certificate, with `verify_and_map`.
+    cert: Option<Arc<CertNames>>,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -278,9 +285,9 @@ impl Conn {
     /// every connection sharing it).
     async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Admission) {
         let shared = self.shared.clone();
-        let nonce = self.nonce.clone();
+        let (nonce, cert) = (self.nonce.clone(), self.cert.clone());
         let check = tokio::task::spawn_blocking(move || {
-            let admission = shared.auth.authorize(&opts, &nonce);
+            let admission = shared.auth.authorize(&opts, &nonce, cert.as_deref());
             (opts, admission)
         });
         match check.await {
@@ -317,7 +324,7 @@ impl Conn {
                     if self.shared.auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let admission = self.shared.auth.authorize(&opts, &self.nonce);
+                    let admission = self.shared.auth.authorize(&opts, &self.nonce, self.cert.as_deref());
                     if !self.connect(opts, admission) {
                         return Step::End;
                     }

@@ -161,7 +161,8 @@ impl Server {
         let auth = crate::auth::Authenticator::new(&opts.authorization)
             .map_err(|e| bad(e.to_string()))?
             .with_trust(&opts.trust)
-            .map_err(bad)?;
+            .map_err(bad)?
+            .with_cert_map(opts.tls.verify_and_map);
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
             auth,

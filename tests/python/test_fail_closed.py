@@ -40,7 +40,6 @@ def test_no_auth_user_naming_nobody_refuses(make_server, users):
 REFUSED = [
     # TLS is honoured (tests/python/test_tls.py), and nkey users (test_nkeys.py); mapping
     # certificates to users is not
-    ("tls {\n  cert_file: cert.pem\n  key_file: key.pem\n  verify_and_map: true\n}", "verify_and_map", 4),
     ("tls { pinned_certs: [] }", "pinned_certs", 1),
     ("cluster { port: -1 }", "cluster", 1),
     ("gateway { name: g, port: -1 }", "gateway", 1),

@@ -164,7 +164,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "authorization" => authorization(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
-        "tls" => opts.tls = tls::tls(e)?,
+        "tls" => opts.tls = tls::tls(e, true)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.

@@ -211,7 +211,6 @@ mod tests {
     #[test]
     fn keys_asking_for_security_refuse_to_start() {
         for (src, key, at) in [
-            ("port: 1\ntls { verify_and_map: true }\n", "verify_and_map", "server.conf:2:7"),
             ("tls { pinned_certs: [] }\n", "pinned_certs", "server.conf:1:7"),
             ("cluster { port: 6222 }\n", "cluster", "server.conf:1:1"),
             ("accounts { A: {} }\n", "accounts", "server.conf:1:1"),

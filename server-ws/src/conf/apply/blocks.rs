@@ -194,7 +194,7 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
-            "tls" => opts.websocket.tls = super::tls::tls(we)?,
+            "tls" => opts.websocket.tls = super::tls::tls(we, false)?,
             "same_origin" => opts.websocket.same_origin = boolean(we)?,
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
                 opts.websocket.allowed_origins = allowed_origins(we)?
