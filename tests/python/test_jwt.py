@@ -49,10 +49,11 @@ OPERATOR, OP_SIGNER = Key(nkeys.PREFIX_BYTE_OPERATOR), Key(nkeys.PREFIX_BYTE_OPE
 ACCOUNT, ACC_SIGNER, OTHER_ACCOUNT = (Key(nkeys.PREFIX_BYTE_ACCOUNT) for _ in range(3))
 OPERATOR_JWT = jwt(OPERATOR, OPERATOR.public, "operator", {"signing_keys": [OP_SIGNER.public]})
 REVOKED = Key(nkeys.PREFIX_BYTE_USER)
+REVOKED_AT = int(time.time())
 ACCOUNT_JWT = jwt(OP_SIGNER, ACCOUNT.public, "account", {
     "limits": {**UNLIMITED, "conn": -1, "leaf": -1, "imports": -1, "exports": -1, "wildcards": True},
     "signing_keys": [ACC_SIGNER.public],
-    "revocations": {REVOKED.public: int(time.time()) + 5},
+    "revocations": {REVOKED.public: REVOKED_AT},
 })
 
 
@@ -165,8 +166,12 @@ def test_bad_signatures_and_untrusted_issuers_are_refused(op_server):
 def test_expired_and_revoked_users_are_refused(op_server):
     u, token = user(exp=int(time.time()) - 10)
     refused(op_server.port, signed(u, token))
-    token = jwt(ACCOUNT, REVOKED.public, "user", UNLIMITED)
+    # issued before the account revoked the key (the time is in the JWT, not the clock's)
+    token = jwt(ACCOUNT, REVOKED.public, "user", UNLIMITED, iat=REVOKED_AT - 10)
     refused(op_server.port, signed(REVOKED, token))
+    # a JWT issued after the revocation is good again
+    token = jwt(ACCOUNT, REVOKED.public, "user", UNLIMITED, iat=REVOKED_AT + 10)
+    admitted(op_server.port, signed(REVOKED, token)).close()
 
 
 def test_bearer_token_needs_no_signature(op_server):
