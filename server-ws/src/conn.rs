@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tracing::{debug, error, trace, warn};
 
+use crate::auth::certmap::CertNames;
 use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
 use crate::perms::ReceiverPermissions;
 use crate::router::Router;
@@ -33,12 +34,13 @@ use crate::transport::{self, Kind, Reader};
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let nonce = if shared.auth.wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
     let tls = &shared.opts.tls;
     let opened = match (kind, &tls.loaded) {
         (Kind::Tcp, Some(config)) => {
-            let info = info_bytes(&shared, kind, id, peer);
+            let info = info_bytes(&shared, kind, id, peer, &nonce);
             match transport::open_tls(stream, tls, config, &info).await {
-                Ok((r, w, sent)) => Ok((r, w, peer, (!sent).then_some(info))),
+                Ok((r, w, sent, cert)) => Ok((r, w, peer, (!sent).then_some(info), cert)),
                 Err(e) => {
                     tls_failed(id, peer, &e);
                     return;
@@ -47,9 +49,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         }
         _ => transport::open(stream, peer, kind, &shared.opts.websocket)
             .await
-            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer)))),
+            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)), None)),
     };
-    let (reader, writer, peer, owed_info) = match opened {
+    let (reader, writer, peer, owed_info, peer_cert) = match opened {
         Ok(parts) => parts,
         Err(e) => {
             debug!(%peer, "connection setup failed: {e}");
@@ -89,6 +91,11 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         },
         shared: shared.clone(),
         client: client.clone(),
+        nonce,
+        cert: peer_cert
+            .filter(|_| shared.opts.tls.verify_and_map)
+            .and_then(|der| CertNames::from_der(&der))
+            .map(Arc::new),
     };
     // The writer runs as its own task so that writing to this client and reading from it
     // proceed on different cores.
@@ -117,10 +124,12 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     debug!(cid = id, %peer, "Client connection closed");
 }
 
-/// The `INFO` line a new connection gets.
-fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr) -> BytesMut {
+/// The `INFO` line a new connection gets, with the nonce it must sign when nkeys are in use.
+fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr, nonce: &str) -> BytesMut {
     let mut info = BytesMut::new();
-    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    let mut fields = shared.info(kind, id, peer.ip().to_string());
+    fields.nonce = nonce.to_string();
+    let json = serde_json::to_vec(&fields).unwrap_or_default();
     write_info(&mut info, &json);
     info
 }
@@ -155,7 +164,7 @@ enum Step {
     Drained,
     /// The connection must end.
     End,
-    /// A `CONNECT` whose credentials need slow verification (bcrypt): nothing after it is
+    /// A `CONNECT` whose credentials need slow verification (bcrypt, Ed25519): nothing after it is
     /// processed until it is decided, off the async threads.
     Authorize(Box<ConnectOptions>),
 }
@@ -169,6 +178,10 @@ struct Conn {
     client: Arc<Client>,
     session: Session,
     publishing: Publishing,
+    /// The nonce this connection's `INFO` carried (empty: none was sent).
+    nonce: String,
+    /// The names in the client's certificate, with `verify_and_map`.
+    cert: Option<Arc<CertNames>>,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -271,11 +284,13 @@ impl Conn {
     }
 
     /// Runs the credential check on the blocking pool (bcrypt costs milliseconds of CPU by
-    /// design; on an async thread it would stall every connection sharing it).
+    /// design, a signature check tens of microseconds; on an async thread they would stall
+    /// every connection sharing it).
     async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Decision) {
         let shared = self.shared.clone();
+        let (nonce, cert) = (self.nonce.clone(), self.cert.clone());
         let check = tokio::task::spawn_blocking(move || {
-            let decision = decide(&shared, &opts);
+            let decision = decide(&shared, &opts, &nonce, cert.as_deref());
             (opts, decision)
         });
         match check.await {
@@ -312,7 +327,7 @@ impl Conn {
                     if self.shared.auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let decision = decide(&self.shared, &opts);
+                    let decision = decide(&self.shared, &opts, &self.nonce, self.cert.as_deref());
                     if !self.connect(opts, decision) {
                         return Step::End;
                     }
@@ -511,8 +526,13 @@ impl Conn {
 }
 
 /// Checks a `CONNECT`'s credentials (bcrypt may make this slow: see `authorize_blocking`).
-fn decide(shared: &Shared, opts: &ConnectOptions) -> Decision {
-    let (admission, account) = shared.auth.authorize_as(opts);
+fn decide(
+    shared: &Shared,
+    opts: &ConnectOptions,
+    nonce: &str,
+    cert: Option<&crate::auth::certmap::CertNames>,
+) -> Decision {
+    let (admission, account) = shared.auth.authorize_as(opts, nonce, cert);
     (admission, account.map(str::to_string))
 }
 

@@ -66,7 +66,7 @@ impl Shared {
                 max_control_line: self.opts.max_control_line.max(1) as usize,
                 max_payload: self.opts.max_payload.max(0) as usize,
             },
-            auth_required: self.opts.authorization.required(),
+            auth_required: self.auth.required(),
         }
     }
 
@@ -138,7 +138,11 @@ impl Server {
         } else {
             None
         };
-        let auth = crate::auth::Authenticator::new(&opts.authorization).map_err(|e| bad(e.to_string()))?;
+        let auth = crate::auth::Authenticator::new(&opts.authorization)
+            .map_err(|e| bad(e.to_string()))?
+            .with_trust(&opts.trust)
+            .map_err(bad)?
+            .with_cert_map(opts.tls.verify_and_map);
         let accounts = crate::accounts::Accounts::new(&opts.accounts).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {

@@ -23,6 +23,7 @@ mod accounts;
 mod blocks;
 mod permissions;
 mod tls;
+mod trust;
 mod values;
 
 use blocks::{authorization, jetstream, store_dir, websocket};
@@ -84,18 +85,11 @@ const REFUSED_TOP: &[&str] = &[
     "mqtt",
     "ocsp",
     "ocsp_cache",
-    "operator",
-    "operators",
-    "resolver",
     "resolver_pinned_accounts",
-    "resolver_preload",
     "resolver_tls",
     "root",
-    "root_operator",
-    "root_operators",
     "roots",
     "system",
-    "system_account",
     "trusted",
     "trusted_keys",
 ];
@@ -175,13 +169,14 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "accounts" => accounts::accounts(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
-        "tls" => opts.tls = tls::tls(e)?,
+        "tls" => opts.tls = tls::tls(e, true)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.
         "log_file" | "logfile" | "pid_file" | "pidfile" => {
             string(e)?;
         }
+        k if trust::KEYS.contains(&k) => trust::entry(e, opts)?,
         k if REFUSED_TOP.contains(&k) => return Err(refused(e, "")),
         k if UNSUPPORTED_TOP.contains(&k) => unsupported(e, "", opts),
         _ => unknown(e, "", opts),
@@ -214,14 +209,16 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
     validate_accounts(opts)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    trust::validate(opts, now).map_err(|message| ConfError::Invalid { message })?;
     if let Some(name) = &opts.authorization.no_auth_user {
-        let users = &opts.authorization.users;
-        if users.is_empty() {
+        let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
+        if users.is_empty() && nkeys.is_empty() {
             return Err(ConfError::Invalid {
                 message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
             });
         }
-        if !users.iter().any(|u| &u.username == name) {
+        if !users.iter().any(|u| &u.username == name) && !nkeys.iter().any(|u| &u.nkey == name) {
             return Err(ConfError::Invalid {
                 message: format!(
                     "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"

@@ -115,7 +115,18 @@ fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, V
     };
     for f in fields {
         match f.key.to_ascii_lowercase().as_str() {
-            "users" => users = parse_users(f, opts)?,
+            "users" => {
+                let (account_users, nkeys) = parse_users(f, opts)?;
+                if !nkeys.is_empty() {
+                    // nkey users are admitted into the global account (see `auth`)
+                    return Err(ConfError::value(
+                        &f.key_pos,
+                        &f.key,
+                        "nkey users in accounts are not supported by edgebus: refusing to start",
+                    ));
+                }
+                users = account_users;
+            }
             "jetstream" | "js" => config.jetstream = account_jetstream(f, opts)?,
             "default_permission" | "default_permissions" => defaults = Some(permissions(f)?),
             "exports" => {
