@@ -282,3 +282,21 @@ async def test_jetstream_enabled_in_no_account_enables_none(make_server):
         assert got["error"]["err_code"] == 10039, got
     finally:
         await a.close()
+
+
+@pytest.mark.parametrize("where", ["account block", "account field"])
+def test_nkey_users_of_accounts_refuse(make_server, edgebus_only, where):
+    # edgebus admits nkey users into the global account; one inside an account would
+    # silently cross the tenant boundary, so the start is refused instead
+    if not edgebus_only:
+        pytest.skip("nats-server implements nkey users in accounts")
+    import os
+
+    import nkeys
+    public = nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))).public_key.decode()
+    if where == "account block":
+        conf = f"accounts {{ A: {{ users: [ {{ nkey: {public} }} ] }} }}\n"
+    else:
+        conf = f"accounts {{ A: {{}} }}\nauthorization {{ users: [ {{ nkey: {public}, account: A }} ] }}\n"
+    srv = make_server(conf, start=False)
+    assert "nkey users in accounts are not supported" in _refuses(srv)

@@ -156,6 +156,8 @@ mod tests {
         assert!(no_op("system_account: AS").contains("system_account"));
         let users = "operator: eyJa.b.c\nresolver: MEMORY\nauthorization { users: [ { user: a, password: b } ] }";
         assert_eq!(validate(&ok(users), 0).unwrap_err(), "operators do not allow users to be configured directly");
+        let accounts = "operator: eyJa.b.c\nresolver: MEMORY\naccounts { A: {} }";
+        assert_eq!(validate(&ok(accounts), 0).unwrap_err(), "operators do not allow local accounts to be configured");
         assert!(validate(&ok("operator: eyJa.b.c"), 0).unwrap_err().contains("resolver: MEMORY"));
         let js = validate(&ok("operator: eyJa.b.c\nresolver: MEMORY\njetstream: enabled"), 0).unwrap_err();
         assert!(js.contains("JetStream"), "{js}");
