@@ -257,6 +257,11 @@ impl Broker {
         self.config.session.limits.max_payload = max;
     }
 
+    /// The largest message local publishers may send (headers and payload); 0: no limit.
+    pub fn max_payload(&self) -> usize {
+        usize::try_from(self.config.info.max_payload).unwrap_or(0)
+    }
+
     /// The broker's own `max_payload` ([`crate::proto::ServerInfo::max_payload`]; 0 or less:
     /// none), which local publishers meet as protocol clients do.
     fn check_payload(&self, size: usize) -> Result<(), PublishError> {

@@ -145,6 +145,23 @@ impl Bus {
         Ok(())
     }
 
+    /// Publishes the package's queued plain publishes with one call (see
+    /// `bus::Inner::publish_runs` for the layout).
+    #[wasm_bindgen(js_name = publishRuns)]
+    pub fn publish_runs(&self, subjects: &str, runs: &[u32], data: Vec<u8>, ends: &[u32]) -> Result<(), JsValue> {
+        self.inner.borrow_mut().publish_runs(subjects, runs, data, ends)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// The largest message (headers and payload) a publish may carry; 0: no limit. The
+    /// package queues a plain publish only when its payload is within it, and otherwise
+    /// publishes at once, so the broker's own check throws.
+    #[wasm_bindgen(js_name = maxPayload)]
+    pub fn max_payload(&self) -> f64 {
+        self.inner.borrow().broker.max_payload() as f64
+    }
+
     /// Subscribes; `callback(data, ends, subjects, extras)` gets the messages in batches (see
     /// `bus::Batch::call`). Returns the subscription id.
     pub fn subscribe(&self, subject: &str, queue: Option<String>, callback: js_sys::Function) -> Result<f64, JsValue> {
