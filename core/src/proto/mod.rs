@@ -13,7 +13,7 @@ mod parse;
 
 pub use encode::*;
 pub use error::ProtocolError;
-pub use headers::{fields, header_value, Fields, HeaderError, Headers};
+pub use headers::{fields, header_value, Fields, HeaderError, Headers, MSG_ID};
 pub use json::{ConnectOptions, ServerInfo};
 pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, PubSpan, Publish, ServerOp, ServerRole};
 
