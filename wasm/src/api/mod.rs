@@ -52,11 +52,17 @@ struct RequestOptions {
     headers: Option<Vec<(String, String)>>,
 }
 
+/// Reads an options object through its JSON text: every type the page reads then goes
+/// through one deserializer, serde_json's, which the JetStream API needs anyway; reading the
+/// object directly (serde-wasm-bindgen) linked a second copy of each type's code and that
+/// crate's own (about 16 KB of the module).
 pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    Ok(serde_wasm_bindgen::from_value(v)?)
+    let text: String =
+        js_sys::JSON::stringify(&v).map_err(|_| BusError::Invalid("options are not JSON".into()))?.into();
+    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 pub(crate) fn json_to_js(v: &Value) -> JsValue {
