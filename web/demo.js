@@ -162,11 +162,11 @@ async function refreshStores() {
   if (refreshing) return;
   refreshing = true;
   try {
-    const streams = await jsm.streams.list();
+    const streams = await jsm.streams.list().next();
     const tbody = $("streams");
     const rows = [];
     for (const s of streams) {
-      const consumers = await jsm.consumers.list(s.config.name);
+      const consumers = await jsm.consumers.list(s.config.name).next();
       const names = consumers.map((c) => `${c.name} (${c.num_pending} pending)`).join(", ") || "—";
       rows.push(row([s.config.name, (s.config.subjects ?? []).join(" "), s.state.messages, s.state.bytes, names]));
     }

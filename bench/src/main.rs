@@ -43,7 +43,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --quick            small message counts, 2 rounds (about a minute)
   --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns browser (default: all of them)
+                     costgrowth idleconns perms browser (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first
   --no-readme        do not update README.md (full runs update it by default)

@@ -67,6 +67,8 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("fanout8", "fan-out to 8 subs, 16 B", "deliveries/s", Higher, Some(Ratio(1.0))),
     m("queue4", "queue group of 4, 16 B", "msgs/s", Higher, Some(Ratio(1.0))),
     m("queue4_even", "queue group evenness (min/max)", "", Higher, None),
+    m("pubsub16_perms", "1 pub -> 1 sub, 16 B, user with permissions", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("perms_cost", "pub/sub with permissions / without (same server)", "", Higher, Some(Own(0.9))),
     m("rr_p50", "request/reply p50", "us", Lower, Some(Ratio(1.0))),
     m("rr_p90", "request/reply p90", "us", Lower, None),
     m("rr_p99", "request/reply p99", "us", Lower, None),
@@ -170,10 +172,11 @@ pub(crate) enum Scenario {
     Kv,
     CostGrowth,
     IdleConns,
+    Perms,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 10] = [
+    pub(crate) const ALL: [Scenario; 11] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -184,6 +187,7 @@ impl Scenario {
         Scenario::Kv,
         Scenario::CostGrowth,
         Scenario::IdleConns,
+        Scenario::Perms,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -198,6 +202,7 @@ impl Scenario {
             Scenario::Kv => "kv",
             Scenario::CostGrowth => "costgrowth",
             Scenario::IdleConns => "idleconns",
+            Scenario::Perms => "perms",
         }
     }
 }
@@ -265,14 +270,56 @@ pub(crate) async fn run(
         Scenario::IdleConns => {
             out.push(("idle_conn", idle_connections(server, sz.idle_conns).await?));
         }
+        Scenario::Perms => with_permissions(server, round, sz, &mut out).await?,
     }
     Ok(out)
 }
 
+/// A user whose permissions look like a real deployment's: a few allowed trees, a denied
+/// branch inside one of them, the inbox for requests.
+const PERMS_CONFIG: &str = r#"
+authorization {
+  users: [ {
+    user: bench, password: bench,
+    permissions: {
+      publish: { allow: ["bench.>", "orders.*.created", "metrics.>", "_INBOX.>"], deny: ["bench.secret.>"] }
+      subscribe: { allow: ["bench.>", "orders.>", "metrics.*", "_INBOX.>"], deny: ["bench.secret.>"] }
+    }
+  } ]
+}
+"#;
+
+/// Pub/sub through a second server of the same kind whose only user has permissions, against
+/// the same measurement on `server` (no authorization), in alternating order: the cost of
+/// checking permissions on the publish and on the delivery.
+async fn with_permissions(server: &Server, round: usize, sz: &Sizes, out: &mut Samples) -> Res<()> {
+    let guarded = Server::start_with(server.kind, &server.bin, Some(PERMS_CONFIG))?;
+    let guarded_url = guarded.url.replacen("nats://", "nats://bench:bench@", 1);
+    let subject = format!("bench.perm.{round}");
+    let mut rates = [0.0; 2];
+    let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+    for i in order {
+        let url = if i == 0 { server.url.as_str() } else { guarded_url.as_str() };
+        rates[i] = deliver(url, &subject, sz.pubsub16, 16, 1, None).await?.rate;
+    }
+    out.push(("pubsub16_perms", rates[1]));
+    out.push(("perms_cost", rates[1] / rates[0]));
+    Ok(())
+}
+
 /// A connection with room for a million queued messages per subscription: async-nats drops
 /// messages when a subscription's channel is full, which would look like server loss.
+/// A `nats://user:pass@host` URL logs in as that user.
 async fn connect(url: &str) -> Res<Client> {
-    Ok(ConnectOptions::new().subscription_capacity(1 << 20).connect(url).await?)
+    let opts = ConnectOptions::new().subscription_capacity(1 << 20);
+    let login = url.strip_prefix("nats://").and_then(|rest| rest.split_once('@'));
+    Ok(match login {
+        Some((creds, host)) => {
+            let (user, pass) = creds.split_once(':').unwrap_or((creds, ""));
+            opts.user_and_password(user.into(), pass.into()).connect(format!("nats://{host}")).await?
+        }
+        None => opts.connect(url).await?,
+    })
 }
 
 fn payload(size: usize) -> Bytes {

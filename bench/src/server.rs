@@ -28,6 +28,8 @@ impl Kind {
 pub(crate) struct Server {
     pub(crate) kind: Kind,
     pub(crate) url: String,
+    /// The binary, so a scenario can start a second server of the same kind with a config.
+    pub(crate) bin: PathBuf,
     pid: u32,
     child: Child,
     dir: PathBuf,
@@ -45,12 +47,23 @@ impl Server {
     /// (highest allowed) descriptor limit for the 1,000-connection scenario; `exec` keeps the
     /// pid, so `/proc/<pid>/status` is the server's.
     pub(crate) fn start(kind: Kind, bin: &Path) -> Res<Server> {
+        Server::start_with(kind, bin, None)
+    }
+
+    /// [`Server::start`], also given a config file with `config` as its text (`-c FILE`).
+    pub(crate) fn start_with(kind: Kind, bin: &Path, config: Option<&str>) -> Res<Server> {
         let port = free_port()?;
         let http = free_port()?;
         let dir = std::env::temp_dir().join(format!("edgebus-bench-{}-{}-{}", std::process::id(), kind.label(), port));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("store"))?;
         let log = fs::File::create(dir.join("server.log"))?;
+        let mut config_args = Vec::new();
+        if let Some(text) = config {
+            let file = dir.join("server.conf");
+            fs::write(&file, text)?;
+            config_args.extend(["-c".into(), file.into_os_string()]);
+        }
         let child = Command::new("sh")
             .arg("-c")
             .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
@@ -58,12 +71,20 @@ impl Server {
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .args(["-m", &http.to_string(), "-js", "-sd"])
             .arg(dir.join("store"))
+            .args(config_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut server = Server { kind, url: format!("nats://127.0.0.1:{port}"), pid: child.id(), child, dir };
+        let mut server = Server {
+            kind,
+            url: format!("nats://127.0.0.1:{port}"),
+            bin: bin.to_path_buf(),
+            pid: child.id(),
+            child,
+            dir,
+        };
         server.wait_ready(port)?;
         Ok(server)
     }

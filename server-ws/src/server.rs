@@ -145,10 +145,10 @@ impl Server {
         // the command line has loaded it already; options built in code may not have
         opts.tls.load().map_err(|e| bad(e.to_string()))?;
         opts.websocket.tls.load().map_err(|e| bad(format!("websocket: {e}")))?;
-        let tcp = TcpListener::bind(opts.client_addr().map_err(bad)?).await?;
+        let tcp = listen(opts.client_addr().map_err(bad)?)?;
         let ws = if opts.websocket.port != 0 {
             let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };
-            Some(TcpListener::bind(crate::options::resolve(&host, opts.websocket.port).map_err(bad)?).await?)
+            Some(listen(crate::options::resolve(&host, opts.websocket.port).map_err(bad)?)?)
         } else {
             None
         };
@@ -254,6 +254,23 @@ impl Server {
         }
         info!("Server exiting");
     }
+}
+
+/// Connections the kernel completes before the server accepts them. The default of std and
+/// tokio (128) overflows when hundreds of clients connect at once (a fleet reconnecting after
+/// an outage): the kernel then drops their handshake's last ACK, the client believes it is
+/// connected and waits for an INFO that comes only after its retransmissions, seconds later.
+/// nats-server listens with 4096 too (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a client listener with [`LISTEN_BACKLOG`], reusing the address as std does on Unix
+/// (a restarted server can bind while old connections are in TIME_WAIT).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {

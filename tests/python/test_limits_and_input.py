@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import subprocess
 
 import nats
 import pytest
@@ -204,3 +206,25 @@ def _msg_body(w: Wire) -> bytes:
     assert head.startswith(b"MSG "), head[:200]
     size = int(head.rsplit(b" ", 1)[1])
     return w.exactly(size + 2, timeout=10)[:-2]
+
+
+# ---------------------------------------------------------- listen backlog ---
+
+def _listen_backlog(port: int) -> int | None:
+    """The accept-queue size of the socket listening on `port`, as `ss` reports it (its
+    Send-Q column), or None when nothing listens there."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "LISTEN":
+            return int(fields[2])
+    return None
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the listen backlog")
+def test_client_port_listens_with_nats_servers_backlog(server):
+    # With the 128 of a default listener, hundreds of clients connecting at once (a fleet
+    # reconnecting) overflow the accept queue: their handshakes complete on the client side
+    # and the INFO comes seconds later. nats-server asks for 4096; the kernel caps it.
+    somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+    assert _listen_backlog(server.port) == min(4096, somaxconn)

@@ -31,6 +31,7 @@ use crate::idb::{self, SharedJournal};
 
 mod direct;
 mod dispatch;
+mod refused;
 mod requests;
 
 pub use direct::{durable, engine_call};
@@ -88,7 +89,7 @@ pub struct Inner {
     open_batch: u64,
     idle_waiters: Vec<oneshot::Sender<()>>,
     /// Direct engine calls waiting for the commit numbered by their tag ([`engine_call`]).
-    durable_waiters: Vec<(u64, oneshot::Sender<()>)>,
+    durable_waiters: Vec<(u64, oneshot::Sender<Result<(), BusError>>)>,
     timer: Option<u64>,
     timer_gen: u64,
     closed: bool,
@@ -441,7 +442,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
         };
         drop(rc);
         if let Err(e) = idb::write(&db, ops).await {
-            web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: IndexedDB commit failed: {e}")));
+            refused::recover(&weak, &db, e).await;
         }
         let Some(rc) = weak.upgrade() else { return };
         {

@@ -10,6 +10,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use wasm_bindgen::{JsCast, JsValue};
 
+/// JetStream's `err_code` for "insufficient resources".
+const INSUFFICIENT_RESOURCES: u32 = 10023;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusError {
     /// The bus was closed.
@@ -60,6 +63,9 @@ impl BusError {
             BusError::Timeout => "TimeoutError",
             BusError::NoResponders(_) => "NoRespondersError",
             BusError::BadSubject(_) => "InvalidSubjectError",
+            // no room to store: the page's store limits (as the engine refuses a publish past
+            // them) or the browser's quota (see `bus::refused`)
+            BusError::Api { err_code: INSUFFICIENT_RESOURCES, .. } => "StorageQuotaError",
             BusError::Api { .. } => "JetStreamApiError",
             BusError::Invalid(_) => "InvalidArgumentError",
             BusError::Storage(_) => "StorageError",

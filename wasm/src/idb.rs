@@ -438,42 +438,64 @@ async fn read_all(db: &Database, store: &str) -> Result<Vec<(String, Vec<u8>)>, 
     Ok(keys.into_iter().zip(values).map(|(k, v)| (k, v.unchecked_into::<js_sys::Uint8Array>().to_vec())).collect())
 }
 
-/// Reads everything back into a fresh journal (bus start-up, before the engine exists).
+/// Reads everything back into a fresh journal (bus start-up, before the engine exists; and
+/// after a refused commit, to go back to what is stored).
 pub async fn load(db: &Database) -> Result<Journal, StoreError> {
-    let mut j = Journal::default();
-    let mut ids: BTreeMap<String, u64> = BTreeMap::new();
     let meta = read_all(db, META).await?;
-    for (key, value) in &meta {
-        if let Some(name) = key.strip_prefix("s\0") {
-            let id = j.next_id;
-            j.next_id += 1;
-            ids.insert(name.into(), id);
-            let mut data = StreamData::new(name);
-            data.config = value.clone();
-            j.streams.insert(id, data);
-        }
-    }
-    for (key, value) in meta {
-        let Some(rest) = key.strip_prefix("c\0") else { continue };
-        let Some((stream, consumer)) = rest.split_once('\0') else { continue };
-        if let Some(s) = ids.get(stream).and_then(|id| j.streams.get_mut(id)) {
-            s.consumers.insert(consumer.into(), value);
-        }
-    }
-    for (key, value) in read_all(db, BLOCKS).await? {
-        let Some((stream, first)) = key.split_once('\0') else { continue };
-        let (Some(s), Ok(first)) = (ids.get(stream).and_then(|id| j.streams.get_mut(id)), first.parse::<u64>()) else {
-            continue;
-        };
-        match decode_block(&value) {
-            Ok(msgs) => {
-                let filled = msgs.values().map(|m| m.stored_size() as usize).sum();
-                s.blocks.insert(first, Block { msgs, filled });
+    let blocks = read_all(db, BLOCKS).await?;
+    Ok(Journal::from_records(meta, blocks))
+}
+
+impl Journal {
+    /// The journal of what the `meta` and `blocks` records hold.
+    fn from_records(meta: Vec<(String, Vec<u8>)>, blocks: Vec<(String, Vec<u8>)>) -> Journal {
+        let mut j = Journal::default();
+        let mut ids: BTreeMap<String, u64> = BTreeMap::new();
+        for (key, value) in &meta {
+            if let Some(name) = key.strip_prefix("s\0") {
+                let id = j.next_id;
+                j.next_id += 1;
+                ids.insert(name.into(), id);
+                let mut data = StreamData::new(name);
+                data.config = value.clone();
+                j.streams.insert(id, data);
             }
-            Err(e) => j.warnings.push(format!("stream {stream}: block {first} skipped: {e}")),
         }
+        for (key, value) in meta {
+            let Some(rest) = key.strip_prefix("c\0") else { continue };
+            let Some((stream, consumer)) = rest.split_once('\0') else { continue };
+            if let Some(s) = ids.get(stream).and_then(|id| j.streams.get_mut(id)) {
+                s.consumers.insert(consumer.into(), value);
+            }
+        }
+        for (key, value) in blocks {
+            let Some((stream, first)) = key.split_once('\0') else { continue };
+            let (Some(s), Ok(first)) = (ids.get(stream).and_then(|id| j.streams.get_mut(id)), first.parse::<u64>())
+            else {
+                continue;
+            };
+            match decode_block(&value) {
+                Ok(msgs) => {
+                    let filled = msgs.values().map(|m| m.stored_size() as usize).sum();
+                    s.blocks.insert(first, Block { msgs, filled });
+                }
+                Err(e) => j.warnings.push(format!("stream {stream}: block {first} skipped: {e}")),
+            }
+        }
+        j
     }
-    Ok(j)
+
+    /// Goes back to `stored` (what the database holds, from [`load`]) after a commit was
+    /// refused: every change since the last commit is dropped. Stream ids keep counting up,
+    /// so a handle of a dropped stream can never reach a stream of `stored`.
+    pub fn reset_to(&mut self, stored: Journal) {
+        let base = self.next_id;
+        self.streams = stored.streams.into_iter().map(|(id, s)| (base + id, s)).collect();
+        self.next_id = base + stored.next_id;
+        self.wipes.clear();
+        self.pending = false;
+        self.warnings.extend(stored.warnings);
+    }
 }
 
 fn outbox_key(seq: u64) -> String {
@@ -541,7 +563,20 @@ pub async fn write(db: &Database, ops: Vec<Op>) -> Result<(), StoreError> {
     }
     drop(blocks);
     drop(meta);
-    tx.commit().await.map_err(idb_err)
+    tx.commit().await.map_err(commit_err)
+}
+
+/// A commit that did not happen. Nothing here aborts a transaction, so an aborted one was
+/// refused by the browser: in practice its storage quota (`QuotaExceededError`, which
+/// Chromium reports at commit by aborting the transaction). That is the core's
+/// [`StoreError::NoSpace`]; anything else is an I/O error.
+fn commit_err(e: indexed_db_futures::error::Error) -> StoreError {
+    let text = format!("{e:?}");
+    if text.contains("Quota") || text.contains("TransactionAborted") || text.contains("aborted") {
+        StoreError::NoSpace
+    } else {
+        StoreError::Io(format!("IndexedDB: {text}"))
+    }
 }
 
 #[cfg(test)]
@@ -557,6 +592,81 @@ mod tests {
             payload: Bytes::from(vec![b'x'; n]),
             time: 1_700_000_000_000_000_000 + seq,
         }
+    }
+
+    /// The records a database would hold: (meta, blocks), each key → value.
+    #[derive(Default)]
+    struct Disk(BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>);
+
+    impl Disk {
+        /// What [`write`] does to the database, for tests without one.
+        fn commit(&mut self, ops: Vec<Op>) {
+            for op in ops {
+                match op {
+                    Op::Wipe(stream) => {
+                        self.1.retain(|k, _| k.split_once('\0').map(|(s, _)| s) != Some(stream.as_str()));
+                        self.0.remove(&config_key(&stream));
+                        let prefix = format!("c\0{stream}\0");
+                        self.0.retain(|k, _| !k.starts_with(&prefix));
+                    }
+                    Op::PutBlock(k, v) => drop(self.1.insert(k, v)),
+                    Op::DeleteBlock(k) => drop(self.1.remove(&k)),
+                    Op::PutMeta(k, v) => drop(self.0.insert(k, v)),
+                    Op::DeleteMeta(k) => drop(self.0.remove(&k)),
+                }
+            }
+        }
+
+        fn load(&self) -> Journal {
+            let all = |m: &BTreeMap<String, Vec<u8>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            Journal::from_records(all(&self.0), all(&self.1))
+        }
+    }
+
+    /// A refused commit: the journal goes back to the stored records and the engine to the
+    /// streams they hold, so the refused message is gone from memory too, its sequence is
+    /// reused by the next publish, and no later commit stores it (a block is rewritten whole:
+    /// without the reset, the next commit of that block would carry it).
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn a_refused_commit_goes_back_to_what_is_stored() {
+        use edgebus_core::jetstream::{config::StreamConfig, JetStream};
+        let now = 1_700_000_000_000_000_000;
+        let no_one = |_: &[u8]| false;
+        let mut disk = Disk::default();
+        let journal = SharedJournal::default();
+        let (mut js, _) = JetStream::new(
+            Box::new(IdbStorage::new(journal.clone())),
+            Box::new(edgebus_core::jetstream::store::MemStorage),
+            now,
+            1,
+        );
+        let config: StreamConfig = serde_json::from_str(r#"{"name":"S","subjects":["s.>"]}"#).unwrap();
+        js.add_stream(now, config).unwrap();
+        let mem: StreamConfig = serde_json::from_str(r#"{"name":"M","subjects":["m.>"],"storage":"memory"}"#).unwrap();
+        js.add_stream(now, mem).unwrap();
+        assert_eq!(js.publish(now, b"s.1", None, b"stored", &no_one).unwrap().seq, 1);
+        assert_eq!(js.publish(now, b"m.1", None, b"memory", &no_one).unwrap().seq, 1);
+        disk.commit(journal.borrow_mut().take_ops());
+
+        assert_eq!(js.publish(now, b"s.2", None, b"refused", &no_one).unwrap().seq, 2);
+        drop(journal.borrow_mut().take_ops()); // the commit the browser refused
+        journal.borrow_mut().reset_to(disk.load());
+        assert!(js.reload_file_streams(now).is_empty());
+        drop(journal.borrow_mut().take_ops());
+
+        let state = js.stream_state("S").unwrap();
+        assert_eq!((state.messages, state.last_seq), (1, 1), "the refused message is gone from memory");
+        assert_eq!(js.stream_state("M").unwrap().messages, 1, "memory streams are untouched");
+        assert_eq!(js.publish(now, b"s.3", None, b"next", &no_one).unwrap().seq, 2);
+        disk.commit(journal.borrow_mut().take_ops());
+        let stored = disk.load();
+        let payloads: Vec<Bytes> = stored
+            .streams
+            .values()
+            .flat_map(|s| s.blocks.values().flat_map(|b| b.msgs.values().map(|m| m.payload.clone())))
+            .collect();
+        assert_eq!(payloads, [Bytes::from_static(b"stored"), Bytes::from_static(b"next")]);
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]

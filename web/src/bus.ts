@@ -15,6 +15,7 @@ import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./lin
 import { Msg, MsgBatch } from "./msg.js";
 import { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
+import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
 
 // ---- loading ------------------------------------------------------------------------------
@@ -41,6 +42,15 @@ export interface OpenOptions {
   /** Largest message (headers and payload) in bytes; a larger publish throws
    *  `MaxPayloadError`. Default 1 MiB, as nats-server. */
   maxPayload?: number;
+  /** Bytes the bus's file streams (IndexedDB) may hold in all (nats-server's
+   *  `max_file_store`): a stream whose `max_bytes` does not fit is refused (10047), a
+   *  publish once they hold it gets `StorageQuotaError` (10023). Default: no limit. */
+  maxFileStore?: number;
+  /** The same for memory streams (nats-server's `max_memory_store`; 10028 at create). */
+  maxMemoryStore?: number;
+  /** Asks the browser to keep the bus's data under storage pressure
+   *  (`navigator.storage.persist()`); `bus.storage()` tells whether it agreed. */
+  persist?: boolean;
 }
 
 /** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first.
@@ -50,6 +60,10 @@ export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
   const raw = await wasmOpen({ name: opts.name, storage: opts.storage });
   if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
+  if (opts.maxFileStore !== undefined || opts.maxMemoryStore !== undefined) {
+    raw.setStoreLimits(opts.maxMemoryStore ?? 0, opts.maxFileStore ?? 0);
+  }
+  if (opts.persist) await persist();
   return new Bus(raw);
 }
 
@@ -227,13 +241,18 @@ export class Bus {
   /** The current link to a server, if any. */
   link: Link | null = null;
 
+  /** The wasm side. */
+  private readonly wasm: WasmBus;
+
   /** @internal */
-  constructor(private readonly wasm: WasmBus) {
-    this.maxPayload = wasm.maxPayload();
+  constructor(raw: WasmBus) {
+    this.wasm = raw;
+    this.maxPayload = raw.maxPayload();
   }
 
-  /** @internal The wasm bus, with every queued publish sent first: whatever is asked of it
-   *  sees the publishes made before, as when each crossed on its own. */
+  /** @internal The wasm side (kept out of the published types: see tsconfig's
+   *  stripInternal), with every queued publish sent first: whatever is asked of it sees the
+   *  publishes made before, as when each crossed on its own. */
   get raw(): WasmBus {
     this.jsFlush();
     return this.wasm;
@@ -376,6 +395,12 @@ export class Bus {
   /** The link's status events, as an async iterator or through `callback`. */
   status(opts: { callback?: (s: LinkStatus) => void } = {}): StatusWatcher {
     return new StatusWatcher(this.statusListeners, opts.callback);
+  }
+
+  /** The origin's storage use and quota, as the browser counts them, and whether it keeps
+   *  the data under pressure (see `open({ persist })`). */
+  storage(): Promise<StorageEstimate> {
+    return estimate();
   }
 
   /** Resolves once everything stored is durable in IndexedDB and every ack went out. */

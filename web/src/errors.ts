@@ -97,6 +97,17 @@ export class JetStreamApiError extends Error {
   }
 }
 
+/** No room to store a write (`err_code` 10023, "insufficient resources"): the bus's store
+ *  limit (`open({ maxFileStore, maxMemoryStore })`) is reached, or the browser refused to
+ *  store it (its quota for the origin, `QuotaExceededError`). Nothing it refused was
+ *  acknowledged, and the stream is as it was before: see `bus.storage()` for the quota. */
+export class StorageQuotaError extends JetStreamApiError {
+  constructor(message = "insufficient resources", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "StorageQuotaError";
+  }
+}
+
 /** The link's server refused the credentials (see the link's `closed` status). */
 export class AuthorizationError extends Error {
   constructor(message = "authorization violation", opts?: ErrorOptions) {
@@ -117,11 +128,25 @@ export const errorClasses = {
   StorageError,
   StorageLockedError,
   JetStreamApiError,
+  StorageQuotaError,
   AuthorizationError,
 };
 
-/** Any error the bus throws. */
-export type BusError = InstanceType<(typeof errorClasses)[keyof typeof errorClasses]>;
+/** Any error the bus throws (spelled out: `errorClasses` is kept out of the published
+ *  types). */
+export type BusError =
+  | ClosedConnectionError
+  | TimeoutError
+  | NoRespondersError
+  | InvalidSubjectError
+  | InvalidArgumentError
+  | InvalidNameError
+  | MaxPayloadError
+  | StorageError
+  | StorageLockedError
+  | JetStreamApiError
+  | StorageQuotaError
+  | AuthorizationError;
 
 export function isNoResponders(e: unknown): boolean {
   return e instanceof Error && e.name === "NoRespondersError";

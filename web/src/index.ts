@@ -17,17 +17,62 @@ export {
   StorageError,
   StorageLockedError,
   JetStreamApiError,
+  StorageQuotaError,
   AuthorizationError,
 } from "./errors.js";
 export type { BusError } from "./errors.js";
-export { MsgHdrs, headers, Match, canonicalMIMEHeaderKey } from "./types.js";
-export type { Payload } from "./types.js";
+export {
+  MsgHdrs,
+  headers,
+  Match,
+  canonicalMIMEHeaderKey,
+  Lister,
+  RetentionPolicy,
+  DiscardPolicy,
+  StorageType,
+  DeliverPolicy,
+  AckPolicy,
+  ReplayPolicy,
+} from "./types.js";
+export type {
+  Payload,
+  Nanos,
+  ApiError,
+  StreamConfig,
+  StreamUpdateConfig,
+  StreamConsumerLimits,
+  StreamInfo,
+  StreamState,
+  StreamInfoRequestOptions,
+  LostStreamData,
+  PurgeOpts,
+  PurgeResponse,
+  Success,
+  MsgRequest,
+  ConsumerConfig,
+  ConsumerUpdateConfig,
+  ConsumerInfo,
+  SequenceInfo,
+} from "./types.js";
 export { Msg, MsgBatch } from "./msg.js";
 export { Link, StatusWatcher } from "./link.js";
 export type { ConnectOptions, LinkStatus, LinkInfo } from "./link.js";
 export { JsMsg, Consumer, JetStreamClient, JetStreamManager, StoredMsg } from "./jetstream.js";
-export type { PubAck, JetStreamPublishOptions, DeliveryInfo, FetchOptions } from "./jetstream.js";
+export type {
+  PubAck,
+  JetStreamPublishOptions,
+  StreamExpectations,
+  DeliveryInfo,
+  FetchOptions,
+  FetchedMessages,
+  StreamAPI,
+  ConsumerAPI,
+  StreamConfigRequest,
+} from "./jetstream.js";
+export { PushConsumer, ConsumerMessages } from "./push.js";
+export type { OrderedPushConsumerOptions, PushConsumerOptions, ConsumerNotification } from "./push.js";
 export { KV, KvEntry, KvWatcher } from "./kv.js";
-export type { KvOptions } from "./kv.js";
+export type { KvOptions, KvStatus } from "./kv.js";
 export { Objm, ObjectStore, ObjectInfo } from "./obj.js";
 export type { ObjectStoreOptions, ObjectStoreMeta, ObjectResult, ObjectStoreStatus, ObjectWatcher } from "./obj.js";
+export type { StorageEstimate } from "./storage.js";

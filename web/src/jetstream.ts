@@ -3,9 +3,28 @@
 
 import { checkName, storedMsg } from "../pkg/edgebus_wasm.js";
 import type { Bus } from "./bus.js";
-import { JetStreamApiError } from "./errors.js";
+import { InvalidArgumentError, JetStreamApiError } from "./errors.js";
 import { Msg } from "./msg.js";
-import { encode, MsgHdrs, td, type Payload, type RawMsg } from "./types.js";
+import { PushConsumer, type OrderedPushConsumerOptions } from "./push.js";
+import {
+  encode,
+  Lister,
+  MsgHdrs,
+  td,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type ConsumerUpdateConfig,
+  type MsgRequest,
+  type Payload,
+  type PurgeOpts,
+  type PurgeResponse,
+  type RawMsg,
+  type StreamConfig,
+  type StreamInfo,
+  type StreamInfoRequestOptions,
+  type StreamUpdateConfig,
+  type Success,
+} from "./types.js";
 
 /** The engine's name rule (stream, consumer), checked before the request is made: a name is
  *  a token of the API subject, and a bad one would only time out. Returns `name`. */
@@ -46,19 +65,30 @@ export class StoredMsg {
 /** JetStream's `err_code` for "no message found". */
 const NO_MESSAGE_FOUND = 10037;
 
+/** A stream publish's acknowledgement (nats.js `PubAck`); `duplicate` is set only when the
+ *  stream had the message already (`msgID` within the duplicate window). */
 export interface PubAck {
   stream: string;
   seq: number;
   duplicate?: boolean;
 }
 
+/** What a stream publish may expect of the stream (nats.js `StreamExpectations`). */
+export interface StreamExpectations {
+  lastMsgID: string;
+  streamName: string;
+  lastSequence: number;
+  lastSubjectSequence: number;
+}
+
 export interface JetStreamPublishOptions {
   msgID?: string;
-  expect?: { lastMsgID?: string; streamName?: string; lastSequence?: number; lastSubjectSequence?: number };
+  expect?: Partial<StreamExpectations>;
   headers?: MsgHdrs;
   timeout?: number;
 }
 
+/** Where a consumer's message stands, from its ack subject (nats.js `DeliveryInfo`). */
 export interface DeliveryInfo {
   stream: string;
   consumer: string;
@@ -124,6 +154,9 @@ export interface FetchOptions {
   no_wait?: boolean;
 }
 
+/** What `fetch` answers: the messages as an async iterable, and as an array. */
+export type FetchedMessages = AsyncIterable<JsMsg> & { messages: JsMsg[] };
+
 /** A pull consumer (nats.js `Consumer`). */
 export class Consumer {
   constructor(
@@ -133,7 +166,7 @@ export class Consumer {
   ) {}
 
   /** Up to `max_messages` messages, as an async iterable (and an array via `messages`). */
-  async fetch(opts: FetchOptions = {}): Promise<AsyncIterable<JsMsg> & { messages: JsMsg[] }> {
+  async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
     const raw: RawMsg[] = await this.bus.raw.fetch(this.stream, this.name, opts);
     const messages = raw.map((m) => new JsMsg(this.bus, m));
     return {
@@ -150,16 +183,42 @@ export class Consumer {
     return raw.length ? new JsMsg(this.bus, raw[0]) : null;
   }
 
-  info(): Promise<any> {
+  info(): Promise<ConsumerInfo> {
     return this.bus.raw.jsApi(`CONSUMER.INFO.${this.stream}.${this.name}`, undefined);
+  }
+
+  /** Deletes the consumer. */
+  async delete(): Promise<boolean> {
+    return (await this.bus.raw.jsApi(`CONSUMER.DELETE.${this.stream}.${this.name}`, undefined)).success === true;
+  }
+
+  isPullConsumer(): boolean {
+    return true;
+  }
+  isPushConsumer(): boolean {
+    return false;
   }
 }
 
 export class JetStreamClient {
   readonly consumers = {
+    /** A pull consumer that exists. */
     get: async (stream: string, name: string): Promise<Consumer> => {
       await this.bus.raw.jsApi(`CONSUMER.INFO.${named("stream", stream)}.${named("durable", name)}`, undefined);
       return new Consumer(this.bus, stream, name);
+    },
+    /** A push consumer: the durable `name` (which must have a `deliver_subject`), or,
+     *  without a name (or with options), an ordered consumer made when `consume()` starts. */
+    getPushConsumer: async (stream: string, name?: string | Partial<OrderedPushConsumerOptions>): Promise<PushConsumer> => {
+      named("stream", stream);
+      if (typeof name === "string") {
+        const info: ConsumerInfo = await this.bus.raw.jsApi(`CONSUMER.INFO.${stream}.${named("durable", name)}`, undefined);
+        if (!info.config.deliver_subject) {
+          throw new InvalidArgumentError(`consumer ${name} is a pull consumer (no deliver_subject)`);
+        }
+        return PushConsumer.durable(this.bus, info);
+      }
+      return PushConsumer.ordered(this.bus, stream, name ?? {});
     },
   };
 
@@ -177,34 +236,65 @@ export class JetStreamClient {
   }
 }
 
+/** `streams.add`'s argument: a stream config with a name, the rest defaulted. */
+export type StreamConfigRequest = Partial<StreamConfig> & { name: string };
+
+/** Stream management (nats.js `StreamAPI`). */
+export interface StreamAPI {
+  add(cfg: StreamConfigRequest): Promise<StreamInfo>;
+  update(name: string, cfg: Partial<StreamUpdateConfig>): Promise<StreamInfo>;
+  info(name: string, opts?: Partial<StreamInfoRequestOptions>): Promise<StreamInfo>;
+  delete(name: string): Promise<boolean>;
+  purge(name: string, opts?: PurgeOpts): Promise<PurgeResponse>;
+  names(subject?: string): Lister<string>;
+  list(subject?: string): Lister<StreamInfo>;
+  /** The stored message, or null if there is none (as nats.js). */
+  getMessage(name: string, query: MsgRequest): Promise<StoredMsg | null>;
+  deleteMessage(name: string, seq: number): Promise<boolean>;
+  /** The name of the stream that captures `subject` (rejects when none does). */
+  find(subject: string): Promise<string>;
+}
+
+/** Consumer management (nats.js `ConsumerAPI`). */
+export interface ConsumerAPI {
+  add(stream: string, cfg: Partial<ConsumerConfig>): Promise<ConsumerInfo>;
+  update(stream: string, name: string, cfg: Partial<ConsumerUpdateConfig>): Promise<ConsumerInfo>;
+  info(stream: string, name: string): Promise<ConsumerInfo>;
+  delete(stream: string, name: string): Promise<boolean>;
+  list(stream: string): Lister<ConsumerInfo>;
+}
+
 /** Stream and consumer management (nats.js `JetStreamManager`), configs as in the JSON API. */
 export class JetStreamManager {
-  readonly streams = {
-    add: async (cfg: { name: string; [k: string]: unknown }) => this.api(`STREAM.CREATE.${named("stream", cfg.name)}`, cfg),
-    update: async (name: string, cfg: Record<string, unknown>) =>
-      this.api(`STREAM.UPDATE.${named("stream", name)}`, { ...cfg, name }),
-    info: async (name: string) => this.api(`STREAM.INFO.${named("stream", name)}`),
-    delete: async (name: string) => (await this.api(`STREAM.DELETE.${named("stream", name)}`)).success === true,
-    purge: async (name: string, opts?: { filter?: string; seq?: number; keep?: number }) =>
-      this.api(`STREAM.PURGE.${named("stream", name)}`, opts),
-    names: async (): Promise<string[]> => (await this.api("STREAM.NAMES", {})).streams ?? [],
-    list: async (): Promise<any[]> => (await this.api("STREAM.LIST", {})).streams ?? [],
-    /** The stored message (`seq`, or the last on `last_by_subj`), or null if there is none
-     *  (as nats.js). */
-    getMessage: async (name: string, q: { seq?: number; last_by_subj?: string }): Promise<StoredMsg | null> => {
+  readonly streams: StreamAPI = {
+    add: (cfg) => this.api(`STREAM.CREATE.${named("stream", cfg.name)}`, cfg),
+    update: (name, cfg) => this.api(`STREAM.UPDATE.${named("stream", name)}`, { ...cfg, name }),
+    info: (name, opts) => this.api(`STREAM.INFO.${named("stream", name)}`, opts),
+    delete: async (name) => (await this.api<Success>(`STREAM.DELETE.${named("stream", name)}`)).success === true,
+    purge: (name, opts) => this.api(`STREAM.PURGE.${named("stream", name)}`, opts),
+    names: (subject) =>
+      new Lister(async () => (await this.api<{ streams: string[] | null }>("STREAM.NAMES", subject ? { subject } : {})).streams ?? []),
+    list: (subject) =>
+      new Lister(async () => (await this.api<{ streams: StreamInfo[] | null }>("STREAM.LIST", subject ? { subject } : {})).streams ?? []),
+    getMessage: async (name, q) => {
       try {
-        const r = await this.api(`STREAM.MSG.GET.${named("stream", name)}`, q);
+        const r = await this.api<{ message: unknown }>(`STREAM.MSG.GET.${named("stream", name)}`, q);
         return new StoredMsg(r.message);
       } catch (e) {
         if (e instanceof JetStreamApiError && e.err_code === NO_MESSAGE_FOUND) return null;
         throw e;
       }
     },
-    deleteMessage: async (name: string, seq: number) =>
-      (await this.api(`STREAM.MSG.DELETE.${named("stream", name)}`, { seq })).success === true,
+    deleteMessage: async (name, seq) =>
+      (await this.api<Success>(`STREAM.MSG.DELETE.${named("stream", name)}`, { seq })).success === true,
+    find: async (subject) => {
+      const names = (await this.api<{ streams: string[] | null }>("STREAM.NAMES", { subject })).streams ?? [];
+      if (names.length !== 1) throw new JetStreamApiError("no stream matches subject");
+      return names[0];
+    },
   };
-  readonly consumers = {
-    add: async (stream: string, cfg: { durable_name?: string; name?: string; [k: string]: unknown }) => {
+  readonly consumers: ConsumerAPI = {
+    add: (stream, cfg) => {
       named("stream", stream);
       const name = cfg.name ?? cfg.durable_name;
       // nats.js's contexts: `durable` for a durable name, `name` for a consumer name.
@@ -213,19 +303,31 @@ export class JetStreamManager {
       const api = name ? `CONSUMER.CREATE.${stream}.${name}` : `CONSUMER.CREATE.${stream}`;
       return this.api(api, { stream_name: stream, config: cfg });
     },
-    info: async (stream: string, name: string) =>
-      this.api(`CONSUMER.INFO.${named("stream", stream)}.${named("durable", name)}`),
-    delete: async (stream: string, name: string) =>
-      (await this.api(`CONSUMER.DELETE.${named("stream", stream)}.${named("durable", name)}`)).success === true,
-    list: async (stream: string): Promise<any[]> =>
-      (await this.api(`CONSUMER.LIST.${named("stream", stream)}`, {})).consumers ?? [],
+    update: async (stream, name, cfg) => {
+      const info = await this.consumers.info(stream, name);
+      const config = { ...info.config, ...cfg };
+      return this.api(`CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config, action: "update" });
+    },
+    info: (stream, name) => this.api(`CONSUMER.INFO.${named("stream", stream)}.${named("durable", name)}`),
+    delete: async (stream, name) =>
+      (await this.api<Success>(`CONSUMER.DELETE.${named("stream", stream)}.${named("durable", name)}`)).success === true,
+    list: (stream) => {
+      named("stream", stream);
+      return new Lister(
+        async () => (await this.api<{ consumers: ConsumerInfo[] | null }>(`CONSUMER.LIST.${stream}`, {})).consumers ?? [],
+      );
+    },
   };
 
   constructor(private readonly bus: Bus) {}
 
-  private async api(api: string, body?: unknown): Promise<any> {
+  /** A client sharing this manager's bus (nats.js `jsm.jetstream()`). */
+  jetstream(): JetStreamClient {
+    return new JetStreamClient(this.bus);
+  }
+
+  private async api<T>(api: string, body?: unknown): Promise<T> {
     this.bus.jsFlush();
-    return this.bus.raw.jsApi(api, body);
+    return this.bus.raw.jsApi(api, body) as Promise<T>;
   }
 }
-

@@ -2,9 +2,11 @@
 
 import type { Bus } from "./bus.js";
 import { Feed } from "./feed.js";
-import { encode, iterate, td, type Payload } from "./types.js";
+import { encode, iterate, td, type Payload, type StorageType, type StreamInfo } from "./types.js";
 
+/** Bucket options (the part of nats.js `KvOptions` that applies in a page). */
 export interface KvOptions {
+  description?: string;
   /** Values kept per key (1–64, default 1). */
   history?: number;
   /** Age limit of values in milliseconds. */
@@ -12,7 +14,27 @@ export interface KvOptions {
   maxBytes?: number;
   maxValueSize?: number;
   /** "file" (IndexedDB when the bus persists; default) or "memory". */
-  storage?: "file" | "memory";
+  storage?: StorageType;
+}
+
+/** A bucket's settings and counts (nats.js `KvStatus`), from its stream. */
+export interface KvStatus {
+  bucket: string;
+  description: string;
+  /** Values stored (every kept revision and delete marker). */
+  values: number;
+  history: number;
+  /** Milliseconds (0: none). */
+  ttl: number;
+  max_bytes: number;
+  maxValueSize: number;
+  storage: StorageType;
+  replicas: number;
+  /** Bytes stored. */
+  size: number;
+  backingStore: "JetStream";
+  streamInfo: StreamInfo;
+  metadata?: Record<string, string>;
 }
 
 interface RawEntry {
@@ -26,9 +48,12 @@ interface RawEntry {
   delta?: number;
 }
 
+/** A key's value at one revision (nats.js `KvEntry`). */
 export class KvEntry {
   readonly bucket: string;
   readonly key: string;
+  /** The key as stored (the page applies no key codec: the same as `key`). */
+  readonly rawKey: string;
   readonly value: Uint8Array;
   readonly revision: number;
   readonly created: Date;
@@ -39,6 +64,7 @@ export class KvEntry {
   constructor(raw: RawEntry) {
     this.bucket = raw.bucket;
     this.key = raw.key;
+    this.rawKey = raw.key;
     this.value = raw.value;
     this.revision = raw.revision;
     this.created = new Date(raw.created);
@@ -142,6 +168,28 @@ export class KV {
       w.push(new KvEntry(e)),
     );
     return w;
+  }
+
+  /** The bucket's settings and counts. */
+  async status(): Promise<KvStatus> {
+    this.bus.jsFlush();
+    const si: StreamInfo = await this.bus.raw.jsApi(`STREAM.INFO.KV_${this.bucket}`, undefined);
+    const c = si.config;
+    return {
+      bucket: this.bucket,
+      description: c.description ?? "",
+      values: si.state.messages,
+      history: c.max_msgs_per_subject,
+      ttl: Math.floor(c.max_age / 1_000_000),
+      max_bytes: c.max_bytes,
+      maxValueSize: c.max_msg_size,
+      storage: c.storage,
+      replicas: c.num_replicas,
+      size: si.state.bytes,
+      backingStore: "JetStream",
+      streamInfo: si,
+      metadata: c.metadata,
+    };
   }
 
   /** Deletes the bucket and everything in it. */

@@ -3,7 +3,7 @@
 
 import type { Bus } from "./bus.js";
 import { Feed } from "./feed.js";
-import { iterate, type RawExtra } from "./types.js";
+import { Lister, type RawExtra, type StorageType } from "./types.js";
 
 export interface ObjectStoreOptions {
   description?: string;
@@ -11,7 +11,7 @@ export interface ObjectStoreOptions {
   ttl?: number;
   maxBytes?: number;
   /** "file" (IndexedDB when the bus persists; default) or "memory". */
-  storage?: "file" | "memory";
+  storage?: StorageType;
 }
 
 /** What `put` is told about an object. */
@@ -87,7 +87,7 @@ export interface ObjectStoreStatus {
   description: string;
   /** Nanoseconds, as in the stream config. */
   ttl: number;
-  storage: "file" | "memory";
+  storage: StorageType;
   sealed: boolean;
   /** Bytes stored. */
   size: number;
@@ -115,9 +115,9 @@ export class Objm {
     return new ObjectStore(this.bus, name);
   }
 
-  /** The status of every store. */
-  list(): AsyncIterable<ObjectStoreStatus> {
-    return iterate<ObjectStoreStatus>(this.bus.raw.objStores().map(status));
+  /** The status of every store (a nats.js `Lister`: `for await`, or `next()`). */
+  list(): Lister<ObjectStoreStatus> {
+    return new Lister(async () => (this.bus.raw.objStores() as Omit<ObjectStoreStatus, "backingStore">[]).map(status));
   }
 }
 

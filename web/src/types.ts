@@ -136,3 +136,222 @@ async function* iterateArray<T>(items: T[]): AsyncGenerator<T> {
 export function iterate<T>(items: T[]): AsyncIterable<T> {
   return iterateArray(items);
 }
+
+// ---- JetStream API shapes (nats.js v3 `@nats-io/jetstream` names) -------------------------
+// The JSON the engine answers with, field for field as nats-server sends it. Durations are
+// nanoseconds (`Nanos`), times RFC 3339 strings.
+
+/** Nanoseconds. */
+export type Nanos = number;
+
+/** A JetStream API error as the reply carries it. */
+export interface ApiError {
+  code: number;
+  err_code: number;
+  description: string;
+}
+
+/** How a stream retains messages (`"limits"`, `"interest"`, `"workqueue"`). */
+export const RetentionPolicy = { Limits: "limits", Interest: "interest", Workqueue: "workqueue" } as const;
+export type RetentionPolicy = (typeof RetentionPolicy)[keyof typeof RetentionPolicy];
+
+/** Which messages a full stream gives up: the oldest, or the new one. */
+export const DiscardPolicy = { Old: "old", New: "new" } as const;
+export type DiscardPolicy = (typeof DiscardPolicy)[keyof typeof DiscardPolicy];
+
+/** `"file"` (IndexedDB when the bus persists) or `"memory"`. */
+export const StorageType = { File: "file", Memory: "memory" } as const;
+export type StorageType = (typeof StorageType)[keyof typeof StorageType];
+
+export const DeliverPolicy = {
+  All: "all",
+  Last: "last",
+  New: "new",
+  StartSequence: "by_start_sequence",
+  StartTime: "by_start_time",
+  LastPerSubject: "last_per_subject",
+} as const;
+export type DeliverPolicy = (typeof DeliverPolicy)[keyof typeof DeliverPolicy];
+
+export const AckPolicy = { None: "none", All: "all", Explicit: "explicit", NotSet: "" } as const;
+export type AckPolicy = (typeof AckPolicy)[keyof typeof AckPolicy];
+
+export const ReplayPolicy = { Instant: "instant", Original: "original" } as const;
+export type ReplayPolicy = (typeof ReplayPolicy)[keyof typeof ReplayPolicy];
+
+export interface StreamConsumerLimits {
+  inactive_threshold?: Nanos;
+  max_ack_pending?: number;
+}
+
+/** What `streams.update` may change (nats.js `StreamUpdateConfig`). */
+export interface StreamUpdateConfig {
+  subjects: string[];
+  description?: string;
+  max_msgs_per_subject: number;
+  max_msgs: number;
+  max_age: Nanos;
+  max_bytes: number;
+  max_msg_size: number;
+  discard: DiscardPolicy;
+  discard_new_per_subject: boolean;
+  no_ack?: boolean;
+  duplicate_window: Nanos;
+  allow_rollup_hdrs: boolean;
+  num_replicas: number;
+  deny_delete: boolean;
+  deny_purge: boolean;
+  allow_direct: boolean;
+  mirror_direct: boolean;
+  metadata?: Record<string, string>;
+  consumer_limits?: StreamConsumerLimits;
+  subject_delete_marker_ttl?: Nanos;
+  allow_msg_ttl?: boolean;
+  placement?: unknown;
+  republish?: unknown;
+  subject_transform?: unknown;
+  compression?: "none" | "s2";
+  mirror?: unknown;
+  sources?: unknown[];
+}
+
+/** A stream's configuration (nats.js `StreamConfig`); `streams.add` takes a `Partial` of
+ *  it with a `name`, the engine fills in the defaults. */
+export interface StreamConfig extends StreamUpdateConfig {
+  name: string;
+  retention: RetentionPolicy;
+  storage: StorageType;
+  max_consumers: number;
+  sealed: boolean;
+  first_seq?: number;
+}
+
+export interface LostStreamData {
+  msgs: number[] | null;
+  bytes: number;
+}
+
+/** A stream's counts (nats.js `StreamState`). */
+export interface StreamState {
+  messages: number;
+  bytes: number;
+  first_seq: number;
+  first_ts: string;
+  last_seq: number;
+  last_ts: string;
+  num_deleted: number;
+  deleted?: number[];
+  lost?: LostStreamData;
+  consumer_count: number;
+  num_subjects?: number;
+  subjects?: Record<string, number>;
+}
+
+/** `streams.info` / `streams.add` / `streams.list` (nats.js `StreamInfo`). */
+export interface StreamInfo {
+  config: StreamConfig;
+  /** When the stream was created (RFC 3339). */
+  created: string;
+  state: StreamState;
+  ts?: string;
+}
+
+export interface StreamInfoRequestOptions {
+  deleted_details: boolean;
+  subjects_filter: string;
+}
+
+/** `streams.purge` options: up to a sequence, keeping the last `keep`, or by subject. */
+export type PurgeOpts = { filter?: string; seq: number } | { filter?: string; keep: number } | { filter: string };
+
+export interface Success {
+  success: boolean;
+}
+
+export interface PurgeResponse extends Success {
+  purged: number;
+}
+
+/** `streams.getMessage` query: by sequence, or the last on a subject. */
+export type MsgRequest = { seq: number } | { last_by_subj: string };
+
+/** What `consumers.update` may change (nats.js `ConsumerUpdateConfig`). */
+export interface ConsumerUpdateConfig {
+  description?: string;
+  ack_wait?: Nanos;
+  max_deliver?: number;
+  sample_freq?: string;
+  max_ack_pending?: number;
+  max_waiting?: number;
+  headers_only?: boolean;
+  deliver_subject?: string;
+  max_batch?: number;
+  max_expires?: Nanos;
+  inactive_threshold?: Nanos;
+  backoff?: Nanos[];
+  max_bytes?: number;
+  num_replicas?: number;
+  mem_storage?: boolean;
+  filter_subject?: string;
+  filter_subjects?: string[];
+  metadata?: Record<string, string>;
+}
+
+/** A consumer's configuration (nats.js `ConsumerConfig`); `consumers.add` takes a
+ *  `Partial` of it. With `deliver_subject` it is a push consumer. */
+export interface ConsumerConfig extends ConsumerUpdateConfig {
+  ack_policy: AckPolicy;
+  deliver_policy: DeliverPolicy;
+  deliver_group?: string;
+  durable_name?: string;
+  name?: string;
+  flow_control?: boolean;
+  idle_heartbeat?: Nanos;
+  opt_start_seq?: number;
+  opt_start_time?: string;
+  rate_limit_bps?: number;
+  replay_policy: ReplayPolicy;
+  pause_until?: string;
+}
+
+export interface SequenceInfo {
+  consumer_seq: number;
+  stream_seq: number;
+  last_active?: string;
+}
+
+/** `consumers.info` / `consumers.add` / `consumers.list` (nats.js `ConsumerInfo`). */
+export interface ConsumerInfo {
+  stream_name: string;
+  name: string;
+  created: string;
+  config: ConsumerConfig;
+  delivered: SequenceInfo;
+  ack_floor: SequenceInfo;
+  num_ack_pending: number;
+  num_redelivered: number;
+  num_waiting: number;
+  num_pending: number;
+  push_bound?: boolean;
+  paused?: boolean;
+  ts?: string;
+}
+
+/** A listing (nats.js `Lister`): iterate it with `for await`, or take the items page by
+ *  page with `next()` (the page's engine answers a listing whole: one page, then `[]`). */
+export class Lister<T> implements AsyncIterable<T> {
+  private done = false;
+
+  /** @internal */
+  constructor(private readonly load: () => Promise<T[]>) {}
+
+  async next(): Promise<T[]> {
+    if (this.done) return [];
+    this.done = true;
+    return this.load();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    yield* await this.next();
+  }
+}

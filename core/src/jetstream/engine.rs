@@ -114,10 +114,10 @@ const API_SUBJECTS: [&str; 3] = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"];
 
 pub struct JetStream {
     pub(super) streams: BTreeMap<String, Entry>,
-    file: Box<dyn Storage>,
+    pub(super) file: Box<dyn Storage>,
     memory: Box<dyn Storage>,
     pub(super) out: Vec<Outbound>,
-    subs: Vec<SubChange>,
+    pub(super) subs: Vec<SubChange>,
     pub(super) api_total: u64,
     pub(super) api_errors: u64,
     pub(super) rng: fastrand::Rng,
@@ -165,7 +165,12 @@ impl JetStream {
         (js, warnings)
     }
 
-    fn restore(&mut self, meta: Vec<u8>, store: Box<dyn super::store::StreamStore>, now: u64) -> Result<(), String> {
+    pub(super) fn restore(
+        &mut self,
+        meta: Vec<u8>,
+        store: Box<dyn super::store::StreamStore>,
+        now: u64,
+    ) -> Result<(), String> {
         let meta: StreamMeta = serde_json::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
         let name = meta.config.name.clone();
         let mut stream = Stream::new(meta.config, meta.created, store);

@@ -15,6 +15,7 @@ mod engine;
 pub mod errors;
 pub mod host;
 pub mod limits;
+mod reload;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -4,7 +4,10 @@ use js_sys::{Array, Promise};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use edgebus_core::jetstream::limits::StoreLimits;
+
 use super::{js_to_json, json_to_js, options, promise, Bus};
+use crate::bus;
 use crate::convert::msg_object;
 use crate::error::BusError;
 use crate::jetstream::{self, PublishOptions, API_TIMEOUT_MS};
@@ -54,6 +57,17 @@ impl Bus {
     pub fn js_publish_many(&self, subjects: String, data: Vec<u8>, ends: Vec<u32>) -> Promise {
         let rc = self.inner.clone();
         promise(async move { jetstream::publish_many(&rc, &subjects, &data, &ends).await })
+    }
+
+    /// Limits the bytes the bus's streams may hold, per storage type (nats-server's
+    /// `max_memory_store` / `max_file_store`; zero or less: no limit): a stream whose
+    /// `max_bytes` does not fit is refused at create (10028 / 10047), a publish once the
+    /// limit is reached gets 10023, as the server answers.
+    #[wasm_bindgen(js_name = setStoreLimits)]
+    pub fn set_store_limits(&self, max_memory: f64, max_file: f64) -> Result<(), JsValue> {
+        let limits = StoreLimits::from_config(max_memory as i64, max_file as i64);
+        bus::engine_call(&self.inner, |js, _, _| js.set_limits(limits))?;
+        Ok(())
     }
 
     /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait? }`.

@@ -50,7 +50,7 @@ pub async fn durable(rc: &Shared, batch: Option<u64>) -> Result<(), BusError> {
         i.durable_waiters.push((batch, tx));
         rx
     };
-    rx.await.map_err(|_| BusError::Closed)
+    rx.await.map_err(|_| BusError::Closed)?
 }
 
 pub(super) fn wake_durable(rc: &Shared, batch: u64) {
@@ -61,6 +61,6 @@ pub(super) fn wake_durable(rc: &Shared, batch: u64) {
         ready
     };
     for (_, tx) in ready {
-        let _ = tx.send(());
+        let _ = tx.send(Ok(()));
     }
 }
