@@ -113,6 +113,18 @@ fn publish_error(subject: &str, e: PublishError) -> BusError {
     }
 }
 
+/// Checks that payload ends ascend and stay within `len` bytes of data.
+fn check_ends(ends: &[u32], len: usize) -> Result<(), BusError> {
+    let mut start = 0;
+    for &end in ends {
+        if end < start || end as usize > len {
+            return Err(BusError::Invalid(format!("payload end {end} out of order or past the data")));
+        }
+        start = end;
+    }
+    Ok(())
+}
+
 pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     (0..22).map(|_| ALPHABET[(js_sys::Math::random() * 62.0) as usize % 62] as char).collect()
@@ -256,16 +268,39 @@ impl Inner {
     /// and the page's subscribers see them after the last one (one pump, one dispatch).
     pub fn publish_many(&mut self, subject: &str, data: Vec<u8>, ends: &[u32]) -> Result<(), BusError> {
         self.check_open()?;
-        let mut start = 0;
-        for &end in ends {
-            if end < start || end as usize > data.len() {
-                return Err(BusError::Invalid(format!("publishMany: payload end {end} out of order or past the data")));
-            }
-            start = end;
-        }
+        check_ends(ends, data.len())?;
         self.broker
             .publish_local_batch(self.page, subject.as_bytes(), &Bytes::from(data), ends)
             .map_err(|e| publish_error(subject, e))?;
+        Ok(())
+    }
+
+    /// Publishes messages on several subjects in one call (the package's queue of plain
+    /// publishes, see `web/src/pubqueue.ts`): `subjects` holds one subject per run, separated
+    /// by spaces (a valid subject has none); run `r` is messages `runs[r-1]..runs[r]`, payload
+    /// `i` is `data[ends[i-1]..ends[i]]`. The same as one [`Inner::publish`] per message, in
+    /// order.
+    pub fn publish_runs(&mut self, subjects: &str, runs: &[u32], data: Vec<u8>, ends: &[u32]) -> Result<(), BusError> {
+        self.check_open()?;
+        check_ends(ends, data.len())?;
+        if subjects.split(' ').count() != runs.len() {
+            return Err(BusError::Invalid("publishRuns: one subject per run".into()));
+        }
+        let data = Bytes::from(data);
+        let (mut first, mut base) = (0usize, 0u32);
+        for (subject, &run_end) in subjects.split(' ').zip(runs) {
+            let Some(run) = ends.get(first..run_end as usize) else {
+                return Err(BusError::Invalid(format!(
+                    "publishRuns: run end {run_end} out of order or past the messages"
+                )));
+            };
+            let last = run.last().copied().unwrap_or(base);
+            let rebased: Vec<u32> = run.iter().map(|e| e - base).collect();
+            self.broker
+                .publish_local_batch(self.page, subject.as_bytes(), &data.slice(base as usize..last as usize), &rebased)
+                .map_err(|e| publish_error(subject, e))?;
+            (first, base) = (run_end as usize, last);
+        }
         Ok(())
     }
 

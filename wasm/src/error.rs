@@ -132,12 +132,6 @@ fn adopt(err: &js_sys::Error, name: &str) {
     });
 }
 
-impl From<serde_wasm_bindgen::Error> for BusError {
-    fn from(e: serde_wasm_bindgen::Error) -> Self {
-        BusError::Invalid(e.to_string())
-    }
-}
-
 /// An error the engine answered a direct call with (KV, object store), as a server's API
 /// error reply would have carried it.
 impl From<edgebus_core::jetstream::errors::ApiError> for BusError {

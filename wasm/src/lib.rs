@@ -31,8 +31,11 @@ pub use edgebus_core::link;
 
 use wasm_bindgen::prelude::*;
 
-/// Runs when the module is instantiated: panics show up in the console with their message.
+/// Runs when the module is instantiated: in debug builds, panics show up in the console with
+/// their message. Release builds leave the hook out: it links the panic formatting
+/// machinery into the bundle, and a panic there is a bug that traps either way.
 #[wasm_bindgen(start)]
 pub fn start() {
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
 }

@@ -20,7 +20,7 @@ pub const MAX_IN_FLIGHT: usize = 512;
 /// Unconfirmed outbox bytes on the wire at most.
 pub const MAX_IN_FLIGHT_BYTES: usize = 1 << 20;
 /// The header that makes a server stream drop a resent message.
-pub use crate::jetstream::client::MSG_ID;
+pub use crate::proto::MSG_ID;
 
 /// Adds `Nats-Msg-Id: id` to a header block (or makes one); an id already there is kept, so
 /// a publisher that chose its own id keeps the dedup it asked for.

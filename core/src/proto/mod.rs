@@ -14,7 +14,7 @@ mod verb;
 
 pub use encode::*;
 pub use error::ProtocolError;
-pub use headers::{fields, header_value, Fields, HeaderError, Headers};
+pub use headers::{fields, header_value, Fields, HeaderError, Headers, MSG_ID};
 pub use json::{too_deep, ConnectOptions, ServerInfo};
 #[doc(hidden)]
 pub use parse::{Args, Line, Refusal};

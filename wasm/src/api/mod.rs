@@ -55,11 +55,17 @@ struct RequestOptions {
     headers: Option<Vec<(String, String)>>,
 }
 
+/// Reads an options object through its JSON text: every type the page reads then goes
+/// through one deserializer, serde_json's, which the JetStream API needs anyway; reading the
+/// object directly (serde-wasm-bindgen) linked a second copy of each type's code and that
+/// crate's own (about 16 KB of the module).
 pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    Ok(serde_wasm_bindgen::from_value(v)?)
+    let text: String =
+        js_sys::JSON::stringify(&v).map_err(|_| BusError::Invalid("options are not JSON".into()))?.into();
+    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 pub(crate) fn json_to_js(v: &Value) -> JsValue {
@@ -150,6 +156,23 @@ impl Bus {
         self.inner.borrow_mut().publish_many(subject, data, ends)?;
         after(&self.inner);
         Ok(())
+    }
+
+    /// Publishes the package's queued plain publishes with one call (see
+    /// `bus::Inner::publish_runs` for the layout).
+    #[wasm_bindgen(js_name = publishRuns)]
+    pub fn publish_runs(&self, subjects: &str, runs: &[u32], data: Vec<u8>, ends: &[u32]) -> Result<(), JsValue> {
+        self.inner.borrow_mut().publish_runs(subjects, runs, data, ends)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// The largest message (headers and payload) a publish may carry; 0: no limit. The
+    /// package queues a plain publish only when its payload is within it, and otherwise
+    /// publishes at once, so the broker's own check throws.
+    #[wasm_bindgen(js_name = maxPayload)]
+    pub fn max_payload(&self) -> f64 {
+        self.inner.borrow().broker.max_payload() as f64
     }
 
     /// Subscribes; `callback(data, ends, subjects, extras)` gets the messages in batches (see
