@@ -289,7 +289,7 @@ impl Link {
                 }
                 ServerOp::Msg(m) => {
                     if self.config.skip_consumer_deliveries
-                        && m.reply.as_deref().is_some_and(|r| r.starts_with(crate::jetstream::consumer::ACK_PREFIX))
+                        && m.reply.as_deref().is_some_and(|r| r.starts_with(crate::proto::ACK_PREFIX))
                     {
                         continue;
                     }

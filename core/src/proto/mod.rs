@@ -22,6 +22,11 @@ pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, PubSp
 #[doc(hidden)]
 pub use verb::{Shape, Verbs};
 
+/// Where every JetStream ack subject starts: the reply subject of each message a consumer
+/// delivers. Here rather than in `jetstream` because hosts built without the engine (the
+/// page's tab link) recognise consumer deliveries by it.
+pub const ACK_PREFIX: &[u8] = b"$JS.ACK.";
+
 /// The client-facing parser a server runs on each connection.
 pub type ClientOpParser = Parser<ClientRole>;
 /// The parser a client (or a bridge to an upstream server) runs on what a server sends.
