@@ -10,6 +10,9 @@
 //! acks batch under load. Messages are never reordered: the inline path is taken only when
 //! the queue is empty. The thread also runs the timers. It is a thread rather than a task
 //! because the engine does blocking file I/O (appends, fsync under `sync_interval: always`).
+//! With `sync_interval: always` every message goes to the thread, since a step there fsyncs
+//! and must not hold up the runtime thread of a connection; otherwise an inline step
+//! appends with one `write(2)` into the page cache.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -56,6 +59,10 @@ struct Host {
     /// brings a deadline forward wakes it early.
     wake_at: AtomicU64,
     stopping: AtomicBool,
+    /// Whether a publishing connection may step the engine itself. Not with `sync_interval:
+    /// always`: the step would then fsync on that connection's task, stalling every other
+    /// connection its runtime thread serves for the length of a disk flush.
+    inline: bool,
 }
 
 /// The running engine: `stop` flushes its state and ends it.
@@ -97,6 +104,7 @@ pub fn start(
             tx: Mutex::new(tx),
             wake_at: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            inline: shared.opts.jetstream.sync_interval != crate::options::SyncInterval::Always,
         }
     });
     let h = host.clone();
@@ -113,7 +121,7 @@ impl InternalSink for Host {
     fn deliver(&self, subject: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) -> bool {
         // Acks go to the thread: nobody waits on them, and under load they arrive in runs
         // the thread takes in one go, off the publishing connection's task.
-        let inline = !subject.starts_with(ACK_PREFIX);
+        let inline = self.inline && !subject.starts_with(ACK_PREFIX);
         if inline && self.queued.load(Ordering::Acquire) == 0 && !self.stopping.load(Ordering::Acquire) {
             // try_lock: the engine thread may hold it, and so may this very thread when the
             // engine's own output is routed back to it; both cases queue instead.
