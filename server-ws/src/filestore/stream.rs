@@ -16,8 +16,6 @@
 //! depends on them, whatever the sync policy, so a crash can never bring a message back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +26,7 @@ use super::layout::{self, StreamPaths};
 use super::record::{self, Parsed, Record};
 use super::segment::{self, Segment};
 use super::sync::{now_nanos, Pending, SyncHandle};
+use super::vfs::{Fs, Handle, OpenMode};
 use super::{FileStoreConfig, Lease};
 use crate::options::SyncInterval;
 
@@ -48,7 +47,7 @@ struct Loc {
 /// The segment new records go to.
 struct Active {
     id: u64,
-    file: Arc<File>,
+    file: Handle,
     /// The [`Pending`] epoch in which this file was last registered for the next sync.
     registered: u64,
 }
@@ -57,6 +56,7 @@ struct Active {
 /// [`super::FileStorage`]; see the module docs for how the log works.
 pub struct FileStore {
     name: String,
+    fs: Arc<dyn Fs>,
     paths: StreamPaths,
     cfg: FileStoreConfig,
     segs: BTreeMap<u64, Segment>,
@@ -66,7 +66,7 @@ pub struct FileStore {
     /// `None` once the stream is destroyed.
     active: Option<Active>,
     next_id: u64,
-    readers: HashMap<u64, Arc<File>>,
+    readers: HashMap<u64, Handle>,
     /// Reused for encoding, so an append allocates nothing once warmed up.
     buf: Vec<u8>,
     pending: Arc<Pending>,
@@ -92,22 +92,24 @@ impl std::fmt::Debug for FileStore {
 impl FileStore {
     /// Opens (creating if needed) the stream in `paths.dir`, replaying its segments.
     pub(crate) fn open(
+        fs: Arc<dyn Fs>,
         name: String,
         paths: StreamPaths,
         cfg: FileStoreConfig,
         lease: Lease,
         sync: &SyncHandle,
     ) -> Result<FileStore> {
-        layout::create_dir(&paths.msgs)?;
-        layout::create_dir(&paths.obs)?;
+        layout::create_dir(&*fs, &paths.msgs)?;
+        layout::create_dir(&*fs, &paths.obs)?;
         for dir in [&paths.dir, &paths.msgs, &paths.obs] {
-            layout::remove_tmp_files(dir);
+            layout::remove_tmp_files(&*fs, dir);
         }
-        let ids = list_segments(&paths.msgs)?;
+        let ids = list_segments(&*fs, &paths.msgs)?;
         let pending = Pending::new();
         sync.track(&pending);
         let mut store = FileStore {
             name,
+            fs,
             paths,
             cfg,
             segs: BTreeMap::new(),
@@ -137,7 +139,8 @@ impl FileStore {
     fn load_segment(&mut self, id: u64) {
         let path = self.paths.segment(id);
         self.segs.insert(id, Segment::new(id));
-        let loaded = segment::load(&path, id, |off, len, rec| {
+        let fs = Arc::clone(&self.fs);
+        let loaded = segment::load(&*fs, &path, id, |off, len, rec| {
             let (off, len) = (off as u64, len as u64);
             match rec {
                 Record::Msg(m) => self.insert_live(m.seq, Loc { seg: id, off, len }),
@@ -172,14 +175,13 @@ impl FileStore {
             _ => (self.next_id, true),
         };
         let path = self.paths.segment(id);
-        let file =
-            OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(FsError::io("open", &path))?;
+        let file = self.fs.open(&path, OpenMode::Append).map_err(FsError::io("open", &path))?;
         if fresh {
             self.next_id = id.saturating_add(1);
             self.segs.insert(id, Segment::new(id));
             self.register_dir();
         }
-        self.active = Some(Active { id, file: Arc::new(file), registered: u64::MAX });
+        self.active = Some(Active { id, file, registered: u64::MAX });
         Ok(())
     }
 
@@ -239,15 +241,10 @@ impl FileStore {
     fn roll(&mut self) -> Result<()> {
         let id = self.next_id;
         let path = self.paths.segment(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(FsError::io("create", &path))?;
+        let file = self.fs.open(&path, OpenMode::CreateNew).map_err(FsError::io("create", &path))?;
         self.next_id = id.saturating_add(1);
         self.segs.insert(id, Segment::new(id));
-        let new = Active { id, file: Arc::new(file), registered: u64::MAX };
+        let new = Active { id, file, registered: u64::MAX };
         if let Some(old) = self.active.replace(new) {
             // Sealed: it may be compacted from now on. Its handle is already registered
             // for the next sync if it has unsynced writes.
@@ -259,8 +256,8 @@ impl FileStore {
 
     /// The directory's entries changed (a segment created, say): fsync it with the next sync.
     fn register_dir(&self) {
-        match layout::open_dir(&self.paths.msgs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), Arc::new(dir), false),
+        match layout::open_dir(&*self.fs, &self.paths.msgs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), dir, false),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }
@@ -273,12 +270,12 @@ impl FileStore {
         let id = active.id;
         let seg = self.segs.entry(id).or_insert_with(|| Segment::new(id));
         let off = seg.len;
-        if let Err(err) = (&*active.file).write_all(&self.buf) {
+        if let Err(err) = active.file.append(&self.buf) {
             if active.file.set_len(off).is_err() {
                 // Could not undo: the torn bytes stay as garbage, skipped when read back.
-                if let Ok(meta) = active.file.metadata() {
-                    seg.garbage += meta.len().saturating_sub(off);
-                    seg.len = meta.len();
+                if let Ok(len) = active.file.size() {
+                    seg.garbage += len.saturating_sub(off);
+                    seg.len = len;
                 }
             }
             return Err(FsError::Io { op: "write", path: self.paths.segment(id), err });
@@ -319,7 +316,7 @@ impl FileStore {
     }
 
     /// A read handle on segment `id`.
-    fn reader(&mut self, id: u64) -> Result<Arc<File>> {
+    fn reader(&mut self, id: u64) -> Result<Handle> {
         if let Some(a) = self.active.as_ref().filter(|a| a.id == id) {
             return Ok(Arc::clone(&a.file));
         }
@@ -327,7 +324,7 @@ impl FileStore {
             return Ok(Arc::clone(f));
         }
         let path = self.paths.segment(id);
-        let file = Arc::new(File::open(&path).map_err(FsError::io("open", &path))?);
+        let file = self.fs.open(&path, OpenMode::Read).map_err(FsError::io("open", &path))?;
         if self.readers.len() >= MAX_READERS {
             self.readers.clear();
         }
@@ -358,8 +355,7 @@ impl FileStore {
         let corrupt = || FsError::Corrupt { path: self.paths.segment(loc.seg), offset: loc.off };
         let mut buf = vec![0; usize::try_from(loc.len).map_err(|_| corrupt())?];
         // the path only for the error: building it is an allocation per read
-        layout::read_exact_at(&file, &mut buf, loc.off)
-            .map_err(|e| FsError::io("read", &self.paths.segment(loc.seg))(e))?;
+        file.read_exact_at(&mut buf, loc.off).map_err(|e| FsError::io("read", &self.paths.segment(loc.seg))(e))?;
         let whole = Bytes::from(buf);
         match record::parse(&whole, seed) {
             Parsed::Ok(Record::Msg(m), _) if m.seq == seq => Ok(Some(m.to_stored(&whole))),
@@ -388,7 +384,7 @@ impl FileStore {
         for (&seq, &loc) in &self.index {
             if current.as_ref().map(|c| c.0) != Some(loc.seg) {
                 let path = self.paths.segment(loc.seg);
-                let data = fs::read(&path).unwrap_or_else(|e| {
+                let data = self.fs.read(&path).unwrap_or_else(|e| {
                     tracing::warn!("{}: cannot read: {e}", path.display());
                     Vec::new()
                 });
@@ -417,11 +413,10 @@ impl FileStore {
 }
 
 /// The segment ids in `msgs`, ascending. Other files are left alone.
-fn list_segments(msgs: &std::path::Path) -> Result<Vec<u64>> {
+fn list_segments(fs: &dyn Fs, msgs: &std::path::Path) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
-    for entry in fs::read_dir(msgs).map_err(FsError::io("list", msgs))? {
-        let entry = entry.map_err(FsError::io("list", msgs))?;
-        if let Some(id) = entry.file_name().to_str().and_then(layout::parse_segment_name) {
+    for entry in fs.list(msgs).map_err(FsError::io("list", msgs))? {
+        if let Some(id) = entry.name.as_deref().and_then(layout::parse_segment_name) {
             ids.push(id);
         }
     }
@@ -467,7 +462,7 @@ impl StreamStore for FileStore {
     /// stream).
     fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
         self.check_alive()?;
-        layout::write_atomic(&self.paths.meta, config, true)?;
+        layout::write_atomic(&*self.fs, &self.paths.meta, config, true)?;
         Ok(())
     }
 

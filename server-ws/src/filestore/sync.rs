@@ -3,12 +3,11 @@
 //!
 //! The engine owns the stream stores and calls them from one task. Fsync is slow (milliseconds
 //! on many disks), so the interval sync should not run on that task: each store lists the
-//! files it has written since the last sync (shared `Arc<File>` handles: fsync through any
+//! files it has written since the last sync (shared file handles: fsync through any
 //! handle flushes the file) in a [`Pending`] the host can drain from a blocking thread while
 //! the engine keeps appending. Data written while a drain is in progress is picked up by the
 //! next one, because draining bumps an epoch that makes the store register its files again.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -18,11 +17,12 @@ use edgebus_core::jetstream::store::StoreError;
 use parking_lot::Mutex;
 
 use super::error::{FsError, Result};
+use super::vfs::Handle;
 
 /// One file to fsync: its path (for error messages) and a handle on it.
 struct Entry {
     path: PathBuf,
-    file: Arc<File>,
+    file: Handle,
     /// Data only (`fdatasync`) for segments; full for directories and replaced files.
     data_only: bool,
 }
@@ -64,7 +64,7 @@ impl Pending {
         self.last_sync.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, path: PathBuf, file: Arc<File>, data_only: bool) {
+    pub(crate) fn register(&self, path: PathBuf, file: Handle, data_only: bool) {
         self.files.lock().push(Entry { path, file, data_only });
     }
 
