@@ -365,7 +365,14 @@ impl Stream {
         }
         self.enforce_limits(subj)?;
         if self.store.sync_always() {
-            self.store.sync().map_err(io_err)?;
+            if let Err(e) = self.store.sync() {
+                // Not durable, so not acknowledged (a 503 as nats-server's store failure); a
+                // retry with the same id must not be answered as a stored duplicate.
+                if let Some(id) = msg_id {
+                    self.dedup.remove(id);
+                }
+                return Err(ApiError::store_failed(format!("{e}")));
+            }
         }
         Ok(Stored { seq, duplicate: false })
     }

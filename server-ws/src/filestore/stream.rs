@@ -266,6 +266,7 @@ impl FileStore {
     /// Writes the record in `buf` to the active segment with one `write` call and returns
     /// (segment, offset). A failed write is undone so offsets stay right.
     fn write_record(&mut self) -> Result<(u64, u64)> {
+        self.pending.check()?;
         let active = self.active.as_ref().ok_or(FsError::Destroyed)?;
         let id = active.id;
         let seg = self.segs.entry(id).or_insert_with(|| Segment::new(id));
@@ -292,8 +293,8 @@ impl FileStore {
     }
 
     /// With an interval policy, fsyncs once the interval has passed since the last sync (in
-    /// case the host does not run [`SyncHandle::sync_all`]). A failure only warns: the data
-    /// was written, and the next sync tries again.
+    /// case the host does not run [`SyncHandle::sync_all`]). A failure warns here and fails
+    /// the store: the next write says so.
     fn maybe_sync(&mut self) {
         if let SyncInterval::Every(every) = self.cfg.sync_interval {
             let every = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);

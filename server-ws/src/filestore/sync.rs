@@ -30,6 +30,12 @@ struct Entry {
 /// One store's not-yet-fsynced files.
 pub(crate) struct Pending {
     files: Mutex<Vec<Entry>>,
+    /// Set by the first failed fsync, for good. After a failed fsync the kernel may have
+    /// dropped the dirty pages and marked them clean, so a later fsync that succeeds proves
+    /// nothing about them (PostgreSQL's "fsyncgate"): the store refuses every write and
+    /// sync from then on, and only a restart, which reads back what is really on disk,
+    /// brings the stream back.
+    failed: Mutex<Option<String>>,
     epoch: AtomicU64,
     /// When the last drain started, in nanoseconds since [`base`].
     last_sync: AtomicU64,
@@ -48,6 +54,7 @@ impl Pending {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Pending {
             files: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
             epoch: AtomicU64::new(0),
             last_sync: AtomicU64::new(now_nanos()),
         })
@@ -74,10 +81,19 @@ impl Pending {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// `Err` once an fsync has failed (see [`Pending::failed`]'s field doc).
+    pub(crate) fn check(&self) -> Result<()> {
+        match &*self.failed.lock() {
+            Some(why) => Err(FsError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
-    /// several times. On a failure the remaining files are still tried and the first error
-    /// is returned.
+    /// several times. On a failure the remaining files are still tried, the first error
+    /// is returned, and the store is failed for good.
     pub(crate) fn sync(&self) -> Result<()> {
+        self.check()?;
         let mut files = {
             let mut guard = self.files.lock();
             self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -95,7 +111,13 @@ impl Pending {
                 first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
             }
         }
-        first_err.map_or(Ok(()), Err)
+        match first_err {
+            None => Ok(()),
+            Some(e) => {
+                self.failed.lock().get_or_insert_with(|| e.to_string());
+                Err(e)
+            }
+        }
     }
 }
 
