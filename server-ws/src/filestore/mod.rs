@@ -213,6 +213,10 @@ impl Storage for FileStorage {
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
+mod sim_engine;
+#[cfg(test)]
+mod sim_engine_tests;
+#[cfg(test)]
 mod sim_model_tests;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,8 @@
 //!   was appended to since its last fsync may keep any prefix of the unsynced bytes (the
 //!   kernel may have flushed some pages), and the last few of those kept bytes may be zeros
 //!   (a torn write: the size reached the disk, the data did not).
-//! - A failed fsync (`EIO`, see [`SimDisk::fail_fsync_after`]) loses the dirty data for good,
+//! - A failed fsync (`EIO`, see [`SimDisk::fail_fsync_after`] and
+//!   [`SimDisk::fail_one_fsync_after`]) loses the dirty data for good,
 //!   as Linux does ("fsyncgate"): the pages are marked clean without being written, so a
 //!   retried fsync succeeds but those bytes never reach the disk (they read back as their
 //!   old content, or zeros past the old end).
@@ -61,6 +62,8 @@ struct State {
     capacity: Option<u64>,
     /// Fsyncs that will still succeed; `None`: all of them.
     fsyncs_left: Option<u64>,
+    /// Whether fsyncs keep failing after the first failure, or only that one fails.
+    sticky: bool,
     stats: SimStats,
 }
 
@@ -109,7 +112,17 @@ impl SimDisk {
 
     /// Lets `n` more fsyncs succeed, then fails every one with `EIO` (`None`: never fail).
     pub(crate) fn fail_fsync_after(&self, n: Option<u64>) {
-        self.state.lock().fsyncs_left = n;
+        let mut st = self.state.lock();
+        st.fsyncs_left = n;
+        st.sticky = true;
+    }
+
+    /// Lets `n` more fsyncs succeed and fails the next one only: the case that fooled
+    /// PostgreSQL, where a retried fsync succeeds although the data is gone.
+    pub(crate) fn fail_one_fsync_after(&self, n: u64) {
+        let mut st = self.state.lock();
+        st.fsyncs_left = Some(n);
+        st.sticky = false;
     }
 
     pub(crate) fn stats(&self) -> SimStats {
@@ -436,6 +449,9 @@ impl SimFile {
             };
             if fail {
                 st.stats.failed_fsyncs += 1;
+                if !st.sticky {
+                    st.fsyncs_left = None;
+                }
             }
             match st.nodes.get_mut(&ino) {
                 Some(Node::Dir { live, durable }) => {
