@@ -113,6 +113,25 @@ impl Node {
         parse(self.request(subject, headers.as_deref().map(str::as_bytes), payload))
     }
 
+    /// Deletes message `seq`; whether the API answered success.
+    pub(crate) fn delete(&mut self, seq: u64) -> bool {
+        let body = format!(r#"{{"seq":{seq}}}"#);
+        self.success(&format!("$JS.API.STREAM.MSG.DELETE.{STREAM}"), &body)
+    }
+
+    /// Purges every message below `seq`; whether the API answered success.
+    pub(crate) fn purge_below(&mut self, seq: u64) -> bool {
+        let body = format!(r#"{{"seq":{seq}}}"#);
+        self.success(&format!("$JS.API.STREAM.PURGE.{STREAM}"), &body)
+    }
+
+    fn success(&mut self, subject: &str, body: &str) -> bool {
+        let answer = self.request(subject, None, body.as_bytes());
+        answer.is_some_and(|a| {
+            serde_json::from_slice::<serde_json::Value>(&a).is_ok_and(|v| v["success"].as_bool() == Some(true))
+        })
+    }
+
     /// The host's `sync_interval` timer firing.
     pub(crate) fn interval_sync(&self) -> bool {
         self.sync.sync_all().is_ok()

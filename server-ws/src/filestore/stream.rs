@@ -67,6 +67,9 @@ pub struct FileStore {
     active: Option<Active>,
     next_id: u64,
     readers: HashMap<u64, Handle>,
+    /// The highest sequence appended or removed (see [`StreamStore::last_seq`]). The tombstone
+    /// that covers it is kept by compaction, so it is known again after a restart.
+    last: u64,
     /// Reused for encoding, so an append allocates nothing once warmed up.
     buf: Vec<u8>,
     pending: Arc<Pending>,
@@ -118,6 +121,7 @@ impl FileStore {
             active: None,
             next_id: 1,
             readers: HashMap::new(),
+            last: 0,
             buf: Vec::new(),
             pending,
             dirty: BTreeSet::new(),
@@ -145,6 +149,7 @@ impl FileStore {
             match rec {
                 Record::Msg(m) => self.insert_live(m.seq, Loc { seg: id, off, len }),
                 Record::Tomb { lo, hi } => {
+                    self.last = self.last.max(hi.saturating_sub(1));
                     self.kill_range(lo, hi);
                     self.seg(id).tombs.push((lo, hi));
                 }
@@ -194,6 +199,7 @@ impl FileStore {
     }
 
     fn insert_live(&mut self, seq: u64, loc: Loc) {
+        self.last = self.last.max(seq);
         self.seg(loc.seg).live += 1;
         if let Some(old) = self.index.insert(seq, loc) {
             self.bury(seq, old);
@@ -224,7 +230,7 @@ impl FileStore {
     /// Whether a tombstone `lo..hi` still kills a record somewhere. Callers rewriting a
     /// segment take that segment's own dead records out of `dead` first.
     fn tomb_needed(&self, lo: u64, hi: u64) -> bool {
-        self.keep_tombs || (lo < hi && self.dead.range((lo, 0)..(hi, 0)).next().is_some())
+        self.keep_tombs || (lo < hi && (hi > self.last || self.dead.range((lo, 0)..(hi, 0)).next().is_some()))
     }
 
     /// Rolls to a new segment first if a record of `len` bytes would overflow the active
@@ -312,6 +318,7 @@ impl FileStore {
         let seed = self.seg(id).seed;
         record::encode_tomb(&mut self.buf, seed, lo, hi);
         let (id, _) = self.write_record()?;
+        self.last = self.last.max(hi.saturating_sub(1));
         self.seg(id).tombs.push((lo, hi));
         Ok(())
     }
@@ -457,6 +464,10 @@ impl StreamStore for FileStore {
 
     fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError> {
         Ok(self.scan_msgs(f)?)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.last
     }
 
     /// Always durable before returning (configs change rarely, and losing one loses the
