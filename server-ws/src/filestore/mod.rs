@@ -13,6 +13,10 @@
 //! - [`stream`]: the log itself and removals as tombstones; `stream/compact.rs` deletes and
 //!   rewrites segments, `stream/blobs.rs` handles consumer files and deleting the stream.
 //! - [`sync`]: deferred fsync and the host's [`SyncHandle`].
+//! - [`vfs`]: the file operations the store uses, behind the [`Fs`] trait ([`StdFs`] in
+//!   production); the tests run the store, and the whole JetStream engine on it, on
+//!   `sim.rs`, a simulated disk that loses what was not fsynced at a power loss, tears
+//!   writes, fails fsync, fills up and flips bits (`sim_engine_tests.rs`).
 //!
 //! **Durability.** Every append is one `write(2)` straight to the kernel (no user-space
 //! buffer outlives the call), so killing the process loses nothing that was stored. What an
@@ -20,7 +24,10 @@
 //! engine calls `sync()` before acknowledging each publish; otherwise the host calls
 //! [`SyncHandle::sync_all`] every interval (off the engine's task), and each stream also
 //! syncs itself on a write once an interval has passed, as a fallback. Stream configs are
-//! always fsynced; consumer states follow the policy.
+//! always fsynced; consumer states follow the policy. A new directory is fsynced into its
+//! parent at once, a new segment's entry with the next sync. The first failed fsync fails the
+//! store for good (a retried fsync may "succeed" after the kernel dropped the data): every
+//! later write is refused until a restart reads back what is really on disk.
 
 mod error;
 mod layout;
