@@ -104,7 +104,9 @@ impl Pending {
         // Keep one entry per path, preferring a full sync over a data-only one.
         files.dedup_by(|later, earlier| later.path == earlier.path);
         let mut first_err = None;
-        for e in &files {
+        // Children before their directory (a directory sorts before what it holds): a crash
+        // halfway through must not leave a durable name for a file whose data is not.
+        for e in files.iter().rev() {
             let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
             if let Err(err) = r {
                 tracing::warn!("fsync {} failed: {err}", e.path.display());
