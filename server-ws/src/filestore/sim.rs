@@ -21,6 +21,8 @@
 //! - A full disk ([`SimDisk::set_capacity`]): a write that does not fit writes what fits and
 //!   fails with `ENOSPC` (`StorageFull`).
 //! - [`SimDisk::flip_bit`] damages durable data at rest.
+//! - [`SimDisk::cut_power_after`] makes the power go in the middle of an operation (after
+//!   any write, fsync or directory change), not only between them.
 //!
 //! Handles opened before a power loss are dead after it (every call fails), as the process
 //! that held them would be. Randomness comes from the seeded generator each fault call is
@@ -64,6 +66,11 @@ struct State {
     fsyncs_left: Option<u64>,
     /// Whether fsyncs keep failing after the first failure, or only that one fails.
     sticky: bool,
+    /// Changes (writes, fsyncs, directory operations) still possible before the power
+    /// goes; `None`: no cut planned.
+    ops_left: Option<u64>,
+    /// The power is out: every call fails until [`SimDisk::power_loss`] restarts the disk.
+    dead: bool,
     stats: SimStats,
 }
 
@@ -76,6 +83,8 @@ pub(crate) struct SimStats {
     /// Files that kept part of their unsynced tail at a power loss.
     pub(crate) torn_files: u64,
     pub(crate) enospc: u64,
+    /// Power cuts in the middle of an operation ([`SimDisk::cut_power_after`]).
+    pub(crate) cuts: u64,
 }
 
 /// The simulated disk; clones share it. Paths are absolute and rooted at `/`.
@@ -125,6 +134,19 @@ impl SimDisk {
         st.sticky = false;
     }
 
+    /// Lets `n` more changes through, then the power goes in the middle of whatever the
+    /// store was doing: every later call fails, until [`SimDisk::power_loss`].
+    pub(crate) fn cut_power_after(&self, n: u64) {
+        self.state.lock().ops_left = Some(n);
+    }
+
+    /// The state, if the power is on; a change counts towards [`SimDisk::cut_power_after`].
+    fn op(&self, changes: bool) -> io::Result<parking_lot::MutexGuard<'_, State>> {
+        let mut st = self.state.lock();
+        st.tick(changes)?;
+        Ok(st)
+    }
+
     pub(crate) fn stats(&self) -> SimStats {
         self.state.lock().stats
     }
@@ -140,6 +162,8 @@ impl SimDisk {
         let mut st = self.state.lock();
         st.generation += 1;
         st.stats.power_losses += 1;
+        st.dead = false;
+        st.ops_left = None;
         let mut torn = 0;
         for node in st.nodes.values_mut() {
             match node {
@@ -223,6 +247,23 @@ fn blank(out: &mut [u8], lost: &[(usize, usize)], old: &[u8]) {
 }
 
 impl State {
+    fn tick(&mut self, changes: bool) -> io::Result<()> {
+        if self.dead {
+            return Err(eio("the power is out"));
+        }
+        if changes {
+            if let Some(n) = &mut self.ops_left {
+                if *n == 0 {
+                    self.dead = true;
+                    self.stats.cuts += 1;
+                    return Err(eio("the power is out"));
+                }
+                *n -= 1;
+            }
+        }
+        Ok(())
+    }
+
     fn used(&self) -> u64 {
         let mut total = 0;
         let mut todo = vec![ROOT];
@@ -296,7 +337,7 @@ impl State {
 
 impl Fs for SimDisk {
     fn create_dir_all(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut st = self.state.lock();
+        let mut st = self.op(true)?;
         let mut created = Vec::new();
         let mut at = PathBuf::from("/");
         for c in dir.components().skip_while(|c| matches!(c, Component::RootDir)) {
@@ -319,11 +360,11 @@ impl Fs for SimDisk {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        self.state.lock().resolve(path).is_ok()
+        self.op(false).is_ok_and(|st| st.resolve(path).is_ok())
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let st = self.state.lock();
+        let st = self.op(false)?;
         match st.nodes.get(&st.resolve(path)?) {
             Some(Node::File { data, .. }) => Ok(data.clone()),
             _ => Err(err(io::ErrorKind::IsADirectory, "is a directory")),
@@ -331,7 +372,7 @@ impl Fs for SimDisk {
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
-        let st = self.state.lock();
+        let st = self.op(false)?;
         let ino = st.resolve(dir)?;
         let Some(Node::Dir { live, .. }) = st.nodes.get(&ino) else {
             return Err(err(io::ErrorKind::NotADirectory, "not a directory"));
@@ -346,7 +387,7 @@ impl Fs for SimDisk {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut st = self.state.lock();
+        let mut st = self.op(true)?;
         let (src, src_name) = st.parent(from)?;
         let (dst, dst_name) = st.parent(to)?;
         let ino = st.entries(src).remove(&src_name).ok_or_else(|| err(io::ErrorKind::NotFound, "no such file"))?;
@@ -355,7 +396,7 @@ impl Fs for SimDisk {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut st = self.state.lock();
+        let mut st = self.op(true)?;
         let (dir, name) = st.parent(path)?;
         let ino = st.entries_of(dir)?.get(&name).copied();
         match ino.and_then(|ino| st.nodes.get(&ino)) {
@@ -369,13 +410,13 @@ impl Fs for SimDisk {
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut st = self.state.lock();
+        let mut st = self.op(true)?;
         let (dir, name) = st.parent(path)?;
         st.entries(dir).remove(&name).map(|_| ()).ok_or_else(|| err(io::ErrorKind::NotFound, "no such directory"))
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Handle> {
-        let mut st = self.state.lock();
+        let mut st = self.op(true)?;
         let existing = st.resolve(path).ok();
         let ino = match (existing, mode) {
             (Some(ino), _) if matches!(st.nodes.get(&ino), Some(Node::Dir { .. })) => {
@@ -401,7 +442,7 @@ impl Fs for SimDisk {
     }
 
     fn open_dir(&self, dir: &Path) -> io::Result<Option<Handle>> {
-        let st = self.state.lock();
+        let st = self.op(false)?;
         let ino = st.resolve(dir)?;
         match st.nodes.get(&ino) {
             Some(Node::Dir { .. }) => Ok(Some(self.handle(ino, st.generation))),
@@ -427,17 +468,18 @@ struct SimFile {
 }
 
 impl SimFile {
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> io::Result<T>) -> io::Result<T> {
+    fn with<T>(&self, changes: bool, f: impl FnOnce(&mut State) -> io::Result<T>) -> io::Result<T> {
         let mut st = self.disk.lock();
         if st.generation != self.generation {
             return Err(eio("handle from before a power loss"));
         }
+        st.tick(changes)?;
         f(&mut st)
     }
 
     fn fsync(&self) -> io::Result<()> {
         let ino = self.ino;
-        self.with(|st| {
+        self.with(true, |st| {
             st.stats.fsyncs += 1;
             let fail = match &mut st.fsyncs_left {
                 Some(0) => true,
@@ -483,7 +525,7 @@ impl SimFile {
 impl FileHandle for SimFile {
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         let ino = self.ino;
-        self.with(|st| {
+        self.with(true, |st| {
             let room = st.capacity.map_or(u64::MAX, |cap| cap.saturating_sub(st.used()));
             let fits = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
             if fits < bytes.len() {
@@ -500,7 +542,7 @@ impl FileHandle for SimFile {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let ino = self.ino;
-        self.with(|st| {
+        self.with(false, |st| {
             let Some(Node::File { data, .. }) = st.nodes.get(&ino) else { return Err(eio("not a file")) };
             let at = usize::try_from(offset).map_err(|_| err(io::ErrorKind::UnexpectedEof, "past the end"))?;
             let src = data
@@ -513,7 +555,7 @@ impl FileHandle for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         let ino = self.ino;
-        self.with(|st| {
+        self.with(true, |st| {
             let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
             data.resize(usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?, 0);
             Ok(())
@@ -522,7 +564,7 @@ impl FileHandle for SimFile {
 
     fn size(&self) -> io::Result<u64> {
         let ino = self.ino;
-        self.with(|st| match st.nodes.get(&ino) {
+        self.with(false, |st| match st.nodes.get(&ino) {
             Some(Node::File { data, .. }) => Ok(data.len() as u64),
             _ => Err(eio("not a file")),
         })
