@@ -5,6 +5,7 @@
 #   3. the wasm crate's browser tests (wasm-bindgen-test in headless Chromium)
 #   4. node --test tests/node/ (Node client + nats.ws in headless Chromium, and the
 #      npm package edgebus in a page)
+#   5. web/size.sh: the page bundle's gzipped size per entry point, against its budget
 # Each runner's own summary is printed, then one line per runner and a total.
 # Exits non-zero if setup or any runner fails.
 #
@@ -72,6 +73,26 @@ p=$(grep -E '^# pass [0-9]+' "$logdir/node.log" | tail -n 1 | grep -oE '[0-9]+' 
 f=$(grep -E '^# fail [0-9]+' "$logdir/node.log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
 s=$(grep -E '^# skipped [0-9]+' "$logdir/node.log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
 note "node" "$rc" "${p:-0}" "${f:-0}" "${s:-0}"
+
+# --- 5. bundle size: the page build setup.sh made, against its budgets --------------------
+echo "=== web/size.sh (gzipped bundle of each entry point, against its budget)"
+# The budgets (150 KiB, and 60 KiB for a core-only entry) are not met yet (issue 12 is open):
+# the sizes are printed and the runner counts as skipped while over budget, so the figure is
+# visible in every run without failing it. EDGEBUS_SIZE_ENFORCE=1 makes it a failure.
+if [ "${EDGEBUS_SIZE_ENFORCE:-0}" = "1" ]; then
+  bash web/size.sh 2>&1 | tee "$logdir/size.log"
+  rc=${PIPESTATUS[0]}
+  note "size" "$rc" "$((rc == 0 ? 1 : 0))" "$((rc == 0 ? 0 : 1))" 0
+else
+  EDGEBUS_SIZE_REPORT_ONLY=1 bash web/size.sh 2>&1 | tee "$logdir/size.log"
+  rc=${PIPESTATUS[0]}
+  if grep -qE "over its budget|not built" "$logdir/size.log"; then
+    echo "size: over budget (skipped; EDGEBUS_SIZE_ENFORCE=1 to fail on it)"
+    note "size" "$rc" 0 0 1
+  else
+    note "size" "$rc" "$((rc == 0 ? 1 : 0))" "$((rc == 0 ? 0 : 1))" 0
+  fi
+fi
 
 # --- summary -----------------------------------------------------------------------
 echo

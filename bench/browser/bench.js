@@ -67,6 +67,35 @@ async function edgePubSub(n, batch) {
   return rate(n, ms);
 }
 
+/** In-page request/reply: `n` sequential requests to a responder subscribed in the same
+ *  page; the median round trip in microseconds. */
+async function edgeRequest(n) {
+  const bus = await edgebus.open({ name: "bench-rr", storage: "memory" });
+  bus.subscribe("bench.rr", { callback: (_e, m) => m.respond(PAYLOAD) });
+  const r = await requestLatency(n, () => bus.request("bench.rr", PAYLOAD));
+  await bus.close();
+  return r;
+}
+
+/** Microseconds per call of `op`, called `n` times in sequence (after a warm-up of n / 10):
+ *  the median over groups of 100 calls, as the page's clock ticks in 100 µs steps unless the
+ *  page is cross-origin isolated. */
+async function requestLatency(n, op) {
+  const group = 100;
+  for (let i = 0; i < n / 10; i++) await op();
+  const us = [];
+  for (let g = 0; g < n / group; g++) {
+    const t0 = now();
+    for (let i = 0; i < group; i++) {
+      const m = await op();
+      if (m.data.length !== 16) throw new Error(`reply of ${m.data.length} bytes`);
+    }
+    us.push(((now() - t0) * 1000) / group);
+  }
+  us.sort((a, b) => a - b);
+  return us[us.length >> 1];
+}
+
 /** JetStream publish into an IndexedDB-backed stream, each ack after its commit. */
 async function edgeJsPublish(n, window, tag) {
   const name = `bench-js-${tag}`;
@@ -201,6 +230,15 @@ async function natsJsPublish(n, window, storage, tag) {
   return rate(n, ms);
 }
 
+/** nats.ws: the same request/reply, the responder on the same connection via nats-server. */
+async function natsRequest(n) {
+  const sub = nc.subscribe("bench.rr", { callback: (_e, m) => m.respond(PAYLOAD) });
+  await nc.flush();
+  const r = await requestLatency(n, () => nc.request("bench.rr", PAYLOAD));
+  sub.unsubscribe();
+  return r;
+}
+
 async function natsKv(n, tag) {
   const js = nc.jetstream();
   const bucket = `bench_${tag}`;
@@ -212,6 +250,7 @@ async function natsKv(n, tag) {
 
 window.bench = {
   edgePubSub,
+  edgeRequest,
   edgeJsPublish,
   edgeKv,
   coldPrepare,
@@ -219,6 +258,7 @@ window.bench = {
   natsConnect,
   natsClose,
   natsPubSub,
+  natsRequest,
   natsJsPublish,
   natsKv,
   // Lets the runner measure a build from before the batch API too.

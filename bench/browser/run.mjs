@@ -43,7 +43,7 @@ function parseArgs(argv) {
     else if (v === "--only") a.only = argv[++i].split(",");
     else if (v === "--profile") a.profile = JSON.parse(argv[++i]);
     else if (v === "-h" || v === "--help") {
-      console.error("usage: node bench/browser/run.mjs [--rounds N] [--quick] [--window N] [--only pubsub,js,kv,cold]");
+      console.error("usage: node bench/browser/run.mjs [--rounds N] [--quick] [--window N] [--only pubsub,rr,js,kv,cold]");
       process.exit(0);
     } else throw new Error(`unknown argument ${v}`);
   }
@@ -53,8 +53,8 @@ function parseArgs(argv) {
 
 // Sized so that five rounds take about 100 s on 2 cores (nats.ws's JetStream publish at a few
 // thousand per second and the sequential IndexedDB commits are the slow parts).
-const FULL = { pubsubEdge: 2_000_000, pubsubEdgeSingle: 500_000, pubsubNats: 200_000, jsSeq: 1_000, jsPar: 30_000, kv: 1_000, cold: 100_000 };
-const QUICK = { pubsubEdge: 400_000, pubsubEdgeSingle: 200_000, pubsubNats: 50_000, jsSeq: 300, jsPar: 10_000, kv: 300, cold: 100_000 };
+const FULL = { pubsubEdge: 2_000_000, pubsubEdgeSingle: 500_000, pubsubNats: 200_000, rr: 20_000, jsSeq: 1_000, jsPar: 30_000, kv: 1_000, cold: 100_000 };
+const QUICK = { pubsubEdge: 400_000, pubsubEdgeSingle: 200_000, pubsubNats: 50_000, rr: 5_000, jsSeq: 300, jsPar: 10_000, kv: 300, cold: 100_000 };
 /** Messages per publishMany call / per batch handed to a batch subscription. */
 const BATCH = 1024;
 
@@ -239,6 +239,12 @@ async function main() {
             add("pubsub16", "nats", v);
             if (batchApi) add("pubsub16_batch", "nats", v);
           },
+        ]);
+      }
+      if (want("rr")) {
+        steps.push([
+          async () => add("rr_us", "edgebus", await call("edgeRequest", sizes.rr)),
+          async () => add("rr_us", "nats", await call("natsRequest", sizes.rr)),
         ]);
       }
       if (want("js")) {

@@ -18,6 +18,7 @@ use crate::Res;
 const KEYS: &[(&str, &str)] = &[
     ("pubsub16_batch", "page_pubsub_batch"),
     ("pubsub16", "page_pubsub"),
+    ("rr_us", "page_rr_p50"),
     ("js_seq", "page_js_seq"),
     ("js_par", "page_js_par"),
     ("kv_put", "page_kv_put"),

@@ -91,7 +91,8 @@ pub(crate) const METRICS: &[MetricDef] = &[
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
-    m("page_pubsub", "page: pub -> sub 16 B, per message", "msgs/s", Higher, None),
+    m("page_pubsub", "page: pub -> sub 16 B, per message", "msgs/s", Higher, Some(Own(2e6))),
+    m("page_rr_p50", "page: request/reply p50", "us", Lower, Some(OwnBelow(20.0))),
     m("page_js_seq", "page: JetStream publish, sequential", "msgs/s", Higher, None),
     m("page_js_par", "page: JetStream publish, 256 in flight", "msgs/s", Higher, Some(Own(50e3))),
     m("page_kv_put", "page: KV put", "ops/s", Higher, None),

@@ -27,9 +27,12 @@ extern crate std;
 pub mod base64;
 pub mod broker;
 pub mod duration;
+#[cfg(feature = "jetstream")]
 pub mod jetstream;
+#[cfg(feature = "kv")]
 pub mod kv;
 pub mod link;
+#[cfg(feature = "objstore")]
 pub mod objstore;
 pub mod policy;
 pub mod proto;

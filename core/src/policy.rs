@@ -15,6 +15,7 @@
 use alloc::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
+pub mod accounts;
 pub mod permissions;
 use permissions::Permissions;
 

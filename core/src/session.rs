@@ -8,6 +8,8 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
 use bytes::{Bytes, BytesMut};
 
 use crate::proto::{ClientOp, ClientOpParser, ConnectOptions, Limits, ProtocolError, PubSpan, Publish, OK, PONG};
@@ -68,6 +70,8 @@ pub struct Session {
     closed: bool,
     sent_connect_info: bool,
     queued: VecDeque<Event>,
+    /// Why the client's input ended the session, worded for the host's log.
+    report: Option<String>,
 }
 
 impl Session {
@@ -80,6 +84,7 @@ impl Session {
             closed: false,
             sent_connect_info: false,
             queued: VecDeque::new(),
+            report: None,
         }
     }
 
@@ -102,6 +107,13 @@ impl Session {
         self.closed
     }
 
+    /// Why the client's own input closed the session (a parser error, a `CONNECT` that does
+    /// not parse, the client's `-ERR`), for one log line: nats-server logs each at error level.
+    /// `None` for closes the host decided or logs itself.
+    pub fn failure_report(&self) -> Option<&str> {
+        self.report.as_deref()
+    }
+
     /// Ends the session from the host's side (auth failure, slow consumer, stale connection):
     /// no further events come out.
     pub fn close(&mut self) {
@@ -118,10 +130,21 @@ impl Session {
             if self.closed {
                 return None;
             }
+            // With credentials required nats-server refuses the first byte that cannot begin
+            // a CONNECT, before the rest of the operation arrives.
+            if self.config.auth_required && !self.connected {
+                if let Some(b) = self.parser.peeked().first().filter(|b| !b.eq_ignore_ascii_case(&b'C')) {
+                    self.report = Some(format!("authorization violation: {:?} before CONNECT", char::from(*b)));
+                    return Some(self.fail(ProtocolError::AuthorizationViolation));
+                }
+            }
             let op = match self.parser.poll_op() {
                 Ok(Some(op)) => op,
                 Ok(None) => return None,
-                Err(e) => return Some(self.fail(e.into())),
+                Err(e) => {
+                    self.report = self.parser.error_report().map(|r| format!("Client {r}"));
+                    return Some(self.fail(e.into()));
+                }
             };
             if let Some(ev) = self.on_op(op) {
                 return Some(ev);
@@ -178,8 +201,12 @@ impl Session {
         }
         match op {
             ClientOp::Connect(json) => {
-                let Ok(opts) = ConnectOptions::parse(&json) else {
-                    return Some(self.fail(ProtocolError::MalformedConnect));
+                let opts = match ConnectOptions::parse(&json) {
+                    Ok(opts) => opts,
+                    Err(e) => {
+                        self.report = Some(format!("CONNECT: {e}"));
+                        return Some(self.fail(ProtocolError::MalformedConnect));
+                    }
                 };
                 if !(0..=1).contains(&opts.protocol) {
                     return Some(self.fail(ProtocolError::InvalidClientProtocol));
@@ -197,6 +224,7 @@ impl Session {
             }
             ClientOp::Pub(p) => {
                 if p.header_len.is_some() && !self.options.headers {
+                    self.report = Some("message headers not supported".into());
                     return Some(self.fail(ProtocolError::HeadersNotEnabled));
                 }
                 // nats-server's order: the pedantic check while reading the arguments, then
@@ -246,7 +274,10 @@ impl Session {
             }
             ClientOp::Pong => Some(Event::Pong),
             ClientOp::Ignored => None,
-            ClientOp::Err(_) => Some(self.fail(ProtocolError::ClientError)),
+            ClientOp::Err(text) => {
+                self.report = Some(format!("Client Error {}", String::from_utf8_lossy(&text)));
+                Some(self.fail(ProtocolError::ClientError))
+            }
         }
     }
 }
@@ -332,6 +363,33 @@ mod tests {
         let ev = events(open(), b"CONNECT {\"verbose\":false}\r\nSUB foo..bar 1\r\nSUB ok 2\r\n");
         assert!(matches!(ev[1], Event::Error(ProtocolError::InvalidSubject)));
         assert!(matches!(ev[2], Event::Subscribe { .. }));
+    }
+
+    #[test]
+    fn input_that_ends_the_session_is_reported_for_the_log() {
+        let mut s = Session::new(open());
+        s.buffer_mut().extend_from_slice(b"CONNECT {\"verbose\":false}\r\nPUB foo -1\r\n");
+        assert!(matches!(s.poll_event(), Some(Event::Connect(_))));
+        assert!(s.failure_report().is_none());
+        assert!(matches!(s.poll_event(), Some(Event::Close(ProtocolError::MalformedArguments))));
+        assert_eq!(s.failure_report(), Some("Client PUB Bad or Missing Size: \"foo -1\""));
+        let mut s = Session::new(open());
+        s.buffer_mut().extend_from_slice(b"CONNECT []\r\n");
+        assert!(matches!(s.poll_event(), Some(Event::Close(ProtocolError::MalformedConnect))));
+        assert!(s.failure_report().is_some_and(|r| r.starts_with("CONNECT: ")));
+        // null is Go's "no fields": the defaults stand
+        let ev = events(open(), b"CONNECT null\r\nPING\r\n");
+        assert!(matches!(ev[..], [Event::Connect(_), Event::Send(OK), Event::Send(PONG)]));
+    }
+
+    #[test]
+    fn with_credentials_required_the_first_wrong_byte_is_refused() {
+        let mut s = Session::new(SessionConfig { auth_required: true, ..open() });
+        s.buffer_mut().extend_from_slice(b"X");
+        assert!(matches!(s.poll_event(), Some(Event::Close(ProtocolError::AuthorizationViolation))));
+        let mut s = Session::new(SessionConfig { auth_required: true, ..open() });
+        s.buffer_mut().extend_from_slice(b"CX");
+        assert!(matches!(s.poll_event(), Some(Event::Close(ProtocolError::UnknownOperation))));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Checking a client's credentials against `authorization { … }`, and which permissions the
 //! user it authenticated as has.
 
+pub mod certmap;
+pub mod jwt;
+pub mod nkey;
+
 use std::sync::Arc;
 
 use edgebus_core::policy::permissions::{InvalidPermission, Permissions};
@@ -14,23 +18,62 @@ use crate::options::Authorization;
 pub struct Authenticator {
     auth: Authorization,
     perms: Vec<Option<Arc<Permissions>>>,
-    /// Whether a configured secret is a bcrypt hash (see [`Authenticator::is_slow`]).
+    nkeys: nkey::NkeyUsers,
+    /// Operator mode: every client must present a user JWT of a trusted account.
+    trust: Option<jwt::Trust>,
+    /// `tls { verify_and_map }`: the client certificate names the user.
+    map_certs: bool,
+    /// Whether a configured secret is a bcrypt hash or nkey users are configured (see
+    /// [`Authenticator::is_slow`]).
     slow: bool,
 }
 
 impl Authenticator {
     pub fn new(auth: &Authorization) -> Result<Authenticator, InvalidPermission> {
-        let perms = auth
-            .users
-            .iter()
-            .map(|u| u.permissions.as_ref().map(|p| Permissions::compile(p).map(Arc::new)).transpose())
-            .collect::<Result<_, _>>()?;
-        let slow = auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
-        Ok(Authenticator { auth: auth.clone(), perms, slow })
+        let perms = auth.users.iter().map(|u| compile(u.permissions.as_ref())).collect::<Result<_, _>>()?;
+        let nkeys = nkey::NkeyUsers::new(
+            auth.nkeys
+                .iter()
+                .map(|u| Ok((u.nkey.clone(), compile(u.permissions.as_ref())?)))
+                .collect::<Result<_, InvalidPermission>>()?,
+        );
+        let slow =
+            !nkeys.is_empty() || auth.token.iter().chain(auth.users.iter().map(|u| &u.password)).any(|s| is_bcrypt(s));
+        Ok(Authenticator { auth: auth.clone(), perms, nkeys, trust: None, map_certs: false, slow })
     }
 
-    /// Whether [`Authenticator::authorize`] may verify a bcrypt hash, which takes milliseconds
-    /// of CPU on purpose: hosts then run it on their blocking pool.
+    /// Adds operator mode when `trust` names an operator (checked at start by the config;
+    /// checked again here for options built in code).
+    pub fn with_trust(mut self, trust: &crate::options::TrustOptions) -> Result<Authenticator, String> {
+        if trust.operators.is_empty() {
+            return Ok(self);
+        }
+        let t = &trust;
+        self.trust = Some(jwt::Trust::new(&t.operators, &t.preload, t.system_account.as_deref(), unix_now())?);
+        self.slow = true;
+        Ok(self)
+    }
+
+    /// `tls { verify_and_map }`: users are found by their client certificate
+    /// ([`certmap::CertNames`]).
+    pub fn with_cert_map(mut self, on: bool) -> Authenticator {
+        self.map_certs = on;
+        self
+    }
+
+    /// Whether clients must authenticate (a `CONNECT` before anything else).
+    pub fn required(&self) -> bool {
+        self.trust.is_some() || self.auth.required()
+    }
+
+    /// Whether `INFO` carries a nonce for the client to sign: only when nkey users are
+    /// configured, as nats-server.
+    pub fn wants_nonce(&self) -> bool {
+        !self.nkeys.is_empty() || self.trust.is_some()
+    }
+
+    /// Whether [`Authenticator::authorize`] may verify a bcrypt hash (milliseconds of CPU on
+    /// purpose) or an Ed25519 signature: hosts then run it on their blocking pool.
     pub fn is_slow(&self) -> bool {
         self.slow
     }
@@ -38,37 +81,126 @@ impl Authenticator {
     /// Does this `CONNECT` satisfy the configured authorization, and as whom? With nothing
     /// configured every client is let in. A token and users may be configured together;
     /// either then admits. A client that sends no credentials at all is the `no_auth_user`
-    /// when one is configured (nats-server's rule).
-    pub fn authorize(&self, opts: &ConnectOptions) -> Admission {
+    /// when one is configured (nats-server's rule). `nonce` is the one this connection's
+    /// `INFO` carried (empty when none was sent); `cert` the names of the client's verified
+    /// certificate, read when `verify_and_map` is on.
+    pub fn authorize(&self, opts: &ConnectOptions, nonce: &str, cert: Option<&certmap::CertNames>) -> Admission {
+        self.authorize_as(opts, nonce, cert).0
+    }
+
+    /// [`Authenticator::authorize`], with the account of the user admitted (`None`: `$G`).
+    /// nkey users and JWT users live in the global account (nkeys inside an `accounts`
+    /// block are refused at start; operator mode maps a single account).
+    pub fn authorize_as(
+        &self,
+        opts: &ConnectOptions,
+        nonce: &str,
+        cert: Option<&certmap::CertNames>,
+    ) -> (Admission, Option<&str>) {
+        match self.admitted(opts, nonce, cert) {
+            Admitted::User(i) => (Admission::Admitted(self.perms[i].clone()), self.auth.users[i].account.as_deref()),
+            Admitted::With(perms) => (Admission::Admitted(perms), None),
+            Admitted::Refused => (Admission::Refused, None),
+        }
+    }
+
+    fn admitted(&self, opts: &ConnectOptions, nonce: &str, cert: Option<&certmap::CertNames>) -> Admitted {
+        if let Some(trust) = &self.trust {
+            // operator mode: a user JWT, nothing else (nats-server's rule)
+            let Some(token) = &opts.jwt else {
+                return Admitted::Refused;
+            };
+            return match trust.authorize(token, opts.sig.as_deref(), nonce, unix_now()) {
+                Ok(config) => match compile(config.as_ref()) {
+                    Ok(perms) => Admitted::With(perms),
+                    Err(e) => {
+                        tracing::debug!("user JWT permissions: {e}");
+                        Admitted::Refused
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!("user JWT refused: {e}");
+                    Admitted::Refused
+                }
+            };
+        }
         let auth = &self.auth;
         if !auth.required() {
-            return Admission::Admitted(None);
+            return Admitted::With(None);
         }
-        let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none();
-        if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
-            return match auth.users.iter().position(|u| &u.username == name) {
-                Some(i) => Admission::Admitted(self.perms[i].clone()),
-                None => Admission::Refused,
+        let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none() && opts.nkey.is_none();
+        if !self.nkeys.is_empty() {
+            // nats-server's order: an nkey (given, or the `no_auth_user` for an anonymous
+            // client) is decided here, whatever else the CONNECT holds.
+            let key = match (&opts.nkey, &auth.no_auth_user) {
+                (Some(key), _) => Some(key.as_str()),
+                (None, Some(name)) if anonymous && self.nkeys.find(name).is_some() => Some(name.as_str()),
+                (None, _) => None,
             };
+            if let Some(key) = key {
+                let Some(perms) = self.nkeys.find(key) else {
+                    return Admitted::Refused;
+                };
+                // the `no_auth_user` needs no signature (nats-server skips it by key)
+                let signed = auth.no_auth_user.as_deref() == Some(key)
+                    || opts.sig.as_deref().is_some_and(|sig| nkey::verify_signature(key, sig, nonce));
+                return if signed { Admitted::With(perms.clone()) } else { Admitted::Refused };
+            }
+        }
+        if self.map_certs && !auth.users.is_empty() {
+            // nats-server: the certificate's user wins over a CONNECT `user`; its password
+            // (usually none) is still compared with the CONNECT's
+            let found = cert.and_then(|c| c.find(auth.users.iter().map(|u| u.username.as_str())));
+            let Some(i) = found.and_then(|name| auth.users.iter().position(|u| u.username == name)) else {
+                return Admitted::Refused;
+            };
+            return match check_secret(&auth.users[i].password, opts.pass.as_deref().unwrap_or_default()) {
+                true => Admitted::User(i),
+                false => Admitted::Refused,
+            };
+        }
+        if let (true, Some(name)) = (anonymous, &auth.no_auth_user) {
+            return auth.users.iter().position(|u| &u.username == name).map_or(Admitted::Refused, Admitted::User);
         }
         if let (Some(want), Some(got)) = (&auth.token, &opts.auth_token) {
             if check_secret(want, got) {
-                return Admission::Admitted(None);
+                return Admitted::With(None);
             }
         }
         if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
             if let Some(i) = auth.users.iter().position(|u| &u.username == user && check_secret(&u.password, pass)) {
-                return Admission::Admitted(self.perms[i].clone());
+                return Admitted::User(i);
             }
         }
-        Admission::Refused
+        Admitted::Refused
     }
 
     /// Whether `INFO` says `auth_required`: nats-server says no when a `no_auth_user` lets
     /// clients in without credentials.
     pub fn info_auth_required(&self) -> bool {
-        self.auth.required() && self.auth.no_auth_user.is_none()
+        self.required() && self.auth.no_auth_user.is_none()
     }
+}
+
+/// Who a `CONNECT` was admitted as.
+enum Admitted {
+    /// `users[i]` of the authorization (which may belong to an account).
+    User(usize),
+    /// Someone of the global account with these permissions: no authorization configured,
+    /// the token, an nkey user, a JWT user.
+    With(Option<Arc<Permissions>>),
+    Refused,
+}
+
+/// Unix seconds, for JWT expiry.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn compile(
+    config: Option<&edgebus_core::policy::permissions::PermissionsConfig>,
+) -> Result<Option<Arc<Permissions>>, InvalidPermission> {
+    config.map(|p| Permissions::compile(p).map(Arc::new)).transpose()
 }
 
 /// Compares a configured secret with what the client sent. A configured value that looks like
@@ -124,7 +256,7 @@ pub(crate) mod tests {
     }
 
     fn admitted(a: &Authenticator, json: &str) -> bool {
-        matches!(a.authorize(&connect(json)), Admission::Admitted(_))
+        matches!(a.authorize(&connect(json), "", None), Admission::Admitted(_))
     }
 
     #[test]
@@ -141,10 +273,44 @@ pub(crate) mod tests {
         };
         let a = Authenticator::new(&auth).unwrap();
         assert!(!a.info_auth_required());
-        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}")) else { panic!("guest") };
+        let Admission::Admitted(Some(p)) = a.authorize(&connect("{}"), "", None) else { panic!("guest") };
         assert!(p.publish_allowed(b"x") && !p.publish_allowed(b"y"));
-        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#)), Admission::Admitted(None)));
+        assert!(matches!(a.authorize(&connect(r#"{"user":"a","pass":"pw"}"#), "", None), Admission::Admitted(None)));
         assert!(!admitted(&a, r#"{"user":"a","pass":"bad"}"#), "credentials given are checked");
+    }
+
+    #[test]
+    fn nkey_users_sign_the_nonce() {
+        use crate::options::NkeyUser;
+        let (alice, guest) = (nkeys::KeyPair::new_user(), nkeys::KeyPair::new_user());
+        let auth = Authorization {
+            users: vec![User::new("pw", "secret")],
+            nkeys: vec![
+                NkeyUser { nkey: alice.public_key(), permissions: None },
+                NkeyUser { nkey: guest.public_key(), permissions: None },
+            ],
+            ..Default::default()
+        };
+        let a = Authenticator::new(&auth).unwrap();
+        assert!(a.wants_nonce() && a.is_slow());
+        let nonce = nkey::new_nonce();
+        let signed = |kp: &nkeys::KeyPair, nonce: &str| {
+            let sig = data_encoding::BASE64URL_NOPAD.encode(&kp.sign(nonce.as_bytes()).unwrap());
+            format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key())
+        };
+        let ok = |json: &str| matches!(a.authorize(&connect(json), &nonce, None), Admission::Admitted(_));
+        assert!(ok(&signed(&alice, &nonce)));
+        assert!(!ok(&signed(&alice, "another-nonce")), "a signature of another nonce");
+        assert!(!ok(&format!(r#"{{"nkey":"{}"}}"#, alice.public_key())), "no signature");
+        let stranger = nkeys::KeyPair::new_user();
+        assert!(!ok(&signed(&stranger, &nonce)), "a key not configured");
+        assert!(ok(r#"{"user":"pw","pass":"secret"}"#), "password users beside nkeys");
+        assert!(!ok("{}"), "no credentials and no no_auth_user");
+
+        let a = Authenticator::new(&Authorization { no_auth_user: Some(guest.public_key()), ..auth }).unwrap();
+        assert!(matches!(a.authorize(&connect("{}"), &nonce, None), Admission::Admitted(_)), "no_auth_user as an nkey");
+        let forged = format!(r#"{{"nkey":"{}","sig":"AAAA"}}"#, alice.public_key());
+        assert!(!matches!(a.authorize(&connect(&forged), &nonce, None), Admission::Admitted(_)));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
+use crate::accounts::Account;
 use crate::perms::ReceiverPermissions;
 use crate::router::InternalSink;
 use crate::server::Shared;
@@ -26,6 +27,8 @@ use crate::transport::{Kind, Writer};
 /// A subscription as the trie holds it.
 pub struct Sub {
     pub client: Arc<Client>,
+    /// The account whose trie holds it (its client's).
+    pub account: Arc<Account>,
     pub sid: Bytes,
     pub subject: Bytes,
     pub queue: Option<Bytes>,
@@ -51,9 +54,16 @@ pub struct SubRef(Arc<Sub>);
 impl SubRef {
     /// A new subscription of `client`. It owns copies of its names, so it does not pin the
     /// read buffer they came from.
-    pub(crate) fn new(client: Arc<Client>, sid: &[u8], subject: &[u8], queue: Option<&[u8]>) -> SubRef {
+    pub(crate) fn new(
+        client: Arc<Client>,
+        account: Arc<Account>,
+        sid: &[u8],
+        subject: &[u8],
+        queue: Option<&[u8]>,
+    ) -> SubRef {
         SubRef(Arc::new(Sub {
             client,
+            account,
             sid: Bytes::copy_from_slice(sid),
             subject: Bytes::copy_from_slice(subject),
             queue: queue.map(Bytes::copy_from_slice),
@@ -158,18 +168,18 @@ impl Client {
         c
     }
 
-    /// Subscribes this (internal) client to `subject`.
-    pub fn subscribe_internal(self: &Arc<Self>, shared: &Shared, subject: &str) -> Option<SubRef> {
-        let sub = SubRef::new(self.clone(), subject.as_bytes(), subject.as_bytes(), None);
-        shared.insert_sub(&sub).ok()?;
+    /// Subscribes this (internal) client to `subject` in `account`.
+    pub fn subscribe_internal(self: &Arc<Self>, account: &Arc<Account>, subject: &str) -> Option<SubRef> {
+        let sub = SubRef::new(self.clone(), account.clone(), subject.as_bytes(), subject.as_bytes(), None);
+        account.insert_sub(&sub).ok()?;
         self.num_subs.fetch_add(1, Ordering::Relaxed);
         Some(sub)
     }
 
     /// Removes one of this internal client's subscriptions.
-    pub fn unsubscribe_internal(&self, shared: &Shared, sub: &SubRef) {
+    pub fn unsubscribe_internal(&self, sub: &SubRef) {
         if !sub.closed.swap(true, Ordering::AcqRel) {
-            shared.remove_sub(sub);
+            sub.account.remove_sub(sub);
             self.num_subs.fetch_sub(1, Ordering::Relaxed);
         }
     }

@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tracing::{debug, error, trace, warn};
 
+use crate::auth::certmap::CertNames;
 use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
 use crate::perms::ReceiverPermissions;
 use crate::router::Router;
@@ -33,12 +34,13 @@ use crate::transport::{self, Kind, Reader};
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let nonce = if shared.auth.wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
     let tls = &shared.opts.tls;
     let opened = match (kind, &tls.loaded) {
         (Kind::Tcp, Some(config)) => {
-            let info = info_bytes(&shared, kind, id, peer);
+            let info = info_bytes(&shared, kind, id, peer, &nonce);
             match transport::open_tls(stream, tls, config, &info).await {
-                Ok((r, w, sent)) => Ok((r, w, peer, (!sent).then_some(info))),
+                Ok((r, w, sent, cert)) => Ok((r, w, peer, (!sent).then_some(info), cert)),
                 Err(e) => {
                     tls_failed(id, peer, &e);
                     return;
@@ -47,9 +49,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         }
         _ => transport::open(stream, peer, kind, &shared.opts.websocket)
             .await
-            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer)))),
+            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)), None)),
     };
-    let (reader, writer, peer, owed_info) = match opened {
+    let (reader, writer, peer, owed_info, peer_cert) = match opened {
         Ok(parts) => parts,
         Err(e) => {
             debug!(%peer, "connection setup failed: {e}");
@@ -79,7 +81,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let mut conn = Conn {
         session: Session::new(shared.session_config()),
         publishing: Publishing {
-            router: Router::new(&shared),
+            router: Router::new(&shared, shared.accounts.global().clone()),
             conduct: Conduct::BEFORE_CONNECT,
             perms: None,
             in_msgs: 0,
@@ -89,6 +91,11 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         },
         shared: shared.clone(),
         client: client.clone(),
+        nonce,
+        cert: peer_cert
+            .filter(|_| shared.opts.tls.verify_and_map)
+            .and_then(|der| CertNames::from_der(&der))
+            .map(Arc::new),
     };
     // The writer runs as its own task so that writing to this client and reading from it
     // proceed on different cores.
@@ -117,10 +124,12 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     debug!(cid = id, %peer, "Client connection closed");
 }
 
-/// The `INFO` line a new connection gets.
-fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr) -> BytesMut {
+/// The `INFO` line a new connection gets, with the nonce it must sign when nkeys are in use.
+fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr, nonce: &str) -> BytesMut {
     let mut info = BytesMut::new();
-    let json = serde_json::to_vec(&shared.info(kind, id, peer.ip().to_string())).unwrap_or_default();
+    let mut fields = shared.info(kind, id, peer.ip().to_string());
+    fields.nonce = nonce.to_string();
+    let json = serde_json::to_vec(&fields).unwrap_or_default();
     write_info(&mut info, &json);
     info
 }
@@ -155,10 +164,13 @@ enum Step {
     Drained,
     /// The connection must end.
     End,
-    /// A `CONNECT` whose credentials need slow verification (bcrypt): nothing after it is
+    /// A `CONNECT` whose credentials need slow verification (bcrypt, Ed25519): nothing after it is
     /// processed until it is decided, off the async threads.
     Authorize(Box<ConnectOptions>),
 }
+
+/// A decided `CONNECT`: admitted or not, and into which account (`None`: `$G`).
+type Decision = (Admission, Option<String>);
 
 /// The reader side of a connection: protocol state and the publisher half of routing.
 struct Conn {
@@ -166,6 +178,10 @@ struct Conn {
     client: Arc<Client>,
     session: Session,
     publishing: Publishing,
+    /// The nonce this connection's `INFO` carried (empty: none was sent).
+    nonce: String,
+    /// The names in the client's certificate, with `verify_and_map`.
+    cert: Option<Arc<CertNames>>,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -242,8 +258,8 @@ impl Conn {
                     Step::Drained => break true,
                     Step::End => break false,
                     Step::Authorize(opts) => {
-                        let (opts, admission) = self.authorize_blocking(opts).await;
-                        if !self.connect(opts, admission) {
+                        let (opts, decision) = self.authorize_blocking(opts).await;
+                        if !self.connect(opts, decision) {
                             break false;
                         }
                     }
@@ -253,8 +269,8 @@ impl Conn {
             if !keep_going {
                 return;
             }
-            if let Some(receiver) = self.publishing.router.stalled.take() {
-                receiver.wait_drained(self.publishing.router.max_pending).await;
+            if let Some(receiver) = self.publishing.router.take_stalled() {
+                receiver.wait_drained(self.publishing.router.max_pending()).await;
             }
         }
     }
@@ -268,18 +284,20 @@ impl Conn {
     }
 
     /// Runs the credential check on the blocking pool (bcrypt costs milliseconds of CPU by
-    /// design; on an async thread it would stall every connection sharing it).
-    async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Admission) {
+    /// design, a signature check tens of microseconds; on an async thread they would stall
+    /// every connection sharing it).
+    async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Decision) {
         let shared = self.shared.clone();
+        let (nonce, cert) = (self.nonce.clone(), self.cert.clone());
         let check = tokio::task::spawn_blocking(move || {
-            let admission = shared.auth.authorize(&opts);
-            (opts, admission)
+            let decision = decide(&shared, &opts, &nonce, cert.as_deref());
+            (opts, decision)
         });
         match check.await {
             Ok(decided) => decided,
             // a panic in the check is this connection's panic (see `serve`)
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => (Box::default(), Admission::Refused),
+            Err(_) => (Box::default(), (Admission::Refused, None)),
         }
     }
 
@@ -309,8 +327,8 @@ impl Conn {
                     if self.shared.auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let admission = self.shared.auth.authorize(&opts);
-                    if !self.connect(opts, admission) {
+                    let decision = decide(&self.shared, &opts, &self.nonce, self.cert.as_deref());
+                    if !self.connect(opts, decision) {
                         return Step::End;
                     }
                 }
@@ -339,7 +357,11 @@ impl Conn {
                 Event::Unsubscribe { sid, max } => self.unsubscribe(&sid, max),
                 Event::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
                 Event::Close(e) => {
-                    debug!(cid = self.client.id, "closing: {e}");
+                    match self.session.failure_report() {
+                        // nats-server logs every input error at error level
+                        Some(r) => error!(cid = self.client.id, addr = %self.client.addr, "{r}"),
+                        None => debug!(cid = self.client.id, "closing: {e}"),
+                    }
                     self.fail(e);
                     return Step::End;
                 }
@@ -348,7 +370,7 @@ impl Conn {
     }
 
     /// Applies a decided `CONNECT`; false when it was refused and the connection must end.
-    fn connect(&mut self, opts: Box<ConnectOptions>, admission: Admission) -> bool {
+    fn connect(&mut self, opts: Box<ConnectOptions>, (admission, account): Decision) -> bool {
         let (authorized, perms) = match admission {
             Admission::Refused => (false, None),
             Admission::Admitted(perms) => (true, perms),
@@ -361,6 +383,12 @@ impl Conn {
             }
         };
         self.publishing.conduct = conduct;
+        // the account, like the permissions, is the first CONNECT's
+        if !self.client.connected.load(Ordering::Relaxed) {
+            if let Some(account) = account.as_deref().and_then(|a| self.shared.accounts.named(a)) {
+                self.publishing.router.set_account(account.clone());
+            }
+        }
         if let Some(p) = perms {
             // a second CONNECT cannot change the user: the first one's stay
             let _ = self.client.perms.set(ReceiverPermissions::new(p.clone()));
@@ -428,8 +456,9 @@ impl Conn {
                 return refused;
             }
         }
-        let sub = SubRef::new(self.client.clone(), &sid, &subject, queue.as_deref());
-        if self.shared.insert_sub(&sub).is_err() {
+        let account = self.publishing.router.account().clone();
+        let sub = SubRef::new(self.client.clone(), account, &sid, &subject, queue.as_deref());
+        if sub.account.insert_sub(&sub).is_err() {
             return SubOutcome::InvalidSubject;
         }
         self.client.num_subs.fetch_add(1, Ordering::Relaxed);
@@ -447,7 +476,7 @@ impl Conn {
         }
         self.client.subs.lock().remove(sid);
         if !sub.closed.swap(true, Ordering::AcqRel) {
-            self.shared.remove_sub(&sub);
+            sub.account.remove_sub(&sub);
             self.client.num_subs.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -484,12 +513,27 @@ impl Conn {
         if live.is_empty() {
             return;
         }
-        let mut sl = self.shared.sublist.write();
-        for s in &live {
-            sl.remove(&s.subject, s.queue.as_deref(), s);
+        // a connection's subscriptions are in its account's trie (any made before its
+        // CONNECT moved it would be in `$G`'s)
+        let account = self.publishing.router.account();
+        let (here, elsewhere): (Vec<SubRef>, Vec<SubRef>) =
+            live.into_iter().partition(|s| Arc::ptr_eq(&s.account, account));
+        account.remove_subs(&here);
+        for s in &elsewhere {
+            s.account.remove_sub(s);
         }
-        self.shared.genid.store(sl.generation(), Ordering::Release);
     }
+}
+
+/// Checks a `CONNECT`'s credentials (bcrypt may make this slow: see `authorize_blocking`).
+fn decide(
+    shared: &Shared,
+    opts: &ConnectOptions,
+    nonce: &str,
+    cert: Option<&crate::auth::certmap::CertNames>,
+) -> Decision {
+    let (admission, account) = shared.auth.authorize_as(opts, nonce, cert);
+    (admission, account.map(str::to_string))
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {

@@ -25,6 +25,7 @@ use edgebus_core::jetstream::{JetStream, Outbound};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
+use crate::accounts::Account;
 use crate::client::{Client, SubRef};
 use crate::router::{InternalMsg, InternalSink, Router};
 use crate::server::Shared;
@@ -44,6 +45,8 @@ struct State {
 /// The JetStream host, shared by the engine thread and every connection that routes to it.
 struct Host {
     shared: Arc<Shared>,
+    /// The account whose JetStream this is: its subjects and its interest.
+    account: Arc<Account>,
     client: Arc<Client>,
     state: Mutex<Option<State>>,
     /// Messages sent down the channel and not yet handled.
@@ -74,7 +77,12 @@ impl Handle {
 
 /// Starts JetStream on `file` storage (memory streams always live in memory) and returns
 /// once it has recovered its streams and subscribed to its subjects.
-pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Result<Handle> {
+pub fn start(
+    shared: Arc<Shared>,
+    account: Arc<Account>,
+    limits: StoreLimits,
+    file: Box<dyn Storage + Send>,
+) -> std::io::Result<Handle> {
     let (ready_tx, ready_rx) = channel::<()>();
     let (tx, rx) = channel::<InternalMsg>();
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +90,7 @@ pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Res
         let sink: Weak<dyn InternalSink> = weak.clone();
         Host {
             shared: shared.clone(),
+            account,
             client: Arc::new(Client::internal(id, sink)),
             state: Mutex::new(None),
             queued: AtomicUsize::new(0),
@@ -92,7 +101,7 @@ pub fn start(shared: Arc<Shared>, file: Box<dyn Storage + Send>) -> std::io::Res
     });
     let h = host.clone();
     let thread = std::thread::Builder::new().name("jetstream".into()).spawn(move || {
-        run(&h, rx, file, ready_tx);
+        run(&h, rx, file, limits, ready_tx);
     })?;
     // A recv error means the thread ended early; the caller sees JetStream as started but
     // every request then gets no responders, which the log explains.
@@ -150,7 +159,7 @@ impl Host {
 
     /// The engine's view of the server's bus: subscriptions of the host's internal client.
     fn bus(&self) -> ServerBus<'_> {
-        ServerBus { shared: &self.shared, client: &self.client }
+        ServerBus { account: &self.account, client: &self.client }
     }
 
     /// One engine step (see [`EngineHost::step`]), then its output published.
@@ -186,7 +195,7 @@ impl Host {
 
 /// The engine's subscriptions are the internal client's; interest is the whole trie's.
 struct ServerBus<'a> {
-    shared: &'a Shared,
+    account: &'a Arc<Account>,
     client: &'a Arc<Client>,
 }
 
@@ -194,30 +203,39 @@ impl EngineBus for ServerBus<'_> {
     type Sub = SubRef;
 
     fn subscribe(&mut self, subject: &str) -> Option<SubRef> {
-        self.client.subscribe_internal(self.shared, subject)
+        self.client.subscribe_internal(self.account, subject)
     }
 
     fn unsubscribe(&mut self, sub: SubRef) {
-        self.client.unsubscribe_internal(self.shared, &sub);
+        self.client.unsubscribe_internal(&sub);
     }
 
     fn has_interest(&self, subject: &[u8]) -> bool {
-        !self.shared.match_subject(subject).1.is_empty()
+        !self.account.match_subject(subject).1.is_empty()
     }
 }
 
-fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, ready: Sender<()>) {
+fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, limits: StoreLimits, ready: Sender<()>) {
     let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
-    let limits = &host.shared.opts.jetstream;
-    engine.set_limits(StoreLimits::from_config(limits.max_memory_store, limits.max_file_store));
+    engine.set_limits(limits);
     for w in warnings {
         warn!("JetStream: {w}");
     }
-    info!(streams = engine.stream_count(), consumers = engine.consumer_count(), "JetStream started");
+    info!(
+        account = %host.account.name,
+        streams = engine.stream_count(),
+        consumers = engine.consumer_count(),
+        "JetStream started"
+    );
+    *host.account.jetstream_stats.lock() = Some(engine.stats());
     {
         let mut guard = host.state.lock();
         let engine = EngineHost::new(engine, &mut host.bus());
-        let st = guard.insert(State { host: engine, router: Router::new(&host.shared), stopped: false });
+        let st = guard.insert(State {
+            host: engine,
+            router: Router::new(&host.shared, host.account.clone()),
+            stopped: false,
+        });
         host.step(st, now(), []);
     }
     let _ = ready.send(());
@@ -254,7 +272,7 @@ fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, re
         host.step(st, now(), input.map(InternalMsg::inbound));
         host.queued.fetch_sub(taken, Ordering::AcqRel);
         if std::time::Instant::now() >= next_stats {
-            *host.shared.jetstream_stats.lock() = st.host.engine().stats();
+            *host.account.jetstream_stats.lock() = Some(st.host.engine().stats());
             next_stats = std::time::Instant::now() + Duration::from_millis(250);
         }
     }

@@ -2,6 +2,7 @@
 //! WebSocket on top of the sans-IO `edgebus-core`, and owns everything the core must not:
 //! sockets, clocks, tasks, files.
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -9,6 +10,7 @@ pub mod conf;
 pub mod conn;
 pub mod filestore;
 pub mod jetstream;
+pub mod js_disabled;
 pub mod monitor;
 pub mod options;
 pub mod perms;

@@ -90,7 +90,7 @@ pub(crate) fn varz(shared: &Shared) -> Value {
         "go": format!("edgebus {}", env!("CARGO_PKG_VERSION")),
         "host": o.host,
         "port": shared.client_addr.lock().map_or(0, |a| a.port()),
-        "auth_required": o.authorization.required(),
+        "auth_required": shared.auth.required(),
         "tls_timeout": o.tls.timeout.as_secs_f64(),
         "max_connections": o.max_connections,
         "max_subscriptions": o.max_subscriptions,
@@ -131,8 +131,8 @@ pub(crate) fn varz(shared: &Shared) -> Value {
         v["websocket"] = json!({ "host": a.ip().to_string(), "port": a.port(), "no_tls": o.websocket.no_tls });
     }
     if shared.jetstream_running.load(Ordering::Acquire) {
-        let st = *shared.jetstream_stats.lock();
-        v["jetstream"] = json!({ "config": jetstream_config(shared), "stats": jetstream_usage(&st) });
+        let (st, accounts) = shared.accounts.jetstream_totals();
+        v["jetstream"] = json!({ "config": jetstream_config(shared), "stats": jetstream_usage(&st, accounts) });
     }
     v
 }
@@ -151,8 +151,8 @@ fn jsz(shared: &Shared) -> Value {
     if !shared.jetstream_running.load(Ordering::Acquire) {
         return json!({ "server_id": shared.server_id, "now": rfc3339(SystemTime::now()), "disabled": true });
     }
-    let st = *shared.jetstream_stats.lock();
-    let mut v = jetstream_usage(&st);
+    let (st, accounts) = shared.accounts.jetstream_totals();
+    let mut v = jetstream_usage(&st, accounts);
     v["server_id"] = json!(shared.server_id);
     v["now"] = json!(rfc3339(SystemTime::now()));
     v["config"] = jetstream_config(shared);
@@ -164,13 +164,13 @@ fn jsz(shared: &Shared) -> Value {
 }
 
 /// The usage block `/varz` (under `jetstream.stats`) and `/jsz` share.
-fn jetstream_usage(st: &edgebus_core::jetstream::Stats) -> Value {
+fn jetstream_usage(st: &edgebus_core::jetstream::Stats, accounts: usize) -> Value {
     json!({
         "memory": st.memory,
         "storage": st.storage,
         "reserved_memory": st.reserved_memory,
         "reserved_storage": st.reserved_storage,
-        "accounts": 1,
+        "accounts": accounts,
         "ha_assets": 0,
         "api": { "level": 4, "total": st.api_total, "errors": st.api_errors },
     })

@@ -21,12 +21,24 @@ pub struct User {
     /// Its `permissions` (or the authorization block's `default_permissions`); `None`: may
     /// publish and subscribe to anything.
     pub permissions: Option<PermissionsConfig>,
+    /// The account it belongs to (`accounts { A: { users: […] } }`); `None`: `$G`.
+    pub account: Option<String>,
 }
 
 impl User {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> User {
-        User { username: username.into(), password: password.into(), permissions: None }
+        User { username: username.into(), password: password.into(), permissions: None, account: None }
     }
+}
+
+/// One nkey user (`users: [ { nkey: "U…" } ]`): a client proves it holds the key by signing
+/// the nonce of its `INFO` with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NkeyUser {
+    /// The user's public nkey (`U…`), checked at start to be one.
+    pub nkey: String,
+    /// As [`User::permissions`].
+    pub permissions: Option<PermissionsConfig>,
 }
 
 /// Who may connect. Nothing configured means anyone may.
@@ -36,6 +48,8 @@ pub struct Authorization {
     pub token: Option<String>,
     /// `authorization { user, password }` (`--user`/`--pass`) and `users: [ … ]` together.
     pub users: Vec<User>,
+    /// The nkey users of the `users` list.
+    pub nkeys: Vec<NkeyUser>,
     /// `authorization { timeout: N }` seconds; default 2 s (nats-server's AUTH_TIMEOUT).
     pub timeout: Duration,
     /// `no_auth_user`: the user a client that sends no credentials connects as.
@@ -44,8 +58,22 @@ pub struct Authorization {
 
 impl Authorization {
     pub fn required(&self) -> bool {
-        self.token.is_some() || !self.users.is_empty()
+        self.token.is_some() || !self.users.is_empty() || !self.nkeys.is_empty()
     }
+}
+
+/// Operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`, `system_account`):
+/// clients authenticate with user JWTs vouched for by a trusted operator's accounts. The
+/// JWTs are checked at start ([`crate::auth::jwt::Trust`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustOptions {
+    /// The trusted operators' JWTs (read from their files).
+    pub operators: Vec<String>,
+    /// `resolver: MEMORY` was given (the only resolver edgebus has).
+    pub memory_resolver: bool,
+    /// `resolver_preload`: account public key → account JWT.
+    pub preload: Vec<(String, String)>,
+    pub system_account: Option<String>,
 }
 
 /// `websocket { … }`.
@@ -119,8 +147,12 @@ pub struct Options {
     pub ping_max: i32,
     pub write_deadline: Duration,
     pub authorization: Authorization,
+    /// Operator mode; empty when no `operator` is configured.
+    pub trust: TrustOptions,
     pub websocket: WebSocketOptions,
     pub jetstream: JetStreamOptions,
+    /// `accounts { … }`: the configured accounts (`$G` is implicit).
+    pub accounts: Vec<crate::accounts::AccountConfig>,
     /// `tls { … }` / `--tls*`: TLS on the client port.
     pub tls: crate::tls::TlsOptions,
     /// `server_name`; default: the generated server id.
@@ -160,6 +192,7 @@ impl Default for Options {
             ping_max: PING_MAX,
             write_deadline: WRITE_DEADLINE,
             authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
+            trust: TrustOptions::default(),
             websocket: WebSocketOptions {
                 host: String::new(),
                 port: 0,
@@ -169,6 +202,7 @@ impl Default for Options {
                 allowed_origins: Vec::new(),
             },
             jetstream: JetStreamOptions::default(),
+            accounts: Vec::new(),
             tls: crate::tls::TlsOptions::default(),
             server_name: None,
             debug: false,

@@ -4,57 +4,112 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::Inbound;
+use edgebus_core::policy::accounts::{is_response_subject, with_request_info, RESPONSE_PREFIX};
 use edgebus_core::policy::{self, Count};
 use edgebus_core::route::route;
 use edgebus_core::sublist::{MatchCache, MatchResult};
 
+use crate::accounts::{Account, ReplyTo};
 use crate::client::{Client, SubRef};
 use crate::server::Shared;
 
 /// The publishing half of routing, owned by whoever publishes (a connection's reader, the
-/// JetStream engine): a private match cache, the queue-group RNG, and the bookkeeping of a
-/// publish (expired auto-unsubscribes, a receiver to stall on).
+/// JetStream engine): the account it publishes in, a private match cache of that account's
+/// trie, the queue-group RNG, and the bookkeeping of a publish (expired auto-unsubscribes, a
+/// receiver to stall on). The cache holds one account's results only: changing the account
+/// empties it, so accounts never share a match.
 pub struct Router {
+    account: Arc<Account>,
     cache: MatchCache<SubRef>,
     /// The last subject routed and its result: a publisher repeating one subject skips even
     /// the cache's hash lookup.
     last: Option<(u64, Arc<MatchResult<SubRef>>)>,
     /// The subject of `last`, in a buffer reused across subjects (no allocation per change).
     last_subject: Vec<u8>,
+    sinks: Sinks,
+    /// A buffer for subjects mapped between accounts.
+    mapped: Vec<u8>,
+    /// A buffer for service requests forwarded with their `Nats-Request-Info` header.
+    request: Vec<u8>,
+}
+
+/// What delivering to a match result needs, apart from the result itself.
+struct Sinks {
     rng: fastrand::Rng,
     expired: Vec<SubRef>,
     /// A receiver whose backlog passed the stall mark during this read.
-    pub stalled: Option<Arc<Client>>,
+    stalled: Option<Arc<Client>>,
     /// Receivers given their first bytes since their writer last looked, woken together by
     /// [`Router::wake_writers`] once the publisher has routed everything it read. As in
     /// nats-server, a receiver then gets one write per batch of input rather than a
     /// trickle of small ones, which costs its reader a wake-up and a syscall each.
     wakes: Vec<Arc<Client>>,
-    pub max_pending: usize,
+    max_pending: usize,
+}
+
+/// One message being routed.
+#[derive(Clone, Copy)]
+struct Msg<'a> {
+    from: u64,
+    echo: bool,
+    /// The subject shown in the `MSG` line.
+    subject: &'a [u8],
+    reply: Option<&'a [u8]>,
+    header_len: Option<usize>,
+    message: &'a [u8],
 }
 
 impl Router {
-    pub fn new(shared: &Shared) -> Router {
+    pub fn new(shared: &Shared, account: Arc<Account>) -> Router {
         Router {
+            account,
             cache: MatchCache::default(),
             last: None,
             last_subject: Vec::new(),
-            rng: fastrand::Rng::new(),
-            expired: Vec::new(),
-            stalled: None,
-            wakes: Vec::new(),
-            max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+            sinks: Sinks {
+                rng: fastrand::Rng::new(),
+                expired: Vec::new(),
+                stalled: None,
+                wakes: Vec::new(),
+                max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+            },
+            mapped: Vec::new(),
+            request: Vec::new(),
         }
+    }
+
+    /// The account this router publishes in.
+    pub fn account(&self) -> &Arc<Account> {
+        &self.account
+    }
+
+    /// Publishes in `account` from now on (a client authenticated into it).
+    pub fn set_account(&mut self, account: Arc<Account>) {
+        if !Arc::ptr_eq(&self.account, &account) {
+            self.account = account;
+            self.cache = MatchCache::default();
+            self.last = None;
+        }
+    }
+
+    /// A receiver whose backlog passed the stall mark since the last call.
+    pub fn take_stalled(&mut self) -> Option<Arc<Client>> {
+        self.sinks.stalled.take()
+    }
+
+    pub fn max_pending(&self) -> usize {
+        self.sinks.max_pending
     }
 
     /// Wakes the writers of the receivers that got something since the last call. Every
     /// publisher calls this after each batch it routes.
     pub fn wake_writers(&mut self) {
-        for c in self.wakes.drain(..) {
+        for c in self.sinks.wakes.drain(..) {
             c.wake.notify_one();
         }
     }
@@ -74,13 +129,13 @@ impl Router {
         header_len: Option<usize>,
         message: &[u8],
     ) -> usize {
-        let genid = shared.genid.load(Ordering::Acquire);
+        let genid = self.account.generation();
         let fresh = matches!(&self.last, Some((g, _)) if *g == genid && self.last_subject == route_subject);
         if !fresh {
             let r = match self.cache.get(genid, route_subject) {
                 Some(r) => r,
                 None => {
-                    let (g, r) = shared.match_subject(route_subject);
+                    let (g, r) = self.account.match_subject(route_subject);
                     // an ack subject carries its message's sequence numbers, so it is routed
                     // once: caching it would only churn the cache
                     if !route_subject.starts_with(ACK_PREFIX) {
@@ -93,10 +148,93 @@ impl Router {
             self.last_subject.extend_from_slice(route_subject);
             self.last = Some((genid, r));
         }
+        let msg = Msg { from, echo, subject: msg_subject, reply, header_len, message };
         // borrowed, not cloned: no reference count traffic per message on a repeated subject
-        let Some((_, result)) = &self.last else {
-            return 0;
+        let mut delivered = match &self.last {
+            Some((_, result)) => self.sinks.deliver(shared, result, msg),
+            None => 0,
         };
+        // a JetStream delivery (to an inbox, showing the stream subject) stays in its account
+        if self.account.crosses() && route_subject == msg_subject {
+            delivered += self.cross(shared, msg);
+        }
+        delivered
+    }
+
+    /// Routes a message into the accounts it reaches through imports: the importers of a
+    /// stream this account exports, the exporter of a service it imports, and the requester
+    /// of a service answer. Not cached: only configurations with imports take this path.
+    fn cross(&mut self, shared: &Shared, msg: Msg<'_>) -> usize {
+        let account = self.account.clone();
+        let mut mapped = std::mem::take(&mut self.mapped);
+        let mut delivered = 0;
+        for link in &account.streams_out {
+            if let (true, Some(target)) = (link.map.map(msg.subject, &mut mapped), shared.accounts.get(link.target)) {
+                let (_, result) = target.match_subject(&mapped);
+                delivered += self.sinks.deliver(shared, &result, Msg { subject: &mapped, ..msg });
+            }
+        }
+        for link in &account.services_out {
+            if let (true, Some(target)) = (link.map.map(msg.subject, &mut mapped), shared.accounts.get(link.target)) {
+                let reply = msg.reply.map(|r| {
+                    let token = response_subject(&mut self.sinks.rng);
+                    let to = ReplyTo { account: account.index, reply: Bytes::copy_from_slice(r) };
+                    target.responses.lock().insert(token.clone(), to, now());
+                    token
+                });
+                let (_, result) = target.match_subject(&mapped);
+                let mut with_info = std::mem::take(&mut self.request);
+                let header_len = with_request_info(&account.name, msg.header_len, msg.message, &mut with_info);
+                let forwarded = Msg {
+                    subject: &mapped,
+                    reply: reply.as_deref(),
+                    header_len: Some(header_len),
+                    message: &with_info,
+                    ..msg
+                };
+                let n = self.sinks.deliver(shared, &result, forwarded);
+                self.request = with_info;
+                if let (0, Some(token)) = (n, &reply) {
+                    target.responses.lock().take(token, 0);
+                }
+                delivered += n;
+            }
+        }
+        if account.answers_services && is_response_subject(msg.subject) {
+            let to = account.responses.lock().take(msg.subject, now());
+            if let Some(target) = to.as_ref().and_then(|to| shared.accounts.get(to.account).map(|a| (a, &to.reply))) {
+                let (account, reply) = target;
+                let (_, result) = account.match_subject(reply);
+                delivered += self.sinks.deliver(shared, &result, Msg { subject: reply, ..msg });
+            }
+        }
+        self.mapped = mapped;
+        delivered
+    }
+}
+
+/// A fresh reply subject for a forwarded service request (nats-server's shape:
+/// `_R_.<prefix>.<random>`).
+fn response_subject(rng: &mut fastrand::Rng) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut s = RESPONSE_PREFIX.to_vec();
+    for i in 0..17 {
+        if i == 6 {
+            s.push(b'.');
+        } else {
+            s.push(ALPHABET[rng.usize(..ALPHABET.len())]);
+        }
+    }
+    s
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Sinks {
+    /// Delivers `msg` to the subscriptions of `result` (one member per queue group).
+    fn deliver(&mut self, shared: &Shared, result: &MatchResult<SubRef>, msg: Msg<'_>) -> usize {
         if result.plain.is_empty() && result.queues.is_empty() {
             return 0;
         }
@@ -105,11 +243,11 @@ impl Router {
         let stall = &mut self.stalled;
         let wakes = &mut self.wakes;
         let delivered = route(result, &mut self.rng, |sub| {
-            if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(echo, sub.client.id == from) {
+            if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(msg.echo, sub.client.id == msg.from) {
                 return false;
             }
             let perms = sub.client.perms.get();
-            if perms.is_some_and(|p| p.withholds(msg_subject)) {
+            if perms.is_some_and(|p| p.withholds(msg.subject)) {
                 return false;
             }
             let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
@@ -124,10 +262,10 @@ impl Router {
             let (mut stalled, mut wake) = (false, false);
             let ok = sub.client.deliver(
                 &sub.sid,
-                msg_subject,
-                reply,
-                header_len,
-                message,
+                msg.subject,
+                msg.reply,
+                msg.header_len,
+                msg.message,
                 max_pending,
                 shared,
                 &mut stalled,
@@ -140,13 +278,13 @@ impl Router {
                 wakes.push(sub.client.clone());
             }
             if let (true, Some(p)) = (ok, perms) {
-                p.delivered(reply);
+                p.delivered(msg.reply);
             }
             ok
         });
         if !self.expired.is_empty() {
             for sub in self.expired.drain(..) {
-                shared.remove_sub(&sub);
+                sub.account.remove_sub(&sub);
                 sub.client.num_subs.fetch_sub(1, Ordering::Relaxed);
             }
         }
@@ -159,7 +297,7 @@ impl Router {
     /// subscription to `reply` (see [`policy::no_responders_target`]). Reply subjects are
     /// mostly unique inboxes, so the match is not cached.
     pub fn no_responders(&mut self, shared: &Shared, from: u64, subject: &[u8], reply: &[u8]) {
-        let (_, matched) = shared.match_subject(reply);
+        let (_, matched) = self.account.match_subject(reply);
         let Some(sub) = policy::no_responders_target(&matched, |s| s.client.id == from && !s.is_closed()) else {
             return;
         };
@@ -172,13 +310,13 @@ impl Router {
             None,
             Some(status.len()),
             &status,
-            self.max_pending,
+            self.sinks.max_pending,
             shared,
             &mut stalled,
             &mut wake,
         );
         if wake {
-            self.wakes.push(client.clone());
+            self.sinks.wakes.push(client.clone());
         }
     }
 }

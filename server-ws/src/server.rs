@@ -8,16 +8,18 @@ use std::time::{Instant, SystemTime};
 
 use edgebus_core::proto::{Limits, ServerInfo};
 use edgebus_core::session::SessionConfig;
-use edgebus_core::sublist::{MatchResult, Sublist};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::client::{Client, SubRef};
+use crate::accounts::Account;
+use crate::client::Client;
 use crate::conn;
+use crate::js_disabled::NotEnabled;
 use crate::options::Options;
 use crate::transport::Kind;
+use edgebus_core::jetstream::limits::StoreLimits;
 
 /// Server-wide message counters, as `/varz` reports them.
 #[derive(Default)]
@@ -43,8 +45,8 @@ pub struct Shared {
     pub server_name: String,
     pub started: Instant,
     pub started_at: SystemTime,
-    pub sublist: RwLock<Sublist<SubRef>>,
-    pub genid: AtomicU64,
+    /// The accounts, each with its subscription trie; `$G` when none is configured.
+    pub accounts: crate::accounts::Accounts,
     pub clients: Mutex<HashMap<u64, Arc<Client>>>,
     pub next_cid: AtomicU64,
     pub stats: Stats,
@@ -55,8 +57,6 @@ pub struct Shared {
     pub http_addr: Mutex<Option<SocketAddr>>,
     /// JetStream was enabled and started (INFO says `jetstream: true` only then).
     pub jetstream_running: std::sync::atomic::AtomicBool,
-    /// The engine's totals, refreshed by its thread a few times a second, for monitoring.
-    pub jetstream_stats: Mutex<edgebus_core::jetstream::Stats>,
 }
 
 impl Shared {
@@ -66,7 +66,7 @@ impl Shared {
                 max_control_line: self.opts.max_control_line.max(1) as usize,
                 max_payload: self.opts.max_payload.max(0) as usize,
             },
-            auth_required: self.opts.authorization.required(),
+            auth_required: self.auth.required(),
         }
     }
 
@@ -104,28 +104,8 @@ impl Shared {
         }
     }
 
-    /// Matches `subject` against the trie (a cache miss).
-    pub fn match_subject(&self, subject: &[u8]) -> (u64, Arc<MatchResult<SubRef>>) {
-        let sl = self.sublist.read();
-        (sl.generation(), Arc::new(sl.matches(subject)))
-    }
-
-    pub fn insert_sub(&self, sub: &SubRef) -> Result<(), edgebus_core::subject::SubjectError> {
-        let mut sl = self.sublist.write();
-        let r = sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone());
-        self.genid.store(sl.generation(), Ordering::Release);
-        r
-    }
-
-    pub fn remove_sub(&self, sub: &SubRef) -> bool {
-        let mut sl = self.sublist.write();
-        let removed = sl.remove(&sub.subject, sub.queue.as_deref(), sub);
-        self.genid.store(sl.generation(), Ordering::Release);
-        removed
-    }
-
     pub fn subscription_count(&self) -> usize {
-        self.sublist.read().count()
+        self.accounts.subscription_count()
     }
 }
 
@@ -158,7 +138,12 @@ impl Server {
         } else {
             None
         };
-        let auth = crate::auth::Authenticator::new(&opts.authorization).map_err(|e| bad(e.to_string()))?;
+        let auth = crate::auth::Authenticator::new(&opts.authorization)
+            .map_err(|e| bad(e.to_string()))?
+            .with_trust(&opts.trust)
+            .map_err(bad)?
+            .with_cert_map(opts.tls.verify_and_map);
+        let accounts = crate::accounts::Accounts::new(&opts.accounts).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
             auth,
@@ -166,8 +151,7 @@ impl Server {
             server_id,
             started: Instant::now(),
             started_at: SystemTime::now(),
-            sublist: RwLock::new(Sublist::new()),
-            genid: AtomicU64::new(0),
+            accounts,
             clients: Mutex::new(HashMap::new()),
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
@@ -176,7 +160,6 @@ impl Server {
             ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
             jetstream_running: std::sync::atomic::AtomicBool::new(false),
-            jetstream_stats: Mutex::new(Default::default()),
             opts,
         });
         Ok(Server { shared, tcp, ws, http })
@@ -198,26 +181,7 @@ impl Server {
         }
         // JetStream is up (streams recovered, API subscribed) before the first client can
         // connect, as in nats-server: a client must never see "no responders" from it.
-        let jetstream = if shared.opts.jetstream.enabled {
-            let sh = shared.clone();
-            let started = tokio::task::spawn_blocking(move || {
-                open_storage(&sh.opts).and_then(|s| crate::jetstream::start(sh.clone(), s))
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            match started {
-                Ok(h) => {
-                    shared.jetstream_running.store(true, Ordering::Release);
-                    Some(h)
-                }
-                Err(e) => {
-                    tracing::error!("JetStream could not start: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let (jetstream, not_enabled) = start_jetstream(&shared).await;
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp)));
         if let Some(ws) = ws {
@@ -239,9 +203,10 @@ impl Server {
         for t in &tasks {
             t.abort();
         }
-        if let Some(js) = jetstream {
-            let _ = tokio::task::spawn_blocking(move || js.stop()).await;
+        for n in &not_enabled {
+            n.stop();
         }
+        let _ = tokio::task::spawn_blocking(move || jetstream.into_iter().for_each(|js| js.stop())).await;
         let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
         for c in &clients {
             c.close(None);
@@ -292,15 +257,71 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
     }
 }
 
-/// The storage for file-backed streams, under `store_dir` (default: the system temp dir, as
-/// nats-server does), with its interval fsync running on a thread of its own.
-fn open_storage(opts: &Options) -> std::io::Result<Box<dyn edgebus_core::jetstream::store::Storage + Send>> {
+/// Starts JetStream where it is enabled: in `$G` when no accounts are configured, else in
+/// each account that enables it, one engine per account (nats-server: with accounts, only
+/// those with `jetstream: enabled` have it). The other accounts get nats-server's "JetStream
+/// not enabled for account" answers while any engine runs.
+async fn start_jetstream(shared: &Arc<Shared>) -> (Vec<crate::jetstream::Handle>, Vec<Arc<NotEnabled>>) {
+    let opts = &shared.opts;
+    if !opts.jetstream.enabled {
+        return (Vec::new(), Vec::new());
+    }
+    let server_limits = (opts.jetstream.max_memory_store, opts.jetstream.max_file_store);
+    let wanted: Vec<(Arc<Account>, StoreLimits)> = if opts.accounts.is_empty() {
+        vec![(shared.accounts.global().clone(), StoreLimits::from_config(server_limits.0, server_limits.1))]
+    } else {
+        opts.accounts
+            .iter()
+            .filter_map(|c| {
+                let js = c.jetstream?;
+                let pick = |own: i64, server: i64| if own > 0 { own } else { server };
+                let limits =
+                    StoreLimits::from_config(pick(js.max_memory, server_limits.0), pick(js.max_file, server_limits.1));
+                shared.accounts.named(&c.name).map(|a| (a.clone(), limits))
+            })
+            .collect()
+    };
+    let mut handles = Vec::new();
+    let asked = wanted.len();
+    for (account, limits) in wanted {
+        let sh = shared.clone();
+        let name = account.name.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            open_storage(&sh.opts, &account.name).and_then(|s| crate::jetstream::start(sh.clone(), account, limits, s))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match started {
+            Ok(h) => handles.push(h),
+            Err(e) => tracing::error!("JetStream could not start for account {name}: {e}"),
+        }
+    }
+    // every engine asked for failed (logged above): no JetStream at all, as before accounts
+    if handles.is_empty() && asked > 0 {
+        return (handles, Vec::new());
+    }
+    shared.jetstream_running.store(true, Ordering::Release);
+    let not_enabled = shared
+        .accounts
+        .iter()
+        .filter(|a| a.jetstream_stats.lock().is_none())
+        .map(|a| NotEnabled::start(shared.clone(), a.clone()))
+        .collect();
+    (handles, not_enabled)
+}
+
+/// The storage for `account`'s file-backed streams, under `store_dir` (default: the system
+/// temp dir, as nats-server does), with its interval fsync running on a thread of its own.
+fn open_storage(
+    opts: &Options,
+    account: &str,
+) -> std::io::Result<Box<dyn edgebus_core::jetstream::store::Storage + Send>> {
     use crate::filestore::{FileStorage, FileStoreConfig};
     use crate::options::SyncInterval;
     let dir = opts.jetstream.store_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("nats"));
-    let storage = FileStorage::new(&dir, FileStoreConfig::from_options(&opts.jetstream))
+    let storage = FileStorage::for_account(&dir, account, FileStoreConfig::from_options(&opts.jetstream))
         .map_err(|e| std::io::Error::other(format!("store_dir {}: {e}", dir.display())))?;
-    info!("JetStream storage in {}", dir.display());
+    info!("JetStream storage of account {account} in {}", storage.streams_dir().display());
     if let SyncInterval::Every(every) = opts.jetstream.sync_interval {
         let handle = storage.sync_handle();
         std::thread::Builder::new().name("jetstream-sync".into()).spawn(move || loop {

@@ -38,6 +38,9 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Require a client certificate signed by `ca_file`.
     pub verify: bool,
+    /// `verify_and_map`: `verify`, and the certificate names the user
+    /// ([`crate::auth::certmap`]).
+    pub verify_and_map: bool,
     pub timeout: Duration,
     /// The client starts the TLS handshake before the server sends `INFO`.
     pub handshake_first: bool,
@@ -53,6 +56,7 @@ impl Default for TlsOptions {
             key_file: None,
             ca_file: None,
             verify: false,
+            verify_and_map: false,
             timeout: TLS_TIMEOUT,
             handshake_first: false,
             loaded: None,

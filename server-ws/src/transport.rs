@@ -96,20 +96,22 @@ pub enum Writer {
 /// Opens a client-port connection that must use TLS. The `INFO` in `info` goes out in
 /// plaintext before the handshake, as nats-server sends it, unless `handshake_first` asks
 /// for the handshake first; the returned flag says whether it was sent (if not, it is still
-/// owed, over TLS).
+/// owed, over TLS). Also returns the client's certificate (DER), if it presented one.
 pub async fn open_tls(
     mut stream: TcpStream,
     opts: &TlsOptions,
     config: &Loaded,
     info: &[u8],
-) -> io::Result<(Reader, Writer, bool)> {
+) -> io::Result<(Reader, Writer, bool, Option<Vec<u8>>)> {
     let info_sent = !opts.handshake_first;
     if info_sent {
         stream.write_all(info).await?;
     }
     let stream = tls::accept(stream, config, opts.timeout, tls::Plaintext::Drop).await?;
+    // the client's own certificate (first of its chain), for `verify_and_map`
+    let peer_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
     let (r, w) = tokio::io::split(stream);
-    Ok((Reader::Tls(r), Writer::Tls(w), info_sent))
+    Ok((Reader::Tls(r), Writer::Tls(w), info_sent, peer_cert))
 }
 
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it

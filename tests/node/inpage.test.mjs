@@ -47,6 +47,8 @@ test("pub/sub, queue groups and request/reply inside the page", async () => {
     const counts = [0, 0, 0];
     for (let i = 0; i < 3; i++) bus.subscribe("work", { queue: "q", callback: () => counts[i]++ });
     for (let i = 0; i < 30; i++) bus.publish("work", String(i));
+    // deliveries are asynchronous, as in nats.js (plain publishes cross into wasm together)
+    await bus.flush();
     out.queueTotal = counts.reduce((a, b) => a + b, 0);
     // request/reply
     bus.subscribe("svc.echo", { callback: (_e, m) => m.respond("echo:" + m.string()) });

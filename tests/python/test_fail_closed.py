@@ -38,18 +38,20 @@ def test_no_auth_user_naming_nobody_refuses(make_server, users):
 
 # key written in the config -> where it sits (line:col of the key, after BASE_CONFIG)
 REFUSED = [
-    # TLS is honoured (tests/python/test_tls.py); mapping certificates to users is not
-    ("tls {\n  cert_file: cert.pem\n  key_file: key.pem\n  verify_and_map: true\n}", "verify_and_map", 4),
+    # TLS is honoured (tests/python/test_tls.py), and nkey users (test_nkeys.py); mapping
+    # certificates to users is not
     ("tls { pinned_certs: [] }", "pinned_certs", 1),
     ("cluster { port: -1 }", "cluster", 1),
     ("gateway { name: g, port: -1 }", "gateway", 1),
     ("leafnodes { port: -1 }", "leafnodes", 1),
-    ("accounts { A: { users: [ {user: a, password: a} ] } }", "accounts", 1),
+    # accounts are honoured (tests/python/test_accounts.py); what an account may hold that
+    # edgebus does not implement is refused
+    ("accounts { A: { mappings: { a: b } } }", "mappings", 1),
+    ("accounts { A: { users: [ {user: a, password: a} ], max_connections: 5 } }", "max_connections", 1),
     ("mappings { a: b }", "mappings", 1),
     ("mqtt { port: -1 }", "mqtt", 1),
     ("https_port: -1", "https_port", 1),
     ("jetstream {\n  cipher: chachapoly\n  key: s3cr3t\n}", "cipher", 2),
-    ("authorization { users: [ {nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4} ] }", "nkey", 1),
     ("authorization { users: [ {user: a, password: b, allowed_connection_types: [STANDARD]} ] }",
      "allowed_connection_types", 1),
     ("authorization { token: t, permissions: { publish: x } }", "permissions", 1),

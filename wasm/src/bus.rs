@@ -97,6 +97,8 @@ pub struct Inner {
     next_inbox: u64,
     /// The link to a server, if `connect` was called.
     pub(crate) link: Option<crate::socket::Link>,
+    /// Sharing with the other tabs and workers of this name ([`crate::tabs`]).
+    pub(crate) tabs: Option<crate::tabs::Hub>,
     pub(crate) name: String,
     pub(crate) storage: &'static str,
 }
@@ -109,6 +111,18 @@ fn publish_error(subject: &str, e: PublishError) -> BusError {
         PublishError::Subject(e) => BusError::BadSubject(format!("{subject}: {e}")),
         PublishError::MaxPayload { size, max } => BusError::MaxPayload { size, max },
     }
+}
+
+/// Checks that payload ends ascend and stay within `len` bytes of data.
+fn check_ends(ends: &[u32], len: usize) -> Result<(), BusError> {
+    let mut start = 0;
+    for &end in ends {
+        if end < start || end as usize > len {
+            return Err(BusError::Invalid(format!("payload end {end} out of order or past the data")));
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 pub(crate) fn random_token() -> String {
@@ -147,15 +161,8 @@ impl Inner {
             Some(j) => Box::new(idb::IdbStorage::new(j.clone())),
             None => Box::new(edgebus_core::jetstream::store::MemStorage),
         };
-        let mem = Box::new(edgebus_core::jetstream::store::MemStorage);
-        let (engine, mut warnings) = JetStream::new(file, mem, now_ns(), seed.rotate_left(17));
-        if let Some(j) = &journal {
-            warnings.append(&mut j.borrow_mut().warnings);
-            // Recovery rewrites nothing on its own; start from a clean journal.
-            let _ = j.borrow_mut().take_ops();
-        }
+        let (engine, warnings) = build_engine(&mut broker, js_conn, file, journal.as_ref(), seed);
         let storage = if journal.is_some() { "indexeddb" } else { "memory" };
-        let engine = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js_conn });
         let inner = Inner {
             broker,
             page,
@@ -180,10 +187,52 @@ impl Inner {
             inbox_prefix: format!("_INBOX.{}", random_token()),
             next_inbox: 1,
             link: None,
+            tabs: None,
             name: name.into(),
             storage,
         };
         (inner, warnings)
+    }
+
+    /// A client of another context's bus ([`crate::tabs`]) has no store: its engine leaves
+    /// the broker, so `$JS.API` requests reach the leader's engine through the link.
+    pub(crate) fn detach_engine(&mut self) {
+        self.broker.disconnect(self.js_conn);
+        self.storage = "indexeddb";
+    }
+
+    /// This context takes over the store (it became the leader): a new engine over it.
+    pub(crate) fn attach_store(
+        &mut self,
+        db: Database,
+        journal: SharedJournal,
+        lock: crate::lock::StoreLock,
+    ) -> Vec<String> {
+        self.broker.disconnect(self.js_conn);
+        self.js_conn = self.broker.connect_local();
+        let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
+        let file = Box::new(idb::IdbStorage::new(journal.clone()));
+        let (engine, warnings) = build_engine(&mut self.broker, self.js_conn, file, Some(&journal), seed);
+        self.engine = engine;
+        self.journal = Some(journal);
+        self.db = Some(Rc::new(db));
+        self.store_lock = Some(lock);
+        warnings
+    }
+
+    /// Hands the engine what this context published as a client and the old leader never
+    /// confirmed (it just became the leader): a stream keeps them, and their `Nats-Msg-Id`
+    /// lets it drop any the old leader had stored. Only the engine sees them: the page's
+    /// subscribers got them when they were published.
+    pub(crate) fn feed_engine(&mut self, entries: &[edgebus_core::link::Entry]) {
+        let input = entries.iter().map(|e| edgebus_core::jetstream::host::Inbound {
+            subject: &e.subject,
+            reply: e.reply.as_deref(),
+            headers: Some(&e.headers),
+            payload: &e.payload,
+        });
+        let out = self.engine.step(now_ns(), &mut LocalBus { broker: &mut self.broker, conn: self.js_conn }, input);
+        self.emit(out);
     }
 
     pub(crate) fn check_open(&self) -> Result<(), BusError> {
@@ -219,16 +268,39 @@ impl Inner {
     /// and the page's subscribers see them after the last one (one pump, one dispatch).
     pub fn publish_many(&mut self, subject: &str, data: Vec<u8>, ends: &[u32]) -> Result<(), BusError> {
         self.check_open()?;
-        let mut start = 0;
-        for &end in ends {
-            if end < start || end as usize > data.len() {
-                return Err(BusError::Invalid(format!("publishMany: payload end {end} out of order or past the data")));
-            }
-            start = end;
-        }
+        check_ends(ends, data.len())?;
         self.broker
             .publish_local_batch(self.page, subject.as_bytes(), &Bytes::from(data), ends)
             .map_err(|e| publish_error(subject, e))?;
+        Ok(())
+    }
+
+    /// Publishes messages on several subjects in one call (the package's queue of plain
+    /// publishes, see `web/src/pubqueue.ts`): `subjects` holds one subject per run, separated
+    /// by spaces (a valid subject has none); run `r` is messages `runs[r-1]..runs[r]`, payload
+    /// `i` is `data[ends[i-1]..ends[i]]`. The same as one [`Inner::publish`] per message, in
+    /// order.
+    pub fn publish_runs(&mut self, subjects: &str, runs: &[u32], data: Vec<u8>, ends: &[u32]) -> Result<(), BusError> {
+        self.check_open()?;
+        check_ends(ends, data.len())?;
+        if subjects.split(' ').count() != runs.len() {
+            return Err(BusError::Invalid("publishRuns: one subject per run".into()));
+        }
+        let data = Bytes::from(data);
+        let (mut first, mut base) = (0usize, 0u32);
+        for (subject, &run_end) in subjects.split(' ').zip(runs) {
+            let Some(run) = ends.get(first..run_end as usize) else {
+                return Err(BusError::Invalid(format!(
+                    "publishRuns: run end {run_end} out of order or past the messages"
+                )));
+            };
+            let last = run.last().copied().unwrap_or(base);
+            let rebased: Vec<u32> = run.iter().map(|e| e - base).collect();
+            self.broker
+                .publish_local_batch(self.page, subject.as_bytes(), &data.slice(base as usize..last as usize), &rebased)
+                .map_err(|e| publish_error(subject, e))?;
+            (first, base) = (run_end as usize, last);
+        }
         Ok(())
     }
 
@@ -268,6 +340,9 @@ impl Inner {
         }
         if let Some(link) = &mut self.link {
             link.take_local(&mut self.broker);
+        }
+        if let Some(tabs) = &mut self.tabs {
+            tabs.flush(&mut self.broker);
         }
         let page = self.broker.take_deliveries(self.page);
         if self.queue.is_empty() {
@@ -322,6 +397,25 @@ impl Inner {
     pub fn is_closed(&self) -> bool {
         self.closed
     }
+}
+
+/// The JetStream engine over `file` on local connection `js_conn`, and what its recovery
+/// warned about.
+fn build_engine(
+    broker: &mut Broker,
+    js_conn: ConnId,
+    file: Box<dyn edgebus_core::jetstream::store::Storage>,
+    journal: Option<&SharedJournal>,
+    seed: u64,
+) -> (EngineHost<u64>, Vec<String>) {
+    let mem = Box::new(edgebus_core::jetstream::store::MemStorage);
+    let (engine, mut warnings) = JetStream::new(file, mem, now_ns(), seed.rotate_left(17));
+    if let Some(j) = journal {
+        warnings.append(&mut j.borrow_mut().warnings);
+        // Recovery rewrites nothing on its own; start from a clean journal.
+        let _ = j.borrow_mut().take_ops();
+    }
+    (EngineHost::new(engine, &mut LocalBus { broker, conn: js_conn }), warnings)
 }
 
 /// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
@@ -425,6 +519,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
 pub async fn settle(rc: &Shared) {
     settle_engine(rc).await;
     crate::socket::settle(rc).await;
+    crate::tabs::settle(rc).await;
 }
 
 async fn settle_engine(rc: &Shared) {
@@ -474,6 +569,10 @@ pub async fn close(rc: &Shared) {
     settle(rc).await;
     end_link(rc);
     let mut i = rc.borrow_mut();
+    let Inner { broker, tabs, .. } = &mut *i;
+    if let Some(hub) = tabs.take() {
+        hub.shutdown(broker);
+    }
     i.closed = true;
     i.subs.clear();
     i.queue.clear();

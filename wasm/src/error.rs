@@ -31,6 +31,9 @@ pub enum BusError {
     Storage(String),
     /// Another context (tab, worker) owns the store of this bus name (see `crate::lock`).
     StorageLocked(String),
+    /// This context is a client of the bus's leader: what it asked needs the leader's
+    /// engine or server link (`crate::tabs`).
+    NotLeader(String),
     /// A stream, consumer or bucket name that cannot be used.
     InvalidName(String),
     /// A publish over the bus's `max_payload`.
@@ -50,6 +53,10 @@ impl fmt::Display for BusError {
             BusError::StorageLocked(name) => {
                 write!(f, "the IndexedDB storage of bus '{name}' is in use by another tab or worker of this origin")
             }
+            BusError::NotLeader(what) => write!(
+                f,
+                "{what} runs in the bus's leader context only, and another tab or worker of this origin leads it"
+            ),
             BusError::InvalidName(s) => f.write_str(s),
             BusError::MaxPayload { size, max } => write!(f, "maximum payload exceeded: {size} > {max}"),
         }
@@ -70,6 +77,7 @@ impl BusError {
             BusError::Invalid(_) => "InvalidArgumentError",
             BusError::Storage(_) => "StorageError",
             BusError::StorageLocked(_) => "StorageLockedError",
+            BusError::NotLeader(_) => "NotLeaderError",
             BusError::InvalidName(_) => "InvalidNameError",
             BusError::MaxPayload { .. } => "MaxPayloadError",
         }
@@ -122,12 +130,6 @@ fn adopt(err: &js_sys::Error, name: &str) {
             js_sys::Object::set_prototype_of(err, &proto);
         }
     });
-}
-
-impl From<serde_wasm_bindgen::Error> for BusError {
-    fn from(e: serde_wasm_bindgen::Error) -> Self {
-        BusError::Invalid(e.to_string())
-    }
 }
 
 /// An error the engine answered a direct call with (KV, object store), as a server's API

@@ -12,6 +12,8 @@
 //!   directly (`bus::engine_call`).
 //! - [`socket`]: the link to a server: hosts the core's [`link`] state machine over the
 //!   browser's WebSocket, one timer and the outbox's IndexedDB records.
+//! - [`tabs`]: one bus per origin and name: the store's owner leads, every other tab or
+//!   worker is its client over a `BroadcastChannel` (the same link state machine).
 
 pub mod api;
 pub mod bus;
@@ -21,6 +23,7 @@ pub mod idb;
 pub mod jetstream;
 pub mod lock;
 pub mod socket;
+pub mod tabs;
 
 pub use edgebus_core as core;
 /// The link's protocol, outbox and backoff: the core's, whatever hosts it.
@@ -28,8 +31,11 @@ pub use edgebus_core::link;
 
 use wasm_bindgen::prelude::*;
 
-/// Runs when the module is instantiated: panics show up in the console with their message.
+/// Runs when the module is instantiated: in debug builds, panics show up in the console with
+/// their message. Release builds leave the hook out: it links the panic formatting
+/// machinery into the bundle, and a panic there is a bug that traps either way.
 #[wasm_bindgen(start)]
 pub fn start() {
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
 }

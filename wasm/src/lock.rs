@@ -8,8 +8,10 @@
 //! it until the bus closes (or the context dies, when the browser frees it). A second context
 //! opening the same name never gets to write: it waits a moment (the lock of a page being
 //! reloaded is freed as its document goes away, possibly just after the new document asks),
-//! then fails with `StorageLockedError`. Where there is no `navigator.locks` the one-writer
-//! rule cannot be kept, so IndexedDB storage is refused there (fail closed).
+//! then becomes a client of the owner ([`crate::tabs`]) and stays queued for the lock, which
+//! makes it the next owner. [`acquire`] (fail with `StorageLockedError` after the wait) is the
+//! one-writer rule on its own. Where there is no `navigator.locks` the one-writer rule cannot
+//! be kept, so IndexedDB storage is refused there (fail closed).
 
 use std::cell::RefCell;
 
@@ -23,7 +25,7 @@ use crate::error::BusError;
 
 /// How long a second opener waits for the lock before giving up, milliseconds: long enough
 /// for the browser to free the lock of a document that is being reloaded or closed.
-const WAIT_MS: u32 = 1_000;
+pub const WAIT_MS: u32 = 1_000;
 
 /// A held Web Lock; dropping it frees the lock.
 pub struct StoreLock {
@@ -54,8 +56,28 @@ fn no_locks() -> BusError {
     )
 }
 
-/// Takes the lock of database `db_name`, waiting up to [`WAIT_MS`] for another owner to let go.
-pub async fn acquire(db_name: &str) -> Result<StoreLock, BusError> {
+/// A lock request in the browser's queue.
+pub struct Waiting {
+    granted: oneshot::Receiver<()>,
+    /// Settles when the request is done with: granted and released, refused or aborted.
+    settled: JsFuture,
+    lock: StoreLock,
+}
+
+impl Waiting {
+    /// The lock once granted; `None` if the request ended without it (refused with
+    /// `ifAvailable`, timed out or aborted by its signal).
+    pub async fn granted(self) -> Option<StoreLock> {
+        let Waiting { granted, settled, lock } = self;
+        match future::select(granted, settled).await {
+            Either::Left((Ok(()), _)) => Some(lock),
+            _ => None,
+        }
+    }
+}
+
+/// Queues a request for lock `name` (`opts`: the Web Locks request options).
+pub fn request(name: &str, opts: &Object) -> Result<Waiting, BusError> {
     let global: JsValue = js_sys::global().into();
     let locks = get(&global, "navigator").and_then(|n| get(&n, "locks")).ok_or_else(no_locks)?;
     let request: Function = get(&locks, "request").and_then(|f| f.dyn_into().ok()).ok_or_else(no_locks)?;
@@ -77,7 +99,16 @@ pub async fn acquire(db_name: &str) -> Result<StoreLock, BusError> {
         }
         held
     });
+    let requested = request
+        .call3(&locks, &JsValue::from_str(name), opts, &on_grant)
+        .map_err(|e| BusError::Storage(format!("navigator.locks.request failed: {e:?}")))?;
+    let requested: Promise = requested.dyn_into().map_err(|_| no_locks())?;
+    Ok(Waiting { granted: granted_rx, settled: JsFuture::from(requested), lock: StoreLock { release } })
+}
 
+/// Takes the lock of database `db_name`, waiting up to [`WAIT_MS`] for another owner to let go.
+pub async fn acquire(db_name: &str) -> Result<StoreLock, BusError> {
+    let global: JsValue = js_sys::global().into();
     let opts = Object::new();
     if let Some(signal) = abort_after(&global, WAIT_MS) {
         let _ = Reflect::set(&opts, &"signal".into(), &signal);
@@ -85,19 +116,27 @@ pub async fn acquire(db_name: &str) -> Result<StoreLock, BusError> {
         // without a timeout signal, do not wait at all rather than possibly forever
         let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
     }
-    let name = lock_name(db_name);
-    let requested = request
-        .call3(&locks, &JsValue::from_str(&name), &opts, &on_grant)
-        .map_err(|e| BusError::Storage(format!("navigator.locks.request failed: {e:?}")))?;
-    let requested: Promise = requested.dyn_into().map_err(|_| no_locks())?;
+    // the request settled without granting: it timed out, or (`ifAvailable`) the lock was
+    // taken; either way another context owns the store
+    request(&lock_name(db_name), &opts)?.granted().await.ok_or_else(|| BusError::StorageLocked(db_name.into()))
+}
 
-    let lock = StoreLock { release };
-    match future::select(granted_rx, JsFuture::from(requested)).await {
-        Either::Left((Ok(()), _)) => Ok(lock),
-        // the request settled without granting: it timed out, or (`ifAvailable`) the lock was
-        // taken; either way another context owns the store
-        _ => Err(BusError::StorageLocked(db_name.into())),
-    }
+/// Queues for the lock of database `db_name` with no time limit, until `signal` aborts it.
+pub fn queue_store(db_name: &str, signal: &web_sys::AbortSignal) -> Result<Waiting, BusError> {
+    let opts = Object::new();
+    let _ = Reflect::set(&opts, &"signal".into(), signal);
+    request(&lock_name(db_name), &opts)
+}
+
+/// The lock a client context of bus `db_name` holds for its life, so the leader learns when
+/// the context is gone (its lock request is granted then) whether it said goodbye or not.
+pub fn client_lock_name(db_name: &str, client: &str) -> String {
+    format!("edgebus:client:{db_name}:{client}")
+}
+
+/// Queues for lock `name` with no time limit.
+pub fn queue(name: &str) -> Result<Waiting, BusError> {
+    request(name, &Object::new())
 }
 
 /// `AbortSignal.timeout(ms)`, where the context has it.

@@ -48,13 +48,26 @@ fn drop_later<T: 'static>(value: T) {
     wasm_bindgen_futures::spawn_local(async move { drop(value) });
 }
 
-/// A bus's link to a server.
+/// What carries the link's bytes.
+enum Conn {
+    /// A WebSocket to a server.
+    Ws(Socket),
+    /// The bus's leader context over the tabs' channel ([`crate::tabs`]); `None` until a
+    /// leader answered.
+    Tab(Option<String>),
+}
+
+/// A bus's link to a server, or a client context's link to its leader.
 pub struct Link {
     core: link::Link,
     port: BrokerPort,
     url: String,
     bus: Weak<RefCell<Inner>>,
-    socket: Option<Socket>,
+    socket: Option<Conn>,
+    /// Set for a client context's link to its leader: dial over this channel, not a socket.
+    tabs: Option<Rc<crate::tabs::Pipe>>,
+    /// Waiting for the first `Connected` (a client context's `open`).
+    connected_waiters: Vec<oneshot::Sender<()>>,
     /// Numbers sockets, so events of a replaced one are ignored.
     socket_id: u64,
     /// The core's deadline the timer is armed for.
@@ -111,6 +124,8 @@ impl Link {
             url: url.into(),
             bus: Weak::new(),
             socket: None,
+            tabs: None,
+            connected_waiters: Vec::new(),
             socket_id: 0,
             timer: None,
             status: opts.status,
@@ -148,7 +163,12 @@ impl Link {
                 match event {
                     Event::Dial => self.dial(now),
                     Event::Hangup => self.hangup(),
-                    Event::Connected { server } => self.event("connected", &[("server", server.into())]),
+                    Event::Connected { server } => {
+                        for w in self.connected_waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                        self.event("connected", &[("server", server.into())]);
+                    }
                     Event::Disconnected { error } => {
                         let error = error.map_or(JsValue::UNDEFINED, |e| e.to_string().into());
                         self.event("disconnected", &[("error", error)]);
@@ -208,10 +228,12 @@ impl Link {
             self.event("outbox", &[]);
         }
         if let Some(bytes) = self.core.poll_transmit() {
-            if let Some(s) = &self.socket {
-                if s.ws.ready_state() == WebSocket::OPEN {
+            match (&self.socket, &self.tabs) {
+                (Some(Conn::Ws(s)), _) if s.ws.ready_state() == WebSocket::OPEN => {
                     let _ = s.ws.send_with_u8_array(&bytes);
                 }
+                (Some(Conn::Tab(Some(leader))), Some(pipe)) => pipe.post("data", Some(leader), Some(&bytes)),
+                _ => {}
             }
         }
         self.arm_timer(now);
@@ -220,6 +242,16 @@ impl Link {
     /// Opens a socket, its callbacks holding only a weak reference to the bus.
     fn dial(&mut self, now: u64) {
         self.hangup();
+        if let Some(pipe) = &self.tabs {
+            // to the leader known, or ask who leads: its answer reaches `tab_leader`
+            let leader = pipe.leader();
+            match &leader {
+                Some(l) => pipe.post("open", Some(l), None),
+                None => pipe.post("who", None, None),
+            }
+            self.socket = Some(Conn::Tab(leader));
+            return;
+        }
         let id = self.socket_id;
         let ws = match WebSocket::new(&self.url) {
             Ok(ws) => ws,
@@ -266,14 +298,16 @@ impl Link {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+        self.socket = Some(Conn::Ws(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close }));
     }
 
     /// Forgets the current socket: whatever it still reports is ignored.
     fn hangup(&mut self) {
         self.socket_id += 1;
-        if let Some(old) = self.socket.take() {
-            drop_later(old);
+        match (self.socket.take(), &self.tabs) {
+            (Some(Conn::Tab(Some(leader))), Some(pipe)) => pipe.post("close", Some(&leader), None),
+            (Some(old), _) => drop_later(old),
+            (None, _) => {}
         }
     }
 
@@ -458,4 +492,96 @@ pub async fn drained(rc: &Shared) -> bool {
             return false;
         }
     }
+}
+
+// ---- a client context's link to its leader (crate::tabs) ------------------------------
+
+impl Link {
+    /// Makes this link dial the bus's leader over the tabs' channel instead of a socket.
+    pub fn over_tabs(&mut self, pipe: Rc<crate::tabs::Pipe>) {
+        self.tabs = Some(pipe);
+    }
+
+    /// The publishes the other end has not confirmed yet.
+    pub fn unconfirmed(&self) -> Vec<Entry> {
+        self.core.outbox().entries().cloned().collect()
+    }
+
+    /// Whether this is a client context's link to its leader (not a server link).
+    pub fn is_tab(&self) -> bool {
+        self.tabs.is_some()
+    }
+
+    /// Resolves (or is dropped) once the link is connected, or the link is gone.
+    pub fn connected(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.core.state() == link::LinkState::Connected {
+            let _ = tx.send(());
+        } else {
+            self.connected_waiters.push(tx);
+        }
+        rx
+    }
+
+    fn tab_leader(&self) -> Option<&str> {
+        match &self.socket {
+            Some(Conn::Tab(Some(leader))) => Some(leader),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes from leader `from` for this context's link.
+pub fn tab_data(rc: &Shared, from: &str, bytes: &[u8]) {
+    with_link(rc, |l, broker| {
+        if l.tab_leader() == Some(from) {
+            let now = now_ns();
+            // what the page published first goes first
+            l.port.take_local(broker, &mut l.core, now);
+            l.core.handle_data(now, bytes);
+            l.drain(broker, now);
+        }
+    });
+    after(rc);
+}
+
+/// Leader `from` ended this context's connection (it closed, or refused the connection).
+pub fn tab_closed(rc: &Shared, from: &str) {
+    with_link(rc, |l, broker| {
+        if l.tab_leader() == Some(from) {
+            let now = now_ns();
+            l.socket = None;
+            l.core.handle_close(now, Some(format!("the bus's leader {from} ended the connection")));
+            l.drain(broker, now);
+        }
+    });
+    after(rc);
+}
+
+/// `leader` announced itself: a link waiting for a leader dials it, one connected to an
+/// earlier leader treats that connection as closed and dials the new one at once.
+pub fn tab_leader(rc: &Shared, leader: &str) {
+    with_link(rc, |l, broker| {
+        let now = now_ns();
+        match &l.socket {
+            Some(Conn::Tab(current)) if current.as_deref() == Some(leader) => return,
+            Some(Conn::Tab(Some(_))) => {
+                l.socket = None;
+                l.core.handle_close(now, Some(format!("the bus has a new leader ({leader})")));
+                l.drain(broker, now);
+            }
+            Some(Conn::Tab(None)) => {
+                if let Some(pipe) = &l.tabs {
+                    pipe.post("open", Some(leader), None);
+                }
+                l.socket = Some(Conn::Tab(Some(leader.into())));
+                return;
+            }
+            _ => {}
+        }
+        // between attempts: cut the backoff short
+        l.core.connect(now);
+        l.drain(broker, now);
+    });
+    after(rc);
 }

@@ -14,6 +14,7 @@ import { KV, type KvOptions } from "./kv.js";
 import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./link.js";
 import { Msg, MsgBatch } from "./msg.js";
 import { Objm } from "./obj.js";
+import { PublishQueue } from "./pubqueue.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
 
@@ -34,8 +35,13 @@ export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
 export interface OpenOptions {
   /** Bus name; with IndexedDB storage, also the database the bus is kept in. */
   name?: string;
-  /** `"indexeddb"`: streams, consumers and KV survive reloads. `"memory"` (default): not. */
+  /** `"indexeddb"`: streams, consumers and KV survive reloads, and the bus is shared by every
+   *  tab and worker of the origin that opens this name (one leads, the others are its
+   *  clients). `"memory"` (default): not. */
   storage?: "indexeddb" | "memory";
+  /** With IndexedDB storage, `false` refuses to share: `open` rejects with a
+   *  `StorageLockedError` while another tab or worker has the bus. Default `true`. */
+  share?: boolean;
   /** Where to load `edgebus_wasm_bg.wasm` from, if not next to the bindings. */
   wasm?: string | URL | BufferSource;
   /** Largest message (headers and payload) in bytes; a larger publish throws
@@ -53,11 +59,11 @@ export interface OpenOptions {
 }
 
 /** Opens a bus; with `storage: "indexeddb"` everything stored earlier is read back first.
- *  The stored bus has one owner: if another tab or worker of the origin has it open, this
- *  rejects with a `StorageLockedError`. */
+ *  The stored bus has one owner, its leader: a tab or worker opening it while another one
+ *  leads becomes its client (see `info().role`), and takes over when the leader goes. */
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
-  const raw = await wasmOpen({ name: opts.name, storage: opts.storage });
+  const raw = await wasmOpen({ name: opts.name, storage: opts.storage, share: opts.share });
   if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
   if (opts.maxFileStore !== undefined || opts.maxMemoryStore !== undefined) {
     raw.setStoreLimits(opts.maxMemoryStore ?? 0, opts.maxFileStore ?? 0);
@@ -225,20 +231,41 @@ export class Bus {
   private subs = new Set<Subscription>();
   /** @internal Stream publishes made in this task, sent together at its end (see `jsQueue`). */
   private jsQueued: QueuedPublish[] = [];
+  /** Plain publishes made in this task, sent together at its end (see `publish`). At most
+   *  one of the two queues holds anything: queueing into one sends the other first. */
+  private queued = new PublishQueue();
+  /** Subjects the broker took a publish on: a publish on one of them can only be refused
+   *  for its size, which `queued` checks against `maxPayload`. The subject rules stay in the
+   *  core; this only remembers its verdicts (bounded: reply inboxes come and go). */
+  private published = new Set<string>();
+  private readonly maxPayload: number;
+  /** Set by `close()`: from then on every publish goes straight to the bus, which throws
+   *  once it is closed. */
+  private closing = false;
   private statusListeners = new Set<StatusWatcher>();
   /** The current link to a server, if any. */
   link: Link | null = null;
 
-  /** @internal The wasm side (kept out of the published types: see tsconfig's stripInternal). */
-  readonly raw: WasmBus;
+  /** The wasm side. */
+  private readonly wasm: WasmBus;
 
   /** @internal */
   constructor(raw: WasmBus) {
-    this.raw = raw;
+    this.wasm = raw;
+    this.maxPayload = raw.maxPayload();
   }
 
-  /** `{ name, storage, streams, consumers, subscriptions }`. */
-  info(): { name: string; storage: string; streams: number; consumers: number; subscriptions: number } {
+  /** @internal The wasm side (kept out of the published types: see tsconfig's
+   *  stripInternal), with every queued publish sent first: whatever is asked of it sees the
+   *  publishes made before, as when each crossed on its own. */
+  get raw(): WasmBus {
+    this.jsFlush();
+    return this.wasm;
+  }
+
+  /** `{ name, storage, role, streams, consumers, subscriptions }`; `role` says whether this
+   *  context leads a bus shared between tabs, is a client of the leader, or is alone. */
+  info(): { name: string; storage: string; role: "leader" | "client" | "alone"; streams: number; consumers: number; subscriptions: number } {
     return this.raw.info();
   }
 
@@ -246,20 +273,22 @@ export class Bus {
    *  `js.publish` promises started before the first is awaited) cross into WebAssembly in one
    *  call and are stored together, so one IndexedDB commit covers them. */
   jsQueue(subject: string, data: Uint8Array): Promise<PubAck> {
+    this.sendQueued();
     return new Promise((resolve, reject) => {
       this.jsQueued.push({ subject, data, resolve, reject });
       if (this.jsQueued.length === 1) queueMicrotask(() => this.jsFlush());
     });
   }
 
-  /** @internal Sends the queued stream publishes (before anything else is published, so
-   *  the order of publishes is the order of calls). */
+  /** @internal Sends the queued publishes, plain and stream (before anything else reaches
+   *  the wasm bus, so the order of publishes is the order of calls). */
   jsFlush(): void {
+    this.sendQueued();
     const q = this.jsQueued;
     if (q.length === 0) return;
     this.jsQueued = [];
     if (q.length === 1) {
-      this.raw.jsPublish(q[0].subject, q[0].data, undefined).then(q[0].resolve, q[0].reject);
+      this.wasm.jsPublish(q[0].subject, q[0].data, undefined).then(q[0].resolve, q[0].reject);
       return;
     }
     const ends = new Uint32Array(q.length);
@@ -268,7 +297,7 @@ export class Bus {
     const data = new Uint8Array(total);
     for (let i = 0; i < q.length; i++) data.set(q[i].data, i === 0 ? 0 : ends[i - 1]);
     const subjects = q.map((p) => p.subject).join("\n");
-    this.raw.jsPublishMany(subjects, data, ends).then(
+    this.wasm.jsPublishMany(subjects, data, ends).then(
       ([acks, errors]: [(PubAck | null)[], (Error | undefined)[] | undefined]) => {
         for (let i = 0; i < q.length; i++) {
           const e = errors?.[i];
@@ -282,10 +311,36 @@ export class Bus {
     );
   }
 
+  /** Publishes a message. A plain publish (no reply, no headers) on a subject the bus took
+   *  before is queued and crosses into WebAssembly with the others of the task; anything
+   *  else goes at once, so a bad subject or a payload over `maxPayload` throws here. */
   publish(subject: string, data?: Payload, opts?: PublishOptions): void {
-    this.jsFlush();
+    if (!opts?.reply && !opts?.headers && !this.closing && this.published.has(subject)) {
+      if (this.jsQueued.length) this.jsFlush();
+      const was = this.queued.length;
+      if (this.queued.push(subject, data, this.maxPayload)) {
+        if (this.queued.full) this.sendQueued();
+        else if (was === 0) queueMicrotask(() => this.sendQueued());
+        return;
+      }
+    }
     const o = opts && (opts.reply || opts.headers) ? { reply: opts.reply, headers: opts.headers?.toPairs() } : undefined;
     this.raw.publish(subject, encode(data), o);
+    if (this.published.size >= 1024) this.published.clear();
+    this.published.add(subject);
+  }
+
+  /** Hands the queued plain publishes to the wasm bus in one call. */
+  private sendQueued(): void {
+    const q = this.queued.take();
+    if (!q) return;
+    try {
+      this.wasm.publishRuns(q.subjects, q.runs, q.data, q.ends);
+    } catch (e) {
+      // Every queued message passed the checks the bus makes (subject known good, payload
+      // within maxPayload), so this is a bug, not the caller's error: say it loudly.
+      console.error("edgebus: queued publishes refused", e);
+    }
   }
 
   /** Publishes every payload on `subject`, in order: the same as calling `publish` for each,
@@ -293,7 +348,6 @@ export class Bus {
    *  messages in batches. Payloads already packed back to back (`{ data, ends }`, as a
    *  `MsgBatch` holds them) go as they are. */
   publishMany(subject: string, payloads: Payload[] | { data: Uint8Array; ends: Uint32Array }): void {
-    this.jsFlush();
     if (!Array.isArray(payloads)) {
       this.raw.publishMany(subject, payloads.data, payloads.ends);
       return;
@@ -325,7 +379,6 @@ export class Bus {
   }
 
   async request(subject: string, data?: Payload, opts: RequestOptions = {}): Promise<Msg> {
-    this.jsFlush();
     const raw = await this.raw.request(subject, encode(data), { timeout: opts.timeout, headers: opts.headers?.toPairs() });
     return new Msg(this, raw);
   }
@@ -358,7 +411,6 @@ export class Bus {
 
   /** Resolves once everything stored is durable in IndexedDB and every ack went out. */
   flush(): Promise<void> {
-    this.jsFlush();
     return this.raw.flush();
   }
 
@@ -369,7 +421,7 @@ export class Bus {
   }
 
   async close(): Promise<void> {
-    this.jsFlush();
+    this.closing = true;
     await this.raw.close();
     for (const s of this.subs) s.close();
     this.subs.clear();
@@ -397,7 +449,6 @@ export class Bus {
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
     checkBucket(bucket);
-    this.jsFlush();
     await this.raw.kvBind(bucket, opts);
     return new KV(this, bucket);
   }

@@ -78,6 +78,15 @@ export class StorageLockedError extends Error {
   }
 }
 
+/** This context is a client of the bus's leader (another tab or worker owns the store and
+ *  the server link): the call needs the leader's engine or link and is not forwarded yet. */
+export class NotLeaderError extends Error {
+  constructor(message = "this context is a client of the bus's leader", opts?: ErrorOptions) {
+    super(message, opts);
+    this.name = "NotLeaderError";
+  }
+}
+
 /** A JetStream API error reply: `code` is the status (e.g. 404), `err_code` JetStream's own
  *  code (e.g. 10059 stream not found), both as the server sent them. */
 export class JetStreamApiError extends Error {
@@ -127,6 +136,7 @@ export const errorClasses = {
   MaxPayloadError,
   StorageError,
   StorageLockedError,
+  NotLeaderError,
   JetStreamApiError,
   StorageQuotaError,
   AuthorizationError,

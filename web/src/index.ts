@@ -16,6 +16,7 @@ export {
   MaxPayloadError,
   StorageError,
   StorageLockedError,
+  NotLeaderError,
   JetStreamApiError,
   StorageQuotaError,
   AuthorizationError,

@@ -10,7 +10,9 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{Broker, ConnId, SubKey, SubState};
+#[cfg(feature = "jetstream")]
 use crate::jetstream::host::{EngineBus, Inbound};
+#[cfg(feature = "jetstream")]
 use crate::jetstream::Outbound;
 use crate::policy::Conduct;
 use crate::subject::{validate_publish, SubjectError};
@@ -72,6 +74,7 @@ impl Delivery {
     }
 }
 
+#[cfg(feature = "jetstream")]
 impl Delivery {
     /// The delivery as input for an embedded engine.
     pub fn inbound(&self) -> Inbound<'_> {
@@ -91,6 +94,7 @@ pub struct LocalBus<'a> {
     pub conn: ConnId,
 }
 
+#[cfg(feature = "jetstream")]
 impl LocalBus<'_> {
     /// Publishes what the engine returned, from its connection.
     pub fn publish(&mut self, o: &Outbound) {
@@ -106,6 +110,7 @@ impl LocalBus<'_> {
     }
 }
 
+#[cfg(feature = "jetstream")]
 impl EngineBus for LocalBus<'_> {
     type Sub = u64;
 
@@ -255,6 +260,11 @@ impl Broker {
     pub fn set_max_payload(&mut self, max: usize) {
         self.config.info.max_payload = i64::try_from(max).unwrap_or(i64::MAX);
         self.config.session.limits.max_payload = max;
+    }
+
+    /// The largest message local publishers may send (headers and payload); 0: no limit.
+    pub fn max_payload(&self) -> usize {
+        usize::try_from(self.config.info.max_payload).unwrap_or(0)
     }
 
     /// The broker's own `max_payload` ([`crate::proto::ServerInfo::max_payload`]; 0 or less:

@@ -12,6 +12,7 @@ use super::config::{ConsumerConfig, Retention, StorageType, StreamConfig};
 use super::consumer::Consumer;
 use super::engine::{Interest, JetStream};
 use super::errors::ApiError;
+use super::request::{check_priority_policy, consumer_action, non_negative, parse_body, parse_list_body};
 use super::store::StoredMsg;
 use super::time::rfc3339;
 use super::Outbound;
@@ -30,6 +31,14 @@ fn typed(kind: &str, mut body: Value) -> Value {
 
 fn error_body(kind: &str, e: &ApiError) -> Value {
     typed(kind, json!({ "error": e }))
+}
+
+/// A refused list or names request: nats-server's reply type embeds the paging fields and the
+/// (null) list, so they are there beside the error.
+fn paged_error_body(kind: &str, list: &str, e: &ApiError) -> Value {
+    let mut v = json!({ "error": e, "total": 0, "offset": 0, "limit": 0 });
+    v[list] = Value::Null;
+    typed(kind, v)
 }
 
 /// How an API reply counts in the account's `api` totals. nats-server counts by the path a
@@ -79,18 +88,9 @@ fn tokens(rest: &[u8]) -> Option<Vec<&str>> {
     core::str::from_utf8(rest).ok().map(|s| s.split('.').collect())
 }
 
-/// An empty body and JSON `null` both mean "no options" (async-nats sends `null`).
-fn parse_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8]) -> Result<T, ApiError> {
-    let trimmed = payload.trim_ascii();
-    if trimmed.is_empty() || trimmed == b"null" {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(payload).map_err(ApiError::invalid_json)
-}
-
 #[derive(Deserialize, Default)]
 struct Paging {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_negative")]
     offset: usize,
     #[serde(default)]
     subject: Option<String>,
@@ -139,10 +139,11 @@ struct MsgDeleteRequest {
 struct CreateConsumerRequest {
     #[serde(default)]
     stream_name: Option<String>,
+    /// Kept raw until the fields serde would not check (`priority_policy`) are checked.
     #[serde(default)]
-    config: Option<ConsumerConfig>,
+    config: Option<Value>,
     #[serde(default)]
-    action: Option<String>,
+    action: Option<Value>,
 }
 
 /// The normalised configuration in a create or update request for stream `name`.
@@ -425,9 +426,9 @@ impl JetStream {
 
     fn stream_names(&self, payload: &[u8]) -> Value {
         const KIND: &str = "stream_names_response";
-        let req: Paging = match parse_body(payload) {
+        let req: Paging = match parse_list_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return paged_error_body(KIND, "streams", &e),
         };
         let names = self.matching_streams(req.subject.as_deref());
         let total = names.len();
@@ -437,9 +438,9 @@ impl JetStream {
 
     fn stream_list(&self, now: u64, payload: &[u8]) -> Value {
         const KIND: &str = "stream_list_response";
-        let req: Paging = match parse_body(payload) {
+        let req: Paging = match parse_list_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return paged_error_body(KIND, "streams", &e),
         };
         let names = self.matching_streams(req.subject.as_deref());
         let total = names.len();
@@ -566,10 +567,23 @@ impl JetStream {
             Ok(r) => r,
             Err(e) => return error_body(KIND, &e),
         };
-        if req.stream_name.as_deref().is_some_and(|s| s != stream) {
+        let action = match consumer_action(req.action.as_ref()) {
+            Ok(a) => a,
+            Err(e) => return error_body(KIND, &e),
+        };
+        if let Err(e) = check_priority_policy(req.config.as_ref()) {
+            return error_body(KIND, &e);
+        }
+        // nats-server requires the stream's name in the body too
+        if req.stream_name.as_deref() != Some(stream) {
             return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
         }
-        let Some(mut config) = req.config else { return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED) };
+        let config = req.config.filter(|c| !c.is_null()).map(serde_json::from_value::<ConsumerConfig>);
+        let mut config = match config {
+            None => return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED),
+            Some(Err(e)) => return error_body(KIND, &ApiError::invalid_json(e)),
+            Some(Ok(c)) => c,
+        };
         match name {
             None => {
                 if config.durable_name.as_deref().is_some_and(|d| !d.is_empty()) {
@@ -616,10 +630,10 @@ impl JetStream {
         }
         let Some(entry) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         if let Some(existing) = entry.consumers.get(&cname) {
-            if req.action.as_deref() == Some("create") && existing.config() != &config {
+            if action == Some("create") && existing.config() != &config {
                 return error_body(KIND, &ApiError::CONSUMER_EXISTS);
             }
-            if existing.config() == &config || req.action.as_deref() == Some("create") {
+            if existing.config() == &config || action == Some("create") {
                 return typed(KIND, serde_json::to_value(existing.info(now)).unwrap_or(Value::Null));
             }
             // an update: keep the position, take the new config
@@ -638,7 +652,7 @@ impl JetStream {
             let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
             return typed(KIND, serde_json::to_value(info).unwrap_or(Value::Null));
         }
-        if req.action.as_deref() == Some("update") {
+        if action == Some("update") {
             return error_body(KIND, &ApiError::CONSUMER_DOES_NOT_EXIST);
         }
         let sc = &entry.stream.config;
@@ -701,11 +715,13 @@ impl JetStream {
 
     fn consumer_names(&self, stream: &str, payload: &[u8]) -> Value {
         const KIND: &str = "consumer_names_response";
-        let req: Paging = match parse_body(payload) {
+        let req: Paging = match parse_list_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return paged_error_body(KIND, "consumers", &e),
         };
-        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let Some(e) = self.streams.get(stream) else {
+            return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
+        };
         let names: Vec<&String> = e.consumers.keys().collect();
         let total = names.len();
         let page: Vec<&String> = names.into_iter().skip(req.offset).take(1024).collect();
@@ -714,11 +730,13 @@ impl JetStream {
 
     fn consumer_list(&self, now: u64, stream: &str, payload: &[u8]) -> Value {
         const KIND: &str = "consumer_list_response";
-        let req: Paging = match parse_body(payload) {
+        let req: Paging = match parse_list_body(payload) {
             Ok(r) => r,
-            Err(e) => return error_body(KIND, &e),
+            Err(e) => return paged_error_body(KIND, "consumers", &e),
         };
-        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let Some(e) = self.streams.get(stream) else {
+            return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
+        };
         let total = e.consumers.len();
         let infos: Vec<Value> = e
             .consumers

@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::errors::ApiError;
 use crate::proto::Headers;
 
-/// Header a publisher sets to have a stream drop a repeat of the message (dedup window).
-pub const MSG_ID: &str = "Nats-Msg-Id";
+pub use crate::proto::MSG_ID;
 pub const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
 pub const EXPECTED_STREAM: &str = "Nats-Expected-Stream";
 pub const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";

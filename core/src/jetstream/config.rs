@@ -464,6 +464,10 @@ impl ConsumerConfig {
 
     /// Applies nats-server's defaults and checks that do not need the stream.
     pub fn normalize(&mut self, stream: &StreamConfig) -> Result<(), ApiError> {
+        // nats-server (not pedantic) reads a negative pull limit as "no limit"
+        for limit in [&mut self.max_batch, &mut self.max_expires, &mut self.max_bytes] {
+            *limit = (*limit).max(0);
+        }
         if let Some(n) = &self.durable_name {
             if n.is_empty() {
                 self.durable_name = None;

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 mod direct;
+pub mod disabled;
 mod engine;
 pub mod errors;
 pub mod host;
@@ -18,6 +19,8 @@ pub mod limits;
 mod reload;
 pub mod store;
 pub mod stream;
+// request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
+mod request;
 pub mod time;
 
 pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};

@@ -24,6 +24,11 @@ pub struct LinkConfig {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub token: Option<String>,
+    /// Drop the JetStream consumer deliveries (reply `$JS.ACK.…`) the server sends. A tab's
+    /// link to its bus's leader imports `>` to see what is published; with it, a consumer's
+    /// deliveries to another context's inbox would come in too, under the stream's subject,
+    /// and reach local subscribers as if published again.
+    pub skip_consumer_deliveries: bool,
 }
 
 /// The client library name the link reports in `CONNECT` (a server's `/connz` shows it).
@@ -73,11 +78,17 @@ impl LinkConfig {
             && reply[self.inbox_prefix.len()] == b'.'
     }
 
-    /// The subjects the link subscribes on the server: every import, and the inbox prefix.
+    /// The subjects the link subscribes on the server: every import, and the inbox prefix
+    /// unless an import already covers all of it (a server delivers a message once per
+    /// matching subscription, so both would bring every reply twice; a tab's link to its
+    /// leader imports `>`).
     pub fn interest(&self) -> impl Iterator<Item = String> + '_ {
         let mut inbox = self.inbox_prefix.clone();
         inbox.push_str(".>");
-        self.imports.iter().cloned().chain(core::iter::once(inbox))
+        // a pattern ending in `>` that matches `<prefix>.>` (the `>` read as a token)
+        // matches every subject under the prefix
+        let covered = self.imports.iter().any(|p| p.ends_with('>') && matches(p.as_bytes(), inbox.as_bytes()));
+        self.imports.iter().cloned().chain((!covered).then_some(inbox))
     }
 
     pub(super) fn connect_json(&self) -> String {
@@ -147,6 +158,10 @@ mod tests {
             c.is_own_inbox(b"_INBOX.page.7") && !c.is_own_inbox(b"_INBOX.pagex.7") && !c.is_own_inbox(b"_INBOX.page")
         );
         assert_eq!(c.interest().collect::<Vec<_>>(), vec!["prices.>", "_INBOX.page.>"]);
+        for (imports, inbox_too) in [(">", false), ("_INBOX.>", false), ("*.page.>", false), ("_INBOX.page.*", true)] {
+            let c = LinkConfig { imports: vec![imports.into()], ..c.clone() };
+            assert_eq!(c.interest().any(|s| s == "_INBOX.page.>"), inbox_too, "{imports}");
+        }
         let bad = LinkConfig { exports: vec!["a..b".into()], ..c.clone() }.validate().unwrap_err();
         assert_eq!(bad, BadSubject { subject: "a..b".into(), error: SubjectError::EmptyToken });
         assert!(c.validate().is_ok());

@@ -288,6 +288,11 @@ impl Link {
                     self.events.push_back(Event::ServerError(text));
                 }
                 ServerOp::Msg(m) => {
+                    if self.config.skip_consumer_deliveries
+                        && m.reply.as_deref().is_some_and(|r| r.starts_with(crate::proto::ACK_PREFIX))
+                    {
+                        continue;
+                    }
                     self.stats.received += 1;
                     let split = m.header_len.unwrap_or(0).min(m.message.len());
                     let headers = m.header_len.map(|_| m.message.slice(..split));

@@ -20,7 +20,7 @@ pub const MAX_IN_FLIGHT: usize = 512;
 /// Unconfirmed outbox bytes on the wire at most.
 pub const MAX_IN_FLIGHT_BYTES: usize = 1 << 20;
 /// The header that makes a server stream drop a resent message.
-pub use crate::jetstream::client::MSG_ID;
+pub use crate::proto::MSG_ID;
 
 /// Adds `Nats-Msg-Id: id` to a header block (or makes one); an id already there is kept, so
 /// a publisher that chose its own id keeps the dedup it asked for.
@@ -154,6 +154,12 @@ impl Outbox {
         self.next_seq = seq + 1;
         let headers = stamp_msg_id(headers, &format!("{id_prefix}{seq}"));
         self.entries.push_back(Entry { seq, subject, reply, headers, payload });
+    }
+
+    /// Every entry not confirmed yet, in order (a host taking over what its server would have
+    /// received: a tab that becomes its bus's leader feeds them to its own engine).
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
     }
 
     /// A new connection: everything unconfirmed is sent again.

@@ -11,6 +11,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 use super::{BadSubject, Link, LinkConfig, Msg};
 use crate::broker::{Broker, ConnId, Delivery};
@@ -59,8 +60,20 @@ impl BrokerPort {
 
     /// Hands what the local side published on exported subjects (and its replies to the
     /// server's requests) to the link.
+    ///
+    /// A reply matching an export too (a link exporting `>`) reaches the port twice, once
+    /// per subscription: it goes out once, as the live reply.
     pub fn take_local(&mut self, broker: &mut Broker, link: &mut Link, now: u64) {
-        for d in broker.take_deliveries(self.conn) {
+        let deliveries = broker.take_deliveries(self.conn);
+        let mut answered: Vec<Bytes> =
+            deliveries.iter().filter(|d| self.replies.contains(&d.sub)).map(|d| d.subject.clone()).collect();
+        for d in deliveries {
+            if self.exports.contains(&d.sub) {
+                if let Some(i) = answered.iter().position(|s| *s == d.subject) {
+                    answered.swap_remove(i);
+                    continue;
+                }
+            }
             self.route(link, now, d);
         }
     }

@@ -27,6 +27,7 @@ fn config() -> LinkConfig {
         user: Some("u".into()),
         pass: Some("p".into()),
         token: None,
+        skip_consumer_deliveries: false,
     }
 }
 
@@ -512,6 +513,41 @@ fn the_broker_port_exports_imports_drops_echoes_and_answers_requests() {
     assert!(!broker.has_interest(b"_INBOX.srv.9"));
     broker.unsubscribe_local(page, orders, 0);
     assert!(!broker.has_interest(b"orders.3"));
+}
+
+#[test]
+fn a_reply_on_an_exported_subject_goes_out_once() {
+    // a tab's link to its leader exports and imports everything
+    let mut broker = broker();
+    let config =
+        LinkConfig { exports: vec![">".into()], imports: vec![">".into()], skip_consumer_deliveries: true, ..config() };
+    assert_eq!(config.interest().collect::<Vec<_>>(), vec![">"], "the import covers the inbox");
+    let mut port = BrokerPort::attach(&mut broker, &config).unwrap();
+    let mut link = link_with(config, Outbox::new(false, Vec::new()));
+    link.connect(T0);
+    drive(&mut link, &mut port, &mut broker);
+    link.handle_data(T0, b"INFO {} \r\nPONG\r\n");
+    drive(&mut link, &mut port, &mut broker);
+    wire(&mut link);
+
+    let page = broker.connect_local();
+    broker.subscribe_local(page, b"svc", None).unwrap();
+    link.handle_data(T0, b"MSG svc 1 _INBOX.other.1 1\r\n?\r\n");
+    drive(&mut link, &mut port, &mut broker);
+    assert!(link.poll_transmit().is_none(), "no echo");
+    assert_eq!(broker.take_deliveries(page).len(), 1);
+    broker.publish_local(page, b"_INBOX.other.1", b"_INBOX.other.1", None, None, b"!").unwrap();
+    port.take_local(&mut broker, &mut link, T0);
+    assert_eq!(wire(&mut link), "PUB _INBOX.other.1 1\r\n!\r\n");
+    assert!(link.outbox().is_empty(), "not kept as an export too");
+
+    // a consumer's delivery to another context's inbox, under the stream's subject, is not
+    // published locally; a plain message on that subject is
+    let orders = broker.subscribe_local(page, b"orders.>", None).unwrap();
+    link.handle_data(T0, b"MSG orders.1 1 $JS.ACK.S.c.1.1.1.1.0 1\r\nd\r\nMSG orders.1 1 1\r\np\r\n");
+    drive(&mut link, &mut port, &mut broker);
+    let got = broker.take_deliveries(page);
+    assert_eq!(got.iter().map(|d| (d.sub, &d.payload[..])).collect::<Vec<_>>(), vec![(orders, &b"p"[..])]);
 }
 
 #[test]

@@ -13,6 +13,10 @@ use alloc::vec::Vec;
 use bytes::{BufMut, BytesMut};
 use core::fmt;
 
+/// Header a publisher sets to have a stream drop a repeat of the message (dedup window): set
+/// by stream publishers and by the link's outbox, read by streams.
+pub const MSG_ID: &str = "Nats-Msg-Id";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     pub status: Option<u16>,

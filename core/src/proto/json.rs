@@ -144,9 +144,59 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Go's `encoding/json` nesting limit (`maxNestingDepth`), which nats-server's JSON inputs
+/// inherit.
+const MAX_DEPTH: usize = 10_000;
+
+/// Go's error for JSON nested deeper than its decoder allows, `None` when it is not. One
+/// pass, no recursion, so a body of any depth is safe to check; serde's own recursion limit
+/// (128) does not cover values it skips, which it walks iteratively.
+pub fn too_deep(b: &[u8]) -> Option<String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &c) in b.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(alloc::format!(
+                        "invalid character '{}' exceeded max depth at offset {}",
+                        char::from(c),
+                        i + 1
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 impl ConnectOptions {
+    /// Reads `CONNECT`'s JSON as Go's decoder reads it into nats-server's struct: `null` leaves
+    /// every default, an array or a scalar is refused (serde would read an array as the
+    /// struct's fields in order), and invalid UTF-8 inside strings becomes U+FFFD instead of
+    /// an error.
     pub fn parse(json: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(json)
+        let text = alloc::string::String::from_utf8_lossy(json);
+        match text.trim_start().as_bytes().first() {
+            Some(b'n') if text.trim() == "null" => Ok(ConnectOptions::default()),
+            Some(b'{') => match too_deep(text.as_bytes()) {
+                Some(why) => Err(serde::de::Error::custom(why)),
+                None => serde_json::from_str(&text),
+            },
+            _ => Err(serde::de::Error::custom("CONNECT is not a JSON object")),
+        }
     }
 }
 
@@ -164,5 +214,11 @@ mod tests {
         let bare = ConnectOptions::parse(b"{}").unwrap();
         assert!(bare.verbose && bare.pedantic && bare.echo);
         assert!(ConnectOptions::parse(b"{nope").is_err());
+        assert_eq!(ConnectOptions::parse(b" null ").unwrap(), ConnectOptions::default());
+        for refused in [&b"[]"[..], b"[false,false]", b"5", b"\"x\"", b"", b"{\"verbose\":\"yes\"}"] {
+            assert!(ConnectOptions::parse(refused).is_err(), "{refused:?}");
+        }
+        let odd = ConnectOptions::parse(b"{\"name\":\"a\xff\xfeb\",\"verbose\":false}").unwrap();
+        assert_eq!(odd.name.as_deref(), Some("a\u{fffd}\u{fffd}b"));
     }
 }

@@ -10,12 +10,22 @@ mod error;
 mod headers;
 mod json;
 mod parse;
+mod verb;
 
 pub use encode::*;
 pub use error::ProtocolError;
-pub use headers::{fields, header_value, Fields, HeaderError, Headers};
-pub use json::{ConnectOptions, ServerInfo};
+pub use headers::{fields, header_value, Fields, HeaderError, Headers, MSG_ID};
+pub use json::{too_deep, ConnectOptions, ServerInfo};
+#[doc(hidden)]
+pub use parse::{Args, Line, Refusal};
 pub use parse::{ClientOp, ClientRole, Limits, Message, ParseError, Parser, PubSpan, Publish, ServerOp, ServerRole};
+#[doc(hidden)]
+pub use verb::{Shape, Verbs};
+
+/// Where every JetStream ack subject starts: the reply subject of each message a consumer
+/// delivers. Here rather than in `jetstream` because hosts built without the engine (the
+/// page's tab link) recognise consumer deliveries by it.
+pub const ACK_PREFIX: &[u8] = b"$JS.ACK.";
 
 /// The client-facing parser a server runs on each connection.
 pub type ClientOpParser = Parser<ClientRole>;

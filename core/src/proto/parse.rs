@@ -4,9 +4,13 @@
 //! (`PUB` from clients, `MSG` from servers) while the framing, line limits and payload
 //! handling are shared.
 
+use alloc::format;
+use alloc::string::String;
 use bytes::{Buf, Bytes, BytesMut};
 use core::marker::PhantomData;
 use core::ops::Range;
+
+use super::verb::{is_space, scan, Scan, Shape, Verbs};
 
 /// Size limits the parser enforces before it buffers anything large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,18 +124,26 @@ pub enum Line<Op, Pending> {
     Payload(Pending, usize),
 }
 
+/// Why a control line was refused: the error, and nats-server's words for it (the log line
+/// is `<VERB> <words>: "<arguments>"`).
+#[doc(hidden)]
+pub type Refusal = (ParseError, &'static str);
+
 /// Interprets control lines for one direction of the protocol.
 pub trait Role {
     type Op;
     #[doc(hidden)]
     type Pending;
+    /// The verbs this direction accepts, and how each continues.
+    #[doc(hidden)]
+    const VERBS: &'static Verbs;
     #[doc(hidden)]
     fn parse_line(
         line: &Bytes,
-        verb: &[u8],
+        verb: usize,
         args: Args,
         limits: &Limits,
-    ) -> Result<Line<Self::Op, Self::Pending>, ParseError>;
+    ) -> Result<Line<Self::Op, Self::Pending>, Refusal>;
     #[doc(hidden)]
     fn complete(pending: Self::Pending, message: Bytes) -> Self::Op;
 }
@@ -155,15 +167,14 @@ pub struct Args {
 impl Args {
     fn split(line: &[u8], start: usize) -> Args {
         let mut a = Args { ranges: [(0, 0); 8], len: 0, rest: (start, line.len()), too_many: false };
-        let is_ws = |b: u8| b == b' ' || b == b'\t';
         let mut i = start;
-        while i < line.len() && is_ws(line[i]) {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
         }
         a.rest = (i, line.len());
         while i < line.len() {
             let s = i;
-            while i < line.len() && !is_ws(line[i]) {
+            while i < line.len() && !is_space(line[i]) {
                 i += 1;
             }
             if a.len == a.ranges.len() {
@@ -172,7 +183,7 @@ impl Args {
             }
             a.ranges[a.len] = (s, i);
             a.len += 1;
-            while i < line.len() && is_ws(line[i]) {
+            while i < line.len() && is_space(line[i]) {
                 i += 1;
             }
         }
@@ -198,19 +209,13 @@ impl Args {
     }
 }
 
-/// A strict decimal size: digits only, no sign, no overflow.
-fn parse_size(b: &[u8]) -> Result<usize, ParseError> {
-    if b.is_empty() || b.len() > 18 {
-        return Err(ParseError::BadArguments);
+/// A size as nats-server reads it: one to nine digits, nothing else (so no sign and no
+/// overflow; ten digits are refused as malformed, not as over the payload limit).
+fn parse_size(b: &[u8]) -> Option<usize> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
     }
-    let mut n: usize = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return Err(ParseError::BadArguments);
-        }
-        n = n * 10 + usize::from(c - b'0');
-    }
-    Ok(n)
+    b.iter().try_fold(0usize, |n, &c| c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0')))
 }
 
 /// Reads `[reply] size` or `[reply] hsize tsize` off the end of an argument list, checking
@@ -221,75 +226,91 @@ fn sized(
     fixed: usize,
     with_headers: bool,
     limits: &Limits,
-) -> Result<(Option<Bytes>, Option<usize>, usize), ParseError> {
+) -> Result<(Option<Bytes>, Option<usize>, usize), Refusal> {
     let sizes = if with_headers { 2 } else { 1 };
     let n = args.count();
     if n != fixed + sizes && n != fixed + sizes + 1 {
-        return Err(ParseError::BadArguments);
+        return Err((ParseError::BadArguments, "Parse Error"));
     }
     let reply = (n == fixed + sizes + 1).then(|| args.get(line, fixed));
-    let total = parse_size(args.raw(line, n - 1))?;
     let header_len = if with_headers {
-        let h = parse_size(args.raw(line, n - 2))?;
+        let h = parse_size(args.raw(line, n - 2)).ok_or((ParseError::BadArguments, "Bad or Missing Header Size"))?;
+        let total = parse_size(args.raw(line, n - 1)).ok_or((ParseError::BadArguments, "Bad or Missing Total Size"))?;
         if h > total {
-            return Err(ParseError::BadArguments);
+            return Err((ParseError::BadArguments, "Header Size larger then TotalSize"));
         }
         // a zero-length header block is delivered as a plain message
         (h > 0).then_some(h)
     } else {
         None
     };
+    let total = parse_size(args.raw(line, n - 1)).ok_or((ParseError::BadArguments, "Bad or Missing Size"))?;
     if total > limits.max_payload {
-        return Err(ParseError::MaxPayload);
+        return Err((ParseError::MaxPayload, "maximum payload exceeded"));
     }
     Ok((reply, header_len, total))
+}
+
+/// The verbs a client may send; [`ClientRole::parse_line`] indexes this table.
+const CLIENT_VERBS: &Verbs = &[
+    (b"PUB", Shape::Spaced),
+    (b"HPUB", Shape::Spaced),
+    (b"SUB", Shape::Spaced),
+    (b"UNSUB", Shape::Spaced),
+    (b"PING", Shape::Bare),
+    (b"PONG", Shape::Bare),
+    (b"CONNECT", Shape::Attached),
+    (b"INFO", Shape::Attached),
+    (b"+OK", Shape::Bare),
+    (b"-ERR", Shape::Spaced),
+];
+
+/// `INFO` from a client is ignored once it reads as a JSON object (or `null`), as Go's
+/// decoder into a struct accepts it; anything else ends the connection.
+fn struct_json(b: &[u8]) -> bool {
+    match b.iter().find(|c| !c.is_ascii_whitespace()) {
+        Some(b'{') => super::too_deep(b).is_none() && serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok(),
+        Some(b'n') => b.trim_ascii() == b"null",
+        _ => false,
+    }
 }
 
 impl Role for ClientRole {
     type Op = ClientOp;
     type Pending = (Bytes, Option<Bytes>, Option<usize>);
+    const VERBS: &'static Verbs = CLIENT_VERBS;
 
     fn parse_line(
         line: &Bytes,
-        verb: &[u8],
+        verb: usize,
         args: Args,
         limits: &Limits,
-    ) -> Result<Line<ClientOp, Self::Pending>, ParseError> {
-        let is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
-        if is(b"PUB") || is(b"HPUB") {
-            let (reply, header_len, total) = sized(line, &args, 1, is(b"HPUB"), limits)?;
-            return Ok(Line::Payload((args.get(line, 0), reply, header_len), total));
-        }
-        let op = if is(b"PING") {
-            ClientOp::Ping
-        } else if is(b"PONG") {
-            ClientOp::Pong
-        } else if is(b"SUB") {
-            match args.count() {
+    ) -> Result<Line<ClientOp, Self::Pending>, Refusal> {
+        let op = match verb {
+            0 | 1 => {
+                let (reply, header_len, total) = sized(line, &args, 1, verb == 1, limits)?;
+                return Ok(Line::Payload((args.get(line, 0), reply, header_len), total));
+            }
+            2 => match args.count() {
                 2 => ClientOp::Sub { subject: args.get(line, 0), queue: None, sid: args.get(line, 1) },
                 3 => {
                     ClientOp::Sub { subject: args.get(line, 0), queue: Some(args.get(line, 1)), sid: args.get(line, 2) }
                 }
-                _ => return Err(ParseError::BadArguments),
-            }
-        } else if is(b"UNSUB") {
-            match args.count() {
+                _ => return Err((ParseError::BadArguments, "Parse Error")),
+            },
+            // nats-server reads an unreadable maximum as "none": the sid goes at once
+            3 => match args.count() {
                 1 => ClientOp::Unsub { sid: args.get(line, 0), max: None },
-                2 => {
-                    let max = parse_size(args.raw(line, 1))? as u64;
-                    ClientOp::Unsub { sid: args.get(line, 0), max: Some(max) }
-                }
-                0 => return Err(ParseError::UnknownOperation),
-                _ => return Err(ParseError::BadArguments),
-            }
-        } else if is(b"CONNECT") {
-            ClientOp::Connect(args.rest(line))
-        } else if is(b"INFO") || is(b"+OK") {
-            ClientOp::Ignored
-        } else if is(b"-ERR") {
-            ClientOp::Err(args.rest(line))
-        } else {
-            return Err(ParseError::UnknownOperation);
+                2 => ClientOp::Unsub { sid: args.get(line, 0), max: parse_size(args.raw(line, 1)).map(|m| m as u64) },
+                _ => return Err((ParseError::BadArguments, "Parse Error")),
+            },
+            4 => ClientOp::Ping,
+            5 => ClientOp::Pong,
+            6 => ClientOp::Connect(args.rest(line)),
+            7 if struct_json(&args.rest(line)) => ClientOp::Ignored,
+            7 => return Err((ParseError::BadArguments, "not a JSON object")),
+            8 => ClientOp::Ignored,
+            _ => ClientOp::Err(args.rest(line)),
         };
         Ok(Line::Done(op))
     }
@@ -299,33 +320,37 @@ impl Role for ClientRole {
     }
 }
 
+const SERVER_VERBS: &Verbs = &[
+    (b"MSG", Shape::Spaced),
+    (b"HMSG", Shape::Spaced),
+    (b"PING", Shape::Bare),
+    (b"PONG", Shape::Bare),
+    (b"+OK", Shape::Bare),
+    (b"-ERR", Shape::Spaced),
+    (b"INFO", Shape::Attached),
+];
+
 impl Role for ServerRole {
     type Op = ServerOp;
     type Pending = (Bytes, Bytes, Option<Bytes>, Option<usize>);
+    const VERBS: &'static Verbs = SERVER_VERBS;
 
     fn parse_line(
         line: &Bytes,
-        verb: &[u8],
+        verb: usize,
         args: Args,
         limits: &Limits,
-    ) -> Result<Line<ServerOp, Self::Pending>, ParseError> {
-        let is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
-        if is(b"MSG") || is(b"HMSG") {
-            let (reply, header_len, total) = sized(line, &args, 2, is(b"HMSG"), limits)?;
-            return Ok(Line::Payload((args.get(line, 0), args.get(line, 1), reply, header_len), total));
-        }
-        let op = if is(b"PING") {
-            ServerOp::Ping
-        } else if is(b"PONG") {
-            ServerOp::Pong
-        } else if is(b"+OK") {
-            ServerOp::Ok
-        } else if is(b"-ERR") {
-            ServerOp::Err(args.rest(line))
-        } else if is(b"INFO") {
-            ServerOp::Info(args.rest(line))
-        } else {
-            return Err(ParseError::UnknownOperation);
+    ) -> Result<Line<ServerOp, Self::Pending>, Refusal> {
+        let op = match verb {
+            0 | 1 => {
+                let (reply, header_len, total) = sized(line, &args, 2, verb == 1, limits)?;
+                return Ok(Line::Payload((args.get(line, 0), args.get(line, 1), reply, header_len), total));
+            }
+            2 => ServerOp::Ping,
+            3 => ServerOp::Pong,
+            4 => ServerOp::Ok,
+            5 => ServerOp::Err(args.rest(line)),
+            _ => ServerOp::Info(args.rest(line)),
         };
         Ok(Line::Done(op))
     }
@@ -357,12 +382,29 @@ pub struct Parser<R: Role> {
     /// How far the current line has been searched for its end, so a line arriving byte by
     /// byte is not rescanned from the start each time.
     scanned: usize,
+    /// What the last error was about, for the host's log.
+    report: Option<String>,
     _role: PhantomData<R>,
+}
+
+/// Longest piece of the offending input quoted in an error report.
+const SNIPPET: usize = 32;
+
+fn snippet(b: &[u8], max: usize) -> String {
+    let cut = &b[..b.len().min(max)];
+    format!("{:?}{}", String::from_utf8_lossy(cut), if b.len() > max { "..." } else { "" })
 }
 
 impl<R: Role> Parser<R> {
     pub fn new(limits: Limits) -> Self {
-        Parser { buf: BytesMut::with_capacity(8192), limits, pending: None, scanned: 0, _role: PhantomData }
+        Parser {
+            buf: BytesMut::with_capacity(8192),
+            limits,
+            pending: None,
+            scanned: 0,
+            report: None,
+            _role: PhantomData,
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -384,16 +426,40 @@ impl<R: Role> Parser<R> {
         self.buf.len()
     }
 
+    /// Why the last [`Parser::poll_op`] failed, worded for a log line (nats-server logs one
+    /// for every parser error): the verb, the reason and the offending bytes, quoted.
+    pub fn error_report(&self) -> Option<&str> {
+        self.report.as_deref()
+    }
+
     /// The next complete operation, `Ok(None)` when more bytes are needed. After an error the
     /// stream is unusable; the connection must be closed.
     pub fn poll_op(&mut self) -> Result<Option<R::Op>, ParseError> {
+        self.next_op().map_err(|(e, report)| {
+            self.report = Some(report);
+            e
+        })
+    }
+
+    fn unknown(&self, at: usize) -> (ParseError, String) {
+        let rest = self.buf.get(at..).unwrap_or_default();
+        (
+            ParseError::UnknownOperation,
+            format!("parser ERROR, Unknown Protocol Operation: proto={}", snippet(rest, SNIPPET)),
+        )
+    }
+
+    fn next_op(&mut self) -> Result<Option<R::Op>, (ParseError, String)> {
         if let Some((_, size)) = &self.pending {
             let size = *size;
-            if self.buf.len() < size + 2 {
-                return Ok(None);
+            let have = self.buf.len();
+            // each byte after the payload is checked as it arrives, as nats-server does
+            let tail = &self.buf[size.min(have)..have.min(size + 2)];
+            if tail != &b"\r\n"[..tail.len()] {
+                return Err(self.unknown(size));
             }
-            if &self.buf[size..size + 2] != b"\r\n" {
-                return Err(ParseError::UnknownOperation);
+            if have < size + 2 {
+                return Ok(None);
             }
             let message = self.buf.split_to(size).freeze();
             self.buf.advance(2);
@@ -402,34 +468,72 @@ impl<R: Role> Parser<R> {
             };
             return Ok(Some(R::complete(pending, message)));
         }
+        let (index, len, shape) = match scan(R::VERBS, &self.buf) {
+            Scan::Need => return Ok(None),
+            Scan::Bad => return Err(self.unknown(0)),
+            Scan::Verb { index, len, shape } => (index, len, shape),
+        };
+        if shape == Shape::Bare {
+            // PING, PONG, +OK: nats-server drops what follows the verb up to the newline,
+            // however long, so it is not kept here either
+            let from = self.scanned.max(len).min(self.buf.len());
+            let Some(i) = memchr::memchr(b'\n', &self.buf[from..]) else {
+                self.buf.truncate(len);
+                self.scanned = len;
+                return Ok(None);
+            };
+            self.buf.advance(from + i + 1);
+            self.scanned = 0;
+            return self.line(Bytes::new(), index, 0);
+        }
+        let mut arg_start = len;
+        while arg_start < self.buf.len() && is_space(self.buf[arg_start]) {
+            arg_start += 1;
+        }
+        if arg_start == self.buf.len() {
+            // only separators so far: nats-server skips any number of them without keeping them
+            self.buf.truncate(self.buf.len().min(len + 1));
+            self.scanned = 0;
+            return Ok(None);
+        }
         // Look for the end of the control line, but never further than the limit allows.
-        let limit = self.limits.max_control_line + 2;
-        let end = self.buf.len().min(limit);
-        let found = memchr::memchr(b'\n', &self.buf[self.scanned.min(end)..end]).map(|i| i + self.scanned);
-        let Some(nl) = found else {
-            if self.buf.len() >= limit {
-                return Err(ParseError::MaxControlLine);
+        let mcl = self.limits.max_control_line;
+        let end = self.buf.len().min(arg_start + mcl + 2);
+        let from = self.scanned.max(arg_start).min(end);
+        let Some(i) = memchr::memchr(b'\n', &self.buf[from..end]) else {
+            let held = self.buf.len() - arg_start;
+            if held > mcl + 1 || (held == mcl + 1 && self.buf.last() != Some(&b'\r')) {
+                let why = format!("maximum control line exceeded: max_control_line {mcl}, buffer len {held}");
+                return Err((ParseError::MaxControlLine, why));
             }
             self.scanned = self.buf.len();
             return Ok(None);
         };
+        let nl = from + i;
         self.scanned = 0;
         let line = self.buf.split_to(nl + 1).freeze();
         let body_end = if nl > 0 && line[nl - 1] == b'\r' { nl - 1 } else { nl };
-        if body_end > self.limits.max_control_line {
-            return Err(ParseError::MaxControlLine);
+        if body_end.saturating_sub(arg_start) > mcl {
+            let why =
+                format!("maximum control line exceeded: max_control_line {mcl}, buffer len {}", body_end - arg_start);
+            return Err((ParseError::MaxControlLine, why));
         }
-        let line = line.slice(..body_end);
-        let verb_end = line.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(line.len());
-        if verb_end == 0 {
-            return Err(ParseError::UnknownOperation);
-        }
-        let args = Args::split(&line, verb_end);
-        match R::parse_line(&line, &line[..verb_end], args, &self.limits)? {
-            Line::Done(op) => Ok(Some(op)),
-            Line::Payload(pending, size) => {
+        self.line(line.slice(..body_end), index, arg_start)
+    }
+
+    /// Interprets a whole control line whose verb is `R::VERBS[index]`.
+    fn line(&mut self, line: Bytes, index: usize, arg_start: usize) -> Result<Option<R::Op>, (ParseError, String)> {
+        let args = Args::split(&line, arg_start);
+        match R::parse_line(&line, index, args, &self.limits) {
+            Ok(Line::Done(op)) => Ok(Some(op)),
+            Ok(Line::Payload(pending, size)) => {
                 self.pending = Some((pending, size));
-                self.poll_op()
+                self.next_op()
+            }
+            Err((e, why)) => {
+                let verb = String::from_utf8_lossy(R::VERBS[index].0);
+                let arg = line.get(arg_start..).unwrap_or_default();
+                Err((e, format!("{verb} {why}: {}", snippet(arg, 4 * SNIPPET))))
             }
         }
     }
@@ -460,7 +564,7 @@ impl Parser<ClientRole> {
         if n != 2 && n != 3 {
             return None;
         }
-        let size = parse_size(args.raw(line, n - 1)).ok()?;
+        let size = parse_size(args.raw(line, n - 1))?;
         if size > self.limits.max_payload {
             return None;
         }
@@ -485,140 +589,5 @@ impl Parser<ClientRole> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use alloc::vec::Vec;
-
-    fn all_client(input: &[u8], chunk: usize) -> Result<Vec<ClientOp>, ParseError> {
-        let mut p = Parser::<ClientRole>::new(Limits::default());
-        let mut out = Vec::new();
-        for piece in input.chunks(chunk.max(1)) {
-            p.extend(piece);
-            while let Some(op) = p.poll_op()? {
-                out.push(op);
-            }
-        }
-        Ok(out)
-    }
-
-    const STREAM: &[u8] =
-        b"CONNECT {\"verbose\":false, \"name\":\"a b\"}\r\nPING\r\nsub foo 1\r\nSUB svc  2\r\nSUB a\tq 3\r\n\
-PUB foo 5\r\nhello\r\nPUB foo  0\r\n\r\nPUB foo bar 3\r\nabc\r\nHPUB foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
-HPUB njs.a r 0 2\r\nm0\r\nUNSUB 1 10\r\nUNSUB 2\r\nPONG\n+OK\r\nINFO {}\r\n";
-
-    #[test]
-    fn every_split_point_parses_the_same() {
-        let whole = all_client(STREAM, STREAM.len()).unwrap();
-        assert_eq!(whole.len(), 15);
-        for chunk in 1..STREAM.len() {
-            assert_eq!(all_client(STREAM, chunk).unwrap(), whole, "chunk size {chunk}");
-        }
-        for cut in 1..STREAM.len() {
-            let mut p = Parser::<ClientRole>::new(Limits::default());
-            let mut out = Vec::new();
-            for piece in [&STREAM[..cut], &STREAM[cut..]] {
-                p.extend(piece);
-                while let Some(op) = p.poll_op().unwrap() {
-                    out.push(op);
-                }
-            }
-            assert_eq!(out, whole, "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn parsed_fields() {
-        let ops = all_client(STREAM, STREAM.len()).unwrap();
-        assert_eq!(ops[0], ClientOp::Connect(Bytes::from_static(b"{\"verbose\":false, \"name\":\"a b\"}")));
-        assert_eq!(ops[3], ClientOp::Sub { subject: "svc".into(), queue: None, sid: "2".into() });
-        assert_eq!(ops[4], ClientOp::Sub { subject: "a".into(), queue: Some("q".into()), sid: "3".into() });
-        let ClientOp::Pub(p) = &ops[7] else { panic!() };
-        assert_eq!((p.reply.as_deref(), p.payload()), (Some(&b"bar"[..]), &b"abc"[..]));
-        let ClientOp::Pub(p) = &ops[8] else { panic!() };
-        assert_eq!((p.headers(), p.payload()), (Some(&b"NATS/1.0\r\n\r\n"[..]), &b"hi"[..]));
-        let ClientOp::Pub(p) = &ops[9] else { panic!() };
-        assert_eq!(p.header_len, None);
-        assert_eq!(ops[10], ClientOp::Unsub { sid: "1".into(), max: Some(10) });
-    }
-
-    /// The fast path agrees with the general one on every well-formed PUB and declines
-    /// everything else, at every split point of a mixed stream.
-    #[test]
-    fn peek_pub_matches_poll_op() {
-        let general = all_client(STREAM, STREAM.len()).unwrap();
-        for chunk in 1..=STREAM.len() {
-            let mut p = Parser::<ClientRole>::new(Limits::default());
-            let mut out = Vec::new();
-            for piece in STREAM.chunks(chunk) {
-                p.extend(piece);
-                loop {
-                    if let Some(span) = p.peek_pub() {
-                        let b = p.peeked();
-                        out.push(ClientOp::Pub(Publish {
-                            subject: Bytes::copy_from_slice(&b[span.subject.clone()]),
-                            reply: span.reply.clone().map(|r| Bytes::copy_from_slice(&b[r])),
-                            header_len: None,
-                            message: Bytes::copy_from_slice(&b[span.payload.clone()]),
-                        }));
-                        p.consume(&span);
-                        continue;
-                    }
-                    match p.poll_op().unwrap() {
-                        Some(op) => out.push(op),
-                        None => break,
-                    }
-                }
-            }
-            assert_eq!(out, general, "chunk size {chunk}");
-        }
-        let declined = |s: &[u8]| {
-            let mut p = Parser::<ClientRole>::new(Limits::default());
-            p.extend(s);
-            p.peek_pub().is_none()
-        };
-        assert!(declined(b"PUB foo 2\r\nhello\r\n"));
-        assert!(declined(b"PUB foo 1048577\r\n"));
-        assert!(declined(b"PUB foo a b 1\r\nx\r\n"));
-        assert!(declined(b"PUB foo\r\n"));
-        assert!(declined(b"pub foo 1\r\nx\r\n"));
-        assert!(declined(b"PUB foo 1\nx\r\n"));
-        assert!(!declined(b"PUB foo\t r  1\r\nx\r\n"));
-    }
-
-    #[test]
-    fn errors() {
-        let e = |s: &[u8]| all_client(s, s.len()).unwrap_err();
-        assert_eq!(e(b"FOO BAR\r\n"), ParseError::UnknownOperation);
-        assert_eq!(e(b"MSG a 1 2\r\nhi\r\n"), ParseError::UnknownOperation);
-        assert_eq!(e(b"PUB foo 2\r\nhello\r\n"), ParseError::UnknownOperation);
-        assert_eq!(e(b"PUB foo\r\n"), ParseError::BadArguments);
-        assert_eq!(e(b"PUB foo abc\r\n"), ParseError::BadArguments);
-        assert_eq!(e(b"SUB foo\r\n"), ParseError::BadArguments);
-        assert_eq!(e(b"SUB foo q 1 x\r\n"), ParseError::BadArguments);
-        assert_eq!(e(b"HPUB foo 12 5\r\n"), ParseError::BadArguments);
-        assert_eq!(e(b"UNSUB\r\n"), ParseError::UnknownOperation);
-        assert_eq!(e(b"PUB foo 1048577\r\n"), ParseError::MaxPayload);
-        assert_eq!(e(b"PUB foo 99999999999999999999999\r\n"), ParseError::BadArguments);
-        let mut long = Vec::from(&b"PUB "[..]);
-        long.extend(core::iter::repeat_n(b'a', 5000));
-        assert_eq!(all_client(&long, 100).unwrap_err(), ParseError::MaxControlLine);
-        long.extend_from_slice(b" 1\r\n");
-        assert_eq!(e(&long), ParseError::MaxControlLine);
-    }
-
-    #[test]
-    fn server_ops() {
-        let input = b"INFO {\"a\":1} \r\nMSG foo 1 5\r\nhello\r\nMSG foo 1 r 0\r\n\r\nHMSG foo 2 43 43\r\nNATS/1.0 503\r\nNats-Subject: nobody.home\r\n\r\n\r\nPING\r\n+OK\r\n-ERR 'x y'\r\n";
-        let mut p = Parser::<ServerRole>::new(Limits::default());
-        p.extend(input);
-        let mut ops = Vec::new();
-        while let Some(op) = p.poll_op().unwrap() {
-            ops.push(op);
-        }
-        assert_eq!(ops.len(), 7);
-        let ServerOp::Msg(m) = &ops[3] else { panic!() };
-        assert_eq!((m.sid.as_ref(), m.header_len, m.payload()), (&b"2"[..], Some(43), &b""[..]));
-        assert_eq!(ops[6], ServerOp::Err(Bytes::from_static(b"'x y'")));
-    }
-}
+#[path = "parse_tests.rs"]
+mod tests;

@@ -19,9 +19,11 @@ use super::error::ConfError;
 use super::value::{Entry, Value, ValueKind};
 use crate::options::{self, Options};
 
+mod accounts;
 mod blocks;
 mod permissions;
 mod tls;
+mod trust;
 mod values;
 
 use blocks::{authorization, jetstream, store_dir, websocket};
@@ -67,7 +69,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
 /// limits on what clients may send) and that edgebus does not implement: starting without
 /// them would serve something weaker than what was asked for, so the server refuses.
 const REFUSED_TOP: &[&str] = &[
-    "accounts",
     "account_resolver",
     "accounts_resolver",
     "auth_callout",
@@ -84,18 +85,11 @@ const REFUSED_TOP: &[&str] = &[
     "mqtt",
     "ocsp",
     "ocsp_cache",
-    "operator",
-    "operators",
-    "resolver",
     "resolver_pinned_accounts",
-    "resolver_preload",
     "resolver_tls",
     "root",
-    "root_operator",
-    "root_operators",
     "roots",
     "system",
-    "system_account",
     "trusted",
     "trusted_keys",
 ];
@@ -117,6 +111,10 @@ pub fn apply(value: &Value, opts: &mut Options) -> Result<(), ConfError> {
             format!("expected a map of options, got {}", value.type_name()),
         ));
     };
+    if entries.is_empty() {
+        // nats-server's words; like it, the server still starts
+        opts.warnings.push(format!("{}: config has no values or is empty", value.pos.file));
+    }
     let mut store_dir_set = false;
     for e in entries {
         apply_top(e, opts, &mut store_dir_set)?;
@@ -168,15 +166,17 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         // Verbose tracing only adds system-account traffic, which edgebus does not have.
         "trace_verbose" => opts.trace = boolean(e)?,
         "authorization" => authorization(e, opts)?,
+        "accounts" => accounts::accounts(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
-        "tls" => opts.tls = tls::tls(e)?,
+        "tls" => opts.tls = tls::tls(e, true)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.
         "log_file" | "logfile" | "pid_file" | "pidfile" => {
             string(e)?;
         }
+        k if trust::KEYS.contains(&k) => trust::entry(e, opts)?,
         k if REFUSED_TOP.contains(&k) => return Err(refused(e, "")),
         k if UNSUPPORTED_TOP.contains(&k) => unsupported(e, "", opts),
         _ => unknown(e, "", opts),
@@ -208,20 +208,52 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     if opts.websocket.port != 0 && !opts.websocket.no_tls && !opts.websocket.tls.enabled {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
+    validate_accounts(opts)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    trust::validate(opts, now).map_err(|message| ConfError::Invalid { message })?;
     if let Some(name) = &opts.authorization.no_auth_user {
-        let users = &opts.authorization.users;
-        if users.is_empty() {
+        let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
+        if users.is_empty() && nkeys.is_empty() {
             return Err(ConfError::Invalid {
                 message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
             });
         }
-        if !users.iter().any(|u| &u.username == name) {
+        if !users.iter().any(|u| &u.username == name) && !nkeys.iter().any(|u| &u.nkey == name) {
             return Err(ConfError::Invalid {
                 message: format!(
                     "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"
                 ),
             });
         }
+    }
+    Ok(())
+}
+
+/// Users name existing accounts, each user name is used once, and server-wide JetStream
+/// limits are not asked to bind several accounts' engines together.
+fn validate_accounts(opts: &Options) -> Result<(), ConfError> {
+    let users = &opts.authorization.users;
+    for (i, u) in users.iter().enumerate() {
+        if let Some(a) = &u.account {
+            if !opts.accounts.iter().any(|c| &c.name == a) {
+                return Err(ConfError::Invalid { message: format!("user {:?}: account {a:?} not found", u.username) });
+            }
+        }
+        if users[..i].iter().any(|o| o.username == u.username) {
+            return Err(ConfError::Invalid { message: format!("Duplicate user {:?} detected", u.username) });
+        }
+    }
+    // each account with JetStream runs its own engine, and the server-wide store limits
+    // would then bind each engine, not their sum
+    let js = &opts.jetstream;
+    let engines = opts.accounts.iter().filter(|a| a.jetstream.is_some()).count();
+    if engines > 1 && (js.max_memory_store > 0 || js.max_file_store > 0) {
+        return Err(ConfError::Invalid {
+            message: "max_memory_store / max_file_store with JetStream in more than one account: edgebus does not \
+                      share one store limit between accounts; give each account its own limits \
+                      (jetstream { max_mem, max_file }) instead: refusing to start"
+                .into(),
+        });
     }
     Ok(())
 }

@@ -211,10 +211,9 @@ mod tests {
     #[test]
     fn keys_asking_for_security_refuse_to_start() {
         for (src, key, at) in [
-            ("port: 1\ntls { verify_and_map: true }\n", "verify_and_map", "server.conf:2:7"),
             ("tls { pinned_certs: [] }\n", "pinned_certs", "server.conf:1:7"),
             ("cluster { port: 6222 }\n", "cluster", "server.conf:1:1"),
-            ("accounts { A: {} }\n", "accounts", "server.conf:1:1"),
+            ("accounts { A: { mappings: { a: b } } }\n", "mappings", "server.conf:1:17"),
             ("jetstream { limits { max_ack_pending: 10 } }\n", "limits", "server.conf:1:13"),
             ("jetstream {\n max_request_batch: 5\n}\n", "max_request_batch", "server.conf:2:2"),
             ("leafnodes { port: 7422 }\n", "leafnodes", "server.conf:1:1"),
@@ -223,8 +222,6 @@ mod tests {
             ("websocket { no_tls: true, authorization { token: x } }\n", "authorization", "server.conf:1:27"),
             ("jetstream {\n cipher: aes\n}\n", "cipher", "server.conf:2:2"),
             ("jetstream { key: s3cr3t }\n", "key", "server.conf:1:13"),
-            ("authorization { users: [ {nkey: UABC} ] }\n", "nkey", "server.conf:1:27"),
-            ("authorization { users: [ {user: a, account: A} ] }\n", "account", "server.conf:1:36"),
             ("authorization { token: t, permissions: { publish: x } }\n", "permissions", "server.conf:1:27"),
         ] {
             let e = load(src).expect_err(src).to_string();

@@ -572,6 +572,17 @@ mod tests {
         let deep = format!("a: {}", "[".repeat(100_000));
         assert!(parse(&deep).unwrap_err().to_string().contains("nested"));
         let deep = format!("a: {}", "{b: ".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().to_string().contains("nested"));
+        // 100,000 bare `{` at the top level are the braces of a JSON-style file, skipped one
+        // by one as nats-server skips them: an empty configuration (which it warns about)
+        let top = parse(&"{".repeat(100_000)).unwrap();
+        assert!(matches!(&top.kind, ValueKind::Map(m) if m.is_empty()));
+        // as a block or a value: a `{` where a key belongs is a syntax error at once
+        for deep in [format!("a {}", "{".repeat(100_000)), format!("a: {}", "{".repeat(100_000))] {
+            let e = parse(&deep).unwrap_err().to_string();
+            assert!(e.contains("expected a key but got '{'"), "{e}");
+        }
+        let deep = format!("a {}", "{b ".repeat(100_000));
         assert!(parse(&deep).is_err());
         let ok_depth = format!("a: {}1{}", "[".repeat(30), "]".repeat(30));
         assert!(parse(&ok_depth).is_ok());

@@ -38,6 +38,15 @@ pub(crate) fn streams_dir(store_dir: &Path) -> PathBuf {
     store_dir.join("jetstream").join(ACCOUNT_DIR).join("streams")
 }
 
+/// `<store_dir>/jetstream/<account>/streams`, as nats-server lays out each account's streams
+/// (the name made safe as a file name like a stream's).
+pub(crate) fn account_streams_dir(store_dir: &Path, account: &str) -> Result<PathBuf> {
+    if account == ACCOUNT_DIR {
+        return Ok(streams_dir(store_dir));
+    }
+    Ok(store_dir.join("jetstream").join(encode_name(account)?).join("streams"))
+}
+
 /// Turns a stream or consumer name into a safe file-name component (see the module docs).
 pub(crate) fn encode_name(name: &str) -> Result<String> {
     if name.is_empty() {

@@ -116,6 +116,18 @@ impl FileStorage {
         Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
     }
 
+    /// The streams of `account`, under `<store_dir>/jetstream/<account>/streams`.
+    pub fn for_account(
+        store_dir: impl AsRef<Path>,
+        account: &str,
+        config: FileStoreConfig,
+    ) -> Result<Self, StoreError> {
+        let streams = layout::account_streams_dir(store_dir.as_ref(), account)?;
+        let fs: Arc<dyn Fs> = Arc::new(StdFs);
+        layout::create_dir(&*fs, &streams)?;
+        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
+    }
+
     /// The handle the host keeps to fsync every open stream each `sync_interval`.
     pub fn sync_handle(&self) -> SyncHandle {
         self.sync.clone()

@@ -66,6 +66,9 @@ impl Bus {
     #[wasm_bindgen(js_name = setStoreLimits)]
     pub fn set_store_limits(&self, max_memory: f64, max_file: f64) -> Result<(), JsValue> {
         let limits = StoreLimits::from_config(max_memory as i64, max_file as i64);
+        if crate::tabs::defer_limits(&self.inner, limits) {
+            return Ok(());
+        }
         bus::engine_call(&self.inner, |js, _, _| js.set_limits(limits))?;
         Ok(())
     }
@@ -74,6 +77,7 @@ impl Bus {
     pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
+            crate::tabs::refuse_in_client(&rc.borrow(), "fetch (pulling from a consumer)")?;
             let o: FetchOptions = options(opts)?;
             let msgs = jetstream::fetch(
                 &rc,

@@ -46,6 +46,8 @@ impl Bus {
             let (db, prefix, name, busy) = {
                 let i = rc.borrow();
                 i.check_open()?;
+                // the server link is the leader's, one WebSocket per origin
+                crate::tabs::refuse_in_client(&i, "bus.connect (the server link)")?;
                 (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
             };
             if busy {
@@ -65,6 +67,7 @@ impl Bus {
                 user: o.user,
                 pass: o.pass,
                 token: o.token,
+                skip_consumer_deliveries: false,
             };
             let min = o.reconnect_delay_min.unwrap_or(250);
             let link_opts = LinkOptions {
@@ -121,6 +124,7 @@ impl Bus {
     pub fn link_close(&self) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
+            crate::tabs::refuse_in_client(&rc.borrow(), "link.close")?;
             socket::settle(&rc).await;
             crate::bus::end_link(&rc);
             Ok(JsValue::UNDEFINED)

@@ -36,6 +36,9 @@ struct OpenOptions {
     name: Option<String>,
     /// `"indexeddb"` or `"memory"` (the default).
     storage: Option<String>,
+    /// IndexedDB storage only: `false` refuses to share the bus with the other tabs and
+    /// workers of the origin (`StorageLockedError` while another one owns it).
+    share: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -52,11 +55,17 @@ struct RequestOptions {
     headers: Option<Vec<(String, String)>>,
 }
 
+/// Reads an options object through its JSON text: every type the page reads then goes
+/// through one deserializer, serde_json's, which the JetStream API needs anyway; reading the
+/// object directly (serde-wasm-bindgen) linked a second copy of each type's code and that
+/// crate's own (about 16 KB of the module).
 pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    Ok(serde_wasm_bindgen::from_value(v)?)
+    let text: String =
+        js_sys::JSON::stringify(&v).map_err(|_| BusError::Invalid("options are not JSON".into()))?.into();
+    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 pub(crate) fn json_to_js(v: &Value) -> JsValue {
@@ -85,13 +94,17 @@ fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusErr
 }
 
 /// Opens a bus. With `storage: "indexeddb"` everything stored earlier under the same `name`
-/// is read back before the bus starts; if another tab or worker of the origin has that store
-/// open, this fails with `StorageLockedError` (see [`crate::lock`]).
+/// is read back before the bus starts, and the bus is shared by every tab and worker of the
+/// origin that opens it ([`crate::tabs`]); with `share: false`, if another tab or worker of
+/// the origin has that store open, this fails with `StorageLockedError` (see [`crate::lock`]).
 #[wasm_bindgen]
 pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     let opts: OpenOptions = options(opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
     let (persisted, store_lock) = match opts.storage.as_deref() {
+        Some("indexeddb") if opts.share != Some(false) => {
+            return Ok(Bus { inner: crate::tabs::open(&name).await? });
+        }
         Some("indexeddb") => {
             // the store's one writer for the bus's whole life, taken before anything is read
             let store_lock = lock::acquire(&idb::db_name(&name)).await?;
@@ -143,6 +156,23 @@ impl Bus {
         self.inner.borrow_mut().publish_many(subject, data, ends)?;
         after(&self.inner);
         Ok(())
+    }
+
+    /// Publishes the package's queued plain publishes with one call (see
+    /// `bus::Inner::publish_runs` for the layout).
+    #[wasm_bindgen(js_name = publishRuns)]
+    pub fn publish_runs(&self, subjects: &str, runs: &[u32], data: Vec<u8>, ends: &[u32]) -> Result<(), JsValue> {
+        self.inner.borrow_mut().publish_runs(subjects, runs, data, ends)?;
+        after(&self.inner);
+        Ok(())
+    }
+
+    /// The largest message (headers and payload) a publish may carry; 0: no limit. The
+    /// package queues a plain publish only when its payload is within it, and otherwise
+    /// publishes at once, so the broker's own check throws.
+    #[wasm_bindgen(js_name = maxPayload)]
+    pub fn max_payload(&self) -> f64 {
+        self.inner.borrow().broker.max_payload() as f64
     }
 
     /// Subscribes; `callback(data, ends, subjects, extras)` gets the messages in batches (see
@@ -198,12 +228,14 @@ impl Bus {
         self.inner.borrow().is_closed()
     }
 
-    /// `{ name, storage, streams, consumers, subscriptions }`.
+    /// `{ name, storage, role, streams, consumers, subscriptions }`; `role` is `"leader"` or
+    /// `"client"` for a bus shared between tabs, `"alone"` otherwise.
     pub fn info(&self) -> JsValue {
         let i = self.inner.borrow();
         let (streams, consumers, subscriptions) = i.counts();
+        let role = i.tabs.as_ref().map_or("alone", crate::tabs::Hub::role);
         json_to_js(&serde_json::json!({
-            "name": i.name, "storage": i.storage, "streams": streams,
+            "name": i.name, "storage": i.storage, "role": role, "streams": streams,
             "consumers": consumers, "subscriptions": subscriptions,
         }))
     }

@@ -23,6 +23,8 @@ pub fn engine_call<R>(
     let out = {
         let mut i = rc.borrow_mut();
         i.check_open()?;
+        // this context's engine has no store: only the leader's may answer
+        crate::tabs::refuse_in_client(&i, "KV and the object store")?;
         let now = now_ns();
         i.pump(now);
         let Inner { broker, engine, .. } = &mut *i;

@@ -190,8 +190,7 @@ pub struct AckRef<'a> {
     pub consumer_seq: u64,
 }
 
-/// Where every ack subject starts: the reply subject of each message a consumer delivers.
-pub const ACK_PREFIX: &[u8] = b"$JS.ACK.";
+pub use crate::proto::ACK_PREFIX;
 
 /// Reads an ack subject, accepting the v1 (9 tokens) and v2 (11 or more) forms.
 pub fn parse_ack_subject(subject: &[u8]) -> Option<AckRef<'_>> {

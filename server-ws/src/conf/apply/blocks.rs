@@ -11,16 +11,15 @@ use super::super::value::{Entry, Value, ValueKind};
 use super::permissions::permissions;
 use super::values::*;
 use super::{refused, unknown, unsupported};
-use crate::options::{self, Authorization, Options, User};
+use crate::options::{self, Authorization, NkeyUser, Options, User};
 use crate::ws::origin::AllowedOrigin;
 
 /// Keys of the `authorization` block that edgebus refuses (see `REFUSED_TOP`).
 const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 
 /// Keys of a `users` entry that edgebus refuses: each restricts or authenticates the user in
-/// a way edgebus does not implement (nkeys, accounts, connection types, proxies).
-const REFUSED_USER: &[&str] =
-    &["account", "allowed_connection_types", "clients", "connection_types", "nkey", "proxy_required"];
+/// a way edgebus does not implement (connection types, proxies).
+const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connection_types", "proxy_required"];
 
 /// Keys of the `websocket` block that are harmless to ignore.
 const UNSUPPORTED_WS: &[&str] =
@@ -84,11 +83,11 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
     if users.is_some() && token.is_some() {
         return Err(at("Can not have a token and a users array"));
     }
-    let mut all: Vec<User> = users.unwrap_or_default();
+    let (mut all, mut nkeys): (Vec<User>, Vec<NkeyUser>) = users.unwrap_or_default();
     if let Some((at, defaults)) = defaults {
         // nats-server applies them to the users list only; a token or single user would
         // silently run without them there, so edgebus refuses instead.
-        if all.is_empty() {
+        if all.is_empty() && nkeys.is_empty() {
             return Err(ConfError::value(
                 &at.key_pos,
                 &at.key,
@@ -99,6 +98,9 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
         for u in all.iter_mut().filter(|u| u.permissions.is_none()) {
             u.permissions = Some(defaults.clone());
         }
+        for u in nkeys.iter_mut().filter(|u| u.permissions.is_none()) {
+            u.permissions = Some(defaults.clone());
+        }
     }
     match (user, pass) {
         (Some(username), pass) => all.push(User::new(username, pass.unwrap_or_default())),
@@ -107,9 +109,12 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
         }
         (None, None) => {}
     }
+    // the users of `accounts { … }`, when that block came first, stay
+    all.extend(opts.authorization.users.drain(..).filter(|u| u.account.is_some()));
     opts.authorization = Authorization {
         token,
         users: all,
+        nkeys,
         timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT),
         no_auth_user: opts.authorization.no_auth_user.take(),
     };
@@ -131,11 +136,14 @@ pub(super) fn auth_timeout(e: &Entry) -> Result<Duration, ConfError> {
         .map_err(|_| invalid(e, format!("invalid timeout {secs}: expected a non-negative number of seconds")))
 }
 
-pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, ConfError> {
+/// A `users` list: user/password entries and nkey entries (`{ nkey: "U…" }`), which
+/// nats-server keeps apart.
+pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<(Vec<User>, Vec<NkeyUser>), ConfError> {
     let ValueKind::Array(items) = &e.value.kind else {
         return Err(type_error(e, "an array of users"));
     };
     let mut users = Vec::with_capacity(items.len());
+    let mut nkeys = Vec::new();
     for item in items {
         let ValueKind::Map(fields) = &item.kind else {
             return Err(ConfError::value(
@@ -147,19 +155,39 @@ pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<Vec<User>, Co
         let mut username = None;
         let mut password = None;
         let mut perms = None;
+        let mut account = None;
+        let mut nkey = None;
         for f in fields {
             match f.key.to_ascii_lowercase().as_str() {
+                "nkey" => nkey = Some((f, string(f)?.to_string())),
                 "user" | "username" => username = Some(string(f)?.to_string()),
                 "pass" | "password" => password = Some(string(f)?.to_string()),
                 "permission" | "permissions" | "authorization" => perms = Some(permissions(f)?),
+                "account" => account = Some(string(f)?.to_string()),
                 k if REFUSED_USER.contains(&k) => return Err(refused(f, "authorization users")),
                 _ => unknown(f, "authorization users", opts),
             }
         }
+        if let Some((at, nkey)) = nkey {
+            // nats-server's checks and words
+            if !crate::auth::nkey::is_user_key(&nkey) {
+                return Err(invalid(at, "Not a valid public nkey for a user"));
+            }
+            if username.is_some() || password.is_some() {
+                return Err(invalid(at, "Nkey users do not take usernames or passwords"));
+            }
+            if account.is_some() {
+                // nkey users are admitted into the global account; naming another would be
+                // a tenant boundary edgebus ignores
+                return Err(invalid(at, "nkey users in accounts are not supported by edgebus: refusing to start"));
+            }
+            nkeys.push(NkeyUser { nkey, permissions: perms });
+            continue;
+        }
         let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
-        users.push(User { permissions: perms, ..User::new(username, password.unwrap_or_default()) });
+        users.push(User { permissions: perms, account, ..User::new(username, password.unwrap_or_default()) });
     }
-    Ok(users)
+    Ok((users, nkeys))
 }
 
 pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
@@ -175,7 +203,7 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
-            "tls" => opts.websocket.tls = super::tls::tls(we)?,
+            "tls" => opts.websocket.tls = super::tls::tls(we, false)?,
             "same_origin" => opts.websocket.same_origin = boolean(we)?,
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
                 opts.websocket.allowed_origins = allowed_origins(we)?
@@ -322,6 +350,30 @@ mod tests {
         assert!(err("authorization { timeout: -1 }").contains("invalid timeout"));
         assert!(err("authorization: token").contains("authorization: expected a map"));
         assert!(ok("Authorization { TOKEN: x }").authorization.token.is_some());
+    }
+
+    #[test]
+    fn nkey_users() {
+        let (a, b) = (nkeys::KeyPair::new_user().public_key(), nkeys::KeyPair::new_user().public_key());
+        let o = ok(&format!(
+            "authorization {{ default_permissions: {{ publish: d }}\n users: [ {{ nkey: {a} }}\n \
+             {{ nkey: {b}, permissions: {{ publish: x }} }}\n {{ user: u, password: p }} ] }}\nno_auth_user: {a}\n"
+        ));
+        let n = &o.authorization.nkeys;
+        assert_eq!((n.len(), n[0].nkey.as_str(), n[1].nkey.as_str()), (2, a.as_str(), b.as_str()));
+        let publish = |p: &Option<edgebus_core::policy::permissions::PermissionsConfig>| {
+            p.clone().and_then(|p| p.publish).and_then(|r| r.allow)
+        };
+        assert_eq!(publish(&n[0].permissions), Some(vec!["d".to_string()]), "default_permissions");
+        assert_eq!(publish(&n[1].permissions), Some(vec!["x".to_string()]));
+        assert_eq!(o.authorization.users.len(), 1);
+        assert!(o.authorization.required());
+        let account = nkeys::KeyPair::new_account().public_key();
+        assert!(err(&format!("authorization {{ users: [ {{ nkey: {account} }} ] }}"))
+            .contains("Not a valid public nkey for a user"));
+        assert!(err("authorization { users: [ { nkey: UNOTAKEY } ] }").contains("Not a valid public nkey for a user"));
+        assert!(err(&format!("authorization {{ users: [ {{ nkey: {a}, user: x }} ] }}"))
+            .contains("Nkey users do not take usernames or passwords"));
     }
 
     #[test]

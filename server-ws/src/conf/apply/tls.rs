@@ -2,8 +2,9 @@
 //! (`server/opts.go` `parseTLS`). The files are only named here; they are read once the
 //! flags are applied too ([`crate::tls::TlsOptions::load`]), so a `--tlscert` can replace
 //! the file's. Every other key nats-server knows in this block tightens or changes what
-//! TLS accepts (pinned certificates, cipher suites, certificate-to-user mapping, rate
-//! limits), so it is refused rather than ignored; an unknown key is an error, as there.
+//! TLS accepts (pinned certificates, cipher suites, rate limits), so it is refused rather
+//! than ignored; an unknown key is an error, as there. `verify_and_map` (the certificate
+//! names the user) is honoured on the client port.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,13 +31,13 @@ const REFUSED_TLS: &[&str] = &[
     "min_version",
     "ocsp_peer",
     "pinned_certs",
-    "verify_and_map",
     "verify_cert_and_check_known_urls",
 ];
 
 /// Applies `tls { … }`: TLS on, with the block's files and settings (a second block
-/// replaces the first, as the last value of a key wins).
-pub(super) fn tls(e: &Entry) -> Result<TlsOptions, ConfError> {
+/// replaces the first, as the last value of a key wins). `verify_and_map` is honoured on
+/// the client port only (`map_users`); the WebSocket port refuses it.
+pub(super) fn tls(e: &Entry, map_users: bool) -> Result<TlsOptions, ConfError> {
     let mut t = TlsOptions { enabled: true, ..TlsOptions::default() };
     for te in map(e)? {
         match te.key.to_ascii_lowercase().as_str() {
@@ -44,6 +45,12 @@ pub(super) fn tls(e: &Entry) -> Result<TlsOptions, ConfError> {
             "key_file" => t.key_file = Some(PathBuf::from(string(te)?)),
             "ca_file" => t.ca_file = Some(PathBuf::from(string(te)?)),
             "verify" => t.verify = boolean(te)?,
+            // nats-server: `verify_and_map` sets both
+            "verify_and_map" if map_users => {
+                t.verify_and_map = boolean(te)?;
+                t.verify = t.verify_and_map;
+            }
+            "verify_and_map" => return Err(refused(te, "websocket tls")),
             "timeout" => t.timeout = timeout(te)?,
             "handshake_first" | "first" | "immediate" => t.handshake_first = handshake_first(te)?,
             k if REFUSED_TLS.contains(&k) => return Err(refused(te, "tls")),
@@ -126,8 +133,10 @@ mod tests {
 
     #[test]
     fn keys_refused() {
-        let e = err("tls {\n  cert_file: c.pem\n  verify_and_map: true\n}");
-        assert!(e.contains("t.conf:3:3") && e.contains("\"verify_and_map\" in tls is not supported"), "{e}");
+        let o = ok("tls {\n  cert_file: c.pem\n  verify_and_map: true\n}");
+        assert!(o.tls.verify_and_map && o.tls.verify);
+        let e = err("websocket {\n  tls {\n    verify_and_map: true\n  }\n}");
+        assert!(e.contains("t.conf:3:5") && e.contains("\"verify_and_map\" in websocket tls is not supported"), "{e}");
         assert!(err("tls { pinned_certs: [] }").contains("pinned_certs"));
         assert!(err("tls { handshake_first: auto }").contains("not supported"));
         assert!(err("tls { handshake_first: \"300ms\" }").contains("not supported"));
