@@ -110,6 +110,12 @@ pub trait StreamStore: Send {
     }
     /// Reports every stored message in sequence order (start-up recovery).
     fn scan(&mut self, f: &mut dyn FnMut(MsgMeta)) -> Result<(), StoreError>;
+    /// The highest sequence the store has seen appended, removed ones included (0 if it
+    /// cannot tell). Recovery takes the stream's last sequence from it too, so deleting the
+    /// newest message and then losing power cannot make its sequence be handed out again.
+    fn last_seq(&self) -> u64 {
+        0
+    }
     /// Persists the stream's configuration (JSON) and creation time.
     fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError>;
     /// Persists a consumer's configuration and state (opaque JSON to the store).

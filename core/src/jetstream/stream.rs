@@ -169,7 +169,7 @@ impl Stream {
             };
             self.index.insert(m.seq, MsgIndex { subject: subj, size: m.size, time: m.time, expires, marker: m.marker });
         }
-        self.last_seq = self.last_seq.max(saved_last_seq);
+        self.last_seq = self.last_seq.max(saved_last_seq).max(self.store.last_seq());
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
         Ok(())
     }
@@ -365,7 +365,14 @@ impl Stream {
         }
         self.enforce_limits(subj)?;
         if self.store.sync_always() {
-            self.store.sync().map_err(io_err)?;
+            if let Err(e) = self.store.sync() {
+                // Not durable, so not acknowledged (a 503 as nats-server's store failure); a
+                // retry with the same id must not be answered as a stored duplicate.
+                if let Some(id) = msg_id {
+                    self.dedup.remove(id);
+                }
+                return Err(ApiError::store_failed(format!("{e}")));
+            }
         }
         Ok(Stored { seq, duplicate: false })
     }
@@ -459,7 +466,7 @@ impl Stream {
             }
             self.ttls.remove(&(at, seq));
             if let Some(m) = self.index.get(&seq).cloned() {
-                self.remove(seq)?;
+                self.remove_unsynced(seq)?;
                 removed.push((seq, m));
             }
         }
@@ -474,7 +481,7 @@ impl Stream {
                 .collect();
             for seq in due {
                 if let Some(m) = self.index.get(&seq).cloned() {
-                    self.remove(seq)?;
+                    self.remove_unsynced(seq)?;
                     removed.push((seq, m));
                 }
             }
@@ -511,8 +518,26 @@ impl Stream {
         }
     }
 
-    /// Removes one message; false if it was not stored.
+    /// Removes one message; false if it was not stored. Under `sync_interval: always` the
+    /// removal is durable when this returns: a delete that was acknowledged must not come
+    /// back after a power loss.
     pub fn remove(&mut self, seq: u64) -> Result<bool, ApiError> {
+        let removed = self.remove_unsynced(seq)?;
+        self.sync_if_always()?;
+        Ok(removed)
+    }
+
+    /// Syncs the store if the stream's policy is `always`.
+    fn sync_if_always(&mut self) -> Result<(), ApiError> {
+        if self.store.sync_always() {
+            self.store.sync().map_err(|e| ApiError::store_failed(format!("{e}")))?;
+        }
+        Ok(())
+    }
+
+    /// [`Stream::remove`] without the sync, for callers that sync once for many removals
+    /// (purge) or whose removals need not be durable (expiry: it happens again).
+    fn remove_unsynced(&mut self, seq: u64) -> Result<bool, ApiError> {
         let Some(m) = self.index.remove(&seq) else { return Ok(false) };
         self.store.remove(seq).map_err(io_err)?;
         self.bytes -= m.size;
@@ -570,11 +595,13 @@ impl Stream {
             self.ttls.clear();
             self.events.clear();
             self.cleared = true;
+            self.sync_if_always()?;
             return Ok(n);
         }
         for s in &victims {
-            self.remove(*s)?;
+            self.remove_unsynced(*s)?;
         }
+        self.sync_if_always()?;
         if let (Some(limit), true) = (seq, whole) {
             // Purging up to a sequence past the end moves the stream forward, as nats-server does.
             if limit > self.last_seq + 1 && self.index.is_empty() {

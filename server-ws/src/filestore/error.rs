@@ -22,6 +22,8 @@ pub(crate) enum FsError {
     AlreadyOpen(String),
     /// The stream was destroyed; the handle is dead.
     Destroyed,
+    /// An fsync failed earlier: nothing more is written until a restart (see `sync.rs`).
+    Failed(String),
 }
 
 impl FsError {
@@ -39,6 +41,7 @@ impl fmt::Display for FsError {
             FsError::Corrupt { path, offset } => write!(f, "bad record in {} at offset {offset}", path.display()),
             FsError::AlreadyOpen(name) => write!(f, "stream {name:?} is already open"),
             FsError::Destroyed => f.write_str("stream was deleted"),
+            FsError::Failed(why) => write!(f, "stream store failed ({why}); restart the server to recover it"),
         }
     }
 }

@@ -13,11 +13,10 @@
 //! separator or a dot, so nothing can reach outside the stream's directory, and a directory
 //! whose name holds a `.` can never be a stream (that is how half-deleted ones are spotted).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{FsError, Result};
+use super::vfs::{Fs, Handle, OpenMode};
 
 /// nats-server's account directory for the global account.
 pub(crate) const ACCOUNT_DIR: &str = "$G";
@@ -150,18 +149,17 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// write a temporary file, optionally fsync it, rename it over. With `durable`, the data and
 /// the directory entry are fsynced before returning; otherwise the returned handle (the new
 /// file) is the caller's to fsync later, and the directory must be fsynced with it.
-pub(crate) fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<File> {
+pub(crate) fn write_atomic(fs: &dyn Fs, path: &Path, data: &[u8], durable: bool) -> Result<Handle> {
     let tmp = with_suffix(path, TMP_EXT);
-    let mut file =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(FsError::io("create", &tmp))?;
-    file.write_all(data).map_err(FsError::io("write", &tmp))?;
+    let file = fs.open(&tmp, OpenMode::Truncate).map_err(FsError::io("create", &tmp))?;
+    file.append(data).map_err(FsError::io("write", &tmp))?;
     if durable {
         file.sync_all().map_err(FsError::io("fsync", &tmp))?;
     }
-    fs::rename(&tmp, path).map_err(FsError::io("rename", &tmp))?;
+    fs.rename(&tmp, path).map_err(FsError::io("rename", &tmp))?;
     if durable {
         if let Some(parent) = path.parent() {
-            sync_dir(parent)?;
+            sync_dir(fs, parent)?;
         }
     }
     Ok(file)
@@ -169,59 +167,41 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<Fi
 
 /// Makes the directory's entries (files created, renamed, removed) durable. Only Unix can
 /// open a directory for this; elsewhere the file system's own ordering is all there is.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    if let Some(d) = open_dir(dir)? {
+pub(crate) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    if let Some(d) = open_dir(fs, dir)? {
         d.sync_all().map_err(FsError::io("fsync", dir))?;
     }
     Ok(())
 }
 
 /// A handle on a directory that can be fsynced later, where the platform allows it.
-pub(crate) fn open_dir(dir: &Path) -> Result<Option<File>> {
-    if cfg!(unix) {
-        File::open(dir).map(Some).map_err(FsError::io("open", dir))
-    } else {
-        Ok(None)
-    }
+pub(crate) fn open_dir(fs: &dyn Fs, dir: &Path) -> Result<Option<Handle>> {
+    fs.open_dir(dir).map_err(FsError::io("open", dir))
 }
 
-/// Creates `dir` and its parents.
-pub(crate) fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(FsError::io("create directory", dir))
+/// Creates `dir` and its parents, and makes each new directory's entry durable: a directory
+/// created but not fsynced into its parent vanishes at a power loss with everything in it.
+pub(crate) fn create_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    let created = fs.create_dir_all(dir).map_err(FsError::io("create directory", dir))?;
+    for d in &created {
+        if let Some(parent) = d.parent() {
+            sync_dir(fs, parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes leftover `*.tmp` files of interrupted atomic writes. Failures only warn: a stale
 /// temporary file is harmless.
-pub(crate) fn remove_tmp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.ends_with(TMP_EXT)) {
-            if let Err(e) = fs::remove_file(entry.path()) {
-                tracing::warn!("cannot remove stale {}: {e}", entry.path().display());
+pub(crate) fn remove_tmp_files(fs: &dyn Fs, dir: &Path) {
+    let Ok(entries) = fs.list(dir) else { return };
+    for name in entries.into_iter().filter_map(|e| e.name) {
+        if name.ends_with(TMP_EXT) {
+            let path = dir.join(&name);
+            if let Err(e) = fs.remove_file(&path) {
+                tracing::warn!("cannot remove stale {}: {e}", path.display());
             }
         }
-    }
-}
-
-/// Reads `buf.len()` bytes at `offset` without moving any file cursor (the active segment
-/// is written in append mode through the same handle).
-pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            done += n;
-        }
-        Ok(())
     }
 }
 

@@ -13,6 +13,10 @@
 //! - [`stream`]: the log itself and removals as tombstones; `stream/compact.rs` deletes and
 //!   rewrites segments, `stream/blobs.rs` handles consumer files and deleting the stream.
 //! - [`sync`]: deferred fsync and the host's [`SyncHandle`].
+//! - [`vfs`]: the file operations the store uses, behind the [`Fs`] trait ([`StdFs`] in
+//!   production); the tests run the store, and the whole JetStream engine on it, on
+//!   `sim.rs`, a simulated disk that loses what was not fsynced at a power loss, tears
+//!   writes, fails fsync, fills up and flips bits (`sim_engine_tests.rs`).
 //!
 //! **Durability.** Every append is one `write(2)` straight to the kernel (no user-space
 //! buffer outlives the call), so killing the process loses nothing that was stored. What an
@@ -20,7 +24,10 @@
 //! engine calls `sync()` before acknowledging each publish; otherwise the host calls
 //! [`SyncHandle::sync_all`] every interval (off the engine's task), and each stream also
 //! syncs itself on a write once an interval has passed, as a fallback. Stream configs are
-//! always fsynced; consumer states follow the policy.
+//! always fsynced; consumer states follow the policy. A new directory is fsynced into its
+//! parent at once, a new segment's entry with the next sync. The first failed fsync fails the
+//! store for good (a retried fsync may "succeed" after the kernel dropped the data): every
+//! later write is refused until a restart reads back what is really on disk.
 
 mod error;
 mod layout;
@@ -28,9 +35,9 @@ mod record;
 mod segment;
 mod stream;
 mod sync;
+pub mod vfs;
 
 use std::collections::HashSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +51,7 @@ use layout::StreamPaths;
 
 pub use stream::FileStore;
 pub use sync::SyncHandle;
+pub use vfs::{Fs, StdFs};
 
 /// nats-server's default block size for streams without limits.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 8 * 1024 * 1024;
@@ -91,15 +99,21 @@ pub struct FileStorage {
     config: FileStoreConfig,
     sync: SyncHandle,
     open: Arc<Mutex<HashSet<PathBuf>>>,
+    fs: Arc<dyn Fs>,
 }
 
 impl FileStorage {
     /// Storage rooted at `store_dir` (nats-server's `store_dir`; the streams live under
     /// `<store_dir>/jetstream/$G/streams`, created here if missing).
     pub fn new(store_dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<Self, StoreError> {
+        Self::with_fs(Arc::new(StdFs), store_dir, config)
+    }
+
+    /// The same on another file system (tests use a simulated disk).
+    pub fn with_fs(fs: Arc<dyn Fs>, store_dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<Self, StoreError> {
         let streams = layout::streams_dir(store_dir.as_ref());
-        layout::create_dir(&streams)?;
-        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default() })
+        layout::create_dir(&*fs, &streams)?;
+        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
     }
 
     /// The streams of `account`, under `<store_dir>/jetstream/<account>/streams`.
@@ -109,8 +123,9 @@ impl FileStorage {
         config: FileStoreConfig,
     ) -> Result<Self, StoreError> {
         let streams = layout::account_streams_dir(store_dir.as_ref(), account)?;
-        layout::create_dir(&streams)?;
-        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default() })
+        let fs: Arc<dyn Fs> = Arc::new(StdFs);
+        layout::create_dir(&*fs, &streams)?;
+        Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
     }
 
     /// The handle the host keeps to fsync every open stream each `sync_interval`.
@@ -139,12 +154,8 @@ impl FileStorage {
     fn create_stream(&self, stream: &str, config: &[u8]) -> Result<FileStore, StoreError> {
         let paths = StreamPaths::new(self.streams.join(layout::encode_name(stream)?));
         let lease = self.lease(&paths.dir, stream)?;
-        let fresh = !paths.dir.exists();
-        layout::create_dir(&paths.dir)?;
-        if fresh {
-            layout::sync_dir(&self.streams)?;
-        }
-        let mut store = FileStore::open(stream.into(), paths, self.config.clone(), lease, &self.sync)?;
+        layout::create_dir(&*self.fs, &paths.dir)?;
+        let mut store = FileStore::open(self.fs.clone(), stream.into(), paths, self.config.clone(), lease, &self.sync)?;
         store.save_config(config)?;
         Ok(store)
     }
@@ -156,7 +167,7 @@ impl FileStorage {
             return Err("not a stream directory name".into());
         };
         let paths = StreamPaths::new(self.streams.join(dir_name));
-        let meta = match fs::read(&paths.meta) {
+        let meta = match self.fs.read(&paths.meta) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err("no meta.json".into()),
             Err(e) => return Err(format!("cannot read meta.json: {e}")),
@@ -167,7 +178,8 @@ impl FileStorage {
             Err(e) => return Err(format!("meta.json is not valid JSON: {e}")),
         }
         let lease = self.lease(&paths.dir, &name).map_err(|e| e.to_string())?;
-        let store = FileStore::open(name, paths, self.config.clone(), lease, &self.sync).map_err(|e| e.to_string())?;
+        let store = FileStore::open(self.fs.clone(), name, paths, self.config.clone(), lease, &self.sync)
+            .map_err(|e| e.to_string())?;
         Ok((meta, store))
     }
 }
@@ -184,20 +196,19 @@ impl Storage for FileStorage {
     /// streams directory is an error.
     fn recover(&mut self) -> Result<Vec<(Vec<u8>, Box<dyn StreamStore>)>, StoreError> {
         let mut dirs = Vec::new();
-        let entries = fs::read_dir(&self.streams).map_err(FsError::io("list", &self.streams))?;
+        let entries = self.fs.list(&self.streams).map_err(FsError::io("list", &self.streams))?;
         for entry in entries {
-            let entry = entry.map_err(FsError::io("list", &self.streams))?;
-            let path = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if !entry.is_dir {
                 continue;
             }
-            let Some(dir_name) = entry.file_name().to_str().map(str::to_owned) else {
-                tracing::warn!("{}: not a stream directory; ignored", path.display());
+            let Some(dir_name) = entry.name else {
+                tracing::warn!("{}: a directory with a non-UTF-8 name; ignored", self.streams.display());
                 continue;
             };
             if dir_name.ends_with(layout::DELETED_EXT) {
                 // A deletion interrupted by a crash: finish it.
-                if let Err(e) = fs::remove_dir_all(&path) {
+                let path = self.streams.join(&dir_name);
+                if let Err(e) = self.fs.remove_dir_all(&path) {
                     tracing::warn!("{}: cannot finish deleting: {e}", path.display());
                 }
                 continue;
@@ -218,5 +229,13 @@ impl Storage for FileStorage {
     }
 }
 
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod sim_engine;
+#[cfg(test)]
+mod sim_engine_tests;
+#[cfg(test)]
+mod sim_model_tests;
 #[cfg(test)]
 mod tests;

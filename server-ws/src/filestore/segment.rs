@@ -1,12 +1,12 @@
 //! One segment file (`msgs/<id>.blk`): its bookkeeping, and reading it back at start-up with
 //! damage repaired.
 
-use std::fs::{self, OpenOptions};
 use std::path::Path;
 
 use super::error::{FsError, Result};
 use super::layout::{with_suffix, CORRUPT_EXT};
 use super::record::{self, Record};
+use super::vfs::{Fs, OpenMode};
 
 /// What the store knows about one segment file.
 #[derive(Debug)]
@@ -46,8 +46,13 @@ pub(crate) struct Loaded {
 /// moved aside to `<id>.blk.corrupt` rather than emptied, so a misplaced or mangled file is
 /// kept for inspection; `Ok(None)` then. `f` sees every good record, in file order. An unreadable file is an error for the caller to
 /// log and skip.
-pub(crate) fn load(path: &Path, id: u64, mut f: impl FnMut(usize, usize, Record<'_>)) -> Result<Option<Loaded>> {
-    let data = fs::read(path).map_err(FsError::io("read", path))?;
+pub(crate) fn load(
+    fs: &dyn Fs,
+    path: &Path,
+    id: u64,
+    mut f: impl FnMut(usize, usize, Record<'_>),
+) -> Result<Option<Loaded>> {
+    let data = fs.read(path).map_err(FsError::io("read", path))?;
     let mut any = false;
     let damage = record::scan(&data, record::seed(id), |off, len, rec| {
         any = true;
@@ -68,7 +73,7 @@ pub(crate) fn load(path: &Path, id: u64, mut f: impl FnMut(usize, usize, Record<
                 data.len(),
                 aside.display()
             );
-            fs::rename(path, &aside).map_err(FsError::io("rename", path))?;
+            fs.rename(path, &aside).map_err(FsError::io("rename", path))?;
             return Ok(None);
         }
         tracing::warn!(
@@ -76,8 +81,7 @@ pub(crate) fn load(path: &Path, id: u64, mut f: impl FnMut(usize, usize, Record<
             path.display(),
             data.len() - tail
         );
-        let cut =
-            OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(tail as u64).and_then(|()| f.sync_all()));
+        let cut = fs.open(path, OpenMode::Write).and_then(|f| f.set_len(tail as u64).and_then(|()| f.sync_all()));
         match cut {
             Ok(()) => len = tail as u64,
             // The garbage stays; it is skipped as mid-file damage once more records follow.

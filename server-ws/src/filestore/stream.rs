@@ -16,8 +16,6 @@
 //! depends on them, whatever the sync policy, so a crash can never bring a message back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +26,7 @@ use super::layout::{self, StreamPaths};
 use super::record::{self, Parsed, Record};
 use super::segment::{self, Segment};
 use super::sync::{now_nanos, Pending, SyncHandle};
+use super::vfs::{Fs, Handle, OpenMode};
 use super::{FileStoreConfig, Lease};
 use crate::options::SyncInterval;
 
@@ -48,7 +47,7 @@ struct Loc {
 /// The segment new records go to.
 struct Active {
     id: u64,
-    file: Arc<File>,
+    file: Handle,
     /// The [`Pending`] epoch in which this file was last registered for the next sync.
     registered: u64,
 }
@@ -57,6 +56,7 @@ struct Active {
 /// [`super::FileStorage`]; see the module docs for how the log works.
 pub struct FileStore {
     name: String,
+    fs: Arc<dyn Fs>,
     paths: StreamPaths,
     cfg: FileStoreConfig,
     segs: BTreeMap<u64, Segment>,
@@ -66,7 +66,10 @@ pub struct FileStore {
     /// `None` once the stream is destroyed.
     active: Option<Active>,
     next_id: u64,
-    readers: HashMap<u64, Arc<File>>,
+    readers: HashMap<u64, Handle>,
+    /// The highest sequence appended or removed (see [`StreamStore::last_seq`]). The tombstone
+    /// that covers it is kept by compaction, so it is known again after a restart.
+    last: u64,
     /// Reused for encoding, so an append allocates nothing once warmed up.
     buf: Vec<u8>,
     pending: Arc<Pending>,
@@ -92,22 +95,24 @@ impl std::fmt::Debug for FileStore {
 impl FileStore {
     /// Opens (creating if needed) the stream in `paths.dir`, replaying its segments.
     pub(crate) fn open(
+        fs: Arc<dyn Fs>,
         name: String,
         paths: StreamPaths,
         cfg: FileStoreConfig,
         lease: Lease,
         sync: &SyncHandle,
     ) -> Result<FileStore> {
-        layout::create_dir(&paths.msgs)?;
-        layout::create_dir(&paths.obs)?;
+        layout::create_dir(&*fs, &paths.msgs)?;
+        layout::create_dir(&*fs, &paths.obs)?;
         for dir in [&paths.dir, &paths.msgs, &paths.obs] {
-            layout::remove_tmp_files(dir);
+            layout::remove_tmp_files(&*fs, dir);
         }
-        let ids = list_segments(&paths.msgs)?;
+        let ids = list_segments(&*fs, &paths.msgs)?;
         let pending = Pending::new();
         sync.track(&pending);
         let mut store = FileStore {
             name,
+            fs,
             paths,
             cfg,
             segs: BTreeMap::new(),
@@ -116,6 +121,7 @@ impl FileStore {
             active: None,
             next_id: 1,
             readers: HashMap::new(),
+            last: 0,
             buf: Vec::new(),
             pending,
             dirty: BTreeSet::new(),
@@ -137,11 +143,13 @@ impl FileStore {
     fn load_segment(&mut self, id: u64) {
         let path = self.paths.segment(id);
         self.segs.insert(id, Segment::new(id));
-        let loaded = segment::load(&path, id, |off, len, rec| {
+        let fs = Arc::clone(&self.fs);
+        let loaded = segment::load(&*fs, &path, id, |off, len, rec| {
             let (off, len) = (off as u64, len as u64);
             match rec {
                 Record::Msg(m) => self.insert_live(m.seq, Loc { seg: id, off, len }),
                 Record::Tomb { lo, hi } => {
+                    self.last = self.last.max(hi.saturating_sub(1));
                     self.kill_range(lo, hi);
                     self.seg(id).tombs.push((lo, hi));
                 }
@@ -172,14 +180,13 @@ impl FileStore {
             _ => (self.next_id, true),
         };
         let path = self.paths.segment(id);
-        let file =
-            OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(FsError::io("open", &path))?;
+        let file = self.fs.open(&path, OpenMode::Append).map_err(FsError::io("open", &path))?;
         if fresh {
             self.next_id = id.saturating_add(1);
             self.segs.insert(id, Segment::new(id));
             self.register_dir();
         }
-        self.active = Some(Active { id, file: Arc::new(file), registered: u64::MAX });
+        self.active = Some(Active { id, file, registered: u64::MAX });
         Ok(())
     }
 
@@ -192,6 +199,7 @@ impl FileStore {
     }
 
     fn insert_live(&mut self, seq: u64, loc: Loc) {
+        self.last = self.last.max(seq);
         self.seg(loc.seg).live += 1;
         if let Some(old) = self.index.insert(seq, loc) {
             self.bury(seq, old);
@@ -222,7 +230,7 @@ impl FileStore {
     /// Whether a tombstone `lo..hi` still kills a record somewhere. Callers rewriting a
     /// segment take that segment's own dead records out of `dead` first.
     fn tomb_needed(&self, lo: u64, hi: u64) -> bool {
-        self.keep_tombs || (lo < hi && self.dead.range((lo, 0)..(hi, 0)).next().is_some())
+        self.keep_tombs || (lo < hi && (hi > self.last || self.dead.range((lo, 0)..(hi, 0)).next().is_some()))
     }
 
     /// Rolls to a new segment first if a record of `len` bytes would overflow the active
@@ -239,15 +247,10 @@ impl FileStore {
     fn roll(&mut self) -> Result<()> {
         let id = self.next_id;
         let path = self.paths.segment(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(FsError::io("create", &path))?;
+        let file = self.fs.open(&path, OpenMode::CreateNew).map_err(FsError::io("create", &path))?;
         self.next_id = id.saturating_add(1);
         self.segs.insert(id, Segment::new(id));
-        let new = Active { id, file: Arc::new(file), registered: u64::MAX };
+        let new = Active { id, file, registered: u64::MAX };
         if let Some(old) = self.active.replace(new) {
             // Sealed: it may be compacted from now on. Its handle is already registered
             // for the next sync if it has unsynced writes.
@@ -259,8 +262,8 @@ impl FileStore {
 
     /// The directory's entries changed (a segment created, say): fsync it with the next sync.
     fn register_dir(&self) {
-        match layout::open_dir(&self.paths.msgs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), Arc::new(dir), false),
+        match layout::open_dir(&*self.fs, &self.paths.msgs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), dir, false),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }
@@ -269,16 +272,17 @@ impl FileStore {
     /// Writes the record in `buf` to the active segment with one `write` call and returns
     /// (segment, offset). A failed write is undone so offsets stay right.
     fn write_record(&mut self) -> Result<(u64, u64)> {
+        self.pending.check()?;
         let active = self.active.as_ref().ok_or(FsError::Destroyed)?;
         let id = active.id;
         let seg = self.segs.entry(id).or_insert_with(|| Segment::new(id));
         let off = seg.len;
-        if let Err(err) = (&*active.file).write_all(&self.buf) {
+        if let Err(err) = active.file.append(&self.buf) {
             if active.file.set_len(off).is_err() {
                 // Could not undo: the torn bytes stay as garbage, skipped when read back.
-                if let Ok(meta) = active.file.metadata() {
-                    seg.garbage += meta.len().saturating_sub(off);
-                    seg.len = meta.len();
+                if let Ok(len) = active.file.size() {
+                    seg.garbage += len.saturating_sub(off);
+                    seg.len = len;
                 }
             }
             return Err(FsError::Io { op: "write", path: self.paths.segment(id), err });
@@ -295,8 +299,8 @@ impl FileStore {
     }
 
     /// With an interval policy, fsyncs once the interval has passed since the last sync (in
-    /// case the host does not run [`SyncHandle::sync_all`]). A failure only warns: the data
-    /// was written, and the next sync tries again.
+    /// case the host does not run [`SyncHandle::sync_all`]). A failure warns here and fails
+    /// the store: the next write says so.
     fn maybe_sync(&mut self) {
         if let SyncInterval::Every(every) = self.cfg.sync_interval {
             let every = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
@@ -314,12 +318,13 @@ impl FileStore {
         let seed = self.seg(id).seed;
         record::encode_tomb(&mut self.buf, seed, lo, hi);
         let (id, _) = self.write_record()?;
+        self.last = self.last.max(hi.saturating_sub(1));
         self.seg(id).tombs.push((lo, hi));
         Ok(())
     }
 
     /// A read handle on segment `id`.
-    fn reader(&mut self, id: u64) -> Result<Arc<File>> {
+    fn reader(&mut self, id: u64) -> Result<Handle> {
         if let Some(a) = self.active.as_ref().filter(|a| a.id == id) {
             return Ok(Arc::clone(&a.file));
         }
@@ -327,7 +332,7 @@ impl FileStore {
             return Ok(Arc::clone(f));
         }
         let path = self.paths.segment(id);
-        let file = Arc::new(File::open(&path).map_err(FsError::io("open", &path))?);
+        let file = self.fs.open(&path, OpenMode::Read).map_err(FsError::io("open", &path))?;
         if self.readers.len() >= MAX_READERS {
             self.readers.clear();
         }
@@ -358,8 +363,7 @@ impl FileStore {
         let corrupt = || FsError::Corrupt { path: self.paths.segment(loc.seg), offset: loc.off };
         let mut buf = vec![0; usize::try_from(loc.len).map_err(|_| corrupt())?];
         // the path only for the error: building it is an allocation per read
-        layout::read_exact_at(&file, &mut buf, loc.off)
-            .map_err(|e| FsError::io("read", &self.paths.segment(loc.seg))(e))?;
+        file.read_exact_at(&mut buf, loc.off).map_err(|e| FsError::io("read", &self.paths.segment(loc.seg))(e))?;
         let whole = Bytes::from(buf);
         match record::parse(&whole, seed) {
             Parsed::Ok(Record::Msg(m), _) if m.seq == seq => Ok(Some(m.to_stored(&whole))),
@@ -388,7 +392,7 @@ impl FileStore {
         for (&seq, &loc) in &self.index {
             if current.as_ref().map(|c| c.0) != Some(loc.seg) {
                 let path = self.paths.segment(loc.seg);
-                let data = fs::read(&path).unwrap_or_else(|e| {
+                let data = self.fs.read(&path).unwrap_or_else(|e| {
                     tracing::warn!("{}: cannot read: {e}", path.display());
                     Vec::new()
                 });
@@ -417,11 +421,10 @@ impl FileStore {
 }
 
 /// The segment ids in `msgs`, ascending. Other files are left alone.
-fn list_segments(msgs: &std::path::Path) -> Result<Vec<u64>> {
+fn list_segments(fs: &dyn Fs, msgs: &std::path::Path) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
-    for entry in fs::read_dir(msgs).map_err(FsError::io("list", msgs))? {
-        let entry = entry.map_err(FsError::io("list", msgs))?;
-        if let Some(id) = entry.file_name().to_str().and_then(layout::parse_segment_name) {
+    for entry in fs.list(msgs).map_err(FsError::io("list", msgs))? {
+        if let Some(id) = entry.name.as_deref().and_then(layout::parse_segment_name) {
             ids.push(id);
         }
     }
@@ -463,11 +466,15 @@ impl StreamStore for FileStore {
         Ok(self.scan_msgs(f)?)
     }
 
+    fn last_seq(&self) -> u64 {
+        self.last
+    }
+
     /// Always durable before returning (configs change rarely, and losing one loses the
     /// stream).
     fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
         self.check_alive()?;
-        layout::write_atomic(&self.paths.meta, config, true)?;
+        layout::write_atomic(&*self.fs, &self.paths.meta, config, true)?;
         Ok(())
     }
 

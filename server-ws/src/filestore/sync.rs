@@ -3,12 +3,11 @@
 //!
 //! The engine owns the stream stores and calls them from one task. Fsync is slow (milliseconds
 //! on many disks), so the interval sync should not run on that task: each store lists the
-//! files it has written since the last sync (shared `Arc<File>` handles: fsync through any
+//! files it has written since the last sync (shared file handles: fsync through any
 //! handle flushes the file) in a [`Pending`] the host can drain from a blocking thread while
 //! the engine keeps appending. Data written while a drain is in progress is picked up by the
 //! next one, because draining bumps an epoch that makes the store register its files again.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -18,11 +17,12 @@ use edgebus_core::jetstream::store::StoreError;
 use parking_lot::Mutex;
 
 use super::error::{FsError, Result};
+use super::vfs::Handle;
 
 /// One file to fsync: its path (for error messages) and a handle on it.
 struct Entry {
     path: PathBuf,
-    file: Arc<File>,
+    file: Handle,
     /// Data only (`fdatasync`) for segments; full for directories and replaced files.
     data_only: bool,
 }
@@ -30,6 +30,12 @@ struct Entry {
 /// One store's not-yet-fsynced files.
 pub(crate) struct Pending {
     files: Mutex<Vec<Entry>>,
+    /// Set by the first failed fsync, for good. After a failed fsync the kernel may have
+    /// dropped the dirty pages and marked them clean, so a later fsync that succeeds proves
+    /// nothing about them (PostgreSQL's "fsyncgate"): the store refuses every write and
+    /// sync from then on, and only a restart, which reads back what is really on disk,
+    /// brings the stream back.
+    failed: Mutex<Option<String>>,
     epoch: AtomicU64,
     /// When the last drain started, in nanoseconds since [`base`].
     last_sync: AtomicU64,
@@ -48,6 +54,7 @@ impl Pending {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Pending {
             files: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
             epoch: AtomicU64::new(0),
             last_sync: AtomicU64::new(now_nanos()),
         })
@@ -64,7 +71,7 @@ impl Pending {
         self.last_sync.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, path: PathBuf, file: Arc<File>, data_only: bool) {
+    pub(crate) fn register(&self, path: PathBuf, file: Handle, data_only: bool) {
         self.files.lock().push(Entry { path, file, data_only });
     }
 
@@ -74,10 +81,19 @@ impl Pending {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// `Err` once an fsync has failed (see [`Pending::failed`]'s field doc).
+    pub(crate) fn check(&self) -> Result<()> {
+        match &*self.failed.lock() {
+            Some(why) => Err(FsError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
-    /// several times. On a failure the remaining files are still tried and the first error
-    /// is returned.
+    /// several times. On a failure the remaining files are still tried, the first error
+    /// is returned, and the store is failed for good.
     pub(crate) fn sync(&self) -> Result<()> {
+        self.check()?;
         let mut files = {
             let mut guard = self.files.lock();
             self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -88,14 +104,22 @@ impl Pending {
         // Keep one entry per path, preferring a full sync over a data-only one.
         files.dedup_by(|later, earlier| later.path == earlier.path);
         let mut first_err = None;
-        for e in &files {
+        // Children before their directory (a directory sorts before what it holds): a crash
+        // halfway through must not leave a durable name for a file whose data is not.
+        for e in files.iter().rev() {
             let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
             if let Err(err) = r {
                 tracing::warn!("fsync {} failed: {err}", e.path.display());
                 first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
             }
         }
-        first_err.map_or(Ok(()), Err)
+        match first_err {
+            None => Ok(()),
+            Some(e) => {
+                self.failed.lock().get_or_insert_with(|| e.to_string());
+                Err(e)
+            }
+        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! The small files beside the log: consumer states and the stream's own deletion.
 
-use std::fs;
 use std::io;
-use std::sync::Arc;
 
 use super::FileStore;
 use crate::filestore::error::{FsError, Result};
@@ -14,17 +12,17 @@ impl FileStore {
         self.check_alive()?;
         let path = self.paths.consumer(&layout::encode_name(name)?);
         let durable = self.cfg.sync_interval == SyncInterval::Always;
-        let file = layout::write_atomic(&path, state, durable)?;
+        let file = layout::write_atomic(&*self.fs, &path, state, durable)?;
         if !durable {
-            self.pending.register(path, Arc::new(file), false);
+            self.pending.register(path, file, false);
             self.register_obs_dir();
         }
         Ok(())
     }
 
     fn register_obs_dir(&self) {
-        match layout::open_dir(&self.paths.obs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), Arc::new(dir), false),
+        match layout::open_dir(&*self.fs, &self.paths.obs) {
+            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), dir, false),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }
@@ -33,13 +31,13 @@ impl FileStore {
     pub(super) fn delete_consumer(&mut self, name: &str) -> Result<()> {
         self.check_alive()?;
         let path = self.paths.consumer(&layout::encode_name(name)?);
-        match fs::remove_file(&path) {
+        match self.fs.remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
         }
         if self.cfg.sync_interval == SyncInterval::Always {
-            layout::sync_dir(&self.paths.obs)
+            layout::sync_dir(&*self.fs, &self.paths.obs)
         } else {
             self.register_obs_dir();
             Ok(())
@@ -50,17 +48,17 @@ impl FileStore {
         self.check_alive()?;
         let obs = &self.paths.obs;
         let mut out = Vec::new();
-        for entry in fs::read_dir(obs).map_err(FsError::io("list", obs))? {
-            let entry = entry.map_err(FsError::io("list", obs))?;
-            let file_name = entry.file_name();
-            let Some(encoded) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+        for entry in self.fs.list(obs).map_err(FsError::io("list", obs))? {
+            let Some(file_name) = entry.name else { continue };
+            let Some(encoded) = file_name.strip_suffix(".json") else { continue };
+            let path = obs.join(&file_name);
             let Some(name) = layout::decode_name(encoded) else {
-                tracing::warn!("{}: not a consumer file name; ignored", entry.path().display());
+                tracing::warn!("{}: not a consumer file name; ignored", path.display());
                 continue;
             };
-            match fs::read(entry.path()) {
+            match self.fs.read(&path) {
                 Ok(state) => out.push((name, state)),
-                Err(e) => tracing::warn!("{}: cannot read consumer state: {e}; skipped", entry.path().display()),
+                Err(e) => tracing::warn!("{}: cannot read consumer state: {e}; skipped", path.display()),
             }
         }
         out.sort();
@@ -82,17 +80,17 @@ impl FileStore {
         // stream that comes back.
         let dir = &self.paths.dir;
         let doomed = layout::with_suffix(dir, layout::DELETED_EXT);
-        if doomed.exists() {
-            fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))?;
+        if self.fs.exists(&doomed) {
+            self.fs.remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))?;
         }
-        match fs::rename(dir, &doomed) {
+        match self.fs.rename(dir, &doomed) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(FsError::Io { op: "rename", path: dir.clone(), err: e }),
         }
         if let Some(parent) = dir.parent() {
-            layout::sync_dir(parent)?;
+            layout::sync_dir(&*self.fs, parent)?;
         }
-        fs::remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))
+        self.fs.remove_dir_all(&doomed).map_err(FsError::io("remove", &doomed))
     }
 }

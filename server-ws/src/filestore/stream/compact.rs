@@ -3,13 +3,13 @@
 //! it crash-safe.
 
 use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 
 use super::{FileStore, Loc};
 use crate::filestore::error::{FsError, Result};
 use crate::filestore::layout;
 use crate::filestore::record::{self, Record};
+use crate::filestore::vfs::OpenMode;
 
 impl FileStore {
     /// Compacts what gained garbage: deletes sealed segments with nothing left, rewrites
@@ -89,12 +89,12 @@ impl FileStore {
         let Some(seg) = self.segs.get(&id) else { return Ok(()) };
         let kept_tombs = seg.tombs.iter().filter(|&&(lo, hi)| self.tomb_needed(lo, hi)).count();
         if seg.live == 0 && kept_tombs == 0 {
-            match fs::remove_file(&path) {
+            match self.fs.remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
             }
-            layout::sync_dir(&self.paths.msgs)?;
+            layout::sync_dir(&*self.fs, &self.paths.msgs)?;
             self.segs.remove(&id);
             self.readers.remove(&id);
             return Ok(());
@@ -103,7 +103,7 @@ impl FileStore {
             return Ok(());
         }
         let seed = seg.seed;
-        let data = fs::read(&path).map_err(FsError::io("read", &path))?;
+        let data = self.fs.read(&path).map_err(FsError::io("read", &path))?;
         let mut out = Vec::with_capacity(data.len().saturating_sub(usize::try_from(seg.garbage).unwrap_or(0)));
         let mut moved = Vec::new();
         let mut tombs = Vec::new();
@@ -138,18 +138,13 @@ impl FileStore {
             );
         }
         let tmp = layout::with_suffix(&path, layout::TMP_EXT);
-        let written = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&out).and_then(|()| f.sync_all()));
+        let written = self.fs.open(&tmp, OpenMode::Truncate).and_then(|f| f.append(&out).and_then(|()| f.sync_all()));
         if let Err(err) = written {
-            let _ = fs::remove_file(&tmp);
+            let _ = self.fs.remove_file(&tmp);
             return Err(FsError::Io { op: "write", path: tmp, err });
         }
-        fs::rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
-        layout::sync_dir(&self.paths.msgs)?;
+        self.fs.rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
+        layout::sync_dir(&*self.fs, &self.paths.msgs)?;
         self.readers.remove(&id);
         // The new file is in place: bring the index in line with it.
         let kept: BTreeSet<u64> = moved.iter().map(|m| m.0).collect();
