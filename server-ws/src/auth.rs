@@ -34,7 +34,7 @@ impl Authenticator {
         let nkeys = nkey::NkeyUsers::new(
             auth.nkeys
                 .iter()
-                .map(|u| Ok((u.nkey.clone(), compile(u.permissions.as_ref())?)))
+                .map(|u| Ok((u.nkey.clone(), compile(u.permissions.as_ref())?, u.account.clone())))
                 .collect::<Result<_, InvalidPermission>>()?,
         );
         let slow =
@@ -89,8 +89,8 @@ impl Authenticator {
     }
 
     /// [`Authenticator::authorize`], with the account of the user admitted (`None`: `$G`).
-    /// nkey users and JWT users live in the global account (nkeys inside an `accounts`
-    /// block are refused at start; operator mode maps a single account).
+    /// JWT users live in the global account (operator mode maps a single account and
+    /// refuses an `accounts` block).
     pub fn authorize_as(
         &self,
         opts: &ConnectOptions,
@@ -99,12 +99,12 @@ impl Authenticator {
     ) -> (Admission, Option<&str>) {
         match self.admitted(opts, nonce, cert) {
             Admitted::User(i) => (Admission::Admitted(self.perms[i].clone()), self.auth.users[i].account.as_deref()),
-            Admitted::With(perms) => (Admission::Admitted(perms), None),
+            Admitted::With(perms, account) => (Admission::Admitted(perms), account),
             Admitted::Refused => (Admission::Refused, None),
         }
     }
 
-    fn admitted(&self, opts: &ConnectOptions, nonce: &str, cert: Option<&certmap::CertNames>) -> Admitted {
+    fn admitted(&self, opts: &ConnectOptions, nonce: &str, cert: Option<&certmap::CertNames>) -> Admitted<'_> {
         if let Some(trust) = &self.trust {
             // operator mode: a user JWT, nothing else (nats-server's rule)
             let Some(token) = &opts.jwt else {
@@ -112,7 +112,7 @@ impl Authenticator {
             };
             return match trust.authorize(token, opts.sig.as_deref(), nonce, unix_now()) {
                 Ok(config) => match compile(config.as_ref()) {
-                    Ok(perms) => Admitted::With(perms),
+                    Ok(perms) => Admitted::With(perms, None),
                     Err(e) => {
                         tracing::debug!("user JWT permissions: {e}");
                         Admitted::Refused
@@ -126,7 +126,7 @@ impl Authenticator {
         }
         let auth = &self.auth;
         if !auth.required() {
-            return Admitted::With(None);
+            return Admitted::With(None, None);
         }
         let anonymous = opts.user.is_none() && opts.pass.is_none() && opts.auth_token.is_none() && opts.nkey.is_none();
         if !self.nkeys.is_empty() {
@@ -138,13 +138,13 @@ impl Authenticator {
                 (None, _) => None,
             };
             if let Some(key) = key {
-                let Some(perms) = self.nkeys.find(key) else {
+                let Some((perms, account)) = self.nkeys.find(key) else {
                     return Admitted::Refused;
                 };
                 // the `no_auth_user` needs no signature (nats-server skips it by key)
                 let signed = auth.no_auth_user.as_deref() == Some(key)
                     || opts.sig.as_deref().is_some_and(|sig| nkey::verify_signature(key, sig, nonce));
-                return if signed { Admitted::With(perms.clone()) } else { Admitted::Refused };
+                return if signed { Admitted::With(perms.clone(), account) } else { Admitted::Refused };
             }
         }
         if self.map_certs && !auth.users.is_empty() {
@@ -164,7 +164,7 @@ impl Authenticator {
         }
         if let (Some(want), Some(got)) = (&auth.token, &opts.auth_token) {
             if check_secret(want, got) {
-                return Admitted::With(None);
+                return Admitted::With(None, None);
             }
         }
         if let (Some(user), Some(pass)) = (&opts.user, &opts.pass) {
@@ -183,12 +183,12 @@ impl Authenticator {
 }
 
 /// Who a `CONNECT` was admitted as.
-enum Admitted {
+enum Admitted<'a> {
     /// `users[i]` of the authorization (which may belong to an account).
     User(usize),
-    /// Someone of the global account with these permissions: no authorization configured,
-    /// the token, an nkey user, a JWT user.
-    With(Option<Arc<Permissions>>),
+    /// Someone with these permissions in this account (`None`: `$G`): no authorization
+    /// configured, the token, an nkey user, a JWT user.
+    With(Option<Arc<Permissions>>, Option<&'a str>),
     Refused,
 }
 
@@ -286,8 +286,8 @@ pub(crate) mod tests {
         let auth = Authorization {
             users: vec![User::new("pw", "secret")],
             nkeys: vec![
-                NkeyUser { nkey: alice.public_key(), permissions: None },
-                NkeyUser { nkey: guest.public_key(), permissions: None },
+                NkeyUser { nkey: alice.public_key(), permissions: None, account: None },
+                NkeyUser { nkey: guest.public_key(), permissions: None, account: None },
             ],
             ..Default::default()
         };

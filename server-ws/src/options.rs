@@ -39,6 +39,8 @@ pub struct NkeyUser {
     pub nkey: String,
     /// As [`User::permissions`].
     pub permissions: Option<PermissionsConfig>,
+    /// As [`User::account`].
+    pub account: Option<String>,
 }
 
 /// Who may connect. Nothing configured means anyone may.

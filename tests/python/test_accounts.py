@@ -284,19 +284,36 @@ async def test_jetstream_enabled_in_no_account_enables_none(make_server):
         await a.close()
 
 
-@pytest.mark.parametrize("where", ["account block", "account field"])
-def test_nkey_users_of_accounts_refuse(make_server, edgebus_only, where):
-    # edgebus admits nkey users into the global account; one inside an account would
-    # silently cross the tenant boundary, so the start is refused instead
-    if not edgebus_only:
-        pytest.skip("nats-server implements nkey users in accounts")
+def _nkey_user():
     import os
 
     import nkeys
-    public = nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))).public_key.decode()
-    if where == "account block":
-        conf = f"accounts {{ A: {{ users: [ {{ nkey: {public} }} ] }} }}\n"
-    else:
-        conf = f"accounts {{ A: {{}} }}\nauthorization {{ users: [ {{ nkey: {public}, account: A }} ] }}\n"
-    srv = make_server(conf, start=False)
-    assert "nkey users in accounts are not supported" in _refuses(srv)
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return nkeys.from_seed(bytearray(seed)).public_key.decode(), seed.decode()
+
+
+async def test_nkey_users_belong_to_their_account(make_server, token):
+    # as nats.py's nkeys_server.conf declares them: nkey users inside an account block
+    (a_key, a_seed), (g_key, g_seed) = _nkey_user(), _nkey_user()
+    conf = (f"accounts {{ A: {{ users: [ {{ nkey: {a_key} }} ] }}, "
+            f"G: {{ users: [ {{ nkey: {g_key} }} ] }} }}\n")
+    srv = make_server(conf)
+    a = await nats_connect(srv.url, nkeys_seed_str=a_seed)
+    a2 = await nats_connect(srv.url, nkeys_seed_str=a_seed)
+    g = await nats_connect(srv.url, nkeys_seed_str=g_seed)
+    try:
+        subject = f"iso.{token}"
+        sub_g = await g.subscribe(subject)
+        sub_a = await a2.subscribe(subject)
+        await settle(g, a2)
+        await a.publish(subject, b"a-only")
+        await settle(a)  # the server has routed A's message before G's marker
+        await g.publish(subject, b"marker")
+        await g.flush()
+        # G sees its own marker and nothing of A's; A's own account receives A's message
+        assert (await sub_g.next_msg(timeout=5)).data == b"marker"
+        assert (await sub_a.next_msg(timeout=5)).data == b"a-only"
+    finally:
+        await a.close()
+        await a2.close()
+        await g.close()

@@ -40,13 +40,16 @@ pub fn verify_signature(key: &str, sig: &str, nonce: &str) -> bool {
     public.verify(nonce.as_bytes(), &sig).is_ok()
 }
 
+/// One configured nkey user: its public key, compiled permissions and account (`None`: `$G`).
+pub(super) type NkeyEntry = (String, Option<Arc<Permissions>>, Option<String>);
+
 /// The configured nkey users with their compiled permissions.
 pub(super) struct NkeyUsers {
-    users: Vec<(String, Option<Arc<Permissions>>)>,
+    users: Vec<NkeyEntry>,
 }
 
 impl NkeyUsers {
-    pub(super) fn new(users: Vec<(String, Option<Arc<Permissions>>)>) -> NkeyUsers {
+    pub(super) fn new(users: Vec<NkeyEntry>) -> NkeyUsers {
         NkeyUsers { users }
     }
 
@@ -54,9 +57,9 @@ impl NkeyUsers {
         self.users.is_empty()
     }
 
-    /// The user with public key `key`, and its permissions.
-    pub(super) fn find(&self, key: &str) -> Option<&Option<Arc<Permissions>>> {
-        self.users.iter().find(|(k, _)| k == key).map(|(_, p)| p)
+    /// The user with public key `key`: its permissions and account.
+    pub(super) fn find(&self, key: &str) -> Option<(&Option<Arc<Permissions>>, Option<&str>)> {
+        self.users.iter().find(|(k, _, _)| k == key).map(|(_, p, a)| (p, a.as_deref()))
     }
 }
 

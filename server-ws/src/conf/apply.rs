@@ -243,6 +243,11 @@ fn validate_accounts(opts: &Options) -> Result<(), ConfError> {
             return Err(ConfError::Invalid { message: format!("Duplicate user {:?} detected", u.username) });
         }
     }
+    for u in &opts.authorization.nkeys {
+        if let Some(a) = u.account.as_ref().filter(|a| !opts.accounts.iter().any(|c| &c.name == *a)) {
+            return Err(ConfError::Invalid { message: format!("nkey user {:?}: account {a:?} not found", u.nkey) });
+        }
+    }
     // each account with JetStream runs its own engine, and the server-wide store limits
     // would then bind each engine, not their sum
     let js = &opts.jetstream;

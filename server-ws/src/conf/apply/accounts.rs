@@ -12,7 +12,7 @@ use super::permissions::permissions;
 use super::values::*;
 use super::{refused, unknown, unsupported};
 use crate::accounts::{import_allowed, AccountConfig, AccountJetStream, ExportConfig, ImportConfig, Kind};
-use crate::options::{Options, User};
+use crate::options::{NkeyUser, Options, User};
 
 /// Keys of an account that ask for isolation or limits edgebus does not implement.
 const REFUSED_ACCOUNT: &[&str] = &[
@@ -76,8 +76,9 @@ pub(super) fn accounts(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
         if opts.accounts.iter().any(|a| a.name == name) {
             return Err(ConfError::value(&ae.key_pos, &ae.key, format!("duplicate account {name:?}")));
         }
-        let (config, users, at) = account(ae, opts)?;
+        let Account { config, users, nkeys, imports_at: at } = account(ae, opts)?;
         opts.authorization.users.extend(users);
+        opts.authorization.nkeys.extend(nkeys);
         imports_at.push((opts.accounts.len(), at));
         opts.accounts.push(config);
     }
@@ -101,10 +102,20 @@ pub(super) fn accounts(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
     Ok(())
 }
 
-/// One account: its configuration, its users, and where each import was written.
-fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, Vec<Pos>), ConfError> {
+/// One account block.
+/// What one account block holds.
+struct Account {
+    config: AccountConfig,
+    users: Vec<User>,
+    nkeys: Vec<NkeyUser>,
+    /// Where each import was written, for errors found once every account is read.
+    imports_at: Vec<Pos>,
+}
+
+fn account(e: &Entry, opts: &mut Options) -> Result<Account, ConfError> {
     let mut config = AccountConfig { name: e.key.clone(), ..Default::default() };
     let mut users = Vec::new();
+    let mut nkeys: Vec<NkeyUser> = Vec::new();
     let mut imports_at = Vec::new();
     let mut defaults = None;
     let block = format!("account {:?}", e.key);
@@ -115,18 +126,7 @@ fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, V
     };
     for f in fields {
         match f.key.to_ascii_lowercase().as_str() {
-            "users" => {
-                let (account_users, nkeys) = parse_users(f, opts)?;
-                if !nkeys.is_empty() {
-                    // nkey users are admitted into the global account (see `auth`)
-                    return Err(ConfError::value(
-                        &f.key_pos,
-                        &f.key,
-                        "nkey users in accounts are not supported by edgebus: refusing to start",
-                    ));
-                }
-                users = account_users;
-            }
+            "users" => (users, nkeys) = parse_users(f, opts)?,
             "jetstream" | "js" => config.jetstream = account_jetstream(f, opts)?,
             "default_permission" | "default_permissions" => defaults = Some(permissions(f)?),
             "exports" => {
@@ -145,16 +145,20 @@ fn account(e: &Entry, opts: &mut Options) -> Result<(AccountConfig, Vec<User>, V
             _ => unknown(f, &block, opts),
         }
     }
-    for u in &mut users {
-        if u.account.is_some() {
+    let members = users
+        .iter_mut()
+        .map(|u| (&mut u.account, &mut u.permissions))
+        .chain(nkeys.iter_mut().map(|u| (&mut u.account, &mut u.permissions)));
+    for (account, permissions) in members {
+        if account.is_some() {
             return Err(ConfError::value(&e.key_pos, &e.key, "a user of an account block cannot name another account"));
         }
-        u.account = Some(config.name.clone());
-        if u.permissions.is_none() {
-            u.permissions.clone_from(&defaults);
+        *account = Some(config.name.clone());
+        if permissions.is_none() {
+            permissions.clone_from(&defaults);
         }
     }
-    Ok((config, users, imports_at))
+    Ok(Account { config, users, nkeys, imports_at })
 }
 
 /// `jetstream: enabled|disabled|true|false` or a map of limits (which enables it), as

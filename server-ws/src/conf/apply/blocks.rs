@@ -111,6 +111,8 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
     }
     // the users of `accounts { … }`, when that block came first, stay
     all.extend(opts.authorization.users.drain(..).filter(|u| u.account.is_some()));
+    let mut nkeys = nkeys;
+    nkeys.extend(opts.authorization.nkeys.drain(..).filter(|u| u.account.is_some()));
     opts.authorization = Authorization {
         token,
         users: all,
@@ -176,12 +178,7 @@ pub(super) fn parse_users(e: &Entry, opts: &mut Options) -> Result<(Vec<User>, V
             if username.is_some() || password.is_some() {
                 return Err(invalid(at, "Nkey users do not take usernames or passwords"));
             }
-            if account.is_some() {
-                // nkey users are admitted into the global account; naming another would be
-                // a tenant boundary edgebus ignores
-                return Err(invalid(at, "nkey users in accounts are not supported by edgebus: refusing to start"));
-            }
-            nkeys.push(NkeyUser { nkey, permissions: perms });
+            nkeys.push(NkeyUser { nkey, permissions: perms, account });
             continue;
         }
         let username = username.ok_or_else(|| ConfError::value(&item.pos, &e.key, "user entry has no \"user\""))?;
