@@ -111,7 +111,6 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
     }
     // the users of `accounts { … }`, when that block came first, stay
     all.extend(opts.authorization.users.drain(..).filter(|u| u.account.is_some()));
-    let mut nkeys = nkeys;
     nkeys.extend(opts.authorization.nkeys.drain(..).filter(|u| u.account.is_some()));
     opts.authorization = Authorization {
         token,
