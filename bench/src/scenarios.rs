@@ -160,8 +160,9 @@ impl Sizes {
             cg_subs: 100_000,
             cg_msgs: 500_000,
             idle_conns: 1_000,
-            sync_seq: 2_000,
-            sync_par: 20_000,
+            // about 0.5-2.5k fsynced publishes/s here: a few seconds per server and round
+            sync_seq: 1_000,
+            sync_par: 5_000,
             conns: 10_000,
             conns_inflight: 500,
         }
