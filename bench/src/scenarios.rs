@@ -97,11 +97,11 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("js_always_seq", "JetStream file publish, sync always, sequential", "msgs/s", Higher, Some(Ratio(1.0))),
     m("js_always_256", "JetStream file publish, sync always, 256 in flight", "msgs/s", Higher, Some(Ratio(2.0))),
     m("conn10k_time", "10,000 connections (500 in flight): all PONGed", "s", Lower, Some(Ratio(1.0))),
+    m("conn10k_rss", "10,000 connections: RSS per connection (fresh process)", "KiB", Lower, Some(Ratio(2.0))),
     m("rrl_p50", "request/reply p50 under fan-out load", "us", Lower, None),
     m("rrl_p99", "request/reply p99 under fan-out load", "us", Lower, Some(Ratio(1.0))),
     m("rrl_p999", "request/reply p99.9 under fan-out load", "us", Lower, None),
     m("rrl_load", "fan-out load reached meanwhile (offered 200k)", "deliveries/s", Higher, None),
-    m("conn10k_rss", "10,000 connections: RSS per connection (fresh process)", "KiB", Lower, Some(Ratio(2.0))),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
