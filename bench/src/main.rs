@@ -1,7 +1,7 @@
 //! edgebus-bench: edgebus-server and nats-server side by side, driven by async-nats.
 //!
 //! ```text
-//! cargo run --release -p edgebus-bench            # full run (about 6 min on 2 cores)
+//! cargo run --release -p edgebus-bench            # full run (about 8 min on 2 cores)
 //! cargo run --release -p edgebus-bench -- --quick # smoke run (about a minute)
 //! ```
 //!
