@@ -1,7 +1,7 @@
 //! edgebus-bench: edgebus-server and nats-server side by side, driven by async-nats.
 //!
 //! ```text
-//! cargo run --release -p edgebus-bench            # full run (about 6 min on 2 cores)
+//! cargo run --release -p edgebus-bench            # full run (about 8 min on 2 cores)
 //! cargo run --release -p edgebus-bench -- --quick # smoke run (about a minute)
 //! ```
 //!
@@ -20,10 +20,14 @@
 
 mod browser;
 mod chart;
+mod connections;
+mod fsync;
+mod loaded;
 mod report;
 mod scenarios;
 mod server;
 mod stats;
+mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +47,8 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --quick            small message counts, 2 rounds (about a minute)
   --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms browser (default: all of them)
+                     costgrowth idleconns perms ws jssync conns rrload browser
+                     (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first
   --no-readme        do not update README.md (full runs update it by default)

@@ -88,6 +88,20 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("cg_rss", "server RSS with 100k subs", "MiB", Lower, None),
     m("cg_rss_growth", "server RSS growth from adding them (round 1)", "MiB", Lower, None),
     m("idle_conn", "memory per idle connection", "KiB", Lower, Some(Ratio(1.0))),
+    // Issue 16: the WebSocket path (async-nats over ws://), fsync before every JetStream
+    // ack, and 10,000 connections at once; each on a fresh server process per round.
+    m("ws_pubsub16", "WebSocket: 1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.5))),
+    m("ws_cpu16", "WebSocket 16 B: server CPU per message", "ns", Lower, Some(Ratio(2.0))),
+    m("ws_pubsub1k", "WebSocket: 1 pub -> 1 sub, 1 KiB", "msgs/s", Higher, Some(Ratio(1.2))),
+    m("ws_cpu1k", "WebSocket 1 KiB: server CPU per message", "ns", Lower, Some(Ratio(2.0))),
+    m("js_always_seq", "JetStream file publish, sync always, sequential", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("js_always_256", "JetStream file publish, sync always, 256 in flight", "msgs/s", Higher, Some(Ratio(2.0))),
+    m("conn10k_time", "10,000 connections (500 in flight): all PONGed", "s", Lower, Some(Ratio(1.0))),
+    m("conn10k_rss", "10,000 connections: RSS per connection (fresh process)", "KiB", Lower, Some(Ratio(2.0))),
+    m("rrl_p50", "request/reply p50 under fan-out load", "us", Lower, None),
+    m("rrl_p99", "request/reply p99 under fan-out load", "us", Lower, Some(Ratio(1.0))),
+    m("rrl_p999", "request/reply p99.9 under fan-out load", "us", Lower, None),
+    m("rrl_load", "fan-out load reached meanwhile (offered 200k)", "deliveries/s", Higher, None),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
@@ -117,6 +131,16 @@ pub(crate) struct Sizes {
     pub(crate) cg_subs: u64,
     pub(crate) cg_msgs: u64,
     pub(crate) idle_conns: u64,
+    /// JetStream publishes with `sync_interval: always`: sequential, then 256 in flight.
+    #[serde(default)]
+    pub(crate) sync_seq: u64,
+    #[serde(default)]
+    pub(crate) sync_par: u64,
+    /// Connections held open at once, and how many handshakes may be in flight.
+    #[serde(default)]
+    pub(crate) conns: u64,
+    #[serde(default)]
+    pub(crate) conns_inflight: usize,
 }
 
 impl Sizes {
@@ -136,6 +160,11 @@ impl Sizes {
             cg_subs: 100_000,
             cg_msgs: 500_000,
             idle_conns: 1_000,
+            // about 0.5-2.5k fsynced publishes/s here: a few seconds per server and round
+            sync_seq: 1_000,
+            sync_par: 5_000,
+            conns: 10_000,
+            conns_inflight: 500,
         }
     }
 
@@ -155,6 +184,10 @@ impl Sizes {
             cg_subs: 100_000,
             cg_msgs: 50_000,
             idle_conns: 1_000,
+            sync_seq: 200,
+            sync_par: 2_000,
+            conns: 10_000,
+            conns_inflight: 500,
         }
     }
 }
@@ -173,10 +206,14 @@ pub(crate) enum Scenario {
     CostGrowth,
     IdleConns,
     Perms,
+    WebSocket,
+    SyncAlways,
+    Connections,
+    LoadedReqRep,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 11] = [
+    pub(crate) const ALL: [Scenario; 15] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -188,6 +225,10 @@ impl Scenario {
         Scenario::CostGrowth,
         Scenario::IdleConns,
         Scenario::Perms,
+        Scenario::WebSocket,
+        Scenario::SyncAlways,
+        Scenario::Connections,
+        Scenario::LoadedReqRep,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -203,6 +244,10 @@ impl Scenario {
             Scenario::CostGrowth => "costgrowth",
             Scenario::IdleConns => "idleconns",
             Scenario::Perms => "perms",
+            Scenario::WebSocket => "ws",
+            Scenario::SyncAlways => "jssync",
+            Scenario::Connections => "conns",
+            Scenario::LoadedReqRep => "rrload",
         }
     }
 }
@@ -271,6 +316,10 @@ pub(crate) async fn run(
             out.push(("idle_conn", idle_connections(server, sz.idle_conns).await?));
         }
         Scenario::Perms => with_permissions(server, round, sz, &mut out).await?,
+        Scenario::WebSocket => crate::websocket::pubsub(server, round, sz, &mut out).await?,
+        Scenario::SyncAlways => crate::fsync::sync_always(server, round, sz, &mut out).await?,
+        Scenario::Connections => crate::connections::many(server, sz, &mut out).await?,
+        Scenario::LoadedReqRep => crate::loaded::rr_under_load(server, round, sz, &mut out).await?,
     }
     Ok(out)
 }
@@ -310,7 +359,7 @@ async fn with_permissions(server: &Server, round: usize, sz: &Sizes, out: &mut S
 /// A connection with room for a million queued messages per subscription: async-nats drops
 /// messages when a subscription's channel is full, which would look like server loss.
 /// A `nats://user:pass@host` URL logs in as that user.
-async fn connect(url: &str) -> Res<Client> {
+pub(crate) async fn connect(url: &str) -> Res<Client> {
     let opts = ConnectOptions::new().subscription_capacity(1 << 20);
     let login = url.strip_prefix("nats://").and_then(|rest| rest.split_once('@'));
     Ok(match login {
@@ -322,7 +371,7 @@ async fn connect(url: &str) -> Res<Client> {
     })
 }
 
-fn payload(size: usize) -> Bytes {
+pub(crate) fn payload(size: usize) -> Bytes {
     Bytes::from(vec![b'x'; size])
 }
 
@@ -330,7 +379,7 @@ fn payload(size: usize) -> Bytes {
 /// neither proves the server has read what was published nor that a subscription is in
 /// place. A request to a subject nobody serves comes back (as no-responders) only after the
 /// server has processed everything this connection sent before it.
-async fn round_trip(client: &Client) -> Res<()> {
+pub(crate) async fn round_trip(client: &Client) -> Res<()> {
     client.flush().await?;
     match client.request("bench.rtt.none", Bytes::new()).await {
         Ok(_) => Ok(()),
@@ -353,15 +402,15 @@ async fn publish_only(url: &str, subject: &str, n: u64, size: usize) -> Res<f64>
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
-struct Delivery {
+pub(crate) struct Delivery {
     /// Deliveries per second, publish start to last message received.
-    rate: f64,
+    pub(crate) rate: f64,
     /// Messages each subscriber received.
-    counts: Vec<u64>,
+    pub(crate) counts: Vec<u64>,
 }
 
 /// How long a receiver waits for the next message before it gives up (loss).
-const IDLE: Duration = Duration::from_secs(5);
+pub(crate) const IDLE: Duration = Duration::from_secs(5);
 
 /// Counts messages until the shared total reaches `want` or nothing arrives for `IDLE`.
 /// Returns its own count and when its last message arrived.
@@ -403,7 +452,14 @@ async fn count(
 
 /// (2)(3)(4) One publisher, `subs` subscribers (each on its own connection), optionally in a
 /// queue group. Rate = deliveries / (last delivery - first publish).
-async fn deliver(url: &str, subject: &str, n: u64, size: usize, subs: usize, queue: Option<&str>) -> Res<Delivery> {
+pub(crate) async fn deliver(
+    url: &str,
+    subject: &str,
+    n: u64,
+    size: usize,
+    subs: usize,
+    queue: Option<&str>,
+) -> Res<Delivery> {
     let want = if queue.is_some() { n } else { n * subs as u64 };
     let total = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = watch::channel(false);
@@ -445,7 +501,7 @@ async fn deliver(url: &str, subject: &str, n: u64, size: usize, subs: usize, que
 }
 
 /// Answers every request on `subject` with a 16-byte reply, on its own connection.
-async fn responder(url: &str, subject: &str) -> Res<(Client, tokio::task::JoinHandle<()>)> {
+pub(crate) async fn responder(url: &str, subject: &str) -> Res<(Client, tokio::task::JoinHandle<()>)> {
     let client = connect(url).await?;
     let mut sub = client.subscribe(subject.to_string()).await?;
     round_trip(&client).await?;
@@ -533,6 +589,17 @@ async fn publish_window(js: &jetstream::Context, subject: &Subject, body: &Bytes
 /// (6) JetStream publish with acks, 128-byte messages, to a fresh stream: sequential
 /// (each ack awaited) and with 256 acks in flight.
 async fn js_publish(url: &str, storage: stream::StorageType, round: usize, sz: &Sizes) -> Res<(f64, f64)> {
+    js_publish_counts(url, storage, round, sz.js_seq, sz.js_par).await
+}
+
+/// [`js_publish`] with its own message counts (`seq` sequential, then `par` with 256 in flight).
+pub(crate) async fn js_publish_counts(
+    url: &str,
+    storage: stream::StorageType,
+    round: usize,
+    seq_n: u64,
+    par_n: u64,
+) -> Res<(f64, f64)> {
     let tag = match storage {
         stream::StorageType::File => "FILE",
         stream::StorageType::Memory => "MEM",
@@ -549,13 +616,18 @@ async fn js_publish(url: &str, storage: stream::StorageType, round: usize, sz: &
     .await?;
     let body = payload(128);
     let start = Instant::now();
-    for _ in 0..sz.js_seq {
+    for _ in 0..seq_n {
         js.publish(subject.clone(), body.clone()).await?.await?;
     }
-    let seq = sz.js_seq as f64 / start.elapsed().as_secs_f64();
+    let seq = seq_n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
-    publish_window(&js, &subject, &body, sz.js_par, 256).await?;
-    let par = sz.js_par as f64 / start.elapsed().as_secs_f64();
+    publish_window(&js, &subject, &body, par_n, 256).await?;
+    let par = par_n as f64 / start.elapsed().as_secs_f64();
+    // every publish was acked; the stream must hold exactly that many
+    let stored = js.get_stream_no_info(&name).await?.get_info().await?.state.messages;
+    if stored != seq_n + par_n {
+        return Err(format!("{name}: {stored} messages stored, {} acked", seq_n + par_n).into());
+    }
     js.delete_stream(&name).await?;
     Ok((seq, par))
 }
