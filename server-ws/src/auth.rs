@@ -61,6 +61,12 @@ impl Authenticator {
         self
     }
 
+    /// The accounts operator mode brings: one per preloaded account JWT (not the system
+    /// account), named by its public key.
+    pub fn trusted_accounts(&self) -> Vec<String> {
+        self.trust.iter().flat_map(|t| t.tenant_accounts().map(str::to_string)).collect()
+    }
+
     /// Whether clients must authenticate (a `CONNECT` before anything else).
     pub fn required(&self) -> bool {
         self.trust.is_some() || self.auth.required()
@@ -89,8 +95,7 @@ impl Authenticator {
     }
 
     /// [`Authenticator::authorize`], with the account of the user admitted (`None`: `$G`).
-    /// JWT users live in the global account (operator mode maps a single account and
-    /// refuses an `accounts` block).
+    /// A JWT user is in its issuing account (named by its public key).
     pub fn authorize_as(
         &self,
         opts: &ConnectOptions,
@@ -111,8 +116,8 @@ impl Authenticator {
                 return Admitted::Refused;
             };
             return match trust.authorize(token, opts.sig.as_deref(), nonce, unix_now()) {
-                Ok(config) => match compile(config.as_ref()) {
-                    Ok(perms) => Admitted::With(perms, None),
+                Ok((config, account)) => match compile(config.as_ref()) {
+                    Ok(perms) => Admitted::With(perms, Some(account)),
                     Err(e) => {
                         tracing::debug!("user JWT permissions: {e}");
                         Admitted::Refused

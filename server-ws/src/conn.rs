@@ -375,6 +375,8 @@ impl Conn {
             Admission::Refused => (false, None),
             Admission::Admitted(perms) => (true, perms),
         };
+        // an account the server does not have must not fall back to `$G` (fail closed)
+        let authorized = authorized && account.as_deref().is_none_or(|a| self.shared.accounts.named(a).is_some());
         let conduct = match policy::connect(&opts, authorized) {
             Ok(conduct) => conduct,
             Err(e) => {

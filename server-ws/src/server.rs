@@ -143,7 +143,13 @@ impl Server {
             .with_trust(&opts.trust)
             .map_err(bad)?
             .with_cert_map(opts.tls.verify_and_map);
-        let accounts = crate::accounts::Accounts::new(&opts.accounts).map_err(|e| bad(e.to_string()))?;
+        let mut account_configs = opts.accounts.clone();
+        account_configs.extend(
+            auth.trusted_accounts()
+                .into_iter()
+                .map(|name| crate::accounts::AccountConfig { name, ..Default::default() }),
+        );
+        let accounts = crate::accounts::Accounts::new(&account_configs).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
             auth,

@@ -15,7 +15,7 @@ import time
 import nkeys
 import pytest
 
-from edgehelp import Wire, nats_connect
+from edgehelp import Wire, nats_connect, settle
 
 AUTH_VIOLATION = b"-ERR 'Authorization Violation'"
 
@@ -187,11 +187,30 @@ def test_operator_with_users_refuses_to_start(make_server):
     assert "operators do not allow users to be configured directly" in srv.log_text()
 
 
+async def test_each_preloaded_account_is_a_subject_space_of_its_own(make_server, tmp_path):
+    # as nats.py's resolver_preload.conf: two accounts; a user of one never sees the other's
+    other_jwt = jwt(OPERATOR, OTHER_ACCOUNT.public, "account", {"limits": {**UNLIMITED, "conn": -1, "wildcards": True}})
+    srv = make_server(config({ACCOUNT.public: ACCOUNT_JWT, OTHER_ACCOUNT.public: other_jwt}))
+    (a, a_token), (b, b_token) = user(ACCOUNT), user(OTHER_ACCOUNT)
+    na = await nats_connect(srv.url, user_credentials=creds(tmp_path / "a.creds", a, a_token))
+    nb = await nats_connect(srv.url, user_credentials=creds(tmp_path / "b.creds", b, b_token))
+    try:
+        sub_b = await nb.subscribe("shared.subject")
+        sub_a = await na.subscribe("shared.subject")
+        await settle(na, nb)
+        await na.publish("shared.subject", b"from-a")
+        await settle(na)  # A's message is routed before B's marker
+        await nb.publish("shared.subject", b"marker")
+        assert (await sub_b.next_msg(timeout=5)).data == b"marker"
+        assert (await sub_a.next_msg(timeout=5)).data == b"from-a"
+    finally:
+        await na.close()
+        await nb.close()
+
+
 @pytest.mark.parametrize("extra,key", [
-    (lambda: config({ACCOUNT.public: ACCOUNT_JWT, OTHER_ACCOUNT.public: jwt(OPERATOR, OTHER_ACCOUNT.public, "account")}),
-     "resolver_preload"),
     (lambda: config().replace("resolver: MEMORY", "resolver: URL(http://127.0.0.1:1/jwt/v1/accounts/)"), "resolver"),
-], ids=["several_accounts", "url_resolver"])
+], ids=["url_resolver"])
 def test_what_edgebus_cannot_honour_refuses_to_start(make_server, edgebus_only, extra, key):
     if not edgebus_only:
         pytest.skip("nats-server implements these")

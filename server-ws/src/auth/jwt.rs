@@ -3,8 +3,8 @@
 //! signing keys), the account JWT by the operator (or one of its signing keys), none has
 //! expired or been revoked, and the client signed the `INFO` nonce with the user's key.
 //!
-//! What edgebus cannot honour is refused, never ignored: several accounts (they would share
-//! one subject space until accounts exist), account imports, exports, mappings and limits at
+//! Each preloaded account is a subject space of its own (see `crate::accounts`). What edgebus
+//! cannot honour is refused, never ignored: account imports, exports, mappings and limits at
 //! start; user JWTs with connection limits, source networks, time windows, connection types
 //! or scoped signing keys at connect.
 
@@ -279,31 +279,33 @@ impl Trust {
             }
             accounts.insert(key.clone(), Account::new(&acc).map_err(|e| at(&e))?);
         }
-        let tenants = accounts.keys().filter(|k| Some(k.as_str()) != system.as_deref()).count();
-        if tenants > 1 {
-            return Err("resolver_preload: several accounts would share one subject space (accounts are not \
-                 supported by edgebus): refusing to start"
-                .into());
-        }
         Ok(Trust { accounts, system_account: system })
     }
 
+    /// The accounts whose users may connect (every preloaded one but the system account):
+    /// each is a subject space of its own, named by its public key as in nats-server.
+    pub fn tenant_accounts(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str).filter(|k| Some(*k) != self.system_account.as_deref())
+    }
+
     /// Authenticates a client that sent the user JWT `jwt` and the signature `sig` of the
-    /// connection's `nonce`; its permissions on success. `now` is Unix seconds.
+    /// connection's `nonce`; its permissions and account (public key) on success. `now` is
+    /// Unix seconds.
     pub fn authorize(
         &self,
         jwt: &str,
         sig: Option<&str>,
         nonce: &str,
         now: i64,
-    ) -> Result<Option<PermissionsConfig>, JwtError> {
+    ) -> Result<(Option<PermissionsConfig>, &str), JwtError> {
         let user = decode(jwt, "user")?;
         if !super::nkey::is_user_key(&user.sub) {
             return Err(JwtError::Malformed("subject is not a user nkey"));
         }
         user.check_time(now)?;
         let account_key = user.field("issuer_account").and_then(Value::as_str).unwrap_or(&user.iss);
-        let account = self.accounts.get(account_key).ok_or_else(|| JwtError::UnknownAccount(account_key.into()))?;
+        let (account_key, account) =
+            self.accounts.get_key_value(account_key).ok_or_else(|| JwtError::UnknownAccount(account_key.into()))?;
         if self.system_account.as_deref() == Some(account_key) {
             return Err(JwtError::Unsupported("the system account".into()));
         }
@@ -335,7 +337,7 @@ impl Trust {
             return Err(JwtError::Unsupported(format!("user JWT limit {l:?}")));
         }
         let perms = permissions(&user.nats).map_err(JwtError::Unsupported)?;
-        Ok(perms.or_else(|| account.default_permissions.clone()))
+        Ok((perms.or_else(|| account.default_permissions.clone()), account_key.as_str()))
     }
 }
 
@@ -473,7 +475,7 @@ mod tests {
         let user = KeyPair::new_user();
         let perms = json!({ "pub": { "allow": ["a.>"] }, "sub": { "deny": ["b"] }, "subs": -1 });
         let token = jwt(&s.account, &user.public_key(), "user", perms, json!({}));
-        let p = s.trust.authorize(&token, Some(&sig(&user, "n0nce")), "n0nce", NOW).unwrap().unwrap();
+        let p = s.trust.authorize(&token, Some(&sig(&user, "n0nce")), "n0nce", NOW).unwrap().0.unwrap();
         assert_eq!(p.publish.unwrap().allow, Some(vec!["a.>".to_string()]));
         assert_eq!(p.subscribe.unwrap(), SubjectRule { allow: None, deny: vec!["b".into()] });
         assert_eq!(s.trust.authorize(&token, Some(&sig(&user, "other")), "n0nce", NOW), Err(JwtError::NonceSignature));
@@ -493,7 +495,7 @@ mod tests {
     fn issuers_expiry_revocation_bearer() {
         let user = KeyPair::new_user();
         let s = setup(json!({ "revocations": { user.public_key(): NOW - 50 } }));
-        let ok = |token: &str, u: &KeyPair| s.trust.authorize(token, Some(&sig(u, "n")), "n", NOW);
+        let ok = |token: &str, u: &KeyPair| s.trust.authorize(token, Some(&sig(u, "n")), "n", NOW).map(|r| r.0);
         let revoked = jwt(&s.account, &user.public_key(), "user", json!({}), json!({}));
         assert_eq!(ok(&revoked, &user), Err(JwtError::Revoked), "issued before the revocation");
         let fresh = KeyPair::new_user();
@@ -511,7 +513,7 @@ mod tests {
         let early = jwt(&s.account, &fresh.public_key(), "user", json!({}), json!({ "nbf": NOW + 60 }));
         assert_eq!(ok(&early, &fresh), Err(JwtError::NotYetValid));
         let bearer = jwt(&s.account, &fresh.public_key(), "user", json!({ "bearer_token": true }), json!({}));
-        assert_eq!(s.trust.authorize(&bearer, None, "n", NOW), Ok(None));
+        assert_eq!(s.trust.authorize(&bearer, None, "n", NOW).map(|r| r.0), Ok(None));
         let limited = jwt(&s.account, &fresh.public_key(), "user", json!({ "subs": 10 }), json!({}));
         assert!(matches!(ok(&limited, &fresh), Err(JwtError::Unsupported(_))));
         let src = jwt(&s.account, &fresh.public_key(), "user", json!({ "src": ["10.0.0.0/8"] }), json!({}));
@@ -527,7 +529,7 @@ mod tests {
         let c = b64(claims.to_string().as_bytes());
         let token =
             format!("{}.{c}.{}", b64(br#"{"typ":"jwt","alg":"ed25519"}"#), b64(&s.account.sign(c.as_bytes()).unwrap()));
-        assert_eq!(s.trust.authorize(&token, Some(&sig(&user, "n")), "n", NOW), Ok(None));
+        assert_eq!(s.trust.authorize(&token, Some(&sig(&user, "n")), "n", NOW).map(|r| r.0), Ok(None));
     }
 
     #[test]
@@ -540,8 +542,8 @@ mod tests {
         };
         let new = |preload: &[(String, String)]| Trust::new(std::slice::from_ref(&op), preload, None, NOW);
         assert!(new(&[account(json!({}))]).is_ok());
-        let two = new(&[account(json!({})), account(json!({}))]).err().unwrap();
-        assert!(two.contains("several accounts"), "{two}");
+        let two = new(&[account(json!({})), account(json!({}))]).unwrap();
+        assert_eq!(two.tenant_accounts().count(), 2, "each preloaded account is a tenant of its own");
         let (sys_key, sys_jwt) = account(json!({}));
         let with_system = Trust::new(
             std::slice::from_ref(&op),
