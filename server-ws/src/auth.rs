@@ -72,6 +72,11 @@ impl Authenticator {
         self.trust.is_some() || self.auth.required()
     }
 
+    /// How long a client has to send its `CONNECT` when [`Authenticator::required`].
+    pub fn timeout(&self) -> std::time::Duration {
+        self.auth.timeout
+    }
+
     /// Whether `INFO` carries a nonce for the client to sign: only when nkey users are
     /// configured, as nats-server.
     pub fn wants_nonce(&self) -> bool {

@@ -309,7 +309,10 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
             let password = pass.unwrap_or_default();
             match opts.authorization.users.iter_mut().find(|u| u.username == username) {
                 Some(existing) => existing.password = password,
-                None => opts.authorization.users.push(User::new(username, password)),
+                None => {
+                    opts.authorization.single_user = opts.authorization.users.is_empty();
+                    opts.authorization.users.push(User::new(username, password));
+                }
             }
         }
         (None, Some(_)) => opts.warnings.push("flag -pass ignored: no -user given".into()),

@@ -362,10 +362,11 @@ pub(crate) async fn ping_loop(client: &Client, shared: &Shared) {
 
 /// Ends a connection that has not sent `CONNECT` within the auth timeout, when auth is on.
 pub(crate) async fn auth_timer(client: &Client, shared: &Shared) {
-    if !shared.opts.authorization.required() {
+    let auth = shared.authenticator(client.kind);
+    if !auth.required() {
         return std::future::pending().await;
     }
-    tokio::time::sleep(shared.opts.authorization.timeout).await;
+    tokio::time::sleep(auth.timeout()).await;
     if client.connected.load(Ordering::Relaxed) {
         return std::future::pending().await;
     }

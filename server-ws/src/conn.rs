@@ -34,7 +34,7 @@ use crate::transport::{self, Kind, Reader};
 /// Serves one accepted connection until it ends.
 pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kind: Kind) {
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
-    let nonce = if shared.auth.wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
+    let nonce = if shared.authenticator(kind).wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
     let tls = &shared.opts.tls;
     let opened = match (kind, &tls.loaded) {
         (Kind::Tcp, Some(config)) => {
@@ -79,7 +79,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     debug!(cid = id, %peer, ?kind, "Client connection created");
 
     let mut conn = Conn {
-        session: Session::new(shared.session_config()),
+        session: Session::new(shared.session_config(kind)),
         publishing: Publishing {
             router: Router::new(&shared, shared.accounts.global().clone()),
             conduct: Conduct::BEFORE_CONNECT,
@@ -288,9 +288,9 @@ impl Conn {
     /// every connection sharing it).
     async fn authorize_blocking(&self, opts: Box<ConnectOptions>) -> (Box<ConnectOptions>, Decision) {
         let shared = self.shared.clone();
-        let (nonce, cert) = (self.nonce.clone(), self.cert.clone());
+        let (nonce, cert, kind) = (self.nonce.clone(), self.cert.clone(), self.client.kind);
         let check = tokio::task::spawn_blocking(move || {
-            let decision = decide(&shared, &opts, &nonce, cert.as_deref());
+            let decision = decide(shared.authenticator(kind), &opts, &nonce, cert.as_deref());
             (opts, decision)
         });
         match check.await {
@@ -324,10 +324,11 @@ impl Conn {
                     self.client.push(&b);
                 }
                 Event::Connect(opts) => {
-                    if self.shared.auth.is_slow() {
+                    let auth = self.shared.authenticator(self.client.kind);
+                    if auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let decision = decide(&self.shared, &opts, &self.nonce, self.cert.as_deref());
+                    let decision = decide(auth, &opts, &self.nonce, self.cert.as_deref());
                     if !self.connect(opts, decision) {
                         return Step::End;
                     }
@@ -527,14 +528,15 @@ impl Conn {
     }
 }
 
-/// Checks a `CONNECT`'s credentials (bcrypt may make this slow: see `authorize_blocking`).
+/// Checks a `CONNECT`'s credentials with the authenticator of its listener (bcrypt may make
+/// this slow: see `authorize_blocking`).
 fn decide(
-    shared: &Shared,
+    auth: &crate::auth::Authenticator,
     opts: &ConnectOptions,
     nonce: &str,
     cert: Option<&crate::auth::certmap::CertNames>,
 ) -> Decision {
-    let (admission, account) = shared.auth.authorize_as(opts, nonce, cert);
+    let (admission, account) = auth.authorize_as(opts, nonce, cert);
     (admission, account.map(str::to_string))
 }
 

@@ -56,11 +56,20 @@ pub struct Authorization {
     pub timeout: Duration,
     /// `no_auth_user`: the user a client that sends no credentials connects as.
     pub no_auth_user: Option<String>,
+    /// `users` holds only a single `authorization { user, password }` (or `--user`), which
+    /// nats-server keeps apart from a `users` list: a WebSocket user or token may replace it.
+    pub single_user: bool,
 }
 
 impl Authorization {
     pub fn required(&self) -> bool {
         self.token.is_some() || !self.users.is_empty() || !self.nkeys.is_empty()
+    }
+
+    /// Whether users of a `users` list, of accounts, or nkey users are configured
+    /// (nats-server's `Users`/`Nkeys`, which a single user is not part of).
+    pub fn has_user_list(&self) -> bool {
+        self.users.len() > usize::from(self.single_user) || !self.nkeys.is_empty()
     }
 }
 
@@ -94,6 +103,51 @@ pub struct WebSocketOptions {
     pub same_origin: bool,
     /// `allowed_origins`: when not empty, the only origins a browser page may connect from.
     pub allowed_origins: Vec<AllowedOrigin>,
+    /// `authorization { … }` and `no_auth_user` of the block.
+    pub auth: WsAuth,
+}
+
+/// `websocket { authorization { user, password | token, timeout }, no_auth_user }`: what
+/// WebSocket clients authenticate with instead of the top-level authorization (nats-server's
+/// "auth override": a user, a token or a `no_auth_user` replaces the top-level credentials
+/// for WebSocket clients; a `timeout` alone only changes the auth timeout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WsAuth {
+    pub user: Option<String>,
+    pub password: String,
+    pub token: Option<String>,
+    pub timeout: Option<Duration>,
+    /// A user (or nkey) of the top-level `users` that a WebSocket client without credentials
+    /// becomes.
+    pub no_auth_user: Option<String>,
+}
+
+impl WsAuth {
+    /// Whether WebSocket clients stop using the top-level credentials (nats-server's
+    /// `authOverride`); their `INFO` then always says `auth_required`.
+    pub fn overrides(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.no_auth_user.is_some()
+    }
+
+    /// The authorization WebSocket clients are checked against. A `no_auth_user` alone keeps
+    /// the top-level users (the only ones it may name) and replaces only who an anonymous
+    /// client becomes; a user or a token replaces everything (nats-server refuses them beside
+    /// a top-level `users` list, see [`crate::conf::validate`]).
+    pub fn authorization(&self, top: &Authorization) -> Authorization {
+        let timeout = self.timeout.filter(|t| !t.is_zero()).unwrap_or(top.timeout);
+        if self.user.is_some() || self.token.is_some() {
+            return Authorization {
+                token: self.token.clone(),
+                users: self.user.iter().map(|u| User::new(u.clone(), self.password.clone())).collect(),
+                nkeys: Vec::new(),
+                timeout,
+                no_auth_user: None,
+                single_user: self.user.is_some(),
+            };
+        }
+        let no_auth_user = self.no_auth_user.clone().or_else(|| top.no_auth_user.clone());
+        Authorization { timeout, no_auth_user, ..top.clone() }
+    }
 }
 
 /// `jetstream { … }` / `--jetstream` / `--store_dir`.
@@ -202,6 +256,7 @@ impl Default for Options {
                 tls: crate::tls::TlsOptions::default(),
                 same_origin: false,
                 allowed_origins: Vec::new(),
+                auth: WsAuth::default(),
             },
             jetstream: JetStreamOptions::default(),
             accounts: Vec::new(),

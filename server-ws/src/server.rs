@@ -41,6 +41,10 @@ pub struct Shared {
     pub opts: Options,
     /// Credential checks and each user's compiled permissions.
     pub auth: crate::auth::Authenticator,
+    /// The same for WebSocket clients: the `websocket { authorization, no_auth_user }`
+    /// override when there is one, else the top-level authorization (without certificate
+    /// mapping: WebSocket clients present no client certificate here).
+    pub ws_auth: crate::auth::Authenticator,
     pub server_id: String,
     pub server_name: String,
     pub started: Instant,
@@ -60,13 +64,21 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn session_config(&self) -> SessionConfig {
+    /// The authenticator for clients of the listener `kind`.
+    pub fn authenticator(&self, kind: Kind) -> &crate::auth::Authenticator {
+        match kind {
+            Kind::Tcp => &self.auth,
+            Kind::WebSocket => &self.ws_auth,
+        }
+    }
+
+    pub fn session_config(&self, kind: Kind) -> SessionConfig {
         SessionConfig {
             limits: Limits {
                 max_control_line: self.opts.max_control_line.max(1) as usize,
                 max_payload: self.opts.max_payload.max(0) as usize,
             },
-            auth_required: self.auth.required(),
+            auth_required: self.authenticator(kind).required(),
         }
     }
 
@@ -90,7 +102,11 @@ impl Shared {
             host,
             port,
             headers: true,
-            auth_required: self.auth.info_auth_required(),
+            // nats-server: a WebSocket override always announces it, even with a `no_auth_user`
+            auth_required: match kind {
+                Kind::WebSocket if self.opts.websocket.auth.overrides() => true,
+                _ => self.authenticator(kind).info_auth_required(),
+            },
             tls_required,
             // nats-server's WebSocket INFO carries the client port's `tls_verify` too
             tls_verify: self.opts.tls.enabled && self.opts.tls.verify,
@@ -143,6 +159,10 @@ impl Server {
             .with_trust(&opts.trust)
             .map_err(bad)?
             .with_cert_map(opts.tls.verify_and_map);
+        let ws_auth = crate::auth::Authenticator::new(&opts.websocket.auth.authorization(&opts.authorization))
+            .map_err(|e| bad(e.to_string()))?
+            .with_trust(&opts.trust)
+            .map_err(bad)?;
         let mut account_configs = opts.accounts.clone();
         account_configs.extend(
             auth.trusted_accounts()
@@ -153,6 +173,7 @@ impl Server {
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
             auth,
+            ws_auth,
             server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
             server_id,
             started: Instant::now(),

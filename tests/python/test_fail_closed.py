@@ -69,12 +69,12 @@ def test_unimplemented_security_keys_refuse_with_key_and_position(make_server, e
     assert re.search(rf"{re.escape(where)}\d+: {re.escape(key)}: ", log), log[-1500:]
 
 
-# allowed_origins and same_origin are implemented (tests/python/test_websocket_guard.py), and
-# tls (tests/python/test_tls.py)
-WS_REFUSED = ["authorization { token: t }", "no_auth_user: a"]
+# allowed_origins and same_origin are implemented (tests/python/test_websocket_guard.py), tls
+# (tests/python/test_tls.py), authorization and no_auth_user (tests/python/test_websocket_auth.py)
+WS_REFUSED = ["jwt_cookie: jwt", "user_cookie: u"]
 
 
-@pytest.mark.parametrize("extra", WS_REFUSED, ids=["authorization", "no_auth_user"])
+@pytest.mark.parametrize("extra", WS_REFUSED, ids=["jwt_cookie", "user_cookie"])
 def test_websocket_security_keys_refuse(make_server, edgebus_only, extra):
     if not edgebus_only:
         pytest.skip("nats-server implements these keys")

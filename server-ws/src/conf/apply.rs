@@ -212,18 +212,56 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     trust::validate(opts, now).map_err(|message| ConfError::Invalid { message })?;
     if let Some(name) = &opts.authorization.no_auth_user {
-        let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
-        if users.is_empty() && nkeys.is_empty() {
+        check_no_auth_user(opts, name)?;
+    }
+    validate_websocket_auth(opts)
+}
+
+/// nats-server's checks of a `no_auth_user` (top-level or of the `websocket` block): it names
+/// a user or nkey of the `users` lists.
+fn check_no_auth_user(opts: &Options, name: &str) -> Result<(), ConfError> {
+    let (users, nkeys) = (&opts.authorization.users, &opts.authorization.nkeys);
+    if users.is_empty() && nkeys.is_empty() {
+        return Err(ConfError::Invalid {
+            message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
+        });
+    }
+    if !users.iter().any(|u| u.username == name) && !nkeys.iter().any(|u| u.nkey == name) {
+        return Err(ConfError::Invalid {
+            message: format!(
+                "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `websocket { authorization, no_auth_user }`, checked as nats-server does when the listener
+/// is on (its words); operator mode, where every client presents a JWT, takes none of them.
+fn validate_websocket_auth(opts: &Options) -> Result<(), ConfError> {
+    let ws = &opts.websocket.auth;
+    if opts.websocket.port == 0 {
+        return Ok(());
+    }
+    let fail = |message: &str| Err(ConfError::Invalid { message: message.into() });
+    if ws.overrides() && !opts.trust.operators.is_empty() {
+        return fail("websocket authorization and no_auth_user are not supported by edgebus in operator mode");
+    }
+    if let Some(name) = &ws.no_auth_user {
+        if !opts.authorization.has_user_list() {
+            // a single top-level user is not one nats-server's `no_auth_user` may name
             return Err(ConfError::Invalid {
                 message: format!("no_auth_user: \"{name}\" present, but users/nkeys are not defined"),
             });
         }
-        if !users.iter().any(|u| &u.username == name) && !nkeys.iter().any(|u| &u.nkey == name) {
-            return Err(ConfError::Invalid {
-                message: format!(
-                    "no_auth_user: \"{name}\" not present as user or nkey in authorization block or account configuration"
-                ),
-            });
+        check_no_auth_user(opts, name)?;
+    }
+    if opts.authorization.has_user_list() {
+        if ws.user.is_some() {
+            return fail("websocket authentication username not compatible with presence of users/nkeys");
+        }
+        if ws.token.is_some() {
+            return fail("websocket authentication token not compatible with presence of users/nkeys");
         }
     }
     Ok(())
@@ -333,6 +371,23 @@ mod tests {
         let o = Options { server_name: Some("a b".into()), ..Options::default() };
         assert_eq!(validate(&o).unwrap_err().to_string(), "server name cannot contain spaces");
         validate(&Options::default()).unwrap();
+        let users = "authorization { users: [ {user: a, password: b} ] }\n";
+        let ws = |block: &str| format!("websocket {{ port: -1, no_tls: true, {block} }}\n");
+        let refusal = |src: &str| validate(&ok(src)).unwrap_err().to_string();
+        assert_eq!(
+            refusal(&format!("{users}{}", ws("authorization { user: u }"))),
+            "websocket authentication username not compatible with presence of users/nkeys"
+        );
+        assert_eq!(
+            refusal(&format!("{users}{}", ws("authorization { token: t }"))),
+            "websocket authentication token not compatible with presence of users/nkeys"
+        );
+        assert!(refusal(&format!("{users}{}", ws("no_auth_user: z"))).contains("not present as user or nkey"));
+        assert!(refusal(&ws("no_auth_user: a")).contains("users/nkeys are not defined"));
+        let single = "authorization { user: a, password: b }\n";
+        assert!(refusal(&format!("{single}{}", ws("no_auth_user: a"))).contains("users/nkeys are not defined"));
+        validate(&ok(&format!("{single}{}", ws("authorization { user: u, password: p }")))).unwrap();
+        validate(&ok(&format!("{users}{}", ws("no_auth_user: a")))).unwrap();
     }
 
     #[test]

@@ -219,7 +219,7 @@ mod tests {
             ("leafnodes { port: 7422 }\n", "leafnodes", "server.conf:1:1"),
             ("gateway { name: x }\n", "gateway", "server.conf:1:1"),
             ("websocket { tls { verify_and_map: true } }\n", "verify_and_map", "server.conf:1:19"),
-            ("websocket { no_tls: true, authorization { token: x } }\n", "authorization", "server.conf:1:27"),
+            ("websocket { no_tls: true, jwt_cookie: jwt }\n", "jwt_cookie", "server.conf:1:27"),
             ("jetstream {\n cipher: aes\n}\n", "cipher", "server.conf:2:2"),
             ("jetstream { key: s3cr3t }\n", "key", "server.conf:1:13"),
             ("authorization { token: t, permissions: { publish: x } }\n", "permissions", "server.conf:1:27"),

@@ -25,10 +25,9 @@ const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connecti
 const UNSUPPORTED_WS: &[&str] =
     &["advertise", "compress", "compression", "handshake_timeout", "headers", "ping_interval"];
 
-/// Keys of the `websocket` block that ask for authentication (origin checks and `tls` are
-/// implemented).
-const REFUSED_WS: &[&str] =
-    &["authentication", "authorization", "jwt_cookie", "no_auth_user", "pass_cookie", "token_cookie", "user_cookie"];
+/// Keys of the `websocket` block that ask for authentication edgebus does not implement
+/// (JWTs or credentials from cookies; `authorization` and `no_auth_user` are implemented).
+const REFUSED_WS: &[&str] = &["authentication", "jwt_cookie", "pass_cookie", "token_cookie", "user_cookie"];
 
 /// Keys of the `jetstream` block that are harmless to ignore on a single server (domains,
 /// placement and cluster catch-up tuning).
@@ -102,6 +101,7 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
             u.permissions = Some(defaults.clone());
         }
     }
+    let single_user = user.is_some();
     match (user, pass) {
         (Some(username), pass) => all.push(User::new(username, pass.unwrap_or_default())),
         (None, Some(_)) => {
@@ -118,6 +118,7 @@ pub(super) fn authorization(e: &Entry, opts: &mut Options) -> Result<(), ConfErr
         nkeys,
         timeout: timeout.filter(|t| !t.is_zero()).unwrap_or(options::AUTH_TIMEOUT),
         no_auth_user: opts.authorization.no_auth_user.take(),
+        single_user,
     };
     Ok(())
 }
@@ -204,11 +205,39 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
                 opts.websocket.allowed_origins = allowed_origins(we)?
             }
+            "authorization" => ws_authorization(we, &mut opts.websocket.auth, &mut opts.warnings)?,
+            "no_auth_user" => opts.websocket.auth.no_auth_user = Some(string(we)?.to_string()),
             k if REFUSED_WS.contains(&k) => return Err(refused(we, "websocket")),
             k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
             _ => unknown(we, "websocket", opts),
         }
     }
+    Ok(())
+}
+
+/// `websocket { authorization { user, password | token, timeout } }`. nats-server refuses any
+/// other key there (a `users` list, permissions) as an unknown field, and so does edgebus.
+fn ws_authorization(e: &Entry, auth: &mut options::WsAuth, warnings: &mut Vec<String>) -> Result<(), ConfError> {
+    let (mut user, mut pass, mut token) = (None, None, None);
+    for ae in map(e)? {
+        match ae.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => user = Some(string(ae)?.to_string()),
+            "pass" | "password" => pass = Some(string(ae)?.to_string()),
+            "token" => token = Some(string(ae)?.to_string()),
+            "timeout" => auth.timeout = Some(auth_timeout(ae)?),
+            _ => return Err(ConfError::value(&ae.key_pos, &ae.key, format!("unknown field {:?}", ae.key))),
+        }
+    }
+    if user.is_some() && token.is_some() {
+        // nats-server starts and checks only the token: the user would be ignored
+        return Err(ConfError::value(&e.key_pos, &e.key, "Cannot have a user/pass and token"));
+    }
+    if user.is_none() && pass.is_some() {
+        warnings.push(format!("{}: websocket authorization has a password but no user (ignored)", e.key_pos));
+    }
+    auth.password = if user.is_some() { pass.unwrap_or_default() } else { String::new() };
+    auth.user = user;
+    auth.token = token;
     Ok(())
 }
 
@@ -392,6 +421,43 @@ mod tests {
         assert_eq!(ok("ws { origin: \"http://x\" }").websocket.allowed_origins[0].host, "x");
         assert!(err("websocket { allowed_origins: [\"ftp://x\"] }").contains("http or https scheme"));
         assert!(err("websocket { allowed_origins: 5 }").contains("unsupported type"));
+    }
+
+    #[test]
+    fn websocket_authorization() {
+        let o = ok("websocket { authorization { user: wsu, password: wsp, timeout: 0.5 }, no_auth_user: b }");
+        let a = &o.websocket.auth;
+        assert_eq!((a.user.as_deref(), a.password.as_str(), a.token.as_deref()), (Some("wsu"), "wsp", None));
+        assert_eq!((a.timeout, a.no_auth_user.as_deref()), (Some(Duration::from_millis(500)), Some("b")));
+        assert!(a.overrides());
+        assert_eq!(ok("ws { authorization { token: t } }").websocket.auth.token.as_deref(), Some("t"));
+        assert!(!ok("ws { authorization { timeout: 3 } }").websocket.auth.overrides(), "a timeout alone");
+        let o = ok("ws { authorization { password: p } }");
+        assert!(!o.websocket.auth.overrides() && o.websocket.auth.password.is_empty());
+        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+        assert!(err("ws { authorization { users: [ {user: a, password: b} ] } }").contains("unknown field \"users\""));
+        assert!(err("ws { authorization { user: u, permissions: { publish: x } } }").contains("unknown field"));
+        assert!(err("ws { authorization { user: u, token: t } }").contains("Cannot have a user/pass and token"));
+        assert!(err("ws { jwt_cookie: jwt }").contains("not supported by edgebus"));
+    }
+
+    #[test]
+    fn websocket_authorization_replaces_or_keeps_top_level_users() {
+        let single = ok("authorization { user: tu, password: tp }\nws { authorization { user: wsu, password: wsp } }");
+        assert!(single.authorization.single_user && !single.authorization.has_user_list());
+        let ws = single.websocket.auth.authorization(&single.authorization);
+        assert_eq!(ws.users, vec![User::new("wsu", "wsp")]);
+        assert!(ws.token.is_none() && ws.nkeys.is_empty() && ws.no_auth_user.is_none());
+
+        let listed = ok("authorization { users: [ {user: a, password: pa}, {user: b, password: pb} ] }\n\
+             no_auth_user: a\nws { no_auth_user: b, authorization { timeout: 7 } }");
+        assert!(listed.authorization.has_user_list());
+        let ws = listed.websocket.auth.authorization(&listed.authorization);
+        assert_eq!((ws.users.len(), ws.no_auth_user.as_deref()), (2, Some("b")));
+        assert_eq!(ws.timeout, Duration::from_secs(7));
+        let top = ok("authorization { users: [ {user: a, password: pa} ] }\nno_auth_user: a\nws { }");
+        let ws = top.websocket.auth.authorization(&top.authorization);
+        assert_eq!(ws, top.authorization, "no override: the top-level authorization");
     }
 
     #[test]
