@@ -282,6 +282,32 @@ fn max_waiting_refuses_requests_past_it() {
 }
 
 #[test]
+fn rollup_on_a_wildcard_subject_rolls_up_what_it_matches() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.R", json!({"name": "R", "subjects": ["r.>"], "allow_rollup_hdrs": true}));
+    assert!(r.get("error").is_none(), "{r}");
+    for subj in ["r.a.1", "r.a.2", "r.a.1", "r.b.1", "r.a.x.y"] {
+        h.publish(subj, "x");
+    }
+    h.send("r.a.*", Some("_INBOX.ack"), Some(b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n"), b"m");
+    // r.a.1 and r.a.2 go; r.b.1, r.a.x.y and the rollup itself stay (nats-server 2.14)
+    let r = h.api("STREAM.INFO.R", json!({"subjects_filter": ">"}));
+    assert_eq!(r["state"]["messages"], 3);
+    assert_eq!(r["state"]["subjects"], json!({"r.a.*": 1, "r.b.1": 1, "r.a.x.y": 1}));
+}
+
+#[test]
+fn mirror_direct_needs_a_mirror() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.M", json!({"name": "M", "mirror_direct": true}));
+    assert_eq!(
+        r["error"],
+        json!({"code": 500, "err_code": 10052,
+        "description": "stream has no mirror but does have mirror direct"})
+    );
+}
+
+#[test]
 fn max_age_expiry() {
     let mut h = Harness::new();
     h.api("STREAM.CREATE.A", json!({"name": "A", "subjects": ["a"], "max_age": 2 * SEC}));

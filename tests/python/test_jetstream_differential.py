@@ -87,6 +87,10 @@ STEPS = [
     ("info with subjects", "$JS.API.STREAM.INFO.KV_b", None, {"subjects_filter": "$KV.b.*"}, "one"),
     ("info with deleted details", "$JS.API.STREAM.INFO.KV_b", None, {"deleted_details": True}, "one"),
     ("info of an unknown stream", "$JS.API.STREAM.INFO.NOPE", None, "", "one"),
+    ("mirror_direct without a mirror", "$JS.API.STREAM.CREATE.M", None, {"name": "M", "mirror_direct": True}, "one"),
+    # nats.py's kv.purge("hello.*"): a rollup on a wildcard subject rolls up all it matches
+    ("a rollup on a wildcard subject", "$KV.b.*", [("Nats-Rollup", "sub")], "", "one"),
+    ("info after the wildcard rollup", "$JS.API.STREAM.INFO.KV_b", None, {"subjects_filter": ">"}, "one"),
     ("stream list", "$JS.API.STREAM.LIST", None, {}, "one"),
     ("account info", "$JS.API.INFO", None, "", "one"),
 ]

@@ -247,6 +247,10 @@ impl StreamConfig {
         if self.mirror.is_some() || self.sources.is_some() {
             return Err(ApiError::stream_config("mirrors and sources are not supported by edgebus yet"));
         }
+        if self.mirror_direct {
+            // there is no mirror here to answer direct gets for
+            return Err(ApiError::stream_config("stream has no mirror but does have mirror direct"));
+        }
         if self.subject_transform.is_some() || self.republish.is_some() {
             return Err(ApiError::stream_config("subject transforms and republish are not supported by edgebus yet"));
         }

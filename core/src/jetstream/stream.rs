@@ -351,6 +351,11 @@ impl Stream {
             Some(true) => {
                 self.purge(None, Some(seq), None)?;
             }
+            Some(false) if subject::has_wildcard(subj) => {
+                // rolls up all it matches, as nats-server's purge does (nats.py `kv.purge("a.*")`)
+                let filter = core::str::from_utf8(subj).map_err(|_| ApiError::stream_config("invalid subject"))?;
+                self.purge(Some(filter), Some(seq), None)?;
+            }
             Some(false) => {
                 let older: Vec<u64> = self
                     .subjects
