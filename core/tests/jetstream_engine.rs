@@ -297,6 +297,22 @@ fn rollup_on_a_wildcard_subject_rolls_up_what_it_matches() {
 }
 
 #[test]
+fn state_bytes_are_counted_as_nats_server_counts_them() {
+    // nats.py's test_stream_management reads 47 for "Hello world!" on "world" in a file stream;
+    // these are what nats-server 2.14 reports for the same publishes
+    let mut h = Harness::new();
+    for (name, storage, want) in [("F", "file", [43, 108]), ("M", "memory", [29, 76])] {
+        let subj = name.to_lowercase();
+        let r = h.api(&format!("STREAM.CREATE.{name}"), json!({"name": name, "subjects": [subj], "storage": storage}));
+        assert!(r.get("error").is_none(), "{r}");
+        h.publish(&subj, "Hello world!");
+        assert_eq!(h.api(&format!("STREAM.INFO.{name}"), Value::Null)["state"]["bytes"], want[0]);
+        h.send(&subj, Some("_INBOX.ack"), Some(b"NATS/1.0\r\nX: y\r\n\r\n"), b"Hello world!");
+        assert_eq!(h.api(&format!("STREAM.INFO.{name}"), Value::Null)["state"]["bytes"], want[1], "{storage}");
+    }
+}
+
+#[test]
 fn mirror_direct_needs_a_mirror() {
     let mut h = Harness::new();
     let r = h.api("STREAM.CREATE.M", json!({"name": "M", "mirror_direct": true}));

@@ -298,9 +298,11 @@ impl StreamConfig {
             self.compression = Some("none".into());
         }
         if self.sealed {
+            // nats-server 2.14 reports a sealed stream with discard new as well
             self.deny_delete = true;
             self.deny_purge = true;
             self.allow_rollup_hdrs = false;
+            self.discard = Discard::New;
         }
         if let Some(ttl) = self.subject_delete_marker_ttl {
             if ttl < 1_000_000_000 {
