@@ -17,18 +17,20 @@ struct Harness {
     js: JetStream,
     now: u64,
     listening: bool,
+    /// Subjects nobody listens on any more (a client that went away).
+    deaf: Vec<String>,
 }
 
 impl Harness {
     fn new() -> Harness {
         let (js, warnings) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 7);
         assert!(warnings.is_empty());
-        Harness { js, now: T0, listening: true }
+        Harness { js, now: T0, listening: true, deaf: Vec::new() }
     }
 
     fn send(&mut self, subject: &str, reply: Option<&str>, headers: Option<&[u8]>, payload: &[u8]) -> Vec<Outbound> {
-        let listening = self.listening;
-        let interest = move |_: &[u8]| listening;
+        let (listening, deaf) = (self.listening, self.deaf.clone());
+        let interest = move |s: &[u8]| listening && !deaf.iter().any(|d| d.as_bytes() == s);
         self.js.handle_msg(self.now, subject.as_bytes(), reply.map(str::as_bytes), headers, payload, &interest);
         self.js.take_outbound()
     }
@@ -49,8 +51,8 @@ impl Harness {
     /// Advances time by `d` and returns what the engine published on its timers.
     fn step(&mut self, d: u64) -> Vec<Outbound> {
         self.now += d;
-        let listening = self.listening;
-        let interest = move |_: &[u8]| listening;
+        let (listening, deaf) = (self.listening, self.deaf.clone());
+        let interest = move |s: &[u8]| listening && !deaf.iter().any(|d| d.as_bytes() == s);
         let mut out = Vec::new();
         while let Some(deadline) = self.js.next_deadline(self.now) {
             if deadline > self.now {
@@ -66,8 +68,12 @@ impl Harness {
     }
 
     fn pull(&mut self, stream: &str, consumer: &str, body: Value) -> Vec<Outbound> {
+        self.pull_to(stream, consumer, "_INBOX.pull", body)
+    }
+
+    fn pull_to(&mut self, stream: &str, consumer: &str, reply: &str, body: Value) -> Vec<Outbound> {
         let payload = serde_json::to_vec(&body).unwrap();
-        self.send(&format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"), Some("_INBOX.pull"), None, &payload)
+        self.send(&format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"), Some(reply), None, &payload)
     }
 
     fn info(&mut self, stream: &str, consumer: &str) -> Value {
@@ -211,6 +217,110 @@ fn pull_status_replies() {
     assert_eq!(statuses(&out, "_INBOX.pull"), [(408, "Request Timeout".into())]);
     let out = h.send("$JS.API.CONSUMER.MSG.NEXT.S.missing", Some("_INBOX.x"), None, b"");
     assert_eq!(statuses(&out, "_INBOX.x")[0].0, 503);
+}
+
+#[test]
+fn no_wait_with_expires_waits_then_ends_after_what_is_there() {
+    // nats.py's fetch probes with no_wait + expires; nats-server holds it while the consumer
+    // is empty and ends it with a 404 once it got something (test_fetch_no_orphan_on_timeout)
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit"}));
+    let out = h.pull("S", "p", json!({"batch": 100, "expires": 3 * SEC, "no_wait": true}));
+    assert!(out.is_empty(), "it waits: {out:?}");
+    assert_eq!(h.info("S", "p")["num_waiting"], 1);
+    let out = h.send("s.a", None, None, b"hello");
+    assert_eq!(data(&out, "_INBOX.pull").len(), 1);
+    assert_eq!(statuses(&out, "_INBOX.pull"), [(404, "No Messages".into())]);
+    assert_eq!(h.info("S", "p")["num_waiting"], 0);
+}
+
+#[test]
+fn a_request_nobody_listens_to_takes_no_message() {
+    // nats.py's test_pull_subscribe_limits: a fetch after unsubscribing must leave the
+    // message pending
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit"}));
+    h.pull_to("S", "p", "_INBOX.gone", json!({"batch": 10, "expires": 5 * SEC}));
+    h.deaf.push("_INBOX.gone".into());
+    let out = h.send("s.a", None, None, b"1");
+    assert!(out.iter().all(|o| &o.route[..] != b"_INBOX.gone"), "{out:?}");
+    assert_eq!(h.info("S", "p")["num_pending"], 1);
+    assert_eq!(h.info("S", "p")["num_waiting"], 0, "the request is dropped");
+    let out = h.pull("S", "p", json!({"batch": 1, "expires": SEC}));
+    assert_eq!(data(&out, "_INBOX.pull").len(), 1, "the next listener gets it");
+}
+
+#[test]
+fn an_expired_request_takes_no_message_before_its_timer_fires() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit"}));
+    h.pull_to("S", "p", "_INBOX.old", json!({"batch": 10, "expires": 100 * MS}));
+    h.pull("S", "p", json!({"batch": 10, "expires": 5 * SEC}));
+    // time passes without the timer being fired; then a message arrives
+    h.now += 150 * MS;
+    let out = h.send("s.a", None, None, b"1");
+    assert!(data(&out, "_INBOX.old").is_empty(), "{out:?}");
+    assert_eq!(statuses(&out, "_INBOX.old")[0], (408, "Request Timeout".into()));
+    assert_eq!(data(&out, "_INBOX.pull").len(), 1);
+}
+
+#[test]
+fn max_waiting_refuses_requests_past_it() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit", "max_waiting": 1}));
+    assert!(h.pull_to("S", "p", "_INBOX.a", json!({"batch": 1, "expires": 5 * SEC})).is_empty());
+    let out = h.pull_to("S", "p", "_INBOX.b", json!({"batch": 1, "expires": 5 * SEC}));
+    assert_eq!(statuses(&out, "_INBOX.b"), [(409, "Exceeded MaxWaiting".into())]);
+    // a request whose client went away still counts until a delivery sheds it (nats-server 2.14)
+    h.deaf.push("_INBOX.a".into());
+    let out = h.pull_to("S", "p", "_INBOX.c", json!({"batch": 1, "expires": 5 * SEC}));
+    assert_eq!(statuses(&out, "_INBOX.c"), [(409, "Exceeded MaxWaiting".into())]);
+    let out = h.send("s.a", None, None, b"1");
+    assert!(out.iter().all(|o| &o.route[..] != b"_INBOX.a"), "{out:?}");
+    let out = h.pull_to("S", "p", "_INBOX.d", json!({"batch": 1, "expires": 5 * SEC}));
+    assert_eq!(data(&out, "_INBOX.d").len(), 1);
+}
+
+#[test]
+fn rollup_on_a_wildcard_subject_rolls_up_what_it_matches() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.R", json!({"name": "R", "subjects": ["r.>"], "allow_rollup_hdrs": true}));
+    assert!(r.get("error").is_none(), "{r}");
+    for subj in ["r.a.1", "r.a.2", "r.a.1", "r.b.1", "r.a.x.y"] {
+        h.publish(subj, "x");
+    }
+    h.send("r.a.*", Some("_INBOX.ack"), Some(b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n"), b"m");
+    // r.a.1 and r.a.2 go; r.b.1, r.a.x.y and the rollup itself stay (nats-server 2.14)
+    let r = h.api("STREAM.INFO.R", json!({"subjects_filter": ">"}));
+    assert_eq!(r["state"]["messages"], 3);
+    assert_eq!(r["state"]["subjects"], json!({"r.a.*": 1, "r.b.1": 1, "r.a.x.y": 1}));
+}
+
+#[test]
+fn state_bytes_are_counted_as_nats_server_counts_them() {
+    // nats.py's test_stream_management reads 47 for "Hello world!" on "world" in a file stream;
+    // these are what nats-server 2.14 reports for the same publishes
+    let mut h = Harness::new();
+    for (name, storage, want) in [("F", "file", [43, 108]), ("M", "memory", [29, 76])] {
+        let subj = name.to_lowercase();
+        let r = h.api(&format!("STREAM.CREATE.{name}"), json!({"name": name, "subjects": [subj], "storage": storage}));
+        assert!(r.get("error").is_none(), "{r}");
+        h.publish(&subj, "Hello world!");
+        assert_eq!(h.api(&format!("STREAM.INFO.{name}"), Value::Null)["state"]["bytes"], want[0]);
+        h.send(&subj, Some("_INBOX.ack"), Some(b"NATS/1.0\r\nX: y\r\n\r\n"), b"Hello world!");
+        assert_eq!(h.api(&format!("STREAM.INFO.{name}"), Value::Null)["state"]["bytes"], want[1], "{storage}");
+    }
+}
+
+#[test]
+fn mirror_direct_needs_a_mirror() {
+    let mut h = Harness::new();
+    let r = h.api("STREAM.CREATE.M", json!({"name": "M", "mirror_direct": true}));
+    assert_eq!(
+        r["error"],
+        json!({"code": 500, "err_code": 10052,
+        "description": "stream has no mirror but does have mirror direct"})
+    );
 }
 
 #[test]

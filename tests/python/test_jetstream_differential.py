@@ -87,6 +87,17 @@ STEPS = [
     ("info with subjects", "$JS.API.STREAM.INFO.KV_b", None, {"subjects_filter": "$KV.b.*"}, "one"),
     ("info with deleted details", "$JS.API.STREAM.INFO.KV_b", None, {"deleted_details": True}, "one"),
     ("info of an unknown stream", "$JS.API.STREAM.INFO.NOPE", None, "", "one"),
+    ("mirror_direct without a mirror", "$JS.API.STREAM.CREATE.M", None, {"name": "M", "mirror_direct": True}, "one"),
+    # nats.py's kv.purge("hello.*"): a rollup on a wildcard subject rolls up all it matches
+    ("a rollup on a wildcard subject", "$KV.b.*", [("Nats-Rollup", "sub")], "", "one"),
+    ("info after the wildcard rollup", "$JS.API.STREAM.INFO.KV_b", None, {"subjects_filter": ">"}, "one"),
+    # state.bytes as each store counts them (the file store: record header, checksum)
+    ("a file stream", "$JS.API.STREAM.CREATE.FB", None, {"name": "FB", "subjects": ["fb"]}, "one"),
+    ("a message in it", "fb", None, "Hello world!", "one"),
+    ("one with headers", "fb", [("X", "y")], "Hello world!", "one"),
+    ("its bytes", "$JS.API.STREAM.INFO.FB", None, "", "one"),
+    ("seal it", "$JS.API.STREAM.UPDATE.FB", None, {"name": "FB", "subjects": ["fb"], "sealed": True}, "one"),
+    ("purge a sealed stream", "$JS.API.STREAM.PURGE.FB", None, {"filter": "fb"}, "one"),
     ("stream list", "$JS.API.STREAM.LIST", None, {}, "one"),
     ("account info", "$JS.API.INFO", None, "", "one"),
 ]

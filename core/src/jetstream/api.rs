@@ -461,8 +461,16 @@ impl JetStream {
             Err(e) => return error_body(KIND, &e),
         };
         let Some(e) = self.streams.get_mut(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
-        if e.stream.config.deny_purge || e.stream.config.sealed {
-            let mut v = error_body(KIND, &ApiError::PURGE_DENIED);
+        // a sealed stream is refused as sealed first (nats.py's object store reads that error)
+        let refusal = if e.stream.config.sealed {
+            Some(ApiError::SEALED)
+        } else if e.stream.config.deny_purge {
+            Some(ApiError::PURGE_DENIED)
+        } else {
+            None
+        };
+        if let Some(err) = refusal {
+            let mut v = error_body(KIND, &err);
             v["purged"] = json!(0);
             return v;
         }

@@ -247,6 +247,10 @@ impl StreamConfig {
         if self.mirror.is_some() || self.sources.is_some() {
             return Err(ApiError::stream_config("mirrors and sources are not supported by edgebus yet"));
         }
+        if self.mirror_direct {
+            // there is no mirror here to answer direct gets for
+            return Err(ApiError::stream_config("stream has no mirror but does have mirror direct"));
+        }
         if self.subject_transform.is_some() || self.republish.is_some() {
             return Err(ApiError::stream_config("subject transforms and republish are not supported by edgebus yet"));
         }
@@ -294,9 +298,11 @@ impl StreamConfig {
             self.compression = Some("none".into());
         }
         if self.sealed {
+            // nats-server 2.14 reports a sealed stream with discard new as well
             self.deny_delete = true;
             self.deny_purge = true;
             self.allow_rollup_hdrs = false;
+            self.discard = Discard::New;
         }
         if let Some(ttl) = self.subject_delete_marker_ttl {
             if ttl < 1_000_000_000 {

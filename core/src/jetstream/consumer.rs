@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{AckPolicy, ConsumerConfig, DeliverPolicy};
 use super::stream::Stream;
 use super::time::{parse_rfc3339, rfc3339};
-use super::Outbound;
+use super::{Interest, Outbound};
 use crate::proto::Headers;
 
 mod ack;
@@ -336,7 +336,14 @@ impl Consumer {
     /// Delivers whatever can be delivered: to waiting pull requests, or to the deliver
     /// subject of a push consumer that has interest. Returns sequences that count as
     /// acknowledged at once (ack policy none), for retention.
-    pub fn deliver(&mut self, stream: &mut Stream, now: u64, out: &mut Vec<Outbound>, acked: &mut Vec<u64>) {
+    pub fn deliver(
+        &mut self,
+        stream: &mut Stream,
+        now: u64,
+        interest: &dyn Interest,
+        out: &mut Vec<Outbound>,
+        acked: &mut Vec<u64>,
+    ) {
         if self.is_push() {
             if !self.push_bound {
                 return;
@@ -380,6 +387,11 @@ impl Consumer {
                 }
                 continue;
             }
+            if !pull::listened(interest, &req.reply) {
+                // its client went away: it must not take a message nobody would read
+                self.waiting.pop_front();
+                continue;
+            }
             let target = req.reply.clone();
             let budget = req.max_bytes;
             let Some((seq, redelivery)) = self.next_candidate(stream) else { break };
@@ -395,6 +407,7 @@ impl Consumer {
                 break;
             }
             if let Some(req) = self.waiting.front_mut() {
+                req.served = true;
                 req.batch -= 1;
                 if req.max_bytes > 0 {
                     req.max_bytes -= size;
@@ -410,7 +423,7 @@ impl Consumer {
         // no_wait requests end as soon as nothing more is available for them
         let mut i = 0;
         while i < self.waiting.len() {
-            if self.waiting[i].no_wait {
+            if self.waiting[i].done_when_dry() {
                 if let Some(r) = self.waiting.remove(i) {
                     out.push(status(&r.reply, 404, "No Messages", &[]));
                 }

@@ -543,7 +543,7 @@ impl JetStream {
                     c.last_active = now;
                 }
             }
-            c.deliver(&mut entry.stream, now, &mut out, &mut acked);
+            c.deliver(&mut entry.stream, now, interest, &mut out, &mut acked);
         }
         let exhausted: Vec<(String, u64, u32)> = entry
             .consumers

@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use core::fmt;
 
+use super::config::StorageType;
 use crate::proto::header_value;
 
 /// One stored message.
@@ -37,12 +38,26 @@ impl StoredMsg {
     }
 }
 
+/// Bytes a message counts for in its stream's state and against `max_bytes`, from its size as
+/// the memory store counts it (subject + headers + payload + 16), by nats-server's formulas:
+/// its file store counts a 22-byte record header and an 8-byte checksum instead of the 16,
+/// and 4 more for the length of a header block. Clients read these numbers (`state.bytes`).
+pub fn counted_size(storage: StorageType, mem_size: u64, headers_len: usize) -> u64 {
+    match storage {
+        StorageType::Memory => mem_size,
+        StorageType::File => mem_size.saturating_sub(16) + 30 + if headers_len > 0 { 4 } else { 0 },
+    }
+}
+
 /// What a scan reports about each message, without its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MsgMeta {
     pub seq: u64,
     pub subject: Bytes,
+    /// The size as the memory store counts it (see [`counted_size`]).
     pub size: u64,
+    /// The length of the header block (0 without headers).
+    pub headers_len: usize,
     pub time: u64,
     /// The `Nats-Msg-Id` header if present, so the dedup window survives a restart.
     pub msg_id: Option<Bytes>,
@@ -61,6 +76,7 @@ impl MsgMeta {
             seq,
             subject: Bytes::copy_from_slice(subject),
             size: (subject.len() + headers.map_or(0, <[u8]>::len) + payload_len + 16) as u64,
+            headers_len: headers.map_or(0, <[u8]>::len),
             time,
             msg_id: h(b"Nats-Msg-Id").filter(|v| !v.is_empty()).map(Bytes::copy_from_slice),
             ttl: h(b"Nats-TTL").map(Bytes::copy_from_slice),

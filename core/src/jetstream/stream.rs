@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::config::{Discard, StreamConfig};
 use super::errors::ApiError;
-use super::store::{StoreError, StoredMsg, StreamStore};
+use super::store::{counted_size, StoreError, StoredMsg, StreamStore};
 use super::time::rfc3339;
 use crate::proto::header_value;
 use crate::subject;
@@ -146,7 +146,8 @@ impl Stream {
         for m in metas {
             let subj = self.intern(&m.subject);
             self.subjects.entry(subj.clone()).or_default().push_back(m.seq);
-            self.bytes += m.size;
+            let size = counted_size(self.config.storage, m.size, m.headers_len);
+            self.bytes += size;
             self.last_seq = self.last_seq.max(m.seq);
             self.last_time = self.last_time.max(m.time);
             if let Some(id) = &m.msg_id {
@@ -167,7 +168,7 @@ impl Stream {
                 }
                 _ => 0,
             };
-            self.index.insert(m.seq, MsgIndex { subject: subj, size: m.size, time: m.time, expires, marker: m.marker });
+            self.index.insert(m.seq, MsgIndex { subject: subj, size, time: m.time, expires, marker: m.marker });
         }
         self.last_seq = self.last_seq.max(saved_last_seq).max(self.store.last_seq());
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
@@ -326,7 +327,7 @@ impl Stream {
             None => headers,
         };
         let hdr_len = headers.map_or(0, |h| h.len());
-        let size = (subj.len() + hdr_len + payload.len() + 16) as u64;
+        let size = counted_size(self.config.storage, (subj.len() + hdr_len + payload.len() + 16) as u64, hdr_len);
         if self.config.discard == Discard::New && rollup.is_none() {
             if self.config.max_msgs > 0 && self.index.len() as i64 >= self.config.max_msgs {
                 return Err(ApiError::store_failed("maximum messages exceeded"));
@@ -350,6 +351,11 @@ impl Stream {
         match rollup {
             Some(true) => {
                 self.purge(None, Some(seq), None)?;
+            }
+            Some(false) if subject::has_wildcard(subj) => {
+                // rolls up all it matches, as nats-server's purge does (nats.py `kv.purge("a.*")`)
+                let filter = core::str::from_utf8(subj).map_err(|_| ApiError::stream_config("invalid subject"))?;
+                self.purge(Some(filter), Some(seq), None)?;
             }
             Some(false) => {
                 let older: Vec<u64> = self
@@ -388,7 +394,8 @@ impl Stream {
         marker: bool,
     ) -> Result<u64, ApiError> {
         let seq = self.last_seq + 1;
-        let size = (subj.len() + headers.map_or(0, <[u8]>::len) + payload.len() + 16) as u64;
+        let hdr_len = headers.map_or(0, <[u8]>::len);
+        let size = counted_size(self.config.storage, (subj.len() + hdr_len + payload.len() + 16) as u64, hdr_len);
         let msg = StoredMsg {
             seq,
             subject: self.intern(subj),

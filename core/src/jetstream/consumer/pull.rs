@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{status, Consumer, Outbound};
 use crate::duration;
+use crate::jetstream::Interest;
 
 /// A waiting pull request.
 #[derive(Debug, Clone)]
@@ -19,7 +20,12 @@ pub(super) struct PullRequest {
     pub(super) max_bytes: i64,
     /// Absolute expiry, 0 = none.
     pub(super) expires: u64,
+    /// `no_wait`: ends with `404 No Messages` as soon as nothing more is available for it. With
+    /// an `expires` and nothing available on arrival it first waits, then is one-shot: it
+    /// ends once it has received something (nats-server's rule).
     pub(super) no_wait: bool,
+    /// Whether it has received at least one message.
+    pub(super) served: bool,
     pub(super) heartbeat: u64,
     pub(super) next_heartbeat: u64,
 }
@@ -37,6 +43,18 @@ impl PullRequest {
             ],
         )
     }
+
+    /// Whether a `no_wait` request is finished once nothing more is available for it.
+    pub(super) fn done_when_dry(&self) -> bool {
+        self.no_wait && (self.expires == 0 || self.served)
+    }
+}
+
+/// Whether anybody still listens for the answer to a request with this reply subject. A
+/// reply that came through a service import (`_R_.` prefix) is mapped back by the bus and
+/// has no subscription of its own, so it always counts as listened to.
+pub(super) fn listened(interest: &dyn Interest, reply: &[u8]) -> bool {
+    reply.starts_with(b"_R_.") || interest.has_interest(reply)
 }
 
 impl Consumer {
@@ -98,6 +116,8 @@ impl Consumer {
             out.push(status(&reply, 400, "Bad Request - heartbeat value too large", &[]));
             return;
         }
+        // a request whose client went away still counts here until a delivery sheds it, as in
+        // nats-server 2.14 (expired ones are gone already: timers run before input)
         if self.waiting.len() as i64 >= cfg.max_waiting.max(1) {
             out.push(status(&reply, 409, "Exceeded MaxWaiting", &[]));
             return;
@@ -114,8 +134,8 @@ impl Consumer {
             batch,
             max_bytes: req.max_bytes.max(0),
             expires,
-            // no_wait with an expiry and nothing pending waits like an ordinary request
-            no_wait: req.no_wait && available,
+            no_wait: req.no_wait,
+            served: false,
             heartbeat,
             next_heartbeat: if heartbeat > 0 { now + heartbeat } else { 0 },
         });
