@@ -68,7 +68,7 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("queue4", "queue group of 4, 16 B", "msgs/s", Higher, Some(Ratio(1.0))),
     m("queue4_even", "queue group evenness (min/max)", "", Higher, None),
     m("pubsub16_perms", "1 pub -> 1 sub, 16 B, user with permissions", "msgs/s", Higher, Some(Ratio(1.0))),
-    m("perms_cost", "pub/sub with permissions / without (same server)", "", Higher, Some(Own(0.9))),
+    m("perms_cost", "pub/sub with permissions / without (fresh servers, same kind)", "", Higher, Some(Own(0.9))),
     m("rr_p50", "request/reply p50", "us", Lower, Some(Ratio(1.0))),
     m("rr_p90", "request/reply p90", "us", Lower, None),
     m("rr_p99", "request/reply p99", "us", Lower, None),
@@ -338,17 +338,19 @@ authorization {
 }
 "#;
 
-/// Pub/sub through a second server of the same kind whose only user has permissions, against
-/// the same measurement on `server` (no authorization), in alternating order: the cost of
-/// checking permissions on the publish and on the delivery.
+/// Pub/sub through a fresh server of the same kind whose only user has permissions, against
+/// the same measurement on another fresh server without authorization (both new, so neither
+/// has a heap warmed by earlier scenarios), in alternating order: the cost of checking
+/// permissions on the publish and on the delivery.
 async fn with_permissions(server: &Server, round: usize, sz: &Sizes, out: &mut Samples) -> Res<()> {
+    let plain = Server::start_with(server.kind, &server.bin, None)?;
     let guarded = Server::start_with(server.kind, &server.bin, Some(PERMS_CONFIG))?;
     let guarded_url = guarded.url.replacen("nats://", "nats://bench:bench@", 1);
     let subject = format!("bench.perm.{round}");
     let mut rates = [0.0; 2];
     let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
     for i in order {
-        let url = if i == 0 { server.url.as_str() } else { guarded_url.as_str() };
+        let url = if i == 0 { plain.url.as_str() } else { guarded_url.as_str() };
         rates[i] = deliver(url, &subject, sz.pubsub16, 16, 1, None).await?.rate;
     }
     out.push(("pubsub16_perms", rates[1]));
