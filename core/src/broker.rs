@@ -36,6 +36,20 @@ pub struct BrokerConfig {
     pub authorizer: Option<Authorizer>,
 }
 
+impl BrokerConfig {
+    /// A broker anyone may use: no credentials, no subscription limit, the protocol's default
+    /// limits; `info` is what each connection is greeted with. The page's bus is one, and so
+    /// is every simulation.
+    pub fn open(info: ServerInfo) -> BrokerConfig {
+        BrokerConfig {
+            session: SessionConfig { limits: crate::proto::Limits::default(), auth_required: false },
+            info,
+            max_subscriptions: 0,
+            authorizer: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct SubKey {
     conn: ConnId,
@@ -398,21 +412,15 @@ impl Broker {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::proto::Limits;
 
     fn broker() -> Broker {
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info: ServerInfo {
-                server_id: "NTEST".into(),
-                headers: true,
-                proto: 1,
-                max_payload: 1 << 20,
-                ..Default::default()
-            },
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config = BrokerConfig::open(ServerInfo {
+            server_id: "NTEST".into(),
+            headers: true,
+            proto: 1,
+            max_payload: 1 << 20,
+            ..Default::default()
+        });
         Broker::new(config, 42)
     }
 

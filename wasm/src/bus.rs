@@ -20,7 +20,6 @@ use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus, Pub
 use edgebus_core::jetstream::host::EngineHost;
 use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Limits, ServerInfo};
-use edgebus_core::session::SessionConfig;
 use futures_channel::{mpsc, oneshot};
 use gloo_timers::future::TimeoutFuture;
 use indexed_db_futures::database::Database;
@@ -143,12 +142,7 @@ impl Inner {
             jetstream: true,
             ..Default::default()
         };
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info,
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config = BrokerConfig::open(info);
         let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
         let mut broker = Broker::new(config, seed);
         let page = broker.connect_local();

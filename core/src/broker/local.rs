@@ -293,17 +293,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::broker::BrokerConfig;
-    use crate::proto::{Limits, ServerInfo};
-    use crate::session::SessionConfig;
+    use crate::proto::ServerInfo;
+
     use alloc::string::ToString;
 
     fn broker() -> Broker {
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info: ServerInfo { server_id: "NTEST".into(), headers: true, proto: 1, ..Default::default() },
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config =
+            BrokerConfig::open(ServerInfo { server_id: "NTEST".into(), headers: true, proto: 1, ..Default::default() });
         Broker::new(config, 7)
     }
 
@@ -353,12 +349,8 @@ mod tests {
 
     #[test]
     fn a_local_publish_over_max_payload_is_refused_whole() {
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info: ServerInfo { server_id: "NTEST".into(), max_payload: 1 << 20, ..Default::default() },
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config =
+            BrokerConfig::open(ServerInfo { server_id: "NTEST".into(), max_payload: 1 << 20, ..Default::default() });
         let mut b = Broker::new(config, 7);
         let c = b.connect_local();
         b.subscribe_local(c, b"big.*", None).unwrap();

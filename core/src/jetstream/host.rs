@@ -127,8 +127,8 @@ mod tests {
     use super::*;
     use crate::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
     use crate::jetstream::store::MemStorage;
-    use crate::proto::{Limits, ServerInfo};
-    use crate::session::SessionConfig;
+    use crate::proto::ServerInfo;
+
     use alloc::boxed::Box;
 
     const SEC: u64 = 1_000_000_000;
@@ -142,12 +142,7 @@ mod tests {
 
     impl Sim {
         fn new(now: u64) -> Sim {
-            let config = BrokerConfig {
-                session: SessionConfig { limits: Limits::default(), auth_required: false },
-                info: ServerInfo::default(),
-                max_subscriptions: 0,
-                authorizer: None,
-            };
+            let config = BrokerConfig::open(ServerInfo::default());
             let mut broker = Broker::new(config, 1);
             let client = broker.connect_local();
             let js = broker.connect_local();

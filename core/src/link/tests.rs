@@ -11,8 +11,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::broker::{Broker, BrokerConfig};
-use crate::proto::{Limits, ServerInfo};
-use crate::session::SessionConfig;
+use crate::proto::ServerInfo;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const MS: u64 = 1_000_000;
@@ -445,12 +444,8 @@ fn a_dial_error_stops_and_close_ends_everything() {
 }
 
 fn broker() -> Broker {
-    let config = BrokerConfig {
-        session: SessionConfig { limits: Limits::default(), auth_required: false },
-        info: ServerInfo { server_id: "NTEST".into(), headers: true, proto: 1, ..Default::default() },
-        max_subscriptions: 0,
-        authorizer: None,
-    };
+    let config =
+        BrokerConfig::open(ServerInfo { server_id: "NTEST".into(), headers: true, proto: 1, ..Default::default() });
     Broker::new(config, 7)
 }
 

@@ -11,7 +11,6 @@ use edgebus_core::jetstream::host::EngineHost;
 use edgebus_core::jetstream::store::MemStorage;
 use edgebus_core::jetstream::JetStream;
 use edgebus_core::proto::{Headers, Limits, Message, Parser, ServerInfo, ServerOp, ServerRole};
-use edgebus_core::session::SessionConfig;
 
 /// An arbitrary start time (ns since the epoch), so times are plausible dates.
 pub(crate) const T0: u64 = 1_800_000_000_000_000_000;
@@ -35,20 +34,15 @@ pub(crate) struct Sim {
 
 impl Sim {
     pub(crate) fn new() -> Sim {
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info: ServerInfo {
-                server_id: "NSIM".into(),
-                server_name: "sim".into(),
-                headers: true,
-                proto: 1,
-                max_payload: 1024 * 1024,
-                jetstream: true,
-                ..Default::default()
-            },
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config = BrokerConfig::open(ServerInfo {
+            server_id: "NSIM".into(),
+            server_name: "sim".into(),
+            headers: true,
+            proto: 1,
+            max_payload: 1024 * 1024,
+            jetstream: true,
+            ..Default::default()
+        });
         let mut broker = Broker::new(config, 11);
         let js_conn = broker.connect_local();
         let (js, warnings) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 13);

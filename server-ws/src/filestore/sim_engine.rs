@@ -12,8 +12,7 @@ use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
 use edgebus_core::jetstream::host::EngineHost;
 use edgebus_core::jetstream::store::{MemStorage, StoredMsg};
 use edgebus_core::jetstream::JetStream;
-use edgebus_core::proto::{Limits, ServerInfo};
-use edgebus_core::session::SessionConfig;
+use edgebus_core::proto::ServerInfo;
 
 use super::sim::SimDisk;
 use super::{FileStorage, FileStoreConfig, SyncHandle};
@@ -55,12 +54,7 @@ impl Node {
         let cfg = FileStoreConfig { sync_interval, segment_size };
         let storage = FileStorage::with_fs(Arc::new(disk.clone()), "/store", cfg).unwrap();
         let sync = storage.sync_handle();
-        let config = BrokerConfig {
-            session: SessionConfig { limits: Limits::default(), auth_required: false },
-            info: ServerInfo::default(),
-            max_subscriptions: 0,
-            authorizer: None,
-        };
+        let config = BrokerConfig::open(ServerInfo::default());
         let mut broker = Broker::new(config, 1);
         let client = broker.connect_local();
         let js = broker.connect_local();
