@@ -13,9 +13,8 @@ import os
 
 import pytest
 
-from conftest import NATS_SERVER_BIN, Server
 from edgehelp import Wire
-from test_jetstream_differential import comparable, read_msg
+from test_jetstream_differential import comparable, js_pair, read_msg  # noqa: F401 (js_pair: a fixture)
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("EDGEBUS_SERVER_CMD") == "nats-server",
@@ -81,17 +80,6 @@ def play(port: int) -> list[tuple[str, list]]:
             hdr, payload = read_msg(w)
             out.append((name, comparable(hdr, payload)))
     return out
-
-
-@pytest.fixture(scope="module")
-def js_pair(tmp_path_factory):
-    ours = Server(tmp_path_factory.mktemp("ours"), jetstream=True).start()
-    ref = Server(tmp_path_factory.mktemp("ref"), jetstream=True,
-                 template=NATS_SERVER_BIN + " -a 127.0.0.1 -p {port} -m {http_port} -c {config}"
-                 " -js -sd {store_dir}").start()
-    yield ours, ref
-    ours.stop()
-    ref.stop()
 
 
 def test_edge_requests_answered_as_nats_server(js_pair):

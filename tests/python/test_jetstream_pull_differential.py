@@ -22,7 +22,7 @@ import os
 import nats
 import pytest
 
-from conftest import NATS_SERVER_BIN, Server
+from test_jetstream_differential import js_pair  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("EDGEBUS_SERVER_CMD") == "nats-server",
@@ -30,17 +30,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 WAIT = 10.0  # generous: every wait below ends on an arrival
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    ours = Server(tmp_path_factory.mktemp("ours"), jetstream=True).start()
-    ref = Server(tmp_path_factory.mktemp("ref"), jetstream=True,
-                 template=NATS_SERVER_BIN + " -a 127.0.0.1 -p {port} -m {http_port} -c {config}"
-                 " -js -sd {store_dir}").start()
-    yield ours, ref
-    ours.stop()
-    ref.stop()
 
 
 class Inbox:
@@ -134,8 +123,8 @@ SCENARIOS = {
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_pull_requests_match_nats_server(servers, name):
-    ours, ref = servers
+async def test_pull_requests_match_nats_server(js_pair, name):
+    ours, ref = js_pair
     scenario, expected = SCENARIOS[name]
     want = await asyncio.wait_for(scenario(ref.port), 30)
     assert want == expected, f"nats-server 2.14 did {want!r}"
