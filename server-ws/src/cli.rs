@@ -27,6 +27,7 @@ use crate::conf::{self, ConfError, Value, ValueKind};
 use crate::options::{Options, User};
 
 mod flags;
+pub mod signal;
 
 pub use flags::usage;
 use flags::{Flag, Spec, SPECS};
@@ -40,6 +41,8 @@ pub enum Command {
     Version,
     /// `-h` / `--help` / `help`: print this usage text and exit.
     Help(String),
+    /// `-sl` / `--signal`: signal a running server and exit.
+    Signal(signal::Request),
 }
 
 /// Everything the command line (and the configuration file it names) settles.
@@ -141,6 +144,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     }
     if wants(Flag::Help) {
         return Ok(Command::Help(usage()));
+    }
+    if let Some(text) = last_text(&settings, Flag::Signal) {
+        return signal::Request::parse(text).map(Command::Signal).map_err(|e| CliError::InvalidValue {
+            flag: "signal".into(),
+            value: text.to_string(),
+            reason: e.0,
+        });
     }
     if let Some(first) = rest.first() {
         return match first.to_ascii_lowercase().as_str() {
@@ -298,7 +308,7 @@ fn apply_flags(settings: &[Setting], cli: &mut Cli) -> Result<(), CliError> {
                     return Err(CliError::Unsupported { flag: s.name.clone(), reason: why.into() });
                 }
             }
-            Flag::Config | Flag::Version | Flag::Help => {}
+            Flag::Config | Flag::Version | Flag::Help | Flag::Signal => {}
         }
     }
 
@@ -587,7 +597,8 @@ mod tests {
         for cluster in ["--routes nats://x:6222", "--cluster nats://0.0.0.0:6222", "--cluster_name c"] {
             assert!(fail(cluster).contains("edgebus runs standalone"), "{cluster}");
         }
-        assert!(fail("-sl stop").contains("signalling"));
+        assert!(matches!(parse(args("-sl ldm=12")), Ok(Command::Signal(_))));
+        assert!(fail("--signal nope").contains("unknown signal"));
         assert!(fail("--help_tls").contains("not supported"));
     }
 

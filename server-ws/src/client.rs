@@ -119,6 +119,9 @@ pub struct Client {
     drained: Notify,
     pub(crate) headers: AtomicBool,
     pub(crate) connected: AtomicBool,
+    /// The client said `protocol: 1` or more in CONNECT: it takes `INFO`s after the first
+    /// (nats-server sends those only to such clients).
+    pub(crate) info_updates: AtomicBool,
     pub(crate) pings_out: AtomicU32,
     pub in_msgs: AtomicU64,
     pub in_bytes: AtomicU64,
@@ -147,6 +150,7 @@ impl Client {
             drained: Notify::new(),
             headers: AtomicBool::new(false),
             connected: AtomicBool::new(false),
+            info_updates: AtomicBool::new(false),
             pings_out: AtomicU32::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),

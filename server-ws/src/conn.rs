@@ -399,6 +399,7 @@ impl Conn {
         }
         self.client.headers.store(conduct.headers, Ordering::Relaxed);
         self.client.connected.store(true, Ordering::Relaxed);
+        self.client.info_updates.store(opts.protocol >= 1, Ordering::Release);
         let opts = *opts;
         *self.client.meta.lock() = ClientMeta {
             name: opts.name.unwrap_or_default(),

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use edgebus_server::cli::{self, Command};
 use edgebus_server::server::Server;
+use edgebus_server::signals::{self, LogFile};
 use tracing::error;
 
 fn main() -> ExitCode {
-    let cli = match cli::parse(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = match cli::parse(args.iter().cloned()) {
         Ok(Command::Run(cli)) => cli,
         Ok(Command::Version) => {
             println!("edgebus-server v{} (NATS protocol {})", env!("CARGO_PKG_VERSION"), edgebus_core::NATS_VERSION);
@@ -16,6 +18,15 @@ fn main() -> ExitCode {
         Ok(Command::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
+        }
+        Ok(Command::Signal(request)) => {
+            return match request.send() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgebus-server: {e}");
+                    ExitCode::from(1)
+                }
+            };
         }
         Err(e) => {
             eprintln!("edgebus-server: {e}");
@@ -38,16 +49,22 @@ fn main() -> ExitCode {
         tracing_subscriber::EnvFilter::new(format!("edgebus_server={level},edgebus_core={level},warn"))
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
-    match &cli.log_file {
-        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            Ok(file) => builder.with_writer(std::sync::Mutex::new(file)).init(),
+    let log = match &cli.log_file {
+        Some(path) => match LogFile::open(path) {
+            Ok(file) => {
+                builder.with_writer(file.clone()).init();
+                Some(file)
+            }
             Err(e) => {
                 eprintln!("edgebus-server: cannot open log file {}: {e}", path.display());
                 return ExitCode::from(1);
             }
         },
-        None => builder.with_writer(std::io::stderr).init(),
-    }
+        None => {
+            builder.with_writer(std::io::stderr).init();
+            None
+        }
+    };
     if let Some(pid_file) = &cli.pid_file {
         if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
             error!("cannot write pid file {}: {e}", pid_file.display());
@@ -70,6 +87,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        signals::spawn(server.shared().clone(), args, log);
         server.run(shutdown_signal()).await;
         ExitCode::SUCCESS
     })

@@ -202,6 +202,11 @@ pub struct Options {
     pub ping_interval: Duration,
     pub ping_max: i32,
     pub write_deadline: Duration,
+    /// `lame_duck_duration`: the time over which a server in lame duck mode closes its clients.
+    pub lame_duck_duration: Duration,
+    /// `lame_duck_grace_period`: how long a server in lame duck mode waits before it starts
+    /// closing clients, so several servers put in lame duck mode together do not trade clients.
+    pub lame_duck_grace_period: Duration,
     pub authorization: Authorization,
     /// Operator mode; empty when no `operator` is configured.
     pub trust: TrustOptions,
@@ -231,6 +236,8 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(120);
 pub const PING_MAX: i32 = 2;
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
+pub const LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
 impl Default for Options {
     fn default() -> Self {
@@ -247,6 +254,8 @@ impl Default for Options {
             ping_interval: PING_INTERVAL,
             ping_max: PING_MAX,
             write_deadline: WRITE_DEADLINE,
+            lame_duck_duration: LAME_DUCK_DURATION,
+            lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: Authorization { timeout: AUTH_TIMEOUT, ..Default::default() },
             trust: TrustOptions::default(),
             websocket: WebSocketOptions {

@@ -55,6 +55,8 @@ pub struct Shared {
     pub next_cid: AtomicU64,
     pub stats: Stats,
     pub shutdown: Notify,
+    /// Asks the running server to enter lame duck mode (`SIGUSR2`); see `lame_duck`.
+    pub lame_duck: Notify,
     /// The addresses actually bound (ports may have been chosen by the OS).
     pub client_addr: Mutex<Option<SocketAddr>>,
     pub ws_addr: Mutex<Option<SocketAddr>>,
@@ -183,6 +185,7 @@ impl Server {
             next_cid: AtomicU64::new(1),
             stats: Stats::default(),
             shutdown: Notify::new(),
+            lame_duck: Notify::new(),
             client_addr: Mutex::new(tcp.local_addr().ok()),
             ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
@@ -197,7 +200,9 @@ impl Server {
     }
 
     /// Serves until `stop` resolves, then closes every connection after flushing what it has
-    /// buffered.
+    /// buffered. Asked for lame duck mode ([`Shared::lame_duck`]) instead, it stops accepting
+    /// clients, moves them away over the lame duck duration, and then shuts down the same way
+    /// (`stop` still cuts that short).
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let Server { shared, tcp, ws, http } = self;
         for w in &shared.opts.warnings {
@@ -209,14 +214,14 @@ impl Server {
         // JetStream is up (streams recovered, API subscribed) before the first client can
         // connect, as in nats-server: a client must never see "no responders" from it.
         let (jetstream, not_enabled) = start_jetstream(&shared).await;
+        let mut accepting = vec![tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp))];
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(accept_loop(shared.clone(), tcp, Kind::Tcp)));
         if let Some(ws) = ws {
             if let Some(a) = *shared.ws_addr.lock() {
                 let scheme = if shared.opts.websocket.tls.enabled { "wss" } else { "ws" };
                 info!("Listening for websocket clients on {scheme}://{a}");
             }
-            tasks.push(tokio::spawn(accept_loop(shared.clone(), ws, Kind::WebSocket)));
+            accepting.push(tokio::spawn(accept_loop(shared.clone(), ws, Kind::WebSocket)));
         }
         if let Some(http) = http {
             if let Some(a) = *shared.http_addr.lock() {
@@ -225,7 +230,22 @@ impl Server {
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
         }
         info!(server_id = %shared.server_id, "Server is ready");
-        stop.await;
+        tokio::pin!(stop);
+        let lame_duck = tokio::select! {
+            _ = &mut stop => false,
+            _ = shared.lame_duck.notified() => true,
+        };
+        // dropping the accept tasks closes the listeners: new clients are refused from here
+        for t in &accepting {
+            t.abort();
+        }
+        if lame_duck {
+            info!("Entering lame duck mode, stop accepting new clients");
+            tokio::select! {
+                _ = &mut stop => {}
+                _ = crate::lame_duck::drain(&shared) => {}
+            }
+        }
         info!("Initiating shutdown");
         for t in &tasks {
             t.abort();

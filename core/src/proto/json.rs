@@ -47,6 +47,10 @@ pub struct ServerInfo {
     pub remote_account: String,
     #[serde(default, skip_serializing_if = "is_zero_i32")]
     pub api_lvl: i32,
+    /// The server is in lame duck mode: clients should move to another server (nats-server
+    /// sends this once, in an INFO to every connected client).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ldm: bool,
 }
 
 fn is_false(b: &bool) -> bool {

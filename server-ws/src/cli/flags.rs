@@ -11,6 +11,8 @@ pub(super) enum Flag {
     CheckConfig,
     Name,
     Pid,
+    /// `--signal <command>[=<pid>]`: signal a running server and exit.
+    Signal,
     Log,
     Debug,
     Trace,
@@ -63,7 +65,7 @@ pub(super) const SPECS: &[Spec] = &[
     value(&["ms", "https_port"], Flag::Refused("HTTPS monitoring needs TLS, which edgebus does not support")),
     value(&["c", "config"], Flag::Config),
     switch(&["t"], Flag::CheckConfig),
-    value(&["sl", "signal"], Flag::Refused("signalling a running server is not supported")),
+    value(&["sl", "signal"], Flag::Signal),
     value(&["client_advertise"], Flag::Ignored(NO_CLUSTER)),
     value(&["ports_file_dir"], Flag::Ignored(NOT_IMPLEMENTED)),
     value(&["l", "log"], Flag::Log),
@@ -126,6 +128,8 @@ Server Options:
     -ms, --https_port <port>         Use port for https monitoring (refused: no TLS)
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
+    -sl, --signal <signal>[=<pid>]   Send signal to edgebus-server process (ldm, stop, quit,
+                                     term, reopen, reload); pid may be a pid file or end in *
 
 WebSocket Options (edgebus):
         --ws_port <port>             Serve NATS over plain WebSocket (ws://) on this port

@@ -39,8 +39,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "disable_short_first_ping",
     "disable_sublist_cache",
     "http_base_path",
-    "lame_duck_duration",
-    "lame_duck_grace_period",
     "log_max_num",
     "log_size_limit",
     "logfile_max_num",
@@ -161,6 +159,17 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
             let d = duration(e, &mut opts.warnings)?;
             opts.write_deadline = if d.is_zero() { options::WRITE_DEADLINE } else { d };
         }
+        "lame_duck_duration" => {
+            let d = duration(e, &mut opts.warnings)?;
+            if d < std::time::Duration::from_secs(30) {
+                return Err(invalid(
+                    e,
+                    format!("invalid lame_duck_duration of {}, minimum is 30 seconds", go_duration(d)),
+                ));
+            }
+            opts.lame_duck_duration = d;
+        }
+        "lame_duck_grace_period" => opts.lame_duck_grace_period = duration(e, &mut opts.warnings)?,
         "debug" => opts.debug = boolean(e)?,
         "trace" => opts.trace = boolean(e)?,
         // Verbose tracing only adds system-account traffic, which edgebus does not have.
@@ -200,6 +209,15 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
                 message: format!("invalid {what} {port}: use 0-65535, or -1 for a random port"),
             });
         }
+    }
+    if opts.lame_duck_grace_period >= opts.lame_duck_duration {
+        return Err(ConfError::Invalid {
+            message: format!(
+                "lame duck grace period ({}) should be strictly lower than lame duck duration ({})",
+                go_duration(opts.lame_duck_grace_period),
+                go_duration(opts.lame_duck_duration)
+            ),
+        });
     }
     if opts.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
         return Err(ConfError::Invalid { message: "server name cannot contain spaces".into() });
@@ -327,6 +345,11 @@ fn unsupported(e: &Entry, block: &str, opts: &mut Options) {
         let within = if block.is_empty() { String::new() } else { format!(" in {block}") };
         opts.warnings.push(format!("{}: field {:?}{within} is not supported by edgebus (ignored)", e.key_pos, e.key));
     }
+}
+
+/// A duration as Go prints it (`10s`, `2m0s`), for messages in nats-server's words.
+fn go_duration(d: std::time::Duration) -> String {
+    edgebus_core::duration::format(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
