@@ -226,6 +226,9 @@ impl EngineBus for ServerBus<'_> {
 fn run(host: &Host, rx: Receiver<InternalMsg>, file: Box<dyn Storage + Send>, limits: StoreLimits, ready: Sender<()>) {
     let (mut engine, warnings) = JetStream::new(file, Box::new(MemStorage), now(), fastrand::u64(..));
     engine.set_limits(limits);
+    if let Some(domain) = &host.shared.opts.jetstream.domain {
+        engine.set_domain(domain);
+    }
     for w in warnings {
         warn!("JetStream: {w}");
     }

@@ -160,6 +160,9 @@ pub struct JetStreamOptions {
     pub max_file_store: i64,
     /// `jetstream { sync_interval: … }`: when file-stored messages are fsynced.
     pub sync_interval: SyncInterval,
+    /// `jetstream { domain }`: the API is also served under `$JS.<domain>.API` (checked with
+    /// the core's `jetstream::domain::validate` when read).
+    pub domain: Option<String>,
 }
 
 /// nats-server's `sync_interval`. Between fsyncs, writes are already in the kernel (a crash

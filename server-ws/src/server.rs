@@ -118,6 +118,10 @@ impl Shared {
             client_id,
             client_ip,
             api_lvl: if self.jetstream_running.load(Ordering::Acquire) { 4 } else { 0 },
+            domain: match self.jetstream_running.load(Ordering::Acquire) {
+                true => self.opts.jetstream.domain.clone().unwrap_or_default(),
+                false => String::new(),
+            },
             ..Default::default()
         }
     }

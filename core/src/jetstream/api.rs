@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::config::{ConsumerConfig, Retention, StorageType, StreamConfig};
 use super::consumer::Consumer;
+use super::domain::WithDomain;
 use super::engine::{Interest, JetStream};
 use super::errors::ApiError;
 use super::request::{check_priority_policy, consumer_action, non_negative, parse_body, parse_list_body};
@@ -254,6 +255,7 @@ impl JetStream {
                 "api": { "level": 4, "total": self.api_total, "errors": self.api_errors }
             }),
         )
+        .with_domain(self.domain())
     }
 
     fn stream_info_value(&self, now: u64, name: &str, subjects_filter: Option<&str>) -> Option<Value> {
@@ -264,12 +266,15 @@ impl JetStream {
                 m.insert("first_seq".into(), json!(0));
             }
         }
-        Some(json!({
-            "config": e.stream.config.for_response(),
-            "created": rfc3339(e.stream.created),
-            "state": state,
-            "ts": rfc3339(now),
-        }))
+        Some(
+            json!({
+                "config": e.stream.config.for_response(),
+                "created": rfc3339(e.stream.created),
+                "state": state,
+                "ts": rfc3339(now),
+            })
+            .with_domain(self.domain()),
+        )
     }
 
     fn stream_create(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {

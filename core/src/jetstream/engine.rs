@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Retention, StorageType, StreamConfig};
 use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
+use super::domain;
 use super::errors::ApiError;
 use super::limits::StoreLimits;
 use super::store::{Storage, StoreError, StoredMsg};
@@ -88,6 +89,8 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PubAck {
     pub stream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     pub seq: u64,
     #[serde(skip_serializing_if = "core::ops::Not::not")]
     pub duplicate: bool,
@@ -125,6 +128,8 @@ pub struct JetStream {
     /// When push consumers without interest next look for some (interest is polled).
     interest_poll: u64,
     pub(super) limits: StoreLimits,
+    /// `jetstream { domain }`: see `domain.rs`.
+    pub(super) domain: Option<String>,
 }
 
 /// How often a push consumer without a subscriber checks again.
@@ -149,6 +154,7 @@ impl JetStream {
             next_save: now + SAVE_INTERVAL,
             interest_poll: now,
             limits: StoreLimits::default(),
+            domain: None,
         };
         let mut warnings = Vec::new();
         match js.file.recover() {
@@ -246,6 +252,13 @@ impl JetStream {
     ) {
         if let Some(rest) = subject.strip_prefix(b"$JS.API.") {
             self.api(now, rest, reply.map(Bytes::copy_from_slice), headers, payload, interest);
+        } else if let Some(mapped) = self.domain.as_deref().and_then(|d| domain::map(d, subject)) {
+            match mapped {
+                domain::Mapped::Api(rest) => {
+                    self.api(now, rest, reply.map(Bytes::copy_from_slice), headers, payload, interest)
+                }
+                domain::Mapped::Publish(subject) => self.on_publish(now, subject, reply, headers, payload, interest),
+            }
         } else if subject.starts_with(ACK_PREFIX) {
             self.on_ack(now, subject, reply, payload, interest);
         } else if let Some(rest) = subject.strip_prefix(b"$JS.FC.") {
@@ -315,7 +328,7 @@ impl JetStream {
             // Nobody is interested: the sequence is used, the message not kept.
             let _ = entry.stream.remove(stored.seq);
         }
-        Ok(PubAck { stream: name.into(), seq: stored.seq, duplicate: stored.duplicate })
+        Ok(PubAck { stream: name.into(), domain: self.domain.clone(), seq: stored.seq, duplicate: stored.duplicate })
     }
 
     /// Publishes into whichever stream captures `subject`, as a client publish would, and

@@ -12,6 +12,7 @@ pub mod config;
 pub mod consumer;
 mod direct;
 pub mod disabled;
+pub mod domain;
 mod engine;
 pub mod errors;
 pub mod host;

@@ -45,6 +45,9 @@ pub struct ServerInfo {
     pub connect_info: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
+    /// The JetStream domain (`jetstream { domain }`), as nats-server announces it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domain: String,
     #[serde(default, skip_serializing_if = "is_zero_i32")]
     pub api_lvl: i32,
     /// The server is in lame duck mode: clients should move to another server (nats-server

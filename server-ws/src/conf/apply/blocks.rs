@@ -29,10 +29,10 @@ const UNSUPPORTED_WS: &[&str] =
 /// (JWTs or credentials from cookies; `authorization` and `no_auth_user` are implemented).
 const REFUSED_WS: &[&str] = &["authentication", "jwt_cookie", "pass_cookie", "token_cookie", "user_cookie"];
 
-/// Keys of the `jetstream` block that are harmless to ignore on a single server (domains,
-/// placement and cluster catch-up tuning).
+/// Keys of the `jetstream` block that are harmless to ignore on a single server (placement
+/// and cluster catch-up tuning).
 const UNSUPPORTED_JS: &[&str] =
-    &["domain", "extension_hint", "max_catchup", "max_ha_assets", "max_outstanding_catchup", "strict", "unique_tag"];
+    &["extension_hint", "max_catchup", "max_ha_assets", "max_outstanding_catchup", "strict", "unique_tag"];
 
 /// Keys of the `jetstream` block that ask for encryption at rest, or for limits on what
 /// clients may hold or ask for (`limits { max_ack_pending, max_request_batch, … }`): ignoring
@@ -281,6 +281,11 @@ pub(super) fn jetstream(e: &Entry, opts: &mut Options, store_dir_set: &mut bool)
                         opts.jetstream.max_file_store = storage_size(je)?;
                     }
                     "enabled" | "enable" => enable = boolean(je)?,
+                    "domain" => {
+                        let name = string(je)?;
+                        edgebus_core::jetstream::domain::validate(name).map_err(|m| invalid(je, m))?;
+                        opts.jetstream.domain = (!name.is_empty()).then(|| name.to_string());
+                    }
                     "sync" | "sync_interval" => opts.jetstream.sync_interval = sync_interval(je, &mut opts.warnings)?,
                     // nats-server: fsync every write, as `sync_interval: always`
                     "sync_always" => {
@@ -487,8 +492,10 @@ mod tests {
         assert!(err("store_dir: /a\njetstream { store_dir: /b }").contains("Duplicate 'store_dir' configuration"));
         assert!(err("jetstream { max_file: \"12X\" }").contains("sizes defined as strings must end in K, M, G, T"));
         assert!(err("jetstream { max_file: -1 }").contains("cannot be negative"));
-        let o = ok("jetstream { domain: hub, bogus: 1 }");
+        let o = ok("jetstream { domain: hub, bogus: 1, strict: true }");
         assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
+        assert_eq!(o.jetstream.domain.as_deref(), Some("hub"));
+        assert!(err("jetstream { domain: \"a.b\" }").contains("may not contain ., * or >"));
     }
 
     #[test]
