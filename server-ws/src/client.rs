@@ -133,6 +133,8 @@ pub struct Client {
     /// because the sink (the JetStream host) owns this client.
     internal: Option<Weak<dyn InternalSink>>,
     pub meta: Mutex<ClientMeta>,
+    /// What admitted this client at its `CONNECT`, for a configuration reload to check again.
+    pub(crate) admitted: Mutex<Option<Arc<crate::reload::Admitted>>>,
     /// Set at `CONNECT` for a user with permissions: consulted by whoever delivers to it.
     pub(crate) perms: OnceLock<ReceiverPermissions>,
 }
@@ -158,6 +160,7 @@ impl Client {
             subs: Mutex::new(HashMap::new()),
             internal: None,
             meta: Mutex::new(ClientMeta::default()),
+            admitted: Mutex::new(None),
             perms: OnceLock::new(),
         }
     }

@@ -170,7 +170,8 @@ enum Step {
 }
 
 /// A decided `CONNECT`: admitted or not, and into which account (`None`: `$G`).
-type Decision = (Admission, Option<String>);
+/// An admission, the account it admits into, and the authenticator generation that decided.
+type Decision = (Admission, Option<String>, u64);
 
 /// The reader side of a connection: protocol state and the publisher half of routing.
 struct Conn {
@@ -290,14 +291,14 @@ impl Conn {
         let shared = self.shared.clone();
         let (nonce, cert, kind) = (self.nonce.clone(), self.cert.clone(), self.client.kind);
         let check = tokio::task::spawn_blocking(move || {
-            let decision = decide(shared.authenticator(kind), &opts, &nonce, cert.as_deref());
+            let decision = decide(&shared, kind, &opts, &nonce, cert.as_deref());
             (opts, decision)
         });
         match check.await {
             Ok(decided) => decided,
             // a panic in the check is this connection's panic (see `serve`)
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => (Box::default(), (Admission::Refused, None)),
+            Err(_) => (Box::default(), (Admission::Refused, None, 0)),
         }
     }
 
@@ -328,7 +329,7 @@ impl Conn {
                     if auth.is_slow() {
                         return Step::Authorize(opts);
                     }
-                    let decision = decide(auth, &opts, &self.nonce, self.cert.as_deref());
+                    let decision = decide(&self.shared, self.client.kind, &opts, &self.nonce, self.cert.as_deref());
                     if !self.connect(opts, decision) {
                         return Step::End;
                     }
@@ -371,7 +372,7 @@ impl Conn {
     }
 
     /// Applies a decided `CONNECT`; false when it was refused and the connection must end.
-    fn connect(&mut self, opts: Box<ConnectOptions>, (admission, account): Decision) -> bool {
+    fn connect(&mut self, opts: Box<ConnectOptions>, (admission, account, generation): Decision) -> bool {
         let (authorized, perms) = match admission {
             Admission::Refused => (false, None),
             Admission::Admitted(perms) => (true, perms),
@@ -388,6 +389,19 @@ impl Conn {
         self.publishing.conduct = conduct;
         // the account, like the permissions, is the first CONNECT's
         if !self.client.connected.load(Ordering::Relaxed) {
+            // kept for a reload to check again; a reload since the decision refuses it (the
+            // reload's own check may have run before this client was recorded)
+            *self.client.admitted.lock() = Some(Arc::new(crate::reload::Admitted {
+                opts: opts.clone(),
+                nonce: self.nonce.clone(),
+                cert: self.cert.clone(),
+                account: account.clone(),
+                rules: perms.as_ref().map(|p| p.rules().clone()),
+            }));
+            if generation != self.shared.auth_generation() {
+                warn!(cid = self.client.id, "authorization changed by a reload during CONNECT");
+                return self.fail(ProtocolError::AuthorizationViolation);
+            }
             if let Some(account) = account.as_deref().and_then(|a| self.shared.accounts.named(a)) {
                 self.publishing.router.set_account(account.clone());
             }
@@ -532,13 +546,17 @@ impl Conn {
 /// Checks a `CONNECT`'s credentials with the authenticator of its listener (bcrypt may make
 /// this slow: see `authorize_blocking`).
 fn decide(
-    auth: &crate::auth::Authenticator,
+    shared: &Shared,
+    kind: Kind,
     opts: &ConnectOptions,
     nonce: &str,
     cert: Option<&crate::auth::certmap::CertNames>,
 ) -> Decision {
+    // the generation first: a reload in between makes the decision look older, never newer
+    let generation = shared.auth_generation();
+    let auth = shared.authenticator(kind);
     let (admission, account) = auth.authorize_as(opts, nonce, cert);
-    (admission, account.map(str::to_string))
+    (admission, account.map(str::to_string), generation)
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {

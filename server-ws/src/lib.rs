@@ -15,6 +15,7 @@ pub mod lame_duck;
 pub mod monitor;
 pub mod options;
 pub mod perms;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod signals;

@@ -90,7 +90,7 @@ pub(crate) fn varz(shared: &Shared) -> Value {
         "go": format!("edgebus {}", env!("CARGO_PKG_VERSION")),
         "host": o.host,
         "port": shared.client_addr.lock().map_or(0, |a| a.port()),
-        "auth_required": shared.auth.required(),
+        "auth_required": shared.authenticator(crate::transport::Kind::Tcp).required(),
         "tls_timeout": o.tls.timeout.as_secs_f64(),
         "max_connections": o.max_connections,
         "max_subscriptions": o.max_subscriptions,

@@ -8,12 +8,13 @@ use std::time::{Instant, SystemTime};
 
 use edgebus_core::proto::{Limits, ServerInfo};
 use edgebus_core::session::SessionConfig;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::accounts::Account;
+use crate::auth::Authenticator;
 use crate::client::Client;
 use crate::conn;
 use crate::js_disabled::NotEnabled;
@@ -39,12 +40,15 @@ pub struct Stats {
 /// path reads `genid` atomically and serves publishes from each connection's own cache.
 pub struct Shared {
     pub opts: Options,
-    /// Credential checks and each user's compiled permissions.
-    pub auth: crate::auth::Authenticator,
+    /// Credential checks and each user's compiled permissions; replaced by a reload.
+    auth: RwLock<Arc<Authenticator>>,
     /// The same for WebSocket clients: the `websocket { authorization, no_auth_user }`
     /// override when there is one, else the top-level authorization (without certificate
     /// mapping: WebSocket clients present no client certificate here).
-    pub ws_auth: crate::auth::Authenticator,
+    ws_auth: RwLock<Arc<Authenticator>>,
+    /// Counts authenticator replacements: a CONNECT decided by an older generation than the
+    /// current one raced a reload and is refused (see `conn`).
+    auth_generation: AtomicU64,
     pub server_id: String,
     pub server_name: String,
     pub started: Instant,
@@ -67,11 +71,23 @@ pub struct Shared {
 
 impl Shared {
     /// The authenticator for clients of the listener `kind`.
-    pub fn authenticator(&self, kind: Kind) -> &crate::auth::Authenticator {
+    pub fn authenticator(&self, kind: Kind) -> Arc<Authenticator> {
         match kind {
-            Kind::Tcp => &self.auth,
-            Kind::WebSocket => &self.ws_auth,
+            Kind::Tcp => self.auth.read().clone(),
+            Kind::WebSocket => self.ws_auth.read().clone(),
         }
+    }
+
+    /// The authenticators' generation (see `auth_generation`).
+    pub fn auth_generation(&self) -> u64 {
+        self.auth_generation.load(Ordering::Acquire)
+    }
+
+    /// Puts reloaded authenticators in place; returns the new generation.
+    pub fn replace_authenticators(&self, tcp: Authenticator, ws: Authenticator) -> u64 {
+        *self.auth.write() = Arc::new(tcp);
+        *self.ws_auth.write() = Arc::new(ws);
+        self.auth_generation.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     pub fn session_config(&self, kind: Kind) -> SessionConfig {
@@ -178,8 +194,9 @@ impl Server {
         let accounts = crate::accounts::Accounts::new(&account_configs).map_err(|e| bad(e.to_string()))?;
         let server_id = new_server_id();
         let shared = Arc::new(Shared {
-            auth,
-            ws_auth,
+            auth: RwLock::new(Arc::new(auth)),
+            ws_auth: RwLock::new(Arc::new(ws_auth)),
+            auth_generation: AtomicU64::new(0),
             server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
             server_id,
             started: Instant::now(),

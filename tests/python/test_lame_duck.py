@@ -1,4 +1,4 @@
-"""Lame duck mode and the other operator signals, as nats-server 2.14 answers them.
+"""Lame duck mode, reload and the other operator signals, as nats-server 2.14 answers them.
 
 `SIGUSR2` (or `--signal ldm=<pid>`): every connected client gets an INFO with `ldm: true`
 (nats-py calls `lame_duck_mode_cb`), new connections are refused at once, and after the grace
@@ -123,7 +123,7 @@ async def test_sighup_with_an_unchanged_config_keeps_serving(make_server):
 
 async def test_sighup_refuses_a_change_it_cannot_apply_and_keeps_the_old_settings(make_server, edgebus_only):
     if not edgebus_only:
-        pytest.skip("nats-server reloads max_payload; edgebus refuses every change for now")
+        pytest.skip("nats-server reloads max_payload; edgebus reloads only the authorization block")
     srv = make_server()
     srv.config_path.write_text(srv.config_path.read_text() + "\nmax_payload: 100\n")
     srv.signal(signal.SIGHUP)
@@ -154,3 +154,64 @@ async def test_sigusr1_reopens_a_rotated_log_file(make_server, tmp_path):
     srv.signal(signal.SIGUSR2)
     assert await wait_exit(srv.proc, 30) == 0
     assert "lame duck" in log.read_text().lower()
+
+
+USERS = """
+authorization {{
+  users: [
+    {{ user: a, password: pa {perms} }}
+    {{ user: {second}, password: p2 }}
+  ]
+}}
+"""
+
+
+async def test_sighup_applies_new_users_and_closes_the_ones_removed(make_server):
+    srv = make_server(USERS.format(perms="", second="b"))
+    base = srv.config_path.read_text()
+    loop = asyncio.get_running_loop()
+    b_closed = loop.create_future()
+
+    async def on_b_closed():
+        if not b_closed.done():
+            b_closed.set_result(True)
+
+    a = await nats_connect(f"nats://a:pa@{HOST}:{srv.port}")
+    b = await nats_connect(f"nats://b:p2@{HOST}:{srv.port}", closed_cb=on_b_closed)
+    srv.config_path.write_text(base.replace("user: b,", "user: c,"))
+    srv.signal(signal.SIGHUP)
+    await asyncio.wait_for(b_closed, 10)
+    # a is untouched: a round trip through the server after the reload
+    async def echo(m):
+        await m.respond(m.data)
+
+    await a.subscribe("reload.echo", cb=echo)
+    assert (await a.request("reload.echo", b"kept", timeout=5)).data == b"kept"
+    with pytest.raises(Exception):
+        await nats_connect(f"nats://b:p2@{HOST}:{srv.port}")
+    c = await nats_connect(f"nats://c:p2@{HOST}:{srv.port}")
+    assert (await c.request("reload.echo", b"new user", timeout=5)).data == b"new user"
+    await c.close()
+    await a.close()
+
+
+async def test_sighup_with_new_permissions_closes_the_client_they_change(make_server, edgebus_only):
+    if not edgebus_only:
+        pytest.skip("nats-server swaps permissions in place; edgebus closes the client so it reconnects under them")
+    srv = make_server(USERS.format(perms="", second="b"))
+    base = srv.config_path.read_text()
+    closed = asyncio.get_running_loop().create_future()
+
+    async def on_closed():
+        if not closed.done():
+            closed.set_result(True)
+
+    a = await nats_connect(f"nats://a:pa@{HOST}:{srv.port}", closed_cb=on_closed)
+    b = await nats_connect(f"nats://b:p2@{HOST}:{srv.port}")
+    srv.config_path.write_text(base.replace("password: pa ", 'password: pa, permissions: { publish: { deny: ["x.>"] } } '))
+    srv.signal(signal.SIGHUP)
+    await asyncio.wait_for(closed, 10)
+    assert b.is_connected
+    await b.flush(timeout=5)
+    await b.close()
+    assert "authorization violation after a reload" in srv.log_text()

@@ -110,6 +110,8 @@ pub struct Permissions {
     deny_filter: Option<Sublist<()>>,
     deny_subjects: Vec<Vec<u8>>,
     response: Option<ResponseRule>,
+    /// The rules as configured, to tell whether a reloaded configuration changed them.
+    rules: PermissionsConfig,
 }
 
 impl fmt::Debug for Permissions {
@@ -129,8 +131,13 @@ fn trie(entries: &[String], queues: bool) -> Result<Sublist<()>, InvalidPermissi
 }
 
 impl Permissions {
+    /// The configuration these were compiled from.
+    pub fn rules(&self) -> &PermissionsConfig {
+        &self.rules
+    }
+
     pub fn compile(cfg: &PermissionsConfig) -> Result<Permissions, InvalidPermission> {
-        let mut p = Permissions { response: cfg.response, ..Permissions::default() };
+        let mut p = Permissions { response: cfg.response, rules: cfg.clone(), ..Permissions::default() };
         let mut publish = cfg.publish.clone();
         if cfg.response.is_some() {
             // nats-server: allow_responses turns off the blanket publish allow.
