@@ -419,6 +419,7 @@ pub fn start(rc: &Shared) {
 /// Delivers pending status events (outside any borrow: callbacks may use the bus).
 pub fn dispatch_status(rc: &Shared) {
     let Some((callback, events)) = rc.borrow_mut().link.as_mut().and_then(Link::take_status) else { return };
+    crate::tabs::relay_status(rc, &events);
     for e in events {
         if let Err(err) = callback.call1(&JsValue::NULL, &e) {
             web_sys::console::error_2(&"edgebus: status callback threw".into(), &err);

@@ -15,6 +15,7 @@ import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./lin
 import { Msg, MsgBatch } from "./msg.js";
 import { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
+import { Leader, remoteEngine } from "./remote.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
 
@@ -253,6 +254,30 @@ export class Bus {
   constructor(raw: WasmBus) {
     this.wasm = raw;
     this.maxPayload = raw.maxPayload();
+    // a bus shared between tabs: the leader's link reports to every context, and the
+    // leader runs the engine calls of the others (see remote.ts)
+    raw.linkStatus((s: LinkStatus) => this.linkStatus(s));
+    if (raw.info().role !== "alone") {
+      new Leader(this, () => this.wasm.info().role === "client");
+      this.remote = remoteEngine(this);
+    }
+  }
+
+  /** A client context's engine calls, sent to the leader (see remote.ts). */
+  private remote: WasmBus | null = null;
+
+  /** @internal What runs on the store's engine (KV, the object store, pull fetches): this
+   *  context's own, or, in a client of another context's bus, the leader's. */
+  get engine(): WasmBus {
+    const raw = this.raw;
+    return this.remote && raw.info().role === "client" ? this.remote : raw;
+  }
+
+  /** Hands a link status event to every watcher. */
+  private linkStatus(s: LinkStatus): void {
+    // The link gave up on credentials the server refused: an error the app can act on.
+    if (s.type === "closed" && s.error) s.err = new AuthorizationError(s.error);
+    for (const w of [...this.statusListeners]) w.push(s);
   }
 
   /** @internal The wasm side (kept out of the published types: see tsconfig's
@@ -387,13 +412,10 @@ export class Bus {
    *  imported subjects reach local subscribers, local publishes on exported subjects reach
    *  the server (kept in the outbox while offline), requests work both ways. Resolves once
    *  the stored outbox is loaded; connecting and reconnecting happen in the background:
-   *  watch `status()`. */
+   *  watch `status()`. A bus shared between tabs has one link, its leader's: called in a
+   *  client context, the leader makes it; whichever context leads next re-creates it. */
   async connect(url: string, opts: ConnectOptions = {}): Promise<Link> {
-    await this.raw.connect(url, opts, (s: LinkStatus) => {
-      // The link gave up on credentials the server refused: an error the app can act on.
-      if (s.type === "closed" && s.error) s.err = new AuthorizationError(s.error);
-      for (const w of [...this.statusListeners]) w.push(s);
-    });
+    await this.raw.connect(url, opts, (s: LinkStatus) => this.linkStatus(s));
     this.link = new Link(this);
     return this.link;
   }
@@ -449,7 +471,7 @@ export class Bus {
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
     checkBucket(bucket);
-    await this.raw.kvBind(bucket, opts);
+    await this.engine.kvBind(bucket, opts);
     return new KV(this, bucket);
   }
 
