@@ -220,3 +220,53 @@ test("pull fetch and the object store in a client tab", async () => {
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("per-subscription interest: a publish no subscriber of a client tab wants never crosses to it; overlapping subscriptions get one copy each", async () => {
+  const { context, pages, errors } = await tabs(2);
+  const [a, b] = pages;
+  await openAll(pages, "tabs-interest");
+  assert.equal(await role(b), "client");
+  /** Messages the client's connection got from the leader so far (its link's counter). */
+  const crossed = () => b.evaluate(() => window.bus.raw.linkInfo().received);
+  await b.evaluate(() => {
+    window.got = { only: 0, wild: 0, exact: 0, marker: 0 };
+    window.subs = {
+      only: window.bus.subscribe("b.only", { callback: () => window.got.only++ }),
+      wild: window.bus.subscribe("d.>", { callback: () => window.got.wild++ }),
+      exact: window.bus.subscribe("d.x", { callback: () => window.got.exact++ }),
+      marker: window.bus.subscribe("marker", { callback: () => window.got.marker++ }),
+    };
+    return window.bus.flush();
+  });
+  // a request in b round-trips through the leader: its SUBs are in place after it
+  await a.evaluate(() => window.bus.subscribe("ping", { callback: (_e, m) => m.respond("pong") }));
+  assert.equal(await b.evaluate(async () => (await window.bus.request("ping")).string()), "pong");
+
+  const before = await crossed();
+  await a.evaluate(() => {
+    for (let i = 0; i < 1000; i++) window.bus.publish("nobody.x", "x");
+    window.bus.publish("b.only", "1");
+    window.bus.publish("d.x", "1");
+    window.bus.publish("marker", "1");
+  });
+  await b.waitForFunction(() => window.got.marker === 1, null, { timeout: 10000, polling: 20 });
+  assert.deepEqual(await b.evaluate(() => window.got), { only: 1, wild: 1, exact: 1, marker: 1 });
+  // b.only, d.x (one copy for its two subscriptions) and the marker: not the 1000
+  assert.equal(await crossed() - before, 3);
+
+  // once b unsubscribes, b.only stays in the leader's tab
+  await b.evaluate(() => { window.subs.only.unsubscribe(); return window.bus.request("ping"); });
+  const after = await crossed();
+  await a.evaluate(() => {
+    for (let i = 0; i < 100; i++) window.bus.publish("b.only", "x");
+    window.bus.publish("marker", "2");
+  });
+  await b.waitForFunction(() => window.got.marker === 2, null, { timeout: 10000, polling: 20 });
+  assert.equal(await crossed() - after, 1);
+  assert.equal(await b.evaluate(() => window.got.only), 1);
+
+  for (const page of [b, a]) await page.evaluate(() => window.bus.close());
+  await a.evaluate(() => window.edgebus.deleteStorage("tabs-interest"));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -508,6 +508,16 @@ impl Link {
         self.core.outbox().entries().cloned().collect()
     }
 
+    /// Subscribes `subject` at the leader for the page's subscription `sid` (`None`: ends
+    /// it), and writes that out.
+    pub fn mirror(&mut self, broker: &mut Broker, sid: u64, subject: Option<&str>) {
+        match subject {
+            Some(s) => self.core.want(sid, s),
+            None => self.core.unwant(sid),
+        }
+        self.take_local(broker);
+    }
+
     /// Whether this is a client context's link to its leader (not a server link).
     pub fn is_tab(&self) -> bool {
         self.tabs.is_some()

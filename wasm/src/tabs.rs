@@ -9,7 +9,9 @@
 //! **Clients.** Every other context is a normal in-page bus (its local subscriptions and
 //! callbacks work unchanged) with no store of its own: its engine is detached, and its link
 //! is the core's link state machine ([`crate::socket::Link`]) dialing the leader over this
-//! module's `BroadcastChannel` instead of a WebSocket, exporting and importing every subject.
+//! module's `BroadcastChannel` instead of a WebSocket, exporting every subject and
+//! subscribing at the leader what this context subscribes (so a publish no subscriber here
+//! wants never crosses the channel).
 //! Reconnects, re-subscribing, the outbox and the echo rule are the link's. JetStream calls go
 //! to the leader's engine as the `$JS.API` requests they already are. KV, the object store
 //! and pull fetches, which the page runs on its engine directly, the package sends to the
@@ -390,7 +392,8 @@ where
     inner.detach_engine();
     let config = LinkConfig {
         exports: vec![">".into()],
-        imports: vec![">".into()],
+        // nothing by configuration: the link mirrors this context's subscriptions
+        imports: Vec::new(),
         inbox_prefix: inner.inbox_prefix.clone(),
         id_prefix: format!("{}-", hub.pipe.id),
         name: name.into(),

@@ -7,8 +7,9 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
+use super::interest::Subs;
 use super::{Backoff, BadSubject, LinkConfig, LinkError, Outbox, OutboxCommit, Schedule};
-use crate::proto::{write_connect, write_pub, write_sub, Limits, ServerOp, ServerOpParser, PING, PONG};
+use crate::proto::{write_connect, write_pub, Limits, ServerOp, ServerOpParser, PING, PONG};
 
 const MS: u64 = 1_000_000;
 
@@ -152,6 +153,10 @@ pub struct Link {
     last_error: Option<LinkError>,
     /// A `Persist` is out and not yet written.
     persisting: bool,
+    /// The subscriptions on the other side.
+    subs: Subs,
+    /// Whether `CONNECT` and the subscriptions went out on the current connection.
+    greeted: bool,
     stats: Stats,
 }
 
@@ -166,6 +171,8 @@ impl Link {
             ..schedule
         };
         Ok(Link {
+            subs: Subs::new(config.interest()),
+            greeted: false,
             backoff: Backoff::new(schedule.reconnect_min_ms, schedule.reconnect_max_ms),
             config,
             schedule,
@@ -293,6 +300,9 @@ impl Link {
                     {
                         continue;
                     }
+                    if self.subs.is_copy(&m.sid, &m.subject) {
+                        continue;
+                    }
                     self.stats.received += 1;
                     let split = m.header_len.unwrap_or(0).min(m.message.len());
                     let headers = m.header_len.map(|_| m.message.slice(..split));
@@ -315,6 +325,18 @@ impl Link {
         }
         self.go_down();
         self.schedule_retry(now);
+    }
+
+    /// Subscribes `subject` on the other side too, on top of the configured imports, until
+    /// [`Link::unwant`] with the same `key`: a tab's link to its bus's leader mirrors the
+    /// tab's subscriptions so, and then only what they want crosses. Kept across reconnects.
+    pub fn want(&mut self, key: u64, subject: &str) {
+        self.subs.add(key, subject, self.greeted.then_some(&mut self.out));
+    }
+
+    /// Ends what [`Link::want`] asked for under `key`.
+    pub fn unwant(&mut self, key: u64) {
+        self.subs.remove(key, self.greeted.then_some(&mut self.out));
     }
 
     /// The server's `max_payload`, once a server has sent its `INFO`.
@@ -445,6 +467,7 @@ impl Link {
         self.pings.clear();
         self.unanswered = 0;
         self.outbox.rewind();
+        self.greeted = false;
     }
 
     /// Gives up on the current socket without waiting for it to close.
@@ -492,10 +515,8 @@ impl Link {
         }
         self.server = if greeting.server_name.is_empty() { greeting.server_id } else { greeting.server_name };
         write_connect(&mut self.out, self.config.connect_json().as_bytes());
-        for (i, subject) in self.config.interest().enumerate() {
-            let mut sid = itoa::Buffer::new();
-            write_sub(&mut self.out, subject.as_bytes(), None, sid.format(i + 1).as_bytes());
-        }
+        self.subs.write_all(&mut self.out);
+        self.greeted = true;
         self.out.extend_from_slice(PING);
         self.pings.push_back(PingMark::Handshake);
     }
