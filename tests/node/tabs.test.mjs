@@ -333,7 +333,7 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
   await context.close();
 });
 
-test("a client tab: JetStream requests, KV, the server link and fetch reach the leader (tabs-clients.test.mjs has more); push consume is the leader's (NotLeaderError); share: false refuses with StorageLockedError", async () => {
+test("a client tab: JetStream requests, KV, the server link, fetch and push consume reach the leader (tabs-clients.test.mjs has more); share: false refuses with StorageLockedError", async () => {
   const { context, pages, errors } = await tabs(2);
   const [a, b] = pages;
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
@@ -356,8 +356,8 @@ test("a client tab: JetStream requests, KV, the server link and fetch reach the 
     return out;
   });
   assert.deepEqual(r, { role: "client", kv: "no error", connect: "no error" });
-  // JetStream requests (publish, the managers, getMessage) and pulls reach the leader's
-  // engine; push consume is refused, not left to return nothing
+  // JetStream requests (publish, the managers, getMessage), pulls and push consumers reach
+  // the leader's engine
   await a.evaluate(async () => {
     const jsm = await window.bus.jetstreamManager();
     await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
@@ -376,15 +376,15 @@ test("a client tab: JetStream requests, KV, the server link and fetch reach the 
       out.fetch = e.name;
     }
     const pc = await window.bus.jetstream().consumers.getPushConsumer("S", "p");
-    try {
-      await pc.consume();
-      out.consume = "no error";
-    } catch (e) {
-      out.consume = e.name;
+    const msgs = await pc.consume();
+    for await (const m of msgs) {
+      out.consume = `${m.subject}=${m.string()}`;
+      m.ack();
+      break;
     }
     return out;
   });
-  assert.deepEqual(js, { seq: 1, stored: "from b", fetch: ["from b"], consume: "NotLeaderError" });
+  assert.deepEqual(js, { seq: 1, stored: "from b", fetch: ["from b"], consume: "s.b=from b" });
   for (const p of [b, a]) await p.evaluate(() => window.bus.close());
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-client"));
   assert.deepEqual(errors, []);

@@ -11,13 +11,17 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::proto::{write_sub, write_unsub};
 use crate::subject::matches;
 
 /// Sids of the configured subscriptions start at 1; those asked for later start here.
 const FIRST_WANTED_SID: u64 = 1 << 32;
+
+fn parse_sid(sid: &[u8]) -> Option<u64> {
+    core::str::from_utf8(sid).ok()?.parse().ok()
+}
 
 /// One subscription on the wire.
 struct Sub {
@@ -73,6 +77,15 @@ impl Subs {
         }
     }
 
+    /// The subject to route a message that came for subscription `sid` on locally, when it
+    /// is not the message's own: the subscription's, if literal (see [`super::Msg::route`]).
+    pub(super) fn route(&self, sid: &[u8], subject: &[u8]) -> Option<Bytes> {
+        let sid = parse_sid(sid)?;
+        let sub = self.subs.iter().find(|s| s.sid == sid)?;
+        let literal = !sub.subject.split('.').any(|t| t == "*" || t == ">");
+        (literal && sub.subject.as_bytes() != subject).then(|| Bytes::copy_from_slice(sub.subject.as_bytes()))
+    }
+
     /// Whether a message on `subject` that came for subscription `sid` is a second copy: a
     /// subscription of the link with a lower sid matches the subject too, and its copy is
     /// the one published locally.
@@ -80,7 +93,7 @@ impl Subs {
         if !self.wanted {
             return false;
         }
-        let Some(sid) = core::str::from_utf8(sid).ok().and_then(|s| s.parse::<u64>().ok()) else { return false };
+        let Some(sid) = parse_sid(sid) else { return false };
         self.subs.iter().any(|s| s.sid < sid && matches(s.subject.as_bytes(), subject))
     }
 }
@@ -106,6 +119,10 @@ mod tests {
         assert!(!subs.is_copy(b"4294967296", b"a.b"));
         assert!(subs.is_copy(b"4294967297", b"a.b"));
         assert!(!subs.is_copy(b"4294967296", b"a.c"));
+        // a delivery under another subject than its subscription's routes on the latter
+        assert_eq!(subs.route(b"4294967297", b"s.1"), Some(Bytes::from_static(b"a.b")));
+        assert_eq!(subs.route(b"4294967297", b"a.b"), None);
+        assert_eq!(subs.route(b"4294967296", b"s.1"), None, "a wildcard subscription");
         out.clear();
         subs.remove(7, Some(&mut out));
         assert_eq!(&out[..], b"UNSUB 4294967296\r\n");

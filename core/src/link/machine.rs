@@ -14,13 +14,17 @@ use crate::proto::{write_connect, write_pub, Limits, ServerOp, ServerOpParser, P
 const MS: u64 = 1_000_000;
 
 /// A message crossing the link, in either direction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Msg {
     pub subject: Bytes,
     pub reply: Option<Bytes>,
     /// The raw header block, if the message has one.
     pub headers: Option<Bytes>,
     pub payload: Bytes,
+    /// From the server: the subject to route it on locally when that is not `subject`: the
+    /// literal subject of the subscription it came for (a JetStream delivery comes under
+    /// the stream's subject for a subscription on the deliver subject).
+    pub route: Option<Bytes>,
 }
 
 /// Where the link is.
@@ -295,19 +299,27 @@ impl Link {
                     self.events.push_back(Event::ServerError(text));
                 }
                 ServerOp::Msg(m) => {
+                    let route = self.subs.route(&m.sid, &m.subject);
                     if self.config.skip_consumer_deliveries
+                        && route.is_none()
                         && m.reply.as_deref().is_some_and(|r| r.starts_with(crate::proto::ACK_PREFIX))
                     {
                         continue;
                     }
-                    if self.subs.is_copy(&m.sid, &m.subject) {
+                    if self.subs.is_copy(&m.sid, route.as_deref().unwrap_or(&m.subject)) {
                         continue;
                     }
                     self.stats.received += 1;
                     let split = m.header_len.unwrap_or(0).min(m.message.len());
                     let headers = m.header_len.map(|_| m.message.slice(..split));
                     let payload = m.message.slice(split..);
-                    self.events.push_back(Event::Deliver(Msg { subject: m.subject, reply: m.reply, headers, payload }));
+                    self.events.push_back(Event::Deliver(Msg {
+                        subject: m.subject,
+                        reply: m.reply,
+                        headers,
+                        payload,
+                        route,
+                    }));
                 }
             }
         }
