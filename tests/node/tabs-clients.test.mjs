@@ -1,9 +1,12 @@
-// A client tab of a shared bus (see tabs.test.mjs) does what the leader does: here, the
-// server link. `bus.connect` in a client asks the leader (one WebSocket per origin), status
-// events reach every tab, and when the leader's renderer crashes the tab that takes over
-// re-creates the link with the same options and the stored outbox: a nats-py client on the
-// real server reads every publish exactly once. Needs `bash web/build.sh` and the release
-// server (tests/setup.sh does both).
+// A client tab of a shared bus (see tabs.test.mjs) does what the leader does:
+//  - the server link: `bus.connect` in a client asks the leader (one WebSocket per origin),
+//    status events reach every tab, and when the leader's renderer crashes the tab that
+//    takes over re-creates the link with the same options and the stored outbox: a nats-py
+//    client on the real server reads every publish exactly once;
+//  - KV, pull fetch and the object store, sent to the leader's engine (web/src/remote.ts);
+//  - per-subscription interest: what a client does not subscribe never crosses to it
+//    (counted on its link to the leader).
+// Needs `bash web/build.sh` and the release server (tests/setup.sh does both).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.mjs";
@@ -221,7 +224,7 @@ test("pull fetch and the object store in a client tab", async () => {
   await context.close();
 });
 
-test("per-subscription interest: a publish no subscriber of a client tab wants never crosses to it; overlapping subscriptions get one copy each", async () => {
+test("per-subscription interest: a publish no subscriber of a client tab wants never crosses to it; overlapping subscriptions get one copy each; a request nobody serves gets no-responders in every tab", async () => {
   const { context, pages, errors } = await tabs(2);
   const [a, b] = pages;
   await openAll(pages, "tabs-interest");
@@ -264,6 +267,12 @@ test("per-subscription interest: a publish no subscriber of a client tab wants n
   await b.waitForFunction(() => window.got.marker === 2, null, { timeout: 10000, polling: 20 });
   assert.equal(await crossed() - after, 1);
   assert.equal(await b.evaluate(() => window.got.only), 1);
+
+  // nobody subscribes it in any tab: a request fails fast in both
+  for (const page of [a, b]) {
+    const r = await page.evaluate(() => window.bus.request("nobody.here", "?", { timeout: 5000 }).then(() => "answered", (e) => e.name));
+    assert.equal(r, "NoRespondersError");
+  }
 
   for (const page of [b, a]) await page.evaluate(() => window.bus.close());
   await a.evaluate(() => window.edgebus.deleteStorage("tabs-interest"));
