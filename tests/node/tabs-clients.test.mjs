@@ -279,3 +279,26 @@ test("per-subscription interest: a publish no subscriber of a client tab wants n
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("after a hand-over the new leader serves the engine calls: KV from a client of the tab that took over", async () => {
+  const { context, pages, errors } = await tabs(3);
+  const [a, b, c] = pages;
+  await openAll(pages, "tabs-takeover");
+  assert.deepEqual([await role(a), await role(b), await role(c)], ["leader", "client", "client"]);
+  await b.evaluate(async () => { window.kv = await window.bus.kv("k"); await window.kv.put("x", "from b"); });
+  await a.close();
+  const roles = async () => [await role(b), await role(c)].sort().join(",");
+  while ((await roles()) !== "client,leader") await new Promise((r) => setTimeout(r, 50));
+  const [leader, client] = (await role(b)) === "leader" ? [b, c] : [c, b];
+  const got = await client.evaluate(async () => {
+    const kv = await window.bus.kv("k");
+    await kv.put("y", "after");
+    return [(await kv.get("x")).string(), (await kv.get("y")).string()];
+  });
+  assert.deepEqual(got, ["from b", "after"]);
+  assert.equal(await leader.evaluate(async () => (await (await window.bus.kv("k")).get("y")).string()), "after");
+  for (const page of [client, leader]) await page.evaluate(() => window.bus.close());
+  await b.evaluate(() => window.edgebus.deleteStorage("tabs-takeover"));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

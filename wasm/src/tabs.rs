@@ -466,6 +466,14 @@ async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
         crate::bus::engine_call(rc, |js, _, _| js.set_limits(limits))?;
     }
     after(rc);
+    // the package starts serving the clients' engine calls (web/src/remote.ts)
+    if let Some(status) = status_sink(rc) {
+        let event = Object::new();
+        let _ = Reflect::set(&event, &"type".into(), &"leader".into());
+        if let Err(err) = status.call1(&JsValue::NULL, &event) {
+            web_sys::console::error_2(&"edgebus: status callback threw".into(), &err);
+        }
+    }
     // the link the old leader had, with its options and the stored outbox
     let server_link = rc.borrow().tabs.as_ref().and_then(|hub| hub.server_link.clone());
     if let Some((url, opts)) = server_link {

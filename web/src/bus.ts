@@ -256,21 +256,28 @@ export class Bus {
     this.maxPayload = raw.maxPayload();
     // a bus shared between tabs: the leader's link reports to every context, and the
     // leader runs the engine calls of the others (see remote.ts)
-    raw.linkStatus((s: LinkStatus) => this.linkStatus(s));
-    if (raw.info().role !== "alone") {
-      new Leader(this, () => this.wasm.info().role === "client");
-      this.remote = remoteEngine(this);
-    }
+    raw.linkStatus((s: LinkStatus | { type: "leader" }) => (s.type === "leader" ? this.lead() : this.linkStatus(s)));
+    const role = raw.info().role;
+    if (role === "leader") this.lead();
+    if (role === "client") this.remote = remoteEngine(this);
   }
 
-  /** A client context's engine calls, sent to the leader (see remote.ts). */
+  /** This context leads a shared bus (from `open`, or taking over): it serves the engine
+   *  calls of the others. */
+  private lead(): void {
+    this.remote = null;
+    new Leader(this);
+  }
+
+  /** A client context's engine calls, sent to the leader (see remote.ts); `null` once this
+   *  context leads. */
   private remote: WasmBus | null = null;
 
   /** @internal What runs on the store's engine (KV, the object store, pull fetches): this
    *  context's own, or, in a client of another context's bus, the leader's. */
   get engine(): WasmBus {
     const raw = this.raw;
-    return this.remote && raw.info().role === "client" ? this.remote : raw;
+    return this.remote ?? raw;
   }
 
   /** Hands a link status event to every watcher. */

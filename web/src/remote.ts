@@ -107,20 +107,17 @@ interface Download {
   free(): void;
 }
 
-/** Runs the calls clients send, on this context's engine, whenever it is the leader. */
+/** Runs the calls clients send, on this context's engine: made when this context comes to
+ *  lead (a client subscribes nothing here, so the calls cross to the leader only). */
 export class Leader {
   private uploads = new Map<string, Upload>();
 
-  constructor(
-    private readonly bus: CallBus,
-    private readonly isClient: () => boolean,
-  ) {
+  constructor(private readonly bus: CallBus) {
     bus.subscribe(`${CALL}*`, { callback: (_e, m) => void this.serve(m) });
   }
 
   private async serve(m: Msg): Promise<void> {
-    // every context listens; a client's own calls and other clients' reach it too
-    if (this.isClient() || !m.reply) return;
+    if (!m.reply) return;
     let out: { ok?: unknown; error?: WireError };
     try {
       out = { ok: await this.run(m.subject.slice(CALL.length), unpack(m.data) as unknown[]) };
@@ -191,7 +188,8 @@ export class Leader {
 
 /** The engine methods of the wasm bus, each sent to the leader. */
 export function remoteEngine(bus: CallBus): WasmBus {
-  const call = async (method: string, args: unknown[], timeout = 30_000): Promise<unknown> => {
+  // a call in flight when the leader goes gets no reply: TimeoutError after this
+  const call = async (method: string, args: unknown[], timeout = 10_000): Promise<unknown> => {
     const m = await bus.request(CALL + method, pack(args), { timeout });
     const r = unpack(m.data) as { ok?: unknown; error?: WireError };
     if (r.error) throw fromWire(r.error);
