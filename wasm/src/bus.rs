@@ -305,7 +305,16 @@ impl Inner {
             .subscribe_local(self.page, subject.as_bytes(), queue.map(str::as_bytes))
             .map_err(|e| BusError::BadSubject(format!("{subject}: {e}")))?;
         self.subs.insert(sid, SubEntry { handler, max: 0, received: 0 });
+        self.mirror(sid, Some(subject));
         Ok(sid)
+    }
+
+    /// A client context's link to the leader subscribes there what the page subscribes
+    /// here (`None`: the subscription `sid` ended), so only what this context wants crosses.
+    fn mirror(&mut self, sid: u64, subject: Option<&str>) {
+        if let Some(l) = self.link.as_mut().filter(|l| l.is_tab()) {
+            l.mirror(&mut self.broker, sid, subject);
+        }
     }
 
     /// Ends a subscription now (`max == 0`) or after `max` messages in total; its handler is
@@ -318,6 +327,7 @@ impl Inner {
         } else {
             self.subs.remove(&sid);
             self.broker.unsubscribe_local(self.page, sid, 0);
+            self.mirror(sid, None);
         }
     }
 

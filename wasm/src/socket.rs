@@ -419,6 +419,7 @@ pub fn start(rc: &Shared) {
 /// Delivers pending status events (outside any borrow: callbacks may use the bus).
 pub fn dispatch_status(rc: &Shared) {
     let Some((callback, events)) = rc.borrow_mut().link.as_mut().and_then(Link::take_status) else { return };
+    crate::tabs::relay_status(rc, &events);
     for e in events {
         if let Err(err) = callback.call1(&JsValue::NULL, &e) {
             web_sys::console::error_2(&"edgebus: status callback threw".into(), &err);
@@ -505,6 +506,16 @@ impl Link {
     /// The publishes the other end has not confirmed yet.
     pub fn unconfirmed(&self) -> Vec<Entry> {
         self.core.outbox().entries().cloned().collect()
+    }
+
+    /// Subscribes `subject` at the leader for the page's subscription `sid` (`None`: ends
+    /// it), and writes that out.
+    pub fn mirror(&mut self, broker: &mut Broker, sid: u64, subject: Option<&str>) {
+        match subject {
+            Some(s) => self.core.want(sid, s),
+            None => self.core.unwant(sid),
+        }
+        self.take_local(broker);
     }
 
     /// Whether this is a client context's link to its leader (not a server link).

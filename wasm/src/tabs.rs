@@ -9,10 +9,19 @@
 //! **Clients.** Every other context is a normal in-page bus (its local subscriptions and
 //! callbacks work unchanged) with no store of its own: its engine is detached, and its link
 //! is the core's link state machine ([`crate::socket::Link`]) dialing the leader over this
-//! module's `BroadcastChannel` instead of a WebSocket, exporting and importing every subject.
+//! module's `BroadcastChannel` instead of a WebSocket, exporting every subject and
+//! subscribing at the leader what this context subscribes (so a publish no subscriber here
+//! wants never crosses the channel).
 //! Reconnects, re-subscribing, the outbox and the echo rule are the link's. JetStream calls go
-//! to the leader's engine as the `$JS.API` requests they already are; KV and the object
-//! store, which the page runs on its engine directly, are refused with `NotLeaderError`.
+//! to the leader's engine as the `$JS.API` requests they already are. KV, the object store
+//! and pull fetches, which the page runs on its engine directly, the package sends to the
+//! leader as requests too (`web/src/remote.ts`: the leader runs the same method and
+//! replies); called here in a client they are refused ([`refuse_in_client`]).
+//!
+//! **Server link.** The link to a server is the leader's (one WebSocket per origin):
+//! `bus.connect` in a client asks the leader over the channel, and every context keeps the
+//! link's options, so whichever leads next re-creates it with the stored outbox. The
+//! leader's status events are relayed to every context.
 //!
 //! **Hand-over.** A client stays queued for the store lock. When the leader closes or dies,
 //! the browser grants the lock to the next in the queue, which loads the store (everything
@@ -24,7 +33,9 @@
 //!
 //! Messages on the channel are `{ t, from, to?, bytes? }`: `who` (asks the leader to
 //! announce itself), `leader` (the sender leads), `open`, `data` and `close` (one protocol
-//! connection between a client and the leader, both ways).
+//! connection between a client and the leader, both ways); for the server link `connect`
+//! and `unlink` (a client asks the leader), `link` / `unlink` (`{ url, opts }`: the leader
+//! tells what it runs) and `status` (`{ event }`: the leader's link status).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -64,14 +75,22 @@ pub struct Pipe {
 impl Pipe {
     /// Posts `{ t: kind, from, to?, bytes? }`.
     pub fn post(&self, kind: &str, to: Option<&str>, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(b) => self.post_fields(kind, to, &[("bytes", &Uint8Array::from(b).into())]),
+            None => self.post_fields(kind, to, &[]),
+        }
+    }
+
+    /// Posts `{ t: kind, from, to?, ...fields }`.
+    fn post_fields(&self, kind: &str, to: Option<&str>, fields: &[(&str, &JsValue)]) {
         let o = Object::new();
         let _ = Reflect::set(&o, &"t".into(), &kind.into());
         let _ = Reflect::set(&o, &"from".into(), &self.id.as_str().into());
         if let Some(to) = to {
             let _ = Reflect::set(&o, &"to".into(), &to.into());
         }
-        if let Some(b) = bytes {
-            let _ = Reflect::set(&o, &"bytes".into(), &Uint8Array::from(b).into());
+        for (k, v) in fields {
+            let _ = Reflect::set(&o, &(*k).into(), v);
         }
         // a closed channel (the bus closed) drops what is posted
         let _ = self.channel.post_message(&o);
@@ -97,6 +116,12 @@ pub struct Hub {
     /// Client: the store limits its `open` asked for, applied if it comes to lead (the
     /// leader's own limits are the ones in force).
     limits: Option<StoreLimits>,
+    /// The server link's `connect(url, opts)`, kept by every context: whichever leads next
+    /// re-creates the link with them (the leader may crash, so clients hold a copy).
+    server_link: Option<(String, JsValue)>,
+    /// Where this context's link status events go (the leader's link reports to every
+    /// context).
+    status: Option<js_sys::Function>,
 }
 
 impl Hub {
@@ -180,12 +205,12 @@ fn listen(pipe: &Rc<Pipe>, listener: Rc<Listener>) -> Closure<dyn FnMut(MessageE
             .map(|b| b.to_vec())
             .unwrap_or_default();
         let Some(rc) = listener.bus.borrow().upgrade() else { return };
-        on_message(&rc, &kind, &from, &bytes);
+        on_message(&rc, &kind, &from, &bytes, &data);
     });
     on_message
 }
 
-fn on_message(rc: &Shared, kind: &str, from: &str, bytes: &[u8]) {
+fn on_message(rc: &Shared, kind: &str, from: &str, bytes: &[u8], data: &JsValue) {
     let leading = match &rc.borrow().tabs {
         Some(hub) if !rc.borrow().is_closed() => hub.leading,
         _ => return,
@@ -202,6 +227,23 @@ fn on_message(rc: &Shared, kind: &str, from: &str, bytes: &[u8]) {
         ("data", false) => socket::tab_data(rc, from, bytes),
         ("close", true) => client_gone(rc, from),
         ("close", false) => socket::tab_closed(rc, from),
+        ("connect", true) => connect_for_client(rc, data),
+        ("unlink", true) => unlink_for_client(rc),
+        ("link" | "unlink", false) => {
+            let url = text(data, "url");
+            let opts = Reflect::get(data, &"opts".into()).unwrap_or(JsValue::UNDEFINED);
+            if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
+                hub.server_link = url.map(|url| (url, opts));
+            }
+        }
+        ("status", false) => {
+            let status = rc.borrow().tabs.as_ref().and_then(|hub| hub.status.clone());
+            if let (Some(f), Ok(event)) = (status, Reflect::get(data, &"event".into())) {
+                if let Err(err) = f.call1(&JsValue::NULL, &event) {
+                    web_sys::console::error_2(&"edgebus: status callback threw".into(), &err);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -217,6 +259,9 @@ fn open_client(rc: &Shared, client: &str) {
             broker.disconnect(conn);
         }
         hub.clients.insert(client.into(), broker.connect());
+        if let Some((url, opts)) = &hub.server_link {
+            hub.pipe.post_fields("link", Some(client), &[("url", &url.as_str().into()), ("opts", opts)]);
+        }
         earlier.is_none().then(|| lock::client_lock_name(&hub.db_name, client))
     };
     if let Some(name) = first {
@@ -291,6 +336,8 @@ pub async fn open(name: &str) -> Result<Shared, BusError> {
         client_lock: None,
         queued: Some(queued),
         limits: None,
+        server_link: None,
+        status: None,
     };
     let decided = select(granted, select(seen_rx, TimeoutFuture::new(lock::WAIT_MS))).await;
     let rc = match decided {
@@ -345,7 +392,8 @@ where
     inner.detach_engine();
     let config = LinkConfig {
         exports: vec![">".into()],
-        imports: vec![">".into()],
+        // nothing by configuration: the link mirrors this context's subscriptions
+        imports: Vec::new(),
         inbox_prefix: inner.inbox_prefix.clone(),
         id_prefix: format!("{}-", hub.pipe.id),
         name: name.into(),
@@ -418,6 +466,19 @@ async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
         crate::bus::engine_call(rc, |js, _, _| js.set_limits(limits))?;
     }
     after(rc);
+    // the package starts serving the clients' engine calls (web/src/remote.ts)
+    if let Some(status) = status_sink(rc) {
+        let event = Object::new();
+        let _ = Reflect::set(&event, &"type".into(), &"leader".into());
+        if let Err(err) = status.call1(&JsValue::NULL, &event) {
+            web_sys::console::error_2(&"edgebus: status callback threw".into(), &err);
+        }
+    }
+    // the link the old leader had, with its options and the stored outbox
+    let server_link = rc.borrow().tabs.as_ref().and_then(|hub| hub.server_link.clone());
+    if let Some((url, opts)) = server_link {
+        crate::api::link::link_up(rc, url, opts, None).await?;
+    }
     Ok(())
 }
 
@@ -442,13 +503,118 @@ pub async fn settle(rc: &Shared) {
     }
 }
 
-/// `NotLeaderError` for `what` in a client context: what only the leader can do for now.
-/// KV and the object store run on the engine directly; `fetch` gets JetStream deliveries,
-/// which a protocol connection receives under the stream's subject on the sid of its `>`
-/// import, so the client cannot tell which of its inboxes they are for.
+/// `NotLeaderError` for `what` in a client context: what needs the store's engine, which a
+/// client does not run (the package routes these calls to the leader, see
+/// `web/src/remote.ts`). KV and the object store run on the engine directly; `fetch` gets
+/// JetStream deliveries, which a protocol connection receives under the stream's subject
+/// on the sid of its `>` import, so the client cannot tell which of its inboxes they are for.
 pub fn refuse_in_client(i: &Inner, what: &str) -> Result<(), BusError> {
     if i.tabs.as_ref().is_some_and(Hub::is_client) {
         return Err(BusError::NotLeader(what.into()));
     }
     Ok(())
+}
+
+// ---- the server link: the leader's, asked for and watched from any context -------------
+
+/// `bus.connect` in a client context: the leader makes the link (one WebSocket per origin)
+/// and this context keeps the options for when it leads. `false` when this context makes
+/// the link itself (it leads, or the bus is not shared).
+pub fn connect_from_client(rc: &Shared, url: &str, opts: &JsValue, status: Option<js_sys::Function>) -> bool {
+    let mut i = rc.borrow_mut();
+    let Some(hub) = i.tabs.as_mut() else { return false };
+    if status.is_some() {
+        hub.status = status;
+    }
+    if hub.leading {
+        return false;
+    }
+    hub.server_link = Some((url.into(), opts.clone()));
+    let leader = hub.pipe.leader();
+    hub.pipe.post_fields("connect", leader.as_deref(), &[("url", &url.into()), ("opts", opts)]);
+    true
+}
+
+/// Leader: a client's `bus.connect`. A bus already linked keeps its one link.
+fn connect_for_client(rc: &Shared, data: &JsValue) {
+    let Some(url) = text(data, "url") else { return };
+    let opts = Reflect::get(data, &"opts".into()).unwrap_or(JsValue::UNDEFINED);
+    if rc.borrow().link.is_some() {
+        return;
+    }
+    let rc = rc.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = crate::api::link::link_up(&rc, url, opts, None).await {
+            web_sys::console::error_1(&format!("edgebus: a tab's bus.connect failed: {e}").into());
+        }
+    });
+}
+
+/// `link.close()` in a client context: the leader ends the link for every context. `false`
+/// when this context holds the link.
+pub fn unlink_from_client(rc: &Shared) -> bool {
+    let mut i = rc.borrow_mut();
+    match i.tabs.as_mut() {
+        Some(hub) if hub.is_client() => {
+            hub.server_link = None;
+            let leader = hub.pipe.leader();
+            hub.pipe.post("unlink", leader.as_deref(), None);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn unlink_for_client(rc: &Shared) {
+    let has_server_link = rc.borrow().link.as_ref().is_some_and(|l| !l.is_tab());
+    if !has_server_link {
+        return;
+    }
+    let rc = rc.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        socket::settle(&rc).await;
+        end_link(&rc);
+        link_ended(&rc);
+    });
+}
+
+/// The leader made its server link: every context keeps the options.
+pub fn link_made(rc: &Shared, url: &str, opts: &JsValue) {
+    if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
+        hub.server_link = Some((url.into(), opts.clone()));
+        if hub.leading {
+            hub.pipe.post_fields("link", None, &[("url", &url.into()), ("opts", opts)]);
+        }
+    }
+}
+
+/// The link was closed on purpose (`link.close()`): no later leader re-creates it.
+pub fn link_ended(rc: &Shared) {
+    if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
+        hub.server_link = None;
+        if hub.leading {
+            hub.pipe.post("unlink", None, None);
+        }
+    }
+}
+
+/// Sets where this context's link status events go.
+pub fn watch_link(rc: &Shared, status: js_sys::Function) {
+    if let Some(hub) = rc.borrow_mut().tabs.as_mut() {
+        hub.status = Some(status);
+    }
+}
+
+/// The status callback a link this context makes reports to, if it shares the bus.
+pub fn status_sink(rc: &Shared) -> Option<js_sys::Function> {
+    rc.borrow().tabs.as_ref().and_then(|hub| hub.status.clone())
+}
+
+/// Leader: its server link's status events go to every client context too.
+pub fn relay_status(rc: &Shared, events: &[JsValue]) {
+    if let Some(hub) = rc.borrow().tabs.as_ref().filter(|hub| hub.leading) {
+        for e in events {
+            hub.pipe.post_fields("status", None, &[("event", e)]);
+        }
+    }
 }

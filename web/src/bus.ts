@@ -15,6 +15,7 @@ import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./lin
 import { Msg, MsgBatch } from "./msg.js";
 import { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
+import { Leader, remoteEngine } from "./remote.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
 
@@ -253,6 +254,37 @@ export class Bus {
   constructor(raw: WasmBus) {
     this.wasm = raw;
     this.maxPayload = raw.maxPayload();
+    // a bus shared between tabs: the leader's link reports to every context, and the
+    // leader runs the engine calls of the others (see remote.ts)
+    raw.linkStatus((s: LinkStatus | { type: "leader" }) => (s.type === "leader" ? this.lead() : this.linkStatus(s)));
+    const role = raw.info().role;
+    if (role === "leader") this.lead();
+    if (role === "client") this.remote = remoteEngine(this);
+  }
+
+  /** This context leads a shared bus (from `open`, or taking over): it serves the engine
+   *  calls of the others. */
+  private lead(): void {
+    this.remote = null;
+    new Leader(this);
+  }
+
+  /** A client context's engine calls, sent to the leader (see remote.ts); `null` once this
+   *  context leads. */
+  private remote: WasmBus | null = null;
+
+  /** @internal What runs on the store's engine (KV, the object store, pull fetches): this
+   *  context's own, or, in a client of another context's bus, the leader's. */
+  get engine(): WasmBus {
+    const raw = this.raw;
+    return this.remote ?? raw;
+  }
+
+  /** Hands a link status event to every watcher. */
+  private linkStatus(s: LinkStatus): void {
+    // The link gave up on credentials the server refused: an error the app can act on.
+    if (s.type === "closed" && s.error) s.err = new AuthorizationError(s.error);
+    for (const w of [...this.statusListeners]) w.push(s);
   }
 
   /** @internal The wasm side (kept out of the published types: see tsconfig's
@@ -387,13 +419,10 @@ export class Bus {
    *  imported subjects reach local subscribers, local publishes on exported subjects reach
    *  the server (kept in the outbox while offline), requests work both ways. Resolves once
    *  the stored outbox is loaded; connecting and reconnecting happen in the background:
-   *  watch `status()`. */
+   *  watch `status()`. A bus shared between tabs has one link, its leader's: called in a
+   *  client context, the leader makes it; whichever context leads next re-creates it. */
   async connect(url: string, opts: ConnectOptions = {}): Promise<Link> {
-    await this.raw.connect(url, opts, (s: LinkStatus) => {
-      // The link gave up on credentials the server refused: an error the app can act on.
-      if (s.type === "closed" && s.error) s.err = new AuthorizationError(s.error);
-      for (const w of [...this.statusListeners]) w.push(s);
-    });
+    await this.raw.connect(url, opts, (s: LinkStatus) => this.linkStatus(s));
     this.link = new Link(this);
     return this.link;
   }
@@ -449,7 +478,7 @@ export class Bus {
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
     checkBucket(bucket);
-    await this.raw.kvBind(bucket, opts);
+    await this.engine.kvBind(bucket, opts);
     return new KV(this, bucket);
   }
 

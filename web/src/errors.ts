@@ -78,8 +78,10 @@ export class StorageLockedError extends Error {
   }
 }
 
-/** This context is a client of the bus's leader (another tab or worker owns the store and
- *  the server link): the call needs the leader's engine or link and is not forwarded yet. */
+/** This context is a client of the bus's leader (another tab or worker owns the store):
+ *  a call that needs the store's engine reached this context's own. The package sends
+ *  every such call to the leader, so only a call made on the wasm bindings directly gets
+ *  it. */
 export class NotLeaderError extends Error {
   constructor(message = "this context is a client of the bus's leader", opts?: ErrorOptions) {
     super(message, opts);

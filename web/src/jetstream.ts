@@ -167,7 +167,7 @@ export class Consumer {
 
   /** Up to `max_messages` messages, as an async iterable (and an array via `messages`). */
   async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
-    const raw: RawMsg[] = await this.bus.raw.fetch(this.stream, this.name, opts);
+    const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, opts);
     const messages = raw.map((m) => new JsMsg(this.bus, m));
     return {
       messages,
@@ -179,7 +179,7 @@ export class Consumer {
 
   /** The next message, or null if none arrived before `expires` (default 30 s). */
   async next(opts: { expires?: number } = {}): Promise<JsMsg | null> {
-    const raw: RawMsg[] = await this.bus.raw.fetch(this.stream, this.name, { max_messages: 1, expires: opts.expires });
+    const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, { max_messages: 1, expires: opts.expires });
     return raw.length ? new JsMsg(this.bus, raw[0]) : null;
   }
 

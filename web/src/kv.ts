@@ -99,7 +99,7 @@ export class KvWatcher extends Feed<KvEntry> {
 
   async stop(): Promise<void> {
     if (!this.end()) return;
-    if (this.handle) await this.bus.raw.kvUnwatch(this.handle.bucket, this.handle.sid, this.handle.consumer);
+    if (this.handle) await this.bus.engine.kvUnwatch(this.handle.bucket, this.handle.sid, this.handle.consumer);
   }
 }
 
@@ -112,48 +112,48 @@ export class KV {
 
   /** The current entry, a given revision, or null (missing or deleted). */
   async get(key: string, opts: { revision?: number } = {}): Promise<KvEntry | null> {
-    const raw: RawEntry | null = await this.bus.raw.kvGet(this.bucket, key, opts.revision);
+    const raw: RawEntry | null = await this.bus.engine.kvGet(this.bucket, key, opts.revision);
     return raw ? new KvEntry(raw) : null;
   }
 
   /** Stores a value; resolves with its revision. `previousSeq`: only if still at it. */
   put(key: string, value: Payload, opts: { previousSeq?: number } = {}): Promise<number> {
     this.bus.jsFlush();
-    return this.bus.raw.kvPut(this.bucket, key, encode(value), opts.previousSeq);
+    return this.bus.engine.kvPut(this.bucket, key, encode(value), opts.previousSeq);
   }
 
   /** Stores a value only if the key has none (or was deleted). */
   create(key: string, value: Payload): Promise<number> {
     this.bus.jsFlush();
-    return this.bus.raw.kvCreate(this.bucket, key, encode(value));
+    return this.bus.engine.kvCreate(this.bucket, key, encode(value));
   }
 
   /** Stores a value only if the key is still at `version`. */
   update(key: string, value: Payload, version: number): Promise<number> {
     this.bus.jsFlush();
-    return this.bus.raw.kvPut(this.bucket, key, encode(value), version);
+    return this.bus.engine.kvPut(this.bucket, key, encode(value), version);
   }
 
   /** Deletes the key (its history is kept). */
   async delete(key: string): Promise<void> {
     this.bus.jsFlush();
-    await this.bus.raw.kvDelete(this.bucket, key, false);
+    await this.bus.engine.kvDelete(this.bucket, key, false);
   }
 
   /** Deletes the key and all its history. */
   async purge(key: string): Promise<void> {
     this.bus.jsFlush();
-    await this.bus.raw.kvDelete(this.bucket, key, true);
+    await this.bus.engine.kvDelete(this.bucket, key, true);
   }
 
   /** Keys holding a value (optionally matching a wildcard filter). */
   async keys(filter?: string): Promise<AsyncIterable<string>> {
-    return iterate<string>(await this.bus.raw.kvKeys(this.bucket, filter));
+    return iterate<string>(await this.bus.engine.kvKeys(this.bucket, filter));
   }
 
   /** Every kept revision of `key` (default: every key), oldest first. */
   async history(opts: { key?: string } = {}): Promise<AsyncIterable<KvEntry>> {
-    const raw: RawEntry[] = await this.bus.raw.kvHistory(this.bucket, opts.key ?? ">");
+    const raw: RawEntry[] = await this.bus.engine.kvHistory(this.bucket, opts.key ?? ">");
     return iterate(raw.map((r) => new KvEntry(r)));
   }
 
@@ -164,7 +164,7 @@ export class KV {
     opts: { key?: string; include?: "last" | "all" | "updates" | "" | "history"; callback?: (e: KvEntry) => void } = {},
   ): Promise<KvWatcher> {
     const w = new KvWatcher(this.bus, opts.callback);
-    w.handle = await this.bus.raw.kvWatch(this.bucket, opts.key ?? ">", opts.include ?? "last", (e: RawEntry) =>
+    w.handle = await this.bus.engine.kvWatch(this.bucket, opts.key ?? ">", opts.include ?? "last", (e: RawEntry) =>
       w.push(new KvEntry(e)),
     );
     return w;
@@ -194,7 +194,7 @@ export class KV {
 
   /** Deletes the bucket and everything in it. */
   async destroy(): Promise<boolean> {
-    await this.bus.raw.kvDestroy(this.bucket);
+    await this.bus.engine.kvDestroy(this.bucket);
     return true;
   }
 }

@@ -105,19 +105,19 @@ export class Objm {
   /** Opens store `name`, creating it (with `opts`) if it does not exist. */
   async create(name: string, opts: ObjectStoreOptions = {}): Promise<ObjectStore> {
     this.bus.jsFlush();
-    await this.bus.raw.objBind(name, opts, true);
+    await this.bus.engine.objBind(name, opts, true);
     return new ObjectStore(this.bus, name);
   }
 
   /** Opens an existing store (rejects when there is none). */
   async open(name: string): Promise<ObjectStore> {
-    await this.bus.raw.objBind(name, undefined, false);
+    await this.bus.engine.objBind(name, undefined, false);
     return new ObjectStore(this.bus, name);
   }
 
   /** The status of every store (a nats.js `Lister`: `for await`, or `next()`). */
   list(): Lister<ObjectStoreStatus> {
-    return new Lister(async () => (this.bus.raw.objStores() as Omit<ObjectStoreStatus, "backingStore">[]).map(status));
+    return new Lister(async () => ((await this.bus.engine.objStores()) as Omit<ObjectStoreStatus, "backingStore">[]).map(status));
   }
 }
 
@@ -162,7 +162,7 @@ export class ObjectStore {
     this.bus.jsFlush();
     // Queued stream publishes reach the engine in a task of their own: let it run first.
     await Promise.resolve();
-    const up = this.bus.raw.objPut(this.name, { name: meta.name, description: meta.description });
+    const up = this.bus.engine.objPut(this.name, { name: meta.name, description: meta.description });
     try {
       if (data instanceof Uint8Array) {
         up.write(data);
@@ -193,7 +193,7 @@ export class ObjectStore {
 
   /** The object (a link followed) as a stream of its chunks, or null when missing. */
   async get(name: string): Promise<ObjectResult | null> {
-    const d = await this.bus.raw.objGet(this.name, name);
+    const d = await this.bus.engine.objGet(this.name, name);
     if (!d) return null;
     let settle!: (e: Error | null) => void;
     const error = new Promise<Error | null>((r) => (settle = r));
@@ -245,32 +245,32 @@ export class ObjectStore {
 
   /** The object's description (`deleted` set for a deleted one), or null when missing. */
   async info(name: string): Promise<ObjectInfo | null> {
-    const raw: RawInfo | null = await this.bus.raw.objInfo(this.name, name);
+    const raw: RawInfo | null = await this.bus.engine.objInfo(this.name, name);
     return raw ? new ObjectInfo(raw) : null;
   }
 
   /** The live objects' descriptions, by name. */
   async list(): Promise<ObjectInfo[]> {
-    const raw: RawInfo[] = await this.bus.raw.objList(this.name);
+    const raw: RawInfo[] = await this.bus.engine.objList(this.name);
     return raw.map((r) => new ObjectInfo(r));
   }
 
   /** Deletes the object (its chunks are purged). */
   delete(name: string): Promise<{ success: boolean; purged: number }> {
     this.bus.jsFlush();
-    return this.bus.raw.objDelete(this.name, name);
+    return this.bus.engine.objDelete(this.name, name);
   }
 
   /** Makes `name` a link to object `info` (of this store or another). */
   async link(name: string, info: ObjectInfo): Promise<ObjectInfo> {
     this.bus.jsFlush();
-    return new ObjectInfo(await this.bus.raw.objLink(this.name, name, info.bucket, info.name));
+    return new ObjectInfo(await this.bus.engine.objLink(this.name, name, info.bucket, info.name));
   }
 
   /** Makes `name` a link to the whole store `store`. */
   async linkStore(name: string, store: ObjectStore): Promise<ObjectInfo> {
     this.bus.jsFlush();
-    return new ObjectInfo(await this.bus.raw.objLinkStore(this.name, name, store.name));
+    return new ObjectInfo(await this.bus.engine.objLinkStore(this.name, name, store.name));
   }
 
   /** Descriptions as they change (`includeHistory`: every current one first). */
@@ -283,16 +283,16 @@ export class ObjectStore {
         w.push(JSON.parse(td.decode(data.subarray(i === 0 ? 0 : ends[i - 1], ends[i]))) as RawInfo);
       }
     };
-    w.handle = await this.bus.raw.objWatch(this.name, opts.includeHistory ?? false, cb);
+    w.handle = await this.bus.engine.objWatch(this.name, opts.includeHistory ?? false, cb);
     return w;
   }
 
   async status(): Promise<ObjectStoreStatus> {
-    return status(await this.bus.raw.objStatus(this.name));
+    return status(await this.bus.engine.objStatus(this.name));
   }
 
   /** Deletes the store and every object in it. */
   destroy(): Promise<boolean> {
-    return this.bus.raw.objDestroy(this.name);
+    return this.bus.engine.objDestroy(this.name);
   }
 }

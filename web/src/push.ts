@@ -4,7 +4,7 @@
 // missing, as nats.js does.
 
 import type { Bus, Subscription } from "./bus.js";
-import { InvalidArgumentError, NotLeaderError } from "./errors.js";
+import { InvalidArgumentError } from "./errors.js";
 import { Feed } from "./feed.js";
 import { JsMsg } from "./jetstream.js";
 import type { Msg } from "./msg.js";
@@ -215,10 +215,8 @@ export class PushConsumer {
   /** Starts delivery: messages arrive through the callback or by iterating the result. */
   async consume(opts: PushConsumerOptions = {}): Promise<ConsumerMessages> {
     if (this.running) throw new InvalidArgumentError("consumer already started");
-    // a client of a shared bus gets no consumer deliveries (see tabs.rs: refuse_in_client)
-    if (this.bus.info().role === "client") {
-      throw new NotLeaderError("consume() runs in the bus's leader context only, and another tab or worker of this origin leads it");
-    }
+    // in a client of a shared bus the subscription is mirrored at the leader, whose
+    // engine delivers to it as to any other (see tabs.rs)
     const { deliver_subject, deliver_group } = this.info_.config;
     if (!deliver_subject) throw new InvalidArgumentError("deliver_subject is not set, not a push consumer");
     const msgs = new ConsumerMessages(this, opts);

@@ -24,10 +24,12 @@ pub struct LinkConfig {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub token: Option<String>,
-    /// Drop the JetStream consumer deliveries (reply `$JS.ACK.…`) the server sends. A tab's
-    /// link to its bus's leader imports `>` to see what is published; with it, a consumer's
-    /// deliveries to another context's inbox would come in too, under the stream's subject,
-    /// and reach local subscribers as if published again.
+    /// Drop the JetStream consumer deliveries (reply `$JS.ACK.…`) the server sends for a
+    /// subscription they cannot be routed on locally (a wildcard one: they come under the
+    /// stream's subject, so which local subscription they are for is unknown, and they would
+    /// reach local subscribers of that subject as if published again). A tab's link to its
+    /// bus's leader sets it; a delivery for a literal subscription is kept
+    /// ([`super::Msg::route`]).
     pub skip_consumer_deliveries: bool,
 }
 

@@ -7,19 +7,24 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
+use super::interest::Subs;
 use super::{Backoff, BadSubject, LinkConfig, LinkError, Outbox, OutboxCommit, Schedule};
-use crate::proto::{write_connect, write_pub, write_sub, Limits, ServerOp, ServerOpParser, PING, PONG};
+use crate::proto::{write_connect, write_pub, Limits, ServerOp, ServerOpParser, PING, PONG};
 
 const MS: u64 = 1_000_000;
 
 /// A message crossing the link, in either direction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Msg {
     pub subject: Bytes,
     pub reply: Option<Bytes>,
     /// The raw header block, if the message has one.
     pub headers: Option<Bytes>,
     pub payload: Bytes,
+    /// From the server: the subject to route it on locally when that is not `subject`: the
+    /// literal subject of the subscription it came for (a JetStream delivery comes under
+    /// the stream's subject for a subscription on the deliver subject).
+    pub route: Option<Bytes>,
 }
 
 /// Where the link is.
@@ -152,6 +157,10 @@ pub struct Link {
     last_error: Option<LinkError>,
     /// A `Persist` is out and not yet written.
     persisting: bool,
+    /// The subscriptions on the other side.
+    subs: Subs,
+    /// Whether `CONNECT` and the subscriptions went out on the current connection.
+    greeted: bool,
     stats: Stats,
 }
 
@@ -166,6 +175,8 @@ impl Link {
             ..schedule
         };
         Ok(Link {
+            subs: Subs::new(config.interest()),
+            greeted: false,
             backoff: Backoff::new(schedule.reconnect_min_ms, schedule.reconnect_max_ms),
             config,
             schedule,
@@ -288,16 +299,27 @@ impl Link {
                     self.events.push_back(Event::ServerError(text));
                 }
                 ServerOp::Msg(m) => {
+                    let route = self.subs.route(&m.sid, &m.subject);
                     if self.config.skip_consumer_deliveries
+                        && route.is_none()
                         && m.reply.as_deref().is_some_and(|r| r.starts_with(crate::proto::ACK_PREFIX))
                     {
+                        continue;
+                    }
+                    if self.subs.is_copy(&m.sid, route.as_deref().unwrap_or(&m.subject)) {
                         continue;
                     }
                     self.stats.received += 1;
                     let split = m.header_len.unwrap_or(0).min(m.message.len());
                     let headers = m.header_len.map(|_| m.message.slice(..split));
                     let payload = m.message.slice(split..);
-                    self.events.push_back(Event::Deliver(Msg { subject: m.subject, reply: m.reply, headers, payload }));
+                    self.events.push_back(Event::Deliver(Msg {
+                        subject: m.subject,
+                        reply: m.reply,
+                        headers,
+                        payload,
+                        route,
+                    }));
                 }
             }
         }
@@ -315,6 +337,18 @@ impl Link {
         }
         self.go_down();
         self.schedule_retry(now);
+    }
+
+    /// Subscribes `subject` on the other side too, on top of the configured imports, until
+    /// [`Link::unwant`] with the same `key`: a tab's link to its bus's leader mirrors the
+    /// tab's subscriptions so, and then only what they want crosses. Kept across reconnects.
+    pub fn want(&mut self, key: u64, subject: &str) {
+        self.subs.add(key, subject, self.greeted.then_some(&mut self.out));
+    }
+
+    /// Ends what [`Link::want`] asked for under `key`.
+    pub fn unwant(&mut self, key: u64) {
+        self.subs.remove(key, self.greeted.then_some(&mut self.out));
     }
 
     /// The server's `max_payload`, once a server has sent its `INFO`.
@@ -445,6 +479,7 @@ impl Link {
         self.pings.clear();
         self.unanswered = 0;
         self.outbox.rewind();
+        self.greeted = false;
     }
 
     /// Gives up on the current socket without waiting for it to close.
@@ -492,10 +527,8 @@ impl Link {
         }
         self.server = if greeting.server_name.is_empty() { greeting.server_id } else { greeting.server_name };
         write_connect(&mut self.out, self.config.connect_json().as_bytes());
-        for (i, subject) in self.config.interest().enumerate() {
-            let mut sid = itoa::Buffer::new();
-            write_sub(&mut self.out, subject.as_bytes(), None, sid.format(i + 1).as_bytes());
-        }
+        self.subs.write_all(&mut self.out);
+        self.greeted = true;
         self.out.extend_from_slice(PING);
         self.pings.push_back(PingMark::Handshake);
     }

@@ -35,12 +35,14 @@
 //! - `error`: [`BadSubject`], [`LinkError`].
 //! - `outbox`: kept publishes, their ids and stored records.
 //! - `backoff`: the reconnect schedule.
+//! - `interest`: the link's subscriptions on the other side, configured and asked for.
 //! - `machine`: the [`Link`] state machine.
 //! - `port`: the broker adapter.
 
 mod backoff;
 mod config;
 mod error;
+mod interest;
 mod machine;
 mod outbox;
 mod port;

@@ -30,7 +30,7 @@ pub struct BrokerPort {
 
 impl From<Delivery> for Msg {
     fn from(d: Delivery) -> Msg {
-        Msg { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload }
+        Msg { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload, route: None }
     }
 }
 
@@ -83,14 +83,15 @@ impl BrokerPort {
         // What was published before goes first, and is not taken for an echo below.
         self.take_local(broker, link, now);
         for m in msgs {
-            if let Some(reply) = &m.reply {
-                if broker.has_interest(&m.subject) {
+            let (subject, reply) = (&m.subject[..], m.reply.as_deref());
+            let route = m.route.as_deref().unwrap_or(subject);
+            if let Some(reply) = reply {
+                if broker.has_interest(route) {
                     self.expect_reply(broker, reply);
                 }
             }
-            let (subject, reply) = (&m.subject[..], m.reply.as_deref());
             // A subject the server sent is one it accepted; nothing to report if not.
-            let _ = broker.publish_local(self.conn, subject, subject, reply, m.headers.as_deref(), &m.payload);
+            let _ = broker.publish_local(self.conn, route, subject, reply, m.headers.as_deref(), &m.payload);
         }
         for d in broker.take_deliveries(self.conn) {
             if !self.exports.contains(&d.sub) {

@@ -58,6 +58,7 @@ fn msg(subject: &'static str, reply: Option<&'static str>, payload: &'static str
         reply: reply.map(|r| Bytes::from_static(r.as_bytes())),
         headers: None,
         payload: Bytes::from_static(payload.as_bytes()),
+        route: None,
     }
 }
 
@@ -583,6 +584,7 @@ fn big(subject: &'static str, n: usize) -> Msg {
         reply: None,
         headers: None,
         payload: Bytes::from(vec![7u8; n]),
+        route: None,
     }
 }
 

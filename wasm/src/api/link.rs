@@ -42,54 +42,23 @@ impl Bus {
     pub fn connect(&self, url: String, opts: JsValue, status: Option<js_sys::Function>) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
-            let o: ConnectOpts = options(opts)?;
-            let (db, prefix, name, busy) = {
-                let i = rc.borrow();
-                i.check_open()?;
-                // the server link is the leader's, one WebSocket per origin
-                crate::tabs::refuse_in_client(&i, "bus.connect (the server link)")?;
-                (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
-            };
-            if busy {
-                return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
+            // bad options throw here, in whichever context called
+            options::<ConnectOpts>(opts.clone())?;
+            rc.borrow().check_open()?;
+            // the server link is the leader's, one WebSocket per origin: a client asks it
+            if !crate::tabs::connect_from_client(&rc, &url, &opts, status.clone()) {
+                link_up(&rc, url, opts, status).await?;
             }
-            let stored = match &db {
-                Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
-                None => Vec::new(),
-            };
-            let session = bus::random_token();
-            let config = LinkConfig {
-                exports: o.exports,
-                imports: o.imports,
-                inbox_prefix: prefix,
-                id_prefix: format!("{}-", &session[..12]),
-                name: o.name.unwrap_or(name),
-                user: o.user,
-                pass: o.pass,
-                token: o.token,
-                skip_consumer_deliveries: false,
-            };
-            let min = o.reconnect_delay_min.unwrap_or(250);
-            let link_opts = LinkOptions {
-                config,
-                reconnect_min_ms: min,
-                reconnect_max_ms: o.reconnect_delay_max.unwrap_or(5_000).max(min),
-                ping_interval_ms: o.ping_interval,
-                max_ping_out: o.max_ping_out,
-                timeout_ms: o.timeout,
-                status,
-            };
-            {
-                let mut i = rc.borrow_mut();
-                if i.link.is_some() {
-                    return Err(BusError::Invalid("the bus is already linked".into()));
-                }
-                let link = Link::new(&mut i.broker, &url, link_opts, stored, db).map_err(BusError::BadSubject)?;
-                i.link = Some(link);
-            }
-            socket::start(&rc);
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Where this context's status events go when it shares a bus with other tabs
+    /// ([`crate::tabs`]): the leader's link events reach every context, and a link the
+    /// leader re-creates after a hand-over reports here too.
+    #[wasm_bindgen(js_name = linkStatus)]
+    pub fn link_status(&self, status: js_sys::Function) {
+        crate::tabs::watch_link(&self.inner, status);
     }
 
     /// The link's state: `{ url, state, server, outbox, sent, received, reconnects, exports,
@@ -124,10 +93,70 @@ impl Bus {
     pub fn link_close(&self) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
-            crate::tabs::refuse_in_client(&rc.borrow(), "link.close")?;
+            if crate::tabs::unlink_from_client(&rc) {
+                return Ok(JsValue::UNDEFINED);
+            }
             socket::settle(&rc).await;
             crate::bus::end_link(&rc);
+            crate::tabs::link_ended(&rc);
             Ok(JsValue::UNDEFINED)
         })
     }
+}
+
+/// Creates the bus's link to `url` (`opts` as `bus.connect` takes them) and starts it: the
+/// leader's `connect`, and the new leader's after a hand-over (the same options, the same
+/// stored outbox).
+pub(crate) async fn link_up(
+    rc: &crate::bus::Shared,
+    url: String,
+    opts: JsValue,
+    status: Option<js_sys::Function>,
+) -> Result<(), BusError> {
+    let o: ConnectOpts = options(opts.clone())?;
+    let (db, prefix, name, busy) = {
+        let i = rc.borrow();
+        i.check_open()?;
+        (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
+    };
+    if busy {
+        return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
+    }
+    let stored = match &db {
+        Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let session = bus::random_token();
+    let config = LinkConfig {
+        exports: o.exports,
+        imports: o.imports,
+        inbox_prefix: prefix,
+        id_prefix: format!("{}-", &session[..12]),
+        name: o.name.unwrap_or(name),
+        user: o.user,
+        pass: o.pass,
+        token: o.token,
+        skip_consumer_deliveries: false,
+    };
+    let min = o.reconnect_delay_min.unwrap_or(250);
+    let link_opts = LinkOptions {
+        config,
+        reconnect_min_ms: min,
+        reconnect_max_ms: o.reconnect_delay_max.unwrap_or(5_000).max(min),
+        ping_interval_ms: o.ping_interval,
+        max_ping_out: o.max_ping_out,
+        timeout_ms: o.timeout,
+        status: status.or_else(|| crate::tabs::status_sink(rc)),
+    };
+    {
+        let mut i = rc.borrow_mut();
+        if i.link.is_some() {
+            return Err(BusError::Invalid("the bus is already linked".into()));
+        }
+        let link = Link::new(&mut i.broker, &url, link_opts, stored, db).map_err(BusError::BadSubject)?;
+        i.link = Some(link);
+    }
+    crate::tabs::link_made(rc, &url, &opts);
+    socket::start(rc);
+    Ok(())
 }

@@ -7,7 +7,7 @@
 pub mod checks; // pagefix: the page's max_payload and name checks
 mod jetstream;
 mod kv;
-mod link;
+pub(crate) mod link;
 mod obj;
 
 use std::cell::RefCell;

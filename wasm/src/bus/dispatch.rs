@@ -165,6 +165,7 @@ fn next_of(i: &mut Inner, sub: u64, group: &mut Group) -> Option<Next> {
     };
     if entry.max > 0 && entry.received >= entry.max {
         i.subs.remove(&sub);
+        i.mirror(sub, None);
     }
     Some(next)
 }
