@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 use super::{json_to_js, options, promise, Bus};
 use crate::bus;
 use crate::error::BusError;
+#[cfg(feature = "jetstream")]
 use crate::idb;
 use crate::link::LinkConfig;
 use crate::socket::{self, Link, LinkOptions};
@@ -47,16 +48,21 @@ impl Bus {
                 let i = rc.borrow();
                 i.check_open()?;
                 // the server link is the leader's, one WebSocket per origin
+                #[cfg(feature = "jetstream")]
                 crate::tabs::refuse_in_client(&i, "bus.connect (the server link)")?;
                 (i.db.clone(), i.inbox_prefix.clone(), i.name.clone(), i.link.is_some())
             };
             if busy {
                 return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
             }
+            #[cfg(feature = "jetstream")]
             let stored = match &db {
                 Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
                 None => Vec::new(),
             };
+            // no store in the core-only build: the outbox lives in memory
+            #[cfg(not(feature = "jetstream"))]
+            let stored = Vec::new();
             let session = bus::random_token();
             let config = LinkConfig {
                 exports: o.exports,
@@ -124,6 +130,7 @@ impl Bus {
     pub fn link_close(&self) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
+            #[cfg(feature = "jetstream")]
             crate::tabs::refuse_in_client(&rc.borrow(), "link.close")?;
             socket::settle(&rc).await;
             crate::bus::end_link(&rc);
