@@ -1,13 +1,8 @@
 // The bus: loading the module, opening a bus, publish/subscribe/request, and the doors to
 // JetStream, KV, the object store and the link.
 
-import init, {
-  open as wasmOpen,
-  deleteStorage as wasmDeleteStorage,
-  setErrorClasses,
-  checkBucket,
-  Bus as WasmBus,
-} from "../pkg/edgebus_wasm.js";
+import type { Bus as WasmBus } from "../pkg/edgebus_wasm.js";
+import { full, wasm } from "./bindings.js";
 import { AuthorizationError, errorClasses } from "./errors.js";
 import { JetStreamClient, JetStreamManager, type PubAck } from "./jetstream.js";
 import { KV, type KvOptions } from "./kv.js";
@@ -22,11 +17,12 @@ import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtr
 
 let loading: Promise<unknown> | null = null;
 
-/** Loads the wasm module once (from `wasm` if given, else next to the bindings). */
-export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
-  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then((exports) => {
+/** Loads the wasm module once (from `module` if given, else next to the bindings). */
+export function load(module?: string | URL | BufferSource): Promise<unknown> {
+  const b = wasm();
+  loading ??= b.default(module === undefined ? undefined : { module_or_path: module }).then((exports) => {
     // From now on every error from the wasm side is an instance of its class.
-    setErrorClasses(errorClasses);
+    b.setErrorClasses(errorClasses);
     return exports;
   });
   return loading;
@@ -63,7 +59,7 @@ export interface OpenOptions {
  *  leads becomes its client (see `info().role`), and takes over when the leader goes. */
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
-  const raw = await wasmOpen({ name: opts.name, storage: opts.storage, share: opts.share });
+  const raw = await wasm().open({ name: opts.name, storage: opts.storage, share: opts.share });
   if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
   if (opts.maxFileStore !== undefined || opts.maxMemoryStore !== undefined) {
     raw.setStoreLimits(opts.maxMemoryStore ?? 0, opts.maxFileStore ?? 0);
@@ -75,7 +71,7 @@ export async function open(opts: OpenOptions = {}): Promise<Bus> {
 /** Deletes what bus `name` stored in IndexedDB (close it first). */
 export async function deleteStorage(name: string): Promise<void> {
   await load();
-  await wasmDeleteStorage(name);
+  await full("deleteStorage")(name);
 }
 
 export interface PublishOptions {
@@ -448,7 +444,7 @@ export class Bus {
 
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
-    checkBucket(bucket);
+    full("checkBucket")(bucket);
     await this.raw.kvBind(bucket, opts);
     return new KV(this, bucket);
   }

@@ -2,6 +2,12 @@
 // like nats.js v3 so NATS users feel at home. All the work happens in WebAssembly; this file
 // only gathers the package's modules (one per concern).
 
+import * as bindings from "../pkg/edgebus_wasm.js";
+import { setBindings } from "./bindings.js";
+
+// The full module: core NATS, JetStream, KV, the object store and the link.
+setBindings(bindings);
+
 export { load, open, deleteStorage, Bus, Subscription } from "./bus.js";
 export type { OpenOptions, PublishOptions, RequestOptions, SubscriptionOptions, BatchSubscriptionOptions } from "./bus.js";
 export {
