@@ -1,7 +1,7 @@
 // The package's small entry point, `edgebus/core` (web/dist/core.js over web/pkg-core/, the
 // wasm module built without JetStream, KV and the object store), in headless Chromium:
-//  (a) the page loads the core module, never the full one, and the entry exports no
-//      JetStream, KV or object-store API;
+//  (a) the page loads the core module, never the full one, nor the package's JetStream, KV and
+//      object-store modules, and the entry exports no JetStream, KV or object-store API;
 //  (b) core NATS in the page: subjects with wildcards, a queue group, request/reply;
 //  (c) the link to the real server: a nats-py publish on an imported subject reaches the page,
 //      a page request on an exported subject is answered by a Python responder, and a Python
@@ -51,12 +51,31 @@ test("edgebus/core loads the core-only module and exports no JetStream, KV or ob
   const seen = await page.evaluate(async () => {
     const bus = await window.edgebus.open({ name: "core-a" });
     const info = bus.info();
+    let jetstream = "";
+    try {
+      bus.jetstream();
+    } catch (e) {
+      jetstream = e.message;
+    }
     await bus.close();
-    const wasm = performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname).filter((p) => p.endsWith(".wasm"));
+    let stored = "";
+    try {
+      await window.edgebus.open({ name: "core-a", storage: "indexeddb" });
+    } catch (e) {
+      stored = `${e instanceof window.edgebus.InvalidArgumentError}: ${e.message}`;
+    }
+    const paths = performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname);
+    const wasm = paths.filter((p) => p.endsWith(".wasm"));
+    const scripts = paths.filter((p) => /\/(jetstream|kv|obj|push)\.js$/.test(p));
     const e = window.edgebus;
-    return { wasm, info, missing: ["JetStreamManager", "JetStreamClient", "KV", "Objm", "ObjectStore"].filter((k) => !(k in e)) };
+    return { wasm, scripts, info, jetstream, stored, missing: ["JetStreamManager", "JetStreamClient", "KV", "Objm", "ObjectStore"].filter((k) => !(k in e)) };
   });
   assert.deepEqual(seen.wasm, ["/pkg-core/edgebus_wasm_bg.wasm"]);
+  // the JetStream, KV and object-store modules stay unloaded; asking for them says why
+  assert.deepEqual(seen.scripts, []);
+  assert.match(seen.jetstream, /edgebus\/core has no JetStream/);
+  // nothing is stored without JetStream's store: asking for IndexedDB is refused, not ignored
+  assert.equal(seen.stored, 'true: storage "indexeddb": only "memory" in edgebus/core');
   assert.equal(seen.info.storage, "memory");
   assert.equal(seen.info.role, "alone");
   assert.deepEqual(seen.missing, ["JetStreamManager", "JetStreamClient", "KV", "Objm", "ObjectStore"]);

@@ -4,6 +4,10 @@
 // page loads one of the two; everything else reaches the bindings through here.
 
 import type * as Full from "../pkg/edgebus_wasm.js";
+import type { Bus } from "./bus.js";
+import type { JetStreamClient, JetStreamManager } from "./jetstream.js";
+import type { KV } from "./kv.js";
+import type { Objm } from "./obj.js";
 
 /** What the package calls outside a `Bus`; the JetStream helpers are the full module's only. */
 export interface Bindings {
@@ -16,11 +20,28 @@ export interface Bindings {
   storedMsg?: typeof Full.storedMsg;
 }
 
+/** How a `Bus` makes its JetStream, KV and object-store handles: given by the full entry
+ *  only, so the core entry loads none of their modules. */
+export interface Doors {
+  jetstream(bus: Bus): JetStreamClient;
+  jetstreamManager(bus: Bus): JetStreamManager;
+  kv(bus: Bus, bucket: string): KV;
+  objm(bus: Bus): Objm;
+}
+
 let current: Bindings | null = null;
+let currentDoors: Doors | null = null;
 
 /** Set once by the entry point, before anything else runs. */
-export function setBindings(b: Bindings): void {
+export function setBindings(b: Bindings, d?: Doors): void {
   current ??= b;
+  currentDoors ??= d ?? null;
+}
+
+/** The JetStream, KV and object-store handles; the core entry has none, and says so. */
+export function doors(what: string): Doors {
+  if (!currentDoors) throw new Error(`edgebus/core has no JetStream, KV or object store (${what}): import "edgebus"`);
+  return currentDoors;
 }
 
 export function wasm(): Bindings {

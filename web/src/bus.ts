@@ -2,13 +2,13 @@
 // JetStream, KV, the object store and the link.
 
 import type { Bus as WasmBus } from "../pkg/edgebus_wasm.js";
-import { full, wasm } from "./bindings.js";
+import { doors, full, wasm } from "./bindings.js";
 import { AuthorizationError, errorClasses } from "./errors.js";
-import { JetStreamClient, JetStreamManager, type PubAck } from "./jetstream.js";
-import { KV, type KvOptions } from "./kv.js";
+import type { JetStreamClient, JetStreamManager, PubAck } from "./jetstream.js";
+import type { KV, KvOptions } from "./kv.js";
 import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./link.js";
 import { Msg, MsgBatch } from "./msg.js";
-import { Objm } from "./obj.js";
+import type { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
@@ -435,23 +435,23 @@ export class Bus {
   }
 
   jetstream(): JetStreamClient {
-    return new JetStreamClient(this);
+    return doors("jetstream").jetstream(this);
   }
 
   async jetstreamManager(): Promise<JetStreamManager> {
-    return new JetStreamManager(this);
+    return doors("jetstreamManager").jetstreamManager(this);
   }
 
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
     full("checkBucket")(bucket);
     await this.raw.kvBind(bucket, opts);
-    return new KV(this, bucket);
+    return doors("kv").kv(this, bucket);
   }
 
   /** The object store manager (the same as `new Objm(bus)`). */
   objm(): Objm {
-    return new Objm(this);
+    return doors("objm").objm(this);
   }
 }
 
