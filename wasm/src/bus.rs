@@ -13,26 +13,39 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
+#[cfg(feature = "jetstream")]
+use std::rc::Weak;
 
 use bytes::Bytes;
-use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus, PublishError};
+#[cfg(feature = "jetstream")]
+use edgebus_core::broker::LocalBus;
+use edgebus_core::broker::{Broker, BrokerConfig, ConnId, Delivery, PublishError};
+#[cfg(feature = "jetstream")]
 use edgebus_core::jetstream::host::EngineHost;
+#[cfg(feature = "jetstream")]
 use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Limits, ServerInfo};
-use futures_channel::{mpsc, oneshot};
+use futures_channel::mpsc;
+#[cfg(feature = "jetstream")]
+use futures_channel::oneshot;
+#[cfg(feature = "jetstream")]
 use gloo_timers::future::TimeoutFuture;
 use indexed_db_futures::database::Database;
 use wasm_bindgen::JsValue;
 
 use crate::error::BusError;
+#[cfg(feature = "jetstream")]
 use crate::idb::{self, SharedJournal};
 
+#[cfg(feature = "jetstream")]
 mod direct;
 mod dispatch;
+#[cfg(feature = "jetstream")]
 mod refused;
 mod requests;
 
+#[cfg(feature = "jetstream")]
 pub use direct::{durable, engine_call};
 pub use dispatch::dispatch;
 use requests::Requests;
@@ -67,8 +80,10 @@ struct SubEntry {
 pub struct Inner {
     pub(crate) broker: Broker,
     page: ConnId,
+    #[cfg(feature = "jetstream")]
     js_conn: ConnId,
     /// The JetStream engine on its local connection (`js_conn`).
+    #[cfg(feature = "jetstream")]
     engine: EngineHost<u64>,
     subs: HashMap<u64, SubEntry>,
     queue: VecDeque<Delivery>,
@@ -77,19 +92,28 @@ pub struct Inner {
     /// The last subject handed to JavaScript, as a JS string: a publisher repeating a
     /// subject would otherwise pay a UTF-8 decode per batch.
     subject_js: Option<(Bytes, JsValue)>,
+    #[cfg(feature = "jetstream")]
     journal: Option<SharedJournal>,
     pub(crate) db: Option<Rc<Database>>,
     /// This context's ownership of `db` ([`crate::lock`]), freed after `db` is closed.
+    #[cfg(feature = "jetstream")]
     pub(crate) store_lock: Option<crate::lock::StoreLock>,
+    #[cfg(feature = "jetstream")]
     committing: bool,
     /// Engine output waiting for the commit numbered by its tag.
+    #[cfg(feature = "jetstream")]
     held: VecDeque<(u64, Outbound)>,
     /// The number the next commit will carry.
+    #[cfg(feature = "jetstream")]
     open_batch: u64,
+    #[cfg(feature = "jetstream")]
     idle_waiters: Vec<oneshot::Sender<()>>,
     /// Direct engine calls waiting for the commit numbered by their tag ([`engine_call`]).
+    #[cfg(feature = "jetstream")]
     durable_waiters: Vec<(u64, oneshot::Sender<Result<(), BusError>>)>,
+    #[cfg(feature = "jetstream")]
     timer: Option<u64>,
+    #[cfg(feature = "jetstream")]
     timer_gen: u64,
     closed: bool,
     pub(crate) inbox_prefix: String,
@@ -97,6 +121,7 @@ pub struct Inner {
     /// The link to a server, if `connect` was called.
     pub(crate) link: Option<crate::socket::Link>,
     /// Sharing with the other tabs and workers of this name ([`crate::tabs`]).
+    #[cfg(feature = "jetstream")]
     pub(crate) tabs: Option<crate::tabs::Hub>,
     pub(crate) name: String,
     pub(crate) storage: &'static str,
@@ -131,7 +156,10 @@ pub(crate) fn random_token() -> String {
 
 impl Inner {
     /// Builds the bus. `db` + `journal` for IndexedDB storage (already loaded), else memory.
-    pub fn new(name: &str, persisted: Option<(Database, SharedJournal)>) -> (Inner, Vec<String>) {
+    pub fn new(
+        name: &str,
+        #[cfg(feature = "jetstream")] persisted: Option<(Database, SharedJournal)>,
+    ) -> (Inner, Vec<String>) {
         let info = ServerInfo {
             server_id: format!("EDGEBUS-PAGE-{}", random_token()),
             server_name: name.into(),
@@ -139,48 +167,68 @@ impl Inner {
             proto: 1,
             headers: true,
             max_payload: Limits::default().max_payload as i64,
-            jetstream: true,
+            jetstream: cfg!(feature = "jetstream"),
             ..Default::default()
         };
         let config = BrokerConfig::open(info);
         let seed = (js_sys::Math::random() * u32::MAX as f64) as u64;
         let mut broker = Broker::new(config, seed);
         let page = broker.connect_local();
+        #[cfg(feature = "jetstream")]
         let js_conn = broker.connect_local();
+        #[cfg(feature = "jetstream")]
         let (db, journal) = match persisted {
             Some((db, journal)) => (Some(Rc::new(db)), Some(journal)),
             None => (None, None),
         };
+        #[cfg(feature = "jetstream")]
         let file: Box<dyn edgebus_core::jetstream::store::Storage> = match &journal {
             Some(j) => Box::new(idb::IdbStorage::new(j.clone())),
             None => Box::new(edgebus_core::jetstream::store::MemStorage),
         };
+        #[cfg(feature = "jetstream")]
         let (engine, warnings) = build_engine(&mut broker, js_conn, file, journal.as_ref(), seed);
+        #[cfg(feature = "jetstream")]
         let storage = if journal.is_some() { "indexeddb" } else { "memory" };
+        // core NATS only: nothing to store, no engine to warn
+        #[cfg(not(feature = "jetstream"))]
+        let (db, warnings, storage) = (None, Vec::new(), "memory");
         let inner = Inner {
             broker,
             page,
+            #[cfg(feature = "jetstream")]
             js_conn,
+            #[cfg(feature = "jetstream")]
             engine,
             subs: HashMap::new(),
             queue: VecDeque::new(),
             dispatching: false,
             requests: Requests::default(),
             subject_js: None,
+            #[cfg(feature = "jetstream")]
             journal,
             db,
+            #[cfg(feature = "jetstream")]
             store_lock: None,
+            #[cfg(feature = "jetstream")]
             committing: false,
+            #[cfg(feature = "jetstream")]
             held: VecDeque::new(),
+            #[cfg(feature = "jetstream")]
             open_batch: 1,
+            #[cfg(feature = "jetstream")]
             idle_waiters: Vec::new(),
+            #[cfg(feature = "jetstream")]
             durable_waiters: Vec::new(),
+            #[cfg(feature = "jetstream")]
             timer: None,
+            #[cfg(feature = "jetstream")]
             timer_gen: 0,
             closed: false,
             inbox_prefix: format!("_INBOX.{}", random_token()),
             next_inbox: 1,
             link: None,
+            #[cfg(feature = "jetstream")]
             tabs: None,
             name: name.into(),
             storage,
@@ -190,12 +238,14 @@ impl Inner {
 
     /// A client of another context's bus ([`crate::tabs`]) has no store: its engine leaves
     /// the broker, so `$JS.API` requests reach the leader's engine through the link.
+    #[cfg(feature = "jetstream")]
     pub(crate) fn detach_engine(&mut self) {
         self.broker.disconnect(self.js_conn);
         self.storage = "indexeddb";
     }
 
     /// This context takes over the store (it became the leader): a new engine over it.
+    #[cfg(feature = "jetstream")]
     pub(crate) fn attach_store(
         &mut self,
         db: Database,
@@ -218,6 +268,7 @@ impl Inner {
     /// confirmed (it just became the leader): a stream keeps them, and their `Nats-Msg-Id`
     /// lets it drop any the old leader had stored. Only the engine sees them: the page's
     /// subscribers got them when they were published.
+    #[cfg(feature = "jetstream")]
     pub(crate) fn feed_engine(&mut self, entries: &[edgebus_core::link::Entry]) {
         let input = entries.iter().map(|e| edgebus_core::jetstream::host::Inbound {
             subject: &e.subject,
@@ -312,9 +363,13 @@ impl Inner {
     /// A client context's link to the leader subscribes there what the page subscribes
     /// here (`None`: the subscription `sid` ended), so only what this context wants crosses.
     fn mirror(&mut self, sid: u64, subject: Option<&str>) {
+        #[cfg(feature = "jetstream")]
         if let Some(l) = self.link.as_mut().filter(|l| l.is_tab()) {
             l.mirror(&mut self.broker, sid, subject);
         }
+        // the core-only build has no tabs, so no link to a leader
+        #[cfg(not(feature = "jetstream"))]
+        let _ = (sid, subject);
     }
 
     /// Ends a subscription now (`max == 0`) or after `max` messages in total; its handler is
@@ -332,7 +387,8 @@ impl Inner {
     }
 
     /// Feeds the engine until nothing moves, then queues the page's deliveries.
-    fn pump(&mut self, now: u64) {
+    fn pump(&mut self, #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))] now: u64) {
+        #[cfg(feature = "jetstream")]
         loop {
             let input = self.broker.take_deliveries(self.js_conn);
             let mut bus = LocalBus { broker: &mut self.broker, conn: self.js_conn };
@@ -345,6 +401,7 @@ impl Inner {
         if let Some(link) = &mut self.link {
             link.take_local(&mut self.broker);
         }
+        #[cfg(feature = "jetstream")]
         if let Some(tabs) = &mut self.tabs {
             tabs.flush(&mut self.broker);
         }
@@ -357,6 +414,7 @@ impl Inner {
         }
     }
 
+    #[cfg(feature = "jetstream")]
     fn emit(&mut self, out: Vec<Outbound>) {
         let uncommitted = self.journal.as_ref().is_some_and(|j| j.borrow().pending());
         for o in out {
@@ -370,11 +428,13 @@ impl Inner {
         }
     }
 
+    #[cfg(feature = "jetstream")]
     fn send(&mut self, o: &Outbound) {
         LocalBus { broker: &mut self.broker, conn: self.js_conn }.publish(o);
     }
 
     /// Routes the output held for commits up to `batch`.
+    #[cfg(feature = "jetstream")]
     fn release(&mut self, batch: u64) {
         while self.held.front().is_some_and(|(b, _)| *b <= batch) {
             if let Some((_, o)) = self.held.pop_front() {
@@ -383,19 +443,27 @@ impl Inner {
         }
     }
 
+    #[cfg(feature = "jetstream")]
     fn on_timer(&mut self) {
         self.timer = None;
         // the pump's first step runs whatever timers are due
         self.pump(now_ns());
     }
 
+    #[cfg(feature = "jetstream")]
     fn idle(&self) -> bool {
         !self.committing && self.held.is_empty() && !self.journal.as_ref().is_some_and(|j| j.borrow().pending())
     }
 
     pub fn counts(&self) -> (usize, usize, usize) {
-        let engine = self.engine.engine();
-        (engine.stream_count(), engine.consumer_count(), self.broker.subscription_count())
+        #[cfg(feature = "jetstream")]
+        let (streams, consumers) = {
+            let engine = self.engine.engine();
+            (engine.stream_count(), engine.consumer_count())
+        };
+        #[cfg(not(feature = "jetstream"))]
+        let (streams, consumers) = (0, 0);
+        (streams, consumers, self.broker.subscription_count())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -405,6 +473,7 @@ impl Inner {
 
 /// The JetStream engine over `file` on local connection `js_conn`, and what its recovery
 /// warned about.
+#[cfg(feature = "jetstream")]
 fn build_engine(
     broker: &mut Broker,
     js_conn: ConnId,
@@ -424,6 +493,7 @@ fn build_engine(
 
 /// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
 pub fn after(rc: &Shared) {
+    #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))]
     let (start_commit, timer, outbox_commit) = {
         let mut i = rc.borrow_mut();
         if i.closed {
@@ -431,20 +501,29 @@ pub fn after(rc: &Shared) {
         }
         let now = now_ns();
         i.pump(now);
+        #[cfg(feature = "jetstream")]
         let start_commit = !i.committing && i.journal.as_ref().is_some_and(|j| j.borrow().pending());
+        #[cfg(feature = "jetstream")]
         if start_commit {
             i.committing = true;
         }
+        #[cfg(feature = "jetstream")]
+        let timer = arm_timer(&mut i, now);
+        // core NATS has no timers and nothing to commit but the link's outbox
+        #[cfg(not(feature = "jetstream"))]
+        let (start_commit, timer) = (false, None::<(u64, u32)>);
         let outbox_commit = i.link.as_mut().is_some_and(crate::socket::Link::start_commit);
-        (start_commit, arm_timer(&mut i, now), outbox_commit)
+        (start_commit, timer, outbox_commit)
     };
     if outbox_commit {
         wasm_bindgen_futures::spawn_local(crate::socket::commit_loop(Rc::downgrade(rc)));
     }
+    #[cfg(feature = "jetstream")]
     if let Some((generation, ms)) = timer {
         let weak = Rc::downgrade(rc);
         wasm_bindgen_futures::spawn_local(timer_task(weak, generation, ms));
     }
+    #[cfg(feature = "jetstream")]
     if start_commit {
         wasm_bindgen_futures::spawn_local(commit_loop(Rc::downgrade(rc)));
     }
@@ -453,6 +532,7 @@ pub fn after(rc: &Shared) {
 }
 
 /// Returns `(generation, delay)` when a new timer must be started.
+#[cfg(feature = "jetstream")]
 fn arm_timer(i: &mut Inner, now: u64) -> Option<(u64, u32)> {
     let deadline = i.engine.poll_timeout(now)?;
     if i.timer.is_some_and(|t| t <= deadline) {
@@ -464,6 +544,7 @@ fn arm_timer(i: &mut Inner, now: u64) -> Option<(u64, u32)> {
     Some((i.timer_gen, ms))
 }
 
+#[cfg(feature = "jetstream")]
 async fn timer_task(weak: Weak<RefCell<Inner>>, generation: u64, ms: u32) {
     TimeoutFuture::new(ms).await;
     let Some(rc) = weak.upgrade() else { return };
@@ -477,6 +558,7 @@ async fn timer_task(weak: Weak<RefCell<Inner>>, generation: u64, ms: u32) {
     after(&rc);
 }
 
+#[cfg(feature = "jetstream")]
 async fn commit_loop(weak: Weak<RefCell<Inner>>) {
     loop {
         let Some(rc) = weak.upgrade() else { return };
@@ -521,11 +603,14 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
 /// Makes everything the engine holds durable and waits until every held ack went out, and
 /// until the link's outbox is stored.
 pub async fn settle(rc: &Shared) {
+    #[cfg(feature = "jetstream")]
     settle_engine(rc).await;
     crate::socket::settle(rc).await;
+    #[cfg(feature = "jetstream")]
     crate::tabs::settle(rc).await;
 }
 
+#[cfg(feature = "jetstream")]
 async fn settle_engine(rc: &Shared) {
     {
         let mut i = rc.borrow_mut();
@@ -573,20 +658,29 @@ pub async fn close(rc: &Shared) {
     settle(rc).await;
     end_link(rc);
     let mut i = rc.borrow_mut();
-    let Inner { broker, tabs, .. } = &mut *i;
-    if let Some(hub) = tabs.take() {
-        hub.shutdown(broker);
+    #[cfg(feature = "jetstream")]
+    {
+        let Inner { broker, tabs, .. } = &mut *i;
+        if let Some(hub) = tabs.take() {
+            hub.shutdown(broker);
+        }
     }
     i.closed = true;
     i.subs.clear();
     i.queue.clear();
     i.requests.clear();
-    i.timer_gen += 1;
+    #[cfg(feature = "jetstream")]
+    {
+        i.timer_gen += 1;
+    }
     if let Some(db) = i.db.take() {
         if let Ok(db) = Rc::try_unwrap(db) {
             db.close();
         }
     }
     // everything acknowledged is committed (settle): the next owner may load the store
-    i.store_lock = None;
+    #[cfg(feature = "jetstream")]
+    {
+        i.store_lock = None;
+    }
 }

@@ -1,7 +1,9 @@
 //! Core values → JavaScript objects (plain objects; the TypeScript layer wraps them).
 
 use edgebus_core::broker::Delivery;
+#[cfg(feature = "jetstream")]
 use edgebus_core::jetstream::consumer::parse_ack_meta;
+#[cfg(feature = "jetstream")]
 use edgebus_core::kv::{Entry, Operation};
 use edgebus_core::proto::Headers;
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -46,6 +48,7 @@ fn extra_object(d: &Delivery) -> Object {
     o
 }
 
+#[cfg(feature = "jetstream")]
 /// A KV entry from a watch consumer's delivery (revision, time and pending count from its ack
 /// subject); `None` for anything else (status messages).
 pub fn kv_entry(bucket: &str, d: &Delivery) -> Option<JsValue> {
@@ -61,6 +64,7 @@ pub fn kv_entry(bucket: &str, d: &Delivery) -> Option<JsValue> {
     Some(kv_entry_object(&e, Some(a.pending)))
 }
 
+#[cfg(feature = "jetstream")]
 /// `{bucket, key, value, revision, created (ms), operation, length, delta?}`.
 pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
     let o = Object::new();
@@ -82,6 +86,7 @@ pub fn kv_entry_object(e: &Entry, delta: Option<u64>) -> JsValue {
     o.into()
 }
 
+#[cfg(feature = "jetstream")]
 /// A `STREAM.MSG.GET` reply's `message` (`{ subject, seq, data?, hdrs?, time }`, base64
 /// payload and header block) → `{ subject, seq, time, data: Uint8Array, headers: [name,
 /// value][] }`, decoded with the core's base64 and header parser.

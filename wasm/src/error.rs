@@ -134,6 +134,7 @@ fn adopt(err: &js_sys::Error, name: &str) {
 
 /// An error the engine answered a direct call with (KV, object store), as a server's API
 /// error reply would have carried it.
+#[cfg(feature = "jetstream")]
 impl From<edgebus_core::jetstream::errors::ApiError> for BusError {
     fn from(a: edgebus_core::jetstream::errors::ApiError) -> Self {
         BusError::Api { code: a.code, err_code: u32::from(a.err_code), description: a.description.into_owned() }

@@ -19,10 +19,14 @@ pub mod api;
 pub mod bus;
 pub mod convert;
 pub mod error;
+#[cfg(feature = "jetstream")]
 pub mod idb;
+#[cfg(feature = "jetstream")]
 pub mod jetstream;
+#[cfg(feature = "jetstream")]
 pub mod lock;
 pub mod socket;
+#[cfg(feature = "jetstream")]
 pub mod tabs;
 
 pub use edgebus_core as core;

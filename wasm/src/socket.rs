@@ -23,6 +23,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::bus::{after, now_ns, Inner, Shared};
+#[cfg(feature = "jetstream")]
 use crate::idb;
 
 /// One open (or opening) WebSocket and the callbacks it calls.
@@ -54,6 +55,7 @@ enum Conn {
     Ws(Socket),
     /// The bus's leader context over the tabs' channel ([`crate::tabs`]); `None` until a
     /// leader answered.
+    #[cfg(feature = "jetstream")]
     Tab(Option<String>),
 }
 
@@ -65,6 +67,7 @@ pub struct Link {
     bus: Weak<RefCell<Inner>>,
     socket: Option<Conn>,
     /// Set for a client context's link to its leader: dial over this channel, not a socket.
+    #[cfg(feature = "jetstream")]
     tabs: Option<Rc<crate::tabs::Pipe>>,
     /// Waiting for the first `Connected` (a client context's `open`).
     connected_waiters: Vec<oneshot::Sender<()>>,
@@ -124,6 +127,7 @@ impl Link {
             url: url.into(),
             bus: Weak::new(),
             socket: None,
+            #[cfg(feature = "jetstream")]
             tabs: None,
             connected_waiters: Vec::new(),
             socket_id: 0,
@@ -228,11 +232,16 @@ impl Link {
             self.event("outbox", &[]);
         }
         if let Some(bytes) = self.core.poll_transmit() {
-            match (&self.socket, &self.tabs) {
-                (Some(Conn::Ws(s)), _) if s.ws.ready_state() == WebSocket::OPEN => {
+            match &self.socket {
+                Some(Conn::Ws(s)) if s.ws.ready_state() == WebSocket::OPEN => {
                     let _ = s.ws.send_with_u8_array(&bytes);
                 }
-                (Some(Conn::Tab(Some(leader))), Some(pipe)) => pipe.post("data", Some(leader), Some(&bytes)),
+                #[cfg(feature = "jetstream")]
+                Some(Conn::Tab(Some(leader))) => {
+                    if let Some(pipe) = &self.tabs {
+                        pipe.post("data", Some(leader), Some(&bytes));
+                    }
+                }
                 _ => {}
             }
         }
@@ -242,6 +251,7 @@ impl Link {
     /// Opens a socket, its callbacks holding only a weak reference to the bus.
     fn dial(&mut self, now: u64) {
         self.hangup();
+        #[cfg(feature = "jetstream")]
         if let Some(pipe) = &self.tabs {
             // to the leader known, or ask who leads: its answer reaches `tab_leader`
             let leader = pipe.leader();
@@ -304,10 +314,15 @@ impl Link {
     /// Forgets the current socket: whatever it still reports is ignored.
     fn hangup(&mut self) {
         self.socket_id += 1;
-        match (self.socket.take(), &self.tabs) {
-            (Some(Conn::Tab(Some(leader))), Some(pipe)) => pipe.post("close", Some(&leader), None),
-            (Some(old), _) => drop_later(old),
-            (None, _) => {}
+        match self.socket.take() {
+            #[cfg(feature = "jetstream")]
+            Some(Conn::Tab(Some(leader))) if self.tabs.is_some() => {
+                if let Some(pipe) = &self.tabs {
+                    pipe.post("close", Some(&leader), None);
+                }
+            }
+            Some(old) => drop_later(old),
+            None => {}
         }
     }
 
@@ -419,6 +434,7 @@ pub fn start(rc: &Shared) {
 /// Delivers pending status events (outside any borrow: callbacks may use the bus).
 pub fn dispatch_status(rc: &Shared) {
     let Some((callback, events)) = rc.borrow_mut().link.as_mut().and_then(Link::take_status) else { return };
+    #[cfg(feature = "jetstream")]
     crate::tabs::relay_status(rc, &events);
     for e in events {
         if let Err(err) = callback.call1(&JsValue::NULL, &e) {
@@ -444,9 +460,13 @@ pub async fn commit_loop(weak: Weak<RefCell<Inner>>) {
         .flatten();
         let Some((db, commit)) = job else { return };
         drop(rc);
+        // the core-only build opens no database: `db` is always `None` there
+        #[cfg(feature = "jetstream")]
         if let Err(e) = idb::write_outbox(&db, commit).await {
             web_sys::console::error_1(&format!("edgebus: outbox commit failed: {e}").into());
         }
+        #[cfg(not(feature = "jetstream"))]
+        let _ = (db, commit);
         let Some(rc) = weak.upgrade() else { return };
         with_link(&rc, |l, broker| {
             let now = now_ns();
@@ -497,6 +517,7 @@ pub async fn drained(rc: &Shared) -> bool {
 
 // ---- a client context's link to its leader (crate::tabs) ------------------------------
 
+#[cfg(feature = "jetstream")]
 impl Link {
     /// Makes this link dial the bus's leader over the tabs' channel instead of a socket.
     pub fn over_tabs(&mut self, pipe: Rc<crate::tabs::Pipe>) {
@@ -543,6 +564,7 @@ impl Link {
 }
 
 /// Bytes from leader `from` for this context's link.
+#[cfg(feature = "jetstream")]
 pub fn tab_data(rc: &Shared, from: &str, bytes: &[u8]) {
     with_link(rc, |l, broker| {
         if l.tab_leader() == Some(from) {
@@ -557,6 +579,7 @@ pub fn tab_data(rc: &Shared, from: &str, bytes: &[u8]) {
 }
 
 /// Leader `from` ended this context's connection (it closed, or refused the connection).
+#[cfg(feature = "jetstream")]
 pub fn tab_closed(rc: &Shared, from: &str) {
     with_link(rc, |l, broker| {
         if l.tab_leader() == Some(from) {
@@ -569,6 +592,7 @@ pub fn tab_closed(rc: &Shared, from: &str) {
     after(rc);
 }
 
+#[cfg(feature = "jetstream")]
 /// `leader` announced itself: a link waiting for a leader dials it, one connected to an
 /// earlier leader treats that connection as closed and dials the new one at once.
 pub fn tab_leader(rc: &Shared, leader: &str) {

@@ -1,19 +1,14 @@
 // The bus: loading the module, opening a bus, publish/subscribe/request, and the doors to
 // JetStream, KV, the object store and the link.
 
-import init, {
-  open as wasmOpen,
-  deleteStorage as wasmDeleteStorage,
-  setErrorClasses,
-  checkBucket,
-  Bus as WasmBus,
-} from "../pkg/edgebus_wasm.js";
+import type { Bus as WasmBus } from "../pkg/edgebus_wasm.js";
+import { doors, full, wasm } from "./bindings.js";
 import { AuthorizationError, errorClasses } from "./errors.js";
-import { JetStreamClient, JetStreamManager, type PubAck } from "./jetstream.js";
-import { KV, type KvOptions } from "./kv.js";
+import type { JetStreamClient, JetStreamManager, PubAck } from "./jetstream.js";
+import type { KV, KvOptions } from "./kv.js";
 import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./link.js";
 import { Msg, MsgBatch } from "./msg.js";
-import { Objm } from "./obj.js";
+import type { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
 import { Leader, remoteEngine } from "./remote.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
@@ -23,11 +18,12 @@ import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtr
 
 let loading: Promise<unknown> | null = null;
 
-/** Loads the wasm module once (from `wasm` if given, else next to the bindings). */
-export function load(wasm?: string | URL | BufferSource): Promise<unknown> {
-  loading ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then((exports) => {
+/** Loads the wasm module once (from `module` if given, else next to the bindings). */
+export function load(module?: string | URL | BufferSource): Promise<unknown> {
+  const b = wasm();
+  loading ??= b.default(module === undefined ? undefined : { module_or_path: module }).then((exports) => {
     // From now on every error from the wasm side is an instance of its class.
-    setErrorClasses(errorClasses);
+    b.setErrorClasses(errorClasses);
     return exports;
   });
   return loading;
@@ -64,7 +60,7 @@ export interface OpenOptions {
  *  leads becomes its client (see `info().role`), and takes over when the leader goes. */
 export async function open(opts: OpenOptions = {}): Promise<Bus> {
   await load(opts.wasm);
-  const raw = await wasmOpen({ name: opts.name, storage: opts.storage, share: opts.share });
+  const raw = await wasm().open({ name: opts.name, storage: opts.storage, share: opts.share });
   if (opts.maxPayload !== undefined) raw.setMaxPayload(opts.maxPayload);
   if (opts.maxFileStore !== undefined || opts.maxMemoryStore !== undefined) {
     raw.setStoreLimits(opts.maxMemoryStore ?? 0, opts.maxFileStore ?? 0);
@@ -76,7 +72,7 @@ export async function open(opts: OpenOptions = {}): Promise<Bus> {
 /** Deletes what bus `name` stored in IndexedDB (close it first). */
 export async function deleteStorage(name: string): Promise<void> {
   await load();
-  await wasmDeleteStorage(name);
+  await full("deleteStorage")(name);
 }
 
 export interface PublishOptions {
@@ -468,23 +464,23 @@ export class Bus {
   }
 
   jetstream(): JetStreamClient {
-    return new JetStreamClient(this);
+    return doors("jetstream").jetstream(this);
   }
 
   async jetstreamManager(): Promise<JetStreamManager> {
-    return new JetStreamManager(this);
+    return doors("jetstreamManager").jetstreamManager(this);
   }
 
   /** Opens KV bucket `bucket`, creating it (with `opts`) if it does not exist. */
   async kv(bucket: string, opts: KvOptions = {}): Promise<KV> {
-    checkBucket(bucket);
+    full("checkBucket")(bucket);
     await this.engine.kvBind(bucket, opts);
-    return new KV(this, bucket);
+    return doors("kv").kv(this, bucket);
   }
 
   /** The object store manager (the same as `new Objm(bus)`). */
   objm(): Objm {
-    return new Objm(this);
+    return doors("objm").objm(this);
   }
 }
 

@@ -2,6 +2,20 @@
 // like nats.js v3 so NATS users feel at home. All the work happens in WebAssembly; this file
 // only gathers the package's modules (one per concern).
 
+import * as bindings from "../pkg/edgebus_wasm.js";
+import { setBindings } from "./bindings.js";
+import { JetStreamClient, JetStreamManager } from "./jetstream.js";
+import { KV } from "./kv.js";
+import { Objm } from "./obj.js";
+
+// The full module: core NATS, JetStream, KV, the object store and the link.
+setBindings(bindings, {
+  jetstream: (bus) => new JetStreamClient(bus),
+  jetstreamManager: (bus) => new JetStreamManager(bus),
+  kv: (bus, bucket) => new KV(bus, bucket),
+  objm: (bus) => new Objm(bus),
+});
+
 export { load, open, deleteStorage, Bus, Subscription } from "./bus.js";
 export type { OpenOptions, PublishOptions, RequestOptions, SubscriptionOptions, BatchSubscriptionOptions } from "./bus.js";
 export {

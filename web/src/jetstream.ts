@@ -1,7 +1,7 @@
 // JetStream in the page (nats.js shapes): publish with acks, pull consumers, stream and
 // consumer management through the \$JS.API.
 
-import { checkName, storedMsg } from "../pkg/edgebus_wasm.js";
+import { full } from "./bindings.js";
 import type { Bus } from "./bus.js";
 import { InvalidArgumentError, JetStreamApiError } from "./errors.js";
 import { Msg } from "./msg.js";
@@ -29,7 +29,7 @@ import {
 /** The engine's name rule (stream, consumer), checked before the request is made: a name is
  *  a token of the API subject, and a bad one would only time out. Returns `name`. */
 function named(context: string, name: string | undefined): string {
-  checkName(context, name ?? "");
+  full("checkName")(context, name ?? "");
   return name ?? "";
 }
 
@@ -44,7 +44,7 @@ export class StoredMsg {
 
   /** @internal From a `STREAM.MSG.GET` reply's `message`. */
   constructor(message: unknown) {
-    const m = storedMsg(message) as { subject: string; seq: number; time: string; data: Uint8Array; headers: [string, string][] };
+    const m = full("storedMsg")(message) as { subject: string; seq: number; time: string; data: Uint8Array; headers: [string, string][] };
     this.subject = m.subject;
     this.seq = m.seq;
     this.data = m.data;

@@ -33,10 +33,7 @@ pub struct PublishExpect {
 /// The header block for a publish: the caller's `pairs` in order, then the expectations
 /// (each replacing a same-named pair). `None` when there is nothing to send.
 pub fn publish_headers(pairs: &[(String, String)], expect: &PublishExpect) -> Option<Bytes> {
-    let mut h = Headers::new();
-    for (k, v) in pairs {
-        h.append(k, v);
-    }
+    let mut h = Headers::from_pairs(pairs);
     let mut itoa = itoa::Buffer::new();
     let texts = [
         (MSG_ID, expect.msg_id.as_deref()),
@@ -55,7 +52,7 @@ pub fn publish_headers(pairs: &[(String, String)], expect: &PublishExpect) -> Op
             h.insert(name, itoa.format(v));
         }
     }
-    (!h.entries.is_empty()).then(|| h.to_bytes())
+    h.to_block()
 }
 
 /// The body of `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.

@@ -57,6 +57,21 @@ impl Headers {
         Headers { status: Some(status), description: description.map(String::from), entries: Vec::new() }
     }
 
+    /// A block of `pairs` in order (repeats kept), as a client's plain publish carries its
+    /// headers.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let mut h = Headers::new();
+        for (k, v) in pairs {
+            h.append(k, v);
+        }
+        h
+    }
+
+    /// The encoded block, or `None` when there is nothing to send (no status, no entries).
+    pub fn to_block(&self) -> Option<bytes::Bytes> {
+        (self.status.is_some() || !self.entries.is_empty()).then(|| self.to_bytes())
+    }
+
     /// Appends a header (repeats allowed).
     pub fn append(&mut self, name: &str, value: &str) -> &mut Self {
         self.entries.push((name.into(), value.into()));

@@ -3,10 +3,16 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_to_json, Bus};
+#[cfg(feature = "jetstream")]
+use super::js_to_json;
+use super::Bus;
+#[cfg(feature = "jetstream")]
 use crate::convert::stored_msg;
+#[cfg(feature = "jetstream")]
 use crate::error::BusError;
+#[cfg(feature = "jetstream")]
 use edgebus_core::jetstream::config::name_error;
+#[cfg(feature = "jetstream")]
 use edgebus_core::kv::valid_bucket;
 
 #[wasm_bindgen]
@@ -20,6 +26,7 @@ impl Bus {
     }
 }
 
+#[cfg(feature = "jetstream")]
 /// Throws `InvalidNameError` for a stream or consumer name the engine would refuse (`context`
 /// names it in the message: "stream", "consumer", "durable"): the name is a token of the API
 /// subject, so a bad one would otherwise wait for a reply that never comes.
@@ -31,6 +38,7 @@ pub fn check_name(context: &str, name: &str) -> Result<(), JsValue> {
     }
 }
 
+#[cfg(feature = "jetstream")]
 /// Throws `InvalidNameError` for a KV bucket name the core refuses (nats.js's wording).
 #[wasm_bindgen(js_name = checkBucket)]
 pub fn check_bucket(name: &str) -> Result<(), JsValue> {
@@ -41,6 +49,7 @@ pub fn check_bucket(name: &str) -> Result<(), JsValue> {
     }
 }
 
+#[cfg(feature = "jetstream")]
 /// Decodes a `STREAM.MSG.GET` reply's `message` (base64 payload and header block) into
 /// `{ subject, seq, time, data, headers }` for the package's `StoredMsg`.
 #[wasm_bindgen(js_name = storedMsg)]

@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 use super::{json_to_js, options, promise, Bus};
 use crate::bus;
 use crate::error::BusError;
+#[cfg(feature = "jetstream")]
 use crate::idb;
 use crate::link::LinkConfig;
 use crate::socket::{self, Link, LinkOptions};
@@ -46,7 +47,11 @@ impl Bus {
             options::<ConnectOpts>(opts.clone())?;
             rc.borrow().check_open()?;
             // the server link is the leader's, one WebSocket per origin: a client asks it
-            if !crate::tabs::connect_from_client(&rc, &url, &opts, status.clone()) {
+            #[cfg(feature = "jetstream")]
+            let asked_leader = crate::tabs::connect_from_client(&rc, &url, &opts, status.clone());
+            #[cfg(not(feature = "jetstream"))]
+            let asked_leader = false;
+            if !asked_leader {
                 link_up(&rc, url, opts, status).await?;
             }
             Ok(JsValue::UNDEFINED)
@@ -58,7 +63,11 @@ impl Bus {
     /// leader re-creates after a hand-over reports here too.
     #[wasm_bindgen(js_name = linkStatus)]
     pub fn link_status(&self, status: js_sys::Function) {
+        #[cfg(feature = "jetstream")]
         crate::tabs::watch_link(&self.inner, status);
+        // the core-only build has no tabs: the link's own callback is all there is
+        #[cfg(not(feature = "jetstream"))]
+        let _ = status;
     }
 
     /// The link's state: `{ url, state, server, outbox, sent, received, reconnects, exports,
@@ -93,11 +102,13 @@ impl Bus {
     pub fn link_close(&self) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
+            #[cfg(feature = "jetstream")]
             if crate::tabs::unlink_from_client(&rc) {
                 return Ok(JsValue::UNDEFINED);
             }
             socket::settle(&rc).await;
             crate::bus::end_link(&rc);
+            #[cfg(feature = "jetstream")]
             crate::tabs::link_ended(&rc);
             Ok(JsValue::UNDEFINED)
         })
@@ -122,10 +133,14 @@ pub(crate) async fn link_up(
     if busy {
         return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
     }
+    #[cfg(feature = "jetstream")]
     let stored = match &db {
         Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
         None => Vec::new(),
     };
+    // no store in the core-only build: the outbox lives in memory
+    #[cfg(not(feature = "jetstream"))]
+    let stored = Vec::new();
     let session = bus::random_token();
     let config = LinkConfig {
         exports: o.exports,
@@ -146,7 +161,10 @@ pub(crate) async fn link_up(
         ping_interval_ms: o.ping_interval,
         max_ping_out: o.max_ping_out,
         timeout_ms: o.timeout,
+        #[cfg(feature = "jetstream")]
         status: status.or_else(|| crate::tabs::status_sink(rc)),
+        #[cfg(not(feature = "jetstream"))]
+        status,
     };
     {
         let mut i = rc.borrow_mut();
@@ -156,6 +174,7 @@ pub(crate) async fn link_up(
         let link = Link::new(&mut i.broker, &url, link_opts, stored, db).map_err(BusError::BadSubject)?;
         i.link = Some(link);
     }
+    #[cfg(feature = "jetstream")]
     crate::tabs::link_made(rc, &url, &opts);
     socket::start(rc);
     Ok(())

@@ -5,9 +5,12 @@
 //! package (`web/`) wraps these in a nats.js-shaped TypeScript API.
 
 pub mod checks; // pagefix: the page's max_payload and name checks
+#[cfg(feature = "jetstream")]
 mod jetstream;
+#[cfg(feature = "jetstream")]
 mod kv;
 pub(crate) mod link;
+#[cfg(feature = "jetstream")]
 mod obj;
 
 use std::cell::RefCell;
@@ -23,9 +26,11 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::bus::{self, after, Handler, Inner, Shared};
 use crate::convert::msg_object;
 use crate::error::BusError;
+#[cfg(feature = "jetstream")]
 use crate::idb;
+#[cfg(feature = "jetstream")]
 use crate::lock;
-use edgebus_core::jetstream::client::{publish_headers, PublishExpect};
+use edgebus_core::proto::Headers;
 
 /// Default request timeout, milliseconds (nats.js uses the same).
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
@@ -38,6 +43,7 @@ struct OpenOptions {
     storage: Option<String>,
     /// IndexedDB storage only: `false` refuses to share the bus with the other tabs and
     /// workers of the origin (`StorageLockedError` while another one owns it).
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     share: Option<bool>,
 }
 
@@ -72,6 +78,7 @@ pub(crate) fn json_to_js(v: &Value) -> JsValue {
     js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
 }
 
+#[cfg(feature = "jetstream")]
 pub(crate) fn js_to_json(v: &JsValue) -> Result<Value, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(Value::Null);
@@ -101,6 +108,7 @@ fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusErr
 pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     let opts: OpenOptions = options(opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
+    #[cfg(feature = "jetstream")]
     let (persisted, store_lock) = match opts.storage.as_deref() {
         Some("indexeddb") if opts.share != Some(false) => {
             return Ok(Bus { inner: crate::tabs::open(&name).await? });
@@ -115,8 +123,22 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
         None | Some("memory") => (None, None),
         Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),
     };
+    // the core-only build keeps nothing: storage is JetStream's
+    #[cfg(not(feature = "jetstream"))]
+    match opts.storage.as_deref() {
+        None | Some("memory") => {}
+        Some(other) => {
+            return Err(BusError::Invalid(format!("storage {other:?}: only \"memory\" in edgebus/core")).into())
+        }
+    }
+    #[cfg(feature = "jetstream")]
     let (mut inner, warnings) = Inner::new(&name, persisted);
-    inner.store_lock = store_lock;
+    #[cfg(feature = "jetstream")]
+    {
+        inner.store_lock = store_lock;
+    }
+    #[cfg(not(feature = "jetstream"))]
+    let (inner, warnings) = Inner::new(&name);
     for w in warnings {
         web_sys::console::warn_1(&JsValue::from_str(&format!("edgebus: {w}")));
     }
@@ -126,6 +148,7 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
 }
 
 /// Deletes the IndexedDB database of bus `name` (close the bus first).
+#[cfg(feature = "jetstream")]
 #[wasm_bindgen(js_name = deleteStorage)]
 pub async fn delete_storage(name: String) -> Result<(), JsValue> {
     idb::delete(&name).await.map_err(|e| BusError::Storage(e.to_string()).into())
@@ -142,7 +165,7 @@ impl Bus {
     /// Publishes `data` on `subject`. `opts`: `{ reply?, headers?: [name, value][] }`.
     pub fn publish(&self, subject: &str, data: &[u8], opts: JsValue) -> Result<(), JsValue> {
         let o: PubOptions = options(opts)?;
-        let headers = o.headers.as_deref().and_then(|h| publish_headers(h, &PublishExpect::default()));
+        let headers = o.headers.as_deref().and_then(|h| Headers::from_pairs(h).to_block());
         self.inner.borrow_mut().publish(subject, o.reply.as_deref(), headers.as_deref(), data)?;
         after(&self.inner);
         Ok(())
@@ -193,7 +216,7 @@ impl Bus {
         let rc = self.inner.clone();
         promise(async move {
             let o: RequestOptions = options(opts)?;
-            let headers = o.headers.as_deref().and_then(|h| publish_headers(h, &PublishExpect::default()));
+            let headers = o.headers.as_deref().and_then(|h| Headers::from_pairs(h).to_block());
             let d = bus::request(&rc, &subject, headers, &data, o.timeout.unwrap_or(REQUEST_TIMEOUT_MS)).await?;
             Ok(msg_object(&d))
         })
@@ -233,7 +256,10 @@ impl Bus {
     pub fn info(&self) -> JsValue {
         let i = self.inner.borrow();
         let (streams, consumers, subscriptions) = i.counts();
+        #[cfg(feature = "jetstream")]
         let role = i.tabs.as_ref().map_or("alone", crate::tabs::Hub::role);
+        #[cfg(not(feature = "jetstream"))]
+        let role = "alone";
         json_to_js(&serde_json::json!({
             "name": i.name, "storage": i.storage, "role": role, "streams": streams,
             "consumers": consumers, "subscriptions": subscriptions,

@@ -99,6 +99,7 @@ enum Next {
     /// Replies handed to waiting requests: no JavaScript ran, nothing to pump.
     Answered,
     Batch(Batch),
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     Kv(js_sys::Function, String, Delivery),
     Chan(mpsc::UnboundedSender<Delivery>, Delivery),
 }
@@ -199,6 +200,7 @@ pub fn dispatch(rc: &Shared) {
                         continue;
                     }
                     Next::Batch(batch) => batch.call(),
+                    #[cfg(feature = "jetstream")]
                     Next::Kv(callback, bucket, d) => {
                         if let Some(value) = crate::convert::kv_entry(&bucket, &d) {
                             if let Err(e) = callback.call1(&JsValue::NULL, &value) {
@@ -209,6 +211,9 @@ pub fn dispatch(rc: &Shared) {
                             }
                         }
                     }
+                    // the core-only build has no KV: no handler carries a bucket
+                    #[cfg(not(feature = "jetstream"))]
+                    Next::Kv(..) => {}
                 }
                 // What the callback published is queued behind this round (see `groups`).
                 after(rc);
