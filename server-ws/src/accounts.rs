@@ -34,12 +34,18 @@ pub struct AccountConfig {
     pub jetstream: Option<AccountJetStream>,
 }
 
-/// An account's JetStream store limits, in bytes; 0: the server's (`max_memory_store`,
-/// `max_file_store`).
+/// An account's JetStream limits (`jetstream { … }` in its block). Bytes: 0 is the server's
+/// (`max_memory_store`, `max_file_store`); counts and stream bytes: 0 or less is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountJetStream {
     pub max_memory: i64,
     pub max_file: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+    pub memory_max_stream_bytes: i64,
+    pub store_max_stream_bytes: i64,
+    pub max_bytes_required: bool,
 }
 
 /// Streams and services are exported and imported separately: an import of one kind needs an

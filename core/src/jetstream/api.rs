@@ -247,11 +247,7 @@ impl JetStream {
                 "reserved_storage": self.reserved(StorageType::File),
                 "streams": self.stream_count(),
                 "consumers": self.consumer_count(),
-                "limits": {
-                    "max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1,
-                    "max_ack_pending": -1, "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1,
-                    "max_bytes_required": false
-                },
+                "limits": self.limits.to_json(),
                 "api": { "level": 4, "total": self.api_total, "errors": self.api_errors }
             }),
         )
@@ -627,6 +623,9 @@ impl JetStream {
             }
         }
         let Some(entry) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        if let Err(e) = self.limits.apply_to_consumer(&mut config, &entry.stream.config) {
+            return error_body(KIND, &e);
+        }
         if let Err(e) = config.normalize(&entry.stream.config) {
             return error_body(KIND, &e);
         }
@@ -669,7 +668,7 @@ impl JetStream {
             return error_body(KIND, &ApiError::CONSUMER_DOES_NOT_EXIST);
         }
         let sc = &entry.stream.config;
-        if sc.max_consumers > 0 && entry.consumers.len() as i64 >= sc.max_consumers {
+        if self.limits.consumers_allowed(sc).is_some_and(|m| entry.consumers.len() as u64 >= m) {
             return error_body(KIND, &ApiError::MAX_CONSUMERS);
         }
         if sc.retention == Retention::Workqueue {

@@ -37,6 +37,11 @@ impl ApiError {
     pub const MEMORY_RESOURCES_EXCEEDED: ApiError = fixed(500, 10028, "insufficient memory resources available");
     pub const STORAGE_RESOURCES_EXCEEDED: ApiError = fixed(500, 10047, "insufficient storage resources available");
     pub const MAX_CONSUMERS: ApiError = fixed(400, 10026, "maximum consumers limit reached");
+    pub const MAX_STREAMS: ApiError = fixed(400, 10027, "maximum number of streams reached");
+    pub const STREAM_MAX_BYTES_REQUIRED: ApiError =
+        fixed(400, 10113, "account requires a stream config to have max bytes set");
+    pub const STREAM_MAX_STREAM_BYTES_EXCEEDED: ApiError =
+        fixed(400, 10122, "stream max bytes exceeds account limit max stream bytes");
     pub const NO_MESSAGE_FOUND: ApiError = fixed(404, 10037, "no message found");
     pub const NOT_ENABLED: ApiError = fixed(503, 10039, "JetStream not enabled for account");
     pub const MSG_TOO_BIG: ApiError = fixed(400, 10054, "message size exceeds maximum allowed");
@@ -98,6 +103,9 @@ impl ApiError {
     }
     pub fn invalid_policy(err: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError::with(400, 10094, err)
+    }
+    pub fn consumer_max_ack_pending_excess(limit: i64) -> ApiError {
+        ApiError::with(400, 10121, format!("consumer max ack pending exceeds system limit of {limit}"))
     }
     pub fn sequence_not_found(seq: u64) -> ApiError {
         ApiError::with(400, 10043, format!("sequence {seq} not found"))

@@ -1,24 +1,99 @@
-//! Server-wide store limits (`max_memory_store` / `max_file_store`), counted as nats-server
-//! counts them: a stream's `max_bytes` is a reservation taken at create time, and a publish
-//! is refused once what the store type already holds is over its limit (so the message that
-//! crosses the limit is still stored, and the next one is not).
+//! Store and account limits, counted as nats-server counts them. Bytes (`max_memory_store` /
+//! `max_file_store`, or an account's `max_mem` / `max_file`): a stream's `max_bytes` is a
+//! reservation taken at create time, and a publish is refused once what the store type
+//! already holds is over its limit (so the message that crosses the limit is still stored,
+//! and the next one is not). An account's `jetstream { max_streams, max_consumers,
+//! max_ack_pending, memory_max_stream_bytes, store_max_stream_bytes, max_bytes_required }`
+//! bound what its streams and consumers may ask for.
 
-use super::config::{StorageType, StreamConfig};
+use serde_json::{json, Value};
+
+use super::config::{AckPolicy, ConsumerConfig, StorageType, StreamConfig};
 use super::engine::JetStream;
 use super::errors::ApiError;
 
-/// Bytes each store type may hold; `None` is no limit.
+/// What an engine's streams may hold and ask for; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreLimits {
     pub max_memory: Option<u64>,
     pub max_file: Option<u64>,
+    pub max_streams: Option<u64>,
+    /// Consumers per stream (nats-server applies the account's limit per stream).
+    pub max_consumers: Option<u64>,
+    pub max_ack_pending: Option<u64>,
+    /// The largest `max_bytes` a memory / file stream may have.
+    pub memory_max_stream_bytes: Option<u64>,
+    pub storage_max_stream_bytes: Option<u64>,
+    /// Every stream must set `max_bytes`.
+    pub max_bytes_required: bool,
+    /// The byte limits the account itself configured (`max_mem` / `max_file`), as account
+    /// info shows them; `max_memory` / `max_file` above may come from the server's instead.
+    pub account_memory: Option<u64>,
+    pub account_file: Option<u64>,
 }
 
 impl StoreLimits {
     /// From a host's configured sizes, where zero or less means "no limit configured".
     pub fn from_config(max_memory: i64, max_file: i64) -> StoreLimits {
         let positive = |v: i64| u64::try_from(v).ok().filter(|v| *v > 0);
-        StoreLimits { max_memory: positive(max_memory), max_file: positive(max_file) }
+        StoreLimits { max_memory: positive(max_memory), max_file: positive(max_file), ..StoreLimits::default() }
+    }
+
+    /// Account info's `limits`, with nats-server's -1 for "none".
+    pub fn to_json(&self) -> Value {
+        let n = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        json!({
+            "max_memory": n(self.account_memory), "max_storage": n(self.account_file),
+            "max_streams": n(self.max_streams), "max_consumers": n(self.max_consumers),
+            "max_ack_pending": n(self.max_ack_pending),
+            "memory_max_stream_bytes": n(self.memory_max_stream_bytes),
+            "storage_max_stream_bytes": n(self.storage_max_stream_bytes),
+            "max_bytes_required": self.max_bytes_required,
+        })
+    }
+
+    /// nats-server's check of a stream's `max_bytes` against the account (create and update).
+    fn check_stream_bytes(&self, config: &StreamConfig) -> Result<(), ApiError> {
+        if self.max_bytes_required && config.max_bytes <= 0 {
+            return Err(ApiError::STREAM_MAX_BYTES_REQUIRED);
+        }
+        let limit = match config.storage {
+            StorageType::Memory => self.memory_max_stream_bytes,
+            StorageType::File => self.storage_max_stream_bytes,
+        };
+        match limit {
+            Some(limit) if u64::try_from(config.max_bytes).is_ok_and(|b| b > limit) => {
+                Err(ApiError::STREAM_MAX_STREAM_BYTES_EXCEEDED)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The account's part of a consumer's config, before the stream's defaults fill it in:
+    /// `max_ack_pending` defaults to at most the account's limit and may not exceed it.
+    pub(super) fn apply_to_consumer(&self, config: &mut ConsumerConfig, stream: &StreamConfig) -> Result<(), ApiError> {
+        let Some(limit) = self.max_ack_pending.and_then(|l| i64::try_from(l).ok()) else { return Ok(()) };
+        if config.max_ack_pending == 0 && config.ack_policy != AckPolicy::None {
+            let stream_default = match stream.consumer_limits.max_ack_pending {
+                l if l > 0 => l,
+                _ => super::config::DEFAULT_MAX_ACK_PENDING,
+            };
+            config.max_ack_pending = stream_default.min(limit);
+        }
+        if config.max_ack_pending > limit {
+            return Err(ApiError::consumer_max_ack_pending_excess(limit));
+        }
+        Ok(())
+    }
+
+    /// How many consumers a stream may have: its own `max_consumers`, or the account's when
+    /// that is smaller or the stream has none.
+    pub(super) fn consumers_allowed(&self, stream: &StreamConfig) -> Option<u64> {
+        let own = u64::try_from(stream.max_consumers).ok().filter(|m| *m > 0);
+        match (own, self.max_consumers) {
+            (Some(o), Some(a)) => Some(o.min(a)),
+            (o, a) => o.or(a),
+        }
     }
 
     fn max(&self, storage: StorageType) -> Option<u64> {
@@ -70,6 +145,14 @@ impl JetStream {
     /// byte for the check, as in nats-server (so a store whose reservations are full takes
     /// no new stream).
     pub(super) fn check_create(&self, config: &StreamConfig) -> Result<(), ApiError> {
+        self.limits.check_stream_bytes(config)?;
+        if self.limits.max_streams.is_some_and(|m| self.streams.len() as u64 >= m) {
+            return Err(ApiError::MAX_STREAMS);
+        }
+        let max_consumers = u64::try_from(config.max_consumers).ok().filter(|m| *m > 0);
+        if matches!((max_consumers, self.limits.max_consumers), (Some(c), Some(a)) if c > a) {
+            return Err(ApiError::MAX_CONSUMERS);
+        }
         let add = u64::try_from(config.max_bytes).ok().filter(|b| *b > 0).unwrap_or(1);
         self.check_reserve(config.storage, add)
     }
@@ -77,6 +160,7 @@ impl JetStream {
     /// May stream `old` change to `new`? Only growth of the reservation reserves more (from
     /// no `max_bytes`, all of the new one).
     pub(super) fn check_update(&self, old: &StreamConfig, new: &StreamConfig) -> Result<(), ApiError> {
+        self.limits.check_stream_bytes(new)?;
         let reservation = |c: &StreamConfig| u64::try_from(c.max_bytes).unwrap_or(0);
         self.check_reserve(new.storage, reservation(new).saturating_sub(reservation(old)))
     }
@@ -227,5 +311,49 @@ mod tests {
         for _ in 0..3 {
             assert!(js.publish(T0, b"M.a", None, &payload, &no_one).is_ok());
         }
+    }
+
+    /// An account's `jetstream { max_bytes_required, store_max_stream_bytes, max_streams,
+    /// max_consumers, max_ack_pending }` as nats-server 2.14 applies them (nats.py's
+    /// `test_account_limits`), and account info showing them.
+    #[test]
+    fn account_limits_bound_streams_and_consumers() {
+        let mut js = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 1).0;
+        js.set_limits(StoreLimits {
+            max_streams: Some(2),
+            max_consumers: Some(1),
+            max_ack_pending: Some(100),
+            storage_max_stream_bytes: Some(4096),
+            max_bytes_required: true,
+            account_file: Some(32 << 20),
+            ..StoreLimits::from_config(MB, 32 * MB)
+        });
+        let v = create(&mut js, "A", "file", 0);
+        assert_eq!(err_code(&v), Some(10113), "{v}");
+        assert_eq!(v["error"]["description"], "account requires a stream config to have max bytes set");
+        let v = create(&mut js, "A", "file", 65536);
+        assert_eq!(err_code(&v), Some(10122), "{v}");
+        assert!(create(&mut js, "A", "file", 128)["error"].is_null());
+        assert!(create(&mut js, "B", "file", 128)["error"].is_null());
+        assert_eq!(err_code(&create(&mut js, "C", "file", 128)), Some(10027));
+        let consumer = |name: &str, extra: Value| {
+            let mut config = json!({"durable_name": name, "ack_policy": "explicit"});
+            if let (Value::Object(c), Value::Object(e)) = (&mut config, extra) {
+                c.extend(e);
+            }
+            json!({"stream_name": "A", "config": config}).to_string()
+        };
+        let v =
+            ask(&mut js, "$JS.API.CONSUMER.CREATE.A.c1", consumer("c1", json!({"max_ack_pending": 101})).as_bytes());
+        assert_eq!(err_code(&v), Some(10121), "{v}");
+        assert_eq!(v["error"]["description"], "consumer max ack pending exceeds system limit of 100");
+        let v = ask(&mut js, "$JS.API.CONSUMER.CREATE.A.c1", consumer("c1", json!({})).as_bytes());
+        assert_eq!(v["config"]["max_ack_pending"], 100, "{v}");
+        let v = ask(&mut js, "$JS.API.CONSUMER.CREATE.A.c2", consumer("c2", json!({})).as_bytes());
+        assert_eq!(err_code(&v), Some(10026), "{v}");
+        let info = ask(&mut js, "$JS.API.INFO", b"");
+        let limits = &info["limits"];
+        assert_eq!((limits["max_memory"].as_i64(), limits["max_storage"].as_i64()), (Some(-1), Some(32 << 20)));
+        assert_eq!((limits["max_streams"].as_i64(), limits["max_bytes_required"].as_bool()), (Some(2), Some(true)));
     }
 }

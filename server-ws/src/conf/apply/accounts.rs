@@ -28,23 +28,9 @@ const REFUSED_ACCOUNT: &[&str] = &[
     "nkey",
 ];
 
-/// Keys of an account's `jetstream { … }` limits that edgebus does not enforce.
-const REFUSED_ACCOUNT_JS: &[&str] = &[
-    "cluster_traffic",
-    "consumers",
-    "disk_max_stream_bytes",
-    "max_ack_pending",
-    "max_bytes",
-    "max_bytes_required",
-    "max_consumers",
-    "max_stream_bytes",
-    "max_streams",
-    "mem_max_stream_bytes",
-    "memory_max_stream_bytes",
-    "storage_max_stream_bytes",
-    "store_max_stream_bytes",
-    "streams",
-];
+/// Keys of an account's `jetstream { … }` limits that edgebus does not enforce (placement of
+/// replicated streams' traffic, which a single server does not have).
+const REFUSED_ACCOUNT_JS: &[&str] = &["cluster_traffic"];
 
 /// Keys of an account that are harmless to ignore (message tracing).
 const UNSUPPORTED_ACCOUNT: &[&str] = &["msg_trace", "trace_dest"];
@@ -183,6 +169,16 @@ fn account_jetstream(e: &Entry, opts: &mut Options) -> Result<Option<AccountJetS
                 match f.key.to_ascii_lowercase().as_str() {
                     "max_memory" | "max_mem" | "mem" | "memory" => limits.max_memory = size(f)?,
                     "max_store" | "max_file" | "max_disk" | "store" | "disk" => limits.max_file = size(f)?,
+                    "max_streams" | "streams" => limits.max_streams = integer(f)?,
+                    "max_consumers" | "consumers" => limits.max_consumers = integer(f)?,
+                    "max_ack_pending" => limits.max_ack_pending = integer(f)?,
+                    "mem_max_stream_bytes" | "memory_max_stream_bytes" => {
+                        limits.memory_max_stream_bytes = storage_size(f)?
+                    }
+                    "disk_max_stream_bytes" | "store_max_stream_bytes" => {
+                        limits.store_max_stream_bytes = storage_size(f)?
+                    }
+                    "max_bytes_required" | "max_stream_bytes" | "max_bytes" => limits.max_bytes_required = boolean(f)?,
                     k if REFUSED_ACCOUNT_JS.contains(&k) => return Err(refused(f, "account jetstream")),
                     _ => unknown(f, "account jetstream", opts),
                 }
@@ -335,9 +331,7 @@ accounts {
     fn refused_and_invalid_accounts() {
         let private = TWO.replace("subject: \"priv.x\"", "subject: \"priv.x\" ").replace("C: {", "D: {");
         assert!(err(&private).contains("stream import \"priv.x\": stream import not authorized"), "{}", err(&private));
-        assert!(
-            err("accounts { A: { jetstream: { max_streams: 3 } } }").contains("\"max_streams\" in account jetstream")
-        );
+        assert!(err("accounts { A: { jetstream: { cluster_traffic: owner } } }").contains("\"cluster_traffic\""));
         assert!(err("accounts { A: { jetstream: maybe } }").contains("Expected 'enabled' or 'disabled'"));
         assert!(err("accounts { A: { mappings: { a: b } } }").contains("\"mappings\""));
         assert!(err("accounts { A: { nkey: UABC } }").contains("\"nkey\""));
@@ -373,8 +367,13 @@ accounts {
         let o = ok("accounts { A: { jetstream: { max_mem: 1MB, max_store: 2MB } }, B: { js: disabled } }");
         assert_eq!(
             o.accounts[0].jetstream,
-            Some(crate::accounts::AccountJetStream { max_memory: 1 << 20, max_file: 2 << 20 })
+            Some(crate::accounts::AccountJetStream { max_memory: 1 << 20, max_file: 2 << 20, ..Default::default() })
         );
+        let o = ok("accounts { A: { jetstream: { max_streams: 10, consumers: 20, max_ack_pending: 100, \
+                    mem_max_stream_bytes: 2048, store_max_stream_bytes: 4096, max_stream_bytes: true } } }");
+        let js = o.accounts[0].jetstream.unwrap();
+        assert_eq!((js.max_streams, js.max_consumers, js.max_ack_pending), (10, 20, 100));
+        assert_eq!((js.memory_max_stream_bytes, js.store_max_stream_bytes, js.max_bytes_required), (2048, 4096, true));
         assert_eq!(o.accounts[1].jetstream, None);
     }
 }
