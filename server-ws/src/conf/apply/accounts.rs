@@ -369,11 +369,11 @@ accounts {
             o.accounts[0].jetstream,
             Some(crate::accounts::AccountJetStream { max_memory: 1 << 20, max_file: 2 << 20, ..Default::default() })
         );
+        assert_eq!(o.accounts[1].jetstream, None);
         let o = ok("accounts { A: { jetstream: { max_streams: 10, consumers: 20, max_ack_pending: 100, \
                     mem_max_stream_bytes: 2048, store_max_stream_bytes: 4096, max_stream_bytes: true } } }");
         let js = o.accounts[0].jetstream.unwrap();
         assert_eq!((js.max_streams, js.max_consumers, js.max_ack_pending), (10, 20, 100));
         assert_eq!((js.memory_max_stream_bytes, js.store_max_stream_bytes, js.max_bytes_required), (2048, 4096, true));
-        assert_eq!(o.accounts[1].jetstream, None);
     }
 }
