@@ -22,9 +22,9 @@ use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Limits, ServerInfo};
 use futures_channel::{mpsc, oneshot};
 use gloo_timers::future::TimeoutFuture;
-use indexed_db_futures::database::Database;
 use wasm_bindgen::JsValue;
 
+use crate::disk::Disk;
 use crate::error::BusError;
 use crate::idb::{self, SharedJournal};
 
@@ -78,7 +78,7 @@ pub struct Inner {
     /// subject would otherwise pay a UTF-8 decode per batch.
     subject_js: Option<(Bytes, JsValue)>,
     journal: Option<SharedJournal>,
-    pub(crate) db: Option<Rc<Database>>,
+    pub(crate) db: Option<Rc<Disk>>,
     /// This context's ownership of `db` ([`crate::lock`]), freed after `db` is closed.
     pub(crate) store_lock: Option<crate::lock::StoreLock>,
     committing: bool,
@@ -131,7 +131,7 @@ pub(crate) fn random_token() -> String {
 
 impl Inner {
     /// Builds the bus. `db` + `journal` for IndexedDB storage (already loaded), else memory.
-    pub fn new(name: &str, persisted: Option<(Database, SharedJournal)>) -> (Inner, Vec<String>) {
+    pub fn new(name: &str, persisted: Option<(Disk, SharedJournal)>) -> (Inner, Vec<String>) {
         let info = ServerInfo {
             server_id: format!("EDGEBUS-PAGE-{}", random_token()),
             server_name: name.into(),
@@ -156,7 +156,7 @@ impl Inner {
             None => Box::new(edgebus_core::jetstream::store::MemStorage),
         };
         let (engine, warnings) = build_engine(&mut broker, js_conn, file, journal.as_ref(), seed);
-        let storage = if journal.is_some() { "indexeddb" } else { "memory" };
+        let storage = db.as_ref().map_or("memory", |d| d.kind().label());
         let inner = Inner {
             broker,
             page,
@@ -190,15 +190,15 @@ impl Inner {
 
     /// A client of another context's bus ([`crate::tabs`]) has no store: its engine leaves
     /// the broker, so `$JS.API` requests reach the leader's engine through the link.
-    pub(crate) fn detach_engine(&mut self) {
+    pub(crate) fn detach_engine(&mut self, storage: &'static str) {
         self.broker.disconnect(self.js_conn);
-        self.storage = "indexeddb";
+        self.storage = storage;
     }
 
     /// This context takes over the store (it became the leader): a new engine over it.
     pub(crate) fn attach_store(
         &mut self,
-        db: Database,
+        db: Disk,
         journal: SharedJournal,
         lock: crate::lock::StoreLock,
     ) -> Vec<String> {
@@ -494,7 +494,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
             return;
         };
         drop(rc);
-        if let Err(e) = idb::write(&db, ops).await {
+        if let Err(e) = db.write(ops).await {
             refused::recover(&weak, &db, e).await;
         }
         let Some(rc) = weak.upgrade() else { return };
@@ -562,21 +562,23 @@ pub(crate) fn end_link(rc: &Shared) {
 pub async fn close(rc: &Shared) {
     settle(rc).await;
     end_link(rc);
-    let mut i = rc.borrow_mut();
-    let Inner { broker, tabs, .. } = &mut *i;
-    if let Some(hub) = tabs.take() {
-        hub.shutdown(broker);
-    }
-    i.closed = true;
-    i.subs.clear();
-    i.queue.clear();
-    i.requests.clear();
-    i.timer_gen += 1;
-    if let Some(db) = i.db.take() {
-        if let Ok(db) = Rc::try_unwrap(db) {
-            db.close();
+    let (db, lock) = {
+        let mut i = rc.borrow_mut();
+        let Inner { broker, tabs, .. } = &mut *i;
+        if let Some(hub) = tabs.take() {
+            hub.shutdown(broker);
         }
+        i.closed = true;
+        i.subs.clear();
+        i.queue.clear();
+        i.requests.clear();
+        i.timer_gen += 1;
+        (i.db.take(), i.store_lock.take())
+    };
+    // everything acknowledged is committed (settle); the store is closed before its lock is
+    // freed, so the next owner finds its files free
+    if let Some(Ok(db)) = db.map(Rc::try_unwrap) {
+        db.close().await;
     }
-    // everything acknowledged is committed (settle): the next owner may load the store
-    i.store_lock = None;
+    drop(lock);
 }

@@ -6,6 +6,8 @@
 //!   (gloo-timers) and the rule that acks wait for the IndexedDB commit.
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
+//! - [`opfs`], [`opfs_log`]: the same records on the Origin Private File System, in an
+//!   append-only checksummed log a dedicated worker writes and flushes; [`disk`] picks one.
 //! - [`lock`]: the Web Lock that makes one context the only writer of a bus's database.
 //! - [`jetstream`]: the page's JetStream client, speaking `$JS.API` over the bus. KV and the
 //!   object store are the core's (`edgebus_core::kv`, `objstore`), called on the engine
@@ -18,10 +20,13 @@
 pub mod api;
 pub mod bus;
 pub mod convert;
+pub mod disk;
 pub mod error;
 pub mod idb;
 pub mod jetstream;
 pub mod lock;
+pub mod opfs;
+pub mod opfs_log;
 pub mod socket;
 pub mod tabs;
 

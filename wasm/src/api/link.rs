@@ -7,7 +7,6 @@ use wasm_bindgen::prelude::*;
 use super::{json_to_js, options, promise, Bus};
 use crate::bus;
 use crate::error::BusError;
-use crate::idb;
 use crate::link::LinkConfig;
 use crate::socket::{self, Link, LinkOptions};
 
@@ -54,7 +53,7 @@ impl Bus {
                 return Err(BusError::Invalid("the bus is already linked: close the link first".into()));
             }
             let stored = match &db {
-                Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
+                Some(db) => db.load_outbox().await.map_err(|e| BusError::Storage(e.to_string()))?,
                 None => Vec::new(),
             };
             let session = bus::random_token();
