@@ -22,16 +22,19 @@ use edgebus_core::jetstream::Outbound;
 use wasm_bindgen::JsValue;
 
 use super::{now_ns, Inner};
-use crate::disk::Disk;
+use crate::disk::{Disk, Kind};
 use crate::error::BusError;
 
 /// What the page is told about a write that was not stored.
-pub(super) fn refusal(e: &StoreError) -> ApiError {
+pub(super) fn refusal(e: &StoreError, kind: Kind) -> ApiError {
     match e {
         StoreError::NoSpace => ApiError::with(
             503,
             10023,
-            "insufficient resources: the browser refused to store (IndexedDB quota exceeded)",
+            match kind {
+                Kind::Idb => "insufficient resources: the browser refused to store (IndexedDB quota exceeded)",
+                Kind::Opfs => "insufficient resources: the browser refused to store (OPFS quota exceeded)",
+            },
         ),
         other => ApiError::store_failed(format!("storage failed: {other}")),
     }
@@ -39,8 +42,8 @@ pub(super) fn refusal(e: &StoreError) -> ApiError {
 
 /// Goes back to what `db` holds after the commit failed with `e`.
 pub(super) async fn recover(weak: &Weak<RefCell<Inner>>, db: &Rc<Disk>, e: StoreError) {
-    web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: IndexedDB commit failed: {e}")));
-    let error = refusal(&e);
+    web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: {} commit failed: {e}", db.kind().label())));
+    let error = refusal(&e, db.kind());
     // what is stored, read before anything else may commit (the commit loop is still ours)
     let stored = db.load().await;
     let Some(rc) = weak.upgrade() else { return };
