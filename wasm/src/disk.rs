@@ -210,7 +210,13 @@ mod tests {
         commit(&mut file);
         let mut b = storage.create("B", b"{}").unwrap();
         for seq in 1..=700 {
-            let msg = StoredMsg { seq, subject: Bytes::from("b.x"), headers: None, payload: Bytes::from(vec![1; 40]), time: seq };
+            let msg = StoredMsg {
+                seq,
+                subject: Bytes::from("b.x"),
+                headers: None,
+                payload: Bytes::from(vec![1; 40]),
+                time: seq,
+            };
             b.append(&msg).unwrap();
             if seq % 97 == 0 {
                 commit(&mut file);
@@ -222,7 +228,8 @@ mod tests {
         // a stream created anew under an old name starts empty
         a.destroy().unwrap();
         let mut a = storage.create("A", b"{\"a\":2}").unwrap();
-        a.append(&StoredMsg { seq: 1, subject: Bytes::from("a"), headers: None, payload: Bytes::new(), time: 1 }).unwrap();
+        a.append(&StoredMsg { seq: 1, subject: Bytes::from("a"), headers: None, payload: Bytes::new(), time: 1 })
+            .unwrap();
         commit(&mut file);
 
         let check = |state: &State| {

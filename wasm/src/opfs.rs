@@ -133,30 +133,34 @@ impl Channel {
         let id = self.next.get();
         self.next.set(id.wrapping_add(1));
         let (tx, rx) = oneshot::channel();
-        let msg = Object::new();
-        let set = |k: &str, v: &JsValue| Reflect::set(&msg, &JsValue::from_str(k), v).map(drop).map_err(io);
-        let posted = (|| {
-            set("id", &JsValue::from(id))?;
-            set("op", &JsValue::from_str(op))?;
-            for (k, v) in fields {
-                set(k, v)?;
-            }
-            self.replies.borrow_mut().insert(id, tx);
-            match data {
-                Some(bytes) => {
-                    let array = Uint8Array::from(bytes);
-                    set("data", &array)?;
-                    self.worker.post_message_with_transfer(&msg, &Array::of1(&array.buffer())).map_err(io)
-                }
-                None => self.worker.post_message(&msg).map_err(io),
-            }
-        })();
+        self.replies.borrow_mut().insert(id, tx);
+        let posted = self.post(id, op, fields, data);
         if posted.is_err() {
             self.replies.borrow_mut().remove(&id);
         }
         async move {
             posted?;
             rx.await.map_err(|_| StoreError::Io("OPFS: the storage worker went away".into()))?
+        }
+    }
+}
+
+impl Channel {
+    fn post(&self, id: u32, op: &str, fields: &[(&str, JsValue)], data: Option<&[u8]>) -> Result<(), StoreError> {
+        let msg = Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&msg, &JsValue::from_str(k), v).map(drop).map_err(io);
+        set("id", &JsValue::from(id))?;
+        set("op", &JsValue::from_str(op))?;
+        for (k, v) in fields {
+            set(k, v)?;
+        }
+        match data {
+            Some(bytes) => {
+                let array = Uint8Array::from(bytes);
+                set("data", &array)?;
+                self.worker.post_message_with_transfer(&msg, &Array::of1(&array.buffer())).map_err(io)
+            }
+            None => self.worker.post_message(&msg).map_err(io),
         }
     }
 }

@@ -143,56 +143,39 @@ impl State {
         }
     }
 
-    /// Applies one frame body's writes; `Err` if the body is malformed.
-    fn apply(&mut self, mut body: &[u8]) -> Result<(), ()> {
-        fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], ()> {
-            if b.len() < n {
-                return Err(());
-            }
-            let (head, rest) = b.split_at(n);
-            *b = rest;
-            Ok(head)
-        }
-        fn len(b: &mut &[u8]) -> Result<usize, ()> {
-            let raw = take(b, 4)?;
-            Ok(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize)
-        }
-        while !body.is_empty() {
-            let head = take(&mut body, 2)?;
-            let (op, tag) = (head[0], head[1]);
-            let n = len(&mut body)?;
-            let key = String::from_utf8(take(&mut body, n)?.to_vec()).map_err(|_| ())?;
+    /// Applies parsed writes, in order.
+    fn apply(&mut self, ops: Vec<Write<'_>>) {
+        for op in ops {
             match op {
-                OP_PUT => {
-                    let n = len(&mut body)?;
-                    let value = take(&mut body, n)?.to_vec();
-                    self.put(tag, key, value);
-                }
-                OP_DELETE => self.remove_key(&(tag, key)),
-                OP_DELETE_PREFIX => {
+                Write::Put(tag, key, value) => self.put(tag, key.into(), value.to_vec()),
+                Write::Delete(tag, key) => self.remove_key(&(tag, key.into())),
+                Write::Prefix(tag, prefix) => {
                     let doomed: Vec<(u8, String)> = self
                         .map
-                        .range((tag, key.clone())..)
-                        .take_while(|((t, k), _)| *t == tag && k.starts_with(&key))
+                        .range((tag, prefix.to_string())..)
+                        .take_while(|((t, k), _)| *t == tag && k.starts_with(prefix))
                         .map(|(k, _)| k.clone())
                         .collect();
                     doomed.iter().for_each(|k| self.remove_key(k));
                 }
-                OP_DELETE_UPTO => {
-                    let doomed: Vec<(u8, String)> =
-                        self.map.range((tag, String::new())..=(tag, key)).map(|(k, _)| k.clone()).collect();
+                Write::UpTo(tag, last) => {
+                    let doomed: Vec<(u8, String)> = self
+                        .map
+                        .range((tag, String::new())..=(tag, last.to_string()))
+                        .map(|(k, _)| k.clone())
+                        .collect();
                     doomed.iter().for_each(|k| self.remove_key(k));
                 }
-                _ => return Err(()),
             }
         }
-        Ok(())
     }
 
     /// Applies a batch that was handed to the file (so the state stays what the file holds).
     pub fn apply_batch(&mut self, frame: &[u8]) {
-        // our own encoding: cannot be malformed
-        let _ = self.apply(frame.get(HEAD + 1..).unwrap_or_default());
+        // our own encoding: it parses
+        if let Some(ops) = frame.get(HEAD + 1..).and_then(parse) {
+            self.apply(ops);
+        }
     }
 
     /// The live records as one base frame of generation `gen` (compaction).
@@ -217,6 +200,49 @@ impl State {
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect()
     }
+}
+
+/// One write of a frame body, borrowed from the file's bytes.
+enum Write<'a> {
+    Put(u8, &'a str, &'a [u8]),
+    Delete(u8, &'a str),
+    Prefix(u8, &'a str),
+    UpTo(u8, &'a str),
+}
+
+/// A frame body's writes (after its kind byte); `None` if it is malformed, so that a body
+/// which passed its checksum but does not decode ends the log before any of it is applied.
+fn parse(mut body: &[u8]) -> Option<Vec<Write<'_>>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if b.len() < n {
+            return None;
+        }
+        let (head, rest) = b.split_at(n);
+        *b = rest;
+        Some(head)
+    }
+    fn len(b: &mut &[u8]) -> Option<usize> {
+        let raw = take(b, 4)?;
+        Some(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize)
+    }
+    let mut ops = Vec::new();
+    while !body.is_empty() {
+        let head = take(&mut body, 2)?;
+        let (op, tag) = (head[0], head[1]);
+        let n = len(&mut body)?;
+        let key = std::str::from_utf8(take(&mut body, n)?).ok()?;
+        ops.push(match op {
+            OP_PUT => {
+                let n = len(&mut body)?;
+                Write::Put(tag, key, take(&mut body, n)?)
+            }
+            OP_DELETE => Write::Delete(tag, key),
+            OP_DELETE_PREFIX => Write::Prefix(tag, key),
+            OP_DELETE_UPTO => Write::UpTo(tag, key),
+            _ => return None,
+        });
+    }
+    Some(ops)
 }
 
 /// What reading one file gave.
@@ -249,18 +275,13 @@ pub fn replay(file: &[u8]) -> Option<Replayed> {
     let mut gen_bytes = [0u8; 8];
     gen_bytes.copy_from_slice(&body[1..9]);
     let mut state = State::default();
-    state.apply(&body[9..]).ok()?;
+    state.apply(parse(&body[9..])?);
     while let Some((body, end)) = next_frame(file, at) {
         if body.first() != Some(&KIND_APPEND) {
             break;
         }
-        // a body that passed its checksum but does not decode ends the log like a torn one;
-        // writes are applied frame by frame, so check before applying
-        let mut probe = State::default();
-        if probe.apply(&body[1..]).is_err() {
-            break;
-        }
-        let _ = state.apply(&body[1..]);
+        let Some(ops) = parse(&body[1..]) else { break };
+        state.apply(ops);
         at = end;
     }
     Some(Replayed { state, gen: u64::from_le_bytes(gen_bytes), valid_len: at })
