@@ -391,13 +391,12 @@ async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
         (i.name.clone(), kind)
     };
     let (db, journal) = crate::api::load(kind, &name).await?;
+    if rc.borrow().is_closed() {
+        db.close().await;
+        return Ok(());
+    }
     {
         let mut i = rc.borrow_mut();
-        if i.is_closed() {
-            drop(i);
-            db.close().await;
-            return Ok(());
-        }
         let warnings = i.attach_store(db, journal, store_lock);
         warn_all(warnings);
         let kept = i.link.as_ref().filter(|l| l.is_tab()).map(Link::unconfirmed).unwrap_or_default();
