@@ -20,10 +20,11 @@ async function inFlight(n, window, op) {
   await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
 }
 
-/** A fresh IndexedDB-backed bus (whatever an earlier run left under the name is deleted). */
-async function freshIdbBus(name) {
+/** A fresh persisted bus, `storage` "indexeddb" or "opfs" (whatever an earlier run left under
+ *  the name is deleted). */
+async function freshBus(name, storage) {
   await edgebus.deleteStorage(name);
-  return edgebus.open({ name, storage: "indexeddb" });
+  return edgebus.open({ name, storage });
 }
 
 // ---- edgebus in the page -----------------------------------------------------------------
@@ -96,10 +97,11 @@ async function requestLatency(n, op) {
   return us[us.length >> 1];
 }
 
-/** JetStream publish into an IndexedDB-backed stream, each ack after its commit. */
-async function edgeJsPublish(n, window, tag) {
-  const name = `bench-js-${tag}`;
-  const bus = await freshIdbBus(name);
+/** JetStream publish into a persisted stream, each ack after its commit (IndexedDB) or flush
+ *  (OPFS). */
+async function edgeJsPublish(n, window, tag, storage = "indexeddb") {
+  const name = `bench-js-${storage}-${tag}`;
+  const bus = await freshBus(name, storage);
   const jsm = await bus.jetstreamManager();
   await jsm.streams.add({ name: "BJS", subjects: ["bjs.>"], storage: "file" });
   const js = bus.jetstream();
@@ -117,10 +119,10 @@ async function edgeJsPublish(n, window, tag) {
   return rate(n, ms);
 }
 
-/** KV put then get, sequential (each awaited), IndexedDB-backed bucket. */
-async function edgeKv(n, tag) {
-  const name = `bench-kv-${tag}`;
-  const bus = await freshIdbBus(name);
+/** KV put then get, sequential (each awaited), persisted bucket. */
+async function edgeKv(n, tag, storage = "indexeddb") {
+  const name = `bench-kv-${storage}-${tag}`;
+  const bus = await freshBus(name, storage);
   const kv = await bus.kv("bench", { history: 1 });
   const r = await kvPutGet(kv, n, "edgebus");
   await bus.close();
@@ -143,9 +145,9 @@ async function kvPutGet(kv, n, who) {
   return { put, get: rate(n, now() - t0) };
 }
 
-/** Writes an IndexedDB stream of `n` 16 B messages for the cold-open measurement. */
-async function coldPrepare(n) {
-  const bus = await freshIdbBus("bench-cold");
+/** Writes a persisted stream of `n` 16 B messages for the cold-open measurement. */
+async function coldPrepare(n, storage = "indexeddb") {
+  const bus = await freshBus(`bench-cold-${storage}`, storage);
   const jsm = await bus.jetstreamManager();
   await jsm.streams.add({ name: "COLD", subjects: ["cold.>"], storage: "file" });
   const js = bus.jetstream();
@@ -161,9 +163,9 @@ async function coldPrepare(n) {
 
 /** Milliseconds from `open()` until the stream's info and last message were read. Run it
  *  first thing after a reload, so nothing of the bus is warm. */
-async function coldOpen(n) {
+async function coldOpen(n, storage = "indexeddb") {
   const t0 = now();
-  const bus = await edgebus.open({ name: "bench-cold", storage: "indexeddb" });
+  const bus = await edgebus.open({ name: `bench-cold-${storage}`, storage });
   const jsm = await bus.jetstreamManager();
   const info = await jsm.streams.info("COLD");
   const last = await jsm.streams.getMessage("COLD", { seq: info.state.last_seq });

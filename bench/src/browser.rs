@@ -24,6 +24,11 @@ const KEYS: &[(&str, &str)] = &[
     ("kv_put", "page_kv_put"),
     ("kv_get", "page_kv_get"),
     ("cold_open", "page_cold_open"),
+    ("js_seq_opfs", "page_js_seq_opfs"),
+    ("js_par_opfs", "page_js_par_opfs"),
+    ("kv_put_opfs", "page_kv_put_opfs"),
+    ("kv_get_opfs", "page_kv_get_opfs"),
+    ("cold_open_opfs", "page_cold_open_opfs"),
 ];
 
 /// What the browser run left for the report besides its samples.

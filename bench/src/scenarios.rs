@@ -112,6 +112,12 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("page_kv_put", "page: KV put", "ops/s", Higher, None),
     m("page_kv_get", "page: KV get", "ops/s", Higher, None),
     m("page_cold_open", "page: cold open, 100k-msg stream", "ms", Lower, Some(OwnBelow(1000.0))),
+    // Issue 12: the same over OPFS (the other column: nats.ws -> nats-server's file store).
+    m("page_js_seq_opfs", "page (OPFS): JetStream publish, sequential", "msgs/s", Higher, None),
+    m("page_js_par_opfs", "page (OPFS): JetStream publish, 256 in flight", "msgs/s", Higher, Some(Own(250e3))),
+    m("page_kv_put_opfs", "page (OPFS): KV put", "ops/s", Higher, None),
+    m("page_kv_get_opfs", "page (OPFS): KV get", "ops/s", Higher, None),
+    m("page_cold_open_opfs", "page (OPFS): cold open, 1M-msg stream", "ms", Lower, Some(OwnBelow(1000.0))),
 ];
 
 /// Message counts. The full run is sized to finish within 10 minutes on 2 cores.

@@ -4,7 +4,7 @@
 // (IndexedDB). Needs `bash web/build.sh` first (tests/setup.sh runs it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { launch, PACKAGE_PAGE, requirePackage, serveOn, STORAGES } from "./page.mjs";
 
 let httpServer;
 let browser;
@@ -74,63 +74,65 @@ test("pub/sub, queue groups and request/reply inside the page", async () => {
   assert.deepEqual(pageErrors, []);
 });
 
-test("stream messages, KV values and consumer positions survive a reload (IndexedDB)", async () => {
-  const before = await page.evaluate(async () => {
-    const { open, deleteStorage } = window.edgebus;
-    await deleteStorage("e2e");
-    const bus = await open({ name: "e2e", storage: "indexeddb" });
-    const jsm = await bus.jetstreamManager();
-    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
-    await jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: "explicit" });
-    const js = bus.jetstream();
-    const acks = [];
-    for (let i = 1; i <= 5; i++) acks.push((await js.publish(`orders.${i}`, `order ${i}`, { msgID: `id-${i}` })).seq);
-    const c = await js.consumers.get("ORDERS", "worker");
-    const first = await c.next({ expires: 1000 });
-    first.ack();
-    const kv = await bus.kv("settings", { history: 5 });
-    await kv.put("theme", "dark");
-    await kv.put("theme", "light");
-    await kv.create("lang", "en");
-    await kv.put("tmp", "x");
-    await kv.delete("tmp");
-    await bus.flush(); // consumer position and everything else durable
-    return { acks, first: first.string() };
-  });
-  assert.deepEqual(before, { acks: [1, 2, 3, 4, 5], first: "order 1" });
+for (const storage of STORAGES) {
+  test(`stream messages, KV values and consumer positions survive a reload (${storage})`, async () => {
+    const before = await page.evaluate(async (storage) => {
+      const { open, deleteStorage } = window.edgebus;
+      await deleteStorage("e2e");
+      const bus = await open({ name: "e2e", storage });
+      const jsm = await bus.jetstreamManager();
+      await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+      await jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: "explicit" });
+      const js = bus.jetstream();
+      const acks = [];
+      for (let i = 1; i <= 5; i++) acks.push((await js.publish(`orders.${i}`, `order ${i}`, { msgID: `id-${i}` })).seq);
+      const c = await js.consumers.get("ORDERS", "worker");
+      const first = await c.next({ expires: 1000 });
+      first.ack();
+      const kv = await bus.kv("settings", { history: 5 });
+      await kv.put("theme", "dark");
+      await kv.put("theme", "light");
+      await kv.create("lang", "en");
+      await kv.put("tmp", "x");
+      await kv.delete("tmp");
+      await bus.flush(); // consumer position and everything else durable
+      return { acks, first: first.string() };
+    }, storage);
+    assert.deepEqual(before, { acks: [1, 2, 3, 4, 5], first: "order 1" });
 
-  await page.reload();
-  await page.waitForFunction(() => window.ready === true);
+    await page.reload();
+    await page.waitForFunction(() => window.ready === true);
 
-  const afterReload = await page.evaluate(async () => {
-    const { open } = window.edgebus;
-    const bus = await open({ name: "e2e", storage: "indexeddb" });
-    const jsm = await bus.jetstreamManager();
-    const info = await jsm.streams.info("ORDERS");
-    const c = await bus.jetstream().consumers.get("ORDERS", "worker");
-    const batch = await c.fetch({ max_messages: 10, expires: 1000 });
-    const rest = [];
-    for await (const m of batch) { rest.push(m.string()); m.ack(); }
-    const kv = await bus.kv("settings");
-    const theme = await kv.get("theme");
-    const history = [];
-    for await (const e of await kv.history({ key: "theme" })) history.push(e.string());
-    const keys = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    // dedup window survived too: the same msgID is a duplicate
-    const dup = await bus.jetstream().publish("orders.1", "order 1", { msgID: "id-1" });
-    await bus.close();
-    return {
-      messages: info.state.messages, rest, theme: theme.string(), themeRev: theme.revision,
-      history, keys: keys.sort(), tmp: null, lang: null, dup: dup.duplicate === true,
-    };
+    const afterReload = await page.evaluate(async (storage) => {
+      const { open } = window.edgebus;
+      const bus = await open({ name: "e2e", storage });
+      const jsm = await bus.jetstreamManager();
+      const info = await jsm.streams.info("ORDERS");
+      const c = await bus.jetstream().consumers.get("ORDERS", "worker");
+      const batch = await c.fetch({ max_messages: 10, expires: 1000 });
+      const rest = [];
+      for await (const m of batch) { rest.push(m.string()); m.ack(); }
+      const kv = await bus.kv("settings");
+      const theme = await kv.get("theme");
+      const history = [];
+      for await (const e of await kv.history({ key: "theme" })) history.push(e.string());
+      const keys = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      // dedup window survived too: the same msgID is a duplicate
+      const dup = await bus.jetstream().publish("orders.1", "order 1", { msgID: "id-1" });
+      await bus.close();
+      return {
+        messages: info.state.messages, rest, theme: theme.string(), themeRev: theme.revision,
+        history, keys: keys.sort(), tmp: null, lang: null, dup: dup.duplicate === true,
+      };
+    }, storage);
+    assert.equal(afterReload.messages, 5);
+    assert.deepEqual(afterReload.rest, ["order 2", "order 3", "order 4", "order 5"]);
+    assert.equal(afterReload.theme, "light");
+    assert.equal(afterReload.themeRev, 2);
+    assert.deepEqual(afterReload.history, ["dark", "light"]);
+    assert.deepEqual(afterReload.keys, ["lang", "theme"]);
+    assert.equal(afterReload.dup, true);
+    assert.deepEqual(pageErrors, []);
   });
-  assert.equal(afterReload.messages, 5);
-  assert.deepEqual(afterReload.rest, ["order 2", "order 3", "order 4", "order 5"]);
-  assert.equal(afterReload.theme, "light");
-  assert.equal(afterReload.themeRev, 2);
-  assert.deepEqual(afterReload.history, ["dark", "light"]);
-  assert.deepEqual(afterReload.keys, ["lang", "theme"]);
-  assert.equal(afterReload.dup, true);
-  assert.deepEqual(pageErrors, []);
-});
+}

@@ -12,7 +12,7 @@ import { connect, nuid } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { startServer } from "./server.mjs";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { launch, PACKAGE_PAGE, requirePackage, serveOn, STORAGES } from "./page.mjs";
 import { SCENARIOS, PERSIST, pattern } from "./fixtures/kvobj-scenarios.js";
 
 const SOURCE = readFileSync(new URL("./fixtures/kvobj-scenarios.js", import.meta.url), "utf8");
@@ -101,19 +101,21 @@ test("the page computes the digest nats.js computed for the same bytes", () => {
   assert.equal(results.page[name]?.digest, expected, "the page's digest");
 });
 
-test("page: objects survive a reload with IndexedDB storage", async () => {
-  await page.evaluate(() => window.edgebus.deleteStorage("kvobj-persist"));
-  const args = { storage: "indexeddb", busName: "kvobj-persist", bucket: "keep" };
-  const put = await inPage({ ...args, step: "before" });
-  await page.reload();
-  await page.waitForFunction(() => window.ready === true);
-  const back = await inPage({ ...args, step: "after" });
-  assert.equal(back.digest, put.digest);
-  assert.equal(back.chunks, 3);
-  assert.deepEqual(back.names, ["kept.bin"], "the deleted object stays deleted");
-  await page.evaluate(() => window.edgebus.deleteStorage("kvobj-persist"));
-  assert.deepEqual(pageErrors, []);
-});
+for (const storage of STORAGES) {
+  test(`page: objects survive a reload with ${storage} storage`, async () => {
+    await page.evaluate(() => window.edgebus.deleteStorage("kvobj-persist"));
+    const args = { storage, busName: "kvobj-persist", bucket: "keep" };
+    const put = await inPage({ ...args, step: "before" });
+    await page.reload();
+    await page.waitForFunction(() => window.ready === true);
+    const back = await inPage({ ...args, step: "after" });
+    assert.equal(back.digest, put.digest);
+    assert.equal(back.chunks, 3);
+    assert.deepEqual(back.names, ["kept.bin"], "the deleted object stays deleted");
+    await page.evaluate(() => window.edgebus.deleteStorage("kvobj-persist"));
+    assert.deepEqual(pageErrors, []);
+  });
+}
 
 test("page: KV and object writes keep their call order with queued js.publish calls", async () => {
   const r = await page.evaluate(async () => {

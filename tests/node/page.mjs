@@ -14,6 +14,12 @@ export const CHROMIUM_ARGS = [
 ];
 export const WEB = path.join(REPO, "web");
 
+/** The persisted storages, each running the same page tests. */
+export const STORAGES = ["indexeddb", "opfs"];
+/** The storage a whole storage suite runs with: `indexeddb`, or what a wrapper
+ *  (`*.opfs.test.mjs`) set before importing the suite, so one file serves both. */
+export const STORAGE = globalThis.EDGEBUS_STORAGE ?? "indexeddb";
+
 /** A blank page that imports the package and sets `window.edgebus` and `window.ready`. */
 export const PACKAGE_PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
 <body><script type="module">

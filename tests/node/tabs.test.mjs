@@ -5,7 +5,7 @@
 // twice. Needs `bash web/build.sh` first (tests/setup.sh runs it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { launch, PACKAGE_PAGE, requirePackage, serveOn, STORAGE } from "./page.mjs";
 
 const PER_TAB = 300;
 
@@ -46,15 +46,15 @@ async function reload(page) {
 
 /** Opens bus `name` in the page as `window.bus`; resolves with the error's name if it failed. */
 function openIn(page, name, opts = {}) {
-  return page.evaluate(async ({ name, opts }) => {
+  return page.evaluate(async ({ name, opts, storage }) => {
     try {
-      window.bus = await window.edgebus.open({ name, storage: "indexeddb", ...opts });
+      window.bus = await window.edgebus.open({ name, storage, ...opts });
       return null;
     } catch (e) {
       window.openError = { name: e.name, message: e.message };
       return e.name;
     }
-  }, { name, opts });
+  }, { name, opts, storage: STORAGE });
 }
 
 const role = (page) => page.evaluate(() => window.bus.info().role);
@@ -98,7 +98,7 @@ async function publishFromAll(pages, n) {
 }
 
 for (const count of [2, 3]) {
-  test(`${count} tabs open one IndexedDB bus and publish into one stream at once: one leads, every ack is kept once`, async () => {
+  test(`${count} tabs open one ${STORAGE} bus and publish into one stream at once: one leads, every ack is kept once`, async () => {
     const name = `tabs-share-${count}`;
     const { context, pages, errors } = await tabs(count);
     await pages[0].evaluate((name) => window.edgebus.deleteStorage(name), name);
@@ -293,7 +293,7 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
   const [page] = pages;
   await page.evaluate(() => window.edgebus.deleteStorage("tabs-worker"));
   assert.equal(await openIn(page, "tabs-worker"), null);
-  const r = await page.evaluate(async () => {
+  const r = await page.evaluate(async (storage) => {
     const jsm = await window.bus.jetstreamManager();
     await jsm.streams.add({ name: "S", subjects: ["s.>"], storage: "file" });
     const fromWorker = new Promise((resolve) => {
@@ -302,7 +302,7 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
     await window.bus.flush();
     const code = `
       import * as edgebus from "${location.origin}/dist/index.js";
-      const bus = await edgebus.open({ name: "tabs-worker", storage: "indexeddb" });
+      const bus = await edgebus.open({ name: "tabs-worker", storage: "${storage}" });
       bus.subscribe("w.echo", { callback: (_e, m) => m.respond("worker:" + m.string()) });
       await bus.flush();
       const ack = await bus.jetstream().publish("s.w", "from the worker");
@@ -320,7 +320,7 @@ test("a dedicated worker and a tab share one bus: messages, requests and the str
     const info = await jsm.streams.info("S");
     worker.terminate();
     return { ready, hello, reply, messages: info.state.messages, role: window.bus.info().role };
-  });
+  }, STORAGE);
   assert.deepEqual(r, {
     ready: { role: "client", seq: 1, stream: "S" },
     hello: "hello from the worker",
@@ -391,13 +391,13 @@ test("a client tab: JetStream requests, KV, the server link, fetch and push cons
   await context.close();
 });
 
-test("without navigator.locks, IndexedDB storage is refused (memory storage still opens)", async () => {
+test(`without navigator.locks, ${STORAGE} storage is refused (memory storage still opens)`, async () => {
   const { context, pages, errors } = await tabs(1);
-  const r = await pages[0].evaluate(async () => {
+  const r = await pages[0].evaluate(async (storage) => {
     Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined, configurable: true });
     const out = {};
     try {
-      await window.edgebus.open({ name: "tabs-nolocks", storage: "indexeddb" });
+      await window.edgebus.open({ name: "tabs-nolocks", storage });
       out.idb = "opened";
     } catch (e) {
       out.idb = e.name;
@@ -407,7 +407,7 @@ test("without navigator.locks, IndexedDB storage is refused (memory storage stil
     out.memory = mem.info().storage;
     await mem.close();
     return out;
-  });
+  }, STORAGE);
   assert.equal(r.idb, "StorageError");
   assert.match(r.message, /navigator\.locks/);
   assert.equal(r.memory, "memory");

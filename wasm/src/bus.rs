@@ -31,9 +31,9 @@ use futures_channel::mpsc;
 use futures_channel::oneshot;
 #[cfg(feature = "jetstream")]
 use gloo_timers::future::TimeoutFuture;
-use indexed_db_futures::database::Database;
 use wasm_bindgen::JsValue;
 
+use crate::disk::Disk;
 use crate::error::BusError;
 #[cfg(feature = "jetstream")]
 use crate::idb::{self, SharedJournal};
@@ -94,7 +94,7 @@ pub struct Inner {
     subject_js: Option<(Bytes, JsValue)>,
     #[cfg(feature = "jetstream")]
     journal: Option<SharedJournal>,
-    pub(crate) db: Option<Rc<Database>>,
+    pub(crate) db: Option<Rc<Disk>>,
     /// This context's ownership of `db` ([`crate::lock`]), freed after `db` is closed.
     #[cfg(feature = "jetstream")]
     pub(crate) store_lock: Option<crate::lock::StoreLock>,
@@ -158,7 +158,7 @@ impl Inner {
     /// Builds the bus. `db` + `journal` for IndexedDB storage (already loaded), else memory.
     pub fn new(
         name: &str,
-        #[cfg(feature = "jetstream")] persisted: Option<(Database, SharedJournal)>,
+        #[cfg(feature = "jetstream")] persisted: Option<(Disk, SharedJournal)>,
     ) -> (Inner, Vec<String>) {
         let info = ServerInfo {
             server_id: format!("EDGEBUS-PAGE-{}", random_token()),
@@ -189,7 +189,7 @@ impl Inner {
         #[cfg(feature = "jetstream")]
         let (engine, warnings) = build_engine(&mut broker, js_conn, file, journal.as_ref(), seed);
         #[cfg(feature = "jetstream")]
-        let storage = if journal.is_some() { "indexeddb" } else { "memory" };
+        let storage = db.as_ref().map_or("memory", |d| d.kind().label());
         // core NATS only: nothing to store, no engine to warn
         #[cfg(not(feature = "jetstream"))]
         let (db, warnings, storage) = (None, Vec::new(), "memory");
@@ -239,16 +239,16 @@ impl Inner {
     /// A client of another context's bus ([`crate::tabs`]) has no store: its engine leaves
     /// the broker, so `$JS.API` requests reach the leader's engine through the link.
     #[cfg(feature = "jetstream")]
-    pub(crate) fn detach_engine(&mut self) {
+    pub(crate) fn detach_engine(&mut self, storage: &'static str) {
         self.broker.disconnect(self.js_conn);
-        self.storage = "indexeddb";
+        self.storage = storage;
     }
 
     /// This context takes over the store (it became the leader): a new engine over it.
     #[cfg(feature = "jetstream")]
     pub(crate) fn attach_store(
         &mut self,
-        db: Database,
+        db: Disk,
         journal: SharedJournal,
         lock: crate::lock::StoreLock,
     ) -> Vec<String> {
@@ -586,7 +586,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
             return;
         };
         drop(rc);
-        if let Err(e) = idb::write(&db, ops).await {
+        if let Err(e) = db.write(ops).await {
             refused::recover(&weak, &db, e).await;
         }
         let Some(rc) = weak.upgrade() else { return };
@@ -657,30 +657,33 @@ pub(crate) fn end_link(rc: &Shared) {
 pub async fn close(rc: &Shared) {
     settle(rc).await;
     end_link(rc);
-    let mut i = rc.borrow_mut();
-    #[cfg(feature = "jetstream")]
-    {
-        let Inner { broker, tabs, .. } = &mut *i;
-        if let Some(hub) = tabs.take() {
-            hub.shutdown(broker);
+    // the store's lock is held to the end of this function, after the store is closed
+    let (db, _lock) = {
+        let mut i = rc.borrow_mut();
+        #[cfg(feature = "jetstream")]
+        {
+            let Inner { broker, tabs, .. } = &mut *i;
+            if let Some(hub) = tabs.take() {
+                hub.shutdown(broker);
+            }
         }
-    }
-    i.closed = true;
-    i.subs.clear();
-    i.queue.clear();
-    i.requests.clear();
-    #[cfg(feature = "jetstream")]
-    {
-        i.timer_gen += 1;
-    }
-    if let Some(db) = i.db.take() {
-        if let Ok(db) = Rc::try_unwrap(db) {
-            db.close();
+        i.closed = true;
+        i.subs.clear();
+        i.queue.clear();
+        i.requests.clear();
+        #[cfg(feature = "jetstream")]
+        {
+            i.timer_gen += 1;
         }
-    }
-    // everything acknowledged is committed (settle): the next owner may load the store
-    #[cfg(feature = "jetstream")]
-    {
-        i.store_lock = None;
+        #[cfg(feature = "jetstream")]
+        let lock = i.store_lock.take();
+        #[cfg(not(feature = "jetstream"))]
+        let lock = ();
+        (i.db.take(), lock)
+    };
+    // everything acknowledged is committed (settle); the store is closed before its lock is
+    // freed, so the next owner finds its files free
+    if let Some(Ok(db)) = db.map(Rc::try_unwrap) {
+        db.close().await;
     }
 }

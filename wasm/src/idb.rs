@@ -130,7 +130,7 @@ impl SharedJournal {
 fn block_key(stream: &str, first: u64) -> String {
     format!("{stream}\0{first:020}")
 }
-fn config_key(stream: &str) -> String {
+pub(crate) fn config_key(stream: &str) -> String {
     format!("s\0{stream}")
 }
 fn consumer_key(stream: &str, consumer: &str) -> String {
@@ -448,7 +448,7 @@ pub async fn load(db: &Database) -> Result<Journal, StoreError> {
 
 impl Journal {
     /// The journal of what the `meta` and `blocks` records hold.
-    fn from_records(meta: Vec<(String, Vec<u8>)>, blocks: Vec<(String, Vec<u8>)>) -> Journal {
+    pub(crate) fn from_records(meta: Vec<(String, Vec<u8>)>, blocks: Vec<(String, Vec<u8>)>) -> Journal {
         let mut j = Journal::default();
         let mut ids: BTreeMap<String, u64> = BTreeMap::new();
         for (key, value) in &meta {
@@ -498,7 +498,7 @@ impl Journal {
     }
 }
 
-fn outbox_key(seq: u64) -> String {
+pub(crate) fn outbox_key(seq: u64) -> String {
     format!("{seq:020}")
 }
 

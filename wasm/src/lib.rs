@@ -6,6 +6,8 @@
 //!   (gloo-timers) and the rule that acks wait for the IndexedDB commit.
 //! - [`idb`]: `IdbStore`, the write-behind IndexedDB store behind the engine's sync storage
 //!   traits (messages packed in blocks, one transaction per commit).
+//! - [`opfs`], [`opfs_log`]: the same records on the Origin Private File System, in an
+//!   append-only checksummed log a dedicated worker writes and flushes; [`disk`] picks one.
 //! - [`lock`]: the Web Lock that makes one context the only writer of a bus's database.
 //! - [`jetstream`]: the page's JetStream client, speaking `$JS.API` over the bus. KV and the
 //!   object store are the core's (`edgebus_core::kv`, `objstore`), called on the engine
@@ -18,6 +20,12 @@
 pub mod api;
 pub mod bus;
 pub mod convert;
+// the stores: JetStream's, left out of the core-only build but for an empty `Disk` type
+#[cfg(feature = "jetstream")]
+pub mod disk;
+#[cfg(not(feature = "jetstream"))]
+#[path = "disk_none.rs"]
+pub mod disk;
 pub mod error;
 #[cfg(feature = "jetstream")]
 pub mod idb;
@@ -25,6 +33,10 @@ pub mod idb;
 pub mod jetstream;
 #[cfg(feature = "jetstream")]
 pub mod lock;
+#[cfg(feature = "jetstream")]
+pub mod opfs;
+#[cfg(feature = "jetstream")]
+pub mod opfs_log;
 pub mod socket;
 #[cfg(feature = "jetstream")]
 pub mod tabs;

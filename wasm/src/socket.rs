@@ -16,15 +16,12 @@ use edgebus_core::broker::Broker;
 use edgebus_core::link::{self, BrokerPort, Entry, Event, LinkConfig, Outbox, OutboxCommit, Schedule};
 use futures_channel::oneshot;
 use gloo_timers::callback::Timeout;
-use indexed_db_futures::database::Database;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::bus::{after, now_ns, Inner, Shared};
-#[cfg(feature = "jetstream")]
-use crate::idb;
 
 /// One open (or opening) WebSocket and the callbacks it calls.
 struct Socket {
@@ -79,7 +76,7 @@ pub struct Link {
     pending_status: Vec<JsValue>,
     /// The outbox size the last `outbox` status event showed.
     reported_outbox: usize,
-    db: Option<Rc<Database>>,
+    db: Option<Rc<crate::disk::Disk>>,
     /// The core's last `Persist`, until the commit loop takes it.
     commit: Option<OutboxCommit>,
     committing: bool,
@@ -107,7 +104,7 @@ impl Link {
         url: &str,
         opts: LinkOptions,
         stored: Vec<Entry>,
-        db: Option<Rc<Database>>,
+        db: Option<Rc<crate::disk::Disk>>,
     ) -> Result<Link, String> {
         let defaults = Schedule::default();
         let schedule = Schedule {
@@ -460,9 +457,9 @@ pub async fn commit_loop(weak: Weak<RefCell<Inner>>) {
         .flatten();
         let Some((db, commit)) = job else { return };
         drop(rc);
-        // the core-only build opens no database: `db` is always `None` there
+        // the core-only build opens no store: `db` is always `None` there
         #[cfg(feature = "jetstream")]
-        if let Err(e) = idb::write_outbox(&db, commit).await {
+        if let Err(e) = db.write_outbox(commit).await {
             web_sys::console::error_1(&format!("edgebus: outbox commit failed: {e}").into());
         }
         #[cfg(not(feature = "jetstream"))]

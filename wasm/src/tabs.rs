@@ -53,8 +53,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
 use crate::bus::{after, end_link, random_token, Inner, Shared};
+use crate::disk::Kind;
 use crate::error::BusError;
-use crate::idb;
 use crate::link::LinkConfig;
 use crate::lock::{self, StoreLock};
 use crate::socket::{self, Link, LinkOptions};
@@ -106,6 +106,7 @@ pub struct Hub {
     pipe: Rc<Pipe>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     db_name: String,
+    kind: Kind,
     leading: bool,
     /// Leader: one protocol connection of the broker per client context, by client id.
     clients: HashMap<String, ConnId>,
@@ -315,8 +316,8 @@ fn client_gone(rc: &Shared, client: &str) {
 
 /// Opens bus `name` with IndexedDB storage: as its leader if the store is free (or freed
 /// within [`lock::WAIT_MS`], as when this page reloads), else as a client of the leader.
-pub async fn open(name: &str) -> Result<Shared, BusError> {
-    let db_name = idb::db_name(name);
+pub async fn open(name: &str, kind: Kind) -> Result<Shared, BusError> {
+    let db_name = kind.db_name(name);
     let channel = BroadcastChannel::new(&format!("edgebus:bus:{db_name}"))
         .map_err(|_| BusError::Storage("IndexedDB storage needs BroadcastChannel to share the bus".into()))?;
     let pipe = Rc::new(Pipe { channel, id: random_token(), leader: RefCell::new(None) });
@@ -331,6 +332,7 @@ pub async fn open(name: &str) -> Result<Shared, BusError> {
         pipe,
         _on_message: on_message,
         db_name,
+        kind,
         leading: false,
         clients: HashMap::new(),
         client_lock: None,
@@ -366,9 +368,7 @@ fn warn_all(warnings: Vec<String>) {
 
 /// Loads the store and builds the bus as its leader.
 async fn lead(name: &str, mut hub: Hub, store_lock: StoreLock) -> Result<Shared, BusError> {
-    let db = idb::open(name).await.map_err(|e| BusError::Storage(e.to_string()))?;
-    let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
-    let (mut inner, warnings) = Inner::new(name, Some((db, idb::SharedJournal::new(journal))));
+    let (mut inner, warnings) = Inner::new(name, Some(crate::api::load(hub.kind, name).await?));
     warn_all(warnings);
     inner.store_lock = Some(store_lock);
     hub.leading = true;
@@ -389,7 +389,7 @@ where
         .ok_or_else(|| BusError::Storage("the request for this tab's Web Lock failed".into()))?;
     hub.client_lock = Some(client_lock);
     let (mut inner, _) = Inner::new(name, None);
-    inner.detach_engine();
+    inner.detach_engine(hub.kind.label());
     let config = LinkConfig {
         exports: vec![">".into()],
         // nothing by configuration: the link mirrors this context's subscriptions
@@ -433,22 +433,19 @@ where
 /// The store lock came to this client: the leader is gone. Loads the store, drops the link
 /// to the old leader and announces itself.
 async fn promote(rc: &Shared, store_lock: StoreLock) -> Result<(), BusError> {
-    let name = {
+    let (name, kind) = {
         let i = rc.borrow();
-        if i.is_closed() {
-            return Ok(());
-        }
-        i.name.clone()
+        let Some(kind) = i.tabs.as_ref().map(|hub| hub.kind).filter(|_| !i.is_closed()) else { return Ok(()) };
+        (i.name.clone(), kind)
     };
-    let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
-    let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
+    let (db, journal) = crate::api::load(kind, &name).await?;
+    if rc.borrow().is_closed() {
+        db.close().await;
+        return Ok(());
+    }
     {
         let mut i = rc.borrow_mut();
-        if i.is_closed() {
-            db.close();
-            return Ok(());
-        }
-        let warnings = i.attach_store(db, idb::SharedJournal::new(journal), store_lock);
+        let warnings = i.attach_store(db, journal, store_lock);
         warn_all(warnings);
         let kept = i.link.as_ref().filter(|l| l.is_tab()).map(Link::unconfirmed).unwrap_or_default();
         i.feed_engine(&kept);

@@ -1,12 +1,13 @@
-//! In headless Chromium: the IndexedDB store keeps the storage contract, survives a reopen,
-//! and a bus on it gets its streams, KV values and consumer positions back.
+//! In headless Chromium: the IndexedDB and OPFS stores keep the storage contract, survive a
+//! reopen, and a bus on each gets its streams, KV values and consumer positions back.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{contract, Storage, StoredMsg};
 use edgebus_wasm::api::{open, Bus};
-use edgebus_wasm::idb::{self, IdbStorage, SharedJournal};
+use edgebus_wasm::disk::{self, Disk, Kind};
+use edgebus_wasm::idb::{IdbStorage, SharedJournal};
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -24,16 +25,25 @@ fn msg(seq: u64) -> StoredMsg {
     }
 }
 
-async fn fresh(name: &str) -> (indexed_db_futures::database::Database, SharedJournal) {
-    idb::delete(name).await.unwrap();
-    let db = idb::open(name).await.unwrap();
-    let journal = SharedJournal::new(idb::load(&db).await.unwrap());
+async fn fresh(kind: Kind, name: &str) -> (Disk, SharedJournal) {
+    disk::delete(name).await.unwrap();
+    let db = Disk::open(kind, name).await.unwrap();
+    let journal = SharedJournal::new(db.load().await.unwrap());
     (db, journal)
 }
 
 #[wasm_bindgen_test]
 async fn idb_store_keeps_the_contract_and_survives_reopen() {
-    let (db, journal) = fresh("t-contract").await;
+    store_keeps_the_contract_and_survives_reopen(Kind::Idb).await;
+}
+
+#[wasm_bindgen_test]
+async fn opfs_store_keeps_the_contract_and_survives_reopen() {
+    store_keeps_the_contract_and_survives_reopen(Kind::Opfs).await;
+}
+
+async fn store_keeps_the_contract_and_survives_reopen(kind: Kind) {
+    let (db, journal) = fresh(kind, "t-contract").await;
     let mut storage = IdbStorage::new(journal.clone());
     let mut store = storage.create("S", b"{\"cfg\":1}").unwrap();
     contract::exercise(store.as_mut());
@@ -45,11 +55,11 @@ async fn idb_store_keeps_the_contract_and_survives_reopen() {
     gone.append(&msg(1)).unwrap();
     gone.destroy().unwrap();
     let ops = journal.borrow_mut().take_ops();
-    idb::write(&db, ops).await.unwrap();
-    db.close();
+    db.write(ops).await.unwrap();
+    db.close().await;
 
-    let db = idb::open("t-contract").await.unwrap();
-    let journal = SharedJournal::new(idb::load(&db).await.unwrap());
+    let db = Disk::open(kind, "t-contract").await.unwrap();
+    let journal = SharedJournal::new(db.load().await.unwrap());
     let mut storage = IdbStorage::new(journal.clone());
     let mut recovered = storage.recover().unwrap();
     assert_eq!(recovered.len(), 1, "the destroyed stream stays gone");
@@ -67,9 +77,9 @@ async fn idb_store_keeps_the_contract_and_survives_reopen() {
     let mut again = storage.create("S2", b"{}").unwrap();
     contract::exercise(again.as_mut());
     let ops = journal.borrow_mut().take_ops();
-    idb::write(&db, ops).await.unwrap();
-    db.close();
-    idb::delete("t-contract").await.unwrap();
+    db.write(ops).await.unwrap();
+    db.close().await;
+    disk::delete("t-contract").await.unwrap();
 }
 
 async fn call(p: js_sys::Promise) -> JsValue {
@@ -84,8 +94,8 @@ fn get(v: &JsValue, k: &str) -> JsValue {
     Reflect::get(v, &k.into()).unwrap()
 }
 
-async fn bus(name: &str) -> Bus {
-    match open(obj(&format!("{{\"name\":\"{name}\",\"storage\":\"indexeddb\"}}"))).await {
+async fn bus(name: &str, storage: &str) -> Bus {
+    match open(obj(&format!("{{\"name\":\"{name}\",\"storage\":\"{storage}\"}}"))).await {
         Ok(b) => b,
         Err(e) => panic!("open: {e:?}"),
     }
@@ -93,8 +103,17 @@ async fn bus(name: &str) -> Bus {
 
 #[wasm_bindgen_test]
 async fn bus_reload_brings_back_streams_kv_and_consumer_positions() {
-    idb::delete("t-bus").await.unwrap();
-    let b = bus("t-bus").await;
+    bus_reload_brings_back(Kind::Idb).await;
+}
+
+#[wasm_bindgen_test]
+async fn opfs_bus_reload_brings_back_streams_kv_and_consumer_positions() {
+    bus_reload_brings_back(Kind::Opfs).await;
+}
+
+async fn bus_reload_brings_back(kind: Kind) {
+    disk::delete("t-bus").await.unwrap();
+    let b = bus("t-bus", kind.label()).await;
     call(b.js_api("STREAM.CREATE.ORDERS".into(), obj(r#"{"name":"ORDERS","subjects":["orders.>"]}"#), None)).await;
     for i in 1..=5 {
         let ack = call(b.js_publish(format!("orders.{i}"), vec![b'0' + i as u8], JsValue::UNDEFINED)).await;
@@ -119,7 +138,7 @@ async fn bus_reload_brings_back_streams_kv_and_consumer_positions() {
     call(b.kv_delete("prefs".into(), "lang".into(), false)).await;
     call(b.close()).await;
 
-    let b = bus("t-bus").await;
+    let b = bus("t-bus", kind.label()).await;
     let info = b.info();
     assert_eq!(get(&info, "streams").as_f64(), Some(2.0));
     let entry = call(b.kv_get("prefs".into(), "theme".into(), None)).await;
@@ -133,5 +152,5 @@ async fn bus_reload_brings_back_streams_kv_and_consumer_positions() {
     let subjects: Vec<String> = next.iter().map(|m| get(&m, "subject").as_string().unwrap()).collect();
     assert_eq!(subjects, ["orders.3", "orders.4", "orders.5"], "acked messages are not redelivered");
     call(b.close()).await;
-    idb::delete("t-bus").await.unwrap();
+    disk::delete("t-bus").await.unwrap();
 }

@@ -32,11 +32,13 @@ export function load(module?: string | URL | BufferSource): Promise<unknown> {
 export interface OpenOptions {
   /** Bus name; with IndexedDB storage, also the database the bus is kept in. */
   name?: string;
-  /** `"indexeddb"`: streams, consumers and KV survive reloads, and the bus is shared by every
-   *  tab and worker of the origin that opens this name (one leads, the others are its
-   *  clients). `"memory"` (default): not. */
-  storage?: "indexeddb" | "memory";
-  /** With IndexedDB storage, `false` refuses to share: `open` rejects with a
+  /** `"indexeddb"` or `"opfs"` (the Origin Private File System, written by a dedicated
+   *  worker the bus starts): streams, consumers and KV survive reloads, and the bus is shared
+   *  by every tab and worker of the origin that opens this name (one leads, the others are
+   *  its clients). `"auto"`: OPFS where the browser offers it, else IndexedDB. `"memory"`
+   *  (default): nothing persists. */
+  storage?: "indexeddb" | "opfs" | "auto" | "memory";
+  /** With persisted storage, `false` refuses to share: `open` rejects with a
    *  `StorageLockedError` while another tab or worker has the bus. Default `true`. */
   share?: boolean;
   /** Where to load `edgebus_wasm_bg.wasm` from, if not next to the bindings. */

@@ -7,8 +7,6 @@ use wasm_bindgen::prelude::*;
 use super::{json_to_js, options, promise, Bus};
 use crate::bus;
 use crate::error::BusError;
-#[cfg(feature = "jetstream")]
-use crate::idb;
 use crate::link::LinkConfig;
 use crate::socket::{self, Link, LinkOptions};
 
@@ -135,7 +133,7 @@ pub(crate) async fn link_up(
     }
     #[cfg(feature = "jetstream")]
     let stored = match &db {
-        Some(db) => idb::load_outbox(db).await.map_err(|e| BusError::Storage(e.to_string()))?,
+        Some(db) => db.load_outbox().await.map_err(|e| BusError::Storage(e.to_string()))?,
         None => Vec::new(),
     };
     // no store in the core-only build: the outbox lives in memory

@@ -25,6 +25,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::bus::{self, after, Handler, Inner, Shared};
 use crate::convert::msg_object;
+#[cfg(feature = "jetstream")]
+use crate::disk::{self, Disk, Kind};
 use crate::error::BusError;
 #[cfg(feature = "jetstream")]
 use crate::idb;
@@ -39,9 +41,10 @@ const REQUEST_TIMEOUT_MS: u32 = 5_000;
 #[serde(rename_all = "camelCase")]
 struct OpenOptions {
     name: Option<String>,
-    /// `"indexeddb"` or `"memory"` (the default).
+    /// `"indexeddb"`, `"opfs"`, `"auto"` (OPFS where the browser has it, else IndexedDB) or
+    /// `"memory"` (the default).
     storage: Option<String>,
-    /// IndexedDB storage only: `false` refuses to share the bus with the other tabs and
+    /// Persisted storage only: `false` refuses to share the bus with the other tabs and
     /// workers of the origin (`StorageLockedError` while another one owns it).
     #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     share: Option<bool>,
@@ -109,19 +112,17 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     let opts: OpenOptions = options(opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
     #[cfg(feature = "jetstream")]
-    let (persisted, store_lock) = match opts.storage.as_deref() {
-        Some("indexeddb") if opts.share != Some(false) => {
-            return Ok(Bus { inner: crate::tabs::open(&name).await? });
+    let (persisted, store_lock) = match Kind::choose(opts.storage.as_deref()).await? {
+        Some(kind) if opts.share != Some(false) => {
+            return Ok(Bus { inner: crate::tabs::open(&name, kind).await? });
         }
-        Some("indexeddb") => {
+        Some(kind) => {
             // the store's one writer for the bus's whole life, taken before anything is read
-            let store_lock = lock::acquire(&idb::db_name(&name)).await?;
-            let db = idb::open(&name).await.map_err(|e| BusError::Storage(e.to_string()))?;
-            let journal = idb::load(&db).await.map_err(|e| BusError::Storage(e.to_string()))?;
-            (Some((db, idb::SharedJournal::new(journal))), Some(store_lock))
+            let store_lock = lock::acquire(&kind.db_name(&name)).await?;
+            let (db, journal) = load(kind, &name).await?;
+            (Some((db, journal)), Some(store_lock))
         }
-        None | Some("memory") => (None, None),
-        Some(other) => return Err(BusError::Invalid(format!("unknown storage {other:?}")).into()),
+        None => (None, None),
     };
     // the core-only build keeps nothing: storage is JetStream's
     #[cfg(not(feature = "jetstream"))]
@@ -147,11 +148,19 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     Ok(Bus { inner })
 }
 
-/// Deletes the IndexedDB database of bus `name` (close the bus first).
+/// Opens and reads back bus `name`'s store (its lock held).
+#[cfg(feature = "jetstream")]
+pub(crate) async fn load(kind: Kind, name: &str) -> Result<(Disk, idb::SharedJournal), BusError> {
+    let db = Disk::open(kind, name).await.map_err(|e| BusError::Storage(e.to_string()))?;
+    let journal = db.load().await.map_err(|e| BusError::Storage(e.to_string()))?;
+    Ok((db, idb::SharedJournal::new(journal)))
+}
+
+/// Deletes what bus `name` stored, in IndexedDB and OPFS (close the bus first).
 #[cfg(feature = "jetstream")]
 #[wasm_bindgen(js_name = deleteStorage)]
 pub async fn delete_storage(name: String) -> Result<(), JsValue> {
-    idb::delete(&name).await.map_err(|e| BusError::Storage(e.to_string()).into())
+    disk::delete(&name).await.map_err(|e| BusError::Storage(e.to_string()).into())
 }
 
 /// A message bus inside the page: Core NATS, JetStream and KV.

@@ -19,31 +19,33 @@ use edgebus_core::broker::LocalBus;
 use edgebus_core::jetstream::errors::ApiError;
 use edgebus_core::jetstream::store::StoreError;
 use edgebus_core::jetstream::Outbound;
-use indexed_db_futures::database::Database;
 use wasm_bindgen::JsValue;
 
 use super::{now_ns, Inner};
+use crate::disk::{Disk, Kind};
 use crate::error::BusError;
-use crate::idb;
 
 /// What the page is told about a write that was not stored.
-pub(super) fn refusal(e: &StoreError) -> ApiError {
+pub(super) fn refusal(e: &StoreError, kind: Kind) -> ApiError {
     match e {
         StoreError::NoSpace => ApiError::with(
             503,
             10023,
-            "insufficient resources: the browser refused to store (IndexedDB quota exceeded)",
+            match kind {
+                Kind::Idb => "insufficient resources: the browser refused to store (IndexedDB quota exceeded)",
+                Kind::Opfs => "insufficient resources: the browser refused to store (OPFS quota exceeded)",
+            },
         ),
         other => ApiError::store_failed(format!("storage failed: {other}")),
     }
 }
 
 /// Goes back to what `db` holds after the commit failed with `e`.
-pub(super) async fn recover(weak: &Weak<RefCell<Inner>>, db: &Rc<Database>, e: StoreError) {
-    web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: IndexedDB commit failed: {e}")));
-    let error = refusal(&e);
+pub(super) async fn recover(weak: &Weak<RefCell<Inner>>, db: &Rc<Disk>, e: StoreError) {
+    web_sys::console::error_1(&JsValue::from_str(&format!("edgebus: {} commit failed: {e}", db.kind().label())));
+    let error = refusal(&e, db.kind());
     // what is stored, read before anything else may commit (the commit loop is still ours)
-    let stored = idb::load(db).await;
+    let stored = db.load().await;
     let Some(rc) = weak.upgrade() else { return };
     let mut i = rc.borrow_mut();
     let held = std::mem::take(&mut i.held);
