@@ -53,6 +53,9 @@ export type {
   ConsumerConfig,
   ConsumerUpdateConfig,
   ConsumerInfo,
+  ConsumerPauseResponse,
+  PriorityPolicy,
+  PriorityGroupState,
   SequenceInfo,
 } from "./types.js";
 export { Msg, MsgBatch } from "./msg.js";

@@ -118,7 +118,8 @@ impl Consumer {
             out.push(status(&reply, 409, &format!("Exceeded MaxRequestBatch of {}", cfg.max_batch), &[]));
             return;
         }
-        if cfg.max_expires > 0 && (req.expires == 0 || req.expires > cfg.max_expires) {
+        // a request without expiry is not held to `max_expires` (nats-server checks only a set one)
+        if cfg.max_expires > 0 && req.expires > cfg.max_expires {
             out.push(status(
                 &reply,
                 409,
