@@ -67,6 +67,9 @@ export type {
   ConsumerConfig,
   ConsumerUpdateConfig,
   ConsumerInfo,
+  ConsumerPauseResponse,
+  PriorityPolicy,
+  PriorityGroupState,
   SequenceInfo,
 } from "./types.js";
 export { Msg, MsgBatch } from "./msg.js";

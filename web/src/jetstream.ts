@@ -13,6 +13,7 @@ import {
   td,
   type ConsumerConfig,
   type ConsumerInfo,
+  type ConsumerPauseResponse,
   type ConsumerUpdateConfig,
   type MsgRequest,
   type Payload,
@@ -262,6 +263,12 @@ export interface ConsumerAPI {
   info(stream: string, name: string): Promise<ConsumerInfo>;
   delete(stream: string, name: string): Promise<boolean>;
   list(stream: string): Lister<ConsumerInfo>;
+  /** Holds deliveries until `until` (nats.js `pause`); resumes by itself then. */
+  pause(stream: string, name: string, until: Date): Promise<ConsumerPauseResponse>;
+  /** Ends a pause now (nats.js `resume`). */
+  resume(stream: string, name: string): Promise<ConsumerPauseResponse>;
+  /** Drops the pinned client of a `pinned_client` group (nats.js `unpin`). */
+  unpin(stream: string, name: string, group: string): Promise<void>;
 }
 
 /** Stream and consumer management (nats.js `JetStreamManager`), configs as in the JSON API. */
@@ -316,6 +323,15 @@ export class JetStreamManager {
       return new Lister(
         async () => (await this.api<{ consumers: ConsumerInfo[] | null }>(`CONSUMER.LIST.${stream}`, {})).consumers ?? [],
       );
+    },
+    pause: (stream, name, until) =>
+      this.api(`CONSUMER.PAUSE.${named("stream", stream)}.${named("durable", name)}`, {
+        pause_until: until.toISOString(),
+      }),
+    // nats.js resumes by pausing until the epoch, which has passed
+    resume: (stream, name) => this.consumers.pause(stream, name, new Date(0)),
+    unpin: async (stream, name, group) => {
+      await this.api(`CONSUMER.UNPIN.${named("stream", stream)}.${named("durable", name)}`, { group });
     },
   };
 

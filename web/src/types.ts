@@ -312,6 +312,28 @@ export interface ConsumerConfig extends ConsumerUpdateConfig {
   rate_limit_bps?: number;
   replay_policy: ReplayPolicy;
   pause_until?: string;
+  /** Priority groups of a pull consumer (nats.js `priority_groups`, needs a policy). */
+  priority_groups?: string[];
+  priority_policy?: PriorityPolicy;
+  /** How long a pin lives without pulls from the pinned client (`pinned_client`). */
+  priority_timeout?: Nanos;
+}
+
+/** nats.js `PriorityPolicy`. */
+export type PriorityPolicy = "none" | "overflow" | "pinned_client" | "prioritized";
+
+/** One entry of `ConsumerInfo.priority_groups`. */
+export interface PriorityGroupState {
+  group: string;
+  pinned_client_id?: string;
+  pinned_ts: string;
+}
+
+/** What `consumers.pause` / `consumers.resume` answer. */
+export interface ConsumerPauseResponse {
+  paused: boolean;
+  pause_until: string;
+  pause_remaining?: Nanos;
 }
 
 export interface SequenceInfo {
@@ -334,7 +356,9 @@ export interface ConsumerInfo {
   num_pending: number;
   push_bound?: boolean;
   paused?: boolean;
+  pause_remaining?: Nanos;
   ts?: string;
+  priority_groups?: PriorityGroupState[];
 }
 
 /** A listing (nats.js `Lister`): iterate it with `for await`, or take the items page by

@@ -21,6 +21,8 @@ use crate::base64;
 use crate::policy;
 use crate::subject;
 
+mod consumer_control;
+
 const TYPE_PREFIX: &str = "io.nats.jetstream.api.v1.";
 
 fn typed(kind: &str, mut body: Value) -> Value {
@@ -213,6 +215,8 @@ impl JetStream {
             ["CONSUMER", "DELETE", stream, name] => Some(self.consumer_delete(now, stream, name)),
             ["CONSUMER", "NAMES", stream] => Some(self.consumer_names(stream, payload)),
             ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload)),
+            ["CONSUMER", "PAUSE", stream, name] => Some(self.consumer_pause(now, stream, name, payload, interest)),
+            ["CONSUMER", "UNPIN", stream, name] => Some(self.consumer_unpin(now, stream, name, payload, interest)),
             _ => None,
         };
         let _ = headers;
@@ -656,7 +660,9 @@ impl JetStream {
                 return error_body(KIND, &ApiError::STREAM_NOT_FOUND);
             };
             if let Some(c) = entry.consumers.get_mut(&cname) {
+                let pause = config.pause_until.take();
                 c.state.config = config;
+                c.set_pause(pause, now);
                 c.dirty = true;
                 c.recount(&entry.stream);
             }

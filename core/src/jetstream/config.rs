@@ -431,7 +431,15 @@ pub struct ConsumerConfig {
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_until: Option<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub priority_groups: Vec<String>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "PriorityPolicy::is_none")]
+    pub priority_policy: PriorityPolicy,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub priority_timeout: i64,
 }
+
+pub use super::consumer::priority::PriorityPolicy;
 
 /// Default ack wait: 30 s.
 pub const DEFAULT_ACK_WAIT: i64 = 30_000_000_000;
@@ -471,7 +479,7 @@ impl ConsumerConfig {
     /// Applies nats-server's defaults and checks that do not need the stream.
     pub fn normalize(&mut self, stream: &StreamConfig) -> Result<(), ApiError> {
         // nats-server (not pedantic) reads a negative pull limit as "no limit"
-        for limit in [&mut self.max_batch, &mut self.max_expires, &mut self.max_bytes] {
+        for limit in [&mut self.max_batch, &mut self.max_expires, &mut self.max_bytes, &mut self.priority_timeout] {
             *limit = (*limit).max(0);
         }
         if let Some(n) = &self.durable_name {
@@ -591,6 +599,8 @@ impl ConsumerConfig {
                 self.metadata = None;
             }
         }
+        self.normalize_pause()?;
+        self.check_priority()?;
         if stream.retention == Retention::Workqueue {
             if !push && self.ack_policy != AckPolicy::Explicit {
                 return Err(ApiError::PULL_WQ_ACK);
@@ -606,7 +616,9 @@ impl ConsumerConfig {
         let mut c = self.clone();
         let m = c.metadata.get_or_insert_with(BTreeMap::new);
         m.insert("_nats.level".into(), "4".into());
-        m.insert("_nats.req.level".into(), "0".into());
+        // pause and priority groups came with API level 1 (nats-server's jetstream_versioning.go)
+        let level = if self.pause_until.is_some() || self.priority_policy != PriorityPolicy::None { "1" } else { "0" };
+        m.insert("_nats.req.level".into(), level.into());
         m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
         c
     }

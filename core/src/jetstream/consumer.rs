@@ -7,7 +7,8 @@
 //!
 //! This file holds the consumer's state, delivery (push and pull), redelivery timers and
 //! its info; `ack` the acknowledgement protocol and ack subjects, `pull` the admission
-//! of pull requests.
+//! of pull requests, `priority` priority groups (which request a message goes to) and
+//! `pause` the pause deadline.
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
@@ -23,10 +24,24 @@ use super::{Interest, Outbound};
 use crate::proto::Headers;
 
 mod ack;
+mod pause;
+pub(crate) mod priority;
 mod pull;
 
 pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
+use priority::{Pin, PriorityGroupState};
 use pull::PullRequest;
+
+/// What a consumer did that the engine announces with an advisory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// A pull client was pinned (`CONSUMER.PINNED`).
+    Pinned { group: String, id: String },
+    /// The pin was dropped, `reason` `admin` or `timeout` (`CONSUMER.UNPINNED`).
+    Unpinned { group: String, reason: &'static str },
+    /// Paused or resumed (`CONSUMER.PAUSE`), with the deadline as nats-server prints it.
+    Pause { paused: bool, until: String },
+}
 
 /// A delivered message awaiting its ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +94,17 @@ pub struct ConsumerInfo {
     pub num_pending: u64,
     #[serde(skip_serializing_if = "std_false")]
     pub push_bound: bool,
+    #[serde(skip_serializing_if = "std_false")]
+    pub paused: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_remaining: u64,
     pub ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_groups: Option<Vec<PriorityGroupState>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn std_false(b: &bool) -> bool {
@@ -112,6 +137,14 @@ pub struct Consumer {
     fc_msgs: u64,
     fc_bytes: u64,
     fc_token: u64,
+    /// When the pause ends (0: not paused); see `pause`.
+    paused_until: u64,
+    /// The pinned client of a `pinned_client` consumer; see `priority`.
+    pin: Option<Pin>,
+    /// Pin ids come from here.
+    ids: fastrand::Rng,
+    /// Advisories owed since the engine last asked.
+    events: Vec<ConsumerEvent>,
 }
 
 /// A push consumer with flow control asks the client to catch up after this many messages or
@@ -172,6 +205,11 @@ impl Consumer {
 
     /// Restores a consumer from its saved state.
     pub fn from_state(name: String, stream: &Stream, state: ConsumerState, now: u64) -> Consumer {
+        // pin ids differ between consumers and between runs; no clock or entropy here
+        let seed = [stream.name().as_bytes(), b".", name.as_bytes()]
+            .concat()
+            .iter()
+            .fold(now ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
         let mut c = Consumer {
             name,
             stream: stream.name().into(),
@@ -190,7 +228,12 @@ impl Consumer {
             fc_msgs: 0,
             fc_bytes: 0,
             fc_token: 0,
+            paused_until: 0,
+            pin: None,
+            ids: fastrand::Rng::with_seed(seed),
+            events: Vec::new(),
         };
+        c.arm_pause(now);
         // After a restart every outstanding delivery is due again after a fresh ack wait.
         let wait = c.ack_wait(1);
         let pending: Vec<u64> = c.state.pending.keys().copied().collect();
@@ -345,7 +388,7 @@ impl Consumer {
         acked: &mut Vec<u64>,
     ) {
         if self.is_push() {
-            if !self.push_bound {
+            if !self.push_bound || self.is_paused(now) {
                 return;
             }
             let Some(target) = self.state.config.deliver_subject.clone() else { return };
@@ -379,34 +422,24 @@ impl Consumer {
             }
             return;
         }
-        while let Some(req) = self.waiting.front() {
-            if req.expires > 0 && req.expires <= now {
-                // expired but its timer has not fired yet: it must not take a message
-                if let Some(r) = self.waiting.pop_front() {
-                    out.push(r.ended(408, "Request Timeout"));
-                }
-                continue;
-            }
-            if !pull::listened(interest, &req.reply) {
-                // its client went away: it must not take a message nobody would read
-                self.waiting.pop_front();
-                continue;
-            }
-            let target = req.reply.clone();
-            let budget = req.max_bytes;
+        while !self.waiting.is_empty() && !self.is_paused(now) {
             let Some((seq, redelivery)) = self.next_candidate(stream) else { break };
+            let Some((i, pinned_now)) = self.pick_request(now, redelivery, interest, out) else { break };
             let size = stream.meta(seq).map_or(0, |m| m.size) as i64;
+            let (target, budget) = (self.waiting[i].reply.clone(), self.waiting[i].max_bytes);
             if budget > 0 && size > budget {
-                let req = self.waiting.pop_front();
-                if let Some(r) = req {
+                if let Some(r) = self.waiting.remove(i) {
                     out.push(r.ended(409, "Message Size Exceeds MaxBytes"));
+                }
+                if pinned_now {
+                    self.revoke_pin();
                 }
                 continue;
             }
             if !self.deliver_one(stream, seq, redelivery, &target, now, out, acked) {
                 break;
             }
-            if let Some(req) = self.waiting.front_mut() {
+            if let Some(req) = self.waiting.get_mut(i) {
                 req.served = true;
                 req.batch -= 1;
                 if req.max_bytes > 0 {
@@ -416,7 +449,7 @@ impl Consumer {
                     req.next_heartbeat = now + req.heartbeat;
                 }
                 if req.batch <= 0 || req.max_bytes < 0 {
-                    self.waiting.pop_front();
+                    self.waiting.remove(i);
                 }
             }
         }
@@ -498,6 +531,7 @@ impl Consumer {
         } else {
             (msg.headers.clone(), msg.payload.clone())
         };
+        let headers = self.with_pin_header(headers);
         out.push(Outbound {
             route: target.clone(),
             subject: msg.subject,
@@ -513,6 +547,8 @@ impl Consumer {
     /// Fires what is due at `now`: ack-wait expiries (redelivery or, at `max_deliver`, the
     /// end of the road, see [`Consumer::take_exhausted`]), pull-request expiries and heartbeats.
     pub fn on_timeout(&mut self, now: u64, out: &mut Vec<Outbound>) {
+        self.on_pause_timeout(now);
+        self.on_pin_timeout(now);
         while let Some(&(deadline, seq)) = self.timers.iter().next() {
             if deadline > now {
                 break;
@@ -558,6 +594,11 @@ impl Consumer {
         }
     }
 
+    /// Advisories owed since the last call (pins, pauses).
+    pub fn take_events(&mut self) -> Vec<ConsumerEvent> {
+        core::mem::take(&mut self.events)
+    }
+
     /// Messages that reached `max_deliver` since the last call: (stream seq, deliveries).
     pub fn take_exhausted(&mut self) -> Vec<(u64, u32)> {
         core::mem::take(&mut self.exhausted)
@@ -593,6 +634,8 @@ impl Consumer {
             consider(r.expires);
             consider(r.next_heartbeat);
         }
+        consider(self.paused_until);
+        consider(self.pin_deadline().unwrap_or(0));
         let hb = self.state.config.idle_heartbeat;
         if hb > 0 && self.is_push() && self.push_bound {
             consider(self.last_delivery + hb as u64);
@@ -624,7 +667,10 @@ impl Consumer {
             num_waiting: self.waiting.len() as u64,
             num_pending: self.num_pending,
             push_bound: self.is_push() && self.push_bound,
+            paused: self.is_paused(now),
+            pause_remaining: self.pause_remaining(now),
             ts: rfc3339(now),
+            priority_groups: self.priority_groups_info(),
         }
     }
 

@@ -537,8 +537,7 @@ impl JetStream {
 
     /// A 22-character random id in the style of a NATS nuid.
     pub(super) fn nuid(&mut self) -> String {
-        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        (0..22).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+        super::consumer::priority::nuid(&mut self.rng)
     }
 
     /// Delivers what can be delivered on one stream's consumers and settles removals.
@@ -573,6 +572,7 @@ impl JetStream {
         for (cname, seq, deliveries) in exhausted {
             self.max_deliveries_advisory(name, &cname, seq, deliveries, now);
         }
+        self.consumer_advisories(name, now);
         self.settle_events(name);
     }
 

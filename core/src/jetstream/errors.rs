@@ -86,6 +86,22 @@ impl ApiError {
     pub const EMPTY_FILTER: ApiError = fixed(400, 10139, "consumer filter in FilterSubjects cannot be empty");
     pub const CONSUMER_EXISTS: ApiError = fixed(400, 10148, "consumer already exists");
     pub const CONSUMER_DOES_NOT_EXIST: ApiError = fixed(400, 10149, "consumer does not exist");
+    pub const PRIORITY_POLICY_WITHOUT_GROUP: ApiError =
+        fixed(400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set");
+    pub const INVALID_PRIORITY_GROUP: ApiError =
+        fixed(400, 10160, "Provided priority group does not exist for this consumer");
+    pub const EMPTY_GROUP_NAME: ApiError = fixed(400, 10161, "Group name cannot be an empty string");
+    pub const INVALID_GROUP_NAME: ApiError = fixed(
+        400,
+        10162,
+        "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters",
+    );
+    pub const PUSH_WITH_PRIORITY_GROUP: ApiError =
+        fixed(400, 10178, "priority groups can not be used with push consumers");
+    pub const PRIORITY_GROUP_WITH_POLICY_NONE: ApiError =
+        fixed(400, 10196, "consumer can not have priority groups when policy is none");
+    pub const PINNED_TTL_WITHOUT_POLICY: ApiError =
+        fixed(400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none");
     pub const HEADER_TOO_BIG: ApiError = fixed(400, 10097, "header size exceeds maximum allowed of 64k");
     pub const MSG_TTL_DISABLED: ApiError = fixed(400, 10166, "per-message TTL is disabled");
     pub const MSG_TTL_INVALID: ApiError = fixed(400, 10165, "invalid per-message TTL");

@@ -6,17 +6,17 @@ use serde_json::{json, Value};
 
 use crate::sim::{header, json, publish, reply, status, subject, text, Sim, MS, SEC};
 
-const CLIENT: &str = r#"{"verbose":false,"headers":true,"no_responders":true}"#;
+pub(crate) const CLIENT: &str = r#"{"verbose":false,"headers":true,"no_responders":true}"#;
 
 /// A client with an inbox subscription (`_INBOX.c.>`).
-fn client(sim: &mut Sim) -> ConnId {
+pub(crate) fn client(sim: &mut Sim) -> ConnId {
     let c = sim.client(CLIENT);
     sim.send(c, "SUB _INBOX.c.> 1\r\n");
     c
 }
 
 /// A JetStream API request; returns the JSON reply.
-fn api(sim: &mut Sim, c: ConnId, what: &str, body: Value) -> Value {
+pub(crate) fn api(sim: &mut Sim, c: ConnId, what: &str, body: Value) -> Value {
     let payload = if body.is_null() { String::new() } else { body.to_string() };
     sim.send(c, &publish(&format!("$JS.API.{what}"), Some("_INBOX.c.api"), &[], &payload));
     let got = sim.msgs(c);
@@ -25,7 +25,7 @@ fn api(sim: &mut Sim, c: ConnId, what: &str, body: Value) -> Value {
 }
 
 /// A stream `S` on `s.>` and a pull consumer `d` with `config`.
-fn stream_and_consumer(sim: &mut Sim, c: ConnId, config: Value) {
+pub(crate) fn stream_and_consumer(sim: &mut Sim, c: ConnId, config: Value) {
     let r = api(sim, c, "STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));
     assert!(r.get("error").is_none(), "{r}");
     let r = api(sim, c, "CONSUMER.DURABLE.CREATE.S.d", json!({"stream_name": "S", "config": config}));
@@ -33,7 +33,7 @@ fn stream_and_consumer(sim: &mut Sim, c: ConnId, config: Value) {
 }
 
 /// A stream publish awaiting its ack; returns the ack's sequence.
-fn js_publish(sim: &mut Sim, c: ConnId, subj: &str, payload: &str) -> u64 {
+pub(crate) fn js_publish(sim: &mut Sim, c: ConnId, subj: &str, payload: &str) -> u64 {
     sim.send(c, &publish(subj, Some("_INBOX.c.ack"), &[], payload));
     let got = sim.msgs(c);
     assert_eq!(got.len(), 1, "{got:?}");

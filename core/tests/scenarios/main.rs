@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod consumer_controls;
 mod jetstream;
 mod kv;
 mod objstore;

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use super::priority::PullPriority;
 use super::{status, Consumer, Outbound};
 use crate::duration;
 use crate::jetstream::Interest;
@@ -28,6 +29,9 @@ pub(super) struct PullRequest {
     pub(super) served: bool,
     pub(super) heartbeat: u64,
     pub(super) next_heartbeat: u64,
+    /// Its priority-group fields; `None` for a request that was not JSON (a bare batch size
+    /// or an empty body), which nats-server exempts from the group checks.
+    pub(super) priority: Option<PullPriority>,
 }
 
 impl PullRequest {
@@ -78,28 +82,44 @@ impl Consumer {
             no_wait: bool,
             #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
             idle_heartbeat: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            group: alloc::string::String,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            min_pending: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            min_ack_pending: i64,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            id: alloc::string::String,
+            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+            priority: i64,
         }
         let text = core::str::from_utf8(body).unwrap_or("").trim();
-        let req = if text.is_empty() {
-            Req { batch: 1, ..Default::default() }
+        let (req, json) = if text.is_empty() {
+            (Req { batch: 1, ..Default::default() }, false)
         } else if let Ok(n) = text.parse::<i64>() {
-            Req { batch: n, ..Default::default() }
+            (Req { batch: n, ..Default::default() }, false)
         } else {
             match serde_json::from_str::<Req>(text) {
-                Ok(r) => r,
+                Ok(r) => (r, true),
                 Err(e) => {
                     out.push(status(&reply, 400, &format!("Bad Request - {e}"), &[]));
                     return;
                 }
             }
         };
+        // nats-server checks the heartbeat while it reads the request, before the limits
+        if req.idle_heartbeat > 0 && req.expires > 0 && req.idle_heartbeat > req.expires / 2 {
+            out.push(status(&reply, 400, "Bad Request - heartbeat value too large", &[]));
+            return;
+        }
         let batch = req.batch.max(1);
         let cfg = &self.state.config;
         if cfg.max_batch > 0 && batch > cfg.max_batch {
             out.push(status(&reply, 409, &format!("Exceeded MaxRequestBatch of {}", cfg.max_batch), &[]));
             return;
         }
-        if cfg.max_expires > 0 && (req.expires == 0 || req.expires > cfg.max_expires) {
+        // a request without expiry is not held to `max_expires` (nats-server checks only a set one)
+        if cfg.max_expires > 0 && req.expires > cfg.max_expires {
             out.push(status(
                 &reply,
                 409,
@@ -112,14 +132,25 @@ impl Consumer {
             out.push(status(&reply, 409, &format!("Exceeded MaxRequestMaxBytes of {}", cfg.max_bytes), &[]));
             return;
         }
-        if req.idle_heartbeat > 0 && req.expires > 0 && req.idle_heartbeat > req.expires / 2 {
-            out.push(status(&reply, 400, "Bad Request - heartbeat value too large", &[]));
+        let priority = json.then_some(PullPriority {
+            group: req.group,
+            min_pending: req.min_pending,
+            min_ack_pending: req.min_ack_pending,
+            id: req.id,
+            priority: req.priority,
+        });
+        if !self.admit_priority(now, &reply, priority.as_ref(), out) {
             return;
         }
+        let cfg = &self.state.config;
         // a request whose client went away still counts here until a delivery sheds it, as in
         // nats-server 2.14 (expired ones are gone already: timers run before input)
         if self.waiting.len() as i64 >= cfg.max_waiting.max(1) {
-            out.push(status(&reply, 409, "Exceeded MaxWaiting", &[]));
+            // nats-server stays silent to a client with heartbeats: it would only re-ask at
+            // once, where waiting for the missed heartbeats paces it
+            if req.idle_heartbeat <= 0 {
+                out.push(status(&reply, 409, "Exceeded MaxWaiting", &[]));
+            }
             return;
         }
         let expires = if req.expires > 0 { now + req.expires as u64 } else { 0 };
@@ -129,7 +160,7 @@ impl Consumer {
             return;
         }
         let heartbeat = req.idle_heartbeat.max(0) as u64;
-        self.waiting.push_back(PullRequest {
+        self.enqueue(PullRequest {
             reply,
             batch,
             max_bytes: req.max_bytes.max(0),
@@ -138,6 +169,7 @@ impl Consumer {
             served: false,
             heartbeat,
             next_heartbeat: if heartbeat > 0 { now + heartbeat } else { 0 },
+            priority,
         });
     }
 
