@@ -49,3 +49,19 @@ export async function launch() {
   page.on("pageerror", (e) => errors.push(String(e)));
   return { browser, page, errors };
 }
+
+/** `count` tabs of one origin showing `url` (one browser context: they share IndexedDB,
+ *  OPFS and Web Locks), each ready; page errors are collected in `errors`. */
+export async function openTabs(browser, url, count) {
+  const context = await browser.newContext();
+  const pages = [];
+  const errors = [];
+  for (let i = 0; i < count; i++) {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForFunction(() => window.ready === true);
+    pages.push(page);
+  }
+  return { context, pages, errors };
+}

@@ -11,7 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.mjs";
 import { natsPy } from "./py/natspy.mjs";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { launch, PACKAGE_PAGE, openTabs, requirePackage, serveOn } from "./page.mjs";
 
 let httpServer;
 let browser;
@@ -29,19 +29,9 @@ after(async () => {
   if (httpServer) await new Promise((r) => httpServer.close(r));
 });
 
-/** `count` tabs of one origin (one browser context: they share IndexedDB and Web Locks). */
-async function tabs(count) {
-  const context = await browser.newContext();
-  const pages = [];
-  const errors = [];
-  for (let i = 0; i < count; i++) {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${base}/tabs-clients-test.html`);
-    await page.waitForFunction(() => window.ready === true);
-    pages.push(page);
-  }
-  return { context, pages, errors };
+/** `count` tabs of one origin showing the test page. */
+function tabs(count) {
+  return openTabs(browser, `${base}/tabs-clients-test.html`, count);
 }
 
 /** Opens bus `name` in each page in turn as `window.bus` (the first leads), recording its

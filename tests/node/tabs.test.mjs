@@ -5,7 +5,7 @@
 // twice. Needs `bash web/build.sh` first (tests/setup.sh runs it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn, STORAGE } from "./page.mjs";
+import { launch, PACKAGE_PAGE, openTabs, requirePackage, serveOn, STORAGE } from "./page.mjs";
 
 const PER_TAB = 300;
 
@@ -24,19 +24,9 @@ after(async () => {
   if (httpServer) await new Promise((r) => httpServer.close(r));
 });
 
-/** `count` tabs of one origin (one browser context: they share IndexedDB and Web Locks). */
-async function tabs(count) {
-  const context = await browser.newContext();
-  const pages = [];
-  const errors = [];
-  for (let i = 0; i < count; i++) {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${base}/tabs-test.html`);
-    await page.waitForFunction(() => window.ready === true);
-    pages.push(page);
-  }
-  return { context, pages, errors };
+/** `count` tabs of one origin showing the test page. */
+function tabs(count) {
+  return openTabs(browser, `${base}/tabs-test.html`, count);
 }
 
 async function reload(page) {
