@@ -11,6 +11,7 @@ pub mod conn;
 pub mod filestore;
 pub mod jetstream;
 pub mod js_disabled;
+pub mod leaf;
 pub mod monitor;
 pub mod options;
 pub mod perms;
