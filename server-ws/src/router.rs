@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::Inbound;
-use edgebus_core::leaf::Fanout;
+use edgebus_core::leaf::{js_denied, Fanout};
 use edgebus_core::policy::accounts::{is_response_subject, with_request_info, RESPONSE_PREFIX};
 use edgebus_core::policy::{self, Count};
 use edgebus_core::route::route_local_first;
@@ -272,6 +272,9 @@ impl Sinks {
                 }
             }
             if sub.client.leaf.get().is_some() {
+                if js_denied(msg.subject) {
+                    return false;
+                }
                 leaves.add(LeafTarget(sub.client.clone()), sub.queue.as_ref());
                 return true;
             }

@@ -278,6 +278,33 @@ async def test_unsubscribing_at_the_leaf_stops_the_hub_forwarding(conns, hub, le
     assert out["in_msgs"] >= 1
 
 
+async def test_jetstream_api_stays_on_its_side(hub, tmp_path_factory, leaf, conns):
+    """Without JetStream domains, `$JS.API.>` never crosses a leaf link (nats-server's
+    denyAllClientJs): the edge's JetStream answers only the edge's clients."""
+    at_leaf, at_hub = conns
+    js = Server(tmp_path_factory.mktemp(f"js-{leaf.kind}"), config_text=leaf_config(hub, name="jsedge"))
+    extra = ["-js", "-sd", str(js.store_dir)] if leaf.kind == "nats-server" else ["--jetstream", "--store_dir", str(js.store_dir)]
+    js.start(argv=argv(leaf.kind, js) + extra, wait_ws=False)
+    try:
+        assert poll_sync(lambda: hub.leaf_count(0) == 2, timeout=15), js.log_text()[-2000:]
+        edge = await nats_connect(js.url)
+        try:
+            info = json.loads((await edge.request("$JS.API.INFO", b"", timeout=5)).data)
+            assert "streams" in info or "memory" in info, info
+            # the other leaf's client and the hub's: nobody on their side answers
+            probe = subject()
+            marker = await edge.subscribe(probe)
+            await flows(at_hub, probe, marker)
+            for nc in (at_hub, at_leaf):
+                with pytest.raises(nats.errors.NoRespondersError):
+                    await nc.request("$JS.API.INFO", b"", timeout=5)
+        finally:
+            await edge.close()
+    finally:
+        js.stop()
+        assert poll_sync(lambda: hub.leaf_count(0) == 1, timeout=15)
+
+
 async def test_wrong_credentials_are_refused(hub, tmp_path_factory, leaf):
     bad = Server(tmp_path_factory.mktemp(f"bad-{leaf.kind}"), config_text=leaf_config(hub, password="wrong", name="bad"))
     start(leaf.kind, bad)

@@ -31,6 +31,18 @@ pub fn advertises(origin: Origin, link: u64, link_solicited: bool) -> bool {
     }
 }
 
+/// Subjects that never cross a leaf link in an ordinary account (nats-server's
+/// `denyAllClientJs`: `$JS.API.>`, `$KV.>`, `$OBJ.>`): each side's JetStream answers its own
+/// clients, and without JetStream domains a request crossing would be answered by both.
+const JS_DENIED: [&[u8]; 3] = [b"$JS.API.", b"$KV.", b"$OBJ."];
+
+/// Whether `subject` (a message subject, or a subscription's, wildcards included) lies within
+/// what never crosses a leaf link. A wider subscription (`>`, `$JS.>`) still crosses; the
+/// messages under it that are denied do not.
+pub fn js_denied(subject: &[u8]) -> bool {
+    JS_DENIED.iter().any(|p| subject.starts_with(p))
+}
+
 /// The leaf peers one message goes to, gathered while routing: each peer gets a single
 /// `LMSG` naming the queue groups of its that were picked, however many of its
 /// subscriptions matched.

@@ -24,7 +24,7 @@ mod remotes;
 mod tests;
 mod wire;
 
-pub use forward::{advertises, Fanout, Origin};
+pub use forward::{advertises, js_denied, Fanout, Origin};
 pub use handshake::{check_connect, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};
 pub use remotes::{Attempt, LeafUrl, Remotes, Scheme, UrlError, DEFAULT_LEAF_PORT};

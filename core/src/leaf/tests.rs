@@ -232,3 +232,13 @@ fn loop_detection_subject() {
     assert!(is_own_loop(a.as_bytes(), a.as_bytes()));
     assert!(!is_own_loop(a.as_bytes(), b2.as_bytes()));
 }
+
+#[test]
+fn jetstream_api_never_crosses() {
+    for s in ["$JS.API.STREAM.INFO.x", "$JS.API.>", "$KV.b.k", "$OBJ.o.>"] {
+        assert!(js_denied(s.as_bytes()), "{s}");
+    }
+    for s in [">", "$JS.>", "$JS.ACK.s.c.1", "orders.new", "$JSC.x"] {
+        assert!(!js_denied(s.as_bytes()), "{s}");
+    }
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::{
-    check_connect, is_own_loop, lds_subject, LeafInfo, LeafOp, LeafParser, Remote, RemoteChange, Remotes, SolicitStep,
-    Solicitor,
+    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, LeafParser, Remote, RemoteChange, Remotes,
+    SolicitStep, Solicitor,
 };
 use edgebus_core::proto::{write_connect, write_info, PONG};
 use tracing::{debug, info, warn};
@@ -219,6 +219,9 @@ impl Conn<'_> {
                     warn!(cid = self.client.id, "{text}");
                     return self.refuse(&text);
                 }
+                if js_denied(&subject) {
+                    return Ok(());
+                }
                 if self.remote.add(&subject, queue.as_ref().map(|(q, w)| (q, *w))) == RemoteChange::New {
                     let q = queue.map(|(q, _)| q);
                     let mut sid = subject.to_vec();
@@ -247,6 +250,9 @@ impl Conn<'_> {
                 }
             }
             LeafOp::Msg(m) => {
+                if js_denied(&m.subject) {
+                    return Ok(());
+                }
                 if let Some(l) = &self.link {
                     l.in_msgs.fetch_add(1, Ordering::Relaxed);
                     l.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);

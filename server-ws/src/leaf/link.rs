@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::BytesMut;
-use edgebus_core::leaf::{advertises, write_interest, Local, Origin};
+use edgebus_core::leaf::{advertises, js_denied, write_interest, Local, Origin};
 use parking_lot::{Mutex, RwLock};
 
 use crate::accounts::Account;
@@ -59,7 +59,7 @@ impl LeafLink {
             Some(solicited) => Origin::Leaf { id: sub.client.id, solicited: *solicited },
             None => Origin::Local,
         };
-        if !advertises(origin, self.client.id, self.solicited) {
+        if !advertises(origin, self.client.id, self.solicited) || js_denied(&sub.subject) {
             return;
         }
         let change = {
