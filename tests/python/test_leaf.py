@@ -340,12 +340,13 @@ async def test_hub_node_killed_leaf_moves_with_interest(conns, hub, leaf):
 
 # ------------------------------------------------- a leaf below this server ---
 
-@pytest.fixture(scope="module", params=["nats-server", "edgebus"])
+@pytest.fixture(scope="module", params=[("nats-server", "nats-server"), ("edgebus", "nats-server"),
+                                        ("edgebus", "edgebus")], ids=lambda p: f"{p[1]}-below-{p[0]}")
 def below(request, tmp_path_factory):
-    """This server (nats-server first, then edgebus) with a leaf port, and a nats-server
-    leaf dialling it."""
-    kind = request.param
-    root = tmp_path_factory.mktemp(f"below-{kind}")
+    """A server with a leaf port (nats-server first, then edgebus) and a leaf dialling it
+    (nats-server, then edgebus below edgebus)."""
+    kind, spoke_kind = request.param
+    root = tmp_path_factory.mktemp(f"below-{kind}-{spoke_kind}")
     leaf_port = free_port()
     top = Server(root / "top", config_text=f"""
 server_name: top
@@ -356,7 +357,7 @@ leafnodes {{ listen: "{HOST}:{leaf_port}", authorization {{ user: down, password
 server_name: spoke
 leafnodes {{ remotes: [ {{ url: "nats-leaf://down:pw@{HOST}:{leaf_port}" }} ], reconnect: "250ms" }}
 """)
-    start("nats-server", spoke)
+    start(spoke_kind, spoke)
     ok = poll_sync(lambda: http_json(top.http_port, "/leafz")["leafnodes"] == 1, timeout=15)
     assert ok, top.log_text()[-2000:] + spoke.log_text()[-2000:]
     yield top, spoke
