@@ -16,6 +16,7 @@
 //! - [`jetstream`]: streams, consumers and the `$JS.API`, with a pluggable store.
 //! - [`kv`] and [`objstore`]: key-value buckets and object stores over streams.
 //! - [`link`]: the link to another NATS server (client side, outbox, backoff).
+//! - [`leaf`]: the leaf-node protocol between servers (interest, `LMSG`, handshake).
 
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -31,6 +32,7 @@ pub mod duration;
 pub mod jetstream;
 #[cfg(feature = "kv")]
 pub mod kv;
+pub mod leaf;
 pub mod link;
 #[cfg(feature = "objstore")]
 pub mod objstore;

@@ -96,6 +96,22 @@ impl<T: Clone + PartialEq> Sublist<T> {
         self.genid
     }
 
+    /// Visits every subscription held (in no particular order): a new leaf link announces
+    /// the interest already there.
+    pub fn for_each(&self, mut f: impl FnMut(&T)) {
+        fn walk<T>(level: &Level<T>, f: &mut dyn FnMut(&T)) {
+            let nodes = level.literals.values().chain(level.pwc.as_deref()).chain(level.fwc.as_deref());
+            for node in nodes {
+                node.plain.iter().for_each(&mut *f);
+                node.queues.iter().flat_map(|g| g.members.iter()).for_each(&mut *f);
+                if let Some(next) = &node.next {
+                    walk(next, f);
+                }
+            }
+        }
+        walk(&self.root, &mut f);
+    }
+
     /// Adds a subscription on `subject` (wildcards allowed), in queue group `queue` if given.
     pub fn insert(&mut self, subject: &[u8], queue: Option<&[u8]>, item: T) -> Result<(), SubjectError> {
         subject::validate_subscribe(subject)?;
@@ -446,6 +462,22 @@ mod tests {
         let mut v = sl.matches(s.as_bytes()).plain;
         v.sort();
         v
+    }
+
+    #[test]
+    fn for_each_visits_every_subscription_once() {
+        let mut sl = Sublist::new();
+        for (i, (s, q)) in
+            [("a", None), ("a.b", None), ("a.*", Some("g")), ("a.>", None), ("*", Some("g")), (">", None)]
+                .into_iter()
+                .enumerate()
+        {
+            sl.insert(s.as_bytes(), q.map(str::as_bytes), i as u32).unwrap();
+        }
+        let mut seen = Vec::new();
+        sl.for_each(|i| seen.push(*i));
+        seen.sort();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

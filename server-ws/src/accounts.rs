@@ -135,6 +135,8 @@ pub struct Account {
     /// The totals of this account's JetStream engine, refreshed by its thread a few times a
     /// second for monitoring; `None` while it has none running.
     pub jetstream_stats: Mutex<Option<edgebus_core::jetstream::Stats>>,
+    /// The leaf links in this account, told of every subscription change.
+    pub(crate) leaves: crate::leaf::Links,
 }
 
 impl Account {
@@ -149,6 +151,7 @@ impl Account {
             answers_services: false,
             responses: Mutex::new(Responses::new(MAX_WAITING_RESPONSES)),
             jetstream_stats: Mutex::new(None),
+            leaves: crate::leaf::Links::default(),
         }
     }
 
@@ -171,6 +174,9 @@ impl Account {
         let mut sl = self.sublist.write();
         let r = sl.insert(&sub.subject, sub.queue.as_deref(), sub.clone());
         self.genid.store(sl.generation(), Ordering::Release);
+        if r.is_ok() {
+            self.leaves.added(sub);
+        }
         r
     }
 
@@ -181,13 +187,29 @@ impl Account {
     /// Removes several subscriptions under one lock (a connection's teardown).
     pub fn remove_subs(&self, subs: &[SubRef]) -> usize {
         let mut sl = self.sublist.write();
-        let removed = subs.iter().filter(|s| sl.remove(&s.subject, s.queue.as_deref(), s)).count();
+        let removed = subs
+            .iter()
+            .filter(|s| sl.remove(&s.subject, s.queue.as_deref(), s))
+            .inspect(|s| self.leaves.removed(s))
+            .count();
         self.genid.store(sl.generation(), Ordering::Release);
         removed
     }
 
     pub fn subscription_count(&self) -> usize {
         self.sublist.read().count()
+    }
+
+    /// Starts telling `link` of subscription changes, after announcing every subscription
+    /// there is now (under the trie's lock, so nothing slips between the two).
+    pub(crate) fn attach_leaf(&self, link: &Arc<crate::leaf::LeafLink>) {
+        let sl = self.sublist.write();
+        self.leaves.attach(link, |f| sl.for_each(|s| f(s)));
+    }
+
+    pub(crate) fn detach_leaf(&self, link: &Arc<crate::leaf::LeafLink>) {
+        let _sl = self.sublist.write();
+        self.leaves.detach(link);
     }
 }
 

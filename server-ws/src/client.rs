@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use edgebus_core::leaf::write_lmsg;
 use edgebus_core::proto::{write_msg, ProtocolError, PING};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -137,6 +138,9 @@ pub struct Client {
     pub(crate) admitted: Mutex<Option<Arc<crate::reload::Admitted>>>,
     /// Set at `CONNECT` for a user with permissions: consulted by whoever delivers to it.
     pub(crate) perms: OnceLock<ReceiverPermissions>,
+    /// Set for a leaf link's connection: whether we dialled its peer. Deliveries to it
+    /// become `LMSG`s, gathered per message (see `router.rs`).
+    pub(crate) leaf: OnceLock<bool>,
 }
 
 impl Client {
@@ -162,6 +166,7 @@ impl Client {
             meta: Mutex::new(ClientMeta::default()),
             admitted: Mutex::new(None),
             perms: OnceLock::new(),
+            leaf: OnceLock::new(),
         }
     }
 
@@ -248,14 +253,49 @@ impl Client {
             return sink.upgrade().is_some_and(|s| s.deliver(subject, reply, header_len, message));
         }
         let headers_ok = self.headers.load(Ordering::Relaxed);
+        self.queue_delivery(message.len(), max_pending, shared, stalled, wake, |buf| {
+            write_msg(buf, subject, sid, reply, header_len, message, headers_ok)
+        })
+    }
+
+    /// Appends one message to a leaf peer as `LMSG` (or `HMSG`), naming the queue groups
+    /// it is for; the same backlog rules as [`Client::deliver`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn deliver_leaf(
+        &self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        queues: &[&[u8]],
+        header_len: Option<usize>,
+        message: &[u8],
+        max_pending: usize,
+        shared: &Shared,
+        stalled: &mut bool,
+        wake: &mut bool,
+    ) -> bool {
+        let headers_ok = self.headers.load(Ordering::Relaxed);
+        self.queue_delivery(message.len(), max_pending, shared, stalled, wake, |buf| {
+            write_lmsg(buf, subject, reply, queues, header_len, message, headers_ok)
+        })
+    }
+
+    fn queue_delivery(
+        &self,
+        len: usize,
+        max_pending: usize,
+        shared: &Shared,
+        stalled: &mut bool,
+        wake: &mut bool,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> bool {
         let mut out = self.out.lock();
         if out.closing {
             return false;
         }
         let was_empty = out.buf.is_empty();
-        write_msg(&mut out.buf, subject, sid, reply, header_len, message, headers_ok);
+        write(&mut out.buf);
         out.msgs += 1;
-        out.bytes += message.len() as u64;
+        out.bytes += len as u64;
         if out.buf.len() > max_pending {
             out.buf = BytesMut::new();
             out.closing = true;

@@ -12,6 +12,7 @@ pub mod filestore;
 pub mod jetstream;
 pub mod js_disabled;
 pub mod lame_duck;
+pub mod leaf;
 pub mod monitor;
 pub mod options;
 pub mod perms;

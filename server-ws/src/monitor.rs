@@ -39,14 +39,17 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let query = req.uri().query().unwrap_or("");
     let body = match req.uri().path().trim_end_matches('/') {
-        "" => {
-            Some(json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "healthz": "/healthz" }))
-        }
+        "" => Some(
+            json!({ "varz": "/varz", "connz": "/connz", "subsz": "/subsz", "jsz": "/jsz", "leafz": "/leafz", "healthz": "/healthz" }),
+        ),
         "/healthz" => Some(json!({ "status": "ok" })),
         "/varz" => Some(varz(&shared)),
         "/connz" => Some(connz(&shared, query)),
         "/subsz" | "/subscriptionsz" => Some(subsz(&shared)),
         "/jsz" => Some(jsz(&shared)),
+        "/leafz" => {
+            Some(crate::leaf::leafz(&shared, query_flag(query, "subs").is_some_and(|v| v == "1" || v == "true")))
+        }
         _ => None,
     };
     let (status, body) = match body {
@@ -61,6 +64,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
 /// A wall-clock time as Go's JSON prints one (RFC 3339, trailing zeros of the fraction
 /// dropped), by the core's formatter that JetStream's timestamps use.
+/// The current time as the endpoints print it.
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
+
 fn rfc3339(t: SystemTime) -> String {
     edgebus_core::jetstream::time::rfc3339(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))
 }
@@ -111,7 +119,7 @@ pub(crate) fn varz(shared: &Shared) -> Value {
         "total_connections": s.total_connections.load(Ordering::Relaxed),
         "routes": 0,
         "remotes": 0,
-        "leafnodes": 0,
+        "leafnodes": shared.leafs.lock().len(),
         "in_msgs": s.in_msgs.load(Ordering::Relaxed),
         "out_msgs": s.out_msgs.load(Ordering::Relaxed),
         "in_bytes": s.in_bytes.load(Ordering::Relaxed),

@@ -217,6 +217,8 @@ pub struct Options {
     pub jetstream: JetStreamOptions,
     /// `accounts { … }`: the configured accounts (`$G` is implicit).
     pub accounts: Vec<crate::accounts::AccountConfig>,
+    /// `leafnodes { … }`: leaf remotes and the leaf port.
+    pub leafnodes: crate::leaf::options::LeafOptions,
     /// `tls { … }` / `--tls*`: TLS on the client port.
     pub tls: crate::tls::TlsOptions,
     /// `server_name`; default: the generated server id.
@@ -272,6 +274,7 @@ impl Default for Options {
             },
             jetstream: JetStreamOptions::default(),
             accounts: Vec::new(),
+            leafnodes: Default::default(),
             tls: crate::tls::TlsOptions::default(),
             server_name: None,
             debug: false,

@@ -61,7 +61,7 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
         lame_duck_duration => "lame_duck_duration", lame_duck_grace_period => "lame_duck_grace_period",
         authorization => "authorization", trust => "operator", websocket => "websocket",
         jetstream => "jetstream", accounts => "accounts", tls => "tls", server_name => "server_name",
-        debug => "debug", trace => "trace",
+        debug => "debug", trace => "trace", leafnodes => "leafnodes",
     );
     if names.is_empty() && old != new {
         names.push("options");

@@ -9,9 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::Inbound;
+use edgebus_core::leaf::{js_denied, Fanout};
 use edgebus_core::policy::accounts::{is_response_subject, with_request_info, RESPONSE_PREFIX};
 use edgebus_core::policy::{self, Count};
-use edgebus_core::route::route;
+use edgebus_core::route::route_local_first;
 use edgebus_core::sublist::{MatchCache, MatchResult};
 
 use crate::accounts::{Account, ReplyTo};
@@ -50,6 +51,20 @@ struct Sinks {
     /// trickle of small ones, which costs its reader a wake-up and a syscall each.
     wakes: Vec<Arc<Client>>,
     max_pending: usize,
+    /// Leaf peers a message goes to, each given one `LMSG` after the match is walked.
+    leaves: Fanout<LeafTarget>,
+    /// For a message from a leaf peer: the queue groups it may go to (the peer picked us
+    /// for those); plain subscribers get it regardless.
+    queue_filter: Option<Vec<Bytes>>,
+}
+
+/// A leaf link's connection, compared by identity.
+struct LeafTarget(Arc<Client>);
+
+impl PartialEq for LeafTarget {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// One message being routed.
@@ -77,6 +92,8 @@ impl Router {
                 stalled: None,
                 wakes: Vec::new(),
                 max_pending: usize::try_from(shared.opts.max_pending).unwrap_or(usize::MAX),
+                leaves: Fanout::default(),
+                queue_filter: None,
             },
             mapped: Vec::new(),
             request: Vec::new(),
@@ -242,9 +259,24 @@ impl Sinks {
         let expired = &mut self.expired;
         let stall = &mut self.stalled;
         let wakes = &mut self.wakes;
-        let delivered = route(result, &mut self.rng, |sub| {
+        let leaves = &mut self.leaves;
+        let filter = self.queue_filter.as_deref();
+        let is_leaf = |sub: &SubRef| sub.client.leaf.get().is_some();
+        let delivered = route_local_first(result, &mut self.rng, is_leaf, |sub| {
             if sub.closed.load(Ordering::Relaxed) || !policy::echo_allows(msg.echo, sub.client.id == msg.from) {
                 return false;
+            }
+            if let (Some(f), Some(q)) = (filter, &sub.queue) {
+                if !f.contains(q) {
+                    return false;
+                }
+            }
+            if sub.client.leaf.get().is_some() {
+                if js_denied(msg.subject) {
+                    return false;
+                }
+                leaves.add(LeafTarget(sub.client.clone()), sub.queue.as_ref());
+                return true;
             }
             let perms = sub.client.perms.get();
             if perms.is_some_and(|p| p.withholds(msg.subject)) {
@@ -282,6 +314,9 @@ impl Sinks {
             }
             ok
         });
+        if !self.leaves.is_empty() {
+            self.deliver_leaves(shared, msg);
+        }
         if !self.expired.is_empty() {
             for sub in self.expired.drain(..) {
                 sub.account.remove_sub(&sub);
@@ -292,7 +327,43 @@ impl Sinks {
     }
 }
 
+impl Sinks {
+    /// One `LMSG` to each leaf peer gathered while walking the match.
+    fn deliver_leaves(&mut self, shared: &Shared, msg: Msg<'_>) {
+        for (LeafTarget(client), queues) in self.leaves.drain() {
+            let names: Vec<&[u8]> = queues.iter().map(|q| q.as_ref()).collect();
+            let (mut stalled, mut wake) = (false, false);
+            client.deliver_leaf(
+                msg.subject,
+                msg.reply,
+                &names,
+                msg.header_len,
+                msg.message,
+                self.max_pending,
+                shared,
+                &mut stalled,
+                &mut wake,
+            );
+            if stalled && self.stalled.is_none() {
+                self.stalled = Some(client.clone());
+            }
+            if wake {
+                self.wakes.push(client);
+            }
+        }
+    }
+}
+
 impl Router {
+    /// Routes a message that came from leaf peer `from`, to the queue groups it names only
+    /// (and every plain subscriber): the peer picked our side for those groups.
+    pub(crate) fn route_from_leaf(&mut self, shared: &Shared, from: u64, m: &edgebus_core::leaf::LeafMsg) -> usize {
+        self.sinks.queue_filter = Some(m.queues.clone());
+        let n = self.route(shared, from, false, &m.subject, &m.subject, m.reply.as_deref(), m.header_len, &m.message);
+        self.sinks.queue_filter = None;
+        n
+    }
+
     /// Tells publisher `from` that its request on `subject` reached nobody, on its own
     /// subscription to `reply` (see [`policy::no_responders_target`]). Reply subjects are
     /// mostly unique inboxes, so the match is not cached.

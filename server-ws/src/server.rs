@@ -65,6 +65,10 @@ pub struct Shared {
     pub client_addr: Mutex<Option<SocketAddr>>,
     pub ws_addr: Mutex<Option<SocketAddr>>,
     pub http_addr: Mutex<Option<SocketAddr>>,
+    /// The leaf port, when `leafnodes { port }` is set.
+    pub leaf_addr: Mutex<Option<SocketAddr>>,
+    /// Live leaf links (both roles), by connection id, for `/leafz` and `/varz`.
+    pub leafs: Mutex<HashMap<u64, Arc<crate::leaf::LeafLink>>>,
     /// JetStream was enabled and started (INFO says `jetstream: true` only then).
     pub jetstream_running: std::sync::atomic::AtomicBool,
 }
@@ -153,6 +157,7 @@ pub struct Server {
     tcp: TcpListener,
     ws: Option<TcpListener>,
     http: Option<TcpListener>,
+    leaf: Option<TcpListener>,
 }
 
 impl Server {
@@ -176,6 +181,7 @@ impl Server {
         } else {
             None
         };
+        let leaf = crate::leaf::bind(&opts).await?;
         let auth = crate::auth::Authenticator::new(&opts.authorization)
             .map_err(|e| bad(e.to_string()))?
             .with_trust(&opts.trust)
@@ -210,10 +216,12 @@ impl Server {
             client_addr: Mutex::new(tcp.local_addr().ok()),
             ws_addr: Mutex::new(ws.as_ref().and_then(|l| l.local_addr().ok())),
             http_addr: Mutex::new(http.as_ref().and_then(|l| l.local_addr().ok())),
+            leaf_addr: Mutex::new(leaf.as_ref().and_then(|l| l.local_addr().ok())),
+            leafs: Mutex::new(HashMap::new()),
             jetstream_running: std::sync::atomic::AtomicBool::new(false),
             opts,
         });
-        Ok(Server { shared, tcp, ws, http })
+        Ok(Server { shared, tcp, ws, http, leaf })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -225,7 +233,7 @@ impl Server {
     /// clients, moves them away over the lame duck duration, and then shuts down the same way
     /// (`stop` still cuts that short).
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let Server { shared, tcp, ws, http } = self;
+        let Server { shared, tcp, ws, http, leaf } = self;
         for w in &shared.opts.warnings {
             warn!("{w}");
         }
@@ -249,6 +257,15 @@ impl Server {
                 info!("Starting http monitor on http://{a}");
             }
             tasks.push(tokio::spawn(crate::monitor::serve(shared.clone(), http)));
+        }
+        if let Some(leaf) = leaf {
+            if let Some(a) = *shared.leaf_addr.lock() {
+                info!("Listening for leafnode connections on {a}");
+            }
+            tasks.push(tokio::spawn(crate::leaf::accept_loop(shared.clone(), leaf)));
+        }
+        for (i, _) in shared.opts.leafnodes.remotes.iter().enumerate() {
+            tasks.push(tokio::spawn(crate::leaf::run_remote(shared.clone(), i)));
         }
         info!(server_id = %shared.server_id, "Server is ready");
         tokio::pin!(stop);
@@ -275,7 +292,8 @@ impl Server {
             n.stop();
         }
         let _ = tokio::task::spawn_blocking(move || jetstream.into_iter().for_each(|js| js.stop())).await;
-        let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+        let mut clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+        clients.extend(shared.leafs.lock().values().map(|l| l.client.clone()));
         for c in &clients {
             c.close(None);
         }

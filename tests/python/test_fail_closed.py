@@ -43,7 +43,8 @@ REFUSED = [
     ("tls { pinned_certs: [] }", "pinned_certs", 1),
     ("cluster { port: -1 }", "cluster", 1),
     ("gateway { name: g, port: -1 }", "gateway", 1),
-    ("leafnodes { port: -1 }", "leafnodes", 1),
+    # leaf nodes are honoured (tests/python/test_leaf.py); TLS on the leaf port is not yet
+    ("leafnodes { port: -1, tls { } }", "tls", 1),
     # accounts are honoured (tests/python/test_accounts.py); what an account may hold that
     # edgebus does not implement is refused
     ("accounts { A: { mappings: { a: b } } }", "mappings", 1),

@@ -21,6 +21,7 @@ use crate::options::{self, Options};
 
 mod accounts;
 mod blocks;
+mod leafnodes;
 mod permissions;
 mod tls;
 mod trust;
@@ -75,7 +76,6 @@ const REFUSED_TOP: &[&str] = &[
     "https",
     "https_port",
     "leaf",
-    "leafnodes",
     "mappings",
     "maps",
     "max_sub_tokens",
@@ -178,6 +178,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "accounts" => accounts::accounts(e, opts)?,
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
+        "leafnodes" => leafnodes::leafnodes(e, opts)?,
         "tls" => opts.tls = tls::tls(e, true)?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
@@ -227,6 +228,7 @@ pub fn validate(opts: &Options) -> Result<(), ConfError> {
         return Err(ConfError::Invalid { message: "websocket requires TLS configuration".into() });
     }
     validate_accounts(opts)?;
+    leafnodes::validate(opts)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     trust::validate(opts, now).map_err(|message| ConfError::Invalid { message })?;
     if let Some(name) = &opts.authorization.no_auth_user {

@@ -1,0 +1,244 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn parse_all(input: &[u8], split: usize) -> Vec<LeafOp> {
+    let mut p = LeafParser::new(4096, 1 << 20);
+    let mut ops = Vec::new();
+    for chunk in input.chunks(split) {
+        p.extend(chunk);
+        while let Some(op) = p.poll_op().unwrap() {
+            ops.push(op);
+        }
+    }
+    ops
+}
+
+#[test]
+fn parses_the_captured_stream_in_any_split() {
+    let wire = b"INFO {\"client_id\":5} \r\nLS+ h.plain\r\nLS+ h.q grp 2\r\nLS- h.q grp\r\nLS- h.plain\r\n\
+LMSG foo r1 2\r\nhi\r\nLMSG bar | grp 2\r\nhi\r\nLMSG q.x + rq g h 3\r\nabc\r\nHMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
+HMSG s.q | grp 22 24\r\nNATS/1.0\r\nFoo: bar\r\n\r\nhi\r\nPING\r\nPONG\r\n-ERR 'Loop Detected'\r\n";
+    let whole = parse_all(wire, wire.len());
+    for split in [1, 2, 3, 7, 64] {
+        assert_eq!(parse_all(wire, split), whole, "split {split}");
+    }
+    assert_eq!(whole.len(), 13);
+    assert_eq!(whole[0], LeafOp::Info(b("{\"client_id\":5}")));
+    assert_eq!(whole[2], LeafOp::Sub { subject: b("h.q"), queue: Some((b("grp"), 2)) });
+    assert_eq!(whole[3], LeafOp::Unsub { subject: b("h.q"), queue: Some(b("grp")) });
+    let LeafOp::Msg(m) = &whole[5] else { panic!() };
+    assert_eq!((m.subject.as_ref(), m.reply.as_deref(), m.payload()), (&b"foo"[..], Some(&b"r1"[..]), &b"hi"[..]));
+    let LeafOp::Msg(m) = &whole[6] else { panic!() };
+    assert_eq!((m.reply.clone(), m.queues.clone()), (None, vec![b("grp")]));
+    let LeafOp::Msg(m) = &whole[7] else { panic!() };
+    assert_eq!((m.reply.clone(), m.queues.clone()), (Some(b("rq")), vec![b("g"), b("h")]));
+    let LeafOp::Msg(m) = &whole[9] else { panic!() };
+    assert_eq!((m.header_len, m.queues.clone(), m.payload()), (Some(22), vec![b("grp")], &b"hi"[..]));
+    assert_eq!(whole[12], LeafOp::Err(b("Loop Detected")));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    for bad in [
+        &b"LMSG\r\n"[..],
+        b"LMSG a x\r\n",
+        b"HMSG a 5 2\r\n",
+        b"LS+\r\n",
+        b"LS+ a q w\r\n",
+        b"BOGUS\r\n",
+        b"LMSG a + r 1\r\n",
+    ] {
+        let mut p = LeafParser::new(4096, 1024);
+        p.extend(bad);
+        assert!(p.poll_op().is_err(), "{:?}", core::str::from_utf8(bad));
+    }
+    let mut p = LeafParser::new(4096, 4);
+    p.extend(b"LMSG a 5\r\nhello\r\n");
+    assert_eq!(p.poll_op(), Err(LeafParseError::PayloadTooLarge));
+    let mut p = LeafParser::new(8, 1024);
+    p.extend(b"LS+ a.very.long.subject");
+    assert_eq!(p.poll_op(), Err(LeafParseError::ControlLineTooLong));
+}
+
+#[test]
+fn encodes_lmsg_forms_that_parse_back() {
+    let mut out = BytesMut::new();
+    write_lmsg(&mut out, b"h.plain", Some(b"reply.x"), &[], None, b"hello", true);
+    write_lmsg(&mut out, b"h.q", None, &[b"grp"], None, b"abc", true);
+    write_lmsg(&mut out, b"h.q", Some(b"rq"), &[b"grp"], None, b"abc", true);
+    write_lmsg(&mut out, b"h.plain", None, &[], Some(22), b"NATS/1.0\r\nFoo: bar\r\n\r\nhi", true);
+    write_lmsg(&mut out, b"h.plain", None, &[], Some(22), b"NATS/1.0\r\nFoo: bar\r\n\r\nhi", false);
+    assert_eq!(
+        &out[..],
+        &b"LMSG h.plain reply.x 5\r\nhello\r\nLMSG h.q | grp 3\r\nabc\r\nLMSG h.q + rq grp 3\r\nabc\r\n\
+HMSG h.plain 22 24\r\nNATS/1.0\r\nFoo: bar\r\n\r\nhi\r\nLMSG h.plain 2\r\nhi\r\n"[..]
+    );
+    assert_eq!(parse_all(&out, 5).len(), 5);
+}
+
+#[test]
+fn interest_is_counted_and_queue_weights_reannounced() {
+    // the sequence captured from nats-server (section 14.4)
+    let mut l = Local::default();
+    let mut out = BytesMut::new();
+    let mut send = |c: Option<Change>| {
+        if let Some(c) = c {
+            write_interest(&mut out, &c);
+        }
+    };
+    send(l.add(b"h.plain", None));
+    send(l.add(b"h.q", Some(b"grp")));
+    send(l.add(b"h.q", Some(b"grp")));
+    send(l.add(b"h.>", None));
+    send(l.add(b"h.plain", None));
+    send(l.remove(b"h.q", Some(b"grp")));
+    send(l.remove(b"h.plain", None));
+    send(l.remove(b"h.plain", None));
+    send(l.remove(b"never", None));
+    assert_eq!(
+        &out[..],
+        &b"LS+ h.plain\r\nLS+ h.q grp 1\r\nLS+ h.q grp 2\r\nLS+ h.>\r\nLS+ h.q grp 1\r\nLS- h.plain\r\n"[..]
+    );
+    let snap = l.snapshot();
+    assert_eq!(
+        snap,
+        vec![
+            Change::Add { subject: b("h.>"), queue: None },
+            Change::Add { subject: b("h.q"), queue: Some((b("grp"), 1)) }
+        ]
+    );
+    assert_eq!(l.remove(b"h.q", Some(b"grp")), Some(Change::Remove { subject: b("h.q"), queue: Some(b("grp")) }));
+}
+
+#[test]
+fn remote_interest_is_keyed_without_weight() {
+    let mut r = Remote::default();
+    assert_eq!(r.add(&b("a"), None), RemoteChange::New);
+    assert_eq!(r.add(&b("a"), None), RemoteChange::Same);
+    assert_eq!(r.add(&b("q"), Some((&b("g"), 2))), RemoteChange::New);
+    assert_eq!(r.add(&b("q"), Some((&b("g"), 3))), RemoteChange::Weight(3));
+    assert_eq!(r.weight(&b("q"), &b("g")), 3);
+    assert_eq!(r.remove(&b("q"), Some(&b("g"))), RemoteChange::Gone);
+    assert_eq!(r.remove(&b("q"), Some(&b("g"))), RemoteChange::Same);
+    assert_eq!(r.len(), 1);
+}
+
+#[test]
+fn who_hears_which_interest() {
+    assert!(advertises(Origin::Local, 7, true));
+    assert!(!advertises(Origin::Leaf { id: 7, solicited: true }, 7, true));
+    // a spoke never passes one hub's interest to another hub
+    assert!(!advertises(Origin::Leaf { id: 8, solicited: true }, 7, true));
+    // but it does pass the interest of leaves below it up, and the hub's down
+    assert!(advertises(Origin::Leaf { id: 8, solicited: false }, 7, true));
+    assert!(advertises(Origin::Leaf { id: 8, solicited: true }, 7, false));
+}
+
+#[test]
+fn one_lmsg_per_peer_with_its_groups() {
+    let mut f = Fanout::default();
+    f.add(1u64, None);
+    f.add(1, Some(&b("g")));
+    f.add(2, Some(&b("h")));
+    f.add(1, Some(&b("g")));
+    f.add(1, None);
+    let got: Vec<_> = f.drain().collect();
+    assert_eq!(got, vec![(1, vec![b("g")]), (2, vec![b("h")])]);
+    assert!(f.is_empty());
+}
+
+#[test]
+fn solicitor_waits_for_connect_info_when_told() {
+    let info = LeafInfo { client_id: 5, info_on_connect: true, leafnode_urls: Some(vec![]), ..Default::default() };
+    let mut s = Solicitor::new(LeafConnect { name: "edge".into(), headers: true, protocol: 1, ..Default::default() });
+    let SolicitStep::Connect { json, ready } = s.on_info(&info).unwrap() else { panic!() };
+    assert!(!ready && s.is_waiting());
+    let text = core::str::from_utf8(&json).unwrap();
+    assert!(!text.contains("lang") && !text.contains("compress_mode"), "{text}");
+    assert_eq!(s.on_info(&LeafInfo { connect_info: true, ..info.clone() }).unwrap(), SolicitStep::Ready);
+    assert!(s.is_ready());
+    assert_eq!(s.on_info(&info).unwrap(), SolicitStep::Update);
+    // an old-style hub: ready right after CONNECT
+    let mut s = Solicitor::new(LeafConnect::default());
+    let old = LeafInfo { client_id: 5, leafnode_urls: Some(vec![]), ..Default::default() };
+    assert!(matches!(s.on_info(&old).unwrap(), SolicitStep::Connect { ready: true, .. }));
+    // a client port's INFO
+    let mut s = Solicitor::new(LeafConnect::default());
+    assert_eq!(s.on_info(&LeafInfo { client_id: 5, ..Default::default() }), Err(ConnectRefusal::WrongPort));
+    let parsed: LeafInfo = serde_json::from_slice(
+        br#"{"server_id":"N","version":"2.14.0","proto":3,"headers":true,"max_payload":1048576,"client_id":5,"nonce":"x","compression":"s2_auto","info_on_connect":true,"leafnode_urls":["127.0.0.1:17423"],"unknown":{"a":1}}"#,
+    )
+    .unwrap();
+    assert_eq!(parsed.leafnode_urls, Some(vec!["127.0.0.1:17423".to_string()]));
+}
+
+#[test]
+fn accepting_side_refuses_clients_and_same_cluster() {
+    assert_eq!(check_connect(br#"{"lang":"python","verbose":false}"#, None), Err(ConnectRefusal::ClientOnLeafPort));
+    assert_eq!(check_connect(br#"{"cluster":"c1"}"#, Some("c1")), Err(ConnectRefusal::SameCluster));
+    assert_eq!(check_connect(b"{", None), Err(ConnectRefusal::BadJson));
+    let c = check_connect(
+        br#"{"name":"spoke","headers":true,"compress_mode":"off","remote_account":"$G","user":"u","pass":"p"}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!((c.user.as_deref(), c.pass.as_deref(), c.headers), (Some("u"), Some("p"), true));
+}
+
+#[test]
+fn urls_rotate_through_configured_and_gossiped_then_back_off() {
+    let u = LeafUrl::parse("nats-leaf://a:b@127.0.0.1:7001").unwrap();
+    assert_eq!((u.scheme, u.port, u.user.as_deref(), u.pass.as_deref()), (Scheme::Plain, 7001, Some("a"), Some("b")));
+    assert_eq!(LeafUrl::parse("tls://tok@h").unwrap().user.as_deref(), Some("tok"));
+    assert_eq!(LeafUrl::parse("wss://h").unwrap().port, 443);
+    assert_eq!(LeafUrl::parse("h:9").unwrap().port, 9);
+    assert!(matches!(LeafUrl::parse("http://h"), Err(UrlError::Scheme(_))));
+    assert_eq!(LeafUrl::parse("nats://h:x"), Err(UrlError::Port));
+    let mut r = Remotes::new(vec![u.clone()], 100, 1000);
+    r.gossip(&["127.0.0.1:7001".to_string(), "127.0.0.1:7002".to_string()]);
+    let dial = |a: Attempt| match a {
+        Attempt::Dial(u) => u.port,
+        Attempt::Wait(_) => 0,
+    };
+    assert_eq!(dial(r.next_attempt(0.0)), 7001);
+    let second = r.next_attempt(0.0);
+    assert_eq!(dial(second.clone()), 7002);
+    let Attempt::Dial(g) = second else { panic!() };
+    assert_eq!(g.user.as_deref(), Some("a"), "gossiped URLs keep the remote's credentials");
+    assert_eq!(r.next_attempt(0.0), Attempt::Wait(50));
+    assert_eq!(dial(r.next_attempt(0.0)), 7001);
+    assert_eq!(dial(r.next_attempt(0.0)), 7002);
+    assert_eq!(r.next_attempt(0.0), Attempt::Wait(100));
+    r.connected();
+    assert_eq!(dial(r.next_attempt(0.0)), 7001);
+    assert_eq!(dial(r.next_attempt(0.0)), 7002);
+    assert_eq!(r.next_attempt(0.0), Attempt::Wait(50), "a connection resets the backoff");
+}
+
+#[test]
+fn loop_detection_subject() {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let a = lds_subject(&mut rng);
+    let b2 = lds_subject(&mut rng);
+    assert!(a.starts_with("$LDS.") && a.len() == 27 && a != b2);
+    assert!(is_own_loop(a.as_bytes(), a.as_bytes()));
+    assert!(!is_own_loop(a.as_bytes(), b2.as_bytes()));
+}
+
+#[test]
+fn jetstream_api_never_crosses() {
+    for s in ["$JS.API.STREAM.INFO.x", "$JS.API.>", "$KV.b.k", "$OBJ.o.>"] {
+        assert!(js_denied(s.as_bytes()), "{s}");
+    }
+    for s in [">", "$JS.>", "$JS.ACK.s.c.1", "orders.new", "$JSC.x"] {
+        assert!(!js_denied(s.as_bytes()), "{s}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`), the
+//! remotes edgebus dials (`remotes: [ { url | urls, user, password, token, account } ]`) and
+//! `reconnect`. It fails closed like the rest of the configuration: what a remote or the
+//! port would need and edgebus cannot do (TLS to or on the leaf port, credentials files
+//! (nonce signing), WebSocket remotes, compression other than off, deny lists, hub mode)
+//! stops the start naming the key, since a link without it would be less than was asked for.
+
+use edgebus_core::leaf::{LeafUrl, Scheme};
+
+use super::super::error::ConfError;
+use super::super::value::{Entry, ValueKind};
+use super::values::*;
+use super::{refused, unknown, unsupported};
+use crate::leaf::options::{LeafOptions, RemoteOptions};
+use crate::options::Options;
+
+/// Keys of `leafnodes` (and of a remote) that are harmless to ignore.
+const UNSUPPORTED: &[&str] =
+    &["advertise", "no_advertise", "min_version", "first_info_timeout", "dont_randomize", "name"];
+
+/// Keys that ask for security or isolation edgebus does not give a leaf link.
+const REFUSED: &[&str] = &[
+    "tls",
+    "credentials",
+    "nkey",
+    "seed",
+    "jwt",
+    "users",
+    "deny_imports",
+    "deny_exports",
+    "hub",
+    "isolate_leafnode_interest",
+    "ws_compression",
+    "ws_no_masking",
+    "proxy",
+    "disabled",
+];
+
+pub(super) fn leafnodes(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
+    let mut leaf = LeafOptions::default();
+    for le in map(e)? {
+        match le.key.to_ascii_lowercase().as_str() {
+            "port" => leaf.port = port(le)?,
+            "host" | "net" => leaf.host = string(le)?.to_string(),
+            "listen" => {
+                let (host, port) = listen(le)?;
+                if let Some(h) = host {
+                    leaf.host = h;
+                }
+                leaf.port = port;
+            }
+            "authorization" => authorization(le, &mut leaf, opts)?,
+            "remotes" => {
+                let ValueKind::Array(items) = &le.value.kind else {
+                    return Err(type_error(le, "an array of remotes"));
+                };
+                for item in items {
+                    let entry = Entry {
+                        key: "remotes".into(),
+                        key_pos: item.pos.clone(),
+                        value: item.clone(),
+                        used_as_variable: false,
+                    };
+                    leaf.remotes.push(remote(&entry, opts)?);
+                }
+            }
+            "reconnect" | "reconnect_delay" => leaf.reconnect = Some(duration(le, &mut opts.warnings)?),
+            "compression" => compression(le)?,
+            k if REFUSED.contains(&k) => return Err(refused(le, "leafnodes")),
+            k if UNSUPPORTED.contains(&k) => unsupported(le, "leafnodes", opts),
+            _ => unknown(le, "leafnodes", opts),
+        }
+    }
+    opts.leafnodes = leaf;
+    Ok(())
+}
+
+/// Only `off` (or `false`): edgebus never speaks S2 on a leaf link.
+fn compression(e: &Entry) -> Result<(), ConfError> {
+    let off = match &e.value.kind {
+        ValueKind::Bool(b) => !*b,
+        ValueKind::String(s) => s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("disabled"),
+        ValueKind::Map(entries) => entries.iter().all(|m| match (&m.key.to_ascii_lowercase()[..], &m.value.kind) {
+            ("mode", ValueKind::String(s)) => s.eq_ignore_ascii_case("off"),
+            _ => false,
+        }),
+        _ => false,
+    };
+    if off {
+        Ok(())
+    } else {
+        Err(invalid(e, "edgebus leaf links are never compressed: use compression: off (or leave it out)"))
+    }
+}
+
+fn authorization(e: &Entry, leaf: &mut LeafOptions, opts: &mut Options) -> Result<(), ConfError> {
+    for ae in map(e)? {
+        match ae.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => leaf.user = Some(string(ae)?.to_string()),
+            "pass" | "password" => leaf.pass = Some(string(ae)?.to_string()),
+            "token" => leaf.token = Some(string(ae)?.to_string()),
+            "account" => leaf.account = Some(string(ae)?.to_string()),
+            "timeout" => {
+                duration(ae, &mut opts.warnings)?;
+            }
+            _ => return Err(refused(ae, "leafnodes authorization")),
+        }
+    }
+    if leaf.token.is_some() && (leaf.user.is_some() || leaf.pass.is_some()) {
+        return Err(invalid(e, "Cannot have a user/pass and token"));
+    }
+    Ok(())
+}
+
+fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
+    let mut r = RemoteOptions::default();
+    for re in map(e)? {
+        match re.key.to_ascii_lowercase().as_str() {
+            "url" => r.urls.push(url(re, string(re)?)?),
+            "urls" => {
+                let ValueKind::Array(items) = &re.value.kind else {
+                    return Err(type_error(re, "an array of URLs"));
+                };
+                for item in items {
+                    let ValueKind::String(s) = &item.kind else {
+                        return Err(type_error(re, "an array of URL strings"));
+                    };
+                    r.urls.push(url(re, s)?);
+                }
+            }
+            "user" | "username" => r.user = Some(string(re)?.to_string()),
+            "pass" | "password" => r.pass = Some(string(re)?.to_string()),
+            "token" => r.token = Some(string(re)?.to_string()),
+            "account" | "local" => r.account = Some(string(re)?.to_string()),
+            "compression" => compression(re)?,
+            k if REFUSED.contains(&k) => return Err(refused(re, "a leafnodes remote")),
+            k if UNSUPPORTED.contains(&k) => unsupported(re, "a leafnodes remote", opts),
+            _ => unknown(re, "a leafnodes remote", opts),
+        }
+    }
+    if r.urls.is_empty() {
+        return Err(invalid(e, "a leafnodes remote needs url or urls"));
+    }
+    Ok(r)
+}
+
+/// Every account a leaf link is bound to exists (`$G` always does): a link in a missing
+/// account would have nowhere to live.
+pub(super) fn validate(opts: &Options) -> Result<(), ConfError> {
+    let leaf = &opts.leafnodes;
+    let named = leaf.remotes.iter().filter_map(|r| r.account.as_deref()).chain(leaf.account.as_deref());
+    for a in named {
+        if a != "$G" && !opts.accounts.iter().any(|c| c.name == a) {
+            return Err(ConfError::Invalid { message: format!("leafnodes: account {a:?} not found") });
+        }
+    }
+    Ok(())
+}
+
+/// A remote URL: plain ones only, since edgebus has no TLS or WebSocket client for leaf links
+/// yet (a `tls://` remote ignored would send credentials in the clear).
+fn url(e: &Entry, text: &str) -> Result<String, ConfError> {
+    let u = LeafUrl::parse(text).map_err(|err| invalid(e, format!("{text:?}: {err}")))?;
+    match u.scheme {
+        Scheme::Plain => Ok(text.to_string()),
+        Scheme::Tls => {
+            Err(invalid(e, format!("{text:?}: TLS leaf remotes are not supported by edgebus yet: refusing to start")))
+        }
+        Scheme::Ws | Scheme::Wss => Err(invalid(
+            e,
+            format!("{text:?}: WebSocket leaf remotes are not supported by edgebus yet: refusing to start"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::tests::{err, ok};
+
+    #[test]
+    fn remotes_and_port() {
+        let o = ok("leafnodes { port: 7422, authorization { user: a, password: b }, reconnect: \"2s\", \
+                    remotes: [ { urls: [\"nats-leaf://u:p@127.0.0.1:7001\", \"127.0.0.1:7002\"], account: A }, \
+                    { url: \"nats://h:1\", token: t } ] }");
+        let l = &o.leafnodes;
+        assert_eq!((l.port, l.user.as_deref(), l.pass.as_deref()), (7422, Some("a"), Some("b")));
+        assert_eq!(l.reconnect, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(l.remotes.len(), 2);
+        assert_eq!(l.remotes[0].urls.len(), 2);
+        assert_eq!(l.remotes[0].account.as_deref(), Some("A"));
+        assert_eq!(l.remotes[1].token.as_deref(), Some("t"));
+        let o = ok("leafnodes { listen: \"127.0.0.1:7500\", compression: off }");
+        assert_eq!((o.leafnodes.host.as_str(), o.leafnodes.port), ("127.0.0.1", 7500));
+    }
+
+    #[test]
+    fn remote_account_must_exist() {
+        let o = ok("leafnodes { remotes: [ { url: \"nats://h:1\", account: NOPE } ] }");
+        assert_eq!(super::validate(&o).unwrap_err().to_string(), "leafnodes: account \"NOPE\" not found");
+        let o = ok("accounts { A: {} }\nleafnodes { remotes: [ { url: \"nats://h:1\", account: A } ] }");
+        super::validate(&o).unwrap();
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_refuses_to_start() {
+        for (src, needle) in [
+            ("leafnodes { remotes: [ { url: \"tls://h:1\" } ] }", "TLS leaf remotes"),
+            ("leafnodes { remotes: [ { url: \"wss://h:1\" } ] }", "WebSocket leaf remotes"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { } } ] }", "tls"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", credentials: \"/x.creds\" } ] }", "credentials"),
+            ("leafnodes { port: 1, tls { } }", "tls"),
+            ("leafnodes { compression: s2_auto }", "never compressed"),
+            ("leafnodes { remotes: [ { user: a } ] }", "needs url"),
+            ("leafnodes { remotes: [ { url: \"ftp://h\" } ] }", "scheme"),
+            ("leafnodes { authorization { users: [] } }", "users"),
+        ] {
+            let e = err(src);
+            assert!(e.contains(needle), "{src}: {e}");
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! One leaf link's connection, in either role: the handshake (the core's [`Solicitor`] when we
+//! dialled, [`check_connect`] and the leaf port's credentials when we accepted), then the
+//! peer's interest (`LS+`/`LS-` become subscriptions of the link's connection), its messages
+//! (routed locally, never back), keepalive, and the teardown that takes its interest away.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use edgebus_core::leaf::{
+    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, LeafParser, Remote, RemoteChange, Remotes,
+    SolicitStep, Solicitor,
+};
+use edgebus_core::proto::{write_connect, write_info, PONG};
+use tracing::{debug, info, warn};
+
+use super::link::{LeafLink, PeerMeta};
+use crate::accounts::Account;
+use crate::client::{ping_loop, write_loop, Client, SubRef};
+use crate::router::Router;
+use crate::server::Shared;
+use crate::transport::{Kind, Reader, Writer};
+
+/// How long a peer has to finish the handshake (nats-server's "Stale Leaf Node Connection"
+/// for a hub that owes its connect-info `INFO`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which side of the link we are.
+pub(crate) enum Role<'a> {
+    /// We dialled; `remotes` learns the hub's gossiped URLs.
+    Solicit { solicitor: Box<Solicitor>, remotes: &'a mut Remotes },
+    /// The peer dialled our leaf port.
+    Accept,
+}
+
+/// How a link ended.
+pub(crate) struct Ended {
+    /// The handshake completed (the next dial starts a fresh round).
+    pub ready: bool,
+    pub reason: String,
+}
+
+struct Conn<'a> {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    account: Arc<Account>,
+    role: Role<'a>,
+    parser: LeafParser,
+    router: Router,
+    link: Option<Arc<LeafLink>>,
+    remote: Remote,
+    subs: HashMap<(Bytes, Option<Bytes>), SubRef>,
+    lds: String,
+    peer: PeerMeta,
+    nonce: String,
+}
+
+/// Runs one leaf connection until it ends.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut reader: Reader,
+    writer: Writer,
+    addr: SocketAddr,
+    role: Role<'_>,
+    account: Arc<Account>,
+) -> Ended {
+    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let client = Arc::new(Client::new(id, Kind::Tcp, addr));
+    let _ = client.leaf.set(matches!(role, Role::Solicit { .. }));
+    let nonce = if matches!(role, Role::Accept) { crate::auth::nkey::new_nonce() } else { String::new() };
+    let mut conn = Conn {
+        router: Router::new(&shared, account.clone()),
+        parser: LeafParser::new(
+            usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
+            usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
+        ),
+        shared: shared.clone(),
+        client: client.clone(),
+        account,
+        role,
+        link: None,
+        remote: Remote::default(),
+        subs: HashMap::new(),
+        lds: lds_subject(&mut fastrand::Rng::new()),
+        peer: PeerMeta::default(),
+        nonce,
+    };
+    if matches!(conn.role, Role::Accept) {
+        conn.send_info();
+    }
+    let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
+    let mut reason = String::new();
+    {
+        let read = conn.read_loop(&mut reader, &mut reason);
+        let ping = async {
+            // keepalive starts once the link is up
+            while !client.connected.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            ping_loop(&client, &shared).await
+        };
+        tokio::pin!(read, ping);
+        tokio::select! {
+            _ = &mut write => {}
+            _ = &mut read => { let _ = (&mut write).await; }
+            _ = &mut ping => { let _ = (&mut write).await; }
+        }
+    }
+    let ready = conn.link.is_some();
+    conn.teardown();
+    Ended { ready, reason }
+}
+
+impl Conn<'_> {
+    fn send_info(&mut self) {
+        let port = self.shared.leaf_addr.lock().map_or(0, |a| a.port());
+        let host = self.shared.leaf_addr.lock().map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string());
+        let leaf = &self.shared.opts.leafnodes;
+        let info = LeafInfo {
+            server_id: self.shared.server_id.clone(),
+            server_name: self.shared.server_name.clone(),
+            version: edgebus_core::NATS_VERSION.into(),
+            proto: 1,
+            host: host.clone(),
+            port,
+            headers: true,
+            auth_required: leaf.user.is_some() || leaf.token.is_some(),
+            max_payload: self.shared.opts.max_payload.into(),
+            client_id: self.client.id,
+            nonce: self.nonce.clone(),
+            compression: Some("off".into()),
+            leafnode_urls: Some(vec![format!("{host}:{port}")]),
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
+        self.client.push(&out);
+    }
+
+    async fn read_loop(&mut self, reader: &mut Reader, reason: &mut String) {
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            let read = if self.link.is_none() {
+                match tokio::time::timeout_at(deadline, reader.read(self.parser.buffer_mut())).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        *reason = "Stale Leaf Node Connection - Closing".into();
+                        self.close_with("Stale Leaf Node Connection - Closing");
+                        return;
+                    }
+                }
+            } else {
+                reader.read(self.parser.buffer_mut()).await
+            };
+            match read {
+                Ok(0) | Err(_) => {
+                    if reason.is_empty() {
+                        *reason = "Client Closed".into();
+                    }
+                    self.client.close(None);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            loop {
+                match self.parser.poll_op() {
+                    Ok(Some(op)) => {
+                        if let Err(why) = self.handle(op) {
+                            *reason = why;
+                            self.router.wake_writers();
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        *reason = format!("parse error: {e:?}");
+                        self.close_with("Unknown Protocol Operation");
+                        return;
+                    }
+                }
+            }
+            self.router.wake_writers();
+            if let Some(c) = self.router.take_stalled() {
+                c.wait_drained(self.router.max_pending()).await;
+            }
+        }
+    }
+
+    fn close_with(&self, text: &str) {
+        self.client.push(format!("-ERR '{text}'\r\n").as_bytes());
+        self.client.close(None);
+    }
+
+    fn refuse(&self, text: &str) -> Result<(), String> {
+        self.close_with(text);
+        Err(text.to_string())
+    }
+
+    fn handle(&mut self, op: LeafOp) -> Result<(), String> {
+        match op {
+            LeafOp::Ping => self.client.push(PONG),
+            LeafOp::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
+            LeafOp::Ok => {}
+            LeafOp::Err(text) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                warn!(cid = self.client.id, "leafnode error from peer: {text}");
+                self.client.close(None);
+                return Err(text);
+            }
+            LeafOp::Info(json) => return self.on_info(&json),
+            LeafOp::Connect(json) => return self.on_connect(&json),
+            _ if self.link.is_none() => return self.refuse("Authorization Violation"),
+            LeafOp::Sub { subject, queue } => {
+                if is_own_loop(self.lds.as_bytes(), &subject) {
+                    let text = format!("Loop detected for leafnode account={:?}", self.account.name);
+                    warn!(cid = self.client.id, "{text}");
+                    return self.refuse(&text);
+                }
+                if js_denied(&subject) {
+                    return Ok(());
+                }
+                if self.remote.add(&subject, queue.as_ref().map(|(q, w)| (q, *w))) == RemoteChange::New {
+                    let q = queue.map(|(q, _)| q);
+                    let mut sid = subject.to_vec();
+                    if let Some(q) = &q {
+                        sid.push(b' ');
+                        sid.extend_from_slice(q);
+                    }
+                    let sub = SubRef::new(self.client.clone(), self.account.clone(), &sid, &subject, q.as_deref());
+                    if self.account.insert_sub(&sub).is_ok() {
+                        self.client.subs.lock().insert(sub.sid.clone(), sub.clone());
+                        self.subs.insert((subject, q), sub);
+                        self.count_subs();
+                    } else {
+                        self.remote.remove(&sub.subject, sub.queue.as_ref());
+                    }
+                }
+            }
+            LeafOp::Unsub { subject, queue } => {
+                if self.remote.remove(&subject, queue.as_ref()) == RemoteChange::Gone {
+                    if let Some(sub) = self.subs.remove(&(subject, queue)) {
+                        sub.closed.store(true, Ordering::Release);
+                        self.client.subs.lock().remove(&sub.sid);
+                        self.account.remove_sub(&sub);
+                        self.count_subs();
+                    }
+                }
+            }
+            LeafOp::Msg(m) => {
+                if js_denied(&m.subject) {
+                    return Ok(());
+                }
+                if let Some(l) = &self.link {
+                    l.in_msgs.fetch_add(1, Ordering::Relaxed);
+                    l.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);
+                }
+                self.shared.stats.in_msgs.fetch_add(1, Ordering::Relaxed);
+                self.shared.stats.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);
+                self.router.route_from_leaf(&self.shared, self.client.id, &m);
+            }
+        }
+        Ok(())
+    }
+
+    fn count_subs(&self) {
+        if let Some(l) = &self.link {
+            l.remote_subs.store(self.subs.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn on_info(&mut self, json: &[u8]) -> Result<(), String> {
+        let Role::Solicit { solicitor, remotes } = &mut self.role else {
+            // an accepted leaf's INFO (compression negotiation, which we never do): ignore
+            return Ok(());
+        };
+        let Ok(info) = serde_json::from_slice::<LeafInfo>(json) else {
+            return self.refuse("Invalid Leafnode INFO");
+        };
+        if let Some(urls) = &info.leafnode_urls {
+            remotes.gossip(urls);
+        }
+        if self.peer.server_id.is_empty() {
+            self.peer = PeerMeta {
+                name: info.server_name.clone(),
+                server_id: info.server_id.clone(),
+                remote_account: self.account.name.clone(),
+            };
+        }
+        match solicitor.on_info(&info) {
+            Ok(SolicitStep::Connect { json, ready }) => {
+                let mut out = BytesMut::new();
+                write_connect(&mut out, &json);
+                self.client.push(&out);
+                if ready {
+                    self.go_ready();
+                }
+            }
+            Ok(SolicitStep::Ready) => self.go_ready(),
+            Ok(SolicitStep::Update) => {}
+            Err(refusal) => return self.refuse(refusal.text()),
+        }
+        Ok(())
+    }
+
+    fn on_connect(&mut self, json: &[u8]) -> Result<(), String> {
+        if !matches!(self.role, Role::Accept) || self.link.is_some() {
+            return Ok(());
+        }
+        let c = match check_connect(json, None) {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse(refusal.text()),
+        };
+        let leaf = &self.shared.opts.leafnodes;
+        let authorized = match (&leaf.user, &leaf.token) {
+            (Some(u), _) => c.user.as_deref() == Some(u.as_str()) && c.pass.as_deref() == leaf.pass.as_deref(),
+            (None, Some(t)) => c.auth_token.as_deref() == Some(t.as_str()),
+            (None, None) => true,
+        };
+        if !authorized {
+            warn!(cid = self.client.id, "leafnode Authorization Violation");
+            return self.refuse("Authorization Violation");
+        }
+        self.client.headers.store(c.headers, Ordering::Relaxed);
+        self.peer = PeerMeta { name: c.name.clone(), server_id: c.server_id.clone(), remote_account: c.remote_account };
+        self.go_ready();
+        Ok(())
+    }
+
+    /// The handshake is done: announce our interest and our loop-detection subject, and
+    /// start hearing of changes.
+    fn go_ready(&mut self) {
+        if self.link.is_some() {
+            return;
+        }
+        if matches!(self.role, Role::Solicit { .. }) {
+            // a hub announces headers in INFO; nats-server hubs always support them
+            self.client.headers.store(true, Ordering::Relaxed);
+        }
+        let solicited = matches!(self.role, Role::Solicit { .. });
+        let link = Arc::new(LeafLink::new(self.client.clone(), self.account.clone(), solicited, self.peer.clone()));
+        self.client.push(format!("LS+ {}\r\n", self.lds).as_bytes());
+        self.account.attach_leaf(&link);
+        self.client.connected.store(true, Ordering::Relaxed);
+        self.shared.leafs.lock().insert(self.client.id, link.clone());
+        self.shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        info!(cid = self.client.id, peer = %self.peer.name, solicited, "Leafnode connection created");
+        self.link = Some(link);
+    }
+
+    fn teardown(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.account.detach_leaf(&link);
+            self.shared.leafs.lock().remove(&self.client.id);
+            info!(cid = self.client.id, peer = %self.peer.name, "Leafnode connection closed");
+        }
+        // emptying the connection's map breaks the Sub → Client cycle
+        self.client.subs.lock().clear();
+        let subs: Vec<SubRef> = self.subs.drain().map(|(_, s)| s).collect();
+        for s in &subs {
+            s.closed.store(true, Ordering::Release);
+        }
+        self.account.remove_subs(&subs);
+        self.remote.clear();
+        debug!(cid = self.client.id, "leaf connection ended");
+    }
+}
