@@ -7,6 +7,7 @@
 //! listens, as in nats-server.
 
 mod api;
+mod batch;
 pub mod client;
 pub mod config;
 pub mod consumer;
@@ -14,9 +15,11 @@ mod direct;
 pub mod disabled;
 mod engine;
 pub mod errors;
+mod features;
 pub mod host;
 pub mod limits;
 mod reload;
+mod schedule;
 pub mod store;
 pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
