@@ -134,8 +134,10 @@ impl JetStream {
             return Err(INVALID_ID);
         }
         let h = |n: &[u8]| header_value(headers, n);
+        // a sequence that is no number reads as the largest one, as nats-server's parse gives
         let seq = h(b"Nats-Batch-Sequence")
-            .and_then(|v| core::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+            .filter(|v| !v.is_empty())
+            .map(|v| core::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX))
             .ok_or(MISSING_SEQ)?;
         let commit = match h(b"Nats-Batch-Commit") {
             None => Commit::No,

@@ -329,7 +329,8 @@ impl JetStream {
             // Nobody is interested: the sequence is used, the message not kept.
             let _ = entry.stream.remove(stored.seq);
         }
-        let val = entry.stream.config.allow_msg_counter.then(|| entry.stream.counter_value(stored.seq)).flatten();
+        let counter = entry.stream.config.allow_msg_counter && !stored.duplicate;
+        let val = counter.then(|| entry.stream.counter_value(stored.seq)).flatten();
         Ok(PubAck { stream: name.into(), seq: stored.seq, duplicate: stored.duplicate, val, batch: None, count: None })
     }
 

@@ -13,17 +13,13 @@ pub(super) fn normalize(c: &mut StreamConfig) -> Result<(), ApiError> {
         if c.allow_msg_ttl {
             return Err(ApiError::stream_config("counter stream cannot use message TTLs"));
         }
-        if c.allow_msg_schedules {
-            return Err(ApiError::stream_config("counter stream cannot use message schedules"));
-        }
         if c.retention != Retention::Limits {
             return Err(ApiError::stream_config("counter stream can only use limits retention"));
         }
     }
+    // nats-server 2.14 accepts schedules with discard new and with counters (its checks for
+    // those are not reached), and so does this
     if c.allow_msg_schedules {
-        if c.discard == Discard::New {
-            return Err(ApiError::stream_config("message scheduling cannot use discard new"));
-        }
         // a schedule replaces the previous one on its subject through a rollup
         c.allow_rollup_hdrs = true;
         c.deny_purge = false;

@@ -16,6 +16,8 @@ pub mod disabled;
 mod engine;
 pub mod errors;
 mod features;
+#[cfg(test)]
+mod features_tests;
 pub mod host;
 pub mod limits;
 mod reload;
