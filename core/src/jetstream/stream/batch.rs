@@ -48,9 +48,18 @@ impl Stream {
                 break;
             }
         }
-        let written = self.flush_deferred();
-        let last = result?;
-        written?;
+        if let Err(e) = result {
+            // refused after the checks (a limit, say): nothing of the batch reaches the store,
+            // and what it put in the index goes again (its sequences stay used)
+            let held = self.deferred.take().unwrap_or_default();
+            for m in held {
+                self.remove_unsynced(m.seq)?;
+            }
+            return Err(e);
+        }
+        self.flush_deferred()?;
+        self.deferred = None;
+        let last = self.last_seq;
         let subjects: BTreeSet<Bytes> =
             self.index.range(self.last_seq + 1 - n as u64..).map(|(_, m)| m.subject.clone()).collect();
         for s in subjects {
@@ -116,6 +125,15 @@ impl Stream {
             }
             if incr.is_none() && self.config.allow_msg_counter {
                 return Err(counter::INCR_MISSING);
+            }
+            self.check_schedule(now, &m.subject, headers)?;
+            if let Some(r) = h(b"Nats-Rollup") {
+                if !self.config.allow_rollup_hdrs || self.config.deny_purge {
+                    return Err(ApiError::ROLLUP_DENIED);
+                }
+                if !r.eq_ignore_ascii_case(b"sub") && !r.eq_ignore_ascii_case(b"all") {
+                    return Err(ApiError::rollup_invalid(&alloc::string::String::from_utf8_lossy(r)));
+                }
             }
             written.insert(&m.subject[..]);
         }
