@@ -59,13 +59,14 @@ pub(crate) fn msg_len(msg: &StoredMsg) -> u64 {
     (HEAD + MSG_FIXED + msg.subject.len() + msg.headers.as_ref().map_or(0, |h| h.len()) + msg.payload.len()) as u64
 }
 
-/// Encodes a message record into `buf` (cleared first), so the caller can write it with a
-/// single `write` call.
+/// A plain message record (the tests' shorthand for [`encode_msg_as`]).
+#[cfg(test)]
 pub(crate) fn encode_msg(buf: &mut Vec<u8>, seed: u32, msg: &StoredMsg) -> Result<()> {
     encode_msg_as(buf, seed, msg, false)
 }
 
-/// [`encode_msg`], marked pending when it is not the last message of an atomic batch.
+/// Encodes a message record into `buf` (cleared first), so the caller can write it with a
+/// single `write` call; `pending` when it is not the last message of an atomic batch.
 pub(crate) fn encode_msg_as(buf: &mut Vec<u8>, seed: u32, msg: &StoredMsg, pending: bool) -> Result<()> {
     let headers = msg.headers.as_deref();
     let subject_len = u32::try_from(msg.subject.len()).map_err(|_| FsError::TooLarge("subject"))?;
