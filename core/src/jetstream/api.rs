@@ -349,7 +349,7 @@ impl JetStream {
         if self.subjects_overlap(name, &config.subjects) {
             return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
         }
-        if let Err(e) = self.check_update(&old, &config) {
+        if let Err(e) = super::features::check_update(&old, &config).and_then(|()| self.check_update(&old, &config)) {
             return error_body(KIND, &e);
         }
         self.change_subjects(&old.subjects, &config.subjects);

@@ -132,6 +132,13 @@ pub struct StreamConfig {
     pub subject_delete_marker_ttl: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
+    // 2.12 stream features (counters, atomic batches, schedules): rules in `features.rs`
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub allow_msg_counter: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub allow_atomic: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub allow_msg_schedules: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -312,6 +319,7 @@ impl StreamConfig {
             self.allow_rollup_hdrs = true;
             self.deny_purge = false;
         }
+        super::features::normalize(self)?;
         if let Some(m) = &mut self.metadata {
             m.retain(|k, _| !k.starts_with("_nats."));
             if m.is_empty() {
@@ -326,7 +334,7 @@ impl StreamConfig {
         let mut c = self.clone();
         let m = c.metadata.get_or_insert_with(BTreeMap::new);
         m.insert("_nats.level".into(), "4".into());
-        m.insert("_nats.req.level".into(), if self.allow_msg_ttl { "1" } else { "0" }.into());
+        m.insert("_nats.req.level".into(), super::features::required_level(self).into());
         m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
         c
     }

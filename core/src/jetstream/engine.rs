@@ -94,6 +94,14 @@ pub struct PubAck {
     pub seq: u64,
     #[serde(skip_serializing_if = "core::ops::Not::not")]
     pub duplicate: bool,
+    /// A counter's total after this increment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val: Option<String>,
+    /// The committed atomic batch and its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// What a stream's store keeps next to its messages.
@@ -130,6 +138,8 @@ pub struct JetStream {
     pub(super) limits: StoreLimits,
     /// `jetstream { domain }`: see `domain.rs`.
     pub(super) domain: Option<String>,
+    /// Atomic batches staged until their commit.
+    pub(super) batches: super::batch::Batches,
 }
 
 /// How often a push consumer without a subscriber checks again.
@@ -155,6 +165,7 @@ impl JetStream {
             interest_poll: now,
             limits: StoreLimits::default(),
             domain: None,
+            batches: Default::default(),
         };
         let mut warnings = Vec::new();
         match js.file.recover() {
@@ -287,6 +298,9 @@ impl JetStream {
         interest: &dyn Interest,
     ) {
         let Some(name) = self.stream_for(subject) else { return };
+        if let (Some(id), Some(h)) = (super::batch::batch_id(headers), headers) {
+            return self.on_batch_msg(now, &name, id, subject, reply, h, payload, interest);
+        }
         let result = self.store_msg(&name, now, subject, headers, payload);
         let no_ack = self.streams.get(&name).is_some_and(|e| e.stream.config.no_ack);
         if let (Some(reply), false) = (reply.filter(|r| !r.is_empty()), no_ack) {
@@ -328,7 +342,18 @@ impl JetStream {
             // Nobody is interested: the sequence is used, the message not kept.
             let _ = entry.stream.remove(stored.seq);
         }
-        Ok(PubAck { stream: name.into(), domain: self.domain.clone(), seq: stored.seq, duplicate: stored.duplicate })
+        let counter = entry.stream.config.allow_msg_counter && !stored.duplicate;
+        let val = counter.then(|| entry.stream.counter_value(stored.seq)).flatten();
+        let domain = self.domain.clone();
+        Ok(PubAck {
+            stream: name.into(),
+            domain,
+            seq: stored.seq,
+            duplicate: stored.duplicate,
+            val,
+            batch: None,
+            count: None,
+        })
     }
 
     /// Publishes into whichever stream captures `subject`, as a client publish would, and
@@ -612,6 +637,7 @@ impl JetStream {
     /// When the engine next needs [`JetStream::handle_timeout`].
     pub fn next_deadline(&self, now: u64) -> Option<u64> {
         let mut next = Some(self.next_save);
+        next = next.min(self.batches.next_deadline()).or(next);
         let mut consider = |t: Option<u64>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n: u64| n.min(t)));
@@ -637,6 +663,7 @@ impl JetStream {
     /// inactive consumers, and the periodic save of consumer state.
     pub fn handle_timeout(&mut self, now: u64, interest: &dyn Interest) {
         self.interest_poll = now + INTEREST_POLL;
+        self.expire_batches(now);
         let names: Vec<String> = self.streams.keys().cloned().collect();
         for name in &names {
             let mut gone = Vec::new();

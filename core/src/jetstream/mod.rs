@@ -7,6 +7,7 @@
 //! listens, as in nats-server.
 
 mod api;
+mod batch;
 pub mod client;
 pub mod config;
 pub mod consumer;
@@ -15,9 +16,13 @@ pub mod disabled;
 pub mod domain;
 mod engine;
 pub mod errors;
+mod features;
+#[cfg(test)]
+mod features_tests;
 pub mod host;
 pub mod limits;
 mod reload;
+mod schedule;
 pub mod store;
 pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)

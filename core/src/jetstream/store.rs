@@ -112,6 +112,16 @@ pub trait StreamStore: Send {
     /// Appends a message (its sequence is assigned by the stream and only grows). It need
     /// not be durable before [`StreamStore::sync`].
     fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError>;
+    /// Appends the messages of a committed atomic batch, in order, as one unit: after a
+    /// power loss either all of them are found or none. A backend whose appends are not
+    /// atomic across messages must override this (the file store marks the batch's records
+    /// and drops an uncommitted tail on recovery).
+    fn append_batch(&mut self, msgs: &[StoredMsg]) -> Result<(), StoreError> {
+        for m in msgs {
+            self.append(m)?;
+        }
+        Ok(())
+    }
     /// Reads one message back; `Ok(None)` if it was removed or never stored.
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError>;
     /// Removes one message.

@@ -19,7 +19,10 @@ use super::time::rfc3339;
 use crate::proto::header_value;
 use crate::subject;
 
+mod batch;
+mod counter;
 mod removal;
+mod schedule;
 
 /// Largest header block a stored message may carry.
 const MAX_HEADER_SIZE: usize = 64 * 1024;
@@ -112,6 +115,12 @@ pub struct Stream {
     cleared: bool,
     /// Messages with a per-message TTL, by expiry.
     ttls: alloc::collections::BTreeSet<(u64, u64)>,
+    /// Writes held back while an atomic batch commits (see `stream/batch.rs`).
+    deferred: Option<Vec<StoredMsg>>,
+    /// Armed message schedules by subject (`stream/schedule.rs`), and whether the stream is
+    /// storing what one produced (exempt from the client-only header checks).
+    schedules: BTreeMap<Bytes, schedule::Armed>,
+    firing: bool,
 }
 
 fn io_err(e: StoreError) -> ApiError {
@@ -137,6 +146,9 @@ impl Stream {
             events: Vec::new(),
             cleared: false,
             ttls: alloc::collections::BTreeSet::new(),
+            deferred: None,
+            schedules: BTreeMap::new(),
+            firing: false,
         }
     }
 
@@ -174,6 +186,7 @@ impl Stream {
         }
         self.last_seq = self.last_seq.max(saved_last_seq).max(self.store.last_seq());
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
+        self.recover_schedules(now);
         Ok(())
     }
 
@@ -255,6 +268,7 @@ impl Stream {
             return Err(ApiError::HEADER_TOO_BIG);
         }
         let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
+        let incr = counter::check_incr(self.config.allow_msg_counter, headers, payload)?;
         if let Some(expected) = h(b"Nats-Expected-Stream") {
             if expected != self.config.name.as_bytes() {
                 return Err(ApiError::EXPECTED_STREAM);
@@ -289,6 +303,15 @@ impl Stream {
                 return Err(ApiError::wrong_last_sequence(actual));
             }
         }
+        let (armed, scheduled) = self.check_schedule(now, subj, headers)?;
+        let headers = scheduled.as_deref().or(headers);
+        let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
+        let counter_body = match (&incr, self.config.allow_msg_counter) {
+            (None, true) => return Err(counter::INCR_MISSING),
+            (Some(incr), _) => Some(self.counter_body(subj, incr)?),
+            (None, false) => None,
+        };
+        let payload = counter_body.as_deref().map_or(payload, str::as_bytes);
         let rollup = match h(b"Nats-Rollup").filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => {
@@ -371,6 +394,11 @@ impl Stream {
             }
             None => {}
         }
+        self.after_schedule_store(subj, seq, armed, headers)?;
+        if self.deferred.is_some() {
+            // an atomic batch: limits and sync once the whole batch is written
+            return Ok(Stored { seq, duplicate: false });
+        }
         self.enforce_limits(subj)?;
         if self.store.sync_always() {
             if let Err(e) = self.store.sync() {
@@ -405,7 +433,10 @@ impl Stream {
             payload: Bytes::copy_from_slice(payload),
             time: now,
         };
-        self.store.append(&msg).map_err(|e| ApiError::store_failed(format!("{e}")))?;
+        match &mut self.deferred {
+            Some(held) => held.push(msg.clone()),
+            None => self.store.append(&msg).map_err(|e| ApiError::store_failed(format!("{e}")))?,
+        }
         self.subjects.entry(msg.subject.clone()).or_default().push_back(seq);
         let expires = match ttl {
             Some(NEVER) => NEVER,
@@ -519,6 +550,9 @@ impl Stream {
     pub fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, ApiError> {
         if !self.index.contains_key(&seq) {
             return Ok(None);
+        }
+        if let Some(held) = self.deferred.as_ref().and_then(|d| d.iter().find(|m| m.seq == seq)) {
+            return Ok(Some(held.clone()));
         }
         self.store.load(seq).map_err(io_err)
     }

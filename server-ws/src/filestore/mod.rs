@@ -232,6 +232,8 @@ impl Storage for FileStorage {
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
+mod sim_batch_tests;
+#[cfg(test)]
 mod sim_engine;
 #[cfg(test)]
 mod sim_engine_tests;

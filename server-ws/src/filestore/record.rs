@@ -9,7 +9,9 @@
 //! len    u32 LE                   length of the body
 //! crc    u32 LE                   CRC-32 of (len ‖ body), seeded by the segment id
 //! body   kind u8, then by kind:
-//!   1 message    flags u8 (bit 0: has headers), seq u64, time u64, subject_len u32,
+//!   1 message    flags u8 (bit 0: has headers; bit 1: pending, a message of an atomic
+//!                batch that counts only once the batch's last message, the next record
+//!                and sequence, follows it), seq u64, time u64, subject_len u32,
 //!                headers_len u32, subject, headers, payload (the rest)
 //!   2 tombstone  lo u64, hi u64: messages with lo <= seq < hi written earlier are gone
 //! ```
@@ -30,6 +32,7 @@ pub(crate) const HEAD: usize = 12;
 const KIND_MSG: u8 = 1;
 const KIND_TOMB: u8 = 2;
 const FLAG_HEADERS: u8 = 1;
+const FLAG_PENDING: u8 = 2;
 /// kind + flags + seq + time + subject_len + headers_len.
 const MSG_FIXED: usize = 1 + 1 + 8 + 8 + 4 + 4;
 const TOMB_BODY: usize = 1 + 8 + 8;
@@ -56,9 +59,15 @@ pub(crate) fn msg_len(msg: &StoredMsg) -> u64 {
     (HEAD + MSG_FIXED + msg.subject.len() + msg.headers.as_ref().map_or(0, |h| h.len()) + msg.payload.len()) as u64
 }
 
-/// Encodes a message record into `buf` (cleared first), so the caller can write it with a
-/// single `write` call.
+/// A plain message record (the tests' shorthand for [`encode_msg_as`]).
+#[cfg(test)]
 pub(crate) fn encode_msg(buf: &mut Vec<u8>, seed: u32, msg: &StoredMsg) -> Result<()> {
+    encode_msg_as(buf, seed, msg, false)
+}
+
+/// Encodes a message record into `buf` (cleared first), so the caller can write it with a
+/// single `write` call; `pending` when it is not the last message of an atomic batch.
+pub(crate) fn encode_msg_as(buf: &mut Vec<u8>, seed: u32, msg: &StoredMsg, pending: bool) -> Result<()> {
     let headers = msg.headers.as_deref();
     let subject_len = u32::try_from(msg.subject.len()).map_err(|_| FsError::TooLarge("subject"))?;
     let headers_len = u32::try_from(headers.map_or(0, <[u8]>::len)).map_err(|_| FsError::TooLarge("headers"))?;
@@ -70,7 +79,7 @@ pub(crate) fn encode_msg(buf: &mut Vec<u8>, seed: u32, msg: &StoredMsg) -> Resul
     buf.extend_from_slice(&body_len.to_le_bytes());
     buf.extend_from_slice(&[0; 4]);
     buf.push(KIND_MSG);
-    buf.push(if headers.is_some() { FLAG_HEADERS } else { 0 });
+    buf.push(if headers.is_some() { FLAG_HEADERS } else { 0 } | if pending { FLAG_PENDING } else { 0 });
     buf.extend_from_slice(&msg.seq.to_le_bytes());
     buf.extend_from_slice(&msg.time.to_le_bytes());
     buf.extend_from_slice(&subject_len.to_le_bytes());
@@ -94,6 +103,15 @@ pub(crate) fn encode_tomb(buf: &mut Vec<u8>, seed: u32, lo: u64, hi: u64) {
     seal(buf, seed);
 }
 
+/// Clears the pending mark of the message record at the start of `rec` (a batch known to be
+/// committed, copied by compaction away from the record that committed it), re-sealing it.
+pub(crate) fn settle(rec: &mut [u8], seed: u32) {
+    if rec.len() > HEAD + 1 && rec[HEAD] == KIND_MSG {
+        rec[HEAD + 1] &= !FLAG_PENDING;
+        seal(rec, seed);
+    }
+}
+
 /// Fills in the CRC of the record in `buf`.
 fn seal(buf: &mut [u8], seed: u32) {
     let (head, body) = buf.split_at_mut(HEAD);
@@ -109,6 +127,8 @@ pub(crate) struct MsgRef<'a> {
     pub(crate) subject: &'a [u8],
     pub(crate) headers: Option<&'a [u8]>,
     pub(crate) payload: &'a [u8],
+    /// Part of an atomic batch whose commit is its successor record.
+    pub(crate) pending: bool,
 }
 
 impl MsgRef<'_> {
@@ -173,7 +193,8 @@ fn parse_body(body: &[u8]) -> Option<Record<'_>> {
                 return None;
             }
             let headers = (flags & FLAG_HEADERS != 0).then_some(headers);
-            Some(Record::Msg(MsgRef { seq, time, subject, headers, payload: r.0 }))
+            let pending = flags & FLAG_PENDING != 0;
+            Some(Record::Msg(MsgRef { seq, time, subject, headers, payload: r.0, pending }))
         }
         KIND_TOMB => {
             let lo = r.u64()?;

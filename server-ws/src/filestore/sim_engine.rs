@@ -94,7 +94,12 @@ impl Node {
 
     /// Creates the file-backed test stream on `s.>`; `Err` with the API error if refused.
     pub(crate) fn create_stream(&mut self) -> Result<(), String> {
-        let body = format!(r#"{{"name":"{STREAM}","subjects":["s.>"],"storage":"file"}}"#);
+        self.create_stream_with("")
+    }
+
+    /// [`Node::create_stream`] with more config fields (`,"allow_atomic":true`).
+    pub(crate) fn create_stream_with(&mut self, extra: &str) -> Result<(), String> {
+        let body = format!(r#"{{"name":"{STREAM}","subjects":["s.>"],"storage":"file"{extra}}}"#);
         match parse(self.request(&format!("$JS.API.STREAM.CREATE.{STREAM}"), None, body.as_bytes())) {
             Reply::Ack { .. } => Ok(()),
             other => Err(format!("{other:?}")),

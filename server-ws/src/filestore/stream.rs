@@ -78,6 +78,9 @@ pub struct FileStore {
     /// A segment could not be read at start-up: what it holds is unknown, so no tombstone
     /// may be dropped until a restart reads it (or it is gone).
     keep_tombs: bool,
+    /// While replaying: the pending records of an atomic batch whose last record has not
+    /// been seen yet, with the sequence that must come next to commit them.
+    held: Vec<(u64, Loc)>,
     _lease: Lease,
 }
 
@@ -126,12 +129,14 @@ impl FileStore {
             pending,
             dirty: BTreeSet::new(),
             keep_tombs: false,
+            held: Vec::new(),
             _lease: lease,
         };
         for id in ids {
             store.next_id = store.next_id.max(id.saturating_add(1));
             store.load_segment(id);
         }
+        store.drop_held();
         store.open_active()?;
         store.dirty = store.segs.keys().copied().collect();
         store.maintain();
@@ -147,8 +152,9 @@ impl FileStore {
         let loaded = segment::load(&*fs, &path, id, |off, len, rec| {
             let (off, len) = (off as u64, len as u64);
             match rec {
-                Record::Msg(m) => self.insert_live(m.seq, Loc { seg: id, off, len }),
+                Record::Msg(m) => self.replay_msg(m.seq, m.pending, Loc { seg: id, off, len }),
                 Record::Tomb { lo, hi } => {
+                    self.drop_held();
                     self.last = self.last.max(hi.saturating_sub(1));
                     self.kill_range(lo, hi);
                     self.seg(id).tombs.push((lo, hi));
@@ -169,6 +175,41 @@ impl FileStore {
                 self.segs.remove(&id);
                 self.keep_tombs = true;
             }
+        }
+    }
+
+    /// Replays a message record. A batch's records are written back to back, each pending
+    /// but the last, so a pending run counts only when the next sequence follows it as a
+    /// plain record; anything else means the batch was torn and never committed.
+    fn replay_msg(&mut self, seq: u64, pending: bool, loc: Loc) {
+        let follows = self.held.last().is_some_and(|(s, _)| s.checked_add(1) == Some(seq));
+        if !follows {
+            self.drop_held();
+        }
+        if pending {
+            self.held.push((seq, loc));
+            return;
+        }
+        for (s, l) in std::mem::take(&mut self.held) {
+            self.insert_live(s, l);
+        }
+        self.insert_live(seq, loc);
+    }
+
+    /// Drops the records of an uncommitted batch: garbage, never live.
+    fn drop_held(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            tracing::warn!(
+                "stream {:?}: an atomic batch of {} messages was not committed; dropped",
+                self.name,
+                held.len() + 1
+            );
+        }
+        for (_, loc) in held {
+            let seg = self.seg(loc.seg);
+            seg.garbage += loc.len;
+            self.dirty.insert(loc.seg);
         }
     }
 
@@ -344,11 +385,11 @@ impl FileStore {
         self.active.as_ref().map(|_| ()).ok_or(FsError::Destroyed)
     }
 
-    fn append_msg(&mut self, msg: &StoredMsg) -> Result<()> {
+    fn append_msg(&mut self, msg: &StoredMsg, pending: bool) -> Result<()> {
         self.make_room(record::msg_len(msg))?;
         let id = self.active_id()?;
         let seed = self.seg(id).seed;
-        record::encode_msg(&mut self.buf, seed, msg)?;
+        record::encode_msg_as(&mut self.buf, seed, msg, pending)?;
         let (seg, off) = self.write_record()?;
         self.insert_live(msg.seq, Loc { seg, off, len: self.buf.len() as u64 });
         self.maybe_sync();
@@ -434,7 +475,24 @@ fn list_segments(fs: &dyn Fs, msgs: &std::path::Path) -> Result<Vec<u64>> {
 
 impl StreamStore for FileStore {
     fn append(&mut self, msg: &StoredMsg) -> Result<(), StoreError> {
-        Ok(self.append_msg(msg)?)
+        Ok(self.append_msg(msg, false)?)
+    }
+
+    /// Every message but the last is written pending; the last commits them (see
+    /// [`FileStore::replay_msg`]). A failed write leaves the written part pending: it is
+    /// taken out of the index now and dropped on replay.
+    fn append_batch(&mut self, msgs: &[StoredMsg]) -> Result<(), StoreError> {
+        for (i, m) in msgs.iter().enumerate() {
+            if let Err(e) = self.append_msg(m, i + 1 < msgs.len()) {
+                for done in &msgs[..i] {
+                    if let Some(loc) = self.index.remove(&done.seq) {
+                        self.bury(done.seq, loc);
+                    }
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {

@@ -29,6 +29,7 @@ impl Stream {
     /// message went. Returns the removed sequences.
     pub fn expire(&mut self, now: u64) -> Result<Vec<u64>, ApiError> {
         self.expire_dedup(now);
+        self.fire_schedules(now)?;
         let mut removed = Vec::new();
         while let Some(&(at, seq)) = self.ttls.iter().next() {
             if at > now {
@@ -82,10 +83,7 @@ impl Stream {
         } else {
             None
         };
-        match (ttl, age) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [ttl, age, self.next_schedule()].into_iter().flatten().min()
     }
 
     /// Removes one message; false if it was not stored. Under `sync_interval: always` the

@@ -108,8 +108,12 @@ impl FileStore {
         let mut moved = Vec::new();
         let mut tombs = Vec::new();
         record::scan(&data, seed, |off, len, rec| {
+            let mut settle = false;
             let keep = match rec {
                 Record::Msg(m) => {
+                    // live, so its batch committed: the copy must not wait for a commit
+                    // record that stays behind
+                    settle = m.pending;
                     let here = Loc { seg: id, off: off as u64, len: len as u64 };
                     let live = self.index.get(&m.seq) == Some(&here);
                     if live {
@@ -126,7 +130,11 @@ impl FileStore {
                 }
             };
             if keep {
+                let start = out.len();
                 out.extend_from_slice(&data[off..off + len]);
+                if settle {
+                    record::settle(&mut out[start..], seed);
+                }
             }
         });
         if moved.len() as u64 != seg.live {
