@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::advisory::MsgAdvisory;
 use super::config::{Retention, StorageType, StreamConfig};
 use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
 use super::domain;
@@ -15,7 +16,6 @@ use super::errors::ApiError;
 use super::limits::StoreLimits;
 use super::store::{Storage, StoreError, StoredMsg};
 use super::stream::{Stream, StreamEvent};
-use super::time::rfc3339;
 use super::Outbound;
 
 /// Answers "is anybody subscribed to this subject?" for push consumers.
@@ -34,39 +34,6 @@ impl<F: Fn(&[u8]) -> bool> Interest for F {
 pub enum SubChange {
     Add(String),
     Remove(String),
-}
-
-/// The body of the per-message consumer advisories (max deliveries, terminated, nak).
-#[derive(Serialize)]
-struct MsgAdvisory<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    id: String,
-    timestamp: String,
-    stream: &'a str,
-    consumer: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    consumer_seq: Option<u64>,
-    stream_seq: u64,
-    deliveries: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-impl<'a> MsgAdvisory<'a> {
-    fn new(stream: &'a str, consumer: &'a str, stream_seq: u64, deliveries: u32) -> Self {
-        MsgAdvisory {
-            kind: String::new(),
-            id: String::new(),
-            timestamp: String::new(),
-            stream,
-            consumer,
-            consumer_seq: None,
-            stream_seq,
-            deliveries,
-            reason: None,
-        }
-    }
 }
 
 /// Engine totals, as monitoring reports them.
@@ -599,20 +566,6 @@ impl JetStream {
         }
         self.consumer_advisories(name, now);
         self.settle_events(name);
-    }
-
-    fn max_deliveries_advisory(&mut self, stream: &str, consumer: &str, seq: u64, deliveries: u32, now: u64) {
-        self.msg_advisory("MAX_DELIVERIES", "max_deliver", MsgAdvisory::new(stream, consumer, seq, deliveries), now);
-    }
-
-    /// Publishes `$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>` with type
-    /// `io.nats.jetstream.advisory.v1.<kind>`.
-    fn msg_advisory(&mut self, event: &str, kind: &str, mut adv: MsgAdvisory<'_>, now: u64) {
-        adv.kind = format!("io.nats.jetstream.advisory.v1.{kind}");
-        adv.id = self.nuid();
-        adv.timestamp = rfc3339(now);
-        let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.{event}.{}.{}", adv.stream, adv.consumer);
-        self.advisory(subject, &adv);
     }
 
     /// Tells the consumers of `name` what the stream appended and dropped, in order.

@@ -6,6 +6,7 @@
 //! interest questions through [`Interest`], so push consumers only deliver while someone
 //! listens, as in nats-server.
 
+mod advisory;
 mod api;
 mod batch;
 pub mod client;
