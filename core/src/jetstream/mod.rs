@@ -14,6 +14,7 @@ mod direct;
 pub mod disabled;
 mod engine;
 pub mod errors;
+mod group_commit;
 pub mod host;
 pub mod limits;
 mod reload;

@@ -19,6 +19,7 @@ use super::time::rfc3339;
 use crate::proto::header_value;
 use crate::subject;
 
+mod commit;
 mod removal;
 
 /// Largest header block a stored message may carry.
@@ -112,6 +113,8 @@ pub struct Stream {
     cleared: bool,
     /// Messages with a per-message TTL, by expiry.
     ttls: alloc::collections::BTreeSet<(u64, u64)>,
+    /// Publishes waiting for one sync under `always` (see `stream/commit.rs`).
+    group: commit::Group,
 }
 
 fn io_err(e: StoreError) -> ApiError {
@@ -137,6 +140,7 @@ impl Stream {
             events: Vec::new(),
             cleared: false,
             ttls: alloc::collections::BTreeSet::new(),
+            group: commit::Group::default(),
         }
     }
 
@@ -236,14 +240,15 @@ impl Stream {
         }
     }
 
-    /// Stores a published message after the checks nats-server makes, in its order.
-    pub fn publish(
+    /// Stores a published message after the checks nats-server makes, in its order, without
+    /// syncing (see `stream/commit.rs`); also returns its message id, if it has one.
+    fn store_checked(
         &mut self,
         now: u64,
         subj: &[u8],
         headers: Option<&[u8]>,
         payload: &[u8],
-    ) -> Result<Stored, ApiError> {
+    ) -> Result<(Stored, Option<Bytes>), ApiError> {
         if self.config.sealed {
             return Err(ApiError::SEALED);
         }
@@ -264,7 +269,7 @@ impl Stream {
         let msg_id = h(b"Nats-Msg-Id").filter(|id| !id.is_empty());
         if let Some(id) = msg_id {
             if let Some((seq, _)) = self.dedup.get(id) {
-                return Ok(Stored { seq: *seq, duplicate: true });
+                return Ok((Stored { seq: *seq, duplicate: true }, None));
             }
         }
         if let Some(v) = h(b"Nats-Expected-Last-Sequence") {
@@ -372,17 +377,7 @@ impl Stream {
             None => {}
         }
         self.enforce_limits(subj)?;
-        if self.store.sync_always() {
-            if let Err(e) = self.store.sync() {
-                // Not durable, so not acknowledged (a 503 as nats-server's store failure); a
-                // retry with the same id must not be answered as a stored duplicate.
-                if let Some(id) = msg_id {
-                    self.dedup.remove(id);
-                }
-                return Err(ApiError::store_failed(format!("{e}")));
-            }
-        }
-        Ok(Stored { seq, duplicate: false })
+        Ok((Stored { seq, duplicate: false }, self.last_msg_id.clone()))
     }
 
     /// Stores a message that passed the checks (or that the stream writes itself: markers).
