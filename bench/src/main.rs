@@ -23,6 +23,7 @@ mod chart;
 mod connections;
 mod fsync;
 mod loaded;
+mod memtime;
 mod report;
 mod scenarios;
 mod server;
@@ -47,7 +48,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --quick            small message counts, 2 rounds (about a minute)
   --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms ws jssync conns rrload browser
+                     costgrowth idleconns perms ws jssync conns rrload memtime browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first

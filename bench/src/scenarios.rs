@@ -102,6 +102,9 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("rrl_p99", "request/reply p99 under fan-out load", "us", Lower, Some(Ratio(1.0))),
     m("rrl_p999", "request/reply p99.9 under fan-out load", "us", Lower, None),
     m("rrl_load", "fan-out load reached meanwhile (offered 200k)", "deliveries/s", Higher, None),
+    m("mem_first", "memory over time: RSS after round 1 of 5 (one process)", "MiB", Lower, None),
+    m("mem_last", "memory over time: RSS after round 5 of 5", "MiB", Lower, None),
+    m("mem_growth", "memory over time: RSS round 5 / round 1", "x", Lower, Some(OwnBelow(1.1))),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
@@ -216,10 +219,11 @@ pub(crate) enum Scenario {
     SyncAlways,
     Connections,
     LoadedReqRep,
+    MemoryOverTime,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 15] = [
+    pub(crate) const ALL: [Scenario; 16] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -235,6 +239,7 @@ impl Scenario {
         Scenario::SyncAlways,
         Scenario::Connections,
         Scenario::LoadedReqRep,
+        Scenario::MemoryOverTime,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -254,6 +259,7 @@ impl Scenario {
             Scenario::SyncAlways => "jssync",
             Scenario::Connections => "conns",
             Scenario::LoadedReqRep => "rrload",
+            Scenario::MemoryOverTime => "memtime",
         }
     }
 }
@@ -326,6 +332,7 @@ pub(crate) async fn run(
         Scenario::SyncAlways => crate::fsync::sync_always(server, round, sz, &mut out).await?,
         Scenario::Connections => crate::connections::many(server, sz, &mut out).await?,
         Scenario::LoadedReqRep => crate::loaded::rr_under_load(server, round, sz, &mut out).await?,
+        Scenario::MemoryOverTime => crate::memtime::rounds_in_one_process(server, round, sz, &mut out).await?,
     }
     Ok(out)
 }

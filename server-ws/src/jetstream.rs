@@ -12,7 +12,9 @@
 //! because the engine does blocking file I/O (appends, fsync under `sync_interval: always`).
 //! With `sync_interval: always` every message goes to the thread, since a step there fsyncs
 //! and must not hold up the runtime thread of a connection; otherwise an inline step
-//! appends with one `write(2)` into the page cache.
+//! appends with one `write(2)` into the page cache. That is also what makes group commit
+//! work: publishes that arrive while a step fsyncs queue up, the next step takes them all,
+//! and the engine syncs once for the whole step before any of their acks goes out.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};

@@ -8,6 +8,7 @@ use edgebus_server::signals::{self, LogFile};
 use tracing::error;
 
 fn main() -> ExitCode {
+    tune_malloc();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cli = match cli::parse(args.iter().cloned()) {
         Ok(Command::Run(cli)) => cli,
@@ -112,3 +113,38 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// A fixed mmap threshold (a fixed value also stops glibc raising it) and trim threshold: with
+/// them the RSS of five rounds of mixed load levels off (bench `memtime`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
+
+/// glibc's malloc keeps what a burst freed: memory freed in the middle of its heaps goes back
+/// to the system only on `malloc_trim`, and its mmap threshold rises with every large block
+/// freed, so later large buffers (read and write batches, JetStream blocks) come from the heap
+/// too and leave holes when freed. A server that runs bursts of load then grows round after
+/// round. The cure is a fixed mmap threshold (large blocks are mapped and unmapped, never in
+/// the heap) and a low trim threshold. `unsafe_code` is forbidden, so `mallopt` is out; glibc
+/// reads the same settings from `GLIBC_TUNABLES` at start-up, so the server re-executes itself
+/// once with them (same pid: `exec` replaces the image) unless the operator chose their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    use std::os::unix::process::CommandExt;
+    /// Set in the re-executed process so a glibc that drops `GLIBC_TUNABLES` cannot loop us.
+    const DONE: &str = "EDGEBUS_MALLOC_TUNED";
+    if std::env::var_os("GLIBC_TUNABLES").is_some() || std::env::var_os(DONE).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    let err = cmd.args(args).env("GLIBC_TUNABLES", MALLOC_TUNABLES).env(DONE, "1").exec();
+    // `exec` returns only when it failed: run untuned rather than not at all
+    eprintln!("edgebus-server: cannot re-execute with GLIBC_TUNABLES ({err}); running without");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}

@@ -13,6 +13,7 @@ use super::config::{Retention, StorageType, StreamConfig};
 use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
 use super::domain;
 use super::errors::ApiError;
+use super::group_commit::{pub_answer, Held};
 use super::limits::StoreLimits;
 use super::store::{Storage, StoreError, StoredMsg};
 use super::stream::{Stream, StreamEvent};
@@ -95,6 +96,8 @@ pub struct JetStream {
     pub(super) file: Box<dyn Storage>,
     memory: Box<dyn Storage>,
     pub(super) out: Vec<Outbound>,
+    /// Publishes of this step waiting for their sync, and their acks.
+    pub(super) held: Held,
     pub(super) subs: Vec<SubChange>,
     pub(super) api_total: u64,
     pub(super) api_errors: u64,
@@ -124,6 +127,7 @@ impl JetStream {
             file,
             memory,
             out: Vec::new(),
+            held: Held::default(),
             subs: API_SUBJECTS.iter().map(|s| SubChange::Add((*s).into())).collect(),
             api_total: 0,
             api_errors: 0,
@@ -182,8 +186,10 @@ impl JetStream {
         core::mem::take(&mut self.subs)
     }
 
-    /// Messages to publish, in order.
+    /// Messages to publish, in order. Publishes waiting for a sync are made durable first
+    /// (see `group_commit.rs`): no ack leaves before the sync that covers it.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        self.commit_publishes();
         core::mem::take(&mut self.out)
     }
 
@@ -268,22 +274,18 @@ impl JetStream {
         if let (Some(id), Some(h)) = (super::batch::batch_id(headers), headers) {
             return self.on_batch_msg(now, &name, id, subject, reply, h, payload, interest);
         }
-        let result = self.store_msg(&name, now, subject, headers, payload);
-        let no_ack = self.streams.get(&name).is_some_and(|e| e.stream.config.no_ack);
+        let result = self.store_msg(&name, now, subject, headers, payload, true);
+        let (no_ack, wait) =
+            self.streams.get(&name).map_or((false, false), |e| (e.stream.config.no_ack, e.stream.acks_wait_for_sync()));
+        let wait = wait && result.is_ok();
+        if wait {
+            self.defer_sync(&name);
+        }
         if let (Some(reply), false) = (reply.filter(|r| !r.is_empty()), no_ack) {
-            let ack = match &result {
-                Ok(ack) => serde_json::to_vec(ack),
-                Err(e) => {
-                    #[derive(Serialize)]
-                    struct PubErr<'a> {
-                        error: &'a super::errors::ApiError,
-                        stream: &'a str,
-                        seq: u64,
-                    }
-                    serde_json::to_vec(&PubErr { error: e, stream: &name, seq: 0 })
-                }
-            };
-            self.out.push(Outbound::data(Bytes::copy_from_slice(reply), Bytes::from(ack.unwrap_or_default())));
+            self.out.push(Outbound::data(Bytes::copy_from_slice(reply), pub_answer(&result, &name)));
+            if wait {
+                self.hold_last_ack(&name);
+            }
         }
         self.pump_stream(&name, now, interest);
     }
@@ -300,11 +302,16 @@ impl JetStream {
         subject: &[u8],
         headers: Option<&[u8]>,
         payload: &[u8],
+        defer: bool,
     ) -> Result<PubAck, ApiError> {
         let storage = self.streams.get(name).ok_or(ApiError::STREAM_NOT_FOUND)?.stream.config.storage;
         self.check_room(storage)?;
         let entry = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
-        let stored = entry.stream.publish(now, subject, headers, payload)?;
+        let stored = if defer {
+            entry.stream.publish_deferred(now, subject, headers, payload)?
+        } else {
+            entry.stream.publish(now, subject, headers, payload)?
+        };
         if !stored.duplicate && entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
             // Nobody is interested: the sequence is used, the message not kept.
             let _ = entry.stream.remove(stored.seq);
@@ -334,7 +341,7 @@ impl JetStream {
         interest: &dyn Interest,
     ) -> Result<PubAck, ApiError> {
         let name = self.stream_for(subject).ok_or(ApiError::STREAM_NOT_FOUND)?;
-        let result = self.store_msg(&name, now, subject, headers, payload);
+        let result = self.store_msg(&name, now, subject, headers, payload, false);
         self.pump_stream(&name, now, interest);
         result
     }

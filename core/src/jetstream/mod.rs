@@ -20,6 +20,7 @@ pub mod errors;
 mod features;
 #[cfg(test)]
 mod features_tests;
+mod group_commit;
 pub mod host;
 pub mod limits;
 mod reload;

@@ -20,6 +20,7 @@ use crate::proto::header_value;
 use crate::subject;
 
 mod batch;
+mod commit;
 mod counter;
 mod removal;
 mod schedule;
@@ -121,6 +122,8 @@ pub struct Stream {
     /// storing what one produced (exempt from the client-only header checks).
     schedules: BTreeMap<Bytes, schedule::Armed>,
     firing: bool,
+    /// Publishes waiting for one sync under `always` (see `stream/commit.rs`).
+    group: commit::Group,
 }
 
 fn io_err(e: StoreError) -> ApiError {
@@ -149,6 +152,7 @@ impl Stream {
             deferred: None,
             schedules: BTreeMap::new(),
             firing: false,
+            group: commit::Group::default(),
         }
     }
 
@@ -249,14 +253,15 @@ impl Stream {
         }
     }
 
-    /// Stores a published message after the checks nats-server makes, in its order.
-    pub fn publish(
+    /// Stores a published message after the checks nats-server makes, in its order, without
+    /// syncing (see `stream/commit.rs`); also returns its message id, if it has one.
+    fn store_checked(
         &mut self,
         now: u64,
         subj: &[u8],
         headers: Option<&[u8]>,
         payload: &[u8],
-    ) -> Result<Stored, ApiError> {
+    ) -> Result<(Stored, Option<Bytes>), ApiError> {
         if self.config.sealed {
             return Err(ApiError::SEALED);
         }
@@ -278,7 +283,7 @@ impl Stream {
         let msg_id = h(b"Nats-Msg-Id").filter(|id| !id.is_empty());
         if let Some(id) = msg_id {
             if let Some((seq, _)) = self.dedup.get(id) {
-                return Ok(Stored { seq: *seq, duplicate: true });
+                return Ok((Stored { seq: *seq, duplicate: true }, None));
             }
         }
         if let Some(v) = h(b"Nats-Expected-Last-Sequence") {
@@ -397,20 +402,10 @@ impl Stream {
         self.after_schedule_store(subj, seq, armed, headers)?;
         if self.deferred.is_some() {
             // an atomic batch: limits and sync once the whole batch is written
-            return Ok(Stored { seq, duplicate: false });
+            return Ok((Stored { seq, duplicate: false }, self.last_msg_id.clone()));
         }
         self.enforce_limits(subj)?;
-        if self.store.sync_always() {
-            if let Err(e) = self.store.sync() {
-                // Not durable, so not acknowledged (a 503 as nats-server's store failure); a
-                // retry with the same id must not be answered as a stored duplicate.
-                if let Some(id) = msg_id {
-                    self.dedup.remove(id);
-                }
-                return Err(ApiError::store_failed(format!("{e}")));
-            }
-        }
-        Ok(Stored { seq, duplicate: false })
+        Ok((Stored { seq, duplicate: false }, self.last_msg_id.clone()))
     }
 
     /// Stores a message that passed the checks (or that the stream writes itself: markers).

@@ -21,7 +21,8 @@
 //! **Durability.** Every append is one `write(2)` straight to the kernel (no user-space
 //! buffer outlives the call), so killing the process loses nothing that was stored. What an
 //! fsync adds is surviving a power loss or kernel crash: with `sync_interval: always` the
-//! engine calls `sync()` before acknowledging each publish; otherwise the host calls
+//! engine calls `sync()` before it acknowledges a publish, once for all the publishes of one
+//! step (group commit, the core's `jetstream/group_commit.rs`); otherwise the host calls
 //! [`SyncHandle::sync_all`] every interval (off the engine's task), and each stream also
 //! syncs itself on a write once an interval has passed, as a fallback. Stream configs are
 //! always fsynced; consumer states follow the policy. A new directory is fsynced into its

@@ -112,6 +112,36 @@ impl Node {
         parse(self.request(subject, headers.as_deref().map(str::as_bytes), payload))
     }
 
+    /// Publishes all of `msgs` before the engine runs, as publishes that arrive together (or
+    /// while an fsync runs) reach the server's engine thread: one step takes them all. Returns
+    /// what each publisher was told, in order.
+    pub(crate) fn publish_group(&mut self, msgs: &[(String, Vec<u8>)]) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(msgs.len());
+        for (subject, payload) in msgs {
+            self.next_reply += 1;
+            let reply = format!("{INBOX}.{}", self.next_reply);
+            self.broker
+                .publish_local(
+                    self.client,
+                    subject.as_bytes(),
+                    subject.as_bytes(),
+                    Some(reply.as_bytes()),
+                    None,
+                    payload,
+                )
+                .unwrap();
+            replies.push(reply);
+        }
+        let mut answers = self.pump();
+        replies
+            .iter()
+            .map(|r| {
+                let at = answers.iter().position(|d| d.subject == r.as_bytes());
+                parse(at.map(|i| answers.swap_remove(i).payload))
+            })
+            .collect()
+    }
+
     /// Deletes message `seq`; whether the API answered success.
     pub(crate) fn delete(&mut self, seq: u64) -> bool {
         let body = format!(r#"{{"seq":{seq}}}"#);

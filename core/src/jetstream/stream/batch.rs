@@ -43,7 +43,9 @@ impl Stream {
                 // the store first (the batch stays atomic up to this message only)
                 result = result.and_then(|s| self.flush_deferred().map(|()| s));
             }
-            result = result.and_then(|_| self.publish(now, &m.subject, headers.as_deref(), &m.payload).map(|s| s.seq));
+            // one sync for the whole batch, after its last write (below)
+            result = result
+                .and_then(|_| self.publish_deferred(now, &m.subject, headers.as_deref(), &m.payload).map(|s| s.seq));
             if result.is_err() {
                 break;
             }

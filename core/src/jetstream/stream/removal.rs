@@ -95,14 +95,6 @@ impl Stream {
         Ok(removed)
     }
 
-    /// Syncs the store if the stream's policy is `always`.
-    pub(super) fn sync_if_always(&mut self) -> Result<(), ApiError> {
-        if self.store.sync_always() {
-            self.store.sync().map_err(|e| ApiError::store_failed(format!("{e}")))?;
-        }
-        Ok(())
-    }
-
     /// [`Stream::remove`] without the sync, for callers that sync once for many removals
     /// (purge) or whose removals need not be durable (expiry: it happens again).
     pub(super) fn remove_unsynced(&mut self, seq: u64) -> Result<bool, ApiError> {

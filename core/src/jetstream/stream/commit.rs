@@ -1,0 +1,111 @@
+//! Group commit: under `sync_interval: always` a publish is acknowledged only once a sync
+//! covering it has returned, but one sync may cover many publishes. The engine appends every
+//! publish of one step with [`Stream::publish_deferred`], holds their acks, and calls
+//! [`Stream::commit`] once before it lets any output go; a host that feeds it whatever
+//! arrived while the previous step was syncing thus pays one fsync per step, not per message.
+//!
+//! A failed sync fails every publish it was to cover, and every later one: after a failed
+//! fsync the kernel may have dropped the dirty pages, so a later successful sync proves
+//! nothing about them (PostgreSQL's "fsyncgate"). The stream remembers the failure until it is
+//! recovered from what is really stored.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use super::{Stored, Stream};
+use crate::jetstream::errors::ApiError;
+
+/// Appends that wait for a sync, and the failure that ended syncing for good.
+#[derive(Default)]
+pub(super) struct Group {
+    /// Something was appended (or removed) under `always` since the last sync.
+    waiting: bool,
+    /// Message ids of those appends: forgotten if their sync fails, so that a retry with the
+    /// same id is stored instead of being answered as a stored duplicate.
+    ids: Vec<Bytes>,
+    /// The first failed sync's error.
+    failed: Option<String>,
+}
+
+impl Stream {
+    /// Stores a published message and makes it durable as the stream's policy asks before
+    /// returning: what in-process callers (KV, the object store, the page) need, whose answer
+    /// is the return value.
+    pub fn publish(
+        &mut self,
+        now: u64,
+        subj: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<Stored, ApiError> {
+        let stored = self.publish_deferred(now, subj, headers, payload)?;
+        self.commit()?;
+        Ok(stored)
+    }
+
+    /// Stores a published message; under `always` it is durable only after the next
+    /// [`Stream::commit`] returned `Ok`, and its ack must wait for that.
+    pub fn publish_deferred(
+        &mut self,
+        now: u64,
+        subj: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<Stored, ApiError> {
+        let (stored, msg_id) = self.store_checked(now, subj, headers, payload)?;
+        if self.store.sync_always() && !stored.duplicate {
+            self.group.waiting = true;
+            self.group.ids.extend(msg_id);
+        }
+        Ok(stored)
+    }
+
+    /// Whether a publish's ack must wait for [`Stream::commit`] (`sync_interval: always`).
+    pub fn acks_wait_for_sync(&self) -> bool {
+        self.store.sync_always()
+    }
+
+    /// Makes every deferred publish durable with one sync. `Err` if that sync, or any sync
+    /// since the stream was opened, failed: nothing waiting may then be acknowledged.
+    pub fn commit(&mut self) -> Result<(), ApiError> {
+        if self.group.waiting {
+            // the error is kept in `group.failed`
+            let _ = self.sync_now();
+        }
+        match &self.group.failed {
+            Some(e) => Err(ApiError::store_failed(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Syncs the store if the stream's policy is `always`: a removal that is answered must
+    /// be durable, and the sync covers the deferred publishes too.
+    pub(super) fn sync_if_always(&mut self) -> Result<(), ApiError> {
+        if !self.store.sync_always() {
+            return Ok(());
+        }
+        self.sync_now().map_err(ApiError::store_failed)
+    }
+
+    /// One sync, never retried into success after a failure.
+    fn sync_now(&mut self) -> Result<(), String> {
+        if let Some(e) = &self.group.failed {
+            return Err(e.clone());
+        }
+        let ids = core::mem::take(&mut self.group.ids);
+        self.group.waiting = false;
+        match self.store.sync() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                for id in ids {
+                    self.dedup.remove(&id);
+                }
+                let e = format!("{e}");
+                self.group.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+}
