@@ -88,13 +88,13 @@ def test_websocket_security_keys_refuse(make_server, edgebus_only, extra):
 def test_harmless_known_and_unknown_keys_warn_and_start(make_server, edgebus_only):
     if not edgebus_only:
         pytest.skip("nats-server refuses unknown keys")
-    srv = make_server("logtime: true\nwrite_timeout: \"5s\"\nnot_a_real_key: 1\njetstream { domain: hub }\n",
+    srv = make_server("logtime: true\nwrite_timeout: \"5s\"\nnot_a_real_key: 1\njetstream { unique_tag: az }\n",
                       start=False)
     srv.start()
     with Wire(srv.port) as w:
         w.hello()
         assert w.roundtrip() == b"PONG\r\n"
-    for key in ("logtime", "write_timeout", "not_a_real_key", "domain"):
+    for key in ("logtime", "write_timeout", "not_a_real_key", "unique_tag"):
         assert poll_sync(lambda: f'"{key}"' in srv.log_text()), srv.log_text()[-2000:]
 
 
