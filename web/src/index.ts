@@ -34,6 +34,7 @@ export {
   DeliverPolicy,
   AckPolicy,
   ReplayPolicy,
+  PersistMode,
 } from "./types.js";
 export type {
   Payload,
@@ -42,6 +43,8 @@ export type {
   StreamConfig,
   StreamUpdateConfig,
   StreamConsumerLimits,
+  SubjectTransformConfig,
+  Republish,
   StreamInfo,
   StreamState,
   StreamInfoRequestOptions,

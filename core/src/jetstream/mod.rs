@@ -17,12 +17,14 @@ mod engine;
 pub mod errors;
 pub mod host;
 pub mod limits;
+mod persist;
 mod reload;
 pub mod store;
 pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
 mod request;
 pub mod time;
+mod transforms;
 
 pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};
 
