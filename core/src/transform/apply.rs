@@ -83,9 +83,9 @@ impl SubjectTransform {
                 }
                 Part::Random(n) => {
                     // Go's rand.Int31() is non-negative: keep 31 bits
-                    let draw = random() & 0x7fff_ffff;
-                    let n = *n as u32;
-                    push_num(&mut out, if n == 0 { 0 } else { draw % n });
+                    let draw = i64::from(random() & 0x7fff_ffff);
+                    let r = if *n == 0 { 0 } else { draw % i64::from(*n) };
+                    out.extend_from_slice(alloc::format!("{r}").as_bytes());
                 }
             }
             if i < last {
