@@ -48,6 +48,7 @@ export {
   DeliverPolicy,
   AckPolicy,
   ReplayPolicy,
+  PersistMode,
 } from "./types.js";
 export type {
   Payload,
@@ -56,6 +57,8 @@ export type {
   StreamConfig,
   StreamUpdateConfig,
   StreamConsumerLimits,
+  SubjectTransformConfig,
+  Republish,
   StreamInfo,
   StreamState,
   StreamInfoRequestOptions,

@@ -184,6 +184,24 @@ export interface StreamConsumerLimits {
   max_ack_pending?: number;
 }
 
+/** A stream's `subject_transform` (nats.js `SubjectTransformConfig`): captured messages
+ *  are stored under `dest` mapped from `src`. */
+export interface SubjectTransformConfig {
+  src: string;
+  dest: string;
+}
+
+/** A stream's `republish` (nats.js `Republish`): each stored message is copied to `dest`. */
+export interface Republish {
+  src?: string;
+  dest: string;
+  headers_only?: boolean;
+}
+
+/** nats.js `PersistMode`. */
+export const PersistMode = { Default: "default", Async: "async" } as const;
+export type PersistMode = (typeof PersistMode)[keyof typeof PersistMode];
+
 /** What `streams.update` may change (nats.js `StreamUpdateConfig`). */
 export interface StreamUpdateConfig {
   subjects: string[];
@@ -208,8 +226,8 @@ export interface StreamUpdateConfig {
   subject_delete_marker_ttl?: Nanos;
   allow_msg_ttl?: boolean;
   placement?: unknown;
-  republish?: unknown;
-  subject_transform?: unknown;
+  republish?: Republish;
+  subject_transform?: SubjectTransformConfig;
   compression?: "none" | "s2";
   mirror?: unknown;
   sources?: unknown[];
@@ -224,6 +242,8 @@ export interface StreamConfig extends StreamUpdateConfig {
   max_consumers: number;
   sealed: boolean;
   first_seq?: number;
+  /** Accepted for file streams; edgebus writes every stream the default way (stronger). */
+  persist_mode?: PersistMode;
 }
 
 export interface LostStreamData {

@@ -340,6 +340,9 @@ impl JetStream {
                 &ApiError::stream_config("stream configuration update can not change retention policy"),
             );
         }
+        if let Err(e) = super::persist::check_update(&old, &config) {
+            return error_body(KIND, &e);
+        }
         if old.sealed && !config.sealed {
             return error_body(
                 KIND,

@@ -9,6 +9,8 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::errors::ApiError;
+pub use super::persist::PersistMode;
+pub use super::transforms::{RePublish, SubjectTransformConfig};
 use crate::subject;
 
 /// Treats JSON `null` as the field's default (async-nats and nats.js send `null` for unset
@@ -107,9 +109,9 @@ pub struct StreamConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject_transform: Option<serde_json::Value>,
+    pub subject_transform: Option<SubjectTransformConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub republish: Option<serde_json::Value>,
+    pub republish: Option<RePublish>,
     #[serde(default, deserialize_with = "null_default")]
     pub allow_direct: bool,
     #[serde(default, deserialize_with = "null_default")]
@@ -130,6 +132,8 @@ pub struct StreamConfig {
     pub allow_msg_ttl: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_delete_marker_ttl: Option<i64>,
+    #[serde(default, skip_serializing_if = "PersistMode::is_default")]
+    pub persist_mode: PersistMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
     // 2.12 stream features (counters, atomic batches, schedules): rules in `features.rs`
@@ -258,13 +262,12 @@ impl StreamConfig {
             // there is no mirror here to answer direct gets for
             return Err(ApiError::stream_config("stream has no mirror but does have mirror direct"));
         }
-        if self.subject_transform.is_some() || self.republish.is_some() {
-            return Err(ApiError::stream_config("subject transforms and republish are not supported by edgebus yet"));
-        }
+        super::persist::check(self)?;
         if self.subjects.is_empty() {
             self.subjects.push(self.name.clone());
         }
         self.check_subjects()?;
+        super::transforms::check(self)?;
         if self.num_replicas == 0 {
             self.num_replicas = 1;
         }

@@ -306,12 +306,8 @@ impl JetStream {
     ) -> Result<PubAck, ApiError> {
         let storage = self.streams.get(name).ok_or(ApiError::STREAM_NOT_FOUND)?.stream.config.storage;
         self.check_room(storage)?;
+        let stored = self.store_transformed(name, now, subject, headers, payload, defer)?;
         let entry = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
-        let stored = if defer {
-            entry.stream.publish_deferred(now, subject, headers, payload)?
-        } else {
-            entry.stream.publish(now, subject, headers, payload)?
-        };
         if !stored.duplicate && entry.stream.config.retention == Retention::Interest && entry.consumers.is_empty() {
             // Nobody is interested: the sequence is used, the message not kept.
             let _ = entry.stream.remove(stored.seq);

@@ -23,6 +23,7 @@ mod features_tests;
 mod group_commit;
 pub mod host;
 pub mod limits;
+mod persist;
 mod reload;
 mod schedule;
 pub mod store;
@@ -30,6 +31,7 @@ pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
 mod request;
 pub mod time;
+mod transforms;
 
 pub use engine::{Interest, JetStream, PubAck, Stats, SubChange};
 
