@@ -305,6 +305,43 @@ async def test_jetstream_api_stays_on_its_side(hub, tmp_path_factory, leaf, conn
         assert poll_sync(lambda: hub.leaf_count(0) == 1, timeout=15)
 
 
+async def test_a_cluster_client_manages_the_edges_jetstream_through_its_domain(hub, tmp_path_factory, leaf, conns):
+    """With `jetstream { domain: edge }` at the leaf, a client on hub node 2 reaches the
+    edge's JetStream as `nc.jetstream(domain="edge")`: `$JS.edge.API` crosses the link where
+    `$JS.API` does not."""
+    at_leaf, at_hub = conns
+    config = leaf_config(hub, name="domedge") + "jetstream { domain: edge }\n"
+    js = Server(tmp_path_factory.mktemp(f"dom-{leaf.kind}"), config_text=config)
+    extra = ["-js", "-sd", str(js.store_dir)] if leaf.kind == "nats-server" else ["--jetstream", "--store_dir", str(js.store_dir)]
+    js.start(argv=argv(leaf.kind, js) + extra, wait_ws=False)
+    try:
+        assert poll_sync(lambda: hub.leaf_count(0) == 2, timeout=15), js.log_text()[-2000:]
+        # the edge's API interest reaches hub node 2 through the routes: wait on an answer
+        async def answered():
+            try:
+                return json.loads((await at_hub.request("$JS.edge.API.INFO", b"", timeout=2)).data)
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                return None
+
+        info = await poll(answered, timeout=15)
+        assert info and info.get("domain") == "edge", info
+        stream = f"D{uuid.uuid4().hex[:8]}"
+        hub_js = at_hub.jetstream(domain="edge")
+        await hub_js.add_stream(name=stream, subjects=[f"{stream}.>"])
+        edge = await nats_connect(js.url)
+        try:
+            ack = await edge.jetstream().publish(f"{stream}.a", b"at the edge")
+            assert (ack.stream, ack.seq, ack.domain) == (stream, 1, "edge")
+        finally:
+            await edge.close()
+        assert (await hub_js.stream_info(stream)).state.messages == 1
+        msg = await hub_js.get_msg(stream, 1)
+        assert msg.data == b"at the edge"
+    finally:
+        js.stop()
+        assert poll_sync(lambda: hub.leaf_count(0) == 1, timeout=15)
+
+
 async def test_wrong_credentials_are_refused(hub, tmp_path_factory, leaf):
     bad = Server(tmp_path_factory.mktemp(f"bad-{leaf.kind}"), config_text=leaf_config(hub, password="wrong", name="bad"))
     start(leaf.kind, bad)
