@@ -105,6 +105,9 @@ pub struct WebSocketOptions {
     pub allowed_origins: Vec<AllowedOrigin>,
     /// `authorization { … }` and `no_auth_user` of the block.
     pub auth: WsAuth,
+    /// `handshake_timeout`: how long the upgrade (after TLS) may take before the connection
+    /// is dropped; nats-server's default is 2 s.
+    pub handshake_timeout: Duration,
 }
 
 /// `websocket { authorization { user, password | token, timeout }, no_auth_user }`: what
@@ -241,6 +244,7 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(120);
 pub const PING_MAX: i32 = 2;
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const LAME_DUCK_DURATION: Duration = Duration::from_secs(120);
 pub const LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
@@ -271,6 +275,7 @@ impl Default for Options {
                 same_origin: false,
                 allowed_origins: Vec::new(),
                 auth: WsAuth::default(),
+                handshake_timeout: WS_HANDSHAKE_TIMEOUT,
             },
             jetstream: JetStreamOptions::default(),
             accounts: Vec::new(),

@@ -152,7 +152,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
-    tokio::time::timeout(std::time::Duration::from_secs(2), upgrade::accept(stream, peer, &policy))
+    tokio::time::timeout(ws.handshake_timeout, upgrade::accept(stream, peer, &policy))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
 }

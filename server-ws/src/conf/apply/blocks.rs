@@ -22,8 +22,7 @@ const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connection_types", "proxy_required"];
 
 /// Keys of the `websocket` block that are harmless to ignore.
-const UNSUPPORTED_WS: &[&str] =
-    &["advertise", "compress", "compression", "handshake_timeout", "headers", "ping_interval"];
+const UNSUPPORTED_WS: &[&str] = &["advertise", "compress", "compression", "headers", "ping_interval"];
 
 /// Keys of the `websocket` block that ask for authentication edgebus does not implement
 /// (JWTs or credentials from cookies; `authorization` and `no_auth_user` are implemented).
@@ -200,6 +199,10 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 opts.websocket.port = port;
             }
             "no_tls" => opts.websocket.no_tls = boolean(we)?,
+            "handshake_timeout" => {
+                let d = duration(we, &mut opts.warnings)?;
+                opts.websocket.handshake_timeout = if d.is_zero() { options::WS_HANDSHAKE_TIMEOUT } else { d };
+            }
             "tls" => opts.websocket.tls = super::tls::tls(we, false)?,
             "same_origin" => opts.websocket.same_origin = boolean(we)?,
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
@@ -426,6 +429,9 @@ mod tests {
         assert_eq!(ok("ws { origin: \"http://x\" }").websocket.allowed_origins[0].host, "x");
         assert!(err("websocket { allowed_origins: [\"ftp://x\"] }").contains("http or https scheme"));
         assert!(err("websocket { allowed_origins: 5 }").contains("unsupported type"));
+        let d = |src: &str| ok(src).websocket.handshake_timeout;
+        assert_eq!(d("websocket { handshake_timeout: \"500ms\" }"), Duration::from_millis(500));
+        assert_eq!(d("websocket { port: 8080 }"), Duration::from_secs(2));
     }
 
     #[test]

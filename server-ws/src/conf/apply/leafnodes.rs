@@ -15,8 +15,7 @@ use crate::leaf::options::{LeafOptions, RemoteOptions};
 use crate::options::Options;
 
 /// Keys of `leafnodes` (and of a remote) that are harmless to ignore.
-const UNSUPPORTED: &[&str] =
-    &["advertise", "no_advertise", "min_version", "first_info_timeout", "dont_randomize", "name"];
+const UNSUPPORTED: &[&str] = &["advertise", "no_advertise", "first_info_timeout", "dont_randomize", "name"];
 
 /// Keys that ask for security or isolation edgebus does not give a leaf link.
 const REFUSED: &[&str] = &[
@@ -34,6 +33,8 @@ const REFUSED: &[&str] = &[
     "ws_no_masking",
     "proxy",
     "disabled",
+    // refusing leaves older than a version is admission control edgebus does not do
+    "min_version",
 ];
 
 pub(super) fn leafnodes(e: &Entry, opts: &mut Options) -> Result<(), ConfError> {
@@ -214,6 +215,7 @@ mod tests {
             ("leafnodes { remotes: [ { user: a } ] }", "needs url"),
             ("leafnodes { remotes: [ { url: \"ftp://h\" } ] }", "scheme"),
             ("leafnodes { authorization { users: [] } }", "users"),
+            ("leafnodes { port: 1, min_version: \"2.8.0\" }", "min_version"),
         ] {
             let e = err(src);
             assert!(e.contains(needle), "{src}: {e}");
