@@ -151,6 +151,14 @@ impl Model {
     }
 }
 
+/// A new disk, a node booted on it with one stream, and the empty model of what it holds.
+fn fresh(sync: SyncInterval, segment: u64) -> (SimDisk, Node, Model) {
+    let disk = SimDisk::new();
+    let mut node = Node::boot(&disk, sync, segment, T0);
+    node.create_stream().unwrap();
+    (disk, node, Model::default())
+}
+
 fn reboot(disk: &SimDisk, old: Node, sync: SyncInterval, rng: &mut fastrand::Rng) -> Node {
     reboot_with(disk, old, sync, SEGMENT, rng)
 }
@@ -172,10 +180,7 @@ fn power_loss_with_sync_always_loses_nothing_acknowledged() {
     let (seeds, mut crashes, mut acks, mut deleted, mut mid_op) = (400, 0, 0, 0, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
-        let mut node = Node::boot(&disk, SyncInterval::Always, SEGMENT, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(SyncInterval::Always, SEGMENT);
         for round in 0..rng.u32(1..4) {
             // half the time the power goes in the middle of a write, fsync, rename or
             // compaction rather than between publishes
@@ -214,11 +219,8 @@ fn a_group_of_publishes_shares_one_fsync_and_no_ack_precedes_it() {
     let (seeds, mut groups, mut shared, mut cut) = (300, 0, 0, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
         // segments large enough that a group never starts a file: its fsync is then one call
-        let mut node = Node::boot(&disk, SyncInterval::Always, BIG, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(SyncInterval::Always, BIG);
         for round in 0..rng.u32(1..4) {
             let tag = format!("{seed}:{round}");
             // after a restart the first append may open a segment: outside the groups
@@ -257,10 +259,7 @@ fn power_loss_with_an_interval_loses_only_the_unsynced_suffix() {
     let (seeds, mut crashes, mut acks, mut lost, mut exposed, mut torn) = (400, 0, 0, 0, 0, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
-        let mut node = Node::boot(&disk, sync, SEGMENT, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(sync, SEGMENT);
         for round in 0..rng.u32(1..4) {
             let every = rng.u32(1..10);
             let mut synced = model.acked.keys().next_back().copied().unwrap_or(0);
@@ -302,10 +301,7 @@ fn a_failed_fsync_is_never_acknowledged_and_stops_the_stream() {
     let (seeds, mut refused) = (200, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
-        let mut node = Node::boot(&disk, SyncInterval::Always, SEGMENT, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(SyncInterval::Always, SEGMENT);
         for i in 0..rng.u32(0..20) {
             model.publish(&mut node, &mut rng, &format!("{seed}:ok:{i}"));
         }
@@ -353,10 +349,7 @@ fn a_full_disk_refuses_publishes_and_recovers_when_space_returns() {
     let (seeds, mut refused) = (200, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
-        let mut node = Node::boot(&disk, SyncInterval::Always, SEGMENT, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(SyncInterval::Always, SEGMENT);
         disk.set_capacity(Some(disk.used() + rng.u64(0..3000)));
         let mut full = 0;
         for i in 0..60 {
@@ -390,10 +383,7 @@ fn flipped_bits_are_detected_never_returned() {
     let (seeds, mut flips, mut missing) = (300, 0, 0);
     for seed in self::seeds(seeds) {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let disk = SimDisk::new();
-        let mut node = Node::boot(&disk, SyncInterval::Always, SEGMENT, T0);
-        node.create_stream().unwrap();
-        let mut model = Model::default();
+        let (disk, mut node, mut model) = fresh(SyncInterval::Always, SEGMENT);
         for i in 0..rng.u32(1..40) {
             model.publish(&mut node, &mut rng, &format!("{seed}:{i}"));
         }
