@@ -20,7 +20,7 @@ use crate::conn;
 use crate::js_disabled::NotEnabled;
 use crate::options::Options;
 use crate::transport::Kind;
-use edgebus_core::jetstream::limits::StoreLimits;
+use edgebus_core::jetstream::limits::{configured, StoreLimits};
 
 /// Server-wide message counters, as `/varz` reports them.
 #[derive(Default)]
@@ -361,16 +361,15 @@ async fn start_jetstream(shared: &Arc<Shared>) -> (Vec<crate::jetstream::Handle>
             .filter_map(|c| {
                 let js = c.jetstream?;
                 let pick = |own: i64, server: i64| if own > 0 { own } else { server };
-                let positive = |v: i64| u64::try_from(v).ok().filter(|v| *v > 0);
                 let limits = StoreLimits {
-                    max_streams: positive(js.max_streams),
-                    max_consumers: positive(js.max_consumers),
-                    max_ack_pending: positive(js.max_ack_pending),
-                    memory_max_stream_bytes: positive(js.memory_max_stream_bytes),
-                    storage_max_stream_bytes: positive(js.store_max_stream_bytes),
+                    max_streams: configured(js.max_streams),
+                    max_consumers: configured(js.max_consumers),
+                    max_ack_pending: configured(js.max_ack_pending),
+                    memory_max_stream_bytes: configured(js.memory_max_stream_bytes),
+                    storage_max_stream_bytes: configured(js.store_max_stream_bytes),
                     max_bytes_required: js.max_bytes_required,
-                    account_memory: positive(js.max_memory),
-                    account_file: positive(js.max_file),
+                    account_memory: configured(js.max_memory),
+                    account_file: configured(js.max_file),
                     ..StoreLimits::from_config(pick(js.max_memory, server_limits.0), pick(js.max_file, server_limits.1))
                 };
                 shared.accounts.named(&c.name).map(|a| (a.clone(), limits))

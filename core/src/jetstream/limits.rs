@@ -32,11 +32,15 @@ pub struct StoreLimits {
     pub account_file: Option<u64>,
 }
 
+/// A limit as nats-server's config files give it: zero or less means "none configured".
+pub fn configured(v: i64) -> Option<u64> {
+    u64::try_from(v).ok().filter(|v| *v > 0)
+}
+
 impl StoreLimits {
     /// From a host's configured sizes, where zero or less means "no limit configured".
     pub fn from_config(max_memory: i64, max_file: i64) -> StoreLimits {
-        let positive = |v: i64| u64::try_from(v).ok().filter(|v| *v > 0);
-        StoreLimits { max_memory: positive(max_memory), max_file: positive(max_file), ..StoreLimits::default() }
+        StoreLimits { max_memory: configured(max_memory), max_file: configured(max_file), ..StoreLimits::default() }
     }
 
     /// Account info's `limits`, with nats-server's -1 for "none".
