@@ -98,6 +98,16 @@ function accepts(port) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Process groups started here and not yet seen to exit. A test that throws before it
+// registers its stop(), or a file that forgets one, must not leave a server running after
+// the test process ends: "exit" handlers run synchronously, and process.kill is synchronous.
+const running = new Set();
+process.on("exit", () => {
+  for (const pid of running) {
+    try { process.kill(-pid, "SIGKILL"); } catch { /* gone */ }
+  }
+});
+
 /**
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
  * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
@@ -138,7 +148,11 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
       detached: true, // its own process group, so stop() ends exactly what we started
     });
     closeSync(logFd);
-    c.on("exit", (code, sig) => { if (c === child) exited = { code, sig }; });
+    running.add(c.pid);
+    c.on("exit", (code, sig) => {
+      running.delete(c.pid);
+      if (c === child) exited = { code, sig };
+    });
     child = c;
   };
   spawnServer();
