@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::{
-    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, LeafParser, Remote, RemoteChange, Remotes,
-    SolicitStep, Solicitor,
+    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, Remote, RemoteChange, Remotes, SolicitStep,
+    Solicitor,
 };
-use edgebus_core::proto::{write_connect, write_info, PONG};
+use edgebus_core::proto::{write_connect, write_info, LeafOpParser, Limits, PONG};
 use tracing::{debug, info, warn};
 
 use super::link::{LeafLink, PeerMeta};
@@ -48,7 +48,7 @@ struct Conn<'a> {
     client: Arc<Client>,
     account: Arc<Account>,
     role: Role<'a>,
-    parser: LeafParser,
+    parser: LeafOpParser,
     router: Router,
     link: Option<Arc<LeafLink>>,
     remote: Remote,
@@ -73,10 +73,10 @@ pub(crate) async fn run(
     let nonce = if matches!(role, Role::Accept) { crate::auth::nkey::new_nonce() } else { String::new() };
     let mut conn = Conn {
         router: Router::new(&shared, account.clone()),
-        parser: LeafParser::new(
-            usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
-            usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
-        ),
+        parser: LeafOpParser::new(Limits {
+            max_control_line: usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
+            max_payload: usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
+        }),
         shared: shared.clone(),
         client: client.clone(),
         account,
@@ -176,7 +176,8 @@ impl Conn<'_> {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        *reason = format!("parse error: {e:?}");
+                        *reason =
+                            self.parser.error_report().map_or_else(|| format!("parse error: {e:?}"), str::to_string);
                         self.close_with("Unknown Protocol Operation");
                         return;
                     }
