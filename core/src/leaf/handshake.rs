@@ -141,6 +141,13 @@ pub fn check_connect(json: &[u8], our_cluster: Option<&str>) -> Result<LeafConne
     Ok(c)
 }
 
+/// Whether a dialled link upgrades to TLS after the hub's plaintext `INFO`: when we asked
+/// for TLS (`tls { … }` on the remote, a `tls://` URL) or the hub requires it, as
+/// nats-server decides.
+pub fn needs_tls(hub: &LeafInfo, asked: bool) -> bool {
+    asked || hub.tls_required
+}
+
 /// What the soliciting side does after an `INFO`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SolicitStep {

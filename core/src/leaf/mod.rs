@@ -26,7 +26,7 @@ mod wire;
 
 pub use crate::proto::{LeafMsg, LeafOp};
 pub use forward::{advertises, js_denied, Fanout, Origin};
-pub use handshake::{check_connect, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
+pub use handshake::{check_connect, needs_tls, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};
 pub use remotes::{Attempt, LeafUrl, Remotes, Scheme, UrlError, DEFAULT_LEAF_PORT};
 pub use wire::{write_interest, write_lmsg};

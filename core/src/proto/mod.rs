@@ -1,5 +1,6 @@
-//! The NATS client protocol: an incremental parser for both directions (and the leaf port's), the encoders, the
-//! JSON bodies of `INFO` / `CONNECT`, header blocks and the `-ERR` catalogue.
+//! The NATS client protocol: an incremental parser for both directions (and the leaf
+//! port's), the encoders, the JSON bodies of `INFO` / `CONNECT`, header blocks and the `-ERR`
+//! catalogue.
 //!
 //! Parsing is zero-copy: subjects, sids and payloads come out as `Bytes` slices of the read
 //! buffer. Bytes go in through [`Parser::buffer_mut`] in whatever pieces the transport hands

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use rustls::ClientConfig;
+
+use crate::tls::{Loaded, TlsOptions};
+
 /// The `leafnodes` block.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LeafOptions {
@@ -19,6 +23,9 @@ pub struct LeafOptions {
     pub remotes: Vec<RemoteOptions>,
     /// Wait before dialling again after a round of failures (`reconnect`, default 1 s).
     pub reconnect: Option<Duration>,
+    /// `tls { … }` of the leaf port: leaves must upgrade after our `INFO` (or start with the
+    /// handshake, with `handshake_first`).
+    pub tls: TlsOptions,
 }
 
 /// One entry of `remotes`.
@@ -31,6 +38,25 @@ pub struct RemoteOptions {
     pub token: Option<String>,
     /// The local account the link lives in (`account`, default `$G`).
     pub account: Option<String>,
+    /// `tls { … }`, or a `tls://` URL: the link is TLS whatever the hub's `INFO` says.
+    pub tls: Option<TlsOptions>,
+    /// The client configuration built from `tls` by [`LeafOptions::load`].
+    pub connector: Option<Loaded<ClientConfig>>,
+}
+
+impl LeafOptions {
+    /// Reads the TLS files of the leaf port and of every remote, once, so a setting that
+    /// cannot be honoured stops the start naming it.
+    pub fn load(&mut self) -> Result<(), String> {
+        self.tls.load().map_err(|e| format!("leafnodes: {e}"))?;
+        for (i, r) in self.remotes.iter_mut().enumerate() {
+            if let (Some(t), None) = (&r.tls, &r.connector) {
+                let loaded = t.client_config().map_err(|e| format!("leafnodes remote {}: {e}", i + 1))?;
+                r.connector = Some(loaded);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// nats-server's default wait between reconnect rounds.
