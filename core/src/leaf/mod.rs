@@ -11,11 +11,13 @@
 //!   weights) and what the peer announced to us.
 //! - `forward`: which interest is announced to which link, which messages cross, and the one
 //!   `LMSG` per peer with its queue list.
+//! - `creds`: reading a `.creds` file (user JWT and nkey seed) for a remote's `credentials`.
 //! - `remotes`: a remote's URLs (credentials in them), their rotation with the hub's gossiped
 //!   `leafnode_urls`, and the reconnect schedule (the link's [`crate::link::Backoff`]).
 //! - loop detection: every side subscribes a unique `$LDS.<random>` subject; seeing our own
 //!   come back means the link closes a loop ([`lds_subject`], [`is_own_loop`]).
 
+mod creds;
 mod forward;
 mod handshake;
 mod interest;
@@ -25,6 +27,7 @@ mod tests;
 mod wire;
 
 pub use crate::proto::{LeafMsg, LeafOp};
+pub use creds::{parse_creds, Creds, CredsError};
 pub use forward::{advertises, js_denied, Fanout, Origin};
 pub use handshake::{check_connect, needs_tls, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
 use crate::proto::{LeafOpParser, Limits, ParseError};
+use alloc::format;
 use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -254,4 +255,16 @@ fn a_message_for_many_queue_groups_and_any_case() {
     let LeafOp::Msg(m) = &ops[0] else { panic!() };
     assert_eq!(m.queues.len(), 10);
     assert_eq!(ops[1], LeafOp::Sub { subject: b("s"), queue: Some((b("q"), 7)) });
+}
+
+#[test]
+fn creds_files_are_read_by_block_order() {
+    let text = "-----BEGIN NATS USER JWT-----\neyJ0.abc.def\n------END NATS USER JWT------\n\n\
+************************* IMPORTANT *************************\nNKEY Seed printed below\n\n\
+-----BEGIN USER NKEY SEED-----\nSUAB\n------END USER NKEY SEED------\n\n*************\n";
+    let c = parse_creds(text).unwrap();
+    assert_eq!((c.jwt.as_str(), c.seed.as_str()), ("eyJ0.abc.def", "SUAB"));
+    assert!(!format!("{c:?}").contains("SUAB"));
+    assert_eq!(parse_creds("-----BEGIN NATS USER JWT-----\nabc\n------END------\n"), Err(CredsError::NoSeed));
+    assert_eq!(parse_creds("nothing here"), Err(CredsError::NoJwt));
 }

@@ -33,7 +33,13 @@ pub(crate) enum Role<'a> {
     /// We dialled; `remotes` learns the hub's gossiped URLs. `opening` is the hub's first
     /// `INFO` and what followed it, when they were read before the connection started (to
     /// learn whether the hub requires TLS).
-    Solicit { solicitor: Box<Solicitor>, remotes: &'a mut Remotes, opening: Option<(Bytes, BytesMut)> },
+    /// `seed` signs the hub's nonce when the `CONNECT` carries a user JWT.
+    Solicit {
+        solicitor: Box<Solicitor>,
+        remotes: &'a mut Remotes,
+        opening: Option<(Bytes, BytesMut)>,
+        seed: Option<String>,
+    },
     /// The peer dialled our leaf port.
     Accept(Greeting),
 }
@@ -311,7 +317,7 @@ impl Conn<'_> {
     }
 
     fn on_info(&mut self, json: &[u8]) -> Result<(), String> {
-        let Role::Solicit { solicitor, remotes, .. } = &mut self.role else {
+        let Role::Solicit { solicitor, remotes, seed, .. } = &mut self.role else {
             // an accepted leaf's INFO (compression negotiation, which we never do): ignore
             return Ok(());
         };
@@ -327,6 +333,12 @@ impl Conn<'_> {
                 server_id: info.server_id.clone(),
                 remote_account: self.account.name.clone(),
             };
+        }
+        if solicitor.needs_signature() && !solicitor.is_ready() {
+            let Some(sig) = crate::auth::nkey::sign_nonce(seed.as_deref().unwrap_or_default(), &info.nonce) else {
+                return self.refuse("cannot sign the hub's nonce with the credentials' seed");
+            };
+            solicitor.sign(sig);
         }
         match solicitor.on_info(&info) {
             Ok(SolicitStep::Connect { json, ready }) => {

@@ -85,11 +85,13 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
             user,
             pass,
             auth_token: token,
+            jwt: remote.creds.as_ref().map(|c| c.jwt.clone()),
             remote_account: account.name.clone(),
             protocol: 1,
             ..Default::default()
         };
-        let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes, opening };
+        let seed = remote.creds.as_ref().map(|c| c.seed.clone());
+        let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes, opening, seed };
         let ended = conn::run(shared.clone(), r, w, addr, role, account.clone()).await;
         if ended.ready {
             remotes.connected();

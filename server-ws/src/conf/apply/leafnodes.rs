@@ -1,10 +1,11 @@
 //! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`, `tls`),
-//! the remotes edgebus dials (`remotes: [ { url | urls, user, password, token, tls, account
-//! } ]`) and `reconnect`. It fails closed like the rest of the configuration: what a remote
-//! or the port would need and edgebus cannot do (credentials files (nonce signing),
-//! WebSocket remotes, a bare `nkey`/`seed`, compression other than off, deny lists, hub mode)
-//! stops the start naming the key, since a link without it would be less than was asked for.
-//! TLS is honoured both ways (`tls { … }` on the port and on a remote, `tls://` URLs).
+//! the remotes edgebus dials (`remotes: [ { url | urls, user, password, token, credentials,
+//! tls, account } ]`) and `reconnect`. It fails closed like the rest of the configuration:
+//! what a remote or the port would need and edgebus cannot do (WebSocket remotes, a bare
+//! `nkey`/`seed`, compression other than off, deny lists, hub mode) stops the start naming
+//! the key, since a link without it would be less than was asked for. TLS is honoured both
+//! ways (`tls { … }` on the port and on a remote, `tls://` URLs), and a remote's
+//! `credentials` (a `.creds` file: user JWT, nonce signed with its seed).
 
 use edgebus_core::leaf::{LeafUrl, Scheme};
 
@@ -21,7 +22,6 @@ const UNSUPPORTED: &[&str] = &["advertise", "no_advertise", "first_info_timeout"
 
 /// Keys that ask for security or isolation edgebus does not give a leaf link.
 const REFUSED: &[&str] = &[
-    "credentials",
     "nkey",
     "seed",
     "jwt",
@@ -137,6 +137,7 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
             "account" | "local" => r.account = Some(string(re)?.to_string()),
             "compression" => compression(re)?,
             "tls" => r.tls = Some(super::tls::tls(re, false, "a leafnodes remote's tls")?),
+            "credentials" => r.credentials = Some(string(re)?.into()),
             k if REFUSED.contains(&k) => return Err(refused(re, "a leafnodes remote")),
             k if UNSUPPORTED.contains(&k) => unsupported(re, "a leafnodes remote", opts),
             _ => unknown(re, "a leafnodes remote", opts),
@@ -213,7 +214,7 @@ mod tests {
             ("leafnodes { remotes: [ { url: \"wss://h:1\" } ] }", "WebSocket leaf remotes"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { insecure: true } } ] }", "insecure"),
             ("leafnodes { tls { verify_and_map: true } }", "verify_and_map"),
-            ("leafnodes { remotes: [ { url: \"nats://h:1\", credentials: \"/x.creds\" } ] }", "credentials"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "seed"),
             ("leafnodes { compression: s2_auto }", "never compressed"),
             ("leafnodes { remotes: [ { user: a } ] }", "needs url"),
             ("leafnodes { remotes: [ { url: \"ftp://h\" } ] }", "scheme"),
