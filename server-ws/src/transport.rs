@@ -1,6 +1,6 @@
 //! The ways bytes reach a connection: a plain TCP stream, a TLS stream over TCP (the client
 //! port with `tls { … }`, a leaf link with TLS), or NATS carried inside WebSocket frames
-//! (what nats.ws and nats.js use in browsers). Above this module a connection does not know
+//! (what nats.ws and nats.js use in browsers, and a `ws://` leaf remote). Above this module a connection does not know
 //! which one it has.
 //!
 //! On WebSocket the reader answers pings and the peer's close itself, so both halves write to
@@ -162,6 +162,21 @@ where
     tokio::time::timeout(ws.handshake_timeout, upgrade::accept(stream, peer, &policy))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
+}
+
+/// The halves of a WebSocket we dialled and upgraded (a `ws://` / `wss://` leaf remote):
+/// the hub's frames are unmasked, and `first` is what arrived after its `101`.
+pub fn dialled_ws<S>(stream: S, first: Vec<u8>, peer: SocketAddr) -> (Reader, Writer)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    let up = upgrade::Upgraded { require_mask: false, forwarded: None };
+    let (mut reader, writer, _) = ws_halves(Box::new(r), Box::new(w), up, peer);
+    if let Reader::Ws(ws) = &mut reader {
+        ws.input.extend_from_slice(&first);
+    }
+    (reader, writer)
 }
 
 fn ws_halves(r: WsRead, w: WsWrite, up: upgrade::Upgraded, peer: SocketAddr) -> (Reader, Writer, SocketAddr) {

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Server, free_port
-from edgehelp import HOST, http_json, nats_connect, poll_sync
-from test_leaf import flows, start, subject
+from edgehelp import HOST, http_json, poll_sync
+from test_leaf import crosses_both_ways, start
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -74,23 +74,6 @@ leafnodes {{ remotes: [ {{ url: "tls://{HOST}:{leaf_port}", {remote} }} ], recon
 
 def leafs(s: Server) -> int:
     return http_json(s.http_port, "/leafz")["leafnodes"]
-
-
-async def crosses_both_ways(top: Server, spoke: Server) -> None:
-    at_top, at_spoke = await nats_connect(top.url), await nats_connect(spoke.url)
-    try:
-        up, down = subject(), subject()
-        up_sub, down_sub = await at_top.subscribe(up), await at_spoke.subscribe(down)
-        await flows(at_spoke, up, up_sub)
-        await flows(at_top, down, down_sub)
-        await at_spoke.publish(up, b"u", headers={"H": "v"})
-        await at_top.publish(down, b"d")
-        m = await up_sub.next_msg(timeout=5)
-        assert (m.data, m.headers) == (b"u", {"H": "v"})
-        assert (await down_sub.next_msg(timeout=5)).data == b"d"
-    finally:
-        await at_top.close()
-        await at_spoke.close()
 
 
 PAIRS = [("nats-server", "nats-server"), ("nats-server", "edgebus"), ("edgebus", "nats-server"),

@@ -4,13 +4,14 @@
 //!
 //! TLS as nats-server dials it: with `handshake_first` the handshake comes first; otherwise
 //! the hub's plaintext `INFO` is read, and the link upgrades when the remote asks for TLS
-//! (`tls { … }`, a `tls://` URL) or the hub requires it.
+//! (`tls { … }`, a `tls://` URL) or the hub requires it. A `ws://` / `wss://` URL dials the
+//! hub's WebSocket port (TLS first for `wss://`) and upgrades at `/leafnode`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use edgebus_core::leaf::{needs_tls, Attempt, LeafConnect, LeafInfo, LeafOp, LeafUrl, Remotes, Solicitor};
+use edgebus_core::leaf::{needs_tls, Attempt, LeafConnect, LeafInfo, LeafOp, LeafUrl, Remotes, Scheme, Solicitor};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
@@ -20,6 +21,7 @@ use super::options::{RemoteOptions, DEFAULT_RECONNECT, MAX_RECONNECT};
 use crate::server::Shared;
 use crate::tls;
 use crate::transport::{self, Reader, Writer};
+use crate::ws;
 
 /// How long one dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -114,6 +116,26 @@ async fn open(
     remote: &RemoteOptions,
 ) -> Result<(Reader, Writer, Opening), String> {
     let tls = remote.tls.as_ref().zip(remote.connector.as_ref());
+    if matches!(url.scheme, Scheme::Ws | Scheme::Wss) {
+        // TLS (wss) comes before the upgrade; the hub's INFO then comes in a frame
+        let host = format!("{}:{}", url.host, url.port);
+        let peer = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        let upgrade_error = |e: std::io::Error| format!("websocket upgrade: {e}");
+        let (r, w) = match tls {
+            Some((t, config)) => {
+                let mut s = tls::connect(stream, config, &url.host, t.timeout)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                let first = ws::dial::leaf_upgrade(&mut s, &host).await.map_err(upgrade_error)?;
+                transport::dialled_ws(s, first, peer)
+            }
+            None => {
+                let first = ws::dial::leaf_upgrade(&mut stream, &host).await.map_err(upgrade_error)?;
+                transport::dialled_ws(stream, first, peer)
+            }
+        };
+        return Ok((r, w, None));
+    }
     if let Some((t, config)) = tls.filter(|(t, _)| t.handshake_first) {
         let s = tls::connect(stream, config, &url.host, t.timeout).await.map_err(|e| format!("TLS handshake: {e}"))?;
         let (r, w) = transport::tls_halves(s.into());

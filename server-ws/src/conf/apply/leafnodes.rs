@@ -1,11 +1,12 @@
 //! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`, `tls`),
 //! the remotes edgebus dials (`remotes: [ { url | urls, user, password, token, credentials,
 //! tls, account } ]`) and `reconnect`. It fails closed like the rest of the configuration:
-//! what a remote or the port would need and edgebus cannot do (WebSocket remotes, a bare
+//! what a remote or the port would need and edgebus cannot do (WebSocket compression, a bare
 //! `nkey`/`seed`, compression other than off, deny lists, hub mode) stops the start naming
 //! the key, since a link without it would be less than was asked for. TLS is honoured both
 //! ways (`tls { … }` on the port and on a remote, `tls://` URLs), and a remote's
-//! `credentials` (a `.creds` file: user JWT, nonce signed with its seed).
+//! `credentials` (a `.creds` file: user JWT, nonce signed with its seed), and `ws://` /
+//! `wss://` remotes.
 
 use edgebus_core::leaf::{LeafUrl, Scheme};
 
@@ -146,8 +147,8 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
     if r.urls.is_empty() {
         return Err(invalid(e, "a leafnodes remote needs url or urls"));
     }
-    // a `tls://` URL asks for TLS as a `tls` block does (and needs its `ca_file`)
-    let tls_url = r.urls.iter().any(|u| LeafUrl::parse(u).is_ok_and(|u| u.scheme == Scheme::Tls));
+    // a `tls://` or `wss://` URL asks for TLS as a `tls` block does (and needs its `ca_file`)
+    let tls_url = r.urls.iter().any(|u| LeafUrl::parse(u).is_ok_and(|u| matches!(u.scheme, Scheme::Tls | Scheme::Wss)));
     if tls_url && r.tls.is_none() {
         r.tls = Some(TlsOptions { enabled: true, ..TlsOptions::default() });
     }
@@ -167,16 +168,10 @@ pub(super) fn validate(opts: &Options) -> Result<(), ConfError> {
     Ok(())
 }
 
-/// A remote URL: plain or TLS, since edgebus has no WebSocket client for leaf links yet.
+/// A remote URL: plain, TLS, or WebSocket (`ws://`, `wss://`).
 fn url(e: &Entry, text: &str) -> Result<String, ConfError> {
-    let u = LeafUrl::parse(text).map_err(|err| invalid(e, format!("{text:?}: {err}")))?;
-    match u.scheme {
-        Scheme::Plain | Scheme::Tls => Ok(text.to_string()),
-        Scheme::Ws | Scheme::Wss => Err(invalid(
-            e,
-            format!("{text:?}: WebSocket leaf remotes are not supported by edgebus yet: refusing to start"),
-        )),
-    }
+    LeafUrl::parse(text).map_err(|err| invalid(e, format!("{text:?}: {err}")))?;
+    Ok(text.to_string())
 }
 
 #[cfg(test)]
@@ -211,7 +206,7 @@ mod tests {
     #[test]
     fn what_cannot_be_honoured_refuses_to_start() {
         for (src, needle) in [
-            ("leafnodes { remotes: [ { url: \"wss://h:1\" } ] }", "WebSocket leaf remotes"),
+            ("leafnodes { remotes: [ { url: \"ws://h:1\", ws_compression: true } ] }", "ws_compression"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { insecure: true } } ] }", "insecure"),
             ("leafnodes { tls { verify_and_map: true } }", "verify_and_map"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "seed"),
