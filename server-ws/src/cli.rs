@@ -178,6 +178,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     // Read the TLS files now, so a bad one stops the start (and fails `-t`) naming it.
     cli.options.tls.load().map_err(|e| CliError::Tls(e.to_string()))?;
     cli.options.websocket.tls.load().map_err(|e| CliError::Tls(format!("websocket: {e}")))?;
+    cli.options.leafnodes.load().map_err(CliError::Tls)?;
     Ok(Command::Run(Box::new(cli)))
 }
 

@@ -168,6 +168,7 @@ impl Server {
         // the command line has loaded it already; options built in code may not have
         opts.tls.load().map_err(|e| bad(e.to_string()))?;
         opts.websocket.tls.load().map_err(|e| bad(format!("websocket: {e}")))?;
+        opts.leafnodes.load().map_err(bad)?;
         let tcp = listen(opts.client_addr().map_err(bad)?)?;
         let ws = if opts.websocket.port != 0 {
             let host = if opts.websocket.host.is_empty() { opts.host.clone() } else { opts.websocket.host.clone() };

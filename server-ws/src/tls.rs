@@ -1,5 +1,6 @@
-//! TLS on the client port, with rustls: the settings (`tls { … }`, `--tls*`), loading the
-//! certificate, key and CA files once at start-up, and the server side of the handshake.
+//! TLS with rustls: the settings (`tls { … }`, `--tls*`, a leaf port's or a leaf remote's
+//! `tls { … }`), loading the certificate, key and CA files once at start-up, and both sides
+//! of the handshake (the client port and the leaf port accept; a leaf remote dials).
 //!
 //! As in nats-server, the server sends its `INFO` in plaintext and the client upgrades
 //! (unless `handshake_first`, where the handshake comes first); a client that keeps talking
@@ -14,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -64,22 +65,28 @@ impl Default for TlsOptions {
     }
 }
 
-/// A built rustls server configuration. Compared by identity: two loads of the same files
-/// are different configurations as far as options go.
-#[derive(Clone)]
-pub struct Loaded(pub Arc<ServerConfig>);
+/// A built rustls configuration: a server's (the default) or a dialling client's. Compared
+/// by identity: two loads of the same files are different configurations as far as options
+/// go.
+pub struct Loaded<C = ServerConfig>(pub Arc<C>);
 
-impl PartialEq for Loaded {
+impl<C> Clone for Loaded<C> {
+    fn clone(&self) -> Self {
+        Loaded(self.0.clone())
+    }
+}
+
+impl<C> PartialEq for Loaded<C> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl Eq for Loaded {}
+impl<C> Eq for Loaded<C> {}
 
-impl fmt::Debug for Loaded {
+impl<C> fmt::Debug for Loaded<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Loaded(rustls::ServerConfig)")
+        write!(f, "Loaded({})", std::any::type_name::<C>())
     }
 }
 
@@ -90,6 +97,11 @@ pub enum TlsError {
     MissingKey,
     /// `verify` without `ca_file`: there would be nothing to verify client certificates with.
     VerifyWithoutCa,
+    /// A dialling side without `ca_file`: edgebus has no system trust store to verify the
+    /// server's certificate with, and dialling unverified would be less than TLS.
+    DialWithoutCa,
+    /// A client certificate without its key, or a key without its certificate.
+    HalfClientCert,
     File {
         what: &'static str,
         path: PathBuf,
@@ -115,6 +127,12 @@ impl fmt::Display for TlsError {
             TlsError::MissingKey => f.write_str("missing 'key_file' in TLS configuration"),
             TlsError::VerifyWithoutCa => {
                 f.write_str("TLS 'verify' needs a 'ca_file' to verify client certificates with")
+            }
+            TlsError::DialWithoutCa => f.write_str(
+                "TLS to a remote needs a 'ca_file' to verify its certificate with (edgebus has no system trust store)",
+            ),
+            TlsError::HalfClientCert => {
+                f.write_str("a client certificate needs both 'cert_file' and 'key_file' in TLS configuration")
             }
             TlsError::File { what, path, error } => {
                 let why = match error {
@@ -152,12 +170,7 @@ impl TlsOptions {
     fn build(&self) -> Result<ServerConfig, TlsError> {
         let cert_file = self.cert_file.as_deref().ok_or(TlsError::MissingCert)?;
         let key_file = self.key_file.as_deref().ok_or(TlsError::MissingKey)?;
-        let chain = certificates(cert_file, "certificate")?;
-        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| TlsError::File {
-            what: "private key",
-            path: key_file.to_path_buf(),
-            error,
-        })?;
+        let (chain, key) = identity(cert_file, key_file)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -166,11 +179,7 @@ impl TlsOptions {
             (false, _) => builder.with_no_client_auth(),
             (true, None) => return Err(TlsError::VerifyWithoutCa),
             (true, Some(ca_file)) => {
-                let mut roots = RootCertStore::empty();
-                for cert in certificates(ca_file, "CA")? {
-                    roots.add(cert).map_err(|error| TlsError::Rustls { path: ca_file.to_path_buf(), error })?;
-                }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_file)?), provider)
                     .build()
                     .map_err(|e| TlsError::Verifier { path: ca_file.to_path_buf(), error: e.to_string() })?;
                 builder.with_client_cert_verifier(verifier)
@@ -178,6 +187,52 @@ impl TlsOptions {
         };
         builder.with_single_cert(chain, key).map_err(|error| TlsError::Rustls { path: cert_file.to_path_buf(), error })
     }
+
+    /// The dialling side's configuration (a leaf remote's `tls { … }`): the server's
+    /// certificate must chain to `ca_file`; `cert_file` and `key_file` are our certificate
+    /// for a server that verifies clients.
+    pub fn client_config(&self) -> Result<Loaded<ClientConfig>, TlsError> {
+        let ca_file = self.ca_file.as_deref().ok_or(TlsError::DialWithoutCa)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| TlsError::Rustls { path: ca_file.to_path_buf(), error })?
+            .with_root_certificates(roots(ca_file)?);
+        let config = match (self.cert_file.as_deref(), self.key_file.as_deref()) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert_file), Some(key_file)) => {
+                let (chain, key) = identity(cert_file, key_file)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|error| TlsError::Rustls { path: cert_file.to_path_buf(), error })?
+            }
+            _ => return Err(TlsError::HalfClientCert),
+        };
+        Ok(Loaded(Arc::new(config)))
+    }
+}
+
+/// A certificate chain and its private key.
+fn identity(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = certificates(cert_file, "certificate")?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| TlsError::File {
+        what: "private key",
+        path: key_file.to_path_buf(),
+        error,
+    })?;
+    Ok((chain, key))
+}
+
+/// The CAs of a PEM file, to verify a peer's certificate with.
+fn roots(ca_file: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca_file, "CA")? {
+        roots.add(cert).map_err(|error| TlsError::Rustls { path: ca_file.to_path_buf(), error })?;
+    }
+    Ok(roots)
 }
 
 /// Every certificate of a PEM file; at least one.
@@ -238,4 +293,20 @@ pub async fn accept(
 /// Go's `tlsRecordHeaderLooksLikeHTTP`, on what has arrived of the first five bytes.
 fn looks_like_http(head: &[u8]) -> bool {
     ["GET /", "HEAD ", "POST ", "PUT /", "OPTIO"].iter().any(|m| m.as_bytes().starts_with(head))
+}
+
+/// The client side of the handshake on `stream` (a leaf remote dialling a hub), within
+/// `timeout`; the server's certificate must name `host` (a DNS name or an IP address).
+pub async fn connect(
+    stream: TcpStream,
+    config: &Loaded<ClientConfig>,
+    host: &str,
+    timeout: Duration,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name {host:?}: {e}")))?;
+    let handshake = tokio_rustls::TlsConnector::from(config.0.clone()).connect(name, stream);
+    tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout"))?
 }

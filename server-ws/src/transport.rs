@@ -1,6 +1,7 @@
 //! The ways bytes reach a connection: a plain TCP stream, a TLS stream over TCP (the client
-//! port with `tls { … }`), or NATS carried inside WebSocket frames (what nats.ws and nats.js
-//! use in browsers). Above this module a connection does not know which one it has.
+//! port with `tls { … }`, a leaf link with TLS), or NATS carried inside WebSocket frames
+//! (what nats.ws and nats.js use in browsers, and a `ws://` leaf remote). Above this module a connection does not know
+//! which one it has.
 //!
 //! On WebSocket the reader answers pings and the peer's close itself, so both halves write to
 //! the socket; they share it behind one lock, which also records that a close frame went out
@@ -16,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsStream;
 use tracing::error;
 
 use crate::options::WebSocketOptions;
@@ -110,8 +111,14 @@ pub async fn open_tls(
     let stream = tls::accept(stream, config, opts.timeout, tls::Plaintext::Drop).await?;
     // the client's own certificate (first of its chain), for `verify_and_map`
     let peer_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+    let (r, w) = tls_halves(stream.into());
+    Ok((r, w, info_sent, peer_cert))
+}
+
+/// The halves of a TLS connection, either side of the handshake.
+pub fn tls_halves(stream: TlsStream<TcpStream>) -> (Reader, Writer) {
     let (r, w) = tokio::io::split(stream);
-    Ok((Reader::Tls(r), Writer::Tls(w), info_sent, peer_cert))
+    (Reader::Tls(r), Writer::Tls(w))
 }
 
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it
@@ -155,6 +162,21 @@ where
     tokio::time::timeout(ws.handshake_timeout, upgrade::accept(stream, peer, &policy))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?
+}
+
+/// The halves of a WebSocket we dialled and upgraded (a `ws://` / `wss://` leaf remote):
+/// the hub's frames are unmasked, and `first` is what arrived after its `101`.
+pub fn dialled_ws<S>(stream: S, first: Vec<u8>, peer: SocketAddr) -> (Reader, Writer)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    let up = upgrade::Upgraded { require_mask: false, forwarded: None };
+    let (mut reader, writer, _) = ws_halves(Box::new(r), Box::new(w), up, peer);
+    if let Reader::Ws(ws) = &mut reader {
+        ws.input.extend_from_slice(&first);
+    }
+    (reader, writer)
 }
 
 fn ws_halves(r: WsRead, w: WsWrite, up: upgrade::Upgraded, peer: SocketAddr) -> (Reader, Writer, SocketAddr) {

@@ -402,21 +402,32 @@ leafnodes {{ remotes: [ {{ url: "nats-leaf://down:pw@{HOST}:{leaf_port}" }} ], r
     top.stop()
 
 
+async def crosses_both_ways(top: Server, spoke: Server, up_payload: bytes = b"u") -> None:
+    """A message with headers from the spoke reaches a subscriber on the top server, and one
+    from the top a subscriber on the spoke."""
+    at_top, at_spoke = await nats_connect(top.url), await nats_connect(spoke.url)
+    try:
+        s_up, s_down = subject(), subject()
+        up, down = await at_top.subscribe(s_up), await at_spoke.subscribe(s_down)
+        await flows(at_spoke, s_up, up)
+        await flows(at_top, s_down, down)
+        await at_spoke.publish(s_up, up_payload, headers={"H": "v"})
+        await at_top.publish(s_down, b"d")
+        m = await up.next_msg(timeout=5)
+        assert (m.data, m.headers) == (up_payload, {"H": "v"})
+        assert (await down.next_msg(timeout=5)).data == b"d"
+    finally:
+        await at_top.close()
+        await at_spoke.close()
+
+
 async def test_nats_server_leaf_below(below):
     top, spoke = below
+    await crosses_both_ways(top, spoke)
     at_top = await nats_connect(top.url)
     at_spoke = await nats_connect(spoke.url)
     try:
-        s_up, s_down, svc = subject(), subject(), subject()
-        up = await at_top.subscribe(s_up)
-        down = await at_spoke.subscribe(s_down)
-        await flows(at_spoke, s_up, up)
-        await flows(at_top, s_down, down)
-        await at_spoke.publish(s_up, b"u", headers={"H": "v"})
-        await at_top.publish(s_down, b"d")
-        m = await up.next_msg(timeout=5)
-        assert (m.data, m.headers) == (b"u", {"H": "v"})
-        assert (await down.next_msg(timeout=5)).data == b"d"
+        svc = subject()
 
         async def echo(m):
             await m.respond(m.data.upper())

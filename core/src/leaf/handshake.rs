@@ -74,6 +74,13 @@ pub struct LeafConnect {
     pub pass: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
+    /// The user JWT of a `.creds` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<String>,
+    /// The hub's `INFO` nonce signed with the user's nkey (base64url), set per connection
+    /// with [`Solicitor::sign`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
     #[serde(default, skip_serializing_if = "is_false")]
@@ -141,6 +148,13 @@ pub fn check_connect(json: &[u8], our_cluster: Option<&str>) -> Result<LeafConne
     Ok(c)
 }
 
+/// Whether a dialled link upgrades to TLS after the hub's plaintext `INFO`: when we asked
+/// for TLS (`tls { … }` on the remote, a `tls://` URL) or the hub requires it, as
+/// nats-server decides.
+pub fn needs_tls(hub: &LeafInfo, asked: bool) -> bool {
+    asked || hub.tls_required
+}
+
 /// What the soliciting side does after an `INFO`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SolicitStep {
@@ -176,6 +190,18 @@ impl Solicitor {
 
     pub fn is_ready(&self) -> bool {
         self.state == SolicitState::Ready
+    }
+
+    /// With a user JWT in the `CONNECT`: the signature of this connection's nonce, made
+    /// by the host (which holds the seed) before it hands the hub's `INFO` to
+    /// [`Solicitor::on_info`].
+    pub fn sign(&mut self, sig: String) {
+        self.connect.sig = Some(sig);
+    }
+
+    /// Whether the `CONNECT` carries a user JWT, so the nonce must be signed.
+    pub fn needs_signature(&self) -> bool {
+        self.connect.jwt.is_some()
     }
 
     /// Whether the hub still owes its first `INFO` or the connect-info one; the host gives up

@@ -2,8 +2,8 @@
 //! the pure parts every host shares, so a server soliciting a hub and a server accepting a
 //! leaf decide the same things the same way.
 //!
-//! - `wire`: the incremental parser of what a leaf peer sends (`INFO`, `CONNECT`, `LS+`,
-//!   `LS-`, `LMSG`, leaf `HMSG`, `PING`/`PONG`, `-ERR`) and the encoders of the same.
+//! - `wire`: the encoders of `LS+`, `LS-` and `LMSG`; what a leaf peer sends is read by the
+//!   shared protocol parser in its leaf role ([`crate::proto::LeafRole`]).
 //! - `handshake`: the `INFO` and `CONNECT` bodies of the leaf port, the checks an accepting
 //!   side applies to a `CONNECT`, and the soliciting side's handshake steps
 //!   (`info_on_connect`).
@@ -11,11 +11,13 @@
 //!   weights) and what the peer announced to us.
 //! - `forward`: which interest is announced to which link, which messages cross, and the one
 //!   `LMSG` per peer with its queue list.
+//! - `creds`: reading a `.creds` file (user JWT and nkey seed) for a remote's `credentials`.
 //! - `remotes`: a remote's URLs (credentials in them), their rotation with the hub's gossiped
 //!   `leafnode_urls`, and the reconnect schedule (the link's [`crate::link::Backoff`]).
 //! - loop detection: every side subscribes a unique `$LDS.<random>` subject; seeing our own
 //!   come back means the link closes a loop ([`lds_subject`], [`is_own_loop`]).
 
+mod creds;
 mod forward;
 mod handshake;
 mod interest;
@@ -24,11 +26,13 @@ mod remotes;
 mod tests;
 mod wire;
 
+pub use crate::proto::{LeafMsg, LeafOp};
+pub use creds::{parse_creds, Creds, CredsError};
 pub use forward::{advertises, js_denied, Fanout, Origin};
-pub use handshake::{check_connect, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
+pub use handshake::{check_connect, needs_tls, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};
 pub use remotes::{Attempt, LeafUrl, Remotes, Scheme, UrlError, DEFAULT_LEAF_PORT};
-pub use wire::{write_interest, write_lmsg, LeafMsg, LeafOp, LeafParseError, LeafParser};
+pub use wire::{write_interest, write_lmsg};
 
 use alloc::string::String;
 

@@ -1,16 +1,22 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use crate::proto::{LeafOpParser, Limits, ParseError};
+use alloc::format;
 use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
+
+fn parser(max_control_line: usize, max_payload: usize) -> LeafOpParser {
+    LeafOpParser::new(Limits { max_control_line, max_payload })
+}
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
 fn parse_all(input: &[u8], split: usize) -> Vec<LeafOp> {
-    let mut p = LeafParser::new(4096, 1 << 20);
+    let mut p = parser(4096, 1 << 20);
     let mut ops = Vec::new();
     for chunk in input.chunks(split) {
         p.extend(chunk);
@@ -56,16 +62,16 @@ fn bad_input_is_an_error_not_a_panic() {
         b"BOGUS\r\n",
         b"LMSG a + r 1\r\n",
     ] {
-        let mut p = LeafParser::new(4096, 1024);
+        let mut p = parser(4096, 1024);
         p.extend(bad);
         assert!(p.poll_op().is_err(), "{:?}", core::str::from_utf8(bad));
     }
-    let mut p = LeafParser::new(4096, 4);
+    let mut p = parser(4096, 4);
     p.extend(b"LMSG a 5\r\nhello\r\n");
-    assert_eq!(p.poll_op(), Err(LeafParseError::PayloadTooLarge));
-    let mut p = LeafParser::new(8, 1024);
+    assert_eq!(p.poll_op(), Err(ParseError::MaxPayload));
+    let mut p = parser(8, 1024);
     p.extend(b"LS+ a.very.long.subject");
-    assert_eq!(p.poll_op(), Err(LeafParseError::ControlLineTooLong));
+    assert_eq!(p.poll_op(), Err(ParseError::MaxControlLine));
 }
 
 #[test]
@@ -241,4 +247,24 @@ fn jetstream_api_never_crosses() {
     for s in [">", "$JS.>", "$JS.ACK.s.c.1", "orders.new", "$JSC.x"] {
         assert!(!js_denied(s.as_bytes()), "{s}");
     }
+}
+
+#[test]
+fn a_message_for_many_queue_groups_and_any_case() {
+    let ops = parse_all(b"lmsg s | a b c d e f g h i j 1\r\nx\r\nls+ s q 7\r\n", 3);
+    let LeafOp::Msg(m) = &ops[0] else { panic!() };
+    assert_eq!(m.queues.len(), 10);
+    assert_eq!(ops[1], LeafOp::Sub { subject: b("s"), queue: Some((b("q"), 7)) });
+}
+
+#[test]
+fn creds_files_are_read_by_block_order() {
+    let text = "-----BEGIN NATS USER JWT-----\neyJ0.abc.def\n------END NATS USER JWT------\n\n\
+************************* IMPORTANT *************************\nNKEY Seed printed below\n\n\
+-----BEGIN USER NKEY SEED-----\nSUAB\n------END USER NKEY SEED------\n\n*************\n";
+    let c = parse_creds(text).unwrap();
+    assert_eq!((c.jwt.as_str(), c.seed.as_str()), ("eyJ0.abc.def", "SUAB"));
+    assert!(!format!("{c:?}").contains("SUAB"));
+    assert_eq!(parse_creds("-----BEGIN NATS USER JWT-----\nabc\n------END------\n"), Err(CredsError::NoSeed));
+    assert_eq!(parse_creds("nothing here"), Err(CredsError::NoJwt));
 }

@@ -189,29 +189,29 @@ impl Args {
         }
         a
     }
-    fn get(&self, line: &Bytes, i: usize) -> Bytes {
+    pub(super) fn get(&self, line: &Bytes, i: usize) -> Bytes {
         let (s, e) = self.ranges[i];
         line.slice(s..e)
     }
-    fn raw<'a>(&self, line: &'a [u8], i: usize) -> &'a [u8] {
+    pub(super) fn raw<'a>(&self, line: &'a [u8], i: usize) -> &'a [u8] {
         let (s, e) = self.ranges[i];
         &line[s..e]
     }
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         if self.too_many {
             usize::MAX
         } else {
             self.len
         }
     }
-    fn rest(&self, line: &Bytes) -> Bytes {
+    pub(super) fn rest(&self, line: &Bytes) -> Bytes {
         line.slice(self.rest.0..self.rest.1)
     }
 }
 
 /// A size as nats-server reads it: one to nine digits, nothing else (so no sign and no
 /// overflow; ten digits are refused as malformed, not as over the payload limit).
-fn parse_size(b: &[u8]) -> Option<usize> {
+pub(super) fn parse_size(b: &[u8]) -> Option<usize> {
     if b.is_empty() || b.len() > 9 {
         return None;
     }
@@ -233,22 +233,35 @@ fn sized(
         return Err((ParseError::BadArguments, "Parse Error"));
     }
     let reply = (n == fixed + sizes + 1).then(|| args.get(line, fixed));
-    let header_len = if with_headers {
-        let h = parse_size(args.raw(line, n - 2)).ok_or((ParseError::BadArguments, "Bad or Missing Header Size"))?;
-        let total = parse_size(args.raw(line, n - 1)).ok_or((ParseError::BadArguments, "Bad or Missing Total Size"))?;
-        if h > total {
-            return Err((ParseError::BadArguments, "Header Size larger then TotalSize"));
+    let header = with_headers.then(|| args.raw(line, n - 2));
+    let (header_len, total) = message_sizes(header, args.raw(line, n - 1), limits)?;
+    Ok((reply, header_len, total))
+}
+
+/// Reads a message's header size (for the `H` verbs) and total size, checking them against
+/// each other and the payload limit. Every verb that announces a message reads them so.
+pub(super) fn message_sizes(
+    header: Option<&[u8]>,
+    total: &[u8],
+    limits: &Limits,
+) -> Result<(Option<usize>, usize), Refusal> {
+    let header_len = match header {
+        Some(h) => {
+            let h = parse_size(h).ok_or((ParseError::BadArguments, "Bad or Missing Header Size"))?;
+            let total = parse_size(total).ok_or((ParseError::BadArguments, "Bad or Missing Total Size"))?;
+            if h > total {
+                return Err((ParseError::BadArguments, "Header Size larger then TotalSize"));
+            }
+            // a zero-length header block is delivered as a plain message
+            (h > 0).then_some(h)
         }
-        // a zero-length header block is delivered as a plain message
-        (h > 0).then_some(h)
-    } else {
-        None
+        None => None,
     };
-    let total = parse_size(args.raw(line, n - 1)).ok_or((ParseError::BadArguments, "Bad or Missing Size"))?;
+    let total = parse_size(total).ok_or((ParseError::BadArguments, "Bad or Missing Size"))?;
     if total > limits.max_payload {
         return Err((ParseError::MaxPayload, "maximum payload exceeded"));
     }
-    Ok((reply, header_len, total))
+    Ok((header_len, total))
 }
 
 /// The verbs a client may send; [`ClientRole::parse_line`] indexes this table.

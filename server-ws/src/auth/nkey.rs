@@ -40,6 +40,19 @@ pub fn verify_signature(key: &str, sig: &str, nonce: &str) -> bool {
     public.verify(nonce.as_bytes(), &sig).is_ok()
 }
 
+/// Whether `seed` is a user's nkey seed (`SU…`), as a `.creds` file holds.
+pub fn is_user_seed(seed: &str) -> bool {
+    KeyPair::from_seed(seed).is_ok_and(|k| k.key_pair_type() == KeyPairType::User)
+}
+
+/// The signature a client (or a leaf dialling a hub) sends for `nonce`: Ed25519 by the nkey
+/// `seed`, base64url without padding, the form [`verify_signature`] reads first.
+pub fn sign_nonce(seed: &str, nonce: &str) -> Option<String> {
+    let key = KeyPair::from_seed(seed).ok()?;
+    let sig = key.sign(nonce.as_bytes()).ok()?;
+    Some(data_encoding::BASE64URL_NOPAD.encode(&sig))
+}
+
 /// One configured nkey user: its public key, compiled permissions and account (`None`: `$G`).
 pub(super) type NkeyEntry = (String, Option<Arc<Permissions>>, Option<String>);
 

@@ -179,7 +179,7 @@ fn apply_top(e: &Entry, opts: &mut Options, store_dir_set: &mut bool) -> Result<
         "websocket" | "ws" => websocket(e, opts)?,
         "jetstream" => jetstream(e, opts, store_dir_set)?,
         "leafnodes" => leafnodes::leafnodes(e, opts)?,
-        "tls" => opts.tls = tls::tls(e, true)?,
+        "tls" => opts.tls = tls::tls(e, true, "tls")?,
         "store_dir" | "storedir" => store_dir(e, opts, store_dir_set)?,
         "no_auth_user" => opts.authorization.no_auth_user = Some(string(e)?.to_string()),
         // Read by the command line (see the doc comment of `apply`); only checked here.

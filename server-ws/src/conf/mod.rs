@@ -216,7 +216,7 @@ mod tests {
             ("accounts { A: { mappings: { a: b } } }\n", "mappings", "server.conf:1:17"),
             ("jetstream { limits { max_ack_pending: 10 } }\n", "limits", "server.conf:1:13"),
             ("jetstream {\n max_request_batch: 5\n}\n", "max_request_batch", "server.conf:2:2"),
-            ("leafnodes { tls { } }\n", "tls", "server.conf:1:13"),
+            ("leafnodes { tls { pinned_certs: [] } }\n", "pinned_certs", "server.conf:1:19"),
             ("gateway { name: x }\n", "gateway", "server.conf:1:1"),
             ("websocket { tls { verify_and_map: true } }\n", "verify_and_map", "server.conf:1:19"),
             ("websocket { no_tls: true, jwt_cookie: jwt }\n", "jwt_cookie", "server.conf:1:27"),

@@ -1,14 +1,16 @@
-//! The leaf port: leaves (nats-server or edgebus) that dial us.
+//! The leaf port: leaves (nats-server or edgebus) that dial us. With `tls { … }` the `INFO`
+//! goes out in plaintext and the leaf upgrades (or, with `handshake_first`, the handshake
+//! comes first), as on the client port and in nats-server.
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use super::conn::{self, Role};
+use super::conn::{self, Greeting, Role};
 use crate::options::Options;
 use crate::server::Shared;
-use crate::transport::{Reader, Writer};
+use crate::transport::{self, Reader, Writer};
 
 /// Binds the leaf port when `leafnodes { port }` asks for one.
 pub async fn bind(opts: &Options) -> std::io::Result<Option<TcpListener>> {
@@ -33,11 +35,31 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let (r, w) = stream.into_split();
                 let shared = shared.clone();
                 let account = account.clone();
                 tokio::spawn(async move {
-                    let ended = conn::run(shared, Reader::Tcp(r), Writer::Tcp(w), peer, Role::Accept, account).await;
+                    let mut greeting = Greeting::new(&shared);
+                    let tls = &shared.opts.leafnodes.tls;
+                    let (r, w) = match &tls.loaded {
+                        Some(config) => {
+                            let info = greeting.info(&shared);
+                            match transport::open_tls(stream, tls, config, &info).await {
+                                Ok((r, w, sent, _)) => {
+                                    greeting.sent = sent;
+                                    (r, w)
+                                }
+                                Err(e) => {
+                                    warn!(%peer, "leafnode TLS handshake error: {e}");
+                                    return;
+                                }
+                            }
+                        }
+                        None => {
+                            let (r, w) = stream.into_split();
+                            (Reader::Tcp(r), Writer::Tcp(w))
+                        }
+                    };
+                    let ended = conn::run(shared, r, w, peer, Role::Accept(greeting), account).await;
                     if !ended.ready {
                         warn!(%peer, "leafnode connection refused: {}", ended.reason);
                     }

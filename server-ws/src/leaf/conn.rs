@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::{
-    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, LeafParser, Remote, RemoteChange, Remotes,
-    SolicitStep, Solicitor,
+    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, Remote, RemoteChange, Remotes, SolicitStep,
+    Solicitor,
 };
-use edgebus_core::proto::{write_connect, write_info, PONG};
+use edgebus_core::proto::{write_connect, write_info, LeafOpParser, Limits, PONG};
 use tracing::{debug, info, warn};
 
 use super::link::{LeafLink, PeerMeta};
@@ -26,14 +26,73 @@ use crate::transport::{Kind, Reader, Writer};
 
 /// How long a peer has to finish the handshake (nats-server's "Stale Leaf Node Connection"
 /// for a hub that owes its connect-info `INFO`).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which side of the link we are.
 pub(crate) enum Role<'a> {
-    /// We dialled; `remotes` learns the hub's gossiped URLs.
-    Solicit { solicitor: Box<Solicitor>, remotes: &'a mut Remotes },
+    /// We dialled; `remotes` learns the hub's gossiped URLs. `opening` is the hub's first
+    /// `INFO` and what followed it, when they were read before the connection started (to
+    /// learn whether the hub requires TLS).
+    /// `seed` signs the hub's nonce when the `CONNECT` carries a user JWT.
+    Solicit {
+        solicitor: Box<Solicitor>,
+        remotes: &'a mut Remotes,
+        opening: Option<(Bytes, BytesMut)>,
+        seed: Option<String>,
+    },
     /// The peer dialled our leaf port.
-    Accept,
+    Accept(Greeting),
+}
+
+/// The accepting side's first words on one connection, made before the connection starts
+/// because with TLS the `INFO` goes out in plaintext before the handshake.
+pub(crate) struct Greeting {
+    pub id: u64,
+    pub nonce: String,
+    /// The `INFO` line went out already.
+    pub sent: bool,
+}
+
+impl Greeting {
+    pub(crate) fn new(shared: &Shared) -> Greeting {
+        let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+        Greeting { id, nonce: crate::auth::nkey::new_nonce(), sent: false }
+    }
+
+    /// The leaf port's `INFO` line for this connection.
+    pub(crate) fn info(&self, shared: &Shared) -> BytesMut {
+        let port = shared.leaf_addr.lock().map_or(0, |a| a.port());
+        let host = shared.leaf_addr.lock().map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string());
+        let leaf = &shared.opts.leafnodes;
+        let info = LeafInfo {
+            server_id: shared.server_id.clone(),
+            server_name: shared.server_name.clone(),
+            version: edgebus_core::NATS_VERSION.into(),
+            proto: 1,
+            host: host.clone(),
+            port,
+            headers: true,
+            auth_required: leaf.user.is_some() || leaf.token.is_some(),
+            tls_required: leaf.tls.enabled,
+            max_payload: shared.opts.max_payload.into(),
+            client_id: self.id,
+            nonce: self.nonce.clone(),
+            compression: Some("off".into()),
+            leafnode_urls: Some(vec![format!("{host}:{port}")]),
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
+        out
+    }
+}
+
+/// The parser of a leaf connection, with the server's limits.
+pub(crate) fn parser(shared: &Shared) -> LeafOpParser {
+    LeafOpParser::new(Limits {
+        max_control_line: usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
+        max_payload: usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
+    })
 }
 
 /// How a link ended.
@@ -48,14 +107,13 @@ struct Conn<'a> {
     client: Arc<Client>,
     account: Arc<Account>,
     role: Role<'a>,
-    parser: LeafParser,
+    parser: LeafOpParser,
     router: Router,
     link: Option<Arc<LeafLink>>,
     remote: Remote,
     subs: HashMap<(Bytes, Option<Bytes>), SubRef>,
     lds: String,
     peer: PeerMeta,
-    nonce: String,
 }
 
 /// Runs one leaf connection until it ends.
@@ -67,16 +125,22 @@ pub(crate) async fn run(
     role: Role<'_>,
     account: Arc<Account>,
 ) -> Ended {
-    let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    let (id, owed_info) = match &role {
+        Role::Accept(g) => (g.id, (!g.sent).then(|| g.info(&shared))),
+        Role::Solicit { .. } => (shared.next_cid.fetch_add(1, Ordering::Relaxed), None),
+    };
     let client = Arc::new(Client::new(id, Kind::Tcp, addr));
     let _ = client.leaf.set(matches!(role, Role::Solicit { .. }));
-    let nonce = if matches!(role, Role::Accept) { crate::auth::nkey::new_nonce() } else { String::new() };
+    let mut parser = parser(&shared);
+    let mut first = None;
+    let mut role = role;
+    if let Role::Solicit { opening: Some((info, rest)), .. } = &mut role {
+        parser.extend(rest);
+        first = Some(LeafOp::Info(info.clone()));
+    }
     let mut conn = Conn {
         router: Router::new(&shared, account.clone()),
-        parser: LeafParser::new(
-            usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
-            usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
-        ),
+        parser,
         shared: shared.clone(),
         client: client.clone(),
         account,
@@ -86,15 +150,14 @@ pub(crate) async fn run(
         subs: HashMap::new(),
         lds: lds_subject(&mut fastrand::Rng::new()),
         peer: PeerMeta::default(),
-        nonce,
     };
-    if matches!(conn.role, Role::Accept) {
-        conn.send_info();
+    if let Some(info) = owed_info {
+        conn.client.push(&info);
     }
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     let mut reason = String::new();
     {
-        let read = conn.read_loop(&mut reader, &mut reason);
+        let read = conn.read_loop(&mut reader, &mut reason, first);
         let ping = async {
             // keepalive starts once the link is up
             while !client.connected.load(Ordering::Relaxed) {
@@ -115,32 +178,13 @@ pub(crate) async fn run(
 }
 
 impl Conn<'_> {
-    fn send_info(&mut self) {
-        let port = self.shared.leaf_addr.lock().map_or(0, |a| a.port());
-        let host = self.shared.leaf_addr.lock().map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string());
-        let leaf = &self.shared.opts.leafnodes;
-        let info = LeafInfo {
-            server_id: self.shared.server_id.clone(),
-            server_name: self.shared.server_name.clone(),
-            version: edgebus_core::NATS_VERSION.into(),
-            proto: 1,
-            host: host.clone(),
-            port,
-            headers: true,
-            auth_required: leaf.user.is_some() || leaf.token.is_some(),
-            max_payload: self.shared.opts.max_payload.into(),
-            client_id: self.client.id,
-            nonce: self.nonce.clone(),
-            compression: Some("off".into()),
-            leafnode_urls: Some(vec![format!("{host}:{port}")]),
-            ..Default::default()
-        };
-        let mut out = BytesMut::new();
-        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
-        self.client.push(&out);
-    }
-
-    async fn read_loop(&mut self, reader: &mut Reader, reason: &mut String) {
+    async fn read_loop(&mut self, reader: &mut Reader, reason: &mut String, first: Option<LeafOp>) {
+        if let Some(op) = first {
+            if let Err(why) = self.handle(op) {
+                *reason = why;
+                return;
+            }
+        }
         let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
         loop {
             let read = if self.link.is_none() {
@@ -176,7 +220,8 @@ impl Conn<'_> {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        *reason = format!("parse error: {e:?}");
+                        *reason =
+                            self.parser.error_report().map_or_else(|| format!("parse error: {e:?}"), str::to_string);
                         self.close_with("Unknown Protocol Operation");
                         return;
                     }
@@ -272,7 +317,7 @@ impl Conn<'_> {
     }
 
     fn on_info(&mut self, json: &[u8]) -> Result<(), String> {
-        let Role::Solicit { solicitor, remotes } = &mut self.role else {
+        let Role::Solicit { solicitor, remotes, seed, .. } = &mut self.role else {
             // an accepted leaf's INFO (compression negotiation, which we never do): ignore
             return Ok(());
         };
@@ -288,6 +333,12 @@ impl Conn<'_> {
                 server_id: info.server_id.clone(),
                 remote_account: self.account.name.clone(),
             };
+        }
+        if solicitor.needs_signature() && !solicitor.is_ready() {
+            let Some(sig) = crate::auth::nkey::sign_nonce(seed.as_deref().unwrap_or_default(), &info.nonce) else {
+                return self.refuse("cannot sign the hub's nonce with the credentials' seed");
+            };
+            solicitor.sign(sig);
         }
         match solicitor.on_info(&info) {
             Ok(SolicitStep::Connect { json, ready }) => {
@@ -306,7 +357,7 @@ impl Conn<'_> {
     }
 
     fn on_connect(&mut self, json: &[u8]) -> Result<(), String> {
-        if !matches!(self.role, Role::Accept) || self.link.is_some() {
+        if !matches!(self.role, Role::Accept(_)) || self.link.is_some() {
             return Ok(());
         }
         let c = match check_connect(json, None) {

@@ -1,6 +1,12 @@
 //! `leafnodes { … }`: the remotes this server dials and the leaf port it accepts on.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use edgebus_core::leaf::{parse_creds, Creds};
+use rustls::ClientConfig;
+
+use crate::tls::{Loaded, TlsOptions};
 
 /// The `leafnodes` block.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,6 +25,9 @@ pub struct LeafOptions {
     pub remotes: Vec<RemoteOptions>,
     /// Wait before dialling again after a round of failures (`reconnect`, default 1 s).
     pub reconnect: Option<Duration>,
+    /// `tls { … }` of the leaf port: leaves must upgrade after our `INFO` (or start with the
+    /// handshake, with `handshake_first`).
+    pub tls: TlsOptions,
 }
 
 /// One entry of `remotes`.
@@ -31,6 +40,38 @@ pub struct RemoteOptions {
     pub token: Option<String>,
     /// The local account the link lives in (`account`, default `$G`).
     pub account: Option<String>,
+    /// `tls { … }`, or a `tls://` URL: the link is TLS whatever the hub's `INFO` says.
+    pub tls: Option<TlsOptions>,
+    /// The client configuration built from `tls` by [`LeafOptions::load`].
+    pub connector: Option<Loaded<ClientConfig>>,
+    /// `credentials`: a `.creds` file (user JWT and nkey seed).
+    pub credentials: Option<PathBuf>,
+    /// What [`LeafOptions::load`] read from `credentials`.
+    pub creds: Option<Creds>,
+}
+
+impl LeafOptions {
+    /// Reads the TLS files of the leaf port and the TLS and credentials files of every
+    /// remote, once, so a setting that cannot be honoured stops the start naming it.
+    pub fn load(&mut self) -> Result<(), String> {
+        self.tls.load().map_err(|e| format!("leafnodes: {e}"))?;
+        for (i, r) in self.remotes.iter_mut().enumerate() {
+            if let (Some(t), None) = (&r.tls, &r.connector) {
+                let loaded = t.client_config().map_err(|e| format!("leafnodes remote {}: {e}", i + 1))?;
+                r.connector = Some(loaded);
+            }
+            if let (Some(path), None) = (&r.credentials, &r.creds) {
+                let bad = |why: String| format!("leafnodes remote {}: credentials {}: {why}", i + 1, path.display());
+                let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+                let creds = parse_creds(&text).map_err(|e| bad(e.to_string()))?;
+                if !crate::auth::nkey::is_user_seed(&creds.seed) {
+                    return Err(bad("the seed is not a user nkey seed".into()));
+                }
+                r.creds = Some(creds);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// nats-server's default wait between reconnect rounds.

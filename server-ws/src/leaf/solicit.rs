@@ -1,18 +1,27 @@
 //! Dialling one remote: its URLs and the hub's gossiped ones in turn (the core's
 //! [`Remotes`]), a link per connection, and the core's backoff between rounds that reached
 //! nobody. Interest is announced afresh on every connection.
+//!
+//! TLS as nats-server dials it: with `handshake_first` the handshake comes first; otherwise
+//! the hub's plaintext `INFO` is read, and the link upgrades when the remote asks for TLS
+//! (`tls { … }`, a `tls://` URL) or the hub requires it. A `ws://` / `wss://` URL dials the
+//! hub's WebSocket port (TLS first for `wss://`) and upgrades at `/leafnode`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgebus_core::leaf::{Attempt, LeafConnect, LeafUrl, Remotes, Solicitor};
+use bytes::{Bytes, BytesMut};
+use edgebus_core::leaf::{needs_tls, Attempt, LeafConnect, LeafInfo, LeafOp, LeafUrl, Remotes, Scheme, Solicitor};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
 use super::conn::{self, Role};
-use super::options::{DEFAULT_RECONNECT, MAX_RECONNECT};
+use super::options::{RemoteOptions, DEFAULT_RECONNECT, MAX_RECONNECT};
 use crate::server::Shared;
-use crate::transport::{Reader, Writer};
+use crate::tls;
+use crate::transport::{self, Reader, Writer};
+use crate::ws;
 
 /// How long one dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -53,7 +62,13 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
         };
         let _ = stream.set_nodelay(true);
         let addr = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-        let (r, w) = stream.into_split();
+        let (r, w, opening) = match open(&shared, stream, &url, &remote).await {
+            Ok(opened) => opened,
+            Err(why) => {
+                warn!("leafnode connection to {target} failed: {why}");
+                continue;
+            }
+        };
         // credentials in the URL win over the remote's fields, as in nats-server
         let (user, pass, token) = match (&url.user, &url.pass) {
             (Some(u), Some(p)) => (Some(u.clone()), Some(p.clone()), None),
@@ -72,12 +87,14 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
             user,
             pass,
             auth_token: token,
+            jwt: remote.creds.as_ref().map(|c| c.jwt.clone()),
             remote_account: account.name.clone(),
             protocol: 1,
             ..Default::default()
         };
-        let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes };
-        let ended = conn::run(shared.clone(), Reader::Tcp(r), Writer::Tcp(w), addr, role, account.clone()).await;
+        let seed = remote.creds.as_ref().map(|c| c.seed.clone());
+        let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes, opening, seed };
+        let ended = conn::run(shared.clone(), r, w, addr, role, account.clone()).await;
         if ended.ready {
             remotes.connected();
             warn!("leafnode connection to {target} closed: {}", ended.reason);
@@ -85,4 +102,83 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
             warn!("leafnode connection to {target} failed: {}", ended.reason);
         }
     }
+}
+
+/// The hub's first `INFO` (its JSON) and whatever followed it.
+type Opening = Option<(Bytes, BytesMut)>;
+
+/// Opens a dialled connection: TLS first, or the hub's plaintext `INFO` then TLS when either
+/// side asks for it, or plain TCP.
+async fn open(
+    shared: &Shared,
+    mut stream: TcpStream,
+    url: &LeafUrl,
+    remote: &RemoteOptions,
+) -> Result<(Reader, Writer, Opening), String> {
+    let tls = remote.tls.as_ref().zip(remote.connector.as_ref());
+    if matches!(url.scheme, Scheme::Ws | Scheme::Wss) {
+        // TLS (wss) comes before the upgrade; the hub's INFO then comes in a frame
+        let host = format!("{}:{}", url.host, url.port);
+        let peer = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        let upgrade_error = |e: std::io::Error| format!("websocket upgrade: {e}");
+        let (r, w) = match tls {
+            Some((t, config)) => {
+                let mut s = tls::connect(stream, config, &url.host, t.timeout)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                let first = ws::dial::leaf_upgrade(&mut s, &host).await.map_err(upgrade_error)?;
+                transport::dialled_ws(s, first, peer)
+            }
+            None => {
+                let first = ws::dial::leaf_upgrade(&mut stream, &host).await.map_err(upgrade_error)?;
+                transport::dialled_ws(stream, first, peer)
+            }
+        };
+        return Ok((r, w, None));
+    }
+    if let Some((t, config)) = tls.filter(|(t, _)| t.handshake_first) {
+        let s = tls::connect(stream, config, &url.host, t.timeout).await.map_err(|e| format!("TLS handshake: {e}"))?;
+        let (r, w) = transport::tls_halves(s.into());
+        return Ok((r, w, None));
+    }
+    let (info, rest) = first_info(shared, &mut stream).await?;
+    let hub: LeafInfo = serde_json::from_slice(&info).map_err(|_| "Invalid Leafnode INFO".to_string())?;
+    if !needs_tls(&hub, tls.is_some()) {
+        let (r, w) = stream.into_split();
+        return Ok((Reader::Tcp(r), Writer::Tcp(w), Some((info, rest))));
+    }
+    let Some((t, config)) = tls else {
+        return Err("the hub requires TLS: the remote needs tls { ca_file } to verify it".into());
+    };
+    if !rest.is_empty() {
+        return Err("the hub sent plaintext after its INFO where the TLS handshake belongs".into());
+    }
+    let s = tls::connect(stream, config, &url.host, t.timeout).await.map_err(|e| format!("TLS handshake: {e}"))?;
+    let (r, w) = transport::tls_halves(s.into());
+    Ok((r, w, Some((info, BytesMut::new()))))
+}
+
+/// Reads the hub's first operation, which must be its `INFO`, within the handshake time.
+async fn first_info(shared: &Shared, stream: &mut TcpStream) -> Result<(Bytes, BytesMut), String> {
+    let mut parser = conn::parser(shared);
+    let read = async {
+        loop {
+            match parser.poll_op() {
+                Ok(Some(LeafOp::Info(json))) => return Ok(json),
+                Ok(Some(_)) => return Err("the hub did not start with INFO".to_string()),
+                Ok(None) => {}
+                Err(e) => return Err(format!("parse error: {e:?}")),
+            }
+            match stream.read_buf(parser.buffer_mut()).await {
+                Ok(0) => return Err("closed before INFO".into()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let info = tokio::time::timeout(conn::HANDSHAKE_TIMEOUT, read)
+        .await
+        .map_err(|_| "Stale Leaf Node Connection - Closing".to_string())??;
+    let rest = parser.buffer_mut().split();
+    Ok((info, rest))
 }

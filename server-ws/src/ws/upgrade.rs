@@ -160,7 +160,8 @@ fn is_base64_of_16_bytes(key: &[u8]) -> bool {
     key.len() == 24 && key.ends_with(b"==") && key[..22].iter().all(|b| ALPHABET.contains(b))
 }
 
-fn accept_key(key: &[u8]) -> String {
+/// `Sec-WebSocket-Accept` for a key (RFC 6455: SHA-1 of the key and the GUID, base64).
+pub(crate) fn accept_key(key: &[u8]) -> String {
     let digest = Sha1::new().chain_update(key).chain_update(GUID).finalize();
     let mut out = String::with_capacity(28);
     for chunk in digest.chunks(3) {

@@ -203,7 +203,7 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 let d = duration(we, &mut opts.warnings)?;
                 opts.websocket.handshake_timeout = if d.is_zero() { options::WS_HANDSHAKE_TIMEOUT } else { d };
             }
-            "tls" => opts.websocket.tls = super::tls::tls(we, false)?,
+            "tls" => opts.websocket.tls = super::tls::tls(we, false, "websocket tls")?,
             "same_origin" => opts.websocket.same_origin = boolean(we)?,
             "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
                 opts.websocket.allowed_origins = allowed_origins(we)?

@@ -1,9 +1,12 @@
-//! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`), the
-//! remotes edgebus dials (`remotes: [ { url | urls, user, password, token, account } ]`) and
-//! `reconnect`. It fails closed like the rest of the configuration: what a remote or the
-//! port would need and edgebus cannot do (TLS to or on the leaf port, credentials files
-//! (nonce signing), WebSocket remotes, compression other than off, deny lists, hub mode)
-//! stops the start naming the key, since a link without it would be less than was asked for.
+//! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`, `tls`),
+//! the remotes edgebus dials (`remotes: [ { url | urls, user, password, token, credentials,
+//! tls, account } ]`) and `reconnect`. It fails closed like the rest of the configuration:
+//! what a remote or the port would need and edgebus cannot do (WebSocket compression, a bare
+//! `nkey`/`seed`, compression other than off, deny lists, hub mode) stops the start naming
+//! the key, since a link without it would be less than was asked for. TLS is honoured both
+//! ways (`tls { … }` on the port and on a remote, `tls://` URLs), and a remote's
+//! `credentials` (a `.creds` file: user JWT, nonce signed with its seed), and `ws://` /
+//! `wss://` remotes.
 
 use edgebus_core::leaf::{LeafUrl, Scheme};
 
@@ -13,14 +16,13 @@ use super::values::*;
 use super::{refused, unknown, unsupported};
 use crate::leaf::options::{LeafOptions, RemoteOptions};
 use crate::options::Options;
+use crate::tls::TlsOptions;
 
 /// Keys of `leafnodes` (and of a remote) that are harmless to ignore.
 const UNSUPPORTED: &[&str] = &["advertise", "no_advertise", "first_info_timeout", "dont_randomize", "name"];
 
 /// Keys that ask for security or isolation edgebus does not give a leaf link.
 const REFUSED: &[&str] = &[
-    "tls",
-    "credentials",
     "nkey",
     "seed",
     "jwt",
@@ -51,6 +53,7 @@ pub(super) fn leafnodes(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
                 leaf.port = port;
             }
             "authorization" => authorization(le, &mut leaf, opts)?,
+            "tls" => leaf.tls = super::tls::tls(le, false, "leafnodes tls")?,
             "remotes" => {
                 let ValueKind::Array(items) = &le.value.kind else {
                     return Err(type_error(le, "an array of remotes"));
@@ -134,6 +137,8 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
             "token" => r.token = Some(string(re)?.to_string()),
             "account" | "local" => r.account = Some(string(re)?.to_string()),
             "compression" => compression(re)?,
+            "tls" => r.tls = Some(super::tls::tls(re, false, "a leafnodes remote's tls")?),
+            "credentials" => r.credentials = Some(string(re)?.into()),
             k if REFUSED.contains(&k) => return Err(refused(re, "a leafnodes remote")),
             k if UNSUPPORTED.contains(&k) => unsupported(re, "a leafnodes remote", opts),
             _ => unknown(re, "a leafnodes remote", opts),
@@ -141,6 +146,11 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
     }
     if r.urls.is_empty() {
         return Err(invalid(e, "a leafnodes remote needs url or urls"));
+    }
+    // a `tls://` or `wss://` URL asks for TLS as a `tls` block does (and needs its `ca_file`)
+    let tls_url = r.urls.iter().any(|u| LeafUrl::parse(u).is_ok_and(|u| matches!(u.scheme, Scheme::Tls | Scheme::Wss)));
+    if tls_url && r.tls.is_none() {
+        r.tls = Some(TlsOptions { enabled: true, ..TlsOptions::default() });
     }
     Ok(r)
 }
@@ -158,20 +168,10 @@ pub(super) fn validate(opts: &Options) -> Result<(), ConfError> {
     Ok(())
 }
 
-/// A remote URL: plain ones only, since edgebus has no TLS or WebSocket client for leaf links
-/// yet (a `tls://` remote ignored would send credentials in the clear).
+/// A remote URL: plain, TLS, or WebSocket (`ws://`, `wss://`).
 fn url(e: &Entry, text: &str) -> Result<String, ConfError> {
-    let u = LeafUrl::parse(text).map_err(|err| invalid(e, format!("{text:?}: {err}")))?;
-    match u.scheme {
-        Scheme::Plain => Ok(text.to_string()),
-        Scheme::Tls => {
-            Err(invalid(e, format!("{text:?}: TLS leaf remotes are not supported by edgebus yet: refusing to start")))
-        }
-        Scheme::Ws | Scheme::Wss => Err(invalid(
-            e,
-            format!("{text:?}: WebSocket leaf remotes are not supported by edgebus yet: refusing to start"),
-        )),
-    }
+    LeafUrl::parse(text).map_err(|err| invalid(e, format!("{text:?}: {err}")))?;
+    Ok(text.to_string())
 }
 
 #[cfg(test)]
@@ -206,11 +206,10 @@ mod tests {
     #[test]
     fn what_cannot_be_honoured_refuses_to_start() {
         for (src, needle) in [
-            ("leafnodes { remotes: [ { url: \"tls://h:1\" } ] }", "TLS leaf remotes"),
-            ("leafnodes { remotes: [ { url: \"wss://h:1\" } ] }", "WebSocket leaf remotes"),
-            ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { } } ] }", "tls"),
-            ("leafnodes { remotes: [ { url: \"nats://h:1\", credentials: \"/x.creds\" } ] }", "credentials"),
-            ("leafnodes { port: 1, tls { } }", "tls"),
+            ("leafnodes { remotes: [ { url: \"ws://h:1\", ws_compression: true } ] }", "ws_compression"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { insecure: true } } ] }", "insecure"),
+            ("leafnodes { tls { verify_and_map: true } }", "verify_and_map"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "seed"),
             ("leafnodes { compression: s2_auto }", "never compressed"),
             ("leafnodes { remotes: [ { user: a } ] }", "needs url"),
             ("leafnodes { remotes: [ { url: \"ftp://h\" } ] }", "scheme"),

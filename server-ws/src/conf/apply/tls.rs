@@ -36,8 +36,9 @@ const REFUSED_TLS: &[&str] = &[
 
 /// Applies `tls { … }`: TLS on, with the block's files and settings (a second block
 /// replaces the first, as the last value of a key wins). `verify_and_map` is honoured on
-/// the client port only (`map_users`); the WebSocket port refuses it.
-pub(super) fn tls(e: &Entry, map_users: bool) -> Result<TlsOptions, ConfError> {
+/// the client port only (`map_users`); elsewhere (`block`: the WebSocket port, the leaf
+/// port, a leaf remote) it is refused.
+pub(super) fn tls(e: &Entry, map_users: bool, block: &str) -> Result<TlsOptions, ConfError> {
     let mut t = TlsOptions { enabled: true, ..TlsOptions::default() };
     for te in map(e)? {
         match te.key.to_ascii_lowercase().as_str() {
@@ -50,7 +51,7 @@ pub(super) fn tls(e: &Entry, map_users: bool) -> Result<TlsOptions, ConfError> {
                 t.verify_and_map = boolean(te)?;
                 t.verify = t.verify_and_map;
             }
-            "verify_and_map" => return Err(refused(te, "websocket tls")),
+            "verify_and_map" => return Err(refused(te, block)),
             "timeout" => t.timeout = timeout(te)?,
             "handshake_first" | "first" | "immediate" => t.handshake_first = handshake_first(te)?,
             k if REFUSED_TLS.contains(&k) => return Err(refused(te, "tls")),

@@ -1,0 +1,92 @@
+//! The dialling side of the opening handshake, for a leaf remote with a `ws://` or `wss://`
+//! URL: `GET /leafnode` (the path that tells nats-server's WebSocket port to make a leaf
+//! connection, not a client), with `Nats-No-Masking: true`, and the checks nats-server's
+//! leaf applies to the `101` answer. A hub that does not accept unmasked frames is refused:
+//! edgebus writes the server's unmasked frames on every WebSocket.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::upgrade::accept_key;
+
+/// The longest answer header read (nats-server's `MAX_CONTROL_LINE_SIZE` buffer).
+const MAX_ANSWER: usize = 4096;
+
+/// The request line and headers for the hub at `host` (`host:port`) with this key.
+fn request(host: &str, key: &str) -> String {
+    format!(
+        "GET /leafnode HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nNats-No-Masking: true\r\n\r\n"
+    )
+}
+
+/// Whether the answer head (status line and headers) upgrades with `key`, unmasked.
+fn check_answer(head: &str, key: &str) -> Result<(), String> {
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    if status.split(' ').nth(1) != Some("101") {
+        return Err(format!("invalid websocket connection: {status:?}"));
+    }
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let upgrades = header("Upgrade").eq_ignore_ascii_case("websocket")
+        && header("Connection").eq_ignore_ascii_case("upgrade")
+        && header("Sec-WebSocket-Accept") == accept_key(key.as_bytes());
+    if !upgrades {
+        return Err("invalid websocket connection".into());
+    }
+    if header("Nats-No-Masking") != "true" {
+        return Err("the hub requires masked frames, which edgebus leaf links do not write".into());
+    }
+    Ok(())
+}
+
+/// Upgrades `stream` to WebSocket as a leaf of the hub at `host`; returns what arrived after
+/// the answer (the first frames), for the frame reader.
+pub async fn leaf_upgrade<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, host: &str) -> io::Result<Vec<u8>> {
+    let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let mut raw = [0u8; 16];
+    getrandom::getrandom(&mut raw).map_err(|e| bad(e.to_string()))?;
+    let key = data_encoding::BASE64.encode(&raw);
+    stream.write_all(request(host, &key).as_bytes()).await?;
+    stream.flush().await?;
+    let mut buf = Vec::with_capacity(1024);
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_ANSWER {
+            return Err(bad("websocket answer too long".into()));
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    };
+    check_answer(&String::from_utf8_lossy(&buf[..end]), &key).map_err(bad)?;
+    Ok(buf.split_off(end + 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_checked_as_nats_server_checks_them() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nNats-No-Masking: true";
+        assert_eq!(check_answer(ok, key), Ok(()));
+        assert!(check_answer(&ok.replace("101", "404"), key).is_err());
+        assert!(check_answer(&ok.replace("s3pP", "xxxx"), key).is_err());
+        let masked = check_answer(&ok.replace("Nats-No-Masking: true", "X: y"), key);
+        assert!(masked.is_err_and(|e| e.contains("masked")));
+        assert!(request("h:1", key).starts_with("GET /leafnode HTTP/1.1\r\nHost: h:1\r\n"));
+    }
+}
