@@ -19,6 +19,7 @@
 
 mod assign;
 mod config;
+pub mod json;
 mod layout;
 #[cfg(test)]
 mod tests;

@@ -140,3 +140,30 @@ fn member_consumers_are_pinned_and_timed_from_ack_wait() {
     // short ack waits keep a one-second floor on the pin and the pull
     assert_eq!(Timing::from_ack_wait(100).pinned_ttl, 1_000_000_000);
 }
+
+#[test]
+fn json_hosts_get_plans_and_membership_changes() {
+    let cfg = br#"{"max_members":2,"partitioning_filters":[{"filter":"o.*","partitioning_wildcards":[1]}],"members":["a","b"]}"#;
+    let plan: serde_json::Value = serde_json::from_slice(
+        &json::member_plan(Kind::Elastic, "S", "g", "b", cfg, br#"{"ack_wait":3000000000}"#).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((plan["stream"].clone(), plan["consumer"].clone()), (json!("S-g"), json!("b")));
+    assert_eq!(
+        (plan["filters"].clone(), plan["config"]["filter_subjects"].clone()),
+        (json!(["1.o.*"]), json!(["1.o.*"]))
+    );
+    assert_eq!((plan["group"].clone(), plan["expires"].clone()), (json!("PCG"), json!(1_500_000_000u64)));
+    let out: serde_json::Value =
+        serde_json::from_slice(&json::member_plan(Kind::Elastic, "S", "g", "z", cfg, b"").unwrap()).unwrap();
+    assert!(out["config"].is_null() && out["filters"] == json!([]), "not a member: no consumer");
+    let changed = json::change_members(cfg, br#"["c"]"#, br#"["a"]"#).unwrap();
+    assert_eq!(GroupConfig::parse(Kind::Elastic, &changed).unwrap(), {
+        let mut c: ElasticConfig = serde_json::from_slice(cfg).unwrap();
+        c.members = names(&["b", "c"]);
+        GroupConfig::Elastic(c)
+    });
+    assert!(json::same_group(Kind::Elastic, cfg, &changed).unwrap(), "membership is not the group's shape");
+    let other = br#"{"max_members":3}"#;
+    assert!(!json::same_group(Kind::Elastic, cfg, other).unwrap());
+}
