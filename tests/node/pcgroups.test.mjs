@@ -111,3 +111,62 @@ test("elastic group: per-key order across members while one joins and one leaves
   assert.deepEqual(r.closed, ["null", "null", "null", "null", "null"]);
   assert.deepEqual(pageErrors, []);
 });
+
+test("static group: each member gets its partitions; deleting the group ends consumption", async () => {
+  const r = await page.evaluate(async () => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "pcg-static", storage: "memory" });
+    const js = bus.jetstream();
+    const jsm = await bus.jetstreamManager();
+    const cg = js.consumerGroups;
+    // orbit's static_stream_setup.sh: the stream itself puts the partition first
+    await jsm.streams.add({
+      name: "foo", subjects: ["foo.*"],
+      subject_transform: { src: "foo.*", dest: "{{partition(4,1)}}.foo.{{wildcard(1)}}" },
+    });
+    await cg.createStatic("foo", "cg", { max_members: 4, members: ["m1", "m2"] });
+    let notMember = null;
+    try {
+      await cg.consume("static", "foo", "cg", "m3", () => {});
+    } catch (e) {
+      notMember = e.message;
+    }
+    const got = { m1: [], m2: [] };
+    let n = 0;
+    let done;
+    const all = new Promise((res) => (done = res));
+    const handler = (member) => (m) => {
+      got[member].push([m.subject, m.string(), m.msg.subject.split(".")[0]]);
+      m.ack();
+      if (++n === 12) done();
+    };
+    const ctx = {};
+    for (const m of ["m1", "m2"]) ctx[m] = await cg.consume("static", "foo", "cg", m, handler(m), { ack_wait: 2_000_000_000 });
+    for (let i = 0; i < 3; i++) for (const k of ["a", "b", "c", "d"]) await js.publish(`foo.${k}`, `${k}${i}`);
+    await all;
+    const consumers = (await jsm.consumers.list("foo").next()).map((c) => [c.name, c.config.filter_subjects]).sort();
+    await cg.deleteStatic("foo", "cg");
+    const closed = await Promise.all([ctx.m1.closed(), ctx.m2.closed()]);
+    const left = (await jsm.consumers.list("foo").next()).length;
+    const config = await cg.getConfig("static", "foo", "cg");
+    await bus.close();
+    return { notMember, got, consumers, closed: closed.map(String), left, config };
+  });
+  assert.equal(r.notMember, "the member name is not in the current static consumer group membership");
+  assert.deepEqual(r.consumers, [["cg-m1", ["0.>", "1.>"]], ["cg-m2", ["2.>", "3.>"]]]);
+  for (const [member, parts] of [["m1", ["0", "1"]], ["m2", ["2", "3"]]]) {
+    for (const [, , p] of r.got[member]) assert.ok(parts.includes(p), `${member} got partition ${p}`);
+  }
+  // per key, in order, the partition token stripped from the subject
+  const byKey = {};
+  for (const [subject, v] of [...r.got.m1, ...r.got.m2]) (byKey[subject] ??= []).push(v);
+  assert.deepEqual(Object.keys(byKey).sort(), ["foo.a", "foo.b", "foo.c", "foo.d"]);
+  for (const [subject, vs] of Object.entries(byKey)) {
+    const k = subject.slice(4);
+    assert.deepEqual(vs, [`${k}0`, `${k}1`, `${k}2`]);
+  }
+  assert.deepEqual(r.closed, ["null", "null"]);
+  assert.equal(r.left, 0, "the members' consumers are gone");
+  assert.equal(r.config, null);
+  assert.deepEqual(pageErrors, []);
+});

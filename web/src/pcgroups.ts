@@ -151,7 +151,11 @@ export class ConsumerGroups {
     await (await this.bucket("static")).delete(key(stream, group));
     const jsm = this.jsm();
     for (const c of await jsm.consumers.list(stream).next()) {
-      if (c.name.startsWith(`${group}-`)) await jsm.consumers.delete(stream, c.name);
+      if (!c.name.startsWith(`${group}-`)) continue;
+      // its member may have deleted it already, on seeing the config go
+      await jsm.consumers.delete(stream, c.name).catch((e) => {
+        if (apiCode(e) !== CONSUMER_NOT_FOUND) throw e;
+      });
     }
   }
 
