@@ -36,6 +36,8 @@ pub mod leaf;
 pub mod link;
 #[cfg(feature = "objstore")]
 pub mod objstore;
+#[cfg(feature = "jetstream")]
+pub mod pcgroups;
 pub mod policy;
 pub mod proto;
 pub mod route;

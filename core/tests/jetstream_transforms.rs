@@ -168,3 +168,33 @@ fn persist_mode_is_kept_and_checked() {
         change
     );
 }
+
+#[test]
+fn an_atomic_batch_is_transformed_and_republished_like_any_publish() {
+    let mut h = Harness::new();
+    let cfg = json!({"name": "BT", "subjects": ["bt.*"], "storage": "memory", "allow_atomic": true,
+        "subject_transform": {"src": "bt.*", "dest": "bm.{{wildcard(1)}}"},
+        "republish": {"src": "bm.>", "dest": "rp.>"}});
+    assert!(h.api("STREAM.CREATE.BT", cfg).get("error").is_none());
+    let staged =
+        h.send("bt.a", "_INBOX.ack", Some(b"NATS/1.0\r\nNats-Batch-Id: X\r\nNats-Batch-Sequence: 1\r\n\r\n"), b"1");
+    assert!(staged.iter().all(|o| !o.route.starts_with(b"rp.")), "nothing before the commit");
+    // the expectation is checked against the stored (transformed) subject
+    let commit = b"NATS/1.0\r\nNats-Batch-Id: X\r\nNats-Batch-Sequence: 2\r\nNats-Batch-Commit: 1\r\n\
+Nats-Expected-Last-Subject-Sequence: 0\r\n\r\n";
+    let out = h.publish("bt.b", Some(commit), "2");
+    assert_eq!(
+        out.iter().map(|o| String::from_utf8_lossy(&o.route).into_owned()).collect::<Vec<_>>(),
+        ["rp.a", "rp.b"]
+    );
+    assert_eq!(header_lines(&out[0])[3..6], ["Nats-Stream: BT", "Nats-Subject: bm.a", "Nats-Sequence: 1"]);
+    assert_eq!((h.stored_subject("BT", 1), h.stored_subject("BT", 2)), ("bm.a".into(), "bm.b".into()));
+    // nats-server's answers for an end-of-batch commit: the last message stamped, and
+    // Nats-Last-Sequence the previous message on the stored subject
+    h.send("bt.a", "_INBOX.ack", Some(b"NATS/1.0\r\nNats-Batch-Id: Y\r\nNats-Batch-Sequence: 1\r\n\r\n"), b"3");
+    let eob = b"NATS/1.0\r\nNats-Batch-Id: Y\r\nNats-Batch-Sequence: 2\r\nNats-Batch-Commit: eob\r\n\r\n";
+    let out = h.publish("bt.x", Some(eob), "");
+    let lines = header_lines(&out[0]);
+    assert_eq!((&out[0].route[..], &lines[3][..]), (&b"rp.a"[..], "Nats-Batch-Commit: 1"));
+    assert_eq!(lines.last().unwrap(), "Nats-Last-Sequence: 1");
+}

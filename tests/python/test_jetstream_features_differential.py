@@ -246,7 +246,32 @@ async def schedules(port: int) -> list:
     return out
 
 
-SCENARIOS = {"counters": counters, "atomic batches": batches, "schedules": schedules}
+async def batch_transforms(port: int) -> list:
+    """A committed batch goes through the stream's subject_transform and republish like any
+    publish: stored under the mapped subject, checked against it, copied after the commit."""
+    nc = await connect(port)
+    out = []
+    await stream(nc, "BT", subjects=["bt.*"], allow_atomic=True,
+                 subject_transform={"src": "bt.*", "dest": "bm.{{wildcard(1)}}"},
+                 republish={"src": "bm.>", "dest": "rp.>"})
+    copies = []
+    sub = await nc.subscribe("rp.>")
+    out.append(await pub(nc, "bt.a", b"1", bh("X", 1)))
+    out.append(await pub(nc, "bt.b", b"2", bh("X", 2, "1", **{"Nats-Expected-Last-Subject-Sequence": "0"})))
+    await pub(nc, "bt.a", b"3", bh("Y", 1))
+    out.append(await pub(nc, "bt.x", b"", bh("Y", 2, "eob")))
+    for _ in range(3):
+        m = await sub.next_msg(timeout=WAIT)
+        h = {k: v for k, v in (m.headers or {}).items() if k != "Nats-Time-Stamp"}
+        copies.append([m.subject, sorted(h.items()), m.data.decode()])
+    out.append(copies)
+    out.append([await last(nc, "BT", s) for s in ("bm.a", "bm.b")])
+    await nc.close()
+    return out
+
+
+SCENARIOS = {"counters": counters, "atomic batches": batches, "schedules": schedules,
+             "batch transforms": batch_transforms}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -139,17 +139,18 @@ pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]
     Ok(js_sys::Array::of2(&acks, &errors).into())
 }
 
-/// Pull `batch` messages (fewer if the request expires or nothing is pending with no_wait).
+/// Pull `req.batch` messages (fewer if the request expires or nothing is pending with
+/// no_wait). A `423` (the pin id is not the pinned one) ends it and is kept, last, so the
+/// caller can forget its pin.
 pub async fn fetch(
     rc: &Shared,
     stream: &str,
     consumer: &str,
-    batch: u32,
+    req: &PullRequest,
     expires_ms: u32,
-    no_wait: bool,
 ) -> Result<Vec<Delivery>, BusError> {
-    let batch = batch.max(1);
-    let body = PullRequest { batch, expires: u64::from(expires_ms) * 1_000_000, no_wait }.to_json();
+    let batch = req.batch.max(1);
+    let body = req.to_json();
     let inbox = rc.borrow_mut().new_inbox();
     let subject = format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}");
     let mut count = 0;
@@ -157,6 +158,7 @@ pub async fn fetch(
     bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| match PullReply::of(status_of(d)) {
         PullReply::Heartbeat => Collect::Skip,
         PullReply::End => Collect::Stop,
+        PullReply::Unpinned => Collect::KeepAndStop,
         PullReply::Message => {
             count += 1;
             if count >= batch {

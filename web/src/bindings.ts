@@ -18,6 +18,11 @@ export interface Bindings {
   checkBucket?: typeof Full.checkBucket;
   checkName?: typeof Full.checkName;
   storedMsg?: typeof Full.storedMsg;
+  pcgConfig?: typeof Full.pcgConfig;
+  pcgMemberPlan?: typeof Full.pcgMemberPlan;
+  pcgElasticStream?: typeof Full.pcgElasticStream;
+  pcgSameGroup?: typeof Full.pcgSameGroup;
+  pcgChangeMembers?: typeof Full.pcgChangeMembers;
 }
 
 /** How a `Bus` makes its JetStream, KV and object-store handles: given by the full entry
@@ -50,7 +55,18 @@ export function wasm(): Bindings {
 }
 
 /** A helper of the full module; the core-only build has none, and says so. */
-export function full<K extends "deleteStorage" | "checkBucket" | "checkName" | "storedMsg">(name: K): NonNullable<Bindings[K]> {
+export type FullHelper =
+  | "deleteStorage"
+  | "checkBucket"
+  | "checkName"
+  | "storedMsg"
+  | "pcgConfig"
+  | "pcgMemberPlan"
+  | "pcgElasticStream"
+  | "pcgSameGroup"
+  | "pcgChangeMembers";
+
+export function full<K extends FullHelper>(name: K): NonNullable<Bindings[K]> {
   const f = wasm()[name];
   if (!f) throw new Error(`edgebus/core has no JetStream, KV or object store (${name}): import "edgebus"`);
   return f as NonNullable<Bindings[K]>;

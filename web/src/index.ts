@@ -97,3 +97,16 @@ export type { KvOptions, KvStatus } from "./kv.js";
 export { Objm, ObjectStore, ObjectInfo } from "./obj.js";
 export type { ObjectStoreOptions, ObjectStoreMeta, ObjectResult, ObjectStoreStatus, ObjectWatcher } from "./obj.js";
 export type { StorageEstimate } from "./storage.js";
+export { ConsumerGroups, ConsumerGroupMsg } from "./pcgroups.js";
+export type {
+  ConsumerGroupKind,
+  ConsumerGroupContext,
+  StaticConsumerGroupConfig,
+  ElasticConsumerGroupConfig,
+  PartitioningFilter,
+  MemberMapping,
+} from "./pcgroups.js";
+export { Batch } from "./batch.js";
+export type { BatchAck, BatchMessageOptions } from "./batch.js";
+export { DirectStreamAPI } from "./direct.js";
+export type { DirectBatchOptions, DirectLastFor, DirectBatch } from "./direct.js";

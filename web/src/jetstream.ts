@@ -5,6 +5,9 @@ import { full } from "./bindings.js";
 import type { Bus } from "./bus.js";
 import { InvalidArgumentError, JetStreamApiError } from "./errors.js";
 import { Msg } from "./msg.js";
+import { startBatch, type Batch, type BatchMessageOptions } from "./batch.js";
+import { DirectStreamAPI } from "./direct.js";
+import { ConsumerGroups } from "./pcgroups.js";
 import { PushConsumer, type OrderedPushConsumerOptions } from "./push.js";
 import {
   encode,
@@ -34,6 +37,9 @@ function named(context: string, name: string | undefined): string {
   return name ?? "";
 }
 
+/** What a direct get's reply adds to the stored message's own headers. */
+const DIRECT_HEADERS = new Set(["Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence"]);
+
 /** A message read from a stream (nats.js `StoredMsg`). */
 export class StoredMsg {
   readonly subject: string;
@@ -51,6 +57,18 @@ export class StoredMsg {
     this.data = m.data;
     this.timestamp = m.time;
     this.header = MsgHdrs.fromPairs(m.headers);
+  }
+  /** @internal From a direct get's reply (the stream's headers say where it was stored). */
+  static fromDirect(m: Msg): StoredMsg {
+    const h = m.headers;
+    const own = MsgHdrs.fromPairs((h?.toPairs() ?? []).filter(([k]) => !DIRECT_HEADERS.has(k)));
+    return Object.assign(Object.create(StoredMsg.prototype) as StoredMsg, {
+      subject: h?.get("Nats-Subject") ?? "",
+      seq: Number(h?.get("Nats-Sequence") ?? 0),
+      data: m.data,
+      timestamp: h?.get("Nats-Time-Stamp") ?? "",
+      header: own,
+    });
   }
   get time(): Date {
     return new Date(Date.parse(this.timestamp));
@@ -72,6 +90,11 @@ export interface PubAck {
   stream: string;
   seq: number;
   duplicate?: boolean;
+  /** A counter stream's total after this increment (`Nats-Incr`), as a decimal string. */
+  val?: string;
+  /** An atomic batch's commit: its id and how many messages it stored. */
+  batch?: string;
+  count?: number;
 }
 
 /** What a stream publish may expect of the stream (nats.js `StreamExpectations`). */
@@ -153,6 +176,14 @@ export interface FetchOptions {
   /** Milliseconds (default 30000). */
   expires?: number;
   no_wait?: boolean;
+  /** The priority group to pull in (a consumer with `priority_groups` needs one). */
+  group?: string;
+  /** `overflow`: served only while the consumer has this many messages pending. */
+  min_pending?: number;
+  /** `overflow`: served only while this many acks are outstanding. */
+  min_ack_pending?: number;
+  /** `prioritized`: 0 (served first) to 9. */
+  priority?: number;
 }
 
 /** What `fetch` answers: the messages as an async iterable, and as an array. */
@@ -166,10 +197,22 @@ export class Consumer {
     readonly name: string,
   ) {}
 
+  /** The pin this consumer was given in a `pinned_client` group (`Nats-Pin-Id`), sent with
+   *  every pull in that group until the server refuses it (423), as nats.js's consume does. */
+  pinId = "";
+
   /** Up to `max_messages` messages, as an async iterable (and an array via `messages`). */
   async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
-    const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, opts);
+    const pinned = opts.group !== undefined && opts.min_pending === undefined && opts.min_ack_pending === undefined;
+    const o = pinned && this.pinId ? { ...opts, id: this.pinId } : opts;
+    const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, o);
+    if (raw.length && raw[raw.length - 1].status === 423) {
+      // unpinned (or another client holds the pin): pull without it next time
+      raw.pop();
+      this.pinId = "";
+    }
     const messages = raw.map((m) => new JsMsg(this.bus, m));
+    if (pinned && !this.pinId) this.pinId = messages[0]?.headers?.get("Nats-Pin-Id") ?? "";
     return {
       messages,
       async *[Symbol.asyncIterator]() {
@@ -179,9 +222,9 @@ export class Consumer {
   }
 
   /** The next message, or null if none arrived before `expires` (default 30 s). */
-  async next(opts: { expires?: number } = {}): Promise<JsMsg | null> {
-    const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, { max_messages: 1, expires: opts.expires });
-    return raw.length ? new JsMsg(this.bus, raw[0]) : null;
+  async next(opts: Omit<FetchOptions, "max_messages" | "no_wait"> = {}): Promise<JsMsg | null> {
+    const got = await this.fetch({ ...opts, max_messages: 1 });
+    return got.messages[0] ?? null;
   }
 
   info(): Promise<ConsumerInfo> {
@@ -223,7 +266,12 @@ export class JetStreamClient {
     },
   };
 
-  constructor(private readonly bus: Bus) {}
+  /** Partitioned consumer groups (orbit's `pcgroups`, same layout). */
+  readonly consumerGroups: ConsumerGroups;
+
+  constructor(private readonly bus: Bus) {
+    this.consumerGroups = new ConsumerGroups(bus);
+  }
 
   /** Publishes to a stream; resolves once the message is durable. Publishes started in the
    *  same task without options go to the bus together (one IndexedDB commit for all). */
@@ -234,6 +282,13 @@ export class JetStreamClient {
     this.bus.jsFlush();
     const o = { msgID: opts.msgID, expect: opts.expect, headers: opts.headers?.toPairs(), timeout: opts.timeout };
     return this.bus.raw.jsPublish(subject, encode(data), o);
+  }
+
+  /** Starts an atomic batch with its first message (nats.js v3 `startBatch`); the stream
+   *  needs `allow_atomic`. */
+  startBatch(subject: string, data?: Payload, opts: Omit<BatchMessageOptions, "ack"> = {}): Promise<Batch> {
+    this.bus.jsFlush();
+    return startBatch(this.bus, this, subject, data, opts);
   }
 }
 
@@ -335,7 +390,12 @@ export class JetStreamManager {
     },
   };
 
-  constructor(private readonly bus: Bus) {}
+  /** Direct gets of many messages (nats.js `jsm.direct`). */
+  readonly direct: DirectStreamAPI;
+
+  constructor(private readonly bus: Bus) {
+    this.direct = new DirectStreamAPI(bus);
+  }
 
   /** A client sharing this manager's bus (nats.js `jsm.jetstream()`). */
   jetstream(): JetStreamClient {

@@ -174,8 +174,12 @@ impl JetStream {
         }
         open.last_active = now;
         if !eob {
+            // staged under the subject the stream stores it as: the batch's checks, its
+            // commit and its republished copies all see the transformed subject
+            let stored = self.transformed_subject(name, subject);
+            let Some(open) = self.batches.open.get_mut(&key) else { return Err(INCOMPLETE) };
             open.msgs.push(Staged {
-                subject: Bytes::copy_from_slice(subject),
+                subject: Bytes::from(stored),
                 headers: Some(Bytes::copy_from_slice(headers)),
                 payload: Bytes::copy_from_slice(payload),
             });
@@ -186,8 +190,12 @@ impl JetStream {
         let Some(Open { msgs, .. }) = self.batches.open.remove(&key) else { return Err(INCOMPLETE) };
         let storage = self.streams.get(name).ok_or(ApiError::STREAM_NOT_FOUND)?.stream.config.storage;
         self.check_room(storage)?;
+        let subjects: Vec<&[u8]> = msgs.iter().map(|m| &m.subject[..]).collect();
+        let before = self.last_seqs_before(name, &subjects);
+        let n = msgs.len() as u64;
         let entry = self.streams.get_mut(name).ok_or(ApiError::STREAM_NOT_FOUND)?;
         let last = entry.stream.commit_batch(now, msgs, eob)?;
+        self.republish_committed(name, (last + 1).saturating_sub(n), last, before)?;
         Ok(Some(PubAck {
             stream: name.into(),
             domain: self.domain.clone(),

@@ -56,7 +56,7 @@ pub fn publish_headers(pairs: &[(String, String)], expect: &PublishExpect) -> Op
 }
 
 /// The body of `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct PullRequest {
     pub batch: u32,
     /// How long the server keeps the request, in nanoseconds (0: the server's default).
@@ -65,6 +65,22 @@ pub struct PullRequest {
     /// Answer at once with what is there (a 404 when nothing is).
     #[serde(skip_serializing_if = "is_false")]
     pub no_wait: bool,
+    /// The priority group to pull in (consumers with `priority_groups` refuse a pull
+    /// without one), and its policy's options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `pinned_client`: the pin id this client was given (`Nats-Pin-Id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `overflow`: served only while the consumer has at least this many pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_pending: Option<i64>,
+    /// `overflow`: served only while at least this many acks are outstanding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_ack_pending: Option<i64>,
+    /// `prioritized`: 0 (first served) to 9.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -88,6 +104,9 @@ pub enum PullReply {
     Message,
     /// `100` idle heartbeat: the request is still open.
     Heartbeat,
+    /// `423`: the pin id given is not (or no longer) the pinned one; the client should pull
+    /// again without it.
+    Unpinned,
     /// Any other status (`404 No Messages`, `408 Request Timeout`, `409 …`): the request is over.
     End,
 }
@@ -97,6 +116,7 @@ impl PullReply {
         match status {
             None => PullReply::Message,
             Some(100) => PullReply::Heartbeat,
+            Some(423) => PullReply::Unpinned,
             Some(_) => PullReply::End,
         }
     }
@@ -150,10 +170,19 @@ mod tests {
 
     #[test]
     fn pull_requests_and_replies() {
-        let r = PullRequest { batch: 10, expires: 0, no_wait: true };
+        let r = PullRequest { batch: 10, expires: 0, no_wait: true, ..Default::default() };
         assert_eq!(r.to_json(), br#"{"batch":10,"no_wait":true}"#);
-        let r = PullRequest { batch: 1, expires: 5_000_000_000, no_wait: false };
+        let r = PullRequest { batch: 1, expires: 5_000_000_000, ..Default::default() };
         assert_eq!(r.to_json(), br#"{"batch":1,"expires":5000000000}"#);
+        let r = PullRequest {
+            batch: 1,
+            group: Some("G".into()),
+            id: Some("p".into()),
+            min_pending: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(r.to_json(), br#"{"batch":1,"group":"G","id":"p","min_pending":3}"#);
+        assert_eq!(PullReply::of(Some(423)), PullReply::Unpinned);
         assert_eq!(PullReply::of(None), PullReply::Message);
         assert_eq!(PullReply::of(Some(100)), PullReply::Heartbeat);
         assert_eq!(PullReply::of(Some(404)), PullReply::End);

@@ -3,6 +3,7 @@
 //! is stored. The mapping rules themselves are [`crate::transform`].
 
 use alloc::borrow::Cow;
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -168,5 +169,59 @@ impl JetStream {
             self.out.push(republished(to, &m, headers_only));
         }
         Ok(stored)
+    }
+
+    /// The subject a message published to stream `name` is stored under (an atomic batch
+    /// stages it so, then its checks and its commit see what will be stored).
+    pub(super) fn transformed_subject(&mut self, name: &str, subject: &[u8]) -> Vec<u8> {
+        let Some(entry) = self.streams.get(name) else { return subject.to_vec() };
+        let rng = &mut self.rng;
+        let mut random = || rng.u32(..);
+        stored_subject(&entry.stream.config, subject, &mut random).into_owned()
+    }
+
+    /// What each stored subject's last sequence was before a batch commits, for the
+    /// `Nats-Last-Sequence` of its republished copies; empty when the stream does not
+    /// republish.
+    pub(super) fn last_seqs_before(&self, name: &str, subjects: &[&[u8]]) -> BTreeMap<Vec<u8>, u64> {
+        let Some(entry) = self.streams.get(name) else { return BTreeMap::new() };
+        if entry.stream.config.republish.is_none() {
+            return BTreeMap::new();
+        }
+        subjects.iter().map(|s| (s.to_vec(), entry.stream.last_seq_for(s))).collect()
+    }
+
+    /// Queues the republished copies of a committed batch (`first..=last`), as the ordinary
+    /// publish path does for one message; `last_seqs` from [`Self::last_seqs_before`].
+    pub(super) fn republish_committed(
+        &mut self,
+        name: &str,
+        first: u64,
+        last: u64,
+        mut last_seqs: BTreeMap<Vec<u8>, u64>,
+    ) -> Result<(), ApiError> {
+        let Some(entry) = self.streams.get_mut(name) else { return Ok(()) };
+        let Some(headers_only) = entry.stream.config.republish.as_ref().map(|r| r.headers_only) else {
+            return Ok(());
+        };
+        let rng = &mut self.rng;
+        let mut random = || rng.u32(..);
+        for seq in first..=last {
+            let Some(m) = entry.stream.load(seq)? else { continue };
+            let prev = last_seqs.insert(m.subject.to_vec(), seq).unwrap_or(0);
+            if let Some(to) = republish_to(&entry.stream.config, &m.subject, &mut random) {
+                let r = MsgRef {
+                    stream: name,
+                    subject: &m.subject,
+                    seq,
+                    time: m.time,
+                    last_seq: prev,
+                    headers: m.headers.as_deref(),
+                    payload: &m.payload,
+                };
+                self.out.push(republished(to, &r, headers_only));
+            }
+        }
+        Ok(())
     }
 }

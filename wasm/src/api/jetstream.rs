@@ -4,6 +4,7 @@ use js_sys::{Array, Promise};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+use edgebus_core::jetstream::client::PullRequest;
 use edgebus_core::jetstream::limits::StoreLimits;
 
 use super::{js_to_json, json_to_js, options, promise, Bus};
@@ -19,6 +20,12 @@ struct FetchOptions {
     /// Milliseconds.
     expires: Option<u32>,
     no_wait: Option<bool>,
+    /// Priority groups (nats.js's names); `id` is the pin the page's `Consumer` remembers.
+    group: Option<String>,
+    id: Option<String>,
+    min_pending: Option<i64>,
+    min_ack_pending: Option<i64>,
+    priority: Option<u8>,
 }
 
 #[wasm_bindgen]
@@ -73,21 +80,25 @@ impl Bus {
         Ok(())
     }
 
-    /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait? }`.
+    /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait?, group?,
+    /// id?, min_pending?, min_ack_pending?, priority? }`; a `423` (pin id refused) is kept, last.
     pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
             crate::tabs::refuse_in_client(&rc.borrow(), "fetch (pulling from a consumer)")?;
             let o: FetchOptions = options(opts)?;
-            let msgs = jetstream::fetch(
-                &rc,
-                &stream,
-                &consumer,
-                o.max_messages.unwrap_or(100),
-                o.expires.unwrap_or(30_000),
-                o.no_wait.unwrap_or(false),
-            )
-            .await?;
+            let expires_ms = o.expires.unwrap_or(30_000);
+            let req = PullRequest {
+                batch: o.max_messages.unwrap_or(100).max(1),
+                expires: u64::from(expires_ms) * 1_000_000,
+                no_wait: o.no_wait.unwrap_or(false),
+                group: o.group,
+                id: o.id,
+                min_pending: o.min_pending,
+                min_ack_pending: o.min_ack_pending,
+                priority: o.priority,
+            };
+            let msgs = jetstream::fetch(&rc, &stream, &consumer, &req, expires_ms).await?;
             Ok(msgs.iter().map(msg_object).collect::<Array>().into())
         })
     }

@@ -12,6 +12,8 @@ mod kv;
 pub(crate) mod link;
 #[cfg(feature = "jetstream")]
 mod obj;
+#[cfg(feature = "jetstream")]
+pub mod pcgroups;
 
 use std::cell::RefCell;
 use std::future::Future;
