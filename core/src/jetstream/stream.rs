@@ -22,6 +22,7 @@ use crate::subject;
 mod batch;
 mod commit;
 mod counter;
+mod mirror;
 mod removal;
 mod schedule;
 
