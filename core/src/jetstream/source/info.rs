@@ -1,13 +1,12 @@
 //! `mirror` and `sources` in stream info: per origin its name, how many of its messages the
-//! copy has yet to take (`lag`), how long ago it was last seen (`active`, -1 never) and the
-//! last error, as nats-server reports them.
+//! copy has yet to take (`lag`) and how long ago it was last seen (`active`, -1 never), as
+//! nats-server reports them.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::super::config::SubjectTransformConfig;
 use super::super::engine::JetStream;
-use super::super::errors::ApiError;
 use super::{ExternalStream, StreamSource};
 
 #[derive(Serialize)]
@@ -17,8 +16,6 @@ struct SourceInfo<'a> {
     external: Option<&'a ExternalStream>,
     lag: u64,
     active: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a ApiError>,
     #[serde(skip_serializing_if = "str::is_empty")]
     filter_subject: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -29,10 +26,10 @@ impl JetStream {
     fn source_info(&self, stream: &str, src: &StreamSource, now: u64) -> Value {
         let iname = src.iname();
         let link = self.sourcing.get(stream).and_then(|l| l.get(&iname));
+        // nats-server learns the lag from what its consumer delivers: 0 until it first hears
         let lag = match (self.streams.get(&src.name), link.and_then(|l| l.sseq)) {
             (Some(o), Some(sseq)) => o.stream.count_matching(sseq + 1, |s| src.takes(s)),
-            (Some(o), None) => o.stream.count_matching(src.opt_start_seq, |s| src.takes(s)),
-            (None, _) => 0,
+            _ => 0,
         };
         let active = match link.map_or(0, |l| l.last) {
             0 => -1,
@@ -43,7 +40,6 @@ impl JetStream {
             external: src.external.as_ref(),
             lag,
             active,
-            error: link.and_then(|l| l.err.as_ref()),
             filter_subject: &src.filter_subject,
             subject_transforms: &src.subject_transforms,
         };

@@ -37,7 +37,7 @@ pub(crate) struct Link {
     pub(crate) sseq: Option<u64>,
     /// When the origin was last seen (0: never, shown as `active: -1`).
     pub(crate) last: u64,
-    pub(crate) err: Option<ApiError>,
+    /// After a refusal, when to try again (nats-server shows no error for these).
     pub(crate) retry_at: u64,
 }
 
@@ -74,7 +74,6 @@ impl Links {
                     cfg: s.clone(),
                     sseq: kept.and_then(|l| l.sseq).or_else(|| saved.get(&iname).copied()),
                     last: kept.map_or(0, |l| l.last),
-                    err: None,
                     retry_at: 0,
                     iname,
                 }
@@ -275,7 +274,6 @@ impl JetStream {
         link.sseq = Some(taken);
         link.last = now;
         link.retry_at = if failed.is_some() { now + RETRY } else { 0 };
-        link.err = failed;
         stored
     }
 
@@ -290,6 +288,14 @@ impl JetStream {
         subject: &[u8],
     ) -> Result<(), ApiError> {
         let headers = sourced_headers(m.headers.as_deref(), &source_header(iname, m.seq, &m.subject));
-        self.store_msg(name, now, subject, Some(&headers), &m.payload, false).map(|_| ())
+        let mark = |js: &mut JetStream, on: bool| {
+            if let Some(e) = js.streams.get_mut(name) {
+                e.stream.set_sourced(on);
+            }
+        };
+        mark(self, true);
+        let result = self.store_msg(name, now, subject, Some(&headers), &m.payload, false);
+        mark(self, false);
+        result.map(|_| ())
     }
 }

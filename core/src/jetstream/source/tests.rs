@@ -152,7 +152,7 @@ fn a_mirror_keeps_the_origins_sequences_times_and_gaps() {
     let v = create(&mut js, T0 + 10 * MS, json!({"name": "M", "mirror": {"name": "O"}, "storage": "memory"}));
     assert_eq!(v["config"]["mirror"], json!({"name": "O"}));
     assert!(v["config"].get("subjects").is_none() && v["config"].get("duplicate_window").is_none(), "{v}");
-    assert_eq!(v["mirror"], json!({"name": "O", "lag": 4, "active": -1}), "nothing taken yet");
+    assert_eq!(v["mirror"], json!({"name": "O", "lag": 0, "active": -1}), "not seen yet");
     settle(&mut js, T0 + 20 * MS);
     let got = contents(&mut js, "M");
     let seqs: Vec<u64> = got.iter().map(|m| m.0).collect();
@@ -195,7 +195,7 @@ fn sources_get_new_sequences_and_the_source_header() {
         ]}),
     );
     assert!(v.get("error").is_none(), "{v}");
-    assert_eq!(v["sources"][0], json!({"name": "O", "lag": 1, "active": -1, "filter_subject": "o.3"}));
+    assert_eq!(v["sources"][0], json!({"name": "O", "lag": 0, "active": -1, "filter_subject": "o.3"}));
     settle(&mut js, T0 + MS);
     let got = contents(&mut js, "S");
     let want = [
@@ -227,6 +227,7 @@ fn a_big_origin_is_copied_in_bounded_batches() {
     assert_eq!(js.next_deadline(T0), Some(T0), "work is due at once");
     js.handle_timeout(T0, &no_one);
     assert_eq!(js.stream_state("M").unwrap().messages, BATCH as u64, "one batch a tick");
+    assert_eq!(info(&mut js, T0, "M")["mirror"]["lag"], n - BATCH as u64);
     assert_eq!(settle(&mut js, T0), 3);
     assert_eq!(js.stream_state("M").unwrap().messages, n);
     assert!(js.next_deadline(T0).unwrap() > T0, "nothing more to do: no busy loop");
@@ -331,4 +332,57 @@ fn invalid_combinations_get_nats_servers_errors() {
     publish(&mut js, T0, "LATER", None, "x");
     settle(&mut js, T0);
     assert_eq!(js.stream_state("W").unwrap().messages, 1);
+}
+
+#[test]
+fn counters_add_up_through_sources() {
+    let mut js = open(&Disk::default(), T0);
+    for n in ["C1", "C2"] {
+        let lower = n.to_lowercase();
+        create(
+            &mut js,
+            T0,
+            json!({"name": n, "subjects": [format!("{lower}.>")], "storage": "memory", "allow_msg_counter": true}),
+        );
+    }
+    let v = create(
+        &mut js,
+        T0,
+        json!({"name": "AGG", "subjects": ["agg.>"], "storage": "memory", "allow_msg_counter": true, "sources": [
+            {"name": "C1", "subject_transforms": [{"src": "c1.>", "dest": "agg.>"}]},
+            {"name": "C2", "subject_transforms": [{"src": "c2.>", "dest": "agg.>"}]},
+        ]}),
+    );
+    assert!(v.get("error").is_none(), "{v}");
+    create(&mut js, T0, json!({"name": "PLAIN", "storage": "memory", "sources": [{"name": "C1"}]}));
+    let incr = |v: &str| format!("NATS/1.0\r\nNats-Incr: {v}\r\n\r\n");
+    for (s, v) in [("c1.a", "5"), ("c2.a", "3"), ("c1.a", "-1"), ("c1.b", "10")] {
+        publish(&mut js, T0, s, Some(&incr(v)), "");
+    }
+    settle(&mut js, T0);
+    let ack = js.publish(T0, b"agg.a", Some(incr("100").as_bytes()), b"", &no_one).unwrap();
+    assert_eq!(ack.val.as_deref(), Some("107"));
+    let hdr = |js: &mut JetStream, stream: &str, seq: u64, name: &str| {
+        let m = js.msg(stream, seq).unwrap().unwrap();
+        let v = crate::proto::header_value(m.headers.as_deref().unwrap(), name.as_bytes()).map(|v| v.to_vec());
+        (String::from_utf8_lossy(&m.payload).into_owned(), v.map(|v| String::from_utf8(v).unwrap()))
+    };
+    let want = [
+        (1, "5", "5", r#"{"C1":{"c1.a":"5"}}"#),
+        (2, "4", "-1", r#"{"C1":{"c1.a":"4"}}"#),
+        (3, "10", "10", r#"{"C1":{"c1.b":"10"}}"#),
+        (4, "7", "3", r#"{"C1":{"c1.a":"4"},"C2":{"c2.a":"3"}}"#),
+        (5, "107", "100", r#"{"C1":{"c1.a":"4"},"C2":{"c2.a":"3"}}"#),
+    ];
+    for (seq, total, incr, sources) in want {
+        let body = format!("{{\"val\":\"{total}\"}}");
+        assert_eq!(hdr(&mut js, "AGG", seq, "Nats-Incr"), (body.clone(), Some(incr.into())), "seq {seq}");
+        assert_eq!(hdr(&mut js, "AGG", seq, "Nats-Counter-Sources").1.as_deref(), Some(sources), "seq {seq}");
+    }
+    // a stream that counts nothing keeps the totals as they came
+    assert_eq!(hdr(&mut js, "PLAIN", 1, "Nats-Incr"), (r#"{"val":"5"}"#.into(), Some("5".into())));
+    // a client may not pass itself off as a source into a counter
+    let forged = "NATS/1.0\r\nNats-Incr: 1\r\nNats-Stream-Source: X 1 > > agg.a\r\n\r\n";
+    let e = js.publish(T0, b"agg.a", Some(forged.as_bytes()), b"", &no_one).unwrap_err();
+    assert_eq!(e.err_code, 10172);
 }
