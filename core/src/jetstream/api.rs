@@ -280,7 +280,7 @@ impl JetStream {
     fn stream_create(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {
         const KIND: &str = "stream_create_response";
         let config = match stream_config_from(name, payload) {
-            Ok(c) => c,
+            Ok(c) => self.with_mirror_direct(c),
             Err(e) => return error_body(KIND, &e),
         };
         if let Some(existing) = self.streams.get(name) {
@@ -323,7 +323,7 @@ impl JetStream {
     fn stream_update(&mut self, now: u64, name: &str, payload: &[u8], interest: &dyn Interest) -> Value {
         const KIND: &str = "stream_update_response";
         let config = match stream_config_from(name, payload) {
-            Ok(c) => c,
+            Ok(c) => self.with_mirror_direct(c),
             Err(e) => return error_body(KIND, &e),
         };
         let Some(existing) = self.streams.get(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };

@@ -354,6 +354,7 @@ impl JetStream {
     /// existing stream is fine, a different one is an error).
     pub fn add_stream(&mut self, now: u64, mut config: StreamConfig) -> Result<(), ApiError> {
         config.normalize()?;
+        let config = self.with_mirror_direct(config);
         if let Some(e) = self.streams.get(&config.name) {
             return if e.stream.config == config { Ok(()) } else { Err(ApiError::STREAM_NAME_EXISTS) };
         }

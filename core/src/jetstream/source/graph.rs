@@ -13,6 +13,17 @@ use crate::subject;
 const MAX_VISITS: usize = 10_000;
 
 impl JetStream {
+    /// A mirror of a stream that is here answers direct gets as its origin does: nats-server
+    /// sets `mirror_direct` to the origin's `allow_direct` whatever was asked (before it compares
+    /// the config with an existing one).
+    pub(in super::super) fn with_mirror_direct(&self, mut cfg: StreamConfig) -> StreamConfig {
+        let origin = cfg.mirror.as_ref().filter(|m| m.external.is_none() && m.name != cfg.name);
+        if let Some(o) = origin.and_then(|m| self.streams.get(&m.name)) {
+            cfg.mirror_direct = o.stream.config.allow_direct;
+        }
+        cfg
+    }
+
     /// May a stream with `cfg` (new, or replacing the stream of that name) exist next to the
     /// other streams?
     pub(in super::super) fn check_sourcing(&self, cfg: &StreamConfig) -> Result<(), ApiError> {

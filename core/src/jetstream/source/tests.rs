@@ -324,6 +324,16 @@ fn invalid_combinations_get_nats_servers_errors() {
         let v = create(&mut js, T0, cfg.clone());
         assert_eq!(v["error"]["err_code"], code, "{cfg} → {v}");
     }
+    // a mirror's direct gets follow its origin's
+    create(&mut js, T0, json!({"name": "D", "subjects": ["d"], "storage": "memory", "allow_direct": true}));
+    for (name, origin, asked, got) in
+        [("MD1", "D", false, true), ("MD2", "O", true, false), ("MD3", "NONE", true, true)]
+    {
+        let v = create(&mut js, T0, json!({"name": name, "mirror": {"name": origin}, "mirror_direct": asked}));
+        assert_eq!(v["config"]["mirror_direct"], got, "{v}");
+    }
+    let again = create(&mut js, T0, json!({"name": "MD1", "mirror": {"name": "D"}}));
+    assert!(again.get("error").is_none(), "{again}");
     // a mirror of a stream that does not exist yet waits for it
     let v = create(&mut js, T0, json!({"name": "W", "mirror": {"name": "LATER"}, "storage": "memory"}));
     assert!(v.get("error").is_none(), "{v}");
