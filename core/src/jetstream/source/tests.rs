@@ -396,3 +396,22 @@ fn counters_add_up_through_sources() {
     let e = js.publish(T0, b"agg.a", Some(forged.as_bytes()), b"", &no_one).unwrap_err();
     assert_eq!(e.err_code, 10172);
 }
+
+#[test]
+fn a_refused_copy_is_retried_later_not_in_a_busy_loop() {
+    let mut js = open(&Disk::default(), T0);
+    origin(&mut js);
+    for i in 0..5 {
+        publish(&mut js, T0, &format!("o.{i}"), None, "x");
+    }
+    let cfg = json!({"name": "M", "mirror": {"name": "O"}, "storage": "memory", "max_msgs": 2, "discard": "new"});
+    assert!(create(&mut js, T0, cfg).get("error").is_none());
+    settle(&mut js, T0);
+    assert_eq!(js.stream_state("M").unwrap().messages, 2);
+    assert_eq!(js.next_deadline(T0), Some(T0 + super::link::RETRY), "the next try, not now");
+    // room again: the copy goes on from where it stopped
+    api(&mut js, T0, "$JS.API.STREAM.PURGE.M", json!({}));
+    settle(&mut js, T0 + super::link::RETRY);
+    let seqs: Vec<u64> = contents(&mut js, "M").iter().map(|m| m.0).collect();
+    assert_eq!(seqs, [3, 4]);
+}
