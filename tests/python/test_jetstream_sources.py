@@ -152,6 +152,13 @@ async def sourcing(nc) -> list:
         out.append(r if isinstance(r[0], int) else "created")
         if not isinstance(r[0], int):
             await api(nc, "$JS.API.STREAM.DELETE.E")
+    # a mirror's direct gets follow its origin's when the origin is here
+    out.append(await create(nc, {"name": "D", "subjects": ["d"], "storage": "memory", "allow_direct": True}))
+    for name, origin, asked in [("MD1", "D", False), ("MD2", "O", True), ("MD3", "NONE", True)]:
+        out.append(await create(nc, {"name": name, "mirror": {"name": origin}, "mirror_direct": asked,
+                                     "storage": "memory"}))
+    # the same again is no change (its `active` depends on heartbeat timing in nats-server)
+    out.append((await create(nc, {"name": "MD1", "mirror": {"name": "D"}, "storage": "memory"}))[0])
     # a mirror's configuration stays, except that it may go
     out.append(await create(nc, {"name": "M", "mirror": {"name": "O", "filter_subject": "o.1"}, "storage": "memory"}))
     for cfg in [{"name": "M", "mirror": {"name": "O", "filter_subject": "o.1"}, "storage": "memory"},
