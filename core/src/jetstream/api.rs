@@ -266,21 +266,21 @@ impl JetStream {
                 m.insert("first_seq".into(), json!(0));
             }
         }
-        Some(
-            json!({
-                "config": e.stream.config.for_response(),
-                "created": rfc3339(e.stream.created),
-                "state": state,
-                "ts": rfc3339(now),
-            })
-            .with_domain(self.domain()),
-        )
+        let mut v = json!({
+            "config": e.stream.config.for_response(),
+            "created": rfc3339(e.stream.created),
+            "state": state,
+            "ts": rfc3339(now),
+        })
+        .with_domain(self.domain());
+        self.add_sourcing_info(name, now, &mut v);
+        Some(v)
     }
 
     fn stream_create(&mut self, now: u64, name: &str, payload: &[u8]) -> Value {
         const KIND: &str = "stream_create_response";
         let config = match stream_config_from(name, payload) {
-            Ok(c) => c,
+            Ok(c) => self.with_mirror_direct(c),
             Err(e) => return error_body(KIND, &e),
         };
         if let Some(existing) = self.streams.get(name) {
@@ -294,7 +294,7 @@ impl JetStream {
         if self.subjects_overlap(name, &config.subjects) {
             return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
         }
-        if let Err(e) = self.check_create(&config) {
+        if let Err(e) = self.check_create(&config).and_then(|()| self.check_sourcing(&config)) {
             return error_body(KIND, &e);
         }
         if let Err(e) = self.create_stream(config, now) {
@@ -323,7 +323,7 @@ impl JetStream {
     fn stream_update(&mut self, now: u64, name: &str, payload: &[u8], interest: &dyn Interest) -> Value {
         const KIND: &str = "stream_update_response";
         let config = match stream_config_from(name, payload) {
-            Ok(c) => c,
+            Ok(c) => self.with_mirror_direct(c),
             Err(e) => return error_body(KIND, &e),
         };
         let Some(existing) = self.streams.get(name) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
@@ -352,7 +352,10 @@ impl JetStream {
         if self.subjects_overlap(name, &config.subjects) {
             return error_body(KIND, &ApiError::SUBJECTS_OVERLAP);
         }
-        if let Err(e) = super::features::check_update(&old, &config).and_then(|()| self.check_update(&old, &config)) {
+        let checks = super::features::check_update(&old, &config).and_then(|()| self.check_update(&old, &config));
+        if let Err(e) =
+            checks.and_then(|()| super::source::check_update(&old, &config)).and_then(|()| self.check_sourcing(&config))
+        {
             return error_body(KIND, &e);
         }
         self.change_subjects(&old.subjects, &config.subjects);

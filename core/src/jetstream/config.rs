@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::errors::ApiError;
 pub use super::persist::PersistMode;
+pub use super::source::{ExternalStream, StreamSource};
 pub use super::transforms::{RePublish, SubjectTransformConfig};
 use crate::subject;
 
@@ -96,14 +97,15 @@ pub struct StreamConfig {
     pub num_replicas: i64,
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
     pub no_ack: bool,
-    #[serde(default, deserialize_with = "null_default")]
+    /// 0 (and not shown) for mirrors and streams with sources, as in nats-server.
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
     pub duplicate_window: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mirror: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sources: Option<serde_json::Value>,
+    pub mirror: Option<StreamSource>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<StreamSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,15 +257,14 @@ impl StreamConfig {
         if !valid_name(&self.name) {
             return Err(ApiError::stream_config("invalid stream name"));
         }
-        if self.mirror.is_some() || self.sources.is_some() {
-            return Err(ApiError::stream_config("mirrors and sources are not supported by edgebus yet"));
-        }
-        if self.mirror_direct {
+        super::source::check(self)?;
+        let sourcing = self.mirror.is_some() || !self.sources.is_empty();
+        if self.mirror_direct && self.mirror.is_none() {
             // there is no mirror here to answer direct gets for
             return Err(ApiError::stream_config("stream has no mirror but does have mirror direct"));
         }
         super::persist::check(self)?;
-        if self.subjects.is_empty() {
+        if self.subjects.is_empty() && !sourcing {
             self.subjects.push(self.name.clone());
         }
         self.check_subjects()?;
@@ -291,7 +292,7 @@ impl StreamConfig {
         if self.max_age > 0 && self.max_age < MIN_WINDOW {
             return Err(ApiError::stream_config("max age needs to be >= 100ms"));
         }
-        if self.duplicate_window == 0 {
+        if self.duplicate_window == 0 && !sourcing {
             self.duplicate_window = DEFAULT_DUPLICATE_WINDOW;
             if self.max_age > 0 && self.max_age < self.duplicate_window {
                 self.duplicate_window = self.max_age;

@@ -79,6 +79,9 @@ struct StreamMeta {
     created: u64,
     #[serde(default)]
     last_seq: u64,
+    /// The last origin sequence each mirror or source link took (`source/link.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    sources: BTreeMap<String, u64>,
 }
 
 pub(super) struct Entry {
@@ -110,6 +113,8 @@ pub struct JetStream {
     pub(super) domain: Option<String>,
     /// Atomic batches staged until their commit.
     pub(super) batches: super::batch::Batches,
+    /// Mirrors and sources following their origins, by stream.
+    pub(super) sourcing: BTreeMap<String, super::source::Links>,
 }
 
 /// How often a push consumer without a subscriber checks again.
@@ -137,6 +142,7 @@ impl JetStream {
             limits: StoreLimits::default(),
             domain: None,
             batches: Default::default(),
+            sourcing: BTreeMap::new(),
         };
         let mut warnings = Vec::new();
         match js.file.recover() {
@@ -161,6 +167,7 @@ impl JetStream {
     ) -> Result<(), String> {
         let meta: StreamMeta = serde_json::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
         let name = meta.config.name.clone();
+        let (saved_sources, saved_last) = (meta.sources, meta.last_seq);
         let mut stream = Stream::new(meta.config, meta.created, store);
         stream.recover(now, meta.last_seq).map_err(|e| format!("stream {name}: {e}"))?;
         let mut consumers = BTreeMap::new();
@@ -177,7 +184,8 @@ impl JetStream {
             self.subs.push(SubChange::Add(s.clone()));
         }
         let last = stream.last_seq();
-        self.streams.insert(name, Entry { stream, consumers, saved_last_seq: last });
+        self.streams.insert(name.clone(), Entry { stream, consumers, saved_last_seq: last });
+        self.restore_sourcing(&name, saved_sources, saved_last);
         Ok(())
     }
 
@@ -295,7 +303,7 @@ impl JetStream {
         self.streams.iter().find(|(_, e)| e.stream.captures(subject)).map(|(n, _)| n.clone())
     }
 
-    fn store_msg(
+    pub(super) fn store_msg(
         &mut self,
         name: &str,
         now: u64,
@@ -346,6 +354,7 @@ impl JetStream {
     /// existing stream is fine, a different one is an error).
     pub fn add_stream(&mut self, now: u64, mut config: StreamConfig) -> Result<(), ApiError> {
         config.normalize()?;
+        let config = self.with_mirror_direct(config);
         if let Some(e) = self.streams.get(&config.name) {
             return if e.stream.config == config { Ok(()) } else { Err(ApiError::STREAM_NAME_EXISTS) };
         }
@@ -359,7 +368,7 @@ impl JetStream {
         if overlap {
             return Err(ApiError::SUBJECTS_OVERLAP);
         }
-        self.check_create(&config)?;
+        self.check_create(&config).and_then(|()| self.check_sourcing(&config))?;
         self.create_stream(config, now).map_err(|e| ApiError::stream_create(format!("{e}")))
     }
 
@@ -594,6 +603,7 @@ impl JetStream {
     pub fn next_deadline(&self, now: u64) -> Option<u64> {
         let mut next = Some(self.next_save);
         next = next.min(self.batches.next_deadline()).or(next);
+        next = next.min(self.sources_deadline(now)).or(next);
         let mut consider = |t: Option<u64>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n: u64| n.min(t)));
@@ -620,6 +630,7 @@ impl JetStream {
     pub fn handle_timeout(&mut self, now: u64, interest: &dyn Interest) {
         self.interest_poll = now + INTEREST_POLL;
         self.expire_batches(now);
+        self.pump_sources(now, interest);
         let names: Vec<String> = self.streams.keys().cloned().collect();
         for name in &names {
             let mut gone = Vec::new();
@@ -657,12 +668,13 @@ impl JetStream {
 
     /// Writes dirty consumer states and changed stream metadata (also at shutdown).
     pub fn flush(&mut self) {
-        for entry in self.streams.values_mut() {
+        for (name, entry) in self.streams.iter_mut() {
             if entry.stream.last_seq() != entry.saved_last_seq {
                 let meta = StreamMeta {
                     config: entry.stream.config.clone(),
                     created: entry.stream.created,
                     last_seq: entry.stream.last_seq(),
+                    sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
                 };
                 if let Ok(bytes) = serde_json::to_vec(&meta) {
                     if entry.stream.store_mut().save_config(&bytes).is_ok() {
@@ -684,6 +696,7 @@ impl JetStream {
             config: config.clone(),
             created: now,
             last_seq: config.first_seq.unwrap_or(1).saturating_sub(1),
+            sources: BTreeMap::new(),
         };
         let bytes = serde_json::to_vec(&meta).unwrap_or_default();
         let store = match config.storage {
@@ -706,6 +719,7 @@ impl JetStream {
                 config: entry.stream.config.clone(),
                 created: entry.stream.created,
                 last_seq: entry.stream.last_seq(),
+                sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
             };
             if let Ok(bytes) = serde_json::to_vec(&meta) {
                 let _ = entry.stream.store_mut().save_config(&bytes);

@@ -22,6 +22,8 @@ use crate::subject;
 mod batch;
 mod commit;
 mod counter;
+mod counter_sources;
+mod mirror;
 mod removal;
 mod schedule;
 
@@ -122,6 +124,8 @@ pub struct Stream {
     /// storing what one produced (exempt from the client-only header checks).
     schedules: BTreeMap<Bytes, schedule::Armed>,
     firing: bool,
+    /// Storing a message a source copied (`stream/counter_sources.rs`).
+    sourced: bool,
     /// Publishes waiting for one sync under `always` (see `stream/commit.rs`).
     group: commit::Group,
 }
@@ -152,6 +156,7 @@ impl Stream {
             deferred: None,
             schedules: BTreeMap::new(),
             firing: false,
+            sourced: false,
             group: commit::Group::default(),
         }
     }
@@ -273,7 +278,10 @@ impl Stream {
             return Err(ApiError::HEADER_TOO_BIG);
         }
         let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
-        let incr = counter::check_incr(self.config.allow_msg_counter, headers, payload)?;
+        let incr = match self.sourced {
+            true => counter_sources::sourced_incr(headers)?,
+            false => counter::check_incr(self.config.allow_msg_counter, headers, payload)?,
+        };
         if let Some(expected) = h(b"Nats-Expected-Stream") {
             if expected != self.config.name.as_bytes() {
                 return Err(ApiError::EXPECTED_STREAM);
@@ -310,13 +318,14 @@ impl Stream {
         }
         let (armed, scheduled) = self.check_schedule(now, subj, headers)?;
         let headers = scheduled.as_deref().or(headers);
-        let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
-        let counter_body = match (&incr, self.config.allow_msg_counter) {
+        let counted = match (&incr, self.config.allow_msg_counter) {
             (None, true) => return Err(counter::INCR_MISSING),
-            (Some(incr), _) => Some(self.counter_body(subj, incr)?),
-            (None, false) => None,
+            (Some(incr), true) => Some(self.counter_write(subj, incr, headers, payload)?),
+            (_, false) => None,
         };
-        let payload = counter_body.as_deref().map_or(payload, str::as_bytes);
+        let payload = counted.as_ref().map_or(payload, |c| c.0.as_bytes());
+        let headers = counted.as_ref().and_then(|c| c.1.as_deref()).or(headers);
+        let h = |name: &[u8]| headers.and_then(|b| header_value(b, name));
         let rollup = match h(b"Nats-Rollup").filter(|r| !r.is_empty()) {
             None => None,
             Some(r) => {

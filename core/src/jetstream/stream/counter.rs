@@ -66,6 +66,14 @@ impl BigInt {
         }
     }
 
+    pub(crate) fn zero() -> BigInt {
+        BigInt { negative: false, digits: Vec::new() }
+    }
+
+    pub(crate) fn neg(&self) -> BigInt {
+        BigInt { negative: !self.negative && !self.digits.is_empty(), digits: self.digits.clone() }
+    }
+
     fn norm(mut self) -> BigInt {
         let zeros = self.digits.iter().take_while(|d| **d == 0).count();
         self.digits.drain(..zeros);
@@ -158,7 +166,7 @@ pub(crate) fn check_incr(allow: bool, headers: Option<&[u8]>, payload: &[u8]) ->
 }
 
 /// The value inside a stored counter body, `{"val":"…"}`.
-fn body_value(payload: &[u8]) -> Option<BigInt> {
+pub(super) fn body_value(payload: &[u8]) -> Option<BigInt> {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
@@ -172,19 +180,6 @@ fn body_value(payload: &[u8]) -> Option<BigInt> {
 }
 
 impl Stream {
-    /// The body to store for an increment on `subj`: the last total there plus `incr`.
-    pub(crate) fn counter_body(&mut self, subj: &[u8], incr: &BigInt) -> Result<String, ApiError> {
-        let last = self.subjects.get(subj).and_then(|s| s.back().copied());
-        let total = match last {
-            None => incr.clone(),
-            Some(seq) => {
-                let msg = self.load(seq)?.ok_or(COUNTER_BROKEN)?;
-                body_value(&msg.payload).ok_or(COUNTER_BROKEN)?.add(incr)
-            }
-        };
-        Ok(format!("{{\"val\":\"{total}\"}}"))
-    }
-
     /// The total a stored counter message holds, for the publish ack (`val`).
     pub(crate) fn counter_value(&mut self, seq: u64) -> Option<String> {
         let msg = self.load(seq).ok().flatten()?;
