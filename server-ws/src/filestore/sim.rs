@@ -71,6 +71,9 @@ struct State {
     ops_left: Option<u64>,
     /// The power is out: every call fails until [`SimDisk::power_loss`] restarts the disk.
     dead: bool,
+    /// A broken disk (for the test that the simulation can fail): a file's fsync reports
+    /// success without making anything durable.
+    skip_file_fsync: bool,
     stats: SimStats,
 }
 
@@ -138,6 +141,12 @@ impl SimDisk {
     /// store was doing: every later call fails, until [`SimDisk::power_loss`].
     pub(crate) fn cut_power_after(&self, n: u64) {
         self.state.lock().ops_left = Some(n);
+    }
+
+    /// Makes every later fsync of a file succeed without doing anything (directories stay
+    /// honest): a store that skips its fsync, which the simulation must catch.
+    pub(crate) fn skip_file_fsyncs(&self) {
+        self.state.lock().skip_file_fsync = true;
     }
 
     /// The state, if the power is on; a change counts towards [`SimDisk::cut_power_after`].
@@ -495,6 +504,7 @@ impl SimFile {
                     st.fsyncs_left = None;
                 }
             }
+            let skip = st.skip_file_fsync;
             match st.nodes.get_mut(&ino) {
                 Some(Node::Dir { live, durable }) => {
                     if fail {
@@ -510,6 +520,9 @@ impl SimFile {
                             lost.push((same, data.len()));
                         }
                         return Err(eio("fsync"));
+                    }
+                    if skip {
+                        return Ok(());
                     }
                     let mut now = data.clone();
                     blank(&mut now, lost, durable);

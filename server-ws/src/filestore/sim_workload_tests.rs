@@ -1,0 +1,152 @@
+//! The whole engine under the seeded workload of [`super::sim_workload`]: a few hundred
+//! seeds as part of `cargo test`, a soak run of any length behind `--ignored` (see
+//! `tests/sim.sh`), and the proof that the simulation catches a store that skips its fsync.
+
+use std::time::{Duration, Instant};
+
+use super::sim_workload::{Mode, Outcome, World};
+
+/// Operations per seed.
+const STEPS: u32 = 150;
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Totals over many seeds.
+#[derive(Debug, Default)]
+struct Totals {
+    seeds: u64,
+    steps: u64,
+    crashes: u64,
+    mid_op: u64,
+    acked: u64,
+    confirmed_acks: u64,
+    batches: u64,
+    lost_unsynced: u64,
+    violations: Vec<String>,
+}
+
+impl Totals {
+    fn add(&mut self, o: Outcome) {
+        self.seeds += 1;
+        self.steps += u64::from(o.steps);
+        self.crashes += o.crashes;
+        self.mid_op += o.mid_op;
+        self.acked += o.acked;
+        self.confirmed_acks += o.confirmed_acks;
+        self.batches += o.batches;
+        self.lost_unsynced += o.lost_unsynced;
+        if let Some(v) = o.violation {
+            self.violations.push(v.to_string());
+        }
+    }
+
+    fn report(&self, mode: Mode) -> String {
+        format!(
+            "{mode:?}: {} seeds run, {} steps, {} simulated crashes ({} cut in the middle of an operation), \
+             {} messages acknowledged, {} acks confirmed, {} batches committed, {} unsynced messages lost, \
+             {} invariant violations",
+            self.seeds,
+            self.steps,
+            self.crashes,
+            self.mid_op,
+            self.acked,
+            self.confirmed_acks,
+            self.batches,
+            self.lost_unsynced,
+            self.violations.len()
+        )
+    }
+}
+
+/// Runs seeds `from..` until `count` seeds ran or `limit` passed, whichever comes first;
+/// only `EDGEBUS_SIM_SEED` when that is set (to replay one failure).
+fn run(mode: Mode, removes: bool, from: u64, count: u64, limit: Option<Duration>) -> Totals {
+    let start = Instant::now();
+    let mut totals = Totals::default();
+    let seeds: Box<dyn Iterator<Item = u64>> = match env::<u64>("EDGEBUS_SIM_SEED") {
+        Some(seed) => Box::new(std::iter::once(seed)),
+        None => Box::new(from..from.saturating_add(count)),
+    };
+    for seed in seeds {
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            break;
+        }
+        let outcome = World::new(seed, mode).with_removes(removes).run(env("EDGEBUS_SIM_STEPS").unwrap_or(STEPS));
+        if let Some(v) = &outcome.violation {
+            println!("VIOLATION {v}");
+        }
+        totals.add(outcome);
+    }
+    println!("{}", totals.report(mode));
+    totals
+}
+
+/// `sync_interval: always`: every acknowledged message survives every power loss intact,
+/// sequences stay gapless apart from removals, confirmed removals and acks stick, ids are
+/// stored once per window and batches whole or not at all.
+#[test]
+fn whole_engine_with_sync_always_keeps_every_promise() {
+    let t = run(Mode::Always, false, 0, 200, None);
+    assert!(t.violations.is_empty(), "{:#?}", t.violations);
+    assert!(t.crashes > t.seeds, "crashes were simulated");
+}
+
+/// The same with message deletes and stream purges (which compact segments) in the mix.
+/// KNOWN FAILING, found by this simulation: a confirmed purge's messages come back after a
+/// later purge is cut off by a power loss (seed 30: `PURGE keep 4` confirmed, a filtered
+/// purge interrupted, seq 16 back after the restart).
+#[test]
+#[ignore = "known failing: confirmed removals come back (seed 30)"]
+fn whole_engine_with_sync_always_and_removals_keeps_every_promise() {
+    let t = run(Mode::Always, true, 0, 200, None);
+    assert!(t.violations.is_empty(), "{:#?}", t.violations);
+}
+
+/// With a sync interval, a power loss takes at most the suffix acknowledged since the last
+/// sync, and nothing else changes.
+#[test]
+fn whole_engine_with_an_interval_loses_only_an_unsynced_suffix() {
+    let t = run(Mode::Interval, false, 0, 100, None);
+    assert!(t.violations.is_empty(), "{:#?}", t.violations);
+    assert!(t.lost_unsynced > 0, "some unsynced suffix was lost, so the check saw a loss");
+}
+
+/// The simulation can fail: on a disk whose file fsyncs do nothing, an `always` store acks
+/// what a power loss then takes, and that is caught within a few seeds.
+#[test]
+fn a_store_that_skips_fsync_is_caught_within_a_few_seeds() {
+    let t = run(Mode::SkippedFsync, true, 0, 5, None);
+    assert!(!t.violations.is_empty(), "five seeds did not catch a store that never fsyncs");
+}
+
+/// The soak run behind `tests/sim.sh`: `EDGEBUS_SIM_SEEDS` seeds (default 10,000) from
+/// `EDGEBUS_SIM_FIRST` (default 1,000,000, clear of the CI seeds), or `EDGEBUS_SIM_MINUTES`,
+/// in `EDGEBUS_SIM_MODE` (`always`, the default, or `interval`).
+#[test]
+#[ignore = "long; run by tests/sim.sh"]
+fn soak() {
+    let mode = match std::env::var("EDGEBUS_SIM_MODE").as_deref() {
+        Ok("interval") => Mode::Interval,
+        Ok("broken") => Mode::SkippedFsync,
+        _ => Mode::Always,
+    };
+    let minutes = env::<f64>("EDGEBUS_SIM_MINUTES").map(|m| Duration::from_secs_f64(m * 60.0));
+    let count = env("EDGEBUS_SIM_SEEDS").unwrap_or(if minutes.is_some() { u64::MAX } else { 10_000 });
+    let removes = std::env::var_os("EDGEBUS_SIM_NO_REMOVES").is_none();
+    let t = run(mode, removes, env("EDGEBUS_SIM_FIRST").unwrap_or(1_000_000), count, minutes);
+    assert!(t.violations.is_empty(), "{:#?}", t.violations);
+}
+
+/// Regression: the seeds that caught the engine confirming an ack (the empty reply to an
+/// ack with a reply subject, which nats.go's `AckSync` waits for) before the consumer's state
+/// was on disk, and confirming acks for sequences its recovered state had never delivered;
+/// after a power loss the ack floor went back and confirmed messages came again.
+#[test]
+fn a_confirmed_ack_survives_a_power_loss() {
+    for seed in [0, 2, 3, 5, 7, 24, 29, 152, 167] {
+        let o = World::new(seed, Mode::Always).with_removes(false).run(STEPS);
+        assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
+    }
+}
