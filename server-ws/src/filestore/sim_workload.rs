@@ -381,32 +381,48 @@ impl World {
         self.settle_removal(STREAM, before, done)
     }
 
-    /// Whatever a removal took away: deleted for good if it was confirmed, else maybe.
+    /// Whatever a removal took away: deleted for good if it was confirmed, else maybe. A
+    /// message the engine cannot read now (the power is out) may still be there.
     fn settle_removal(&mut self, name: &'static str, before: BTreeSet<u64>, done: bool) -> Result<(), String> {
-        let after = self.present(name)?;
+        let (after, unreadable) = self.readable(name)?;
         let model = self.model(name);
         for seq in before.difference(&after) {
-            model.acked.remove(seq);
-            if done {
+            let acked = model.acked.remove(seq).is_some();
+            if done && !unreadable.contains(seq) {
                 model.deleted.insert(*seq);
-            } else {
+            } else if acked {
                 model.maybe.insert(*seq);
             }
+            // an unacknowledged message the engine held only in memory: its sequence may
+            // be handed out again after the restart
         }
         Ok(())
     }
 
-    /// The sequences stream `name` holds now, as the engine reads them.
+    /// The sequences stream `name` may hold now: those the engine reads, and those it cannot
+    /// read (the power is out), which a removal may still take.
     pub(crate) fn present(&mut self, name: &str) -> Result<BTreeSet<u64>, String> {
+        let (mut seqs, unreadable) = self.readable(name)?;
+        seqs.extend(unreadable);
+        Ok(seqs)
+    }
+
+    /// The sequences stream `name` holds now, and those it failed to read.
+    fn readable(&mut self, name: &str) -> Result<(BTreeSet<u64>, BTreeSet<u64>), String> {
         let Some((first, last, _)) = self.node.state_of(name) else { return Err(format!("stream {name} is gone")) };
-        let mut seqs = BTreeSet::new();
+        let (mut seqs, mut unreadable) = (BTreeSet::new(), BTreeSet::new());
         for seq in first.max(1)..=last {
-            // a read the dead disk refuses counts as absent; the check after restart decides
-            if let Ok(Some(_)) = self.node.msg_of(name, seq) {
-                seqs.insert(seq);
+            match self.node.msg_of(name, seq) {
+                Ok(Some(_)) => {
+                    seqs.insert(seq);
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    unreadable.insert(seq);
+                }
             }
         }
-        Ok(seqs)
+        Ok((seqs, unreadable))
     }
 
     fn fetch(&mut self) -> Result<(), String> {

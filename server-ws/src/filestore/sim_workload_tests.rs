@@ -85,23 +85,13 @@ fn run(mode: Mode, removes: bool, from: u64, count: u64, limit: Option<Duration>
 
 /// `sync_interval: always`: every acknowledged message survives every power loss intact,
 /// sequences stay gapless apart from removals, confirmed removals and acks stick, ids are
-/// stored once per window and batches whole or not at all.
+/// stored once per window and batches whole or not at all; deletes and purges (which compact
+/// the small segments) in the mix.
 #[test]
 fn whole_engine_with_sync_always_keeps_every_promise() {
-    let t = run(Mode::Always, false, 0, 200, None);
-    assert!(t.violations.is_empty(), "{:#?}", t.violations);
-    assert!(t.crashes > t.seeds, "crashes were simulated");
-}
-
-/// The same with message deletes and stream purges (which compact segments) in the mix.
-/// KNOWN FAILING, found by this simulation: a confirmed purge's messages come back after a
-/// later purge is cut off by a power loss (seed 30: `PURGE keep 4` confirmed, a filtered
-/// purge interrupted, seq 16 back after the restart).
-#[test]
-#[ignore = "known failing: confirmed removals come back (seed 30)"]
-fn whole_engine_with_sync_always_and_removals_keeps_every_promise() {
     let t = run(Mode::Always, true, 0, 200, None);
     assert!(t.violations.is_empty(), "{:#?}", t.violations);
+    assert!(t.crashes > t.seeds, "crashes were simulated");
 }
 
 /// With a sync interval, a power loss takes at most the suffix acknowledged since the last
@@ -137,6 +127,17 @@ fn soak() {
     let removes = std::env::var_os("EDGEBUS_SIM_NO_REMOVES").is_none();
     let t = run(mode, removes, env("EDGEBUS_SIM_FIRST").unwrap_or(1_000_000), count, minutes);
     assert!(t.violations.is_empty(), "{:#?}", t.violations);
+}
+
+/// Regression: the seeds that caught compaction dropping the record of a batch's deleted
+/// last message, which commits the batch's other records at start-up: the whole
+/// acknowledged batch was gone after the next restart (see `sim_batch_tests.rs`).
+#[test]
+fn a_batch_whose_last_message_is_deleted_survives_a_restart() {
+    for seed in [94, 128, 136, 174, 194] {
+        let o = World::new(seed, Mode::Always).run(STEPS);
+        assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
+    }
 }
 
 /// Regression: the seeds that caught the engine confirming an ack (the empty reply to an
