@@ -40,9 +40,13 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
+    /// The store's policy. With an interval, the store also syncs by itself when it sees
+    /// the interval pass on the real clock (a fallback for a host that never syncs); that
+    /// would make a run depend on how fast it runs, so its interval here is an hour and the
+    /// simulated host's timer ([`World::pass_time`]) does the syncing every [`INTERVAL`].
     fn sync(self) -> SyncInterval {
         match self {
-            Mode::Interval => SyncInterval::Every(Duration::from_nanos(INTERVAL)),
+            Mode::Interval => SyncInterval::Every(Duration::from_secs(3600)),
             Mode::Always | Mode::SkippedFsync => SyncInterval::Always,
         }
     }

@@ -151,3 +151,14 @@ fn a_confirmed_ack_survives_a_power_loss() {
         assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
     }
 }
+
+/// A seed is the whole run: the same seed gives the same operations, crashes and counts.
+#[test]
+fn a_seed_replays_exactly() {
+    for mode in [Mode::Always, Mode::Interval] {
+        let a = World::new(7, mode).run(STEPS);
+        let b = World::new(7, mode).run(STEPS);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{mode:?}");
+        assert!(a.crashes > 1, "{a:?}");
+    }
+}
