@@ -149,6 +149,12 @@ impl SimDisk {
         self.state.lock().skip_file_fsync = true;
     }
 
+    /// Whether the power is on and no cut is planned: a clean restart can run.
+    pub(crate) fn steady(&self) -> bool {
+        let st = self.state.lock();
+        !st.dead && st.ops_left.is_none()
+    }
+
     /// The state, if the power is on; a change counts towards [`SimDisk::cut_power_after`].
     fn op(&self, changes: bool) -> io::Result<parking_lot::MutexGuard<'_, State>> {
         let mut st = self.state.lock();
@@ -195,6 +201,8 @@ impl SimDisk {
                     }
                     *data = kept.clone();
                     *durable = kept;
+                    // the file is now what the disk holds: later writes are new data
+                    lost.clear();
                 }
             }
         }
@@ -433,8 +441,11 @@ impl Fs for SimDisk {
             }
             (Some(_), OpenMode::CreateNew) => return Err(err(io::ErrorKind::AlreadyExists, "file exists")),
             (Some(ino), OpenMode::Truncate) => {
-                if let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) {
+                if let Some(Node::File { data, lost, .. }) = st.nodes.get_mut(&ino) {
                     data.clear();
+                    // what is written from now on is new data, not the pages a failed
+                    // fsync dropped
+                    lost.clear();
                 }
                 ino
             }
@@ -569,8 +580,14 @@ impl FileHandle for SimFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let ino = self.ino;
         self.with(true, |st| {
-            let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
-            data.resize(usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?, 0);
+            let Some(Node::File { data, lost, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
+            let len = usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?;
+            data.resize(len, 0);
+            // bytes cut off and written again later are new data
+            lost.retain_mut(|r| {
+                r.1 = r.1.min(len);
+                r.0 < r.1
+            });
             Ok(())
         })
     }

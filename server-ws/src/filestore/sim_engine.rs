@@ -58,7 +58,12 @@ impl Node {
         let mut broker = Broker::new(config, 1);
         let client = broker.connect_local();
         let js = broker.connect_local();
-        let (engine, _warnings) = JetStream::new(Box::new(storage), Box::new(MemStorage), now, 1);
+        let (engine, warnings) = JetStream::new(Box::new(storage), Box::new(MemStorage), now, 1);
+        if std::env::var_os("EDGEBUS_SIM_TRACE").is_some() {
+            for w in &warnings {
+                println!("boot warning: {w}");
+            }
+        }
         let host = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js });
         broker.subscribe_local(client, format!("{INBOX}.*").as_bytes(), None).unwrap();
         let mut node = Node { broker, client, js, host, sync, now, next_reply: 0 };
@@ -80,6 +85,12 @@ impl Node {
                 return self.broker.take_deliveries(self.client);
             }
         }
+    }
+
+    /// A clean stop, as the server's `Handle::stop` does it: the host saves the engine's
+    /// state and drops its subscriptions, then the stores' final sync runs as they drop.
+    pub(crate) fn shutdown(mut self) {
+        self.host.shutdown(&mut LocalBus { broker: &mut self.broker, conn: self.js });
     }
 
     /// Sends a request and returns the reply's payload, if one came.

@@ -76,6 +76,8 @@ impl fmt::Display for Violation {
 pub(crate) struct Outcome {
     pub(crate) steps: u32,
     pub(crate) crashes: u64,
+    /// Clean restarts.
+    pub(crate) restarts: u64,
     /// Power cuts that landed in the middle of an operation.
     pub(crate) mid_op: u64,
     pub(crate) acked: u64,
@@ -252,6 +254,7 @@ impl World {
             62..=75 => self.ack(),
             76..=84 => self.pass_time(),
             85..=91 if self.removes => self.remove(),
+            85..=91 => self.publish(),
             92..=95 => {
                 // the power will go in the middle of one of the next operations
                 let n = self.rng.u64(0..120);
@@ -260,7 +263,14 @@ impl World {
                 Ok(())
             }
             96..=97 => self.crash(),
-            _ => Ok(()),
+            98 if std::env::var_os("EDGEBUS_SIM_EIO").is_some() => {
+                // one fsync fails (EIO); the store must stop acknowledging until a restart
+                let n = self.rng.u64(0..6);
+                self.log(|| format!("fsync fails after {n} more"));
+                self.disk.fail_one_fsync_after(n);
+                Ok(())
+            }
+            _ => self.restart(),
         }
     }
 
@@ -522,6 +532,24 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// A clean stop and start (no power loss), and the invariants checked.
+    fn restart(&mut self) -> Result<(), String> {
+        if !self.disk.steady() {
+            // the power is out, or about to go: what comes next is a power loss
+            return self.crash();
+        }
+        self.log(|| "clean restart".into());
+        let now = self.node.now + self.rng.u64(1..10) * SEC;
+        // the old server stops before the new one opens the store (a stand-in on an empty
+        // disk holds the place meanwhile)
+        let stand_in = Node::boot(&SimDisk::new(), self.mode.sync(), SEGMENT, now);
+        std::mem::replace(&mut self.node, stand_in).shutdown();
+        self.node = Node::boot(&self.disk, self.mode.sync(), SEGMENT, now);
+        self.out.restarts += 1;
+        self.next_sync = now + INTERVAL;
+        self.check_recovered()
     }
 
     /// Power loss, restart on what the disk kept, and the invariants checked.

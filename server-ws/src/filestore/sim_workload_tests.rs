@@ -19,6 +19,7 @@ struct Totals {
     seeds: u64,
     steps: u64,
     crashes: u64,
+    restarts: u64,
     mid_op: u64,
     acked: u64,
     confirmed_acks: u64,
@@ -32,6 +33,7 @@ impl Totals {
         self.seeds += 1;
         self.steps += u64::from(o.steps);
         self.crashes += o.crashes;
+        self.restarts += o.restarts;
         self.mid_op += o.mid_op;
         self.acked += o.acked;
         self.confirmed_acks += o.confirmed_acks;
@@ -45,12 +47,14 @@ impl Totals {
     fn report(&self, mode: Mode) -> String {
         format!(
             "{mode:?}: {} seeds run, {} steps, {} simulated crashes ({} cut in the middle of an operation), \
+             {} clean restarts, \
              {} messages acknowledged, {} acks confirmed, {} batches committed, {} unsynced messages lost, \
              {} invariant violations",
             self.seeds,
             self.steps,
             self.crashes,
             self.mid_op,
+            self.restarts,
             self.acked,
             self.confirmed_acks,
             self.batches,
