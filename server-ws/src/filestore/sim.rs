@@ -28,7 +28,7 @@
 //! that held them would be. Randomness comes from the seeded generator each fault call is
 //! given, so a run is reproducible from its seed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -57,7 +57,9 @@ enum Node {
 
 #[derive(Debug, Default)]
 struct State {
-    nodes: HashMap<Ino, Node>,
+    /// Ordered, so a power loss draws its random choices file by file in the same order on
+    /// every run (a hash map's order differs between runs, and so would the seed's outcome).
+    nodes: BTreeMap<Ino, Node>,
     next_ino: Ino,
     /// Bumped by a power loss; older handles are dead.
     generation: u64,

@@ -74,8 +74,10 @@ impl World {
                 return Err(format!("{name}: acknowledged seq {seq} lost ({} lost in all)", lost.len()));
             }
             let top = model.acked.keys().next_back().copied().unwrap_or(0);
-            let gap = (first.max(1)..=last.min(top))
-                .find(|s| !present.contains(s) && !model.deleted.contains(s) && !model.maybe.contains(s));
+            let used_up = |s: u64| model.refused.iter().any(|&(lo, hi)| s > lo && hi.is_none_or(|hi| s < hi));
+            let gap = (first.max(1)..=last.min(top)).find(|&s| {
+                !present.contains(&s) && !model.deleted.contains(&s) && !model.maybe.contains(&s) && !used_up(s)
+            });
             if let Some(seq) = gap {
                 return Err(format!("{name}: seq {seq} missing, never removed ({first}..={last})"));
             }

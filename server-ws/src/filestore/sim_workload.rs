@@ -111,13 +111,23 @@ pub(crate) struct StreamModel {
     /// [`Mode::Interval`]: the newest sequence the last interval sync covered, and when.
     pub(crate) synced: u64,
     pub(crate) synced_at: u64,
+    /// Sequences a refused publish may have used up: from the highest acknowledged when a
+    /// publish was refused (its record written, its fsync failed) to the next one
+    /// acknowledged (`None`: none yet). A gap there is no lost message.
+    pub(crate) refused: Vec<(u64, Option<u64>)>,
 }
 
 impl StreamModel {
     fn on_reply(&mut self, reply: &Reply, subject: &str, payload: &[u8], now: u64) -> Result<(), String> {
+        if matches!(reply, Reply::Error { .. } | Reply::Silent) && self.refused.last().is_none_or(|r| r.1.is_some()) {
+            self.refused.push((self.highest, None));
+        }
         if let Reply::Ack { seq, duplicate: false } = *reply {
             if seq <= self.highest {
                 return Err(format!("seq {seq} handed out again (highest so far {})", self.highest));
+            }
+            if let Some(open) = self.refused.last_mut().filter(|r| r.1.is_none()) {
+                open.1 = Some(seq);
             }
             self.highest = seq;
             self.acked.insert(seq, Msg { subject: subject.into(), payload: payload.to_vec(), at: now });
@@ -339,7 +349,11 @@ impl World {
             self.batches
                 .push(Batch { payloads: msgs.iter().map(|m| m.1.clone()).collect(), removals_before: self.removals });
             self.out.batches += 1;
-            if let Reply::Ack { seq, duplicate: false } = parse(answer) {
+            let reply = parse(answer);
+            if !matches!(reply, Reply::Ack { .. }) {
+                self.model(STREAM).on_reply(&reply, "", &[], 0)?;
+            }
+            if let Reply::Ack { seq, duplicate: false } = reply {
                 let now = self.node.now;
                 let first = seq + 1 - n as u64;
                 let model = self.model(STREAM);
