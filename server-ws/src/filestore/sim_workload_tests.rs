@@ -144,6 +144,15 @@ fn a_batch_whose_last_message_is_deleted_survives_a_restart() {
     }
 }
 
+/// Regression (soak seed 1,002,368): the power went while the newest message was deleted,
+/// after compaction had dropped its record for good but before the tombstone was synced;
+/// recovery found neither, took a lower last sequence and handed seq 10 out again.
+#[test]
+fn a_deleted_newest_message_s_sequence_is_not_reused_after_a_power_loss() {
+    let o = World::new(1_002_368, Mode::Always).run(STEPS);
+    assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
+}
+
 /// Regression: the seeds that caught the engine confirming an ack (the empty reply to an
 /// ack with a reply subject, which nats.go's `AckSync` waits for) before the consumer's state
 /// was on disk, and confirming acks for sequences its recovered state had never delivered;

@@ -71,6 +71,15 @@ impl FileStore {
         let mut all = std::mem::take(&mut seg.dead);
         all.sort_unstable();
         let (kept, dead) = self.commit_records(id, &all);
+        if !dead.is_empty() {
+            // The tombstones that removed these messages must be on disk before their
+            // records leave it: else a power loss keeps neither, and when the newest message
+            // was removed recovery takes a lower last sequence and hands its sequence out again.
+            if let Err(e) = self.pending.sync() {
+                self.seg(id).dead = all;
+                return Err(e);
+            }
+        }
         for &seq in &dead {
             self.dead.remove(&(seq, id));
         }
