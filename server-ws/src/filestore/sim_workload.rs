@@ -350,6 +350,7 @@ impl World {
                 .push(Batch { payloads: msgs.iter().map(|m| m.1.clone()).collect(), removals_before: self.removals });
             self.out.batches += 1;
             let reply = parse(answer);
+            self.log(|| format!("batch {id} of {n}: {reply:?}"));
             if !matches!(reply, Reply::Ack { .. }) {
                 self.model(STREAM).on_reply(&reply, "", &[], 0)?;
             }
