@@ -144,6 +144,20 @@ fn a_batch_whose_last_message_is_deleted_survives_a_restart() {
     }
 }
 
+/// KNOWN FAILING, found by a 13,067-seed interval soak: a batch spanning two segments whose
+/// first segment's unsynced part was lost at the power loss while the second's survived is
+/// replayed as a pending run ending in its commit record and accepted without its first
+/// messages (a batch of 4 kept 2). Replay should check that the run starts at
+/// `Nats-Batch-Sequence: 1` (compaction settles pending flags, which that check must allow).
+#[test]
+#[ignore = "known failing: a batch torn across segments is partly kept (seeds 1002035, 1009422)"]
+fn a_batch_torn_across_segments_is_all_or_nothing() {
+    for seed in [1_002_035, 1_009_422] {
+        let o = World::new(seed, Mode::Interval).run(STEPS);
+        assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
+    }
+}
+
 /// Regression (soak seed 1,002,368): the power went while the newest message was deleted,
 /// after compaction had dropped its record for good but before the tombstone was synced;
 /// recovery found neither, took a lower last sequence and handed seq 10 out again.
