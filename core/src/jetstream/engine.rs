@@ -471,10 +471,26 @@ impl JetStream {
         let reply_bytes = reply.map(Bytes::copy_from_slice);
         let Some(entry) = self.streams.get_mut(&stream) else { return };
         let Some(c) = entry.consumers.get_mut(consumer) else { return };
+        // a sequence past the consumer's cursor was never delivered as far as it knows (its
+        // state from before a power loss was lost): the ack does nothing, so nothing is
+        // confirmed, and the client's AckSync fails rather than promise no redelivery
+        let known = sseq < c.state.sseq;
         let mut out = Vec::new();
         let outcome = c.ack(now, sseq, payload, reply_bytes.as_ref(), &mut out);
         if matches!(outcome, AckOutcome::Acked(_) | AckOutcome::Terminated { .. }) {
             c.last_ack = now;
+        }
+        // The "double ack" below tells the client its ack is done. With `sync_interval:
+        // always` that must mean durable, as a publish's ack does: save the consumer's state
+        // (fsynced at once) before confirming, and confirm nothing if that failed. Otherwise
+        // a power loss after the confirmation moves the ack floor back and redelivers. Saved
+        // even when this ack changed nothing: an earlier ack that asked for no confirmation
+        // (or a redelivery that found its message gone) may have, and that is what the
+        // client now relies on.
+        let mut confirm = reply_bytes.is_some() && known;
+        if confirm && entry.stream.acks_wait_for_sync() {
+            confirm = entry.stream.store_mut().save_consumer(&c.name, &c.saved_state()).is_ok();
+            c.dirty = !confirm;
         }
         let cname = c.name.clone();
         self.out.append(&mut out);
@@ -499,7 +515,7 @@ impl JetStream {
         // the "double ack": an empty reply once the ack is processed, except for `+NXT`,
         // whose reply subject is the inbox of the pull it makes (nats-server skips it too)
         let asks_next = payload.trim_ascii_start().starts_with(b"+NXT");
-        if let Some(r) = reply_bytes.filter(|_| !asks_next) {
+        if let Some(r) = reply_bytes.filter(|_| confirm && !asks_next) {
             self.out.push(Outbound::data(r, Bytes::new()));
         }
         self.pump_stream(&stream, now, interest);

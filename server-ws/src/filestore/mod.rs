@@ -239,6 +239,12 @@ mod sim_engine;
 #[cfg(test)]
 mod sim_engine_tests;
 #[cfg(test)]
+mod sim_invariants;
+#[cfg(test)]
 mod sim_model_tests;
+#[cfg(test)]
+mod sim_workload;
+#[cfg(test)]
+mod sim_workload_tests;
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@
 //! that held them would be. Randomness comes from the seeded generator each fault call is
 //! given, so a run is reproducible from its seed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -57,7 +57,9 @@ enum Node {
 
 #[derive(Debug, Default)]
 struct State {
-    nodes: HashMap<Ino, Node>,
+    /// Ordered, so a power loss draws its random choices file by file in the same order on
+    /// every run (a hash map's order differs between runs, and so would the seed's outcome).
+    nodes: BTreeMap<Ino, Node>,
     next_ino: Ino,
     /// Bumped by a power loss; older handles are dead.
     generation: u64,
@@ -71,6 +73,9 @@ struct State {
     ops_left: Option<u64>,
     /// The power is out: every call fails until [`SimDisk::power_loss`] restarts the disk.
     dead: bool,
+    /// A broken disk (for the test that the simulation can fail): a file's fsync reports
+    /// success without making anything durable.
+    skip_file_fsync: bool,
     stats: SimStats,
 }
 
@@ -140,6 +145,18 @@ impl SimDisk {
         self.state.lock().ops_left = Some(n);
     }
 
+    /// Makes every later fsync of a file succeed without doing anything (directories stay
+    /// honest): a store that skips its fsync, which the simulation must catch.
+    pub(crate) fn skip_file_fsyncs(&self) {
+        self.state.lock().skip_file_fsync = true;
+    }
+
+    /// Whether the power is on and no cut is planned: a clean restart can run.
+    pub(crate) fn steady(&self) -> bool {
+        let st = self.state.lock();
+        !st.dead && st.ops_left.is_none()
+    }
+
     /// The state, if the power is on; a change counts towards [`SimDisk::cut_power_after`].
     fn op(&self, changes: bool) -> io::Result<parking_lot::MutexGuard<'_, State>> {
         let mut st = self.state.lock();
@@ -186,6 +203,8 @@ impl SimDisk {
                     }
                     *data = kept.clone();
                     *durable = kept;
+                    // the file is now what the disk holds: later writes are new data
+                    lost.clear();
                 }
             }
         }
@@ -424,8 +443,11 @@ impl Fs for SimDisk {
             }
             (Some(_), OpenMode::CreateNew) => return Err(err(io::ErrorKind::AlreadyExists, "file exists")),
             (Some(ino), OpenMode::Truncate) => {
-                if let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) {
+                if let Some(Node::File { data, lost, .. }) = st.nodes.get_mut(&ino) {
                     data.clear();
+                    // what is written from now on is new data, not the pages a failed
+                    // fsync dropped
+                    lost.clear();
                 }
                 ino
             }
@@ -495,6 +517,7 @@ impl SimFile {
                     st.fsyncs_left = None;
                 }
             }
+            let skip = st.skip_file_fsync;
             match st.nodes.get_mut(&ino) {
                 Some(Node::Dir { live, durable }) => {
                     if fail {
@@ -510,6 +533,9 @@ impl SimFile {
                             lost.push((same, data.len()));
                         }
                         return Err(eio("fsync"));
+                    }
+                    if skip {
+                        return Ok(());
                     }
                     let mut now = data.clone();
                     blank(&mut now, lost, durable);
@@ -556,8 +582,14 @@ impl FileHandle for SimFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let ino = self.ino;
         self.with(true, |st| {
-            let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
-            data.resize(usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?, 0);
+            let Some(Node::File { data, lost, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
+            let len = usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?;
+            data.resize(len, 0);
+            // bytes cut off and written again later are new data
+            lost.retain_mut(|r| {
+                r.1 = r.1.min(len);
+                r.0 < r.1
+            });
             Ok(())
         })
     }

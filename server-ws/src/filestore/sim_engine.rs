@@ -58,7 +58,12 @@ impl Node {
         let mut broker = Broker::new(config, 1);
         let client = broker.connect_local();
         let js = broker.connect_local();
-        let (engine, _warnings) = JetStream::new(Box::new(storage), Box::new(MemStorage), now, 1);
+        let (engine, warnings) = JetStream::new(Box::new(storage), Box::new(MemStorage), now, 1);
+        if std::env::var_os("EDGEBUS_SIM_TRACE").is_some() {
+            for w in &warnings {
+                println!("boot warning: {w}");
+            }
+        }
         let host = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js });
         broker.subscribe_local(client, format!("{INBOX}.*").as_bytes(), None).unwrap();
         let mut node = Node { broker, client, js, host, sync, now, next_reply: 0 };
@@ -82,6 +87,12 @@ impl Node {
         }
     }
 
+    /// A clean stop, as the server's `Handle::stop` does it: the host saves the engine's
+    /// state and drops its subscriptions, then the stores' final sync runs as they drop.
+    pub(crate) fn shutdown(mut self) {
+        self.host.shutdown(&mut LocalBus { broker: &mut self.broker, conn: self.js });
+    }
+
     /// Sends a request and returns the reply's payload, if one came.
     pub(crate) fn request(&mut self, subject: &str, headers: Option<&[u8]>, body: &[u8]) -> Option<Bytes> {
         self.next_reply += 1;
@@ -90,6 +101,57 @@ impl Node {
             .publish_local(self.client, subject.as_bytes(), subject.as_bytes(), Some(reply.as_bytes()), headers, body)
             .unwrap();
         self.pump().into_iter().find(|d| d.subject == reply.as_bytes()).map(|d| d.payload)
+    }
+
+    /// Publishes without waiting for an answer (an ack without a reply subject); returns what
+    /// reached the client meanwhile.
+    pub(crate) fn send(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        body: &[u8],
+    ) -> Vec<Delivery> {
+        self.broker
+            .publish_local(self.client, subject.as_bytes(), subject.as_bytes(), reply.map(str::as_bytes), headers, body)
+            .unwrap();
+        self.pump()
+    }
+
+    /// A fresh reply subject on the client's inbox.
+    pub(crate) fn inbox(&mut self) -> String {
+        self.next_reply += 1;
+        format!("{INBOX}.{}", self.next_reply)
+    }
+
+    /// Lets `dt` of simulated time pass and runs the timers that came due, as the host's
+    /// timer would; returns what reached the client.
+    pub(crate) fn advance(&mut self, dt: u64) -> Vec<Delivery> {
+        let end = self.now + dt;
+        let mut got = Vec::new();
+        let mut last = None;
+        while let Some(due) = self.host.poll_timeout(self.now).filter(|&d| d <= end) {
+            // a deadline the step did not move would loop for ever: the end's step takes it
+            if last == Some(due) {
+                break;
+            }
+            last = Some(due);
+            self.now = self.now.max(due);
+            got.extend(self.pump());
+        }
+        self.now = end;
+        got.extend(self.pump());
+        got
+    }
+
+    /// `(first_seq, last_seq, messages)` of stream `name`, if it exists.
+    pub(crate) fn state_of(&self, name: &str) -> Option<(u64, u64, u64)> {
+        self.host.engine().stream_state(name).map(|s| (s.first_seq, s.last_seq, s.messages))
+    }
+
+    /// Message `seq` of stream `name` (`Err` when the store reports it damaged).
+    pub(crate) fn msg_of(&mut self, name: &str, seq: u64) -> Result<Option<StoredMsg>, String> {
+        self.host.engine_mut().msg(name, seq).map_err(|e| format!("{e:?}"))
     }
 
     /// Creates the file-backed test stream on `s.>`; `Err` with the API error if refused.
@@ -177,7 +239,7 @@ impl Node {
     }
 }
 
-fn parse(answer: Option<Bytes>) -> Reply {
+pub(crate) fn parse(answer: Option<Bytes>) -> Reply {
     let Some(answer) = answer else { return Reply::Silent };
     let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
     if let Some(e) = v.get("error") {

@@ -2,7 +2,7 @@
 //! tombstones do not take disk space forever. See the parent module for the rules that keep
 //! it crash-safe.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use super::{FileStore, Loc};
@@ -68,27 +68,64 @@ impl FileStore {
     /// removed-message records were dropped (tombstones elsewhere may have become useless).
     fn rewrite(&mut self, id: u64) -> Result<bool> {
         let Some(seg) = self.segs.get_mut(&id) else { return Ok(false) };
-        let dead = std::mem::take(&mut seg.dead);
+        let mut all = std::mem::take(&mut seg.dead);
+        all.sort_unstable();
+        let (kept, dead) = self.commit_records(id, &all);
+        if !dead.is_empty() {
+            // The tombstones that removed these messages must be on disk before their
+            // records leave it: else a power loss keeps neither, and when the newest message
+            // was removed recovery takes a lower last sequence and hands its sequence out again.
+            if let Err(e) = self.pending.sync() {
+                self.seg(id).dead = all;
+                return Err(e);
+            }
+        }
         for &seq in &dead {
             self.dead.remove(&(seq, id));
         }
+        self.seg(id).dead = kept;
         match self.rewrite_file(id) {
             Ok(()) => Ok(!dead.is_empty()),
             Err(e) => {
                 for &seq in &dead {
                     self.dead.insert((seq, id));
                 }
-                self.seg(id).dead = dead;
+                self.seg(id).dead = all;
                 Err(e)
             }
         }
+    }
+
+    /// Splits segment `id`'s removed messages (ascending) into those whose records must stay
+    /// and those that can go. A batch's records are pending but the last, whose record
+    /// commits them at start-up ([`FileStore::replay_msg`]): a record that follows one still
+    /// on disk in an earlier segment may be such a commit, and without it the next start-up
+    /// would drop the rest of an acknowledged batch. It stays, as garbage its tombstone
+    /// still kills, until the records before it are gone.
+    fn commit_records(&self, id: u64, dead: &[u64]) -> (Vec<u64>, Vec<u64>) {
+        let (mut kept, mut gone) = (Vec::new(), Vec::new());
+        for &seq in dead {
+            let before = seq.checked_sub(1);
+            let on_disk = before.is_some_and(|p| {
+                self.index.get(&p).is_some_and(|l| l.seg != id)
+                    || self.dead.range((p, 0)..(p + 1, 0)).any(|&(_, s)| s != id)
+                    || kept.last() == Some(&p)
+            });
+            if on_disk {
+                kept.push(seq);
+            } else {
+                gone.push(seq);
+            }
+        }
+        (kept, gone)
     }
 
     fn rewrite_file(&mut self, id: u64) -> Result<()> {
         let path = self.paths.segment(id);
         let Some(seg) = self.segs.get(&id) else { return Ok(()) };
         let kept_tombs = seg.tombs.iter().filter(|&&(lo, hi)| self.tomb_needed(lo, hi)).count();
-        if seg.live == 0 && kept_tombs == 0 {
+        let kept_dead: BTreeSet<u64> = seg.dead.iter().copied().collect();
+        if seg.live == 0 && kept_tombs == 0 && kept_dead.is_empty() {
             match self.fs.remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -104,6 +141,17 @@ impl FileStore {
         }
         let seed = seg.seed;
         let data = self.fs.read(&path).map_err(FsError::io("read", &path))?;
+        // a kept removed message's newest record (an older one with its sequence may be an
+        // uncommitted batch's leftover)
+        let mut kept_at = BTreeMap::new();
+        record::scan(&data, seed, |off, _, rec| {
+            if let Record::Msg(m) = rec {
+                if kept_dead.contains(&m.seq) {
+                    kept_at.insert(m.seq, off);
+                }
+            }
+        });
+        let mut kept_garbage = 0;
         let mut out = Vec::with_capacity(data.len().saturating_sub(usize::try_from(seg.garbage).unwrap_or(0)));
         let mut moved = Vec::new();
         let mut tombs = Vec::new();
@@ -111,15 +159,19 @@ impl FileStore {
             let mut settle = false;
             let keep = match rec {
                 Record::Msg(m) => {
-                    // live, so its batch committed: the copy must not wait for a commit
-                    // record that stays behind
-                    settle = m.pending;
                     let here = Loc { seg: id, off: off as u64, len: len as u64 };
                     let live = self.index.get(&m.seq) == Some(&here);
+                    // live, so its batch committed: the copy must not wait for a commit
+                    // record that stays behind
+                    settle = m.pending && live;
                     if live {
                         moved.push((m.seq, out.len() as u64));
                     }
-                    live
+                    let kept = !live && kept_at.get(&m.seq) == Some(&off);
+                    if kept {
+                        kept_garbage += len as u64;
+                    }
+                    live || kept
                 }
                 Record::Tomb { lo, hi } => {
                     let needed = self.tomb_needed(lo, hi);
@@ -166,7 +218,7 @@ impl FileStore {
         }
         let seg = self.seg(id);
         seg.len = out.len() as u64;
-        seg.garbage = 0;
+        seg.garbage = kept_garbage;
         seg.live = moved.len() as u64;
         seg.tombs = tombs;
         Ok(())
