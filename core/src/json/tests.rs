@@ -98,3 +98,13 @@ fn writer_matches_serde_json() {
     string(&mut s, odd);
     assert_eq!(s, serde_json::to_vec(odd).unwrap());
 }
+
+proptest::proptest! {
+    /// On text made of JSON's own characters, the reader never panics and accepts exactly
+    /// what serde_json accepts.
+    #[test]
+    fn validity_matches_serde_json_on_any_text(text in "[ {}\\[\\],:\"\\\\a-fnrtu0-9.eE+-]{0,40}") {
+        let serde_ok = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+        proptest::prop_assert_eq!(is_valid(&text), serde_ok, "{:?}", text);
+    }
+}
