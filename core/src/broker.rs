@@ -118,7 +118,7 @@ impl Broker {
         let mut out = BytesMut::new();
         let mut info = self.config.info.clone();
         info.client_id = id;
-        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
+        write_info(&mut out, &info.to_json());
         self.conns.insert(
             id,
             Conn {
@@ -237,7 +237,7 @@ impl Broker {
                 let mut info = policy::connect_info(self.config.info.clone());
                 info.client_id = id;
                 if let Some(c) = self.conns.get_mut(&id) {
-                    write_info(&mut c.out, &serde_json::to_vec(&info).unwrap_or_default());
+                    write_info(&mut c.out, &info.to_json());
                 }
             }
             Event::Publish(p) => self.publish(id, &p.subject, p.reply.as_deref(), p.header_len, &p.message),

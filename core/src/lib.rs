@@ -30,6 +30,7 @@ pub mod broker;
 pub mod duration;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
+pub mod json;
 #[cfg(feature = "kv")]
 pub mod kv;
 pub mod leaf;

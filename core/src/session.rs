@@ -214,7 +214,7 @@ impl Session {
                 if opts.no_responders && !opts.headers {
                     return Some(self.fail(ProtocolError::NoRespondersRequiresHeaders));
                 }
-                if opts.account.is_some() || opts.new_account.is_some() {
+                if opts.account || opts.new_account {
                     return Some(self.fail(ProtocolError::AuthorizationViolation));
                 }
                 self.options = opts.clone();

@@ -129,7 +129,7 @@ fn info_bytes(shared: &Shared, kind: Kind, id: u64, peer: SocketAddr, nonce: &st
     let mut info = BytesMut::new();
     let mut fields = shared.info(kind, id, peer.ip().to_string());
     fields.nonce = nonce.to_string();
-    let json = serde_json::to_vec(&fields).unwrap_or_default();
+    let json = fields.to_json();
     write_info(&mut info, &json);
     info
 }
@@ -341,7 +341,7 @@ impl Conn {
                         self.client.addr.ip().to_string(),
                     ));
                     let mut b = BytesMut::new();
-                    write_info(&mut b, &serde_json::to_vec(&info).unwrap_or_default());
+                    write_info(&mut b, &info.to_json());
                     self.client.push(&b);
                 }
                 Event::Publish(p) => {

@@ -45,7 +45,7 @@ fn announce(shared: &Shared, clients: &[Arc<Client>]) {
         let mut info = shared.info(c.kind, c.id, c.addr.ip().to_string());
         info.ldm = true;
         let mut line = BytesMut::new();
-        write_info(&mut line, &serde_json::to_vec(&info).unwrap_or_default());
+        write_info(&mut line, &info.to_json());
         c.push(&line);
     }
 }

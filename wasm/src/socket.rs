@@ -368,15 +368,24 @@ impl Link {
     }
 
     /// `{ url, state, server, outbox, sent, received, reconnects, exports, imports, error? }`.
-    pub fn info(&self) -> serde_json::Value {
+    pub fn info(&self) -> JsValue {
         let stats = self.core.stats();
         let config = self.core.config();
-        serde_json::json!({
-            "url": self.url, "state": self.core.state().as_str(), "server": self.core.server(),
-            "outbox": self.core.outbox().len(), "sent": stats.sent, "received": stats.received,
-            "reconnects": stats.reconnects, "exports": config.exports,
-            "imports": config.imports, "error": self.core.last_error().map(ToString::to_string),
-        })
+        let o = Object::new();
+        let set = |k: &str, v: JsValue| drop(Reflect::set(&o, &JsValue::from_str(k), &v));
+        let list =
+            |l: &[String]| -> JsValue { l.iter().map(|s| JsValue::from_str(s)).collect::<js_sys::Array>().into() };
+        set("url", self.url.as_str().into());
+        set("state", self.core.state().as_str().into());
+        set("server", self.core.server().into());
+        set("outbox", (self.core.outbox().len() as f64).into());
+        set("sent", (stats.sent as f64).into());
+        set("received", (stats.received as f64).into());
+        set("reconnects", (stats.reconnects as f64).into());
+        set("exports", list(&config.exports));
+        set("imports", list(&config.imports));
+        set("error", self.core.last_error().map_or(JsValue::NULL, |e| e.to_string().into()));
+        o.into()
     }
 
     /// Whether an outbox commit should start now (and marks it started).

@@ -1,11 +1,10 @@
 //! What a link exchanges with the server (subjects, identity, credentials) and its timing.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde::Serialize;
-
 use super::BadSubject;
+use crate::json::Object;
 use crate::subject::{matches, validate_subscribe};
 
 /// What the link exchanges with the server.
@@ -35,26 +34,6 @@ pub struct LinkConfig {
 
 /// The client library name the link reports in `CONNECT` (a server's `/connz` shows it).
 pub const LANG: &str = "edgebus";
-
-#[derive(Serialize)]
-struct Connect<'a> {
-    verbose: bool,
-    pedantic: bool,
-    headers: bool,
-    no_responders: bool,
-    /// Off: what the link publishes must never come back to it as an import.
-    echo: bool,
-    protocol: u8,
-    lang: &'a str,
-    version: &'a str,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pass: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_token: Option<&'a str>,
-}
 
 impl LinkConfig {
     /// Checks the subject lists.
@@ -93,22 +72,27 @@ impl LinkConfig {
         self.imports.iter().cloned().chain((!covered).then_some(inbox))
     }
 
+    /// The link's `CONNECT`: no echo (what the link publishes must never come back to it as
+    /// an import), headers and no-responders on, credentials only when set.
     pub(super) fn connect_json(&self) -> String {
-        let body = Connect {
-            verbose: false,
-            pedantic: false,
-            headers: true,
-            no_responders: true,
-            echo: false,
-            protocol: 1,
-            lang: LANG,
-            version: env!("CARGO_PKG_VERSION"),
-            name: &self.name,
-            user: self.user.as_deref(),
-            pass: self.pass.as_deref(),
-            auth_token: self.token.as_deref(),
-        };
-        serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_string())
+        let mut out = Vec::with_capacity(160);
+        let mut o = Object::new(&mut out);
+        o.bool("verbose", false)
+            .bool("pedantic", false)
+            .bool("headers", true)
+            .bool("no_responders", true)
+            .bool("echo", false)
+            .uint("protocol", 1)
+            .str("lang", LANG)
+            .str("version", env!("CARGO_PKG_VERSION"))
+            .str("name", &self.name);
+        for (k, v) in [("user", &self.user), ("pass", &self.pass), ("auth_token", &self.token)] {
+            if let Some(v) = v {
+                o.str(k, v);
+            }
+        }
+        o.end();
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 

@@ -5,10 +5,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
 
 use super::interest::Subs;
 use super::{Backoff, BadSubject, LinkConfig, LinkError, Outbox, OutboxCommit, Schedule};
+use crate::json::Reader;
 use crate::proto::{write_connect, write_pub, Limits, ServerOp, ServerOpParser, PING, PONG};
 
 const MS: u64 = 1_000_000;
@@ -97,8 +97,9 @@ pub const MAX_AUTH_FAILURES: u32 = 2;
 /// an authorization error (`Authorization Violation`, `User/Account Authentication Expired`);
 /// an `Authentication Timeout` is a slow handshake, not bad credentials.
 fn is_auth_error(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("authorization violation") || t.contains("authentication expired")
+    // a plain window scan: `str::contains` links a two-way searcher (2 KB of the page's module)
+    let has = |needle: &[u8]| text.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    has(b"authorization violation") || has(b"authentication expired")
 }
 
 /// Counters of the link's life.
@@ -120,14 +121,34 @@ enum PingMark {
 }
 
 /// The part of the server's `INFO` the link uses (any other field is ignored).
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct Greeting {
-    #[serde(default)]
     server_id: String,
-    #[serde(default)]
     server_name: String,
-    #[serde(default)]
     max_payload: Option<u64>,
+}
+
+impl Greeting {
+    /// What the fields it knows hold; a field of another type, or text that is not a JSON
+    /// object, leaves every field unset.
+    fn read(json: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(json);
+        let mut g = Greeting::default();
+        let mut r = Reader::new(&text);
+        let read = r.object(|r, key| {
+            match key {
+                "server_id" => g.server_id = r.string_value()?,
+                "server_name" => g.server_name = r.string_value()?,
+                "max_payload" => g.max_payload = if r.null()? { None } else { Some(r.u64_value()?) },
+                _ => r.skip()?,
+            }
+            Ok(())
+        });
+        match read.and_then(|()| r.end()) {
+            Ok(()) => g,
+            Err(_) => Greeting::default(),
+        }
+    }
 }
 
 /// The client side of the NATS protocol for one link; see the module doc for the call order.
@@ -521,7 +542,7 @@ impl Link {
         if self.state != LinkState::Connecting || !self.pings.is_empty() {
             return; // a later INFO (cluster updates): nothing to do
         }
-        let greeting: Greeting = serde_json::from_slice(json).unwrap_or_default();
+        let greeting = Greeting::read(json);
         if let Some(mp) = greeting.max_payload {
             self.max_payload = Some(usize::try_from(mp).unwrap_or(usize::MAX));
         }

@@ -181,8 +181,7 @@ pub fn with_request_info(importer: &str, header_len: Option<usize>, message: &[u
     out.extend_from_slice(headers);
     out.extend_from_slice(REQUEST_INFO_HEADER.as_bytes());
     out.extend_from_slice(b": ");
-    let info = serde_json::json!({ "acc": importer });
-    out.extend_from_slice(&serde_json::to_vec(&info).unwrap_or_default());
+    crate::json::Object::new(out).str("acc", importer).end();
     out.extend_from_slice(b"\r\n\r\n");
     let len = out.len();
     out.extend_from_slice(payload);

@@ -1,128 +1,121 @@
-//! The JSON bodies of `INFO` and `CONNECT`.
+//! The JSON bodies of `INFO` and `CONNECT`, read and written with [`crate::json`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+
+use crate::json::{JsonError, JsonErrorKind, Object, Reader};
 
 /// What a server announces. Optional fields are left out when empty, as nats-server does
 /// (`omitempty`), because some clients treat presence as meaning.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerInfo {
     pub server_id: String,
     pub server_name: String,
     pub version: String,
     pub proto: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub git_commit: String,
-    #[serde(default)]
     pub go: String,
     pub host: String,
     pub port: u16,
     pub headers: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub auth_required: bool,
     /// The client must upgrade to TLS (after this INFO, or before it with `handshake_first`).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub tls_required: bool,
     /// The client must present a certificate the server trusts.
-    #[serde(default, skip_serializing_if = "is_false")]
     pub tls_verify: bool,
     /// TLS may be used (nats-server sets it on `wss://`, beside `tls_required`).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub tls_available: bool,
     pub max_payload: i64,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub jetstream: bool,
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub client_id: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_ip: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub nonce: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub connect_info: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
     /// The JetStream domain (`jetstream { domain }`), as nats-server announces it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domain: String,
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
     pub api_lvl: i32,
     /// The server is in lame duck mode: clients should move to another server (nats-server
     /// sends this once, in an INFO to every connected client).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub ldm: bool,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-fn is_zero_i32(n: &i32) -> bool {
-    *n == 0
+impl ServerInfo {
+    /// The `INFO` body: the fields in this order, the optional ones only when set.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut o = Object::new(&mut out);
+        o.str("server_id", &self.server_id)
+            .str("server_name", &self.server_name)
+            .str("version", &self.version)
+            .int("proto", self.proto.into())
+            .str_unless(self.git_commit.is_empty(), "git_commit", &self.git_commit)
+            .str("go", &self.go)
+            .str("host", &self.host)
+            .uint("port", self.port.into())
+            .bool("headers", self.headers);
+        let flag = |o: &mut Object<'_>, on: bool, k: &str| {
+            if on {
+                o.bool(k, true);
+            }
+        };
+        flag(&mut o, self.auth_required, "auth_required");
+        flag(&mut o, self.tls_required, "tls_required");
+        flag(&mut o, self.tls_verify, "tls_verify");
+        flag(&mut o, self.tls_available, "tls_available");
+        o.int("max_payload", self.max_payload);
+        flag(&mut o, self.jetstream, "jetstream");
+        if self.client_id != 0 {
+            o.uint("client_id", self.client_id);
+        }
+        o.str_unless(self.client_ip.is_empty(), "client_ip", &self.client_ip).str_unless(
+            self.nonce.is_empty(),
+            "nonce",
+            &self.nonce,
+        );
+        if !self.connect_urls.is_empty() {
+            o.strs("connect_urls", &self.connect_urls);
+        }
+        flag(&mut o, self.connect_info, "connect_info");
+        o.str_unless(self.remote_account.is_empty(), "remote_account", &self.remote_account).str_unless(
+            self.domain.is_empty(),
+            "domain",
+            &self.domain,
+        );
+        if self.api_lvl != 0 {
+            o.int("api_lvl", self.api_lvl.into());
+        }
+        flag(&mut o, self.ldm, "ldm");
+        o.end();
+        out
+    }
 }
 
 /// What a client asks for. Every field is optional and may be JSON `null` (async-nats sends
 /// `null` for unset strings); defaults are nats-server's, which are verbose and pedantic.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectOptions {
-    #[serde(default = "yes", deserialize_with = "null_default_true")]
     pub verbose: bool,
-    #[serde(default = "yes", deserialize_with = "null_default_true")]
     pub pedantic: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub tls_required: bool,
-    #[serde(default)]
     pub auth_token: Option<String>,
-    #[serde(default)]
     pub user: Option<String>,
-    #[serde(default)]
     pub pass: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub lang: Option<String>,
-    #[serde(default)]
     pub version: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
     pub protocol: i64,
-    #[serde(default = "yes", deserialize_with = "null_default_true")]
     pub echo: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub headers: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub no_responders: bool,
-    #[serde(default)]
     pub jwt: Option<String>,
-    #[serde(default)]
     pub nkey: Option<String>,
-    #[serde(default)]
     pub sig: Option<String>,
-    /// Legacy account fields: any value is refused with an authorization violation.
-    #[serde(default)]
-    pub account: Option<serde_json::Value>,
-    #[serde(default)]
-    pub new_account: Option<serde_json::Value>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-fn null_default_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
+    /// Legacy account fields, set when sent with any value but `null`: refused with an
+    /// authorization violation.
+    pub account: bool,
+    pub new_account: bool,
 }
 
 impl Default for ConnectOptions {
@@ -145,8 +138,8 @@ impl Default for ConnectOptions {
             jwt: None,
             nkey: None,
             sig: None,
-            account: None,
-            new_account: None,
+            account: false,
+            new_account: false,
         }
     }
 }
@@ -191,19 +184,54 @@ pub fn too_deep(b: &[u8]) -> Option<String> {
 
 impl ConnectOptions {
     /// Reads `CONNECT`'s JSON as Go's decoder reads it into nats-server's struct: `null` leaves
-    /// every default, an array or a scalar is refused (serde would read an array as the
-    /// struct's fields in order), and invalid UTF-8 inside strings becomes U+FFFD instead of
-    /// an error.
-    pub fn parse(json: &[u8]) -> Result<Self, serde_json::Error> {
-        let text = alloc::string::String::from_utf8_lossy(json);
+    /// every default, an array or a scalar is refused, unknown fields are ignored (but must be
+    /// valid JSON), a repeated field takes its last value, and invalid UTF-8 inside strings
+    /// becomes U+FFFD instead of an error.
+    pub fn parse(json: &[u8]) -> Result<Self, JsonError> {
+        let text = String::from_utf8_lossy(json);
+        let mut opts = ConnectOptions::default();
         match text.trim_start().as_bytes().first() {
-            Some(b'n') if text.trim() == "null" => Ok(ConnectOptions::default()),
-            Some(b'{') => match too_deep(text.as_bytes()) {
-                Some(why) => Err(serde::de::Error::custom(why)),
-                None => serde_json::from_str(&text),
-            },
-            _ => Err(serde::de::Error::custom("CONNECT is not a JSON object")),
+            Some(b'n') if text.trim() == "null" => return Ok(opts),
+            Some(b'{') if too_deep(text.as_bytes()).is_some() => {
+                return Err(JsonError { kind: JsonErrorKind::Depth, offset: MAX_DEPTH })
+            }
+            _ => {}
         }
+        let mut r = Reader::new(&text);
+        r.object(|r, key| {
+            let flag = |r: &mut Reader<'_>, unset: bool| if r.null()? { Ok(unset) } else { r.bool_value() };
+            let text = |r: &mut Reader<'_>| if r.null()? { Ok(None) } else { r.string_value().map(Some) };
+            let any = |r: &mut Reader<'_>| -> Result<bool, JsonError> {
+                if r.null()? {
+                    return Ok(false);
+                }
+                r.skip().map(|()| true)
+            };
+            match key {
+                "verbose" => opts.verbose = flag(r, true)?,
+                "pedantic" => opts.pedantic = flag(r, true)?,
+                "echo" => opts.echo = flag(r, true)?,
+                "tls_required" => opts.tls_required = flag(r, false)?,
+                "headers" => opts.headers = flag(r, false)?,
+                "no_responders" => opts.no_responders = flag(r, false)?,
+                "protocol" => opts.protocol = if r.null()? { 0 } else { r.i64_value()? },
+                "auth_token" => opts.auth_token = text(r)?,
+                "user" => opts.user = text(r)?,
+                "pass" => opts.pass = text(r)?,
+                "name" => opts.name = text(r)?,
+                "lang" => opts.lang = text(r)?,
+                "version" => opts.version = text(r)?,
+                "jwt" => opts.jwt = text(r)?,
+                "nkey" => opts.nkey = text(r)?,
+                "sig" => opts.sig = text(r)?,
+                "account" => opts.account = any(r)?,
+                "new_account" => opts.new_account = any(r)?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        r.end()?;
+        Ok(opts)
     }
 }
 
@@ -225,7 +253,38 @@ mod tests {
         for refused in [&b"[]"[..], b"[false,false]", b"5", b"\"x\"", b"", b"{\"verbose\":\"yes\"}"] {
             assert!(ConnectOptions::parse(refused).is_err(), "{refused:?}");
         }
+        let last = ConnectOptions::parse(br#"{"verbose":false,"verbose":null,"account":null,"x":[{"y":1}]}"#).unwrap();
+        assert!(last.verbose && !last.account);
+        assert!(ConnectOptions::parse(br#"{"account":"A"}"#).unwrap().account);
+        for refused in [&br#"{"protocol":1.0}"#[..], br#"{"user":5}"#, br#"{"x":[1,]}"#, br#"{} x"#] {
+            assert!(ConnectOptions::parse(refused).is_err(), "{refused:?}");
+        }
         let odd = ConnectOptions::parse(b"{\"name\":\"a\xff\xfeb\",\"verbose\":false}").unwrap();
         assert_eq!(odd.name.as_deref(), Some("a\u{fffd}\u{fffd}b"));
+    }
+
+    /// The fields in nats-server's order, the empty optional ones left out.
+    #[test]
+    fn info_json() {
+        let mut info = ServerInfo {
+            server_id: "ID".into(),
+            version: "2.14.0".into(),
+            proto: 1,
+            host: "0.0.0.0".into(),
+            port: 4222,
+            headers: true,
+            max_payload: 1 << 20,
+            ..ServerInfo::default()
+        };
+        let bare = r#"{"server_id":"ID","server_name":"","version":"2.14.0","proto":1,"go":"","host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576}"#;
+        assert_eq!(String::from_utf8(info.to_json()).unwrap(), bare);
+        info.auth_required = true;
+        info.client_id = 7;
+        info.nonce = "n\"".into();
+        info.connect_urls = alloc::vec!["a:1".into(), "b:2".into()];
+        info.api_lvl = 1;
+        info.ldm = true;
+        let full = r#"{"server_id":"ID","server_name":"","version":"2.14.0","proto":1,"go":"","host":"0.0.0.0","port":4222,"headers":true,"auth_required":true,"max_payload":1048576,"client_id":7,"nonce":"n\"","connect_urls":["a:1","b:2"],"api_lvl":1,"ldm":true}"#;
+        assert_eq!(String::from_utf8(info.to_json()).unwrap(), full);
     }
 }

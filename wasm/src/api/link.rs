@@ -1,21 +1,17 @@
 //! `Bus` methods for the link to a server: `connect`, its state, flush and close.
 
 use js_sys::Promise;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::{json_to_js, options, promise, Bus};
+use super::read::Opts;
+use super::{promise, Bus};
 use crate::bus;
 use crate::error::BusError;
 use crate::link::LinkConfig;
 use crate::socket::{self, Link, LinkOptions};
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
 struct ConnectOpts {
-    #[serde(default, rename = "export")]
     exports: Vec<String>,
-    #[serde(default, rename = "import")]
     imports: Vec<String>,
     user: Option<String>,
     pass: Option<String>,
@@ -30,6 +26,25 @@ struct ConnectOpts {
     timeout: Option<u32>,
 }
 
+impl ConnectOpts {
+    fn read(v: &JsValue) -> Result<Self, BusError> {
+        let o = Opts::new(v)?;
+        Ok(ConnectOpts {
+            exports: o.strs("export")?,
+            imports: o.strs("import")?,
+            user: o.str("user")?,
+            pass: o.str("pass")?,
+            token: o.str("token")?,
+            name: o.str("name")?,
+            reconnect_delay_min: o.u32("reconnectDelayMin")?,
+            reconnect_delay_max: o.u32("reconnectDelayMax")?,
+            ping_interval: o.u32("pingInterval")?,
+            max_ping_out: o.u32("maxPingOut")?,
+            timeout: o.u32("timeout")?,
+        })
+    }
+}
+
 #[wasm_bindgen]
 impl Bus {
     /// Links the bus to a NATS server's WebSocket port (`ws://host:port`). `opts`: `{ export?:
@@ -42,7 +57,7 @@ impl Bus {
         let rc = self.inner.clone();
         promise(async move {
             // bad options throw here, in whichever context called
-            options::<ConnectOpts>(opts.clone())?;
+            ConnectOpts::read(&opts)?;
             rc.borrow().check_open()?;
             // the server link is the leader's, one WebSocket per origin: a client asks it
             #[cfg(feature = "jetstream")]
@@ -72,7 +87,7 @@ impl Bus {
     /// imports, error }`, or `null` when the bus is not linked.
     #[wasm_bindgen(js_name = linkInfo)]
     pub fn link_info(&self) -> JsValue {
-        self.inner.borrow().link.as_ref().map_or(JsValue::NULL, |l| json_to_js(&l.info()))
+        self.inner.borrow().link.as_ref().map_or(JsValue::NULL, |l| l.info())
     }
 
     /// Resolves `true` once the outbox is empty (every kept publish confirmed by the server),
@@ -122,7 +137,7 @@ pub(crate) async fn link_up(
     opts: JsValue,
     status: Option<js_sys::Function>,
 ) -> Result<(), BusError> {
-    let o: ConnectOpts = options(opts.clone())?;
+    let o = ConnectOpts::read(&opts)?;
     let (db, prefix, name, busy) = {
         let i = rc.borrow();
         i.check_open()?;

@@ -14,13 +14,16 @@ pub(crate) mod link;
 mod obj;
 #[cfg(feature = "jetstream")]
 pub mod pcgroups;
+mod read;
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::Promise;
+#[cfg(feature = "jetstream")]
 use serde::Deserialize;
+#[cfg(feature = "jetstream")]
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -35,12 +38,11 @@ use crate::idb;
 #[cfg(feature = "jetstream")]
 use crate::lock;
 use edgebus_core::proto::Headers;
+use read::Opts;
 
 /// Default request timeout, milliseconds (nats.js uses the same).
 const REQUEST_TIMEOUT_MS: u32 = 5_000;
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
 struct OpenOptions {
     name: Option<String>,
     /// `"indexeddb"`, `"opfs"`, `"auto"` (OPFS where the browser has it, else IndexedDB) or
@@ -52,24 +54,42 @@ struct OpenOptions {
     share: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+impl OpenOptions {
+    fn read(v: &JsValue) -> Result<Self, BusError> {
+        let o = Opts::new(v)?;
+        Ok(OpenOptions { name: o.str("name")?, storage: o.str("storage")?, share: o.bool("share")? })
+    }
+}
+
 struct PubOptions {
     reply: Option<String>,
     headers: Option<Vec<(String, String)>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+impl PubOptions {
+    fn read(v: &JsValue) -> Result<Self, BusError> {
+        let o = Opts::new(v)?;
+        Ok(PubOptions { reply: o.str("reply")?, headers: o.pairs("headers")? })
+    }
+}
+
 struct RequestOptions {
     timeout: Option<u32>,
     headers: Option<Vec<(String, String)>>,
 }
 
-/// Reads an options object through its JSON text: every type the page reads then goes
-/// through one deserializer, serde_json's, which the JetStream API needs anyway; reading the
-/// object directly (serde-wasm-bindgen) linked a second copy of each type's code and that
-/// crate's own (about 16 KB of the module).
+impl RequestOptions {
+    fn read(v: &JsValue) -> Result<Self, BusError> {
+        let o = Opts::new(v)?;
+        Ok(RequestOptions { timeout: o.u32("timeout")?, headers: o.pairs("headers")? })
+    }
+}
+
+/// Reads a JetStream options object through its JSON text: the JetStream API's types go
+/// through one deserializer, serde_json's, which the API needs anyway; reading the object
+/// directly (serde-wasm-bindgen) linked a second copy of each type's code and that crate's
+/// own (about 16 KB of the module). Core NATS options use [`read::Opts`] instead.
+#[cfg(feature = "jetstream")]
 pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
@@ -79,6 +99,7 @@ pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Res
     serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
+#[cfg(feature = "jetstream")]
 pub(crate) fn json_to_js(v: &Value) -> JsValue {
     js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
 }
@@ -111,7 +132,7 @@ fn boxed_promise(f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, BusErr
 /// the origin has that store open, this fails with `StorageLockedError` (see [`crate::lock`]).
 #[wasm_bindgen]
 pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
-    let opts: OpenOptions = options(opts)?;
+    let opts = OpenOptions::read(&opts)?;
     let name = opts.name.unwrap_or_else(|| "default".into());
     #[cfg(feature = "jetstream")]
     let (persisted, store_lock) = match Kind::choose(opts.storage.as_deref()).await? {
@@ -175,7 +196,7 @@ pub struct Bus {
 impl Bus {
     /// Publishes `data` on `subject`. `opts`: `{ reply?, headers?: [name, value][] }`.
     pub fn publish(&self, subject: &str, data: &[u8], opts: JsValue) -> Result<(), JsValue> {
-        let o: PubOptions = options(opts)?;
+        let o = PubOptions::read(&opts)?;
         let headers = o.headers.as_deref().and_then(|h| Headers::from_pairs(h).to_block());
         self.inner.borrow_mut().publish(subject, o.reply.as_deref(), headers.as_deref(), data)?;
         after(&self.inner);
@@ -226,7 +247,7 @@ impl Bus {
     pub fn request(&self, subject: String, data: Vec<u8>, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
-            let o: RequestOptions = options(opts)?;
+            let o = RequestOptions::read(&opts)?;
             let headers = o.headers.as_deref().and_then(|h| Headers::from_pairs(h).to_block());
             let d = bus::request(&rc, &subject, headers, &data, o.timeout.unwrap_or(REQUEST_TIMEOUT_MS)).await?;
             Ok(msg_object(&d))
@@ -271,9 +292,14 @@ impl Bus {
         let role = i.tabs.as_ref().map_or("alone", crate::tabs::Hub::role);
         #[cfg(not(feature = "jetstream"))]
         let role = "alone";
-        json_to_js(&serde_json::json!({
-            "name": i.name, "storage": i.storage, "role": role, "streams": streams,
-            "consumers": consumers, "subscriptions": subscriptions,
-        }))
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: JsValue| drop(js_sys::Reflect::set(&o, &JsValue::from_str(k), &v));
+        set("name", i.name.as_str().into());
+        set("storage", i.storage.into());
+        set("role", role.into());
+        set("streams", (streams as f64).into());
+        set("consumers", (consumers as f64).into());
+        set("subscriptions", (subscriptions as f64).into());
+        o.into()
     }
 }

@@ -2,7 +2,7 @@
 //! timer for them all, publish-and-collect for fetches and listings, and the channel
 //! subscriptions Rust tasks read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -27,7 +27,10 @@ pub(super) struct Requests {
     next: u64,
     /// Token → (deadline in ms since the epoch, where the reply goes).
     waiting: HashMap<u64, (u64, oneshot::Sender<Delivery>)>,
-    deadlines: std::collections::BTreeSet<(u64, u64)>,
+    /// (deadline, token), sorted. Requests mostly share one timeout and are answered in
+    /// the order they were made, so inserts land at the back and removals near the front,
+    /// each cheap in a ring buffer; a `BTreeSet` cost 9 KB of the core-only module.
+    deadlines: VecDeque<(u64, u64)>,
     /// When the sweeper wakes next, and its generation (a newer sweeper retires older ones).
     sweep_at: Option<u64>,
     sweep_gen: u64,
@@ -38,6 +41,12 @@ impl Requests {
     pub(super) fn clear(&mut self) {
         self.waiting.clear();
         self.deadlines.clear();
+    }
+
+    fn forget_deadline(&mut self, deadline: u64, token: u64) {
+        if let Ok(at) = self.deadlines.binary_search(&(deadline, token)) {
+            self.deadlines.remove(at);
+        }
     }
 }
 
@@ -55,13 +64,14 @@ impl Inner {
         let deadline = now_ms() + u64::from(timeout_ms);
         let (tx, rx) = oneshot::channel();
         self.requests.waiting.insert(token, (deadline, tx));
-        self.requests.deadlines.insert((deadline, token));
+        let at = self.requests.deadlines.partition_point(|e| *e < (deadline, token));
+        self.requests.deadlines.insert(at, (deadline, token));
         Ok((token, format!("{}.R.{token}", self.inbox_prefix), rx))
     }
 
     fn cancel_request(&mut self, token: u64) {
         if let Some((deadline, _)) = self.requests.waiting.remove(&token) {
-            self.requests.deadlines.remove(&(deadline, token));
+            self.requests.forget_deadline(deadline, token);
         }
     }
 
@@ -70,18 +80,18 @@ impl Inner {
         let token = d.subject.rsplit(|b| *b == b'.').next().and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
         let Some(token) = token else { return };
         if let Some((deadline, tx)) = self.requests.waiting.remove(&token) {
-            self.requests.deadlines.remove(&(deadline, token));
+            self.requests.forget_deadline(deadline, token);
             let _ = tx.send(d);
         }
     }
 
     /// Drops the requests whose deadline passed (their callers see a timeout).
     fn expire_requests(&mut self, now: u64) {
-        while let Some(&(deadline, token)) = self.requests.deadlines.first() {
+        while let Some(&(deadline, token)) = self.requests.deadlines.front() {
             if deadline > now {
                 break;
             }
-            self.requests.deadlines.pop_first();
+            self.requests.deadlines.pop_front();
             self.requests.waiting.remove(&token);
         }
     }
@@ -168,7 +178,7 @@ pub async fn request_many<'a>(
 fn arm_sweeper(rc: &Shared) {
     let (generation, ms) = {
         let mut i = rc.borrow_mut();
-        let Some(&(deadline, _)) = i.requests.deadlines.first() else { return };
+        let Some(&(deadline, _)) = i.requests.deadlines.front() else { return };
         if i.requests.sweep_at.is_some_and(|at| at <= deadline) {
             return;
         }
