@@ -8,7 +8,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::scenarios::{connect, payload, responder, round_trip, Samples, Sizes, IDLE};
+use crate::delivery::IDLE;
+use crate::scenarios::{connect, payload, responder, round_trip, Samples, Sizes};
 use crate::server::Server;
 use crate::stats::percentile;
 use crate::Res;

@@ -21,6 +21,7 @@
 mod browser;
 mod chart;
 mod connections;
+mod delivery;
 mod fsync;
 mod loaded;
 mod memtime;

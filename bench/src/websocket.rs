@@ -1,7 +1,8 @@
 //! Pub/sub over WebSocket, the path browsers take (issue 16): async-nats over `ws://` to a
 //! server of the same kind started with a plain (no TLS) WebSocket listener.
 
-use crate::scenarios::{deliver, Samples, Sizes};
+use crate::delivery::deliver;
+use crate::scenarios::{Samples, Sizes};
 use crate::server::{free_port, Server};
 use crate::Res;
 
