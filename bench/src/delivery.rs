@@ -9,7 +9,8 @@ use async_nats::{Subject, Subscriber};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
-use crate::scenarios::{connect, payload, round_trip};
+use crate::integrity::{Checker, Faults, Numbered, Seen};
+use crate::scenarios::{connect, round_trip};
 use crate::Res;
 
 pub(crate) struct Delivery {
@@ -22,15 +23,25 @@ pub(crate) struct Delivery {
 /// How long a receiver waits for the next message before it gives up (loss).
 pub(crate) const IDLE: Duration = Duration::from_secs(5);
 
-/// Counts messages until the shared total reaches `want` or nothing arrives for `IDLE`.
-/// Returns its own count and when its last message arrived.
+/// One receiver's tally, handed back with its subscription so the caller can look for
+/// stragglers after the end.
+struct Tally {
+    sub: Subscriber,
+    checker: Checker,
+    got: u64,
+    last: Option<Instant>,
+}
+
+/// Counts (and checks) messages until the shared total reaches `want` or nothing arrives
+/// for `IDLE`.
 async fn count(
     mut sub: Subscriber,
+    mut checker: Checker,
     total: Arc<AtomicU64>,
     want: u64,
     done_tx: Arc<watch::Sender<bool>>,
     mut done: watch::Receiver<bool>,
-) -> (u64, Option<Instant>) {
+) -> Tally {
     let mut got = 0;
     let mut last = None;
     loop {
@@ -47,9 +58,8 @@ async fn count(
                 }
             }
         };
-        if next.is_none() {
-            break;
-        }
+        let Some(msg) = next else { break };
+        checker.check(&msg.payload);
         got += 1;
         last = Some(Instant::now());
         if total.fetch_add(1, Ordering::Relaxed) + 1 >= want {
@@ -57,11 +67,14 @@ async fn count(
             break;
         }
     }
-    (got, last)
+    Tally { sub, checker, got, last }
 }
 
 /// (2)(3)(4) One publisher, `subs` subscribers (each on its own connection), optionally in a
-/// queue group. Rate = deliveries / (last delivery - first publish).
+/// queue group. Rate = deliveries / (last delivery - first publish). Every message carries
+/// its number: each plain subscriber must see all of them once and in order, a queue group
+/// must see each exactly once (each member in rising order); after the last one a round
+/// trip on every subscriber's connection flushes out anything extra. Any fault fails.
 pub(crate) async fn deliver(
     url: &str,
     subject: &str,
@@ -74,38 +87,52 @@ pub(crate) async fn deliver(
     let total = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = watch::channel(false);
     let done_tx = Arc::new(done_tx);
+    let group = Arc::new(Seen::new(n));
     let mut conns = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..subs {
         let c = connect(url).await?;
-        let sub = match queue {
-            Some(q) => c.queue_subscribe(subject.to_string(), q.to_string()).await?,
-            None => c.subscribe(subject.to_string()).await?,
+        let (sub, checker) = match queue {
+            Some(q) => {
+                (c.queue_subscribe(subject.to_string(), q.to_string()).await?, Checker::member(n, size, group.clone()))
+            }
+            None => (c.subscribe(subject.to_string()).await?, Checker::all(n, size)),
         };
         round_trip(&c).await?;
-        tasks.push(tokio::spawn(count(sub, total.clone(), want, done_tx.clone(), done_rx.clone())));
+        tasks.push(tokio::spawn(count(sub, checker, total.clone(), want, done_tx.clone(), done_rx.clone())));
         conns.push(c);
     }
     let publisher = connect(url).await?;
     let subject = Subject::from(subject);
-    let body = payload(size);
+    let mut bodies = Numbered::new(size);
     let start = Instant::now();
-    for _ in 0..n {
-        publisher.publish(subject.clone(), body.clone()).await?;
+    for seq in 0..n {
+        publisher.publish(subject.clone(), bodies.get(seq)).await?;
     }
     publisher.flush().await?;
     let mut counts = Vec::new();
     let mut last = start;
-    for t in tasks {
-        let (got, at) = t.await?;
+    let mut faults = Faults::default();
+    for (t, c) in tasks.into_iter().zip(&conns) {
+        let Tally { mut sub, mut checker, got, last: at } = t.await?;
+        // whatever the server sent this connection before the round trip's answer is now
+        // in the subscription's queue: a message beyond the count is a duplicate or stray
+        round_trip(c).await?;
+        while let Some(Some(msg)) = sub.next().now_or_never() {
+            checker.check(&msg.payload);
+        }
+        faults.add(if queue.is_some() { checker.finish_member() } else { checker.finish_all() });
         counts.push(got);
         last = last.max(at.unwrap_or(start));
     }
-    let got: u64 = counts.iter().sum();
-    if got < want {
-        // a rate over what arrived would flatter a server that drops messages
-        return Err(format!("{subject}: {got} of {want} messages arrived").into());
+    if queue.is_some() {
+        faults.lost += group.missing();
     }
+    if !faults.is_clean() {
+        // a rate over what arrived would flatter a server that drops messages
+        return Err(format!("{subject}: integrity: {faults} ({want} deliveries expected)").into());
+    }
+    let got: u64 = counts.iter().sum();
     let secs = (last - start).as_secs_f64().max(1e-9);
     Ok(Delivery { rate: got as f64 / secs, counts })
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p edgebus-bench            # full run (about 8 min on 2 cores)
-//! cargo run --release -p edgebus-bench -- --quick # smoke run (about a minute)
+//! cargo run --release -p edgebus-bench -- --quick # smoke run (one short round, no browser)
 //! ```
 //!
 //! Both servers run for the whole benchmark on fresh ports and store dirs; every scenario
@@ -23,6 +23,7 @@ mod chart;
 mod connections;
 mod delivery;
 mod fsync;
+mod integrity;
 mod loaded;
 mod memtime;
 mod report;
@@ -46,8 +47,9 @@ edgebus-bench: edgebus-server vs nats-server, driven by async-nats
 
 usage: cargo run --release -p edgebus-bench -- [options]
 
-  --quick            small message counts, 2 rounds (about a minute)
-  --rounds N         rounds (default 5; 2 with --quick)
+  --quick            smoke run: small counts, 1 round, no browser half unless
+                     `--only ...,browser` (CI runs it; no targets are enforced)
+  --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
                      costgrowth idleconns perms ws jssync conns rrload memtime browser
                      (default: all of them)
@@ -88,6 +90,7 @@ fn parse_args() -> Res<Args> {
         from_json: false,
         browser: true,
     };
+    let mut browser_asked = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -100,6 +103,7 @@ fn parse_args() -> Res<Args> {
                 for name in list.split(',') {
                     if name == "browser" {
                         a.browser = true;
+                        browser_asked = true;
                         continue;
                     }
                     let s = Scenario::ALL
@@ -122,7 +126,12 @@ fn parse_args() -> Res<Args> {
         }
     }
     if a.rounds == 0 {
-        a.rounds = if a.quick { 2 } else { 5 };
+        a.rounds = if a.quick { 1 } else { 5 };
+    }
+    // The browser half needs the web package built (minutes): a smoke run leaves it out
+    // unless `--only browser` asks for it.
+    if a.quick && !browser_asked {
+        a.browser = false;
     }
     Ok(a)
 }

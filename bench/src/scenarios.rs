@@ -190,12 +190,12 @@ impl Sizes {
             js_par: 5_000,
             pull_stream: 20_000,
             kv: 500,
-            cg_subs: 100_000,
+            cg_subs: 10_000,
             cg_msgs: 50_000,
             idle_conns: 1_000,
             sync_seq: 200,
             sync_par: 2_000,
-            conns: 10_000,
+            conns: 2_000,
             conns_inflight: 500,
         }
     }
@@ -533,8 +533,11 @@ pub(crate) async fn js_publish_counts(
     .await?;
     let body = payload(128);
     let start = Instant::now();
-    for _ in 0..seq_n {
-        js.publish(subject.clone(), body.clone()).await?.await?;
+    for i in 0..seq_n {
+        let ack = js.publish(subject.clone(), body.clone()).await?.await?;
+        if ack.sequence != i + 1 || ack.duplicate {
+            return Err(format!("{name}: integrity: publish {} acked as sequence {}", i + 1, ack.sequence).into());
+        }
     }
     let seq = seq_n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
@@ -586,7 +589,13 @@ async fn pull_fetch(url: &str, state: &mut ServerState, round: usize, n: u64) ->
         let mut batch = consumer.fetch().max_messages(500).messages().await?;
         let before = got;
         while let Some(msg) = batch.next().await {
-            msg?.ack().await?;
+            let msg = msg?;
+            // a fresh consumer over 1..=n must hand out each stream sequence once, in order
+            let seq = msg.info()?.stream_sequence;
+            if seq != got + 1 {
+                return Err(format!("pull: integrity: stream sequence {seq} where {} was due", got + 1).into());
+            }
+            msg.ack().await?;
             got += 1;
         }
         if got == before {
@@ -630,8 +639,8 @@ async fn kv_put_get(url: &str, round: usize, n: u64) -> Res<(f64, f64)> {
     let put = n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
     for k in &keys {
-        if store.get(k.as_str()).await?.is_none() {
-            return Err(format!("kv: {k} missing").into());
+        if store.get(k.as_str()).await?.as_ref() != Some(&body) {
+            return Err(format!("kv: integrity: {k} missing or not the value put").into());
         }
     }
     let get = n as f64 / start.elapsed().as_secs_f64();
