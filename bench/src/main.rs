@@ -24,8 +24,10 @@ mod connections;
 mod delivery;
 mod fsync;
 mod integrity;
+mod kvwatch;
 mod loaded;
 mod memtime;
+mod objstore;
 mod report;
 mod scenarios;
 mod server;
@@ -51,7 +53,8 @@ usage: cargo run --release -p edgebus-bench -- [options]
                      `--only ...,browser` (CI runs it; no targets are enforced)
   --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms ws jssync conns rrload memtime browser
+                     costgrowth idleconns perms ws jssync conns rrload memtime kvwatch
+                     objstore browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first

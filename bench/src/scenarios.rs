@@ -105,6 +105,9 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("mem_first", "memory over time: RSS after round 1 of 5 (one process)", "MiB", Lower, None),
     m("mem_last", "memory over time: RSS after round 5 of 5", "MiB", Lower, None),
     m("mem_growth", "memory over time: RSS round 5 / round 1", "x", Lower, Some(OwnBelow(1.1))),
+    m("kv_watch", "KV watch: one put seen by all of 1,000 watchers", "ms", Lower, None),
+    m("obj_put", "object store put, 10 MiB", "MiB/s", Higher, None),
+    m("obj_get", "object store get, 10 MiB", "MiB/s", Higher, None),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
@@ -150,6 +153,14 @@ pub(crate) struct Sizes {
     pub(crate) conns: u64,
     #[serde(default)]
     pub(crate) conns_inflight: usize,
+    /// Watchers of one KV key, and the puts each must see.
+    #[serde(default)]
+    pub(crate) kv_watchers: u64,
+    #[serde(default)]
+    pub(crate) kv_watch_puts: u64,
+    /// Size of each object put and got.
+    #[serde(default)]
+    pub(crate) obj_bytes: u64,
 }
 
 impl Sizes {
@@ -174,6 +185,9 @@ impl Sizes {
             sync_par: 5_000,
             conns: 10_000,
             conns_inflight: 500,
+            kv_watchers: 1_000,
+            kv_watch_puts: 5,
+            obj_bytes: 10 << 20,
         }
     }
 
@@ -197,6 +211,9 @@ impl Sizes {
             sync_par: 2_000,
             conns: 2_000,
             conns_inflight: 500,
+            kv_watchers: 100,
+            kv_watch_puts: 2,
+            obj_bytes: 1 << 20,
         }
     }
 }
@@ -220,10 +237,12 @@ pub(crate) enum Scenario {
     Connections,
     LoadedReqRep,
     MemoryOverTime,
+    KvWatch,
+    ObjectStore,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 16] = [
+    pub(crate) const ALL: [Scenario; 18] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -240,6 +259,8 @@ impl Scenario {
         Scenario::Connections,
         Scenario::LoadedReqRep,
         Scenario::MemoryOverTime,
+        Scenario::KvWatch,
+        Scenario::ObjectStore,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -260,6 +281,8 @@ impl Scenario {
             Scenario::Connections => "conns",
             Scenario::LoadedReqRep => "rrload",
             Scenario::MemoryOverTime => "memtime",
+            Scenario::KvWatch => "kvwatch",
+            Scenario::ObjectStore => "objstore",
         }
     }
 }
@@ -333,6 +356,8 @@ pub(crate) async fn run(
         Scenario::Connections => crate::connections::many(server, sz, &mut out).await?,
         Scenario::LoadedReqRep => crate::loaded::rr_under_load(server, round, sz, &mut out).await?,
         Scenario::MemoryOverTime => crate::memtime::rounds_in_one_process(server, round, sz, &mut out).await?,
+        Scenario::KvWatch => crate::kvwatch::watch_fanout(server, round, sz, &mut out).await?,
+        Scenario::ObjectStore => crate::objstore::put_get(url, round, sz, &mut out).await?,
     }
     Ok(out)
 }
