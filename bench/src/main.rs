@@ -33,6 +33,7 @@ mod scenarios;
 mod server;
 mod stats;
 mod websocket;
+mod wsraw;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
