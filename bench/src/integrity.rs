@@ -146,12 +146,10 @@ impl Checker {
             return;
         }
         if self.shared.is_none() {
-            if seq != self.next {
-                if seq < self.next {
-                    self.faults.reordered += 1;
-                }
-                // a number ahead of the expected one: the gap is counted as lost at the end
-                // unless the missing ones turn up later (then they count as reordered)
+            // a number ahead of the expected one leaves a gap, counted as lost at the end
+            // unless the missing ones turn up later (then they count as reordered)
+            if seq < self.next {
+                self.faults.reordered += 1;
             }
             self.next = self.next.max(seq + 1);
         } else {

@@ -54,7 +54,7 @@ pub(crate) fn median_interval(values: &[f64], level: f64) -> (f64, f64) {
     if v.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    let mut rng = SplitMix(0x5EED_0F_B007_57A9);
+    let mut rng = SplitMix(0x005E_ED0F_B007_57A9);
     let mut medians = Vec::with_capacity(RESAMPLES);
     let mut draw = vec![0.0; v.len()];
     for _ in 0..RESAMPLES {

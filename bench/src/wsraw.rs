@@ -93,7 +93,7 @@ impl Reader {
             };
             match b0 & 0x0f {
                 // continuation, text, binary: NATS bytes
-                0x0 | 0x1 | 0x2 => {
+                0x0..=0x2 => {
                     self.raw_pos += head;
                     self.left_in_frame = len;
                 }
