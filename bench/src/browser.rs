@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::report::Collected;
 use crate::Res;
 
+/// The rows measured with an API nats.ws has no counterpart for (the batch API): only the
+/// edgebus column is filed, so no ratio sets a batch against one-at-a-time publishing.
+const EDGEBUS_ONLY: &[&str] = &["page_pubsub_batch"];
+
 /// The script's sample names → the metric keys of the table.
 const KEYS: &[(&str, &str)] = &[
     ("pubsub16_batch", "page_pubsub_batch"),
@@ -94,6 +98,9 @@ pub(crate) fn run(
         let Some(s) = samples.get(name) else { continue };
         let e = collected.entry(key).or_default();
         for (side, list) in [("nats", &mut e.0), ("edgebus", &mut e.1)] {
+            if side == "nats" && EDGEBUS_ONLY.contains(key) {
+                continue;
+            }
             list.extend(s.get(side).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_f64));
         }
     }

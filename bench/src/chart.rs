@@ -103,6 +103,15 @@ fn plot(
         );
         bar.set_margin(4, 4, 0, 0);
         chart.draw_series(std::iter::once(bar))?;
+        // the 90% interval of the paired ratio as a whisker through the bar's middle
+        if let Some((lo, hi)) = m.ratio_interval.filter(|(lo, hi)| lo.is_finite() && hi.is_finite() && hi > lo) {
+            let mut whisker = Rectangle::new(
+                [(lo.min(xmax), SegmentValue::Exact(y)), (hi.min(xmax), SegmentValue::Exact(y + 1))],
+                BLACK.stroke_width(1),
+            );
+            whisker.set_margin(12, 12, 0, 0);
+            chart.draw_series(std::iter::once(whisker))?;
+        }
         if let Some(t) = m.target_ratio {
             let mut tick = Rectangle::new(
                 [(t - xmax / 400.0, SegmentValue::Exact(y)), (t + xmax / 400.0, SegmentValue::Exact(y + 1))],

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::scenarios::{connect, payload, responder, round_trip, Samples, Sizes, IDLE};
+use crate::delivery::IDLE;
+use crate::integrity::{seq_of, Numbered};
+use crate::scenarios::{connect, payload, responder, round_trip, Samples, Sizes};
 use crate::server::Server;
 use crate::stats::percentile;
 use crate::Res;
@@ -21,23 +23,32 @@ const LOAD_RATE: f64 = 25_000.0;
 /// The message that tells a load subscriber the load is over; ordering on one publishing
 /// connection guarantees every load message arrived before it.
 const END: &[u8] = b"end";
+/// Load message size.
+const LOAD_SIZE: usize = 16;
 
-/// Counts load messages until [`END`]; `None` when the stream stalls for [`IDLE`].
-async fn count_until_end(mut sub: Subscriber) -> Option<u64> {
+/// Counts load messages until [`END`], each of which must carry the next number (so a
+/// loss, duplicate or reordering is caught where it happens, not hidden in a count).
+async fn count_until_end(mut sub: Subscriber) -> Result<u64, String> {
     let mut got = 0;
     loop {
-        let msg = tokio::time::timeout(IDLE, sub.next()).await.ok()??;
+        let msg = match tokio::time::timeout(IDLE, sub.next()).await {
+            Ok(Some(m)) => m,
+            _ => return Err(format!("stalled after {got} messages, before the end marker")),
+        };
         if msg.payload.as_ref() == END {
-            return Some(got);
+            return Ok(got);
         }
-        got += 1;
+        match seq_of(&msg.payload, LOAD_SIZE) {
+            Some(seq) if seq == got => got += 1,
+            seen => return Err(format!("integrity: message {got} due, {seen:?} arrived")),
+        }
     }
 }
 
 /// Publishes at [`LOAD_RATE`] until `stop` turns true, then [`END`]; returns how many load
 /// messages it sent.
 async fn paced_load(client: Client, subject: Subject, mut stop: watch::Receiver<bool>) -> Res<u64> {
-    let body = payload(16);
+    let mut bodies = Numbered::new(LOAD_SIZE);
     let start = Instant::now();
     let mut sent = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -49,7 +60,7 @@ async fn paced_load(client: Client, subject: Subject, mut stop: watch::Receiver<
         }
         let due = (start.elapsed().as_secs_f64() * LOAD_RATE) as u64;
         while sent < due {
-            client.publish(subject.clone(), body.clone()).await?;
+            client.publish(subject.clone(), bodies.get(sent)).await?;
             sent += 1;
         }
     }
@@ -102,9 +113,9 @@ pub(crate) async fn rr_under_load(server: &Server, round: usize, sz: &Sizes, out
     measured?;
     for (i, c) in counters.into_iter().enumerate() {
         match c.await? {
-            Some(got) if got == sent => {}
-            Some(got) => return Err(format!("{load_subject}: subscriber {i} got {got} of {sent}").into()),
-            None => return Err(format!("{load_subject}: subscriber {i} stalled before the end marker").into()),
+            Ok(got) if got == sent => {}
+            Ok(got) => return Err(format!("{load_subject}: integrity: subscriber {i} got {got} of {sent}").into()),
+            Err(e) => return Err(format!("{load_subject}: subscriber {i}: {e}").into()),
         }
     }
     lat.sort_by(f64::total_cmp);

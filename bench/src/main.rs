@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p edgebus-bench            # full run (about 8 min on 2 cores)
-//! cargo run --release -p edgebus-bench -- --quick # smoke run (about a minute)
+//! cargo run --release -p edgebus-bench -- --quick # smoke run (one short round, no browser)
 //! ```
 //!
 //! Both servers run for the whole benchmark on fresh ports and store dirs; every scenario
@@ -21,14 +21,19 @@
 mod browser;
 mod chart;
 mod connections;
+mod delivery;
 mod fsync;
+mod integrity;
+mod kvwatch;
 mod loaded;
 mod memtime;
+mod objstore;
 mod report;
 mod scenarios;
 mod server;
 mod stats;
 mod websocket;
+mod wsraw;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,10 +50,12 @@ edgebus-bench: edgebus-server vs nats-server, driven by async-nats
 
 usage: cargo run --release -p edgebus-bench -- [options]
 
-  --quick            small message counts, 2 rounds (about a minute)
-  --rounds N         rounds (default 5; 2 with --quick)
+  --quick            smoke run: small counts, 1 round, no browser half unless
+                     `--only ...,browser` (CI runs it; no targets are enforced)
+  --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms ws jssync conns rrload memtime browser
+                     costgrowth idleconns perms ws jssync conns rrload memtime kvwatch
+                     objstore browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first
@@ -87,6 +94,7 @@ fn parse_args() -> Res<Args> {
         from_json: false,
         browser: true,
     };
+    let mut browser_asked = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -99,6 +107,7 @@ fn parse_args() -> Res<Args> {
                 for name in list.split(',') {
                     if name == "browser" {
                         a.browser = true;
+                        browser_asked = true;
                         continue;
                     }
                     let s = Scenario::ALL
@@ -121,7 +130,12 @@ fn parse_args() -> Res<Args> {
         }
     }
     if a.rounds == 0 {
-        a.rounds = if a.quick { 2 } else { 5 };
+        a.rounds = if a.quick { 1 } else { 5 };
+    }
+    // The browser half needs the web package built (minutes): a smoke run leaves it out
+    // unless `--only browser` asks for it.
+    if a.quick && !browser_asked {
+        a.browser = false;
     }
     Ok(a)
 }

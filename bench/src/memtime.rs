@@ -7,7 +7,8 @@
 
 use async_nats::jetstream::stream;
 
-use crate::scenarios::{deliver, js_publish_counts, Samples, Sizes};
+use crate::delivery::deliver;
+use crate::scenarios::{js_publish_counts, Samples, Sizes};
 use crate::server::Server;
 use crate::Res;
 

@@ -6,7 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::scenarios::{Better, Target, METRICS};
-use crate::stats::median;
+use crate::stats::{median, median_interval, paired_ratios};
+
+/// The confidence level of every interval in the report.
+pub(crate) const LEVEL: f64 = 0.9;
 use crate::Res;
 
 #[derive(Serialize, Deserialize)]
@@ -24,12 +27,24 @@ pub(crate) struct MetricResult {
     pub(crate) nats: Stat,
     pub(crate) edgebus: Stat,
     /// Above 1 means edgebus is better: edgebus/nats for throughputs, nats/edgebus for
-    /// latencies and memory.
+    /// latencies and memory. The median of the per-round ratios (each round's two samples
+    /// were taken back to back), so a slow round of the machine cancels out.
     pub(crate) ratio: f64,
+    /// The 90% bootstrap interval of that paired median ratio (rounds resampled).
+    #[serde(default)]
+    pub(crate) ratio_interval: Option<(f64, f64)>,
+    /// The ratio of the two medians (what earlier reports showed).
+    #[serde(default)]
+    pub(crate) ratio_of_medians: f64,
+    /// The 90% bootstrap interval of edgebus's own median (for targets on its own value).
+    #[serde(default)]
+    pub(crate) edgebus_interval: Option<(f64, f64)>,
     /// The target as text, e.g. "ratio >= 1.2" or "edgebus >= 0.9".
     pub(crate) target: Option<String>,
     /// The target on the ratio scale (for the chart), when it is a ratio target.
     pub(crate) target_ratio: Option<f64>,
+    /// Decided on the interval's conservative end: a ">= t" target is met when the lower
+    /// end reaches t, a "< t" target when the upper end stays below it.
     pub(crate) met: Option<bool>,
 }
 
@@ -100,19 +115,30 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
             continue;
         };
         let (n, e) = (median(nats), median(edge));
-        let ratio = match def.better {
-            Better::Higher => e / n,
-            Better::Lower => n / e,
+        let (num, den) = match def.better {
+            Better::Higher => (edge, nats),
+            Better::Lower => (nats, edge),
         };
+        let ratios = paired_ratios(num, den);
+        let ratio_of_medians = median(num) / median(den);
+        let ratio = if ratios.is_empty() { ratio_of_medians } else { median(&ratios) };
+        let ratio_interval = (!ratios.is_empty()).then(|| median_interval(&ratios, LEVEL));
+        let edgebus_interval = (!edge.is_empty()).then(|| median_interval(edge, LEVEL));
+        let lower_end = |iv: Option<(f64, f64)>| iv.map(|(lo, _)| lo).filter(|x| x.is_finite());
+        let upper_end = |iv: Option<(f64, f64)>| iv.map(|(_, hi)| hi).filter(|x| x.is_finite());
         let (target, target_ratio, met) = match def.target {
             None => (None, None, None),
-            Some(Target::Ratio(t)) => (Some(format!("ratio >= {t}")), Some(t), ratio.is_finite().then_some(ratio >= t)),
+            Some(Target::Ratio(t)) => {
+                (Some(format!("ratio >= {t}")), Some(t), lower_end(ratio_interval).map(|lo| lo >= t))
+            }
             Some(Target::Own(t)) => {
-                (Some(format!("edgebus >= {}", target_num(t))), None, e.is_finite().then_some(e >= t))
+                (Some(format!("edgebus >= {}", target_num(t))), None, lower_end(edgebus_interval).map(|lo| lo >= t))
             }
-            Some(Target::OwnBelow(t)) => {
-                (Some(format!("edgebus < {} {}", target_num(t), def.unit)), None, e.is_finite().then_some(e < t))
-            }
+            Some(Target::OwnBelow(t)) => (
+                Some(format!("edgebus < {} {}", target_num(t), def.unit)),
+                None,
+                upper_end(edgebus_interval).map(|hi| hi < t),
+            ),
         };
         out.push(MetricResult {
             key: def.key.into(),
@@ -122,6 +148,9 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
             nats: Stat { median: n, samples: nats.clone() },
             edgebus: Stat { median: e, samples: edge.clone() },
             ratio,
+            ratio_interval,
+            ratio_of_medians,
+            edgebus_interval,
             target,
             target_ratio,
             met,
@@ -171,17 +200,30 @@ fn verdict(m: &MetricResult) -> &'static str {
 /// The table as Markdown (also printed to the terminal).
 pub(crate) fn markdown_table(metrics: &[MetricResult]) -> String {
     let mut s = String::from(
-        "| scenario | unit | nats-server | edgebus | ratio | target | met |\n\
-         | --- | --- | ---: | ---: | ---: | --- | --- |\n",
+        "| scenario | unit | nats-server | edgebus | ratio | 90% interval | target | met |\n\
+         | --- | --- | ---: | ---: | ---: | :---: | --- | --- |\n",
     );
     for m in metrics {
+        // a target on edgebus's own value is decided on its own interval: show that one
+        let own_target = m.target.is_some() && m.target_ratio.is_none();
+        let edgebus = match m.edgebus_interval {
+            Some((lo, hi)) if own_target && lo.is_finite() => {
+                format!("{} ({}–{})", human(m.edgebus.median), human(lo), human(hi))
+            }
+            _ => human(m.edgebus.median),
+        };
+        let nats = if m.nats.samples.is_empty() { "—".to_string() } else { human(m.nats.median) };
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.label,
             m.unit,
-            human(m.nats.median),
-            human(m.edgebus.median),
+            nats,
+            edgebus,
             if m.ratio.is_finite() { format!("{:.2}", m.ratio) } else { String::new() },
+            match m.ratio_interval {
+                Some((lo, hi)) if lo.is_finite() => format!("{lo:.2}–{hi:.2}"),
+                _ => String::new(),
+            },
             m.target.as_deref().unwrap_or(""),
             verdict(m)
         );
@@ -205,7 +247,12 @@ pub(crate) fn readme_section(r: &Report) -> String {
         r.seconds
     );
     s += "Ratio > 1 always means edgebus is better: edgebus / nats-server for throughputs, \
-          nats-server / edgebus for latencies and memory. Raw samples: \
+          nats-server / edgebus for latencies and memory. The ratio is the median of the \
+          per-round ratios (each round measures both servers back to back); the 90% interval \
+          is a bootstrap over the rounds, and a target is met only when the interval's \
+          conservative end meets it (for a target on edgebus's own value, the interval of \
+          that value, in parentheses). Every delivered message is checked against what \
+          was sent (count, duplicates, order): a fault fails the run. Raw samples: \
           [`bench/results/results.json`](bench/results/results.json).\n\n";
     match (&r.browser, &r.browser_skipped) {
         (Some(b), _) => {
@@ -215,8 +262,9 @@ pub(crate) fn readme_section(r: &Report) -> String {
                  edgebus column; in the nats-server column, what a web page uses today: nats.ws \
                  in the same page talking to nats-server over a WebSocket on loopback (JetStream \
                  file store). The batch API row publishes with `publishMany` ({} messages per \
-                 call) into a `subscribeBatch` callback; the nats.ws figure is the same \
-                 one-message-at-a-time publish in both pub -> sub rows. The cold open is the time \
+                 call) into a `subscribeBatch` callback; nats.ws has no batch API, so that row has \
+                 no nats-server figure and no ratio (the per-message row compares like with \
+                 like). The cold open is the time \
                  from `open()` after a page reload until the stream's info and last message are \
                  read.\n\n",
                 b.get("chromium").and_then(serde_json::Value::as_str).unwrap_or("Chromium"),

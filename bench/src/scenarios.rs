@@ -4,17 +4,15 @@
 //! better and what the target is.
 
 use std::future::IntoFuture;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, kv, stream};
-use async_nats::{Client, ConnectOptions, Subject, Subscriber};
+use async_nats::{Client, ConnectOptions, Subject};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
-use tokio::sync::watch;
+use futures::StreamExt;
 
+use crate::delivery::deliver;
 use crate::server::Server;
 use crate::stats::percentile;
 use crate::Res;
@@ -107,6 +105,9 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("mem_first", "memory over time: RSS after round 1 of 5 (one process)", "MiB", Lower, None),
     m("mem_last", "memory over time: RSS after round 5 of 5", "MiB", Lower, None),
     m("mem_growth", "memory over time: RSS round 5 / round 1", "x", Lower, Some(OwnBelow(1.1))),
+    m("kv_watch", "KV watch: one put seen by all of 1,000 watchers", "ms", Lower, None),
+    m("obj_put", "object store put, 10 MiB", "MiB/s", Higher, None),
+    m("obj_get", "object store get, 10 MiB", "MiB/s", Higher, None),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server
     // over a loopback WebSocket (bench/browser/run.mjs). Targets from issue 5.
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
@@ -152,6 +153,14 @@ pub(crate) struct Sizes {
     pub(crate) conns: u64,
     #[serde(default)]
     pub(crate) conns_inflight: usize,
+    /// Watchers of one KV key, and the puts each must see.
+    #[serde(default)]
+    pub(crate) kv_watchers: u64,
+    #[serde(default)]
+    pub(crate) kv_watch_puts: u64,
+    /// Size of each object put and got.
+    #[serde(default)]
+    pub(crate) obj_bytes: u64,
 }
 
 impl Sizes {
@@ -176,6 +185,9 @@ impl Sizes {
             sync_par: 5_000,
             conns: 10_000,
             conns_inflight: 500,
+            kv_watchers: 1_000,
+            kv_watch_puts: 5,
+            obj_bytes: 10 << 20,
         }
     }
 
@@ -192,13 +204,16 @@ impl Sizes {
             js_par: 5_000,
             pull_stream: 20_000,
             kv: 500,
-            cg_subs: 100_000,
+            cg_subs: 10_000,
             cg_msgs: 50_000,
             idle_conns: 1_000,
             sync_seq: 200,
             sync_par: 2_000,
-            conns: 10_000,
+            conns: 2_000,
             conns_inflight: 500,
+            kv_watchers: 100,
+            kv_watch_puts: 2,
+            obj_bytes: 1 << 20,
         }
     }
 }
@@ -222,10 +237,12 @@ pub(crate) enum Scenario {
     Connections,
     LoadedReqRep,
     MemoryOverTime,
+    KvWatch,
+    ObjectStore,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 16] = [
+    pub(crate) const ALL: [Scenario; 18] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -242,6 +259,8 @@ impl Scenario {
         Scenario::Connections,
         Scenario::LoadedReqRep,
         Scenario::MemoryOverTime,
+        Scenario::KvWatch,
+        Scenario::ObjectStore,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -262,6 +281,8 @@ impl Scenario {
             Scenario::Connections => "conns",
             Scenario::LoadedReqRep => "rrload",
             Scenario::MemoryOverTime => "memtime",
+            Scenario::KvWatch => "kvwatch",
+            Scenario::ObjectStore => "objstore",
         }
     }
 }
@@ -335,6 +356,8 @@ pub(crate) async fn run(
         Scenario::Connections => crate::connections::many(server, sz, &mut out).await?,
         Scenario::LoadedReqRep => crate::loaded::rr_under_load(server, round, sz, &mut out).await?,
         Scenario::MemoryOverTime => crate::memtime::rounds_in_one_process(server, round, sz, &mut out).await?,
+        Scenario::KvWatch => crate::kvwatch::watch_fanout(server, round, sz, &mut out).await?,
+        Scenario::ObjectStore => crate::objstore::put_get(url, round, sz, &mut out).await?,
     }
     Ok(out)
 }
@@ -417,104 +440,6 @@ async fn publish_only(url: &str, subject: &str, n: u64, size: usize) -> Res<f64>
     }
     round_trip(&client).await?;
     Ok(n as f64 / start.elapsed().as_secs_f64())
-}
-
-pub(crate) struct Delivery {
-    /// Deliveries per second, publish start to last message received.
-    pub(crate) rate: f64,
-    /// Messages each subscriber received.
-    pub(crate) counts: Vec<u64>,
-}
-
-/// How long a receiver waits for the next message before it gives up (loss).
-pub(crate) const IDLE: Duration = Duration::from_secs(5);
-
-/// Counts messages until the shared total reaches `want` or nothing arrives for `IDLE`.
-/// Returns its own count and when its last message arrived.
-async fn count(
-    mut sub: Subscriber,
-    total: Arc<AtomicU64>,
-    want: u64,
-    done_tx: Arc<watch::Sender<bool>>,
-    mut done: watch::Receiver<bool>,
-) -> (u64, Option<Instant>) {
-    let mut got = 0;
-    let mut last = None;
-    loop {
-        // Only arm a timer when the channel is empty, so the hot loop costs one poll.
-        let next = match sub.next().now_or_never() {
-            Some(m) => m,
-            None => {
-                tokio::select! {
-                    m = tokio::time::timeout(IDLE, sub.next()) => match m {
-                        Ok(m) => m,
-                        Err(_) => break,
-                    },
-                    _ = done.changed() => break,
-                }
-            }
-        };
-        if next.is_none() {
-            break;
-        }
-        got += 1;
-        last = Some(Instant::now());
-        if total.fetch_add(1, Ordering::Relaxed) + 1 >= want {
-            let _ = done_tx.send(true);
-            break;
-        }
-    }
-    (got, last)
-}
-
-/// (2)(3)(4) One publisher, `subs` subscribers (each on its own connection), optionally in a
-/// queue group. Rate = deliveries / (last delivery - first publish).
-pub(crate) async fn deliver(
-    url: &str,
-    subject: &str,
-    n: u64,
-    size: usize,
-    subs: usize,
-    queue: Option<&str>,
-) -> Res<Delivery> {
-    let want = if queue.is_some() { n } else { n * subs as u64 };
-    let total = Arc::new(AtomicU64::new(0));
-    let (done_tx, done_rx) = watch::channel(false);
-    let done_tx = Arc::new(done_tx);
-    let mut conns = Vec::new();
-    let mut tasks = Vec::new();
-    for _ in 0..subs {
-        let c = connect(url).await?;
-        let sub = match queue {
-            Some(q) => c.queue_subscribe(subject.to_string(), q.to_string()).await?,
-            None => c.subscribe(subject.to_string()).await?,
-        };
-        round_trip(&c).await?;
-        tasks.push(tokio::spawn(count(sub, total.clone(), want, done_tx.clone(), done_rx.clone())));
-        conns.push(c);
-    }
-    let publisher = connect(url).await?;
-    let subject = Subject::from(subject);
-    let body = payload(size);
-    let start = Instant::now();
-    for _ in 0..n {
-        publisher.publish(subject.clone(), body.clone()).await?;
-    }
-    publisher.flush().await?;
-    let mut counts = Vec::new();
-    let mut last = start;
-    for t in tasks {
-        let (got, at) = t.await?;
-        counts.push(got);
-        last = last.max(at.unwrap_or(start));
-    }
-    let got: u64 = counts.iter().sum();
-    if got < want {
-        // a rate over what arrived would flatter a server that drops messages
-        return Err(format!("{subject}: {got} of {want} messages arrived").into());
-    }
-    let secs = (last - start).as_secs_f64().max(1e-9);
-    Ok(Delivery { rate: got as f64 / secs, counts })
 }
 
 /// Answers every request on `subject` with a 16-byte reply, on its own connection.
@@ -633,8 +558,11 @@ pub(crate) async fn js_publish_counts(
     .await?;
     let body = payload(128);
     let start = Instant::now();
-    for _ in 0..seq_n {
-        js.publish(subject.clone(), body.clone()).await?.await?;
+    for i in 0..seq_n {
+        let ack = js.publish(subject.clone(), body.clone()).await?.await?;
+        if ack.sequence != i + 1 || ack.duplicate {
+            return Err(format!("{name}: integrity: publish {} acked as sequence {}", i + 1, ack.sequence).into());
+        }
     }
     let seq = seq_n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
@@ -686,7 +614,13 @@ async fn pull_fetch(url: &str, state: &mut ServerState, round: usize, n: u64) ->
         let mut batch = consumer.fetch().max_messages(500).messages().await?;
         let before = got;
         while let Some(msg) = batch.next().await {
-            msg?.ack().await?;
+            let msg = msg?;
+            // a fresh consumer over 1..=n must hand out each stream sequence once, in order
+            let seq = msg.info()?.stream_sequence;
+            if seq != got + 1 {
+                return Err(format!("pull: integrity: stream sequence {seq} where {} was due", got + 1).into());
+            }
+            msg.ack().await?;
             got += 1;
         }
         if got == before {
@@ -730,8 +664,8 @@ async fn kv_put_get(url: &str, round: usize, n: u64) -> Res<(f64, f64)> {
     let put = n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
     for k in &keys {
-        if store.get(k.as_str()).await?.is_none() {
-            return Err(format!("kv: {k} missing").into());
+        if store.get(k.as_str()).await?.as_ref() != Some(&body) {
+            return Err(format!("kv: integrity: {k} missing or not the value put").into());
         }
     }
     let get = n as f64 / start.elapsed().as_secs_f64();

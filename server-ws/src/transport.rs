@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use edgebus_core::proto::ProtocolError;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -196,12 +197,21 @@ fn ws_halves(r: WsRead, w: WsWrite, up: upgrade::Upgraded, peer: SocketAddr) -> 
 
 /// How much one read takes from the socket.
 const READ_CHUNK: usize = 32 * 1024;
+/// The most an idle TCP connection keeps of its read buffer.
+const IDLE_KEEP: usize = 4096;
 
 impl Reader {
     /// Appends the next bytes received to `buf`; `Ok(0)` at end of stream.
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Reader::Tcp(r) => {
+                // An idle connection should not hold the last burst's read buffer: with
+                // nothing buffered and nothing to read yet, let it go and wait for data
+                // before taking memory again (10,000 idle clients would each keep one).
+                if buf.is_empty() && buf.capacity() > IDLE_KEEP && r.readable().now_or_never().is_none() {
+                    *buf = BytesMut::new();
+                    r.readable().await?;
+                }
                 if buf.capacity() - buf.len() < 4096 {
                     buf.reserve(READ_CHUNK);
                 }

@@ -269,14 +269,26 @@ impl Decoder {
         }
     }
 
+    /// Eight bytes at a time (the key repeated from the current phase; an 8-byte step
+    /// keeps the phase), the tail byte by byte: every byte a browser sends passes here, and
+    /// a byte-wise loop cost about 1 ns per byte.
     fn unmask(&mut self, buf: &mut [u8]) {
         if !self.masked {
             return;
         }
-        for b in buf {
-            *b ^= self.mask[self.mask_pos & 3];
-            self.mask_pos += 1;
+        let key: [u8; 8] = std::array::from_fn(|j| self.mask[(self.mask_pos + j) & 3]);
+        let key = u64::from_ne_bytes(key);
+        let mut words = buf.chunks_exact_mut(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            w.copy_from_slice(&(u64::from_ne_bytes(b) ^ key).to_ne_bytes());
         }
+        let phase = self.mask_pos;
+        for (j, b) in words.into_remainder().iter_mut().enumerate() {
+            *b ^= self.mask[(phase + j) & 3];
+        }
+        self.mask_pos += buf.len();
     }
 }
 
@@ -405,6 +417,24 @@ mod tests {
         let (out, controls) = run(&mut Decoder::new(true), &bytes).unwrap();
         assert_eq!(out, b"PUB a 5\r\nhello\r\n\xff\xfe");
         assert_eq!(controls, vec![Control::Ping(b"p".to_vec())]);
+    }
+
+    #[test]
+    fn word_wise_unmasking_matches_at_every_phase_and_split() {
+        let payload: Vec<u8> = (0..1021u32).map(|i| (i * 7 + 3) as u8).collect();
+        let bytes = client_frame(FIN | OP_BINARY, &payload, Some([0x3b, 0xa5, 0x5c, 0xe1]));
+        for step in [2, 3, 5, 8, 13, 64, 1000, bytes.len()] {
+            let mut d = Decoder::new(true);
+            let mut out = BytesMut::new();
+            for part in bytes.chunks(step) {
+                let mut rest = part;
+                while !rest.is_empty() {
+                    let (used, _) = d.feed(rest, &mut out).unwrap();
+                    rest = &rest[used..];
+                }
+            }
+            assert_eq!(&out[..], &payload[..], "fed in pieces of {step}");
+        }
     }
 
     #[test]
