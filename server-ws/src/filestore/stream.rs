@@ -81,6 +81,11 @@ pub struct FileStore {
     /// While replaying: the pending records of an atomic batch whose last record has not
     /// been seen yet, with the sequence that must come next to commit them.
     held: Vec<(u64, Loc)>,
+    /// While replaying: the sequences of the batches dropped as uncommitted. Each gets a
+    /// tombstone once the store is open: their records stay in the segment, and without one
+    /// the next message appended after them (whose sequence may well follow theirs) would
+    /// read as their commit at the next start-up.
+    torn: Vec<(u64, u64)>,
     _lease: Lease,
 }
 
@@ -130,6 +135,7 @@ impl FileStore {
             dirty: BTreeSet::new(),
             keep_tombs: false,
             held: Vec::new(),
+            torn: Vec::new(),
             _lease: lease,
         };
         for id in ids {
@@ -138,6 +144,9 @@ impl FileStore {
         }
         store.drop_held();
         store.open_active()?;
+        for (lo, hi) in std::mem::take(&mut store.torn) {
+            store.write_tomb(lo, hi)?;
+        }
         store.dirty = store.segs.keys().copied().collect();
         store.maintain();
         Ok(store)
@@ -155,6 +164,8 @@ impl FileStore {
                 Record::Msg(m) => self.replay_msg(m.seq, m.pending, Loc { seg: id, off, len }),
                 Record::Tomb { lo, hi } => {
                     self.drop_held();
+                    // a torn batch this tombstone already covers needs no new one
+                    self.torn.retain(|&(a, b)| !(lo <= a && b <= hi));
                     self.last = self.last.max(hi.saturating_sub(1));
                     self.kill_range(lo, hi);
                     self.seg(id).tombs.push((lo, hi));
@@ -199,7 +210,8 @@ impl FileStore {
     /// Drops the records of an uncommitted batch: garbage, never live.
     fn drop_held(&mut self) {
         let held = std::mem::take(&mut self.held);
-        if !held.is_empty() {
+        if let (Some(first), Some(last)) = (held.first(), held.last()) {
+            self.torn.push((first.0, last.0.saturating_add(1)));
             tracing::warn!(
                 "stream {:?}: an atomic batch of {} messages was not committed; dropped",
                 self.name,
@@ -387,6 +399,11 @@ impl FileStore {
 
     fn append_msg(&mut self, msg: &StoredMsg, pending: bool) -> Result<()> {
         self.make_room(record::msg_len(msg))?;
+        self.write_msg(msg, pending)
+    }
+
+    /// Appends to the active segment whatever its size (see [`FileStore::append_batch`]).
+    fn write_msg(&mut self, msg: &StoredMsg, pending: bool) -> Result<()> {
         let id = self.active_id()?;
         let seed = self.seg(id).seed;
         record::encode_msg_as(&mut self.buf, seed, msg, pending)?;
@@ -481,9 +498,15 @@ impl StreamStore for FileStore {
     /// Every message but the last is written pending; the last commits them (see
     /// [`FileStore::replay_msg`]). A failed write leaves the written part pending: it is
     /// taken out of the index now and dropped on replay.
+    ///
+    /// The whole batch goes into one segment (a new one when it does not fit, even past the
+    /// segment size): segments are synced one after the other, so a power loss can keep a
+    /// later segment's records and lose an earlier one's unsynced tail, and a batch split
+    /// across the two would come back without its first messages.
     fn append_batch(&mut self, msgs: &[StoredMsg]) -> Result<(), StoreError> {
+        self.make_room(msgs.iter().map(record::msg_len).fold(0, u64::saturating_add))?;
         for (i, m) in msgs.iter().enumerate() {
-            if let Err(e) = self.append_msg(m, i + 1 < msgs.len()) {
+            if let Err(e) = self.write_msg(m, i + 1 < msgs.len()) {
                 for done in &msgs[..i] {
                     if let Some(loc) = self.index.remove(&done.seq) {
                         self.bury(done.seq, loc);
