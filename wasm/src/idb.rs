@@ -350,32 +350,33 @@ fn encode_block(b: &Block) -> Vec<u8> {
     out
 }
 
-fn decode_block(data: &[u8]) -> Result<BTreeMap<u64, StoredMsg>, String> {
-    let bytes = Bytes::copy_from_slice(data);
-    let mut msgs = BTreeMap::new();
+/// The messages of a block; they share `bytes` (sliced, not copied).
+fn decode_block(bytes: &Bytes) -> Result<BTreeMap<u64, StoredMsg>, String> {
+    const FIXED: usize = 28;
     if bytes.first() != Some(&BLOCK_FORMAT) {
         return Err("unknown block format".into());
     }
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+    let mut msgs = Vec::new();
     let mut at = 1;
-    let take = |at: &mut usize, n: usize| -> Result<Bytes, String> {
-        let end = at.checked_add(n).filter(|e| *e <= bytes.len()).ok_or("truncated block")?;
-        let b = bytes.slice(*at..end);
-        *at = end;
-        Ok(b)
-    };
-    let u64_at = |b: &Bytes| b.iter().rev().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
     while at < bytes.len() {
-        let seq = u64_at(&take(&mut at, 8)?);
-        let time = u64_at(&take(&mut at, 8)?);
-        let slen = u64_at(&take(&mut at, 4)?) as usize;
-        let hlen = u64_at(&take(&mut at, 4)?) as u32;
-        let plen = u64_at(&take(&mut at, 4)?) as usize;
-        let subject = take(&mut at, slen)?;
-        let headers = if hlen == NO_HEADERS { None } else { Some(take(&mut at, hlen as usize)?) };
-        let payload = take(&mut at, plen)?;
-        msgs.insert(seq, StoredMsg { seq, subject, headers, payload, time });
+        let head = bytes.get(at..at + FIXED).ok_or("truncated block")?;
+        let (seq, time) = (le(&head[..8]), le(&head[8..16]));
+        let (slen, hlen, plen) = (le(&head[16..20]) as usize, le(&head[20..24]) as u32, le(&head[24..28]) as usize);
+        at += FIXED;
+        let mut take = |n: usize| -> Result<Bytes, String> {
+            let end = at.checked_add(n).filter(|e| *e <= bytes.len()).ok_or("truncated block")?;
+            let b = bytes.slice(at..end);
+            at = end;
+            Ok(b)
+        };
+        let subject = take(slen)?;
+        let headers = if hlen == NO_HEADERS { None } else { Some(take(hlen as usize)?) };
+        let payload = take(plen)?;
+        msgs.push((seq, StoredMsg { seq, subject, headers, payload, time }));
     }
-    Ok(msgs)
+    // in sequence order as encoded: the map is built in bulk
+    Ok(msgs.into_iter().collect())
 }
 
 /// An IndexedDB failure, as text.
@@ -413,7 +414,7 @@ pub async fn delete(bus: &str) -> Result<(), StoreError> {
     Database::delete_by_name(&db_name(bus)).map_err(idb_err)?.await.map_err(idb_err)
 }
 
-async fn read_all(db: &Database, store: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+async fn read_all(db: &Database, store: &str) -> Result<Vec<(String, Bytes)>, StoreError> {
     let tx = db.transaction(store).build().map_err(idb_err)?;
     let os = tx.object_store(store).map_err(idb_err)?;
     let keys: Vec<String> = os
@@ -435,7 +436,11 @@ async fn read_all(db: &Database, store: &str) -> Result<Vec<(String, Vec<u8>)>, 
     if keys.len() != values.len() {
         return Err(StoreError::Io("IndexedDB: keys and values differ in number".into()));
     }
-    Ok(keys.into_iter().zip(values).map(|(k, v)| (k, v.unchecked_into::<js_sys::Uint8Array>().to_vec())).collect())
+    Ok(keys
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k, Bytes::from(v.unchecked_into::<js_sys::Uint8Array>().to_vec())))
+        .collect())
 }
 
 /// Reads everything back into a fresh journal (bus start-up, before the engine exists; and
@@ -448,7 +453,8 @@ pub async fn load(db: &Database) -> Result<Journal, StoreError> {
 
 impl Journal {
     /// The journal of what the `meta` and `blocks` records hold.
-    pub(crate) fn from_records(meta: Vec<(String, Vec<u8>)>, blocks: Vec<(String, Vec<u8>)>) -> Journal {
+    /// The blocks' messages share the values' buffers.
+    pub(crate) fn from_records(meta: Vec<(String, Bytes)>, blocks: Vec<(String, Bytes)>) -> Journal {
         let mut j = Journal::default();
         let mut ids: BTreeMap<String, u64> = BTreeMap::new();
         for (key, value) in &meta {
@@ -457,7 +463,7 @@ impl Journal {
                 j.next_id += 1;
                 ids.insert(name.into(), id);
                 let mut data = StreamData::new(name);
-                data.config = value.clone();
+                data.config = value.to_vec();
                 j.streams.insert(id, data);
             }
         }
@@ -465,7 +471,7 @@ impl Journal {
             let Some(rest) = key.strip_prefix("c\0") else { continue };
             let Some((stream, consumer)) = rest.split_once('\0') else { continue };
             if let Some(s) = ids.get(stream).and_then(|id| j.streams.get_mut(id)) {
-                s.consumers.insert(consumer.into(), value);
+                s.consumers.insert(consumer.into(), value.to_vec());
             }
         }
         for (key, value) in blocks {
@@ -618,7 +624,8 @@ mod tests {
         }
 
         fn load(&self) -> Journal {
-            let all = |m: &BTreeMap<String, Vec<u8>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let all =
+                |m: &BTreeMap<String, Vec<u8>>| m.iter().map(|(k, v)| (k.clone(), Bytes::from(v.clone()))).collect();
             Journal::from_records(all(&self.0), all(&self.1))
         }
     }
@@ -677,9 +684,10 @@ mod tests {
             b.msgs.insert(seq, msg(seq, seq as usize * 3));
         }
         let data = encode_block(&b);
+        let data = Bytes::from(data);
         assert_eq!(decode_block(&data).unwrap(), b.msgs);
-        assert!(decode_block(&data[..data.len() - 1]).is_err());
-        assert!(decode_block(&[9]).is_err());
+        assert!(decode_block(&data.slice(..data.len() - 1)).is_err());
+        assert!(decode_block(&Bytes::from_static(&[9])).is_err());
     }
 
     #[cfg_attr(not(target_arch = "wasm32"), test)]
