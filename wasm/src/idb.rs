@@ -356,7 +356,11 @@ fn decode_block(bytes: &Bytes) -> Result<BTreeMap<u64, StoredMsg>, String> {
     if bytes.first() != Some(&BLOCK_FORMAT) {
         return Err("unknown block format".into());
     }
-    let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+    let le = |b: &[u8]| {
+        let mut n = [0u8; 8];
+        n[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(n)
+    };
     let mut msgs = Vec::new();
     let mut at = 1;
     while at < bytes.len() {

@@ -161,9 +161,23 @@ impl Stream {
     pub fn recover(&mut self, now: u64, saved_last_seq: u64) -> Result<(), StoreError> {
         let mut metas = Vec::new();
         self.store.scan(&mut |m| metas.push(m))?;
+        // the index is built in one go at the end: a stream of a million messages spent a
+        // sixth of its open in one-by-one inserts (profiled in the page)
+        let mut index = Vec::with_capacity(metas.len());
         for m in metas {
-            let subj = self.intern(&m.subject);
-            self.subjects.entry(subj.clone()).or_default().push_back(m.seq);
+            // one lookup per message: the subject's list, and its key to share
+            let subj = match self.subjects.get_key_value_mut(&m.subject[..]) {
+                Some((key, seqs)) => {
+                    seqs.push_back(m.seq);
+                    key.clone()
+                }
+                None => {
+                    // a copy of its own, as `intern` makes: never a slice of a larger buffer
+                    let key = Bytes::copy_from_slice(&m.subject);
+                    self.subjects.insert(key.clone(), VecDeque::from([m.seq]));
+                    key
+                }
+            };
             let size = counted_size(self.config.storage, m.size, m.headers_len);
             self.bytes += size;
             self.last_seq = self.last_seq.max(m.seq);
@@ -186,7 +200,13 @@ impl Stream {
                 }
                 _ => 0,
             };
-            self.index.insert(m.seq, MsgIndex { subject: subj, size, time: m.time, expires, marker: m.marker });
+            index.push((m.seq, MsgIndex { subject: subj, size, time: m.time, expires, marker: m.marker }));
+        }
+        if self.index.is_empty() {
+            // sorts (nothing to do for a store that scans in order), later entries win
+            self.index = index.into_iter().collect();
+        } else {
+            self.index.extend(index);
         }
         self.last_seq = self.last_seq.max(saved_last_seq).max(self.store.last_seq());
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
