@@ -204,6 +204,7 @@ mod tests {
         let journal = SharedJournal::default();
         let mut storage = IdbStorage::new(journal.clone());
         let mut file = State::default().snapshot(1);
+        let replay = |file: &[u8]| replay(&Bytes::copy_from_slice(file));
         let commit = |file: &mut Vec<u8>| file.extend(batch_of(journal.borrow_mut().take_ops()).frame());
         let mut a = storage.create("A", b"{\"a\":1}").unwrap();
         contract::exercise(a.as_mut());

@@ -18,6 +18,7 @@ use std::cell::{Cell, Ref, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use edgebus_core::jetstream::store::StoreError;
 use futures_channel::oneshot;
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -32,14 +33,19 @@ const COMPACT_MIN: usize = 16 << 20;
 
 /// The worker: file I/O on `FileSystemSyncAccessHandle`s, one request at a time, in order.
 /// Two files take turns (`<name>.0.log`, `<name>.1.log`); `active` is the one appended to.
-/// A failed append is cut back off, so the file never keeps half of a refused write.
+/// Each handle call can be an IPC to the browser (Chromium's in-memory profiles route every
+/// one), so an append is one `write` and one `flush`: the files' sizes are kept here
+/// (`size`), not asked of the handle, as only this worker's exclusive handles change them.
+/// A request that needs no `await` is answered within its `onmessage`, without a promise
+/// hop. A failed append is cut back off, so the file never keeps half of a refused write.
 /// Another context's handle may still be closing when this one opens (a reload, a
 /// take-over after a crash): opening retries for about a second.
 const WORKER: &str = r#"
-let files = null, active = 0;
+let files = null, size = [0, 0], active = 0;
 const dir = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('edgebus', { create: true });
-const readAll = (f) => { const b = new Uint8Array(f.getSize()); let at = 0; while (at < b.length) { const n = f.read(b.subarray(at), { at }); if (n <= 0) break; at += n; } return b.subarray(0, at); };
+const readAll = (i) => { const f = files[i], b = new Uint8Array(size[i]); let at = 0; while (at < b.length) { const n = f.read(b.subarray(at), { at }); if (n <= 0) break; at += n; } return b.subarray(0, at); };
 const writeAll = (f, b, at) => { let o = 0; while (o < b.length) { const n = f.write(b.subarray(o), { at: at + o }); if (n <= 0) throw new Error('short write'); o += n; } };
+const cut = (i, len) => { files[i].truncate(len); size[i] = len; };
 async function handle(d, name) {
   const fh = await d.getFileHandle(name, { create: true });
   for (let i = 0; ; i++) {
@@ -51,19 +57,27 @@ async function handle(d, name) {
 }
 const ops = {
   probe: async () => typeof FileSystemFileHandle !== 'undefined' && 'createSyncAccessHandle' in FileSystemFileHandle.prototype && !!(navigator.storage && navigator.storage.getDirectory),
-  async open(m) { const d = await dir(); files = [await handle(d, m.name + '.0.log'), await handle(d, m.name + '.1.log')]; },
-  read() { const a = readAll(files[0]), b = readAll(files[1]); return [[a, b], [a.buffer, b.buffer]]; },
-  use(m) { active = m.file; files[active].truncate(m.len); files[1 - active].truncate(0); files[0].flush(); files[1].flush(); },
-  append(m) { const f = files[active], at = f.getSize(); try { writeAll(f, m.data, at); f.flush(); } catch (e) { try { f.truncate(at); f.flush(); } catch (_) {} throw e; } },
-  compact(m) { const next = 1 - active, f = files[next]; f.truncate(0); writeAll(f, m.data, 0); f.flush(); files[active].truncate(0); files[active].flush(); active = next; },
+  async open(m) { const d = await dir(); files = [await handle(d, m.name + '.0.log'), await handle(d, m.name + '.1.log')]; size = files.map((f) => f.getSize()); },
+  read() { const a = readAll(0), b = readAll(1); return [[a, b], [a.buffer, b.buffer]]; },
+  use(m) { active = m.file; cut(active, m.len); cut(1 - active, 0); files[0].flush(); files[1].flush(); },
+  append(m) { const f = files[active], at = size[active]; try { writeAll(f, m.data, at); size[active] = at + m.data.length; f.flush(); } catch (e) { try { cut(active, at); f.flush(); } catch (_) {} throw e; } },
+  compact(m) { const next = 1 - active; cut(next, 0); writeAll(files[next], m.data, 0); size[next] = m.data.length; files[next].flush(); cut(active, 0); files[active].flush(); active = next; },
   close() { if (files) for (const f of files) f.close(); files = null; },
   async remove(m) { const d = await dir(); for (const i of [0, 1]) { try { await d.removeEntry(m.name + '.' + i + '.log'); } catch (e) { if (e.name !== 'NotFoundError') throw e; } } },
 };
-let chain = Promise.resolve();
-onmessage = (e) => { const m = e.data; chain = chain.then(async () => {
-  try { const r = await ops[m.op](m); if (Array.isArray(r)) postMessage({ id: m.id, ok: r[0] }, r[1]); else postMessage({ id: m.id, ok: r }); }
-  catch (err) { postMessage({ id: m.id, err: String(err && err.name), msg: String(err && err.message) }); }
-}); };
+const queue = [];
+let running = false;
+const answer = (m, r) => { if (Array.isArray(r)) postMessage({ id: m.id, ok: r[0] }, r[1]); else postMessage({ id: m.id, ok: r }); };
+const fail = (m, err) => postMessage({ id: m.id, err: String(err && err.name), msg: String(err && err.message) });
+async function run() {
+  running = true;
+  while (queue.length) {
+    const m = queue.shift();
+    try { let r = ops[m.op](m); if (r instanceof Promise) r = await r; answer(m, r); } catch (err) { fail(m, err); }
+  }
+  running = false;
+}
+onmessage = (e) => { queue.push(e.data); if (!running) run(); };
 "#;
 
 type Replies = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<JsValue, StoreError>>>>>;
@@ -218,8 +232,9 @@ impl Opfs {
     /// last whole frame. Returns what was dropped, as warnings.
     pub async fn load(&self) -> Result<Vec<String>, StoreError> {
         let files = self.ch.call("read", &[], None).await?;
-        let read = |i: u32| -> Vec<u8> {
-            Reflect::get_u32(&files, i).map(|a| Uint8Array::new(&a).to_vec()).unwrap_or_default()
+        // one copy into the module's memory; the records are slices of it from here on
+        let read = |i: u32| -> Bytes {
+            Reflect::get_u32(&files, i).map(|a| Bytes::from(Uint8Array::new(&a).to_vec())).unwrap_or_default()
         };
         let (a, b) = (read(0), read(1));
         let mut warnings = Vec::new();
@@ -256,7 +271,7 @@ impl Opfs {
         if batch.is_empty() {
             return Ok(());
         }
-        let frame = batch.frame();
+        let frame = Bytes::from(batch.frame());
         self.state.borrow_mut().apply_batch(&frame);
         self.len.set(self.len.get() + frame.len());
         let appended = self.ch.call("append", &[], Some(&frame));

@@ -164,17 +164,32 @@ impl Stream {
     /// Rebuilds the index from the store after a restart. `last_seq` comes from the
     /// stream's saved state when messages at the end were removed; the scan supplies the rest.
     pub fn recover(&mut self, now: u64, saved_last_seq: u64) -> Result<(), StoreError> {
-        let mut metas = Vec::new();
-        self.store.scan(&mut |m| metas.push(m))?;
-        for m in metas {
-            let subj = self.intern(&m.subject);
-            self.subjects.entry(subj.clone()).or_default().push_back(m.seq);
-            let size = counted_size(self.config.storage, m.size, m.headers_len);
+        // Each message is indexed as the scan hands it over (the closure borrows the fields
+        // it fills, the scan the store), so no list of every message is held meanwhile; the
+        // index itself is built in one go at the end: a stream of a million messages spent
+        // a sixth of its open in one-by-one inserts (profiled in the page).
+        let mut index = Vec::new();
+        let (storage, window) = (self.config.storage, self.config.duplicate_window.max(0) as u64);
+        self.store.scan(&mut |m| {
+            // one lookup per message: the subject's list, and its key to share
+            let subj = match self.subjects.get_key_value_mut(&m.subject[..]) {
+                Some((key, seqs)) => {
+                    seqs.push_back(m.seq);
+                    key.clone()
+                }
+                None => {
+                    // a copy of its own, as `intern` makes: never a slice of a larger buffer
+                    let key = Bytes::copy_from_slice(&m.subject);
+                    self.subjects.insert(key.clone(), VecDeque::from([m.seq]));
+                    key
+                }
+            };
+            let size = counted_size(storage, m.size, m.headers_len);
             self.bytes += size;
             self.last_seq = self.last_seq.max(m.seq);
             self.last_time = self.last_time.max(m.time);
             if let Some(id) = &m.msg_id {
-                if now.saturating_sub(m.time) < self.config.duplicate_window.max(0) as u64 {
+                if now.saturating_sub(m.time) < window {
                     self.dedup.insert(id.clone(), (m.seq, m.time));
                     self.dedup_order.push_back((m.time, id.clone()));
                 }
@@ -191,7 +206,13 @@ impl Stream {
                 }
                 _ => 0,
             };
-            self.index.insert(m.seq, MsgIndex { subject: subj, size, time: m.time, expires, marker: m.marker });
+            index.push((m.seq, MsgIndex { subject: subj, size, time: m.time, expires, marker: m.marker }));
+        })?;
+        if self.index.is_empty() {
+            // sorts (nothing to do for a store that scans in order), later entries win
+            self.index = index.into_iter().collect();
+        } else {
+            self.index.extend(index);
         }
         self.last_seq = self.last_seq.max(saved_last_seq).max(self.store.last_seq());
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
