@@ -26,6 +26,7 @@ pub mod limits;
 mod persist;
 mod reload;
 mod schedule;
+mod sourcing;
 pub mod store;
 pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)

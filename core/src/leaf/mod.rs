@@ -11,6 +11,7 @@
 //!   weights) and what the peer announced to us.
 //! - `forward`: which interest is announced to which link, which messages cross, and the one
 //!   `LMSG` per peer with its queue list.
+//! - `jsack`: a JetStream delivery's deliver subject and stream subject on one `LMSG`.
 //! - `remotes`: a remote's URLs (credentials in them), their rotation with the hub's gossiped
 //!   `leafnode_urls`, and the reconnect schedule (the link's [`crate::link::Backoff`]).
 //! - loop detection: every side subscribes a unique `$LDS.<random>` subject; seeing our own
@@ -19,6 +20,7 @@
 mod forward;
 mod handshake;
 mod interest;
+mod jsack;
 mod remotes;
 #[cfg(test)]
 mod tests;
@@ -27,6 +29,7 @@ mod wire;
 pub use forward::{advertises, js_denied, Fanout, Origin};
 pub use handshake::{check_connect, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};
+pub use jsack::{delivery_in, delivery_out};
 pub use remotes::{Attempt, LeafUrl, Remotes, Scheme, UrlError, DEFAULT_LEAF_PORT};
 pub use wire::{write_interest, write_lmsg, LeafMsg, LeafOp, LeafParseError, LeafParser};
 
