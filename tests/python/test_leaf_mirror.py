@@ -129,19 +129,19 @@ def hub(tmp_path_factory):
     h.proxy.cut()
 
 
-def edge_config(leaf_port: int, name: str) -> str:
+def edge_config(leaf_port: int, name: str, domain: str) -> str:
     return f"""
 server_name: {name}
 leafnodes {{
   remotes: [ {{ urls: ["nats-leaf://{LEAF_USER}:{LEAF_PASS}@{HOST}:{leaf_port}"] }} ]
   reconnect: "250ms"
 }}
-jetstream {{ domain: edge }}
+jetstream {{ domain: {domain} }}
 """
 
 
-def start_edge(kind: str, root: Path, leaf_port: int, name: str) -> Server:
-    s = Server(root, config_text=edge_config(leaf_port, name))
+def start_edge(kind: str, root: Path, leaf_port: int, name: str, domain: str = "edge") -> Server:
+    s = Server(root, config_text=edge_config(leaf_port, name, domain))
     extra = ["-js", "-sd", str(s.store_dir)] if kind == "nats-server" else ["--jetstream", "--store_dir", str(s.store_dir)]
     s.start(argv=argv(kind, s) + extra, wait_ws=False)
     s.kind = kind
@@ -185,7 +185,7 @@ async def diagnose(at_edge, at_hub, name: str, mirror: str) -> str:
     """The mirror's state at the hub and the consumers at the edge, for a failure message."""
     info = json.loads((await at_hub.request(f"$JS.API.STREAM.INFO.{mirror}", b"", timeout=5)).data)
     consumers = json.loads((await at_edge.request(f"$JS.API.CONSUMER.LIST.{name}", b"", timeout=5)).data)
-    return f"mirror: {info.get('mirror')} state: {info.get('state')}\nedge consumers: {consumers}"
+    return f"mirror: {info.get('mirror') or info.get('sources')} state: {info.get('state')}\nedge consumers: {consumers}"
 
 
 @pytest.mark.timeout(240)
@@ -222,3 +222,36 @@ async def test_an_edge_stream_mirrored_into_the_cluster_survives_a_cut_link(hub,
     info = json.loads((await at_hub.request(f"$JS.API.STREAM.INFO.{mirror}", b"", timeout=5)).data)
     assert info["mirror"]["lag"] == 0, info["mirror"]
     assert len(info["cluster"].get("replicas") or []) == 2, info["cluster"]
+
+
+@pytest.mark.timeout(240)
+async def test_two_edges_sourced_into_one_cluster_stream(hub, edge, clients, tmp_path_factory):
+    """`sources` across domains: the streams of two edges (the module's, domain `edge`, and a
+    second one of the same kind on hub node 2, domain `edge2`) sourced into one R3 stream."""
+    at_edge, at_hub = clients
+    other = start_edge(edge.kind, tmp_path_factory.mktemp(f"edge2-{edge.kind}"), hub.leaf_ports[1], "edge2", "edge2")
+    try:
+        assert poll_sync(lambda: leafs(hub) == 2, timeout=15), other.log_text()[-3000:]
+        at_other = await nats_connect(other.url)
+        try:
+            tag = edge.kind.replace("-", "_")
+            names = [f"SA_{tag}", f"SB_{tag}"]
+            for nc, n in ((at_edge, names[0]), (at_other, names[1])):
+                await nc.jetstream().add_stream(name=n, subjects=[f"{n}.>"], storage="file")
+                for i in range(100):
+                    await nc.jetstream().publish(f"{n}.x", b"%d" % i)
+            total = f"ALL_{tag}"
+            await at_hub.jetstream().add_stream(StreamConfig(name=total, num_replicas=3, sources=[
+                StreamSource(name=names[0], external=ExternalStream(api="$JS.edge.API", deliver=f"deliver.{names[0]}")),
+                StreamSource(name=names[1], external=ExternalStream(api="$JS.edge2.API", deliver=f"deliver.{names[1]}")),
+            ]))
+            state = await wait_state(at_hub.jetstream(), total, lambda s: s.messages >= 200, timeout=JS_WAIT)
+            assert state.messages == 200, await diagnose(at_edge, at_hub, names[0], total)
+            got = [(m.subject, m.data) for m in [await at_hub.jetstream().get_msg(total, q) for q in range(1, 201)]]
+            for n in names:  # each edge's messages all there, once, in their order
+                assert [d for s, d in got if s == f"{n}.x"] == [b"%d" % i for i in range(100)]
+        finally:
+            await at_other.close()
+    finally:
+        other.stop()
+        assert poll_sync(lambda: leafs(hub) == 1, timeout=15)
