@@ -62,6 +62,7 @@ fn deliver_at(reply: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const ACK: &[u8] = b"$JS.ACK.S.C.1.5.5.1700000000000000000.0";
