@@ -22,8 +22,10 @@ mod browser;
 mod chart;
 mod connections;
 mod fsync;
+mod leaf;
 mod loaded;
 mod memtime;
+mod metrics;
 mod report;
 mod scenarios;
 mod server;
@@ -48,7 +50,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --quick            small message counts, 2 rounds (about a minute)
   --rounds N         rounds (default 5; 2 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms ws jssync conns rrload memtime browser
+                     costgrowth idleconns perms ws jssync conns rrload memtime leaf browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first
