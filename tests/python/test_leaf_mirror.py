@@ -222,6 +222,9 @@ async def test_an_edge_stream_mirrored_into_the_cluster_survives_a_cut_link(hub,
     info = json.loads((await at_hub.request(f"$JS.API.STREAM.INFO.{mirror}", b"", timeout=5)).data)
     assert info["mirror"]["lag"] == 0, info["mirror"]
     assert len(info["cluster"].get("replicas") or []) == 2, info["cluster"]
+    # the mirror's consumer at the edge is `direct`: not listed, as nats-server does
+    names = json.loads((await at_edge.request(f"$JS.API.CONSUMER.NAMES.{name}", b"", timeout=5)).data)
+    assert (names["total"], names.get("consumers") or []) == (0, []), names
 
 
 @pytest.mark.timeout(240)

@@ -749,7 +749,7 @@ impl JetStream {
         let Some(e) = self.streams.get(stream) else {
             return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
         };
-        let names: Vec<&String> = e.consumers.keys().collect();
+        let names: Vec<&String> = e.consumers.iter().filter(|(_, c)| sourcing::listed(c)).map(|(n, _)| n).collect();
         let total = names.len();
         let page: Vec<&String> = names.into_iter().skip(req.offset).take(1024).collect();
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 1024, "consumers": page }))
@@ -764,10 +764,9 @@ impl JetStream {
         let Some(e) = self.streams.get(stream) else {
             return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
         };
-        let total = e.consumers.len();
-        let infos: Vec<Value> = e
-            .consumers
-            .values()
+        let listed = || e.consumers.values().filter(|c| sourcing::listed(c));
+        let total = listed().count();
+        let infos: Vec<Value> = listed()
             .skip(req.offset)
             .take(256)
             .map(|c| as_listed(serde_json::to_value(c.info(now)).unwrap_or(Value::Null)))

@@ -11,6 +11,7 @@
 //! delivery sequences even under ack policy none: that reply is how the mirror detects a gap.
 
 use super::config::ConsumerConfig;
+use super::consumer::Consumer;
 use super::errors::ApiError;
 use crate::proto::header_value;
 
@@ -59,6 +60,13 @@ pub(super) fn check_config(config: &ConsumerConfig) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Whether a consumer shows in `CONSUMER.NAMES` / `CONSUMER.LIST`: a `direct` one belongs to
+/// another server's mirror or source and is left out, as nats-server's `getPublicConsumers`
+/// leaves it out.
+pub(super) fn listed(c: &Consumer) -> bool {
+    !c.config().direct
 }
 
 #[cfg(test)]
