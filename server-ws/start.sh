@@ -2,7 +2,8 @@
 # `npm start`: build the server and run it with the client port, WebSocket and monitoring on,
 # and serve the demo / inspector page (web/) on http://127.0.0.1:8000 while it runs. The web
 # package is rebuilt only when it is missing or older than its sources.
-# Extra arguments go to edgebus-server (e.g. `npm start -- -DV`).
+# Extra arguments go to edgebus-server (e.g. `npm start -- -DV`). `npm start -- --cluster`
+# first starts a 3-node nats-server cluster and runs edgebus as its leaf (server-ws/cluster.sh).
 # EDGEBUS_WEB_PORT changes the demo's port; EDGEBUS_NO_WEB=1 skips the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,11 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p edgebus-server
 store=${EDGEBUS_STORE_DIR:-${TMPDIR:-/tmp}/edgebus-store}
 mkdir -p "$store"
+cluster=
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  cluster=1
+fi
 
 web_port=${EDGEBUS_WEB_PORT:-8000}
 web_pid=
@@ -34,6 +40,11 @@ if [ "${EDGEBUS_NO_WEB:-0}" != "1" ]; then
     web_pid=$!
     trap 'kill "$web_pid" 2>/dev/null || true' EXIT
   fi
+fi
+if [ -n "$cluster" ]; then
+  # shellcheck source=server-ws/cluster.sh
+  source server-ws/cluster.sh
+  set -- --config "$store/edge.conf" "$@"
 fi
 
 echo "edgebus: nats://127.0.0.1:4222  ws://127.0.0.1:8080  monitoring http://127.0.0.1:8222"

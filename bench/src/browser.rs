@@ -3,7 +3,7 @@
 //! over a loopback WebSocket, and hands back one JSON document; its samples join the table
 //! here. The Node script does the measuring so the numbers are what a page sees; this side
 //! only builds the web package, starts the script and files its samples under the metric
-//! keys of [`crate::scenarios::METRICS`] (edgebus in the edgebus column, nats.ws→nats-server
+//! keys of [`crate::metrics::METRICS`] (edgebus in the edgebus column, nats.ws→nats-server
 //! in the nats-server column).
 
 use std::path::Path;

@@ -25,8 +25,10 @@ mod delivery;
 mod fsync;
 mod integrity;
 mod kvwatch;
+mod leaf;
 mod loaded;
 mod memtime;
+mod metrics;
 mod objstore;
 mod report;
 mod scenarios;
@@ -55,7 +57,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
                      costgrowth idleconns perms ws jssync conns rrload memtime kvwatch
-                     objstore browser
+                     objstore leaf browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenarios::{Better, Target, METRICS};
+use crate::metrics::{Better, Target, METRICS};
 use crate::stats::{median, median_interval, paired_ratios};
 
 /// The confidence level of every interval in the report.

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use edgebus_core::jetstream::consumer::ACK_PREFIX;
 use edgebus_core::jetstream::host::Inbound;
-use edgebus_core::leaf::{js_denied, Fanout};
+use edgebus_core::leaf::{delivery_in, delivery_out, js_denied, Fanout};
 use edgebus_core::policy::accounts::{is_response_subject, with_request_info, RESPONSE_PREFIX};
 use edgebus_core::policy::{self, Count};
 use edgebus_core::route::route_local_first;
@@ -72,6 +72,8 @@ impl PartialEq for LeafTarget {
 struct Msg<'a> {
     from: u64,
     echo: bool,
+    /// The subject matched (a JetStream delivery's deliver subject).
+    route: &'a [u8],
     /// The subject shown in the `MSG` line.
     subject: &'a [u8],
     reply: Option<&'a [u8]>,
@@ -165,7 +167,7 @@ impl Router {
             self.last_subject.extend_from_slice(route_subject);
             self.last = Some((genid, r));
         }
-        let msg = Msg { from, echo, subject: msg_subject, reply, header_len, message };
+        let msg = Msg { from, echo, route: route_subject, subject: msg_subject, reply, header_len, message };
         // borrowed, not cloned: no reference count traffic per message on a repeated subject
         let mut delivered = match &self.last {
             Some((_, result)) => self.sinks.deliver(shared, result, msg),
@@ -188,7 +190,7 @@ impl Router {
         for link in &account.streams_out {
             if let (true, Some(target)) = (link.map.map(msg.subject, &mut mapped), shared.accounts.get(link.target)) {
                 let (_, result) = target.match_subject(&mapped);
-                delivered += self.sinks.deliver(shared, &result, Msg { subject: &mapped, ..msg });
+                delivered += self.sinks.deliver(shared, &result, Msg { route: &mapped, subject: &mapped, ..msg });
             }
         }
         for link in &account.services_out {
@@ -203,6 +205,7 @@ impl Router {
                 let mut with_info = std::mem::take(&mut self.request);
                 let header_len = with_request_info(&account.name, msg.header_len, msg.message, &mut with_info);
                 let forwarded = Msg {
+                    route: &mapped,
                     subject: &mapped,
                     reply: reply.as_deref(),
                     header_len: Some(header_len),
@@ -222,7 +225,7 @@ impl Router {
             if let Some(target) = to.as_ref().and_then(|to| shared.accounts.get(to.account).map(|a| (a, &to.reply))) {
                 let (account, reply) = target;
                 let (_, result) = account.match_subject(reply);
-                delivered += self.sinks.deliver(shared, &result, Msg { subject: reply, ..msg });
+                delivered += self.sinks.deliver(shared, &result, Msg { route: reply, subject: reply, ..msg });
             }
         }
         self.mapped = mapped;
@@ -272,7 +275,7 @@ impl Sinks {
                 }
             }
             if sub.client.leaf.get().is_some() {
-                if js_denied(msg.subject) {
+                if js_denied(msg.route) {
                     return false;
                 }
                 leaves.add(LeafTarget(sub.client.clone()), sub.queue.as_ref());
@@ -330,12 +333,13 @@ impl Sinks {
 impl Sinks {
     /// One `LMSG` to each leaf peer gathered while walking the match.
     fn deliver_leaves(&mut self, shared: &Shared, msg: Msg<'_>) {
+        let (subject, reply) = delivery_out(msg.route, msg.subject, msg.reply);
         for (LeafTarget(client), queues) in self.leaves.drain() {
             let names: Vec<&[u8]> = queues.iter().map(|q| q.as_ref()).collect();
             let (mut stalled, mut wake) = (false, false);
             client.deliver_leaf(
-                msg.subject,
-                msg.reply,
+                subject,
+                reply.as_deref(),
                 &names,
                 msg.header_len,
                 msg.message,
@@ -359,7 +363,8 @@ impl Router {
     /// (and every plain subscriber): the peer picked our side for those groups.
     pub(crate) fn route_from_leaf(&mut self, shared: &Shared, from: u64, m: &edgebus_core::leaf::LeafMsg) -> usize {
         self.sinks.queue_filter = Some(m.queues.clone());
-        let n = self.route(shared, from, false, &m.subject, &m.subject, m.reply.as_deref(), m.header_len, &m.message);
+        let (shown, reply) = delivery_in(&m.subject, m.reply.as_deref());
+        let n = self.route(shared, from, false, &m.subject, shown, reply, m.header_len, &m.message);
         self.sinks.queue_filter = None;
         n
     }

@@ -31,6 +31,14 @@ const jsTemplate = (process.env.EDGEBUS_SERVER_JS_CMD || "").trim() ||
     : template.includes("{store_dir}") ? template : `${template} --jetstream --store_dir {store_dir}`);
 const startTimeoutMs = Number(process.env.EDGEBUS_START_TIMEOUT || "20") * 1000;
 
+/** `startServer(..., { kind })`: this kind whatever EDGEBUS_SERVER_CMD says, for tests that
+ *  run both side by side (a nats-server cluster with an edgebus leaf). */
+const KINDS = {
+  "nats-server": [NATS_CMD, NATS_BIN],
+  edgebus: [EDGEBUS_CMD, process.env.EDGEBUS_SERVER_BIN || path.join(REPO, "target", "release", "edgebus-server")],
+};
+const KIND_JS = { "nats-server": "-js -sd {store_dir}", edgebus: "--jetstream --store_dir {store_dir}" };
+
 /** Splits a command line on whitespace, honouring simple single/double quotes. */
 function splitWords(line) {
   const words = [];
@@ -111,13 +119,14 @@ process.on("exit", () => {
 /**
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
  * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
- * JetStream with a file store in the server's own directory. Returns
+ * JetStream with a file store in the server's own directory; `{ kind: "nats-server" }` or
+ * `{ kind: "edgebus" }` picks that server whatever the environment selects. Returns
  * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop(), restart(), pause(),
  * resume() };
  * restart() starts it again (after stop(), or stopping it first) with the same ports,
  * config and store.
  */
-export async function startServer(extraConfig = "", { jetstream = false } = {}) {
+export async function startServer(extraConfig = "", { jetstream = false, kind } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
   const storeDir = path.join(dir, "store");
   mkdirSync(storeDir);
@@ -129,8 +138,9 @@ export async function startServer(extraConfig = "", { jetstream = false } = {}) 
     `max_pending: 4MB\nwrite_deadline: "2s"\n` + extraConfig);
   const fields = { port, ws_port: wsPort, http_port: httpPort, config, store_dir: storeDir, host: HOST };
   const argv = [];
-  for (const word of splitWords(jetstream ? jsTemplate : template)) {
-    if (word === "{bin}") argv.push(...splitWords(serverBin));
+  const [tmpl, bin] = kind ? KINDS[kind] : [jetstream ? jsTemplate : template, serverBin];
+  for (const word of splitWords(kind && jetstream ? `${tmpl} ${KIND_JS[kind]}` : tmpl)) {
+    if (word === "{bin}") argv.push(...splitWords(bin));
     else argv.push(word.replace(/\{(\w+)\}/g, (m, k) => (k in fields ? String(fields[k]) : m)));
   }
   if (path.isAbsolute(argv[0]) && !existsSync(argv[0])) {

@@ -14,6 +14,7 @@ use super::domain::WithDomain;
 use super::engine::{Interest, JetStream};
 use super::errors::ApiError;
 use super::request::{check_priority_policy, consumer_action, non_negative, parse_body, parse_list_body};
+use super::sourcing;
 use super::store::StoredMsg;
 use super::time::rfc3339;
 use super::Outbound;
@@ -181,6 +182,9 @@ impl JetStream {
             }
             _ => {}
         }
+        if let Err(e) = sourcing::check_request(&toks, headers) {
+            return self.reply_api(reply, error_body("consumer_create_response", &e), Tally::Error);
+        }
         let response = match toks.as_slice() {
             ["INFO"] => Some(self.account_info()),
             ["STREAM", "CREATE", name] => Some(self.stream_create(now, name, payload)),
@@ -219,7 +223,6 @@ impl JetStream {
             ["CONSUMER", "UNPIN", stream, name] => Some(self.consumer_unpin(now, stream, name, payload, interest)),
             _ => None,
         };
-        let _ = headers;
         if let Some(v) = response {
             let tally = Tally::of(&v);
             self.reply_api(reply, v, tally);
@@ -252,7 +255,7 @@ impl JetStream {
                 "streams": self.stream_count(),
                 "consumers": self.consumer_count(),
                 "limits": self.limits.to_json(),
-                "api": { "level": 4, "total": self.api_total, "errors": self.api_errors }
+                "api": { "level": sourcing::API_LEVEL, "total": self.api_total, "errors": self.api_errors }
             }),
         )
         .with_domain(self.domain())
@@ -624,6 +627,9 @@ impl JetStream {
                 config.name = Some(n.into());
             }
         }
+        if let Err(e) = sourcing::check_config(&config) {
+            return error_body(KIND, &e);
+        }
         if let Some(f) = &filter {
             if !config.filter_subjects.is_empty() {
                 return error_body(KIND, &ApiError::MULTIPLE_FILTERS_SUBJECT_API);
@@ -746,7 +752,7 @@ impl JetStream {
         let Some(e) = self.streams.get(stream) else {
             return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
         };
-        let names: Vec<&String> = e.consumers.keys().collect();
+        let names: Vec<&String> = e.consumers.iter().filter(|(_, c)| sourcing::listed(c)).map(|(n, _)| n).collect();
         let total = names.len();
         let page: Vec<&String> = names.into_iter().skip(req.offset).take(1024).collect();
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 1024, "consumers": page }))
@@ -761,10 +767,9 @@ impl JetStream {
         let Some(e) = self.streams.get(stream) else {
             return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
         };
-        let total = e.consumers.len();
-        let infos: Vec<Value> = e
-            .consumers
-            .values()
+        let listed = || e.consumers.values().filter(|c| sourcing::listed(c));
+        let total = listed().count();
+        let infos: Vec<Value> = listed()
             .skip(req.offset)
             .take(256)
             .map(|c| as_listed(serde_json::to_value(c.info(now)).unwrap_or(Value::Null)))

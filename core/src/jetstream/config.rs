@@ -337,7 +337,7 @@ impl StreamConfig {
     pub fn for_response(&self) -> StreamConfig {
         let mut c = self.clone();
         let m = c.metadata.get_or_insert_with(BTreeMap::new);
-        m.insert("_nats.level".into(), "4".into());
+        m.insert("_nats.level".into(), alloc::format!("{}", super::sourcing::API_LEVEL));
         m.insert("_nats.req.level".into(), super::features::required_level(self).into());
         m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
         c
@@ -449,6 +449,11 @@ pub struct ConsumerConfig {
     pub priority_policy: PriorityPolicy,
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
     pub priority_timeout: i64,
+    /// A consumer for a mirror or source on another server (see `sourcing.rs`).
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub direct: bool,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub sourcing: bool,
 }
 
 pub use super::consumer::priority::PriorityPolicy;
@@ -627,7 +632,7 @@ impl ConsumerConfig {
     pub fn for_response(&self) -> ConsumerConfig {
         let mut c = self.clone();
         let m = c.metadata.get_or_insert_with(BTreeMap::new);
-        m.insert("_nats.level".into(), "4".into());
+        m.insert("_nats.level".into(), alloc::format!("{}", super::sourcing::API_LEVEL));
         // pause and priority groups came with API level 1 (nats-server's jetstream_versioning.go)
         let level = if self.pause_until.is_some() || self.priority_policy != PriorityPolicy::None { "1" } else { "0" };
         m.insert("_nats.req.level".into(), level.into());

@@ -105,6 +105,8 @@ impl ApiError {
     pub const HEADER_TOO_BIG: ApiError = fixed(400, 10097, "header size exceeds maximum allowed of 64k");
     pub const MSG_TTL_DISABLED: ApiError = fixed(400, 10166, "per-message TTL is disabled");
     pub const MSG_TTL_INVALID: ApiError = fixed(400, 10165, "invalid per-message TTL");
+    pub const DIRECT_REQUIRES_PUSH: ApiError = fixed(400, 10090, "consumer direct requires a push based consumer");
+    pub const DIRECT_REQUIRES_EPHEMERAL: ApiError = fixed(400, 10091, "consumer direct requires an ephemeral consumer");
     pub const REQUIRED_API_LEVEL: ApiError = fixed(412, 10185, "JetStream minimum api level required");
 
     pub fn invalid_json(err: impl core::fmt::Display) -> ApiError {

@@ -27,6 +27,7 @@ mod persist;
 mod reload;
 mod schedule;
 mod source;
+mod sourcing;
 pub mod store;
 pub mod stream;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
