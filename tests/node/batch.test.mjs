@@ -4,25 +4,18 @@
 // error per failed publish, durable in IndexedDB). Needs `bash web/build.sh` first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { openPackagePage } from "./page.mjs";
 
-let httpServer;
-let browser;
 let page;
 let pageErrors = [];
+let closePage;
 
 before(async () => {
-  requirePackage();
-  let base;
-  ({ server: httpServer, base } = await serveOn({ "/batch-test.html": PACKAGE_PAGE }));
-  ({ browser, page, errors: pageErrors } = await launch());
-  await page.goto(`${base}/batch-test.html`);
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/batch-test.html"));
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (httpServer) await new Promise((r) => httpServer.close(r));
+  if (closePage) await closePage();
 });
 
 test("publishMany reaches batch and plain subscribers in order, with max honoured", async () => {

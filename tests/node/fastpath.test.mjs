@@ -5,25 +5,18 @@
 // maxPayload still throws from publish() itself. Needs `bash web/build.sh` first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { openPackagePage } from "./page.mjs";
 
-let httpServer;
-let browser;
 let page;
 let pageErrors = [];
+let closePage;
 
 before(async () => {
-  requirePackage();
-  let base;
-  ({ server: httpServer, base } = await serveOn({ "/fastpath-test.html": PACKAGE_PAGE }));
-  ({ browser, page, errors: pageErrors } = await launch());
-  await page.goto(`${base}/fastpath-test.html`);
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/fastpath-test.html"));
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (httpServer) await new Promise((r) => httpServer.close(r));
+  if (closePage) await closePage();
 });
 
 test("queued publishes keep their order across subjects, buffers and subscription changes", async () => {

@@ -4,25 +4,18 @@
 // (IndexedDB). Needs `bash web/build.sh` first (tests/setup.sh runs it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn, STORAGES } from "./page.mjs";
+import { STORAGES, openPackagePage } from "./page.mjs";
 
-let httpServer;
-let browser;
 let page;
-let base;
 let pageErrors = [];
+let closePage;
 
 before(async () => {
-  requirePackage();
-  ({ server: httpServer, base } = await serveOn({ "/inpage-test.html": PACKAGE_PAGE }));
-  ({ browser, page, errors: pageErrors } = await launch());
-  await page.goto(`${base}/inpage-test.html`);
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/inpage-test.html"));
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (httpServer) await new Promise((r) => httpServer.close(r));
+  if (closePage) await closePage();
 });
 
 test("pub/sub, queue groups and request/reply inside the page", async () => {

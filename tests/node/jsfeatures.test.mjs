@@ -5,25 +5,18 @@
 // Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { openPackagePage } from "./page.mjs";
 
-let httpServer;
-let browser;
 let page;
-let base;
 let pageErrors = [];
+let closePage;
 
 before(async () => {
-  requirePackage();
-  ({ server: httpServer, base } = await serveOn({ "/jsf-test.html": PACKAGE_PAGE }));
-  ({ browser, page, errors: pageErrors } = await launch());
-  await page.goto(`${base}/jsf-test.html`);
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/jsf-test.html"));
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (httpServer) await new Promise((r) => httpServer.close(r));
+  if (closePage) await closePage();
 });
 
 test("fetch in a pinned_client group keeps its pin, drops it on 423; overflow's min_pending", async () => {

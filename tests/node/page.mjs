@@ -40,6 +40,26 @@ export async function serveOn(pages, root = WEB) {
   return { server, base: `http://127.0.0.1:${server.address().port}` };
 }
 
+/** Headless Chromium showing the package page at `file` (served with web/), once the page
+ *  says it is ready (`window.ready`); `close()` ends the browser and the HTTP server. */
+export async function openPackagePage(file) {
+  requirePackage();
+  const { server, base } = await serveOn({ [file]: PACKAGE_PAGE });
+  const { browser, page, errors } = await launch();
+  const close = async () => {
+    await browser.close();
+    await new Promise((r) => server.close(r));
+  };
+  try {
+    await page.goto(`${base}${file}`);
+    await page.waitForFunction(() => window.ready === true);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { browser, page, errors, base, close };
+}
+
 /** Headless Chromium with one page; the page's uncaught errors are collected in `errors`. */
 export async function launch() {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium (tests/setup.sh does it)`);

@@ -4,25 +4,18 @@
 // mid-stream. Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
+import { openPackagePage } from "./page.mjs";
 
-let httpServer;
-let browser;
 let page;
 let pageErrors = [];
+let closePage;
 
 before(async () => {
-  requirePackage();
-  let base;
-  ({ server: httpServer, base } = await serveOn({ "/pcg-test.html": PACKAGE_PAGE }));
-  ({ browser, page, errors: pageErrors } = await launch());
-  await page.goto(`${base}/pcg-test.html`);
-  await page.waitForFunction(() => window.ready === true);
+  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/pcg-test.html"));
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (httpServer) await new Promise((r) => httpServer.close(r));
+  if (closePage) await closePage();
 });
 
 test("elastic group: per-key order across members while one joins and one leaves", async () => {
@@ -32,13 +25,9 @@ test("elastic group: per-key order across members while one joins and one leaves
     const js = bus.jetstream();
     const jsm = await bus.jetstreamManager();
     const cg = js.consumerGroups;
-    await jsm.streams.add({ name: "orders", subjects: ["orders.in.>"] });
-    // The group's work queue, filled as its sourcing transform would fill it (edgebus has
-    // no stream sources yet): createElastic takes an existing work queue of its name.
-    await jsm.streams.add({
-      name: "orders-cg", subjects: ["orders.*"], retention: "workqueue",
-      subject_transform: { src: "orders.*", dest: "{{Partition(8,1)}}.orders.{{Wildcard(1)}}" },
-    });
+    await jsm.streams.add({ name: "orders", subjects: ["orders.*"] });
+    // createElastic makes the group's work queue `orders-cg`, sourcing `orders` through
+    // the partitioning transform, as orbit does.
     const created = await cg.createElastic("orders", "cg", {
       max_members: 8, partitioning_filters: [{ filter: "orders.*", partitioning_wildcards: [1] }],
     });
@@ -91,11 +80,13 @@ test("elastic group: per-key order across members while one joins and one leaves
     for (const c of Object.values(members)) c.stop();
     const closed = await Promise.all(Object.values(members).map((c) => c.closed()));
     const consumers = (await jsm.consumers.list("orders-cg").next()).map((c) => [c.name, c.config.filter_subjects]);
+    const queue = (await jsm.streams.info("orders-cg")).config;
     await bus.close();
-    return { created, stored, got, overlaps, byMember, after, closed: closed.map(String), consumers, KEYS, PER };
+    return { queue: [queue.retention, queue.sources?.map((s) => s.name)], created, stored, got, overlaps, byMember, after, closed: closed.map(String), consumers, KEYS, PER };
   });
   assert.deepEqual(r.created, { max_members: 8, partitioning_filters: [{ filter: "orders.*", partitioning_wildcards: [1] }] });
   assert.deepEqual(r.stored, r.created, "orbit's JSON under orbit's key");
+  assert.deepEqual(r.queue, ["workqueue", ["orders"]], "the group's work queue sources the stream");
   assert.deepEqual(r.overlaps, [], "one message of a key in hand at a time");
   const want = Array.from({ length: r.PER }, (_, i) => i);
   assert.equal(Object.keys(r.got).length, r.KEYS);
