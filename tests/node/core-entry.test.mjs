@@ -11,8 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { startServer } from "./server.mjs";
-import { natsPy } from "./py/natspy.mjs";
+import { linkCarriesBothWays } from "./linkcheck.mjs";
 import { launch, serveOn, WEB } from "./page.mjs";
 
 const CORE_PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
@@ -116,38 +115,5 @@ test("edgebus/core: pub/sub with wildcards, a queue group, request/reply in the 
   assert.deepEqual(pageErrors, []);
 });
 
-test("edgebus/core: the link to the server carries publishes and requests both ways", async (t) => {
-  const srv = await startServer();
-  t.after(() => srv.stop());
-  const py = await natsPy(srv.url);
-  t.after(() => py.close());
-  await py.call("respond", { subject: "svc.>", prefix: "python:" }); // flushed: the server has the SUB
-  await open();
-  await page.evaluate(async (wsUrl) => {
-    const bus = await window.edgebus.open({ name: "core-c" });
-    window.bus = bus;
-    window.got = [];
-    window.events = [];
-    bus.subscribe("prices.>", { callback: (_e, m) => window.got.push(`${m.subject}=${m.string()}`) });
-    bus.subscribe("prices.ask", { callback: (_e, m) => m.respond(`page:${m.string()}`) });
-    bus.status({ callback: (s) => window.events.push(s.type) });
-    await bus.connect(wsUrl, { import: ["prices.>"], export: ["svc.>"], reconnectDelayMin: 50, reconnectDelayMax: 400 });
-  }, srv.wsUrl);
-  await page.waitForFunction(() => window.events.includes("connected"), null, { timeout: 60000, polling: 50 });
-
-  await py.call("publish", { subject: "prices.eu", data: "1.5" });
-  await py.call("publish", { subject: "prices.us", data: "1.7" });
-  await page.waitForFunction(() => window.got.length >= 2, null, { timeout: 60000, polling: 50 });
-  assert.deepEqual(await page.evaluate(() => window.got), ["prices.eu=1.5", "prices.us=1.7"]);
-
-  const reply = await page.evaluate(async () => (await window.bus.request("svc.time", "hi", { timeout: 10000 })).string());
-  assert.equal(reply, "python:hi");
-  const fromPage = await py.call("request", { subject: "prices.ask", data: "q", timeout: 10 });
-  assert.equal(fromPage.data, "page:q");
-
-  const info = await page.evaluate(() => window.bus.link.info());
-  assert.equal(info.state, "connected");
-  assert.equal(info.outbox, 0);
-  await page.evaluate(() => window.bus.close());
-  assert.deepEqual(pageErrors, []);
-});
+test("edgebus/core: the link to the server carries publishes and requests both ways", (t) =>
+  linkCarriesBothWays(t, { page, open, openOptions: { name: "core-c" }, pageErrors }));

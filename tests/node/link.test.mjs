@@ -16,6 +16,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./server.mjs";
 import { natsPy } from "./py/natspy.mjs";
+import { linkCarriesBothWays } from "./linkcheck.mjs";
 import { launch, PACKAGE_PAGE, requirePackage, serveOn } from "./page.mjs";
 
 let httpServer;
@@ -123,46 +124,8 @@ test("offline: 100 publishes wait in the IndexedDB outbox (across a reload) and 
   assert.deepEqual(pageErrors, []);
 });
 
-test("online: nats-py publishes on imported subjects reach the page, requests cross the link both ways", async (t) => {
-  const srv = await startServer();
-  t.after(() => srv.stop());
-  const py = await natsPy(srv.url);
-  t.after(() => py.close());
-  await py.call("respond", { subject: "svc.>", prefix: "python:" }); // flushed: the server has the SUB
-  await open();
-
-  await page.evaluate(async (wsUrl) => {
-    const { open } = window.edgebus;
-    const bus = await open({ name: "link-b", storage: "memory" });
-    window.bus = bus;
-    window.got = [];
-    window.events = [];
-    bus.subscribe("prices.>", { callback: (_e, m) => window.got.push(`${m.subject}=${m.string()}`) });
-    bus.subscribe("prices.ask", { callback: (_e, m) => m.respond(`page:${m.string()}`) });
-    bus.status({ callback: (s) => window.events.push(s) });
-    await bus.connect(wsUrl, { import: ["prices.>"], export: ["svc.>"], reconnectDelayMin: 50, reconnectDelayMax: 400 });
-  }, srv.wsUrl);
-  // "connected" follows the PONG to the handshake PING, sent after the link's SUBs: the
-  // server has them, so a publish from another connection now reaches the page.
-  await waitEvent(`(e) => e.type === "connected"`);
-
-  await py.call("publish", { subject: "prices.eu", data: "1.5" });
-  await py.call("publish", { subject: "prices.us", data: "1.7" });
-  await page.waitForFunction(() => window.got.length >= 2, null, { timeout: 60000, polling: 50 });
-  assert.deepEqual(await page.evaluate(() => window.got), ["prices.eu=1.5", "prices.us=1.7"]);
-
-  const reply = await page.evaluate(async () => (await window.bus.request("svc.time", "hi", { timeout: 10000 })).string());
-  assert.equal(reply, "python:hi");
-
-  const fromPage = await py.call("request", { subject: "prices.ask", data: "q", timeout: 10 });
-  assert.equal(fromPage.data, "page:q");
-
-  const info = await page.evaluate(() => window.bus.link.info());
-  assert.equal(info.state, "connected");
-  assert.equal(info.outbox, 0);
-  await page.evaluate(() => window.bus.close());
-  assert.deepEqual(pageErrors, []);
-});
+test("online: nats-py publishes on imported subjects reach the page, requests cross the link both ways", (t) =>
+  linkCarriesBothWays(t, { page, open, openOptions: { name: "link-b", storage: "memory" }, pageErrors }));
 
 test("keepalive and connect timeout: a paused server is detected, attempts without INFO are abandoned, nothing is lost or doubled", async (t) => {
   const srv = await startServer("", { jetstream: true });
