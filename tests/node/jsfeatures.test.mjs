@@ -1,7 +1,8 @@
 // The NATS 2.11–2.14 JetStream features through the page's API with nats.js v3's names, in
 // headless Chromium on a bus inside the page: pull options for priority groups (the pin id
 // kept and dropped on a 423), `js.startBatch`, counters (`Nats-Incr`), `jsm.direct.getBatch`
-// / `getLastMessagesFor`, and a scheduled message that fires after a reload (IndexedDB).
+// / `getLastMessagesFor`, a scheduled message that fires after a reload (IndexedDB), and an
+// open batch continued after a reload (IndexedDB and OPFS).
 // Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -172,3 +173,44 @@ test("a scheduled message survives a reload (IndexedDB) and fires on its target"
   assert.deepEqual(r, ["s.target", "after reload", "s.later"]);
   assert.deepEqual(pageErrors, []);
 });
+
+for (const storage of ["indexeddb", "opfs"]) {
+  test(`an open batch survives a reload (${storage}) and commits whole`, async () => {
+    const name = `batch-${storage}`;
+    const before = await page.evaluate(async ({ name, storage }) => {
+      await window.edgebus.deleteStorage(name).catch(() => {});
+      const bus = await window.edgebus.open({ name, storage });
+      const jsm = await bus.jetstreamManager();
+      await jsm.streams.add({ name: "B", subjects: ["b.>"], allow_atomic: true });
+      const js = bus.jetstream();
+      const b = await js.startBatch("b.x", "one");
+      await b.add("b.x", "two", { ack: true });
+      const idle = await js.startBatch("b.y", "abandoned");
+      const seen = (await jsm.streams.info("B")).state.messages;
+      // no close: the reload is all the page gets
+      return { id: b.id, count: b.count, idle: idle.id, seen };
+    }, { name, storage });
+    assert.equal(before.seen, 0, "staged messages are invisible");
+    await page.reload();
+    await page.waitForFunction(() => window.ready === true);
+    const r = await page.evaluate(async ({ name, storage, id, count }) => {
+      const bus = await window.edgebus.open({ name, storage });
+      const js = bus.jetstream();
+      const jsm = await bus.jetstreamManager();
+      const out = { before: (await jsm.streams.info("B")).state.messages };
+      const ack = await js.resumeBatch(id, count).commit("b.x", "three");
+      out.ack = [ack.seq, ack.count, ack.batch === id];
+      out.msgs = [];
+      for (let seq = 1; seq <= 3; seq++) out.msgs.push((await jsm.streams.getMessage("B", { seq })).string());
+      // a second commit of the same id finds no open batch: it was stored once, whole
+      out.again = await js.resumeBatch(id, count + 1).commit("b.x", "four").then(() => "committed", (e) => e.err_code);
+      out.after = (await jsm.streams.info("B")).state.messages;
+      await bus.close();
+      await window.edgebus.deleteStorage(name);
+      return out;
+    }, { name, storage, id: before.id, count: before.count });
+    assert.equal(before.count, 2);
+    assert.deepEqual(r, { before: 0, ack: [3, 3, true], msgs: ["one", "two", "three"], again: 10176, after: 3 });
+    assert.deepEqual(pageErrors, []);
+  });
+}

@@ -150,7 +150,9 @@ fn batch_of(ops: Vec<Op>) -> Batch {
             Op::Wipe(stream) => {
                 b.delete_prefix(TAG_BLOCK, &format!("{stream}\0"));
                 b.delete(TAG_META, &idb::config_key(&stream));
-                b.delete_prefix(TAG_META, &format!("c\0{stream}\0"));
+                for prefix in idb::meta_prefixes(&stream) {
+                    b.delete_prefix(TAG_META, &prefix);
+                }
             }
             Op::PutBlock(key, data) => b.put(TAG_BLOCK, &key, &data),
             Op::DeleteBlock(key) => b.delete(TAG_BLOCK, &key),

@@ -12,13 +12,15 @@
 //!   only some thousands of records per second, so messages are packed, like the segment
 //!   files of the server's file store). A block is rewritten whole when it changes.
 //! - object store `meta`: key `s\0<stream>` → the stream's saved config, key
-//!   `c\0<stream>\0<consumer>` → a consumer's saved state.
+//!   `c\0<stream>\0<consumer>` → a consumer's saved state, key
+//!   `b\0<stream>\0<batch id>\0<index, 4 digits>` → a message staged in an open atomic batch
+//!   (kept so that a reload does not lose a batch the app is still building).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use edgebus_core::jetstream::store::{MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
+use edgebus_core::jetstream::store::{KeptBatch, MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -83,6 +85,10 @@ struct StreamData {
     dirty_blocks: BTreeSet<u64>,
     config_dirty: bool,
     dirty_consumers: BTreeSet<String>,
+    /// Open atomic batches: each staged record, and how many of them are stored already.
+    batches: BTreeMap<String, (Vec<Vec<u8>>, usize)>,
+    /// Batches closed since the last commit, with how many records each had stored.
+    closed_batches: BTreeMap<String, usize>,
 }
 
 impl StreamData {
@@ -95,6 +101,8 @@ impl StreamData {
             dirty_blocks: BTreeSet::new(),
             config_dirty: false,
             dirty_consumers: BTreeSet::new(),
+            batches: BTreeMap::new(),
+            closed_batches: BTreeMap::new(),
         }
     }
 
@@ -157,6 +165,15 @@ pub(crate) fn config_key(stream: &str) -> String {
 fn consumer_key(stream: &str, consumer: &str) -> String {
     format!("c\0{stream}\0{consumer}")
 }
+fn staged_key(stream: &str, batch: &str, index: usize) -> String {
+    format!("b\0{stream}\0{batch}\0{index:04}")
+}
+
+/// The prefixes of a stream's meta records besides its config (consumers, staged batch
+/// messages), each with its trailing `\0`: what wiping a stream deletes from `meta`.
+pub(crate) fn meta_prefixes(stream: &str) -> [String; 2] {
+    [format!("c\0{stream}\0"), format!("b\0{stream}\0")]
+}
 
 impl Journal {
     /// Whether anything changed since the last [`Journal::take_ops`].
@@ -177,6 +194,15 @@ impl Journal {
                     Some(state) => Op::PutMeta(key, state.clone()),
                     None => Op::DeleteMeta(key),
                 });
+            }
+            for (batch, stored) in std::mem::take(&mut s.closed_batches) {
+                ops.extend((0..stored).map(|i| Op::DeleteMeta(staged_key(&s.name, &batch, i))));
+            }
+            for (batch, (records, stored)) in s.batches.iter_mut() {
+                for (i, r) in records.iter().enumerate().skip(*stored) {
+                    ops.push(Op::PutMeta(staged_key(&s.name, batch, i), r.clone()));
+                }
+                *stored = records.len();
             }
             for b in std::mem::take(&mut s.dirty_blocks) {
                 let key = block_key(&s.name, b);
@@ -350,6 +376,37 @@ impl StreamStore for IdbStore {
         Ok(s.consumers.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
+    fn keeps_open_batches(&self) -> bool {
+        true
+    }
+
+    fn stage(&mut self, batch: &str, index: usize, record: &[u8]) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        let (records, stored) = s.batches.entry(batch.into()).or_default();
+        records.truncate(index);
+        *stored = (*stored).min(index);
+        records.push(record.to_vec());
+        Ok(())
+    }
+
+    fn unstage(&mut self, batch: &str) -> Result<(), StoreError> {
+        let mut j = self.journal.borrow_mut();
+        let s = j.stream(self.id)?;
+        if let Some((_, stored)) = s.batches.remove(batch) {
+            if stored > 0 {
+                s.closed_batches.insert(batch.into(), stored);
+            }
+        }
+        Ok(())
+    }
+
+    fn staged(&mut self) -> Result<Vec<KeptBatch>, StoreError> {
+        let j = self.journal.borrow();
+        let Some(s) = j.streams.get(&self.id) else { return Ok(Vec::new()) };
+        Ok(s.batches.iter().map(|(id, (records, _))| (id.clone(), records.clone())).collect())
+    }
+
     fn destroy(&mut self) -> Result<(), StoreError> {
         let mut j = self.journal.borrow_mut();
         if let Some(s) = j.streams.remove(&self.id) {
@@ -511,6 +568,10 @@ impl Journal {
             }
         }
         for (key, value) in meta {
+            if let Some(rest) = key.strip_prefix("b\0") {
+                j.restore_staged(&ids, rest, &value);
+                continue;
+            }
             let Some(rest) = key.strip_prefix("c\0") else { continue };
             let Some((stream, consumer)) = rest.split_once('\0') else { continue };
             if let Some(s) = ids.get(stream).and_then(|id| j.streams.get_mut(id)) {
@@ -532,6 +593,24 @@ impl Journal {
             }
         }
         j
+    }
+
+    /// A staged batch record read back (`rest`: `<stream>\0<batch id>\0<index>`). Keys come
+    /// sorted, so a batch's records arrive in order; one missing in the middle (never written
+    /// that way, but a damaged database could) stops that batch at the gap: the engine sees a
+    /// shorter batch, which then fails its sequence check rather than committing with a hole.
+    fn restore_staged(&mut self, ids: &BTreeMap<String, u64>, rest: &str, value: &Bytes) {
+        let Some((stream, rest)) = rest.split_once('\0') else { return };
+        let Some((batch, index)) = rest.rsplit_once('\0') else { return };
+        let (Some(s), Ok(index)) = (ids.get(stream).and_then(|id| self.streams.get_mut(id)), index.parse::<usize>())
+        else {
+            return;
+        };
+        let (records, stored) = s.batches.entry(batch.into()).or_default();
+        if index == records.len() {
+            records.push(value.to_vec());
+            *stored = records.len();
+        }
     }
 
     /// Goes back to `stored` (what the database holds, from [`load`]) after a commit was
@@ -579,7 +658,13 @@ pub async fn write_outbox(db: &Database, commit: edgebus_core::link::OutboxCommi
 }
 
 fn range_of(prefix: &str) -> KeyRange<String> {
-    KeyRange::Bound(format!("{prefix}\0"), false, format!("{prefix}\u{1}"), true)
+    prefix_range(&format!("{prefix}\0"))
+}
+
+/// Every key starting with `prefix`, which ends in `\0` (so `\u{1}` in its place is past them all).
+fn prefix_range(prefix: &str) -> KeyRange<String> {
+    let end = format!("{}\u{1}", prefix.strip_suffix('\0').unwrap_or(prefix));
+    KeyRange::Bound(prefix.to_string(), false, end, true)
 }
 
 /// Applies one commit's writes in a single IndexedDB transaction and waits for it to commit.
@@ -596,7 +681,9 @@ pub async fn write(db: &Database, ops: Vec<Op>) -> Result<(), StoreError> {
             Op::Wipe(stream) => {
                 drop(blocks.delete::<String, _>(range_of(&stream)).primitive().map_err(idb_err)?);
                 drop(meta.delete(config_key(&stream)).primitive().map_err(idb_err)?);
-                drop(meta.delete::<String, _>(range_of(&format!("c\0{stream}"))).primitive().map_err(idb_err)?);
+                for prefix in meta_prefixes(&stream) {
+                    drop(meta.delete::<String, _>(prefix_range(&prefix)).primitive().map_err(idb_err)?);
+                }
             }
             Op::PutBlock(key, data) => {
                 let value: JsValue = js_sys::Uint8Array::from(&data[..]).into();
@@ -629,135 +716,5 @@ fn commit_err(e: indexed_db_futures::error::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn msg(seq: u64, n: usize) -> StoredMsg {
-        StoredMsg {
-            seq,
-            subject: Bytes::from(format!("s.{seq}")),
-            headers: seq.is_multiple_of(2).then(|| Bytes::from_static(b"NATS/1.0\r\nA: b\r\n\r\n")),
-            payload: Bytes::from(vec![b'x'; n]),
-            time: 1_700_000_000_000_000_000 + seq,
-        }
-    }
-
-    /// The records a database would hold: (meta, blocks), each key → value.
-    #[derive(Default)]
-    struct Disk(BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>);
-
-    impl Disk {
-        /// What [`write`] does to the database, for tests without one.
-        fn commit(&mut self, ops: Vec<Op>) {
-            for op in ops {
-                match op {
-                    Op::Wipe(stream) => {
-                        self.1.retain(|k, _| k.split_once('\0').map(|(s, _)| s) != Some(stream.as_str()));
-                        self.0.remove(&config_key(&stream));
-                        let prefix = format!("c\0{stream}\0");
-                        self.0.retain(|k, _| !k.starts_with(&prefix));
-                    }
-                    Op::PutBlock(k, v) => drop(self.1.insert(k, v)),
-                    Op::DeleteBlock(k) => drop(self.1.remove(&k)),
-                    Op::PutMeta(k, v) => drop(self.0.insert(k, v)),
-                    Op::DeleteMeta(k) => drop(self.0.remove(&k)),
-                }
-            }
-        }
-
-        fn load(&self) -> Journal {
-            let all =
-                |m: &BTreeMap<String, Vec<u8>>| m.iter().map(|(k, v)| (k.clone(), Bytes::from(v.clone()))).collect();
-            Journal::from_records(all(&self.0), all(&self.1))
-        }
-    }
-
-    /// A refused commit: the journal goes back to the stored records and the engine to the
-    /// streams they hold, so the refused message is gone from memory too, its sequence is
-    /// reused by the next publish, and no later commit stores it (a block is rewritten whole:
-    /// without the reset, the next commit of that block would carry it).
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn a_refused_commit_goes_back_to_what_is_stored() {
-        use edgebus_core::jetstream::{config::StreamConfig, JetStream};
-        let now = 1_700_000_000_000_000_000;
-        let no_one = |_: &[u8]| false;
-        let mut disk = Disk::default();
-        let journal = SharedJournal::default();
-        let (mut js, _) = JetStream::new(
-            Box::new(IdbStorage::new(journal.clone())),
-            Box::new(edgebus_core::jetstream::store::MemStorage),
-            now,
-            1,
-        );
-        let config: StreamConfig = serde_json::from_str(r#"{"name":"S","subjects":["s.>"]}"#).unwrap();
-        js.add_stream(now, config).unwrap();
-        let mem: StreamConfig = serde_json::from_str(r#"{"name":"M","subjects":["m.>"],"storage":"memory"}"#).unwrap();
-        js.add_stream(now, mem).unwrap();
-        assert_eq!(js.publish(now, b"s.1", None, b"stored", &no_one).unwrap().seq, 1);
-        assert_eq!(js.publish(now, b"m.1", None, b"memory", &no_one).unwrap().seq, 1);
-        disk.commit(journal.borrow_mut().take_ops());
-
-        assert_eq!(js.publish(now, b"s.2", None, b"refused", &no_one).unwrap().seq, 2);
-        drop(journal.borrow_mut().take_ops()); // the commit the browser refused
-        journal.borrow_mut().reset_to(disk.load());
-        assert!(js.reload_file_streams(now).is_empty());
-        drop(journal.borrow_mut().take_ops());
-
-        let state = js.stream_state("S").unwrap();
-        assert_eq!((state.messages, state.last_seq), (1, 1), "the refused message is gone from memory");
-        assert_eq!(js.stream_state("M").unwrap().messages, 1, "memory streams are untouched");
-        assert_eq!(js.publish(now, b"s.3", None, b"next", &no_one).unwrap().seq, 2);
-        disk.commit(journal.borrow_mut().take_ops());
-        let mut stored = disk.load();
-        let payloads: Vec<Bytes> = stored
-            .streams
-            .values_mut()
-            .flat_map(|s| s.blocks.values_mut().flat_map(|b| b.open().msgs.values().map(|m| m.payload.clone())))
-            .collect();
-        assert_eq!(payloads, [Bytes::from_static(b"stored"), Bytes::from_static(b"next")]);
-    }
-
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn block_roundtrip_and_truncation() {
-        let mut b = Block::default();
-        for seq in 1..=5 {
-            b.msgs.insert(seq, msg(seq, seq as usize * 3));
-        }
-        let data = encode_block(&b);
-        let data = Bytes::from(data);
-        assert_eq!(decode_block(&data).unwrap(), b.msgs);
-        assert!(decode_block(&data.slice(..data.len() - 1)).is_err());
-        assert!(decode_block(&Bytes::from_static(&[9])).is_err());
-    }
-
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn store_keeps_the_contract_in_memory_and_packs_blocks() {
-        let journal = SharedJournal::default();
-        let mut storage = IdbStorage::new(journal.clone());
-        let mut store = storage.create("S", b"{}").unwrap();
-        edgebus_core::jetstream::store::contract::exercise(store.as_mut());
-        let ops = journal.borrow_mut().take_ops();
-        assert!(matches!(&ops[0], Op::Wipe(s) if s == "S"));
-        assert!(!journal.borrow().pending());
-        for seq in 11..=3000 {
-            store.append(&msg(seq, 10)).unwrap();
-        }
-        let ops = journal.borrow_mut().take_ops();
-        let puts = ops.iter().filter(|o| matches!(o, Op::PutBlock(..))).count();
-        let least = 2990usize.div_ceil(BLOCK_MAX_MSGS);
-        assert!((least..=least + 2).contains(&puts), "2990 small messages in about {least} blocks, got {puts}");
-        store.compact(2500).unwrap();
-        let ops = journal.borrow_mut().take_ops();
-        assert!(ops.iter().any(|o| matches!(o, Op::DeleteBlock(_))), "{ops:?}");
-        let mut n = 0;
-        store.scan(&mut |_| n += 1).unwrap();
-        assert_eq!(n, 501);
-        store.destroy().unwrap();
-        assert!(matches!(&journal.borrow_mut().take_ops()[..], [Op::Wipe(_)]));
-        assert!(store.append(&msg(4000, 1)).is_err(), "a destroyed store refuses writes");
-    }
-}
+#[path = "idb_tests.rs"]
+mod tests;

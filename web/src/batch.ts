@@ -31,13 +31,12 @@ const EXPECT: [keyof Omit<StreamExpectations, "lastMsgID">, string][] = [
 
 /** An open batch (nats.js `Batch`). */
 export class Batch {
-  private n = 0;
-
   /** @internal */
   constructor(
     private readonly bus: Bus,
     private readonly js: JetStreamClient,
     readonly id: string,
+    private n = 0,
   ) {}
 
   /** How many messages the batch has so far. */
@@ -98,4 +97,11 @@ export async function startBatch(
   const b = new Batch(bus, js, id);
   await b.add(subject, payload, { ...opts, ack: true });
   return b;
+}
+
+/** An open batch taken up again — `js.resumeBatch`, not in nats.js: a persisted bus keeps the
+ *  staged messages of an open batch across a reload (nats-server drops open batches when it
+ *  stops), so an app that saved the batch's `id` and `count` continues it after the reload. */
+export function resumeBatch(bus: Bus, js: JetStreamClient, id: string, count: number): Batch {
+  return new Batch(bus, js, id, count);
 }

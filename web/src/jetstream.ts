@@ -5,7 +5,7 @@ import { full } from "./bindings.js";
 import type { Bus } from "./bus.js";
 import { InvalidArgumentError, JetStreamApiError } from "./errors.js";
 import { Msg } from "./msg.js";
-import { startBatch, type Batch, type BatchMessageOptions } from "./batch.js";
+import { resumeBatch, startBatch, type Batch, type BatchMessageOptions } from "./batch.js";
 import { DirectStreamAPI } from "./direct.js";
 import { ConsumerGroups } from "./pcgroups.js";
 import { PushConsumer, type OrderedPushConsumerOptions } from "./push.js";
@@ -289,6 +289,12 @@ export class JetStreamClient {
   startBatch(subject: string, data?: Payload, opts: Omit<BatchMessageOptions, "ack"> = {}): Promise<Batch> {
     this.bus.jsFlush();
     return startBatch(this.bus, this, subject, data, opts);
+  }
+
+  /** Continues open batch `id`, which has `count` messages staged, after a reload: a persisted
+   *  bus (IndexedDB, OPFS) keeps open batches; their 10 s idle timer restarts at the reload. */
+  resumeBatch(id: string, count: number): Batch {
+    return resumeBatch(this.bus, this, id, count);
   }
 }
 

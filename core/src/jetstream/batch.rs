@@ -3,9 +3,11 @@
 //! not at all, with nats-server 2.14's limits and errors.
 //!
 //! Staged batches live here, in the engine, because one limit spans every stream (1,000 in
-//! flight on a server). They are not persisted: an open batch is lost with the process, which
-//! abandons it as nats-server's timeout would; a committed one reaches the store as one unit
-//! ([`super::stream::Stream::commit_batch`]).
+//! flight on a server). On the server they are not persisted: an open batch is lost with the
+//! process, which abandons it as nats-server's timeout would. A store that keeps open batches
+//! (the page's, [`super::store::StreamStore::keeps_open_batches`]) gets each staged message
+//! as a record and has them back after a reload, the batch's idle timer restarted. A
+//! committed batch reaches the store as one unit ([`super::stream::Stream::commit_batch`]).
 
 use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
@@ -160,7 +162,7 @@ impl JetStream {
             self.batches.open.insert(key.clone(), Open { msgs: Vec::new(), last_active: now });
         }
         if commit_invalid {
-            self.batches.open.remove(&key);
+            self.close_batch(&key);
             return Err(INVALID_COMMIT);
         }
         let Some(open) = self.batches.open.get_mut(&key) else { return Err(INCOMPLETE) };
@@ -185,9 +187,9 @@ impl JetStream {
             });
         }
         if matches!(commit, Commit::No) {
-            return Ok(None);
+            return self.keep_staged(now, &key).map(|()| None);
         }
-        let Some(Open { msgs, .. }) = self.batches.open.remove(&key) else { return Err(INCOMPLETE) };
+        let Some(Open { msgs, .. }) = self.close_batch(&key) else { return Err(INCOMPLETE) };
         let storage = self.streams.get(name).ok_or(ApiError::STREAM_NOT_FOUND)?.stream.config.storage;
         self.check_room(storage)?;
         let subjects: Vec<&[u8]> = msgs.iter().map(|m| &m.subject[..]).collect();
@@ -207,8 +209,61 @@ impl JetStream {
         }))
     }
 
+    /// Removes an open batch, and its staged records where the store keeps them (in the
+    /// same commit as a batch's messages, so a reload finds either the batch or its records).
+    fn close_batch(&mut self, key: &(String, String)) -> Option<Open> {
+        let open = self.batches.open.remove(key);
+        if let Some(store) = self.keeping_store(&key.0) {
+            // a record left behind is dropped at the next open: nothing to answer here
+            drop(store.unstage(&key.1));
+        }
+        open
+    }
+
+    /// The store of stream `name` if it keeps open batches.
+    fn keeping_store(&mut self, name: &str) -> Option<&mut dyn super::store::StreamStore> {
+        let store = self.streams.get_mut(name)?.stream.store_mut();
+        store.keeps_open_batches().then_some(store)
+    }
+
+    /// Hands the message just staged in batch `key` to a store that keeps open batches. A
+    /// store that refuses it fails the batch: its empty ack must not promise a reload keeps it.
+    fn keep_staged(&mut self, now: u64, key: &(String, String)) -> Result<(), ApiError> {
+        let Some(open) = self.batches.open.get(key) else { return Ok(()) };
+        let (index, Some(last)) = (open.msgs.len().saturating_sub(1), open.msgs.last()) else { return Ok(()) };
+        let record = encode_staged(last);
+        let Some(store) = self.keeping_store(&key.0) else { return Ok(()) };
+        match store.stage(&key.1, index, &record) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.abandon(now, key, "incomplete");
+                Err(ApiError::store_failed(format!("{e}")))
+            }
+        }
+    }
+
+    /// Takes back the open batches stream `name`'s store kept, as if their last message had
+    /// just arrived. A batch whose records do not decode is dropped whole (never half).
+    pub(super) fn restore_open_batches(&mut self, name: &str, now: u64) {
+        let Some(store) = self.keeping_store(name) else { return };
+        let Ok(kept) = store.staged() else { return };
+        for (id, records) in kept {
+            let msgs: Option<Vec<Staged>> = records.iter().map(|r| decode_staged(r)).collect();
+            match msgs {
+                Some(msgs) if !msgs.is_empty() => {
+                    self.batches.open.insert((name.into(), id), Open { msgs, last_active: now });
+                }
+                _ => {
+                    if let Some(store) = self.keeping_store(name) {
+                        drop(store.unstage(&id));
+                    }
+                }
+            }
+        }
+    }
+
     fn abandon(&mut self, now: u64, key: &(String, String), reason: &str) {
-        self.batches.open.remove(key);
+        self.close_batch(key);
         let id = self.nuid();
         self.advisory(
             format!("$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.{}", key.0),
@@ -230,6 +285,33 @@ impl JetStream {
             self.abandon(now, &key, "timeout");
         }
     }
+}
+
+/// A staged message as a store keeps it: subject length and header length (u32, little
+/// endian), subject, headers, payload.
+fn encode_staged(m: &Staged) -> Vec<u8> {
+    let headers = m.headers.as_deref().unwrap_or_default();
+    let mut out = Vec::with_capacity(8 + m.subject.len() + headers.len() + m.payload.len());
+    out.extend_from_slice(&(m.subject.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    out.extend_from_slice(&m.subject);
+    out.extend_from_slice(headers);
+    out.extend_from_slice(&m.payload);
+    out
+}
+
+fn decode_staged(r: &[u8]) -> Option<Staged> {
+    let len = |at: usize| r.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    let (subject_len, headers_len) = (len(0)? as usize, len(4)? as usize);
+    let rest = r.get(8..)?;
+    let subject = rest.get(..subject_len)?;
+    let headers = rest.get(subject_len..subject_len.checked_add(headers_len)?)?;
+    let payload = rest.get(subject_len + headers_len..)?;
+    Some(Staged {
+        subject: Bytes::copy_from_slice(subject),
+        headers: (!headers.is_empty()).then(|| Bytes::copy_from_slice(headers)),
+        payload: Bytes::copy_from_slice(payload),
+    })
 }
 
 /// The batch id of a published message, if it is part of an atomic batch.

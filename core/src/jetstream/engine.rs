@@ -186,6 +186,7 @@ impl JetStream {
         let last = stream.last_seq();
         self.streams.insert(name.clone(), Entry { stream, consumers, saved_last_seq: last });
         self.restore_sourcing(&name, saved_sources, saved_last);
+        self.restore_open_batches(&name, now);
         Ok(())
     }
 

@@ -151,7 +151,30 @@ pub trait StreamStore: Send {
     fn consumers(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Deletes the stream's data for good.
     fn destroy(&mut self) -> Result<(), StoreError>;
+    /// Whether this store keeps open atomic batches across a restart. nats-server abandons
+    /// them when it stops, and the server's stores keep that default; the page's stores keep
+    /// them, because a page reload is routine and must not lose the staged part of a batch
+    /// the app is still building. When `false` the three calls below are never made.
+    fn keeps_open_batches(&self) -> bool {
+        false
+    }
+    /// Records message `index` (from 0) of open batch `batch`, encoded by the engine. Durable
+    /// with the next commit, like an append: the staged message's empty ack waits for it.
+    fn stage(&mut self, _batch: &str, _index: usize, _record: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets every staged message of `batch` (committed, abandoned or refused).
+    fn unstage(&mut self, _batch: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every open batch kept: its id and its staged records in order.
+    fn staged(&mut self) -> Result<Vec<KeptBatch>, StoreError> {
+        Ok(Vec::new())
+    }
 }
+
+/// An open batch a store kept: its id and its staged records in order.
+pub type KeptBatch = (String, Vec<Vec<u8>>);
 
 /// Streams found at start-up: each one's saved configuration and its store.
 pub type Recovered = Vec<(Vec<u8>, Box<dyn StreamStore>)>;
