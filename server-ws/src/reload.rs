@@ -107,7 +107,9 @@ pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options
 /// Checks every connected client again with the current authenticators; closes those now
 /// refused or now admitted differently. Returns how many were closed.
 fn recheck(shared: &Shared) -> usize {
-    let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+    let mut clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+    // leaves admitted as users of the client port's authorization are checked the same way
+    clients.extend(shared.leafs.lock().values().map(|l| l.client.clone()));
     let mut closed = 0;
     for c in clients {
         let Some(was) = c.admitted.lock().clone() else { continue };
