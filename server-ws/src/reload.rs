@@ -63,6 +63,12 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
         jetstream => "jetstream", accounts => "accounts", tls => "tls", server_name => "server_name",
         debug => "debug", trace => "trace", leafnodes => "leafnodes",
     );
+    // a leaf port whose only change is its TLS files or options is named as such
+    let mut leaf = old.leafnodes.clone();
+    leaf.tls = new.leafnodes.tls.clone();
+    if old.leafnodes != new.leafnodes && leaf == new.leafnodes {
+        names.iter_mut().filter(|n| **n == "leafnodes").for_each(|n| *n = "leafnodes tls");
+    }
     if names.is_empty() && old != new {
         names.push("options");
     }
