@@ -216,7 +216,7 @@ fn compile(
 /// Compares a configured secret with what the client sent. A configured value that looks like
 /// a bcrypt hash is verified as one, as nats-server does (`nats-server --pass` hashes are
 /// made with `nats server passwd`); plain values compare in constant time.
-fn check_secret(configured: &str, given: &str) -> bool {
+pub(crate) fn check_secret(configured: &str, given: &str) -> bool {
     if is_bcrypt(configured) {
         #[cfg(test)]
         tests::bcrypt_gate(given);

@@ -141,6 +141,9 @@ pub struct Client {
     /// Set for a leaf link's connection: whether we dialled its peer. Deliveries to it
     /// become `LMSG`s, gathered per message (see `router.rs`).
     pub(crate) leaf: OnceLock<bool>,
+    /// A leaf link's permissions (the core's mapping of a user's rules onto the link):
+    /// consulted by whoever delivers to it and announces interest to it.
+    pub(crate) leaf_perms: OnceLock<Arc<edgebus_core::leaf::LinkPermissions>>,
 }
 
 impl Client {
@@ -167,6 +170,7 @@ impl Client {
             admitted: Mutex::new(None),
             perms: OnceLock::new(),
             leaf: OnceLock::new(),
+            leaf_perms: OnceLock::new(),
         }
     }
 

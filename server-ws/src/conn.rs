@@ -47,9 +47,16 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
                 }
             }
         }
-        _ => transport::open(stream, peer, kind, &shared.opts.websocket)
-            .await
-            .map(|(r, w, peer)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)), None)),
+        _ => match transport::open(stream, peer, kind, &shared.opts.websocket).await {
+            Ok((r, w, peer, true)) => {
+                // `GET /leafnode` on the WebSocket port: a leaf node, as nats-server takes it
+                crate::leaf::serve_ws(shared, r, w, peer).await;
+                return;
+            }
+            opened => {
+                opened.map(|(r, w, peer, _)| (r, w, peer, Some(info_bytes(&shared, kind, id, peer, &nonce)), None))
+            }
+        },
     };
     let (reader, writer, peer, owed_info, peer_cert) = match opened {
         Ok(parts) => parts,

@@ -63,6 +63,12 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
         jetstream => "jetstream", accounts => "accounts", tls => "tls", server_name => "server_name",
         debug => "debug", trace => "trace", leafnodes => "leafnodes",
     );
+    // a leaf port whose only change is its TLS files or options is named as such
+    let mut leaf = old.leafnodes.clone();
+    leaf.tls = new.leafnodes.tls.clone();
+    if old.leafnodes != new.leafnodes && leaf == new.leafnodes {
+        names.iter_mut().filter(|n| **n == "leafnodes").for_each(|n| *n = "leafnodes tls");
+    }
     if names.is_empty() && old != new {
         names.push("options");
     }
@@ -107,7 +113,9 @@ pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options
 /// Checks every connected client again with the current authenticators; closes those now
 /// refused or now admitted differently. Returns how many were closed.
 fn recheck(shared: &Shared) -> usize {
-    let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+    let mut clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+    // leaves admitted as users of the client port's authorization are checked the same way
+    clients.extend(shared.leafs.lock().values().map(|l| l.client.clone()));
     let mut closed = 0;
     for c in clients {
         let Some(was) = c.admitted.lock().clone() else { continue };

@@ -275,7 +275,7 @@ impl Sinks {
                 }
             }
             if sub.client.leaf.get().is_some() {
-                if js_denied(msg.route) {
+                if js_denied(msg.route) || sub.client.leaf_perms.get().is_some_and(|p| !p.delivers(msg.route)) {
                     return false;
                 }
                 leaves.add(LeafTarget(sub.client.clone()), sub.queue.as_ref());

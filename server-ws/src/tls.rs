@@ -65,20 +65,28 @@ impl Default for TlsOptions {
     }
 }
 
-/// A built rustls configuration: a server's (the default) or a dialling client's. Compared
-/// by identity: two loads of the same files are different configurations as far as options
-/// go.
-pub struct Loaded<C = ServerConfig>(pub Arc<C>);
+/// A built rustls configuration: a server's (the default) or a dialling client's, with the
+/// bytes of the files it was built from. Compared by those bytes (the options beside it in
+/// [`TlsOptions`] compare themselves), so a configuration reload that loads the same files
+/// again changes nothing, and one whose certificate, key or CA file now holds something
+/// else is a change the reload names.
+pub struct Loaded<C = ServerConfig>(pub Arc<C>, Arc<[u8]>);
 
 impl<C> Clone for Loaded<C> {
     fn clone(&self) -> Self {
-        Loaded(self.0.clone())
+        Loaded(self.0.clone(), self.1.clone())
     }
 }
 
 impl<C> PartialEq for Loaded<C> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.0, &other.0) || self.1 == other.1
+    }
+}
+
+impl<C> Loaded<C> {
+    fn new(config: C, options: &TlsOptions) -> Loaded<C> {
+        Loaded(Arc::new(config), options.file_contents())
     }
 }
 
@@ -162,7 +170,7 @@ impl TlsOptions {
     /// Does nothing when TLS is off.
     pub fn load(&mut self) -> Result<(), TlsError> {
         if self.enabled && self.loaded.is_none() {
-            self.loaded = Some(Loaded(Arc::new(self.build()?)));
+            self.loaded = Some(Loaded::new(self.build()?, self));
         }
         Ok(())
     }
@@ -208,7 +216,20 @@ impl TlsOptions {
             }
             _ => return Err(TlsError::HalfClientCert),
         };
-        Ok(Loaded(Arc::new(config)))
+        Ok(Loaded::new(config, self))
+    }
+
+    /// The certificate, key and CA files' bytes, each behind its length, as a
+    /// [`Loaded`] built from them is compared. A file that cannot be read counts as empty
+    /// (building from it failed already, or will).
+    fn file_contents(&self) -> Arc<[u8]> {
+        let mut all = Vec::new();
+        for path in [&self.cert_file, &self.key_file, &self.ca_file] {
+            let bytes = path.as_deref().and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
+            all.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            all.extend_from_slice(&bytes);
+        }
+        all.into()
     }
 }
 

@@ -125,30 +125,34 @@ pub fn tls_halves(stream: TlsStream<TcpStream>) -> (Reader, Writer) {
 /// Splits a TCP connection, performing the WebSocket upgrade first when `kind` asks for it
 /// (over TLS when the WebSocket listener has `tls { … }`: `wss://`). Returns the peer
 /// address to report: for WebSocket an `X-Forwarded-For` header that parses as an IP wins,
-/// as in nats-server.
+/// as in nats-server; and whether the upgrade asked for a leaf connection (`/leafnode`).
 pub async fn open(
     stream: TcpStream,
     peer: SocketAddr,
     kind: Kind,
     ws: &WebSocketOptions,
-) -> io::Result<(Reader, Writer, SocketAddr)> {
+) -> io::Result<(Reader, Writer, SocketAddr, bool)> {
     match kind {
         Kind::Tcp => {
             let (r, w) = stream.into_split();
-            Ok((Reader::Tcp(r), Writer::Tcp(w), peer))
+            Ok((Reader::Tcp(r), Writer::Tcp(w), peer, false))
         }
         Kind::WebSocket => match &ws.tls.loaded {
             Some(config) => {
                 let mut stream = tls::accept(stream, config, ws.tls.timeout, tls::Plaintext::HttpAnswer).await?;
                 let up = upgrade_ws(&mut stream, peer, ws).await?;
                 let (r, w) = tokio::io::split(stream);
-                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+                let leaf = up.leaf;
+                let (r, w, peer) = ws_halves(Box::new(r), Box::new(w), up, peer);
+                Ok((r, w, peer, leaf))
             }
             None => {
                 let mut stream = stream;
                 let up = upgrade_ws(&mut stream, peer, ws).await?;
                 let (r, w) = stream.into_split();
-                Ok(ws_halves(Box::new(r), Box::new(w), up, peer))
+                let leaf = up.leaf;
+                let (r, w, peer) = ws_halves(Box::new(r), Box::new(w), up, peer);
+                Ok((r, w, peer, leaf))
             }
         },
     }
@@ -172,7 +176,7 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (r, w) = tokio::io::split(stream);
-    let up = upgrade::Upgraded { require_mask: false, forwarded: None };
+    let up = upgrade::Upgraded { require_mask: false, forwarded: None, leaf: false };
     let (mut reader, writer, _) = ws_halves(Box::new(r), Box::new(w), up, peer);
     if let Reader::Ws(ws) = &mut reader {
         ws.input.extend_from_slice(&first);

@@ -6,6 +6,7 @@ Every check runs first with nats-server 2.14 in edgebus's place, then with edgeb
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -136,3 +137,53 @@ def test_tls_that_cannot_be_honoured_refuses_to_start(tmp_path, block, needle):
     with pytest.raises(RuntimeError) as e:
         start("edgebus", s)
     assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("where", ["leafnodes tls", "tls"])
+async def test_a_reload_with_tls_configured(tmp_path, certs, where):
+    """edgebus only (nats-server reloads certificates in place; edgebus does not swap a running
+    port's TLS): a reload that loads the same TLS files again passes — the loaded files are
+    compared by what they hold, not by which load made them — and one whose certificate file
+    now holds another certificate is refused naming the block, the link staying as it was."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    for f in ("ca.pem", "ca.key", "server.pem", "server.key"):
+        (d / f).write_bytes((certs / f).read_bytes())
+    leaf_port = free_port()
+    tls = f'tls {{ cert_file: "{d}/server.pem", key_file: "{d}/server.key" }}'
+    leaf_tls = port_tls(d) if where == "leafnodes tls" else ""
+    top = Server(tmp_path / "top", config_text=f"""
+server_name: top
+leafnodes {{
+  listen: "{HOST}:{leaf_port}"
+  {leaf_tls}
+}}
+{tls if where == "tls" else ""}
+""")
+    start("edgebus", top)
+    spoke = None
+    try:
+        url = f"tls://{HOST}:{leaf_port}" if leaf_tls else f"nats-leaf://{HOST}:{leaf_port}"
+        remote = f", {remote_tls(certs)}" if leaf_tls else ""
+        spoke = Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "{url}"{remote} }} ], reconnect: "250ms" }}
+""")
+        start("nats-server", spoke)
+        assert poll_sync(lambda: leafs(top) == 1, timeout=15), top.log_text()[-2000:] + spoke.log_text()[-2000:]
+
+        top.signal(signal.SIGHUP)
+        assert poll_sync(lambda: "Reloaded server configuration" in top.log_text(), timeout=10), top.log_text()[-2000:]
+        assert "Failed to reload" not in top.log_text()
+
+        make_cert(d, "ca", "server", "serverAuth")  # a new key and certificate in the same files
+        top.signal(signal.SIGHUP)
+        refused = f"config reload not supported for {where}"
+        assert poll_sync(lambda: refused in top.log_text(), timeout=10), top.log_text()[-2000:]
+        assert leafs(top) == 1
+        if where == "leafnodes tls":
+            await crosses_both_ways(top, spoke)
+    finally:
+        if spoke:
+            spoke.stop()
+        top.stop()

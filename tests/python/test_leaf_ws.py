@@ -1,7 +1,9 @@
 """Leaf remotes over WebSocket: `ws://` and `wss://` URLs dial a nats-server 2.14 hub's
 `websocket` port, upgrade at `/leafnode` and speak the leaf protocol in binary frames (the
 hub's leaf port settings, here its authorization, apply). nats-server 2.14 runs as the leaf
-first, then edgebus."""
+first, then edgebus. And the other way: leaves dialling a server's WebSocket port at
+`/leafnode`, which a server with a leaf port takes as a leaf connection (nats-server first,
+then edgebus as that server)."""
 
 from __future__ import annotations
 
@@ -42,3 +44,64 @@ leafnodes {{ remotes: [ {{ url: "{scheme}://leaf:pw@{HOST}:{ws_port}"{remote_tls
         if leaf:
             leaf.stop()
         hub.stop()
+
+
+PAIRS = [("nats-server", "nats-server"), ("edgebus", "nats-server"), ("edgebus", "edgebus")]
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
+@pytest.mark.parametrize("top_kind,spoke_kind", PAIRS, ids=[f"{s}-below-{t}" for t, s in PAIRS])
+async def test_leaves_dial_the_websocket_port(tmp_path, certs, top_kind, spoke_kind, secure):  # noqa: F811
+    ws_port, leaf_port = free_port(), free_port()
+    ws_tls = f'tls {{ cert_file: "{certs}/server.pem", key_file: "{certs}/server.key" }}' if secure else "no_tls: true"
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+websocket {{ listen: "{HOST}:{ws_port}", {ws_tls} }}
+leafnodes {{ listen: "{HOST}:{leaf_port}", authorization {{ user: leaf, password: pw }} }}
+"""))
+    scheme, remote_tls = ("wss", f', tls {{ ca_file: "{certs}/ca.pem" }}') if secure else ("ws", "")
+
+    def spoke(name: str, password: str) -> Server:
+        return start(spoke_kind, Server(tmp_path / name, config_text=f"""
+server_name: {name}
+leafnodes {{ remotes: [ {{ url: "{scheme}://leaf:{password}@{HOST}:{ws_port}"{remote_tls} }} ],
+             reconnect: "250ms" }}
+"""))
+
+    servers = [top]
+    try:
+        right = spoke("right", "pw")
+        servers.append(right)
+        ok = poll_sync(lambda: leafs(top) == 1 and leafs(right) == 1, timeout=15)
+        assert ok, top.log_text()[-2000:] + right.log_text()[-2000:]
+        await crosses_both_ways(top, right, up_payload=bytes(range(256)) * 400)
+        # the leaf port's authorization applies on the WebSocket port too
+        wrong = spoke("wrong", "nope")
+        servers.append(wrong)
+        assert poll_sync(lambda: "uthorization" in wrong.log_text(), timeout=10), wrong.log_text()[-2000:]
+        assert leafs(wrong) == 0 and leafs(top) == 1
+    finally:
+        for s in reversed(servers):
+            s.stop()
+
+
+@pytest.mark.parametrize("top_kind", ["nats-server", "edgebus"])
+async def test_no_leaf_on_the_websocket_port_without_a_leaf_port(tmp_path, top_kind):
+    ws_port = free_port()
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+websocket {{ listen: "{HOST}:{ws_port}", no_tls: true }}
+"""))
+    spoke = None
+    try:
+        spoke = start("nats-server", Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{ws_port}" }} ], reconnect: "250ms" }}
+"""))
+        said = "Not configured to accept leaf node connections"
+        assert poll_sync(lambda: said in top.log_text(), timeout=10), top.log_text()[-2000:]
+        assert leafs(spoke) == 0
+    finally:
+        if spoke:
+            spoke.stop()
+        top.stop()

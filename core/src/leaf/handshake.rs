@@ -48,6 +48,12 @@ pub struct LeafInfo {
     /// server treats an `INFO` without them (`null`) as coming from the wrong port.
     #[serde(default)]
     pub leafnode_urls: Option<Vec<String>>,
+    /// The connect-info `INFO`'s permissions of the user the leaf authenticated as: what it
+    /// may receive (`import`) and send (`export`), for the soliciting side to enforce too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<crate::leaf::SubjectPermission>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<crate::leaf::SubjectPermission>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -74,6 +80,9 @@ pub struct LeafConnect {
     pub pass: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
+    /// A user's public nkey; [`LeafConnect::sig`] signs the nonce with its seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<String>,
     /// The user JWT of a `.creds` file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
@@ -199,9 +208,9 @@ impl Solicitor {
         self.connect.sig = Some(sig);
     }
 
-    /// Whether the `CONNECT` carries a user JWT, so the nonce must be signed.
+    /// Whether the `CONNECT` carries a user JWT or an nkey, so the nonce must be signed.
     pub fn needs_signature(&self) -> bool {
-        self.connect.jwt.is_some()
+        self.connect.jwt.is_some() || self.connect.nkey.is_some()
     }
 
     /// Whether the hub still owes its first `INFO` or the connect-info one; the host gives up

@@ -12,6 +12,8 @@
 //! - `forward`: which interest is announced to which link, which messages cross, and the one
 //!   `LMSG` per peer with its queue list.
 //! - `creds`: reading a `.creds` file (user JWT and nkey seed) for a remote's `credentials`.
+//! - `perms`: a user's permissions on a leaf link, oriented as nats-server orients them on
+//!   each side, and the `import`/`export` of the connect-info `INFO`.
 //! - `jsack`: a JetStream delivery's deliver subject and stream subject on one `LMSG`.
 //! - `remotes`: a remote's URLs (credentials in them), their rotation with the hub's gossiped
 //!   `leafnode_urls`, and the reconnect schedule (the link's [`crate::link::Backoff`]).
@@ -23,6 +25,7 @@ mod forward;
 mod handshake;
 mod interest;
 mod jsack;
+mod perms;
 mod remotes;
 #[cfg(test)]
 mod tests;
@@ -34,6 +37,7 @@ pub use forward::{advertises, js_denied, Fanout, Origin};
 pub use handshake::{check_connect, needs_tls, ConnectRefusal, LeafConnect, LeafInfo, SolicitStep, Solicitor};
 pub use interest::{Change, Local, Remote, RemoteChange};
 pub use jsack::{delivery_in, delivery_out};
+pub use perms::{LeafViolation, LinkPermissions, SubjectPermission};
 pub use remotes::{Attempt, LeafUrl, Remotes, Scheme, UrlError, DEFAULT_LEAF_PORT};
 pub use wire::{write_interest, write_lmsg};
 

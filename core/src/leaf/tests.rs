@@ -268,3 +268,81 @@ fn creds_files_are_read_by_block_order() {
     assert_eq!(parse_creds("-----BEGIN NATS USER JWT-----\nabc\n------END------\n"), Err(CredsError::NoSeed));
     assert_eq!(parse_creds("nothing here"), Err(CredsError::NoJwt));
 }
+
+mod perms {
+    use super::super::{LeafViolation, LinkPermissions, SubjectPermission};
+    use crate::policy::permissions::{PermissionsConfig, SubjectRule};
+    use alloc::string::{String, ToString};
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn rule(allow: &[&str], deny: &[&str]) -> Option<SubjectRule> {
+        let strings = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        Some(SubjectRule { allow: Some(strings(allow)), deny: strings(deny) })
+    }
+
+    /// The user may publish `up.>` but not `up.secret`, and receive `down.>` but not
+    /// `down.secret`.
+    fn user() -> PermissionsConfig {
+        PermissionsConfig {
+            publish: rule(&["up.>"], &["up.secret"]),
+            subscribe: rule(&["down.>"], &["down.secret"]),
+            response: None,
+        }
+    }
+
+    #[test]
+    fn the_hub_maps_a_users_rules_onto_the_link() {
+        let p = LinkPermissions::accepted(&user()).unwrap();
+        // our interest is announced where the leaf may publish
+        assert!(p.announces(b"up.x"));
+        assert!(!p.announces(b"up.secret"));
+        assert!(!p.announces(b"down.x"));
+        // a wildcard wider than what the leaf may publish still carries `up.>`
+        assert!(p.announces(b">"));
+        assert!(p.announces(b"$LDS.abc"));
+        // our messages go where the leaf may subscribe
+        assert!(p.delivers(b"down.x"));
+        assert!(!p.delivers(b"down.secret"));
+        assert!(!p.delivers(b"up.x"));
+        // the leaf's messages enter where it may publish; anything else closes the link
+        assert_eq!(p.admit(b"up.x"), Ok(true));
+        assert_eq!(p.admit(b"up.secret"), Err(LeafViolation::Publish("up.secret".into())));
+        assert_eq!(p.admit(b"_R_.abc.def"), Ok(true));
+        assert_eq!(
+            LeafViolation::Publish("up.secret".into()).text(),
+            "Permissions Violation for Publish to \"up.secret\""
+        );
+        // the leaf's interest: a literal it may never receive closes the link, a wildcard stays
+        assert_eq!(p.interest(b"down.x"), Ok(true));
+        assert_eq!(p.interest(b"other"), Err(LeafViolation::Subscription("other".into())));
+        assert_eq!(p.interest(b"other.>"), Ok(true));
+        let (import, export) = p.info();
+        assert_eq!(
+            import,
+            Some(SubjectPermission {
+                allow: Some(vec!["down.>".to_string()]),
+                deny: Some(vec!["down.secret".to_string()])
+            })
+        );
+        assert_eq!(export.unwrap().allow, Some(vec!["up.>".to_string()]));
+    }
+
+    #[test]
+    fn the_soliciting_side_enforces_what_the_hub_told_it() {
+        let hub = LinkPermissions::accepted(&user()).unwrap();
+        let (import, export) = hub.info();
+        let p = LinkPermissions::solicited(&import, &export).unwrap().unwrap();
+        // we announce interest the hub may send us, and send what we may publish
+        assert!(p.announces(b"down.x"));
+        assert!(!p.announces(b"down.secret"));
+        assert!(!p.announces(b"up.x"));
+        assert!(p.delivers(b"up.x"));
+        assert!(!p.delivers(b"up.secret"));
+        // what the hub should not have sent is dropped, never a violation here
+        assert_eq!(p.admit(b"up.x"), Ok(false));
+        assert_eq!(p.admit(b"down.x"), Ok(true));
+        assert_eq!(p.interest(b"down.x"), Ok(false));
+        assert!(LinkPermissions::solicited(&None, &None).unwrap().is_none());
+    }
+}

@@ -53,6 +53,12 @@ pub fn sign_nonce(seed: &str, nonce: &str) -> Option<String> {
     Some(data_encoding::BASE64URL_NOPAD.encode(&sig))
 }
 
+/// The public key (`U…`) of a user's nkey seed, which a leaf `CONNECT` names beside its
+/// signature.
+pub fn public_key(seed: &str) -> Option<String> {
+    KeyPair::from_seed(seed).ok().map(|k| k.public_key())
+}
+
 /// One configured nkey user: its public key, compiled permissions and account (`None`: `$G`).
 pub(super) type NkeyEntry = (String, Option<Arc<Permissions>>, Option<String>);
 

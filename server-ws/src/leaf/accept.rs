@@ -1,6 +1,7 @@
 //! The leaf port: leaves (nats-server or edgebus) that dial us. With `tls { … }` the `INFO`
 //! goes out in plaintext and the leaf upgrades (or, with `handshake_first`, the handshake
-//! comes first), as on the client port and in nats-server.
+//! comes first), as on the client port and in nats-server. Leaves may also dial the
+//! WebSocket port at `/leafnode` when a leaf port is configured ([`serve_ws`]).
 
 use std::sync::Arc;
 
@@ -25,12 +26,34 @@ pub async fn bind(opts: &Options) -> std::io::Result<Option<TcpListener>> {
     Ok(Some(TcpListener::bind(addr).await?))
 }
 
-pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// The account a leaf lives in until its `CONNECT` names another (`authorization { account }`).
+fn leaf_account(shared: &Shared) -> Option<Arc<crate::accounts::Account>> {
     let name = shared.opts.leafnodes.account.clone().unwrap_or_else(|| "$G".into());
-    let Some(account) = shared.accounts.named(&name).cloned() else {
+    let account = shared.accounts.named(&name).cloned();
+    if account.is_none() {
         warn!("leafnodes authorization: account {name:?} not found; not accepting leaves");
+    }
+    account
+}
+
+/// A leaf that upgraded a connection to the WebSocket port at `/leafnode`: served like one on
+/// the leaf port, over WebSocket frames. Without a leaf port nats-server closes it silently,
+/// logging why; so do we.
+pub async fn serve_ws(shared: Arc<Shared>, r: Reader, w: Writer, peer: std::net::SocketAddr) {
+    if shared.opts.leafnodes.port == 0 {
+        tracing::error!(%peer, "Not configured to accept leaf node connections");
         return;
-    };
+    }
+    let Some(account) = leaf_account(&shared) else { return };
+    let greeting = Greeting::new(&shared);
+    let ended = conn::run(shared, r, w, peer, Role::Accept(greeting), account).await;
+    if !ended.ready {
+        warn!(%peer, "leafnode connection refused: {}", ended.reason);
+    }
+}
+
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let Some(account) = leaf_account(&shared) else { return };
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {

@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::{
-    check_connect, is_own_loop, js_denied, lds_subject, LeafInfo, LeafOp, Remote, RemoteChange, Remotes, SolicitStep,
-    Solicitor,
+    check_connect, is_own_loop, js_denied, lds_subject, LeafConnect, LeafInfo, LeafOp, LeafViolation, LinkPermissions,
+    Remote, RemoteChange, Remotes, SolicitStep, Solicitor,
 };
+use edgebus_core::policy::permissions::PermissionsConfig;
+use edgebus_core::policy::Admission;
+use edgebus_core::proto::ConnectOptions;
 use edgebus_core::proto::{write_connect, write_info, LeafOpParser, Limits, PONG};
 use tracing::{debug, info, warn};
 
@@ -72,12 +75,14 @@ impl Greeting {
             host: host.clone(),
             port,
             headers: true,
-            auth_required: leaf.user.is_some() || leaf.token.is_some(),
+            auth_required: leaf.own_authorization() || shared.authenticator(Kind::Tcp).info_auth_required(),
             tls_required: leaf.tls.enabled,
             max_payload: shared.opts.max_payload.into(),
             client_id: self.id,
             nonce: self.nonce.clone(),
             compression: Some("off".into()),
+            // the connect-info INFO follows the CONNECT, with the user's permissions
+            info_on_connect: true,
             leafnode_urls: Some(vec![format!("{host}:{port}")]),
             ..Default::default()
         };
@@ -267,6 +272,11 @@ impl Conn<'_> {
                 if js_denied(&subject) {
                     return Ok(());
                 }
+                match self.client.leaf_perms.get().map_or(Ok(true), |p| p.interest(&subject)) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(violation) => return self.violation(&violation),
+                }
                 if self.remote.add(&subject, queue.as_ref().map(|(q, w)| (q, *w))) == RemoteChange::New {
                     let q = queue.map(|(q, _)| q);
                     let mut sid = subject.to_vec();
@@ -298,6 +308,11 @@ impl Conn<'_> {
                 if js_denied(&m.subject) {
                     return Ok(());
                 }
+                match self.client.leaf_perms.get().map_or(Ok(true), |p| p.admit(&m.subject)) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(violation) => return self.violation(&violation),
+                }
                 if let Some(l) = &self.link {
                     l.in_msgs.fetch_add(1, Ordering::Relaxed);
                     l.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);
@@ -308,6 +323,13 @@ impl Conn<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The peer broke its permissions: nats-server's `-ERR`, and the link closes.
+    fn violation(&self, v: &LeafViolation) -> Result<(), String> {
+        let text = v.text();
+        warn!(cid = self.client.id, "leafnode {text} - Check other side configuration");
+        self.refuse(&text)
     }
 
     fn count_subs(&self) {
@@ -326,6 +348,14 @@ impl Conn<'_> {
         };
         if let Some(urls) = &info.leafnode_urls {
             remotes.gossip(urls);
+        }
+        match LinkPermissions::solicited(&info.import, &info.export) {
+            Ok(Some(perms)) => {
+                // the hub says it once, in its connect-info INFO, before we announce anything
+                let _ = self.client.leaf_perms.set(Arc::new(perms));
+            }
+            Ok(None) => {}
+            Err(e) => return self.refuse(&format!("Invalid Leafnode INFO permissions: {e}")),
         }
         if self.peer.server_id.is_empty() {
             self.peer = PeerMeta {
@@ -364,20 +394,57 @@ impl Conn<'_> {
             Ok(c) => c,
             Err(refusal) => return self.refuse(refusal.text()),
         };
-        let leaf = &self.shared.opts.leafnodes;
-        let authorized = match (&leaf.user, &leaf.token) {
-            (Some(u), _) => c.user.as_deref() == Some(u.as_str()) && c.pass.as_deref() == leaf.pass.as_deref(),
-            (None, Some(t)) => c.auth_token.as_deref() == Some(t.as_str()),
-            (None, None) => true,
-        };
-        if !authorized {
+        let Role::Accept(greeting) = &self.role else { return Ok(()) };
+        let (id, nonce) = (greeting.id, greeting.nonce.clone());
+        let Some((account, rules)) = authenticate(&self.shared, &self.client, &c, &nonce) else {
             warn!(cid = self.client.id, "leafnode Authorization Violation");
             return self.refuse("Authorization Violation");
+        };
+        let account = account.or_else(|| self.shared.opts.leafnodes.account.clone()).unwrap_or_else(|| "$G".into());
+        let Some(account) = self.shared.accounts.named(&account).cloned() else {
+            warn!(cid = self.client.id, "leafnode account {account:?} not found");
+            return self.refuse("Authorization Violation");
+        };
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.router = Router::new(&self.shared, account.clone());
+            self.account = account;
         }
+        if let Some(rules) = rules {
+            match LinkPermissions::accepted(&rules) {
+                Ok(perms) => {
+                    let _ = self.client.leaf_perms.set(Arc::new(perms));
+                }
+                Err(e) => return self.refuse(&format!("Invalid Leafnode permissions: {e}")),
+            }
+        }
+        self.connect_info(id);
         self.client.headers.store(c.headers, Ordering::Relaxed);
         self.peer = PeerMeta { name: c.name.clone(), server_id: c.server_id.clone(), remote_account: c.remote_account };
         self.go_ready();
         Ok(())
+    }
+
+    /// nats-server's connect-info `INFO` after an accepted `CONNECT`: the account the leaf is
+    /// bound to and its permissions (`import`/`export`), which the leaf enforces too.
+    fn connect_info(&self, id: u64) {
+        let (import, export) = self.client.leaf_perms.get().map(|p| p.info()).unwrap_or_default();
+        let info = LeafInfo {
+            server_id: self.shared.server_id.clone(),
+            server_name: self.shared.server_name.clone(),
+            version: edgebus_core::NATS_VERSION.into(),
+            proto: 1,
+            headers: true,
+            max_payload: self.shared.opts.max_payload.into(),
+            client_id: id,
+            connect_info: true,
+            remote_account: self.account.name.clone(),
+            import,
+            export,
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        write_info(&mut out, &serde_json::to_vec(&info).unwrap_or_default());
+        self.client.push(&out);
     }
 
     /// The handshake is done: announce our interest and our loop-detection subject, and
@@ -416,5 +483,64 @@ impl Conn<'_> {
         self.account.remove_subs(&subs);
         self.remote.clear();
         debug!(cid = self.client.id, "leaf connection ended");
+    }
+}
+
+/// Who a leaf `CONNECT` authenticates as, in nats-server's order (`isLeafNodeAuthorized`):
+/// the leaf port's single user, its nkey, its users, its token; with none of them, the
+/// client port's authorization (users with their permissions and accounts, nkey users, JWT
+/// users). Gives the account (`None`: the leaf port's) and the user's permission rules; a
+/// link admitted by the client port's authorization is recorded for a reload to check again.
+fn authenticate(
+    shared: &Shared,
+    client: &Client,
+    c: &LeafConnect,
+    nonce: &str,
+) -> Option<(Option<String>, Option<PermissionsConfig>)> {
+    use crate::auth::check_secret;
+    let leaf = &shared.opts.leafnodes;
+    let given = |s: &Option<String>| s.clone().unwrap_or_default();
+    if let Some(user) = &leaf.user {
+        let ok = c.user.as_deref() == Some(user.as_str())
+            && check_secret(leaf.pass.as_deref().unwrap_or_default(), &given(&c.pass));
+        return ok.then_some((None, None));
+    }
+    if let Some(key) = &leaf.nkey {
+        let ok = c.nkey.as_deref() == Some(key.as_str())
+            && c.sig.as_deref().is_some_and(|sig| crate::auth::nkey::verify_signature(key, sig, nonce));
+        return ok.then_some((None, None));
+    }
+    if !leaf.users.is_empty() {
+        let u = leaf.users.iter().find(|u| c.user.as_deref() == Some(u.username.as_str()))?;
+        return check_secret(&u.password, &given(&c.pass)).then(|| (u.account.clone(), None));
+    }
+    if let Some(token) = &leaf.token {
+        return check_secret(token, &given(&c.auth_token)).then_some((None, None));
+    }
+    let opts = ConnectOptions {
+        user: c.user.clone(),
+        pass: c.pass.clone(),
+        auth_token: c.auth_token.clone(),
+        nkey: c.nkey.clone(),
+        sig: c.sig.clone(),
+        jwt: c.jwt.clone(),
+        ..ConnectOptions::default()
+    };
+    match shared.authenticator(Kind::Tcp).authorize_as(&opts, nonce, None) {
+        (Admission::Admitted(perms), account) => {
+            let account = account.map(str::to_string);
+            let rules = perms.map(|p| p.rules().clone());
+            // a reload checks the link again as it checks clients (`reload::recheck`)
+            let admitted = crate::reload::Admitted {
+                opts: Box::new(opts),
+                nonce: nonce.to_string(),
+                cert: None,
+                account: account.clone(),
+                rules: rules.clone(),
+            };
+            *client.admitted.lock() = Some(Arc::new(admitted));
+            Some((account, rules))
+        }
+        (Admission::Refused, _) => None,
     }
 }

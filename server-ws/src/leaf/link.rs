@@ -59,7 +59,10 @@ impl LeafLink {
             Some(solicited) => Origin::Leaf { id: sub.client.id, solicited: *solicited },
             None => Origin::Local,
         };
-        if !advertises(origin, self.client.id, self.solicited) || js_denied(&sub.subject) {
+        if !advertises(origin, self.client.id, self.solicited)
+            || js_denied(&sub.subject)
+            || self.client.leaf_perms.get().is_some_and(|p| !p.announces(&sub.subject))
+        {
             return;
         }
         let change = {

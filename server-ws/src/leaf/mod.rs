@@ -12,7 +12,7 @@
 //! - `link`: [`LeafLink`] (one live link: what it announced, its peer) and [`Links`].
 //! - `conn`: one link's connection, both roles: handshake, interest, messages, keepalive.
 //! - `solicit`: dialling a remote's URLs with backoff.
-//! - `accept`: the leaf port.
+//! - `accept`: the leaf port, and leaves on the WebSocket port (`/leafnode`).
 //! - `monitor`: `/leafz`.
 
 mod accept;
@@ -22,7 +22,7 @@ mod monitor;
 pub mod options;
 mod solicit;
 
-pub use accept::{accept_loop, bind};
+pub use accept::{accept_loop, bind, serve_ws};
 pub use link::{LeafLink, Links};
 pub use monitor::leafz;
 pub use solicit::run_remote;

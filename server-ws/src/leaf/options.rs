@@ -15,10 +15,17 @@ pub struct LeafOptions {
     pub host: String,
     /// 0 = no leaf port; -1 = a random one.
     pub port: i32,
-    /// `authorization { user, password | token }` for leaves that dial us.
+    /// `authorization { user, password | token | nkey | users }` for leaves that dial us;
+    /// with none of them, leaves authenticate as the client port's users (nats-server's
+    /// rule), with those users' permissions and accounts.
     pub user: Option<String>,
     pub pass: Option<String>,
     pub token: Option<String>,
+    /// `authorization { nkey }`: the leaf signs our nonce with this public key's seed.
+    pub nkey: Option<String>,
+    /// `authorization { users: [ { user, password, account } ] }` (nats-server takes no
+    /// permissions or nkeys there).
+    pub users: Vec<crate::options::User>,
     /// The account accepted leaves live in (`authorization { account }`); default `$G`.
     pub account: Option<String>,
     /// The hubs this server dials.
@@ -44,6 +51,9 @@ pub struct RemoteOptions {
     pub tls: Option<TlsOptions>,
     /// The client configuration built from `tls` by [`LeafOptions::load`].
     pub connector: Option<Loaded<ClientConfig>>,
+    /// `nkey` / `seed`: a user's nkey seed; the `CONNECT` carries its public key and the
+    /// hub's nonce signed with it.
+    pub seed: Option<String>,
     /// `credentials`: a `.creds` file (user JWT and nkey seed).
     pub credentials: Option<PathBuf>,
     /// What [`LeafOptions::load`] read from `credentials`.
@@ -51,6 +61,12 @@ pub struct RemoteOptions {
 }
 
 impl LeafOptions {
+    /// Whether the leaf port's own `authorization` decides who may dial it (else the client
+    /// port's does).
+    pub fn own_authorization(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.nkey.is_some() || !self.users.is_empty()
+    }
+
     /// Reads the TLS files of the leaf port and the TLS and credentials files of every
     /// remote, once, so a setting that cannot be honoured stops the start naming it.
     pub fn load(&mut self) -> Result<(), String> {

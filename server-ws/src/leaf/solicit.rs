@@ -88,11 +88,12 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
             pass,
             auth_token: token,
             jwt: remote.creds.as_ref().map(|c| c.jwt.clone()),
+            nkey: remote.seed.as_deref().and_then(crate::auth::nkey::public_key),
             remote_account: account.name.clone(),
             protocol: 1,
             ..Default::default()
         };
-        let seed = remote.creds.as_ref().map(|c| c.seed.clone());
+        let seed = remote.creds.as_ref().map(|c| c.seed.clone()).or_else(|| remote.seed.clone());
         let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes, opening, seed };
         let ended = conn::run(shared.clone(), r, w, addr, role, account.clone()).await;
         if ended.ready {

@@ -10,6 +10,9 @@ pub const MAX_HEAD: usize = (1 << 20) + 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
+    /// The request target as sent (`/leafnode` asks nats-server's WebSocket port for a leaf
+    /// connection).
+    pub target: String,
     /// `(1, 0)` or `(1, 1)`.
     pub version: (u8, u8),
     /// Names as sent, values with surrounding blanks trimmed (Go canonicalises names; lookups
@@ -84,7 +87,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, BadRequest> {
     }
     let mut lines = buf[..end].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or(&[]);
-    let (method, version) = request_line(first)?;
+    let (method, target, version) = request_line(first)?;
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for line in lines {
         if line.is_empty() {
@@ -107,7 +110,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, BadRequest> {
         }
         headers.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
     }
-    let req = Request { method, version, headers };
+    let req = Request { method, target, version, headers };
     match req.all("Host").count() {
         0 if version >= (1, 1) => return Err(BadRequest::MissingHost),
         n if n > 1 => return Err(BadRequest::Malformed),
@@ -132,7 +135,7 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// `METHOD SP URI SP HTTP/x.y`, cut at the first two spaces as Go does.
-fn request_line(line: &[u8]) -> Result<(String, (u8, u8)), BadRequest> {
+fn request_line(line: &[u8]) -> Result<(String, String, (u8, u8)), BadRequest> {
     let mut parts = line.splitn(3, |&b| b == b' ');
     let (Some(method), Some(uri), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(BadRequest::Malformed);
@@ -151,7 +154,7 @@ fn request_line(line: &[u8]) -> Result<(String, (u8, u8)), BadRequest> {
         }
         _ => return Err(BadRequest::Malformed),
     };
-    Ok((String::from_utf8_lossy(method).into_owned(), version))
+    Ok((String::from_utf8_lossy(method).into_owned(), String::from_utf8_lossy(uri).into_owned(), version))
 }
 
 /// What Go's `url.ParseRequestURI` takes: a path, `*`, or an absolute URL (`scheme:…`).

@@ -23,6 +23,15 @@ pub struct Upgraded {
     pub require_mask: bool,
     /// `X-Forwarded-For`, when it is one IP address.
     pub forwarded: Option<IpAddr>,
+    /// The request's path ends with `/leafnode`: a leaf node dials (nats-server's
+    /// `leafNodeWSPath`), not a client.
+    pub leaf: bool,
+}
+
+/// nats-server's test of the escaped path (`strings.HasSuffix(ep, "/leafnode")`).
+fn asks_for_leaf(target: &str) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    path.ends_with("/leafnode")
 }
 
 /// Who may upgrade: the listener's origin rules.
@@ -90,7 +99,8 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                         stream.flush().await?;
                         let forwarded =
                             std::str::from_utf8(req.get("X-Forwarded-For")).ok().and_then(|v| v.parse().ok());
-                        return Ok(Upgraded { require_mask, forwarded });
+                        let leaf = asks_for_leaf(&req.target);
+                        return Ok(Upgraded { require_mask, forwarded, leaf });
                     }
                 }
             }
@@ -202,6 +212,15 @@ mod tests {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
         );
         http::parse(text.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn the_leafnode_path_asks_for_a_leaf() {
+        assert!(asks_for_leaf("/leafnode"));
+        assert!(asks_for_leaf("/x/leafnode?a=b"));
+        assert!(!asks_for_leaf("/"));
+        assert!(!asks_for_leaf("/leafnode/x"));
+        assert_eq!(request("", "GET").target, "/");
     }
 
     #[test]

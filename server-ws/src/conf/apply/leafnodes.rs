@@ -1,12 +1,13 @@
-//! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization`, `tls`),
-//! the remotes edgebus dials (`remotes: [ { url | urls, user, password, token, credentials,
-//! tls, account } ]`) and `reconnect`. It fails closed like the rest of the configuration:
-//! what a remote or the port would need and edgebus cannot do (WebSocket compression, a bare
-//! `nkey`/`seed`, compression other than off, deny lists, hub mode) stops the start naming
-//! the key, since a link without it would be less than was asked for. TLS is honoured both
-//! ways (`tls { … }` on the port and on a remote, `tls://` URLs), and a remote's
-//! `credentials` (a `.creds` file: user JWT, nonce signed with its seed), and `ws://` /
-//! `wss://` remotes.
+//! The `leafnodes` block: the leaf port (`port`, `host`/`listen`, `authorization { user,
+//! password | token | nkey | users, account }`, `tls`), the remotes edgebus dials (`remotes:
+//! [ { url | urls, user, password, token, credentials, nkey | seed, tls, account } ]`) and
+//! `reconnect`. It fails closed like the rest of the configuration: what a remote or the port
+//! would need and edgebus cannot do (WebSocket compression, a bare `jwt`, compression other
+//! than off, deny lists, hub mode) stops the start naming the key, since a link without it
+//! would be less than was asked for; so does what nats-server 2.14 refuses (`permissions` or
+//! `nkey` in the leaf port's `users`). TLS is honoured both ways (`tls { … }` on the port and
+//! on a remote, `tls://` URLs), and a remote's `credentials` (a `.creds` file: user JWT, nonce
+//! signed with its seed), and `ws://` / `wss://` remotes.
 
 use edgebus_core::leaf::{LeafUrl, Scheme};
 
@@ -15,7 +16,7 @@ use super::super::value::{Entry, ValueKind};
 use super::values::*;
 use super::{refused, unknown, unsupported};
 use crate::leaf::options::{LeafOptions, RemoteOptions};
-use crate::options::Options;
+use crate::options::{Options, User};
 use crate::tls::TlsOptions;
 
 /// Keys of `leafnodes` (and of a remote) that are harmless to ignore.
@@ -23,8 +24,6 @@ const UNSUPPORTED: &[&str] = &["advertise", "no_advertise", "first_info_timeout"
 
 /// Keys that ask for security or isolation edgebus does not give a leaf link.
 const REFUSED: &[&str] = &[
-    "nkey",
-    "seed",
     "jwt",
     "users",
     "deny_imports",
@@ -103,6 +102,14 @@ fn authorization(e: &Entry, leaf: &mut LeafOptions, opts: &mut Options) -> Resul
             "user" | "username" => leaf.user = Some(string(ae)?.to_string()),
             "pass" | "password" => leaf.pass = Some(string(ae)?.to_string()),
             "token" => leaf.token = Some(string(ae)?.to_string()),
+            "nkey" => {
+                let key = string(ae)?;
+                if !crate::auth::nkey::is_user_key(key) {
+                    return Err(invalid(ae, "Not a valid public nkey for leafnode authorization"));
+                }
+                leaf.nkey = Some(key.to_string());
+            }
+            "users" => leaf.users = users(ae)?,
             "account" => leaf.account = Some(string(ae)?.to_string()),
             "timeout" => {
                 duration(ae, &mut opts.warnings)?;
@@ -110,10 +117,38 @@ fn authorization(e: &Entry, leaf: &mut LeafOptions, opts: &mut Options) -> Resul
             _ => return Err(refused(ae, "leafnodes authorization")),
         }
     }
+    if leaf.users.iter().any(|u| u.username.is_empty()) {
+        return Err(invalid(e, "a leafnodes authorization user needs \"user\""));
+    }
     if leaf.token.is_some() && (leaf.user.is_some() || leaf.pass.is_some()) {
         return Err(invalid(e, "Cannot have a user/pass and token"));
     }
     Ok(())
+}
+
+/// The leaf port's `users`: user, password and account only. nats-server refuses anything
+/// else there (`permissions` and `nkey` included: leaves get permissions by authenticating
+/// as a user of the client port's `authorization`), and so does edgebus.
+fn users(e: &Entry) -> Result<Vec<User>, ConfError> {
+    let ValueKind::Array(items) = &e.value.kind else {
+        return Err(type_error(e, "an array of users"));
+    };
+    let mut users = Vec::with_capacity(items.len());
+    for item in items {
+        let entry =
+            Entry { key: "users".into(), key_pos: item.pos.clone(), value: item.clone(), used_as_variable: false };
+        let mut user = User::new("", "");
+        for f in map(&entry)? {
+            match f.key.to_ascii_lowercase().as_str() {
+                "user" | "username" => user.username = string(f)?.to_string(),
+                "pass" | "password" => user.password = string(f)?.to_string(),
+                "account" => user.account = Some(string(f)?.to_string()),
+                _ => return Err(refused(f, "leafnodes authorization users")),
+            }
+        }
+        users.push(user);
+    }
+    Ok(users)
 }
 
 fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
@@ -139,6 +174,13 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
             "compression" => compression(re)?,
             "tls" => r.tls = Some(super::tls::tls(re, false, "a leafnodes remote's tls")?),
             "credentials" => r.credentials = Some(string(re)?.into()),
+            "nkey" | "seed" => {
+                let seed = string(re)?;
+                if !crate::auth::nkey::is_user_seed(seed) {
+                    return Err(invalid(re, format!("Remote leafnode nkey is not a valid seed: {seed:?}")));
+                }
+                r.seed = Some(seed.to_string());
+            }
             k if REFUSED.contains(&k) => return Err(refused(re, "a leafnodes remote")),
             k if UNSUPPORTED.contains(&k) => unsupported(re, "a leafnodes remote", opts),
             _ => unknown(re, "a leafnodes remote", opts),
@@ -146,6 +188,9 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
     }
     if r.urls.is_empty() {
         return Err(invalid(e, "a leafnodes remote needs url or urls"));
+    }
+    if r.seed.is_some() && r.credentials.is_some() {
+        return Err(invalid(e, "Remote leafnode can not have both creds and nkey defined"));
     }
     // a `tls://` or `wss://` URL asks for TLS as a `tls` block does (and needs its `ca_file`)
     let tls_url = r.urls.iter().any(|u| LeafUrl::parse(u).is_ok_and(|u| matches!(u.scheme, Scheme::Tls | Scheme::Wss)));
@@ -159,7 +204,12 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
 /// account would have nowhere to live.
 pub(super) fn validate(opts: &Options) -> Result<(), ConfError> {
     let leaf = &opts.leafnodes;
-    let named = leaf.remotes.iter().filter_map(|r| r.account.as_deref()).chain(leaf.account.as_deref());
+    let named = leaf
+        .remotes
+        .iter()
+        .filter_map(|r| r.account.as_deref())
+        .chain(leaf.account.as_deref())
+        .chain(leaf.users.iter().filter_map(|u| u.account.as_deref()));
     for a in named {
         if a != "$G" && !opts.accounts.iter().any(|c| c.name == a) {
             return Err(ConfError::Invalid { message: format!("leafnodes: account {a:?} not found") });
@@ -209,11 +259,14 @@ mod tests {
             ("leafnodes { remotes: [ { url: \"ws://h:1\", ws_compression: true } ] }", "ws_compression"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { insecure: true } } ] }", "insecure"),
             ("leafnodes { tls { verify_and_map: true } }", "verify_and_map"),
-            ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "seed"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "not a valid seed"),
+            ("leafnodes { remotes: [ { url: \"nats://h:1\", jwt: \"e\" } ] }", "jwt"),
             ("leafnodes { compression: s2_auto }", "never compressed"),
             ("leafnodes { remotes: [ { user: a } ] }", "needs url"),
             ("leafnodes { remotes: [ { url: \"ftp://h\" } ] }", "scheme"),
-            ("leafnodes { authorization { users: [] } }", "users"),
+            ("leafnodes { authorization { users: [ { user: a, permissions: { publish: x } } ] } }", "permissions"),
+            ("leafnodes { authorization { users: [ { nkey: UA } ] } }", "nkey"),
+            ("leafnodes { authorization { nkey: UA } }", "Not a valid public nkey"),
             ("leafnodes { port: 1, min_version: \"2.8.0\" }", "min_version"),
         ] {
             let e = err(src);
