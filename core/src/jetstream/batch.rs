@@ -64,11 +64,14 @@ struct Open {
 #[derive(Default)]
 pub(super) struct Batches {
     open: BTreeMap<(String, String), Open>,
+    /// The fast-ingest batches (`fast_batch.rs`), under the same timer.
+    pub(super) fast: super::fast_batch::FastBatches,
 }
 
 impl Batches {
     pub(super) fn next_deadline(&self) -> Option<u64> {
-        self.open.values().map(|b| b.last_active.saturating_add(BATCH_TIMEOUT)).min()
+        let atomic = self.open.values().map(|b| b.last_active.saturating_add(BATCH_TIMEOUT)).min();
+        atomic.into_iter().chain(self.fast.next_deadline()).min()
     }
 
     fn in_stream(&self, stream: &str) -> usize {
@@ -274,6 +277,7 @@ impl JetStream {
 
     /// Abandons the batches idle for [`BATCH_TIMEOUT`].
     pub(super) fn expire_batches(&mut self, now: u64) {
+        self.batches.fast.expire(now);
         let idle: Vec<(String, String)> = self
             .batches
             .open

@@ -145,6 +145,9 @@ pub struct StreamConfig {
     pub allow_atomic: bool,
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
     pub allow_msg_schedules: bool,
+    /// Fast-ingest batches (`fast_batch.rs`), 2.14.
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub allow_batched: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

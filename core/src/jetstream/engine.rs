@@ -280,8 +280,8 @@ impl JetStream {
         interest: &dyn Interest,
     ) {
         let Some(name) = self.stream_for(subject) else { return };
-        if let (Some(id), Some(h)) = (super::batch::batch_id(headers), headers) {
-            return self.on_batch_msg(now, &name, id, subject, reply, h, payload, interest);
+        if self.on_batch_publish(now, &name, subject, reply, headers, payload, interest) {
+            return;
         }
         let result = self.store_msg(&name, now, subject, headers, payload, true);
         let (no_ack, wait) =

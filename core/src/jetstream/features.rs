@@ -40,7 +40,9 @@ pub(super) fn check_update(old: &StreamConfig, new: &StreamConfig) -> Result<(),
 
 /// The API level a config needs (`_nats.req.level`), by nats-server's `jetstream_versioning.go`.
 pub(super) fn required_level(c: &StreamConfig) -> &'static str {
-    if c.allow_msg_counter || c.allow_atomic || c.allow_msg_schedules || !c.persist_mode.is_default() {
+    if c.allow_batched {
+        "4"
+    } else if c.allow_msg_counter || c.allow_atomic || c.allow_msg_schedules || !c.persist_mode.is_default() {
         "2"
     } else if c.allow_msg_ttl || c.subject_delete_marker_ttl.is_some() {
         "1"

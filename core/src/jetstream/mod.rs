@@ -17,6 +17,9 @@ pub mod disabled;
 pub mod domain;
 mod engine;
 pub mod errors;
+mod fast_batch;
+#[cfg(test)]
+mod fast_batch_tests;
 mod features;
 #[cfg(test)]
 mod features_tests;

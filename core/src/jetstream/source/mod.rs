@@ -187,6 +187,9 @@ fn check_mirror(cfg: &StreamConfig, m: &StreamSource) -> Result<(), ApiError> {
     if cfg.allow_atomic {
         return Err(ApiError::with(400, 10198, "stream mirrors can not also use atomic publishing"));
     }
+    if cfg.allow_batched {
+        return Err(ApiError::with(400, 10209, "stream mirrors can not also use batch publishing"));
+    }
     if cfg.allow_msg_schedules {
         return Err(ApiError::with(400, 10186, "stream mirrors can not also schedule messages"));
     }
