@@ -153,9 +153,10 @@ impl JetStream {
     }
 
     /// Messages to publish, in order. Publishes waiting for a sync are made durable first
-    /// (see `group_commit.rs`): no ack leaves before the sync that covers it.
+    /// (see `group_commit.rs`): no ack leaves before the sync that covers it. Hosts run
+    /// [`JetStream::commit_step`] before, which also delivers what the sync made visible.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
-        self.commit_publishes();
+        let _ = self.commit_publishes();
         core::mem::take(&mut self.out)
     }
 
@@ -522,6 +523,10 @@ impl JetStream {
     pub(super) fn pump_stream(&mut self, name: &str, now: u64, interest: &dyn Interest) {
         // appends and removals reach the consumers before they deliver
         self.settle_events(name);
+        if self.streams.get(name).is_some_and(|e| e.stream.has_unsynced()) {
+            // held back until the step's commit (`group_commit.rs`), which pumps again
+            self.defer_sync(name);
+        }
         let Some(entry) = self.streams.get_mut(name) else { return };
         let mut out = Vec::new();
         let mut acked = Vec::new();
