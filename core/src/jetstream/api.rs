@@ -514,7 +514,8 @@ impl JetStream {
             }
             _ => return Err(ApiError::BAD_REQUEST),
         };
-        if seq == 0 {
+        // a message no sync covers yet is not out (`stream/commit.rs`)
+        if seq == 0 || !e.stream.visible(seq) {
             return Ok(None);
         }
         e.stream.load(seq)

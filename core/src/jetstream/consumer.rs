@@ -352,18 +352,20 @@ impl Consumer {
         if self.at_max_ack_pending() {
             return None;
         }
+        // nothing past what a sync covers goes out (`stream/commit.rs`)
+        let visible = stream.visible_last();
         while let Some(&seq) = self.state.lps.front() {
             if stream.contains(seq) {
-                return Some((seq, false));
+                return (seq <= visible).then_some((seq, false));
             }
             self.state.lps.pop_front();
         }
         let cfg = &self.state.config;
-        match stream.next_matching(self.state.sseq, |s| cfg.wants(s)) {
+        match stream.next_matching(self.state.sseq, |s| cfg.wants(s)).filter(|s| *s <= visible) {
             Some(seq) => Some((seq, false)),
             None => {
-                // Scanned to the end: nothing up to the last sequence is for us.
-                let end = stream.last_seq() + 1;
+                // Scanned to the end: nothing up to the last visible sequence is for us.
+                let end = visible + 1;
                 if end > self.state.sseq {
                     self.state.sseq = end;
                     if cfg.ack_policy == AckPolicy::None || self.state.pending.is_empty() {

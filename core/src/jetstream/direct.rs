@@ -207,7 +207,8 @@ fn direct_batch(stream: &mut Stream, name: &str, c: &Checked, reply: &Bytes, out
         } else {
             Some(stream.last_seq_for(r.last_by_subj.as_bytes())).filter(|s| *s > 0)
         };
-        let msg = found.and_then(|s| stream.load(s).ok().flatten());
+        // a message no sync covers yet is not out (`stream/commit.rs`)
+        let msg = found.filter(|s| stream.visible(*s)).and_then(|s| stream.load(s).ok().flatten());
         let Some(m) = msg else {
             if batch > 1 && i > 0 {
                 break;
@@ -271,7 +272,7 @@ fn direct_multi_last(stream: &mut Stream, name: &str, c: &Checked, reply: &Bytes
         if seq < r.seq {
             continue;
         }
-        let Some(m) = stream.load(seq).ok().flatten() else {
+        let Some(m) = stream.load(seq).ok().flatten().filter(|_| stream.visible(seq)) else {
             out.push(status(reply, 404, "Message Not Found", &[]));
             return;
         };

@@ -6,16 +6,16 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::advisory::MsgAdvisory;
 use super::config::{Retention, StorageType, StreamConfig};
-use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ConsumerState, ACK_PREFIX};
+use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ACK_PREFIX};
 use super::domain;
 use super::errors::ApiError;
 use super::group_commit::{pub_answer, Held};
 use super::limits::StoreLimits;
-use super::store::{Storage, StoreError, StoredMsg};
+use super::store::{Storage, StoredMsg};
 use super::stream::{Stream, StreamEvent};
 use super::Outbound;
 
@@ -72,23 +72,11 @@ pub struct PubAck {
     pub count: Option<u64>,
 }
 
-/// What a stream's store keeps next to its messages.
-#[derive(Serialize, Deserialize)]
-struct StreamMeta {
-    config: StreamConfig,
-    created: u64,
-    #[serde(default)]
-    last_seq: u64,
-    /// The last origin sequence each mirror or source link took (`source/link.rs`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    sources: BTreeMap<String, u64>,
-}
-
 pub(super) struct Entry {
     pub(super) stream: Stream,
     pub(super) consumers: BTreeMap<String, Consumer>,
     /// The last sequence written into the saved meta, to notice when it must be saved again.
-    saved_last_seq: u64,
+    pub(super) saved_last_seq: u64,
 }
 
 /// Subjects the engine always listens on.
@@ -97,7 +85,7 @@ const API_SUBJECTS: [&str; 3] = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"];
 pub struct JetStream {
     pub(super) streams: BTreeMap<String, Entry>,
     pub(super) file: Box<dyn Storage>,
-    memory: Box<dyn Storage>,
+    pub(super) memory: Box<dyn Storage>,
     pub(super) out: Vec<Outbound>,
     /// Publishes of this step waiting for their sync, and their acks.
     pub(super) held: Held,
@@ -159,46 +147,16 @@ impl JetStream {
         (js, warnings)
     }
 
-    pub(super) fn restore(
-        &mut self,
-        meta: Vec<u8>,
-        store: Box<dyn super::store::StreamStore>,
-        now: u64,
-    ) -> Result<(), String> {
-        let meta: StreamMeta = serde_json::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
-        let name = meta.config.name.clone();
-        let (saved_sources, saved_last) = (meta.sources, meta.last_seq);
-        let mut stream = Stream::new(meta.config, meta.created, store);
-        stream.recover(now, meta.last_seq).map_err(|e| format!("stream {name}: {e}"))?;
-        let mut consumers = BTreeMap::new();
-        let saved = stream.store_mut().consumers().map_err(|e| format!("stream {name} consumers: {e}"))?;
-        for (cname, bytes) in saved {
-            match serde_json::from_slice::<ConsumerState>(&bytes) {
-                Ok(state) => {
-                    consumers.insert(cname.clone(), Consumer::from_state(cname, &stream, state, now));
-                }
-                Err(e) => return Err(format!("stream {name}: consumer {cname} unreadable: {e}")),
-            }
-        }
-        for s in &stream.config.subjects {
-            self.subs.push(SubChange::Add(s.clone()));
-        }
-        let last = stream.last_seq();
-        self.streams.insert(name.clone(), Entry { stream, consumers, saved_last_seq: last });
-        self.restore_sourcing(&name, saved_sources, saved_last);
-        self.restore_open_batches(&name, now);
-        Ok(())
-    }
-
     /// Subscription changes to apply, in order (the API subjects first).
     pub fn subscriptions(&mut self) -> Vec<SubChange> {
         core::mem::take(&mut self.subs)
     }
 
     /// Messages to publish, in order. Publishes waiting for a sync are made durable first
-    /// (see `group_commit.rs`): no ack leaves before the sync that covers it.
+    /// (see `group_commit.rs`): no ack leaves before the sync that covers it. Hosts run
+    /// [`JetStream::commit_step`] before, which also delivers what the sync made visible.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
-        self.commit_publishes();
+        let _ = self.commit_publishes();
         core::mem::take(&mut self.out)
     }
 
@@ -565,6 +523,10 @@ impl JetStream {
     pub(super) fn pump_stream(&mut self, name: &str, now: u64, interest: &dyn Interest) {
         // appends and removals reach the consumers before they deliver
         self.settle_events(name);
+        if self.streams.get(name).is_some_and(|e| e.stream.has_unsynced()) {
+            // held back until the step's commit (`group_commit.rs`), which pumps again
+            self.defer_sync(name);
+        }
         let Some(entry) = self.streams.get_mut(name) else { return };
         let mut out = Vec::new();
         let mut acked = Vec::new();
@@ -680,68 +642,6 @@ impl JetStream {
         if now >= self.next_save {
             self.flush();
             self.next_save = now + SAVE_INTERVAL;
-        }
-    }
-
-    /// Writes dirty consumer states and changed stream metadata (also at shutdown).
-    pub fn flush(&mut self) {
-        for (name, entry) in self.streams.iter_mut() {
-            if entry.stream.last_seq() != entry.saved_last_seq {
-                let meta = StreamMeta {
-                    config: entry.stream.config.clone(),
-                    created: entry.stream.created,
-                    last_seq: entry.stream.last_seq(),
-                    sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
-                };
-                if let Ok(bytes) = serde_json::to_vec(&meta) {
-                    if entry.stream.store_mut().save_config(&bytes).is_ok() {
-                        entry.saved_last_seq = meta.last_seq;
-                    }
-                }
-            }
-            for c in entry.consumers.values_mut() {
-                if c.dirty && entry.stream.store_mut().save_consumer(&c.name, &c.saved_state()).is_ok() {
-                    c.dirty = false;
-                }
-            }
-            let _ = entry.stream.store_mut().sync();
-        }
-    }
-
-    pub(super) fn create_stream(&mut self, config: StreamConfig, now: u64) -> Result<(), StoreError> {
-        let meta = StreamMeta {
-            config: config.clone(),
-            created: now,
-            last_seq: config.first_seq.unwrap_or(1).saturating_sub(1),
-            sources: BTreeMap::new(),
-        };
-        let bytes = serde_json::to_vec(&meta).unwrap_or_default();
-        let store = match config.storage {
-            StorageType::File => self.file.create(&config.name, &bytes)?,
-            StorageType::Memory => self.memory.create(&config.name, &bytes)?,
-        };
-        for s in &config.subjects {
-            self.subs.push(SubChange::Add(s.clone()));
-        }
-        let name = config.name.clone();
-        let stream = Stream::new(config, now, store);
-        let last = stream.last_seq();
-        self.streams.insert(name, Entry { stream, consumers: BTreeMap::new(), saved_last_seq: last });
-        Ok(())
-    }
-
-    pub(super) fn save_stream_meta(&mut self, name: &str) {
-        if let Some(entry) = self.streams.get_mut(name) {
-            let meta = StreamMeta {
-                config: entry.stream.config.clone(),
-                created: entry.stream.created,
-                last_seq: entry.stream.last_seq(),
-                sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
-            };
-            if let Ok(bytes) = serde_json::to_vec(&meta) {
-                let _ = entry.stream.store_mut().save_config(&bytes);
-                entry.saved_last_seq = meta.last_seq;
-            }
         }
     }
 

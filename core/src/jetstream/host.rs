@@ -87,6 +87,7 @@ impl<S> EngineHost<S> {
             for m in input {
                 self.engine.handle_msg(now, m.subject, m.reply, m.headers, m.payload, &interest);
             }
+            self.engine.commit_step(now, &interest);
         }
         self.sync_subscriptions(bus);
         self.engine.take_outbound()

@@ -33,6 +33,7 @@ mod source;
 mod sourcing;
 pub mod store;
 pub mod stream;
+mod stream_meta;
 // request bodies as nats-server reads them (listed here, out of order, to merge cleanly)
 mod request;
 pub mod time;

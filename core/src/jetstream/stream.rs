@@ -479,6 +479,7 @@ impl Stream {
         self.last_time = now;
         self.bytes += size;
         self.events.push(StreamEvent::Appended(seq, msg.subject));
+        self.note_append(seq);
         Ok(seq)
     }
 

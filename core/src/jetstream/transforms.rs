@@ -167,6 +167,9 @@ impl JetStream {
             let headers_only = entry.stream.config.republish.as_ref().is_some_and(|r| r.headers_only);
             let m = MsgRef { stream: name, subject: &subject, seq: stored.seq, time: now, last_seq, headers, payload };
             self.out.push(republished(to, &m, headers_only));
+            if defer && entry.stream.acks_wait_for_sync() {
+                self.hold_last_copy(name);
+            }
         }
         Ok(stored)
     }

@@ -235,6 +235,8 @@ mod sim;
 #[cfg(test)]
 mod sim_batch_tests;
 #[cfg(test)]
+mod sim_eio_tests;
+#[cfg(test)]
 mod sim_engine;
 #[cfg(test)]
 mod sim_engine_tests;

@@ -175,6 +175,8 @@ pub(crate) struct World {
     trace: bool,
     /// Whether message deletes and stream purges are part of the workload.
     removes: bool,
+    /// Whether one-off fsync failures (`EIO`) are part of the workload (`EDGEBUS_SIM_EIO`).
+    eio: bool,
 }
 
 const STREAM_CONFIG: &str = r#","allow_atomic":true,"duplicate_window":30000000000"#;
@@ -216,12 +218,19 @@ impl World {
             step: 0,
             trace: std::env::var_os("EDGEBUS_SIM_TRACE").is_some(),
             removes: mode != Mode::Interval,
+            eio: std::env::var_os("EDGEBUS_SIM_EIO").is_some(),
         }
     }
 
     /// Leaves message deletes and stream purges out of the workload (or puts them back).
     pub(crate) fn with_removes(mut self, on: bool) -> World {
         self.removes = on && self.mode != Mode::Interval;
+        self
+    }
+
+    /// Puts one-off fsync failures into the workload (or takes them out).
+    pub(crate) fn with_eio(mut self, on: bool) -> World {
+        self.eio = on;
         self
     }
 
@@ -273,7 +282,7 @@ impl World {
                 Ok(())
             }
             96..=97 => self.crash(),
-            98 if std::env::var_os("EDGEBUS_SIM_EIO").is_some() => {
+            98 if self.eio => {
                 // one fsync fails (EIO); the store must stop acknowledging until a restart
                 let n = self.rng.u64(0..6);
                 self.log(|| format!("fsync fails after {n} more"));

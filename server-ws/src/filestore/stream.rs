@@ -343,7 +343,7 @@ impl FileStore {
         seg.len += self.buf.len() as u64;
         if active.registered != self.pending.epoch() {
             let epoch = self.pending.epoch();
-            self.pending.register(self.paths.segment(id), Arc::clone(&active.file), true);
+            self.pending.register_segment(self.paths.segment(id), Arc::clone(&active.file), off);
             if let Some(a) = self.active.as_mut() {
                 a.registered = epoch;
             }

@@ -8,6 +8,7 @@
 //! the engine keeps appending. Data written while a drain is in progress is picked up by the
 //! next one, because draining bumps an epoch that makes the store register its files again.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -25,6 +26,9 @@ struct Entry {
     file: Handle,
     /// Data only (`fdatasync`) for segments; full for directories and replaced files.
     data_only: bool,
+    /// For a segment: its length before its first write since the last drain, i.e. what an
+    /// earlier sync covered. A failed sync cuts the segment back to it (see [`Pending::sync`]).
+    clean_len: Option<u64>,
 }
 
 /// One store's not-yet-fsynced files.
@@ -72,7 +76,13 @@ impl Pending {
     }
 
     pub(crate) fn register(&self, path: PathBuf, file: Handle, data_only: bool) {
-        self.files.lock().push(Entry { path, file, data_only });
+        self.files.lock().push(Entry { path, file, data_only, clean_len: None });
+    }
+
+    /// Registers a segment appended to since the last drain; `clean_len` is its length
+    /// before that first append.
+    pub(crate) fn register_segment(&self, path: PathBuf, file: Handle, clean_len: u64) {
+        self.files.lock().push(Entry { path, file, data_only: true, clean_len: Some(clean_len) });
     }
 
     /// Forgets everything registered (the stream was destroyed).
@@ -92,6 +102,14 @@ impl Pending {
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
     /// several times. On a failure the remaining files are still tried, the first error
     /// is returned, and the store is failed for good.
+    ///
+    /// A failed fsync also cuts every segment with unsynced appends back to what an earlier
+    /// sync covered. The kernel keeps the failed pages in its cache, readable, although they
+    /// may never reach the disk: without the cut, a restart without a power loss would read
+    /// back (and deliver) records whose publishes were refused, and the next power loss
+    /// would take them. Nothing after the cut was ever acknowledged under `always` (that
+    /// waits for a successful sync); under an interval it is the unsynced suffix a power
+    /// loss may take anyway.
     pub(crate) fn sync(&self) -> Result<()> {
         self.check()?;
         let mut files = {
@@ -101,6 +119,14 @@ impl Pending {
             std::mem::take(&mut *guard)
         };
         files.sort_by(|a, b| a.path.cmp(&b.path).then(a.data_only.cmp(&b.data_only)));
+        // the earliest clean length of each segment (a path is registered once per epoch)
+        let mut clean: BTreeMap<PathBuf, (u64, Handle)> = BTreeMap::new();
+        for e in &files {
+            if let Some(len) = e.clean_len {
+                let c = clean.entry(e.path.clone()).or_insert_with(|| (len, Arc::clone(&e.file)));
+                c.0 = c.0.min(len);
+            }
+        }
         // Keep one entry per path, preferring a full sync over a data-only one.
         files.dedup_by(|later, earlier| later.path == earlier.path);
         let mut first_err = None;
@@ -113,13 +139,22 @@ impl Pending {
                 first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
             }
         }
-        match first_err {
-            None => Ok(()),
-            Some(e) => {
-                self.failed.lock().get_or_insert_with(|| e.to_string());
-                Err(e)
+        let Some(e) = first_err else { return Ok(()) };
+        self.failed.lock().get_or_insert_with(|| e.to_string());
+        // The sync failed as a whole: everything it was to cover was refused (a segment
+        // whose own fsync worked may still lack its directory entry), and so was whatever
+        // was appended meanwhile, which no sync will cover now.
+        for later in std::mem::take(&mut *self.files.lock()) {
+            if let Some(len) = later.clean_len {
+                clean.entry(later.path).or_insert((len, later.file));
             }
         }
+        for (path, (len, file)) in &clean {
+            if let Err(err) = file.set_len(*len) {
+                tracing::warn!("cutting {} back to its synced {len} bytes: {err}", path.display());
+            }
+        }
+        Err(e)
     }
 }
 

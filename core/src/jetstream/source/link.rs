@@ -178,7 +178,7 @@ impl JetStream {
                     continue;
                 }
                 let Some(o) = self.streams.get(&l.cfg.name) else { continue };
-                if l.sseq.is_none_or(|s| o.stream.last_seq() > s) {
+                if l.sseq.is_none_or(|s| o.stream.visible_last() > s) {
                     return Some(now);
                 }
             }
@@ -230,8 +230,10 @@ impl JetStream {
         let mut passed = from.saturating_sub(1);
         let mut failed = None;
         while batch.len() < BATCH {
-            let Some(seq) = origin.stream.next_matching(passed + 1, |s| cfg.takes(s)) else {
-                passed = passed.max(origin.stream.last_seq());
+            // only what a sync covers is copied (`stream/commit.rs`)
+            let visible = origin.stream.visible_last();
+            let Some(seq) = origin.stream.next_matching(passed + 1, |s| cfg.takes(s)).filter(|s| *s <= visible) else {
+                passed = passed.max(visible);
                 break;
             };
             match origin.stream.load(seq) {

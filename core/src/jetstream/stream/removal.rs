@@ -98,8 +98,18 @@ impl Stream {
     /// [`Stream::remove`] without the sync, for callers that sync once for many removals
     /// (purge) or whose removals need not be durable (expiry: it happens again).
     pub(super) fn remove_unsynced(&mut self, seq: u64) -> Result<bool, ApiError> {
-        let Some(m) = self.index.remove(&seq) else { return Ok(false) };
+        if !self.index.contains_key(&seq) {
+            return Ok(false);
+        }
+        // the store first: a store that refuses the removal (a failed sync stopped its
+        // writes) leaves the index as it was, consistent with what is stored
         self.store.remove(seq).map_err(io_err)?;
+        Ok(self.drop_from_index(seq))
+    }
+
+    /// Takes `seq` out of the in-memory index only, telling the consumers.
+    pub(super) fn drop_from_index(&mut self, seq: u64) -> bool {
+        let Some(m) = self.index.remove(&seq) else { return false };
         self.bytes -= m.size;
         if m.expires != 0 && m.expires != NEVER {
             self.ttls.remove(&(m.expires, seq));
@@ -114,7 +124,7 @@ impl Stream {
             }
         }
         self.first_seq = self.index.keys().next().copied().unwrap_or(self.last_seq + 1);
-        Ok(true)
+        true
     }
 
     /// Purges everything (or what matches `filter`), only below `seq`, or all but the newest
