@@ -18,7 +18,7 @@ use crate::Res;
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// Why one connection was not served.
-enum Unserved {
+pub(crate) enum Unserved {
     Connect(std::io::Error),
     NoInfo,
     NoPong,
@@ -54,7 +54,7 @@ async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) ->
 }
 
 /// One client's handshake; returns the open stream so the caller keeps it connected.
-async fn handshake(addr: &str) -> Result<TcpStream, Unserved> {
+pub(crate) async fn handshake(addr: &str) -> Result<TcpStream, Unserved> {
     let mut stream = TcpStream::connect(addr).await.map_err(Unserved::Connect)?;
     let mut buf = Vec::with_capacity(1024);
     match tokio::time::timeout(ANSWER_WITHIN, read_until(&mut stream, &mut buf, b"\r\n")).await {

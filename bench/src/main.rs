@@ -21,6 +21,7 @@
 mod browser;
 mod chart;
 mod connections;
+mod connseq;
 mod delivery;
 mod fsync;
 mod integrity;
@@ -35,6 +36,7 @@ mod scenarios;
 mod server;
 mod stats;
 mod websocket;
+mod wsmixed;
 mod wsraw;
 
 use std::path::{Path, PathBuf};
@@ -57,7 +59,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
   --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
                      costgrowth idleconns perms ws jssync conns rrload memtime kvwatch
-                     objstore leaf browser
+                     objstore leaf wsfanout wsmixed connseq browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)
   --no-build         do not run `cargo build --release -p edgebus-server` first

@@ -78,10 +78,19 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("ws_cpu16", "WebSocket 16 B: server CPU per message", "ns", Lower, Some(Ratio(2.0))),
     m("ws_pubsub1k", "WebSocket: 1 pub -> 1 sub, 1 KiB", "msgs/s", Higher, Some(Ratio(1.2))),
     m("ws_cpu1k", "WebSocket 1 KiB: server CPU per message", "ns", Lower, Some(Ratio(2.0))),
+    // The rest of the WebSocket path (bench/src/wsmixed.rs): fan-out, and WebSocket on one
+    // side with TCP on the other; the issue sets no target for these.
+    m("ws_fanout8", "WebSocket: fan-out to 8 subs, 16 B", "deliveries/s", Higher, None),
+    m("mix_ws_tcp16", "WebSocket pub -> TCP sub, 16 B", "msgs/s", Higher, None),
+    m("mix_ws_tcp1k", "WebSocket pub -> TCP sub, 1 KiB", "msgs/s", Higher, None),
+    m("mix_tcp_ws16", "TCP pub -> WebSocket sub, 16 B", "msgs/s", Higher, None),
+    m("mix_tcp_ws1k", "TCP pub -> WebSocket sub, 1 KiB", "msgs/s", Higher, None),
     m("js_always_seq", "JetStream file publish, sync always, sequential", "msgs/s", Higher, Some(Ratio(1.0))),
     m("js_always_256", "JetStream file publish, sync always, 256 in flight", "msgs/s", Higher, Some(Ratio(2.0))),
     m("conn10k_time", "10,000 connections (500 in flight): all PONGed", "s", Lower, Some(Ratio(1.0))),
     m("conn10k_rss", "10,000 connections: RSS per connection (fresh process)", "KiB", Lower, Some(Ratio(2.0))),
+    // Issue 14: "accepting and answering 10,000 connections at least as fast as nats-server".
+    m("conn_seq_us", "10,000 connections one by one (CONNECT + PING each)", "us per conn", Lower, Some(Ratio(1.0))),
     m("rrl_p50", "request/reply p50 under fan-out load", "us", Lower, None),
     m("rrl_p99", "request/reply p99 under fan-out load", "us", Lower, Some(Ratio(1.0))),
     m("rrl_p999", "request/reply p99.9 under fan-out load", "us", Lower, None),

@@ -131,10 +131,13 @@ pub(crate) enum Scenario {
     KvWatch,
     ObjectStore,
     Leaf,
+    WsFanOut,
+    WsMixed,
+    ConnsOneByOne,
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 19] = [
+    pub(crate) const ALL: [Scenario; 22] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -154,6 +157,9 @@ impl Scenario {
         Scenario::KvWatch,
         Scenario::ObjectStore,
         Scenario::Leaf,
+        Scenario::WsFanOut,
+        Scenario::WsMixed,
+        Scenario::ConnsOneByOne,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -177,6 +183,9 @@ impl Scenario {
             Scenario::KvWatch => "kvwatch",
             Scenario::ObjectStore => "objstore",
             Scenario::Leaf => "leaf",
+            Scenario::WsFanOut => "wsfanout",
+            Scenario::WsMixed => "wsmixed",
+            Scenario::ConnsOneByOne => "connseq",
         }
     }
 }
@@ -253,6 +262,9 @@ pub(crate) async fn run(
         Scenario::KvWatch => crate::kvwatch::watch_fanout(server, round, sz, &mut out).await?,
         Scenario::ObjectStore => crate::objstore::put_get(url, round, sz, &mut out).await?,
         Scenario::Leaf => crate::leaf::across(server, round, sz, &mut out).await?,
+        Scenario::WsFanOut => crate::wsmixed::fanout(server, round, sz, &mut out).await?,
+        Scenario::WsMixed => crate::wsmixed::mixed(server, round, sz, &mut out).await?,
+        Scenario::ConnsOneByOne => crate::connseq::one_by_one(server, sz, &mut out).await?,
     }
     Ok(out)
 }

@@ -1,18 +1,21 @@
-//! A WebSocket NATS client of our own for the WebSocket rows (issue 16): async-nats over
-//! `ws://` spends more CPU per message than either server, so it, not the server, set the
-//! rate. This one publishes pre-framed batches (many `PUB`s in one binary frame, masked
-//! with a non-zero key as a browser's frames are, so the server pays for unmasking as it
-//! would in production; only the sequence numbers are re-masked per batch) and reads by
-//! parsing the frame payloads in place into a reused buffer, with no allocation per
-//! message. Both servers get exactly the same client.
+//! A NATS client of our own for the WebSocket rows (issue 16): async-nats over `ws://`
+//! spends more CPU per message than either server, so it, not the server, set the rate. This
+//! one publishes pre-framed batches (many `PUB`s in one binary frame, masked with a non-zero
+//! key as a browser's frames are, so the server pays for unmasking as it would in
+//! production; only the sequence numbers are re-masked per batch) and reads by parsing the
+//! frame payloads in place into a reused buffer, with no allocation per message. The same
+//! client also speaks plain TCP (no upgrade, no frames), so the mixed rows (WebSocket on one
+//! side, TCP on the other) pay the same client cost on both sides. Both servers get exactly
+//! the same client.
 
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
-use crate::integrity::{Checker, Numbered};
+use crate::integrity::{Checker, Faults, Numbered};
 use crate::Res;
 
 /// How long a reader waits for more bytes before the run counts as stalled (a loss).
@@ -20,6 +23,15 @@ const STALL: Duration = Duration::from_secs(10);
 /// Target size of one published frame.
 const FRAME_BYTES: usize = 64 * 1024;
 const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n";
+
+/// How a connection carries the NATS byte stream.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Transport {
+    /// An HTTP upgrade, then WebSocket binary frames (masked from the client).
+    Ws,
+    /// The NATS protocol straight on the socket.
+    Tcp,
+}
 
 /// The masking key of every client frame (a browser draws one per frame; the server's cost
 /// is the same for any non-zero key).
@@ -43,10 +55,12 @@ fn frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i & 3]));
 }
 
-/// The read side: frames from the server, their payloads appended to `nats` (the NATS
-/// byte stream), which the caller parses and consumes from `pos`.
+/// The read side: frames from the server (or, over TCP, the bytes as they come), their
+/// payloads appended to `nats` (the NATS byte stream), which the caller parses and
+/// consumes from `pos`.
 struct Reader {
     sock: OwnedReadHalf,
+    framed: bool,
     raw: Vec<u8>,
     raw_pos: usize,
     /// Payload bytes of the current frame still to come.
@@ -56,12 +70,25 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(sock: OwnedReadHalf, leftover: Vec<u8>) -> Reader {
-        Reader { sock, raw: leftover, raw_pos: 0, left_in_frame: 0, nats: Vec::with_capacity(256 * 1024), pos: 0 }
+    fn new(sock: OwnedReadHalf, framed: bool, leftover: Vec<u8>) -> Reader {
+        Reader {
+            sock,
+            framed,
+            raw: leftover,
+            raw_pos: 0,
+            left_in_frame: 0,
+            nats: Vec::with_capacity(256 * 1024),
+            pos: 0,
+        }
     }
 
-    /// Moves whatever whole frame headers and payload bytes `raw` holds into `nats`.
+    /// Moves whatever whole frame headers and payload bytes `raw` holds into `nats` (over
+    /// TCP, all of it).
     fn deframe(&mut self) -> Res<()> {
+        if !self.framed {
+            self.nats.extend_from_slice(&self.raw[self.raw_pos..]);
+            self.raw_pos = self.raw.len();
+        }
         loop {
             let avail = &self.raw[self.raw_pos..];
             if self.left_in_frame > 0 {
@@ -186,38 +213,43 @@ enum Op {
     Other,
 }
 
-/// One connection: the HTTP upgrade, INFO, CONNECT and a PING answered.
-struct Conn {
+/// One connection: (over WebSocket, the HTTP upgrade,) INFO, CONNECT and a PING answered.
+pub(crate) struct Conn {
     reader: Reader,
     writer: OwnedWriteHalf,
+    transport: Transport,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> Res<Conn> {
+    pub(crate) async fn open(addr: &str, transport: Transport) -> Res<Conn> {
         let mut sock = TcpStream::connect(addr).await?;
         sock.set_nodelay(true)?;
-        let req = format!(
-            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        sock.write_all(req.as_bytes()).await?;
-        let mut head = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let end = loop {
-            if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
+        let mut leftover = Vec::new();
+        if transport == Transport::Ws {
+            let req = format!(
+                "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            );
+            sock.write_all(req.as_bytes()).await?;
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let end = loop {
+                if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let n = tokio::time::timeout(STALL, sock.read(&mut chunk)).await??;
+                if n == 0 {
+                    return Err("websocket: closed during the upgrade".into());
+                }
+                head.extend_from_slice(&chunk[..n]);
+            };
+            if !head.starts_with(b"HTTP/1.1 101") {
+                return Err(format!("websocket: upgrade refused: {}", String::from_utf8_lossy(&head[..end])).into());
             }
-            let n = tokio::time::timeout(STALL, sock.read(&mut chunk)).await??;
-            if n == 0 {
-                return Err("websocket: closed during the upgrade".into());
-            }
-            head.extend_from_slice(&chunk[..n]);
-        };
-        if !head.starts_with(b"HTTP/1.1 101") {
-            return Err(format!("websocket: upgrade refused: {}", String::from_utf8_lossy(&head[..end])).into());
+            leftover = head[end..].to_vec();
         }
         let (r, writer) = sock.into_split();
-        let mut conn = Conn { reader: Reader::new(r, head[end..].to_vec()), writer };
+        let mut conn = Conn { reader: Reader::new(r, transport == Transport::Ws, leftover), writer, transport };
         conn.reader.deframe()?;
         conn.send(&[CONNECT, b"PING\r\n"].concat()).await?;
         conn.await_pong(None).await?;
@@ -225,9 +257,14 @@ impl Conn {
     }
 
     async fn send(&mut self, nats: &[u8]) -> Res<()> {
-        let mut out = Vec::with_capacity(nats.len() + 14);
-        frame(&mut out, nats);
-        self.writer.write_all(&out).await?;
+        match self.transport {
+            Transport::Ws => {
+                let mut out = Vec::with_capacity(nats.len() + 14);
+                frame(&mut out, nats);
+                self.writer.write_all(&out).await?;
+            }
+            Transport::Tcp => self.writer.write_all(nats).await?,
+        }
         Ok(())
     }
 
@@ -256,6 +293,108 @@ impl Conn {
             }
         }
     }
+
+    /// A connection subscribed to `subject`, the subscription in place on the server (its
+    /// PING answered).
+    pub(crate) async fn subscriber(addr: &str, transport: Transport, subject: &str) -> Res<Conn> {
+        let mut sub = Conn::open(addr, transport).await?;
+        sub.send(format!("SUB {subject} 1\r\nPING\r\n").as_bytes()).await?;
+        sub.await_pong(None).await?;
+        Ok(sub)
+    }
+
+    /// Reads `n` numbered messages of `size` bytes on a task: each must come once, in
+    /// order, and nothing more before the PONG to the PING sent after the last.
+    pub(crate) fn receive(mut self, n: u64, size: usize) -> JoinHandle<Res<Received>> {
+        tokio::spawn(async move {
+            let mut checker = Checker::all(n, size);
+            let mut got = 0u64;
+            let mut last = None;
+            'read: while got < n {
+                while let Some(op) = self.reader.next_op()? {
+                    match op {
+                        Op::Msg(a, b) => {
+                            checker.check(&self.reader.nats[a..b]);
+                            got += 1;
+                            if got == n {
+                                last = Some(Instant::now());
+                                break 'read;
+                            }
+                        }
+                        Op::Ping => self.send(b"PONG\r\n").await?,
+                        Op::Err(e) => return Err(format!("websocket: server error {e}").into()),
+                        Op::Pong | Op::Other => {}
+                    }
+                }
+                if !self.reader.fill().await? {
+                    break;
+                }
+            }
+            // anything the server sent before the answer to this PING is an extra message
+            self.send(b"PING\r\n").await?;
+            self.await_pong(Some(&mut checker)).await?;
+            Ok(Received { faults: checker.finish_all(), got, last })
+        })
+    }
+
+    /// Publishes `n` numbered messages of `size` bytes to `subject` in pre-built batches
+    /// (only the sequence numbers are written per batch), then waits for the server to
+    /// have read them all (a PING answered). Returns when the first batch went out.
+    pub(crate) async fn publish(&mut self, subject: &str, n: u64, size: usize) -> Res<Instant> {
+        let framed = self.transport == Transport::Ws;
+        let mut bodies = Numbered::new(size);
+        let per_msg = format!("PUB {subject} {size}\r\n").len() + size + 2;
+        let batch = (FRAME_BYTES / per_msg).max(1) as u64;
+        let (mut template, mut offsets) = (Vec::new(), Vec::new());
+        // offsets are of each payload within the frame's payload (the masking phase), which
+        // starts at the returned index in the frame
+        let mut build = |count: u64, template: &mut Vec<u8>, offsets: &mut Vec<usize>| -> usize {
+            let mut nats = Vec::with_capacity(count as usize * per_msg);
+            offsets.clear();
+            for _ in 0..count {
+                nats.extend_from_slice(format!("PUB {subject} {size}\r\n").as_bytes());
+                offsets.push(nats.len());
+                nats.extend_from_slice(&bodies.get(0));
+                nats.extend_from_slice(b"\r\n");
+            }
+            template.clear();
+            if framed {
+                frame(template, &nats);
+            } else {
+                template.extend_from_slice(&nats);
+            }
+            template.len() - nats.len()
+        };
+        let mask = if framed { MASK } else { [0; 4] };
+        let mut payload_start = build(batch, &mut template, &mut offsets);
+        let start = Instant::now();
+        let mut seq = 0u64;
+        while seq < n {
+            let count = batch.min(n - seq);
+            if count < batch {
+                payload_start = build(count, &mut template, &mut offsets);
+            }
+            for &o in &offsets {
+                for (k, b) in seq.to_le_bytes().into_iter().enumerate() {
+                    template[payload_start + o + k] = b ^ mask[(o + k) & 3];
+                }
+                seq += 1;
+            }
+            self.writer.write_all(&template).await?;
+        }
+        self.send(b"PING\r\n").await?;
+        self.await_pong(None).await?;
+        Ok(start)
+    }
+}
+
+/// What one receiver saw.
+pub(crate) struct Received {
+    pub(crate) faults: Faults,
+    /// Messages counted before the end (the `n` asked for, unless some never came).
+    pub(crate) got: u64,
+    /// When the last one arrived; `None` if it never did.
+    pub(crate) last: Option<Instant>,
 }
 
 /// The outcome of one WebSocket pub -> sub run.
@@ -268,81 +407,11 @@ pub(crate) struct WsRun {
 /// (`host:port`): `n` numbered messages of `size` bytes. The subscriber must get every one,
 /// once, in order, and nothing more before the PONG to the PING it sends after the last.
 pub(crate) async fn pubsub(addr: &str, subject: &str, n: u64, size: usize) -> Res<WsRun> {
-    let mut sub = Conn::open(addr).await?;
-    sub.send(format!("SUB {subject} 1\r\nPING\r\n").as_bytes()).await?;
-    sub.await_pong(None).await?;
-    let mut publisher = Conn::open(addr).await?;
-
-    let receiving = tokio::spawn(async move {
-        let mut checker = Checker::all(n, size);
-        let mut got = 0u64;
-        let mut last = None;
-        'read: while got < n {
-            while let Some(op) = sub.reader.next_op()? {
-                match op {
-                    Op::Msg(a, b) => {
-                        checker.check(&sub.reader.nats[a..b]);
-                        got += 1;
-                        if got == n {
-                            last = Some(Instant::now());
-                            break 'read;
-                        }
-                    }
-                    Op::Ping => sub.send(b"PONG\r\n").await?,
-                    Op::Err(e) => return Err(format!("websocket: server error {e}").into()),
-                    Op::Pong | Op::Other => {}
-                }
-            }
-            if !sub.reader.fill().await? {
-                break;
-            }
-        }
-        // anything the server sent before the answer to this PING is an extra message
-        sub.send(b"PING\r\n").await?;
-        sub.await_pong(Some(&mut checker)).await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((checker.finish_all(), got, last))
-    });
-
-    // Pre-framed batches: the frame bytes are built once per batch size, and each batch
-    // only writes its sequence numbers into the payloads before it goes out.
-    let mut bodies = Numbered::new(size);
-    let per_msg = format!("PUB {subject} {size}\r\n").len() + size + 2;
-    let batch = (FRAME_BYTES / per_msg).max(1) as u64;
-    let (mut template, mut offsets) = (Vec::new(), Vec::new());
-    // offsets are of each payload within the frame's payload (the masking phase), which
-    // starts at `payload_start` in the frame
-    let mut build = |count: u64, template: &mut Vec<u8>, offsets: &mut Vec<usize>| -> usize {
-        let mut nats = Vec::with_capacity(count as usize * per_msg);
-        offsets.clear();
-        for _ in 0..count {
-            nats.extend_from_slice(format!("PUB {subject} {size}\r\n").as_bytes());
-            offsets.push(nats.len());
-            nats.extend_from_slice(&bodies.get(0));
-            nats.extend_from_slice(b"\r\n");
-        }
-        template.clear();
-        frame(template, &nats);
-        template.len() - nats.len()
-    };
-    let mut payload_start = build(batch, &mut template, &mut offsets);
-    let start = Instant::now();
-    let mut seq = 0u64;
-    while seq < n {
-        let count = batch.min(n - seq);
-        if count < batch {
-            payload_start = build(count, &mut template, &mut offsets);
-        }
-        for &o in &offsets {
-            for (k, b) in seq.to_le_bytes().into_iter().enumerate() {
-                template[payload_start + o + k] = b ^ MASK[(o + k) & 3];
-            }
-            seq += 1;
-        }
-        publisher.writer.write_all(&template).await?;
-    }
-    publisher.send(b"PING\r\n").await?;
-    publisher.await_pong(None).await?;
-    let (faults, got, last) = receiving.await??;
+    let sub = Conn::subscriber(addr, Transport::Ws, subject).await?;
+    let mut publisher = Conn::open(addr, Transport::Ws).await?;
+    let receiving = sub.receive(n, size);
+    let start = publisher.publish(subject, n, size).await?;
+    let Received { faults, got, last } = receiving.await??;
     if !faults.is_clean() {
         return Err(format!("websocket {subject}: integrity: {faults} ({n} expected, {got} counted)").into());
     }

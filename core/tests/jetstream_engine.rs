@@ -370,31 +370,79 @@ fn push_consumer_waits_for_interest_and_heartbeats() {
     assert_eq!(statuses(&out, "dlv"), [(100, "Idle Heartbeat".into())]);
 }
 
-#[test]
-fn push_flow_control_stalls_until_answered() {
-    let mut h = Harness::new();
-    setup(
-        &mut h,
-        json!({"durable_name": "f", "ack_policy": "none", "deliver_subject": "fc", "idle_heartbeat": SEC, "flow_control": true}),
-    );
+/// Publishes `n` messages of `size` bytes to the stream behind push consumer `fc`: the data
+/// deliveries counted, and the flow-control requests' reply subjects in order.
+fn push_n(h: &mut Harness, n: usize, size: usize) -> (usize, Vec<String>) {
+    let body = vec![b'x'; size];
+    let (mut delivered, mut asks) = (0, Vec::new());
+    for i in 0..n {
+        let out = h.send(&format!("s.{}", i % 7), None, None, &body);
+        let (d, a) = split_fc(&out);
+        delivered += d;
+        asks.extend(a);
+    }
+    (delivered, asks)
+}
+
+/// The data deliveries to `fc` in `out`, and the flow-control requests among them.
+fn split_fc(out: &[Outbound]) -> (usize, Vec<String>) {
+    let mut asks = Vec::new();
     let mut delivered = 0;
-    let mut fc_reply = None;
-    for i in 0..1100 {
-        let out = h.send(&format!("s.{}", i % 7), None, None, b"x");
-        delivered += data(&out, "fc").iter().filter(|o| !o.reply.as_ref().unwrap().starts_with(b"$JS.FC.")).count();
-        if let Some(o) = out.iter().find(|o| o.reply.as_ref().is_some_and(|r| r.starts_with(b"$JS.FC."))) {
+    for o in data(out, "fc") {
+        let reply = o.reply.clone().unwrap();
+        if reply.starts_with(b"$JS.FC.") {
             let h = Headers::parse(o.headers.as_ref().unwrap()).unwrap();
             assert_eq!((h.status, h.description.as_deref()), (Some(100), Some("FlowControl Request")));
-            fc_reply = Some(String::from_utf8(o.reply.clone().unwrap().to_vec()).unwrap());
+            asks.push(String::from_utf8(reply.to_vec()).unwrap());
+        } else {
+            delivered += 1;
         }
     }
-    assert_eq!(delivered, 1024, "delivery stops at the flow-control request");
-    let fc = fc_reply.unwrap();
+    (delivered, asks)
+}
+
+fn flow_controlled(h: &mut Harness) {
+    setup(
+        h,
+        json!({"durable_name": "f", "ack_policy": "none", "deliver_subject": "fc", "idle_heartbeat": SEC, "flow_control": true}),
+    );
+}
+
+#[test]
+fn push_flow_control_asks_at_half_the_window_and_stalls_at_the_whole() {
+    let mut h = Harness::new();
+    flow_controlled(&mut h);
+    let (delivered, asks) = push_n(&mut h, 2100, 1);
+    assert_eq!(asks.len(), 1, "one request outstanding at a time");
+    assert_eq!(delivered, 2048, "delivery goes on past the request (at 1024) up to the window");
+    let fc = asks[0].clone();
     let hb = h.step(SEC);
     let stalled = hb.iter().find_map(|o| o.headers.as_ref().and_then(|b| Headers::parse(b).ok())).unwrap();
     assert_eq!(stalled.get("Nats-Consumer-Stalled"), Some(fc.as_str()));
     let out = h.send(&fc, None, None, b"");
-    assert_eq!(data(&out, "fc").len(), 1100 - 1024, "the answer releases the rest");
+    let (released, asks) = split_fc(&out);
+    assert_eq!(released, 2100 - 2048, "the answer releases what its request covered");
+    assert_eq!(asks.len(), 1, "the half-window mark is already passed: the next request goes out");
+}
+
+#[test]
+fn push_flow_control_window_doubles_with_each_answer() {
+    let mut h = Harness::new();
+    flow_controlled(&mut h);
+    let size = 64 * 1024;
+    // 2 MiB window: the request after about 1 MiB, the stall after about 2 MiB
+    let (first, asks) = push_n(&mut h, 200, size);
+    assert!((31..=32).contains(&first), "stalled after {first} messages of 64 KiB");
+    assert_eq!(asks.len(), 1);
+    // the answer releases about 1 MiB and the window becomes 4 MiB: about 3 MiB more
+    let (second, asks) = split_fc(&h.send(&asks[0], None, None, b""));
+    assert!((46..=48).contains(&second), "{second} more after the first answer");
+    assert_eq!(asks.len(), 1);
+    // it released about 2 MiB and the window becomes 8 MiB: about 6 MiB more
+    let (third, _) = split_fc(&h.send(&asks[0], None, None, b""));
+    assert!((92..=96).contains(&third), "{third} more after the second answer");
+    let stale = split_fc(&h.send("$JS.FC.S.f.999", None, None, b"")).0;
+    assert_eq!(stale, 0, "an answer to a request that is not outstanding releases nothing");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //  - a durable push consumer (deliver_subject, explicit acks, a filter) delivers its
 //    messages to consume(), and the acks move its ack floor;
 //  - an ordered push consumer delivers the whole stream in order, across the engine's flow
-//    control (the page answers its requests: 1500 messages pass the 1024-message window);
+//    control (the page answers its requests: 2100 messages pass the 2048-message window);
 //  - the typed managers' listings are nats.js `Lister`s (for await, next()).
 // Needs `bash web/build.sh` (and the release server, or EDGEBUS_SERVER_CMD=nats-server).
 import { test, before, after } from "node:test";
@@ -119,7 +119,8 @@ test("the page: the same push consumers and listings as nats.js, and flow contro
   assert.deepEqual(got, WANT);
 
   // the page's own view of the ordered consumer: flow-control requests answered (the engine
-  // stops after 1024 unanswered messages), a consumer recreated when a delivery is missing
+  // asks after 1024 unanswered messages and stops at 2048: the stored 2100 take two
+  // requests), a consumer recreated when a delivery is missing
   const status = await page.evaluate(async () => {
     const { open } = window.edgebus;
     const bus = await open({ name: "push-2" });

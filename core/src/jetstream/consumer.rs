@@ -131,11 +131,16 @@ pub struct Consumer {
     pub dirty: bool,
     /// Messages that reached `max_deliver` since the engine last asked: (stream seq, deliveries).
     exhausted: Vec<(u64, u32)>,
-    /// Push flow control: the `$JS.FC` reply subject of the request still unanswered
-    /// (delivery waits for it), and what was delivered since the last request.
+    /// Push flow control: the `$JS.FC` reply subject of the request still unanswered, and
+    /// the messages and bytes delivered that no answered request covers yet.
     fc_pending: Option<Bytes>,
     fc_msgs: u64,
     fc_bytes: u64,
+    /// What the unanswered request covers (the pending counts when it went out): its
+    /// answer releases that much.
+    fc_covered: (u64, u64),
+    /// The byte window, doubled by each answer up to [`FC_MAX_BYTES`] (slow start).
+    fc_window: u64,
     fc_token: u64,
     /// When the pause ends (0: not paused); see `pause`.
     paused_until: u64,
@@ -147,12 +152,18 @@ pub struct Consumer {
     events: Vec<ConsumerEvent>,
 }
 
-/// A push consumer with flow control asks the client to catch up after this many messages or
-/// bytes, and delivers nothing more until it answers. 2 MiB is nats-server's window
-/// (`JsFlowControlMaxPending` / 16); it also keeps a burst well below a client's
-/// `max_pending`, so a reader that keeps up is never cut off as a slow consumer.
-const FC_MSGS: u64 = 1024;
+/// Push flow control is paced as nats-server paces it: a request goes out once the pending
+/// (unanswered) deliveries pass half the window, delivery goes on until they fill the whole
+/// window, and each answer releases what its request covered and doubles the byte window
+/// up to [`FC_MAX_BYTES`]. The request is thus answered while the second half is on its
+/// way, and a reader that keeps up never waits a round trip; one that stops gets at most a
+/// window. The windows start at nats-server's (`JsFlowControlMaxPending` / 16 = 2 MiB)
+/// and end at its 32 MiB; the message window (nats-server has none) keeps a burst of small
+/// messages well below a client's `max_pending`, so a reader that keeps up is never cut off
+/// as a slow consumer.
+const FC_MSGS: u64 = 2048;
 const FC_BYTES: u64 = 2 * 1024 * 1024;
+const FC_MAX_BYTES: u64 = 32 * 1024 * 1024;
 
 /// A pull request that could not be accepted, answered with a status right away.
 fn status(reply: &Bytes, code: u16, description: &str, extra: &[(&str, String)]) -> Outbound {
@@ -227,6 +238,8 @@ impl Consumer {
             fc_pending: None,
             fc_msgs: 0,
             fc_bytes: 0,
+            fc_covered: (0, 0),
+            fc_window: FC_BYTES,
             fc_token: 0,
             paused_until: 0,
             pin: None,
@@ -396,7 +409,7 @@ impl Consumer {
             let Some(target) = self.state.config.deliver_subject.clone() else { return };
             let target = Bytes::from(target);
             let fc = self.state.config.flow_control;
-            while !(fc && self.fc_pending.is_some()) {
+            while !(fc && (self.fc_msgs >= FC_MSGS || self.fc_bytes >= self.fc_window)) {
                 let Some((seq, redelivery)) = self.next_candidate(stream) else { break };
                 let size = stream.meta(seq).map_or(0, |m| m.size);
                 if !self.deliver_one(stream, seq, redelivery, &target, now, out, acked) {
@@ -405,7 +418,8 @@ impl Consumer {
                 if fc {
                     self.fc_msgs += 1;
                     self.fc_bytes += size;
-                    if self.fc_msgs >= FC_MSGS || self.fc_bytes >= FC_BYTES {
+                    let past_half = self.fc_msgs >= FC_MSGS / 2 || self.fc_bytes >= self.fc_window / 2;
+                    if self.fc_pending.is_none() && past_half {
                         self.fc_token += 1;
                         let reply = Bytes::from(format!("$JS.FC.{}.{}.{}", self.stream, self.name, self.fc_token));
                         let h = Headers::with_status(100, Some("FlowControl Request")).to_bytes();
@@ -417,8 +431,7 @@ impl Consumer {
                             payload: Bytes::new(),
                         });
                         self.fc_pending = Some(reply);
-                        self.fc_msgs = 0;
-                        self.fc_bytes = 0;
+                        self.fc_covered = (self.fc_msgs, self.fc_bytes);
                     }
                 }
             }
@@ -621,6 +634,10 @@ impl Consumer {
     pub fn flow_control_reply(&mut self, subject: &[u8]) {
         if self.fc_pending.as_deref() == Some(subject) {
             self.fc_pending = None;
+            let (msgs, bytes) = core::mem::take(&mut self.fc_covered);
+            self.fc_msgs = self.fc_msgs.saturating_sub(msgs);
+            self.fc_bytes = self.fc_bytes.saturating_sub(bytes);
+            self.fc_window = (self.fc_window * 2).min(FC_MAX_BYTES);
         }
     }
 
