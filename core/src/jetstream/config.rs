@@ -24,6 +24,23 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Reads a config out of JSON already parsed into a `Value`, through its text.
+/// `serde_json::from_value` would link a second copy of every config type's deserializer
+/// (one reading a `Value`) beside the one that reads request bodies (`from_slice`): about
+/// 50 KB of the page's module for the stream and consumer configs and what they hold.
+/// The error reads as `from_value`'s would: without the position, which for a value is none.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+    let text = serde_json::to_vec(v).map_err(|e| format!("{e}"))?;
+    serde_json::from_slice(&text).map_err(|e| {
+        let full = format!("{e}");
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        match full.strip_suffix(at.as_str()) {
+            Some(message) if e.line() != 0 => message.into(),
+            _ => full,
+        }
+    })
+}
+
 fn neg1<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(Option::<i64>::deserialize(d)?.unwrap_or(-1))
 }

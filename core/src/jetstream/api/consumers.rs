@@ -31,7 +31,8 @@ impl JetStream {
         if req.stream_name.as_deref() != Some(stream) {
             return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
         }
-        let config = req.config.filter(|c| !c.is_null()).map(serde_json::from_value::<ConsumerConfig>);
+        let config =
+            req.config.filter(|c| !c.is_null()).map(|c| crate::jetstream::config::from_value::<ConsumerConfig>(&c));
         let mut config = match config {
             None => return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED),
             Some(Err(e)) => return error_body(KIND, &ApiError::invalid_json(e)),
