@@ -161,7 +161,7 @@ impl StoreConfig {
             "allow_rollup_hdrs": true,
             "allow_direct": true,
         });
-        let mut c: StreamConfig = serde_json::from_value(json).map_err(|_| ObjError::InvalidBucket)?;
+        let mut c: StreamConfig = crate::jetstream::config::from_value(&json).map_err(|_| ObjError::InvalidBucket)?;
         c.description = self.description.clone();
         c.discard = Discard::New;
         c.storage = self.storage;

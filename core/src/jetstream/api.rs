@@ -264,14 +264,14 @@ impl JetStream {
 
     fn stream_info_value(&self, now: u64, name: &str, subjects_filter: Option<&str>) -> Option<Value> {
         let e = self.streams.get(name)?;
-        let mut state = serde_json::to_value(e.stream.state(e.consumers.len(), subjects_filter)).unwrap_or(Value::Null);
+        let mut state = super::config::to_value(&e.stream.state(e.consumers.len(), subjects_filter));
         if let Value::Object(m) = &mut state {
             if m.get("first_seq").is_none() {
                 m.insert("first_seq".into(), json!(0));
             }
         }
         let mut v = json!({
-            "config": e.stream.config.for_response(),
+            "config": super::config::to_value(&e.stream.config.for_response()),
             "created": rfc3339(e.stream.created),
             "state": state,
             "ts": rfc3339(now),

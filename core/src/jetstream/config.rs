@@ -24,6 +24,31 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Reads a config out of JSON already parsed into a `Value`, through its text.
+/// `serde_json::from_value` would link a second copy of every config type's deserializer
+/// (one reading a `Value`) beside the one that reads request bodies (`from_slice`): about
+/// 50 KB of the page's module for the stream and consumer configs and what they hold.
+/// The error reads as `from_value`'s would: without the position, which for a value is none.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+    let text = serde_json::to_vec(v).map_err(|e| format!("{e}"))?;
+    serde_json::from_slice(&text).map_err(|e| {
+        let full = format!("{e}");
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        match full.strip_suffix(at.as_str()) {
+            Some(message) if e.line() != 0 => message.into(),
+            _ => full,
+        }
+    })
+}
+
+/// Makes a reply's typed part into a `Value` through its JSON text, for the replies built
+/// as `Value`s. Equal to `serde_json::to_value` (keys sorted the same way, numbers and
+/// `null`s alike), but `to_value` would link a second copy of each type's serializer (one
+/// writing `Value`s) beside the one that writes bytes. `Null` if it cannot be written.
+pub(crate) fn to_value<T: Serialize + ?Sized>(v: &T) -> serde_json::Value {
+    serde_json::to_vec(v).ok().and_then(|text| serde_json::from_slice(&text).ok()).unwrap_or(serde_json::Value::Null)
+}
+
 fn neg1<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(Option::<i64>::deserialize(d)?.unwrap_or(-1))
 }
@@ -724,5 +749,23 @@ mod tests {
         let api = Err((500, "subjects that overlap with jetstream api require no-ack to be true".into()));
         assert_eq!(check(r#"["$JS.API.>"]"#), api);
         check(r#"["$JS.EVENT.x"]"#).unwrap();
+    }
+
+    /// The text round trips stand in for `serde_json::{to_value, from_value}`: the same values,
+    /// and the same error texts (they reach clients in `invalid JSON: …` replies).
+    #[test]
+    fn value_round_trips_match_serde_json() {
+        let mut c: StreamConfig = serde_json::from_str(r#"{"name":"S","subjects":["s.>"],"max_age":1000000000}"#).unwrap();
+        c.normalize().unwrap();
+        c.metadata = Some([("k".into(), "v".into())].into_iter().collect());
+        assert_eq!(to_value(&c), serde_json::to_value(&c).unwrap());
+        assert_eq!(to_value(&[1.5f64, f64::NAN, -0.0]), serde_json::to_value([1.5f64, f64::NAN, -0.0]).unwrap());
+        let v = to_value(&c);
+        assert_eq!(from_value::<StreamConfig>(&v).unwrap(), serde_json::from_value::<StreamConfig>(v).unwrap());
+        for bad in [r#"{"ack_wait":"x"}"#, r#"{"deliver_policy":"sometimes"}"#, r#"{"max_deliver":1.5}"#, r#"[1]"#] {
+            let v: serde_json::Value = serde_json::from_str(bad).unwrap();
+            let ours = from_value::<ConsumerConfig>(&v).unwrap_err();
+            assert_eq!(ours, format!("{}", serde_json::from_value::<ConsumerConfig>(v).unwrap_err()), "{bad}");
+        }
     }
 }

@@ -96,7 +96,7 @@ pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Res
     }
     let text: String =
         js_sys::JSON::stringify(&v).map_err(|_| BusError::Invalid("options are not JSON".into()))?.into();
-    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 #[cfg(feature = "jetstream")]
@@ -110,7 +110,7 @@ pub(crate) fn js_to_json(v: &JsValue) -> Result<Value, BusError> {
         return Ok(Value::Null);
     }
     let text: String = js_sys::JSON::stringify(v).map_err(|_| BusError::Invalid("not JSON".into()))?.into();
-    serde_json::from_str(&text).map_err(|e| BusError::Invalid(e.to_string()))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 pub(crate) fn promise<F>(f: F) -> Promise

@@ -31,7 +31,8 @@ impl JetStream {
         if req.stream_name.as_deref() != Some(stream) {
             return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
         }
-        let config = req.config.filter(|c| !c.is_null()).map(serde_json::from_value::<ConsumerConfig>);
+        let config =
+            req.config.filter(|c| !c.is_null()).map(|c| crate::jetstream::config::from_value::<ConsumerConfig>(&c));
         let mut config = match config {
             None => return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED),
             Some(Err(e)) => return error_body(KIND, &ApiError::invalid_json(e)),
@@ -93,7 +94,7 @@ impl JetStream {
                 return error_body(KIND, &ApiError::CONSUMER_EXISTS);
             }
             if existing.config() == &config || action == Some("create") {
-                return typed(KIND, serde_json::to_value(existing.info(now)).unwrap_or(Value::Null));
+                return typed(KIND, crate::jetstream::config::to_value(&existing.info(now)));
             }
             // an update: keep the position, take the new config
             if existing.is_push() != config.is_push() {
@@ -111,7 +112,7 @@ impl JetStream {
             }
             self.pump_stream(stream, now, interest);
             let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
-            return typed(KIND, serde_json::to_value(info).unwrap_or(Value::Null));
+            return typed(KIND, crate::jetstream::config::to_value(&info));
         }
         if action == Some("update") {
             return error_body(KIND, &ApiError::CONSUMER_DOES_NOT_EXIST);
@@ -146,14 +147,14 @@ impl JetStream {
         );
         self.pump_stream(stream, now, interest);
         let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
-        typed(KIND, serde_json::to_value(info).unwrap_or(Value::Null))
+        typed(KIND, crate::jetstream::config::to_value(&info))
     }
 
     pub(super) fn consumer_info(&self, now: u64, stream: &str, name: &str) -> Value {
         const KIND: &str = "consumer_info_response";
         let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         match e.consumers.get(name) {
-            Some(c) => typed(KIND, serde_json::to_value(c.info(now)).unwrap_or(Value::Null)),
+            Some(c) => typed(KIND, crate::jetstream::config::to_value(&c.info(now))),
             None => error_body(KIND, &ApiError::CONSUMER_NOT_FOUND),
         }
     }
@@ -203,7 +204,7 @@ impl JetStream {
         let infos: Vec<Value> = listed()
             .skip(req.offset)
             .take(256)
-            .map(|c| as_listed(serde_json::to_value(c.info(now)).unwrap_or(Value::Null)))
+            .map(|c| as_listed(crate::jetstream::config::to_value(&c.info(now))))
             .collect();
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 256, "consumers": infos }))
     }

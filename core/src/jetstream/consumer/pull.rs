@@ -99,7 +99,7 @@ impl Consumer {
         } else if let Ok(n) = text.parse::<i64>() {
             (Req { batch: n, ..Default::default() }, false)
         } else {
-            match serde_json::from_str::<Req>(text) {
+            match serde_json::from_slice::<Req>(text.as_bytes()) {
                 Ok(r) => (r, true),
                 Err(e) => {
                     out.push(status(&reply, 400, &format!("Bad Request - {e}"), &[]));

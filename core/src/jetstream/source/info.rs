@@ -43,7 +43,7 @@ impl JetStream {
             filter_subject: &src.filter_subject,
             subject_transforms: &src.subject_transforms,
         };
-        serde_json::to_value(info).unwrap_or(Value::Null)
+        crate::jetstream::config::to_value(&info)
     }
 
     /// Adds `mirror` / `sources` to the stream info `v` of stream `name`.
