@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::super::consumer::{parse_ack_meta, ACK_PREFIX};
+use super::super::consumer::{parse_ack_meta, AckMeta, ACK_PREFIX};
 use super::super::engine::{Interest, JetStream};
 use super::super::store::StoredMsg;
 use super::super::{Outbound, SubChange};
@@ -196,7 +196,7 @@ impl JetStream {
                         payload: Bytes::copy_from_slice(payload),
                         time: a.timestamp,
                     };
-                    if self.on_delivery(&name, i, now, &m, a.ack.consumer_seq, a.ack.deliveries, a.pending) {
+                    if self.on_delivery(&name, i, now, &m, &a) {
                         self.pump_stream(&name, now, interest);
                     }
                 }
@@ -276,8 +276,8 @@ impl JetStream {
 
     /// One delivery of the link's consumer: stored if it is the next one, passed over if
     /// already taken, and a gap re-creates the consumer. Whether anything was stored.
-    #[allow(clippy::too_many_arguments)]
-    fn on_delivery(&mut self, name: &str, i: usize, now: u64, m: &StoredMsg, dseq: u64, dc: u64, pending: u64) -> bool {
+    fn on_delivery(&mut self, name: &str, i: usize, now: u64, m: &StoredMsg, ack: &AckMeta<'_>) -> bool {
+        let (dseq, dc, pending) = (ack.ack.consumer_seq, ack.ack.deliveries, ack.pending);
         let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
         let Some(l) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) else { return false };
         let (cfg, iname, taken) = (l.cfg.clone(), l.iname.clone(), l.sseq.unwrap_or(0));
