@@ -223,7 +223,7 @@ impl JetStream {
                 }
                 self.pump_stream(&stream, now, interest);
             }
-        } else {
+        } else if !self.external_msg(now, subject, reply, headers, payload, interest) {
             self.on_publish(now, subject, reply, headers, payload, interest);
         }
     }

@@ -27,8 +27,10 @@ impl JetStream {
         let iname = src.iname();
         let link = self.sourcing.get(stream).and_then(|l| l.get(&iname));
         // nats-server learns the lag from what its consumer delivers: 0 until it first hears
-        let lag = match (self.streams.get(&src.name), link.and_then(|l| l.sseq)) {
-            (Some(o), Some(sseq)) => o.stream.count_matching(sseq + 1, |s| src.takes(s)),
+        // (for an origin elsewhere, from the pending count its last delivery carried)
+        let lag = match (link.and_then(|l| l.remote.as_ref()), self.streams.get(&src.name), link.and_then(|l| l.sseq)) {
+            (Some(r), _, _) => r.lag,
+            (None, Some(o), Some(sseq)) => o.stream.count_matching(sseq + 1, |s| src.takes(s)),
             _ => 0,
         };
         let active = match link.map_or(0, |l| l.last) {

@@ -16,6 +16,8 @@ use super::super::errors::ApiError;
 use super::super::store::StoredMsg;
 use super::super::stream::Stream;
 use super::super::time::parse_rfc3339;
+use super::super::SubChange;
+use super::external::Remote;
 use super::StreamSource;
 use crate::proto::Headers;
 
@@ -39,6 +41,8 @@ pub(crate) struct Link {
     pub(crate) last: u64,
     /// After a refusal, when to try again (nats-server shows no error for these).
     pub(crate) retry_at: u64,
+    /// For an origin elsewhere (`external`): the consumer read through (`external.rs`).
+    pub(crate) remote: Option<Remote>,
 }
 
 /// The links of one stream, and the configuration they were built from.
@@ -63,23 +67,26 @@ impl Links {
         self.links.iter().find(|l| l.iname == iname)
     }
 
-    /// Links for `cfg`, keeping the positions this one had for the same origins.
-    fn rebuilt(&self, cfg: &StreamConfig, saved: &BTreeMap<String, u64>) -> Links {
+    /// Links for `cfg`, keeping the positions (and the consumers of external origins) this
+    /// one had for the same origins; what it had for others is left in `self`.
+    fn rebuilt(&mut self, cfg: &StreamConfig, saved: &BTreeMap<String, u64>) -> Links {
         let all = cfg.mirror.iter().chain(cfg.sources.iter());
         let links = all
             .map(|s| {
                 let iname = s.iname();
-                let kept = self.get(&iname);
-                Link {
-                    cfg: s.clone(),
-                    sseq: kept.and_then(|l| l.sseq).or_else(|| saved.get(&iname).copied()),
-                    last: kept.map_or(0, |l| l.last),
-                    retry_at: 0,
-                    iname,
-                }
+                let kept = self.links.iter().position(|l| l.iname == iname).map(|i| self.links.remove(i));
+                let sseq = kept.as_ref().and_then(|l| l.sseq).or_else(|| saved.get(&iname).copied());
+                let last = kept.as_ref().map_or(0, |l| l.last);
+                let remote = s.external.as_ref().map(|_| kept.and_then(|l| l.remote).unwrap_or_default());
+                Link { cfg: s.clone(), sseq, last, retry_at: 0, remote, iname }
             })
             .collect();
         Links { mirror: cfg.mirror.clone(), sources: cfg.sources.clone(), links }
+    }
+
+    /// The subjects the engine holds for these links' external consumers.
+    fn remote_subjects(&self) -> impl Iterator<Item = &String> {
+        self.links.iter().filter_map(|l| l.remote.as_ref()).flat_map(Remote::subjects)
     }
 }
 
@@ -173,6 +180,11 @@ impl JetStream {
                 return Some(now);
             };
             for l in &links.links {
+                if let Some(r) = &l.remote {
+                    let at = r.deadline(l.last).max(now);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    continue;
+                }
                 if l.retry_at > now {
                     next = Some(next.map_or(l.retry_at, |n| n.min(l.retry_at)));
                     continue;
@@ -193,16 +205,28 @@ impl JetStream {
     /// what each may.
     pub(in super::super) fn pump_sources(&mut self, now: u64, interest: &dyn Interest) {
         let streams = &self.streams;
-        self.sourcing.retain(|n, _| streams.get(n).is_some_and(|e| sourcing(&e.stream.config)));
+        let mut dropped: Vec<String> = Vec::new();
+        self.sourcing.retain(|n, l| {
+            let keep = streams.get(n).is_some_and(|e| sourcing(&e.stream.config));
+            if !keep {
+                dropped.extend(l.remote_subjects().cloned());
+            }
+            keep
+        });
         for (name, e) in &self.streams {
             if !sourcing(&e.stream.config) {
                 continue;
             }
             let links = self.sourcing.entry(name.clone()).or_default();
             if !links.built_from(&e.stream.config) {
-                *links = links.rebuilt(&e.stream.config, &BTreeMap::new());
+                let fresh = links.rebuilt(&e.stream.config, &BTreeMap::new());
+                dropped.extend(links.remote_subjects().cloned());
+                *links = fresh;
             }
         }
+        // the consumers of external origins no longer followed: stop listening (the origin
+        // drops them after their inactive threshold)
+        self.subs.extend(dropped.into_iter().map(SubChange::Remove));
         let names: Vec<String> = self.sourcing.keys().cloned().collect();
         for name in names {
             let n = self.sourcing.get(&name).map_or(0, |l| l.links.len());
@@ -219,6 +243,10 @@ impl JetStream {
     /// Copies up to [`BATCH`] messages through link `i` of stream `name`; whether any was stored.
     fn pump_link(&mut self, name: &str, i: usize, now: u64) -> bool {
         let Some(link) = self.sourcing.get(name).and_then(|l| l.links.get(i)) else { return false };
+        if link.remote.is_some() {
+            self.pump_remote(name, i, now);
+            return false;
+        }
         if link.retry_at > now {
             return false;
         }
@@ -281,7 +309,7 @@ impl JetStream {
 
     /// Stores one sourced message as a publish into `name` would be, with its source header
     /// (a duplicate by `Nats-Msg-Id` is passed over, as nats-server does).
-    fn store_sourced(
+    pub(super) fn store_sourced(
         &mut self,
         name: &str,
         now: u64,

@@ -23,7 +23,7 @@ fn no_one(_: &[u8]) -> bool {
 /// A store that outlives the engine, to restart it (a "crash" is dropping the engine without
 /// its `flush`).
 #[derive(Clone, Default)]
-struct Disk(Arc<Mutex<Vec<(String, Shared)>>>);
+pub(super) struct Disk(Arc<Mutex<Vec<(String, Shared)>>>);
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<(MemStore, Vec<u8>)>>);
@@ -81,7 +81,7 @@ impl Storage for Disk {
     }
 }
 
-fn open(disk: &Disk, now: u64) -> JetStream {
+pub(super) fn open(disk: &Disk, now: u64) -> JetStream {
     let (js, warnings) = JetStream::new(Box::new(disk.clone()), Box::new(MemStorage), now, 1);
     assert!(warnings.is_empty(), "{warnings:?}");
     js
