@@ -755,7 +755,8 @@ mod tests {
     /// and the same error texts (they reach clients in `invalid JSON: …` replies).
     #[test]
     fn value_round_trips_match_serde_json() {
-        let mut c: StreamConfig = serde_json::from_str(r#"{"name":"S","subjects":["s.>"],"max_age":1000000000}"#).unwrap();
+        let mut c: StreamConfig =
+            serde_json::from_str(r#"{"name":"S","subjects":["s.>"],"max_age":1000000000}"#).unwrap();
         c.normalize().unwrap();
         c.metadata = Some([("k".into(), "v".into())].into_iter().collect());
         assert_eq!(to_value(&c), serde_json::to_value(&c).unwrap());
