@@ -6,9 +6,8 @@ The edge (domain `edge`) mirrors the cluster's R1 `HUB_*` (domain `hub`) with
 consumer (flow control, idle heartbeats, `direct`) through the link and re-creates it from its
 last sequence after a gap or a silence. The link runs through the proxy of
 test_leaf_mirror.py, which the test cuts while the cluster keeps publishing. Each test runs
-first with nats-server 2.14 as the edge, then with edgebus. (edgebus on both sides — an edgebus
-leaf mirroring a stream of an edgebus hub — does not work yet: see the closing note of
-session 7.)
+first with nats-server 2.14 as the edge, then with edgebus. The last test has edgebus on
+both sides (an edgebus leaf below an edgebus with a leaf port, which advertises the proxy).
 """
 
 from __future__ import annotations
@@ -157,3 +156,58 @@ async def test_an_edge_stream_sources_two_cluster_streams_with_a_filter(hub, edg
     srcs = {s["name"]: s for s in info["sources"]}
     assert srcs[a]["filter_subject"] == f"{a}.keep" and srcs[a]["external"]["api"] == "$JS.hub.API", srcs
     assert (srcs[a]["lag"], srcs[b]["lag"]) == (0, 0), srcs
+
+
+@pytest.mark.timeout(300)
+async def test_edgebus_mirrors_a_stream_of_the_edgebus_above_it(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ext-edgebus-top")
+    leaf_port = free_port()
+    proxy = Cut(leaf_port)
+    # the top advertises the proxy, as the cluster's node does in test_leaf_mirror.py: a spoke
+    # that learnt the listener's own address would reconnect around the proxy
+    top = Server(root / "top", config_text=f"""
+server_name: top
+leafnodes {{
+  listen: "{HOST}:{leaf_port}"
+  advertise: "{HOST}:{proxy.port}"
+  authorization {{ user: {LEAF_USER}, password: {LEAF_PASS} }}
+}}
+jetstream {{ domain: top }}
+""")
+    top.start(argv=argv("edgebus", top) + ["--jetstream", "--store_dir", str(top.store_dir)], wait_ws=False)
+    spoke = None
+    linked = lambda n: http_json(top.http_port, "/leafz")["leafnodes"] == n  # noqa: E731
+    try:
+        spoke = start_edge("edgebus", root / "spoke", proxy.port, "spoke", "spoke")
+        assert poll_sync(lambda: linked(1), timeout=15), spoke.log_text()[-3000:]
+        at_top, at_spoke = await nats_connect(top.url), await nats_connect(spoke.url)
+        try:
+            top_js, spoke_js = at_top.jetstream(), at_spoke.jetstream()
+            await top_js.add_stream(name="T", subjects=["t.>"], storage="file")
+            await publish_numbers(top_js, "t.n", 1, 300)
+            ext = ExternalStream(api="$JS.top.API", deliver="deliver.TM")
+            await spoke_js.add_stream(StreamConfig(name="TM", storage="file", mirror=StreamSource(name="T", external=ext)))
+            state = await wait_state(spoke_js, "TM", lambda s: s.messages >= 300, timeout=JS_WAIT)
+            assert state.messages == 300, await stream_json(at_spoke, "TM")
+            for i in range(301, 1201):
+                await top_js.publish("t.n", b"%d" % i)
+                if i == 500:
+                    proxy.cut()
+            assert poll_sync(lambda: linked(0), timeout=15), "the top still lists the leaf"
+            proxy.restore()
+            assert poll_sync(lambda: linked(1), timeout=15), spoke.log_text()[-3000:]
+            await top_js.publish("t.end", b"end")
+            state = await wait_state(spoke_js, "TM", lambda s: s.last_seq >= 1201, timeout=JS_WAIT)
+            assert (state.messages, state.last_seq) == (1201, 1201), await stream_json(at_spoke, "TM")
+            got = await payloads(spoke_js, "TM", 1201)
+            assert got == [b"%d" % i for i in range(1, 1201)] + [b"end"]
+            info = await stream_json(at_spoke, "TM")
+            assert (info["mirror"]["lag"], info["mirror"]["external"]["api"]) == (0, "$JS.top.API"), info["mirror"]
+        finally:
+            await at_top.close()
+            await at_spoke.close()
+    finally:
+        if spoke is not None:
+            spoke.stop()
+        top.stop()
+        proxy.cut()

@@ -3,34 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use alloc::boxed::Box;
 use alloc::format;
-use alloc::string::ToString;
 use alloc::vec::Vec;
 use serde_json::{json, Value};
 
-use super::store::MemStorage;
+use super::features_tests::{engine, no_one, SEC, T0};
 use super::JetStream;
-
-const T0: u64 = 1_800_000_000_000_000_000;
-const SEC: u64 = 1_000_000_000;
-
-fn no_one(_: &[u8]) -> bool {
-    false
-}
-
-fn engine(cfg: Value) -> JetStream {
-    let mut js = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 1).0;
-    let mut c = json!({"name": "S", "subjects": ["s.>"], "storage": "memory"});
-    for (k, v) in cfg.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    js.handle_msg(T0, b"$JS.API.STREAM.CREATE.S", Some(b"_INBOX.api"), None, c.to_string().as_bytes(), &no_one);
-    let out = js.take_outbound();
-    let v: Value = serde_json::from_slice(&out.last().unwrap().payload).unwrap();
-    assert!(v.get("error").is_none(), "{v}");
-    js
-}
 
 /// Publishes on `subject` with `reply`; every reply the engine sent back to it, as JSON.
 fn send(js: &mut JetStream, now: u64, subject: &str, reply: &str, headers: Option<&str>) -> Vec<Value> {

@@ -12,14 +12,15 @@ use serde_json::{json, Value};
 use super::store::MemStorage;
 use super::JetStream;
 
-const T0: u64 = 1_800_000_000_000_000_000;
-const SEC: u64 = 1_000_000_000;
+pub(super) const T0: u64 = 1_800_000_000_000_000_000;
+pub(super) const SEC: u64 = 1_000_000_000;
 
-fn no_one(_: &[u8]) -> bool {
+pub(super) fn no_one(_: &[u8]) -> bool {
     false
 }
 
-fn engine(cfg: Value) -> JetStream {
+/// An engine with stream `S` (`s.>`, memory) created with `cfg` merged into its config.
+pub(super) fn engine(cfg: Value) -> JetStream {
     let mut js = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), T0, 1).0;
     let mut c = json!({"name": "S", "subjects": ["s.>"], "storage": "memory"});
     for (k, v) in cfg.as_object().unwrap() {

@@ -83,7 +83,7 @@ impl Greeting {
             compression: Some("off".into()),
             // the connect-info INFO follows the CONNECT, with the user's permissions
             info_on_connect: true,
-            leafnode_urls: Some(vec![format!("{host}:{port}")]),
+            leafnode_urls: Some(leaf.gossiped_urls(format!("{host}:{port}"))),
             ..Default::default()
         };
         let mut out = BytesMut::new();

@@ -35,6 +35,22 @@ pub struct LeafOptions {
     /// `tls { … }` of the leaf port: leaves must upgrade after our `INFO` (or start with the
     /// handshake, with `handshake_first`).
     pub tls: TlsOptions,
+    /// `advertise`: the `host:port` our `INFO` gossips to leaves instead of the listener's
+    /// (behind a proxy or NAT, a leaf that learnt the listener's address would go around it).
+    pub advertise: Option<String>,
+    /// `no_advertise`: gossip no address at all; leaves keep to their configured URLs.
+    pub no_advertise: bool,
+}
+
+impl LeafOptions {
+    /// The `leafnode_urls` our `INFO` gossips, given the listener's address.
+    pub fn gossiped_urls(&self, listener: String) -> Vec<String> {
+        match (&self.advertise, self.no_advertise) {
+            (_, true) => Vec::new(),
+            (Some(a), false) => vec![a.clone()],
+            (None, false) => vec![listener],
+        }
+    }
 }
 
 /// One entry of `remotes`.
@@ -94,3 +110,19 @@ impl LeafOptions {
 pub const DEFAULT_RECONNECT: Duration = Duration::from_secs(1);
 /// The longest the wait between rounds grows to.
 pub const MAX_RECONNECT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::LeafOptions;
+
+    #[test]
+    fn the_info_gossips_the_advertised_address_or_none() {
+        let listener = || "127.0.0.1:7422".to_string();
+        let mut o = LeafOptions::default();
+        assert_eq!(o.gossiped_urls(listener()), ["127.0.0.1:7422"]);
+        o.advertise = Some("proxy.example:7000".into());
+        assert_eq!(o.gossiped_urls(listener()), ["proxy.example:7000"]);
+        o.no_advertise = true;
+        assert!(o.gossiped_urls(listener()).is_empty());
+    }
+}

@@ -19,7 +19,8 @@ use crate::leaf::options::{LeafOptions, RemoteOptions};
 use crate::options::{Options, User};
 use crate::tls::TlsOptions;
 
-/// Keys of `leafnodes` (and of a remote) that are harmless to ignore.
+/// Keys of `leafnodes` (and of a remote) that are harmless to ignore (`advertise` and
+/// `no_advertise` are read first on `leafnodes` itself; on a remote they mean nothing).
 const UNSUPPORTED: &[&str] = &["advertise", "no_advertise", "first_info_timeout", "dont_randomize", "name"];
 
 /// Keys that ask for security or isolation edgebus does not give a leaf link.
@@ -69,6 +70,8 @@ pub(super) fn leafnodes(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
             }
             "reconnect" | "reconnect_delay" => leaf.reconnect = Some(duration(le, &mut opts.warnings)?),
             "compression" => compression(le)?,
+            "advertise" => leaf.advertise = Some(string(le)?.to_string()),
+            "no_advertise" => leaf.no_advertise = boolean(le)?,
             k if REFUSED.contains(&k) => return Err(refused(le, "leafnodes")),
             k if UNSUPPORTED.contains(&k) => unsupported(le, "leafnodes", opts),
             _ => unknown(le, "leafnodes", opts),
