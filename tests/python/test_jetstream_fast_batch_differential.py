@@ -16,7 +16,7 @@ import nats
 import pytest
 
 from test_jetstream_differential import js_pair  # noqa: F401 (a fixture)
-from test_jetstream_features_differential import api, err, last, state, stream
+from test_jetstream_features_differential import api, err, last, same_as_nats_server, state, stream
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("EDGEBUS_SERVER_CMD") == "nats-server",
@@ -246,9 +246,4 @@ SCENARIOS = {"flow and commit": flow_and_commit, "gaps": gaps, "refusals": refus
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_fast_batches_match_nats_server(js_pair, name):
-    ours, ref = js_pair
-    want = await asyncio.wait_for(SCENARIOS[name](ref.port), 60)
-    got = await asyncio.wait_for(SCENARIOS[name](ours.port), 60)
-    for i, (w, g) in enumerate(zip(want, got)):
-        assert g == w, f"{name} step {i}: nats-server gave {w!r}"
-    assert len(got) == len(want)
+    await same_as_nats_server(js_pair, SCENARIOS[name], name)

@@ -274,14 +274,20 @@ SCENARIOS = {"counters": counters, "atomic batches": batches, "schedules": sched
              "batch transforms": batch_transforms}
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_stream_features_match_nats_server(js_pair, name):
+async def same_as_nats_server(js_pair, scenario, name: str) -> None:
+    """Runs `scenario` (a port → list of observations) on nats-server, then on edgebus, and
+    compares step by step."""
     ours, ref = js_pair
-    want = await asyncio.wait_for(SCENARIOS[name](ref.port), 60)
-    got = await asyncio.wait_for(SCENARIOS[name](ours.port), 60)
+    want = await asyncio.wait_for(scenario(ref.port), 60)
+    got = await asyncio.wait_for(scenario(ours.port), 60)
     for i, (w, g) in enumerate(zip(want, got)):
         assert g == w, f"{name} step {i}: nats-server gave {w!r}"
     assert len(got) == len(want)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_stream_features_match_nats_server(js_pair, name):
+    await same_as_nats_server(js_pair, SCENARIOS[name], name)
 
 
 async def before_restart(port: int) -> list:

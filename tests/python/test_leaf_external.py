@@ -16,13 +16,12 @@ import asyncio
 import json
 
 import pytest
-import pytest_asyncio
 from nats.js.api import ExternalStream, StreamConfig, StreamSource
 
 from conftest import Server, free_port
 from edgehelp import HOST, http_json, nats_connect, poll_sync, wait_state
 from test_leaf import LEAF_PASS, LEAF_USER, argv
-from test_leaf_mirror import Cut, JsHub, leafs, start_edge
+from test_leaf_mirror import Cut, JsHub, clients, edge, leafs, start_edge  # noqa: F401 (fixtures)
 
 # a follower notices a lost link after 10 s of silence, and its create requests back off
 JS_WAIT = 90.0
@@ -35,25 +34,6 @@ def hub(tmp_path_factory):
     yield h
     h.stop()
     h.proxy.cut()
-
-
-@pytest.fixture(scope="module", params=["nats-server", "edgebus"])
-def edge(request, hub, tmp_path_factory):
-    """The edge (JetStream domain `edge`) dialling hub node 1 through the hub's proxy."""
-    s = start_edge(request.param, tmp_path_factory.mktemp(f"edge-ext-{request.param}"), hub.proxy.port, "edge")
-    assert poll_sync(lambda: leafs(hub) == 1, timeout=15), s.log_text()[-3000:]
-    yield s
-    s.stop()
-    assert poll_sync(lambda: leafs(hub) == 0, timeout=15)
-
-
-@pytest_asyncio.fixture
-async def clients(hub, edge):
-    at_edge = await nats_connect(edge.url)
-    at_hub = await nats_connect(hub.nodes[1].url)
-    yield at_edge, at_hub
-    for nc in (at_edge, at_hub):
-        await nc.close()
 
 
 async def stream_json(nc, name: str) -> dict:
