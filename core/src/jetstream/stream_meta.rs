@@ -27,6 +27,17 @@ pub(super) struct StreamMeta {
     sources: BTreeMap<String, u64>,
 }
 
+/// What a stream's metadata record holds now: its config, creation time, last sequence and
+/// the positions of its sources (`sourcing`, if it copies from any).
+fn meta_of(entry: &Entry, sourcing: Option<&super::source::Links>) -> StreamMeta {
+    StreamMeta {
+        config: entry.stream.config.clone(),
+        created: entry.stream.created,
+        last_seq: entry.stream.last_seq(),
+        sources: sourcing.map(|l| l.positions()).unwrap_or_default(),
+    }
+}
+
 impl JetStream {
     pub(super) fn restore(
         &mut self,
@@ -63,12 +74,7 @@ impl JetStream {
     pub fn flush(&mut self) {
         for (name, entry) in self.streams.iter_mut() {
             if entry.stream.last_seq() != entry.saved_last_seq {
-                let meta = StreamMeta {
-                    config: entry.stream.config.clone(),
-                    created: entry.stream.created,
-                    last_seq: entry.stream.last_seq(),
-                    sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
-                };
+                let meta = meta_of(entry, self.sourcing.get(name));
                 if let Ok(bytes) = serde_json::to_vec(&meta) {
                     if entry.stream.store_mut().save_config(&bytes).is_ok() {
                         entry.saved_last_seq = meta.last_seq;
@@ -108,12 +114,7 @@ impl JetStream {
 
     pub(super) fn save_stream_meta(&mut self, name: &str) {
         if let Some(entry) = self.streams.get_mut(name) {
-            let meta = StreamMeta {
-                config: entry.stream.config.clone(),
-                created: entry.stream.created,
-                last_seq: entry.stream.last_seq(),
-                sources: self.sourcing.get(name).map(|l| l.positions()).unwrap_or_default(),
-            };
+            let meta = meta_of(entry, self.sourcing.get(name));
             if let Ok(bytes) = serde_json::to_vec(&meta) {
                 let _ = entry.stream.store_mut().save_config(&bytes);
                 entry.saved_last_seq = meta.last_seq;
