@@ -1,8 +1,9 @@
 // A pull consumer's `consume()` in priority groups, with nats.js v3's option names, in
 // headless Chromium on a bus inside the page: two clients of one `pinned_client` consumer
 // (one pinned, one standing by; after `jsm.consumers.unpin` the pin moves to the other and
-// the first is told), `overflow`'s `min_pending` (nothing served below it), and a pull the
-// server refuses ending `consume()` / rejecting `fetch()` with its status.
+// the first is told), `overflow`'s `min_pending` (nothing served below it), `prioritized`'s
+// `priority`, the iterator holding at most `max_messages`, and a pull the server refuses
+// ending `consume()` / rejecting `fetch()` with its status.
 // Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -128,6 +129,69 @@ test("overflow: a consume with min_pending is served only from that backlog on",
   assert.equal(r.early, 0);
   assert.equal(r.first, "0");
   assert.equal(r.next, "1");
+  assert.deepEqual(pageErrors, []);
+});
+
+test("prioritized: the waiting pull of the lower priority number is served first", async () => {
+  const r = await page.evaluate(async () => {
+    const bus = await window.edgebus.open({ name: "prioritized", storage: "memory" });
+    const js = bus.jetstream();
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "Q", subjects: ["q.>"] });
+    await jsm.consumers.add("Q", { durable_name: "w", ack_policy: "explicit", priority_groups: ["P"], priority_policy: "prioritized" });
+    const got = [];
+    const run = async (who, priority) =>
+      (await js.consumers.get("Q", "w")).consume({
+        group: "P",
+        priority,
+        callback: (m) => {
+          got.push([who, m.string()]);
+          m.ack();
+          window.tick();
+        },
+      });
+    const low = await run("low", 5);
+    const high = await run("high", 0);
+    // one message at a time, each once both clients have a pull waiting
+    for (let i = 0; i < 3; i++) {
+      while ((await jsm.consumers.info("Q", "w")).num_waiting < 2);
+      await js.publish("q.x", String(i));
+      await window.until(() => got.length === i + 1);
+    }
+    await low.close();
+    await high.close();
+    await bus.close();
+    return got;
+  });
+  assert.deepEqual(r, [["high", "0"], ["high", "1"], ["high", "2"]]);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("consume() as an iterator: every message in order, at most max_messages held", async () => {
+  const r = await page.evaluate(async () => {
+    const bus = await window.edgebus.open({ name: "iterate", storage: "memory" });
+    const js = bus.jetstream();
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "I", subjects: ["i.>"] });
+    await jsm.consumers.add("I", { durable_name: "w", ack_policy: "explicit" });
+    for (let i = 0; i < 7; i++) await js.publish("i.x", String(i));
+    const msgs = (await js.consumers.get("I", "w")).consume({ max_messages: 2 });
+    const seen = [];
+    let mostOut = 0;
+    for await (const m of msgs) {
+      seen.push(m.string());
+      m.ack();
+      // what the consumer handed out and is not acked yet: the iterator's backlog
+      const info = await jsm.consumers.info("I", "w");
+      mostOut = Math.max(mostOut, info.num_ack_pending);
+      if (seen.length === 7) break;
+    }
+    await msgs.closed();
+    await bus.close();
+    return { seen, mostOut };
+  });
+  assert.deepEqual(r.seen, ["0", "1", "2", "3", "4", "5", "6"]);
+  assert.ok(r.mostOut <= 2, `no more than max_messages handed out ahead (saw ${r.mostOut})`);
   assert.deepEqual(pageErrors, []);
 });
 

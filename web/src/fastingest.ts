@@ -159,12 +159,7 @@ export class FastIngest {
     this.seq = 1;
     const reply = this.reply(Op.Start, 1);
     const p = this.wait<void>(reply, 1, Op.Start, opts.timeout ?? this.timeout);
-    try {
-      this.send(this.subject, payload, reply, opts);
-    } catch (e) {
-      this.close(e instanceof Error ? e : new Error(String(e)));
-    }
-    return p;
+    return this.sent(this.subject, payload, reply, opts, p);
   }
 
   private onAnswer(m: Msg): void {
@@ -277,10 +272,26 @@ export class FastIngest {
     if (closed) return closed;
     const seq = ++this.seq;
     const reply = this.reply(Op.Append, seq);
-    const room = seq - this.acked < this.window();
-    const p = room ? null : this.wait<FastIngestProgress>(reply, seq, Op.Append, opts?.timeout ?? this.timeout);
-    this.send(subject, payload, reply, opts);
-    return p ?? Promise.resolve({ batchSeq: seq, ackSeq: this.acked });
+    if (seq - this.acked < this.window()) {
+      return this.sent(subject, payload, reply, opts, Promise.resolve({ batchSeq: seq, ackSeq: this.acked }));
+    }
+    const p = this.wait<FastIngestProgress>(reply, seq, Op.Append, opts?.timeout ?? this.timeout);
+    return this.sent(subject, payload, reply, opts, p);
+  }
+
+  /** Publishes one message of the batch and returns `answer`; a publish the bus refuses (a
+   *  bad subject, over `maxPayload`) rejects instead, and the batch ends as nothing
+   *  follows a message that never left. */
+  private sent<T>(subject: string, payload: Payload | undefined, reply: string, opts: JetStreamPublishOptions | undefined, answer: Promise<T>): Promise<T> {
+    try {
+      this.send(subject, payload, reply, opts);
+    } catch (e) {
+      answer.catch(() => {});
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.close(err);
+      return Promise.reject(err);
+    }
+    return answer;
   }
 
   /** Publishes the last message and commits the batch; resolves with the final ack. */
@@ -290,8 +301,7 @@ export class FastIngest {
     const seq = ++this.seq;
     const reply = this.reply(Op.Final, seq);
     const p = this.wait<BatchAck>(reply, seq, Op.Final, opts?.timeout ?? this.timeout);
-    this.send(subject, payload, reply, opts);
-    return p;
+    return this.sent(subject, payload, reply, opts, p);
   }
 
   /** Commits the batch without another message (an empty end-of-batch marker). */
@@ -301,8 +311,7 @@ export class FastIngest {
     const seq = ++this.seq;
     const reply = this.reply(Op.EOB, seq);
     const p = this.wait<BatchAck>(reply, seq, Op.EOB, opts?.timeout ?? this.timeout);
-    this.send(this.subject, undefined, reply, opts);
-    return p;
+    return this.sent(this.subject, undefined, reply, opts, p);
   }
 
   /** Asks the stream where the batch stands (and keeps it from idling out): a fresh
@@ -318,8 +327,7 @@ export class FastIngest {
     this.pings.set(reply, p);
     const forget = () => this.pings.delete(reply);
     p.then(forget, forget);
-    this.bus.publish(this.subject, undefined, { reply });
-    return p;
+    return this.sent(this.subject, undefined, reply, undefined, p);
   }
 
   /** Resolves with the final ack when the batch ends (`last`, `end`, or the stream ending
