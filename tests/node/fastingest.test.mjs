@@ -2,18 +2,21 @@
 // `allow_batched`), in headless Chromium: the engine serves the reply-subject protocol, the
 // package paces the publisher. 500 messages paced by flow acks, stored once and in order,
 // acknowledged as one batch, still there after a reload (IndexedDB and OPFS); a gap
-// reported by `gaps()` (the batch goes on with `allowGaps`, ends without it).
+// reported by `gaps()` (the batch goes on with `allowGaps`, ends without it); a batch from a
+// client tab of a shared bus, read back there by a pinned `consume()`.
 // Needs `bash web/build.sh`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { openPackagePage, STORAGES } from "./page.mjs";
+import { openPackagePage, openTabs, STORAGES } from "./page.mjs";
 
 let page;
 let pageErrors = [];
 let closePage;
+let browser;
+let base;
 
 before(async () => {
-  ({ page, errors: pageErrors, close: closePage } = await openPackagePage("/fastingest-test.html"));
+  ({ page, errors: pageErrors, close: closePage, browser, base } = await openPackagePage("/fastingest-test.html"));
 });
 
 after(async () => {
@@ -146,4 +149,51 @@ test("a stream without allow_batched refuses the batch's first message", async (
   assert.deepEqual(r.out, ["JetStreamApiError", 10205]);
   assert.equal(r.bad, "InvalidArgumentError");
   assert.deepEqual(pageErrors, []);
+});
+
+test("a client tab of a shared bus: its fast batch reaches the leader's engine, its pinned consume() reads it back", async () => {
+  const { context, pages, errors } = await openTabs(browser, `${base}/fastingest-test.html`, 2);
+  try {
+    await pages[0].evaluate(async () => {
+      await window.edgebus.deleteStorage("fast-tabs").catch(() => {});
+      window.bus = await window.edgebus.open({ name: "fast-tabs", storage: "indexeddb" });
+    });
+    const r = await pages[1].evaluate(async () => {
+      const bus = await window.edgebus.open({ name: "fast-tabs", storage: "indexeddb" });
+      const role = bus.info().role;
+      const js = bus.jetstream();
+      const jsm = await bus.jetstreamManager();
+      await jsm.streams.add({ name: "T", subjects: ["t.>"], allow_batched: true });
+      await jsm.consumers.add("T", { durable_name: "w", ack_policy: "explicit", priority_groups: ["G"], priority_policy: "pinned_client" });
+      const fi = await js.startFastIngest("t.x", "0", { allowGaps: false, ackInterval: 10 });
+      for (let i = 1; i < 199; i++) await fi.add("t.x", String(i));
+      const ack = await fi.last("t.x", "199");
+      const seen = [];
+      const pins = new Set();
+      const c = await js.consumers.get("T", "w");
+      for await (const m of c.consume({ group: "G", max_messages: 50 })) {
+        seen.push(m.string());
+        pins.add(m.headers?.get("Nats-Pin-Id"));
+        m.ack();
+        if (seen.length === 200) break;
+      }
+      return { role, ack: [ack.seq, ack.count, ack.batch === fi.batch], inOrder: seen.every((d, i) => d === String(i)), count: seen.length, pins: pins.size };
+    });
+    const leader = await pages[0].evaluate(async () => {
+      const jsm = await window.bus.jetstreamManager();
+      const info = await jsm.streams.info("T");
+      const role = window.bus.info().role;
+      await window.bus.close();
+      return [role, info.state.messages];
+    });
+    assert.equal(r.role, "client");
+    assert.deepEqual(r.ack, [200, 200, true]);
+    assert.equal(r.count, 200);
+    assert.ok(r.inOrder, "read back in the order published");
+    assert.equal(r.pins, 1, "one pin for the whole consume()");
+    assert.deepEqual(leader, ["leader", 200]);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
 });
