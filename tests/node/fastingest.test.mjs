@@ -171,7 +171,7 @@ test("a client tab of a shared bus: its fast batch reaches the leader's engine, 
       const seen = [];
       const pins = new Set();
       const c = await js.consumers.get("T", "w");
-      for await (const m of c.consume({ group: "G", max_messages: 50 })) {
+      for await (const m of await c.consume({ group: "G", max_messages: 50 })) {
         seen.push(m.string());
         pins.add(m.headers?.get("Nats-Pin-Id"));
         m.ack();

@@ -46,7 +46,7 @@ test("two clients of a pinned_client consumer: one pinned, the pin moves on unpi
       const c = await js.consumers.get("P", "w");
       // the default expiry (30 s): no pull of a ends by time while the test runs, so which
       // client pulls first after the unpin is decided by the pulls, not by a clock
-      const msgs = c.consume({
+      const msgs = await c.consume({
         group: "G",
         callback: (m) => {
           got[who].push([m.string(), m.headers?.get("Nats-Pin-Id")]);
@@ -102,7 +102,7 @@ test("overflow: a consume with min_pending is served only from that backlog on",
     await jsm.consumers.add("O", { durable_name: "ovf", ack_policy: "explicit", priority_groups: ["O"], priority_policy: "overflow" });
     const got = [];
     const c = await js.consumers.get("O", "ovf");
-    const msgs = c.consume({
+    const msgs = await c.consume({
       group: "O",
       min_pending: 5,
       expires: 1000,
@@ -175,7 +175,7 @@ test("consume() as an iterator: every message in order, at most max_messages hel
     await jsm.streams.add({ name: "I", subjects: ["i.>"] });
     await jsm.consumers.add("I", { durable_name: "w", ack_policy: "explicit" });
     for (let i = 0; i < 7; i++) await js.publish("i.x", String(i));
-    const msgs = (await js.consumers.get("I", "w")).consume({ max_messages: 2 });
+    const msgs = await (await js.consumers.get("I", "w")).consume({ max_messages: 2 });
     const seen = [];
     let mostOut = 0;
     for await (const m of msgs) {
@@ -204,7 +204,7 @@ test("a pull the server refuses: consume() ends with its status, fetch() rejects
     await jsm.consumers.add("R", { durable_name: "g", ack_policy: "explicit", priority_groups: ["G"], priority_policy: "pinned_client" });
     const c = await js.consumers.get("R", "g");
     // a pinned_client consumer needs a group in every pull
-    const ended = await c.consume({ expires: 1000 }).closed();
+    const ended = await (await c.consume({ expires: 1000 })).closed();
     const fetched = await c.fetch({ max_messages: 1, expires: 1000 }).then(() => "served", (e) => e);
     const wrongGroup = await c.fetch({ max_messages: 1, group: "X", expires: 1000 }).then(() => "served", (e) => [e.code, e.message]);
     await bus.close();

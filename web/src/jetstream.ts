@@ -260,7 +260,7 @@ export class Consumer {
 
   /** Messages as they come (nats.js `consume`): pulls again as each pull ends, with the
    *  priority-group options on every pull and the pin kept across them. */
-  consume(opts: ConsumeOptions = {}): PullConsumerMessages {
+  async consume(opts: ConsumeOptions = {}): Promise<PullConsumerMessages> {
     return new PullConsumerMessages(this, opts);
   }
 

@@ -110,7 +110,7 @@ export async function ingestAndPull(bus: Bus): Promise<void> {
   await jsm.consumers.unpin("FAST", "w", "G");
   const c = await js.consumers.get("FAST", "w");
   const opts: ConsumeOptions = { group: "G", max_messages: 10, expires: 5000 };
-  const msgs: PullConsumerMessages = c.consume(opts);
+  const msgs: PullConsumerMessages = await c.consume(opts);
   for await (const n of msgs.status()) {
     if (n.type === "consumer_pinned") n.id.length;
     if (n.type === "consumer_unpinned") break;
@@ -121,7 +121,7 @@ export async function ingestAndPull(bus: Bus): Promise<void> {
   }
   const ended: void | Error = await msgs.close();
   if (ended instanceof PullStatusError) ended.code;
-  c.consume({ group: "O", min_pending: 100, callback: (m: JsMsg) => m.ack() });
+  await c.consume({ group: "O", min_pending: 100, callback: (m: JsMsg) => m.ack() });
   const m: JsMsg | null = await c.next({ group: "P", priority: 1, expires: 1000 });
   const fetched = await c.fetch({ group: "O", min_ack_pending: 5, max_messages: 5 });
   void [p, fresh, ack.batch + ack.count, same, viaEnd, m, fetched.messages.length];
