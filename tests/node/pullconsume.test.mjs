@@ -195,7 +195,7 @@ test("consume() as an iterator: every message in order, at most max_messages hel
   assert.deepEqual(pageErrors, []);
 });
 
-test("a pull the server refuses: consume() ends with its status, fetch() rejects", async () => {
+test("a pull the server refuses: consume() ends with its status (400, 409 deleted, 503 gone), fetch() rejects on a 400", async () => {
   const r = await page.evaluate(async () => {
     const bus = await window.edgebus.open({ name: "refused", storage: "memory" });
     const js = bus.jetstream();
@@ -207,15 +207,26 @@ test("a pull the server refuses: consume() ends with its status, fetch() rejects
     const ended = await (await c.consume({ expires: 1000 })).closed();
     const fetched = await c.fetch({ max_messages: 1, expires: 1000 }).then(() => "served", (e) => e);
     const wrongGroup = await c.fetch({ max_messages: 1, group: "X", expires: 1000 }).then(() => "served", (e) => [e.code, e.message]);
+    // the consumer deleted while a pull waits, and a consume() of one that is gone
+    await jsm.consumers.add("R", { durable_name: "gone", ack_policy: "explicit" });
+    const doomed = await (await js.consumers.get("R", "gone")).consume({ callback: () => {} });
+    while ((await jsm.consumers.info("R", "gone")).num_waiting < 1);
+    await jsm.consumers.delete("R", "gone");
+    const deleted = await doomed.closed();
+    const missing = await (await new window.edgebus.Consumer(bus, "R", "gone").consume({ callback: () => {} })).closed();
     await bus.close();
     return {
       ended: [ended?.name, ended?.code, ended?.message, ended instanceof window.edgebus.PullStatusError],
       fetched: [fetched.name, fetched.code, fetched instanceof window.edgebus.JetStreamApiError],
       wrongGroup,
+      deleted: [deleted?.name, deleted?.code, deleted?.message],
+      missing: [missing?.name, missing?.code],
     };
   });
   assert.deepEqual(r.ended, ["PullStatusError", 400, "Bad Request - Priority Group missing", true]);
   assert.deepEqual(r.fetched, ["PullStatusError", 400, true]);
   assert.deepEqual(r.wrongGroup, [400, "Bad Request - Invalid Priority Group"]);
+  assert.deepEqual(r.deleted, ["PullStatusError", 409, "Consumer Deleted"]);
+  assert.deepEqual(r.missing, ["PullStatusError", 503]);
   assert.deepEqual(pageErrors, []);
 });

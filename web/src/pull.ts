@@ -2,7 +2,8 @@
 // after another, each with the priority-group options (`group`, `min_pending`,
 // `min_ack_pending`, `priority`) and the consumer's pin, so a pinned client keeps its pin
 // across pulls and a standby one takes it over when it moves. The engine serves the pulls
-// (`Consumer.pull`); this only loops, and reports pins and errors as nats.js does.
+// (`Consumer.pull`); this only loops, reports pins as nats.js does, and ends on a pull the
+// engine refuses.
 
 import { Feed } from "./feed.js";
 import { PullStatusError } from "./errors.js";
@@ -79,9 +80,9 @@ export class PullConsumerMessages extends Feed<JsMsg> {
           break;
         }
         for (const m of got.messages) this.deliver(m);
-        if (got.status && (got.status.code === 400 || got.status.code === 409)) {
-          this.finish(new PullStatusError(got.status.code, got.status.description));
-        }
+        // a refused pull (400), a consumer deleted under it (409) or gone (503): pulling
+        // again would only be refused again
+        if (got.status) this.finish(new PullStatusError(got.status.code, got.status.description));
       }
     } catch (e) {
       if (!this.stopped) this.finish(e instanceof Error ? e : new Error(String(e)));
@@ -127,7 +128,8 @@ export class PullConsumerMessages extends Feed<JsMsg> {
   }
 
   /** Resolves when consuming ended: with the error that ended it (a `PullStatusError` for a
-   *  refused pull, e.g. the consumer deleted), or nothing when it was closed. */
+   *  refused pull: 400 bad request, 409 consumer deleted, 503 no such consumer), or nothing
+   *  when it was closed. */
   closed(): Promise<void | Error> {
     return this.whenClosed;
   }
