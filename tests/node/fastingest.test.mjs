@@ -1,7 +1,8 @@
 // Fast-ingest batches in the page with nats.js v3's names (`js.startFastIngest`, streams with
 // `allow_batched`), in headless Chromium: the engine serves the reply-subject protocol, the
 // package paces the publisher. 500 messages paced by flow acks, stored once and in order,
-// acknowledged as one batch, still there after a reload (IndexedDB and OPFS); a gap
+// acknowledged as one batch, still there after a reload (IndexedDB and OPFS); two batches at
+// once on one stream; a gap
 // reported by `gaps()` (the batch goes on with `allowGaps`, ends without it); a batch from a
 // client tab of a shared bus, read back there by a pinned `consume()`.
 // Needs `bash web/build.sh`.
@@ -85,6 +86,37 @@ for (const storage of STORAGES) {
     assert.deepEqual(pageErrors, []);
   });
 }
+
+test("two fast batches at once on one stream: each paced and acked whole, every message stored once", async () => {
+  const r = await page.evaluate(async () => {
+    const bus = await window.edgebus.open({ name: "fast-two", storage: "memory" });
+    const js = bus.jetstream();
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "W", subjects: ["w.>"], allow_batched: true });
+    const run = async (who) => {
+      const fi = await js.startFastIngest(`w.${who}`, `${who}0`, { allowGaps: false, ackInterval: 20, maxOutstandingAcks: 1 });
+      let widest = 0;
+      for (let i = 1; i < 299; i++) {
+        const p = await fi.add(`w.${who}`, `${who}${i}`);
+        widest = Math.max(widest, p.batchSeq - p.ackSeq);
+      }
+      const ack = await fi.last(`w.${who}`, `${who}299`);
+      return { widest, count: ack.count, mine: ack.batch === fi.batch };
+    };
+    const [a, b] = await Promise.all([run("a"), run("b")]);
+    const info = await jsm.streams.info("W", { subjects_filter: ">" });
+    await bus.close();
+    return { a, b, messages: info.state.messages, subjects: info.state.subjects };
+  });
+  for (const x of [r.a, r.b]) {
+    assert.equal(x.count, 300);
+    assert.ok(x.mine);
+    assert.ok(x.widest < 20, `within one ack interval (saw ${x.widest})`);
+  }
+  assert.equal(r.messages, 600);
+  assert.deepEqual(r.subjects, { "w.a": 300, "w.b": 300 });
+  assert.deepEqual(pageErrors, []);
+});
 
 test("gaps: reported and skipped with allowGaps, the end of the batch without", async () => {
   const r = await page.evaluate(async () => {
