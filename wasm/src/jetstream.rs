@@ -141,7 +141,8 @@ pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]
 
 /// Pull `req.batch` messages (fewer if the request expires or nothing is pending with
 /// no_wait). A `423` (the pin id is not the pinned one) ends it and is kept, last, so the
-/// caller can forget its pin.
+/// caller can forget its pin; so is any other status but `404`/`408` (a `400` bad request, a
+/// `409` consumer deleted): a caller pulling in a loop must stop on those, not pull again.
 pub async fn fetch(
     rc: &Shared,
     stream: &str,
@@ -155,16 +156,19 @@ pub async fn fetch(
     let subject = format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}");
     let mut count = 0;
     let wait = if expires_ms > 0 { expires_ms.saturating_add(1_000) } else { API_TIMEOUT_MS };
-    bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| match PullReply::of(status_of(d)) {
-        PullReply::Heartbeat => Collect::Skip,
-        PullReply::End => Collect::Stop,
-        PullReply::Unpinned => Collect::KeepAndStop,
-        PullReply::Message => {
-            count += 1;
-            if count >= batch {
-                Collect::KeepAndStop
-            } else {
-                Collect::Keep
+    bus::collect(rc, &inbox, Some((&subject, &body)), wait, |d| {
+        let status = status_of(d);
+        match PullReply::of(status) {
+            PullReply::Heartbeat => Collect::Skip,
+            PullReply::End if matches!(status, Some(404 | 408)) => Collect::Stop,
+            PullReply::End | PullReply::Unpinned => Collect::KeepAndStop,
+            PullReply::Message => {
+                count += 1;
+                if count >= batch {
+                    Collect::KeepAndStop
+                } else {
+                    Collect::Keep
+                }
             }
         }
     })

@@ -23,11 +23,23 @@ export interface BatchMessageOptions {
 }
 
 /** The header each expectation is sent as (as `js.publish` sends them). */
-const EXPECT: [keyof Omit<StreamExpectations, "lastMsgID">, string][] = [
+const EXPECT: [keyof StreamExpectations, string][] = [
   ["streamName", "Nats-Expected-Stream"],
   ["lastSequence", "Nats-Expected-Last-Sequence"],
   ["lastSubjectSequence", "Nats-Expected-Last-Subject-Sequence"],
+  ["lastMsgID", "Nats-Expected-Last-Msg-Id"],
 ];
+
+/** Sets a publish's `msgID` and expectations on `h` as headers, for the messages that go
+ *  out as plain publishes (a batch's), not through the bus's `jsPublish`. */
+export function setPublishHeaders(h: MsgHdrs, opts: Pick<JetStreamPublishOptions, "msgID" | "expect">): MsgHdrs {
+  if (opts.msgID) h.set("Nats-Msg-Id", opts.msgID);
+  for (const [k, name] of EXPECT) {
+    const v = opts.expect?.[k];
+    if (v !== undefined) h.set(name, String(v));
+  }
+  return h;
+}
 
 /** An open batch (nats.js `Batch`). */
 export class Batch {
@@ -54,11 +66,7 @@ export class Batch {
   /** Stages the next message; with `ack`, resolves once the stream has staged it (rejects
    *  with the stream's error, which abandons the batch). */
   add(subject: string, payload?: Payload, opts: BatchMessageOptions = {}): void | Promise<void> {
-    const h = this.headers(opts);
-    for (const [k, name] of EXPECT) {
-      const v = opts.expect?.[k];
-      if (v !== undefined) h.set(name, String(v));
-    }
+    const h = setPublishHeaders(this.headers(opts), { expect: opts.expect });
     if (!opts.ack) {
       this.bus.publish(subject, payload, { headers: h });
       return;

@@ -108,6 +108,18 @@ export class JetStreamApiError extends Error {
   }
 }
 
+/** A status that ended a pull: a `400` (a bad request: no group, a wrong one…), a `409`
+ *  (the consumer was deleted, too many pulls waiting…) or a `503` (no such consumer), as
+ *  nats-server words it; `code` is the status. `fetch()` rejects with it on a 400,
+ *  `consume()` ends with it on any of them. */
+export class PullStatusError extends JetStreamApiError {
+  constructor(code: number, description: string) {
+    super(description || `pull ended with status ${code}`);
+    this.name = "PullStatusError";
+    this.code = code;
+  }
+}
+
 /** No room to store a write (`err_code` 10023, "insufficient resources"): the bus's store
  *  limit (`open({ maxFileStore, maxMemoryStore })`) is reached, or the browser refused to
  *  store it (its quota for the origin, `QuotaExceededError`). Nothing it refused was

@@ -39,10 +39,23 @@ export abstract class Feed<T> implements AsyncIterable<T> {
 
   abstract stop(): void | Promise<void>;
 
+  /** How many values wait for an iteration to take them (a producer that pulls its values,
+   *  like a pull consumer, waits while there are many). */
+  protected get backlog(): number {
+    return this.queue.length;
+  }
+
+  /** Called when an iteration takes a queued value. */
+  protected taken(): void {}
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
-        if (this.queue.length > 0) return Promise.resolve({ value: this.queue.shift() as T, done: false });
+        if (this.queue.length > 0) {
+          const value = this.queue.shift() as T;
+          this.taken();
+          return Promise.resolve({ value, done: false });
+        }
         if (this.stopped) return Promise.resolve({ value: undefined, done: true });
         return new Promise((r) => this.waiting.push(r));
       },

@@ -34,6 +34,7 @@ export {
   JetStreamApiError,
   StorageQuotaError,
   AuthorizationError,
+  PullStatusError,
 } from "./errors.js";
 export type { BusError } from "./errors.js";
 export {
@@ -85,6 +86,8 @@ export type {
   StreamExpectations,
   DeliveryInfo,
   FetchOptions,
+  NextOptions,
+  PriorityGroupOptions,
   FetchedMessages,
   StreamAPI,
   ConsumerAPI,
@@ -106,6 +109,10 @@ export type {
   PartitioningFilter,
   MemberMapping,
 } from "./pcgroups.js";
+export { PullConsumerMessages } from "./pull.js";
+export type { ConsumeOptions } from "./pull.js";
+export { FastIngest } from "./fastingest.js";
+export type { FastIngestOptions, FastIngestStartOptions, FastIngestProgress, FastIngestGap } from "./fastingest.js";
 export { Batch } from "./batch.js";
 export type { BatchAck, BatchMessageOptions } from "./batch.js";
 export { DirectStreamAPI } from "./direct.js";

@@ -3,12 +3,14 @@
 
 import { full } from "./bindings.js";
 import type { Bus } from "./bus.js";
-import { InvalidArgumentError, JetStreamApiError } from "./errors.js";
+import { InvalidArgumentError, JetStreamApiError, PullStatusError } from "./errors.js";
 import { Msg } from "./msg.js";
 import { resumeBatch, startBatch, type Batch, type BatchMessageOptions } from "./batch.js";
 import { DirectStreamAPI } from "./direct.js";
 import { ConsumerGroups } from "./pcgroups.js";
 import { PushConsumer, type OrderedPushConsumerOptions } from "./push.js";
+import { PullConsumerMessages, type ConsumeOptions } from "./pull.js";
+import { startFastIngest, type FastIngest, type FastIngestStartOptions } from "./fastingest.js";
 import {
   encode,
   Lister,
@@ -171,20 +173,27 @@ export class JsMsg extends Msg {
   }
 }
 
-export interface FetchOptions {
-  max_messages?: number;
-  /** Milliseconds (default 30000). */
-  expires?: number;
-  no_wait?: boolean;
+/** A pull's priority-group options (nats.js `OverflowOptions` / `PrioritizedOptions`). */
+export interface PriorityGroupOptions {
   /** The priority group to pull in (a consumer with `priority_groups` needs one). */
   group?: string;
-  /** `overflow`: served only while the consumer has this many messages pending. */
+  /** `overflow`: served only while the consumer has at least this many messages pending. */
   min_pending?: number;
-  /** `overflow`: served only while this many acks are outstanding. */
+  /** `overflow`: served only while at least this many acks are outstanding. */
   min_ack_pending?: number;
   /** `prioritized`: 0 (served first) to 9. */
   priority?: number;
 }
+
+export interface FetchOptions extends PriorityGroupOptions {
+  max_messages?: number;
+  /** Milliseconds (default 30000). */
+  expires?: number;
+  no_wait?: boolean;
+}
+
+/** `next()`'s options: how long to wait, and the priority group to pull in. */
+export type NextOptions = Omit<FetchOptions, "max_messages" | "no_wait">;
 
 /** What `fetch` answers: the messages as an async iterable, and as an array. */
 export type FetchedMessages = AsyncIterable<JsMsg> & { messages: JsMsg[] };
@@ -201,18 +210,40 @@ export class Consumer {
    *  every pull in that group until the server refuses it (423), as nats.js's consume does. */
   pinId = "";
 
-  /** Up to `max_messages` messages, as an async iterable (and an array via `messages`). */
-  async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
+  /** @internal One pull: its messages, and the status that ended it if it was not a plain
+   *  "no more" (404/408). A 423 forgets the pin; a pull in a pinned group that is given one
+   *  keeps it (`unpinned` / `pinned` say when either happened). */
+  async pull(opts: FetchOptions): Promise<{ messages: JsMsg[]; status?: { code: number; description: string }; pinned?: string; unpinned?: boolean }> {
     const pinned = opts.group !== undefined && opts.min_pending === undefined && opts.min_ack_pending === undefined;
     const o = pinned && this.pinId ? { ...opts, id: this.pinId } : opts;
     const raw: RawMsg[] = await this.bus.engine.fetch(this.stream, this.name, o);
-    if (raw.length && raw[raw.length - 1].status === 423) {
-      // unpinned (or another client holds the pin): pull without it next time
+    const last = raw[raw.length - 1];
+    let status: { code: number; description: string } | undefined;
+    let unpinned = false;
+    if (last?.status) {
       raw.pop();
-      this.pinId = "";
+      if (last.status === 423) {
+        // unpinned (or another client holds the pin): pull without it next time
+        this.pinId = "";
+        unpinned = true;
+      } else {
+        status = { code: last.status, description: last.description ?? "" };
+      }
     }
     const messages = raw.map((m) => new JsMsg(this.bus, m));
-    if (pinned && !this.pinId) this.pinId = messages[0]?.headers?.get("Nats-Pin-Id") ?? "";
+    let given: string | undefined;
+    if (pinned && !this.pinId) {
+      this.pinId = messages[0]?.headers?.get("Nats-Pin-Id") ?? "";
+      if (this.pinId) given = this.pinId;
+    }
+    return { messages, status, pinned: given, unpinned };
+  }
+
+  /** Up to `max_messages` messages, as an async iterable (and an array via `messages`).
+   *  Rejects with a `PullStatusError` when the server refuses the pull (400). */
+  async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
+    const { messages, status } = await this.pull(opts);
+    if (status?.code === 400) throw new PullStatusError(status.code, status.description);
     return {
       messages,
       async *[Symbol.asyncIterator]() {
@@ -222,9 +253,15 @@ export class Consumer {
   }
 
   /** The next message, or null if none arrived before `expires` (default 30 s). */
-  async next(opts: Omit<FetchOptions, "max_messages" | "no_wait"> = {}): Promise<JsMsg | null> {
+  async next(opts: NextOptions = {}): Promise<JsMsg | null> {
     const got = await this.fetch({ ...opts, max_messages: 1 });
     return got.messages[0] ?? null;
+  }
+
+  /** Messages as they come (nats.js `consume`): pulls again as each pull ends, with the
+   *  priority-group options on every pull and the pin kept across them. */
+  async consume(opts: ConsumeOptions = {}): Promise<PullConsumerMessages> {
+    return new PullConsumerMessages(this, opts);
   }
 
   info(): Promise<ConsumerInfo> {
@@ -289,6 +326,14 @@ export class JetStreamClient {
   startBatch(subject: string, data?: Payload, opts: Omit<BatchMessageOptions, "ack"> = {}): Promise<Batch> {
     this.bus.jsFlush();
     return startBatch(this.bus, this, subject, data, opts);
+  }
+
+  /** Starts a fast-ingest batch (`allow_batched` streams) with its first message (nats.js
+   *  v3 `startFastIngest`): each message is stored as it arrives, paced by the stream's flow
+   *  acks; `last()` or `end()` commits. Resolves once the stream took the first message. */
+  startFastIngest(subject: string, data: Payload | undefined, opts: FastIngestStartOptions): Promise<FastIngest> {
+    this.bus.jsFlush();
+    return startFastIngest(this.bus, subject, data, opts);
   }
 
   /** Continues open batch `id`, which has `count` messages staged, after a reload: a persisted

@@ -37,7 +37,9 @@ export type ConsumerNotification =
   | { type: "heartbeat"; lastConsumerSequence: number; lastStreamSequence: number }
   | { type: "flow_control" }
   | { type: "ordered_consumer_recreated"; name: string }
-  | { type: "consumer_deleted"; code: number; description: string };
+  | { type: "consumer_deleted"; code: number; description: string }
+  | { type: "consumer_pinned"; id: string }
+  | { type: "consumer_unpinned" };
 
 /** Nanoseconds in a millisecond. */
 const MS = 1_000_000;

@@ -231,6 +231,12 @@ export interface StreamUpdateConfig {
   compression?: "none" | "s2";
   mirror?: unknown;
   sources?: unknown[];
+  /** Messages may be scheduled (`Nats-Schedule`). */
+  allow_msg_schedules?: boolean;
+  /** Atomic batches (`js.startBatch`). */
+  allow_atomic?: boolean;
+  /** Fast-ingest batches (`js.startFastIngest`). */
+  allow_batched?: boolean;
 }
 
 /** A stream's configuration (nats.js `StreamConfig`); `streams.add` takes a `Partial` of
@@ -242,6 +248,8 @@ export interface StreamConfig extends StreamUpdateConfig {
   max_consumers: number;
   sealed: boolean;
   first_seq?: number;
+  /** A counter stream (`Nats-Incr`); fixed at creation. */
+  allow_msg_counter?: boolean;
   /** Accepted for file streams; edgebus writes every stream the default way (stronger). */
   persist_mode?: PersistMode;
 }

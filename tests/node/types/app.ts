@@ -7,6 +7,12 @@ import {
   Lister,
   JetStreamApiError,
   StorageQuotaError,
+  PullStatusError,
+  type BatchAck,
+  type ConsumeOptions,
+  type FastIngest,
+  type FastIngestProgress,
+  type PullConsumerMessages,
   type Bus,
   type ConsumerConfig,
   type ConsumerInfo,
@@ -85,4 +91,38 @@ export async function app(): Promise<void> {
   }
   void [last, page, purged, pending, rev, oi.digest, free, storage, infos];
   await bus.close();
+}
+
+/** Fast-ingest batches and pulls in priority groups, with nats.js v3's names. */
+export async function ingestAndPull(bus: Bus): Promise<void> {
+  const js = bus.jetstream();
+  const jsm = await bus.jetstreamManager();
+  await jsm.streams.add({ name: "FAST", subjects: ["fast.>"], allow_batched: true });
+  const fi: FastIngest = await js.startFastIngest("fast.1", "first", { allowGaps: false, ackInterval: 50, maxOutstandingAcks: 2 });
+  const p: FastIngestProgress = await fi.add("fast.2", "second", { msgID: "2" });
+  for await (const g of fi.gaps()) g.lastSeq + g.seq;
+  const fresh: FastIngestProgress = await fi.ping();
+  const ack: BatchAck = await fi.last("fast.3", "third");
+  const same: BatchAck = await fi.done();
+  const viaEnd: Promise<BatchAck> = (await js.startFastIngest("fast.x", undefined, { allowGaps: true })).end();
+
+  await jsm.consumers.add("FAST", { durable_name: "w", ack_policy: "explicit", priority_groups: ["G"], priority_policy: "pinned_client" });
+  await jsm.consumers.unpin("FAST", "w", "G");
+  const c = await js.consumers.get("FAST", "w");
+  const opts: ConsumeOptions = { group: "G", max_messages: 10, expires: 5000 };
+  const msgs: PullConsumerMessages = await c.consume(opts);
+  for await (const n of msgs.status()) {
+    if (n.type === "consumer_pinned") n.id.length;
+    if (n.type === "consumer_unpinned") break;
+  }
+  for await (const m of msgs) {
+    m.ack();
+    break;
+  }
+  const ended: void | Error = await msgs.close();
+  if (ended instanceof PullStatusError) ended.code;
+  await c.consume({ group: "O", min_pending: 100, callback: (m: JsMsg) => m.ack() });
+  const m: JsMsg | null = await c.next({ group: "P", priority: 1, expires: 1000 });
+  const fetched = await c.fetch({ group: "O", min_ack_pending: 5, max_messages: 5 });
+  void [p, fresh, ack.batch + ack.count, same, viaEnd, m, fetched.messages.length];
 }

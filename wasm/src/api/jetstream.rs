@@ -81,7 +81,8 @@ impl Bus {
     }
 
     /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait?, group?,
-    /// id?, min_pending?, min_ack_pending?, priority? }`; a `423` (pin id refused) is kept, last.
+    /// id?, min_pending?, min_ack_pending?, priority? }`; a status that ends the pull other than
+    /// `404`/`408` (a `423` pin id refused, a `400`, a `409`) is kept, last.
     pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
         promise(async move {
