@@ -331,3 +331,38 @@ pub async fn connect(
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout"))?
 }
+
+/// The TLS configurations new connections are served with: the client port's, the WebSocket
+/// port's, the leaf port's, and each leaf remote's (by its index in `leafnodes.remotes`).
+/// A configuration reload replaces them all at once, as nats-server loads changed
+/// certificate files for new connections; connections already up keep the ones they
+/// were opened with.
+#[derive(Clone, Default)]
+pub struct Certs {
+    pub client: Option<Loaded>,
+    pub websocket: Option<Loaded>,
+    pub leaf: Option<Loaded>,
+    pub remotes: Vec<Option<Loaded<ClientConfig>>>,
+}
+
+impl Certs {
+    /// What loaded options hold (see [`TlsOptions::load`] and `LeafOptions::load`).
+    pub fn of(opts: &crate::options::Options) -> Certs {
+        Certs {
+            client: opts.tls.loaded.clone(),
+            websocket: opts.websocket.tls.loaded.clone(),
+            leaf: opts.leafnodes.tls.loaded.clone(),
+            remotes: opts.leafnodes.remotes.iter().map(|r| r.connector.clone()).collect(),
+        }
+    }
+}
+
+/// Copies the certificate, key and CA file settings and what was loaded from them from
+/// `from` into `into`: what is left different between the two is a change of something
+/// other than the certificates.
+pub fn copy_files(into: &mut TlsOptions, from: &TlsOptions) {
+    into.cert_file.clone_from(&from.cert_file);
+    into.key_file.clone_from(&from.key_file);
+    into.ca_file.clone_from(&from.ca_file);
+    into.loaded.clone_from(&from.loaded);
+}
