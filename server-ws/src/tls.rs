@@ -1,11 +1,13 @@
 //! TLS with rustls: the settings (`tls { … }`, `--tls*`, a leaf port's or a leaf remote's
-//! `tls { … }`), loading the certificate, key and CA files once at start-up, and both sides
-//! of the handshake (the client port and the leaf port accept; a leaf remote dials).
+//! `tls { … }`), loading the certificate, key and CA files at start-up and again at each
+//! configuration reload ([`Certs`] holds what new connections get), and both sides of the
+//! handshake (the client port and the leaf port accept; a leaf remote dials).
 //!
 //! As in nats-server, the server sends its `INFO` in plaintext and the client upgrades
 //! (unless `handshake_first`, where the handshake comes first); a client that keeps talking
 //! plaintext is dropped without an answer, and the handshake must finish within `timeout`.
-//! A file that cannot be read or parsed stops the server at start-up, naming the file,
+//! A file that cannot be read or parsed stops the server at start-up, naming the file (and
+//! refuses a reload, the certificates in service staying),
 //! because serving plaintext (or nothing) where TLS was asked for is not an option.
 
 use std::fmt;
@@ -69,7 +71,7 @@ impl Default for TlsOptions {
 /// bytes of the files it was built from. Compared by those bytes (the options beside it in
 /// [`TlsOptions`] compare themselves), so a configuration reload that loads the same files
 /// again changes nothing, and one whose certificate, key or CA file now holds something
-/// else is a change the reload names.
+/// else swaps the certificates (see `reload`).
 pub struct Loaded<C = ServerConfig>(pub Arc<C>, Arc<[u8]>);
 
 impl<C> Clone for Loaded<C> {
