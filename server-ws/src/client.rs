@@ -141,9 +141,9 @@ pub struct Client {
     /// Set for a leaf link's connection: whether we dialled its peer. Deliveries to it
     /// become `LMSG`s, gathered per message (see `router.rs`).
     pub(crate) leaf: OnceLock<bool>,
-    /// A leaf link's permissions (the core's mapping of a user's rules onto the link):
-    /// consulted by whoever delivers to it and announces interest to it.
-    pub(crate) leaf_perms: OnceLock<Arc<edgebus_core::leaf::LinkPermissions>>,
+    /// A leaf link's permissions: consulted by whoever delivers to it and announces
+    /// interest to it. A hub's later `INFO` may replace them (see `leaf::conn`).
+    leaf_perms: parking_lot::RwLock<Option<Arc<crate::perms::LeafPermissions>>>,
 }
 
 impl Client {
@@ -172,8 +172,18 @@ impl Client {
             admitted: Mutex::new(None),
             perms: OnceLock::new(),
             leaf: OnceLock::new(),
-            leaf_perms: OnceLock::new(),
+            leaf_perms: parking_lot::RwLock::new(None),
         }
+    }
+
+    /// The leaf link's permissions as they are now.
+    pub(crate) fn leaf_perms(&self) -> Option<Arc<crate::perms::LeafPermissions>> {
+        self.leaf_perms.read().clone()
+    }
+
+    /// Puts a leaf link's permissions in place (or lifts them, with `None`).
+    pub(crate) fn set_leaf_perms(&self, perms: Option<crate::perms::LeafPermissions>) {
+        *self.leaf_perms.write() = perms.map(Arc::new);
     }
 
     /// An in-process client (the JetStream engine): it sees headers, and what it is

@@ -36,7 +36,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let id = shared.next_cid.fetch_add(1, Ordering::Relaxed);
     let nonce = if shared.authenticator(kind).wants_nonce() { crate::auth::nkey::new_nonce() } else { String::new() };
     let tls = &shared.opts.tls;
-    let opened = match (kind, &tls.loaded) {
+    let certs = shared.certs();
+    let opened = match (kind, &certs.client) {
         (Kind::Tcp, Some(config)) => {
             let info = info_bytes(&shared, kind, id, peer, &nonce);
             match transport::open_tls(stream, tls, config, &info).await {
@@ -47,7 +48,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
                 }
             }
         }
-        _ => match transport::open(stream, peer, kind, &shared.opts.websocket).await {
+        _ => match transport::open(stream, peer, kind, &shared.opts.websocket, certs.websocket.as_ref()).await {
             Ok((r, w, peer, true)) => {
                 // `GET /leafnode` on the WebSocket port: a leaf node, as nats-server takes it
                 crate::leaf::serve_ws(shared, r, w, peer).await;

@@ -1,5 +1,5 @@
 //! A connection's task over a real socket: what a panic in it leaves behind, and where the
-//! credential check runs.
+//! credential check runs (a client's and a leaf's).
 
 #![allow(clippy::unwrap_used)]
 
@@ -115,12 +115,17 @@ async fn a_panic_in_a_connection_task_closes_it_tears_it_down_and_is_counted() {
     assert!(got.ends_with("MSG other 9 1\r\ny\r\n"), "{got}");
 }
 
+/// The tests that hold [`BCRYPT_GATE`] and count arrivals at it run one at a time.
+static GATE_TESTS: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// `#[tokio::test]` runs every task on one thread: if bcrypt ran there while the gate is
 /// held, nobody could accept the next connection (so the gate is held across awaits on
 /// purpose).
 #[allow(clippy::await_holding_lock)]
 #[tokio::test]
 async fn bcrypt_runs_on_the_blocking_pool_and_nothing_after_connect_runs_before_it_is_decided() {
+    let _serial = GATE_TESTS.lock();
+    let arrived = BCRYPT_ARRIVED.load(Ordering::SeqCst);
     let mut opts = Options::default();
     opts.authorization.users = vec![User::new("alice", bcrypt::hash("gated:s3cret", 4).unwrap())];
     let (shared, addr) = start(opts).await;
@@ -133,7 +138,7 @@ async fn bcrypt_runs_on_the_blocking_pool_and_nothing_after_connect_runs_before_
     mallory.send(b"CONNECT {\"user\":\"alice\",\"pass\":\"gated:guess\",\"verbose\":false,\"protocol\":1}\r\n").await;
     mallory.send(b"SUB foo 2\r\nPING\r\n").await;
     // both checks wait at the gate, and the async thread still serves a new connection
-    eventually(|| BCRYPT_ARRIVED.load(Ordering::SeqCst) == 2).await;
+    eventually(|| BCRYPT_ARRIVED.load(Ordering::SeqCst) == arrived + 2).await;
     let late = Raw::connect(addr).await;
     drop(late);
     drop(gate);
@@ -147,5 +152,37 @@ async fn bcrypt_runs_on_the_blocking_pool_and_nothing_after_connect_runs_before_
     let got = lossy(&alice.until(b"hi\r\n").await);
     assert!(got.ends_with("MSG foo 1 2\r\nhi\r\n"), "{got}");
     assert_eq!(shared.subscription_count(), 1);
+    assert_eq!(shared.stats.connection_panics.load(Ordering::Relaxed), 0);
+}
+
+/// A leaf's password is checked like a client's: on the blocking pool, with what followed
+/// its `CONNECT` waiting for the verdict.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test]
+async fn a_leaf_password_is_checked_on_the_blocking_pool() {
+    let _serial = GATE_TESTS.lock();
+    let arrived = BCRYPT_ARRIVED.load(Ordering::SeqCst);
+    let mut opts = Options::default();
+    opts.leafnodes.port = -1;
+    opts.leafnodes.user = Some("leaf".into());
+    opts.leafnodes.pass = Some(bcrypt::hash("gated:s3cret", 4).unwrap());
+    let (shared, _) = start(opts).await;
+    let leaf_addr = shared.leaf_addr.lock().unwrap();
+
+    let gate = BCRYPT_GATE.write();
+    let mut good = Raw::connect(leaf_addr).await;
+    good.send(b"CONNECT {\"user\":\"leaf\",\"pass\":\"gated:s3cret\",\"name\":\"good\"}\r\nPING\r\n").await;
+    let mut bad = Raw::connect(leaf_addr).await;
+    bad.send(b"CONNECT {\"user\":\"leaf\",\"pass\":\"gated:guess\",\"name\":\"bad\"}\r\nPING\r\n").await;
+    // both checks wait at the gate, and the async thread still greets a new leaf
+    eventually(|| BCRYPT_ARRIVED.load(Ordering::SeqCst) == arrived + 2).await;
+    drop(Raw::connect(leaf_addr).await);
+    drop(gate);
+
+    let got = lossy(&good.until(b"PONG\r\n").await);
+    assert!(got.starts_with("INFO {") && got.contains("LS+ $LDS."), "{got}");
+    assert_eq!(bad.read_to(b"never").await, None);
+    assert_eq!(lossy(&bad.buf), "-ERR 'Authorization Violation'\r\n", "no PONG: the PING waited for the verdict");
+    eventually(|| shared.leafs.lock().len() == 1).await;
     assert_eq!(shared.stats.connection_panics.load(Ordering::Relaxed), 0);
 }

@@ -1,6 +1,9 @@
 //! Configuration reload (`SIGHUP`, `--signal reload`). What can change without a restart is
 //! the `authorization` block — the users, passwords, tokens, nkeys and permissions operators
-//! change while clients stay connected. After a reload every connected client is checked
+//! change while clients stay connected — and the TLS certificates: the certificate, key and
+//! CA files of the client port, the WebSocket port, the leaf port and the leaf remotes are
+//! read again, and connections opened from then on use them (those already up keep theirs),
+//! as in nats-server. Other TLS settings (`verify`, `timeout`, …) cannot change. After a reload every connected client is checked
 //! again with the credentials of its `CONNECT`: a client the new configuration would refuse
 //! is closed with `Authorization Violation`, as nats-server closes it; so is one whose
 //! account or permissions changed (nats-server swaps permissions in place; edgebus closes
@@ -21,6 +24,7 @@ use crate::cli::{self, Command};
 use crate::client::Client;
 use crate::options::Options;
 use crate::server::Shared;
+use crate::tls::{self, Certs};
 
 /// Why a reload was refused; logged as nats-server logs it.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,21 +80,59 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
 }
 
 /// Re-reads the configuration the server was started with (the same command line), applies
-/// what it can, and updates `running` to what now runs.
+/// what it can, and updates `running` to what now runs. Reading it loads the TLS files
+/// again, so one that is now unreadable or invalid refuses the reload before anything
+/// changes.
 pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options) -> Result<(), ReloadError> {
     let new = match cli::parse(args.iter().cloned()) {
         Ok(Command::Run(cli)) => cli.options,
         Ok(_) => return Err(ReloadError("the command line does not start a server".into())),
         Err(e) => return Err(ReloadError(e.to_string())),
     };
-    match changed(running, &new).as_slice() {
-        [] => return Ok(()),
-        ["authorization"] => {}
-        names => {
-            let fixed: Vec<&str> = names.iter().copied().filter(|n| *n != "authorization").collect();
-            return Err(ReloadError(format!("config reload not supported for {}", fixed.join(", "))));
+    let same_certs = with_certs_of(&new, running);
+    let names = changed(running, &same_certs);
+    let fixed: Vec<&str> = names.iter().copied().filter(|n| *n != "authorization").collect();
+    if !fixed.is_empty() {
+        return Err(ReloadError(format!("config reload not supported for {}", fixed.join(", "))));
+    }
+    let authorization = if names.is_empty() { None } else { Some(authenticators(&new)?) };
+    let certs = same_certs != new;
+    if certs {
+        shared.replace_certs(Certs::of(&new));
+        info!("Reloaded: TLS certificates (for new connections)");
+    }
+    *running = new;
+    if let Some((tcp, ws)) = authorization {
+        shared.replace_authenticators(tcp, ws);
+        // bcrypt makes each check cost milliseconds: off the async threads
+        let sh = shared.clone();
+        let closed = tokio::task::spawn_blocking(move || recheck(&sh)).await.unwrap_or(0);
+        info!("Reloaded: authorization ({closed} client(s) closed)");
+    }
+    Ok(())
+}
+
+/// `new` with the certificate, key and CA files (and what was loaded from them) of
+/// `running`, in every TLS block present in both: what still differs from `running` is
+/// what the reload changes besides the certificates.
+fn with_certs_of(new: &Options, running: &Options) -> Options {
+    let mut o = new.clone();
+    tls::copy_files(&mut o.tls, &running.tls);
+    tls::copy_files(&mut o.websocket.tls, &running.websocket.tls);
+    tls::copy_files(&mut o.leafnodes.tls, &running.leafnodes.tls);
+    if o.leafnodes.remotes.len() == running.leafnodes.remotes.len() {
+        for (n, r) in o.leafnodes.remotes.iter_mut().zip(&running.leafnodes.remotes) {
+            if let (Some(nt), Some(rt)) = (n.tls.as_mut(), r.tls.as_ref()) {
+                tls::copy_files(nt, rt);
+                n.connector.clone_from(&r.connector);
+            }
         }
     }
+    o
+}
+
+/// The client port's and the WebSocket port's authenticators for `new`.
+fn authenticators(new: &Options) -> Result<(Authenticator, Authenticator), ReloadError> {
     let bad = |e: String| ReloadError(format!("authorization: {e}"));
     let tcp = Authenticator::new(&new.authorization)
         .map_err(|e| bad(e.to_string()))?
@@ -101,13 +143,7 @@ pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options
         .map_err(|e| bad(e.to_string()))?
         .with_trust(&new.trust)
         .map_err(bad)?;
-    shared.replace_authenticators(tcp, ws);
-    *running = new;
-    // bcrypt makes each check cost milliseconds: off the async threads
-    let sh = shared.clone();
-    let closed = tokio::task::spawn_blocking(move || recheck(&sh)).await.unwrap_or(0);
-    info!("Reloaded: authorization ({closed} client(s) closed)");
-    Ok(())
+    Ok((tcp, ws))
 }
 
 /// Checks every connected client again with the current authenticators; closes those now

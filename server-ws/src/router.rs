@@ -275,7 +275,7 @@ impl Sinks {
                 }
             }
             if sub.client.leaf.get().is_some() {
-                if js_denied(msg.route) || sub.client.leaf_perms.get().is_some_and(|p| !p.delivers(msg.route)) {
+                if js_denied(msg.route) || sub.client.leaf_perms().is_some_and(|p| !p.delivers(msg.route)) {
                     return false;
                 }
                 leaves.add(LeafTarget(sub.client.clone()), sub.queue.as_ref());
@@ -348,6 +348,10 @@ impl Sinks {
                 &mut stalled,
                 &mut wake,
             );
+            // a leaf whose user has allow_responses may answer what it was sent
+            if let Some(p) = client.leaf_perms() {
+                p.delivered(reply.as_deref());
+            }
             if stalled && self.stalled.is_none() {
                 self.stalled = Some(client.clone());
             }

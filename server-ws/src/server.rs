@@ -46,6 +46,8 @@ pub struct Shared {
     /// override when there is one, else the top-level authorization (without certificate
     /// mapping: WebSocket clients present no client certificate here).
     ws_auth: RwLock<Arc<Authenticator>>,
+    /// The TLS configurations new connections get; replaced by a reload.
+    certs: RwLock<Arc<crate::tls::Certs>>,
     /// Counts authenticator replacements: a CONNECT decided by an older generation than the
     /// current one raced a reload and is refused (see `conn`).
     auth_generation: AtomicU64,
@@ -92,6 +94,16 @@ impl Shared {
         *self.auth.write() = Arc::new(tcp);
         *self.ws_auth.write() = Arc::new(ws);
         self.auth_generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The TLS configurations a connection opened now is served with.
+    pub fn certs(&self) -> Arc<crate::tls::Certs> {
+        self.certs.read().clone()
+    }
+
+    /// Puts reloaded TLS configurations in place, for connections opened from now on.
+    pub fn replace_certs(&self, certs: crate::tls::Certs) {
+        *self.certs.write() = Arc::new(certs);
     }
 
     pub fn session_config(&self, kind: Kind) -> SessionConfig {
@@ -204,6 +216,7 @@ impl Server {
             auth: RwLock::new(Arc::new(auth)),
             ws_auth: RwLock::new(Arc::new(ws_auth)),
             auth_generation: AtomicU64::new(0),
+            certs: RwLock::new(Arc::new(crate::tls::Certs::of(&opts))),
             server_name: opts.server_name.clone().unwrap_or_else(|| server_id.clone()),
             server_id,
             started: Instant::now(),

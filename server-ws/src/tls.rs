@@ -1,11 +1,13 @@
 //! TLS with rustls: the settings (`tls { … }`, `--tls*`, a leaf port's or a leaf remote's
-//! `tls { … }`), loading the certificate, key and CA files once at start-up, and both sides
-//! of the handshake (the client port and the leaf port accept; a leaf remote dials).
+//! `tls { … }`), loading the certificate, key and CA files at start-up and again at each
+//! configuration reload ([`Certs`] holds what new connections get), and both sides of the
+//! handshake (the client port and the leaf port accept; a leaf remote dials).
 //!
 //! As in nats-server, the server sends its `INFO` in plaintext and the client upgrades
 //! (unless `handshake_first`, where the handshake comes first); a client that keeps talking
 //! plaintext is dropped without an answer, and the handshake must finish within `timeout`.
-//! A file that cannot be read or parsed stops the server at start-up, naming the file,
+//! A file that cannot be read or parsed stops the server at start-up, naming the file (and
+//! refuses a reload, the certificates in service staying),
 //! because serving plaintext (or nothing) where TLS was asked for is not an option.
 
 use std::fmt;
@@ -69,7 +71,7 @@ impl Default for TlsOptions {
 /// bytes of the files it was built from. Compared by those bytes (the options beside it in
 /// [`TlsOptions`] compare themselves), so a configuration reload that loads the same files
 /// again changes nothing, and one whose certificate, key or CA file now holds something
-/// else is a change the reload names.
+/// else swaps the certificates (see `reload`).
 pub struct Loaded<C = ServerConfig>(pub Arc<C>, Arc<[u8]>);
 
 impl<C> Clone for Loaded<C> {
@@ -330,4 +332,39 @@ pub async fn connect(
     tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout"))?
+}
+
+/// The TLS configurations new connections are served with: the client port's, the WebSocket
+/// port's, the leaf port's, and each leaf remote's (by its index in `leafnodes.remotes`).
+/// A configuration reload replaces them all at once, as nats-server loads changed
+/// certificate files for new connections; connections already up keep the ones they
+/// were opened with.
+#[derive(Clone, Default)]
+pub struct Certs {
+    pub client: Option<Loaded>,
+    pub websocket: Option<Loaded>,
+    pub leaf: Option<Loaded>,
+    pub remotes: Vec<Option<Loaded<ClientConfig>>>,
+}
+
+impl Certs {
+    /// What loaded options hold (see [`TlsOptions::load`] and `LeafOptions::load`).
+    pub fn of(opts: &crate::options::Options) -> Certs {
+        Certs {
+            client: opts.tls.loaded.clone(),
+            websocket: opts.websocket.tls.loaded.clone(),
+            leaf: opts.leafnodes.tls.loaded.clone(),
+            remotes: opts.leafnodes.remotes.iter().map(|r| r.connector.clone()).collect(),
+        }
+    }
+}
+
+/// Copies the certificate, key and CA file settings and what was loaded from them from
+/// `from` into `into`: what is left different between the two is a change of something
+/// other than the certificates.
+pub fn copy_files(into: &mut TlsOptions, from: &TlsOptions) {
+    into.cert_file.clone_from(&from.cert_file);
+    into.key_file.clone_from(&from.key_file);
+    into.ca_file.clone_from(&from.ca_file);
+    into.loaded.clone_from(&from.loaded);
 }

@@ -126,18 +126,20 @@ pub fn tls_halves(stream: TlsStream<TcpStream>) -> (Reader, Writer) {
 /// (over TLS when the WebSocket listener has `tls { … }`: `wss://`). Returns the peer
 /// address to report: for WebSocket an `X-Forwarded-For` header that parses as an IP wins,
 /// as in nats-server; and whether the upgrade asked for a leaf connection (`/leafnode`).
+/// `wss` is the WebSocket port's current TLS configuration (see [`crate::tls::Certs`]).
 pub async fn open(
     stream: TcpStream,
     peer: SocketAddr,
     kind: Kind,
     ws: &WebSocketOptions,
+    wss: Option<&tls::Loaded>,
 ) -> io::Result<(Reader, Writer, SocketAddr, bool)> {
     match kind {
         Kind::Tcp => {
             let (r, w) = stream.into_split();
             Ok((Reader::Tcp(r), Writer::Tcp(w), peer, false))
         }
-        Kind::WebSocket => match &ws.tls.loaded {
+        Kind::WebSocket => match wss {
             Some(config) => {
                 let mut stream = tls::accept(stream, config, ws.tls.timeout, tls::Plaintext::HttpAnswer).await?;
                 let up = upgrade_ws(&mut stream, peer, ws).await?;

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 
+import nats
 import pytest
 
 from conftest import bin_argv
@@ -74,6 +75,38 @@ async def test_sigusr2_tells_clients_refuses_new_ones_then_closes_them_and_exits
         await asyncio.wait_for(closed, 30)
     rc = await wait_exit(srv.proc, 30)
     assert rc == 0, srv.log_text()[-2000:]
+
+
+async def test_a_client_told_of_lame_duck_mode_moves_to_the_next_server(make_server):
+    """nats.py's `ClientLameDuckModeTest`: two servers with their own users, a client that
+    knows both (in order); told of lame duck mode it stays connected until it chooses, and
+    its `force_reconnect` takes it to the other server."""
+    first = make_server(LDM_CONFIG + "authorization { user: foo, password: bar }\n")
+    second = make_server("authorization { user: hoge, password: fuga }\n")
+    loop = asyncio.get_running_loop()
+    told, reconnected = loop.create_future(), loop.create_future()
+    nc = None
+
+    async def on_ldm():
+        if not told.done():
+            told.set_result(nc.is_connected and nc.connected_url.port == first.port)
+            await nc.force_reconnect()
+
+    async def on_reconnected():
+        if not reconnected.done():
+            reconnected.set_result(True)
+
+    nc = await nats.connect(servers=[f"nats://foo:bar@{HOST}:{first.port}", f"nats://hoge:fuga@{HOST}:{second.port}"],
+                            dont_randomize=True, connect_timeout=5, lame_duck_mode_cb=on_ldm,
+                            reconnected_cb=on_reconnected)
+    try:
+        assert nc.connected_url.port == first.port
+        first.signal(signal.SIGUSR2)
+        assert await asyncio.wait_for(told, 10), "still on the first server when told"
+        await asyncio.wait_for(reconnected, 10)
+        assert nc.is_connected and nc.connected_url.port == second.port
+    finally:
+        await nc.close()
 
 
 async def test_signal_flag_puts_the_server_named_by_its_pid_file_in_lame_duck_mode(make_server, tmp_path):

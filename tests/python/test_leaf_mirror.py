@@ -11,16 +11,19 @@ nats-server 2.14 as the leaf, then with edgebus.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 from pathlib import Path
 
+import nats
 import pytest
 import pytest_asyncio
 from nats.js.api import ExternalStream, StreamConfig, StreamSource
+from nats.js.errors import BadRequestError
 
-from conftest import Server, free_port
+from conftest import SIGKILL, Server, free_port
 from edgehelp import HOST, http_json, nats_connect, poll, poll_sync, wait_state
 from test_leaf import LEAF_PASS, LEAF_USER, Hub, argv, start
 
@@ -129,19 +132,21 @@ def hub(tmp_path_factory):
     h.proxy.cut()
 
 
-def edge_config(leaf_port: int, name: str, domain: str) -> str:
+def edge_config(leaf_ports: list[int], name: str, domain: str) -> str:
+    urls = ", ".join(f'"nats-leaf://{LEAF_USER}:{LEAF_PASS}@{HOST}:{p}"' for p in leaf_ports)
     return f"""
 server_name: {name}
 leafnodes {{
-  remotes: [ {{ urls: ["nats-leaf://{LEAF_USER}:{LEAF_PASS}@{HOST}:{leaf_port}"] }} ]
+  remotes: [ {{ urls: [{urls}] }} ]
   reconnect: "250ms"
 }}
 jetstream {{ domain: {domain} }}
 """
 
 
-def start_edge(kind: str, root: Path, leaf_port: int, name: str, domain: str = "edge") -> Server:
-    s = Server(root, config_text=edge_config(leaf_port, name, domain))
+def start_edge(kind: str, root: Path, leaf_port: int | list[int], name: str, domain: str = "edge") -> Server:
+    ports = leaf_port if isinstance(leaf_port, list) else [leaf_port]
+    s = Server(root, config_text=edge_config(ports, name, domain))
     extra = ["-js", "-sd", str(s.store_dir)] if kind == "nats-server" else ["--jetstream", "--store_dir", str(s.store_dir)]
     s.start(argv=argv(kind, s) + extra, wait_ws=False)
     s.kind = kind
@@ -258,3 +263,84 @@ async def test_two_edges_sourced_into_one_cluster_stream(hub, edge, clients, tmp
     finally:
         other.stop()
         assert poll_sync(lambda: leafs(hub) == 1, timeout=15)
+
+
+async def add_r3(js, config: StreamConfig, timeout: float = 30.0) -> None:
+    """Creates an R3 stream on a cluster just formed: its meta leader may not count every
+    peer online yet (10005, "no suitable peers for placement"), so that answer is retried."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError as e:
+            if e.err_code != 10005 or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
+
+
+async def settled_state(js, stream: str, check, timeout: float):
+    """The stream's state once `check` holds (or the last one seen at `timeout`); a stream
+    info that times out while the cluster elects a new leader after a node died is asked
+    again."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    state = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            state = (await js.stream_info(stream)).state
+        except nats.errors.TimeoutError:
+            continue
+        if check(state):
+            break
+        await asyncio.sleep(0.05)
+    return state
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind", ["nats-server", "edgebus"])
+async def test_the_mirror_survives_the_hub_node_of_the_leaf_killed(tmp_path, kind):
+    """The hub node the edge's leaf is on is killed with SIGKILL while the edge publishes:
+    the leaf reconnects to another node (the edge knows all three leaf URLs), the R3 mirror
+    keeps its quorum on the two left, and it ends with exactly all messages, in order, once.
+    A cluster of its own, so the module's keeps all three nodes."""
+    hub = JsHub(tmp_path / "hub").start()
+    edge = at_edge = at_hub = None
+    try:
+        hub.wait_meta()
+        edge = start_edge(kind, tmp_path / "edge", hub.leaf_ports, "edge")
+        assert poll_sync(lambda: leafs(hub) == 1, timeout=15), edge.log_text()[-3000:]
+        on = next(i for i in range(3) if hub.leaf_count(i) == 1)
+        at_edge, at_hub = await nats_connect(edge.url), await nats_connect(hub.nodes[(on + 1) % 3].url)
+        edge_js, hub_js = at_edge.jetstream(), at_hub.jetstream()
+        await edge_js.add_stream(name="KILLED", subjects=["KILLED.>"], storage="file")
+        await add_r3(hub_js, StreamConfig(
+            name="KILLED_MIRROR", num_replicas=3,
+            mirror=StreamSource(name="KILLED", external=ExternalStream(api="$JS.edge.API", deliver="deliver.KILLED")),
+        ))
+        sent = [b"%d" % i for i in range(1, 701)]
+        await publish(edge_js, "KILLED.new", sent[:200])
+        state = await wait_state(hub_js, "KILLED_MIRROR", lambda s: s.messages >= 200, timeout=JS_WAIT)
+        assert state.messages == 200, await diagnose(at_edge, at_hub, "KILLED", "KILLED_MIRROR")
+
+        for i, p in enumerate(sent[200:]):
+            if i == 100:
+                await asyncio.get_running_loop().run_in_executor(None, hub.nodes[on].kill, SIGKILL)
+            await edge_js.publish("KILLED.new", p)
+        moved = poll_sync(lambda: any(hub.leaf_count(i) == 1 for i in range(3) if i != on), timeout=20)
+        assert moved, edge.log_text()[-3000:]
+
+        # a marker after the 700: once it is in the mirror, nothing before it is on its way
+        await edge_js.publish("KILLED.end", b"end")
+        state = await settled_state(hub_js, "KILLED_MIRROR", lambda s: s.last_seq >= 701, timeout=JS_WAIT * 2)
+        assert (state.messages, state.first_seq, state.last_seq) == (701, 1, 701), \
+            await diagnose(at_edge, at_hub, "KILLED", "KILLED_MIRROR")
+        got = await contents(hub_js, "KILLED_MIRROR", 701)
+        assert got == [(i, p) for i, p in enumerate(sent + [b"end"], start=1)]
+    finally:
+        for nc in (at_edge, at_hub):
+            if nc:
+                await nc.close()
+        if edge:
+            edge.stop()
+        hub.stop()
+        hub.proxy.cut()

@@ -13,6 +13,7 @@ is nats-server, then edgebus below edgebus.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -180,3 +181,151 @@ def test_wrong_password_is_refused(top):
         assert leaf.until(b"-ERR") == b"-ERR 'Authorization Violation'"
     finally:
         leaf.close()
+
+
+RESPONDER = """permissions { subscribe: ["svc.>"], allow_responses: true }"""
+
+
+@pytest.fixture(scope="module", params=["nats-server", "edgebus"])
+def responder_top(request, tmp_path_factory):
+    leaf_port = free_port()
+    s = start(request.param, Server(tmp_path_factory.mktemp(f"responses-{request.param}"), config_text=f"""
+authorization {{ users: [
+  {{ user: svc, password: pw, {RESPONDER} }}
+  {{ user: admin, password: pw }}
+] }}
+leafnodes {{ listen: "{HOST}:{leaf_port}" }}
+"""))
+    s.leaf_port = leaf_port
+    yield s
+    s.stop()
+
+
+async def test_allow_responses_lets_a_leaf_answer_what_it_was_sent(responder_top):
+    """A leaf authenticated as a user that may receive `svc.>` and publish nothing but
+    responses: its answer to a request it was delivered enters, once; a second answer to
+    the same request, like anything else it sends, closes the link. (A leaf server below
+    such a hub never learns of the requester's inbox, so the check speaks the leaf side by
+    hand.)"""
+    top = responder_top
+    leaf, _, second = raw_connect(top.leaf_port, user="svc", **{"pass": "pw"})
+    nc = await nats_connect(top.url, **ADMIN)
+    try:
+        assert second["import"] == {"allow": ["svc.>"]} and second.get("export") == {}
+        leaf.send(b"LS+ svc.echo\r\nPING\r\n")
+        leaf.until(b"PONG")  # raw_connect's PING
+        leaf.until(b"PONG")  # ours: the LS+ before it was taken
+        request = asyncio.ensure_future(nc.request("svc.echo", b"hi", timeout=10))
+        lmsg = await asyncio.get_running_loop().run_in_executor(None, leaf.until, b"LMSG svc.echo ")
+        reply = lmsg.split()[2]
+        leaf.send(b"LMSG " + reply + b" 6\r\nanswer\r\n")
+        assert (await request).data == b"answer"
+        leaf.send(b"LMSG " + reply + b" 5\r\nagain\r\n")
+        error = await asyncio.get_running_loop().run_in_executor(None, leaf.until, b"-ERR")
+        assert error == b"-ERR 'Permissions Violation for Publish to \"" + reply + b"\"'"
+    finally:
+        leaf.close()
+        await nc.close()
+
+
+class RawHub:
+    """A hub spoken by hand: accepts one leaf, answers its PINGs, and records the subjects of
+    the messages it forwards."""
+
+    def __init__(self):
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.sock: socket.socket | None = None
+        self.buf = b""
+        self.msgs: list[str] = []
+        self.pongs = 0
+
+    def accept(self) -> None:
+        self.listener.settimeout(15)
+        self.sock, _ = self.listener.accept()
+        self.sock.settimeout(10)
+        self.info(server_name="hub", version="2.14.0", proto=1, headers=True, max_payload=1048576,
+                  host=HOST, port=self.port, info_on_connect=True, client_id=1, leafnode_urls=[])
+        while not (line := self.line()).startswith(b"CONNECT "):
+            pass
+
+    def info(self, **fields) -> None:
+        assert self.sock is not None
+        self.sock.sendall(b"INFO " + json.dumps({"server_id": "NRAWHUB", **fields}).encode() + b"\r\n")
+
+    def line(self) -> bytes:
+        assert self.sock is not None
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; read {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def serve_until(self, done) -> None:
+        """Reads what the leaf sends, answering PINGs, until `done()`."""
+        while not done():
+            line = self.line()
+            if line == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+            elif line == b"PONG":
+                self.pongs += 1
+            elif line.startswith(b"LMSG "):
+                size = int(line.split()[-1])
+                while len(self.buf) < size + 2:
+                    self.buf += self.sock.recv(65536)
+                self.buf = self.buf[size + 2:]
+                self.msgs.append(line.split()[1].decode())
+
+    def synced(self) -> None:
+        """A PING answered: what we sent before it was processed."""
+        pongs = self.pongs
+        self.sock.sendall(b"PING\r\n")
+        self.serve_until(lambda: self.pongs > pongs)
+
+    def close(self) -> None:
+        if self.sock:
+            self.sock.close()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("kind", ["nats-server", "edgebus"])
+async def test_a_later_info_replaces_the_permissions_the_hub_sent(tmp_path, kind):
+    """The soliciting side takes the hub's `import`/`export` from every INFO that carries
+    them, not only the first: what it forwards follows the latest."""
+    hub = RawHub()
+    spoke = Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "nats-leaf://{HOST}:{hub.port}" }} ], reconnect: "250ms" }}
+""")
+    nc = None
+    try:
+        start(kind, spoke)
+        await asyncio.get_running_loop().run_in_executor(None, hub.accept)
+        hub.info(connect_info=True, remote_account="$G", export={"allow": ["a.>", "mark"]})
+        hub.sock.sendall(b"LS+ a.>\r\nLS+ b.>\r\nLS+ mark\r\n")
+        hub.synced()
+        nc = await nats_connect(spoke.url)
+
+        async def published(*subjects: str) -> list[str]:
+            for s in subjects:
+                await nc.publish(s, b"x")
+            await nc.publish("mark", b"x")
+            await nc.flush()
+            before = len(hub.msgs)
+            await asyncio.get_running_loop().run_in_executor(
+                None, hub.serve_until, lambda: "mark" in hub.msgs[before:])
+            got = hub.msgs[before:]
+            del hub.msgs[:]
+            return got
+
+        assert await published("a.1", "b.1") == ["a.1", "mark"]
+        hub.info(export={"allow": ["b.>", "mark"]})
+        await asyncio.get_running_loop().run_in_executor(None, hub.synced)
+        assert await published("a.2", "b.2") == ["b.2", "mark"]
+    finally:
+        if nc:
+            await nc.close()
+        hub.close()
+        spoke.stop()

@@ -20,22 +20,44 @@
 //!   imports and JetStream acks always enter);
 //! - a literal interest (`LS+`) the peer may never be sent: the hub closes the link with
 //!   `Permissions Violation for Subscription to "…"`; a soliciting side ignores it.
+//!
+//! A user's `allow_responses` applies on the hub as to a client of that user: it turns off
+//! the blanket allow of what the leaf may send, and a message delivered to the leaf with a
+//! reply subject lets the leaf's answers on that subject enter ([`ReplyGrants`], kept by the
+//! host per link), as many and as long as the rule says; one more is a violation.
+//!
+//! nats-server compiles the user's rules and then swaps the compiled tries, so an empty
+//! allow list keeps the meaning it has where it was written: an empty `publish` allow
+//! (nothing) still lets nothing enter, an empty `subscribe` allow (no list) still sends
+//! everything.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::permissions::{InvalidPermission, Permissions, PermissionsConfig, SubjectRule};
+use crate::policy::permissions::{
+    InvalidPermission, Permissions, PermissionsConfig, ReplyGrants, ResponseRule, SubjectRule,
+};
 use crate::subject;
 
-/// nats-server's `SubjectPermission` as it travels in the connect-info `INFO`.
+/// nats-server's `SubjectPermission` as it travels in the connect-info `INFO` (an empty
+/// list is left out, as Go's `omitempty` leaves it out).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SubjectPermission {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "none_or_empty")]
     pub allow: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "none_or_empty")]
     pub deny: Option<Vec<String>>,
+}
+
+fn none_or_empty(list: &Option<Vec<String>>) -> bool {
+    list.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// Whether a rule has an allow list that allows nothing.
+fn allows_nothing(rule: &Option<SubjectRule>) -> bool {
+    rule.as_ref().and_then(|r| r.allow.as_ref()).is_some_and(Vec::is_empty)
 }
 
 impl SubjectPermission {
@@ -76,19 +98,36 @@ pub struct LinkPermissions {
     /// What the connect-info `INFO` tells the soliciting side (`import`, `export`).
     import: Option<SubjectPermission>,
     export: Option<SubjectPermission>,
+    /// The user's `publish` allows nothing (an empty allow list, or `allow_responses`
+    /// without one): nothing of the peer's enters but answers it was granted, and none of
+    /// our interest is announced.
+    receives_nothing: bool,
+    /// The user's `allow_responses` (the hub's side only).
+    response: Option<ResponseRule>,
 }
 
 impl LinkPermissions {
     /// The accepting side: the permissions of the user the leaf authenticated as.
     pub fn accepted(user: &PermissionsConfig) -> Result<LinkPermissions, InvalidPermission> {
-        let swapped =
-            PermissionsConfig { publish: user.subscribe.clone(), subscribe: user.publish.clone(), response: None };
+        let mut publish = user.publish.clone();
+        if user.response.is_some() {
+            // as for a client: allow_responses turns off the blanket publish allow
+            publish.get_or_insert_with(SubjectRule::default).allow.get_or_insert_with(Vec::new);
+        }
+        let mut subscribe = user.subscribe.clone();
+        if allows_nothing(&subscribe) {
+            // nats-server compiles no subscribe allow list for an empty one: everything
+            subscribe.iter_mut().for_each(|r| r.allow = None);
+        }
+        let swapped = PermissionsConfig { publish: subscribe, subscribe: publish.clone(), response: None };
         Ok(LinkPermissions {
             perms: Permissions::compile(&swapped)?,
             announce_allow: swapped.subscribe.as_ref().and_then(|r| r.allow.clone()),
             hub: true,
             import: SubjectPermission::of(&user.subscribe),
-            export: SubjectPermission::of(&user.publish),
+            export: SubjectPermission::of(&publish),
+            receives_nothing: allows_nothing(&publish),
+            response: user.response,
         })
     }
 
@@ -112,7 +151,19 @@ impl LinkPermissions {
             hub: false,
             import: None,
             export: None,
+            receives_nothing: false,
+            response: None,
         }))
+    }
+
+    /// The user's `allow_responses`, for the host to keep the link's [`ReplyGrants`].
+    pub fn response(&self) -> Option<ResponseRule> {
+        self.response
+    }
+
+    /// May the peer send us `subject` by the static rules?
+    fn receives(&self, subject: &[u8]) -> bool {
+        !self.receives_nothing && self.perms.can_subscribe(subject, None)
     }
 
     /// The `import` and `export` of the connect-info `INFO` (the hub's side only).
@@ -125,12 +176,13 @@ impl LinkPermissions {
         if subject.starts_with(super::LDS_PREFIX.as_bytes()) {
             return true;
         }
-        if self.perms.can_subscribe(subject, None) {
+        if self.receives(subject) {
             return true;
         }
         // a wildcard wider than an allowed subject still carries that subject; the deny
         // side is asked again with the allowed entry
         subject::has_wildcard(subject)
+            && !self.receives_nothing
             && self.announce_allow.as_ref().is_some_and(|allow| {
                 allow
                     .iter()
@@ -144,8 +196,13 @@ impl LinkPermissions {
     }
 
     /// May the peer's message on `subject` enter? `Err` when the link must close for it.
-    pub fn admit(&self, subject: &[u8]) -> Result<bool, LeafViolation> {
-        if subject.starts_with(b"_R_.") || subject.starts_with(b"$JS.ACK.") || self.perms.can_subscribe(subject, None) {
+    /// `grants` are the link's answers granted by `allow_responses` (used up here when the
+    /// static rules refuse), `now` in nanoseconds.
+    pub fn admit(&self, subject: &[u8], grants: Option<&mut ReplyGrants>, now: u64) -> Result<bool, LeafViolation> {
+        if subject.starts_with(b"_R_.") || subject.starts_with(b"$JS.ACK.") || self.receives(subject) {
+            return Ok(true);
+        }
+        if grants.is_some_and(|g| g.take(subject, now)) {
             return Ok(true);
         }
         match self.hub {

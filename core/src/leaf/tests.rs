@@ -306,9 +306,9 @@ mod perms {
         assert!(!p.delivers(b"down.secret"));
         assert!(!p.delivers(b"up.x"));
         // the leaf's messages enter where it may publish; anything else closes the link
-        assert_eq!(p.admit(b"up.x"), Ok(true));
-        assert_eq!(p.admit(b"up.secret"), Err(LeafViolation::Publish("up.secret".into())));
-        assert_eq!(p.admit(b"_R_.abc.def"), Ok(true));
+        assert_eq!(p.admit(b"up.x", None, 0), Ok(true));
+        assert_eq!(p.admit(b"up.secret", None, 0), Err(LeafViolation::Publish("up.secret".into())));
+        assert_eq!(p.admit(b"_R_.abc.def", None, 0), Ok(true));
         assert_eq!(
             LeafViolation::Publish("up.secret".into()).text(),
             "Permissions Violation for Publish to \"up.secret\""
@@ -340,9 +340,41 @@ mod perms {
         assert!(p.delivers(b"up.x"));
         assert!(!p.delivers(b"up.secret"));
         // what the hub should not have sent is dropped, never a violation here
-        assert_eq!(p.admit(b"up.x"), Ok(false));
-        assert_eq!(p.admit(b"down.x"), Ok(true));
+        assert_eq!(p.admit(b"up.x", None, 0), Ok(false));
+        assert_eq!(p.admit(b"down.x", None, 0), Ok(true));
         assert_eq!(p.interest(b"down.x"), Ok(false));
         assert!(LinkPermissions::solicited(&None, &None).unwrap().is_none());
+    }
+
+    #[test]
+    fn allow_responses_lets_granted_answers_in_and_nothing_else() {
+        use crate::policy::permissions::{ReplyGrants, ResponseRule};
+        let responder = PermissionsConfig {
+            publish: None,
+            subscribe: rule(&["svc.>"], &[]),
+            response: Some(ResponseRule { max_msgs: 1, expires_ns: 1_000 }),
+        };
+        let p = LinkPermissions::accepted(&responder).unwrap();
+        let mut grants = ReplyGrants::new(p.response().unwrap());
+        // the leaf may send nothing of its own, and none of our interest is announced
+        assert_eq!(p.admit(b"other", Some(&mut grants), 0), Err(LeafViolation::Publish("other".into())));
+        assert!(!p.announces(b"_INBOX.x") && !p.announces(b">") && p.announces(b"$LDS.abc"));
+        // a request delivered to it grants one answer on its reply subject, for a while
+        grants.record(b"_INBOX.a", 10);
+        assert_eq!(p.admit(b"_INBOX.a", Some(&mut grants), 20), Ok(true));
+        assert!(p.admit(b"_INBOX.a", Some(&mut grants), 30).is_err());
+        grants.record(b"_INBOX.b", 10);
+        assert!(p.admit(b"_INBOX.b", Some(&mut grants), 2_000).is_err(), "expired");
+        // the INFO says the user's publish allows nothing, as nats-server's `"export":{}`
+        let (_, export) = p.info();
+        assert_eq!(serde_json::to_string(&export).unwrap(), "{}");
+    }
+
+    #[test]
+    fn an_empty_subscribe_allow_list_sends_everything_as_in_nats_server() {
+        let user = PermissionsConfig { publish: None, subscribe: rule(&[], &[]), response: None };
+        let p = LinkPermissions::accepted(&user).unwrap();
+        assert!(p.delivers(b"any.thing"));
+        assert_eq!(p.admit(b"any.thing", None, 0), Ok(true));
     }
 }

@@ -63,7 +63,7 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 tokio::spawn(async move {
                     let mut greeting = Greeting::new(&shared);
                     let tls = &shared.opts.leafnodes.tls;
-                    let (r, w) = match &tls.loaded {
+                    let (r, w) = match &shared.certs().leaf {
                         Some(config) => {
                             let info = greeting.info(&shared);
                             match transport::open_tls(stream, tls, config, &info).await {

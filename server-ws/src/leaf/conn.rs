@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use super::link::{LeafLink, PeerMeta};
 use crate::accounts::Account;
 use crate::client::{ping_loop, write_loop, Client, SubRef};
+use crate::perms::LeafPermissions;
 use crate::router::Router;
 use crate::server::Shared;
 use crate::transport::{Kind, Reader, Writer};
@@ -185,7 +186,7 @@ pub(crate) async fn run(
 impl Conn<'_> {
     async fn read_loop(&mut self, reader: &mut Reader, reason: &mut String, first: Option<LeafOp>) {
         if let Some(op) = first {
-            if let Err(why) = self.handle(op) {
+            if let Err(why) = self.handle(op).await {
                 *reason = why;
                 return;
             }
@@ -217,7 +218,7 @@ impl Conn<'_> {
             loop {
                 match self.parser.poll_op() {
                     Ok(Some(op)) => {
-                        if let Err(why) = self.handle(op) {
+                        if let Err(why) = self.handle(op).await {
                             *reason = why;
                             self.router.wake_writers();
                             return;
@@ -249,7 +250,7 @@ impl Conn<'_> {
         Err(text.to_string())
     }
 
-    fn handle(&mut self, op: LeafOp) -> Result<(), String> {
+    async fn handle(&mut self, op: LeafOp) -> Result<(), String> {
         match op {
             LeafOp::Ping => self.client.push(PONG),
             LeafOp::Pong => self.client.pings_out.store(0, Ordering::Relaxed),
@@ -261,7 +262,7 @@ impl Conn<'_> {
                 return Err(text);
             }
             LeafOp::Info(json) => return self.on_info(&json),
-            LeafOp::Connect(json) => return self.on_connect(&json),
+            LeafOp::Connect(json) => return self.on_connect(&json).await,
             _ if self.link.is_none() => return self.refuse("Authorization Violation"),
             LeafOp::Sub { subject, queue } => {
                 if is_own_loop(self.lds.as_bytes(), &subject) {
@@ -272,7 +273,7 @@ impl Conn<'_> {
                 if js_denied(&subject) {
                     return Ok(());
                 }
-                match self.client.leaf_perms.get().map_or(Ok(true), |p| p.interest(&subject)) {
+                match self.client.leaf_perms().map_or(Ok(true), |p| p.interest(&subject)) {
                     Ok(true) => {}
                     Ok(false) => return Ok(()),
                     Err(violation) => return self.violation(&violation),
@@ -308,7 +309,7 @@ impl Conn<'_> {
                 if js_denied(&m.subject) {
                     return Ok(());
                 }
-                match self.client.leaf_perms.get().map_or(Ok(true), |p| p.admit(&m.subject)) {
+                match self.client.leaf_perms().map_or(Ok(true), |p| p.admit(&m.subject)) {
                     Ok(true) => {}
                     Ok(false) => return Ok(()),
                     Err(violation) => return self.violation(&violation),
@@ -349,11 +350,10 @@ impl Conn<'_> {
         if let Some(urls) = &info.leafnode_urls {
             remotes.gossip(urls);
         }
+        // any INFO that carries permissions replaces what an earlier one said, as
+        // nats-server's soliciting side takes them; one without leaves them as they are
         match LinkPermissions::solicited(&info.import, &info.export) {
-            Ok(Some(perms)) => {
-                // the hub says it once, in its connect-info INFO, before we announce anything
-                let _ = self.client.leaf_perms.set(Arc::new(perms));
-            }
+            Ok(Some(perms)) => self.client.set_leaf_perms(Some(LeafPermissions::new(perms))),
             Ok(None) => {}
             Err(e) => return self.refuse(&format!("Invalid Leafnode INFO permissions: {e}")),
         }
@@ -386,7 +386,9 @@ impl Conn<'_> {
         Ok(())
     }
 
-    fn on_connect(&mut self, json: &[u8]) -> Result<(), String> {
+    /// An accepted leaf's `CONNECT`. The operations that followed it wait in the parser
+    /// until its credentials are decided.
+    async fn on_connect(&mut self, json: &[u8]) -> Result<(), String> {
         if !matches!(self.role, Role::Accept(_)) || self.link.is_some() {
             return Ok(());
         }
@@ -396,7 +398,19 @@ impl Conn<'_> {
         };
         let Role::Accept(greeting) = &self.role else { return Ok(()) };
         let (id, nonce) = (greeting.id, greeting.nonce.clone());
-        let Some((account, rules)) = authenticate(&self.shared, &self.client, &c, &nonce) else {
+        let (shared, client) = (self.shared.clone(), self.client.clone());
+        // bcrypt costs milliseconds of CPU by design: off the async threads, as a client's
+        let check = tokio::task::spawn_blocking(move || {
+            let verdict = authenticate(&shared, &client, &c, &nonce);
+            (c, verdict)
+        });
+        let (c, verdict) = match check.await {
+            Ok(decided) => decided,
+            // a panic in the check is this connection's panic
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return self.refuse("Authorization Violation"),
+        };
+        let Some((account, rules)) = verdict else {
             warn!(cid = self.client.id, "leafnode Authorization Violation");
             return self.refuse("Authorization Violation");
         };
@@ -411,9 +425,7 @@ impl Conn<'_> {
         }
         if let Some(rules) = rules {
             match LinkPermissions::accepted(&rules) {
-                Ok(perms) => {
-                    let _ = self.client.leaf_perms.set(Arc::new(perms));
-                }
+                Ok(perms) => self.client.set_leaf_perms(Some(LeafPermissions::new(perms))),
                 Err(e) => return self.refuse(&format!("Invalid Leafnode permissions: {e}")),
             }
         }
@@ -427,7 +439,7 @@ impl Conn<'_> {
     /// nats-server's connect-info `INFO` after an accepted `CONNECT`: the account the leaf is
     /// bound to and its permissions (`import`/`export`), which the leaf enforces too.
     fn connect_info(&self, id: u64) {
-        let (import, export) = self.client.leaf_perms.get().map(|p| p.info()).unwrap_or_default();
+        let (import, export) = self.client.leaf_perms().map(|p| p.info()).unwrap_or_default();
         let info = LeafInfo {
             server_id: self.shared.server_id.clone(),
             server_name: self.shared.server_name.clone(),

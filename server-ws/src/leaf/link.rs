@@ -61,7 +61,7 @@ impl LeafLink {
         };
         if !advertises(origin, self.client.id, self.solicited)
             || js_denied(&sub.subject)
-            || self.client.leaf_perms.get().is_some_and(|p| !p.announces(&sub.subject))
+            || self.client.leaf_perms().is_some_and(|p| !p.announces(&sub.subject))
         {
             return;
         }

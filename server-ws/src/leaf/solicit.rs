@@ -62,7 +62,9 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
         };
         let _ = stream.set_nodelay(true);
         let addr = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-        let (r, w, opening) = match open(&shared, stream, &url, &remote).await {
+        // the remote's TLS configuration as it is now: a reload may have changed its files
+        let connector = shared.certs().remotes.get(index).cloned().flatten();
+        let (r, w, opening) = match open(&shared, stream, &url, &remote, connector.as_ref()).await {
             Ok(opened) => opened,
             Err(why) => {
                 warn!("leafnode connection to {target} failed: {why}");
@@ -115,8 +117,9 @@ async fn open(
     mut stream: TcpStream,
     url: &LeafUrl,
     remote: &RemoteOptions,
+    connector: Option<&tls::Loaded<rustls::ClientConfig>>,
 ) -> Result<(Reader, Writer, Opening), String> {
-    let tls = remote.tls.as_ref().zip(remote.connector.as_ref());
+    let tls = remote.tls.as_ref().zip(connector);
     if matches!(url.scheme, Scheme::Ws | Scheme::Wss) {
         // TLS (wss) comes before the upgrade; the hub's INFO then comes in a frame
         let host = format!("{}:{}", url.host, url.port);
