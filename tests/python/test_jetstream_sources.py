@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 
 import nats
 import pytest
@@ -202,7 +203,139 @@ async def counters(nc) -> list:
     return out
 
 
-SCENARIOS = {"mirrors and sources": sourcing, "counters through sources": counters}
+LEVEL_4 = {"Nats-Required-Api-Level": "4"}
+
+
+async def drop(nc, *names: str) -> None:
+    """Deletes a scenario's streams (the servers are shared by the scenarios)."""
+    for name in names:
+        assert (await api(nc, f"$JS.API.STREAM.DELETE.{name}")).get("success"), name
+
+
+def consumer_view(reply: dict):
+    """A consumer create/info answer with times dropped and the random suffix nats-server
+    gives a sourcing consumer on a limits stream (`<name>-<8 chars>`) reduced to `-*`."""
+    if "error" in reply:
+        return err(reply)
+    text = json.dumps({k: v for k, v in reply.items() if k not in ("created", "ts")}, sort_keys=True)
+    text = re.sub(r'(JS_[A-Z]+_[A-Za-z0-9]+)-[A-Za-z0-9]{8}"', r'\1-*"', text)
+    view = json.loads(text)
+    for part in ("delivered", "ack_floor"):
+        view.get(part, {}).pop("last_active", None)
+    return view
+
+
+async def sourcing_consumers(nc) -> list:
+    """What an origin makes of nats-server 2.14's sourcing request (a direct consumer on a
+    limits stream, a durable acking by flow control on a work queue), and the flow-control
+    answer that drains the work queue."""
+    out = []
+    out.append(await create(nc, {"name": "L", "subjects": ["l.>"], "storage": "memory"}))
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(3):
+        out.append(await pub(nc, f"l.{i}", b"l"))
+        out.append(await pub(nc, f"w.{i}", b"w"))
+    got: asyncio.Queue = asyncio.Queue()
+    await nc.subscribe("dw.x", cb=got.put)
+    cfg = {"name": "JS_SRC_abc", "deliver_policy": "all", "ack_policy": "none", "ack_wait": 22 * 3600 * 10**9,
+           "max_deliver": 1, "idle_heartbeat": 10**9, "flow_control": True, "direct": True, "sourcing": True,
+           "inactive_threshold": 10 * 10**9}
+    for stream, deliver in [("L", "dl.x"), ("W", "dw.x")]:
+        body = {"stream_name": stream, "config": dict(cfg, deliver_subject=deliver)}
+        msg = await nc.request(f"$JS.API.CONSUMER.CREATE.{stream}", json.dumps(body).encode(), timeout=WAIT,
+                               headers=LEVEL_4)
+        out.append(consumer_view(json.loads(msg.data)))
+    out.append(await api(nc, "$JS.API.CONSUMER.NAMES.W"))
+    # the three messages, then (with a heartbeat, as they wait on acks) a flow-control request
+    seen = []
+    while True:
+        m = await asyncio.wait_for(got.get(), WAIT)
+        if m.reply.startswith("$JS.FC."):
+            break
+        if m.data:
+            seen.append(m.subject)
+    out.append(seen)
+    await nc.publish(m.reply, b"", headers={"Nats-Last-Consumer": "3", "Nats-Last-Stream": "3"})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (await state_of(nc, "W"))[0] != 0:
+        assert loop.time() < deadline, await state_of(nc, "W")
+        await asyncio.sleep(0.02)
+    out.append(await state_of(nc, "W"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.INFO.W.JS_SRC_abc")))
+    # the flow_control ack policy's own rules
+    for extra in [{"max_deliver": 5}, {"ack_wait": 10**9}, {"idle_heartbeat": 0}]:
+        c = dict({"durable_name": "fc", "ack_policy": "flow_control", "deliver_subject": "fc.x"}, **extra)
+        out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.CREATE.L.fc", {"stream_name": "L", "config": c})))
+    await drop(nc, "L", "W")
+    return out
+
+
+async def until_state(nc, name: str, messages: int) -> list:
+    """The stream's state once it holds `messages` (removals on the origin follow the copy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (state := await state_of(nc, name))[0] != messages:
+        assert loop.time() < deadline, state
+        await asyncio.sleep(0.02)
+    return state
+
+
+async def work_queue_drained(nc) -> list:
+    """A work-queue origin sourced in the same server: what the source took is removed there
+    (nats-server reads it through a durable acking by flow control), the consumer shows on
+    the origin, and once the source is deleted the origin keeps what comes."""
+    out = []
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(6):
+        out.append(await pub(nc, "w.a" if i % 2 == 0 else "w.b", str(i).encode()))
+    out.append(await create(nc, {"name": "SW", "storage": "memory", "sources": [{"name": "W"}]}))
+    await arrived(nc, "SW", 6)
+    out.append(await until_state(nc, "W", 0))
+    for i in range(6, 10):
+        out.append(await pub(nc, "w.a", str(i).encode()))
+    await arrived(nc, "SW", 10)
+    out.append(await until_state(nc, "W", 0))
+    got = await contents(nc, "SW")
+    out.append([[m[0], m[1], m[3]] for m in got])
+    names = await api(nc, "$JS.API.CONSUMER.NAMES.W")
+    out.append([names["total"], [re.sub(r"^JS_SRC_[A-Za-z0-9]+$", "JS_SRC_*", n) for n in names["consumers"]]])
+    info_w = await info(nc, "W")
+    out.append(info_w["state"]["consumer_count"])
+    out.append(await api(nc, "$JS.API.STREAM.DELETE.SW"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (await api(nc, "$JS.API.CONSUMER.NAMES.W"))["total"] != 0:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+    out.append(await pub(nc, "w.a", b"after"))
+    out.append(await state_of(nc, "W"))
+    await drop(nc, "W")
+    return out
+
+
+async def work_queue_filtered(nc) -> list:
+    """A filtered source of a work queue: the ack removes everything from the lowest sequence
+    taken to the last, also what the filter passed over in between, not what came after."""
+    out = []
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(6):
+        out.append(await pub(nc, "w.a" if i % 2 == 0 else "w.b", str(i).encode()))
+    out.append(await create(nc, {"name": "SF", "storage": "memory", "sources": [{"name": "W", "filter_subject": "w.a"}]}))
+    await arrived(nc, "SF", 3)
+    out.append(await until_state(nc, "W", 1))
+    for i in range(6, 10):
+        out.append(await pub(nc, "w.a", str(i).encode()))
+    await arrived(nc, "SF", 7)
+    out.append(await until_state(nc, "W", 1))
+    out.append([[m[0], m[1], m[3]] for m in await contents(nc, "W") if len(m) == 4])
+    await drop(nc, "SF", "W")
+    return out
+
+
+SCENARIOS = {"mirrors and sources": sourcing, "counters through sources": counters,
+             "sourcing consumers": sourcing_consumers, "work queue drained by its source": work_queue_drained,
+             "work queue filtered": work_queue_filtered}
 
 
 @pytest.fixture(scope="module")

@@ -482,7 +482,7 @@ impl JetStream {
     }
 
     /// Removes messages that retention says are finished after acks.
-    fn retire(&mut self, stream: &str, seqs: &[u64]) {
+    pub(super) fn retire(&mut self, stream: &str, seqs: &[u64]) {
         let Some(entry) = self.streams.get_mut(stream) else { return };
         match entry.stream.config.retention {
             Retention::Limits => {}

@@ -143,7 +143,9 @@ impl JetStream {
                 }
             }
         }
-        let consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
+        let mut consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
+        consumer.push_bound =
+            consumer.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
         let Some(entry) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         let _ = entry.stream.store_mut().save_consumer(&cname, &consumer.saved_state());
         entry.consumers.insert(cname.clone(), consumer);
@@ -152,8 +154,10 @@ impl JetStream {
             format!("$JS.EVENT.ADVISORY.CONSUMER.CREATED.{stream}.{cname}"),
             &json!({"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": id, "timestamp": rfc3339(now), "stream": stream, "consumer": cname, "action": "create"}),
         );
-        self.pump_stream(stream, now, interest);
+        // the answer shows the consumer as created, before it delivers anything (nats-server's
+        // `initialInfo`)
         let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
+        self.pump_stream(stream, now, interest);
         typed(KIND, crate::jetstream::config::to_value(&info))
     }
 

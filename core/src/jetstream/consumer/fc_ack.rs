@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::super::config::AckPolicy;
+use super::super::stream::Stream;
 use super::super::Outbound;
 use super::Consumer;
 use crate::proto::{header_value, Headers};
@@ -103,6 +104,19 @@ impl Consumer {
         self.fc_msgs = 0;
         self.fc_bytes = 0;
         self.fc_covered = (0, 0);
+        self.dirty = true;
+    }
+
+    /// Everything up to stream sequence `seq` counts as delivered and acknowledged: a
+    /// local mirror or source took it in place (`source/drain.rs`).
+    pub fn taken_through(&mut self, seq: u64, stream: &Stream) {
+        if seq < self.state.sseq && seq <= self.state.ack_floor_s {
+            return;
+        }
+        self.state.sseq = self.state.sseq.max(seq + 1);
+        self.state.delivered_sseq = self.state.delivered_sseq.max(seq);
+        self.state.ack_floor_s = self.state.ack_floor_s.max(seq);
+        self.recount(stream);
         self.dirty = true;
     }
 }

@@ -88,7 +88,7 @@ fn named(mine: &str, theirs: &[u8]) -> bool {
 /// The stable part of a link's consumer name: the same for the same stream, origin and
 /// domain across restarts, so a durable sourcing consumer is found again (nats-server
 /// hashes the same things, `createStableConsumerHash`). FNV-1a, in base 36.
-fn stable_id(stream: &str, iname: &str, domain: Option<&str>) -> String {
+pub(super) fn stable_id(stream: &str, iname: &str, domain: Option<&str>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in [stream, "\0", iname, "\0", domain.unwrap_or("")] {
         for b in part.bytes() {

@@ -415,3 +415,41 @@ fn a_refused_copy_is_retried_later_not_in_a_busy_loop() {
     let seqs: Vec<u64> = contents(&mut js, "M").iter().map(|m| m.0).collect();
     assert_eq!(seqs, [3, 4]);
 }
+
+#[test]
+fn a_work_queue_origin_is_drained_by_its_source_and_kept_once_the_source_goes() {
+    let mut js = open(&Disk::default(), T0);
+    let v =
+        create(&mut js, T0, json!({"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}));
+    assert!(v.get("error").is_none(), "{v}");
+    for i in 0..300 {
+        publish(&mut js, T0, if i % 2 == 0 { "w.a" } else { "w.b" }, None, &format!("{i}"));
+    }
+    let v = create(
+        &mut js,
+        T0,
+        json!({"name": "S", "storage": "memory", "sources": [{"name": "W", "filter_subject": "w.a"}]}),
+    );
+    assert!(v.get("error").is_none(), "{v}");
+    settle(&mut js, T0 + MS);
+    // what the source took is gone from the work queue, with what its filter passed over
+    // between (1..=299); the last `w.b` stays
+    assert_eq!(contents(&mut js, "S").len(), 150);
+    let left = contents(&mut js, "W");
+    assert_eq!(left.iter().map(|m| (m.0, m.1.as_str())).collect::<Vec<_>>(), [(300, "w.b")]);
+    let names = api(&mut js, T0 + MS, "$JS.API.CONSUMER.NAMES.W", json!({}));
+    let cname = names["consumers"][0].as_str().unwrap().to_string();
+    assert!(cname.starts_with("JS_SRC_") && names["total"] == 1, "{names}");
+    let c = api(&mut js, T0 + MS, &format!("$JS.API.CONSUMER.INFO.W.{cname}"), json!({}));
+    assert_eq!(
+        (c["config"]["ack_policy"].as_str(), c["config"]["filter_subject"].as_str()),
+        (Some("flow_control"), Some("w.a"))
+    );
+    // the source deleted: its consumer goes, and the work queue keeps what comes
+    assert_eq!(api(&mut js, T0 + MS, "$JS.API.STREAM.DELETE.S", json!({}))["success"], true);
+    settle(&mut js, T0 + 2 * MS);
+    publish(&mut js, T0 + 2 * MS, "w.a", None, "after");
+    settle(&mut js, T0 + 3 * MS);
+    assert_eq!(api(&mut js, T0 + 3 * MS, "$JS.API.CONSUMER.NAMES.W", json!({}))["total"], 0);
+    assert_eq!(contents(&mut js, "W").len(), 2);
+}
