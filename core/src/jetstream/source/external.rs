@@ -30,6 +30,7 @@ use serde_json::{json, Value};
 
 use super::super::consumer::{parse_ack_meta, AckMeta, ACK_PREFIX};
 use super::super::engine::{Interest, JetStream};
+use super::super::errors::ApiError;
 use super::super::store::StoredMsg;
 use super::super::{Outbound, SubChange};
 use super::link::RETRY;
@@ -285,6 +286,7 @@ impl JetStream {
         match cname {
             Some(c) if r.cname.as_deref().is_some_and(|mine| named(mine, c.as_bytes())) => {
                 r.cname = Some(c.into());
+                l.err = None;
                 // an origin that starts later than asked (purged) moves the position on
                 let delivered = answer.pointer("/delivered/stream_seq").and_then(Value::as_u64).unwrap_or(0);
                 let mut sseq = l.sseq.unwrap_or(0);
@@ -300,6 +302,10 @@ impl JetStream {
             _ => {
                 r.fails += 1;
                 let delay = backoff(r.fails);
+                // shown in stream info until a create succeeds (nats-server's `setup failed`
+                // when the answer carries no error of its own)
+                let setup = || json!(ApiError::with(500, 10029, "stream mirror consumer setup failed"));
+                l.err = Some(answer.get("error").cloned().unwrap_or_else(setup));
                 self.restart_remote(name, i, now, delay);
             }
         }

@@ -45,6 +45,9 @@ pub(crate) struct Link {
     pub(crate) remote: Option<Remote>,
     /// The consumer kept on a work-queue or interest origin here (`drain.rs`).
     pub(crate) drain: Option<String>,
+    /// Why the origin cannot be read now (`error` in stream info, as nats-server shows the
+    /// failed consumer create: the origin not found, a create refused elsewhere).
+    pub(crate) err: Option<serde_json::Value>,
 }
 
 /// The links of one stream, and the configuration they were built from.
@@ -80,8 +83,9 @@ impl Links {
                 let sseq = kept.as_ref().and_then(|l| l.sseq).or_else(|| saved.get(&iname).copied());
                 let last = kept.as_ref().map_or(0, |l| l.last);
                 let drain = kept.as_ref().and_then(|l| l.drain.clone());
+                let err = kept.as_ref().and_then(|l| l.err.clone());
                 let remote = s.external.as_ref().map(|_| kept.and_then(|l| l.remote).unwrap_or_default());
-                Link { cfg: s.clone(), sseq, last, retry_at: 0, remote, iname, drain }
+                Link { cfg: s.clone(), sseq, last, retry_at: 0, remote, iname, drain, err }
             })
             .collect();
         Links { mirror: cfg.mirror.clone(), sources: cfg.sources.clone(), links }
@@ -266,6 +270,10 @@ impl JetStream {
         }
         let (cfg, iname, sseq) = (link.cfg.clone(), link.iname.clone(), link.sseq);
         let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
+        let found = self.streams.contains_key(&cfg.name);
+        if let Some(link) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) {
+            link.err = (!found).then(|| serde_json::json!(ApiError::STREAM_NOT_FOUND));
+        }
         let Some(origin) = self.streams.get_mut(&cfg.name) else { return false };
         let from = sseq.map_or_else(|| start_seq(&origin.stream, &cfg), |s| s + 1);
         let mut batch: Vec<StoredMsg> = Vec::new();
