@@ -453,3 +453,30 @@ fn a_work_queue_origin_is_drained_by_its_source_and_kept_once_the_source_goes() 
     assert_eq!(api(&mut js, T0 + 3 * MS, "$JS.API.CONSUMER.NAMES.W", json!({}))["total"], 0);
     assert_eq!(contents(&mut js, "W").len(), 2);
 }
+
+#[test]
+fn a_mirror_with_mirror_direct_answers_direct_gets_for_its_origin() {
+    let mut js = open(&Disk::default(), T0);
+    let v = create(&mut js, T0, json!({"name": "O", "subjects": ["o.>"], "storage": "memory", "allow_direct": true}));
+    assert!(v.get("error").is_none(), "{v}");
+    let v = create(&mut js, T0, json!({"name": "M", "storage": "memory", "mirror": {"name": "O"}}));
+    assert_eq!(
+        (v["config"]["allow_direct"].as_bool(), v["config"]["mirror_direct"].as_bool()),
+        (Some(false), Some(true))
+    );
+    publish(&mut js, T0, "o.x", None, "v1");
+    settle(&mut js, T0 + MS);
+    assert_eq!(api(&mut js, T0 + MS, "$JS.API.STREAM.DELETE.O", json!({}))["success"], true);
+    let get = |js: &mut JetStream, subject: &str| {
+        js.handle_msg(T0 + MS, subject.as_bytes(), Some(b"_INBOX.d"), None, br#"{"last_by_subj":"o.x"}"#, &no_one);
+        let out: Vec<_> = js.take_outbound().into_iter().filter(|o| &o.route[..] == b"_INBOX.d").collect();
+        assert_eq!(out.len(), 1);
+        let h = out[0].headers.clone().unwrap_or_default();
+        (String::from_utf8_lossy(&h).into_owned(), String::from_utf8_lossy(&out[0].payload).into_owned())
+    };
+    let (h, body) = get(&mut js, "$JS.API.DIRECT.GET.O");
+    assert!(h.contains("Nats-Stream: M\r\n") && body == "v1", "{h} {body}");
+    // the mirror itself has no allow_direct: no responder under its own name
+    let (h, _) = get(&mut js, "$JS.API.DIRECT.GET.M");
+    assert!(h.starts_with("NATS/1.0 503"), "{h}");
+}
