@@ -410,7 +410,40 @@ async def origin_recreated(nc) -> list:
     return out
 
 
-SCENARIOS = {"origin recreated": origin_recreated, "origin missing": origin_missing, "mirror direct": mirror_direct, "mirrors and sources": sourcing, "counters through sources": counters,
+async def next_seq(nc, stream: str, consumer: str) -> list:
+    """[stream sequence, data] of the next message of a pull consumer."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, max_msgs=1)
+    await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", b'{"batch": 1}', reply=inbox)
+    m = await sub.next_msg(timeout=WAIT)
+    return [int(m.reply.split(".")[-4]) if m.reply else None, m.data.decode()]
+
+
+async def consumer_reset(nc) -> list:
+    """`$JS.API.CONSUMER.RESET` (API level 4, what nats-server's mirror sends to a consumer it
+    was given): back to the ack floor, to a sequence, and the starts it may not go below."""
+    out = []
+    out.append(await create(nc, {"name": "RL", "subjects": ["rl.>"], "storage": "memory"}))
+    for i in range(5):
+        out.append(await pub(nc, "rl.x", f"m{i + 1}".encode()))
+    for name, extra in [("c", {}), ("f", {"deliver_policy": "by_start_sequence", "opt_start_seq": 3}),
+                        ("n", {"deliver_policy": "new"})]:
+        cfg = dict({"durable_name": name, "ack_policy": "explicit"}, **extra)
+        out.append(consumer_view(await api(nc, f"$JS.API.CONSUMER.CREATE.RL.{name}", {"stream_name": "RL", "config": cfg})))
+    for _ in range(3):
+        out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.c")))
+    out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.c", {"seq": 2})))
+    out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.f", {"seq": 2})))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.f", {"seq": 4})))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.n", {"seq": 2})))
+    await drop(nc, "RL")
+    return out
+
+
+SCENARIOS = {"consumer reset": consumer_reset, "origin recreated": origin_recreated, "origin missing": origin_missing, "mirror direct": mirror_direct, "mirrors and sources": sourcing, "counters through sources": counters,
              "sourcing consumers": sourcing_consumers, "work queue drained by its source": work_queue_drained,
              "work queue filtered": work_queue_filtered}
 

@@ -28,6 +28,7 @@ mod fc_ack;
 mod pause;
 pub(crate) mod priority;
 mod pull;
+mod reset;
 
 pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
 use priority::{Pin, PriorityGroupState};

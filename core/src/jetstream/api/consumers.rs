@@ -111,7 +111,7 @@ impl JetStream {
             if let Some(c) = entry.consumers.get_mut(&cname) {
                 let pause = config.pause_until.take();
                 c.state.config = config;
-                c.restart_sourcing();
+                c.restart_sourcing(&entry.stream);
                 c.set_pause(pause, now);
                 c.dirty = true;
                 c.recount(&entry.stream);

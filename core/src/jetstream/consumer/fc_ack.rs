@@ -84,27 +84,12 @@ impl Consumer {
     }
 
     /// A durable sourcing consumer asked for again (the reader lost its deliveries and
-    /// starts a new run): what was delivered and not acked goes out again, and delivery
-    /// sequences start over at 1, as nats-server's `resetStartingSeq` does for it.
-    pub fn restart_sourcing(&mut self) {
-        if !(self.state.config.sourcing && self.acks_by_flow_control()) {
-            return;
+    /// starts a new run): it starts over at its ack floor, so what was delivered and not
+    /// acked goes out again, as nats-server's `resetStartingSeq(0)` does for it.
+    pub fn restart_sourcing(&mut self, stream: &Stream) {
+        if self.state.config.sourcing && self.acks_by_flow_control() {
+            self.reset_start(self.state.ack_floor_s + 1, stream);
         }
-        if let Some(first) = self.state.pending.keys().next().copied() {
-            self.state.sseq = self.state.sseq.min(first);
-        }
-        self.state.pending.clear();
-        self.redeliver.clear();
-        self.state.lps.clear();
-        self.state.delivered_sseq = self.state.sseq.saturating_sub(1);
-        self.state.dseq = 0;
-        self.state.ack_floor_c = 0;
-        self.state.ack_floor_s = self.state.sseq.saturating_sub(1);
-        self.fc_pending = None;
-        self.fc_msgs = 0;
-        self.fc_bytes = 0;
-        self.fc_covered = (0, 0);
-        self.dirty = true;
     }
 
     /// Everything up to stream sequence `seq` counts as delivered and acknowledged: a

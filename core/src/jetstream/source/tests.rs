@@ -480,3 +480,22 @@ fn a_mirror_with_mirror_direct_answers_direct_gets_for_its_origin() {
     let (h, _) = get(&mut js, "$JS.API.DIRECT.GET.M");
     assert!(h.starts_with("NATS/1.0 503"), "{h}");
 }
+
+#[test]
+fn a_consumer_reset_starts_over_at_the_ack_floor_or_a_sequence_not_below_its_start() {
+    let mut js = open(&Disk::default(), T0);
+    origin(&mut js);
+    for i in 1..=5 {
+        publish(&mut js, T0, "o.x", None, &format!("m{i}"));
+    }
+    let cfg = json!({"stream_name": "O", "config": {"durable_name": "f", "ack_policy": "explicit",
+                     "deliver_policy": "by_start_sequence", "opt_start_seq": 3}});
+    assert!(api(&mut js, T0, "$JS.API.CONSUMER.CREATE.O.f", cfg).get("error").is_none());
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({}));
+    assert_eq!((r["reset_seq"].as_u64(), r["num_pending"].as_u64()), (Some(3), Some(3)), "{r}");
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({"seq": 4}));
+    assert_eq!((r["reset_seq"].as_u64(), r["ack_floor"]["stream_seq"].as_u64()), (Some(4), Some(3)), "{r}");
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({"seq": 2}));
+    assert_eq!(r["error"]["description"], "invalid reset: below start seq");
+    assert_eq!(r["error"]["err_code"], 10204);
+}
