@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 
 import nats
 import pytest
@@ -202,7 +203,249 @@ async def counters(nc) -> list:
     return out
 
 
-SCENARIOS = {"mirrors and sources": sourcing, "counters through sources": counters}
+LEVEL_4 = {"Nats-Required-Api-Level": "4"}
+
+
+async def drop(nc, *names: str) -> None:
+    """Deletes a scenario's streams (the servers are shared by the scenarios)."""
+    for name in names:
+        assert (await api(nc, f"$JS.API.STREAM.DELETE.{name}")).get("success"), name
+
+
+def consumer_view(reply: dict):
+    """A consumer create/info answer with times dropped and the random suffix nats-server
+    gives a sourcing consumer on a limits stream (`<name>-<8 chars>`) reduced to `-*`."""
+    if "error" in reply:
+        return err(reply)
+    text = json.dumps({k: v for k, v in reply.items() if k not in ("created", "ts")}, sort_keys=True)
+    text = re.sub(r'(JS_[A-Z]+_[A-Za-z0-9]+)-[A-Za-z0-9]{8}"', r'\1-*"', text)
+    view = json.loads(text)
+    for part in ("delivered", "ack_floor"):
+        view.get(part, {}).pop("last_active", None)
+    return view
+
+
+async def sourcing_consumers(nc) -> list:
+    """What an origin makes of nats-server 2.14's sourcing request (a direct consumer on a
+    limits stream, a durable acking by flow control on a work queue), and the flow-control
+    answer that drains the work queue."""
+    out = []
+    out.append(await create(nc, {"name": "L", "subjects": ["l.>"], "storage": "memory"}))
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(3):
+        out.append(await pub(nc, f"l.{i}", b"l"))
+        out.append(await pub(nc, f"w.{i}", b"w"))
+    got: asyncio.Queue = asyncio.Queue()
+    await nc.subscribe("dw.x", cb=got.put)
+    cfg = {"name": "JS_SRC_abc", "deliver_policy": "all", "ack_policy": "none", "ack_wait": 22 * 3600 * 10**9,
+           "max_deliver": 1, "idle_heartbeat": 10**9, "flow_control": True, "direct": True, "sourcing": True,
+           "inactive_threshold": 10 * 10**9}
+    for stream, deliver in [("L", "dl.x"), ("W", "dw.x")]:
+        body = {"stream_name": stream, "config": dict(cfg, deliver_subject=deliver)}
+        msg = await nc.request(f"$JS.API.CONSUMER.CREATE.{stream}", json.dumps(body).encode(), timeout=WAIT,
+                               headers=LEVEL_4)
+        out.append(consumer_view(json.loads(msg.data)))
+    out.append(await api(nc, "$JS.API.CONSUMER.NAMES.W"))
+    # the three messages, then (with a heartbeat, as they wait on acks) a flow-control request
+    seen = []
+    while True:
+        m = await asyncio.wait_for(got.get(), WAIT)
+        if m.reply.startswith("$JS.FC."):
+            break
+        if m.data:
+            seen.append(m.subject)
+    out.append(seen)
+    await nc.publish(m.reply, b"", headers={"Nats-Last-Consumer": "3", "Nats-Last-Stream": "3"})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (await state_of(nc, "W"))[0] != 0:
+        assert loop.time() < deadline, await state_of(nc, "W")
+        await asyncio.sleep(0.02)
+    out.append(await state_of(nc, "W"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.INFO.W.JS_SRC_abc")))
+    # the flow_control ack policy's own rules
+    for extra in [{"max_deliver": 5}, {"ack_wait": 10**9}, {"idle_heartbeat": 0}]:
+        c = dict({"durable_name": "fc", "ack_policy": "flow_control", "deliver_subject": "fc.x"}, **extra)
+        out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.CREATE.L.fc", {"stream_name": "L", "config": c})))
+    await drop(nc, "L", "W")
+    return out
+
+
+async def until_state(nc, name: str, messages: int) -> list:
+    """The stream's state once it holds `messages` (removals on the origin follow the copy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (state := await state_of(nc, name))[0] != messages:
+        assert loop.time() < deadline, state
+        await asyncio.sleep(0.02)
+    return state
+
+
+async def work_queue_drained(nc) -> list:
+    """A work-queue origin sourced in the same server: what the source took is removed there
+    (nats-server reads it through a durable acking by flow control), the consumer shows on
+    the origin, and once the source is deleted the origin keeps what comes."""
+    out = []
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(6):
+        out.append(await pub(nc, "w.a" if i % 2 == 0 else "w.b", str(i).encode()))
+    out.append(await create(nc, {"name": "SW", "storage": "memory", "sources": [{"name": "W"}]}))
+    await arrived(nc, "SW", 6)
+    out.append(await until_state(nc, "W", 0))
+    for i in range(6, 10):
+        out.append(await pub(nc, "w.a", str(i).encode()))
+    await arrived(nc, "SW", 10)
+    out.append(await until_state(nc, "W", 0))
+    got = await contents(nc, "SW")
+    out.append([[m[0], m[1], m[3]] for m in got])
+    names = await api(nc, "$JS.API.CONSUMER.NAMES.W")
+    out.append([names["total"], [re.sub(r"^JS_SRC_[A-Za-z0-9]+$", "JS_SRC_*", n) for n in names["consumers"]]])
+    info_w = await info(nc, "W")
+    out.append(info_w["state"]["consumer_count"])
+    out.append(await api(nc, "$JS.API.STREAM.DELETE.SW"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (await api(nc, "$JS.API.CONSUMER.NAMES.W"))["total"] != 0:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+    out.append(await pub(nc, "w.a", b"after"))
+    out.append(await state_of(nc, "W"))
+    await drop(nc, "W")
+    return out
+
+
+async def work_queue_filtered(nc) -> list:
+    """A filtered source of a work queue: the ack removes everything from the lowest sequence
+    taken to the last, also what the filter passed over in between, not what came after."""
+    out = []
+    out.append(await create(nc, {"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}))
+    for i in range(6):
+        out.append(await pub(nc, "w.a" if i % 2 == 0 else "w.b", str(i).encode()))
+    out.append(await create(nc, {"name": "SF", "storage": "memory", "sources": [{"name": "W", "filter_subject": "w.a"}]}))
+    await arrived(nc, "SF", 3)
+    out.append(await until_state(nc, "W", 1))
+    for i in range(6, 10):
+        out.append(await pub(nc, "w.a", str(i).encode()))
+    await arrived(nc, "SF", 7)
+    out.append(await until_state(nc, "W", 1))
+    out.append([[m[0], m[1], m[3]] for m in await contents(nc, "W") if len(m) == 4])
+    await drop(nc, "SF", "W")
+    return out
+
+
+async def until_info(nc, name: str, ready) -> dict:
+    """Stream info once `ready(info)` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not ready(i := await info(nc, name)):
+        assert loop.time() < deadline, i
+        await asyncio.sleep(0.02)
+    return i
+
+
+async def origin_missing(nc) -> list:
+    """`error` in `mirror` / `sources` info while the origin cannot be read (nats-server backs
+    off after failed creates, so its recovery is too slow to wait for here)."""
+    out = []
+    out.append(await create(nc, {"name": "ZM", "storage": "memory", "mirror": {"name": "ZO"}}))
+    out.append(await create(nc, {"name": "ZS", "storage": "memory", "sources": [{"name": "ZO"}]}))
+    zm = await until_info(nc, "ZM", lambda i: "error" in i["mirror"])
+    zs = await until_info(nc, "ZS", lambda i: "error" in i["sources"][0])
+    out.append([masked(zm["mirror"]), masked(zs["sources"])])
+    await drop(nc, "ZM", "ZS")
+    return out
+
+
+async def direct_get(nc, subject: str, body: dict):
+    """[headers without the time stamp, data] of a direct get, or the error's class."""
+    try:
+        m = await nc.request(subject, json.dumps(body).encode(), timeout=WAIT)
+    except Exception as e:  # noqa: BLE001 - the class is what is compared
+        return type(e).__name__
+    return [{k: v for k, v in (m.headers or {}).items() if k != "Nats-Time-Stamp"}, m.data.decode()]
+
+
+async def mirror_direct(nc) -> list:
+    """A mirror of a stream with `allow_direct` inherits `mirror_direct` and answers direct
+    gets addressed to its origin (also once the origin is gone), under its own name."""
+    out = []
+    out.append(await create(nc, {"name": "DO", "subjects": ["do.>"], "storage": "memory", "allow_direct": True}))
+    out.append(await create(nc, {"name": "DM", "storage": "memory", "mirror": {"name": "DO"}}))
+    for i in range(3):
+        out.append(await pub(nc, "do.x", f"v{i}".encode()))
+    await arrived(nc, "DM", 3)
+    out.append(await api(nc, "$JS.API.STREAM.DELETE.DO"))
+    out.append(await direct_get(nc, "$JS.API.DIRECT.GET.DO", {"last_by_subj": "do.x"}))
+    out.append(await direct_get(nc, "$JS.API.DIRECT.GET.DO", {"seq": 2}))
+    out.append(await direct_get(nc, "$JS.API.DIRECT.GET.DM", {"seq": 2}))
+    await drop(nc, "DM")
+    return out
+
+
+async def origin_recreated(nc) -> list:
+    """An origin deleted and created again under the same name: nats-server 2.14 does not
+    tell (that came with API level 5), so its mirror and source pass over the new origin's
+    sequences up to the last they took and go on from there."""
+    out = []
+    out.append(await create(nc, {"name": "RO", "subjects": ["ro.>"], "storage": "memory"}))
+    out.append(await create(nc, {"name": "RM", "storage": "memory", "mirror": {"name": "RO"}}))
+    out.append(await create(nc, {"name": "RS", "storage": "memory", "sources": [{"name": "RO"}]}))
+    for i in range(5):
+        out.append(await pub(nc, "ro.x", f"a{i}".encode()))
+    await arrived(nc, "RM", 5)
+    await arrived(nc, "RS", 5)
+    out.append(await api(nc, "$JS.API.STREAM.DELETE.RO"))
+    out.append(await create(nc, {"name": "RO", "subjects": ["ro.>"], "storage": "memory"}))
+    for i in range(7):
+        out.append(await pub(nc, "ro.x", f"b{i}".encode()))
+    # nats-server notices the lost consumer by its health check (10 s), then re-creates it
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4 * WAIT
+    while (await state_of(nc, "RM"))[2] < 7 or (await state_of(nc, "RS"))[2] < 7:
+        assert loop.time() < deadline, [await state_of(nc, "RM"), await state_of(nc, "RS")]
+        await asyncio.sleep(0.1)
+    out.append([m[3] for m in await contents(nc, "RM")])
+    out.append([m[3] for m in await contents(nc, "RS")])
+    await drop(nc, "RM", "RS", "RO")
+    return out
+
+
+async def next_seq(nc, stream: str, consumer: str) -> list:
+    """[stream sequence, data] of the next message of a pull consumer."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, max_msgs=1)
+    await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", b'{"batch": 1}', reply=inbox)
+    m = await sub.next_msg(timeout=WAIT)
+    return [int(m.reply.split(".")[-4]) if m.reply else None, m.data.decode()]
+
+
+async def consumer_reset(nc) -> list:
+    """`$JS.API.CONSUMER.RESET` (API level 4, what nats-server's mirror sends to a consumer it
+    was given): back to the ack floor, to a sequence, and the starts it may not go below."""
+    out = []
+    out.append(await create(nc, {"name": "RL", "subjects": ["rl.>"], "storage": "memory"}))
+    for i in range(5):
+        out.append(await pub(nc, "rl.x", f"m{i + 1}".encode()))
+    for name, extra in [("c", {}), ("f", {"deliver_policy": "by_start_sequence", "opt_start_seq": 3}),
+                        ("n", {"deliver_policy": "new"})]:
+        cfg = dict({"durable_name": name, "ack_policy": "explicit"}, **extra)
+        out.append(consumer_view(await api(nc, f"$JS.API.CONSUMER.CREATE.RL.{name}", {"stream_name": "RL", "config": cfg})))
+    for _ in range(3):
+        out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.c")))
+    out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.c", {"seq": 2})))
+    out.append(await next_seq(nc, "RL", "c"))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.f", {"seq": 2})))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.f", {"seq": 4})))
+    out.append(consumer_view(await api(nc, "$JS.API.CONSUMER.RESET.RL.n", {"seq": 2})))
+    await drop(nc, "RL")
+    return out
+
+
+SCENARIOS = {"consumer reset": consumer_reset, "origin recreated": origin_recreated, "origin missing": origin_missing, "mirror direct": mirror_direct, "mirrors and sources": sourcing, "counters through sources": counters,
+             "sourcing consumers": sourcing_consumers, "work queue drained by its source": work_queue_drained,
+             "work queue filtered": work_queue_filtered}
 
 
 @pytest.fixture(scope="module")

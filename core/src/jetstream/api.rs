@@ -222,6 +222,7 @@ impl JetStream {
             ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload)),
             ["CONSUMER", "PAUSE", stream, name] => Some(self.consumer_pause(now, stream, name, payload, interest)),
             ["CONSUMER", "UNPIN", stream, name] => Some(self.consumer_unpin(now, stream, name, payload, interest)),
+            ["CONSUMER", "RESET", stream, name] => Some(self.consumer_reset(now, stream, name, payload, interest)),
             _ => None,
         };
         if let Some(v) = response {

@@ -398,6 +398,11 @@ pub enum AckPolicy {
     None,
     All,
     Explicit,
+    /// Acks by the answers to flow control (API level 4): what a durable sourcing consumer
+    /// on an interest or work-queue stream uses, so the origin forgets what its mirror or
+    /// source stored (`sourcing.rs`).
+    #[serde(rename = "flow_control")]
+    FlowControl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -523,6 +528,7 @@ impl ConsumerConfig {
 
     /// Applies nats-server's defaults and checks that do not need the stream.
     pub fn normalize(&mut self, stream: &StreamConfig) -> Result<(), ApiError> {
+        super::sourcing::flow_control_ack_defaults(self);
         // nats-server (not pedantic) reads a negative pull limit as "no limit"
         for limit in [&mut self.max_batch, &mut self.max_expires, &mut self.max_bytes, &mut self.priority_timeout] {
             *limit = (*limit).max(0);
@@ -620,7 +626,7 @@ impl ConsumerConfig {
             return Err(ApiError::BACKOFF_MAX_DELIVER);
         }
         if self.ack_policy != AckPolicy::None {
-            if self.ack_wait == 0 {
+            if self.ack_wait == 0 && self.ack_policy != AckPolicy::FlowControl {
                 self.ack_wait = self.backoff.first().copied().unwrap_or(DEFAULT_ACK_WAIT);
             }
             if self.max_ack_pending == 0 {
@@ -631,6 +637,7 @@ impl ConsumerConfig {
                 };
             }
         }
+        super::sourcing::check_flow_control_acks(self)?;
         if !self.is_durable() && self.inactive_threshold == 0 {
             self.inactive_threshold = if stream.consumer_limits.inactive_threshold > 0 {
                 stream.consumer_limits.inactive_threshold
@@ -646,7 +653,8 @@ impl ConsumerConfig {
         }
         self.normalize_pause()?;
         self.check_priority()?;
-        if stream.retention == Retention::Workqueue {
+        // a mirror's or source's consumer is exempt from the work-queue rules
+        if stream.retention == Retention::Workqueue && !self.direct && !self.sourcing {
             if !push && self.ack_policy != AckPolicy::Explicit {
                 return Err(ApiError::PULL_WQ_ACK);
             }
@@ -662,7 +670,13 @@ impl ConsumerConfig {
         let m = c.metadata.get_or_insert_with(BTreeMap::new);
         m.insert("_nats.level".into(), alloc::format!("{}", super::sourcing::API_LEVEL));
         // pause and priority groups came with API level 1 (nats-server's jetstream_versioning.go)
-        let level = if self.pause_until.is_some() || self.priority_policy != PriorityPolicy::None { "1" } else { "0" };
+        let level = if self.ack_policy == AckPolicy::FlowControl {
+            "4"
+        } else if self.pause_until.is_some() || self.priority_policy != PriorityPolicy::None {
+            "1"
+        } else {
+            "0"
+        };
         m.insert("_nats.req.level".into(), level.into());
         m.insert("_nats.ver".into(), crate::NATS_VERSION.into());
         c

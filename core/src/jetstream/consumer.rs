@@ -24,9 +24,11 @@ use super::{Interest, Outbound};
 use crate::proto::Headers;
 
 mod ack;
+mod fc_ack;
 mod pause;
 pub(crate) mod priority;
 mod pull;
+mod reset;
 
 pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
 use priority::{Pin, PriorityGroupState};
@@ -420,21 +422,11 @@ impl Consumer {
                     self.fc_bytes += size;
                     let past_half = self.fc_msgs >= FC_MSGS / 2 || self.fc_bytes >= self.fc_window / 2;
                     if self.fc_pending.is_none() && past_half {
-                        self.fc_token += 1;
-                        let reply = Bytes::from(format!("$JS.FC.{}.{}.{}", self.stream, self.name, self.fc_token));
-                        let h = Headers::with_status(100, Some("FlowControl Request")).to_bytes();
-                        out.push(Outbound {
-                            route: target.clone(),
-                            subject: target.clone(),
-                            reply: Some(reply.clone()),
-                            headers: Some(h),
-                            payload: Bytes::new(),
-                        });
-                        self.fc_pending = Some(reply);
-                        self.fc_covered = (self.fc_msgs, self.fc_bytes);
+                        self.request_flow_control(&target, out);
                     }
                 }
             }
+            self.flow_control_for_acks(&target, true, out);
             return;
         }
         while !self.waiting.is_empty() && !self.is_paused(now) {
@@ -533,7 +525,10 @@ impl Consumer {
             }
             let deadline = now + self.ack_wait(deliveries);
             self.state.pending.insert(seq, Pending { cseq, deliveries, deadline });
-            self.timers.insert((deadline, seq));
+            // no ack wait under flow-control acks (`fc_ack.rs`)
+            if !self.acks_by_flow_control() {
+                self.timers.insert((deadline, seq));
+            }
         }
         let reply = format!(
             "$JS.ACK.{}.{}.{}.{}.{}.{}.{}",
@@ -603,7 +598,9 @@ impl Consumer {
         let hb = self.state.config.idle_heartbeat;
         if hb > 0 && self.is_push() && self.push_bound && now.saturating_sub(self.last_delivery) >= hb as u64 {
             if let Some(d) = self.state.config.deliver_subject.clone() {
-                out.push(self.heartbeat(&Bytes::from(d)));
+                let d = Bytes::from(d);
+                out.push(self.heartbeat(&d));
+                self.flow_control_for_acks(&d, false, out);
                 self.last_delivery = now;
             }
         }

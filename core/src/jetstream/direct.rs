@@ -110,12 +110,12 @@ impl JetStream {
     /// Answers a direct get on stream `name`; `subj` holds the tokens of the subject form
     /// (`DIRECT.GET.<stream>.<subject>`), empty for the body form.
     pub(super) fn direct_get(&mut self, name: &str, subj: &[&str], rest: &[u8], payload: &[u8], reply: &Bytes) {
-        let allowed = self.streams.get(name).is_some_and(|e| e.stream.config.allow_direct);
-        if !allowed {
+        let Some(name) = self.direct_answerer(name) else {
             // nats-server has no responder for it: say so the way the bus would
             self.out.push(Outbound::status(reply.clone(), no_responders(rest)));
             return;
-        }
+        };
+        let name = name.as_str();
         let checked = match Self::direct_request(subj, payload) {
             Ok(c) => c,
             Err(text) => {
@@ -131,6 +131,21 @@ impl JetStream {
             direct_multi_last(&mut e.stream, name, &checked, reply, &mut out);
         }
         self.out.append(&mut out);
+    }
+
+    /// The stream that answers direct gets addressed to `name`: the stream itself with
+    /// `allow_direct`, else a mirror of it with `mirror_direct` (nats-server has such a
+    /// mirror listen on its origin's direct-get subject in the same queue group, so it
+    /// answers for its origin, also when the origin is gone); the answer names the stream
+    /// that gave it.
+    fn direct_answerer(&self, name: &str) -> Option<String> {
+        if self.streams.get(name).is_some_and(|e| e.stream.config.allow_direct) {
+            return Some(name.into());
+        }
+        self.streams.iter().find_map(|(n, e)| {
+            let c = &e.stream.config;
+            (c.mirror_direct && c.mirror.as_ref().is_some_and(|m| m.name == name)).then(|| n.clone())
+        })
     }
 
     /// Parses and checks a request, or gives the text of the 408 that refuses it.

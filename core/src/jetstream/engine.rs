@@ -219,7 +219,8 @@ impl JetStream {
                 let stream = String::from_utf8_lossy(stream).into_owned();
                 let consumer = String::from_utf8_lossy(consumer).into_owned();
                 if let Some(c) = self.streams.get_mut(&stream).and_then(|e| e.consumers.get_mut(&consumer)) {
-                    c.flow_control_reply(subject);
+                    let acked = c.flow_control_answer(subject, headers);
+                    self.retire(&stream, &acked);
                 }
                 self.pump_stream(&stream, now, interest);
             }
@@ -481,7 +482,7 @@ impl JetStream {
     }
 
     /// Removes messages that retention says are finished after acks.
-    fn retire(&mut self, stream: &str, seqs: &[u64]) {
+    pub(super) fn retire(&mut self, stream: &str, seqs: &[u64]) {
         let Some(entry) = self.streams.get_mut(stream) else { return };
         match entry.stream.config.retention {
             Retention::Limits => {}

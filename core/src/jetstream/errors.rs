@@ -108,6 +108,15 @@ impl ApiError {
     pub const DIRECT_REQUIRES_PUSH: ApiError = fixed(400, 10090, "consumer direct requires a push based consumer");
     pub const DIRECT_REQUIRES_EPHEMERAL: ApiError = fixed(400, 10091, "consumer direct requires an ephemeral consumer");
     pub const REQUIRED_API_LEVEL: ApiError = fixed(412, 10185, "JetStream minimum api level required");
+    pub const ACK_FC_REQUIRES_PUSH: ApiError =
+        fixed(400, 10218, "flow control ack policy requires a push based consumer");
+    pub const ACK_FC_REQUIRES_FC: ApiError = fixed(400, 10219, "flow control ack policy requires flow control");
+    pub const ACK_FC_REQUIRES_MAX_ACK_PENDING: ApiError =
+        fixed(400, 10220, "flow control ack policy requires max ack pending");
+    pub const ACK_FC_REQUIRES_NO_ACK_WAIT: ApiError =
+        fixed(400, 10221, "flow control ack policy requires unset ack wait");
+    pub const ACK_FC_REQUIRES_NO_MAX_DELIVER: ApiError =
+        fixed(400, 10222, "flow control ack policy requires unset max deliver");
 
     pub fn invalid_json(err: impl core::fmt::Display) -> ApiError {
         ApiError::with(400, 10025, format!("invalid JSON: {err}"))

@@ -1,6 +1,7 @@
 //! Run-time controls of a consumer: `$JS.API.CONSUMER.PAUSE.<stream>.<consumer>` (pause until
 //! a time, or resume) and `$JS.API.CONSUMER.UNPIN.<stream>.<consumer>` (drop the pinned
-//! client of a priority group), with their replies, and the advisories consumers owe for
+//! client of a priority group), `$JS.API.CONSUMER.RESET.<stream>.<consumer>` (start over at
+//! a sequence, `consumer/reset.rs`), with their replies, and the advisories consumers owe for
 //! pins and pauses (`$JS.EVENT.ADVISORY.CONSUMER.{PAUSE,PINNED,UNPINNED}.<stream>.<consumer>`).
 
 use alloc::format;
@@ -20,6 +21,12 @@ use crate::jetstream::Interest;
 struct PauseRequest {
     #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
     pause_until: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ResetRequest {
+    #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
+    seq: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -48,6 +55,43 @@ fn pause_request(payload: &[u8]) -> Result<Option<u64>, ApiError> {
 }
 
 impl JetStream {
+    /// `CONSUMER.RESET`: an empty body starts over at the ack floor, `{"seq": n}` at `n`;
+    /// the answer is the consumer's info with `reset_seq`.
+    pub(super) fn consumer_reset(
+        &mut self,
+        now: u64,
+        stream: &str,
+        name: &str,
+        payload: &[u8],
+        interest: &dyn Interest,
+    ) -> Value {
+        const KIND: &str = "consumer_reset_response";
+        let req: ResetRequest = if payload.is_empty() {
+            ResetRequest::default()
+        } else {
+            match check_depth(payload).and_then(|()| serde_json::from_slice(payload).map_err(ApiError::invalid_json)) {
+                Ok(r) => r,
+                Err(e) => return error_body(KIND, &e),
+            }
+        };
+        let Some(e) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        let Some(c) = e.consumers.get_mut(name) else { return error_body(KIND, &ApiError::CONSUMER_NOT_FOUND) };
+        let seq = match c.reset_seq(req.seq, &e.stream) {
+            Ok(s) => s,
+            Err(err) => return error_body(KIND, &err),
+        };
+        c.reset_start(seq, &e.stream);
+        let mut info = crate::jetstream::config::to_value(&c.info(now));
+        info["reset_seq"] = json!(seq);
+        // under interest retention what now lies below every consumer's floor may go
+        if e.stream.config.retention == crate::jetstream::config::Retention::Interest {
+            let below: alloc::vec::Vec<u64> = (e.stream.first_seq()..seq).take(1_000_000).collect();
+            self.retire(stream, &below);
+        }
+        self.pump_stream(stream, now, interest);
+        typed(KIND, info)
+    }
+
     pub(super) fn consumer_pause(
         &mut self,
         now: u64,

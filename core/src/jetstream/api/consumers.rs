@@ -70,7 +70,12 @@ impl JetStream {
                 return error_body(KIND, &ApiError::FILTER_MISMATCH);
             }
         }
+        let suffix: String = self.nuid().chars().take(8).collect();
         let Some(entry) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        sourcing::upgrade(&mut config, entry.stream.config.retention, &suffix);
+        if let Some(existing) = config.name.as_ref().and_then(|n| entry.consumers.get(n)) {
+            sourcing::keep_start(&mut config, existing.config());
+        }
         if let Err(e) = self.limits.apply_to_consumer(&mut config, &entry.stream.config) {
             return error_body(KIND, &e);
         }
@@ -106,6 +111,7 @@ impl JetStream {
             if let Some(c) = entry.consumers.get_mut(&cname) {
                 let pause = config.pause_until.take();
                 c.state.config = config;
+                c.restart_sourcing(&entry.stream);
                 c.set_pause(pause, now);
                 c.dirty = true;
                 c.recount(&entry.stream);
@@ -121,12 +127,13 @@ impl JetStream {
         if self.limits.consumers_allowed(sc).is_some_and(|m| entry.consumers.len() as u64 >= m) {
             return error_body(KIND, &ApiError::MAX_CONSUMERS);
         }
-        if sc.retention == Retention::Workqueue {
+        if sc.retention == Retention::Workqueue && sourcing::limitable(&config) {
             let mine = config.filters();
-            if mine.is_empty() && !entry.consumers.is_empty() {
+            let others: Vec<&Consumer> = entry.consumers.values().filter(|c| sourcing::limitable(c.config())).collect();
+            if mine.is_empty() && !others.is_empty() {
                 return error_body(KIND, &ApiError::WQ_MULTIPLE_UNFILTERED);
             }
-            for other in entry.consumers.values() {
+            for other in others {
                 let theirs = other.config().filters();
                 let clash = mine.is_empty()
                     || theirs.is_empty()
@@ -136,7 +143,9 @@ impl JetStream {
                 }
             }
         }
-        let consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
+        let mut consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
+        consumer.push_bound =
+            consumer.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
         let Some(entry) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         let _ = entry.stream.store_mut().save_consumer(&cname, &consumer.saved_state());
         entry.consumers.insert(cname.clone(), consumer);
@@ -145,8 +154,10 @@ impl JetStream {
             format!("$JS.EVENT.ADVISORY.CONSUMER.CREATED.{stream}.{cname}"),
             &json!({"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": id, "timestamp": rfc3339(now), "stream": stream, "consumer": cname, "action": "create"}),
         );
-        self.pump_stream(stream, now, interest);
+        // the answer shows the consumer as created, before it delivers anything (nats-server's
+        // `initialInfo`)
         let info = self.streams.get(stream).and_then(|e| e.consumers.get(&cname)).map(|c| c.info(now));
+        self.pump_stream(stream, now, interest);
         typed(KIND, crate::jetstream::config::to_value(&info))
     }
 

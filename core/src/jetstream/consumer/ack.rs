@@ -123,7 +123,7 @@ impl Consumer {
                 }
                 alloc::vec![sseq]
             }
-            AckPolicy::All => {
+            AckPolicy::All | AckPolicy::FlowControl => {
                 let Some(p) = self.state.pending.get(&sseq).copied() else { return AckOutcome::None };
                 if p.cseq <= self.state.ack_floor_c {
                     return AckOutcome::None;

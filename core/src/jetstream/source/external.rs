@@ -13,8 +13,14 @@
 //! in order. Nothing heard for [`HEALTH`] (no heartbeat) does the same. Requests are
 //! throttled ([`RETRY_MIN`]) and back off after failures, as in nats-server.
 //!
-//! nats-server 2.14 first asks for a durable "sourcing" consumer (API level 4) and falls back
-//! to this form when the origin declines; edgebus sends the fallback form straight away.
+//! As nats-server 2.14 does, the request first asks for a "sourcing" consumer (API level 4,
+//! `Nats-Required-Api-Level: 4`) under a name stable for the link (`JS_MIRROR_<id>`,
+//! `JS_SRC_<id>`): the origin makes it a durable acking by flow control on an interest or
+//! work-queue stream (so the origin forgets what we stored, and the same durable is found
+//! again after a restart), or a `direct` one named `<name>-<suffix>` on a limits stream
+//! (`sourcing.rs` is that side). An origin below level 4 answers `10185` (or `10025`, a
+//! config field it does not know) and is asked again at once for the plain `direct`
+//! consumer under a unique name (`<name>_<nuid>`).
 
 use alloc::format;
 use alloc::string::String;
@@ -24,6 +30,7 @@ use serde_json::{json, Value};
 
 use super::super::consumer::{parse_ack_meta, AckMeta, ACK_PREFIX};
 use super::super::engine::{Interest, JetStream};
+use super::super::errors::ApiError;
 use super::super::store::StoredMsg;
 use super::super::{Outbound, SubChange};
 use super::link::RETRY;
@@ -65,7 +72,45 @@ pub(crate) struct Remote {
     setup_at: u64,
     /// The origin's messages still to come, from the last delivery (`lag` in stream info).
     pub(crate) lag: u64,
+    /// The request in flight asked for a sourcing consumer (API level 4).
+    sourcing: bool,
+    /// The consumer dropped last: its deliveries still on their way are not taken as the
+    /// new one's (a sourcing consumer's name only has the stable part in common).
+    dropped: Option<String>,
 }
+
+/// Whether a delivery of consumer `theirs` is for the consumer we asked for as `mine` (an
+/// origin's limits stream appends `-<suffix>` to a sourcing consumer's name).
+fn named(mine: &str, theirs: &[u8]) -> bool {
+    let mine = mine.as_bytes();
+    theirs == mine || (theirs.starts_with(mine) && theirs.get(mine.len()) == Some(&b'-'))
+}
+
+/// The stable part of a link's consumer name: the same for the same stream, origin and
+/// domain across restarts, so a durable sourcing consumer is found again (nats-server
+/// hashes the same things, `createStableConsumerHash`). FNV-1a, in base 36.
+pub(super) fn stable_id(stream: &str, iname: &str, domain: Option<&str>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [stream, "\0", iname, "\0", domain.unwrap_or("")] {
+        for b in part.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let mut out = String::new();
+    for _ in 0..8 {
+        let d = (h % 36) as u8;
+        out.push(char::from(if d < 10 { b'0' + d } else { b'A' + d - 10 }));
+        h /= 36;
+    }
+    out
+}
+
+/// The header a sourcing request carries.
+const LEVEL_4: &[u8] = b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n";
+/// The errors by which an origin declines a sourcing request (nats-server's
+/// `JSRequiredApiLevelErr`, `JSInvalidJSONErr`).
+const DECLINED: [u64; 2] = [10185, 10025];
 
 /// nats-server's `calculateRetryBackoff`: 5 s per failure, twice, at most 2 minutes.
 fn backoff(fails: u32) -> u64 {
@@ -170,7 +215,8 @@ impl JetStream {
                     Kind::Answer => r.pending.as_deref().is_some_and(|p| p.as_bytes() == subject),
                     Kind::Delivery => ack.is_some_and(|a| {
                         a.ack.stream == l.cfg.name.as_bytes()
-                            && r.cname.as_deref().is_some_and(|c| c.as_bytes() == a.ack.consumer)
+                            && r.cname.as_deref().is_some_and(|c| named(c, a.ack.consumer))
+                            && r.dropped.as_deref().is_none_or(|d| d.as_bytes() != a.ack.consumer)
                     }),
                     Kind::Control => r.deliver.as_deref().is_some_and(|d| d.as_bytes() == subject),
                 }
@@ -212,7 +258,7 @@ impl JetStream {
         if let Some(r) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)).and_then(|l| l.remote.as_mut()) {
             gone.extend(r.deliver.take());
             gone.extend(r.pending.take());
-            r.cname = None;
+            r.dropped = r.cname.take();
             r.dseq = 0;
             r.setup_at = (now + delay).max(r.lreq + RETRY_MIN);
         }
@@ -224,14 +270,23 @@ impl JetStream {
     fn on_create_answer(&mut self, name: &str, i: usize, now: u64, payload: &[u8]) {
         let answer: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let cname = answer.get("name").and_then(Value::as_str).filter(|_| answer.get("error").is_none());
+        let code = answer.pointer("/error/err_code").and_then(Value::as_u64);
         let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
         let last = self.streams.get(name).map_or(0, |e| e.stream.last_seq());
         let Some(l) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) else { return };
         let Some(r) = l.remote.as_mut() else { return };
         let reply = r.pending.take();
         self.subs.extend(reply.map(SubChange::Remove));
+        if r.sourcing && code.is_some_and(|c| DECLINED.contains(&c)) {
+            // an origin below API level 4: ask again for the plain consumer
+            let base = r.cname.clone().unwrap_or_default();
+            let unique = format!("{base}_{}", self.nuid());
+            return self.send_create(name, i, unique, false);
+        }
         match cname {
-            Some(c) if r.cname.as_deref() == Some(c) => {
+            Some(c) if r.cname.as_deref().is_some_and(|mine| named(mine, c.as_bytes())) => {
+                r.cname = Some(c.into());
+                l.err = None;
                 // an origin that starts later than asked (purged) moves the position on
                 let delivered = answer.pointer("/delivered/stream_seq").and_then(Value::as_u64).unwrap_or(0);
                 let mut sseq = l.sseq.unwrap_or(0);
@@ -247,6 +302,10 @@ impl JetStream {
             _ => {
                 r.fails += 1;
                 let delay = backoff(r.fails);
+                // shown in stream info until a create succeeds (nats-server's `setup failed`
+                // when the answer carries no error of its own)
+                let setup = || json!(ApiError::with(500, 10029, "stream mirror consumer setup failed"));
+                l.err = Some(answer.get("error").cloned().unwrap_or_else(setup));
                 self.restart_remote(name, i, now, delay);
             }
         }
@@ -333,7 +392,6 @@ impl JetStream {
     pub(super) fn pump_remote(&mut self, name: &str, i: usize, now: u64) {
         let domain = self.domain.clone();
         let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
-        let last = self.streams.get(name).map_or(0, |e| e.stream.last_seq());
         let Some(l) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) else { return };
         let r = l.remote.get_or_insert_with(Remote::default);
         if r.pending.is_some() {
@@ -353,12 +411,27 @@ impl JetStream {
         if now < r.setup_at {
             return;
         }
+        if l.cfg.external.is_none() {
+            return;
+        }
+        r.lreq = now;
+        let stable = stable_id(name, &l.iname, domain.as_deref());
+        let cname = format!("JS_{}_{stable}", if is_mirror { "MIRROR" } else { "SRC" });
+        self.send_create(name, i, cname, true);
+    }
+
+    /// Sends link `i`'s create request for consumer `cname` (a sourcing one, with its level
+    /// header, or the plain `direct` one), from where the link is now.
+    fn send_create(&mut self, name: &str, i: usize, cname: String, sourcing: bool) {
+        let domain = self.domain.clone();
+        let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
+        let last = self.streams.get(name).map_or(0, |e| e.stream.last_seq());
+        let Some(l) = self.sourcing.get(name).and_then(|l| l.links.get(i)) else { return };
         let Some(ext) = l.cfg.external.clone() else { return };
         let taken = if is_mirror { l.sseq.unwrap_or(0).max(last) } else { l.sseq.unwrap_or(0) };
         let from = (taken > 0).then_some(taken + 1);
         let (kind, token) = if is_mirror { ("mirror", "M") } else { ("src", "S") };
-        let cname = format!("JS_{}_{}", if is_mirror { "MIRROR" } else { "SRC" }, self.nuid());
-        let deliver = if ext.deliver.is_empty() {
+        let fresh = if ext.deliver.is_empty() {
             format!("$JS.{token}.{}", self.nuid())
         } else {
             join(&ext.deliver, &format!("{token}.{}", self.nuid()))
@@ -369,21 +442,35 @@ impl JetStream {
             meta[format!("_nats.{kind}.domain")] = json!(d);
         }
         let Some(l) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) else { return };
-        let (subject, body) = create_request(&l.cfg, &ext, &cname, &deliver, from, meta);
+        let deliver = l.remote.as_ref().and_then(|r| r.deliver.clone());
+        let (deliver, new_deliver) = match deliver {
+            Some(d) => (d, false),
+            None => (fresh, true),
+        };
+        let (subject, mut body) = create_request(&l.cfg, &ext, &cname, &deliver, from, meta);
+        if sourcing {
+            body["config"]["sourcing"] = json!(true);
+        }
         let Some(r) = l.remote.as_mut() else { return };
-        r.lreq = now;
+        if r.dropped.as_deref() == Some(cname.as_str()) {
+            // a durable asked for again: its deliveries from now on are the new run's
+            r.dropped = None;
+        }
         r.cname = Some(cname);
+        r.sourcing = sourcing;
         r.dseq = 0;
         r.deliver = Some(deliver.clone());
         r.pending = Some(reply.clone());
-        self.subs.push(SubChange::Add(deliver));
+        if new_deliver {
+            self.subs.push(SubChange::Add(deliver));
+        }
         self.subs.push(SubChange::Add(reply.clone()));
         let body = serde_json::to_vec(&body).unwrap_or_default();
         self.out.push(Outbound {
             route: Bytes::from(subject.clone()),
             subject: Bytes::from(subject),
             reply: Some(Bytes::from(reply)),
-            headers: None,
+            headers: sourcing.then_some(Bytes::from_static(LEVEL_4)),
             payload: Bytes::from(body),
         });
     }

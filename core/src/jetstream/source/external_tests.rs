@@ -30,6 +30,10 @@ struct Net {
     cut: bool,
     lose: usize,
     now: u64,
+    /// The hub answers sourcing requests as a server below API level 4 does (`10185`).
+    decline: bool,
+    /// The consumer create requests the edge sent: (subject, headers, body).
+    creates: Vec<(String, Option<String>, Value)>,
 }
 
 impl Net {
@@ -38,7 +42,15 @@ impl Net {
         hub.set_domain("hub");
         let mut edge = edge;
         edge.set_domain("edge");
-        let mut net = Net { js: [hub, edge], subs: [Vec::new(), Vec::new()], cut: false, lose: 0, now: T0 };
+        let mut net = Net {
+            js: [hub, edge],
+            subs: [Vec::new(), Vec::new()],
+            cut: false,
+            lose: 0,
+            now: T0,
+            decline: false,
+            creates: Vec::new(),
+        };
         net.sync_subs();
         net
     }
@@ -71,6 +83,25 @@ impl Net {
             steps += 1;
             assert!(steps < 1_000_000, "the bus never settles");
             let (from, o) = queue.remove(0);
+            if from == EDGE && o.route.starts_with(b"$JS.hub.API.CONSUMER.CREATE.") {
+                let headers = o.headers.as_deref().map(|h| String::from_utf8_lossy(h).into_owned());
+                let body = serde_json::from_slice(&o.payload).unwrap_or(Value::Null);
+                let sourcing = headers.as_deref().is_some_and(|h| h.contains("Nats-Required-Api-Level"));
+                self.creates.push((String::from_utf8_lossy(&o.route).into_owned(), headers, body));
+                if self.decline && sourcing && !self.cut {
+                    let error = json!({"error": {"code": 412, "err_code": 10185, "description": "JetStream minimum api level required"}});
+                    let reply = o.reply.clone().unwrap();
+                    let answer = Outbound {
+                        route: reply.clone(),
+                        subject: reply,
+                        reply: None,
+                        headers: None,
+                        payload: error.to_string().into(),
+                    };
+                    queue.push((HUB, answer));
+                    continue;
+                }
+            }
             for to in self.reaches(from, &o.route) {
                 if from == HUB && to == EDGE && self.lose > 0 {
                     self.lose -= 1;
@@ -311,7 +342,15 @@ fn positions_survive_a_restart() {
     assert!(net.run_until(5 * SEC, |n| n.count("M") == 50 && n.count("S") == 50));
     // a crash: the edge goes without flushing; the hub goes on
     let Net { js: [hub, _crashed], subs: [hub_subs, _], now, .. } = net;
-    let mut net2 = Net { js: [hub, open(&disk, now)], subs: [hub_subs, Vec::new()], cut: false, lose: 0, now };
+    let mut net2 = Net {
+        js: [hub, open(&disk, now)],
+        subs: [hub_subs, Vec::new()],
+        cut: false,
+        lose: 0,
+        now,
+        decline: false,
+        creates: Vec::new(),
+    };
     net2.js[EDGE].set_domain("edge");
     net2.sync_subs();
     for i in 51..=80 {
@@ -326,4 +365,71 @@ fn positions_survive_a_restart() {
     net2.run(3 * SEC);
     assert_eq!(net2.contents("M").iter().map(|m| m.2.clone()).collect::<Vec<_>>(), numbered(1..81));
     assert_eq!(net2.contents("S").iter().map(|m| m.2.clone()).collect::<Vec<_>>(), numbered(1..81));
+}
+
+#[test]
+fn a_work_queue_origin_is_drained_by_its_source_through_flow_control_acks() {
+    let mut net = Net::new(edge_engine());
+    let cfg = json!({"name": "W", "subjects": ["w.>"], "retention": "workqueue"});
+    assert!(net.api(HUB, "$JS.API.STREAM.CREATE.W", cfg).get("error").is_none());
+    // more than max_ack_pending (1,000): delivery stalls until a flow-control answer acks
+    for i in 0..1500 {
+        net.publish("w.x", &format!("{i}"));
+    }
+    let ext = json!({"api": "$JS.hub.API", "deliver": "deliver.s"});
+    let scfg = json!({"name": "S", "storage": "memory", "sources": [{"name": "W", "external": ext}]});
+    assert!(net.api(EDGE, "$JS.API.STREAM.CREATE.S", scfg).get("error").is_none());
+    let hub_count = |n: &mut Net| n.js[HUB].messages("W", b">", false).map_or(0, |m| m.len());
+    assert!(
+        net.run_until(20 * SEC, |n| n.count("S") == 1500 && hub_count(n) == 0),
+        "{} {}",
+        net.count("S"),
+        hub_count(&mut net)
+    );
+    // the sourcing request, and the durable the hub made of it
+    let (subject, headers, body) = net.creates[0].clone();
+    assert_eq!(subject, "$JS.hub.API.CONSUMER.CREATE.W");
+    assert!(headers.unwrap().contains("Nats-Required-Api-Level: 4"));
+    assert_eq!(body["config"]["sourcing"], true);
+    let cname = body["config"]["name"].as_str().unwrap().to_string();
+    assert!(cname.starts_with("JS_SRC_"), "{cname}");
+    let names = net.api(HUB, "$JS.API.CONSUMER.NAMES.W", json!({}));
+    assert_eq!(names["consumers"], json!([cname]));
+    let info = net.api(HUB, &format!("$JS.API.CONSUMER.INFO.W.{cname}"), json!({}));
+    assert_eq!(info["config"]["ack_policy"], "flow_control");
+    assert_eq!(info["config"]["durable_name"], json!(cname));
+    // cut: the edge asks again for the same durable, which sends what was not acked
+    net.cut = true;
+    for i in 1500..1600 {
+        net.publish("w.x", &format!("{i}"));
+    }
+    net.run(3 * SEC);
+    net.cut = false;
+    let ok = net.run_until(60 * SEC, |n| n.count("S") == 1600 && hub_count(n) == 0);
+    let info = net.api(HUB, &format!("$JS.API.CONSUMER.INFO.W.{cname}"), json!({}));
+    assert!(ok, "{} {} {info} {:?}", net.count("S"), hub_count(&mut net), net.creates.len());
+    let got: Vec<String> = net.contents("S").into_iter().map(|m| m.2).collect();
+    assert_eq!(got, numbered(0..1600));
+    assert!(net.creates.iter().all(|c| c.2["config"]["name"] == json!(cname)), "the same stable name");
+    let names = net.api(HUB, "$JS.API.CONSUMER.NAMES.W", json!({}));
+    assert_eq!(names["consumers"], json!([cname]));
+}
+
+#[test]
+fn an_origin_below_level_4_is_asked_again_for_the_plain_consumer() {
+    let mut net = Net::new(edge_engine());
+    net.decline = true;
+    hub_origin(&mut net, "O", "o.>");
+    for i in 1..=20 {
+        net.publish("o.x", &format!("{i}"));
+    }
+    assert!(net.api(EDGE, "$JS.API.STREAM.CREATE.M", mirror_cfg()).get("error").is_none());
+    assert!(net.run_until(5 * SEC, |n| n.count("M") == 20), "{}", net.count("M"));
+    let [(_, h1, first), (_, h2, second)] = &net.creates[..] else { panic!("{:?}", net.creates) };
+    assert!(h1.is_some() && h2.is_none());
+    assert_eq!(first["config"]["sourcing"], true);
+    assert!(second["config"].get("sourcing").is_none());
+    let (a, b) = (first["config"]["name"].as_str().unwrap(), second["config"]["name"].as_str().unwrap());
+    assert!(a.starts_with("JS_MIRROR_") && b.starts_with(&format!("{a}_")), "{a} {b}");
+    assert_eq!(net.contents("M").into_iter().map(|m| m.2).collect::<Vec<_>>(), numbered(1..21));
 }

@@ -1,6 +1,6 @@
 //! `mirror` and `sources` in stream info: per origin its name, how many of its messages the
 //! copy has yet to take (`lag`) and how long ago it was last seen (`active`, -1 never), as
-//! nats-server reports them.
+//! nats-server reports them, with the `error` that keeps a copy from reading its origin.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -20,6 +20,8 @@ struct SourceInfo<'a> {
     filter_subject: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     subject_transforms: &'a [SubjectTransformConfig],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Value>,
 }
 
 impl JetStream {
@@ -44,6 +46,7 @@ impl JetStream {
             active,
             filter_subject: &src.filter_subject,
             subject_transforms: &src.subject_transforms,
+            error: link.and_then(|l| l.err.as_ref()),
         };
         crate::jetstream::config::to_value(&info)
     }

@@ -43,6 +43,11 @@ pub(crate) struct Link {
     pub(crate) retry_at: u64,
     /// For an origin elsewhere (`external`): the consumer read through (`external.rs`).
     pub(crate) remote: Option<Remote>,
+    /// The consumer kept on a work-queue or interest origin here (`drain.rs`).
+    pub(crate) drain: Option<String>,
+    /// Why the origin cannot be read now (`error` in stream info, as nats-server shows the
+    /// failed consumer create: the origin not found, a create refused elsewhere).
+    pub(crate) err: Option<serde_json::Value>,
 }
 
 /// The links of one stream, and the configuration they were built from.
@@ -77,11 +82,18 @@ impl Links {
                 let kept = self.links.iter().position(|l| l.iname == iname).map(|i| self.links.remove(i));
                 let sseq = kept.as_ref().and_then(|l| l.sseq).or_else(|| saved.get(&iname).copied());
                 let last = kept.as_ref().map_or(0, |l| l.last);
+                let drain = kept.as_ref().and_then(|l| l.drain.clone());
+                let err = kept.as_ref().and_then(|l| l.err.clone());
                 let remote = s.external.as_ref().map(|_| kept.and_then(|l| l.remote).unwrap_or_default());
-                Link { cfg: s.clone(), sseq, last, retry_at: 0, remote, iname }
+                Link { cfg: s.clone(), sseq, last, retry_at: 0, remote, iname, drain, err }
             })
             .collect();
         Links { mirror: cfg.mirror.clone(), sources: cfg.sources.clone(), links }
+    }
+
+    /// The consumers these links keep on local origins: (origin, consumer).
+    fn drains(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.links.iter().filter_map(|l| l.drain.clone().map(|c| (l.cfg.name.clone(), c)))
     }
 
     /// The subjects the engine holds for these links' external consumers.
@@ -206,10 +218,12 @@ impl JetStream {
     pub(in super::super) fn pump_sources(&mut self, now: u64, interest: &dyn Interest) {
         let streams = &self.streams;
         let mut dropped: Vec<String> = Vec::new();
+        let mut drains: Vec<(String, String)> = Vec::new();
         self.sourcing.retain(|n, l| {
             let keep = streams.get(n).is_some_and(|e| sourcing(&e.stream.config));
             if !keep {
                 dropped.extend(l.remote_subjects().cloned());
+                drains.extend(l.drains());
             }
             keep
         });
@@ -221,12 +235,16 @@ impl JetStream {
             if !links.built_from(&e.stream.config) {
                 let fresh = links.rebuilt(&e.stream.config, &BTreeMap::new());
                 dropped.extend(links.remote_subjects().cloned());
+                drains.extend(links.drains());
                 *links = fresh;
             }
         }
         // the consumers of external origins no longer followed: stop listening (the origin
         // drops them after their inactive threshold)
         self.subs.extend(dropped.into_iter().map(SubChange::Remove));
+        for (origin, cname) in drains {
+            self.drop_drain(&origin, &cname, now);
+        }
         let names: Vec<String> = self.sourcing.keys().cloned().collect();
         for name in names {
             let n = self.sourcing.get(&name).map_or(0, |l| l.links.len());
@@ -252,6 +270,10 @@ impl JetStream {
         }
         let (cfg, iname, sseq) = (link.cfg.clone(), link.iname.clone(), link.sseq);
         let is_mirror = self.streams.get(name).is_some_and(|e| e.stream.config.mirror.is_some());
+        let found = self.streams.contains_key(&cfg.name);
+        if let Some(link) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) {
+            link.err = (!found).then(|| serde_json::json!(ApiError::STREAM_NOT_FOUND));
+        }
         let Some(origin) = self.streams.get_mut(&cfg.name) else { return false };
         let from = sseq.map_or_else(|| start_seq(&origin.stream, &cfg), |s| s + 1);
         let mut batch: Vec<StoredMsg> = Vec::new();
@@ -276,6 +298,7 @@ impl JetStream {
         }
         let mut taken = from.saturating_sub(1);
         let mut stored = false;
+        let mut took: Vec<u64> = Vec::new();
         for m in &batch {
             let subject = cfg.map(&m.subject).unwrap_or_else(|| m.subject.to_vec());
             let result = if is_mirror {
@@ -290,6 +313,7 @@ impl JetStream {
                 Ok(()) => {
                     stored = true;
                     taken = m.seq;
+                    took.push(m.seq);
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -300,7 +324,11 @@ impl JetStream {
         if failed.is_none() {
             taken = passed;
         }
+        let drain = if took.is_empty() { None } else { self.ack_taken(name, &cfg, &iname, is_mirror, &took, now) };
         let Some(link) = self.sourcing.get_mut(name).and_then(|l| l.links.get_mut(i)) else { return stored };
+        if drain.is_some() {
+            link.drain = drain;
+        }
         link.sseq = Some(taken);
         link.last = now;
         link.retry_at = if failed.is_some() { now + RETRY } else { 0 };

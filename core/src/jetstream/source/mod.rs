@@ -20,6 +20,7 @@ use super::errors::ApiError;
 use crate::subject;
 use crate::transform::{validate_mapping, SubjectTransform};
 
+mod drain;
 mod external;
 #[cfg(test)]
 mod external_tests;

@@ -415,3 +415,87 @@ fn a_refused_copy_is_retried_later_not_in_a_busy_loop() {
     let seqs: Vec<u64> = contents(&mut js, "M").iter().map(|m| m.0).collect();
     assert_eq!(seqs, [3, 4]);
 }
+
+#[test]
+fn a_work_queue_origin_is_drained_by_its_source_and_kept_once_the_source_goes() {
+    let mut js = open(&Disk::default(), T0);
+    let v =
+        create(&mut js, T0, json!({"name": "W", "subjects": ["w.>"], "storage": "memory", "retention": "workqueue"}));
+    assert!(v.get("error").is_none(), "{v}");
+    for i in 0..300 {
+        publish(&mut js, T0, if i % 2 == 0 { "w.a" } else { "w.b" }, None, &format!("{i}"));
+    }
+    let v = create(
+        &mut js,
+        T0,
+        json!({"name": "S", "storage": "memory", "sources": [{"name": "W", "filter_subject": "w.a"}]}),
+    );
+    assert!(v.get("error").is_none(), "{v}");
+    settle(&mut js, T0 + MS);
+    // what the source took is gone from the work queue, with what its filter passed over
+    // between (1..=299); the last `w.b` stays
+    assert_eq!(contents(&mut js, "S").len(), 150);
+    let left = contents(&mut js, "W");
+    assert_eq!(left.iter().map(|m| (m.0, m.1.as_str())).collect::<Vec<_>>(), [(300, "w.b")]);
+    let names = api(&mut js, T0 + MS, "$JS.API.CONSUMER.NAMES.W", json!({}));
+    let cname = names["consumers"][0].as_str().unwrap().to_string();
+    assert!(cname.starts_with("JS_SRC_") && names["total"] == 1, "{names}");
+    let c = api(&mut js, T0 + MS, &format!("$JS.API.CONSUMER.INFO.W.{cname}"), json!({}));
+    assert_eq!(
+        (c["config"]["ack_policy"].as_str(), c["config"]["filter_subject"].as_str()),
+        (Some("flow_control"), Some("w.a"))
+    );
+    // the source deleted: its consumer goes, and the work queue keeps what comes
+    assert_eq!(api(&mut js, T0 + MS, "$JS.API.STREAM.DELETE.S", json!({}))["success"], true);
+    settle(&mut js, T0 + 2 * MS);
+    publish(&mut js, T0 + 2 * MS, "w.a", None, "after");
+    settle(&mut js, T0 + 3 * MS);
+    assert_eq!(api(&mut js, T0 + 3 * MS, "$JS.API.CONSUMER.NAMES.W", json!({}))["total"], 0);
+    assert_eq!(contents(&mut js, "W").len(), 2);
+}
+
+#[test]
+fn a_mirror_with_mirror_direct_answers_direct_gets_for_its_origin() {
+    let mut js = open(&Disk::default(), T0);
+    let v = create(&mut js, T0, json!({"name": "O", "subjects": ["o.>"], "storage": "memory", "allow_direct": true}));
+    assert!(v.get("error").is_none(), "{v}");
+    let v = create(&mut js, T0, json!({"name": "M", "storage": "memory", "mirror": {"name": "O"}}));
+    assert_eq!(
+        (v["config"]["allow_direct"].as_bool(), v["config"]["mirror_direct"].as_bool()),
+        (Some(false), Some(true))
+    );
+    publish(&mut js, T0, "o.x", None, "v1");
+    settle(&mut js, T0 + MS);
+    assert_eq!(api(&mut js, T0 + MS, "$JS.API.STREAM.DELETE.O", json!({}))["success"], true);
+    let get = |js: &mut JetStream, subject: &str| {
+        js.handle_msg(T0 + MS, subject.as_bytes(), Some(b"_INBOX.d"), None, br#"{"last_by_subj":"o.x"}"#, &no_one);
+        let out: Vec<_> = js.take_outbound().into_iter().filter(|o| &o.route[..] == b"_INBOX.d").collect();
+        assert_eq!(out.len(), 1);
+        let h = out[0].headers.clone().unwrap_or_default();
+        (String::from_utf8_lossy(&h).into_owned(), String::from_utf8_lossy(&out[0].payload).into_owned())
+    };
+    let (h, body) = get(&mut js, "$JS.API.DIRECT.GET.O");
+    assert!(h.contains("Nats-Stream: M\r\n") && body == "v1", "{h} {body}");
+    // the mirror itself has no allow_direct: no responder under its own name
+    let (h, _) = get(&mut js, "$JS.API.DIRECT.GET.M");
+    assert!(h.starts_with("NATS/1.0 503"), "{h}");
+}
+
+#[test]
+fn a_consumer_reset_starts_over_at_the_ack_floor_or_a_sequence_not_below_its_start() {
+    let mut js = open(&Disk::default(), T0);
+    origin(&mut js);
+    for i in 1..=5 {
+        publish(&mut js, T0, "o.x", None, &format!("m{i}"));
+    }
+    let cfg = json!({"stream_name": "O", "config": {"durable_name": "f", "ack_policy": "explicit",
+                     "deliver_policy": "by_start_sequence", "opt_start_seq": 3}});
+    assert!(api(&mut js, T0, "$JS.API.CONSUMER.CREATE.O.f", cfg).get("error").is_none());
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({}));
+    assert_eq!((r["reset_seq"].as_u64(), r["num_pending"].as_u64()), (Some(3), Some(3)), "{r}");
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({"seq": 4}));
+    assert_eq!((r["reset_seq"].as_u64(), r["ack_floor"]["stream_seq"].as_u64()), (Some(4), Some(3)), "{r}");
+    let r = api(&mut js, T0, "$JS.API.CONSUMER.RESET.O.f", json!({"seq": 2}));
+    assert_eq!(r["error"]["description"], "invalid reset: below start seq");
+    assert_eq!(r["error"]["err_code"], 10204);
+}
