@@ -173,7 +173,9 @@ export const DeliverPolicy = {
 } as const;
 export type DeliverPolicy = (typeof DeliverPolicy)[keyof typeof DeliverPolicy];
 
-export const AckPolicy = { None: "none", All: "all", Explicit: "explicit", NotSet: "" } as const;
+/** `FlowControl` is what a durable sourcing consumer (API level 4) reports: acked by the
+ * answers to its flow-control requests, not per message. */
+export const AckPolicy = { None: "none", All: "all", Explicit: "explicit", FlowControl: "flow_control", NotSet: "" } as const;
 export type AckPolicy = (typeof AckPolicy)[keyof typeof AckPolicy];
 
 export const ReplayPolicy = { Instant: "instant", Original: "original" } as const;
