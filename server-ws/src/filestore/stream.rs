@@ -144,6 +144,13 @@ impl FileStore {
         }
         store.drop_held();
         store.open_active()?;
+        // What was just read is what the page cache holds, not necessarily what the disk
+        // does: the process before may have created a segment (or a consumer file) whose
+        // directory entry it never got to fsync, say because a failed fsync stopped it. The
+        // first sync makes the entries this store builds on durable before anything
+        // appended to them is acknowledged.
+        store.register_dir();
+        store.register_obs_dir();
         for (lo, hi) in std::mem::take(&mut store.torn) {
             store.write_tomb(lo, hi)?;
         }
@@ -237,7 +244,6 @@ impl FileStore {
         if fresh {
             self.next_id = id.saturating_add(1);
             self.segs.insert(id, Segment::new(id));
-            self.register_dir();
         }
         self.active = Some(Active { id, file, registered: u64::MAX });
         Ok(())

@@ -99,6 +99,12 @@ impl Pending {
         }
     }
 
+    /// Fails the store for good from outside a sync: an fsync or a rename of compaction's
+    /// failed, so what the disk holds is no longer known (see [`Pending::failed`]'s field doc).
+    pub(crate) fn fail(&self, why: String) {
+        self.failed.lock().get_or_insert(why);
+    }
+
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
     /// several times. On a failure the remaining files are still tried, the first error
     /// is returned, and the store is failed for good.

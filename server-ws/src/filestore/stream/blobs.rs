@@ -20,7 +20,7 @@ impl FileStore {
         Ok(())
     }
 
-    fn register_obs_dir(&self) {
+    pub(super) fn register_obs_dir(&self) {
         match layout::open_dir(&*self.fs, &self.paths.obs) {
             Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), dir, false),
             Ok(None) => {}
