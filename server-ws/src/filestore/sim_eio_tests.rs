@@ -79,3 +79,24 @@ fn a_refused_publish_is_never_seen_and_then_lost() {
         assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
     }
 }
+
+/// Regression: the EIO soak seeds (`always`) that lost an acknowledged message or brought
+/// back a confirmed removal. Causes, in `filestore/`: a reopened store appended to a segment
+/// whose directory entry the process before never fsynced (1000357, and 1000319/1000510/
+/// 1000552/1000812/1000940 on the code they were found on); compaction went on after a failed
+/// directory fsync, and left its index pointing into the old layout of a segment it had
+/// already renamed over, so the next scan dropped live messages (1000346, 1000041, 1000165,
+/// 1000391, 1000528, 1000774); a failed sync cut back, only in the page cache, a segment whose
+/// own fsync had worked, so a refused tombstone came back at the next power loss and took an
+/// acknowledged message (1000204).
+#[test]
+fn eio_soak_seeds_lose_nothing_acknowledged_and_bring_back_no_removal() {
+    let seeds = [
+        1_000_041, 1_000_165, 1_000_204, 1_000_319, 1_000_346, 1_000_357, 1_000_391, 1_000_510, 1_000_528, 1_000_552,
+        1_000_774, 1_000_812, 1_000_940,
+    ];
+    for seed in seeds {
+        let o = World::new(seed, Mode::Always).with_eio(true).run(150);
+        assert!(o.violation.is_none(), "{}", o.violation.map(|v| v.to_string()).unwrap_or_default());
+    }
+}

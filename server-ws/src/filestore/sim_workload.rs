@@ -388,6 +388,7 @@ impl World {
         let purge = op == 1 && headers.is_some();
         let before = purge.then(|| self.present(KV)).transpose()?;
         let reply = parse(self.node.request(&key, headers.map(str::as_bytes), &payload));
+        self.log(|| format!("kv {key} op {op}: {reply:?}"));
         let now = self.node.now;
         self.model(KV).on_reply(&reply, &key, &payload, now)?;
         if let Some(before) = before {

@@ -8,7 +8,7 @@
 //! the engine keeps appending. Data written while a drain is in progress is picked up by the
 //! next one, because draining bumps an epoch that makes the store register its files again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -136,13 +136,21 @@ impl Pending {
         // Keep one entry per path, preferring a full sync over a data-only one.
         files.dedup_by(|later, earlier| later.path == earlier.path);
         let mut first_err = None;
+        // segments whose own fsync worked: their cut must be made durable too
+        let mut synced = BTreeSet::new();
         // Children before their directory (a directory sorts before what it holds): a crash
         // halfway through must not leave a durable name for a file whose data is not.
         for e in files.iter().rev() {
             let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
-            if let Err(err) = r {
-                tracing::warn!("fsync {} failed: {err}", e.path.display());
-                first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
+            match r {
+                Ok(()) if e.clean_len.is_some() => {
+                    synced.insert(e.path.clone());
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    tracing::warn!("fsync {} failed: {err}", e.path.display());
+                    first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
+                }
             }
         }
         let Some(e) = first_err else { return Ok(()) };
@@ -156,7 +164,13 @@ impl Pending {
             }
         }
         for (path, (len, file)) in &clean {
-            if let Err(err) = file.set_len(*len) {
+            // A segment whose own fsync worked holds the records on disk already: cut only in
+            // the page cache, they would come back at the next power loss (seed 1000204: a
+            // KV purge's tombstone, refused, took an acknowledged message with it). Its
+            // fsync works, so the cut is fsynced; the segment whose fsync failed is cut back
+            // to what the disk holds anyway.
+            let cut = file.set_len(*len).and_then(|()| if synced.contains(path) { file.sync_data() } else { Ok(()) });
+            if let Err(err) = cut {
                 tracing::warn!("cutting {} back to its synced {len} bytes: {err}", path.display());
             }
         }

@@ -107,10 +107,13 @@ impl FileStore {
         match self.rewrite_file(id) {
             Ok(()) => Ok(!dead.is_empty()),
             Err(e) => {
+                // kept as dead: their tombstones stay needed until a restart sees the disk
                 for &seq in &dead {
                     self.dead.insert((seq, id));
                 }
-                self.seg(id).dead = all;
+                if let Some(seg) = self.segs.get_mut(&id) {
+                    seg.dead = all;
+                }
                 Err(e)
             }
         }
@@ -151,10 +154,10 @@ impl FileStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
             }
-            layout::sync_dir(&*self.fs, &self.paths.msgs)?;
+            // the file is gone from the live tree whether or not its removal is durable yet
             self.segs.remove(&id);
             self.readers.remove(&id);
-            return Ok(());
+            return layout::sync_dir(&*self.fs, &self.paths.msgs);
         }
         if seg.garbage == 0 && kept_tombs == seg.tombs.len() {
             return Ok(());
@@ -224,9 +227,11 @@ impl FileStore {
             return Err(FsError::Io { op: "write", path: tmp, err });
         }
         self.fs.rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
-        layout::sync_dir(&*self.fs, &self.paths.msgs)?;
         self.readers.remove(&id);
-        // The new file is in place: bring the index in line with it.
+        // The new file is in place (whether or not the rename is durable yet: reads see it):
+        // bring the index in line with it before the directory's fsync, whose failure fails
+        // the store but must not leave the index pointing into the old file's layout (seed
+        // 1000346: the next scan read the moved messages as damaged and dropped them).
         let kept: BTreeSet<u64> = moved.iter().map(|m| m.0).collect();
         if kept.len() as u64 != self.segs.get(&id).map_or(0, |s| s.live) {
             self.index.retain(|seq, loc| loc.seg != id || kept.contains(seq));
@@ -241,6 +246,6 @@ impl FileStore {
         seg.garbage = kept_garbage;
         seg.live = moved.len() as u64;
         seg.tombs = tombs;
-        Ok(())
+        layout::sync_dir(&*self.fs, &self.paths.msgs)
     }
 }
