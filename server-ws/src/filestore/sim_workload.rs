@@ -169,6 +169,9 @@ pub(crate) struct World {
     pub(crate) sent: HashMap<Vec<u8>, String>,
     pub(crate) removals: u64,
     next_sync: u64,
+    /// [`Mode::Interval`]: the disk's failed fsyncs when the last interval sync worked (or
+    /// the last recovery ran). More now means an fsync failed (`EIO`) in between.
+    pub(crate) failed_at_sync: u64,
     pub(crate) out: Outcome,
     step: u32,
     /// `EDGEBUS_SIM_TRACE`: print every operation (to follow a replayed seed).
@@ -214,6 +217,7 @@ impl World {
             sent: HashMap::new(),
             removals: 0,
             next_sync: T0 + INTERVAL,
+            failed_at_sync: 0,
             out: Outcome::default(),
             step: 0,
             trace: std::env::var_os("EDGEBUS_SIM_TRACE").is_some(),
@@ -549,6 +553,7 @@ impl World {
         if self.mode == Mode::Interval && self.node.now >= self.next_sync {
             self.next_sync = self.node.now + INTERVAL;
             if self.node.interval_sync() {
+                self.failed_at_sync = self.disk.stats().failed_fsyncs;
                 let now = self.node.now;
                 for model in self.streams.values_mut() {
                     model.synced = model.highest;
