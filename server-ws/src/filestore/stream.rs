@@ -110,8 +110,9 @@ impl FileStore {
         lease: Lease,
         sync: &SyncHandle,
     ) -> Result<FileStore> {
-        layout::create_dir(&*fs, &paths.msgs)?;
-        layout::create_dir(&*fs, &paths.obs)?;
+        let always = cfg.sync_interval == SyncInterval::Always;
+        let mut new_entries = layout::create_dir(&*fs, &paths.msgs, always)?;
+        new_entries.extend(layout::create_dir(&*fs, &paths.obs, always)?);
         for dir in [&paths.dir, &paths.msgs, &paths.obs] {
             layout::remove_tmp_files(&*fs, dir);
         }
@@ -151,6 +152,7 @@ impl FileStore {
         // appended to them is acknowledged.
         store.register_dir();
         store.register_obs_dir();
+        store.register_dirs(&new_entries);
         for (lo, hi) in std::mem::take(&mut store.torn) {
             store.write_tomb(lo, hi)?;
         }
@@ -557,12 +559,12 @@ impl StreamStore for FileStore {
         self.last
     }
 
-    /// Always durable before returning (configs change rarely, and losing one loses the
-    /// stream).
+    /// Atomic; fsynced (file and directory) before returning with `sync_interval: always`,
+    /// else with the next sync, like the messages: a create or update answered within the
+    /// interval before a power loss may be lost with them.
     fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
         self.check_alive()?;
-        layout::write_atomic(&*self.fs, &self.paths.meta, config, true)?;
-        Ok(())
+        Ok(self.save_meta(config)?)
     }
 
     /// Atomic (a crash leaves the old state or the new one); fsynced at once with

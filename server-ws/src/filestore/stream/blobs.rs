@@ -1,4 +1,5 @@
-//! The small files beside the log: consumer states and the stream's own deletion.
+//! The small files beside the log: the stream's metadata, consumer states, and the stream's
+//! own deletion.
 
 use std::io;
 
@@ -12,12 +13,39 @@ impl FileStore {
         self.check_alive()?;
         let path = self.paths.consumer(&layout::encode_name(name)?);
         let durable = self.cfg.sync_interval == SyncInterval::Always;
-        let file = layout::write_atomic(&*self.fs, &path, state, durable)?;
+        let file = layout::write_atomic(&*self.fs, &path, state, durable, durable)?;
         if !durable {
             self.pending.register(path, file, false);
             self.register_obs_dir();
         }
         Ok(())
+    }
+
+    /// The new metadata's content is fsynced before its name replaces the old one, whatever
+    /// the policy: one fsync per create or update. Under an interval the rename's directory
+    /// entry goes with the next sync, so a power loss before it leaves the old metadata (or
+    /// no stream, if it was new), never a name for lost bytes. Without that fsync a failed
+    /// writeback (`EIO`) dropped the data while the rename stayed: the stream read back as
+    /// unreadable metadata and was gone for good (EIO soak, interval, seed 1000107).
+    pub(super) fn save_meta(&mut self, config: &[u8]) -> Result<()> {
+        let durable = self.cfg.sync_interval == SyncInterval::Always;
+        layout::write_atomic(&*self.fs, &self.paths.meta, config, true, durable)?;
+        if !durable {
+            self.register_dirs(std::slice::from_ref(&self.paths.dir));
+        }
+        Ok(())
+    }
+
+    /// Directories whose entries changed (created files or directories), fsynced with the
+    /// next sync.
+    pub(crate) fn register_dirs(&self, dirs: &[std::path::PathBuf]) {
+        for dir in dirs {
+            match layout::open_dir(&*self.fs, dir) {
+                Ok(Some(handle)) => self.pending.register(dir.clone(), handle, false),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
+            }
+        }
     }
 
     pub(super) fn register_obs_dir(&self) {
