@@ -324,7 +324,7 @@ impl FileStore {
     /// The directory's entries changed (a segment created, say): fsync it with the next sync.
     fn register_dir(&self) {
         match layout::open_dir(&*self.fs, &self.paths.msgs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), dir, false),
+            Ok(Some(dir)) => self.pending.register_dir(self.paths.msgs.clone(), dir),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }

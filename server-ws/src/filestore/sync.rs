@@ -26,6 +26,8 @@ struct Entry {
     file: Handle,
     /// Data only (`fdatasync`) for segments; full for directories and replaced files.
     data_only: bool,
+    /// A directory: its fsync makes the names of the files in it durable.
+    dir: bool,
     /// For a segment: its length before its first write since the last drain, i.e. what an
     /// earlier sync covered. A failed sync cuts the segment back to it (see [`Pending::sync`]).
     clean_len: Option<u64>,
@@ -75,14 +77,20 @@ impl Pending {
         self.last_sync.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, path: PathBuf, file: Handle, data_only: bool) {
-        self.files.lock().push(Entry { path, file, data_only, clean_len: None });
+    /// Registers a file replaced by a rename (a consumer state, the metadata).
+    pub(crate) fn register_file(&self, path: PathBuf, file: Handle) {
+        self.files.lock().push(Entry { path, file, data_only: false, dir: false, clean_len: None });
+    }
+
+    /// Registers a directory whose entries changed.
+    pub(crate) fn register_dir(&self, path: PathBuf, dir: Handle) {
+        self.files.lock().push(Entry { path, file: dir, data_only: false, dir: true, clean_len: None });
     }
 
     /// Registers a segment appended to since the last drain; `clean_len` is its length
     /// before that first append.
     pub(crate) fn register_segment(&self, path: PathBuf, file: Handle, clean_len: u64) {
-        self.files.lock().push(Entry { path, file, data_only: true, clean_len: Some(clean_len) });
+        self.files.lock().push(Entry { path, file, data_only: true, dir: false, clean_len: Some(clean_len) });
     }
 
     /// Forgets everything registered (the stream was destroyed).
@@ -139,8 +147,15 @@ impl Pending {
         // segments whose own fsync worked: their cut must be made durable too
         let mut synced = BTreeSet::new();
         // Children before their directory (a directory sorts before what it holds): a crash
-        // halfway through must not leave a durable name for a file whose data is not.
+        // halfway through must not leave a durable name for a file whose data is not. For
+        // the same reason no directory is fsynced once a file's fsync failed: the failed
+        // file's bytes may be gone for good, and a durable rename would leave its name on
+        // them (a replaced consumer state or metadata read back as garbage, seed 1000107);
+        // without it a power loss brings back the old file.
         for e in files.iter().rev() {
+            if e.dir && first_err.is_some() {
+                continue;
+            }
             let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
             match r {
                 Ok(()) if e.clean_len.is_some() => {

@@ -15,22 +15,22 @@ impl FileStore {
         let durable = self.cfg.sync_interval == SyncInterval::Always;
         let file = layout::write_atomic(&*self.fs, &path, state, durable, durable)?;
         if !durable {
-            self.pending.register(path, file, false);
+            self.pending.register_file(path, file);
             self.register_obs_dir();
         }
         Ok(())
     }
 
-    /// The new metadata's content is fsynced before its name replaces the old one, whatever
-    /// the policy: one fsync per create or update. Under an interval the rename's directory
-    /// entry goes with the next sync, so a power loss before it leaves the old metadata (or
-    /// no stream, if it was new), never a name for lost bytes. Without that fsync a failed
-    /// writeback (`EIO`) dropped the data while the rename stayed: the stream read back as
-    /// unreadable metadata and was gone for good (EIO soak, interval, seed 1000107).
+    /// Under `always` the new metadata and its rename are durable before returning; under
+    /// an interval both go with the next sync, which fsyncs the file before its directory
+    /// and leaves the directory alone if the file's fsync failed (`Pending::sync` in `sync.rs`),
+    /// so a power loss leaves the old metadata (or no stream, if it was new), never a name
+    /// on lost bytes.
     pub(super) fn save_meta(&mut self, config: &[u8]) -> Result<()> {
         let durable = self.cfg.sync_interval == SyncInterval::Always;
-        layout::write_atomic(&*self.fs, &self.paths.meta, config, true, durable)?;
+        let file = layout::write_atomic(&*self.fs, &self.paths.meta, config, durable, durable)?;
         if !durable {
+            self.pending.register_file(self.paths.meta.clone(), file);
             self.register_dirs(std::slice::from_ref(&self.paths.dir));
         }
         Ok(())
@@ -41,7 +41,7 @@ impl FileStore {
     pub(crate) fn register_dirs(&self, dirs: &[std::path::PathBuf]) {
         for dir in dirs {
             match layout::open_dir(&*self.fs, dir) {
-                Ok(Some(handle)) => self.pending.register(dir.clone(), handle, false),
+                Ok(Some(handle)) => self.pending.register_dir(dir.clone(), handle),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
             }
@@ -50,7 +50,7 @@ impl FileStore {
 
     pub(super) fn register_obs_dir(&self) {
         match layout::open_dir(&*self.fs, &self.paths.obs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), dir, false),
+            Ok(Some(dir)) => self.pending.register_dir(self.paths.obs.clone(), dir),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }
