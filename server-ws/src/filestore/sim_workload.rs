@@ -84,6 +84,8 @@ pub(crate) struct Outcome {
     pub(crate) confirmed_acks: u64,
     pub(crate) batches: u64,
     pub(crate) lost_unsynced: u64,
+    /// Fsyncs the disk failed (`EIO`, with [`World::with_eio`]).
+    pub(crate) failed_fsyncs: u64,
     pub(crate) violation: Option<Violation>,
 }
 
@@ -255,6 +257,7 @@ impl World {
             }
         }
         self.out.mid_op = self.disk.stats().cuts;
+        self.out.failed_fsyncs = self.disk.stats().failed_fsyncs;
         self.out.acked = self.streams.values().map(|s| (s.acked.len() + s.deleted.len()) as u64).sum();
         self.out.confirmed_acks = self.consumer.confirmed.len() as u64;
         self.out

@@ -114,8 +114,8 @@ impl Pending {
     }
 
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
-    /// several times. On a failure the remaining files are still tried, the first error
-    /// is returned, and the store is failed for good.
+    /// several times. On a failure the remaining files are still tried (directories not:
+    /// see the loop), the first error is returned, and the store is failed for good.
     ///
     /// A failed fsync also cuts every segment with unsynced appends back to what an earlier
     /// sync covered. The kernel keeps the failed pages in its cache, readable, although they
