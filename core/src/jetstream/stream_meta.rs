@@ -92,7 +92,9 @@ impl JetStream {
                     c.dirty = false;
                 }
             }
-            let _ = entry.stream.store_mut().sync();
+            if entry.stream.acks_wait_for_sync() {
+                let _ = entry.stream.store_mut().sync();
+            }
         }
     }
 

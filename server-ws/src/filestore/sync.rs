@@ -132,7 +132,8 @@ impl Pending {
             self.last_sync.store(now_nanos(), Ordering::Relaxed);
             std::mem::take(&mut *guard)
         };
-        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.data_only.cmp(&b.data_only)));
+        // by path; a stable sort keeps each path's registrations in their order
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         // the earliest clean length of each segment (a path is registered once per epoch)
         let mut clean: BTreeMap<PathBuf, (u64, Handle)> = BTreeMap::new();
         for e in &files {
@@ -141,8 +142,18 @@ impl Pending {
                 c.0 = c.0.min(len);
             }
         }
-        // Keep one entry per path, preferring a full sync over a data-only one.
-        files.dedup_by(|later, earlier| later.path == earlier.path);
+        // One entry per path, the newest: a file replaced by a rename (metadata, a consumer
+        // state) is registered once per replacement, and only the newest handle is the file
+        // its name now holds. Fsyncing the first one instead made the directory name a file
+        // whose bytes no sync covered (a power loss left meta.json empty and the stream gone).
+        let mut newest: Vec<Entry> = Vec::with_capacity(files.len());
+        for e in files {
+            if newest.last().is_some_and(|k| k.path == e.path) {
+                newest.pop();
+            }
+            newest.push(e);
+        }
+        let files = newest;
         let mut first_err = None;
         // segments whose own fsync worked: their cut must be made durable too
         let mut synced = BTreeSet::new();
