@@ -136,9 +136,8 @@ impl JetStream {
         match js.file.recover() {
             Ok(found) => {
                 for (meta, store) in found {
-                    match js.restore(meta, store, now) {
-                        Ok(()) => {}
-                        Err(e) => warnings.push(e),
+                    if let Err(e) = js.restore(meta, store, now, &mut warnings) {
+                        warnings.push(e);
                     }
                 }
             }

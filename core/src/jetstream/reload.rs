@@ -32,7 +32,7 @@ impl JetStream {
         match self.file.recover() {
             Ok(found) => {
                 for (meta, store) in found {
-                    if let Err(e) = self.restore(meta, store, now) {
+                    if let Err(e) = self.restore(meta, store, now, &mut warnings) {
                         warnings.push(e);
                     }
                 }

@@ -146,18 +146,26 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Replaces `path` with `data` so a reader sees the old content or the new, never a mix:
-/// write a temporary file, optionally fsync it, rename it over. With `durable`, the data and
-/// the directory entry are fsynced before returning; otherwise the returned handle (the new
-/// file) is the caller's to fsync later, and the directory must be fsynced with it.
-pub(crate) fn write_atomic(fs: &dyn Fs, path: &Path, data: &[u8], durable: bool) -> Result<Handle> {
+/// write a temporary file, optionally fsync it, rename it over, optionally fsync the
+/// directory. `sync_file` makes the content durable before its name replaces the old one (a
+/// power loss or a failed writeback then cannot leave the name on lost bytes); `sync_parent`
+/// makes the rename itself durable before returning. What is not fsynced here (the returned
+/// handle, the directory) is the caller's to fsync with its next sync.
+pub(crate) fn write_atomic(
+    fs: &dyn Fs,
+    path: &Path,
+    data: &[u8],
+    sync_file: bool,
+    sync_parent: bool,
+) -> Result<Handle> {
     let tmp = with_suffix(path, TMP_EXT);
     let file = fs.open(&tmp, OpenMode::Truncate).map_err(FsError::io("create", &tmp))?;
     file.append(data).map_err(FsError::io("write", &tmp))?;
-    if durable {
+    if sync_file {
         file.sync_all().map_err(FsError::io("fsync", &tmp))?;
     }
     fs.rename(&tmp, path).map_err(FsError::io("rename", &tmp))?;
-    if durable {
+    if sync_parent {
         if let Some(parent) = path.parent() {
             sync_dir(fs, parent)?;
         }
@@ -179,16 +187,20 @@ pub(crate) fn open_dir(fs: &dyn Fs, dir: &Path) -> Result<Option<Handle>> {
     fs.open_dir(dir).map_err(FsError::io("open", dir))
 }
 
-/// Creates `dir` and its parents, and makes each new directory's entry durable: a directory
-/// created but not fsynced into its parent vanishes at a power loss with everything in it.
-pub(crate) fn create_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+/// Creates `dir` and its parents. A directory created but not fsynced into its parent
+/// vanishes at a power loss with everything in it: with `durable` each new entry is fsynced
+/// before returning; otherwise the parents whose entries changed are returned, for the
+/// caller to fsync with its next sync.
+pub(crate) fn create_dir(fs: &dyn Fs, dir: &Path, durable: bool) -> Result<Vec<PathBuf>> {
     let created = fs.create_dir_all(dir).map_err(FsError::io("create directory", dir))?;
-    for d in &created {
-        if let Some(parent) = d.parent() {
-            sync_dir(fs, parent)?;
-        }
+    let parents: Vec<PathBuf> = created.iter().filter_map(|d| d.parent().map(Path::to_path_buf)).collect();
+    if !durable {
+        return Ok(parents);
     }
-    Ok(())
+    for parent in &parents {
+        sync_dir(fs, parent)?;
+    }
+    Ok(Vec::new())
 }
 
 /// Deletes leftover `*.tmp` files of interrupted atomic writes. Failures only warn: a stale

@@ -24,9 +24,11 @@
 //! engine calls `sync()` before it acknowledges a publish, once for all the publishes of one
 //! step (group commit, the core's `jetstream/group_commit.rs`); otherwise the host calls
 //! [`SyncHandle::sync_all`] every interval (off the engine's task), and each stream also
-//! syncs itself on a write once an interval has passed, as a fallback. Stream configs are
-//! always fsynced; consumer states follow the policy. A new directory is fsynced into its
-//! parent at once, a new segment's entry with the next sync. The first failed fsync fails the
+//! syncs itself on a write once an interval has passed, as a fallback. Stream configs,
+//! consumer states and the directories of a new stream follow the policy as messages do:
+//! fsynced before the create or update is answered under `always`, with the next sync
+//! otherwise (as nats-server, which fsyncs a stream's metadata only under `sync: always`); a
+//! new segment's entry goes with the next sync. The first failed fsync fails the
 //! store for good (a retried fsync may "succeed" after the kernel dropped the data): every
 //! later write is refused until a restart reads back what is really on disk.
 
@@ -113,7 +115,7 @@ impl FileStorage {
     /// The same on another file system (tests use a simulated disk).
     pub fn with_fs(fs: Arc<dyn Fs>, store_dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<Self, StoreError> {
         let streams = layout::streams_dir(store_dir.as_ref());
-        layout::create_dir(&*fs, &streams)?;
+        layout::create_dir(&*fs, &streams, true)?;
         Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
     }
 
@@ -125,7 +127,7 @@ impl FileStorage {
     ) -> Result<Self, StoreError> {
         let streams = layout::account_streams_dir(store_dir.as_ref(), account)?;
         let fs: Arc<dyn Fs> = Arc::new(StdFs);
-        layout::create_dir(&*fs, &streams)?;
+        layout::create_dir(&*fs, &streams, true)?;
         Ok(FileStorage { streams, config, sync: SyncHandle::default(), open: Arc::default(), fs })
     }
 
@@ -155,8 +157,10 @@ impl FileStorage {
     fn create_stream(&self, stream: &str, config: &[u8]) -> Result<FileStore, StoreError> {
         let paths = StreamPaths::new(self.streams.join(layout::encode_name(stream)?));
         let lease = self.lease(&paths.dir, stream)?;
-        layout::create_dir(&*self.fs, &paths.dir)?;
+        let always = self.config.sync_interval == SyncInterval::Always;
+        let parents = layout::create_dir(&*self.fs, &paths.dir, always)?;
         let mut store = FileStore::open(self.fs.clone(), stream.into(), paths, self.config.clone(), lease, &self.sync)?;
+        store.register_dirs(&parents);
         store.save_config(config)?;
         Ok(store)
     }

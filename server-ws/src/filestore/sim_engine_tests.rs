@@ -156,6 +156,8 @@ fn fresh(sync: SyncInterval, segment: u64) -> (SimDisk, Node, Model) {
     let disk = SimDisk::new();
     let mut node = Node::boot(&disk, sync, segment, T0);
     node.create_stream().unwrap();
+    // with an interval the stream itself is durable only once a sync ran (as in nats-server)
+    assert!(node.interval_sync());
     (disk, node, Model::default())
 }
 

@@ -84,6 +84,8 @@ pub(crate) struct Outcome {
     pub(crate) confirmed_acks: u64,
     pub(crate) batches: u64,
     pub(crate) lost_unsynced: u64,
+    /// Fsyncs the disk failed (`EIO`, with [`World::with_eio`]).
+    pub(crate) failed_fsyncs: u64,
     pub(crate) violation: Option<Violation>,
 }
 
@@ -169,6 +171,9 @@ pub(crate) struct World {
     pub(crate) sent: HashMap<Vec<u8>, String>,
     pub(crate) removals: u64,
     next_sync: u64,
+    /// [`Mode::Interval`]: the disk's failed fsyncs when the last interval sync worked (or
+    /// the last recovery ran). More now means an fsync failed (`EIO`) in between.
+    pub(crate) failed_at_sync: u64,
     pub(crate) out: Outcome,
     step: u32,
     /// `EDGEBUS_SIM_TRACE`: print every operation (to follow a replayed seed).
@@ -214,6 +219,7 @@ impl World {
             sent: HashMap::new(),
             removals: 0,
             next_sync: T0 + INTERVAL,
+            failed_at_sync: 0,
             out: Outcome::default(),
             step: 0,
             trace: std::env::var_os("EDGEBUS_SIM_TRACE").is_some(),
@@ -251,6 +257,7 @@ impl World {
             }
         }
         self.out.mid_op = self.disk.stats().cuts;
+        self.out.failed_fsyncs = self.disk.stats().failed_fsyncs;
         self.out.acked = self.streams.values().map(|s| (s.acked.len() + s.deleted.len()) as u64).sum();
         self.out.confirmed_acks = self.consumer.confirmed.len() as u64;
         self.out
@@ -388,6 +395,7 @@ impl World {
         let purge = op == 1 && headers.is_some();
         let before = purge.then(|| self.present(KV)).transpose()?;
         let reply = parse(self.node.request(&key, headers.map(str::as_bytes), &payload));
+        self.log(|| format!("kv {key} op {op}: {reply:?}"));
         let now = self.node.now;
         self.model(KV).on_reply(&reply, &key, &payload, now)?;
         if let Some(before) = before {
@@ -548,6 +556,7 @@ impl World {
         if self.mode == Mode::Interval && self.node.now >= self.next_sync {
             self.next_sync = self.node.now + INTERVAL;
             if self.node.interval_sync() {
+                self.failed_at_sync = self.disk.stats().failed_fsyncs;
                 let now = self.node.now;
                 for model in self.streams.values_mut() {
                     model.synced = model.highest;

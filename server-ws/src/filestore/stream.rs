@@ -110,8 +110,9 @@ impl FileStore {
         lease: Lease,
         sync: &SyncHandle,
     ) -> Result<FileStore> {
-        layout::create_dir(&*fs, &paths.msgs)?;
-        layout::create_dir(&*fs, &paths.obs)?;
+        let always = cfg.sync_interval == SyncInterval::Always;
+        let mut new_entries = layout::create_dir(&*fs, &paths.msgs, always)?;
+        new_entries.extend(layout::create_dir(&*fs, &paths.obs, always)?);
         for dir in [&paths.dir, &paths.msgs, &paths.obs] {
             layout::remove_tmp_files(&*fs, dir);
         }
@@ -144,6 +145,14 @@ impl FileStore {
         }
         store.drop_held();
         store.open_active()?;
+        // What was just read is what the page cache holds, not necessarily what the disk
+        // does: the process before may have created a segment (or a consumer file) whose
+        // directory entry it never got to fsync, say because a failed fsync stopped it. The
+        // first sync makes the entries this store builds on durable before anything
+        // appended to them is acknowledged.
+        store.register_dir();
+        store.register_obs_dir();
+        store.register_dirs(&new_entries);
         for (lo, hi) in std::mem::take(&mut store.torn) {
             store.write_tomb(lo, hi)?;
         }
@@ -237,7 +246,6 @@ impl FileStore {
         if fresh {
             self.next_id = id.saturating_add(1);
             self.segs.insert(id, Segment::new(id));
-            self.register_dir();
         }
         self.active = Some(Active { id, file, registered: u64::MAX });
         Ok(())
@@ -316,7 +324,7 @@ impl FileStore {
     /// The directory's entries changed (a segment created, say): fsync it with the next sync.
     fn register_dir(&self) {
         match layout::open_dir(&*self.fs, &self.paths.msgs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.msgs.clone(), dir, false),
+            Ok(Some(dir)) => self.pending.register_dir(self.paths.msgs.clone(), dir),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }
@@ -551,12 +559,12 @@ impl StreamStore for FileStore {
         self.last
     }
 
-    /// Always durable before returning (configs change rarely, and losing one loses the
-    /// stream).
+    /// Atomic; fsynced (file and directory) before returning with `sync_interval: always`,
+    /// else with the next sync, like the messages: a create or update answered within the
+    /// interval before a power loss may be lost with them.
     fn save_config(&mut self, config: &[u8]) -> Result<(), StoreError> {
         self.check_alive()?;
-        layout::write_atomic(&*self.fs, &self.paths.meta, config, true)?;
-        Ok(())
+        Ok(self.save_meta(config)?)
     }
 
     /// Atomic (a crash leaves the old state or the new one); fsynced at once with

@@ -8,7 +8,7 @@
 //! the engine keeps appending. Data written while a drain is in progress is picked up by the
 //! next one, because draining bumps an epoch that makes the store register its files again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -26,6 +26,8 @@ struct Entry {
     file: Handle,
     /// Data only (`fdatasync`) for segments; full for directories and replaced files.
     data_only: bool,
+    /// A directory: its fsync makes the names of the files in it durable.
+    dir: bool,
     /// For a segment: its length before its first write since the last drain, i.e. what an
     /// earlier sync covered. A failed sync cuts the segment back to it (see [`Pending::sync`]).
     clean_len: Option<u64>,
@@ -75,14 +77,20 @@ impl Pending {
         self.last_sync.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, path: PathBuf, file: Handle, data_only: bool) {
-        self.files.lock().push(Entry { path, file, data_only, clean_len: None });
+    /// Registers a file replaced by a rename (a consumer state, the metadata).
+    pub(crate) fn register_file(&self, path: PathBuf, file: Handle) {
+        self.files.lock().push(Entry { path, file, data_only: false, dir: false, clean_len: None });
+    }
+
+    /// Registers a directory whose entries changed.
+    pub(crate) fn register_dir(&self, path: PathBuf, dir: Handle) {
+        self.files.lock().push(Entry { path, file: dir, data_only: false, dir: true, clean_len: None });
     }
 
     /// Registers a segment appended to since the last drain; `clean_len` is its length
     /// before that first append.
     pub(crate) fn register_segment(&self, path: PathBuf, file: Handle, clean_len: u64) {
-        self.files.lock().push(Entry { path, file, data_only: true, clean_len: Some(clean_len) });
+        self.files.lock().push(Entry { path, file, data_only: true, dir: false, clean_len: Some(clean_len) });
     }
 
     /// Forgets everything registered (the stream was destroyed).
@@ -99,9 +107,15 @@ impl Pending {
         }
     }
 
+    /// Fails the store for good from outside a sync: an fsync or a rename of compaction's
+    /// failed, so what the disk holds is no longer known (see [`Pending::failed`]'s field doc).
+    pub(crate) fn fail(&self, why: String) {
+        self.failed.lock().get_or_insert(why);
+    }
+
     /// Fsyncs everything registered so far. Each file is fsynced once, even if registered
-    /// several times. On a failure the remaining files are still tried, the first error
-    /// is returned, and the store is failed for good.
+    /// several times. On a failure the remaining files are still tried (directories not:
+    /// see the loop), the first error is returned, and the store is failed for good.
     ///
     /// A failed fsync also cuts every segment with unsynced appends back to what an earlier
     /// sync covered. The kernel keeps the failed pages in its cache, readable, although they
@@ -118,7 +132,8 @@ impl Pending {
             self.last_sync.store(now_nanos(), Ordering::Relaxed);
             std::mem::take(&mut *guard)
         };
-        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.data_only.cmp(&b.data_only)));
+        // by path; a stable sort keeps each path's registrations in their order
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         // the earliest clean length of each segment (a path is registered once per epoch)
         let mut clean: BTreeMap<PathBuf, (u64, Handle)> = BTreeMap::new();
         for e in &files {
@@ -127,16 +142,41 @@ impl Pending {
                 c.0 = c.0.min(len);
             }
         }
-        // Keep one entry per path, preferring a full sync over a data-only one.
-        files.dedup_by(|later, earlier| later.path == earlier.path);
+        // One entry per path, the newest: a file replaced by a rename (metadata, a consumer
+        // state) is registered once per replacement, and only the newest handle is the file
+        // its name now holds. Fsyncing the first one instead made the directory name a file
+        // whose bytes no sync covered (a power loss left meta.json empty and the stream gone).
+        let mut newest: Vec<Entry> = Vec::with_capacity(files.len());
+        for e in files {
+            if newest.last().is_some_and(|k| k.path == e.path) {
+                newest.pop();
+            }
+            newest.push(e);
+        }
+        let files = newest;
         let mut first_err = None;
+        // segments whose own fsync worked: their cut must be made durable too
+        let mut synced = BTreeSet::new();
         // Children before their directory (a directory sorts before what it holds): a crash
-        // halfway through must not leave a durable name for a file whose data is not.
+        // halfway through must not leave a durable name for a file whose data is not. For
+        // the same reason no directory is fsynced once a file's fsync failed: the failed
+        // file's bytes may be gone for good, and a durable rename would leave its name on
+        // them (a replaced consumer state or metadata read back as garbage, seed 1000107);
+        // without it a power loss brings back the old file.
         for e in files.iter().rev() {
+            if e.dir && first_err.is_some() {
+                continue;
+            }
             let r = if e.data_only { e.file.sync_data() } else { e.file.sync_all() };
-            if let Err(err) = r {
-                tracing::warn!("fsync {} failed: {err}", e.path.display());
-                first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
+            match r {
+                Ok(()) if e.clean_len.is_some() => {
+                    synced.insert(e.path.clone());
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    tracing::warn!("fsync {} failed: {err}", e.path.display());
+                    first_err.get_or_insert(FsError::Io { op: "fsync", path: e.path.clone(), err });
+                }
             }
         }
         let Some(e) = first_err else { return Ok(()) };
@@ -150,7 +190,13 @@ impl Pending {
             }
         }
         for (path, (len, file)) in &clean {
-            if let Err(err) = file.set_len(*len) {
+            // A segment whose own fsync worked holds the records on disk already: cut only in
+            // the page cache, they would come back at the next power loss (seed 1000204: a
+            // KV purge's tombstone, refused, took an acknowledged message with it). Its
+            // fsync works, so the cut is fsynced; the segment whose fsync failed is cut back
+            // to what the disk holds anyway.
+            let cut = file.set_len(*len).and_then(|()| if synced.contains(path) { file.sync_data() } else { Ok(()) });
+            if let Err(err) = cut {
                 tracing::warn!("cutting {} back to its synced {len} bytes: {err}", path.display());
             }
         }

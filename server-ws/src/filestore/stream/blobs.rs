@@ -1,4 +1,5 @@
-//! The small files beside the log: consumer states and the stream's own deletion.
+//! The small files beside the log: the stream's metadata, consumer states, and the stream's
+//! own deletion.
 
 use std::io;
 
@@ -12,17 +13,44 @@ impl FileStore {
         self.check_alive()?;
         let path = self.paths.consumer(&layout::encode_name(name)?);
         let durable = self.cfg.sync_interval == SyncInterval::Always;
-        let file = layout::write_atomic(&*self.fs, &path, state, durable)?;
+        let file = layout::write_atomic(&*self.fs, &path, state, durable, durable)?;
         if !durable {
-            self.pending.register(path, file, false);
+            self.pending.register_file(path, file);
             self.register_obs_dir();
         }
         Ok(())
     }
 
-    fn register_obs_dir(&self) {
+    /// Under `always` the new metadata and its rename are durable before returning; under
+    /// an interval both go with the next sync, which fsyncs the file before its directory
+    /// and leaves the directory alone if the file's fsync failed (`Pending::sync` in `sync.rs`),
+    /// so a power loss leaves the old metadata (or no stream, if it was new), never a name
+    /// on lost bytes.
+    pub(super) fn save_meta(&mut self, config: &[u8]) -> Result<()> {
+        let durable = self.cfg.sync_interval == SyncInterval::Always;
+        let file = layout::write_atomic(&*self.fs, &self.paths.meta, config, durable, durable)?;
+        if !durable {
+            self.pending.register_file(self.paths.meta.clone(), file);
+            self.register_dirs(std::slice::from_ref(&self.paths.dir));
+        }
+        Ok(())
+    }
+
+    /// Directories whose entries changed (created files or directories), fsynced with the
+    /// next sync.
+    pub(crate) fn register_dirs(&self, dirs: &[std::path::PathBuf]) {
+        for dir in dirs {
+            match layout::open_dir(&*self.fs, dir) {
+                Ok(Some(handle)) => self.pending.register_dir(dir.clone(), handle),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
+            }
+        }
+    }
+
+    pub(super) fn register_obs_dir(&self) {
         match layout::open_dir(&*self.fs, &self.paths.obs) {
-            Ok(Some(dir)) => self.pending.register(self.paths.obs.clone(), dir, false),
+            Ok(Some(dir)) => self.pending.register_dir(self.paths.obs.clone(), dir),
             Ok(None) => {}
             Err(e) => tracing::warn!("stream {:?}: {e}", self.name),
         }

@@ -14,14 +14,16 @@ use crate::filestore::vfs::OpenMode;
 impl FileStore {
     /// Compacts what gained garbage: deletes sealed segments with nothing left, rewrites
     /// those more than half garbage. Failures only warn; the data stays correct, just larger.
+    /// A failed store compacts nothing: what it believes is on disk may not be, and a rewrite
+    /// that drops a tombstone on that belief could bring back what the tombstone removed.
     pub(super) fn maintain(&mut self) {
         let Some(active) = self.active.as_ref().map(|a| a.id) else { return };
-        if self.dirty.iter().all(|&id| id == active) {
+        if self.dirty.iter().all(|&id| id == active) || self.pending.check().is_err() {
             return;
         }
         let mut freed = false;
         for id in std::mem::take(&mut self.dirty) {
-            if id == active {
+            if id == active || self.pending.check().is_err() {
                 self.dirty.insert(id);
                 continue;
             }
@@ -29,7 +31,7 @@ impl FileStore {
             if seg.live == 0 || seg.garbage.saturating_mul(2) > seg.len {
                 match self.rewrite(id) {
                     Ok(f) => freed |= f,
-                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
+                    Err(e) => self.compaction_failed(id, e),
                 }
             }
         }
@@ -51,6 +53,9 @@ impl FileStore {
                 .map(|(id, _)| *id)
                 .collect();
             for id in candidates {
+                if self.pending.check().is_err() {
+                    return;
+                }
                 let Some(seg) = self.segs.get(&id) else { continue };
                 let useless = seg.tombs.iter().filter(|&&(lo, hi)| !self.tomb_needed(lo, hi)).count() as u64 * tomb;
                 if useless == 0 || (seg.live > 0 && seg.garbage.saturating_add(useless).saturating_mul(2) <= seg.len) {
@@ -58,9 +63,24 @@ impl FileStore {
                 }
                 match self.rewrite(id) {
                     Ok(f) => freed |= f,
-                    Err(e) => tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name),
+                    Err(e) => self.compaction_failed(id, e),
                 }
             }
+        }
+    }
+
+    /// A failed compaction only warns when it changed nothing on disk (the old segment is
+    /// still in place: a write of the new copy failed, say for want of space). When an fsync,
+    /// a rename or a removal failed, the disk may hold the old segment or the new one, and a
+    /// power loss may bring back records whose tombstones the new one dropped; the store is
+    /// failed like after any failed fsync: nothing is acknowledged, no removal confirmed,
+    /// until a restart reads back what is there.
+    fn compaction_failed(&mut self, id: u64, e: FsError) {
+        tracing::warn!("stream {:?}: compacting segment {id}: {e}", self.name);
+        let unsure = matches!(&e, FsError::Io { op, .. } if matches!(*op, "fsync" | "rename" | "remove"))
+            || matches!(&e, FsError::Io { op: "write", err, .. } if err.kind() != io::ErrorKind::StorageFull);
+        if unsure || matches!(e, FsError::Failed(_)) {
+            self.pending.fail(e.to_string());
         }
     }
 
@@ -87,10 +107,13 @@ impl FileStore {
         match self.rewrite_file(id) {
             Ok(()) => Ok(!dead.is_empty()),
             Err(e) => {
+                // kept as dead: their tombstones stay needed until a restart sees the disk
                 for &seq in &dead {
                     self.dead.insert((seq, id));
                 }
-                self.seg(id).dead = all;
+                if let Some(seg) = self.segs.get_mut(&id) {
+                    seg.dead = all;
+                }
                 Err(e)
             }
         }
@@ -131,10 +154,10 @@ impl FileStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(FsError::Io { op: "remove", path, err: e }),
             }
-            layout::sync_dir(&*self.fs, &self.paths.msgs)?;
+            // the file is gone from the live tree whether or not its removal is durable yet
             self.segs.remove(&id);
             self.readers.remove(&id);
-            return Ok(());
+            return layout::sync_dir(&*self.fs, &self.paths.msgs);
         }
         if seg.garbage == 0 && kept_tombs == seg.tombs.len() {
             return Ok(());
@@ -204,9 +227,11 @@ impl FileStore {
             return Err(FsError::Io { op: "write", path: tmp, err });
         }
         self.fs.rename(&tmp, &path).map_err(FsError::io("rename", &tmp))?;
-        layout::sync_dir(&*self.fs, &self.paths.msgs)?;
         self.readers.remove(&id);
-        // The new file is in place: bring the index in line with it.
+        // The new file is in place (whether or not the rename is durable yet: reads see it):
+        // bring the index in line with it before the directory's fsync, whose failure fails
+        // the store but must not leave the index pointing into the old file's layout (seed
+        // 1000346: the next scan read the moved messages as damaged and dropped them).
         let kept: BTreeSet<u64> = moved.iter().map(|m| m.0).collect();
         if kept.len() as u64 != self.segs.get(&id).map_or(0, |s| s.live) {
             self.index.retain(|seq, loc| loc.seg != id || kept.contains(seq));
@@ -221,6 +246,6 @@ impl FileStore {
         seg.garbage = kept_garbage;
         seg.live = moved.len() as u64;
         seg.tombs = tombs;
-        Ok(())
+        layout::sync_dir(&*self.fs, &self.paths.msgs)
     }
 }
