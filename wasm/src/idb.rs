@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{KeptBatch, MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
+use edgebus_core::vecmap::VecMap;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -86,9 +87,9 @@ struct StreamData {
     config_dirty: bool,
     dirty_consumers: BTreeSet<String>,
     /// Open atomic batches: each staged record, and how many of them are stored already.
-    batches: BTreeMap<String, (Vec<Vec<u8>>, usize)>,
+    batches: VecMap<String, (Vec<Vec<u8>>, usize)>,
     /// Batches closed since the last commit, with how many records each had stored.
-    closed_batches: BTreeMap<String, usize>,
+    closed_batches: VecMap<String, usize>,
 }
 
 impl StreamData {
@@ -101,8 +102,8 @@ impl StreamData {
             dirty_blocks: BTreeSet::new(),
             config_dirty: false,
             dirty_consumers: BTreeSet::new(),
-            batches: BTreeMap::new(),
-            closed_batches: BTreeMap::new(),
+            batches: VecMap::new(),
+            closed_batches: VecMap::new(),
         }
     }
 
@@ -125,7 +126,7 @@ pub enum Op {
 /// Every stream of one bus, and what changed since the last commit.
 #[derive(Default)]
 pub struct Journal {
-    streams: BTreeMap<u64, StreamData>,
+    streams: VecMap<u64, StreamData>,
     next_id: u64,
     wipes: Vec<String>,
     pending: bool,
