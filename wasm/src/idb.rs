@@ -82,7 +82,7 @@ struct StreamData {
     /// Keyed by the first sequence the block was created for.
     blocks: BTreeMap<u64, Block>,
     config: Vec<u8>,
-    consumers: BTreeMap<String, Vec<u8>>,
+    consumers: VecMap<String, Vec<u8>>,
     dirty_blocks: BTreeSet<u64>,
     config_dirty: bool,
     dirty_consumers: BTreeSet<String>,
@@ -98,7 +98,7 @@ impl StreamData {
             name: name.into(),
             blocks: BTreeMap::new(),
             config: Vec::new(),
-            consumers: BTreeMap::new(),
+            consumers: VecMap::new(),
             dirty_blocks: BTreeSet::new(),
             config_dirty: false,
             dirty_consumers: BTreeSet::new(),
