@@ -46,6 +46,7 @@ pub mod session;
 pub mod subject;
 pub mod sublist;
 pub mod transform;
+pub mod vecmap;
 
 /// The nats-server version edgebus reports: clients gate features on it (nats.js enables KV,
 /// direct get and batch get only for recent servers), so it names the protocol level matched.

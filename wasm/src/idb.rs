@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use edgebus_core::jetstream::store::{KeptBatch, MsgMeta, Recovered, Storage, StoreError, StoredMsg, StreamStore};
+use edgebus_core::vecmap::VecMap;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -81,14 +82,14 @@ struct StreamData {
     /// Keyed by the first sequence the block was created for.
     blocks: BTreeMap<u64, Block>,
     config: Vec<u8>,
-    consumers: BTreeMap<String, Vec<u8>>,
+    consumers: VecMap<String, Vec<u8>>,
     dirty_blocks: BTreeSet<u64>,
     config_dirty: bool,
     dirty_consumers: BTreeSet<String>,
     /// Open atomic batches: each staged record, and how many of them are stored already.
-    batches: BTreeMap<String, (Vec<Vec<u8>>, usize)>,
+    batches: VecMap<String, (Vec<Vec<u8>>, usize)>,
     /// Batches closed since the last commit, with how many records each had stored.
-    closed_batches: BTreeMap<String, usize>,
+    closed_batches: VecMap<String, usize>,
 }
 
 impl StreamData {
@@ -97,12 +98,12 @@ impl StreamData {
             name: name.into(),
             blocks: BTreeMap::new(),
             config: Vec::new(),
-            consumers: BTreeMap::new(),
+            consumers: VecMap::new(),
             dirty_blocks: BTreeSet::new(),
             config_dirty: false,
             dirty_consumers: BTreeSet::new(),
-            batches: BTreeMap::new(),
-            closed_batches: BTreeMap::new(),
+            batches: VecMap::new(),
+            closed_batches: VecMap::new(),
         }
     }
 
@@ -125,7 +126,7 @@ pub enum Op {
 /// Every stream of one bus, and what changed since the last commit.
 #[derive(Default)]
 pub struct Journal {
-    streams: BTreeMap<u64, StreamData>,
+    streams: VecMap<u64, StreamData>,
     next_id: u64,
     wipes: Vec<String>,
     pending: bool,

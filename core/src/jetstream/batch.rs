@@ -10,7 +10,6 @@
 //! committed batch reaches the store as one unit ([`super::stream::Stream::commit_batch`]).
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -63,7 +62,7 @@ struct Open {
 /// The open batches of every stream, by (stream, batch id).
 #[derive(Default)]
 pub(super) struct Batches {
-    open: BTreeMap<(String, String), Open>,
+    open: crate::vecmap::VecMap<(String, String), Open>,
     /// The fast-ingest batches (`fast_batch.rs`), under the same timer.
     pub(super) fast: super::fast_batch::FastBatches,
 }

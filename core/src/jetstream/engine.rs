@@ -1,7 +1,6 @@
 //! The JetStream engine: every stream and consumer, fed messages and time by the host.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -74,7 +73,7 @@ pub struct PubAck {
 
 pub(super) struct Entry {
     pub(super) stream: Stream,
-    pub(super) consumers: BTreeMap<String, Consumer>,
+    pub(super) consumers: crate::vecmap::VecMap<String, Consumer>,
     /// The last sequence written into the saved meta, to notice when it must be saved again.
     pub(super) saved_last_seq: u64,
 }
@@ -83,7 +82,7 @@ pub(super) struct Entry {
 const API_SUBJECTS: [&str; 3] = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"];
 
 pub struct JetStream {
-    pub(super) streams: BTreeMap<String, Entry>,
+    pub(super) streams: crate::vecmap::VecMap<String, Entry>,
     pub(super) file: Box<dyn Storage>,
     pub(super) memory: Box<dyn Storage>,
     pub(super) out: Vec<Outbound>,
@@ -102,7 +101,7 @@ pub struct JetStream {
     /// Atomic batches staged until their commit.
     pub(super) batches: super::batch::Batches,
     /// Mirrors and sources following their origins, by stream.
-    pub(super) sourcing: BTreeMap<String, super::source::Links>,
+    pub(super) sourcing: crate::vecmap::VecMap<String, super::source::Links>,
 }
 
 /// How often a push consumer without a subscriber checks again.
@@ -116,7 +115,7 @@ impl JetStream {
     /// load are reported and skipped, never fatal.
     pub fn new(file: Box<dyn Storage>, memory: Box<dyn Storage>, now: u64, seed: u64) -> (JetStream, Vec<String>) {
         let mut js = JetStream {
-            streams: BTreeMap::new(),
+            streams: crate::vecmap::VecMap::new(),
             file,
             memory,
             out: Vec::new(),
@@ -130,7 +129,7 @@ impl JetStream {
             limits: StoreLimits::default(),
             domain: None,
             batches: Default::default(),
-            sourcing: BTreeMap::new(),
+            sourcing: crate::vecmap::VecMap::new(),
         };
         let mut warnings = Vec::new();
         match js.file.recover() {

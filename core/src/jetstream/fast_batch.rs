@@ -14,7 +14,6 @@
 //! nats-server: a restart ends them, and the client's ping then reports the gap).
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -160,7 +159,7 @@ impl Fast {
 /// The open fast batches of every stream, by (stream, batch id).
 #[derive(Default)]
 pub(super) struct FastBatches {
-    open: BTreeMap<(String, Vec<u8>), Fast>,
+    open: crate::vecmap::VecMap<(String, Vec<u8>), Fast>,
 }
 
 impl FastBatches {

@@ -193,7 +193,7 @@ pub trait Storage: Send {
 pub struct MemStore {
     msgs: BTreeMap<u64, StoredMsg>,
     config: Vec<u8>,
-    consumers: BTreeMap<String, Vec<u8>>,
+    consumers: crate::vecmap::VecMap<String, Vec<u8>>,
 }
 
 impl MemStore {

@@ -122,7 +122,7 @@ pub struct Stream {
     deferred: Option<Vec<StoredMsg>>,
     /// Armed message schedules by subject (`stream/schedule.rs`), and whether the stream is
     /// storing what one produced (exempt from the client-only header checks).
-    schedules: BTreeMap<Bytes, schedule::Armed>,
+    schedules: crate::vecmap::VecMap<Bytes, schedule::Armed>,
     firing: bool,
     /// Storing a message a source copied (`stream/counter_sources.rs`).
     sourced: bool,
@@ -154,7 +154,7 @@ impl Stream {
             cleared: false,
             ttls: alloc::collections::BTreeSet::new(),
             deferred: None,
-            schedules: BTreeMap::new(),
+            schedules: crate::vecmap::VecMap::new(),
             firing: false,
             sourced: false,
             group: commit::Group::default(),

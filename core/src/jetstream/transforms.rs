@@ -3,7 +3,6 @@
 //! is stored. The mapping rules themselves are [`crate::transform`].
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -16,6 +15,7 @@ use super::stream::Stored;
 use super::time::rfc3339;
 use super::Outbound;
 use crate::transform::{validate_mapping, SubjectTransform};
+use crate::vecmap::VecMap;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -186,10 +186,10 @@ impl JetStream {
     /// What each stored subject's last sequence was before a batch commits, for the
     /// `Nats-Last-Sequence` of its republished copies; empty when the stream does not
     /// republish.
-    pub(super) fn last_seqs_before(&self, name: &str, subjects: &[&[u8]]) -> BTreeMap<Vec<u8>, u64> {
-        let Some(entry) = self.streams.get(name) else { return BTreeMap::new() };
+    pub(super) fn last_seqs_before(&self, name: &str, subjects: &[&[u8]]) -> VecMap<Vec<u8>, u64> {
+        let Some(entry) = self.streams.get(name) else { return VecMap::new() };
         if entry.stream.config.republish.is_none() {
-            return BTreeMap::new();
+            return VecMap::new();
         }
         subjects.iter().map(|s| (s.to_vec(), entry.stream.last_seq_for(s))).collect()
     }
@@ -201,7 +201,7 @@ impl JetStream {
         name: &str,
         first: u64,
         last: u64,
-        mut last_seqs: BTreeMap<Vec<u8>, u64>,
+        mut last_seqs: VecMap<Vec<u8>, u64>,
     ) -> Result<(), ApiError> {
         let Some(entry) = self.streams.get_mut(name) else { return Ok(()) };
         let Some(headers_only) = entry.stream.config.republish.as_ref().map(|r| r.headers_only) else {
