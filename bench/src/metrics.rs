@@ -95,7 +95,7 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("rrl_p99", "request/reply p99 under fan-out load", "us", Lower, Some(Ratio(1.0))),
     m("rrl_p999", "request/reply p99.9 under fan-out load", "us", Lower, None),
     m("rrl_load", "fan-out load reached meanwhile (offered 200k)", "deliveries/s", Higher, None),
-    m("mem_first", "memory over time: RSS after round 1 of 5 (one process)", "MiB", Lower, None),
+    m("mem_first", "memory over time: RSS at rest after round 1 of 5 (one process)", "MiB", Lower, None),
     m("mem_last", "memory over time: RSS after round 5 of 5", "MiB", Lower, None),
     m("mem_growth", "memory over time: RSS round 5 / round 1", "x", Lower, Some(OwnBelow(1.1))),
     // In headless Chromium: edgebus inside the page vs nats.ws in the page -> nats-server

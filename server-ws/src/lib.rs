@@ -22,4 +22,5 @@ pub mod server;
 pub mod signals;
 pub mod tls;
 pub mod transport;
+pub mod trim;
 pub mod ws;

@@ -281,6 +281,7 @@ impl Server {
         for (i, _) in shared.opts.leafnodes.remotes.iter().enumerate() {
             tasks.push(tokio::spawn(crate::leaf::run_remote(shared.clone(), i)));
         }
+        tasks.push(tokio::spawn(crate::trim::when_quiet(shared.clone())));
         info!(server_id = %shared.server_id, "Server is ready");
         tokio::pin!(stop);
         let lame_duck = tokio::select! {
