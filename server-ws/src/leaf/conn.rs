@@ -180,9 +180,13 @@ pub(crate) async fn run(
             ping_loop(&client, &shared).await
         };
         let removed = async {
-            match stop.as_mut() {
-                Some(s) => drop(s.wait_for(|s| *s).await),
-                None => std::future::pending().await,
+            // a dropped sender is the server going away, not a removal
+            let removed = match stop.as_mut() {
+                Some(s) => s.wait_for(|s| *s).await.is_ok(),
+                None => false,
+            };
+            if !removed {
+                std::future::pending::<()>().await;
             }
         };
         tokio::pin!(read, ping, removed);

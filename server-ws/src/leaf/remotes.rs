@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn remotes_are_known_by_urls_and_account() {
         let (a, b) = (remote("nats://h:1"), remote("nats://u:secret@h:2"));
-        assert!(added_or_removed(&[a.clone()], &[a.clone(), b.clone()]));
+        assert!(added_or_removed(std::slice::from_ref(&a), &[a.clone(), b.clone()]));
         assert!(!added_or_removed(&[a.clone(), b.clone()], &[b.clone(), a.clone()]));
         let mut a_token = a.clone();
         a_token.token = Some("t".into());

@@ -45,7 +45,8 @@ pub(super) async fn run_remote(shared: Arc<Shared>, remote: RemoteOptions, mut s
             Attempt::Wait(ms) => {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(u64::from(ms))) => {}
-                    _ = stop.wait_for(|s| *s) => {}
+                    // a dropped sender is the server going away
+                    r = stop.wait_for(|s| *s) => if r.is_err() { return },
                 }
                 continue;
             }
