@@ -88,6 +88,12 @@ impl Session {
         }
     }
 
+    /// Enforces `limits` from the next operation on: the host's configuration was reloaded.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.config.limits = limits;
+        self.parser.set_limits(limits);
+    }
+
     /// Where received bytes go.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         self.parser.buffer_mut()

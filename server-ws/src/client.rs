@@ -351,7 +351,6 @@ const STALL_MAX: Duration = Duration::from_millis(5);
 
 /// Writes whatever is queued, as it is queued, until the connection closes.
 pub(crate) async fn write_loop(client: Arc<Client>, mut writer: Writer, shared: Arc<Shared>) {
-    let deadline = shared.opts.write_deadline;
     // Empty until the first swap: most connections only ever hold a few small writes, and
     // an idle connection's memory is what 10,000 connections multiply.
     let mut batch = BytesMut::new();
@@ -368,7 +367,7 @@ pub(crate) async fn write_loop(client: Arc<Client>, mut writer: Writer, shared: 
             tokio::select! {
                 biased;
                 _ = client.kill.notified() => return,
-                r = tokio::time::timeout(deadline, writer.write(&mut batch)) => match r {
+                r = tokio::time::timeout(shared.limits.write_deadline(), writer.write(&mut batch)) => match r {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         debug!(cid = client.id, "write error: {e}");
@@ -423,19 +422,20 @@ const QUIET: Duration = Duration::from_secs(1);
 /// unanswered. The first ping comes early (at most 2 s, plus jitter), as nats-server does,
 /// so a dead peer is noticed soon after it connects.
 pub(crate) async fn ping_loop(client: &Client, shared: &Shared) {
-    let interval = shared.opts.ping_interval.max(Duration::from_millis(10));
-    let first = interval.min(Duration::from_secs(2));
+    // read at each tick: a reload may change them
+    let interval = || shared.limits.ping_interval().max(Duration::from_millis(10));
+    let first = interval().min(Duration::from_secs(2));
     let jitter = first.mul_f64(fastrand::f64() * 0.2);
     tokio::time::sleep(first + jitter).await;
     loop {
-        if client.pings_out.load(Ordering::Relaxed) + 1 > shared.opts.ping_max.max(0) as u32 {
+        if client.pings_out.load(Ordering::Relaxed) + 1 > shared.limits.ping_max().max(0) as u32 {
             debug!(cid = client.id, "Stale Client Connection - Closing");
             client.close(Some(ProtocolError::StaleConnection));
             return;
         }
         client.pings_out.fetch_add(1, Ordering::Relaxed);
         client.push(PING);
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(interval()).await;
     }
 }
 

@@ -72,7 +72,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     }
     let admitted = {
         let mut clients = shared.clients.lock();
-        let ok = clients.len() < shared.opts.max_connections.max(0) as usize;
+        let ok = clients.len() < shared.limits.max_connections().max(0) as usize;
         if ok {
             clients.insert(id, client.clone());
         }
@@ -86,7 +86,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     shared.stats.total_connections.fetch_add(1, Ordering::Relaxed);
     debug!(cid = id, %peer, ?kind, "Client connection created");
 
+    let limits_seen = shared.limits.generation();
     let mut conn = Conn {
+        limits_seen,
         session: Session::new(shared.session_config(kind)),
         publishing: Publishing {
             router: Router::new(&shared, shared.accounts.global().clone()),
@@ -191,6 +193,8 @@ struct Conn {
     nonce: String,
     /// The names in the client's certificate, with `verify_and_map`.
     cert: Option<Arc<CertNames>>,
+    /// The generation of `shared.limits` the session's limits were taken from.
+    limits_seen: u64,
 }
 
 /// What a connection's reader needs to publish. It lives beside the session, not in it, so
@@ -262,6 +266,7 @@ impl Conn {
                 }
                 Ok(_) => {}
             }
+            self.refresh_limits();
             let keep_going = loop {
                 match self.process() {
                     Step::Drained => break true,
@@ -281,6 +286,15 @@ impl Conn {
             if let Some(receiver) = self.publishing.router.take_stalled() {
                 receiver.wait_drained(self.publishing.router.max_pending()).await;
             }
+        }
+    }
+
+    /// Takes the limits a reload put in place (one atomic load per read, not per message).
+    fn refresh_limits(&mut self) {
+        let now = self.shared.limits.generation();
+        if now != self.limits_seen {
+            self.limits_seen = now;
+            self.session.set_limits(self.shared.limits.parser());
         }
     }
 

@@ -13,6 +13,8 @@ pub mod jetstream;
 pub mod js_disabled;
 pub mod lame_duck;
 pub mod leaf;
+pub mod limits;
+pub mod log_level;
 pub mod monitor;
 pub mod options;
 pub mod perms;

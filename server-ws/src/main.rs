@@ -3,9 +3,12 @@
 use std::process::ExitCode;
 
 use edgebus_server::cli::{self, Command};
+use edgebus_server::log_level::LogLevel;
 use edgebus_server::server::Server;
 use edgebus_server::signals::{self, LogFile};
 use tracing::error;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     tune_malloc();
@@ -39,21 +42,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let opts = cli.options;
-    let level = if opts.trace {
-        "trace"
-    } else if opts.debug {
-        "debug"
-    } else {
-        "info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEBUS_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("edgebus_server={level},edgebus_core={level},warn"))
-    });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    let (filter, log_level) = LogLevel::layer(opts.debug, opts.trace);
+    let format = tracing_subscriber::fmt::layer().with_ansi(false);
     let log = match &cli.log_file {
         Some(path) => match LogFile::open(path) {
             Ok(file) => {
-                builder.with_writer(file.clone()).init();
+                tracing_subscriber::registry().with(filter).with(format.with_writer(file.clone())).init();
                 Some(file)
             }
             Err(e) => {
@@ -62,7 +56,7 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            builder.with_writer(std::io::stderr).init();
+            tracing_subscriber::registry().with(filter).with(format.with_writer(std::io::stderr)).init();
             None
         }
     };
@@ -88,7 +82,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        signals::spawn(server.shared().clone(), args, log);
+        signals::spawn(server.shared().clone(), args, log, log_level);
         server.run(shutdown_signal()).await;
         ExitCode::SUCCESS
     })

@@ -1,15 +1,27 @@
-//! Configuration reload (`SIGHUP`, `--signal reload`). What can change without a restart is
-//! the `authorization` block — the users, passwords, tokens, nkeys and permissions operators
-//! change while clients stay connected — and the TLS certificates: the certificate, key and
-//! CA files of the client port, the WebSocket port, the leaf port and the leaf remotes are
-//! read again, and connections opened from then on use them (those already up keep theirs),
-//! as in nats-server. Other TLS settings (`verify`, `timeout`, …) cannot change. After a reload every connected client is checked
-//! again with the credentials of its `CONNECT`: a client the new configuration would refuse
-//! is closed with `Authorization Violation`, as nats-server closes it; so is one whose
-//! account or permissions changed (nats-server swaps permissions in place; edgebus closes
-//! the client so it reconnects under the new ones — never a moment of the old rules). Any
-//! other change refuses the reload as a whole, naming the options, and the server keeps
-//! running on what it has.
+//! Configuration reload (`SIGHUP`, `--signal reload`): what nats-server 2.14 reloads, among
+//! the options edgebus has.
+//!
+//! - The `authorization` block — users, passwords, tokens, nkeys, permissions. After a
+//!   reload every connected client is checked again with the credentials of its `CONNECT`:
+//!   a client the new configuration would refuse is closed with `Authorization Violation`,
+//!   as nats-server closes it; so is one whose account or permissions changed (nats-server
+//!   swaps permissions in place; edgebus closes the client so it reconnects under the new
+//!   ones — never a moment of the old rules).
+//! - TLS certificates: the certificate, key and CA files of the client port, the WebSocket
+//!   port, the leaf port and the leaf remotes are read again, and connections opened from
+//!   then on use them (those already up keep theirs). Other TLS settings (`verify`,
+//!   `timeout`, …) cannot change.
+//! - Limits (`crate::limits`): `max_payload` and `max_control_line` for new connections and
+//!   those already up, `max_connections` (clients over a lower one are closed),
+//!   `ping_interval`, `ping_max`, `write_deadline`. `max_pending` and `max_subscriptions`
+//!   cannot change, as in nats-server.
+//! - Logging: `debug` / `trace` (`crate::log_level`).
+//! - Leaf remotes (`crate::leaf::remotes`): added ones are dialled, removed ones
+//!   disconnected; a kept remote changed other than in its TLS files, and the leaf port's
+//!   own settings, cannot change.
+//!
+//! Any other change refuses the reload as a whole, naming the options, and the server keeps
+//! running on what it has: a refused reload applies nothing.
 
 use std::sync::Arc;
 
@@ -22,6 +34,8 @@ use crate::auth::certmap::CertNames;
 use crate::auth::Authenticator;
 use crate::cli::{self, Command};
 use crate::client::Client;
+use crate::leaf::remotes;
+use crate::log_level::LogLevel;
 use crate::options::Options;
 use crate::server::Shared;
 use crate::tls::{self, Certs};
@@ -65,16 +79,31 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
         lame_duck_duration => "lame_duck_duration", lame_duck_grace_period => "lame_duck_grace_period",
         authorization => "authorization", trust => "operator", websocket => "websocket",
         jetstream => "jetstream", accounts => "accounts", tls => "tls", server_name => "server_name",
-        debug => "debug", trace => "trace", leafnodes => "leafnodes",
+        debug => "debug", trace => "trace",
     );
-    // a leaf port whose only change is its TLS files or options is named as such
-    let mut leaf = old.leafnodes.clone();
-    leaf.tls = new.leafnodes.tls.clone();
-    if old.leafnodes != new.leafnodes && leaf == new.leafnodes {
-        names.iter_mut().filter(|n| **n == "leafnodes").for_each(|n| *n = "leafnodes tls");
-    }
+    names.extend(leafnodes(old, new));
     if names.is_empty() && old != new {
         names.push("options");
+    }
+    names
+}
+
+/// The `leafnodes` changes by name: the port's settings (`leafnodes`, or `leafnodes tls`
+/// when only its TLS differs), remotes added or removed (`leafnodes remotes`), and a kept
+/// remote changed in place (`leafnodes remote <name>`).
+fn leafnodes(old: &Options, new: &Options) -> Vec<&'static str> {
+    let (mut port_old, mut port_new) = (old.leafnodes.clone(), new.leafnodes.clone());
+    let (remotes_old, remotes_new) = (std::mem::take(&mut port_old.remotes), std::mem::take(&mut port_new.remotes));
+    let mut names = Vec::new();
+    if port_old != port_new {
+        port_old.tls = port_new.tls.clone();
+        names.push(if port_old == port_new { "leafnodes tls" } else { "leafnodes" });
+    }
+    if remotes::added_or_removed(&remotes_old, &remotes_new) {
+        names.push("leafnodes remotes");
+    }
+    if !remotes::changed_in_place(&remotes_old, &remotes_new).is_empty() {
+        names.push("leafnodes remote");
     }
     names
 }
@@ -83,7 +112,12 @@ pub fn changed(old: &Options, new: &Options) -> Vec<&'static str> {
 /// what it can, and updates `running` to what now runs. Reading it loads the TLS files
 /// again, so one that is now unreadable or invalid refuses the reload before anything
 /// changes.
-pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options) -> Result<(), ReloadError> {
+pub async fn reload(
+    shared: &Arc<Shared>,
+    args: &[String],
+    running: &mut Options,
+    log: &LogLevel,
+) -> Result<(), ReloadError> {
     let new = match cli::parse(args.iter().cloned()) {
         Ok(Command::Run(cli)) => cli.options,
         Ok(_) => return Err(ReloadError("the command line does not start a server".into())),
@@ -91,15 +125,44 @@ pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options
     };
     let same_certs = with_certs_of(&new, running);
     let names = changed(running, &same_certs);
-    let fixed: Vec<&str> = names.iter().copied().filter(|n| *n != "authorization").collect();
+    let fixed: Vec<&str> = names.iter().copied().filter(|n| !RELOADABLE.contains(n)).collect();
     if !fixed.is_empty() {
-        return Err(ReloadError(format!("config reload not supported for {}", fixed.join(", "))));
+        let mut why = fixed.join(", ");
+        if fixed.contains(&"leafnodes remote") {
+            let kept = remotes::changed_in_place(&running.leafnodes.remotes, &same_certs.leafnodes.remotes);
+            why = format!("{why} ({}: only its TLS files can change)", kept.join("; "));
+        }
+        return Err(ReloadError(format!("config reload not supported for {why}")));
     }
-    let authorization = if names.is_empty() { None } else { Some(authenticators(&new)?) };
-    let certs = same_certs != new;
-    if certs {
-        shared.replace_certs(Certs::of(&new));
+    let authorization = match names.contains(&"authorization") {
+        true => Some(authenticators(&new)?),
+        false => None,
+    };
+    if new.debug != running.debug || new.trace != running.trace {
+        match log.set(new.debug, new.trace) {
+            Ok(()) => info!("Reloaded: debug = {}, trace = {}", new.debug, new.trace),
+            Err(e) => warn!("debug/trace not reloaded: {e}"),
+        }
+    }
+    for notice in shared.limits.set(&new) {
+        info!("Reloaded: {notice}");
+    }
+    if new.max_connections != running.max_connections {
+        let closed = enforce_max_connections(shared, new.max_connections);
+        if closed > 0 {
+            info!("Closed {closed} connections to fall within max_connections");
+        }
+    }
+    let remotes_change = names.contains(&"leafnodes remotes");
+    if same_certs != new {
         info!("Reloaded: TLS certificates (for new connections)");
+    }
+    // an added remote's TLS configuration is among the new ones
+    if same_certs != new || remotes_change {
+        shared.replace_certs(Certs::of(&new));
+    }
+    if remotes_change {
+        remotes::reload(shared, &running.leafnodes.remotes, &new.leafnodes.remotes);
     }
     *running = new;
     if let Some((tcp, ws)) = authorization {
@@ -112,6 +175,33 @@ pub async fn reload(shared: &Arc<Shared>, args: &[String], running: &mut Options
     Ok(())
 }
 
+/// What a reload applies besides the TLS files (which `with_certs_of` sets aside): the
+/// options nats-server 2.14 reloads and edgebus has. `max_pending` and `max_subscriptions`
+/// are not among them there either.
+const RELOADABLE: &[&str] = &[
+    "authorization",
+    "max_payload",
+    "max_control_line",
+    "max_connections",
+    "ping_interval",
+    "ping_max",
+    "write_deadline",
+    "debug",
+    "trace",
+    "leafnodes remotes",
+];
+
+/// Closes clients until no more than `max` remain, as nats-server does when a reload lowers
+/// `max_connections` (which ones is arbitrary there too). Returns how many were closed.
+fn enforce_max_connections(shared: &Shared, max: i32) -> usize {
+    let clients: Vec<Arc<Client>> = shared.clients.lock().values().cloned().collect();
+    let excess = clients.len().saturating_sub(usize::try_from(max.max(0)).unwrap_or(0));
+    for c in clients.iter().take(excess) {
+        c.close(Some(ProtocolError::MaxConnections));
+    }
+    excess
+}
+
 /// `new` with the certificate, key and CA files (and what was loaded from them) of
 /// `running`, in every TLS block present in both: what still differs from `running` is
 /// what the reload changes besides the certificates.
@@ -120,9 +210,10 @@ fn with_certs_of(new: &Options, running: &Options) -> Options {
     tls::copy_files(&mut o.tls, &running.tls);
     tls::copy_files(&mut o.websocket.tls, &running.websocket.tls);
     tls::copy_files(&mut o.leafnodes.tls, &running.leafnodes.tls);
-    if o.leafnodes.remotes.len() == running.leafnodes.remotes.len() {
-        for (n, r) in o.leafnodes.remotes.iter_mut().zip(&running.leafnodes.remotes) {
-            if let (Some(nt), Some(rt)) = (n.tls.as_mut(), r.tls.as_ref()) {
+    for n in o.leafnodes.remotes.iter_mut() {
+        let kept = running.leafnodes.remotes.iter().find(|r| r.name() == n.name());
+        if let Some((nt, r)) = n.tls.as_mut().zip(kept) {
+            if let Some(rt) = r.tls.as_ref() {
                 tls::copy_files(nt, rt);
                 n.connector.clone_from(&r.connector);
             }
@@ -184,6 +275,9 @@ mod tests {
         new.max_payload = 10;
         new.authorization.token = Some("t".into());
         assert_eq!(changed(&old, &new), ["max_payload", "authorization"]);
+        assert!(changed(&old, &new).iter().all(|n| RELOADABLE.contains(n)));
+        new.max_pending = 1;
+        assert!(changed(&old, &new).contains(&"max_pending") && !RELOADABLE.contains(&"max_pending"));
         let mut only_warnings = old.clone();
         only_warnings.warnings.push("x".into());
         assert_eq!(changed(&old, &only_warnings), ["options"]);

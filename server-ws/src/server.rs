@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use edgebus_core::proto::{Limits, ServerInfo};
+use edgebus_core::proto::ServerInfo;
 use edgebus_core::session::SessionConfig;
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
@@ -39,7 +39,13 @@ pub struct Stats {
 /// is taken only on a match-cache miss (readers) or a subscription change (writers); the hot
 /// path reads `genid` atomically and serves publishes from each connection's own cache.
 pub struct Shared {
+    /// The options the server started with; a reload changes only what has its own cell
+    /// here (authenticators, certificates, `limits`).
     pub opts: Options,
+    /// The limits a reload may change; read them here, not in `opts`.
+    pub limits: crate::limits::LiveLimits,
+    /// The leaf remotes being dialled; a reload adds and removes them.
+    pub leaf_remotes: crate::leaf::Dialling,
     /// Credential checks and each user's compiled permissions; replaced by a reload.
     auth: RwLock<Arc<Authenticator>>,
     /// The same for WebSocket clients: the `websocket { authorization, no_auth_user }`
@@ -107,13 +113,7 @@ impl Shared {
     }
 
     pub fn session_config(&self, kind: Kind) -> SessionConfig {
-        SessionConfig {
-            limits: Limits {
-                max_control_line: self.opts.max_control_line.max(1) as usize,
-                max_payload: self.opts.max_payload.max(0) as usize,
-            },
-            auth_required: self.authenticator(kind).required(),
-        }
+        SessionConfig { limits: self.limits.parser(), auth_required: self.authenticator(kind).required() }
     }
 
     /// The `INFO` a new connection gets on the listener `kind`.
@@ -145,7 +145,7 @@ impl Shared {
             // nats-server's WebSocket INFO carries the client port's `tls_verify` too
             tls_verify: self.opts.tls.enabled && self.opts.tls.verify,
             tls_available: kind == Kind::WebSocket && self.opts.websocket.tls.enabled,
-            max_payload: self.opts.max_payload.into(),
+            max_payload: self.limits.max_payload().into(),
             jetstream: self.jetstream_running.load(Ordering::Acquire),
             client_id,
             client_ip,
@@ -233,6 +233,8 @@ impl Server {
             leaf_addr: Mutex::new(leaf.as_ref().and_then(|l| l.local_addr().ok())),
             leafs: Mutex::new(HashMap::new()),
             jetstream_running: std::sync::atomic::AtomicBool::new(false),
+            limits: crate::limits::LiveLimits::new(&opts),
+            leaf_remotes: crate::leaf::Dialling::default(),
             opts,
         });
         Ok(Server { shared, tcp, ws, http, leaf })
@@ -278,8 +280,8 @@ impl Server {
             }
             tasks.push(tokio::spawn(crate::leaf::accept_loop(shared.clone(), leaf)));
         }
-        for (i, _) in shared.opts.leafnodes.remotes.iter().enumerate() {
-            tasks.push(tokio::spawn(crate::leaf::run_remote(shared.clone(), i)));
+        for r in &shared.opts.leafnodes.remotes {
+            shared.leaf_remotes.start(&shared, r.clone());
         }
         tasks.push(tokio::spawn(crate::trim::when_quiet(shared.clone())));
         info!(server_id = %shared.server_id, "Server is ready");
@@ -303,6 +305,7 @@ impl Server {
         for t in &tasks {
             t.abort();
         }
+        shared.leaf_remotes.abort_all();
         for n in &not_enabled {
             n.stop();
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use tracing::{error, info};
 
+use crate::log_level::LogLevel;
 use crate::reload;
 use crate::server::Shared;
 
@@ -57,7 +58,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogFile {
 
 /// Handles `SIGUSR1`, `SIGUSR2` and `SIGHUP` for the life of the server.
 #[cfg(unix)]
-pub fn spawn(shared: Arc<Shared>, args: Vec<String>, log: Option<LogFile>) {
+pub fn spawn(shared: Arc<Shared>, args: Vec<String>, log: Option<LogFile>, level: LogLevel) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut usr1), Ok(mut usr2), Ok(mut hup)) =
         (signal(SignalKind::user_defined1()), signal(SignalKind::user_defined2()), signal(SignalKind::hangup()))
@@ -76,7 +77,7 @@ pub fn spawn(shared: Arc<Shared>, args: Vec<String>, log: Option<LogFile>) {
                 }
                 _ = hup.recv() => {
                     info!("Trapped \"hangup\" signal");
-                    match reload::reload(&shared, &args, &mut running).await {
+                    match reload::reload(&shared, &args, &mut running, &level).await {
                         Ok(()) => info!("Reloaded server configuration"),
                         Err(e) => error!("Failed to reload server configuration: {e}"),
                     }
@@ -96,4 +97,4 @@ pub fn spawn(shared: Arc<Shared>, args: Vec<String>, log: Option<LogFile>) {
 }
 
 #[cfg(not(unix))]
-pub fn spawn(_shared: Arc<Shared>, _args: Vec<String>, _log: Option<LogFile>) {}
+pub fn spawn(_shared: Arc<Shared>, _args: Vec<String>, _log: Option<LogFile>, _level: LogLevel) {}

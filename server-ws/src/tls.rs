@@ -335,7 +335,8 @@ pub async fn connect(
 }
 
 /// The TLS configurations new connections are served with: the client port's, the WebSocket
-/// port's, the leaf port's, and each leaf remote's (by its index in `leafnodes.remotes`).
+/// port's, the leaf port's, and each leaf remote's (by its name, which a reload that adds
+/// or removes remotes does not change; see `leaf::remotes`).
 /// A configuration reload replaces them all at once, as nats-server loads changed
 /// certificate files for new connections; connections already up keep the ones they
 /// were opened with.
@@ -344,7 +345,7 @@ pub struct Certs {
     pub client: Option<Loaded>,
     pub websocket: Option<Loaded>,
     pub leaf: Option<Loaded>,
-    pub remotes: Vec<Option<Loaded<ClientConfig>>>,
+    pub remotes: Vec<(String, Option<Loaded<ClientConfig>>)>,
 }
 
 impl Certs {
@@ -354,8 +355,13 @@ impl Certs {
             client: opts.tls.loaded.clone(),
             websocket: opts.websocket.tls.loaded.clone(),
             leaf: opts.leafnodes.tls.loaded.clone(),
-            remotes: opts.leafnodes.remotes.iter().map(|r| r.connector.clone()).collect(),
+            remotes: opts.leafnodes.remotes.iter().map(|r| (r.name(), r.connector.clone())).collect(),
         }
+    }
+
+    /// The TLS client configuration of the remote `name`, if it has one.
+    pub fn remote(&self, name: &str) -> Option<Loaded<ClientConfig>> {
+        self.remotes.iter().find(|(n, _)| n == name).and_then(|(_, c)| c.clone())
     }
 }
 

@@ -156,18 +156,20 @@ async def test_sighup_with_an_unchanged_config_keeps_serving(make_server):
 
 async def test_sighup_refuses_a_change_it_cannot_apply_and_keeps_the_old_settings(make_server, edgebus_only):
     if not edgebus_only:
-        pytest.skip("nats-server reloads max_payload; edgebus reloads only the authorization block")
+        pytest.skip("nats-server names the option MaxPending (test_reload_limits checks both)")
     srv = make_server()
-    srv.config_path.write_text(srv.config_path.read_text() + "\nmax_payload: 100\n")
+    # max_pending cannot change (nats-server refuses it too); max_payload could, but a
+    # refused reload applies nothing
+    srv.config_path.write_text(srv.config_path.read_text() + "\nmax_pending: 1MB\nmax_payload: 100\n")
     srv.signal(signal.SIGHUP)
     nc = await nats_connect(srv.url)
     # a round trip after the signal: the reload has been decided by now
     await nc.flush(timeout=5)
     for _ in range(50):
-        if "config reload not supported for max_payload" in srv.log_text():
+        if "config reload not supported for max_pending" in srv.log_text():
             break
         await asyncio.sleep(0.1)
-    assert "config reload not supported for max_payload" in srv.log_text()
+    assert "config reload not supported for max_pending" in srv.log_text()
     assert nc.max_payload == 1024 * 1024
     await nc.close()
 

@@ -424,6 +424,12 @@ impl<R: Role> Parser<R> {
         self.limits
     }
 
+    /// Enforces `limits` from the next control line on (a reload changed them); a message
+    /// already announced keeps the size it was accepted with.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The read buffer: append received bytes here (e.g. `read_buf(parser.buffer_mut())`).
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         &mut self.buf

@@ -18,6 +18,7 @@ use edgebus_core::policy::permissions::PermissionsConfig;
 use edgebus_core::policy::Admission;
 use edgebus_core::proto::ConnectOptions;
 use edgebus_core::proto::{write_connect, write_info, LeafOpParser, Limits, PONG};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::link::{LeafLink, PeerMeta};
@@ -43,6 +44,8 @@ pub(crate) enum Role<'a> {
         remotes: &'a mut Remotes,
         opening: Option<(Bytes, BytesMut)>,
         seed: Option<String>,
+        /// Turns true when a reload removes the remote: the link is closed.
+        stop: watch::Receiver<bool>,
     },
     /// The peer dialled our leaf port.
     Accept(Greeting),
@@ -78,7 +81,7 @@ impl Greeting {
             headers: true,
             auth_required: leaf.own_authorization() || shared.authenticator(Kind::Tcp).info_auth_required(),
             tls_required: leaf.tls.enabled,
-            max_payload: shared.opts.max_payload.into(),
+            max_payload: shared.limits.max_payload().into(),
             client_id: self.id,
             nonce: self.nonce.clone(),
             compression: Some("off".into()),
@@ -96,8 +99,8 @@ impl Greeting {
 /// The parser of a leaf connection, with the server's limits.
 pub(crate) fn parser(shared: &Shared) -> LeafOpParser {
     LeafOpParser::new(Limits {
-        max_control_line: usize::try_from(shared.opts.max_control_line).unwrap_or(4096).max(4096),
-        max_payload: usize::try_from(shared.opts.max_payload).unwrap_or(1 << 20),
+        max_control_line: usize::try_from(shared.limits.max_control_line()).unwrap_or(4096).max(4096),
+        max_payload: usize::try_from(shared.limits.max_payload()).unwrap_or(1 << 20),
     })
 }
 
@@ -137,6 +140,10 @@ pub(crate) async fn run(
     };
     let client = Arc::new(Client::new(id, Kind::Tcp, addr));
     let _ = client.leaf.set(matches!(role, Role::Solicit { .. }));
+    let mut stop = match &role {
+        Role::Solicit { stop, .. } => Some(stop.clone()),
+        Role::Accept(_) => None,
+    };
     let mut parser = parser(&shared);
     let mut first = None;
     let mut role = role;
@@ -162,6 +169,7 @@ pub(crate) async fn run(
     }
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     let mut reason = String::new();
+    let mut was_removed = false;
     {
         let read = conn.read_loop(&mut reader, &mut reason, first);
         let ping = async {
@@ -171,12 +179,30 @@ pub(crate) async fn run(
             }
             ping_loop(&client, &shared).await
         };
-        tokio::pin!(read, ping);
+        let removed = async {
+            // a dropped sender is the server going away, not a removal
+            let removed = match stop.as_mut() {
+                Some(s) => s.wait_for(|s| *s).await.is_ok(),
+                None => false,
+            };
+            if !removed {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(read, ping, removed);
         tokio::select! {
             _ = &mut write => {}
             _ = &mut read => { let _ = (&mut write).await; }
             _ = &mut ping => { let _ = (&mut write).await; }
+            _ = &mut removed => {
+                was_removed = true;
+                client.close(None);
+                let _ = (&mut write).await;
+            }
         }
+    }
+    if was_removed {
+        reason = "removed by a configuration reload".into();
     }
     let ready = conn.link.is_some();
     conn.teardown();
@@ -446,7 +472,7 @@ impl Conn<'_> {
             version: edgebus_core::NATS_VERSION.into(),
             proto: 1,
             headers: true,
-            max_payload: self.shared.opts.max_payload.into(),
+            max_payload: self.shared.limits.max_payload().into(),
             client_id: id,
             connect_info: true,
             remote_account: self.account.name.clone(),

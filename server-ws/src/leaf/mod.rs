@@ -12,6 +12,7 @@
 //! - `link`: [`LeafLink`] (one live link: what it announced, its peer) and [`Links`].
 //! - `conn`: one link's connection, both roles: handshake, interest, messages, keepalive.
 //! - `solicit`: dialling a remote's URLs with backoff.
+//! - `remotes`: the remotes being dialled, started and stopped as a reload changes them.
 //! - `accept`: the leaf port, and leaves on the WebSocket port (`/leafnode`).
 //! - `monitor`: `/leafz`.
 
@@ -20,9 +21,10 @@ mod conn;
 mod link;
 mod monitor;
 pub mod options;
+pub mod remotes;
 mod solicit;
 
 pub use accept::{accept_loop, bind, serve_ws};
 pub use link::{LeafLink, Links};
 pub use monitor::leafz;
-pub use solicit::run_remote;
+pub use remotes::Dialling;

@@ -76,6 +76,35 @@ pub struct RemoteOptions {
     pub creds: Option<Creds>,
 }
 
+impl RemoteOptions {
+    /// What a reload knows the remote by: its URLs, its local account, and its credentials
+    /// file or nkey (nats-server's `RemoteLeafOpts.name()`).
+    pub fn name(&self) -> String {
+        self.named(self.urls.join(", "))
+    }
+
+    /// [`RemoteOptions::name`] without the URLs' credentials, for the log.
+    pub fn safe_name(&self) -> String {
+        let redact = |u: &String| match (u.find("://"), u.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}[REDACTED]{}", &u[..s + 3], &u[at..]),
+            _ => u.clone(),
+        };
+        self.named(self.urls.iter().map(redact).collect::<Vec<_>>().join(", "))
+    }
+
+    fn named(&self, urls: String) -> String {
+        let account = self.account.as_deref().unwrap_or("$G");
+        match (&self.credentials, &self.seed) {
+            (Some(c), _) => format!("{urls} ({account}, credentials={})", c.display()),
+            (None, Some(seed)) => {
+                let public = crate::auth::nkey::public_key(seed).unwrap_or_default();
+                format!("{urls} ({account}, nkey={public})")
+            }
+            (None, None) => format!("{urls} ({account})"),
+        }
+    }
+}
+
 impl LeafOptions {
     /// Whether the leaf port's own `authorization` decides who may dial it (else the client
     /// port's does).

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::{needs_tls, Attempt, LeafConnect, LeafInfo, LeafOp, LeafUrl, Remotes, Scheme, Solicitor};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::conn::{self, Role};
@@ -26,11 +27,9 @@ use crate::ws;
 /// How long one dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Keeps remote `index` of `leafnodes.remotes` connected for as long as the server runs.
-pub async fn run_remote(shared: Arc<Shared>, index: usize) {
-    let Some(remote) = shared.opts.leafnodes.remotes.get(index).cloned() else {
-        return;
-    };
+/// Keeps `remote` connected until `stop` turns true (a reload removed it) or the server ends.
+pub(super) async fn run_remote(shared: Arc<Shared>, remote: RemoteOptions, mut stop: watch::Receiver<bool>) {
+    let name = remote.name();
     let account_name = remote.account.clone().unwrap_or_else(|| "$G".into());
     let Some(account) = shared.accounts.named(&account_name).cloned() else {
         warn!("leafnode remote: account {account_name:?} not found; not connecting");
@@ -40,11 +39,15 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
     let reconnect = shared.opts.leafnodes.reconnect.unwrap_or(DEFAULT_RECONNECT);
     let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
     let mut remotes = Remotes::new(urls, ms(reconnect), ms(MAX_RECONNECT.max(reconnect)));
-    loop {
+    while !*stop.borrow() {
         let url = match remotes.next_attempt(fastrand::f64()) {
             Attempt::Dial(url) => url,
             Attempt::Wait(ms) => {
-                tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(u64::from(ms))) => {}
+                    // a dropped sender is the server going away
+                    r = stop.wait_for(|s| *s) => if r.is_err() { return },
+                }
                 continue;
             }
         };
@@ -63,7 +66,7 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
         let _ = stream.set_nodelay(true);
         let addr = stream.peer_addr().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
         // the remote's TLS configuration as it is now: a reload may have changed its files
-        let connector = shared.certs().remotes.get(index).cloned().flatten();
+        let connector = shared.certs().remote(&name);
         let (r, w, opening) = match open(&shared, stream, &url, &remote, connector.as_ref()).await {
             Ok(opened) => opened,
             Err(why) => {
@@ -96,7 +99,13 @@ pub async fn run_remote(shared: Arc<Shared>, index: usize) {
             ..Default::default()
         };
         let seed = remote.creds.as_ref().map(|c| c.seed.clone()).or_else(|| remote.seed.clone());
-        let role = Role::Solicit { solicitor: Box::new(Solicitor::new(connect)), remotes: &mut remotes, opening, seed };
+        let role = Role::Solicit {
+            solicitor: Box::new(Solicitor::new(connect)),
+            remotes: &mut remotes,
+            opening,
+            seed,
+            stop: stop.clone(),
+        };
         let ended = conn::run(shared.clone(), r, w, addr, role, account.clone()).await;
         if ended.ready {
             remotes.connected();
