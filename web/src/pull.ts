@@ -8,7 +8,7 @@
 import { Feed } from "./feed.js";
 import { PullStatusError } from "./errors.js";
 import type { Consumer, JsMsg, PriorityGroupOptions } from "./jetstream.js";
-import type { ConsumerNotification } from "./push.js";
+import { Notifications, type ConsumerNotification } from "./push.js";
 
 /** `consume()` options of a pull consumer (nats.js `ConsumeMessages`). */
 export interface ConsumeOptions extends PriorityGroupOptions {
@@ -19,18 +19,6 @@ export interface ConsumeOptions extends PriorityGroupOptions {
   expires?: number;
   /** Called for each message; without it, iterate the returned `PullConsumerMessages`. */
   callback?: (m: JsMsg) => void;
-}
-
-class Notifications extends Feed<ConsumerNotification> {
-  constructor() {
-    super(undefined, "consumer status");
-  }
-  push(n: ConsumerNotification): void {
-    this.deliver(n);
-  }
-  stop(): void {
-    this.end();
-  }
 }
 
 /** The messages of a pull consumer's `consume()`: iterate them (or get them through the

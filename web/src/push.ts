@@ -44,7 +44,8 @@ export type ConsumerNotification =
 /** Nanoseconds in a millisecond. */
 const MS = 1_000_000;
 
-class Notifications extends Feed<ConsumerNotification> {
+/** @internal A consumer's status events, for push and pull consumers alike. */
+export class Notifications extends Feed<ConsumerNotification> {
   constructor() {
     super(undefined, "consumer status");
   }
