@@ -13,7 +13,7 @@
 //! maps) are the core's [`edgebus_core::policy::accounts`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -137,6 +137,14 @@ pub struct Account {
     pub jetstream_stats: Mutex<Option<edgebus_core::jetstream::Stats>>,
     /// The leaf links in this account, told of every subscription change.
     pub(crate) leaves: crate::leaf::Links,
+    /// Set by this account's JetStream thread while a push consumer waits for a subscriber:
+    /// a new subscription then wakes the thread (`interest_news`, `js_wake`) so delivery
+    /// starts at once, as nats-server starts it on interest.
+    pub(crate) push_waiting: AtomicBool,
+    /// A subscription was made since the JetStream thread last looked.
+    pub(crate) interest_news: AtomicBool,
+    /// Wakes this account's JetStream thread; set when it starts.
+    pub(crate) js_wake: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Account {
@@ -152,6 +160,9 @@ impl Account {
             responses: Mutex::new(Responses::new(MAX_WAITING_RESPONSES)),
             jetstream_stats: Mutex::new(None),
             leaves: crate::leaf::Links::default(),
+            push_waiting: AtomicBool::new(false),
+            interest_news: AtomicBool::new(false),
+            js_wake: std::sync::OnceLock::new(),
         }
     }
 
@@ -176,6 +187,12 @@ impl Account {
         self.genid.store(sl.generation(), Ordering::Release);
         if r.is_ok() {
             self.leaves.added(sub);
+            drop(sl);
+            if self.push_waiting.load(Ordering::Acquire) && !self.interest_news.swap(true, Ordering::AcqRel) {
+                if let Some(wake) = self.js_wake.get() {
+                    wake();
+                }
+            }
         }
         r
     }

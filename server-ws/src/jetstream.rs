@@ -109,6 +109,12 @@ pub fn start(
             inline: shared.opts.jetstream.sync_interval != crate::options::SyncInterval::Always,
         }
     });
+    let weak = Arc::downgrade(&host);
+    let _ = host.account.js_wake.set(Box::new(move || {
+        if let Some(h) = weak.upgrade() {
+            h.wake();
+        }
+    }));
     let h = host.clone();
     let thread = std::thread::Builder::new().name("jetstream".into()).spawn(move || {
         run(&h, rx, file, limits, ready_tx);
@@ -174,7 +180,11 @@ impl Host {
 
     /// One engine step (see [`EngineHost::step`]), then its output published.
     fn step<'a>(&self, st: &mut State, t: u64, input: impl IntoIterator<Item = Inbound<'a>>) {
+        if self.account.interest_news.swap(false, Ordering::AcqRel) {
+            st.host.interest_appeared();
+        }
         let out = st.host.step(t, &mut self.bus(), input);
+        self.account.push_waiting.store(st.host.awaits_interest(), Ordering::Release);
         self.publish(st, out);
     }
 

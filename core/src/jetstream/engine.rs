@@ -603,6 +603,28 @@ impl JetStream {
         next
     }
 
+    /// Whether a push consumer waits for someone to subscribe to its deliver subject: a host
+    /// that learns of new subscriptions cheaply calls [`JetStream::recheck_push_interest`]
+    /// then, instead of leaving the consumer to the next interest poll.
+    pub fn awaits_push_interest(&self) -> bool {
+        self.streams.values().any(|e| e.consumers.values().any(|c| c.is_push() && !c.push_bound))
+    }
+
+    /// Delivers on the streams whose push consumers had no subscriber, now that one may have
+    /// come (nats-server starts delivering when the interest arrives; clients such as
+    /// async-nats and nats.py create the consumer before they subscribe its deliver subject).
+    pub fn recheck_push_interest(&mut self, now: u64, interest: &dyn Interest) {
+        let waiting: Vec<String> = self
+            .streams
+            .iter()
+            .filter(|(_, e)| e.consumers.values().any(|c| c.is_push() && !c.push_bound))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &waiting {
+            self.pump_stream(name, now, interest);
+        }
+    }
+
     /// Fires everything due at `now`: expiries, redeliveries, pull timeouts, heartbeats,
     /// inactive consumers, and the periodic save of consumer state.
     pub fn handle_timeout(&mut self, now: u64, interest: &dyn Interest) {

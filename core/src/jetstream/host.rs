@@ -45,11 +45,13 @@ pub struct Inbound<'a> {
 pub struct EngineHost<S> {
     engine: JetStream,
     subs: HashMap<String, S>,
+    /// Someone subscribed since the last step: push consumers without a subscriber look again.
+    interest_news: bool,
 }
 
 impl<S> EngineHost<S> {
     pub fn new<B: EngineBus<Sub = S>>(engine: JetStream, bus: &mut B) -> Self {
-        let mut host = EngineHost { engine, subs: HashMap::new() };
+        let mut host = EngineHost { engine, subs: HashMap::new(), interest_news: false };
         host.sync_subscriptions(bus);
         host
     }
@@ -63,6 +65,18 @@ impl<S> EngineHost<S> {
     /// up the subscription changes and the output the call left.
     pub fn engine_mut(&mut self) -> &mut JetStream {
         &mut self.engine
+    }
+
+    /// Whether the host should call [`EngineHost::interest_appeared`] when a subscription is
+    /// made on its bus (a push consumer waits for its subscriber).
+    pub fn awaits_interest(&self) -> bool {
+        self.engine.awaits_push_interest()
+    }
+
+    /// A subscription was made on the bus: the next step lets push consumers that had no
+    /// subscriber deliver at once rather than at their next interest poll.
+    pub fn interest_appeared(&mut self) {
+        self.interest_news = true;
     }
 
     /// When the next step is due even if no message arrives (ns since the Unix epoch).
@@ -83,6 +97,9 @@ impl<S> EngineHost<S> {
             let interest = |subject: &[u8]| bus.has_interest(subject);
             if self.engine.next_deadline(now).is_some_and(|due| due <= now) {
                 self.engine.handle_timeout(now, &interest);
+            }
+            if core::mem::take(&mut self.interest_news) {
+                self.engine.recheck_push_interest(now, &interest);
             }
             for m in input {
                 self.engine.handle_msg(now, m.subject, m.reply, m.headers, m.payload, &interest);
@@ -206,6 +223,34 @@ mod tests {
         let second = sim.pump(t0 + 2 * SEC);
         let data: Vec<&[u8]> = second.iter().filter(|d| d.headers.is_none()).map(|d| &d.payload[..]).collect();
         assert_eq!(data, [b"one"], "{second:?}");
+    }
+
+    /// A push consumer created before anyone subscribes its deliver subject (what nats.py and
+    /// async-nats do) delivers in the step after the subscription is announced, at the same
+    /// instant, not at its next interest poll (50 ms later: the stall every ordered consumer,
+    /// KV watch and object-store get used to pay).
+    #[test]
+    fn a_push_consumer_delivers_as_soon_as_its_subscriber_appears() {
+        let t0 = 1_700_000_000 * SEC;
+        let mut sim = Sim::new(t0);
+        sim.send("$JS.API.STREAM.CREATE.S", Some("_INBOX.c.1"), r#"{"name":"S","subjects":["s.>"]}"#);
+        sim.pump(t0);
+        sim.send("s.1", None, "one");
+        sim.pump(t0);
+        sim.send(
+            "$JS.API.CONSUMER.CREATE.S.P",
+            Some("_INBOX.c.2"),
+            r#"{"stream_name":"S","config":{"name":"P","deliver_subject":"push.p","ack_policy":"none"}}"#,
+        );
+        let created = sim.pump(t0);
+        assert_eq!(created.len(), 1, "only the create's answer: nobody listens on push.p yet");
+        assert!(sim.host.awaits_interest());
+        sim.broker.subscribe_local(sim.client, b"push.p", None).unwrap();
+        sim.host.interest_appeared();
+        let got = sim.pump(t0);
+        let data: Vec<&[u8]> = got.iter().map(|d| &d.payload[..]).collect();
+        assert_eq!(data, [b"one"], "{got:?}");
+        assert!(!sim.host.awaits_interest());
     }
 
     #[test]
