@@ -74,11 +74,21 @@ write_deadline: "2s"
 """
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it for us)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port nobody listens on right now (the OS picks it for us), and one this process has
+    not handed out before: the socket is closed before the server binds the port, so the OS
+    may offer the same number again to the next call, and a cluster fixture asking for a dozen
+    ports then gave two listeners one port ("address already in use" at start)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def accepts(port: int) -> bool:
