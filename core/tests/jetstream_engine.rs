@@ -482,6 +482,32 @@ fn work_queue_and_interest_retention() {
 }
 
 #[test]
+fn deleting_the_last_holder_retires_every_message_it_held() {
+    let mut h = Harness::new();
+    h.api("STREAM.CREATE.I", json!({"name": "I", "subjects": ["i.>"], "retention": "interest"}));
+    for c in ["x", "y"] {
+        h.api(
+            &format!("CONSUMER.CREATE.I.{c}"),
+            json!({"stream_name": "I", "config": {"durable_name": c, "ack_policy": "explicit"}}),
+        );
+    }
+    for n in 1..=5 {
+        h.publish(&format!("i.{n}"), "m");
+    }
+    // a hole in the range the retirement walks
+    assert_eq!(h.api("STREAM.MSG.DELETE.I", json!({"seq": 3}))["success"], true);
+    let msgs = data(&h.pull("I", "y", json!({"batch": 4})), "_INBOX.pull");
+    assert_eq!(msgs.len(), 4);
+    for m in &msgs {
+        h.send(&reply_of(m), None, None, b"+ACK");
+    }
+    assert_eq!(h.api("STREAM.INFO.I", Value::Null)["state"]["messages"], 4, "x still holds them");
+    assert_eq!(h.api("CONSUMER.DELETE.I.x", Value::Null)["success"], true);
+    let state = h.api("STREAM.INFO.I", Value::Null)["state"].clone();
+    assert_eq!((state["messages"].clone(), state["last_seq"].clone()), (json!(0), json!(5)));
+}
+
+#[test]
 fn deliver_policies() {
     let mut h = Harness::new();
     h.api("STREAM.CREATE.S", json!({"name": "S", "subjects": ["s.>"]}));

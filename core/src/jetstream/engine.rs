@@ -78,6 +78,24 @@ pub(super) struct Entry {
     pub(super) saved_last_seq: u64,
 }
 
+impl Entry {
+    /// Removes `seq` if the stream's retention says it is finished.
+    fn retire_one(&mut self, seq: u64) {
+        match self.stream.config.retention {
+            Retention::Limits => {}
+            Retention::Workqueue => {
+                let _ = self.stream.remove(seq);
+            }
+            Retention::Interest => {
+                let Some(subject) = self.stream.meta(seq).map(|m| m.subject.clone()) else { return };
+                if self.consumers.values().all(|c| c.is_done_with(seq, &subject)) {
+                    let _ = self.stream.remove(seq);
+                }
+            }
+        }
+    }
+}
+
 /// Subjects the engine always listens on.
 const API_SUBJECTS: [&str; 3] = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"];
 
@@ -482,21 +500,24 @@ impl JetStream {
     /// Removes messages that retention says are finished after acks.
     pub(super) fn retire(&mut self, stream: &str, seqs: &[u64]) {
         let Some(entry) = self.streams.get_mut(stream) else { return };
-        match entry.stream.config.retention {
-            Retention::Limits => {}
-            Retention::Workqueue => {
-                for s in seqs {
-                    let _ = entry.stream.remove(*s);
-                }
-            }
-            Retention::Interest => {
-                for s in seqs {
-                    let Some(subject) = entry.stream.meta(*s).map(|m| m.subject.clone()) else { continue };
-                    if entry.consumers.values().all(|c| c.is_done_with(*s, &subject)) {
-                        let _ = entry.stream.remove(*s);
-                    }
-                }
-            }
+        for s in seqs {
+            entry.retire_one(*s);
+        }
+    }
+
+    /// [`Self::retire`] for every stored message in `from..=to`: a consumer deleted or reset
+    /// may have been the last holder of a whole stream's worth. Walks the stored messages,
+    /// not the numbers, so a range full of gaps costs what it holds and a long one is not
+    /// collected into a list first.
+    pub(super) fn retire_range(&mut self, stream: &str, from: u64, to: u64) {
+        let Some(entry) = self.streams.get_mut(stream) else { return };
+        if entry.stream.config.retention == Retention::Limits {
+            return;
+        }
+        let mut next = from;
+        while let Some(seq) = entry.stream.next_matching(next, |_| true).filter(|s| *s <= to) {
+            entry.retire_one(seq);
+            next = seq + 1;
         }
     }
 
@@ -702,11 +723,9 @@ impl JetStream {
         let _ = entry.stream.store_mut().remove_consumer(name);
         if entry.stream.config.retention == Retention::Interest {
             // messages only this consumer still held may go now
-            let seqs: Vec<u64> = (entry.stream.first_seq()..=entry.stream.last_seq()).collect();
-            if seqs.len() < 1_000_000 {
-                self.retire(stream, &seqs);
-                self.settle_events(stream);
-            }
+            let (first, last) = (entry.stream.first_seq(), entry.stream.last_seq());
+            self.retire_range(stream, first, last);
+            self.settle_events(stream);
         }
         true
     }

@@ -85,8 +85,8 @@ impl JetStream {
         info["reset_seq"] = json!(seq);
         // under interest retention what now lies below every consumer's floor may go
         if e.stream.config.retention == crate::jetstream::config::Retention::Interest {
-            let below: alloc::vec::Vec<u64> = (e.stream.first_seq()..seq).take(1_000_000).collect();
-            self.retire(stream, &below);
+            let first = e.stream.first_seq();
+            self.retire_range(stream, first, seq.saturating_sub(1));
         }
         self.pump_stream(stream, now, interest);
         typed(KIND, info)

@@ -78,11 +78,9 @@ impl JetStream {
         }
         // the ack covers every sequence from the lowest taken to the last, also what a filter
         // passed over in between (nats-server's ack-all walk from its floor)
-        let all: Vec<u64> = match (taken.iter().min(), taken.iter().max()) {
-            (Some(lo), Some(hi)) => (*lo..=*hi).collect(),
-            _ => Vec::new(),
-        };
-        self.retire(&cfg.name, &all);
+        if let (Some(lo), Some(hi)) = (taken.iter().min(), taken.iter().max()) {
+            self.retire_range(&cfg.name, *lo, *hi);
+        }
         self.settle_events(&cfg.name);
         Some(cname)
     }
