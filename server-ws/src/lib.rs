@@ -15,6 +15,7 @@ pub mod lame_duck;
 pub mod leaf;
 pub mod limits;
 pub mod log_level;
+pub mod log_sink;
 pub mod monitor;
 pub mod options;
 pub mod perms;

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use edgebus_server::cli::{self, Command};
 use edgebus_server::log_level::LogLevel;
+use edgebus_server::log_sink::LogSink;
 use edgebus_server::server::Server;
-use edgebus_server::signals::{self, LogFile};
+use edgebus_server::signals;
 use tracing::error;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -44,22 +45,15 @@ fn main() -> ExitCode {
     let opts = cli.options;
     let (filter, log_level) = LogLevel::layer(opts.debug, opts.trace);
     let format = tracing_subscriber::fmt::layer().with_ansi(false);
-    let log = match &cli.log_file {
-        Some(path) => match LogFile::open(path) {
-            Ok(file) => {
-                tracing_subscriber::registry().with(filter).with(format.with_writer(file.clone())).init();
-                Some(file)
-            }
-            Err(e) => {
-                eprintln!("edgebus-server: cannot open log file {}: {e}", path.display());
-                return ExitCode::from(1);
-            }
-        },
-        None => {
-            tracing_subscriber::registry().with(filter).with(format.with_writer(std::io::stderr)).init();
-            None
+    let log = match LogSink::open(cli.log_file.as_deref()) {
+        Ok(sink) => sink,
+        Err(e) => {
+            let path = cli.log_file.as_deref().unwrap_or(std::path::Path::new("")).display();
+            eprintln!("edgebus-server: cannot open log file {path}: {e}");
+            return ExitCode::from(1);
         }
     };
+    tracing_subscriber::registry().with(filter).with(format.with_writer(log.clone())).init();
     if let Some(pid_file) = &cli.pid_file {
         if let Err(e) = std::fs::write(pid_file, std::process::id().to_string()) {
             error!("cannot write pid file {}: {e}", pid_file.display());

@@ -15,7 +15,8 @@
 //!   those already up, `max_connections` (clients over a lower one are closed),
 //!   `ping_interval`, `ping_max`, `write_deadline`. `max_pending` and `max_subscriptions`
 //!   cannot change, as in nats-server.
-//! - Logging: `debug` / `trace` (`crate::log_level`).
+//! - Logging: `debug` / `trace` (`crate::log_level`) and `log_file` (`crate::log_sink`; a
+//!   `-l` on the command line still wins over the file, as at start-up).
 //! - Leaf remotes (`crate::leaf::remotes`): added ones are dialled, removed ones
 //!   disconnected; a kept remote changed other than in its TLS files, and the leaf port's
 //!   own settings, cannot change.
@@ -36,6 +37,7 @@ use crate::cli::{self, Command};
 use crate::client::Client;
 use crate::leaf::remotes;
 use crate::log_level::LogLevel;
+use crate::log_sink::LogSink;
 use crate::options::Options;
 use crate::server::Shared;
 use crate::tls::{self, Certs};
@@ -117,9 +119,10 @@ pub async fn reload(
     args: &[String],
     running: &mut Options,
     log: &LogLevel,
+    sink: &LogSink,
 ) -> Result<(), ReloadError> {
-    let new = match cli::parse(args.iter().cloned()) {
-        Ok(Command::Run(cli)) => cli.options,
+    let (new, log_file) = match cli::parse(args.iter().cloned()) {
+        Ok(Command::Run(cli)) => (cli.options, cli.log_file),
         Ok(_) => return Err(ReloadError("the command line does not start a server".into())),
         Err(e) => return Err(ReloadError(e.to_string())),
     };
@@ -138,6 +141,12 @@ pub async fn reload(
         true => Some(authenticators(&new)?),
         false => None,
     };
+    // the last check that can refuse: a new log file that cannot be opened changes nothing
+    if log_file != sink.path() {
+        let shown = log_file.as_deref().map_or("standard error".into(), |p| p.display().to_string());
+        sink.switch(log_file.as_deref()).map_err(|e| ReloadError(format!("cannot open log file {shown}: {e}")))?;
+        info!("Reloaded: log_file = {shown}");
+    }
     if new.debug != running.debug || new.trace != running.trace {
         match log.set(new.debug, new.trace) {
             Ok(()) => info!("Reloaded: debug = {}, trace = {}", new.debug, new.trace),

@@ -191,6 +191,24 @@ async def test_sigusr1_reopens_a_rotated_log_file(make_server, tmp_path):
     assert "lame duck" in log.read_text().lower()
 
 
+
+async def test_sighup_moves_the_log_to_a_new_log_file(make_server, tmp_path):
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    srv = make_server(f'log_file: "{first}"\n')
+    srv.config_path.write_text(srv.config_path.read_text().replace(str(first), str(second)))
+    srv.signal(signal.SIGHUP)
+    for _ in range(100):
+        if second.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert second.exists(), "no log file at the new path after the reload"
+    # what the server logs from now on lands in the new file, nothing more in the old one
+    before = first.read_text()
+    srv.signal(signal.SIGUSR2)
+    assert await wait_exit(srv.proc, 30) == 0
+    assert "lame duck" in second.read_text().lower()
+    assert "lame duck" not in first.read_text().lower() and first.read_text() == before
+
 USERS = """
 authorization {{
   users: [
