@@ -347,7 +347,10 @@ impl FileStore {
         let len = self.segs.get(&active.id).map_or(0, |s| s.len);
         if active.allocated > len {
             if let Err(e) = active.file.set_len(len) {
-                tracing::warn!("{}: cannot cut the space allocated ahead: {e}", self.paths.segment(active.id).display());
+                tracing::warn!(
+                    "{}: cannot cut the space allocated ahead: {e}",
+                    self.paths.segment(active.id).display()
+                );
             }
         }
     }
