@@ -341,6 +341,25 @@ fn zeros_allocated_ahead_are_the_end_of_the_log() {
     assert_eq!(fs::metadata(&path).unwrap().len(), end);
 }
 
+/// What makes a durable publish cheap: records go into space allocated ahead, so the file's
+/// size (metadata every `fdatasync` would have to write) changes once per allocation step,
+/// not with every record.
+#[cfg(target_os = "linux")]
+#[test]
+fn records_do_not_change_the_segment_size_one_by_one() {
+    let dir = TempDir::new("size-steps");
+    let cfg = FileStoreConfig::default();
+    let mut s = storage(&dir, &cfg).create("A", &meta("A")).unwrap();
+    let path = stream_dir(&dir, "A").join(layout::MSGS_DIR).join("1.blk");
+    let mut sizes = std::collections::BTreeSet::new();
+    for seq in 1..=500 {
+        s.append(&msg(seq, 128)).unwrap();
+        sizes.insert(fs::metadata(&path).unwrap().len());
+    }
+    // 500 records of about 170 bytes: 85 KB, two steps (64 KiB, then 128 KiB more)
+    assert!(sizes.len() <= 3, "the size changed {} times: {sizes:?}", sizes.len());
+}
+
 /// A segment created and allocated ahead, then killed before any record reached it, is all
 /// zeros: an empty segment that takes the next records, not a corrupt file.
 #[test]
