@@ -18,8 +18,10 @@
 //!   `sim.rs`, a simulated disk that loses what was not fsynced at a power loss, tears
 //!   writes, fails fsync, fills up and flips bits (`sim_engine_tests.rs`).
 //!
-//! **Durability.** Every append is one `write(2)` straight to the kernel (no user-space
-//! buffer outlives the call), so killing the process loses nothing that was stored. What an
+//! **Durability.** Every append is one `pwrite(2)` straight to the kernel (no user-space
+//! buffer outlives the call), so killing the process loses nothing that was stored. It
+//! writes into space allocated ahead of the records (see `stream.rs`'s `Active`), so the
+//! file's size does not change and an `fdatasync` has only the data to write. What an
 //! fsync adds is surviving a power loss or kernel crash: with `sync_interval: always` the
 //! engine calls `sync()` before it acknowledges a publish, once for all the publishes of one
 //! step (group commit, the core's `jetstream/group_commit.rs`); otherwise the host calls

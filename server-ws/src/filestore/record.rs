@@ -238,10 +238,22 @@ pub(crate) struct Damage {
     pub(crate) tail: Option<usize>,
 }
 
+/// What [`scan`] read: where the records end, and any damage.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scanned {
+    /// The end of the log: after the last good record, before any damaged tail or the zeros
+    /// of space allocated ahead ([`super::vfs::FileHandle::allocate`]), which are not damage.
+    pub(crate) end: usize,
+    pub(crate) damage: Damage,
+}
+
 /// Calls `f(offset, length, record)` for every good record in `buf`, in order. After a bad
 /// record it resynchronises at the next offset holding a good record (magic, sane length and
-/// a matching checksum), so one damaged record costs only itself.
-pub(crate) fn scan<'a>(buf: &'a [u8], seed: u32, mut f: impl FnMut(usize, usize, Record<'a>)) -> Damage {
+/// a matching checksum), so one damaged record costs only itself. Zeros from a record's end
+/// to the end of the buffer are space allocated ahead: the log ends there, cleanly. (No
+/// record starts with a zero byte, and zeros between good records are damage as before: a
+/// page that never reached the disk while a later one did.)
+pub(crate) fn scan<'a>(buf: &'a [u8], seed: u32, mut f: impl FnMut(usize, usize, Record<'a>)) -> Scanned {
     let mut damage = Damage::default();
     let mut off = 0;
     while off < buf.len() {
@@ -250,6 +262,9 @@ pub(crate) fn scan<'a>(buf: &'a [u8], seed: u32, mut f: impl FnMut(usize, usize,
             off += len;
             continue;
         }
+        if buf[off..].iter().all(|&b| b == 0) {
+            return Scanned { end: off, damage };
+        }
         match resync(buf, off + 1, seed) {
             Some(next) => {
                 damage.skipped.push((off, next - off));
@@ -257,11 +272,11 @@ pub(crate) fn scan<'a>(buf: &'a [u8], seed: u32, mut f: impl FnMut(usize, usize,
             }
             None => {
                 damage.tail = Some(off);
-                break;
+                return Scanned { end: off, damage };
             }
         }
     }
-    damage
+    Scanned { end: off, damage }
 }
 
 /// The first offset at or after `from` where a good record starts.
@@ -346,7 +361,7 @@ mod tests {
                     v.push(m.seq)
                 }
             });
-            (v, d)
+            (v, d.damage)
         };
         assert_eq!(seqs(&file), (vec![1, 2, 3, 4, 5], Damage::default()));
         // Damage inside record 3 (offset ends[1]..ends[2]).
@@ -364,5 +379,46 @@ mod tests {
         let (v, d) = seqs(&[0xEB, 0x55, 0x0B, 0x1A, 1, 2, 3]);
         assert!(v.is_empty());
         assert_eq!(d.tail, Some(0));
+    }
+
+    /// Space allocated ahead of the records reads as zeros: the clean end of the log, at
+    /// every length it may have (none, less than a record head, many pages), and before any
+    /// record was written. A torn record followed by zeros is still a torn tail, and zeros
+    /// with a record after them are still damage.
+    #[test]
+    fn zeros_after_the_records_are_the_end_not_damage() {
+        let seed = seed(2);
+        let mut file = Vec::new();
+        let mut buf = Vec::new();
+        for seq in 1..=3 {
+            encode_msg(&mut buf, seed, &msg(seq, None)).unwrap();
+            file.extend_from_slice(&buf);
+        }
+        let end = file.len();
+        let count = |data: &[u8]| {
+            let mut n = 0;
+            (scan(data, seed, |_, _, _| n += 1), n)
+        };
+        for zeros in [0, 1, HEAD - 1, HEAD, 4096, 1 << 20] {
+            let mut f = file.clone();
+            f.resize(end + zeros, 0);
+            assert_eq!(count(&f), (Scanned { end, damage: Damage::default() }, 3), "{zeros} zeros");
+            assert_eq!(count(&f[end..]), (Scanned { end: 0, damage: Damage::default() }, 0), "only zeros");
+        }
+        // the first bytes of a fourth record reached the disk, the rest did not
+        encode_msg(&mut buf, seed, &msg(4, None)).unwrap();
+        let mut torn = file.clone();
+        torn.extend_from_slice(&buf[..HEAD + 3]);
+        torn.resize(torn.len() + 4096, 0);
+        let (s, n) = count(&torn);
+        assert_eq!((s.end, s.damage.tail, n), (end, Some(end), 3));
+        // a page of zeros between records: the later record is kept, the gap skipped
+        let mut gap = file[..end].to_vec();
+        gap.resize(end + 100, 0);
+        gap.extend_from_slice(&buf);
+        gap.resize(gap.len() + 4096, 0);
+        let (s, n) = count(&gap);
+        assert_eq!((s.damage.skipped, s.damage.tail, n), (vec![(end, 100)], None, 4));
+        assert_eq!(s.end, end + 100 + buf.len());
     }
 }

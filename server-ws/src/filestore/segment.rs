@@ -35,17 +35,20 @@ impl Segment {
 /// A segment read back at start-up.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Loaded {
-    /// The file's length after repair (a torn tail cut off).
+    /// Where its records end after repair (a torn tail cut off); the file may be longer, with
+    /// zeros allocated ahead of the records.
     pub(crate) len: u64,
     /// Bytes of damage skipped between good records.
     pub(crate) skipped: u64,
 }
 
 /// Reads segment `id` at `path`. Damage in the middle is skipped (and logged with the
-/// offset); a torn or damaged tail is cut off the file. A file with no good record at all is
-/// moved aside to `<id>.blk.corrupt` rather than emptied, so a misplaced or mangled file is
-/// kept for inspection; `Ok(None)` then. `f` sees every good record, in file order. An unreadable file is an error for the caller to
-/// log and skip.
+/// offset); a torn or damaged tail is cut off the file. Zeros after the last record are
+/// space allocated ahead (see [`super::vfs::FileHandle::allocate`]), not damage: they stay,
+/// and a file of nothing but zeros is an empty segment. A file with no good record at all
+/// and something else in it is moved aside to `<id>.blk.corrupt` rather than emptied, so a
+/// misplaced or mangled file is kept for inspection; `Ok(None)` then. `f` sees every good
+/// record, in file order. An unreadable file is an error for the caller to log and skip.
 pub(crate) fn load(
     fs: &dyn Fs,
     path: &Path,
@@ -54,17 +57,17 @@ pub(crate) fn load(
 ) -> Result<Option<Loaded>> {
     let data = fs.read(path).map_err(FsError::io("read", path))?;
     let mut any = false;
-    let damage = record::scan(&data, record::seed(id), |off, len, rec| {
+    let scanned = record::scan(&data, record::seed(id), |off, len, rec| {
         any = true;
         f(off, len, rec);
     });
     let mut skipped = 0;
-    for &(off, len) in &damage.skipped {
+    for &(off, len) in &scanned.damage.skipped {
         tracing::warn!("{}: skipped {len} damaged bytes at offset {off}", path.display());
         skipped += len as u64;
     }
-    let mut len = data.len() as u64;
-    if let Some(tail) = damage.tail {
+    let mut len = scanned.end as u64;
+    if let Some(tail) = scanned.damage.tail {
         if !any {
             let aside = with_suffix(path, CORRUPT_EXT);
             tracing::warn!(
@@ -82,13 +85,11 @@ pub(crate) fn load(
             data.len() - tail
         );
         let cut = fs.open(path, OpenMode::Write).and_then(|f| f.set_len(tail as u64).and_then(|()| f.sync_all()));
-        match cut {
-            Ok(()) => len = tail as u64,
+        if let Err(e) = cut {
             // The garbage stays; it is skipped as mid-file damage once more records follow.
-            Err(e) => {
-                tracing::warn!("{}: cannot truncate: {e}", path.display());
-                skipped += len - tail as u64;
-            }
+            tracing::warn!("{}: cannot truncate: {e}", path.display());
+            len = data.len() as u64;
+            skipped += len - tail as u64;
         }
     }
     Ok(Some(Loaded { len, skipped }))

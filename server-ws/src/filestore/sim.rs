@@ -10,9 +10,10 @@
 //!   a power loss however often the file itself was fsynced; a removed file whose removal was
 //!   not made durable comes back.
 //! - At a [`SimDisk::power_loss`], every file falls back to its durable content. A file that
-//!   was appended to since its last fsync may keep any prefix of the unsynced bytes (the
+//!   was written to since its last fsync (appended to, or written inside space allocated
+//!   ahead, see [`FileHandle::allocate`]) may keep any prefix of the unsynced bytes (the
 //!   kernel may have flushed some pages), and the last few of those kept bytes may be zeros
-//!   (a torn write: the size reached the disk, the data did not).
+//!   (a torn write: the size or the allocation reached the disk, the data did not).
 //! - A failed fsync (`EIO`, see [`SimDisk::fail_fsync_after`] and
 //!   [`SimDisk::fail_one_fsync_after`]) loses the dirty data for good,
 //!   as Linux does ("fsyncgate"): the pages are marked clean without being written, so a
@@ -187,15 +188,20 @@ impl SimDisk {
                 Node::Dir { live, durable } => *live = durable.clone(),
                 Node::File { data, durable, lost } => {
                     let mut kept = durable.clone();
-                    if data.len() > durable.len() && data.starts_with(durable) && rng.bool() {
-                        // Some of the unsynced appended pages reached the disk first.
-                        let extra = rng.usize(0..=data.len() - durable.len());
+                    // Where the unsynced writes start: past the durable end (appends), or
+                    // inside it (writes into space allocated ahead, still zeros on disk).
+                    let from = data.iter().zip(durable.iter()).take_while(|(a, b)| a == b).count();
+                    if data.len() >= durable.len() && from < data.len() && rng.bool() {
+                        // Some of the unsynced pages reached the disk first: a prefix of
+                        // what was written since the last fsync.
+                        let extra = rng.usize(0..=data.len() - from);
                         if extra > 0 {
-                            kept.extend_from_slice(&data[durable.len()..durable.len() + extra]);
+                            let end = from + extra;
+                            kept.resize(kept.len().max(end), 0);
+                            kept[from..end].copy_from_slice(&data[from..end]);
                             if rng.bool() {
                                 let zeros = rng.usize(1..=extra.min(64));
-                                let n = kept.len();
-                                kept[n - zeros..].fill(0);
+                                kept[end - zeros..end].fill(0);
                             }
                             blank(&mut kept, lost, durable);
                             torn += 1;
@@ -562,6 +568,59 @@ impl FileHandle for SimFile {
             if fits < bytes.len() {
                 return Err(err(io::ErrorKind::StorageFull, "no space left on device"));
             }
+            Ok(())
+        })
+    }
+
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        let ino = self.ino;
+        self.with(true, |st| {
+            let at = usize::try_from(offset).map_err(|_| err(io::ErrorKind::InvalidInput, "too far"))?;
+            let len = match st.nodes.get(&ino) {
+                Some(Node::File { data, .. }) => data.len(),
+                _ => return Err(eio("not a file")),
+            };
+            // only growth takes space: the file may reach `len + room` bytes
+            let room = st.capacity.map_or(u64::MAX, |cap| cap.saturating_sub(st.used()));
+            let limit = len.saturating_add(usize::try_from(room).unwrap_or(usize::MAX));
+            let fits = limit.saturating_sub(at).min(bytes.len());
+            if fits < bytes.len() {
+                st.stats.enospc += 1;
+            }
+            let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
+            let end = at + fits;
+            if data.len() < end {
+                data.resize(end, 0);
+            }
+            data[at..end].copy_from_slice(&bytes[..fits]);
+            if fits < bytes.len() {
+                return Err(err(io::ErrorKind::StorageFull, "no space left on device"));
+            }
+            Ok(())
+        })
+    }
+
+    /// Zeros, as `fallocate` leaves them; takes space like a write (a full disk allocates
+    /// what fits and fails).
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let ino = self.ino;
+        self.with(true, |st| {
+            let want = usize::try_from(len).map_err(|_| err(io::ErrorKind::InvalidInput, "too long"))?;
+            let room = st.capacity.map_or(u64::MAX, |cap| cap.saturating_sub(st.used()));
+            let room = usize::try_from(room).unwrap_or(usize::MAX);
+            let Some(Node::File { data, .. }) = st.nodes.get_mut(&ino) else { return Err(eio("not a file")) };
+            if data.len() >= want {
+                return Ok(());
+            }
+            let grows = want - data.len();
+            if grows > room {
+                // like ext4, which extends the size as it allocates: what fits is kept
+                let n = data.len() + room;
+                data.resize(n, 0);
+                st.stats.enospc += 1;
+                return Err(err(io::ErrorKind::StorageFull, "no space left on device"));
+            }
+            data.resize(want, 0);
             Ok(())
         })
     }

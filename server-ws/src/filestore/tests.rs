@@ -264,16 +264,150 @@ fn matches_a_model_through_random_operations() {
     }
 }
 
-/// Appends to a one-segment stream, returning the file's length after each message.
+/// Appends to a one-segment stream, returning where each message's record ends (the file
+/// is longer while the store is open: space is allocated ahead; closing cuts it).
 fn one_segment_stream(dir: &TempDir, cfg: &FileStoreConfig, n: u64) -> (PathBuf, Vec<u64>) {
     let mut s = storage(dir, cfg).create("T", &meta("T")).unwrap();
     let path = stream_dir(dir, "T").join(layout::MSGS_DIR).join("1.blk");
     let mut ends = Vec::new();
+    let mut end = 0;
     for seq in 1..=n {
-        s.append(&msg(seq, 20 + seq as usize)).unwrap();
-        ends.push(fs::metadata(&path).unwrap().len());
+        let m = msg(seq, 20 + seq as usize);
+        s.append(&m).unwrap();
+        end += record::msg_len(&m);
+        ends.push(end);
     }
+    drop(s);
+    assert_eq!(fs::metadata(&path).unwrap().len(), end, "a closed store's segment holds its records only");
     (path, ends)
+}
+
+/// Makes `path` `len` bytes long, the new bytes zeros: what a store killed with space
+/// allocated ahead leaves (whether or not this platform allocates ahead).
+fn zero_fill(path: &std::path::Path, len: u64) {
+    fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+}
+
+/// A store killed while its active segment has space allocated ahead: the zeros after the
+/// records are the end of the log, not a torn tail. Every message comes back, nothing is
+/// cut or set aside, and new records go right after the old ones, where the next start-up
+/// finds them.
+#[test]
+fn zeros_allocated_ahead_are_the_end_of_the_log() {
+    let dir = TempDir::new("prealloc");
+    let cfg = FileStoreConfig::default();
+    let path = stream_dir(&dir, "P").join(layout::MSGS_DIR).join("1.blk");
+    let mut end = 0;
+    {
+        let mut s = storage(&dir, &cfg).create("P", &meta("P")).unwrap();
+        for seq in 1..=50 {
+            let m = msg(seq, 100);
+            s.append(&m).unwrap();
+            end += record::msg_len(&m);
+        }
+        s.sync().unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(fs::metadata(&path).unwrap().len() > end, "space is allocated ahead of the records");
+        // killed: no final sync, no cut
+        std::mem::forget(s);
+    }
+    // the zeros the killed store left (also where the platform allocated nothing ahead)
+    let filled = end + 200_000;
+    zero_fill(&path, filled);
+    for round in 0..3u64 {
+        let (_, mut s) = reopen_one(&dir, &cfg);
+        let upto = 50 + 10 * round;
+        assert_eq!(seqs(s.as_mut()), (1..=upto).collect::<Vec<_>>(), "round {round}");
+        assert_eq!(s.load(upto).unwrap(), Some(msg(upto, 100)));
+        assert!(fs::metadata(&path).unwrap().len() >= filled, "the zeros are not cut");
+        for seq in upto + 1..=upto + 10 {
+            let m = msg(seq, 100);
+            s.append(&m).unwrap();
+            end += record::msg_len(&m);
+        }
+        s.sync().unwrap();
+        std::mem::forget(s);
+    }
+    let msgs = path.parent().unwrap();
+    let names: Vec<String> =
+        fs::read_dir(msgs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["1.blk"], "nothing set aside");
+    // a clean close cuts the file to its records
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()).len(), 80);
+    s.append(&msg(81, 1)).unwrap();
+    end += record::msg_len(&msg(81, 1));
+    drop(s);
+    assert_eq!(fs::metadata(&path).unwrap().len(), end);
+}
+
+/// What makes a durable publish cheap: records go into space allocated ahead, so the file's
+/// size (metadata every `fdatasync` would have to write) changes once per allocation step,
+/// not with every record.
+#[cfg(target_os = "linux")]
+#[test]
+fn records_do_not_change_the_segment_size_one_by_one() {
+    let dir = TempDir::new("size-steps");
+    let cfg = FileStoreConfig::default();
+    let mut s = storage(&dir, &cfg).create("A", &meta("A")).unwrap();
+    let path = stream_dir(&dir, "A").join(layout::MSGS_DIR).join("1.blk");
+    let mut sizes = std::collections::BTreeSet::new();
+    for seq in 1..=500 {
+        s.append(&msg(seq, 128)).unwrap();
+        sizes.insert(fs::metadata(&path).unwrap().len());
+    }
+    // 500 records of about 170 bytes: 85 KB, two steps (64 KiB, then 128 KiB more)
+    assert!(sizes.len() <= 3, "the size changed {} times: {sizes:?}", sizes.len());
+}
+
+/// A segment created and allocated ahead, then killed before any record reached it, is all
+/// zeros: an empty segment that takes the next records, not a corrupt file.
+#[test]
+fn a_segment_of_zeros_is_empty_not_corrupt() {
+    let dir = TempDir::new("zero-seg");
+    let cfg = config(1000);
+    {
+        let mut s = storage(&dir, &cfg).create("Z", &meta("Z")).unwrap();
+        for seq in 1..=3 {
+            s.append(&msg(seq, 50)).unwrap();
+        }
+    }
+    let msgs = stream_dir(&dir, "Z").join(layout::MSGS_DIR);
+    fs::write(msgs.join("2.blk"), vec![0u8; 4096]).unwrap();
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), [1, 2, 3]);
+    assert!(!msgs.join("2.blk.corrupt").exists(), "zeros are not set aside");
+    s.append(&msg(4, 50)).unwrap();
+    drop(s);
+    assert_eq!(segment_files(&dir, "Z").last(), Some(&(2, record::msg_len(&msg(4, 50)))), "4 went into 2.blk");
+    let (_, mut s) = reopen_one(&dir, &cfg);
+    assert_eq!(seqs(s.as_mut()), [1, 2, 3, 4]);
+}
+
+/// A record torn inside space allocated ahead (its first bytes reached the disk, the rest
+/// are still zeros) is a torn tail: cut, with the zeros after it, and every complete record
+/// kept; the next record is written where the torn one began.
+#[test]
+fn a_torn_record_before_the_zeros_is_cut() {
+    let dir = TempDir::new("torn-prealloc");
+    let cfg = FileStoreConfig::default();
+    let (path, ends) = one_segment_stream(&dir, &cfg, 5);
+    let original = fs::read(&path).unwrap();
+    let full = original.len() as u64;
+    // (chopping all of record 5 leaves only zeros after record 4: a clean end, tested above)
+    for chop in 1..full - ends[3] {
+        let left = full - chop;
+        let mut torn = original[..left as usize].to_vec();
+        torn.resize(full as usize + 65_536, 0);
+        fs::write(&path, &torn).unwrap();
+        let (_, mut s) = reopen_one(&dir, &cfg);
+        assert_eq!(seqs(s.as_mut()), [1, 2, 3, 4], "chopped {chop}");
+        assert_eq!(fs::metadata(&path).unwrap().len(), ends[3], "chopped {chop}: cut to the last good record");
+        s.append(&msg(9, 3)).unwrap();
+        drop(s);
+        let (_, mut s) = reopen_one(&dir, &cfg);
+        assert_eq!(seqs(s.as_mut()), [1, 2, 3, 4, 9], "chopped {chop}, appended");
+    }
 }
 
 #[test]
