@@ -145,6 +145,54 @@ async function kvPutGet(kv, n, who) {
   return { put, get: rate(n, now() - t0) };
 }
 
+/** The worker `opfsFlush` starts: a dedicated worker from a `Blob` URL, as the OPFS store's is
+ *  (`wasm/src/opfs.rs`), holding one `FileSystemSyncAccessHandle` in the same OPFS directory. */
+const FLUSH_WORKER = `
+onmessage = async (e) => {
+  const { n, size } = e.data;
+  try {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle("edgebus", { create: true });
+    const fh = await dir.getFileHandle("bench-flush.bin", { create: true });
+    const f = await fh.createSyncAccessHandle();
+    f.truncate(0);
+    const b = new Uint8Array(size).fill(7);
+    let at = 0;
+    const one = () => { f.write(b, { at }); at += size; f.flush(); };
+    for (let i = 0; i < Math.min(100, n); i++) one();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) one();
+    const ms = performance.now() - t0;
+    f.truncate(0);
+    f.flush();
+    f.close();
+    await dir.removeEntry("bench-flush.bin");
+    postMessage({ ms });
+  } catch (err) {
+    postMessage({ err: String(err) });
+  }
+};`;
+
+/** Raw `write`+`flush` calls per second on a sync access handle (`size` bytes each, appended),
+ *  timed inside the worker: the floor under every OPFS commit, which is one write and one
+ *  flush, without the page's work and the two `postMessage` hops of a commit. */
+async function opfsFlush(n, size = 64) {
+  const url = URL.createObjectURL(new Blob([FLUSH_WORKER], { type: "text/javascript" }));
+  const worker = new Worker(url);
+  try {
+    const r = await new Promise((resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => reject(new Error(`flush worker: ${e.message}`));
+      worker.postMessage({ n, size });
+    });
+    if (r.err) throw new Error(`flush worker: ${r.err}`);
+    return rate(n, r.ms);
+  } finally {
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
+
 /** Writes a persisted stream of `n` 16 B messages for the cold-open measurement. */
 async function coldPrepare(n, storage = "indexeddb") {
   const bus = await freshBus(`bench-cold-${storage}`, storage);
@@ -257,6 +305,7 @@ window.bench = {
   edgeKv,
   coldPrepare,
   coldOpen,
+  opfsFlush,
   natsConnect,
   natsClose,
   natsPubSub,

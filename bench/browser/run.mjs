@@ -1,7 +1,7 @@
 // The browser half of edgebus-bench: edgebus inside a headless Chromium page (in-page bus,
-// JetStream and KV persisted in IndexedDB and in OPFS, cold open of a 100k-message IndexedDB
-// stream and a 1M-message OPFS one) against what a
-// web developer would use today, nats.ws in the same page talking to nats-server over a
+// JetStream and KV persisted in IndexedDB and in OPFS, raw OPFS write+flush calls, cold open
+// of a 100k-message IndexedDB stream and a 1M-message OPFS one) against what a web developer
+// would use today, nats.ws in the same page talking to nats-server over a
 // WebSocket on loopback. Rounds alternate which side runs first; the result is one JSON
 // document on stdout (progress goes to stderr).
 //
@@ -55,8 +55,8 @@ function parseArgs(argv) {
 // Sized so that five rounds take about 100 s on 2 cores (nats.ws's JetStream publish at a few
 // thousand per second and the sequential IndexedDB commits are the slow parts).
 // OPFS's cold open is measured on a 1M-message stream (issue 12's target), IndexedDB's on 100k.
-const FULL = { pubsubEdge: 2_000_000, pubsubEdgeSingle: 500_000, pubsubNats: 200_000, rr: 20_000, jsSeq: 1_000, jsPar: 30_000, jsParOpfs: 300_000, kv: 1_000, cold: 100_000, coldOpfs: 1_000_000 };
-const QUICK = { pubsubEdge: 400_000, pubsubEdgeSingle: 200_000, pubsubNats: 50_000, rr: 5_000, jsSeq: 300, jsPar: 10_000, jsParOpfs: 100_000, kv: 300, cold: 100_000, coldOpfs: 1_000_000 };
+const FULL = { pubsubEdge: 2_000_000, pubsubEdgeSingle: 500_000, pubsubNats: 200_000, rr: 20_000, jsSeq: 1_000, jsPar: 30_000, jsParOpfs: 300_000, kv: 1_000, cold: 100_000, coldOpfs: 1_000_000, flush: 1_000 };
+const QUICK = { pubsubEdge: 400_000, pubsubEdgeSingle: 200_000, pubsubNats: 50_000, rr: 5_000, jsSeq: 300, jsPar: 10_000, jsParOpfs: 100_000, kv: 300, cold: 100_000, coldOpfs: 1_000_000, flush: 500 };
 /** Messages per publishMany call / per batch handed to a batch subscription. */
 const BATCH = 1024;
 
@@ -266,6 +266,11 @@ async function main() {
           async () => add("js_par", "edgebus", await call("edgeJsPublish", sizes.jsPar, args.window, `p${round}`)),
           async () => add("js_par", "nats", await call("natsJsPublish", sizes.jsPar, args.window, "file", `p${round}`)),
         ]);
+      }
+      if (want("opfs") && (want("js") || want("kv"))) {
+        // the floor under the sequential OPFS rows (one write+flush per commit), measured in
+        // the same round so that their targets compare like with like; edgebus only
+        steps.push([async () => add("opfs_flush", "edgebus", await call("opfsFlush", sizes.flush)), async () => {}]);
       }
       if (want("opfs") && want("js")) {
         // the same runs over OPFS; nats.ws -> nats-server's file store is the other column

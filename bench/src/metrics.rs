@@ -18,6 +18,10 @@ pub(crate) enum Target {
     Own(f64),
     /// edgebus's own value must stay below this (a time).
     OwnBelow(f64),
+    /// edgebus's own value must reach this fraction of edgebus's value in another row (its
+    /// key), measured in the same round: a rate bounded by a raw operation the page pays for,
+    /// e.g. a sequential OPFS publish by one `write`+`flush` (issue 12: "within 80%").
+    OwnOf(&'static str, f64),
 }
 
 pub(crate) struct MetricDef {
@@ -39,7 +43,7 @@ const fn m(
 }
 
 use Better::{Higher, Lower};
-use Target::{Own, OwnBelow, Ratio};
+use Target::{Own, OwnBelow, OwnOf, Ratio};
 
 /// Every metric in table order.
 pub(crate) const METRICS: &[MetricDef] = &[
@@ -116,9 +120,19 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("page_kv_get", "page: KV get", "ops/s", Higher, None),
     m("page_cold_open", "page: cold open, 100k-msg stream", "ms", Lower, Some(OwnBelow(1000.0))),
     // Issue 12: the same over OPFS (the other column: nats.ws -> nats-server's file store).
-    m("page_js_seq_opfs", "page (OPFS): JetStream publish, sequential", "msgs/s", Higher, None),
+    // Raw `write`+`flush` of 64 B on a sync access handle in a worker like the store's, timed
+    // in the worker (edgebus only: what one OPFS commit cannot go below); the sequential rows'
+    // targets are edgebus's own rate against it, round by round.
+    m("page_opfs_flush", "page (OPFS): raw write+flush, 64 B, in the worker", "calls/s", Higher, None),
+    m(
+        "page_js_seq_opfs",
+        "page (OPFS): JetStream publish, sequential",
+        "msgs/s",
+        Higher,
+        Some(OwnOf("page_opfs_flush", 0.8)),
+    ),
     m("page_js_par_opfs", "page (OPFS): JetStream publish, 256 in flight", "msgs/s", Higher, Some(Own(250e3))),
-    m("page_kv_put_opfs", "page (OPFS): KV put", "ops/s", Higher, None),
+    m("page_kv_put_opfs", "page (OPFS): KV put", "ops/s", Higher, Some(OwnOf("page_opfs_flush", 0.8))),
     m("page_kv_get_opfs", "page (OPFS): KV get", "ops/s", Higher, None),
     m("page_cold_open_opfs", "page (OPFS): cold open, 1M-msg stream", "ms", Lower, Some(OwnBelow(1000.0))),
 ];

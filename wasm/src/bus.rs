@@ -566,7 +566,7 @@ async fn commit_loop(weak: Weak<RefCell<Inner>>) {
             let mut i = rc.borrow_mut();
             match (&i.db, &i.journal) {
                 (Some(db), Some(j)) if j.borrow().pending() => {
-                    let ops = j.borrow_mut().take_ops();
+                    let ops = j.borrow_mut().take_ops_with(db.appends());
                     let db = db.clone();
                     let batch = i.open_batch;
                     i.open_batch += 1;

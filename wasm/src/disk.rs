@@ -94,6 +94,13 @@ impl Disk {
         }
     }
 
+    /// Whether a commit may append to a stored block ([`Op::AppendBlock`]) rather than
+    /// rewrite it: the OPFS log extends a value with one more write; IndexedDB rewrites the
+    /// record whole.
+    pub fn appends(&self) -> bool {
+        matches!(self, Disk::Opfs(_))
+    }
+
     /// Makes one journal commit durable.
     pub async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let f = match self {
@@ -155,6 +162,7 @@ fn batch_of(ops: Vec<Op>) -> Batch {
                 }
             }
             Op::PutBlock(key, data) => b.put(TAG_BLOCK, &key, &data),
+            Op::AppendBlock(key, tail) => b.extend(TAG_BLOCK, &key, &tail),
             Op::DeleteBlock(key) => b.delete(TAG_BLOCK, &key),
             Op::PutMeta(key, data) => b.put(TAG_META, &key, &data),
             Op::DeleteMeta(key) => b.delete(TAG_META, &key),
@@ -207,7 +215,7 @@ mod tests {
         let mut storage = IdbStorage::new(journal.clone());
         let mut file = State::default().snapshot(1);
         let replay = |file: &[u8]| replay(&Bytes::copy_from_slice(file));
-        let commit = |file: &mut Vec<u8>| file.extend(batch_of(journal.borrow_mut().take_ops()).frame());
+        let commit = |file: &mut Vec<u8>| file.extend(batch_of(journal.borrow_mut().take_ops_with(true)).frame());
         let mut a = storage.create("A", b"{\"a\":1}").unwrap();
         contract::exercise(a.as_mut());
         commit(&mut file);

@@ -272,9 +272,11 @@ impl Opfs {
             return Ok(());
         }
         let frame = Bytes::from(batch.frame());
+        // posted first, so the worker's write+flush starts before the page updates its copy
+        // (nothing reads the state before this returns)
+        let appended = self.ch.call("append", &[], Some(&frame));
         self.state.borrow_mut().apply_batch(&frame);
         self.len.set(self.len.get() + frame.len());
-        let appended = self.ch.call("append", &[], Some(&frame));
         drop(frame);
         if let Err(e) = appended.await {
             // the worker cut the refused write off: go back to what the files hold

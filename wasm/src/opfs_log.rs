@@ -8,7 +8,9 @@
 //!
 //! Frame: `len u32 LE ‖ crc u32 LE ‖ body`, the CRC-32 over `len ‖ body`. Body: a kind byte —
 //! `B` (base: `gen u64 LE`, then writes; the first frame of a file) or `A` (more writes) —
-//! then writes, each `op u8 ‖ tag u8 ‖ key len u32 ‖ key [‖ value len u32 ‖ value]`.
+//! then writes, each `op u8 ‖ tag u8 ‖ key len u32 ‖ key [‖ value len u32 ‖ value]`. A
+//! write may put a value, delete keys (one, a prefix, up to a key) or extend a value: the
+//! journal's blocks grow by appends, and a commit writes only what it added to them.
 //!
 //! Two files take turns ([`crate::opfs`]): compaction writes the live records as one base
 //! frame with the next generation into the idle file, flushes it, and only then empties the
@@ -31,6 +33,12 @@ const OP_DELETE: u8 = 2;
 const OP_DELETE_PREFIX: u8 = 3;
 /// Deletes every key up to and including the given one.
 const OP_DELETE_UPTO: u8 = 4;
+/// Adds bytes at the end of a key's value.
+const OP_EXTEND: u8 = 5;
+
+/// A value extended this many times is joined into one buffer, so a block filled one
+/// message per commit does not keep hundreds of small slices (each holding its frame).
+const MAX_PIECES: usize = 32;
 
 const KIND_BASE: u8 = b'B';
 const KIND_APPEND: u8 = b'A';
@@ -117,9 +125,24 @@ impl Batch {
     }
 
     pub fn put(&mut self, tag: u8, key: &str, value: &[u8]) {
+        self.put_pieces(tag, key, std::slice::from_ref(&value));
+    }
+
+    /// A put of the value the pieces make one after the other.
+    fn put_pieces(&mut self, tag: u8, key: &str, pieces: &[impl AsRef<[u8]>]) {
         self.key(OP_PUT, tag, key);
-        self.buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(value);
+        let len: usize = pieces.iter().map(|p| p.as_ref().len()).sum();
+        self.buf.extend_from_slice(&(len as u32).to_le_bytes());
+        for p in pieces {
+            self.buf.extend_from_slice(p.as_ref());
+        }
+    }
+
+    /// Adds `tail` at the end of the value of `key`.
+    pub fn extend(&mut self, tag: u8, key: &str, tail: &[u8]) {
+        self.key(OP_EXTEND, tag, key);
+        self.buf.extend_from_slice(&(tail.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(tail);
     }
 
     pub fn delete(&mut self, tag: u8, key: &str) {
@@ -151,10 +174,11 @@ impl Batch {
 
 /// The live records: what replaying the log gives. Values are slices of the frames they
 /// came in (the file read at open, each commit's frame), not copies: an open of a large log
-/// then holds its bytes once, shared with the journal's decoded blocks.
-#[derive(Default, Debug, PartialEq, Eq)]
+/// then holds its bytes once, shared with the journal's decoded blocks. An extended value is
+/// its pieces in order, joined when they are many ([`MAX_PIECES`]) or when it is read.
+#[derive(Default, Debug)]
 pub struct State {
-    map: BTreeMap<(u8, String), Bytes>,
+    map: BTreeMap<(u8, String), Vec<Bytes>>,
     /// Bytes a compacted log would take, about.
     live: usize,
 }
@@ -163,14 +187,26 @@ impl State {
     fn put(&mut self, tag: u8, key: String, value: Bytes) {
         let klen = key.len();
         self.live += klen + value.len() + 10;
-        if let Some(old) = self.map.insert((tag, key), value) {
-            self.live = self.live.saturating_sub(klen + old.len() + 10);
+        if let Some(old) = self.map.insert((tag, key), vec![value]) {
+            self.live = self.live.saturating_sub(klen + size(&old) + 10);
+        }
+    }
+
+    /// Adds `tail` to the value of `key` (a key never put is put, as the tail alone).
+    fn extend(&mut self, tag: u8, key: &str, tail: Bytes) {
+        let Some(pieces) = self.map.get_mut(&(tag, key.to_string())) else {
+            return self.put(tag, key.into(), tail);
+        };
+        self.live += tail.len();
+        pieces.push(tail);
+        if pieces.len() >= MAX_PIECES {
+            *pieces = vec![join(pieces)];
         }
     }
 
     fn remove_key(&mut self, k: &(u8, String)) {
         if let Some(v) = self.map.remove(k) {
-            self.live = self.live.saturating_sub(k.1.len() + v.len() + 10);
+            self.live = self.live.saturating_sub(k.1.len() + size(&v) + 10);
         }
     }
 
@@ -179,6 +215,7 @@ impl State {
         for op in ops {
             match op {
                 Write::Put(tag, key, value) => self.put(tag, key.into(), frame.slice_ref(value)),
+                Write::Extend(tag, key, tail) => self.extend(tag, key, frame.slice_ref(tail)),
                 Write::Delete(tag, key) => self.remove_key(&(tag, key.into())),
                 Write::Prefix(tag, prefix) => {
                     let doomed: Vec<(u8, String)> = self
@@ -212,8 +249,8 @@ impl State {
     /// The live records as one base frame of generation `gen` (compaction).
     pub fn snapshot(&self, gen: u64) -> Vec<u8> {
         let mut b = Batch::base(gen, self.live);
-        for ((tag, key), value) in &self.map {
-            b.put(*tag, key, value);
+        for ((tag, key), pieces) in &self.map {
+            b.put_pieces(*tag, key, pieces);
         }
         b.frame()
     }
@@ -222,7 +259,7 @@ impl State {
     /// at open that is mostly superseded writes) can be freed.
     fn unshare(&mut self) {
         for v in self.map.values_mut() {
-            *v = Bytes::copy_from_slice(v);
+            *v = vec![Bytes::from(v.concat())];
         }
     }
 
@@ -236,14 +273,37 @@ impl State {
         self.map
             .range((tag, String::new())..)
             .take_while(|((t, _), _)| *t == tag)
-            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .map(|((_, k), v)| (k.clone(), join(v)))
             .collect()
+    }
+}
+
+/// Two states are equal when they hold the same values, however they are split in pieces.
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.map.len() == other.map.len()
+            && self.map.iter().zip(&other.map).all(|((k, a), (l, b))| k == l && join(a) == join(b))
+    }
+}
+
+impl Eq for State {}
+
+fn size(pieces: &[Bytes]) -> usize {
+    pieces.iter().map(Bytes::len).sum()
+}
+
+/// A value in one buffer: its only piece shared, several copied into one.
+fn join(pieces: &[Bytes]) -> Bytes {
+    match pieces {
+        [one] => one.clone(),
+        more => Bytes::from(more.concat()),
     }
 }
 
 /// One write of a frame body, borrowed from the file's bytes.
 enum Write<'a> {
     Put(u8, &'a str, &'a [u8]),
+    Extend(u8, &'a str, &'a [u8]),
     Delete(u8, &'a str),
     Prefix(u8, &'a str),
     UpTo(u8, &'a str),
@@ -274,6 +334,10 @@ fn parse(mut body: &[u8]) -> Option<Vec<Write<'_>>> {
             OP_PUT => {
                 let n = len(&mut body)?;
                 Write::Put(tag, key, take(&mut body, n)?)
+            }
+            OP_EXTEND => {
+                let n = len(&mut body)?;
+                Write::Extend(tag, key, take(&mut body, n)?)
             }
             OP_DELETE => Write::Delete(tag, key),
             OP_DELETE_PREFIX => Write::Prefix(tag, key),
@@ -414,6 +478,27 @@ mod tests {
         assert_eq!(r.state.records(TAG_BLOCK), [("T\u{0}1".to_string(), Bytes::from_static(b"replaced"))]);
         assert!(r.state.records(TAG_META).is_empty());
         assert_eq!(r.state.records(TAG_OUTBOX), [("003".to_string(), Bytes::from_static(b"z"))]);
+    }
+
+    /// Extending a value across frames gives the value joined; a snapshot holds it whole;
+    /// a value extended many times is still the same bytes (its pieces joined on the way).
+    #[test]
+    fn extends_join_across_frames() {
+        let mut file = log(1);
+        file.extend(append(|b| b.put(TAG_BLOCK, "k", b"ab")));
+        let mut want = b"ab".to_vec();
+        for i in 0..(MAX_PIECES as u8 * 2 + 3) {
+            file.extend(append(|b| b.extend(TAG_BLOCK, "k", &[i, i])));
+            want.extend([i, i]);
+        }
+        file.extend(append(|b| b.extend(TAG_BLOCK, "new", b"alone")));
+        let r = replay(&file).unwrap();
+        assert_eq!(r.valid_len, file.len());
+        let records = r.state.records(TAG_BLOCK);
+        assert_eq!(records, [("k".to_string(), Bytes::from(want)), ("new".to_string(), Bytes::from_static(b"alone"))]);
+        let again = replay(&r.state.snapshot(2)).unwrap();
+        assert_eq!(again.state, r.state);
+        assert!(again.state.live() <= r.state.live());
     }
 
     /// Every cut of the last frame, and garbage after whole frames, leave exactly the whole
