@@ -48,6 +48,11 @@ use Target::{Own, OwnBelow, OwnOf, Ratio};
 /// Every metric in table order.
 pub(crate) const METRICS: &[MetricDef] = &[
     m("pub16", "publish only, 16 B", "msgs/s", Higher, Some(Ratio(1.2))),
+    // Issue 16 / session 9: what the publish-only row costs the server. async-nats, not the
+    // server, sets the `pub16` rate on two cores; our raw TCP client (`wsraw`) does not.
+    m("pub16_cpu", "publish only, 16 B (async-nats): server CPU per message", "ns", Lower, None),
+    m("pub16_raw", "publish only, 16 B, raw TCP client (pre-built batches)", "msgs/s", Higher, None),
+    m("pub16_raw_cpu", "publish only, 16 B, raw TCP client: server CPU per message", "ns", Lower, None),
     m("pubsub16", "1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.2))),
     m("pubsub1k", "1 pub -> 1 sub, 1 KiB", "msgs/s", Higher, Some(Ratio(1.2))),
     m("fanout8", "fan-out to 8 subs, 16 B", "deliveries/s", Higher, Some(Ratio(1.0))),

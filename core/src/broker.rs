@@ -190,6 +190,13 @@ impl Broker {
         self.sublist.count()
     }
 
+    /// Changes whenever a subscription is made or ends: a host that hosts a JetStream engine
+    /// on this broker compares it to tell the engine that interest may have appeared
+    /// (`EngineHost::interest_appeared`).
+    pub fn subscription_generation(&self) -> u64 {
+        self.sublist.generation()
+    }
+
     fn push(&mut self, id: ConnId, data: &[u8]) {
         if let Some(c) = self.conns.get_mut(&id) {
             c.out.extend_from_slice(data);

@@ -4,7 +4,8 @@
 //    messages to consume(), and the acks move its ack floor;
 //  - an ordered push consumer delivers the whole stream in order, across the engine's flow
 //    control (the page answers its requests: 2100 messages pass the 2048-message window);
-//  - the typed managers' listings are nats.js `Lister`s (for await, next()).
+//  - the typed managers' listings are nats.js `Lister`s (for await, next());
+//  - the page's engine starts a push consumer when its subscriber appears (as the server does).
 // Needs `bash web/build.sh` (and the release server, or EDGEBUS_SERVER_CMD=nats-server).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -175,4 +176,51 @@ test("the page: a durable push consumer needs a deliver_subject", async () => {
     }
   });
   assert.deepEqual(got, { isArg: true, message: "consumer p is a pull consumer (no deliver_subject)" });
+});
+
+// nats.js (and this package's ordered consumer) create the push consumer before consume()
+// subscribes its deliver subject, so the engine first finds nobody listening. nats-server
+// starts delivering when the subscription arrives; the page's engine used to wait for its
+// 50 ms interest poll. Here the page's clock is paused (Playwright's fake timers), so the
+// poll never comes: the stored message must reach consume() before a marker published
+// right after it, or not at all.
+test("the page: an ordered push consumer delivers as soon as consume() subscribes, not at the interest poll", async () => {
+  const p = await browser.newPage();
+  try {
+    await p.clock.install();
+    await p.goto(`${base}/push.html`);
+    await p.waitForFunction(() => window.ready === true);
+    await p.evaluate(async () => {
+      // in memory: with IndexedDB the engine's output waits for its commit, which the
+      // marker (routed by the bus alone) does not
+      const bus = await window.edgebus.open({ name: "push-4", storage: "memory" });
+      const jsm = await bus.jetstreamManager();
+      await jsm.streams.add({ name: "OC", subjects: ["oc.>"] });
+      await bus.jetstream().publish("oc.1", "one");
+      window.bus = bus;
+    });
+    // from here on no page timer fires unless the test runs the clock
+    await p.clock.pauseAt(Date.now() + 60_000);
+    const seen = await p.evaluate(async () => {
+      const bus = window.bus;
+      const seen = [];
+      const marked = new Promise((resolve) => {
+        bus.subscribe("marker", { callback: () => { seen.push("marker"); resolve(); } });
+      });
+      const oc = await bus.jetstream().consumers.getPushConsumer("OC");
+      const msgs = await oc.consume({ callback: (m) => seen.push(`oc:${m.string()}`) });
+      bus.publish("marker");
+      await marked;
+      window.msgs = msgs;
+      return seen;
+    });
+    assert.deepEqual(seen, ["oc:one", "marker"]);
+    await p.clock.resume();
+    await p.evaluate(async () => {
+      await window.msgs.close();
+      await window.bus.close();
+    });
+  } finally {
+    await p.close();
+  }
 });

@@ -29,7 +29,6 @@ use edgebus_core::proto::{Limits, ServerInfo};
 use futures_channel::mpsc;
 #[cfg(feature = "jetstream")]
 use futures_channel::oneshot;
-#[cfg(feature = "jetstream")]
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsValue;
 
@@ -85,6 +84,9 @@ pub struct Inner {
     /// The JetStream engine on its local connection (`js_conn`).
     #[cfg(feature = "jetstream")]
     engine: EngineHost<u64>,
+    /// The broker's subscription generation the engine last heard of ([`Inner::note_interest`]).
+    #[cfg(feature = "jetstream")]
+    subs_seen: u64,
     subs: HashMap<u64, SubEntry>,
     queue: VecDeque<Delivery>,
     dispatching: bool,
@@ -200,6 +202,8 @@ impl Inner {
             js_conn,
             #[cfg(feature = "jetstream")]
             engine,
+            #[cfg(feature = "jetstream")]
+            subs_seen: 0,
             subs: HashMap::new(),
             queue: VecDeque::new(),
             dispatching: false,
@@ -389,6 +393,8 @@ impl Inner {
     /// Feeds the engine until nothing moves, then queues the page's deliveries.
     fn pump(&mut self, #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))] now: u64) {
         #[cfg(feature = "jetstream")]
+        self.note_interest();
+        #[cfg(feature = "jetstream")]
         loop {
             let input = self.broker.take_deliveries(self.js_conn);
             let mut bus = LocalBus { broker: &mut self.broker, conn: self.js_conn };
@@ -411,6 +417,21 @@ impl Inner {
             self.queue = VecDeque::from(page);
         } else {
             self.queue.extend(page);
+        }
+    }
+
+    /// Tells the engine when subscriptions changed (the page's, another tab's, a link's) while
+    /// a push consumer waits for its subscriber, as the server does from `Account::insert_sub`:
+    /// an ordered consumer or a KV watch created before its deliver subject is subscribed
+    /// then starts in this pump instead of at the engine's next 50 ms interest poll.
+    #[cfg(feature = "jetstream")]
+    fn note_interest(&mut self) {
+        let generation = self.broker.subscription_generation();
+        if generation != self.subs_seen {
+            self.subs_seen = generation;
+            if self.engine.awaits_interest() {
+                self.engine.interest_appeared();
+            }
         }
     }
 
@@ -493,11 +514,37 @@ fn build_engine(
 
 /// Runs after every entry point: pump, arm the timer, start a commit, dispatch.
 pub fn after(rc: &Shared) {
+    if run_after(rc) {
+        dispatch(rc);
+        crate::socket::dispatch_status(rc);
+    }
+}
+
+/// [`after`] for a new JavaScript subscription, with the dispatch on a later task. The pump
+/// may already have queued messages for it (a push consumer starts as soon as its subscriber
+/// appears), and running the callback inside `subscribe()` would hand them over before the
+/// caller holds the subscription (nats.js never delivers inside `subscribe()` either). Any
+/// entry point before that task dispatches them, in order, as usual.
+pub fn after_subscribe(rc: &Shared) {
+    if run_after(rc) {
+        let weak = Rc::downgrade(rc);
+        wasm_bindgen_futures::spawn_local(async move {
+            TimeoutFuture::new(0).await;
+            if let Some(rc) = weak.upgrade() {
+                dispatch(&rc);
+                crate::socket::dispatch_status(&rc);
+            }
+        });
+    }
+}
+
+/// Pump, arm the timer, start a commit; `false` once the bus is closed.
+fn run_after(rc: &Shared) -> bool {
     #[cfg_attr(not(feature = "jetstream"), allow(unused_variables))]
     let (start_commit, timer, outbox_commit) = {
         let mut i = rc.borrow_mut();
         if i.closed {
-            return;
+            return false;
         }
         let now = now_ns();
         i.pump(now);
@@ -527,8 +574,7 @@ pub fn after(rc: &Shared) {
     if start_commit {
         wasm_bindgen_futures::spawn_local(commit_loop(Rc::downgrade(rc)));
     }
-    dispatch(rc);
-    crate::socket::dispatch_status(rc);
+    true
 }
 
 /// Returns `(generation, delay)` when a new timer must be started.

@@ -29,10 +29,12 @@ mod pause;
 pub(crate) mod priority;
 mod pull;
 mod reset;
+mod set;
 
 pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
 use priority::{Pin, PriorityGroupState};
 use pull::PullRequest;
+pub use set::{Consumers, PushWaiting};
 
 /// What a consumer did that the engine announces with an advisory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +130,9 @@ pub struct Consumer {
     /// When an ack last moved the consumer's acks (0: never), reported as the ack floor's
     /// `last_active` as nats-server does.
     pub(crate) last_ack: u64,
-    pub push_bound: bool,
+    /// Someone listens on the deliver subject (push); changed only by [`Consumers`], which
+    /// counts the push consumers that wait.
+    push_bound: bool,
     /// Persisted state changed since the last save.
     pub dirty: bool,
     /// Messages that reached `max_deliver` since the engine last asked: (stream seq, deliveries).
@@ -275,6 +279,11 @@ impl Consumer {
 
     pub fn is_push(&self) -> bool {
         self.state.config.is_push()
+    }
+
+    /// Whether a push consumer's deliver subject had a subscriber at the last look.
+    pub fn push_bound(&self) -> bool {
+        self.push_bound
     }
 
     fn ack_wait(&self, deliveries: u32) -> u64 {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::advisory::MsgAdvisory;
 use super::config::{Retention, StorageType, StreamConfig};
-use super::consumer::{parse_ack_subject, AckOutcome, Consumer, ACK_PREFIX};
+use super::consumer::{parse_ack_subject, AckOutcome, Consumers, PushWaiting, ACK_PREFIX};
 use super::domain;
 use super::errors::ApiError;
 use super::group_commit::{pub_answer, Held};
@@ -73,7 +73,7 @@ pub struct PubAck {
 
 pub(super) struct Entry {
     pub(super) stream: Stream,
-    pub(super) consumers: crate::vecmap::VecMap<String, Consumer>,
+    pub(super) consumers: Consumers,
     /// The last sequence written into the saved meta, to notice when it must be saved again.
     pub(super) saved_last_seq: u64,
 }
@@ -113,6 +113,8 @@ pub struct JetStream {
     next_save: u64,
     /// When push consumers without interest next look for some (interest is polled).
     interest_poll: u64,
+    /// Push consumers without a subscriber, over every stream (kept by each [`Consumers`]).
+    pub(super) push_waiting: PushWaiting,
     pub(super) limits: StoreLimits,
     /// `jetstream { domain }`: see `domain.rs`.
     pub(super) domain: Option<String>,
@@ -123,7 +125,7 @@ pub struct JetStream {
 }
 
 /// How often a push consumer without a subscriber checks again.
-const INTEREST_POLL: u64 = 50_000_000;
+pub(super) const INTEREST_POLL: u64 = 50_000_000;
 
 /// How often dirty consumer states and stream metas are written out.
 const SAVE_INTERVAL: u64 = 1_000_000_000;
@@ -144,6 +146,7 @@ impl JetStream {
             rng: fastrand::Rng::with_seed(seed),
             next_save: now + SAVE_INTERVAL,
             interest_poll: now,
+            push_waiting: PushWaiting::default(),
             limits: StoreLimits::default(),
             domain: None,
             batches: Default::default(),
@@ -550,14 +553,8 @@ impl JetStream {
         let Some(entry) = self.streams.get_mut(name) else { return };
         let mut out = Vec::new();
         let mut acked = Vec::new();
+        entry.consumers.bind_push(now, interest);
         for c in entry.consumers.values_mut() {
-            if c.is_push() {
-                let bound = c.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
-                c.push_bound = bound;
-                if bound {
-                    c.last_active = now;
-                }
-            }
             c.deliver(&mut entry.stream, now, interest, &mut out, &mut acked);
         }
         let exhausted: Vec<(String, u64, u32)> = entry
@@ -616,7 +613,7 @@ impl JetStream {
                 if threshold > 0 {
                     consider(Some(c.last_active + threshold as u64));
                 }
-                if c.is_push() && !c.push_bound {
+                if c.is_push() && !c.push_bound() {
                     consider(Some(self.interest_poll.max(now.saturating_sub(INTEREST_POLL))));
                 }
             }
@@ -628,19 +625,20 @@ impl JetStream {
     /// that learns of new subscriptions cheaply calls [`JetStream::recheck_push_interest`]
     /// then, instead of leaving the consumer to the next interest poll.
     pub fn awaits_push_interest(&self) -> bool {
-        self.streams.values().any(|e| e.consumers.values().any(|c| c.is_push() && !c.push_bound))
+        self.push_waiting.get() > 0
+    }
+
+    /// How many push consumers wait for a subscriber on their deliver subject.
+    pub fn push_consumers_waiting(&self) -> usize {
+        self.push_waiting.get()
     }
 
     /// Delivers on the streams whose push consumers had no subscriber, now that one may have
     /// come (nats-server starts delivering when the interest arrives; clients such as
     /// async-nats and nats.py create the consumer before they subscribe its deliver subject).
     pub fn recheck_push_interest(&mut self, now: u64, interest: &dyn Interest) {
-        let waiting: Vec<String> = self
-            .streams
-            .iter()
-            .filter(|(_, e)| e.consumers.values().any(|c| c.is_push() && !c.push_bound))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let waiting: Vec<String> =
+            self.streams.iter().filter(|(_, e)| e.consumers.awaits_push_interest()).map(|(n, _)| n.clone()).collect();
         for name in &waiting {
             self.pump_stream(name, now, interest);
         }
@@ -658,14 +656,9 @@ impl JetStream {
             if let Some(entry) = self.streams.get_mut(name) {
                 let _ = entry.stream.expire(now);
                 let mut out = Vec::new();
+                entry.consumers.bind_push(now, interest);
                 for c in entry.consumers.values_mut() {
-                    if c.is_push() {
-                        c.push_bound =
-                            c.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
-                        if c.push_bound {
-                            c.last_active = now;
-                        }
-                    } else if c.has_waiting() {
+                    if !c.is_push() && c.has_waiting() {
                         c.last_active = now;
                     }
                     c.on_timeout(now, &mut out);

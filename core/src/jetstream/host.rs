@@ -144,7 +144,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::broker::{Broker, BrokerConfig, ConnId, Delivery, LocalBus};
-    use crate::jetstream::store::MemStorage;
+    use crate::jetstream::engine::INTEREST_POLL;
+    use crate::jetstream::store::{MemStorage, Storage};
     use crate::proto::ServerInfo;
 
     use alloc::boxed::Box;
@@ -160,14 +161,52 @@ mod tests {
 
     impl Sim {
         fn new(now: u64) -> Sim {
+            Sim::on(now, Box::new(MemStorage))
+        }
+
+        /// A simulation whose file streams live in `file`.
+        fn on(now: u64, file: Box<dyn Storage>) -> Sim {
             let config = BrokerConfig::open(ServerInfo::default());
             let mut broker = Broker::new(config, 1);
             let client = broker.connect_local();
             let js = broker.connect_local();
-            let (engine, _) = JetStream::new(Box::new(MemStorage), Box::new(MemStorage), now, 1);
+            let (engine, _) = JetStream::new(file, Box::new(MemStorage), now, 1);
             let host = EngineHost::new(engine, &mut LocalBus { broker: &mut broker, conn: js });
             broker.subscribe_local(client, b"_INBOX.c.*", None).unwrap();
             Sim { broker, client, js, host }
+        }
+
+        /// Stops the engine as a host does at shutdown and opens a new one on `file`, on the
+        /// same bus (the clients and their subscriptions stay).
+        fn restart(&mut self, now: u64, file: Box<dyn Storage>) {
+            self.host.shutdown(&mut LocalBus { broker: &mut self.broker, conn: self.js });
+            let (engine, warnings) = JetStream::new(file, Box::new(MemStorage), now, 1);
+            assert!(warnings.is_empty(), "{warnings:?}");
+            self.host = EngineHost::new(engine, &mut LocalBus { broker: &mut self.broker, conn: self.js });
+        }
+
+        /// The engine's count, checked against a scan of every consumer.
+        fn waiting(&self) -> usize {
+            let engine = self.host.engine();
+            let scanned = engine
+                .streams
+                .values()
+                .flat_map(|e| e.consumers.values())
+                .filter(|c| c.is_push() && !c.push_bound())
+                .count();
+            assert_eq!(engine.push_consumers_waiting(), scanned, "the count and a scan disagree");
+            scanned
+        }
+
+        /// Creates durable consumer `name` on stream S (push when `deliver` is given).
+        fn consumer(&mut self, now: u64, name: &str, deliver: Option<&str>) {
+            let deliver = deliver.map(|d| alloc::format!(r#","deliver_subject":"{d}""#)).unwrap_or_default();
+            let body = alloc::format!(
+                r#"{{"stream_name":"S","config":{{"durable_name":"{name}","ack_policy":"none"{deliver}}}}}"#
+            );
+            self.send(&alloc::format!("$JS.API.CONSUMER.CREATE.S.{name}"), Some("_INBOX.c.c"), &body);
+            let answer = self.pump(now);
+            assert!(answer.iter().all(|d| !d.payload.windows(7).any(|w| w == b"\"error\"")), "{answer:?}");
         }
 
         /// Steps the engine until the bus is quiet, as a host does after input.
@@ -250,6 +289,63 @@ mod tests {
         let got = sim.pump(t0);
         let data: Vec<&[u8]> = got.iter().map(|d| &d.payload[..]).collect();
         assert_eq!(data, [b"one"], "{got:?}");
+        assert!(!sim.host.awaits_interest());
+    }
+
+    /// The engine's count of push consumers that wait for a subscriber (what the server reads
+    /// after every step to know whether a new subscription must wake the engine) stays equal
+    /// to what a scan of every consumer would find, through create (with and without a
+    /// subscriber), the subscriber appearing and going, delete, restart and stream delete.
+    #[test]
+    fn the_count_of_waiting_push_consumers_follows_their_subscribers() {
+        let t0 = 1_700_000_000 * SEC;
+        let poll = INTEREST_POLL;
+        let disk = crate::jetstream::source::tests::Disk::default();
+        let mut sim = Sim::on(t0, Box::new(disk.clone()));
+        sim.send("$JS.API.STREAM.CREATE.S", Some("_INBOX.c.1"), r#"{"name":"S","subjects":["s.>"]}"#);
+        sim.pump(t0);
+        sim.consumer(t0, "PULL", None);
+        assert_eq!(sim.waiting(), 0, "a pull consumer never waits for interest");
+        assert!(!sim.host.awaits_interest());
+        sim.consumer(t0, "P1", Some("push.1"));
+        sim.consumer(t0, "P2", Some("push.2"));
+        assert_eq!(sim.waiting(), 2);
+        assert!(sim.host.awaits_interest());
+
+        let sub1 = sim.broker.subscribe_local(sim.client, b"push.1", None).unwrap();
+        sim.host.interest_appeared();
+        sim.pump(t0);
+        assert_eq!(sim.waiting(), 1, "P1 found its subscriber in the step after it came");
+        sim.broker.subscribe_local(sim.client, b"push.3", None).unwrap();
+        sim.consumer(t0, "P3", Some("push.3"));
+        assert_eq!(sim.waiting(), 1, "P3 was created with its subscriber there");
+
+        sim.broker.unsubscribe_local(sim.client, sub1, 0);
+        sim.pump(t0 + poll / 2);
+        assert_eq!(sim.waiting(), 1, "nobody told the engine; the poll is not due");
+        sim.pump(t0 + poll);
+        assert_eq!(sim.waiting(), 2, "the interest poll found P1 alone again");
+
+        sim.send("$JS.API.CONSUMER.DELETE.S.P2", Some("_INBOX.c.d"), "");
+        sim.pump(t0 + poll);
+        assert_eq!(sim.waiting(), 1, "deleting P2 took it out");
+
+        let t1 = t0 + 10 * SEC;
+        sim.restart(t1, Box::new(disk.clone()));
+        let recovered = sim.host.engine().consumer_count();
+        assert_eq!(recovered, 3, "PULL, P1 and P3 came back");
+        assert_eq!(sim.waiting(), 2, "recovered push consumers wait until a step looks");
+        sim.pump(t1);
+        assert_eq!(sim.waiting(), 1, "the first step bound P3 to its subscriber; P1 still waits");
+        sim.host.engine_mut().reload_file_streams(t1);
+        assert_eq!(sim.waiting(), 2, "a reload replaces the stream's consumers, which wait again");
+        sim.pump(t1 + poll);
+        assert_eq!(sim.waiting(), 1, "and the next poll binds P3 again");
+
+        sim.send("$JS.API.STREAM.DELETE.S", Some("_INBOX.c.x"), "");
+        sim.pump(t1);
+        assert_eq!(sim.host.engine().stream_count(), 0);
+        assert_eq!(sim.waiting(), 0, "the stream's consumers left the count with it");
         assert!(!sim.host.awaits_interest());
     }
 

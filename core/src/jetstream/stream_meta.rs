@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::config::{StorageType, StreamConfig};
-use super::consumer::{Consumer, ConsumerState};
+use super::consumer::{Consumer, ConsumerState, Consumers};
 use super::engine::{Entry, JetStream};
 use super::store::StoreError;
 use super::stream::Stream;
@@ -56,7 +56,7 @@ impl JetStream {
         let (saved_sources, saved_last) = (meta.sources, meta.last_seq);
         let mut stream = Stream::new(meta.config, meta.created, store);
         stream.recover(now, meta.last_seq).map_err(|e| format!("stream {name}: {e}"))?;
-        let mut consumers = crate::vecmap::VecMap::new();
+        let mut consumers = Consumers::new(&self.push_waiting);
         let saved = stream.store_mut().consumers().map_err(|e| format!("stream {name} consumers: {e}"))?;
         for (cname, bytes) in saved {
             match serde_json::from_slice::<ConsumerState>(&bytes) {
@@ -116,7 +116,8 @@ impl JetStream {
         let name = config.name.clone();
         let stream = Stream::new(config, now, store);
         let last = stream.last_seq();
-        self.streams.insert(name, Entry { stream, consumers: crate::vecmap::VecMap::new(), saved_last_seq: last });
+        self.streams
+            .insert(name, Entry { stream, consumers: Consumers::new(&self.push_waiting), saved_last_seq: last });
         Ok(())
     }
 

@@ -234,7 +234,7 @@ impl Bus {
     /// `bus::Batch::call`). Returns the subscription id.
     pub fn subscribe(&self, subject: &str, queue: Option<String>, callback: js_sys::Function) -> Result<f64, JsValue> {
         let sid = self.inner.borrow_mut().subscribe(subject, queue.as_deref(), Handler::Js { callback, kv: None })?;
-        after(&self.inner);
+        crate::bus::after_subscribe(&self.inner);
         Ok(sid as f64)
     }
 

@@ -143,12 +143,12 @@ impl JetStream {
                 }
             }
         }
-        let mut consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
-        consumer.push_bound =
-            consumer.config().deliver_subject.as_deref().is_some_and(|d| interest.has_interest(d.as_bytes()));
+        let consumer = Consumer::new(cname.clone(), &entry.stream, config, now);
         let Some(entry) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
         let _ = entry.stream.store_mut().save_consumer(&cname, &consumer.saved_state());
         entry.consumers.insert(cname.clone(), consumer);
+        // the answer below reports whether it is bound already
+        entry.consumers.bind_push(now, interest);
         let id = self.nuid();
         self.advisory(
             format!("$JS.EVENT.ADVISORY.CONSUMER.CREATED.{stream}.{cname}"),

@@ -28,7 +28,7 @@ mod graph;
 mod info;
 mod link;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 pub(crate) use link::Links;
 

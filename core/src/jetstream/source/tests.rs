@@ -21,9 +21,9 @@ fn no_one(_: &[u8]) -> bool {
 }
 
 /// A store that outlives the engine, to restart it (a "crash" is dropping the engine without
-/// its `flush`).
+/// its `flush`). Other engine tests restart on it too.
 #[derive(Clone, Default)]
-pub(super) struct Disk(Arc<Mutex<Vec<(String, Shared)>>>);
+pub(in crate::jetstream) struct Disk(Arc<Mutex<Vec<(String, Shared)>>>);
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<(MemStore, Vec<u8>)>>);
