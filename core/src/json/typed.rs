@@ -179,13 +179,24 @@ macro_rules! json_int {
         }
     )+};
 }
-json_int!(i64 => "i64", u64 => "u64", u32 => "u32", u16 => "u16", usize => "usize");
+json_int!(i64 => "i64", u64 => "u64", u32 => "u32", u16 => "u16", u8 => "u8", usize => "usize");
 
 impl<T: FromJson> FromJson for Option<T> {
     fn from_json(v: &Value) -> Result<Self> {
         match v {
             Value::Null => Ok(None),
             v => T::from_json(v).map(Some),
+        }
+    }
+}
+
+/// A pair, written as a two-element array.
+impl<A: FromJson, B: FromJson> FromJson for (A, B) {
+    fn from_json(v: &Value) -> Result<Self> {
+        match v.as_array().map(Vec::as_slice) {
+            Some([a, b]) => Ok((A::from_json(a)?, B::from_json(b)?)),
+            Some(other) => Err(ApiJsonError(format!("invalid length {}, expected a tuple of size 2", other.len()))),
+            None => Err(invalid_type(v, "a tuple of size 2")),
         }
     }
 }
@@ -256,6 +267,8 @@ mod tests {
             ("[]", both::<BTreeMap<String, String>>("[]")),
             (r#"[1,"x"]"#, both::<Vec<u64>>(r#"[1,"x"]"#)),
             (r#""a\nb""#, both::<Vec<u64>>(r#""a\nb""#)),
+            ("[1]", both::<(u8, u8)>("[1]")),
+            ("300", both::<u8>("300")),
         ] {
             assert_eq!(ours, serde, "{text}");
         }
