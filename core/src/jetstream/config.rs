@@ -672,8 +672,7 @@ mod tests {
     fn consumer_defaults_and_checks() {
         let mut s: StreamConfig = read(r#"{"name":"C","subjects":["c.>"]}"#);
         s.normalize().unwrap();
-        let mut c: ConsumerConfig =
-            read(r#"{"durable_name":"d","ack_policy":"explicit","opt_start_seq":null}"#);
+        let mut c: ConsumerConfig = read(r#"{"durable_name":"d","ack_policy":"explicit","opt_start_seq":null}"#);
         c.normalize(&s).unwrap();
         assert_eq!((c.ack_wait, c.max_deliver, c.max_ack_pending, c.max_waiting), (DEFAULT_ACK_WAIT, -1, 1000, 512));
         let mut bad: ConsumerConfig = read(r#"{"deliver_policy":"last_per_subject"}"#);
@@ -695,8 +694,7 @@ mod tests {
     #[test]
     fn stream_subject_checks_follow_nats_server() {
         let check = |subjects: &str| {
-            let mut c: StreamConfig =
-                read(&format!(r#"{{"name":"S","subjects":{subjects}}}"#));
+            let mut c: StreamConfig = read(&format!(r#"{{"name":"S","subjects":{subjects}}}"#));
             c.normalize().map(|_| ()).map_err(|e| (e.code, e.description.into_owned()))
         };
         check(r#"["hello","world","hello.>"]"#).unwrap();
@@ -737,7 +735,10 @@ mod tests {
         assert_eq!(read::<StreamConfig>(r#"{"name":"S"}"#).num_replicas, 1);
         let err = |text: &str| crate::json::typed::from_slice::<StreamConfig>(text.as_bytes()).unwrap_err().to_string();
         assert_eq!(err(r#"{"name":null}"#), "invalid type: null, expected a string");
-        assert_eq!(err(r#"{"name":"S","republish":{"dest":"x","headers_only":null}}"#), "invalid type: null, expected a boolean");
+        assert_eq!(
+            err(r#"{"name":"S","republish":{"dest":"x","headers_only":null}}"#),
+            "invalid type: null, expected a boolean"
+        );
         assert_eq!(err(r#"{"persist_mode":"sometimes"}"#), r#"can not unmarshal "sometimes""#);
         let p: ConsumerConfig = read(r#"{"priority_policy":"","durable_name":null}"#);
         assert_eq!((p.priority_policy, p.durable_name), (PriorityPolicy::None, None));

@@ -1,7 +1,7 @@
 //! `Bus` methods for JetStream: API requests, publishes with acks, pull fetches.
 
-use js_sys::{Array, Promise};
 use edgebus_core::json::typed::{self, Fields, FromJson};
+use js_sys::{Array, Promise};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 

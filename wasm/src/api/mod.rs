@@ -20,9 +20,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::Promise;
 #[cfg(feature = "jetstream")]
 use edgebus_core::json::FromJson;
+use js_sys::Promise;
 #[cfg(feature = "jetstream")]
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
