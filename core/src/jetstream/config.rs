@@ -740,6 +740,12 @@ mod tests {
             "invalid type: null, expected a boolean"
         );
         assert_eq!(err(r#"{"persist_mode":"sometimes"}"#), r#"can not unmarshal "sometimes""#);
+        // serde's map form of a unit variant
+        assert_eq!(read::<ConsumerConfig>(r#"{"ack_policy":{"explicit":null}}"#).ack_policy, AckPolicy::Explicit);
+        assert_eq!(
+            err(r#"{"retention":"x"}"#),
+            "unknown variant `x`, expected one of `limits`, `interest`, `work_queue`, `workqueue`"
+        );
         let p: ConsumerConfig = read(r#"{"priority_policy":"","durable_name":null}"#);
         assert_eq!((p.priority_policy, p.durable_name), (PriorityPolicy::None, None));
     }
@@ -759,6 +765,12 @@ mod tests {
             (r#"{"max_batch":9223372036854775808}"#, "invalid value: integer `9223372036854775808`, expected i64"),
             (r#"{"metadata":{"a":1}}"#, "invalid type: integer `1`, expected a string"),
             (r#"{"ack_policy":1}"#, "invalid type: integer `1`, expected enum AckPolicy"),
+            (r#"{"replay_policy":"x"}"#, "unknown variant `x`, expected `instant` or `original`"),
+            (
+                r#"{"priority_policy":"x"}"#,
+                "unknown variant `x`, expected one of ``, `none`, `overflow`, `pinned_client`, `prioritized`",
+            ),
+            (r#"{"ack_policy":{"all":1}}"#, "invalid type: integer `1`, expected unit variant"),
             (r#"[1]"#, "invalid type: sequence, expected struct ConsumerConfig"),
         ] {
             let v: serde_json::Value = serde_json::from_str(bad).unwrap();

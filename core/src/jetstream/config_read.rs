@@ -17,7 +17,7 @@ use crate::json_enum;
 json_enum!(Retention, "enum RetentionPolicy", [
     "limits" => Retention::Limits,
     "interest" => Retention::Interest,
-    "workqueue" | "work_queue" => Retention::Workqueue,
+    "work_queue" | "workqueue" => Retention::Workqueue,
 ]);
 json_enum!(Discard, "enum DiscardPolicy", ["old" => Discard::Old, "new" => Discard::New]);
 json_enum!(StorageType, "enum StorageType", ["file" => StorageType::File, "memory" => StorageType::Memory]);
@@ -37,7 +37,7 @@ json_enum!(AckPolicy, "enum AckPolicy", [
 ]);
 json_enum!(ReplayPolicy, "enum ReplayPolicy", ["instant" => ReplayPolicy::Instant, "original" => ReplayPolicy::Original]);
 json_enum!(PriorityPolicy, "enum PriorityPolicy", [
-    "none" | "" => PriorityPolicy::None,
+    "" | "none" => PriorityPolicy::None,
     "overflow" => PriorityPolicy::Overflow,
     "pinned_client" => PriorityPolicy::PinnedClient,
     "prioritized" => PriorityPolicy::Prioritized,

@@ -47,8 +47,13 @@ pub trait FromJson: Sized {
 /// Parses `text` and reads a `T` out of it. A syntax error keeps serde_json's text (with its
 /// position); a type error has none, a value having no position.
 pub fn from_slice<T: FromJson>(text: &[u8]) -> Result<T> {
-    let v: Value = serde_json::from_slice(text).map_err(|e| ApiJsonError(format!("{e}")))?;
-    T::from_json(&v)
+    T::from_json(&parse(text)?)
+}
+
+/// Parses `text` into a `Value`: the one parser, called (not inlined) for every type read.
+#[inline(never)]
+pub fn parse(text: &[u8]) -> Result<Value> {
+    serde_json::from_slice(text).map_err(|e| ApiJsonError(format!("{e}")))
 }
 
 /// How serde names the value it did not expect.
@@ -69,28 +74,55 @@ pub fn invalid_type(v: &Value, expected: &str) -> ApiJsonError {
     ApiJsonError(format!("invalid type: {}, expected {expected}", unexpected(v)))
 }
 
-/// An enum's name: the string, or the error serde gave for anything else.
-pub fn enum_name<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
-    v.as_str().ok_or_else(|| invalid_type(v, what))
+/// An enum's name: the string, or the key of a one-key object (serde's form of a variant,
+/// `{"limits":null}`) with its value, which [`unit_variant`] checks once the name is known.
+pub fn enum_name<'a>(v: &'a Value, what: &str) -> Result<(&'a str, Option<&'a Value>)> {
+    match v {
+        Value::String(s) => Ok((s, None)),
+        Value::Object(m) if m.len() == 1 => match m.iter().next() {
+            Some((k, value)) => Ok((k, Some(value))),
+            None => Err(invalid_type(v, what)),
+        },
+        _ => Err(invalid_type(v, what)),
+    }
 }
 
-/// The error for a name that is none of `names`.
+/// A unit variant in serde's map form carries `null`.
+pub fn unit_variant(value: Option<&Value>) -> Result<()> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(other) => Err(invalid_type(other, "unit variant")),
+    }
+}
+
+/// The error for a name that is none of `names`, worded as serde words it.
 pub fn unknown_variant(name: &str, names: &[&str]) -> ApiJsonError {
-    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    ApiJsonError(format!("unknown variant `{name}`, expected one of {}", list.join(", ")))
+    let expected = match names {
+        [] => String::from("there are no variants"),
+        [a] => format!("expected `{a}`"),
+        [a, b] => format!("expected `{a}` or `{b}`"),
+        _ => {
+            let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("expected one of {}", list.join(", "))
+        }
+    };
+    ApiJsonError(format!("unknown variant `{name}`, {expected}"))
 }
 
 /// Implements [`FromJson`] for a unit enum read by name: `json_enum!(Ty, "enum Ty", ["a" |
-/// "alias" => Ty::A, "b" => Ty::B])`; the first name of each arm is listed in the error.
+/// "alias" => Ty::A, "b" => Ty::B])`. Every name is listed in the error, in the order given
+/// (serde lists a variant's names sorted).
 #[macro_export]
 macro_rules! json_enum {
     ($ty:ty, $what:literal, [$($name:literal $(| $alias:literal)* => $variant:expr),+ $(,)?]) => {
         impl $crate::json::FromJson for $ty {
             fn from_json(v: &serde_json::Value) -> $crate::json::typed::Result<Self> {
-                match $crate::json::typed::enum_name(v, $what)? {
-                    $($name $(| $alias)* => Ok($variant),)+
-                    other => Err($crate::json::typed::unknown_variant(other, &[$($name),+])),
-                }
+                let (name, value) = $crate::json::typed::enum_name(v, $what)?;
+                let variant = match name {
+                    $($name $(| $alias)* => $variant,)+
+                    other => return Err($crate::json::typed::unknown_variant(other, &[$($name $(, $alias)*),+])),
+                };
+                $crate::json::typed::unit_variant(value).map(|()| variant)
             }
         }
     };
