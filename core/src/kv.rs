@@ -142,7 +142,7 @@ impl BucketConfig {
             "allow_direct": true,
             "allow_msg_ttl": true,
         });
-        let mut c: StreamConfig = crate::jetstream::config::from_value(&json).map_err(|_| KvError::InvalidBucket)?;
+        let mut c = <StreamConfig as crate::json::FromJson>::from_json(&json).map_err(|_| KvError::InvalidBucket)?;
         c.description = self.description.clone();
         c.discard = Discard::New;
         c.storage = self.storage;

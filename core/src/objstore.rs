@@ -10,7 +10,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::base64;
@@ -18,6 +19,7 @@ use crate::jetstream::config::{Discard, StorageType, StreamConfig};
 use crate::jetstream::errors::ApiError;
 use crate::jetstream::time::rfc3339;
 use crate::jetstream::{Interest, JetStream};
+use crate::json::typed::{self, Fields, FromJson};
 
 /// Default chunk size: 128 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 128 * 1024;
@@ -83,47 +85,74 @@ pub fn new_nuid(rng: &mut fastrand::Rng) -> String {
     (0..22).map(|_| ALPHABET[rng.usize(..ALPHABET.len())] as char).collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Link {
     pub bucket: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObjectOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<Link>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_chunk_size: Option<u64>,
 }
 
 /// An object's description (the meta message body).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObjectInfo {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, Vec<String>>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<ObjectOptions>,
-    #[serde(default)]
     pub bucket: String,
-    #[serde(default)]
     pub nuid: String,
-    #[serde(default)]
     pub size: u64,
-    #[serde(default)]
     pub mtime: String,
-    #[serde(default)]
     pub chunks: u64,
-    #[serde(default)]
     pub digest: String,
-    #[serde(default)]
     pub deleted: bool,
+}
+
+impl FromJson for Link {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct Link")?;
+        Ok(Link { bucket: f.need("bucket")?, name: f.get("name", None)? })
+    }
+}
+
+impl FromJson for ObjectOptions {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct ObjectOptions")?;
+        Ok(ObjectOptions { link: f.get("link", None)?, max_chunk_size: f.get("max_chunk_size", None)? })
+    }
+}
+
+impl FromJson for ObjectInfo {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct ObjectInfo")?;
+        Ok(ObjectInfo {
+            name: f.need("name")?,
+            description: f.get("description", None)?,
+            headers: f.get("headers", None)?,
+            metadata: f.get("metadata", None)?,
+            options: f.get("options", None)?,
+            bucket: f.get("bucket", String::new())?,
+            nuid: f.get("nuid", String::new())?,
+            size: f.get("size", 0)?,
+            mtime: f.get("mtime", String::new())?,
+            chunks: f.get("chunks", 0)?,
+            digest: f.get("digest", String::new())?,
+            deleted: f.get("deleted", false)?,
+        })
+    }
 }
 
 impl ObjectInfo {
@@ -161,7 +190,7 @@ impl StoreConfig {
             "allow_rollup_hdrs": true,
             "allow_direct": true,
         });
-        let mut c: StreamConfig = crate::jetstream::config::from_value(&json).map_err(|_| ObjError::InvalidBucket)?;
+        let mut c = <StreamConfig as crate::json::FromJson>::from_json(&json).map_err(|_| ObjError::InvalidBucket)?;
         c.description = self.description.clone();
         c.discard = Discard::New;
         c.storage = self.storage;
@@ -227,7 +256,7 @@ impl ObjectStore {
     /// answers: a deleted object's description says `deleted`).
     pub fn meta(&self, js: &mut JetStream, name: &str) -> Result<Option<ObjectInfo>, ObjError> {
         let Some(m) = js.last_msg(&self.stream, meta_subject(&self.bucket, name).as_bytes())? else { return Ok(None) };
-        serde_json::from_slice(&m.payload).map(Some).map_err(|_| ObjError::BadMeta)
+        typed::from_slice(&m.payload).map(Some).map_err(|_| ObjError::BadMeta)
     }
 
     /// The description of a live object.
@@ -315,7 +344,7 @@ impl ObjectStore {
         let metas = js.messages(&self.stream, format!("$O.{}.M.>", self.bucket).as_bytes(), true)?;
         let mut out: Vec<ObjectInfo> = metas
             .iter()
-            .filter_map(|m| serde_json::from_slice::<ObjectInfo>(&m.payload).ok())
+            .filter_map(|m| typed::from_slice::<ObjectInfo>(&m.payload).ok())
             .filter(|i| !i.deleted)
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

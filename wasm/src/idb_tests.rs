@@ -65,9 +65,10 @@ fn a_refused_commit_goes_back_to_what_is_stored() {
         now,
         1,
     );
-    let config: StreamConfig = serde_json::from_str(r#"{"name":"S","subjects":["s.>"]}"#).unwrap();
+    let config: StreamConfig = edgebus_core::json::typed::from_slice(br#"{"name":"S","subjects":["s.>"]}"#).unwrap();
     js.add_stream(now, config).unwrap();
-    let mem: StreamConfig = serde_json::from_str(r#"{"name":"M","subjects":["m.>"],"storage":"memory"}"#).unwrap();
+    let mem: StreamConfig =
+        edgebus_core::json::typed::from_slice(br#"{"name":"M","subjects":["m.>"],"storage":"memory"}"#).unwrap();
     js.add_stream(now, mem).unwrap();
     assert_eq!(js.publish(now, b"s.1", None, b"stored", &no_one).unwrap().seq, 1);
     assert_eq!(js.publish(now, b"m.1", None, b"memory", &no_one).unwrap().seq, 1);

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;
 use edgebus_core::jetstream::client::{self, PublishExpect, PullReply, PullRequest};
-use serde::Deserialize;
+use edgebus_core::json::typed::{self, Fields, FromJson};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 
@@ -30,24 +30,44 @@ pub async fn api(rc: &Shared, api: &str, body: &Value, timeout_ms: u32) -> Resul
 }
 
 /// Expectations and ids a JetStream publish can carry (nats.js `JetStreamPublishOptions`).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 pub struct PublishOptions {
-    #[serde(rename = "msgID")]
     pub msg_id: Option<String>,
     pub expect: Option<Expect>,
     pub headers: Option<Vec<(String, String)>>,
     pub timeout: Option<u32>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 pub struct Expect {
-    #[serde(rename = "lastMsgID")]
     pub last_msg_id: Option<String>,
     pub stream_name: Option<String>,
     pub last_sequence: Option<u64>,
     pub last_subject_sequence: Option<u64>,
+}
+
+impl FromJson for PublishOptions {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct PublishOptions")?;
+        Ok(PublishOptions {
+            msg_id: f.get("msgID", None)?,
+            expect: f.get("expect", None)?,
+            headers: f.get("headers", None)?,
+            timeout: f.get("timeout", None)?,
+        })
+    }
+}
+
+impl FromJson for Expect {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct Expect")?;
+        Ok(Expect {
+            last_msg_id: f.get("lastMsgID", None)?,
+            stream_name: f.get("streamName", None)?,
+            last_sequence: f.get("lastSequence", None)?,
+            last_subject_sequence: f.get("lastSubjectSequence", None)?,
+        })
+    }
 }
 
 impl PublishOptions {

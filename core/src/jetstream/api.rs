@@ -5,7 +5,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::config::{ConsumerConfig, Retention, StorageType, StreamConfig};
@@ -13,7 +12,7 @@ use super::consumer::Consumer;
 use super::domain::WithDomain;
 use super::engine::{Interest, JetStream};
 use super::errors::ApiError;
-use super::request::{check_priority_policy, consumer_action, non_negative, parse_body, parse_list_body};
+use super::request::{check_priority_policy, consumer_action, parse_body, parse_list_body};
 use super::sourcing;
 use super::store::StoredMsg;
 use super::time::rfc3339;
@@ -22,6 +21,7 @@ use crate::base64;
 use crate::policy;
 use crate::subject;
 
+mod bodies;
 mod consumer_control;
 mod consumers;
 
@@ -93,61 +93,46 @@ fn tokens(rest: &[u8]) -> Option<Vec<&str>> {
     core::str::from_utf8(rest).ok().map(|s| s.split('.').collect())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct Paging {
-    #[serde(default, deserialize_with = "non_negative")]
     offset: usize,
-    #[serde(default)]
     subject: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct InfoRequest {
-    #[serde(default)]
     subjects_filter: Option<String>,
-    #[serde(default)]
     deleted_details: bool,
-    #[serde(default)]
     offset: usize,
 }
 
 /// nats-server's cap on the subjects one stream info reply lists (`JSMaxSubjectDetails`).
 const MAX_SUBJECT_DETAILS: usize = 100_000;
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct PurgeRequest {
-    #[serde(default)]
     filter: Option<String>,
-    #[serde(default)]
     seq: Option<u64>,
-    #[serde(default)]
     keep: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct MsgGetRequest {
-    #[serde(default)]
     seq: Option<u64>,
-    #[serde(default)]
     last_by_subj: Option<String>,
-    #[serde(default)]
     next_by_subj: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct MsgDeleteRequest {
-    #[serde(default)]
     seq: u64,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct CreateConsumerRequest {
-    #[serde(default)]
     stream_name: Option<String>,
     /// Kept raw until the fields serde would not check (`priority_policy`) are checked.
-    #[serde(default)]
     config: Option<Value>,
-    #[serde(default)]
     action: Option<Value>,
 }
 

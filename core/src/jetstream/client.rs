@@ -9,7 +9,7 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::errors::ApiError;
 use crate::proto::Headers;
@@ -125,23 +125,17 @@ impl PullReply {
 /// The error an API reply (or a publish's ack) carries as `{"error": {…}}`, if it does; an
 /// error without its fields reads as a 500 with a generic text, as clients show it.
 pub fn reply_error(payload: &[u8]) -> Option<ApiError> {
-    #[derive(Deserialize)]
-    struct Reply<'a> {
-        #[serde(borrow)]
-        error: Option<Error<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Error<'a> {
-        code: Option<u16>,
-        err_code: Option<u16>,
-        #[serde(borrow)]
-        description: Option<Cow<'a, str>>,
-    }
     // A publish ack has no "error" key: skip the parse on the common path.
     memchr::memmem::find(payload, b"\"error\"")?;
-    let e = serde_json::from_slice::<Reply<'_>>(payload).ok()?.error?;
-    let description = e.description.map_or(Cow::Borrowed("JetStream error"), |d| Cow::Owned(d.into_owned()));
-    Some(ApiError::with(e.code.unwrap_or(500), e.err_code.unwrap_or(0), description))
+    let reply: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let e = match crate::json::Fields::of(&reply, "struct Reply").ok()?.raw("error")? {
+        serde_json::Value::Null => return None,
+        error => crate::json::Fields::of(error, "struct Error").ok()?,
+    };
+    let (code, err_code) = (e.get::<Option<u16>>("code", None).ok()?, e.get::<Option<u16>>("err_code", None).ok()?);
+    let description: Option<String> = e.get("description", None).ok()?;
+    let description = description.map_or(Cow::Borrowed("JetStream error"), Cow::Owned);
+    Some(ApiError::with(code.unwrap_or(500), err_code.unwrap_or(0), description))
 }
 
 #[cfg(test)]

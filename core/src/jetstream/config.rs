@@ -6,40 +6,13 @@ use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use super::errors::ApiError;
 pub use super::persist::PersistMode;
 pub use super::source::{ExternalStream, StreamSource};
 pub use super::transforms::{RePublish, SubjectTransformConfig};
 use crate::subject;
-
-/// Treats JSON `null` as the field's default (async-nats and nats.js send `null` for unset
-/// optional fields).
-pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Reads a config out of JSON already parsed into a `Value`, through its text.
-/// `serde_json::from_value` would link a second copy of every config type's deserializer
-/// (one reading a `Value`) beside the one that reads request bodies (`from_slice`): about
-/// 50 KB of the page's module for the stream and consumer configs and what they hold.
-/// The error reads as `from_value`'s would: without the position, which for a value is none.
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
-    let text = serde_json::to_vec(v).map_err(|e| format!("{e}"))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        let full = format!("{e}");
-        let at = format!(" at line {} column {}", e.line(), e.column());
-        match full.strip_suffix(at.as_str()) {
-            Some(message) if e.line() != 0 => message.into(),
-            _ => full,
-        }
-    })
-}
 
 /// Makes a reply's typed part into a `Value` through its JSON text, for the replies built
 /// as `Value`s. Equal to `serde_json::to_value` (keys sorted the same way, numbers and
@@ -49,15 +22,6 @@ pub(crate) fn to_value<T: Serialize + ?Sized>(v: &T) -> serde_json::Value {
     serde_json::to_vec(v).ok().and_then(|text| serde_json::from_slice(&text).ok()).unwrap_or(serde_json::Value::Null)
 }
 
-fn neg1<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(Option::<i64>::deserialize(d)?.unwrap_or(-1))
-}
-fn minus_one() -> i64 {
-    -1
-}
-fn one() -> i64 {
-    1
-}
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -65,17 +29,16 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Retention {
     #[default]
     Limits,
     Interest,
-    #[serde(alias = "work_queue")]
     Workqueue,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Discard {
     #[default]
@@ -83,7 +46,7 @@ pub enum Discard {
     New,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageType {
     #[default]
@@ -92,94 +55,75 @@ pub enum StorageType {
 }
 
 /// A stream's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamConfig {
-    #[serde(default)]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
     pub retention: Retention,
-    #[serde(default = "minus_one", deserialize_with = "neg1")]
     pub max_consumers: i64,
-    #[serde(default = "minus_one", deserialize_with = "neg1")]
     pub max_msgs: i64,
-    #[serde(default = "minus_one", deserialize_with = "neg1")]
     pub max_bytes: i64,
-    #[serde(default, deserialize_with = "null_default")]
     pub max_age: i64,
-    #[serde(default = "minus_one", deserialize_with = "neg1")]
     pub max_msgs_per_subject: i64,
-    #[serde(default = "minus_one", deserialize_with = "neg1")]
     pub max_msg_size: i64,
-    #[serde(default, deserialize_with = "null_default")]
     pub discard: Discard,
-    #[serde(default, deserialize_with = "null_default")]
     pub storage: StorageType,
-    #[serde(default = "one", deserialize_with = "null_default")]
     pub num_replicas: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub no_ack: bool,
     /// 0 (and not shown) for mirrors and streams with sources, as in nats-server.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub duplicate_window: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<StreamSource>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<StreamSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_transform: Option<SubjectTransformConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub republish: Option<RePublish>,
-    #[serde(default, deserialize_with = "null_default")]
     pub allow_direct: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub mirror_direct: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub discard_new_per_subject: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub sealed: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub deny_delete: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub deny_purge: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub allow_rollup_hdrs: bool,
-    #[serde(default, deserialize_with = "null_default")]
     pub consumer_limits: ConsumerLimits,
-    #[serde(default, deserialize_with = "null_default")]
     pub allow_msg_ttl: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_delete_marker_ttl: Option<i64>,
-    #[serde(default, skip_serializing_if = "PersistMode::is_default")]
+    #[serde(skip_serializing_if = "PersistMode::is_default")]
     pub persist_mode: PersistMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
     // 2.12 stream features (counters, atomic batches, schedules): rules in `features.rs`
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub allow_msg_counter: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub allow_atomic: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub allow_msg_schedules: bool,
     /// Fast-ingest batches (`fast_batch.rs`), 2.14.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub allow_batched: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ConsumerLimits {
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub inactive_threshold: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_ack_pending: i64,
 }
 
@@ -376,7 +320,7 @@ impl StreamConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliverPolicy {
     #[default]
@@ -391,7 +335,7 @@ pub enum DeliverPolicy {
     LastPerSubject,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AckPolicy {
     #[default]
@@ -405,7 +349,7 @@ pub enum AckPolicy {
     FlowControl,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplayPolicy {
     #[default]
@@ -414,78 +358,73 @@ pub enum ReplayPolicy {
 }
 
 /// A consumer's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct ConsumerConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub durable_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
     pub deliver_policy: DeliverPolicy,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_time: Option<String>,
-    #[serde(default, deserialize_with = "null_default")]
     pub ack_policy: AckPolicy,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub ack_wait: i64,
-    #[serde(default, deserialize_with = "null_default")]
     pub max_deliver: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backoff: Vec<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_subject: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filter_subjects: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
     pub replay_policy: ReplayPolicy,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_bps: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sample_freq: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_waiting: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_ack_pending: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub flow_control: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub headers_only: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_batch: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_expires: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_bytes: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deliver_subject: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deliver_group: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub idle_heartbeat: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub inactive_threshold: i64,
-    #[serde(default, deserialize_with = "null_default")]
     pub num_replicas: i64,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub mem_storage: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_until: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub priority_groups: Vec<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "PriorityPolicy::is_none")]
+    #[serde(skip_serializing_if = "PriorityPolicy::is_none")]
     pub priority_policy: PriorityPolicy,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub priority_timeout: i64,
     /// A consumer for a mirror or source on another server (see `sourcing.rs`).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub direct: bool,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub sourcing: bool,
 }
 
@@ -705,10 +644,16 @@ mod name_tests {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::json::FromJson;
+    use alloc::string::ToString;
+
+    fn read<T: FromJson>(text: &str) -> T {
+        crate::json::typed::from_slice(text.as_bytes()).unwrap()
+    }
 
     #[test]
     fn stream_defaults_match_nats_server() {
-        let mut c: StreamConfig = serde_json::from_str(r#"{"name":"ORDERS","subjects":["orders.>"]}"#).unwrap();
+        let mut c: StreamConfig = read(r#"{"name":"ORDERS","subjects":["orders.>"]}"#);
         c.normalize().unwrap();
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["retention"], "limits");
@@ -718,40 +663,38 @@ mod tests {
         assert_eq!(v["discard"], "old");
         assert_eq!(v["compression"], "none");
         assert!(v.get("no_ack").is_none());
-        let mut short: StreamConfig = serde_json::from_str(r#"{"name":"S","max_age":3000000000}"#).unwrap();
+        let mut short: StreamConfig = read(r#"{"name":"S","max_age":3000000000}"#);
         short.normalize().unwrap();
         assert_eq!((short.subjects.clone(), short.duplicate_window), (alloc::vec!["S".into()], 3_000_000_000));
     }
 
     #[test]
     fn consumer_defaults_and_checks() {
-        let mut s: StreamConfig = serde_json::from_str(r#"{"name":"C","subjects":["c.>"]}"#).unwrap();
+        let mut s: StreamConfig = read(r#"{"name":"C","subjects":["c.>"]}"#);
         s.normalize().unwrap();
-        let mut c: ConsumerConfig =
-            serde_json::from_str(r#"{"durable_name":"d","ack_policy":"explicit","opt_start_seq":null}"#).unwrap();
+        let mut c: ConsumerConfig = read(r#"{"durable_name":"d","ack_policy":"explicit","opt_start_seq":null}"#);
         c.normalize(&s).unwrap();
         assert_eq!((c.ack_wait, c.max_deliver, c.max_ack_pending, c.max_waiting), (DEFAULT_ACK_WAIT, -1, 1000, 512));
-        let mut bad: ConsumerConfig = serde_json::from_str(r#"{"deliver_policy":"last_per_subject"}"#).unwrap();
+        let mut bad: ConsumerConfig = read(r#"{"deliver_policy":"last_per_subject"}"#);
         assert_eq!(bad.normalize(&s).unwrap_err().err_code, 10094);
-        let mut hb: ConsumerConfig = serde_json::from_str(r#"{"idle_heartbeat":1000000000}"#).unwrap();
+        let mut hb: ConsumerConfig = read(r#"{"idle_heartbeat":1000000000}"#);
         assert_eq!(hb.normalize(&s).unwrap_err().err_code, 10088);
         // outside the stream's subjects is allowed (nats-server 2.14); invalid is not
-        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subject":"other.x"}"#).unwrap();
+        let mut f: ConsumerConfig = read(r#"{"filter_subject":"other.x"}"#);
         f.normalize(&s).unwrap();
-        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subject":"c..x"}"#).unwrap();
+        let mut f: ConsumerConfig = read(r#"{"filter_subject":"c..x"}"#);
         let e = f.normalize(&s).unwrap_err();
         assert_eq!((e.code, e.err_code, e.description.as_ref()), (500, 10052, "invalid subject"));
-        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subjects":["c.a.*","c.*.b"]}"#).unwrap();
+        let mut f: ConsumerConfig = read(r#"{"filter_subjects":["c.a.*","c.*.b"]}"#);
         f.normalize(&s).unwrap();
-        let mut f: ConsumerConfig = serde_json::from_str(r#"{"filter_subjects":["c.a.*","c.a.b"]}"#).unwrap();
+        let mut f: ConsumerConfig = read(r#"{"filter_subjects":["c.a.*","c.a.b"]}"#);
         assert_eq!(f.normalize(&s).unwrap_err().err_code, 10138);
     }
 
     #[test]
     fn stream_subject_checks_follow_nats_server() {
         let check = |subjects: &str| {
-            let mut c: StreamConfig =
-                serde_json::from_str(&format!(r#"{{"name":"S","subjects":{subjects}}}"#)).unwrap();
+            let mut c: StreamConfig = read(&format!(r#"{{"name":"S","subjects":{subjects}}}"#));
             c.normalize().map(|_| ()).map_err(|e| (e.code, e.description.into_owned()))
         };
         check(r#"["hello","world","hello.>"]"#).unwrap();
@@ -765,22 +708,73 @@ mod tests {
         check(r#"["$JS.EVENT.x"]"#).unwrap();
     }
 
-    /// The text round trips stand in for `serde_json::{to_value, from_value}`: the same values,
-    /// and the same error texts (they reach clients in `invalid JSON: …` replies).
+    /// `to_value` gives what `serde_json::to_value` gives, and reading it back gives the config.
     #[test]
-    fn value_round_trips_match_serde_json() {
-        let mut c: StreamConfig =
-            serde_json::from_str(r#"{"name":"S","subjects":["s.>"],"max_age":1000000000}"#).unwrap();
+    fn value_round_trips() {
+        let mut c: StreamConfig = read(r#"{"name":"S","subjects":["s.>"],"max_age":1000000000}"#);
         c.normalize().unwrap();
         c.metadata = Some([("k".into(), "v".into())].into_iter().collect());
         assert_eq!(to_value(&c), serde_json::to_value(&c).unwrap());
         assert_eq!(to_value(&[1.5f64, f64::NAN, -0.0]), serde_json::to_value([1.5f64, f64::NAN, -0.0]).unwrap());
-        let v = to_value(&c);
-        assert_eq!(from_value::<StreamConfig>(&v).unwrap(), serde_json::from_value::<StreamConfig>(v).unwrap());
-        for bad in [r#"{"ack_wait":"x"}"#, r#"{"deliver_policy":"sometimes"}"#, r#"{"max_deliver":1.5}"#, r#"[1]"#] {
+        assert_eq!(StreamConfig::from_json(&to_value(&c)).unwrap(), c);
+        let mut k: ConsumerConfig = read(r#"{"durable_name":"d","ack_policy":"explicit","backoff":[1000000000]}"#);
+        k.normalize(&c).unwrap();
+        let k = k.for_response();
+        assert_eq!(ConsumerConfig::from_json(&to_value(&k)).unwrap(), k);
+    }
+
+    /// Each field keeps its serde rule for `null` and absence.
+    #[test]
+    fn nulls_and_defaults_as_the_derives_had_them() {
+        let c: StreamConfig = read(
+            r#"{"name":"S","max_msgs":null,"num_replicas":null,"subjects":null,"description":null,
+                "retention":"work_queue","placement":null,"persist_mode":null,"unknown":[1]}"#,
+        );
+        assert_eq!((c.max_msgs, c.max_bytes, c.num_replicas, c.subjects.len()), (-1, -1, 0, 0));
+        assert_eq!((c.description, c.retention, c.placement), (None, Retention::Workqueue, None));
+        assert_eq!(read::<StreamConfig>(r#"{"name":"S"}"#).num_replicas, 1);
+        let err = |text: &str| crate::json::typed::from_slice::<StreamConfig>(text.as_bytes()).unwrap_err().to_string();
+        assert_eq!(err(r#"{"name":null}"#), "invalid type: null, expected a string");
+        assert_eq!(
+            err(r#"{"name":"S","republish":{"dest":"x","headers_only":null}}"#),
+            "invalid type: null, expected a boolean"
+        );
+        assert_eq!(err(r#"{"persist_mode":"sometimes"}"#), r#"can not unmarshal "sometimes""#);
+        // serde's map form of a unit variant
+        assert_eq!(read::<ConsumerConfig>(r#"{"ack_policy":{"explicit":null}}"#).ack_policy, AckPolicy::Explicit);
+        assert_eq!(
+            err(r#"{"retention":"x"}"#),
+            "unknown variant `x`, expected one of `limits`, `interest`, `work_queue`, `workqueue`"
+        );
+        let p: ConsumerConfig = read(r#"{"priority_policy":"","durable_name":null}"#);
+        assert_eq!((p.priority_policy, p.durable_name), (PriorityPolicy::None, None));
+    }
+
+    /// serde's words, without the position serde_json added when it read the text.
+    #[test]
+    fn error_texts() {
+        for (bad, want) in [
+            (r#"{"ack_wait":"x"}"#, r#"invalid type: string "x", expected i64"#),
+            (
+                r#"{"deliver_policy":"sometimes"}"#,
+                "unknown variant `sometimes`, expected one of `all`, `last`, `new`, `by_start_sequence`, \
+                 `by_start_time`, `last_per_subject`",
+            ),
+            (r#"{"max_deliver":1.5}"#, "invalid type: floating point `1.5`, expected i64"),
+            (r#"{"opt_start_seq":-1}"#, "invalid value: integer `-1`, expected u64"),
+            (r#"{"max_batch":9223372036854775808}"#, "invalid value: integer `9223372036854775808`, expected i64"),
+            (r#"{"metadata":{"a":1}}"#, "invalid type: integer `1`, expected a string"),
+            (r#"{"ack_policy":1}"#, "invalid type: integer `1`, expected enum AckPolicy"),
+            (r#"{"replay_policy":"x"}"#, "unknown variant `x`, expected `instant` or `original`"),
+            (
+                r#"{"priority_policy":"x"}"#,
+                "unknown variant `x`, expected one of ``, `none`, `overflow`, `pinned_client`, `prioritized`",
+            ),
+            (r#"{"ack_policy":{"all":1}}"#, "invalid type: integer `1`, expected unit variant"),
+            (r#"[1]"#, "invalid type: sequence, expected struct ConsumerConfig"),
+        ] {
             let v: serde_json::Value = serde_json::from_str(bad).unwrap();
-            let ours = from_value::<ConsumerConfig>(&v).unwrap_err();
-            assert_eq!(ours, format!("{}", serde_json::from_value::<ConsumerConfig>(v).unwrap_err()), "{bad}");
+            assert_eq!(ConsumerConfig::from_json(&v).unwrap_err().to_string(), want, "{bad}");
         }
     }
 }

@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::config::{AckPolicy, ConsumerConfig, DeliverPolicy};
 use super::stream::Stream;
@@ -30,6 +30,7 @@ pub(crate) mod priority;
 mod pull;
 mod reset;
 mod set;
+mod state_read;
 
 pub use ack::{parse_ack_meta, parse_ack_subject, AckMeta, AckOutcome, AckRef, ACK_PREFIX};
 use priority::{Pin, PriorityGroupState};
@@ -48,18 +49,17 @@ pub enum ConsumerEvent {
 }
 
 /// A delivered message awaiting its ack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 struct Pending {
     /// Consumer sequence of the latest delivery.
     cseq: u64,
     deliveries: u32,
     /// When it becomes due for redelivery (0: not timed, e.g. ack policy none).
-    #[serde(default)]
     deadline: u64,
 }
 
 /// The persisted part of a consumer.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct ConsumerState {
     pub config: ConsumerConfig,
     pub created: u64,
@@ -68,9 +68,7 @@ pub struct ConsumerState {
     pub delivered_sseq: u64,
     pub ack_floor_c: u64,
     pub ack_floor_s: u64,
-    #[serde(default)]
     pending: BTreeMap<u64, Pending>,
-    #[serde(default)]
     lps: VecDeque<u64>,
 }
 

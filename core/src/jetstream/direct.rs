@@ -9,7 +9,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::api::no_responders;
 use super::engine::JetStream;
@@ -27,28 +26,36 @@ const MAX_MULTI_RESULTS: usize = 1024;
 
 /// The request body, field for field nats-server's `JSApiMsgGetRequest`; times stay text
 /// until checked, so a bad one is a malformed request rather than a parse failure.
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct DirectRequest {
-    #[serde(default)]
     seq: u64,
-    #[serde(default)]
     last_by_subj: String,
-    #[serde(default)]
     next_by_subj: String,
-    #[serde(default)]
     batch: i64,
-    #[serde(default)]
     max_bytes: i64,
-    #[serde(default)]
     start_time: Option<String>,
-    #[serde(default)]
     multi_last: Vec<String>,
-    #[serde(default)]
     up_to_seq: u64,
-    #[serde(default)]
     up_to_time: Option<String>,
-    #[serde(default)]
     no_hdr: bool,
+}
+
+impl crate::json::FromJson for DirectRequest {
+    fn from_json(v: &serde_json::Value) -> crate::json::typed::Result<Self> {
+        let f = crate::json::Fields::of(v, "struct DirectRequest")?;
+        Ok(DirectRequest {
+            seq: f.get("seq", 0)?,
+            last_by_subj: f.get("last_by_subj", String::new())?,
+            next_by_subj: f.get("next_by_subj", String::new())?,
+            batch: f.get("batch", 0)?,
+            max_bytes: f.get("max_bytes", 0)?,
+            start_time: f.get("start_time", None)?,
+            multi_last: f.get("multi_last", Vec::new())?,
+            up_to_seq: f.get("up_to_seq", 0)?,
+            up_to_time: f.get("up_to_time", None)?,
+            no_hdr: f.get("no_hdr", false)?,
+        })
+    }
 }
 
 /// A request with its times read (nanoseconds since the epoch).
@@ -156,7 +163,7 @@ impl JetStream {
             }
             DirectRequest::default()
         } else {
-            serde_json::from_slice::<DirectRequest>(payload).map_err(|_| "Malformed Request")?
+            crate::json::typed::from_slice::<DirectRequest>(payload).map_err(|_| "Malformed Request")?
         };
         let c = parsed.checked().ok_or("Malformed Request")?;
         let r = &c.req;

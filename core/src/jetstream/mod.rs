@@ -11,6 +11,7 @@ mod api;
 mod batch;
 pub mod client;
 pub mod config;
+mod config_read;
 pub mod consumer;
 mod direct;
 pub mod disabled;

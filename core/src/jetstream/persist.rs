@@ -3,9 +3,7 @@
 //! stream the default way (a write is handed to storage before the ack), which is at least
 //! as durable as asked.
 
-use alloc::format;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use super::config::{StorageType, StreamConfig};
 use super::errors::ApiError;
@@ -30,16 +28,6 @@ impl Serialize for PersistMode {
             PersistMode::Default => "default",
             PersistMode::Async => "async",
         })
-    }
-}
-
-impl<'de> Deserialize<'de> for PersistMode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Option::<alloc::string::String>::deserialize(d)?.as_deref() {
-            None | Some("" | "default") => Ok(PersistMode::Default),
-            Some("async") => Ok(PersistMode::Async),
-            Some(other) => Err(D::Error::custom(format!("can not unmarshal \"{other}\""))),
-        }
     }
 }
 

@@ -6,10 +6,10 @@
 //! invalid JSON when they hold an unknown value.
 
 use alloc::format;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::errors::ApiError;
+use crate::json::typed::{self, Fields, FromJson};
 
 /// Refuses JSON nested deeper than Go's decoder allows, with its error text.
 pub(super) fn check_depth(b: &[u8]) -> Result<(), ApiError> {
@@ -20,18 +20,18 @@ pub(super) fn check_depth(b: &[u8]) -> Result<(), ApiError> {
 }
 
 /// An empty body and JSON `null` both mean "no options" (async-nats sends `null`).
-pub(super) fn parse_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: FromJson + Default>(payload: &[u8]) -> Result<T, ApiError> {
     let trimmed = payload.trim_ascii();
     if trimmed.is_empty() || trimmed == b"null" {
         return Ok(T::default());
     }
     check_depth(payload)?;
-    serde_json::from_slice(payload).map_err(ApiError::invalid_json)
+    typed::from_slice(payload).map_err(ApiError::invalid_json)
 }
 
 /// List and names requests: nats-server decodes the body only when it starts (after JSON
 /// whitespace) with `{` or `[`; anything else, NUL bytes included, asks for the first page.
-pub(super) fn parse_list_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8]) -> Result<T, ApiError> {
+pub(super) fn parse_list_body<T: FromJson + Default>(payload: &[u8]) -> Result<T, ApiError> {
     let first = payload.iter().find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'));
     if !matches!(first, Some(b'{' | b'[')) {
         return Ok(T::default());
@@ -40,8 +40,8 @@ pub(super) fn parse_list_body<'a, T: Deserialize<'a> + Default>(payload: &'a [u8
 }
 
 /// A paging offset: nats-server reads a negative one as 0.
-pub(super) fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = Option::<i64>::deserialize(d)?.unwrap_or(0);
+pub(super) fn non_negative(f: Fields<'_>, key: &str) -> typed::Result<usize> {
+    let n: i64 = f.or(key, 0)?;
     Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX))
 }
 
@@ -85,10 +85,15 @@ mod tests {
         assert!(check_depth(&quoted).is_ok());
     }
 
-    #[derive(Deserialize, Default)]
+    #[derive(Default)]
     struct Page {
-        #[serde(default, deserialize_with = "non_negative")]
         offset: usize,
+    }
+
+    impl FromJson for Page {
+        fn from_json(v: &Value) -> typed::Result<Self> {
+            Ok(Page { offset: non_negative(Fields::of(v, "struct Page")?, "offset")? })
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::config::{StorageType, StreamConfig};
 use super::consumer::{Consumer, ConsumerState, Consumers};
@@ -14,17 +15,29 @@ use super::engine::{Entry, JetStream};
 use super::store::StoreError;
 use super::stream::Stream;
 use super::SubChange;
+use crate::json::typed::{self, Fields, FromJson};
 
 /// What a stream's store keeps next to its messages.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 pub(super) struct StreamMeta {
     config: StreamConfig,
     created: u64,
-    #[serde(default)]
     last_seq: u64,
     /// The last origin sequence each mirror or source link took (`source/link.rs`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     sources: BTreeMap<String, u64>,
+}
+
+impl FromJson for StreamMeta {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct StreamMeta")?;
+        Ok(StreamMeta {
+            config: f.need("config")?,
+            created: f.need("created")?,
+            last_seq: f.get("last_seq", 0)?,
+            sources: f.get("sources", BTreeMap::new())?,
+        })
+    }
 }
 
 /// What a stream's metadata record holds now: its config, creation time, last sequence and
@@ -51,7 +64,7 @@ impl JetStream {
         now: u64,
         warnings: &mut Vec<String>,
     ) -> Result<(), String> {
-        let meta: StreamMeta = serde_json::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
+        let meta: StreamMeta = typed::from_slice(&meta).map_err(|e| format!("unreadable stream metadata: {e}"))?;
         let name = meta.config.name.clone();
         let (saved_sources, saved_last) = (meta.sources, meta.last_seq);
         let mut stream = Stream::new(meta.config, meta.created, store);
@@ -59,7 +72,7 @@ impl JetStream {
         let mut consumers = Consumers::new(&self.push_waiting);
         let saved = stream.store_mut().consumers().map_err(|e| format!("stream {name} consumers: {e}"))?;
         for (cname, bytes) in saved {
-            match serde_json::from_slice::<ConsumerState>(&bytes) {
+            match typed::from_slice::<ConsumerState>(&bytes) {
                 Ok(state) => {
                     consumers.insert(cname.clone(), Consumer::from_state(cname, &stream, state, now));
                 }

@@ -6,7 +6,7 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::config::StreamConfig;
 use super::engine::JetStream;
@@ -23,23 +23,20 @@ fn is_false(b: &bool) -> bool {
 
 /// `subject_transform`: applied to a captured message before anything else, so the stream
 /// stores (and limits, deduplicates, checks) it under the mapped subject.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct SubjectTransformConfig {
-    #[serde(default)]
     pub src: String,
-    #[serde(default)]
     pub dest: String,
 }
 
 /// `republish`: after a message is stored, a copy goes to the mapped subject with the stream's
 /// headers (lightweight clients follow a stream this way without a consumer).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RePublish {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub src: String,
-    #[serde(default)]
     pub dest: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub headers_only: bool,
 }
 

@@ -5,58 +5,97 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
-/// Go writes an empty list as `null`; read both.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Option::<Vec<T>>::deserialize(d).map(Option::unwrap_or_default)
-}
+use crate::json::typed::{self, Fields, FromJson};
 
 /// Partitions given to a member by hand instead of the balanced spread.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberMapping {
     pub member: String,
-    #[serde(default, deserialize_with = "nullable")]
     pub partitions: Vec<i64>,
 }
 
 /// An elastic group's filter on the source stream, and which of its `*` wildcards (1-based)
 /// make the partitioning key (none: the whole subject).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitioningFilter {
     pub filter: String,
-    #[serde(default, deserialize_with = "nullable")]
     pub partitioning_wildcards: Vec<i64>,
 }
 
 /// A static group's config (KV `static-consumer-groups`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct StaticConfig {
     /// The number of partitions, and so the most members that receive at once.
     pub max_members: u32,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub member_mappings: Vec<MemberMapping>,
 }
 
 /// An elastic group's config (KV `elastic-consumer-groups`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ElasticConfig {
     pub max_members: u32,
-    #[serde(default, deserialize_with = "nullable")]
     pub partitioning_filters: Vec<PartitioningFilter>,
     /// orbit's spelling (`max_buffered_msg`, no s).
-    #[serde(default, rename = "max_buffered_msg", skip_serializing_if = "is_zero")]
+    #[serde(rename = "max_buffered_msg", skip_serializing_if = "is_zero")]
     pub max_buffered_msgs: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_buffered_bytes: i64,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub member_mappings: Vec<MemberMapping>,
+}
+
+// Go writes an empty list as `null`: the lists read both (`Fields::or`).
+impl FromJson for MemberMapping {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct MemberMapping")?;
+        Ok(MemberMapping { member: f.need("member")?, partitions: f.or("partitions", Vec::new())? })
+    }
+}
+
+impl FromJson for PartitioningFilter {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct PartitioningFilter")?;
+        Ok(PartitioningFilter {
+            filter: f.need("filter")?,
+            partitioning_wildcards: f.or("partitioning_wildcards", Vec::new())?,
+        })
+    }
+}
+
+impl FromJson for StaticConfig {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct StaticConfig")?;
+        Ok(StaticConfig {
+            max_members: f.need("max_members")?,
+            filters: f.or("filters", Vec::new())?,
+            members: f.or("members", Vec::new())?,
+            member_mappings: f.or("member_mappings", Vec::new())?,
+        })
+    }
+}
+
+impl FromJson for ElasticConfig {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct ElasticConfig")?;
+        Ok(ElasticConfig {
+            max_members: f.need("max_members")?,
+            partitioning_filters: f.or("partitioning_filters", Vec::new())?,
+            max_buffered_msgs: f.get("max_buffered_msg", 0)?,
+            max_buffered_bytes: f.get("max_buffered_bytes", 0)?,
+            members: f.or("members", Vec::new())?,
+            member_mappings: f.or("member_mappings", Vec::new())?,
+        })
+    }
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -233,10 +272,10 @@ pub enum GroupConfig {
 impl GroupConfig {
     /// Reads and checks a stored config.
     pub fn parse(kind: super::Kind, json: &[u8]) -> Result<GroupConfig, PcgError> {
-        let json_err = |e: serde_json::Error| PcgError::Json(alloc::format!("{e}"));
+        let json_err = |e: typed::ApiJsonError| PcgError::Json(e.into());
         let c = match kind {
-            super::Kind::Static => GroupConfig::Static(serde_json::from_slice(json).map_err(json_err)?),
-            super::Kind::Elastic => GroupConfig::Elastic(serde_json::from_slice(json).map_err(json_err)?),
+            super::Kind::Static => GroupConfig::Static(typed::from_slice(json).map_err(json_err)?),
+            super::Kind::Elastic => GroupConfig::Elastic(typed::from_slice(json).map_err(json_err)?),
         };
         c.validate()?;
         Ok(c)

@@ -79,10 +79,11 @@ pub fn same_group(kind: Kind, old: &[u8], new: &[u8]) -> Result<bool, PcgError> 
 /// An elastic config with the members of JSON array `add` joined and those of `drop` gone
 /// (orbit's AddMembers / DeleteMembers).
 pub fn change_members(config: &[u8], add: &[u8], drop: &[u8]) -> Result<Vec<u8>, PcgError> {
-    let c: ElasticConfig = serde_json::from_slice(config).map_err(json_err)?;
+    let typed_err = |e: crate::json::ApiJsonError| PcgError::Json(e.into());
+    let c: ElasticConfig = crate::json::typed::from_slice(config).map_err(typed_err)?;
     c.validate()?;
-    let add: Vec<String> = serde_json::from_slice(add).map_err(json_err)?;
-    let drop: Vec<String> = serde_json::from_slice(drop).map_err(json_err)?;
+    let add: Vec<String> = crate::json::typed::from_slice(add).map_err(typed_err)?;
+    let drop: Vec<String> = crate::json::typed::from_slice(drop).map_err(typed_err)?;
     let c = c.with_members(&add)?.without_members(&drop)?;
     serde_json::to_vec(&c).map_err(json_err)
 }

@@ -159,7 +159,7 @@ fn json_hosts_get_plans_and_membership_changes() {
     assert!(out["config"].is_null() && out["filters"] == json!([]), "not a member: no consumer");
     let changed = json::change_members(cfg, br#"["c"]"#, br#"["a"]"#).unwrap();
     assert_eq!(GroupConfig::parse(Kind::Elastic, &changed).unwrap(), {
-        let mut c: ElasticConfig = serde_json::from_slice(cfg).unwrap();
+        let mut c: ElasticConfig = crate::json::typed::from_slice(cfg).unwrap();
         c.members = names(&["b", "c"]);
         GroupConfig::Elastic(c)
     });

@@ -1,7 +1,8 @@
 //! `Bus` methods for JetStream: API requests, publishes with acks, pull fetches.
 
+use edgebus_core::json::typed::{self, Fields, FromJson};
 use js_sys::{Array, Promise};
-use serde::Deserialize;
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use edgebus_core::jetstream::client::PullRequest;
@@ -14,7 +15,7 @@ use crate::error::BusError;
 use crate::jetstream::{self, PublishOptions, API_TIMEOUT_MS};
 
 /// nats.js spells these in snake case.
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct FetchOptions {
     max_messages: Option<u32>,
     /// Milliseconds.
@@ -26,6 +27,22 @@ struct FetchOptions {
     min_pending: Option<i64>,
     min_ack_pending: Option<i64>,
     priority: Option<u8>,
+}
+
+impl FromJson for FetchOptions {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct FetchOptions")?;
+        Ok(FetchOptions {
+            max_messages: f.get("max_messages", None)?,
+            expires: f.get("expires", None)?,
+            no_wait: f.get("no_wait", None)?,
+            group: f.get("group", None)?,
+            id: f.get("id", None)?,
+            min_pending: f.get("min_pending", None)?,
+            min_ack_pending: f.get("min_ack_pending", None)?,
+            priority: f.get("priority", None)?,
+        })
+    }
 }
 
 #[wasm_bindgen]

@@ -3,9 +3,9 @@
 //! page's engine by [`bus::engine_call`]; this file converts values and waits for durability.
 
 use edgebus_core::jetstream::config::StorageType;
+use edgebus_core::json::typed::{self, Fields, FromJson};
 use edgebus_core::kv::{Bucket, BucketConfig, KvError, WatchInclude};
 use js_sys::{Array, Promise};
-use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
@@ -16,8 +16,7 @@ use crate::error::BusError;
 use crate::jetstream::{self, API_TIMEOUT_MS};
 
 /// Bucket options (nats.js `KvOptions`, the subset that applies in a page).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct KvOptions {
     description: Option<String>,
     /// Values kept per key (1–64, default 1).
@@ -28,6 +27,20 @@ struct KvOptions {
     max_value_size: Option<i64>,
     /// `"file"` (IndexedDB when the bus persists; the default) or `"memory"`.
     storage: Option<String>,
+}
+
+impl FromJson for KvOptions {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct KvOptions")?;
+        Ok(KvOptions {
+            description: f.get("description", None)?,
+            history: f.get("history", None)?,
+            ttl: f.get("ttl", None)?,
+            max_bytes: f.get("maxBytes", None)?,
+            max_value_size: f.get("maxValueSize", None)?,
+            storage: f.get("storage", None)?,
+        })
+    }
 }
 
 impl KvOptions {

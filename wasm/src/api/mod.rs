@@ -20,9 +20,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::Promise;
 #[cfg(feature = "jetstream")]
-use serde::Deserialize;
+use edgebus_core::json::FromJson;
+use js_sys::Promise;
 #[cfg(feature = "jetstream")]
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -85,18 +85,15 @@ impl RequestOptions {
     }
 }
 
-/// Reads a JetStream options object through its JSON text: the JetStream API's types go
-/// through one deserializer, serde_json's, which the API needs anyway; reading the object
-/// directly (serde-wasm-bindgen) linked a second copy of each type's code and that crate's
-/// own (about 16 KB of the module). Core NATS options use [`read::Opts`] instead.
+/// Reads a JetStream options object through its JSON text with the core's JSON reader
+/// (`edgebus_core::json::typed`): the one parser the API needs anyway, and per type a list
+/// of fields rather than a serde visitor. Core NATS options use [`read::Opts`] instead.
 #[cfg(feature = "jetstream")]
-pub(crate) fn options<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, BusError> {
+pub(crate) fn options<T: FromJson + Default>(v: JsValue) -> Result<T, BusError> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    let text: String =
-        js_sys::JSON::stringify(&v).map_err(|_| BusError::Invalid("options are not JSON".into()))?.into();
-    serde_json::from_slice(text.as_bytes()).map_err(|e| BusError::Invalid(e.to_string()))
+    T::from_json(&js_to_json(&v)?).map_err(|e| BusError::Invalid(e.to_string()))
 }
 
 #[cfg(feature = "jetstream")]

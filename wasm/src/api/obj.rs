@@ -5,9 +5,10 @@
 
 use edgebus_core::jetstream::config::StorageType;
 use edgebus_core::jetstream::{Interest, JetStream};
+use edgebus_core::json::typed::{self, Fields, FromJson};
 use edgebus_core::objstore::{self, Download, ObjError, ObjectInfo, ObjectStore, StoreConfig, Upload};
 use js_sys::{Array, Promise, Uint8Array};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
@@ -17,8 +18,7 @@ use crate::error::BusError;
 use crate::jetstream::{self, API_TIMEOUT_MS};
 
 /// Store options (nats.js `ObjectStoreOptions`, the subset that applies in a page).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct StoreOptions {
     description: Option<String>,
     /// Age limit, milliseconds (0: none).
@@ -29,11 +29,29 @@ struct StoreOptions {
 }
 
 /// What `put` is told about the object (nats.js `ObjectStoreMeta`, name and description).
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct PutMeta {
-    #[serde(default)]
     name: String,
     description: Option<String>,
+}
+
+impl FromJson for StoreOptions {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct StoreOptions")?;
+        Ok(StoreOptions {
+            description: f.get("description", None)?,
+            ttl: f.get("ttl", None)?,
+            max_bytes: f.get("maxBytes", None)?,
+            storage: f.get("storage", None)?,
+        })
+    }
+}
+
+impl FromJson for PutMeta {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        let f = Fields::of(v, "struct PutMeta")?;
+        Ok(PutMeta { name: f.get("name", String::new())?, description: f.get("description", None)? })
+    }
 }
 
 fn obj_error(e: ObjError) -> BusError {

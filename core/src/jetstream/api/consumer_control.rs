@@ -6,7 +6,6 @@
 
 use alloc::format;
 use alloc::string::String;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{error_body, typed};
@@ -16,23 +15,39 @@ use crate::jetstream::errors::ApiError;
 use crate::jetstream::request::check_depth;
 use crate::jetstream::time::{parse_rfc3339, rfc3339};
 use crate::jetstream::Interest;
+use crate::json::typed::{self, Fields, FromJson};
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct PauseRequest {
-    #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
     pause_until: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct ResetRequest {
-    #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
     seq: u64,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct UnpinRequest {
-    #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
     group: String,
+}
+
+impl FromJson for PauseRequest {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        Ok(PauseRequest { pause_until: Fields::of(v, "struct PauseRequest")?.or("pause_until", String::new())? })
+    }
+}
+
+impl FromJson for ResetRequest {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        Ok(ResetRequest { seq: Fields::of(v, "struct ResetRequest")?.or("seq", 0)? })
+    }
+}
+
+impl FromJson for UnpinRequest {
+    fn from_json(v: &Value) -> typed::Result<Self> {
+        Ok(UnpinRequest { group: Fields::of(v, "struct UnpinRequest")?.or("group", String::new())? })
+    }
 }
 
 /// nats-server reads the pause body only when it is a JSON object or array; anything else
@@ -43,7 +58,7 @@ fn pause_request(payload: &[u8]) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     }
     check_depth(payload)?;
-    let req: PauseRequest = serde_json::from_slice(payload).map_err(ApiError::invalid_json)?;
+    let req: PauseRequest = typed::from_slice(payload).map_err(ApiError::invalid_json)?;
     if req.pause_until.is_empty() {
         return Ok(None);
     }
@@ -69,7 +84,7 @@ impl JetStream {
         let req: ResetRequest = if payload.is_empty() {
             ResetRequest::default()
         } else {
-            match check_depth(payload).and_then(|()| serde_json::from_slice(payload).map_err(ApiError::invalid_json)) {
+            match check_depth(payload).and_then(|()| typed::from_slice(payload).map_err(ApiError::invalid_json)) {
                 Ok(r) => r,
                 Err(e) => return error_body(KIND, &e),
             }
@@ -131,7 +146,7 @@ impl JetStream {
         const KIND: &str = "consumer_unpin_response";
         // Go's decoder: an empty body is not JSON
         let req: UnpinRequest =
-            match check_depth(payload).and_then(|()| serde_json::from_slice(payload).map_err(ApiError::invalid_json)) {
+            match check_depth(payload).and_then(|()| typed::from_slice(payload).map_err(ApiError::invalid_json)) {
                 Ok(r) => r,
                 Err(e) => return error_body(KIND, &e),
             };

@@ -32,7 +32,7 @@ impl JetStream {
             return error_body(KIND, &ApiError::STREAM_NAME_MISMATCH);
         }
         let config =
-            req.config.filter(|c| !c.is_null()).map(|c| crate::jetstream::config::from_value::<ConsumerConfig>(&c));
+            req.config.filter(|c| !c.is_null()).map(|c| <ConsumerConfig as crate::json::FromJson>::from_json(&c));
         let mut config = match config {
             None => return error_body(KIND, &ApiError::CONSUMER_CONFIG_REQUIRED),
             Some(Err(e)) => return error_body(KIND, &ApiError::invalid_json(e)),

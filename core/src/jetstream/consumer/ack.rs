@@ -6,7 +6,6 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::{AckPolicy, Consumer, Outbound};
 use crate::duration;
@@ -169,13 +168,10 @@ fn parse_nak_delay(rest: &[u8]) -> u64 {
     if rest.is_empty() {
         return 0;
     }
-    #[derive(Deserialize)]
-    struct Delay {
-        #[serde(default)]
-        delay: i64,
-    }
-    if let Ok(d) = serde_json::from_slice::<Delay>(rest) {
-        return d.delay.max(0) as u64;
+    let json = serde_json::from_slice::<serde_json::Value>(rest).ok();
+    let fields = json.as_ref().and_then(|v| crate::json::Fields::of(v, "struct Delay").ok());
+    if let Some(delay) = fields.and_then(|f| f.get::<i64>("delay", 0).ok()) {
+        return delay.max(0) as u64;
     }
     core::str::from_utf8(rest).ok().and_then(|s| duration::parse(s).ok()).unwrap_or(0)
 }

@@ -16,7 +16,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::pull::PullRequest;
 use super::{status, Consumer, ConsumerEvent, Outbound};
@@ -27,11 +27,10 @@ use crate::jetstream::Interest;
 use crate::proto::Headers;
 
 /// How waiting pull requests are chosen (`priority_policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriorityPolicy {
     #[default]
-    #[serde(alias = "")]
     None,
     Overflow,
     PinnedClient,

@@ -6,7 +6,6 @@
 use alloc::format;
 use alloc::vec::Vec;
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::priority::PullPriority;
 use super::{status, Consumer, Outbound};
@@ -70,36 +69,13 @@ impl Consumer {
             out.push(status(&reply, 409, "Consumer is push based", &[]));
             return;
         }
-        #[derive(Deserialize, Default)]
-        struct Req {
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            batch: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            max_bytes: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            expires: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            no_wait: bool,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            idle_heartbeat: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            group: alloc::string::String,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            min_pending: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            min_ack_pending: i64,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            id: alloc::string::String,
-            #[serde(default, deserialize_with = "crate::jetstream::config::null_default")]
-            priority: i64,
-        }
         let text = core::str::from_utf8(body).unwrap_or("").trim();
         let (req, json) = if text.is_empty() {
             (Req { batch: 1, ..Default::default() }, false)
         } else if let Ok(n) = text.parse::<i64>() {
             (Req { batch: n, ..Default::default() }, false)
         } else {
-            match serde_json::from_slice::<Req>(text.as_bytes()) {
+            match crate::json::typed::from_slice::<Req>(text.as_bytes()) {
                 Ok(r) => (r, true),
                 Err(e) => {
                     out.push(status(&reply, 400, &format!("Bad Request - {e}"), &[]));
@@ -178,5 +154,38 @@ impl Consumer {
         for r in self.waiting.drain(..) {
             out.push(status(&r.reply, 409, "Consumer Deleted", &[]));
         }
+    }
+}
+
+/// A pull request's JSON body; every field reads `null` as unset.
+#[derive(Default)]
+struct Req {
+    batch: i64,
+    max_bytes: i64,
+    expires: i64,
+    no_wait: bool,
+    idle_heartbeat: i64,
+    group: alloc::string::String,
+    min_pending: i64,
+    min_ack_pending: i64,
+    id: alloc::string::String,
+    priority: i64,
+}
+
+impl crate::json::FromJson for Req {
+    fn from_json(v: &serde_json::Value) -> crate::json::typed::Result<Self> {
+        let f = crate::json::Fields::of(v, "struct Req")?;
+        Ok(Req {
+            batch: f.or("batch", 0)?,
+            max_bytes: f.or("max_bytes", 0)?,
+            expires: f.or("expires", 0)?,
+            no_wait: f.or("no_wait", false)?,
+            idle_heartbeat: f.or("idle_heartbeat", 0)?,
+            group: f.or("group", alloc::string::String::new())?,
+            min_pending: f.or("min_pending", 0)?,
+            min_ack_pending: f.or("min_ack_pending", 0)?,
+            id: f.or("id", alloc::string::String::new())?,
+            priority: f.or("priority", 0)?,
+        })
     }
 }

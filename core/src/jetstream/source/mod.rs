@@ -13,9 +13,9 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::config::{null_default, valid_name, StreamConfig, SubjectTransformConfig};
+use super::config::{valid_name, StreamConfig, SubjectTransformConfig};
 use super::errors::ApiError;
 use crate::subject;
 use crate::transform::{validate_mapping, SubjectTransform};
@@ -37,31 +37,28 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// `mirror` or one of `sources`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct StreamSource {
-    #[serde(default)]
     pub name: String,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub opt_start_seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_time: Option<String>,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub filter_subject: String,
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subject_transforms: Vec<SubjectTransformConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalStream>,
     /// A durable consumer to source through (nats-server 2.14): kept as given, refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer: Option<serde_json::Value>,
 }
 
 /// Where an origin in another domain or account is reached.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ExternalStream {
-    #[serde(default)]
     pub api: String,
-    #[serde(default)]
     pub deliver: String,
 }
 

@@ -167,16 +167,12 @@ pub(crate) fn check_incr(allow: bool, headers: Option<&[u8]>, payload: &[u8]) ->
 
 /// The value inside a stored counter body, `{"val":"…"}`.
 pub(super) fn body_value(payload: &[u8]) -> Option<BigInt> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(default)]
-        val: String,
-    }
-    let body: Body = serde_json::from_slice(payload).ok()?;
-    if body.val.is_empty() {
+    let body = serde_json::from_slice::<serde_json::Value>(payload).ok()?;
+    let val: String = crate::json::Fields::of(&body, "struct Body").ok()?.get("val", String::new()).ok()?;
+    if val.is_empty() {
         return Some(BigInt { negative: false, digits: Vec::new() });
     }
-    BigInt::parse(body.val.as_bytes())
+    BigInt::parse(val.as_bytes())
 }
 
 impl Stream {

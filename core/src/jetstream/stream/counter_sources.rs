@@ -64,7 +64,7 @@ impl Stream {
             let msg = self.load(last)?.ok_or(COUNTER_BROKEN)?;
             initial = body_value(&msg.payload).ok_or(COUNTER_BROKEN)?;
             if let Some(v) = msg.headers.as_deref().and_then(|h| header_value(h, COUNTER_SOURCES.as_bytes())) {
-                sources = serde_json::from_slice(v).map_err(|_| COUNTER_BROKEN)?;
+                sources = crate::json::typed::from_slice(v).map_err(|_| COUNTER_BROKEN)?;
             }
         }
         let mut incr = incr.clone();

@@ -4,7 +4,7 @@ use crate::jetstream::store::MemStore;
 use alloc::boxed::Box;
 
 fn stream(json: &str) -> Stream {
-    let mut c: StreamConfig = serde_json::from_str(json).unwrap();
+    let mut c: StreamConfig = crate::json::typed::from_slice(json.as_bytes()).unwrap();
     c.normalize().unwrap();
     Stream::new(c, 1, Box::new(MemStore::new()))
 }
