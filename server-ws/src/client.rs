@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::write_lmsg;
+use edgebus_core::policy::Count;
 use edgebus_core::proto::{write_msg, ProtocolError, PING};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -247,7 +248,10 @@ impl Client {
         (out.msgs, out.bytes, out.buf.len())
     }
 
-    /// Appends one delivery. Returns false if the client is closing. A client whose backlog
+    /// Appends one delivery for `sub` (counted against its auto-unsubscribe limit; `None`:
+    /// not counted). Returns [`Count::Refuse`] if the client is closing or the limit was
+    /// reached, [`Count::DeliverLast`] when this delivery reaches it (the subscription is
+    /// then marked closed). A client whose backlog
     /// passes `max_pending` is cut off as a slow consumer: its backlog is dropped and its
     /// writer abandoned, so that it costs nobody else anything. A backlog past three quarters
     /// of the limit marks the client in `stalled`, so the publisher can pause briefly and let
@@ -255,6 +259,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn deliver(
         &self,
+        sub: Option<&Sub>,
         sid: &[u8],
         subject: &[u8],
         reply: Option<&[u8]>,
@@ -264,12 +269,23 @@ impl Client {
         shared: &Shared,
         stalled: &mut bool,
         wake: &mut bool,
-    ) -> bool {
+    ) -> Count {
         if let Some(sink) = &self.internal {
-            return sink.upgrade().is_some_and(|s| s.deliver(subject, reply, header_len, message));
+            // no buffer lock to count under: an atomic add, as nothing else is shared here
+            let count = sub.map_or(Count::Deliver, |s| {
+                Count::of(s.delivered.fetch_add(1, Ordering::AcqRel) + 1, s.max.load(Ordering::Acquire))
+            });
+            if count == Count::Refuse {
+                return count;
+            }
+            if let (Some(s), Count::DeliverLast) = (sub, count) {
+                s.closed.store(true, Ordering::Release);
+            }
+            let ok = sink.upgrade().is_some_and(|s| s.deliver(subject, reply, header_len, message));
+            return if ok { count } else { Count::Refuse };
         }
         let headers_ok = self.headers.load(Ordering::Relaxed);
-        self.queue_delivery(message.len(), max_pending, shared, stalled, wake, |buf| {
+        self.queue_delivery(sub, message.len(), max_pending, shared, stalled, wake, |buf| {
             write_msg(buf, subject, sid, reply, header_len, message, headers_ok)
         })
     }
@@ -290,23 +306,39 @@ impl Client {
         wake: &mut bool,
     ) -> bool {
         let headers_ok = self.headers.load(Ordering::Relaxed);
-        self.queue_delivery(message.len(), max_pending, shared, stalled, wake, |buf| {
+        self.queue_delivery(None, message.len(), max_pending, shared, stalled, wake, |buf| {
             write_lmsg(buf, subject, reply, queues, header_len, message, headers_ok)
-        })
+        }) != Count::Refuse
     }
 
+    /// Every delivery to this client takes its buffer's lock, so a subscription's count is
+    /// kept under it with a plain load and store: a locked add per delivery waited for the
+    /// stores of the message copied just before it (about 5% of a 1 KiB delivery).
+    #[allow(clippy::too_many_arguments)]
     fn queue_delivery(
         &self,
+        sub: Option<&Sub>,
         len: usize,
         max_pending: usize,
         shared: &Shared,
         stalled: &mut bool,
         wake: &mut bool,
         write: impl FnOnce(&mut BytesMut),
-    ) -> bool {
+    ) -> Count {
         let mut out = self.out.lock();
         if out.closing {
-            return false;
+            return Count::Refuse;
+        }
+        let mut count = Count::Deliver;
+        if let Some(s) = sub {
+            let n = s.delivered.load(Ordering::Relaxed) + 1;
+            count = Count::of(n, s.max.load(Ordering::Acquire));
+            match count {
+                Count::Refuse => return count,
+                Count::DeliverLast => s.closed.store(true, Ordering::Release),
+                Count::Deliver => {}
+            }
+            s.delivered.store(n, Ordering::Release);
         }
         let was_empty = out.buf.is_empty();
         write(&mut out.buf);
@@ -321,11 +353,11 @@ impl Client {
             warn!(cid = self.id, addr = %self.addr, "Slow Consumer Detected: pending bytes over max_pending");
             self.kill.notify_one();
             self.wake.notify_one();
-            return true;
+            return count;
         }
         *stalled = out.buf.len() > max_pending / 4 * 3;
         *wake = was_empty;
-        true
+        count
     }
 
     /// Waits (briefly) until this client's backlog is below the stall mark again.

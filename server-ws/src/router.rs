@@ -285,17 +285,9 @@ impl Sinks {
             if perms.is_some_and(|p| p.withholds(msg.subject)) {
                 return false;
             }
-            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
-            match Count::of(n, sub.max.load(Ordering::Acquire)) {
-                Count::Refuse => return false,
-                Count::DeliverLast => {
-                    sub.closed.store(true, Ordering::Release);
-                    expired.push(sub.clone());
-                }
-                Count::Deliver => {}
-            }
             let (mut stalled, mut wake) = (false, false);
-            let ok = sub.client.deliver(
+            let ok = match sub.client.deliver(
+                Some(sub),
                 &sub.sid,
                 msg.subject,
                 msg.reply,
@@ -305,7 +297,14 @@ impl Sinks {
                 shared,
                 &mut stalled,
                 &mut wake,
-            );
+            ) {
+                Count::Refuse => false,
+                Count::DeliverLast => {
+                    expired.push(sub.clone());
+                    true
+                }
+                Count::Deliver => true,
+            };
             if stalled && stall.is_none() {
                 *stall = Some(sub.client.clone());
             }
@@ -384,7 +383,9 @@ impl Router {
         let status = policy::no_responders_headers(subject);
         let (mut stalled, mut wake) = (false, false);
         let client = &sub.client;
+        // not counted against the subscription's limit (see `policy::no_responders_target`)
         client.deliver(
+            None,
             &sub.sid,
             reply,
             None,

@@ -11,7 +11,7 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use edgebus_core::proto::ProtocolError;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -72,7 +72,9 @@ impl WsOut {
 pub struct WsReader {
     half: WsRead,
     decoder: Decoder,
-    /// Received bytes not decoded yet (what followed a control frame in the same read).
+    /// Received bytes not decoded yet: what followed a control frame in the same read, or
+    /// the upgrade's answer in a dialled connection. Usually empty: frames are read into
+    /// the session's buffer and decoded in place.
     input: BytesMut,
     out: Arc<Mutex<WsOut>>,
     /// The peer closed; report the end of the stream once its earlier payload is handed on.
@@ -244,6 +246,11 @@ impl WsReader {
         io::Error::new(io::ErrorKind::InvalidData, e)
     }
 
+    /// Reads frames straight into `buf` (the session's buffer) and decodes them there, so a
+    /// payload byte is unmasked where the socket put it, not copied from a buffer of frames
+    /// first. At every `await`, `buf` holds decoded payload only: what followed a control
+    /// frame waits in `input` meanwhile (a timeout may drop this future, as the leaf
+    /// handshake's does).
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         let start = buf.len();
         if let Some(e) = self.broken.take() {
@@ -251,21 +258,28 @@ impl WsReader {
         }
         loop {
             if self.closed {
-                return Ok(0);
+                return Ok(buf.len() - start);
             }
-            if self.input.is_empty() {
+            let raw = buf.len();
+            if !self.input.is_empty() {
+                buf.extend_from_slice(&self.input);
+                self.input.clear();
+            } else {
                 if buf.len() > start {
                     return Ok(buf.len() - start);
                 }
-                self.input.reserve(READ_CHUNK);
-                if self.half.read_buf(&mut self.input).await? == 0 {
+                if buf.capacity() - buf.len() < 4096 {
+                    buf.reserve(READ_CHUNK);
+                }
+                if self.half.read_buf(buf).await? == 0 {
                     return Ok(0);
                 }
             }
-            let (used, control) = match self.decoder.feed(&self.input, buf) {
-                Ok(step) => step,
+            let (end, used, outcome) = self.decoder.decode(buf, raw, raw);
+            let control = match outcome {
+                Ok(control) => control,
                 Err(e) => {
-                    self.input.clear();
+                    buf.truncate(end);
                     if buf.len() > start {
                         self.broken = Some(e);
                         return Ok(buf.len() - start);
@@ -273,15 +287,14 @@ impl WsReader {
                     return Err(self.fail(e).await);
                 }
             };
-            self.input.advance(used);
+            // decoding stops after a control frame: the rest is decoded on the next turn
+            self.input.extend_from_slice(&buf[used..]);
+            buf.truncate(end);
             match control {
                 Some(Control::Ping(payload)) => self.out.lock().await.send(Opcode::Pong, &payload).await?,
                 Some(Control::Close(payload)) => {
                     let _ = self.out.lock().await.send(Opcode::Close, &payload).await;
                     self.closed = true;
-                    if buf.len() > start {
-                        return Ok(buf.len() - start);
-                    }
                 }
                 None => {}
             }

@@ -288,6 +288,33 @@ async def test_raw_unsub_with_max(server, token):
         assert data == f"MSG au2.{token} 1 1\r\n0\r\nMSG au2.{token} 1 1\r\n1\r\nPONG\r\n".encode()
 
 
+async def test_unsub_max_holds_with_publishers_racing(server, token):
+    """Four publishers on their own connections (so on both of the server's threads) race
+    for a subscription limited to 300 messages: exactly 300 arrive, each once. The count is
+    kept under the receiver's buffer lock; a lost or doubled count would show here."""
+    wires = [Wire(server.port) for _ in range(5)]
+    try:
+        sub, pubs = wires[0], wires[1:]
+        sub.hello()
+        sub.send(f"SUB race.{token} 1\r\nUNSUB 1 300\r\n".encode())
+        sub.roundtrip()
+        for p in pubs:
+            p.hello()
+        batches = [b"".join(f"PUB race.{token} 4\r\n{i}{n:03}\r\n".encode() for n in range(200)) for i in range(4)]
+        for p, batch in zip(pubs, batches):
+            p.send(batch)
+        for p in pubs:
+            p.roundtrip()
+        # every publish was routed before its publisher's PONG: the marker comes after them
+        sub.send(b"PING\r\n")
+        data = sub.until(b"PONG\r\n", timeout=10)
+        bodies = [line for line in data.split(b"\r\n") if line and not line.startswith((b"MSG ", b"PONG"))]
+        assert len(bodies) == 300 and len(set(bodies)) == 300
+    finally:
+        for w in wires:
+            w.close()
+
+
 async def test_subscription_drain_delivers_what_was_pending(nc, nc2, token):
     received = []
 
