@@ -211,17 +211,16 @@ pub(crate) async fn run(
     match scenario {
         Scenario::Publish => {
             let subject = format!("bench.pub.{round}");
-            let before = server.cpu_ns()?;
+            let before = server.cpu_times()?;
             out.push(("pub16", publish_only(url, &subject, sz.publish, 16).await?));
-            let cpu = server.cpu_ns()?.saturating_sub(before);
+            let cpu = server.cpu_times()?.since(&before);
             out.push(("pub16_cpu", cpu as f64 / sz.publish as f64));
             let addr = url.trim_start_matches("nats://");
-            // four times as many: this client is several times faster, and CPU time is read
-            // in 10 ms ticks
+            // four times as many: this client is several times faster
             let raw_n = sz.publish * 4;
-            let before = server.cpu_ns()?;
+            let before = server.cpu_times()?;
             let rate = publish_raw(addr, &format!("bench.praw.{round}"), raw_n, 16).await?;
-            let cpu = server.cpu_ns()?.saturating_sub(before);
+            let cpu = server.cpu_times()?.since(&before);
             out.push(("pub16_raw", rate));
             out.push(("pub16_raw_cpu", cpu as f64 / raw_n as f64));
         }

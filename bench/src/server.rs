@@ -146,14 +146,6 @@ impl Server {
     }
 
     /// `utime + stime` of the whole process from `/proc/<pid>/stat`, in nanoseconds (one
-    /// clock tick of resolution: prefer [`Server::cpu_times`] for a short run). Kept under
-    /// its old name for the rows that still read it this way.
-    #[allow(dead_code)]
-    pub(crate) fn cpu_ns(&self) -> Res<u64> {
-        self.cpu_ticks_ns()
-    }
-
-    /// `utime + stime` of the whole process from `/proc/<pid>/stat`, in nanoseconds (one
     /// clock tick of resolution).
     fn cpu_ticks_ns(&self) -> Res<u64> {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
