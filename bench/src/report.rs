@@ -108,6 +108,24 @@ pub(crate) struct Report {
 /// Samples per metric key, per server.
 pub(crate) type Collected = BTreeMap<&'static str, (Vec<f64>, Vec<f64>)>;
 
+/// The samples of a stored report's `metrics`, for [`summarize`] to decide again (rows no
+/// metric defines any more are left out).
+pub(crate) fn collected_of(metrics: &serde_json::Value) -> Collected {
+    let samples = |m: &serde_json::Value, side: &str| -> Vec<f64> {
+        m[side]["samples"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Collected::new();
+    for m in metrics.as_array().map(Vec::as_slice).unwrap_or_default() {
+        if let Some(def) = METRICS.iter().find(|d| Some(d.key) == m["key"].as_str()) {
+            out.insert(def.key, (samples(m, "nats"), samples(m, "edgebus")));
+        }
+    }
+    out
+}
+
 pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
     let mut out = Vec::new();
     for def in METRICS {
