@@ -230,3 +230,49 @@ test("a pull the server refuses: consume() ends with its status (400, 409 delete
   assert.deepEqual(r.missing, ["PullStatusError", 503]);
   assert.deepEqual(pageErrors, []);
 });
+
+test("max_bytes: fetch and consume() limited by bytes, not with max_messages, and a message larger than all of it ends consume() with the server's 409", async () => {
+  const r = await page.evaluate(async () => {
+    const bus = await window.edgebus.open({ name: "bytes", storage: "memory" });
+    const js = bus.jetstream();
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "B", subjects: ["b.>"] });
+    await jsm.consumers.add("B", { durable_name: "w", ack_policy: "explicit" });
+    const payload = (i) => String(i).padStart(100, "-");
+    for (let i = 0; i < 9; i++) await js.publish("b.x", payload(i));
+    const c = await js.consumers.get("B", "w");
+    const both = await c.fetch({ max_messages: 2, max_bytes: 350 }).then(() => "served", (e) => [e.name, e instanceof window.edgebus.InvalidArgumentError]);
+    const bothConsume = await c.consume({ max_messages: 2, max_bytes: 350 }).then(() => "served", (e) => e.name);
+    // each message is over 100 bytes: no more than 3 fit in 350
+    const fetched = (await c.fetch({ max_bytes: 350, expires: 1000 })).messages;
+    for (const m of fetched) m.ack();
+    const msgs = await c.consume({ max_bytes: 350 });
+    const seen = fetched.map((m) => m.string().replace(/^-+/, ""));
+    let mostOut = 0;
+    for await (const m of msgs) {
+      seen.push(m.string().replace(/^-+/, ""));
+      m.ack();
+      const info = await jsm.consumers.info("B", "w");
+      mostOut = Math.max(mostOut, info.num_ack_pending);
+      // the last of the nine taken: now one that can never fit
+      if (seen.length === 9) await js.publish("b.x", "x".repeat(1000));
+    }
+    const ended = await msgs.closed();
+    await bus.close();
+    return {
+      both,
+      bothConsume,
+      fetched: fetched.length,
+      seen,
+      mostOut,
+      ended: [ended?.name, ended?.code, ended?.message],
+    };
+  });
+  assert.deepEqual(r.both, ["InvalidArgumentError", true]);
+  assert.equal(r.bothConsume, "InvalidArgumentError");
+  assert.ok(r.fetched >= 1 && r.fetched <= 3, `fetch({ max_bytes: 350 }) brought ${r.fetched} messages of over 100 bytes`);
+  assert.deepEqual(r.seen, ["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
+  assert.ok(r.mostOut >= 1 && r.mostOut <= 3, `no more than 350 bytes handed out ahead (saw ${r.mostOut} messages)`);
+  assert.deepEqual(r.ended, ["PullStatusError", 409, "Message Size Exceeds MaxBytes"]);
+  assert.deepEqual(pageErrors, []);
+});

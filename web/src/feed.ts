@@ -26,7 +26,10 @@ export abstract class Feed<T> implements AsyncIterable<T> {
     }
     const w = this.waiting.shift();
     if (w) w({ value: v, done: false });
-    else this.queue.push(v);
+    else {
+      this.queue.push(v);
+      this.queued(v);
+    }
   }
 
   /** Marks the feed stopped and finishes waiting iterations; false if it already was. */
@@ -45,15 +48,18 @@ export abstract class Feed<T> implements AsyncIterable<T> {
     return this.queue.length;
   }
 
-  /** Called when an iteration takes a queued value. */
-  protected taken(): void {}
+  /** Called when a value waits in the queue for an iteration. */
+  protected queued(_v: T): void {}
+
+  /** Called when an iteration takes queued value `v`. */
+  protected taken(_v: T): void {}
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
         if (this.queue.length > 0) {
           const value = this.queue.shift() as T;
-          this.taken();
+          this.taken(value);
           return Promise.resolve({ value, done: false });
         }
         if (this.stopped) return Promise.resolve({ value: undefined, done: true });

@@ -9,7 +9,7 @@ import { resumeBatch, startBatch, type Batch, type BatchMessageOptions } from ".
 import { DirectStreamAPI } from "./direct.js";
 import { ConsumerGroups } from "./pcgroups.js";
 import { PushConsumer, type OrderedPushConsumerOptions } from "./push.js";
-import { PullConsumerMessages, type ConsumeOptions } from "./pull.js";
+import { onlyOneLimit, PullConsumerMessages, type ConsumeOptions } from "./pull.js";
 import { startFastIngest, type FastIngest, type FastIngestStartOptions } from "./fastingest.js";
 import {
   encode,
@@ -186,7 +186,12 @@ export interface PriorityGroupOptions {
 }
 
 export interface FetchOptions extends PriorityGroupOptions {
+  /** The most messages (default 100); not with `max_bytes`. */
   max_messages?: number;
+  /** The most bytes, counted as the server counts a message (subject, reply, headers,
+   *  payload); not with `max_messages`. A first message larger than this ends the pull with
+   *  a 409 status. */
+  max_bytes?: number;
   /** Milliseconds (default 30000). */
   expires?: number;
   no_wait?: boolean;
@@ -242,6 +247,7 @@ export class Consumer {
   /** Up to `max_messages` messages, as an async iterable (and an array via `messages`).
    *  Rejects with a `PullStatusError` when the server refuses the pull (400). */
   async fetch(opts: FetchOptions = {}): Promise<FetchedMessages> {
+    onlyOneLimit(opts);
     const { messages, status } = await this.pull(opts);
     if (status?.code === 400) throw new PullStatusError(status.code, status.description);
     return {

@@ -81,6 +81,10 @@ pub struct PullRequest {
     /// `prioritized`: 0 (first served) to 9.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// The most bytes the pull may bring, counted as the server counts a message (subject,
+    /// headers, payload); a first message larger than this ends the pull with a 409.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<i64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -176,6 +180,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(r.to_json(), br#"{"batch":1,"group":"G","id":"p","min_pending":3}"#);
+        let r = PullRequest { batch: 100, no_wait: true, max_bytes: Some(4096), ..Default::default() };
+        assert_eq!(r.to_json(), br#"{"batch":100,"no_wait":true,"max_bytes":4096}"#);
         assert_eq!(PullReply::of(Some(423)), PullReply::Unpinned);
         assert_eq!(PullReply::of(None), PullReply::Message);
         assert_eq!(PullReply::of(Some(100)), PullReply::Heartbeat);

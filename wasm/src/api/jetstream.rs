@@ -27,6 +27,7 @@ struct FetchOptions {
     min_pending: Option<i64>,
     min_ack_pending: Option<i64>,
     priority: Option<u8>,
+    max_bytes: Option<i64>,
 }
 
 impl FromJson for FetchOptions {
@@ -41,6 +42,7 @@ impl FromJson for FetchOptions {
             min_pending: f.get("min_pending", None)?,
             min_ack_pending: f.get("min_ack_pending", None)?,
             priority: f.get("priority", None)?,
+            max_bytes: f.get("max_bytes", None)?,
         })
     }
 }
@@ -97,8 +99,8 @@ impl Bus {
         Ok(())
     }
 
-    /// Pulls messages from a consumer. `opts`: `{ max_messages?, expires? (ms), no_wait?, group?,
-    /// id?, min_pending?, min_ack_pending?, priority? }`; a status that ends the pull other than
+    /// Pulls messages from a consumer. `opts`: `{ max_messages?, max_bytes?, expires? (ms),
+    /// no_wait?, group?, id?, min_pending?, min_ack_pending?, priority? }`; a status that ends the pull other than
     /// `404`/`408` (a `423` pin id refused, a `400`, a `409`) is kept, last.
     pub fn fetch(&self, stream: String, consumer: String, opts: JsValue) -> Promise {
         let rc = self.inner.clone();
@@ -115,6 +117,7 @@ impl Bus {
                 min_pending: o.min_pending,
                 min_ack_pending: o.min_ack_pending,
                 priority: o.priority,
+                max_bytes: o.max_bytes.filter(|&b| b > 0),
             };
             let msgs = jetstream::fetch(&rc, &stream, &consumer, &req, expires_ms).await?;
             Ok(msgs.iter().map(msg_object).collect::<Array>().into())
