@@ -397,25 +397,25 @@ pub(crate) struct Received {
     pub(crate) last: Option<Instant>,
 }
 
-/// The outcome of one WebSocket pub -> sub run.
+/// The outcome of one pub -> sub run.
 pub(crate) struct WsRun {
     /// Messages per second, first publish to last delivery.
     pub(crate) rate: f64,
 }
 
-/// One publisher and one subscriber, each on its own WebSocket connection to `addr`
-/// (`host:port`): `n` numbered messages of `size` bytes. The subscriber must get every one,
-/// once, in order, and nothing more before the PONG to the PING it sends after the last.
-pub(crate) async fn pubsub(addr: &str, subject: &str, n: u64, size: usize) -> Res<WsRun> {
-    let sub = Conn::subscriber(addr, Transport::Ws, subject).await?;
-    let mut publisher = Conn::open(addr, Transport::Ws).await?;
+/// One publisher and one subscriber, each on its own connection to `addr` (`host:port`)
+/// over `transport`: `n` numbered messages of `size` bytes. The subscriber must get every
+/// one, once, in order, and nothing more before the PONG to the PING it sends after the last.
+pub(crate) async fn pubsub(addr: &str, transport: Transport, subject: &str, n: u64, size: usize) -> Res<WsRun> {
+    let sub = Conn::subscriber(addr, transport, subject).await?;
+    let mut publisher = Conn::open(addr, transport).await?;
     let receiving = sub.receive(n, size);
     let start = publisher.publish(subject, n, size).await?;
     let Received { faults, got, last } = receiving.await??;
     if !faults.is_clean() {
-        return Err(format!("websocket {subject}: integrity: {faults} ({n} expected, {got} counted)").into());
+        return Err(format!("{transport:?} {subject}: integrity: {faults} ({n} expected, {got} counted)").into());
     }
-    let last = last.ok_or("websocket: the last message never arrived")?;
+    let last = last.ok_or_else(|| format!("{transport:?} {subject}: the last message never arrived"))?;
     Ok(WsRun { rate: n as f64 / (last - start).as_secs_f64().max(1e-9) })
 }
 
