@@ -19,7 +19,8 @@ pub(crate) async fn pubsub(server: &Server, round: usize, sz: &Sizes, out: &mut 
         [("ws_pubsub16", "ws_cpu16", sz.pubsub16, 16, "ws16"), ("ws_pubsub1k", "ws_cpu1k", sz.pubsub1k, 1024, "ws1k")];
     for (rate_key, cpu_key, n, size, tag) in runs {
         let before = ws_server.cpu_times()?;
-        let r = crate::wsraw::pubsub(&addr, &format!("bench.{tag}.{round}"), n, size).await?;
+        let r =
+            crate::wsraw::pubsub(&addr, crate::wsraw::Transport::Ws, &format!("bench.{tag}.{round}"), n, size).await?;
         let cpu = ws_server.cpu_times()?.since(&before);
         out.push((rate_key, r.rate));
         out.push((cpu_key, cpu as f64 / n as f64));
