@@ -632,39 +632,47 @@ async fn kv_put_get(url: &str, round: usize, n: u64) -> Res<(f64, f64)> {
 /// and `noise.<i>.>`) on a connection of their own (each half timed to the PONG), pub/sub
 /// with them all present and the server's RSS, then every one unsubscribed (a round trip on
 /// that connection confirms the server has removed them) and pub/sub without them again.
-/// "with" is compared to the mean of the two "without" runs around it: measured as two
-/// sequential phases, drift and warm-up over the scenario (the first run on a fresh
-/// subject, a heap still settling) biased the ratio either way by more than the 2% the
-/// issue allows. The server's CPU per delivered message is kept for each run too: the
-/// async-nats pair, not the server, caps the rate.
+/// Then [`CG_PAIRS`]` - 1` more times the same subscriptions are added and removed by our own
+/// client in one write each way (a PONG confirms each), each time with a pub/sub run with
+/// them and one after. Each "with" run is compared to the mean of the two "without" runs
+/// around it, and the round's figure is the median of those pairs: the rate is set by the
+/// load client and moves ±10% from one run to the next, so two long sequential phases let
+/// drift and warm-up decide the ratio (nats-server's came out 0.95 that way as often as
+/// edgebus's), and adjacent runs paired cancel most of it.
+/// The add-rate rows are the first pair's, through async-nats as an application adds them.
 async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Samples) -> Res<()> {
     let url = server.url.as_str();
     let n = sz.cg_msgs;
-    let measured = |tag: &'static str| async move {
+    let measured = |tag: String| async move {
         let before = server.cpu_times()?;
         let rate = deliver(url, &format!("bench.cg{tag}.{round}"), n, 16, 1, None).await?.rate;
         let cpu = server.cpu_times()?.since(&before) as f64 / n as f64;
         Res::Ok((rate, cpu))
     };
-    let (none_a, cpu_a) = measured("0a").await?;
+    let half = sz.cg_subs / 2;
+    let subject = move |i: u64| match i.checked_sub(half) {
+        None => format!("noise.lit.{i}"),
+        Some(j) if j % 2 == 0 => format!("noise.{j}.*"),
+        Some(j) => format!("noise.{j}.>"),
+    };
+    let mut without = vec![measured("0.0".into()).await?];
+    let mut with = Vec::with_capacity(CG_PAIRS);
     let holder = connect(url).await?;
     let rss_before = server.rss_kib()? as f64 / 1024.0;
     let mut subs = Vec::with_capacity(sz.cg_subs as usize);
-    let half = sz.cg_subs / 2;
     let start = Instant::now();
     for i in 0..half {
-        subs.push(holder.subscribe(format!("noise.lit.{i}")).await?);
+        subs.push(holder.subscribe(subject(i)).await?);
     }
     round_trip(&holder).await?;
     out.push(("subs_lit", half as f64 / start.elapsed().as_secs_f64()));
     let start = Instant::now();
-    for i in 0..sz.cg_subs - half {
-        let s = if i % 2 == 0 { format!("noise.{i}.*") } else { format!("noise.{i}.>") };
-        subs.push(holder.subscribe(s).await?);
+    for i in half..sz.cg_subs {
+        subs.push(holder.subscribe(subject(i)).await?);
     }
     round_trip(&holder).await?;
     out.push(("subs_wc", (sz.cg_subs - half) as f64 / start.elapsed().as_secs_f64()));
-    let (with, cpu_with) = measured("1").await?;
+    with.push(measured("1.0".into()).await?);
     let rss = server.rss_kib()? as f64 / 1024.0;
     // UNSUBs go out on the holder's connection in order, so the answer to a request sent
     // after them means the server has processed (removed) every one. The subscribers are
@@ -673,22 +681,40 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
         sub.unsubscribe().await?;
     }
     round_trip(&holder).await?;
-    let (none_b, cpu_b) = measured("0b").await?;
-    let none = (none_a + none_b) / 2.0;
-    let cpu_none = (cpu_a + cpu_b) / 2.0;
-    out.extend([("cg_none", none), ("cg_with", with), ("cg_keep", with / none), ("cg_rss", rss)]);
-    out.extend([("cg_cpu_none", cpu_none), ("cg_cpu_with", cpu_with), ("cg_cpu_keep", cpu_none / cpu_with)]);
+    without.push(measured("0.1".into()).await?);
+    let mut raw = crate::wsraw::Conn::open(url.trim_start_matches("nats://"), crate::wsraw::Transport::Tcp).await?;
+    for k in 1..CG_PAIRS {
+        let held = raw.hold((0..sz.cg_subs).map(subject)).await?;
+        with.push(measured(format!("1.{k}")).await?);
+        raw.release(held).await?;
+        without.push(measured(format!("0.{}", k + 1)).await?);
+    }
+    let pairs = |f: fn(&(f64, f64)) -> f64, keep: fn(f64, f64) -> f64| {
+        let kept: Vec<f64> =
+            with.iter().enumerate().map(|(k, w)| keep(f(w), (f(&without[k]) + f(&without[k + 1])) / 2.0)).collect();
+        crate::stats::median(&kept)
+    };
+    let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    let (rate, cpu): (fn(&(f64, f64)) -> f64, fn(&(f64, f64)) -> f64) = (|r| r.0, |r| r.1);
+    out.extend([("cg_none", mean(&without, rate)), ("cg_with", mean(&with, rate)), ("cg_rss", rss)]);
+    out.push(("cg_keep", pairs(rate, |w, none| w / none)));
+    out.extend([("cg_cpu_none", mean(&without, cpu)), ("cg_cpu_with", mean(&with, cpu))]);
+    out.push(("cg_cpu_keep", pairs(cpu, |w, none| none / w)));
     // The absolute figure carries whatever the earlier scenarios left in the heap; the
     // growth is what the subscriptions themselves cost. First round only: later rounds
     // reuse the memory the previous round's subscriptions freed.
     if round == 0 {
         out.push(("cg_rss_growth", rss - rss_before));
     }
+    drop(raw);
     drop(subs);
     drop(holder);
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(())
 }
+
+/// How many with/without pairs the cost-growth scenario measures per round.
+const CG_PAIRS: usize = 5;
 
 /// (10) Opens `n` idle connections; (RSS after - RSS before) / n, in KiB.
 async fn idle_connections(server: &Server, n: u64) -> Res<f64> {

@@ -302,6 +302,34 @@ impl Conn {
         Ok(sub)
     }
 
+    /// Subscribes to each of `subjects` (sids 1, 2, …) in one write; returns once the server
+    /// has them all (the PING after them answered) and how many there are.
+    pub(crate) async fn hold(&mut self, subjects: impl Iterator<Item = String>) -> Res<u64> {
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        for s in subjects {
+            n += 1;
+            out.extend_from_slice(format!("SUB {s} {n}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"PING\r\n");
+        self.send(&out).await?;
+        self.await_pong(None).await?;
+        Ok(n)
+    }
+
+    /// Removes the `n` subscriptions [`Conn::hold`] made; returns once the server has
+    /// removed them all.
+    pub(crate) async fn release(&mut self, n: u64) -> Res<()> {
+        let mut out = Vec::new();
+        for sid in 1..=n {
+            out.extend_from_slice(format!("UNSUB {sid}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"PING\r\n");
+        self.send(&out).await?;
+        self.await_pong(None).await?;
+        Ok(())
+    }
+
     /// Reads `n` numbered messages of `size` bytes on a task: each must come once, in
     /// order, and nothing more before the PONG to the PING sent after the last.
     pub(crate) fn receive(mut self, n: u64, size: usize) -> JoinHandle<Res<Received>> {
