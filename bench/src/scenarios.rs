@@ -689,17 +689,18 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
         raw.release(held).await?;
         without.push(measured(format!("0.{}", k + 1)).await?);
     }
-    let pairs = |f: fn(&(f64, f64)) -> f64, keep: fn(f64, f64) -> f64| {
-        let kept: Vec<f64> =
-            with.iter().enumerate().map(|(k, w)| keep(f(w), (f(&without[k]) + f(&without[k + 1])) / 2.0)).collect();
-        crate::stats::median(&kept)
-    };
+    let (rate, cpu) = (|r: &(f64, f64)| r.0, |r: &(f64, f64)| r.1);
     let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-    let (rate, cpu): (fn(&(f64, f64)) -> f64, fn(&(f64, f64)) -> f64) = (|r| r.0, |r| r.1);
+    // each with-run against the without-runs on either side: (with, mean without)
+    let pairs = |f: fn(&(f64, f64)) -> f64| {
+        with.iter().enumerate().map(|(k, w)| (f(w), (f(&without[k]) + f(&without[k + 1])) / 2.0)).collect::<Vec<_>>()
+    };
+    let keep: Vec<f64> = pairs(rate).iter().map(|(w, none)| w / none).collect();
+    let cpu_keep: Vec<f64> = pairs(cpu).iter().map(|(w, none)| none / w).collect();
     out.extend([("cg_none", mean(&without, rate)), ("cg_with", mean(&with, rate)), ("cg_rss", rss)]);
-    out.push(("cg_keep", pairs(rate, |w, none| w / none)));
+    out.push(("cg_keep", crate::stats::median(&keep)));
     out.extend([("cg_cpu_none", mean(&without, cpu)), ("cg_cpu_with", mean(&with, cpu))]);
-    out.push(("cg_cpu_keep", pairs(cpu, |w, none| none / w)));
+    out.push(("cg_cpu_keep", crate::stats::median(&cpu_keep)));
     // The absolute figure carries whatever the earlier scenarios left in the heap; the
     // growth is what the subscriptions themselves cost. First round only: later rounds
     // reuse the memory the previous round's subscriptions freed.
