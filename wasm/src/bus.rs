@@ -12,7 +12,9 @@
 //! transaction committed. Later output queues behind held output, so order is kept.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 use std::rc::Rc;
 #[cfg(feature = "jetstream")]
 use std::rc::Weak;

@@ -2,7 +2,9 @@
 //! batches (one call per batch instead of one per message), Rust tasks through channels,
 //! request replies through the shared inbox.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;

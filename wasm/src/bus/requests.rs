@@ -2,7 +2,9 @@
 //! timer for them all, publish-and-collect for fetches and listings, and the channel
 //! subscriptions Rust tasks read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
