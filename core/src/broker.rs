@@ -113,17 +113,25 @@ impl Broker {
 
     /// Opens a connection; its output starts with `INFO`.
     pub fn connect(&mut self) -> ConnId {
-        let id = self.next_conn;
-        self.next_conn += 1;
-        let mut out = BytesMut::new();
+        let id = self.add_conn();
         let mut info = self.config.info.clone();
         info.client_id = id;
-        write_info(&mut out, &info.to_json());
+        if let Some(c) = self.conns.get_mut(&id) {
+            write_info(&mut c.out, &info.to_json());
+        }
+        id
+    }
+
+    /// A new connection before its `INFO`: in-process connections (`connect_local`) get
+    /// none, so a host with only those (the page) links no `INFO` writer.
+    pub(crate) fn add_conn(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
         self.conns.insert(
             id,
             Conn {
                 session: Session::new(self.config.session),
-                out,
+                out: BytesMut::new(),
                 subs: HashMap::new(),
                 sids: HashMap::new(),
                 next_sub: 1,
