@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
 
-use crate::policy::permissions::ConnPermissions;
+use crate::policy::permissions::{ConnPermissions, ConnRules};
 use crate::policy::{self, Admission, Conduct, Count, SubOutcome, Unsubscribe};
 use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo};
 use crate::route::route;
@@ -76,7 +76,7 @@ struct Conn {
     /// queued as values instead of being written as `MSG` bytes.
     local: Option<Vec<Delivery>>,
     /// The user's permissions, when it has any: `None` costs routing nothing.
-    perms: Option<Box<ConnPermissions>>,
+    perms: Option<Box<dyn ConnRules>>,
 }
 
 /// The broker. Feed each connection's bytes to [`Broker::receive`] and send what
@@ -242,7 +242,7 @@ impl Broker {
                     Ok(conduct) => {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.conduct = conduct;
-                            c.perms = perms.map(|p| Box::new(ConnPermissions::new(p)));
+                            c.perms = perms.map(|p| Box::new(ConnPermissions::new(p)) as Box<dyn ConnRules>);
                         }
                     }
                     Err(e) => self.close(id, Some(e)),
