@@ -5,8 +5,8 @@
 #   edgebus       core NATS + JetStream + KV + object store + link   budget 150 KiB
 #   edgebus/core  core NATS + link                                   budget  60 KiB
 # (the second is measured once web/build.sh builds it: pkg-core/ and dist/core.js).
-# Reached so far (README, "bundle"): edgebus 418 KiB (wasm 389), edgebus/core 88 KiB
-# (wasm 76); both over budget. Each step, what did not pay, and where the bytes are now
+# Reached so far (README, "bundle"): edgebus 418 KiB (wasm 389), edgebus/core 86 KiB
+# (wasm 75); both over budget. Each step, what did not pay, and where the bytes are now
 # (twiggy on a build with names kept) are in the README.
 # EDGEBUS_SIZE_REPORT_ONLY=1 prints without failing.
 set -euo pipefail
