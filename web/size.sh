@@ -5,9 +5,9 @@
 #   edgebus       core NATS + JetStream + KV + object store + link   budget 150 KiB
 #   edgebus/core  core NATS + link                                   budget  60 KiB
 # (the second is measured once web/build.sh builds it: pkg-core/ and dist/core.js).
-# Reached so far (README, "bundle"): edgebus about 421 KiB (wasm 392), edgebus/core 97 KiB
-# (wasm 84); both over budget. What the full module's bytes are, measured with twiggy, and
-# what stands in the way (serde's per-type code, BTreeMap's per-type code) is in the README.
+# Reached so far (README, "bundle"): edgebus 418 KiB (wasm 389), edgebus/core 86 KiB
+# (wasm 75); both over budget. Each step, what did not pay, and where the bytes are now
+# (twiggy on a build with names kept) are in the README.
 # EDGEBUS_SIZE_REPORT_ONLY=1 prints without failing.
 set -euo pipefail
 cd "$(dirname "$0")"

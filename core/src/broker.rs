@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
 
-use crate::policy::permissions::ConnPermissions;
+use crate::policy::permissions::{ConnPermissions, ConnRules};
 use crate::policy::{self, Admission, Conduct, Count, SubOutcome, Unsubscribe};
 use crate::proto::{write_info, write_msg, ConnectOptions, ProtocolError, ServerInfo};
 use crate::route::route;
@@ -76,7 +76,7 @@ struct Conn {
     /// queued as values instead of being written as `MSG` bytes.
     local: Option<Vec<Delivery>>,
     /// The user's permissions, when it has any: `None` costs routing nothing.
-    perms: Option<Box<ConnPermissions>>,
+    perms: Option<Box<dyn ConnRules>>,
 }
 
 /// The broker. Feed each connection's bytes to [`Broker::receive`] and send what
@@ -113,17 +113,25 @@ impl Broker {
 
     /// Opens a connection; its output starts with `INFO`.
     pub fn connect(&mut self) -> ConnId {
-        let id = self.next_conn;
-        self.next_conn += 1;
-        let mut out = BytesMut::new();
+        let id = self.add_conn();
         let mut info = self.config.info.clone();
         info.client_id = id;
-        write_info(&mut out, &info.to_json());
+        if let Some(c) = self.conns.get_mut(&id) {
+            write_info(&mut c.out, &info.to_json());
+        }
+        id
+    }
+
+    /// A new connection before its `INFO`: in-process connections (`connect_local`) get
+    /// none, so a host with only those (the page) links no `INFO` writer.
+    pub(crate) fn add_conn(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
         self.conns.insert(
             id,
             Conn {
                 session: Session::new(self.config.session),
-                out,
+                out: BytesMut::new(),
                 subs: HashMap::new(),
                 sids: HashMap::new(),
                 next_sub: 1,
@@ -234,7 +242,7 @@ impl Broker {
                     Ok(conduct) => {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.conduct = conduct;
-                            c.perms = perms.map(|p| Box::new(ConnPermissions::new(p)));
+                            c.perms = perms.map(|p| Box::new(ConnPermissions::new(p)) as Box<dyn ConnRules>);
                         }
                     }
                     Err(e) => self.close(id, Some(e)),

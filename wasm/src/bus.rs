@@ -12,7 +12,7 @@
 //! transaction committed. Later output queues behind held output, so order is kept.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 #[cfg(feature = "jetstream")]
 use std::rc::Weak;
@@ -26,10 +26,12 @@ use edgebus_core::jetstream::host::EngineHost;
 #[cfg(feature = "jetstream")]
 use edgebus_core::jetstream::{JetStream, Outbound};
 use edgebus_core::proto::{Limits, ServerInfo};
+#[cfg(feature = "jetstream")]
 use futures_channel::mpsc;
 #[cfg(feature = "jetstream")]
 use futures_channel::oneshot;
 use gloo_timers::future::TimeoutFuture;
+use hashbrown::HashMap;
 use wasm_bindgen::JsValue;
 
 use crate::disk::Disk;
@@ -48,7 +50,9 @@ mod requests;
 pub use direct::{durable, engine_call};
 pub use dispatch::dispatch;
 use requests::Requests;
-pub use requests::{collect, request, request_many, status_of, subscribe_chan, Collect};
+#[cfg(feature = "jetstream")]
+pub use requests::{collect, request_many, subscribe_chan, Collect};
+pub use requests::{request, status_of};
 
 /// Nanoseconds since the Unix epoch, from the page's clock.
 pub fn now_ns() -> u64 {
@@ -64,6 +68,8 @@ pub enum Handler {
     /// A JavaScript callback; dropped (released) with the subscription.
     Js { callback: js_sys::Function, kv: Option<String> },
     /// A Rust task (fetches, KV listings).
+    /// (JetStream fetches and listings only: the core-only build links no channel code.)
+    #[cfg(feature = "jetstream")]
     Chan(mpsc::UnboundedSender<Delivery>),
     /// The replies to every request of the page ([`Requests`]).
     Mux,

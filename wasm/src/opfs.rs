@@ -14,8 +14,8 @@
 //! share one write+flush (group commit). Messages to the worker are handled in order, which
 //! keeps the file and [`State`] (the live records, kept here for compaction) in step.
 
+use hashbrown::HashMap;
 use std::cell::{Cell, Ref, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;

@@ -263,7 +263,10 @@ impl Link {
         let ws = match WebSocket::new(&self.url) {
             Ok(ws) => ws,
             Err(e) => {
-                let text = e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+                let text = e.dyn_ref::<js_sys::Error>().map_or_else(
+                    || String::from(js_sys::JSON::stringify(&e).unwrap_or_default()),
+                    |e| String::from(e.message()),
+                );
                 self.core.handle_dial_error(now, format!("bad URL {}: {text}", self.url));
                 return;
             }

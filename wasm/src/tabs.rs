@@ -37,8 +37,8 @@
 //! and `unlink` (a client asks the leader), `link` / `unlink` (`{ url, opts }`: the leader
 //! tells what it runs) and `status` (`{ event }`: the leader's link status).
 
+use hashbrown::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::rc::{Rc, Weak};
 

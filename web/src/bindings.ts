@@ -4,6 +4,7 @@
 // page loads one of the two; everything else reaches the bindings through here.
 
 import type * as Full from "../pkg/edgebus_wasm.js";
+import type { Bus as WasmBus } from "../pkg/edgebus_wasm.js";
 import type { Bus } from "./bus.js";
 import type { JetStreamClient, JetStreamManager } from "./jetstream.js";
 import type { KV } from "./kv.js";
@@ -32,6 +33,11 @@ export interface Doors {
   jetstreamManager(bus: Bus): JetStreamManager;
   kv(bus: Bus, bucket: string): KV;
   objm(bus: Bus): Objm;
+  /** The leader of a bus shared between tabs serves the engine calls of the others; a
+   *  client sends them (`remote.ts`). Buses are shared in the full module only (the core
+   *  one has no store to share), so the core entry loads none of it. */
+  lead(bus: Bus): void;
+  remoteEngine(bus: Bus): WasmBus;
 }
 
 let current: Bindings | null = null;

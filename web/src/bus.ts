@@ -10,7 +10,6 @@ import { Link, StatusWatcher, type ConnectOptions, type LinkStatus } from "./lin
 import { Msg, MsgBatch } from "./msg.js";
 import type { Objm } from "./obj.js";
 import { PublishQueue } from "./pubqueue.js";
-import { Leader, remoteEngine } from "./remote.js";
 import { estimate, persist, type StorageEstimate } from "./storage.js";
 import { encode, type MsgHdrs, type Payload, type RawBatchCallback, type RawExtra } from "./types.js";
 
@@ -253,18 +252,19 @@ export class Bus {
     this.wasm = raw;
     this.maxPayload = raw.maxPayload();
     // a bus shared between tabs: the leader's link reports to every context, and the
-    // leader runs the engine calls of the others (see remote.ts)
+    // leader runs the engine calls of the others (see remote.ts; the full entry's only:
+    // the core module's buses are never shared)
     raw.linkStatus((s: LinkStatus | { type: "leader" }) => (s.type === "leader" ? this.lead() : this.linkStatus(s)));
     const role = raw.info().role;
     if (role === "leader") this.lead();
-    if (role === "client") this.remote = remoteEngine(this);
+    if (role === "client") this.remote = doors("a shared bus").remoteEngine(this);
   }
 
   /** This context leads a shared bus (from `open`, or taking over): it serves the engine
    *  calls of the others. */
   private lead(): void {
     this.remote = null;
-    new Leader(this);
+    doors("a shared bus").lead(this);
   }
 
   /** A client context's engine calls, sent to the leader (see remote.ts); `null` once this

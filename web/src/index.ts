@@ -7,6 +7,7 @@ import { setBindings } from "./bindings.js";
 import { JetStreamClient, JetStreamManager } from "./jetstream.js";
 import { KV } from "./kv.js";
 import { Objm } from "./obj.js";
+import { Leader, remoteEngine } from "./remote.js";
 
 // The full module: core NATS, JetStream, KV, the object store and the link.
 setBindings(bindings, {
@@ -14,6 +15,8 @@ setBindings(bindings, {
   jetstreamManager: (bus) => new JetStreamManager(bus),
   kv: (bus, bucket) => new KV(bus, bucket),
   objm: (bus) => new Objm(bus),
+  lead: (bus) => void new Leader(bus),
+  remoteEngine,
 });
 
 export { load, open, deleteStorage, Bus, Subscription } from "./bus.js";

@@ -131,9 +131,8 @@ impl Broker {
     /// Opens an in-process connection. It is connected at once with headers, no-responders
     /// and echo on, and is never verbose.
     pub fn connect_local(&mut self) -> ConnId {
-        let id = self.connect();
+        let id = self.add_conn();
         if let Some(c) = self.conns.get_mut(&id) {
-            c.out.clear();
             c.conduct = Conduct::LOCAL;
             c.local = Some(Vec::new());
         }

@@ -408,9 +408,25 @@ impl ConnPermissions {
         let grants = perms.response().map(ReplyGrants::new);
         ConnPermissions { publish: PublishCheck::new(perms), filter: None, grants }
     }
+}
 
+/// A connection's permission checks as the core's broker asks them. The broker holds them as
+/// `Box<dyn ConnRules>`, made only where a user with permissions is admitted: a host whose
+/// connections never get any (the page's, all in-process) links none of the rules' code, as
+/// it would if the broker called `ConnPermissions` directly.
+pub trait ConnRules {
     /// The check of a `PUB`: the `-ERR` to send (connection kept open, nothing routed).
-    pub fn check_publish(&mut self, subject: &[u8], now: u64) -> Result<(), ProtocolError> {
+    fn check_publish(&mut self, subject: &[u8], now: u64) -> Result<(), ProtocolError>;
+    /// The check of a `SUB`, before any other answer.
+    fn check_subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), ProtocolError>;
+    /// Must a message on `subject` be withheld from this connection?
+    fn withholds(&mut self, subject: &[u8]) -> bool;
+    /// A message was delivered to this connection.
+    fn delivered(&mut self, reply: Option<&[u8]>, now: u64);
+}
+
+impl ConnRules for ConnPermissions {
+    fn check_publish(&mut self, subject: &[u8], now: u64) -> Result<(), ProtocolError> {
         if self.publish.allowed_or_granted(subject, self.grants.as_mut(), now) {
             Ok(())
         } else {
@@ -418,9 +434,8 @@ impl ConnPermissions {
         }
     }
 
-    /// The check of a `SUB`, before any other answer; an admitted wildcard subscription may
-    /// turn on the delivery filter.
-    pub fn check_subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), ProtocolError> {
+    /// An admitted wildcard subscription may turn on the delivery filter.
+    fn check_subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>) -> Result<(), ProtocolError> {
         let perms = self.publish.permissions();
         if perms.check_subscribe(subject, queue)? && self.filter.is_none() {
             self.filter = Some(DeliveryFilter::new(perms.clone()));
@@ -428,14 +443,13 @@ impl ConnPermissions {
         Ok(())
     }
 
-    /// Must a message on `subject` be withheld from this connection?
-    pub fn withholds(&mut self, subject: &[u8]) -> bool {
+    fn withholds(&mut self, subject: &[u8]) -> bool {
         self.filter.as_mut().is_some_and(|f| f.denies(subject))
     }
 
-    /// A message was delivered to this connection: with `allow_responses`, its reply subject
-    /// becomes one it may publish to.
-    pub fn delivered(&mut self, reply: Option<&[u8]>, now: u64) {
+    /// With `allow_responses`, the message's reply subject becomes one the connection may
+    /// publish to.
+    fn delivered(&mut self, reply: Option<&[u8]>, now: u64) {
         if let (Some(g), Some(r)) = (self.grants.as_mut(), reply) {
             g.record(r, now);
         }

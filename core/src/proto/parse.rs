@@ -403,9 +403,49 @@ pub struct Parser<R: Role> {
 /// Longest piece of the offending input quoted in an error report.
 const SNIPPET: usize = 32;
 
+/// The input quoted as `{:?}` quotes a string for ASCII and control characters (`\"`, `\\`,
+/// `\n`, `\u{1b}`); other characters are kept as they are. Written out rather than `{:?}`:
+/// in the page's module that links the standard library's Unicode escaping tables for a log
+/// line.
 fn snippet(b: &[u8], max: usize) -> String {
-    let cut = &b[..b.len().min(max)];
-    format!("{:?}{}", String::from_utf8_lossy(cut), if b.len() > max { "..." } else { "" })
+    let cut = String::from_utf8_lossy(&b[..b.len().min(max)]);
+    let mut out = String::with_capacity(cut.len() + 5);
+    out.push('"');
+    for c in cut.chars() {
+        push_escaped(&mut out, c, '"');
+    }
+    out.push('"');
+    if b.len() > max {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Appends `c` as `{:?}` writes it inside a string (`quote` `"`) or a char (`'`), for ASCII
+/// and control characters; other characters as they are.
+fn push_escaped(out: &mut String, c: char, quote: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\0' => out.push_str("\\0"),
+        c if c == quote => {
+            out.push('\\');
+            out.push(c);
+        }
+        c if c.is_control() => {
+            let n = c as usize;
+            out.push_str("\\u{");
+            if n >= 16 {
+                out.push(char::from(HEX[(n >> 4) & 15]));
+            }
+            out.push(char::from(HEX[n & 15]));
+            out.push('}');
+        }
+        c => out.push(c),
+    }
 }
 
 impl<R: Role> Parser<R> {

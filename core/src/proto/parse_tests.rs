@@ -221,3 +221,21 @@ fn sizes_and_arguments_as_nats_server_reads_them() {
     line.extend_from_slice(b" 1\r\n");
     assert!(matches!(ok(&line), ClientOp::Sub { .. }));
 }
+
+/// The error reports quote input as `{:?}` would for every ASCII byte (the page's build
+/// writes the quoting out instead of linking `Debug`), and mark a cut with `...`.
+#[test]
+fn snippet_quotes_ascii_as_debug_does() {
+    let all: Vec<u8> = (0u8..128).collect();
+    for piece in all.chunks(7) {
+        let text = core::str::from_utf8(piece).unwrap();
+        assert_eq!(snippet(piece, 64), alloc::format!("{text:?}"));
+    }
+    assert_eq!(snippet(b"caf\xc3\xa9 ok", 64), "\"caf\u{e9} ok\"");
+    assert_eq!(snippet(b"abcdef", 3), "\"abc\"...");
+    for b in 0u8..=0x9f {
+        let (c, mut one) = (char::from(b), String::new());
+        push_escaped(&mut one, c, '\'');
+        assert_eq!(alloc::format!("'{one}'"), alloc::format!("{c:?}"));
+    }
+}

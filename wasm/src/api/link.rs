@@ -159,7 +159,9 @@ pub(crate) async fn link_up(
         exports: o.exports,
         imports: o.imports,
         inbox_prefix: prefix,
-        id_prefix: format!("{}-", &session[..12]),
+        // `get`, not `[..12]`: a str slice's panic path links `char`'s Debug and the Unicode
+        // tables behind it (2-3 KB of the core entry) for a token that is ASCII anyway
+        id_prefix: [session.get(..12).unwrap_or_default(), "-"].concat(),
         name: o.name.unwrap_or(name),
         user: o.user,
         pass: o.pass,

@@ -149,7 +149,7 @@ pub async fn open(opts: JsValue) -> Result<Bus, JsValue> {
     match opts.storage.as_deref() {
         None | Some("memory") => {}
         Some(other) => {
-            return Err(BusError::Invalid(format!("storage {other:?}: only \"memory\" in edgebus/core")).into())
+            return Err(BusError::Invalid(["storage \"", other, "\": only \"memory\" in edgebus/core"].concat()).into())
         }
     }
     #[cfg(feature = "jetstream")]

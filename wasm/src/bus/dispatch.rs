@@ -2,11 +2,13 @@
 //! batches (one call per batch instead of one per message), Rust tasks through channels,
 //! request replies through the shared inbox.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;
+#[cfg(feature = "jetstream")]
 use futures_channel::mpsc;
+use hashbrown::HashMap;
 use wasm_bindgen::JsValue;
 
 use super::{after, Handler, Inner, Shared};
@@ -101,6 +103,7 @@ enum Next {
     Batch(Batch),
     #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     Kv(js_sys::Function, String, Delivery),
+    #[cfg(feature = "jetstream")]
     Chan(mpsc::UnboundedSender<Delivery>, Delivery),
 }
 
@@ -143,6 +146,7 @@ fn next_of(i: &mut Inner, sub: u64, group: &mut Group) -> Option<Next> {
     entry.received += 1;
     let next = match &entry.handler {
         Handler::Js { callback, kv: Some(bucket) } => Next::Kv(callback.clone(), bucket.clone(), d),
+        #[cfg(feature = "jetstream")]
         Handler::Chan(tx) => Next::Chan(tx.clone(), d),
         Handler::Js { callback, kv: None } => {
             let mut batch = Batch::new(callback.clone(), &d);
@@ -195,6 +199,7 @@ pub fn dispatch(rc: &Shared) {
                 match next {
                     // Waking a Rust task runs no JavaScript, so nothing new can be queued.
                     Next::Answered => continue,
+                    #[cfg(feature = "jetstream")]
                     Next::Chan(tx, d) => {
                         let _ = tx.unbounded_send(d);
                         continue;

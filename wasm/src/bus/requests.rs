@@ -2,16 +2,21 @@
 //! timer for them all, publish-and-collect for fetches and listings, and the channel
 //! subscriptions Rust tasks read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use edgebus_core::broker::Delivery;
 use edgebus_core::proto::Headers;
-use futures_channel::{mpsc, oneshot};
+#[cfg(feature = "jetstream")]
+use futures_channel::mpsc;
+use futures_channel::oneshot;
+#[cfg(feature = "jetstream")]
 use futures_util::future::{select, Either};
+#[cfg(feature = "jetstream")]
 use futures_util::StreamExt;
 use gloo_timers::future::TimeoutFuture;
+use hashbrown::HashMap;
 
 use super::{after, now_ms, Handler, Inner, Shared};
 use crate::error::BusError;
@@ -97,6 +102,7 @@ impl Inner {
     }
 }
 
+#[cfg(feature = "jetstream")]
 /// Subscribes a channel; the caller unsubscribes when done.
 pub fn subscribe_chan(rc: &Shared, subject: &str) -> Result<(u64, mpsc::UnboundedReceiver<Delivery>), BusError> {
     let (tx, rx) = mpsc::unbounded();
@@ -139,6 +145,7 @@ pub async fn request(
     }
 }
 
+#[cfg(feature = "jetstream")]
 /// Publishes every `(subject, payload)` as a request, all before one pump (so a JetStream
 /// engine stores them together and one IndexedDB commit covers them), and waits for every
 /// reply, answering in the same order.
@@ -202,6 +209,7 @@ fn arm_sweeper(rc: &Shared) {
     });
 }
 
+#[cfg(feature = "jetstream")]
 /// Collects messages on a fresh inbox subscription until `done` says stop or `timeout_ms`
 /// passes; publishes `subject` with the inbox as reply first (if given).
 pub async fn collect(
@@ -237,6 +245,7 @@ pub async fn collect(
     Ok(got)
 }
 
+#[cfg(feature = "jetstream")]
 /// What [`collect`] does with one message.
 pub enum Collect {
     Keep,
