@@ -153,17 +153,12 @@ impl Channel {
         fields: &[(&str, JsValue)],
         data: Option<&[u8]>,
     ) -> impl std::future::Future<Output = Result<JsValue, StoreError>> {
-        let posted = self.post(op, fields, data);
-        let rx = posted.is_ok().then(|| {
+        let waiting = self.post(op, fields, data).map(|()| {
             let (tx, rx) = oneshot::channel();
             self.replies.borrow_mut().push_back(tx);
             rx
         });
-        async move {
-            posted?;
-            let rx = rx.ok_or_else(|| StoreError::Io("OPFS: nothing posted".into()))?;
-            rx.await.map_err(|_| StoreError::Io("OPFS: the storage worker went away".into()))?
-        }
+        async move { waiting?.await.map_err(|_| StoreError::Io("OPFS: the storage worker went away".into()))? }
     }
 }
 
