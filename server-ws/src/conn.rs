@@ -129,6 +129,8 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
         Ok(Err(e)) if e.is_panic() => panicked(&shared, &client, e.into_panic().as_ref()),
         Ok(_) => {}
     }
+    // a panic in the middle of a read leaves the writers of what it delivered unwoken
+    conn.publishing.router.wake_writers();
     conn.teardown();
     shared.clients.lock().remove(&id);
     debug!(cid = id, %peer, "Client connection closed");
