@@ -282,6 +282,28 @@ fn max_waiting_refuses_requests_past_it() {
 }
 
 #[test]
+fn reporting_a_consumer_sheds_requests_that_cannot_be_served() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit", "max_waiting": 2}));
+    h.pull_to("S", "p", "_INBOX.gone", json!({"batch": 1, "expires": 5 * SEC}));
+    h.pull_to("S", "p", "_INBOX.late", json!({"batch": 1, "expires": 100 * MS}));
+    assert_eq!(h.info("S", "p")["num_waiting"], 2);
+    // the first client goes away and the second request expires before its timer fires:
+    // an info call drops both (nats-server 2.14), the expired one with its 408
+    h.deaf.push("_INBOX.gone".into());
+    h.now += 150 * MS;
+    let out = h.send("$JS.API.CONSUMER.INFO.S.p", Some("_INBOX.api"), None, b"");
+    assert_eq!(statuses(&out, "_INBOX.late"), [(408, "Request Timeout".into())]);
+    let info = out.iter().find(|o| &o.route[..] == b"_INBOX.api").unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&info.payload).unwrap()["num_waiting"], 0);
+    // the list does the same
+    h.pull_to("S", "p", "_INBOX.gone2", json!({"batch": 1, "expires": 5 * SEC}));
+    h.deaf.push("_INBOX.gone2".into());
+    let list = h.api("CONSUMER.LIST.S", Value::Null);
+    assert_eq!(list["consumers"][0]["num_waiting"], 0, "{list}");
+}
+
+#[test]
 fn rollup_on_a_wildcard_subject_rolls_up_what_it_matches() {
     let mut h = Harness::new();
     let r = h.api("STREAM.CREATE.R", json!({"name": "R", "subjects": ["r.>"], "allow_rollup_hdrs": true}));

@@ -9,7 +9,9 @@ The scenarios are the pull-request rules the nats.py suite showed apart:
 - a request whose reply subject nobody listens on any more takes no message
   (`test_pull_subscribe_limits`);
 - `max_waiting` refuses requests past it with `409 Exceeded MaxWaiting`; a request whose
-  client went away still counts until a delivery sheds it.
+  client went away still counts until the consumer is looked at again: a consumer info
+  sheds it (as a delivery does, but nats-server delivers on its own goroutine, so only the
+  info is a step a test can wait on).
 No step waits for "nothing arrives": every wait ends on a message or a status.
 """
 
@@ -110,12 +112,13 @@ async def max_waiting(port: int) -> list:
     await a.unsubscribe()
     await pull(nc, "MW", "c", "_INBOX.c", {"batch": 1, "expires": 30_000_000_000})
     refused_too = await Inbox(c).until_status()
-    await js.publish("mw.a", b"to d")
+    waiting = (await js.consumer_info("MW", "c")).num_waiting
     d = await nc.subscribe("_INBOX.d")
     await pull(nc, "MW", "c", "_INBOX.d", {"batch": 1, "expires": 30_000_000_000})
+    await js.publish("mw.a", b"to d")
     got = await d.next_msg(timeout=WAIT)
     await nc.close()
-    return [refused, refused_too, got.data.decode()]
+    return [refused, refused_too, waiting, got.data.decode()]
 
 
 SCENARIOS = {
@@ -124,7 +127,7 @@ SCENARIOS = {
     "a request nobody listens to takes nothing": (
         deaf_request, [[1, 0, 0], "kept"]),
     "max_waiting": (
-        max_waiting, [[("", "409", "Exceeded MaxWaiting")], [("", "409", "Exceeded MaxWaiting")], "to d"]),
+        max_waiting, [[("", "409", "Exceeded MaxWaiting")], [("", "409", "Exceeded MaxWaiting")], 0, "to d"]),
 }
 
 

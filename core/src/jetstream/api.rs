@@ -201,10 +201,10 @@ impl JetStream {
             ["CONSUMER", "DURABLE", "CREATE", stream, name] => {
                 Some(self.consumer_create(now, stream, Some(name), None, true, payload, interest))
             }
-            ["CONSUMER", "INFO", stream, name] => Some(self.consumer_info(now, stream, name)),
+            ["CONSUMER", "INFO", stream, name] => Some(self.consumer_info(now, stream, name, interest)),
             ["CONSUMER", "DELETE", stream, name] => Some(self.consumer_delete(now, stream, name)),
             ["CONSUMER", "NAMES", stream] => Some(self.consumer_names(stream, payload)),
-            ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload)),
+            ["CONSUMER", "LIST", stream] => Some(self.consumer_list(now, stream, payload, interest)),
             ["CONSUMER", "PAUSE", stream, name] => Some(self.consumer_pause(now, stream, name, payload, interest)),
             ["CONSUMER", "UNPIN", stream, name] => Some(self.consumer_unpin(now, stream, name, payload, interest)),
             ["CONSUMER", "RESET", stream, name] => Some(self.consumer_reset(now, stream, name, payload, interest)),

@@ -161,11 +161,16 @@ impl JetStream {
         typed(KIND, crate::jetstream::config::to_value(&info))
     }
 
-    pub(super) fn consumer_info(&self, now: u64, stream: &str, name: &str) -> Value {
+    /// A consumer's info; like nats-server, reporting a consumer first sheds its waiting
+    /// requests that can no longer be served.
+    pub(super) fn consumer_info(&mut self, now: u64, stream: &str, name: &str, interest: &dyn Interest) -> Value {
         const KIND: &str = "consumer_info_response";
-        let Some(e) = self.streams.get(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
-        match e.consumers.get(name) {
-            Some(c) => typed(KIND, crate::jetstream::config::to_value(&c.info(now))),
+        let Some(e) = self.streams.get_mut(stream) else { return error_body(KIND, &ApiError::STREAM_NOT_FOUND) };
+        match e.consumers.get_mut(name) {
+            Some(c) => {
+                c.shed_stale_requests(now, interest, &mut self.out);
+                typed(KIND, crate::jetstream::config::to_value(&c.info(now)))
+            }
             None => error_body(KIND, &ApiError::CONSUMER_NOT_FOUND),
         }
     }
@@ -201,15 +206,18 @@ impl JetStream {
         typed(KIND, json!({ "total": total, "offset": req.offset, "limit": 1024, "consumers": page }))
     }
 
-    pub(super) fn consumer_list(&self, now: u64, stream: &str, payload: &[u8]) -> Value {
+    pub(super) fn consumer_list(&mut self, now: u64, stream: &str, payload: &[u8], interest: &dyn Interest) -> Value {
         const KIND: &str = "consumer_list_response";
         let req: Paging = match parse_list_body(payload) {
             Ok(r) => r,
             Err(e) => return paged_error_body(KIND, "consumers", &e),
         };
-        let Some(e) = self.streams.get(stream) else {
+        let Some(e) = self.streams.get_mut(stream) else {
             return paged_error_body(KIND, "consumers", &ApiError::STREAM_NOT_FOUND);
         };
+        for c in e.consumers.values_mut() {
+            c.shed_stale_requests(now, interest, &mut self.out);
+        }
         let listed = || e.consumers.values().filter(|c| sourcing::listed(c));
         let total = listed().count();
         let infos: Vec<Value> = listed()

@@ -192,19 +192,10 @@ impl Consumer {
         let policy = self.state.config.priority_policy;
         let mut i = 0;
         while i < self.waiting.len() {
+            if self.drop_if_stale(i, now, interest, out) {
+                continue;
+            }
             let r = &self.waiting[i];
-            if r.expires > 0 && r.expires <= now {
-                // expired but its timer has not fired yet: it must not take a message
-                if let Some(r) = self.waiting.remove(i) {
-                    out.push(r.ended(408, "Request Timeout"));
-                }
-                continue;
-            }
-            if !super::pull::listened(interest, &r.reply) {
-                // its client went away: it must not take a message nobody would read
-                self.waiting.remove(i);
-                continue;
-            }
             let id = r.priority.as_ref().map_or("", |p| p.id.as_str());
             let mut assigned = false;
             if policy == PriorityPolicy::PinnedClient {

@@ -56,11 +56,47 @@ impl PullRequest {
 /// Whether anybody still listens for the answer to a request with this reply subject. A
 /// reply that came through a service import (`_R_.` prefix) is mapped back by the bus and
 /// has no subscription of its own, so it always counts as listened to.
-pub(super) fn listened(interest: &dyn Interest, reply: &[u8]) -> bool {
+fn listened(interest: &dyn Interest, reply: &[u8]) -> bool {
     reply.starts_with(b"_R_.") || interest.has_interest(reply)
 }
 
 impl Consumer {
+    /// Drops the waiting request at `i` if it can no longer take a message: expired (its timer
+    /// may not have fired yet; it ends with `408`) or its client went away (it ends silently,
+    /// nobody would read a status). Returns whether it was dropped.
+    pub(super) fn drop_if_stale(
+        &mut self,
+        i: usize,
+        now: u64,
+        interest: &dyn Interest,
+        out: &mut Vec<Outbound>,
+    ) -> bool {
+        let r = &self.waiting[i];
+        if r.expires > 0 && r.expires <= now {
+            if let Some(r) = self.waiting.remove(i) {
+                out.push(r.ended(408, "Request Timeout"));
+            }
+            return true;
+        }
+        if !listened(interest, &r.reply) {
+            self.waiting.remove(i);
+            return true;
+        }
+        false
+    }
+
+    /// Sheds every stale waiting request. nats-server does this whenever it reports a
+    /// consumer (`num_waiting` counts only requests that could still be served), so an info
+    /// or list call also frees the `max_waiting` room a gone client held.
+    pub fn shed_stale_requests(&mut self, now: u64, interest: &dyn Interest, out: &mut Vec<Outbound>) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            if !self.drop_if_stale(i, now, interest, out) {
+                i += 1;
+            }
+        }
+    }
+
     /// Takes a pull request (`$JS.API.CONSUMER.MSG.NEXT`); answers at once with a status if it
     /// is refused.
     pub fn add_pull(&mut self, now: u64, reply: Bytes, body: &[u8], out: &mut Vec<Outbound>) {
