@@ -108,6 +108,8 @@ pub struct WebSocketOptions {
     /// `handshake_timeout`: how long the upgrade (after TLS) may take before the connection
     /// is dropped; nats-server's default is 2 s.
     pub handshake_timeout: Duration,
+    /// `headers { … }`: extra headers of the `101` answer, in the order written.
+    pub headers: Vec<(String, String)>,
 }
 
 /// `websocket { authorization { user, password | token, timeout }, no_auth_user }`: what
@@ -276,6 +278,7 @@ impl Default for Options {
                 allowed_origins: Vec::new(),
                 auth: WsAuth::default(),
                 handshake_timeout: WS_HANDSHAKE_TIMEOUT,
+                headers: Vec::new(),
             },
             jetstream: JetStreamOptions::default(),
             accounts: Vec::new(),

@@ -167,7 +167,7 @@ async fn upgrade_ws<S>(stream: &mut S, peer: SocketAddr, ws: &WebSocketOptions) 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins };
+    let policy = Policy { same_origin: ws.same_origin, allowed_origins: &ws.allowed_origins, headers: &ws.headers };
     tokio::time::timeout(ws.handshake_timeout, upgrade::accept(stream, peer, &policy))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "websocket handshake timed out"))?

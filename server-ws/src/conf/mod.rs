@@ -237,4 +237,15 @@ mod tests {
             options::SyncInterval::Always
         );
     }
+
+    #[test]
+    fn websocket_headers_are_kept_in_order_and_cannot_split_the_answer() {
+        let o = load("websocket { no_tls: true, headers { X-B: \"2\", X-A: \"1\" } }\n").unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        assert_eq!(o.websocket.headers, [("X-B".to_string(), "2".to_string()), ("X-A".to_string(), "1".to_string())]);
+        for bad in ["headers { X-A: \"1\\r\\nSet-Cookie: a=b\" }", "headers { \"X A\": \"1\" }", "headers { X-A: 1 }"] {
+            let e = load(&format!("websocket {{ no_tls: true, {bad} }}\n")).expect_err(bad).to_string();
+            assert!(e.contains("header"), "{bad}: {e}");
+        }
+    }
 }

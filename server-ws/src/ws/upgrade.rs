@@ -38,6 +38,8 @@ fn asks_for_leaf(target: &str) -> bool {
 pub struct Policy<'a> {
     pub same_origin: bool,
     pub allowed_origins: &'a [AllowedOrigin],
+    /// `websocket { headers }`: added to every `101` answer.
+    pub headers: &'a [(String, String)],
 }
 
 /// Reads requests until one upgrades (answered with `101`) or the connection must end.
@@ -93,6 +95,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                         );
                         if !require_mask {
                             answer.push_str("Nats-No-Masking: true\r\n");
+                        }
+                        for (name, value) in policy.headers {
+                            answer.push_str(&format!("{name}: {value}\r\n"));
                         }
                         answer.push_str("\r\n");
                         stream.write_all(answer.as_bytes()).await?;
@@ -225,13 +230,13 @@ mod tests {
 
     #[test]
     fn checks_in_nats_server_order() {
-        let open = Policy { same_origin: false, allowed_origins: &[] };
+        let open = Policy { same_origin: false, allowed_origins: &[], headers: &[] };
         let v13 = "Sec-WebSocket-Version: 13\r\n";
         assert!(check(&request(v13, "GET"), &open).is_ok());
         assert_eq!(check(&request(v13, "POST"), &open).unwrap_err().0, 405);
         assert_eq!(check(&request("Sec-WebSocket-Version: 8\r\n", "GET"), &open).unwrap_err().1, "invalid version");
         let allowed = [AllowedOrigin::parse("https://app.example").unwrap()];
-        let strict = Policy { same_origin: false, allowed_origins: &allowed };
+        let strict = Policy { same_origin: false, allowed_origins: &allowed, headers: &[] };
         let evil = format!("{v13}Origin: https://evil.example\r\n");
         assert_eq!(
             check(&request(&evil, "GET"), &strict).unwrap_err(),

@@ -22,7 +22,7 @@ const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connection_types", "proxy_required"];
 
 /// Keys of the `websocket` block that are harmless to ignore.
-const UNSUPPORTED_WS: &[&str] = &["advertise", "compress", "compression", "headers", "ping_interval"];
+const UNSUPPORTED_WS: &[&str] = &["advertise", "compress", "compression", "ping_interval"];
 
 /// Keys of the `websocket` block that ask for authentication edgebus does not implement
 /// (JWTs or credentials from cookies; `authorization` and `no_auth_user` are implemented).
@@ -210,12 +210,45 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
             }
             "authorization" => ws_authorization(we, &mut opts.websocket.auth, &mut opts.warnings)?,
             "no_auth_user" => opts.websocket.auth.no_auth_user = Some(string(we)?.to_string()),
+            "headers" => opts.websocket.headers = ws_headers(we)?,
             k if REFUSED_WS.contains(&k) => return Err(refused(we, "websocket")),
             k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
             _ => unknown(we, "websocket", opts),
         }
     }
     Ok(())
+}
+
+/// `websocket { headers { name: value } }`: extra headers of the `101` answer (e.g. for a
+/// proxy or a browser policy). nats-server refuses the names that would change the handshake
+/// itself; a name or value with a line break would split the answer, so that is refused too.
+fn ws_headers(e: &Entry) -> Result<Vec<(String, String)>, ConfError> {
+    let mut headers = Vec::new();
+    for he in map(e)? {
+        let value = match &he.value.kind {
+            ValueKind::String(v) => v.clone(),
+            _ => {
+                let kind = he.value.type_name();
+                return Err(invalid(he, format!("error parsing header key {}: unsupported type {kind}", he.key)));
+            }
+        };
+        let lower = he.key.to_ascii_lowercase();
+        if matches!(lower.as_str(), "host" | "content-length" | "connection" | "upgrade" | "nats-no-masking") {
+            return Err(invalid(he, format!("websocket: invalid header {:?} not allowed", he.key)));
+        }
+        if lower.starts_with("sec-websocket-") {
+            return Err(invalid(
+                he,
+                format!("websocket: invalid header {:?}, \"Sec-WebSocket-\" prefix not allowed", he.key),
+            ));
+        }
+        let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+        if he.key.is_empty() || !he.key.chars().all(token) || value.contains(['\r', '\n']) {
+            return Err(invalid(he, format!("websocket: invalid header {:?}", he.key)));
+        }
+        headers.push((he.key.clone(), value));
+    }
+    Ok(headers)
 }
 
 /// `websocket { authorization { user, password | token, timeout } }`. nats-server refuses any
