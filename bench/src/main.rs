@@ -234,61 +234,67 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     let mut errors = Vec::new();
     for round in 0..args.rounds {
         for (si, &scenario) in args.only.iter().enumerate() {
-            let order: [usize; 2] = if (round + si) % 2 == 0 { [0, 1] } else { [1, 0] };
-            for idx in order {
-                let (slot, bin, state) = &mut servers[idx];
-                let kind = if idx == 0 { Kind::Nats } else { Kind::Edgebus };
-                // A server that died is restarted (and the failure reported).
-                let dead = match slot {
-                    Ok(s) => !s.alive(),
-                    Err(_) => true,
-                };
-                if dead {
-                    errors.push(format!("round {round}: {} was not running; restarted", kind.label()));
-                    *slot = Server::start(kind, bin);
-                    *state = ServerState::default();
-                }
-                let Ok(srv) = slot.as_ref() else {
-                    errors.push(format!("round {round}: {} could not be restarted", kind.label()));
-                    continue;
-                };
-                let t = Instant::now();
-                let res =
-                    tokio::time::timeout(SCENARIO_TIMEOUT, scenarios::run(scenario, srv, state, round, &sizes)).await;
-                let line = match res {
-                    Ok(Ok(samples)) => {
-                        let mut line = String::new();
-                        for (key, v) in samples {
-                            let e = collected.entry(key).or_default();
-                            if idx == 0 { &mut e.0 } else { &mut e.1 }.push(v);
-                            line += &format!(" {key}={}", report::human(v));
+            let pairs = if args.quick { 1 } else { scenario.pairs_per_round() };
+            for pair in 0..pairs {
+                // each pair's samples are numbered apart (subjects, stream names) like rounds
+                let sample = round * pairs + pair;
+                let order: [usize; 2] = if (round + si + pair) % 2 == 0 { [0, 1] } else { [1, 0] };
+                for idx in order {
+                    let (slot, bin, state) = &mut servers[idx];
+                    let kind = if idx == 0 { Kind::Nats } else { Kind::Edgebus };
+                    // A server that died is restarted (and the failure reported).
+                    let dead = match slot {
+                        Ok(s) => !s.alive(),
+                        Err(_) => true,
+                    };
+                    if dead {
+                        errors.push(format!("round {round}: {} was not running; restarted", kind.label()));
+                        *slot = Server::start(kind, bin);
+                        *state = ServerState::default();
+                    }
+                    let Ok(srv) = slot.as_ref() else {
+                        errors.push(format!("round {round}: {} could not be restarted", kind.label()));
+                        continue;
+                    };
+                    let t = Instant::now();
+                    let res =
+                        tokio::time::timeout(SCENARIO_TIMEOUT, scenarios::run(scenario, srv, state, sample, &sizes))
+                            .await;
+                    let line = match res {
+                        Ok(Ok(samples)) => {
+                            let mut line = String::new();
+                            for (key, v) in samples {
+                                let e = collected.entry(key).or_default();
+                                if idx == 0 { &mut e.0 } else { &mut e.1 }.push(v);
+                                line += &format!(" {key}={}", report::human(v));
+                            }
+                            line
                         }
-                        line
-                    }
-                    Ok(Err(e)) => {
-                        let msg = format!("round {round} {} {}: {e}", scenario.name(), kind.label());
-                        errors.push(msg.clone());
-                        format!(" ERROR {e}")
-                    }
-                    Err(_) => {
-                        errors.push(format!(
-                            "round {round} {} {}: timed out after {:?}",
-                            scenario.name(),
-                            kind.label(),
-                            SCENARIO_TIMEOUT
-                        ));
-                        " TIMEOUT".into()
-                    }
-                };
-                eprintln!(
-                    "[{}/{}] {:<10} {:<11} {:>5.1}s{line}",
-                    round + 1,
-                    args.rounds,
-                    scenario.name(),
-                    kind.label(),
-                    t.elapsed().as_secs_f64()
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                        Ok(Err(e)) => {
+                            let msg = format!("round {round} {} {}: {e}", scenario.name(), kind.label());
+                            errors.push(msg.clone());
+                            format!(" ERROR {e}")
+                        }
+                        Err(_) => {
+                            errors.push(format!(
+                                "round {round} {} {}: timed out after {:?}",
+                                scenario.name(),
+                                kind.label(),
+                                SCENARIO_TIMEOUT
+                            ));
+                            " TIMEOUT".into()
+                        }
+                    };
+                    eprintln!(
+                        "[{}/{}] {:<10} {:<11} {:>5.1}s{line}",
+                        round + 1,
+                        args.rounds,
+                        scenario.name(),
+                        kind.label(),
+                        t.elapsed().as_secs_f64()
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
     }

@@ -271,7 +271,9 @@ pub(crate) fn readme_section(r: &Report) -> String {
     let missed: Vec<&str> = r.metrics.iter().filter(|m| m.met == Some(false)).map(|m| m.label.as_str()).collect();
     let mut s = format!(
         "Measured with `{}` on {} ({}): {}; {} vs {}. {} rounds, each scenario run against \
-         each server alternately; the table shows medians. The whole run took {:.0} s.\n\n",
+         each server alternately (the shortest ones, pub/sub, permissions, WebSocket and leaf, \
+         two to four alternating pairs a round); the table shows medians. The whole run took \
+         {:.0} s.\n\n",
         r.command,
         r.date,
         if r.quick { "quick run" } else { "full run" },
@@ -283,8 +285,8 @@ pub(crate) fn readme_section(r: &Report) -> String {
     );
     s += "Ratio > 1 always means edgebus is better: edgebus / nats-server for throughputs, \
           nats-server / edgebus for latencies and memory. The ratio is the median of the \
-          per-round ratios (each round measures both servers back to back); the 90% interval \
-          is a bootstrap over the rounds, and a target is met only when the interval's \
+          per-pair ratios (each pair measures both servers back to back); the 90% interval \
+          is a bootstrap over the pairs, and a target is met only when the interval's \
           conservative end meets it (for a target on edgebus's own value, the interval of \
           that value, in parentheses). Every delivered message is checked against what \
           was sent (count, duplicates, order): a fault fails the run. Raw samples: \

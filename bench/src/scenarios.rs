@@ -189,6 +189,21 @@ impl Scenario {
             Scenario::ConnsOneByOne => "connseq",
         }
     }
+
+    /// How many alternating pairs of samples a round takes. The scenarios below run for a
+    /// second or less per sample, so one disturbed sample (the machine is shared) decided
+    /// the low end of their interval with one pair per round; a few pairs per round make
+    /// the interval a statement about the servers again, for a few seconds more per round.
+    /// A scenario whose rounds build on each other (memory over time, the first round's
+    /// RSS) keeps one.
+    pub(crate) fn pairs_per_round(self) -> usize {
+        match self {
+            Scenario::PubSub => 2,
+            Scenario::Perms | Scenario::Leaf => 3,
+            Scenario::WebSocket => 4,
+            _ => 1,
+        }
+    }
 }
 
 /// Per-server state kept across rounds (the pull stream is filled once).
