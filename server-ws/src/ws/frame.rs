@@ -484,6 +484,57 @@ mod tests {
         assert_eq!(buf, [&b"earlier"[..], &long, b"tail"].concat());
     }
 
+    /// Decodes `raw` as the server's reader does: each read lands behind the payload decoded
+    /// so far and is decoded in place; after a control frame the rest of the read is fed
+    /// again.
+    fn read_in_place(d: &mut Decoder, raw: &[u8], read: usize) -> (Vec<u8>, Vec<Control>) {
+        let (mut buf, mut controls) = (Vec::new(), Vec::new());
+        for chunk in raw.chunks(read) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let at = buf.len();
+                buf.extend_from_slice(&pending);
+                let (end, used, outcome) = d.decode(&mut buf, at, at);
+                controls.extend(outcome.unwrap());
+                pending = buf[used..].to_vec();
+                buf.truncate(end);
+            }
+        }
+        (buf, controls)
+    }
+
+    /// A 1.5 KiB `PUB` cut into masked frames (each with its own key, so the key's phase
+    /// starts again at every frame) at every offset mod 4 of the first cut, from inside the
+    /// control line into the payload, with a ping between two continuation frames, read in
+    /// pieces that split frames and headers anywhere: the parser gets the stream unmasked.
+    #[test]
+    fn pub_across_frames_and_reads_at_every_phase() {
+        let payload: Vec<u8> = (0..1500u32).map(|i| (i * 7 + 3) as u8).collect();
+        let stream = [&b"PUB s 1500\r\n"[..], &payload, b"\r\n"].concat();
+        for first in 10..22 {
+            let mut cuts = vec![0, first];
+            while cuts[cuts.len() - 1] + 257 < stream.len() {
+                cuts.push(cuts[cuts.len() - 1] + 257);
+            }
+            cuts.push(stream.len());
+            let mut raw = Vec::new();
+            for (i, w) in cuts.windows(2).enumerate() {
+                let last = w[1] == stream.len();
+                let op = if i == 0 { OP_BINARY } else { OP_CONTINUATION };
+                let key = [i as u8 * 37 + 1, 0xa5, first as u8, 0x5c ^ i as u8];
+                raw.extend(client_frame(if last { FIN | op } else { op }, &stream[w[0]..w[1]], Some(key)));
+                if i == 1 {
+                    raw.extend(client_frame(FIN | OP_PING, b"mid", K));
+                }
+            }
+            for read in [1, 3, 14, 64, 1000, raw.len()] {
+                let (out, controls) = read_in_place(&mut Decoder::new(true), &raw, read);
+                assert!(out == stream, "first cut at {first}, reads of {read}");
+                assert_eq!(controls, vec![Control::Ping(b"mid".to_vec())]);
+            }
+        }
+    }
+
     #[test]
     fn word_wise_unmasking_matches_at_every_phase_and_split() {
         let payload: Vec<u8> = (0..1021u32).map(|i| (i * 7 + 3) as u8).collect();
