@@ -61,11 +61,14 @@ pub fn publish_direct(rc: &Shared, msgs: &[(&str, &[u8])]) -> Result<Option<Dire
         let js = engine.engine_mut();
         let mut checked: Option<&str> = None;
         for &(subject, payload) in msgs {
+            if broker.check_publish(subject.as_bytes(), payload.len()).is_err() {
+                return Ok(None);
+            }
+            // a burst mostly repeats one subject: its interest and stream are looked up once
             if checked == Some(subject) {
                 continue;
             }
-            let direct = broker.check_publish(subject.as_bytes(), payload.len()).is_ok()
-                && !broker.interest_beyond(*js_conn, subject.as_bytes())
+            let direct = !broker.interest_beyond(*js_conn, subject.as_bytes())
                 && js.stream_for(subject.as_bytes()).is_some_and(|s| js.stream_config(&s).is_some_and(|c| !c.no_ack));
             if !direct {
                 return Ok(None);
