@@ -144,3 +144,20 @@ test("a js.publish burst still reaches other subscribers and fails per publish",
   assert.deepEqual(r.refused, [...seqs(151, 5), "MaxPayloadError", ...seqs(156, 14)]);
   assert.equal(r.messages, 169, "every acknowledged publish is back after reopening");
 });
+
+// A burst for a stream that never acks (no_ack) goes as requests, gathered together: closing
+// the bus ends every one of them, none hangs.
+test("a js.publish burst waiting for replies ends when the bus closes", async () => {
+  const r = await page.evaluate(async () => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "batch-noack", storage: "memory" });
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "QUIET", subjects: ["quiet.>"], no_ack: true });
+    const js = bus.jetstream();
+    const pending = Promise.all(Array.from({ length: 5 }, (_, i) => js.publish("quiet.x", `m${i}`).then((a) => a.seq, (e) => e.name)));
+    await new Promise((res) => setTimeout(res, 50));
+    await bus.close();
+    return await pending;
+  });
+  assert.deepEqual(r, Array(5).fill("ClosedConnectionError"));
+});
