@@ -106,3 +106,58 @@ test("a burst of js.publish calls is stored together, acks in order, failures pe
   assert.equal(r.withId, 300);
   assert.equal(r.messages, 300, "every acknowledged publish is back after reopening");
 });
+
+// A burst goes to the engine in one call, without a request per publish, only when nothing
+// else would receive it: a subscriber on the subject still gets every message, and a publish
+// the broker refuses (over maxPayload) still fails alone.
+test("a js.publish burst still reaches other subscribers and fails per publish", async () => {
+  const r = await page.evaluate(async () => {
+    const { open, deleteStorage } = window.edgebus;
+    await deleteStorage("batch-direct");
+    let bus = await open({ name: "batch-direct", storage: "indexeddb", maxPayload: 1024 });
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "DIRECT", subjects: ["direct.>"], storage: "file" });
+    const js = bus.jetstream();
+    const burst = (n, subject, big = -1) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          js.publish(subject, i === big ? new Uint8Array(2048) : `m${i}`).then((a) => a.seq, (e) => e.name)),
+      );
+    const alone = await burst(100, "direct.a");
+    const seen = [];
+    const sub = bus.subscribe("direct.>", { callback: (_e, m) => seen.push(m.string()) });
+    const watched = await burst(50, "direct.b");
+    await bus.flush();
+    sub.unsubscribe();
+    const refused = await burst(20, "direct.c", 5);
+    await bus.close();
+    bus = await open({ name: "batch-direct", storage: "indexeddb" });
+    const info = await (await bus.jetstreamManager()).streams.info("DIRECT");
+    await bus.close();
+    await deleteStorage("batch-direct");
+    return { alone, watched, seen, refused, messages: info.state.messages };
+  });
+  const seqs = (from, n) => Array.from({ length: n }, (_, i) => from + i);
+  assert.deepEqual(r.alone, seqs(1, 100));
+  assert.deepEqual(r.watched, seqs(101, 50));
+  assert.deepEqual(r.seen, Array.from({ length: 50 }, (_, i) => `m${i}`), "the subscriber got every message of the burst");
+  assert.deepEqual(r.refused, [...seqs(151, 5), "MaxPayloadError", ...seqs(156, 14)]);
+  assert.equal(r.messages, 169, "every acknowledged publish is back after reopening");
+});
+
+// A burst for a stream that never acks (no_ack) goes as requests, gathered together: closing
+// the bus ends every one of them, none hangs.
+test("a js.publish burst waiting for replies ends when the bus closes", async () => {
+  const r = await page.evaluate(async () => {
+    const { open } = window.edgebus;
+    const bus = await open({ name: "batch-noack", storage: "memory" });
+    const jsm = await bus.jetstreamManager();
+    await jsm.streams.add({ name: "QUIET", subjects: ["quiet.>"], no_ack: true });
+    const js = bus.jetstream();
+    const pending = Promise.all(Array.from({ length: 5 }, (_, i) => js.publish("quiet.x", `m${i}`).then((a) => a.seq, (e) => e.name)));
+    await new Promise((res) => setTimeout(res, 50));
+    await bus.close();
+    return await pending;
+  });
+  assert.deepEqual(r, Array(5).fill("ClosedConnectionError"));
+});

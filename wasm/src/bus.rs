@@ -47,7 +47,7 @@ mod refused;
 mod requests;
 
 #[cfg(feature = "jetstream")]
-pub use direct::{durable, engine_call};
+pub use direct::{durable, engine_call, publish_direct};
 pub use dispatch::dispatch;
 use requests::Requests;
 #[cfg(feature = "jetstream")]

@@ -30,6 +30,10 @@ use indexed_db_futures::transaction::TransactionMode;
 use indexed_db_futures::KeyRange;
 use wasm_bindgen::{JsCast, JsValue};
 
+#[path = "idb_msgs.rs"]
+mod msgs;
+use msgs::Msgs;
+
 /// Most messages packed into one IndexedDB record.
 pub const BLOCK_MAX_MSGS: usize = 256;
 /// Most message bytes appended to one record before a new one starts. A changed block is
@@ -52,7 +56,7 @@ const NO_HEADERS: u32 = u32::MAX;
 
 #[derive(Default)]
 struct Block {
-    msgs: BTreeMap<u64, StoredMsg>,
+    msgs: Msgs,
     /// Bytes appended so far (removals do not give room back: appends go to a new block).
     filled: usize,
     /// The block as stored, until something needs its messages: a store read back is decoded
@@ -68,7 +72,7 @@ struct Block {
 
 impl Block {
     fn stored(raw: Bytes) -> Block {
-        Block { msgs: BTreeMap::new(), filled: 0, raw: Some(raw), stored_last: None }
+        Block { msgs: Msgs::default(), filled: 0, raw: Some(raw), stored_last: None }
     }
 
     /// The block with its messages decoded.
@@ -76,8 +80,8 @@ impl Block {
         if let Some(raw) = self.raw.take() {
             // `from_records` only keeps blocks that decode
             self.msgs = decode_block(&raw).unwrap_or_default();
-            self.filled = self.msgs.values().map(|m| m.stored_size() as usize).sum();
-            self.stored_last = self.msgs.keys().next_back().copied();
+            self.filled = self.msgs.iter().map(|m| m.stored_size() as usize).sum();
+            self.stored_last = self.msgs.last_seq();
         }
         self
     }
@@ -89,7 +93,7 @@ impl Block {
         let op = match self.stored_last.filter(|_| appends && self.raw.is_none()) {
             Some(last) => {
                 let mut tail = Vec::new();
-                for m in self.msgs.range(last.saturating_add(1)..).map(|(_, m)| m) {
+                for m in self.msgs.after(last) {
                     encode_msg(&mut tail, m);
                 }
                 (!tail.is_empty()).then_some(Op::AppendBlock(key, tail))
@@ -97,7 +101,7 @@ impl Block {
             None => Some(Op::PutBlock(key, encode_block(self))),
         };
         if self.raw.is_none() {
-            self.stored_last = self.msgs.keys().next_back().copied();
+            self.stored_last = self.msgs.last_seq();
         }
         op
     }
@@ -315,12 +319,12 @@ impl StreamStore for IdbStore {
         }
         let open = s.blocks.iter().next_back().and_then(|(k, b)| {
             let fits = b.msgs.len() < BLOCK_MAX_MSGS && b.filled + size <= BLOCK_MAX_BYTES;
-            let after = b.msgs.keys().next_back().is_none_or(|last| *last < msg.seq);
+            let after = b.msgs.last_seq().is_none_or(|last| last < msg.seq);
             (fits && after && *k <= msg.seq).then_some(*k)
         });
         let key = open.unwrap_or(msg.seq);
         let block = s.blocks.entry(key).or_default();
-        block.msgs.insert(msg.seq, msg.clone());
+        block.msgs.insert(msg.clone());
         block.filled += size;
         s.dirty_blocks.insert(key);
         Ok(())
@@ -330,7 +334,7 @@ impl StreamStore for IdbStore {
         let mut j = self.journal.borrow_mut();
         let Some(s) = j.streams.get_mut(&self.id) else { return Ok(None) };
         let block = s.block_of(seq).and_then(|k| s.blocks.get_mut(&k));
-        Ok(block.and_then(|b| b.open().msgs.get(&seq)).cloned())
+        Ok(block.and_then(|b| b.open().msgs.get(seq)).cloned())
     }
 
     fn remove(&mut self, seq: u64) -> Result<(), StoreError> {
@@ -338,7 +342,7 @@ impl StreamStore for IdbStore {
         let s = j.stream(self.id)?;
         let Some(key) = s.block_of(seq) else { return Ok(()) };
         if let Some(b) = s.blocks.get_mut(&key).map(Block::open) {
-            if b.msgs.remove(&seq).is_some() {
+            if b.msgs.remove(seq).is_some() {
                 b.stored_last = None;
                 if b.msgs.is_empty() {
                     s.blocks.remove(&key);
@@ -355,10 +359,10 @@ impl StreamStore for IdbStore {
         let keys: Vec<u64> = s.blocks.range(..before).map(|(k, _)| *k).collect();
         for key in keys {
             let Some(b) = s.blocks.get_mut(&key).map(Block::open) else { continue };
-            if b.msgs.keys().next().is_none_or(|first| *first >= before) {
+            if b.msgs.first_seq().is_none_or(|first| first >= before) {
                 continue;
             }
-            b.msgs = b.msgs.split_off(&before);
+            b.msgs.drop_before(before);
             b.stored_last = None;
             if b.msgs.is_empty() {
                 s.blocks.remove(&key);
@@ -381,7 +385,7 @@ impl StreamStore for IdbStore {
             match &b.raw {
                 // `from_records` only keeps blocks that decode
                 Some(raw) => drop(walk_block(raw, |m| meta(&m))),
-                None => b.msgs.values().for_each(&mut meta),
+                None => b.msgs.iter().for_each(&mut meta),
             }
         }
         Ok(())
@@ -463,10 +467,10 @@ fn encode_block(b: &Block) -> Vec<u8> {
     if let Some(raw) = &b.raw {
         return raw.to_vec();
     }
-    let size: usize = b.msgs.values().map(|m| m.stored_size() as usize + 12).sum();
+    let size: usize = b.msgs.iter().map(|m| m.stored_size() as usize + 12).sum();
     let mut out = Vec::with_capacity(size + 1);
     out.push(BLOCK_FORMAT);
-    for m in b.msgs.values() {
+    for m in b.msgs.iter() {
         encode_msg(&mut out, m);
     }
     out
@@ -519,11 +523,11 @@ fn walk_block(bytes: &Bytes, mut f: impl FnMut(StoredMsg)) -> Result<(), String>
 }
 
 /// The messages of a block; they share `bytes` (sliced, not copied).
-fn decode_block(bytes: &Bytes) -> Result<BTreeMap<u64, StoredMsg>, String> {
-    let mut msgs = Vec::new();
-    walk_block(bytes, |m| msgs.push((m.seq, m)))?;
-    // in sequence order as encoded: the map is built in bulk
-    Ok(msgs.into_iter().collect())
+fn decode_block(bytes: &Bytes) -> Result<Msgs, String> {
+    let mut msgs = Msgs::default();
+    // in sequence order as encoded: each insert is a push
+    walk_block(bytes, |m| msgs.insert(m))?;
+    Ok(msgs)
 }
 
 /// An IndexedDB failure, as text.

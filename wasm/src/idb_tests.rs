@@ -89,7 +89,7 @@ fn a_refused_commit_goes_back_to_what_is_stored() {
     let payloads: Vec<Bytes> = stored
         .streams
         .values_mut()
-        .flat_map(|s| s.blocks.values_mut().flat_map(|b| b.open().msgs.values().map(|m| m.payload.clone())))
+        .flat_map(|s| s.blocks.values_mut().flat_map(|b| b.open().msgs.iter().map(|m| m.payload.clone())))
         .collect();
     assert_eq!(payloads, [Bytes::from_static(b"stored"), Bytes::from_static(b"next")]);
 }
@@ -99,7 +99,7 @@ fn a_refused_commit_goes_back_to_what_is_stored() {
 fn block_roundtrip_and_truncation() {
     let mut b = Block::default();
     for seq in 1..=5 {
-        b.msgs.insert(seq, msg(seq, seq as usize * 3));
+        b.msgs.insert(msg(seq, seq as usize * 3));
     }
     let data = encode_block(&b);
     let data = Bytes::from(data);

@@ -111,10 +111,11 @@ pub fn ack_of(d: &Delivery) -> Result<&[u8], BusError> {
     Ok(&d.payload)
 }
 
-/// Many stream publishes at once (no headers or options), stored together: one IndexedDB
-/// commit covers them. Answers `[acks, errors]`: `acks` the PubAcks in order (`null` where
-/// one failed), parsed from one JSON text; `errors` `undefined`, or per message `undefined`
-/// or the error.
+/// Many stream publishes at once (no headers or options), stored together: one commit covers
+/// them. Answers `[acks, errors]`: `acks` the PubAcks in order (`null` where one failed),
+/// parsed from one JSON text; `errors` `undefined`, or per message `undefined` or the error.
+/// Stored by the engine directly where a request over the bus would do nothing more
+/// ([`bus::publish_direct`]), else as one request each.
 pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]) -> Result<JsValue, BusError> {
     let subjects: Vec<&str> = subjects.split('\n').collect();
     if subjects.len() != ends.len() {
@@ -129,34 +130,66 @@ pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]
         msgs.push((*subject, payload));
         start = end as usize;
     }
-    let replies = bus::request_many(rc, msgs.into_iter(), API_TIMEOUT_MS).await;
-    let mut text = Vec::with_capacity(replies.len() * 40 + 2);
-    text.push(b'[');
-    let mut errors: Option<js_sys::Array> = None;
-    for (n, r) in replies.into_iter().enumerate() {
-        if n > 0 {
-            text.push(b',');
+    let mut acks = Acks::new(msgs.len());
+    if let Some((results, batch)) = bus::publish_direct(rc, &msgs)? {
+        bus::durable(rc, batch).await?;
+        for r in results {
+            let r = r.map_err(BusError::from).and_then(|ack| {
+                serde_json::to_vec(&ack).map_err(|e| BusError::Invalid(format!("unwritable JetStream ack: {e}")))
+            });
+            let r = r.map(|ack| acks.text.extend_from_slice(&ack));
+            acks.push(r);
         }
-        match r.and_then(|d| ack_of(&d).map(<[u8]>::to_vec)) {
-            Ok(ack) => text.extend_from_slice(&ack),
-            Err(e) => {
-                text.extend_from_slice(b"null");
-                let list = errors.get_or_insert_with(|| js_sys::Array::new_with_length(n as u32));
-                list.set(n as u32, e.into());
-            }
+    } else {
+        for r in bus::request_many(rc, msgs.into_iter(), API_TIMEOUT_MS).await {
+            let r = r.and_then(|d| ack_of(&d).map(|ack| acks.text.extend_from_slice(ack)));
+            acks.push(r);
         }
     }
-    text.push(b']');
-    let acks = js_sys::JSON::parse(&String::from_utf8_lossy(&text))
-        .map_err(|_| BusError::Invalid("unreadable JetStream ack".into()))?;
-    let errors: JsValue = match errors {
-        Some(list) => {
-            list.set_length(ends.len() as u32);
-            list.into()
+    acks.finish()
+}
+
+/// [`publish_many`]'s answer as it is built: the acks' JSON array text and the errors.
+struct Acks {
+    text: Vec<u8>,
+    n: u32,
+    len: u32,
+    errors: Option<js_sys::Array>,
+}
+
+impl Acks {
+    fn new(len: usize) -> Acks {
+        let mut text = Vec::with_capacity(len * 40 + 2);
+        text.push(b'[');
+        Acks { text, n: 0, len: len as u32, errors: None }
+    }
+
+    /// Records the next message's outcome; its ack (on `Ok`) was just written to `text`.
+    fn push(&mut self, r: Result<(), BusError>) {
+        if let Err(e) = r {
+            self.text.extend_from_slice(b"null");
+            let list = self.errors.get_or_insert_with(|| js_sys::Array::new_with_length(self.n));
+            list.set(self.n, e.into());
         }
-        None => JsValue::UNDEFINED,
-    };
-    Ok(js_sys::Array::of2(&acks, &errors).into())
+        self.n += 1;
+        if self.n < self.len {
+            self.text.push(b',');
+        }
+    }
+
+    fn finish(mut self) -> Result<JsValue, BusError> {
+        self.text.push(b']');
+        let acks = js_sys::JSON::parse(&String::from_utf8_lossy(&self.text))
+            .map_err(|_| BusError::Invalid("unreadable JetStream ack".into()))?;
+        let errors: JsValue = match self.errors {
+            Some(list) => {
+                list.set_length(self.len);
+                list.into()
+            }
+            None => JsValue::UNDEFINED,
+        };
+        Ok(js_sys::Array::of2(&acks, &errors).into())
+    }
 }
 
 /// Pull `req.batch` messages (fewer if the request expires or nothing is pending with

@@ -218,17 +218,22 @@ export interface RequestOptions {
   headers?: MsgHdrs;
 }
 
-interface QueuedPublish {
-  subject: string;
-  data: Uint8Array;
-  resolve: (ack: PubAck) => void;
-  reject: (e: unknown) => void;
+/** Stream publishes made in one task, as parallel lists (one object per publish fewer: the
+ *  page makes one per publish anyway, its promise). */
+class QueuedPublishes {
+  subjects: string[] = [];
+  data: Uint8Array[] = [];
+  resolve: ((ack: PubAck) => void)[] = [];
+  reject: ((e: unknown) => void)[] = [];
+  get length(): number {
+    return this.subjects.length;
+  }
 }
 
 export class Bus {
   private subs = new Set<Subscription>();
   /** @internal Stream publishes made in this task, sent together at its end (see `jsQueue`). */
-  private jsQueued: QueuedPublish[] = [];
+  private jsQueued = new QueuedPublishes();
   /** Plain publishes made in this task, sent together at its end (see `publish`). At most
    *  one of the two queues holds anything: queueing into one sends the other first. */
   private queued = new PublishQueue();
@@ -304,9 +309,13 @@ export class Bus {
    *  call and are stored together, so one IndexedDB commit covers them. */
   jsQueue(subject: string, data: Uint8Array): Promise<PubAck> {
     this.sendQueued();
+    const q = this.jsQueued;
+    if (q.length === 0) queueMicrotask(() => this.jsFlush());
+    q.subjects.push(subject);
+    q.data.push(data);
     return new Promise((resolve, reject) => {
-      this.jsQueued.push({ subject, data, resolve, reject });
-      if (this.jsQueued.length === 1) queueMicrotask(() => this.jsFlush());
+      q.resolve.push(resolve);
+      q.reject.push(reject);
     });
   }
 
@@ -315,28 +324,28 @@ export class Bus {
   jsFlush(): void {
     this.sendQueued();
     const q = this.jsQueued;
-    if (q.length === 0) return;
-    this.jsQueued = [];
-    if (q.length === 1) {
-      this.wasm.jsPublish(q[0].subject, q[0].data, undefined).then(q[0].resolve, q[0].reject);
+    const n = q.length;
+    if (n === 0) return;
+    this.jsQueued = new QueuedPublishes();
+    if (n === 1) {
+      this.wasm.jsPublish(q.subjects[0], q.data[0], undefined).then(q.resolve[0], q.reject[0]);
       return;
     }
-    const ends = new Uint32Array(q.length);
+    const ends = new Uint32Array(n);
     let total = 0;
-    for (let i = 0; i < q.length; i++) ends[i] = total += q[i].data.length;
+    for (let i = 0; i < n; i++) ends[i] = total += q.data[i].length;
     const data = new Uint8Array(total);
-    for (let i = 0; i < q.length; i++) data.set(q[i].data, i === 0 ? 0 : ends[i - 1]);
-    const subjects = q.map((p) => p.subject).join("\n");
-    this.wasm.jsPublishMany(subjects, data, ends).then(
+    for (let i = 0; i < n; i++) data.set(q.data[i], i === 0 ? 0 : ends[i - 1]);
+    this.wasm.jsPublishMany(q.subjects.join("\n"), data, ends).then(
       ([acks, errors]: [(PubAck | null)[], (Error | undefined)[] | undefined]) => {
-        for (let i = 0; i < q.length; i++) {
+        for (let i = 0; i < n; i++) {
           const e = errors?.[i];
-          if (e) q[i].reject(e);
-          else q[i].resolve(acks[i] as PubAck);
+          if (e) q.reject[i](e);
+          else q.resolve[i](acks[i] as PubAck);
         }
       },
       (e: unknown) => {
-        for (const p of q) p.reject(e);
+        for (const reject of q.reject) reject(e);
       },
     );
   }

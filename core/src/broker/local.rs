@@ -191,9 +191,16 @@ impl Broker {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<usize, PublishError> {
-        validate_publish(subject)?;
-        self.check_payload(headers.map_or(0, <[u8]>::len) + payload.len())?;
+        self.check_publish(subject, headers.map_or(0, <[u8]>::len) + payload.len())?;
         Ok(self.publish_local(from, subject, subject, reply, headers, payload)?)
+    }
+
+    /// What [`Broker::publish_client`] refuses: a subject one may not publish to, a message
+    /// over `max_payload`. For a host that hands a publish to its receiver directly
+    /// ([`Broker::interest_beyond`]), so the same ones fail the same way.
+    pub fn check_publish(&self, subject: &[u8], size: usize) -> Result<(), PublishError> {
+        validate_publish(subject)?;
+        self.check_payload(size)
     }
 
     /// Publishes from connection `from`: routed on `route`, shown to receivers as `subject`
@@ -285,6 +292,14 @@ impl Broker {
     pub fn has_interest(&self, subject: &[u8]) -> bool {
         !self.sublist.matches(subject).is_empty()
     }
+
+    /// Whether a subscription of any connection but `conn` matches `subject`. A host may
+    /// hand a publish straight to `conn` (the page's stream publishes to its engine) only
+    /// when nobody else would receive it: not a subscriber, another tab, nor a link.
+    pub fn interest_beyond(&self, conn: ConnId, subject: &[u8]) -> bool {
+        let m = self.sublist.matches(subject);
+        m.plain.iter().chain(m.queues.iter().flat_map(|q| q.members.iter())).any(|k| k.conn != conn)
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +341,26 @@ mod tests {
         assert_eq!(&b.take_output(wire)[..], b"MSG from.local 1 r 2\r\nyo\r\n");
         assert_eq!(b.take_deliveries(local).len(), 1, "echo is on");
         assert!(b.publish_local(local, b"bad.*", b"bad.*", None, None, b"").is_err());
+    }
+
+    #[test]
+    fn interest_beyond_a_connection_counts_every_other_one() {
+        let mut b = broker();
+        let engine = b.connect_local();
+        let page = b.connect_local();
+        b.subscribe_local(engine, b"s.>", None).unwrap();
+        assert!(b.has_interest(b"s.x"));
+        assert!(!b.interest_beyond(engine, b"s.x"), "only the engine subscribes");
+        let sub = b.subscribe_local(page, b"s.*", Some(b"q")).unwrap();
+        assert!(b.interest_beyond(engine, b"s.x"), "a queue member of another connection");
+        assert!(!b.interest_beyond(engine, b"s.x.y"));
+        b.unsubscribe_local(page, sub, 0);
+        assert!(!b.interest_beyond(engine, b"s.x"));
+        let wire = b.connect();
+        b.receive(wire, b"CONNECT {\"verbose\":false}\r\nSUB > 1\r\n");
+        assert!(b.interest_beyond(engine, b"s.x"), "a protocol client");
+        assert!(b.check_publish(b"s.*", 1).is_err());
+        assert!(b.check_publish(b"s.x", 1).is_ok());
     }
 
     #[test]

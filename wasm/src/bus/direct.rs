@@ -3,7 +3,8 @@
 //! rules as the bus's own traffic: order (what was published earlier reaches the engine
 //! first) and durability (the answer waits for the IndexedDB commit).
 
-use edgebus_core::jetstream::{Interest, JetStream};
+use edgebus_core::jetstream::errors::ApiError;
+use edgebus_core::jetstream::{Interest, JetStream, PubAck};
 use futures_channel::oneshot;
 
 use super::{after, now_ns, Inner, Shared};
@@ -30,17 +31,73 @@ pub fn engine_call<R>(
         let Inner { broker, engine, .. } = &mut *i;
         let interest = |s: &[u8]| broker.has_interest(s);
         let r = f(engine.engine_mut(), now, &interest);
-        let batch = if i.journal.as_ref().is_some_and(|j| j.borrow().pending()) {
-            Some(i.open_batch)
-        } else if i.committing {
-            Some(i.open_batch - 1)
-        } else {
-            None
-        };
-        (r, batch)
+        (r, i.durable_batch())
     };
     after(rc);
     Ok(out)
+}
+
+/// [`publish_direct`]'s acks, in order, and the commit they wait for.
+pub(crate) type DirectAcks = (Vec<Result<PubAck, ApiError>>, Option<u64>);
+
+/// Stream publishes without headers, stored by the engine directly when that is all a
+/// request over the bus would do: each captured by a stream that acknowledges, none that
+/// another connection (a subscriber, another tab, the link) would receive, none the broker
+/// would refuse. Then a publish costs the store and no reply subject, routing, JSON ack or
+/// reply hand-back (together most of the page's work per publish, profiled). `None`: some
+/// message needs the bus, so the caller sends them all that way, in order. The acks, like
+/// any engine reply, may only be reported once [`durable`] of the batch returned.
+pub fn publish_direct(rc: &Shared, msgs: &[(&str, &[u8])]) -> Result<Option<DirectAcks>, BusError> {
+    let out = {
+        let mut i = rc.borrow_mut();
+        i.check_open()?;
+        if i.tabs.as_ref().is_some_and(crate::tabs::Hub::is_client) {
+            return Ok(None);
+        }
+        let now = now_ns();
+        // what the page published before reaches the engine first
+        i.pump(now);
+        let Inner { broker, engine, js_conn, .. } = &mut *i;
+        let js = engine.engine_mut();
+        let mut checked: Option<&str> = None;
+        for &(subject, payload) in msgs {
+            if broker.check_publish(subject.as_bytes(), payload.len()).is_err() {
+                return Ok(None);
+            }
+            // a burst mostly repeats one subject: its interest and stream are looked up once
+            if checked == Some(subject) {
+                continue;
+            }
+            let direct = !broker.interest_beyond(*js_conn, subject.as_bytes())
+                && js.stream_for(subject.as_bytes()).is_some_and(|s| js.stream_config(&s).is_some_and(|c| !c.no_ack));
+            if !direct {
+                return Ok(None);
+            }
+            checked = Some(subject);
+        }
+        let interest = |s: &[u8]| broker.has_interest(s);
+        let acks = msgs
+            .iter()
+            .map(|(subject, payload)| js.publish(now, subject.as_bytes(), None, payload, &interest))
+            .collect();
+        (acks, i.durable_batch())
+    };
+    after(rc);
+    Ok(Some(out))
+}
+
+impl Inner {
+    /// The commit that must finish before what the engine just did may be reported: the one
+    /// holding its writes, or, when it wrote nothing, the one holding earlier writes.
+    fn durable_batch(&self) -> Option<u64> {
+        if self.journal.as_ref().is_some_and(|j| j.borrow().pending()) {
+            Some(self.open_batch)
+        } else if self.committing {
+            Some(self.open_batch - 1)
+        } else {
+            None
+        }
+    }
 }
 
 /// Waits until commit `batch` (from [`engine_call`]) is durable.
