@@ -154,7 +154,7 @@ test("keepalive and connect timeout: a paused server is detected, attempts witho
   assert.equal(online, true, "confirmed while the server was running");
   const mark = await page.evaluate(() => { window.mark = window.events.length; return window.mark; });
 
-  srv.pause();
+  await srv.pause(); // every thread stopped: nothing published from here on is answered
   let resumed = false;
   t.after(() => { if (!resumed) srv.resume(); });
   // Written to a socket nobody reads: unconfirmed, so kept and sent again later.

@@ -8,7 +8,7 @@
 //                       nats-server template plus "-js -sd {store_dir}", the edgebus one plus
 //                       "--jetstream --store_dir {store_dir}" (as tests/python/conftest.py).
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, openSync, closeSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, existsSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -106,6 +106,33 @@ function accepts(port) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A /proc stat line's state letter (the field after the parenthesised command name). */
+function procState(statPath) {
+  try {
+    const s = readFileSync(statPath, "utf8");
+    const end = s.lastIndexOf(")");
+    return { state: s[end + 2], pgrp: Number(s.slice(end + 2).split(" ")[2]) };
+  } catch {
+    return null; // gone meanwhile
+  }
+}
+
+/** Whether every thread of every live process in process group `pgid` is stopped (T). */
+function groupStopped(pgid) {
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const proc = procState(`/proc/${pid}/stat`);
+    if (!proc || proc.pgrp !== pgid || proc.state === "Z" || proc.state === "X") continue;
+    let tids;
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      const t = procState(`/proc/${pid}/task/${tid}/stat`);
+      if (t && t.state !== "T" && t.state !== "Z" && t.state !== "X") return false;
+    }
+  }
+  return true;
+}
+
 // Process groups started here and not yet seen to exit. A test that throws before it
 // registers its stop(), or a file that forgets one, must not leave a server running after
 // the test process ends: "exit" handlers run synchronously, and process.kill is synchronous.
@@ -200,8 +227,19 @@ export async function startServer(extraConfig = "", { jetstream = false, kind } 
 
   // SIGSTOP / SIGCONT to the whole process group (the PyPI nats-server runs under a Python
   // launcher): a paused server keeps its sockets open but says nothing, as a hung server or
-  // a dead network path looks to a client.
-  const pause = () => process.kill(-child.pid, "SIGSTOP");
+  // a dead network path looks to a client. kill() returns before the group has stopped: the
+  // kernel wakes one thread to take the signal and only that thread stops the others, so a
+  // worker thread already running goes on serving for a while (up to 15 ms under two CPU
+  // hogs; a PING written right after kill() got its PONG 11 times in 300). pause() resolves
+  // once /proc shows every thread of the group stopped.
+  const pause = async () => {
+    process.kill(-child.pid, "SIGSTOP");
+    const deadline = Date.now() + 10000;
+    while (!groupStopped(child.pid)) {
+      if (Date.now() > deadline) throw new Error(`process group ${child.pid} not stopped after SIGSTOP`);
+      await sleep(1);
+    }
+  };
   const resume = () => process.kill(-child.pid, "SIGCONT");
 
   return {

@@ -138,10 +138,15 @@ async def request_checks(port: int) -> list:
         stream = f"RC{len(out)}"
         cfg = {} if policy == "none" else {"priority_groups": ["G"], "priority_policy": policy}
         nc, _ = await setup(port, stream, 0, **cfg)
-        inbox = await nc.subscribe("_INBOX.r")
         for body in bodies:
-            await pull(nc, stream, "c", "_INBOX.r", {"expires": SEC // 2, **body})
+            # One inbox per request: nats-server 2.14 answers "Not a Overflow/Pinned Client
+            # Priority consumer" with a 400 but keeps the request waiting, and 408s it at
+            # `expires`; on a shared inbox that late 408 was read as the next request's answer
+            # whenever the next answer took longer (a loaded machine, twice in 20 runs).
+            inbox = await nc.subscribe(nc.new_inbox())
+            await pull(nc, stream, "c", inbox.subject, {"expires": SEC // 2, **body})
             out.append(await until_status(inbox))
+            await inbox.unsubscribe()
         await nc.close()
     return out
 

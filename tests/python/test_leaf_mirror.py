@@ -200,7 +200,7 @@ async def test_an_edge_stream_mirrored_into_the_cluster_survives_a_cut_link(hub,
     name = f"ORDERS_{edge.kind.replace('-', '_')}"
     await edge_js.add_stream(name=name, subjects=[f"{name}.>"], storage="file")
     mirror = f"{name}_MIRROR"
-    await hub_js.add_stream(StreamConfig(
+    await add_r3(hub_js, StreamConfig(
         name=mirror, num_replicas=3,
         mirror=StreamSource(name=name, external=ExternalStream(api="$JS.edge.API", deliver=f"deliver.{name}")),
     ))
@@ -249,7 +249,7 @@ async def test_two_edges_sourced_into_one_cluster_stream(hub, edge, clients, tmp
                 for i in range(100):
                     await nc.jetstream().publish(f"{n}.x", b"%d" % i)
             total = f"ALL_{tag}"
-            await at_hub.jetstream().add_stream(StreamConfig(name=total, num_replicas=3, sources=[
+            await add_r3(at_hub.jetstream(), StreamConfig(name=total, num_replicas=3, sources=[
                 StreamSource(name=names[0], external=ExternalStream(api="$JS.edge.API", deliver=f"deliver.{names[0]}")),
                 StreamSource(name=names[1], external=ExternalStream(api="$JS.edge2.API", deliver=f"deliver.{names[1]}")),
             ]))

@@ -88,7 +88,10 @@ async def scenario(port: int) -> list:
     await js.publish("ord.alpha", b"alpha3")
     out.append(owner)
     out.append((await pull(nc, f"cg-{owner}", id="not-the-pin"))[0])
-    out.append((await pull(nc, f"cg-{owner}", id=pins[owner]))[0])
+    # nats-server tells its consumers of a stored message on another goroutine: a bare no_wait
+    # pull right after the publish ack can find none yet (404 without alpha3: 5 in 300 under
+    # load). With `expires` it waits for the message, then ends with the same 404.
+    out.append((await pull(nc, f"cg-{owner}", id=pins[owner], expires=int(WAIT * 1e9)))[0])
     await nc.close()
     return out
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import bin_argv, greets_with_info
-from edgehelp import HOST, WsWire, http_json, nats_connect, take
+from edgehelp import HOST, WsWire, http_json, nats_connect, settle, take
 
 
 def _name(cn: str) -> x509.Name:
@@ -286,12 +286,12 @@ async def test_wss_pub_sub_with_a_tcp_client(make_server, pki, token):
     tcp = await nats_connect(srv.url)
     try:
         sub = await tcp.subscribe(f"wss.{token}")
-        await tcp.flush()
+        await settle(tcp)  # one flush() is no round trip behind the SUB (edgehelp.settle)
         await ws.publish(f"wss.{token}", b"from a browser")
         [msg] = await take(sub, 1)
         assert msg.data == b"from a browser"
         back = await ws.subscribe(f"back.{token}")
-        await ws.flush()
+        await settle(ws)
         await tcp.publish(f"back.{token}", b"to a browser")
         [msg] = await take(back, 1)
         assert msg.data == b"to a browser"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Server, free_port
-from edgehelp import HOST, http_json, nats_connect, poll_sync, take
+from edgehelp import HOST, http_json, nats_connect, poll_sync, settle, take
 from test_leaf import start
 from test_leaf_tls import make_ca, make_cert
 
@@ -92,7 +92,7 @@ leafnodes {{ listen: "{HOST}:{leaf_port}", {tls} }}
         new = await nats_connect(f"tls://{HOST}:{srv.port}", tls=client_ctx(d / "ca2.pem"))
         # the connection opened before the reload kept its TLS session
         sub = await old.subscribe(f"reload.{token}")
-        await old.flush()
+        await settle(old)  # one flush() is no round trip behind the SUB (edgehelp.settle)
         await new.publish(f"reload.{token}", b"across the reload")
         [msg] = await take(sub, 1)
         assert msg.data == b"across the reload"

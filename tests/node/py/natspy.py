@@ -7,8 +7,8 @@ page is driven from Node (Playwright); this process is that client. Commands arr
 `{"event": "msg", "sub": name, "subject", "reply", "data", "headers"}`.
 
 Every command that sets something up on the server (subscribe, respond, publish) ends
-with a flush, a PING/PONG round trip, so once Node has its answer the server has
-processed it and another connection can rely on it.
+with `synced()`, a PING/PONG round trip behind the command, so once Node has its answer
+the server has processed it and another connection can rely on it.
 """
 
 import asyncio
@@ -36,6 +36,13 @@ class Driver:
             "data": m.data.decode("utf-8", "replace"),
             "headers": dict(m.headers or {}),
         }
+
+    async def synced(self):
+        """nats-py 2.16's flush() writes its PING straight to the socket, ahead of a SUB or
+        PUB still in the client's pending buffer, so its PONG can come back before the server
+        saw them. The second flush's PING is written after that buffer went out."""
+        await self.nc.flush()
+        await self.nc.flush()
 
     async def op_connect(self, url, name="natspy-helper"):
         # No reconnecting: a test that stops the server wants to see that, not hide it.
@@ -74,7 +81,7 @@ class Driver:
             self.emit({"event": "msg", "sub": name, **self.msg_dict(m)})
 
         await self.nc.subscribe(subject, cb=cb)
-        await self.nc.flush()
+        await self.synced()
         return {}
 
     async def op_respond(self, subject, prefix):
@@ -82,12 +89,12 @@ class Driver:
             await m.respond(prefix.encode() + m.data)
 
         await self.nc.subscribe(subject, cb=cb)
-        await self.nc.flush()
+        await self.synced()
         return {}
 
     async def op_publish(self, subject, data, headers=None):
         await self.nc.publish(subject, data.encode(), headers=headers)
-        await self.nc.flush()
+        await self.synced()
         return {}
 
     async def op_request(self, subject, data, timeout=10):
