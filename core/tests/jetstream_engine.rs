@@ -282,6 +282,28 @@ fn max_waiting_refuses_requests_past_it() {
 }
 
 #[test]
+fn a_full_queue_sheds_gone_clients_at_most_once_a_second() {
+    let mut h = Harness::new();
+    setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit", "max_waiting": 1}));
+    // the first refusal checks the full queue (nats-server's `lwqic` starts at zero)
+    h.pull_to("S", "p", "_INBOX.a", json!({"batch": 1, "expires": 30 * SEC}));
+    let out = h.pull_to("S", "p", "_INBOX.b", json!({"batch": 1, "expires": 30 * SEC}));
+    assert_eq!(statuses(&out, "_INBOX.b"), [(409, "Exceeded MaxWaiting".into())]);
+    // its client goes away: within the second the queue stays full
+    h.deaf.push("_INBOX.a".into());
+    h.now += 900 * MS;
+    let out = h.pull_to("S", "p", "_INBOX.c", json!({"batch": 1, "expires": 30 * SEC}));
+    assert_eq!(statuses(&out, "_INBOX.c"), [(409, "Exceeded MaxWaiting".into())]);
+    // past it, the next pull against the full queue sheds the gone request and takes its place
+    h.now += 200 * MS;
+    let out = h.pull_to("S", "p", "_INBOX.d", json!({"batch": 1, "expires": 30 * SEC}));
+    assert!(statuses(&out, "_INBOX.d").is_empty(), "{out:?}");
+    assert_eq!(h.info("S", "p")["num_waiting"], 1);
+    let out = h.send("s.a", None, None, b"1");
+    assert_eq!(data(&out, "_INBOX.d").len(), 1);
+}
+
+#[test]
 fn reporting_a_consumer_sheds_requests_that_cannot_be_served() {
     let mut h = Harness::new();
     setup(&mut h, json!({"durable_name": "p", "ack_policy": "explicit", "max_waiting": 2}));

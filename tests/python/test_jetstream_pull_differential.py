@@ -11,7 +11,8 @@ The scenarios are the pull-request rules the nats.py suite showed apart:
 - `max_waiting` refuses requests past it with `409 Exceeded MaxWaiting`; a request whose
   client went away still counts until the consumer is looked at again: a consumer info
   sheds it (as a delivery does, but nats-server delivers on its own goroutine, so only the
-  info is a step a test can wait on).
+  info is a step a test can wait on); and a pull against the full queue sheds it once the
+  queue was last checked over a second ago.
 No step waits for "nothing arrives": every wait ends on a message or a status.
 """
 
@@ -121,6 +122,28 @@ async def max_waiting(port: int) -> list:
     return [refused, refused_too, waiting, got.data.decode()]
 
 
+async def max_waiting_paced(port: int) -> list:
+    """A full queue is checked for gone clients at most once a second: past that second the
+    next pull against it sheds the gone request and takes its place."""
+    nc = await nats.connect(f"nats://127.0.0.1:{port}")
+    js = nc.jetstream()
+    await js.add_stream(name="MP", subjects=["mp.>"], storage="memory")
+    await consumer(js, "MP", "c", max_waiting=1)
+    a = await nc.subscribe("_INBOX.a")
+    b = Inbox(await nc.subscribe("_INBOX.b"))
+    await pull(nc, "MP", "c", "_INBOX.a", {"batch": 1, "expires": 30_000_000_000})
+    await pull(nc, "MP", "c", "_INBOX.b", {"batch": 1, "expires": 30_000_000_000})
+    refused = await b.until_status()
+    await a.unsubscribe()
+    await asyncio.sleep(1.3)  # the pace under test, not a wait for an arrival
+    c = await nc.subscribe("_INBOX.c")
+    await pull(nc, "MP", "c", "_INBOX.c", {"batch": 1, "expires": 30_000_000_000})
+    await js.publish("mp.a", b"to c")
+    got = await c.next_msg(timeout=WAIT)
+    await nc.close()
+    return [refused, got.data.decode()]
+
+
 SCENARIOS = {
     "no_wait with expires is one-shot": (
         one_shot_no_wait, [[("hello", None, None), ("", "404", "No Messages")], 0, 1]),
@@ -128,6 +151,8 @@ SCENARIOS = {
         deaf_request, [[1, 0, 0], "kept"]),
     "max_waiting": (
         max_waiting, [[("", "409", "Exceeded MaxWaiting")], [("", "409", "Exceeded MaxWaiting")], 0, "to d"]),
+    "max_waiting checks a full queue again after a second": (
+        max_waiting_paced, [[("", "409", "Exceeded MaxWaiting")], "to c"]),
 }
 
 

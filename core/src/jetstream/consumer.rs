@@ -120,6 +120,9 @@ pub struct Consumer {
     redeliver: BTreeSet<u64>,
     timers: BTreeSet<(u64, u64)>,
     waiting: VecDeque<PullRequest>,
+    /// When the waiting requests were last checked for ones that can no longer be served
+    /// (nats-server's `lwqic`): a full queue is checked again at most once a second.
+    last_shed: u64,
     num_pending: u64,
     /// Last time there was interest (push) or a pull request or an ack; drives
     /// `inactive_threshold`.
@@ -232,6 +235,7 @@ impl Consumer {
             redeliver: BTreeSet::new(),
             timers: BTreeSet::new(),
             waiting: VecDeque::new(),
+            last_shed: 0,
             num_pending: 0,
             last_active: now,
             last_delivery: now,

@@ -455,7 +455,7 @@ impl JetStream {
         // confirmed, and the client's AckSync fails rather than promise no redelivery
         let known = sseq < c.state.sseq;
         let mut out = Vec::new();
-        let outcome = c.ack(now, sseq, payload, reply_bytes.as_ref(), &mut out);
+        let outcome = c.ack(now, sseq, payload, reply_bytes.as_ref(), interest, &mut out);
         if matches!(outcome, AckOutcome::Acked(_) | AckOutcome::Terminated { .. }) {
             c.last_ack = now;
         }

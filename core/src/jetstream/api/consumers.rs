@@ -245,7 +245,7 @@ impl JetStream {
             return;
         };
         let mut out = Vec::new();
-        c.add_pull(now, reply, payload, &mut out);
+        c.add_pull(now, reply, payload, interest, &mut out);
         self.out.append(&mut out);
         self.pump_stream(stream, now, interest);
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::{AckPolicy, Consumer, Outbound};
 use crate::duration;
+use crate::jetstream::Interest;
 
 /// What happened to one acknowledged message, for retention and advisories.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,7 @@ impl Consumer {
         sseq: u64,
         body: &[u8],
         next_reply: Option<&Bytes>,
+        interest: &dyn Interest,
         out: &mut Vec<Outbound>,
     ) -> AckOutcome {
         self.last_active = now;
@@ -52,7 +54,7 @@ impl Consumer {
             b"+NXT" => {
                 let r = self.do_ack(sseq);
                 if let Some(reply) = next_reply {
-                    self.add_pull(now, reply.clone(), rest, out);
+                    self.add_pull(now, reply.clone(), rest, interest, out);
                 }
                 r
             }

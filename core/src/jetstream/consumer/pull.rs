@@ -12,6 +12,10 @@ use super::{status, Consumer, Outbound};
 use crate::duration;
 use crate::jetstream::Interest;
 
+/// How often a full queue of waiting requests is checked for ones that can no longer be
+/// served (nats-server: once a second).
+const SHED_PACE: u64 = 1_000_000_000;
+
 /// A waiting pull request.
 #[derive(Debug, Clone)]
 pub(super) struct PullRequest {
@@ -89,6 +93,7 @@ impl Consumer {
     /// consumer (`num_waiting` counts only requests that could still be served), so an info
     /// or list call also frees the `max_waiting` room a gone client held.
     pub fn shed_stale_requests(&mut self, now: u64, interest: &dyn Interest, out: &mut Vec<Outbound>) {
+        self.last_shed = now;
         let mut i = 0;
         while i < self.waiting.len() {
             if !self.drop_if_stale(i, now, interest, out) {
@@ -99,7 +104,7 @@ impl Consumer {
 
     /// Takes a pull request (`$JS.API.CONSUMER.MSG.NEXT`); answers at once with a status if it
     /// is refused.
-    pub fn add_pull(&mut self, now: u64, reply: Bytes, body: &[u8], out: &mut Vec<Outbound>) {
+    pub fn add_pull(&mut self, now: u64, reply: Bytes, body: &[u8], interest: &dyn Interest, out: &mut Vec<Outbound>) {
         self.last_active = now;
         if self.is_push() {
             out.push(status(&reply, 409, "Consumer is push based", &[]));
@@ -154,10 +159,15 @@ impl Consumer {
         if !self.admit_priority(now, &reply, priority.as_ref(), out) {
             return;
         }
-        let cfg = &self.state.config;
-        // a request whose client went away still counts here until a delivery sheds it, as in
-        // nats-server 2.14 (expired ones are gone already: timers run before input)
-        if self.waiting.len() as i64 >= cfg.max_waiting.max(1) {
+        // a request whose client went away still counts here until it is shed: by a delivery,
+        // a consumer info, or here when the queue is full and was last checked over a second
+        // ago (nats-server 2.14, which paces that check so a burst of pulls against a full
+        // queue does not rescan it each time)
+        let max_waiting = self.state.config.max_waiting.max(1);
+        if self.waiting.len() as i64 >= max_waiting && now.saturating_sub(self.last_shed) > SHED_PACE {
+            self.shed_stale_requests(now, interest, out);
+        }
+        if self.waiting.len() as i64 >= max_waiting {
             // nats-server stays silent to a client with heartbeats: it would only re-ask at
             // once, where waiting for the missed heartbeats paces it
             if req.idle_heartbeat <= 0 {
