@@ -128,8 +128,12 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("obj_get", "object store get, 10 MiB", "MiB/s", Higher, None),
     // Issue 15: across a leaf link, the leaf being the server under test and the hub a
     // fresh nats-server in both columns (bench/src/leaf.rs).
-    m("leaf_up", "leaf -> hub: 1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.0))),
-    m("leaf_down", "hub -> leaf: 1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("leaf_up", "leaf -> hub: 1 pub -> 1 sub, 16 B (async-nats)", "msgs/s", Higher, None),
+    m("leaf_down", "hub -> leaf: 1 pub -> 1 sub, 16 B (async-nats)", "msgs/s", Higher, None),
+    m("leaf_up_raw", "leaf -> hub: 1 pub -> 1 sub, 16 B, raw TCP client", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("leaf_up_raw_cpu", "leaf -> hub, raw TCP client: leaf CPU per message", "ns", Lower, None),
+    m("leaf_down_raw", "hub -> leaf: 1 pub -> 1 sub, 16 B, raw TCP client", "msgs/s", Higher, Some(Ratio(1.0))),
+    m("leaf_down_raw_cpu", "hub -> leaf, raw TCP client: leaf CPU per message", "ns", Lower, None),
     m("page_pubsub_batch", "page: pub -> sub 16 B, batch API", "msgs/s", Higher, Some(Own(2e6))),
     m("page_pubsub", "page: pub -> sub 16 B, per message", "msgs/s", Higher, Some(Own(2e6))),
     m("page_rr_p50", "page: request/reply p50", "us", Lower, Some(OwnBelow(20.0))),

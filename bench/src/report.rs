@@ -292,8 +292,8 @@ pub(crate) fn readme_section(r: &Report) -> String {
           was sent (count, duplicates, order): a fault fails the run. Raw samples: \
           [`bench/results/results.json`](bench/results/results.json).\n\n";
     s += "Rows marked *(async-nats)* are driven by async-nats, which on two cores spends more CPU \
-          per message than either server and so sets their rate; the targets for publish only \
-          and 1 pub -> 1 sub are on the *raw TCP client* rows instead (our own client, \
+          per message than either server and so sets their rate; the targets for publish only, \
+          1 pub -> 1 sub and the leaf link are on the *raw TCP client* rows instead (our own client, \
           `bench/src/wsraw.rs`, the same for both servers), which leave the server the limit.\n\n";
     match (&r.browser, &r.browser_skipped) {
         (Some(b), _) => {
