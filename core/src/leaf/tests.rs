@@ -52,6 +52,34 @@ HMSG s.q | grp 22 24\r\nNATS/1.0\r\nFoo: bar\r\n\r\nhi\r\nPING\r\nPONG\r\n-ERR '
 }
 
 #[test]
+fn a_message_line_reads_the_same_whether_its_words_fit_the_short_path_or_not() {
+    // up to eight words after the verb are read in place; more take the general path
+    let queues = |n: usize| (1..=n).map(|i| b(&format!("q{i}"))).collect::<Vec<_>>();
+    for n in [1, 3, 4, 5, 6, 9, 20] {
+        let names = (1..=n).map(|i| format!("q{i}")).collect::<Vec<_>>().join(" ");
+        let wire = format!("LMSG s + r {names} 2\r\nhi\r\nLMSG s | {names} 2\r\nhi\r\nHMSG s + r {names} 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+        let ops = parse_all(wire.as_bytes(), wire.len());
+        let want = [(Some(b("r")), None), (None, None), (Some(b("r")), Some(12))];
+        assert_eq!(ops.len(), 3, "{n} queues");
+        for (op, (reply, header_len)) in ops.iter().zip(want) {
+            let LeafOp::Msg(m) = op else { panic!("{op:?}") };
+            assert_eq!((&m.subject, &m.reply, &m.queues, m.header_len), (&b("s"), &reply, &queues(n), header_len));
+            assert_eq!(m.payload(), b"hi");
+        }
+    }
+    // "+" with a reply but no queue, or two names that are neither, are refused on both paths
+    for bad in ["LMSG s + r 2\r\n", "LMSG s x y 2\r\n"] {
+        let mut p = parser(4096, 1024);
+        p.extend(bad.as_bytes());
+        assert!(p.poll_op().is_err(), "{bad:?}");
+    }
+    let long = format!("LMSG s x {} 2\r\n", (0..10).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" "));
+    let mut p = parser(4096, 1024);
+    p.extend(long.as_bytes());
+    assert!(p.poll_op().is_err());
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     for bad in [
         &b"LMSG\r\n"[..],

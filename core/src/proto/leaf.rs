@@ -88,7 +88,39 @@ fn bad() -> Refusal {
 
 /// `subject [reply | + reply q… | | q…] [hsize] size`: any number of queue names, so the
 /// arguments are split here rather than by [`Args`] (which holds eight).
-fn message_line(rest: &Bytes, with_headers: bool, limits: &Limits) -> Result<Line<LeafOp, PendingMsg>, Refusal> {
+fn message_line(
+    line: &Bytes,
+    args: &Args,
+    with_headers: bool,
+    limits: &Limits,
+) -> Result<Line<LeafOp, PendingMsg>, Refusal> {
+    let n = args.count();
+    if n == usize::MAX {
+        // more words than `Args` holds: a message for many queue groups
+        return message_line_long(&args.rest(line), with_headers, limits);
+    }
+    let sizes = if with_headers { 2 } else { 1 };
+    if n < 1 + sizes {
+        return Err(bad());
+    }
+    // The common case reads the words where they are: no list of them, and only the ones
+    // kept become `Bytes` (each costs a reference count on the read buffer).
+    let names = n - sizes;
+    let (header_len, total) =
+        message_sizes(with_headers.then(|| args.raw(line, n - 2)), args.raw(line, n - 1), limits)?;
+    let queues_from = |first: usize| (first..names).map(|i| args.get(line, i)).collect::<Vec<Bytes>>();
+    let (reply, queues) = match names {
+        1 => (None, Vec::new()),
+        2 => (Some(args.get(line, 1)), Vec::new()),
+        _ if args.raw(line, 1) == b"+" && names > 3 => (Some(args.get(line, 2)), queues_from(3)),
+        _ if args.raw(line, 1) == b"|" => (None, queues_from(2)),
+        _ => return Err(bad()),
+    };
+    Ok(Line::Payload(PendingMsg { subject: args.get(line, 0), reply, queues, header_len }, total))
+}
+
+/// [`message_line`] for a line of more words than [`Args`] holds.
+fn message_line_long(rest: &Bytes, with_headers: bool, limits: &Limits) -> Result<Line<LeafOp, PendingMsg>, Refusal> {
     let words: Vec<Bytes> = rest.split(|c| is_space(*c)).filter(|w| !w.is_empty()).map(|w| rest.slice_ref(w)).collect();
     let sizes = if with_headers { 2 } else { 1 };
     if words.len() < 1 + sizes {
@@ -125,7 +157,7 @@ impl Role for LeafRole {
 
     fn parse_line(line: &Bytes, verb: usize, args: Args, limits: &Limits) -> Result<Line<LeafOp, PendingMsg>, Refusal> {
         let op = match verb {
-            0..=3 => return message_line(&args.rest(line), verb == 1 || verb == 3, limits),
+            0..=3 => return message_line(line, &args, verb == 1 || verb == 3, limits),
             4 => {
                 let subject = args.get(line, 0);
                 match args.count() {
