@@ -98,21 +98,30 @@ async def deaf_request(port: int) -> list:
     return [seen, got.data.decode()]
 
 
+async def full_queue_of_a_gone_client(nc, stream: str) -> list:
+    """A consumer with `max_waiting: 1` whose one waiting request belongs to a client that
+    went away (after a second request was refused); returns that refusal."""
+    js = nc.jetstream()
+    await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"], storage="memory")
+    await consumer(js, stream, "c", max_waiting=1)
+    a = await nc.subscribe("_INBOX.a")
+    b = Inbox(await nc.subscribe("_INBOX.b"))
+    await pull(nc, stream, "c", "_INBOX.a", {"batch": 1, "expires": 30_000_000_000})
+    await pull(nc, stream, "c", "_INBOX.b", {"batch": 1, "expires": 30_000_000_000})
+    refused = await b.until_status()
+    await a.unsubscribe()
+    return refused
+
+
 async def max_waiting(port: int) -> list:
     nc = await nats.connect(f"nats://127.0.0.1:{port}")
     js = nc.jetstream()
-    await js.add_stream(name="MW", subjects=["mw.>"], storage="memory")
-    await consumer(js, "MW", "c", max_waiting=1)
-    a = await nc.subscribe("_INBOX.a")
-    b = Inbox(await nc.subscribe("_INBOX.b"))
+    refused = await full_queue_of_a_gone_client(nc, "MW")
+    # within the second after the refusal, the gone client's request still counts
     c = await nc.subscribe("_INBOX.c")
-    await pull(nc, "MW", "c", "_INBOX.a", {"batch": 1, "expires": 30_000_000_000})
-    await pull(nc, "MW", "c", "_INBOX.b", {"batch": 1, "expires": 30_000_000_000})
-    refused = await b.until_status()
-    # the waiting request's client goes away: it still counts until a delivery sheds it
-    await a.unsubscribe()
     await pull(nc, "MW", "c", "_INBOX.c", {"batch": 1, "expires": 30_000_000_000})
     refused_too = await Inbox(c).until_status()
+    # a consumer info sheds it
     waiting = (await js.consumer_info("MW", "c")).num_waiting
     d = await nc.subscribe("_INBOX.d")
     await pull(nc, "MW", "c", "_INBOX.d", {"batch": 1, "expires": 30_000_000_000})
@@ -126,19 +135,11 @@ async def max_waiting_paced(port: int) -> list:
     """A full queue is checked for gone clients at most once a second: past that second the
     next pull against it sheds the gone request and takes its place."""
     nc = await nats.connect(f"nats://127.0.0.1:{port}")
-    js = nc.jetstream()
-    await js.add_stream(name="MP", subjects=["mp.>"], storage="memory")
-    await consumer(js, "MP", "c", max_waiting=1)
-    a = await nc.subscribe("_INBOX.a")
-    b = Inbox(await nc.subscribe("_INBOX.b"))
-    await pull(nc, "MP", "c", "_INBOX.a", {"batch": 1, "expires": 30_000_000_000})
-    await pull(nc, "MP", "c", "_INBOX.b", {"batch": 1, "expires": 30_000_000_000})
-    refused = await b.until_status()
-    await a.unsubscribe()
+    refused = await full_queue_of_a_gone_client(nc, "MP")
     await asyncio.sleep(1.3)  # the pace under test, not a wait for an arrival
     c = await nc.subscribe("_INBOX.c")
     await pull(nc, "MP", "c", "_INBOX.c", {"batch": 1, "expires": 30_000_000_000})
-    await js.publish("mp.a", b"to c")
+    await nc.jetstream().publish("mp.a", b"to c")
     got = await c.next_msg(timeout=WAIT)
     await nc.close()
     return [refused, got.data.decode()]
