@@ -137,13 +137,17 @@ pub async fn publish_many(rc: &Shared, subjects: &str, data: &[u8], ends: &[u32]
             let r = r.map_err(BusError::from).and_then(|ack| {
                 serde_json::to_vec(&ack).map_err(|e| BusError::Invalid(format!("unwritable JetStream ack: {e}")))
             });
-            let r = r.map(|ack| acks.text.extend_from_slice(&ack));
-            acks.push(r);
+            match r {
+                Ok(ack) => acks.push(Ok(&ack)),
+                Err(e) => acks.push(Err(e)),
+            }
         }
     } else {
         for r in bus::request_many(rc, msgs.into_iter(), API_TIMEOUT_MS).await {
-            let r = r.and_then(|d| ack_of(&d).map(|ack| acks.text.extend_from_slice(ack)));
-            acks.push(r);
+            match r {
+                Ok(d) => acks.push(ack_of(&d)),
+                Err(e) => acks.push(Err(e)),
+            }
         }
     }
     acks.finish()
@@ -164,12 +168,15 @@ impl Acks {
         Acks { text, n: 0, len: len as u32, errors: None }
     }
 
-    /// Records the next message's outcome; its ack (on `Ok`) was just written to `text`.
-    fn push(&mut self, r: Result<(), BusError>) {
-        if let Err(e) = r {
-            self.text.extend_from_slice(b"null");
-            let list = self.errors.get_or_insert_with(|| js_sys::Array::new_with_length(self.n));
-            list.set(self.n, e.into());
+    /// Records the next message's outcome: its ack's JSON text, or its error.
+    fn push(&mut self, r: Result<&[u8], BusError>) {
+        match r {
+            Ok(ack) => self.text.extend_from_slice(ack),
+            Err(e) => {
+                self.text.extend_from_slice(b"null");
+                let list = self.errors.get_or_insert_with(|| js_sys::Array::new_with_length(self.n));
+                list.set(self.n, e.into());
+            }
         }
         self.n += 1;
         if self.n < self.len {
