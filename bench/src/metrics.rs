@@ -81,12 +81,12 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("subs_wc", "add wildcard subscriptions", "subs/s", Higher, None),
     // Runs without and with the 100k subscriptions alternate within a round (see
     // `scenarios::cost_growth`); the rates are the means of each kind.
-    m("cg_none", "pub -> sub, no other subs (runs between the with runs)", "msgs/s", Higher, None),
-    m("cg_with", "pub -> sub, 100k unrelated subs", "msgs/s", Higher, None),
+    m("cg_none", "pub -> sub, no other subs, raw TCP client (runs between the with runs)", "msgs/s", Higher, None),
+    m("cg_with", "pub -> sub, 100k unrelated subs, raw TCP client", "msgs/s", Higher, None),
     // issue 16: "the rate with them >= 0.98 of the rate without"; each with run against the
     // mean of the without runs on either side, the median of a round's pairs
     m("cg_keep", "100k subs: with / without (adjacent runs)", "x", Higher, Some(Own(0.98))),
-    // async-nats caps the rate: the server's own cost, without / with (> 1: cheaper with).
+    // the server's own cost, without / with (> 1: cheaper with)
     m("cg_cpu_none", "pub -> sub, no other subs: server CPU per message", "ns", Lower, None),
     m("cg_cpu_with", "pub -> sub, 100k unrelated subs: server CPU per message", "ns", Lower, None),
     m("cg_cpu_keep", "100k subs: server CPU per message, without / with", "x", Higher, None),

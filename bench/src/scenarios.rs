@@ -70,7 +70,7 @@ impl Sizes {
             pull_stream: 200_000,
             kv: 5_000,
             cg_subs: 100_000,
-            cg_msgs: 500_000,
+            cg_msgs: 2_000_000,
             idle_conns: 1_000,
             // about 0.5-2.5k fsynced publishes/s here: a few seconds per server and round
             sync_seq: 1_000,
@@ -97,7 +97,7 @@ impl Sizes {
             pull_stream: 20_000,
             kv: 500,
             cg_subs: 10_000,
-            cg_msgs: 50_000,
+            cg_msgs: 200_000,
             idle_conns: 1_000,
             sync_seq: 200,
             sync_par: 2_000,
@@ -650,17 +650,22 @@ async fn kv_put_get(url: &str, round: usize, n: u64) -> Res<(f64, f64)> {
 /// Then [`CG_PAIRS`]` - 1` more times the same subscriptions are added and removed by our own
 /// client in one write each way (a PONG confirms each), each time with a pub/sub run with
 /// them and one after. Each "with" run is compared to the mean of the two "without" runs
-/// around it, and the round's figure is the median of those pairs: the rate is set by the
-/// load client and moves ±10% from one run to the next, so two long sequential phases let
-/// drift and warm-up decide the ratio (nats-server's came out 0.95 that way as often as
-/// edgebus's), and adjacent runs paired cancel most of it.
+/// around it, and the round's figure is the median of those pairs: runs move ±10% from one
+/// to the next, so two long sequential phases let drift and warm-up decide the ratio
+/// (nats-server's came out 0.95 that way as often as edgebus's), and adjacent runs paired
+/// cancel most of it.
+/// The runs use our raw TCP client, which leaves the server the limit (as `pubsub_raw`):
+/// with async-nats the client set the rate, and the ratio came out 0.97 for both servers
+/// while their CPU per message showed no cost, so it measured the load client.
 /// The add-rate rows are the first pair's, through async-nats as an application adds them.
 async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Samples) -> Res<()> {
     let url = server.url.as_str();
+    let addr = url.trim_start_matches("nats://");
     let n = sz.cg_msgs;
     let measured = |tag: String| async move {
         let before = server.cpu_times()?;
-        let rate = deliver(url, &format!("bench.cg{tag}.{round}"), n, 16, 1, None).await?.rate;
+        let subject = format!("bench.cg{tag}.{round}");
+        let rate = crate::wsraw::pubsub(addr, crate::wsraw::Transport::Tcp, &subject, n, 16).await?.rate;
         let cpu = server.cpu_times()?.since(&before) as f64 / n as f64;
         Res::Ok((rate, cpu))
     };
@@ -697,7 +702,7 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
     }
     round_trip(&holder).await?;
     without.push(measured("0.1".into()).await?);
-    let mut raw = crate::wsraw::Conn::open(url.trim_start_matches("nats://"), crate::wsraw::Transport::Tcp).await?;
+    let mut raw = crate::wsraw::Conn::open(addr, crate::wsraw::Transport::Tcp).await?;
     for k in 1..CG_PAIRS {
         let held = raw.hold((0..sz.cg_subs).map(subject)).await?;
         with.push(measured(format!("1.{k}")).await?);
