@@ -234,6 +234,9 @@ async fn run(args: Args, nats_bin: PathBuf, edge_bin: PathBuf) -> Res<()> {
     let mut errors = Vec::new();
     for round in 0..args.rounds {
         for (si, &scenario) in args.only.iter().enumerate() {
+            if !scenario.runs_in(round) {
+                continue;
+            }
             let pairs = if args.quick { 1 } else { scenario.pairs_per_round() };
             for pair in 0..pairs {
                 // each pair's samples are numbered apart (subjects, stream names) like rounds

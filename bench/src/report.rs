@@ -272,7 +272,8 @@ pub(crate) fn readme_section(r: &Report) -> String {
     let mut s = format!(
         "Measured with `{}` on {} ({}): {}; {} vs {}. {} rounds, each scenario run against \
          each server alternately (the shortest ones, pub/sub, permissions, WebSocket and leaf, \
-         two to four alternating pairs a round); the table shows medians. The whole run took \
+         two to four alternating pairs a round; the longest, memory over time and cost growth, \
+         every other round, from the first); the table shows medians. The whole run took \
          {:.0} s.\n\n",
         r.command,
         r.date,

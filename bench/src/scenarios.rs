@@ -196,6 +196,19 @@ impl Scenario {
     /// the interval a statement about the servers again, for a few seconds more per round.
     /// A scenario whose rounds build on each other (memory over time, the first round's
     /// RSS) keeps one.
+    /// Whether the scenario runs in round `round` (counted from 0). Memory over time and cost
+    /// growth are the longest (about 20 s a round each, both servers, mostly rests at the
+    /// memory reads and runs repeated inside the round) and take several readings within
+    /// one round already (five inner rounds; five with/without pairs): they run in every
+    /// other round, the first included, which keeps the full run near the ten
+    /// minutes (five rounds: three samples each).
+    pub(crate) fn runs_in(self, round: usize) -> bool {
+        match self {
+            Scenario::MemoryOverTime | Scenario::CostGrowth => round % 2 == 0,
+            _ => true,
+        }
+    }
+
     pub(crate) fn pairs_per_round(self) -> usize {
         match self {
             Scenario::PubSub => 2,
