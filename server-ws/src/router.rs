@@ -364,10 +364,20 @@ impl Sinks {
 impl Router {
     /// Routes a message that came from leaf peer `from`, to the queue groups it names only
     /// (and every plain subscriber): the peer picked our side for those groups.
-    pub(crate) fn route_from_leaf(&mut self, shared: &Shared, from: u64, m: &edgebus_core::leaf::LeafMsg) -> usize {
-        self.sinks.queue_filter = Some(m.queues.clone());
-        let (shown, reply) = delivery_in(&m.subject, m.reply.as_deref());
-        let n = self.route(shared, from, false, &m.subject, shown, reply, m.header_len, &m.message);
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn route_from_leaf(
+        &mut self,
+        shared: &Shared,
+        from: u64,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        queues: &[Bytes],
+        header_len: Option<usize>,
+        message: &[u8],
+    ) -> usize {
+        self.sinks.queue_filter = Some(queues.to_vec());
+        let (shown, reply) = delivery_in(subject, reply);
+        let n = self.route(shared, from, false, subject, shown, reply, header_len, message);
         self.sinks.queue_filter = None;
         n
     }

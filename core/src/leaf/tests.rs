@@ -51,6 +51,59 @@ HMSG s.q | grp 22 24\r\nNATS/1.0\r\nFoo: bar\r\n\r\nhi\r\nPING\r\nPONG\r\n-ERR '
     assert_eq!(whole[12], LeafOp::Err(b("Loop Detected")));
 }
 
+/// [`parse_all`] taking plain `LMSG`s through `peek_lmsg` first, as a leaf connection does.
+fn parse_all_peeking(input: &[u8], split: usize) -> (Vec<LeafOp>, usize) {
+    let mut p = parser(4096, 1 << 20);
+    let (mut ops, mut peeked) = (Vec::new(), 0);
+    for chunk in input.chunks(split) {
+        p.extend(chunk);
+        loop {
+            if let Some(span) = p.peek_lmsg() {
+                let b = p.peeked();
+                ops.push(LeafOp::Msg(crate::proto::LeafMsg {
+                    subject: Bytes::copy_from_slice(&b[span.subject.clone()]),
+                    reply: span.reply.clone().map(|r| Bytes::copy_from_slice(&b[r])),
+                    queues: Vec::new(),
+                    header_len: None,
+                    message: Bytes::copy_from_slice(&b[span.payload.clone()]),
+                }));
+                p.consume(&span);
+                peeked += 1;
+                continue;
+            }
+            match p.poll_op().unwrap() {
+                Some(op) => ops.push(op),
+                None => break,
+            }
+        }
+    }
+    (ops, peeked)
+}
+
+#[test]
+fn a_plain_lmsg_peeked_in_place_reads_as_the_general_path_reads_it() {
+    let wire = b"LMSG foo r1 2\r\nhi\r\nLMSG bar | grp 2\r\nhi\r\nLMSG a.b 0\r\n\r\nLMSG  c \t d  3\r\nabc\r\n\
+LMSG q.x + rq g h 3\r\nabc\r\nHMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\nlmsg low 1\r\nx\r\nPING\r\n\
+LMSG big 9\r\n123456789\r\nLMSG bare 1\nx\r\n";
+    let general = parse_all(wire, wire.len());
+    for split in 1..=wire.len() {
+        let (ops, peeked) = parse_all_peeking(wire, split);
+        assert_eq!(ops, general, "split {split}");
+        if split == wire.len() {
+            // foo, a.b, c and big; not the queue-group, header, lower-case or bare-LF forms
+            assert_eq!(peeked, 4);
+        }
+    }
+    // over the payload limit or the control line limit: left to the general path's errors
+    let mut p = parser(4096, 4);
+    p.extend(b"LMSG big 9\r\n123456789\r\n");
+    assert!(p.peek_lmsg().is_none());
+    assert_eq!(p.poll_op().unwrap_err(), ParseError::MaxPayload);
+    let mut p = parser(16, 1 << 20);
+    p.extend(b"LMSG a.very.long.subject 1\r\nx\r\n");
+    assert!(p.peek_lmsg().is_none());
+}
+
 #[test]
 fn a_message_line_reads_the_same_whether_its_words_fit_the_short_path_or_not() {
     // up to eight words after the verb are read in place; more take the general path

@@ -598,27 +598,28 @@ impl<R: Role> Parser<R> {
     }
 }
 
-impl Parser<ClientRole> {
-    /// The next operation if it is a well-formed `PUB` (upper case, without headers) that
-    /// has arrived whole. `None` means "use [`Parser::poll_op`]", which handles everything
-    /// else, every error included; both read the same bytes the same way.
-    pub fn peek_pub(&self) -> Option<PubSpan> {
+impl<R: Role> Parser<R> {
+    /// The next operation if it is a well-formed `<verb> subject [reply] size` (the verb in
+    /// upper case with its space, no headers, no queue groups) that has arrived whole.
+    /// `None` means "use [`Parser::poll_op`]", which handles everything else, every error
+    /// included; both read the same bytes the same way.
+    fn peek_plain(&self, verb: &[u8]) -> Option<PubSpan> {
         if self.pending.is_some() {
             return None;
         }
         let b = &self.buf[..];
-        if b.len() < 4 || &b[..4] != b"PUB " {
+        if b.len() < verb.len() || &b[..verb.len()] != verb {
             return None;
         }
         let limit = b.len().min(self.limits.max_control_line + 2);
-        let nl = memchr::memchr(b'\n', &b[4..limit])? + 4;
+        let nl = memchr::memchr(b'\n', &b[verb.len()..limit])? + verb.len();
         // a bare LF, or a line over the limit, takes the general path
         if b[nl - 1] != b'\r' || nl - 1 > self.limits.max_control_line {
             return None;
         }
         let line = &b[..nl - 1];
         // the same argument rules as the general path
-        let args = Args::split(line, 3);
+        let args = Args::split(line, verb.len() - 1);
         let n = args.count();
         if n != 2 && n != 3 {
             return None;
@@ -640,10 +641,27 @@ impl Parser<ClientRole> {
         &self.buf
     }
 
-    /// Drops an operation found by [`Parser::peek_pub`].
+    /// Drops an operation found by [`Parser::peek_pub`] or [`Parser::peek_lmsg`].
     pub fn consume(&mut self, span: &PubSpan) {
         self.buf.advance(span.len);
         self.scanned = 0;
+    }
+}
+
+impl Parser<ClientRole> {
+    /// The next operation if it is a well-formed `PUB` (upper case, without headers) that
+    /// has arrived whole (see [`Parser::peek_plain`]).
+    pub fn peek_pub(&self) -> Option<PubSpan> {
+        self.peek_plain(b"PUB ")
+    }
+}
+
+impl Parser<super::leaf::LeafRole> {
+    /// The next operation if it is a well-formed `LMSG` for plain subscribers (no queue
+    /// groups, no headers: `LMSG subject [reply] size`) that has arrived whole, the bulk of
+    /// what a hub sends a leaf (see [`Parser::peek_plain`]).
+    pub fn peek_lmsg(&self) -> Option<PubSpan> {
+        self.peek_plain(b"LMSG ")
     }
 }
 

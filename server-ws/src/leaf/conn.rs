@@ -123,6 +123,13 @@ struct Conn<'a> {
     subs: HashMap<(Bytes, Option<Bytes>), SubRef>,
     lds: String,
     peer: PeerMeta,
+    /// The link's permissions, read once per batch of input (and again after an operation
+    /// that may change them) rather than per message.
+    perms: Option<Arc<LeafPermissions>>,
+    /// Messages and bytes received since the counters were last added to the link's and
+    /// the server's (once per batch of input: each is an atomic add on a shared line).
+    in_msgs: u64,
+    in_bytes: u64,
 }
 
 /// Runs one leaf connection until it ends.
@@ -163,6 +170,9 @@ pub(crate) async fn run(
         subs: HashMap::new(),
         lds: lds_subject(&mut fastrand::Rng::new()),
         peer: PeerMeta::default(),
+        perms: None,
+        in_msgs: 0,
+        in_bytes: 0,
     };
     if let Some(info) = owed_info {
         conn.client.push(&info);
@@ -209,8 +219,36 @@ pub(crate) async fn run(
     Ended { ready, reason }
 }
 
+/// A message from the peer, borrowed from wherever it was read.
+struct Incoming<'a> {
+    subject: &'a [u8],
+    reply: Option<&'a [u8]>,
+    /// The queue groups on this side it is for (plain subscribers get it anyway).
+    queues: &'a [Bytes],
+    header_len: Option<usize>,
+    message: &'a [u8],
+}
+
+/// A message from the peer of an established link, whichever way it was read. Routed unless
+/// the JetStream API or the link's permissions keep it out; `true` when it counts as
+/// received, `Err` when the peer broke its permissions.
+fn on_msg(
+    router: &mut Router,
+    shared: &Shared,
+    client: &Client,
+    perms: Option<&LeafPermissions>,
+    m: Incoming<'_>,
+) -> Result<bool, LeafViolation> {
+    if js_denied(m.subject) || !perms.map_or(Ok(true), |p| p.admit(m.subject))? {
+        return Ok(false);
+    }
+    router.route_from_leaf(shared, client.id, m.subject, m.reply, m.queues, m.header_len, m.message);
+    Ok(true)
+}
+
 impl Conn<'_> {
     async fn read_loop(&mut self, reader: &mut Reader, reason: &mut String, first: Option<LeafOp>) {
+        self.perms = self.client.leaf_perms();
         if let Some(op) = first {
             if let Err(why) = self.handle(op).await {
                 *reason = why;
@@ -241,13 +279,49 @@ impl Conn<'_> {
                 }
                 Ok(_) => {}
             }
+            self.perms = self.client.leaf_perms();
             loop {
-                match self.parser.poll_op() {
-                    Ok(Some(op)) => {
-                        if let Err(why) = self.handle(op).await {
-                            *reason = why;
+                // a plain LMSG, the bulk of a hub's traffic, is routed where it lies in the
+                // read buffer (no reference-counted slices, no op built)
+                if let (Some(span), true) = (self.parser.peek_lmsg(), self.link.is_some()) {
+                    let b = self.parser.peeked();
+                    let reply = span.reply.clone().map(|r| &b[r]);
+                    let (subject, message) = (&b[span.subject.clone()], &b[span.payload.clone()]);
+                    let done = on_msg(
+                        &mut self.router,
+                        &self.shared,
+                        &self.client,
+                        self.perms.as_deref(),
+                        Incoming { subject, reply, queues: &[], header_len: None, message },
+                    );
+                    let len = message.len() as u64;
+                    self.parser.consume(&span);
+                    match done {
+                        Ok(true) => {
+                            self.in_msgs += 1;
+                            self.in_bytes += len;
+                        }
+                        Ok(false) => {}
+                        Err(v) => {
+                            *reason = self.violation(&v).err().unwrap_or_default();
+                            self.flush_stats();
                             self.router.wake_writers();
                             return;
+                        }
+                    }
+                    continue;
+                }
+                match self.parser.poll_op() {
+                    Ok(Some(op)) => {
+                        let other = !matches!(op, LeafOp::Msg(_));
+                        if let Err(why) = self.handle(op).await {
+                            *reason = why;
+                            self.flush_stats();
+                            self.router.wake_writers();
+                            return;
+                        }
+                        if other {
+                            self.perms = self.client.leaf_perms();
                         }
                     }
                     Ok(None) => break,
@@ -259,6 +333,7 @@ impl Conn<'_> {
                     }
                 }
             }
+            self.flush_stats();
             self.router.wake_writers();
             if let Some(c) = self.router.take_stalled() {
                 c.wait_drained(self.router.max_pending()).await;
@@ -332,24 +407,39 @@ impl Conn<'_> {
                 }
             }
             LeafOp::Msg(m) => {
-                if js_denied(&m.subject) {
-                    return Ok(());
-                }
-                match self.client.leaf_perms().map_or(Ok(true), |p| p.admit(&m.subject)) {
-                    Ok(true) => {}
-                    Ok(false) => return Ok(()),
+                let incoming = Incoming {
+                    subject: &m.subject,
+                    reply: m.reply.as_deref(),
+                    queues: &m.queues,
+                    header_len: m.header_len,
+                    message: &m.message,
+                };
+                match on_msg(&mut self.router, &self.shared, &self.client, self.perms.as_deref(), incoming) {
+                    Ok(true) => {
+                        self.in_msgs += 1;
+                        self.in_bytes += m.message.len() as u64;
+                    }
+                    Ok(false) => {}
                     Err(violation) => return self.violation(&violation),
                 }
-                if let Some(l) = &self.link {
-                    l.in_msgs.fetch_add(1, Ordering::Relaxed);
-                    l.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);
-                }
-                self.shared.stats.in_msgs.fetch_add(1, Ordering::Relaxed);
-                self.shared.stats.in_bytes.fetch_add(m.message.len() as u64, Ordering::Relaxed);
-                self.router.route_from_leaf(&self.shared, self.client.id, &m);
             }
         }
         Ok(())
+    }
+
+    /// Adds the messages received since the last call to the link's and the server's
+    /// counters.
+    fn flush_stats(&mut self) {
+        if self.in_msgs == 0 {
+            return;
+        }
+        if let Some(l) = &self.link {
+            l.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+            l.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+        }
+        self.shared.stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+        self.shared.stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+        (self.in_msgs, self.in_bytes) = (0, 0);
     }
 
     /// The peer broke its permissions: nats-server's `-ERR`, and the link closes.
