@@ -145,6 +145,8 @@ pub struct Client {
     /// A leaf link's permissions: consulted by whoever delivers to it and announces
     /// interest to it. A hub's later `INFO` may replace them (see `leaf::conn`).
     leaf_perms: parking_lot::RwLock<Option<Arc<crate::perms::LeafPermissions>>>,
+    /// Whether `leaf_perms` holds any.
+    has_leaf_perms: AtomicBool,
 }
 
 impl Client {
@@ -174,17 +176,25 @@ impl Client {
             perms: OnceLock::new(),
             leaf: OnceLock::new(),
             leaf_perms: parking_lot::RwLock::new(None),
+            has_leaf_perms: AtomicBool::new(false),
         }
     }
 
     /// The leaf link's permissions as they are now.
     pub(crate) fn leaf_perms(&self) -> Option<Arc<crate::perms::LeafPermissions>> {
+        // most links have none: a plain load, not the lock and a reference count, on every
+        // message routed to or from one
+        if !self.has_leaf_perms.load(Ordering::Acquire) {
+            return None;
+        }
         self.leaf_perms.read().clone()
     }
 
     /// Puts a leaf link's permissions in place (or lifts them, with `None`).
     pub(crate) fn set_leaf_perms(&self, perms: Option<crate::perms::LeafPermissions>) {
-        *self.leaf_perms.write() = perms.map(Arc::new);
+        let mut held = self.leaf_perms.write();
+        self.has_leaf_perms.store(perms.is_some(), Ordering::Release);
+        *held = perms.map(Arc::new);
     }
 
     /// An in-process client (the JetStream engine): it sees headers, and what it is
