@@ -1,5 +1,6 @@
-"""WebSocket `compression: true` (permessage-deflate, RFC 7692) and browser frame splitting,
-byte for byte as nats-server 2.14 does them (`server/websocket.go`). Raw sockets and Python's
+"""WebSocket `compression: true` (permessage-deflate, RFC 7692), browser frame splitting and
+`websocket { ping_interval }`, as nats-server 2.14 does them (`server/websocket.go`,
+`client.go`): byte for byte where the bytes are fixed. Raw sockets and Python's
 `zlib` (raw deflate, wbits=-15) build and read the frames. Runs against nats-server as well
 (EDGEBUS_SERVER_CMD=nats-server)."""
 
@@ -361,5 +362,25 @@ def test_safari_compressed_message_is_one_frame(make_server):
         parts, data = f.message()
         assert data == b"MSG big 1 10000\r\n" + body + b"\r\n"
         assert len(parts) == 1 and parts[0][0] == 0xC2 and parts[0][1] > 10_000, parts
+    finally:
+        w.close()
+
+
+# ----------------------------------------------------- websocket { ping_interval } ---
+
+def test_websocket_ping_interval_replaces_the_top_level_one(make_server):
+    """nats-server pings WebSocket clients every `websocket { ping_interval }` (its first
+    ping too) instead of the top-level interval: with 100ms there and an hour at the top, a
+    client that never answers is stale after ping_max + 1 pings, well within the wait here
+    (with the top-level hour it would be pinged once, at 2 s, and then not for an hour)."""
+    srv = ws_server(make_server, '  ping_interval: "100ms"', top='ping_interval: "1h"\nping_max: 1')
+    w, f, _, _ = connect(srv, headers="")
+    try:
+        w.raw.send(frame(b'CONNECT {"verbose":false,"protocol":1,"lang":"raw"}\r\n', 0x82))
+        lines = []
+        while b"Stale Connection" not in b"".join(lines):
+            lines.append(f.until(b"\r\n", timeout=10))
+        pings = [line for line in lines if line == b"PING\r\n"]
+        assert len(pings) == 1 and lines[-1] == b"-ERR 'Stale Connection'\r\n", lines
     finally:
         w.close()
