@@ -105,3 +105,79 @@ leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{ws_port}" }} ], reconnect: "250ms"
         if spoke:
             spoke.stop()
         top.stop()
+
+
+class Tap:
+    """A TCP relay to `port` that keeps what the server sends back (the 101 and the first
+    frames), so a test can read what the link negotiated."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+
+        self.port, self.seen, self.lock = free_port(), b"", threading.Lock()
+        self.listener = socket.create_server((HOST, self.port))
+        self.upstream = port
+
+        def pipe(src, dst, keep: bool) -> None:
+            try:
+                while data := src.recv(65536):
+                    if keep:
+                        with self.lock:
+                            self.seen = (self.seen + data)[:1 << 16]
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+        def accept() -> None:
+            while True:
+                try:
+                    down, _ = self.listener.accept()
+                except OSError:
+                    return
+                up = socket.create_connection((HOST, self.upstream))
+                threading.Thread(target=pipe, args=(down, up, False), daemon=True).start()
+                threading.Thread(target=pipe, args=(up, down, True), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("top_kind", ["nats-server", "edgebus"])
+async def test_a_leaf_with_ws_compression_dials_a_compressing_websocket_port(tmp_path, top_kind):
+    """A nats-server leaf remote with `ws_compression: true` offers permessage-deflate at
+    `/leafnode`; a server with `websocket { compression: true }` accepts it (the hub's INFO
+    comes compressed) and the link carries messages both ways."""
+    ws_port, leaf_port = free_port(), free_port()
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+websocket {{ listen: "{HOST}:{ws_port}", no_tls: true, compression: true }}
+leafnodes {{ listen: "{HOST}:{leaf_port}" }}
+"""))
+    tap, spoke = Tap(ws_port), None
+    try:
+        spoke = start("nats-server", Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}", ws_compression: true }} ], reconnect: "250ms" }}
+"""))
+        ok = poll_sync(lambda: leafs(top) == 1 and leafs(spoke) == 1, timeout=15)
+        assert ok, top.log_text()[-2000:] + spoke.log_text()[-2000:]
+        await crosses_both_ways(top, spoke, up_payload=bytes(range(256)) * 400)
+        with tap.lock:
+            head, _, frames = tap.seen.partition(b"\r\n\r\n")
+        assert b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; " \
+               b"client_no_context_takeover" in head, head
+        assert frames[0] == 0xC2, frames[:16]  # the INFO: compressed, final, binary
+    finally:
+        if spoke:
+            spoke.stop()
+        tap.close()
+        top.stop()
