@@ -55,6 +55,13 @@ pub struct WsOut {
 /// nats-server's `wsFrameSizeForBrowsers`.
 const BROWSER_FRAME: usize = 4096;
 
+/// The most one compressed message holds before deflating. A receiver refuses a message
+/// that inflates past its `max_payload` (nats-server as a leaf of ours does, 1 MB by
+/// default), while a write here can carry megabytes of queued messages: nats-server
+/// deflates a whole flush as one message; edgebus cuts it into messages of this much,
+/// which no receiver's limit refuses (the NATS stream runs on across messages).
+const DEFLATE_INPUT: usize = 64 * 1024;
+
 impl WsOut {
     /// Sends one frame, or for data on a compressing or browser connection the frames
     /// nats-server would send.
@@ -73,20 +80,22 @@ impl WsOut {
     }
 
     /// nats-server's `wsCollapsePtoNB`: a buffer of more than [`COMPRESS_THRESHOLD`] bytes
-    /// is deflated into one message, which a browser gets in continuation frames of at
-    /// most [`BROWSER_FRAME`] bytes (Safari in one frame); a browser gets plain data as
-    /// whole messages of at most that size each.
+    /// is deflated into one message (one per [`DEFLATE_INPUT`] bytes), which a browser
+    /// gets in continuation frames of at most [`BROWSER_FRAME`] bytes (Safari in one
+    /// frame); a browser gets plain data as whole messages of at most that size each.
     async fn send_shaped(&mut self, payload: &[u8]) -> io::Result<()> {
         let limit = |split: bool| if split { BROWSER_FRAME } else { usize::MAX };
         match self.deflater.as_mut() {
             Some(deflater) if payload.len() > COMPRESS_THRESHOLD => {
-                let z = deflater.compress(payload);
-                let mut parts = z.chunks(limit(self.browser && self.split_compressed)).peekable();
-                let mut first = true;
-                while let Some(part) = parts.next() {
-                    let b0 = frame::data_frame_byte(first, parts.peek().is_none(), true);
-                    write_frame(&mut self.half, b0, part).await?;
-                    first = false;
+                for message in payload.chunks(DEFLATE_INPUT) {
+                    let z = deflater.compress(message);
+                    let mut parts = z.chunks(limit(self.browser && self.split_compressed)).peekable();
+                    let mut first = true;
+                    while let Some(part) = parts.next() {
+                        let b0 = frame::data_frame_byte(first, parts.peek().is_none(), true);
+                        write_frame(&mut self.half, b0, part).await?;
+                        first = false;
+                    }
                 }
             }
             _ => {
@@ -234,13 +243,17 @@ where
 }
 
 /// The halves of a WebSocket we dialled and upgraded (a `ws://` / `wss://` leaf remote):
-/// the hub's frames are unmasked, and `first` is what arrived after its `101`.
-pub fn dialled_ws<S>(stream: S, first: Vec<u8>, peer: SocketAddr) -> (Reader, Writer)
+/// the hub's frames are unmasked, `first` is what arrived after its `101`, and `compress`
+/// says whether the hub took our permessage-deflate offer.
+pub fn dialled_ws<S>(stream: S, first: Vec<u8>, peer: SocketAddr, compress: bool) -> (Reader, Writer)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (r, w) = tokio::io::split(stream);
-    let (mut reader, writer, _) = ws_halves(Box::new(r), Box::new(w), upgrade::Upgraded::dialled(), peer, 0);
+    let up = upgrade::Upgraded { compress, ..upgrade::Upgraded::dialled() };
+    // a leaf's payload limit is not its hub's: nats-server inflates a leaf's messages up to
+    // its default `max_payload` then
+    let (mut reader, writer, _) = ws_halves(Box::new(r), Box::new(w), up, peer, 0);
     if let Reader::Ws(ws) = &mut reader {
         ws.input.extend_from_slice(&first);
     }

@@ -107,31 +107,31 @@ leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{ws_port}" }} ], reconnect: "250ms"
         top.stop()
 
 
+
 class Tap:
-    """A TCP relay to `port` that keeps what the server sends back (the 101 and the first
+    """A TCP relay to `port` that keeps the first bytes each way (the upgrade and the first
     frames), so a test can read what the link negotiated."""
 
     def __init__(self, port: int):
         import socket
         import threading
 
-        self.port, self.seen, self.lock = free_port(), b"", threading.Lock()
+        self.port, self.lock = free_port(), threading.Lock()
+        self.seen = {"up": b"", "down": b""}  # up: leaf -> hub
         self.listener = socket.create_server((HOST, self.port))
-        self.upstream = port
 
-        def pipe(src, dst, keep: bool) -> None:
+        def pipe(src, dst, way: str) -> None:
             try:
                 while data := src.recv(65536):
-                    if keep:
-                        with self.lock:
-                            self.seen = (self.seen + data)[:1 << 16]
+                    with self.lock:
+                        self.seen[way] = (self.seen[way] + data)[:1 << 16]
                     dst.sendall(data)
             except OSError:
                 pass
             finally:
-                for s in (src, dst):
+                for sock in (src, dst):
                     try:
-                        s.close()
+                        sock.close()
                     except OSError:
                         pass
 
@@ -141,21 +141,32 @@ class Tap:
                     down, _ = self.listener.accept()
                 except OSError:
                     return
-                up = socket.create_connection((HOST, self.upstream))
-                threading.Thread(target=pipe, args=(down, up, False), daemon=True).start()
-                threading.Thread(target=pipe, args=(up, down, True), daemon=True).start()
+                up = socket.create_connection((HOST, port))
+                threading.Thread(target=pipe, args=(down, up, "up"), daemon=True).start()
+                threading.Thread(target=pipe, args=(up, down, "down"), daemon=True).start()
 
         threading.Thread(target=accept, daemon=True).start()
+
+    def first_frame(self, way: str) -> tuple[str, int]:
+        """The HTTP head and the first byte of the first frame after it."""
+        with self.lock:
+            head, _, frames = self.seen[way].partition(b"\r\n\r\n")
+        return head.decode("latin-1"), frames[0]
 
     def close(self) -> None:
         self.listener.close()
 
 
-@pytest.mark.parametrize("top_kind", ["nats-server", "edgebus"])
-async def test_a_leaf_with_ws_compression_dials_a_compressing_websocket_port(tmp_path, top_kind):
-    """A nats-server leaf remote with `ws_compression: true` offers permessage-deflate at
-    `/leafnode`; a server with `websocket { compression: true }` accepts it (the hub's INFO
-    comes compressed) and the link carries messages both ways."""
+DEFLATE = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+ALL_PAIRS = PAIRS + [("nats-server", "edgebus")]
+
+
+@pytest.mark.parametrize("top_kind,spoke_kind", ALL_PAIRS, ids=[f"{s}-below-{t}" for t, s in ALL_PAIRS])
+async def test_ws_compression_on_a_leaf_link(tmp_path, top_kind, spoke_kind):
+    """A leaf remote with `ws_compression: true` offers permessage-deflate at `/leafnode`; a
+    server with `websocket { compression: true }` takes it: the first frames both ways (the
+    hub's INFO, the leaf's CONNECT) are compressed, and the link carries messages both ways
+    (a 100 KiB one up)."""
     ws_port, leaf_port = free_port(), free_port()
     top = start(top_kind, Server(tmp_path / "top", config_text=f"""
 server_name: top
@@ -164,18 +175,20 @@ leafnodes {{ listen: "{HOST}:{leaf_port}" }}
 """))
     tap, spoke = Tap(ws_port), None
     try:
-        spoke = start("nats-server", Server(tmp_path / "spoke", config_text=f"""
+        spoke = start(spoke_kind, Server(tmp_path / "spoke", config_text=f"""
 server_name: spoke
 leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}", ws_compression: true }} ], reconnect: "250ms" }}
 """))
         ok = poll_sync(lambda: leafs(top) == 1 and leafs(spoke) == 1, timeout=15)
         assert ok, top.log_text()[-2000:] + spoke.log_text()[-2000:]
         await crosses_both_ways(top, spoke, up_payload=bytes(range(256)) * 400)
-        with tap.lock:
-            head, _, frames = tap.seen.partition(b"\r\n\r\n")
-        assert b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; " \
-               b"client_no_context_takeover" in head, head
-        assert frames[0] == 0xC2, frames[:16]  # the INFO: compressed, final, binary
+        request, connect = tap.first_frame("up")
+        answer, info = tap.first_frame("down")
+        # (Go writes the name as Sec-Websocket-Extensions)
+        assert f"sec-websocket-extensions: {DEFLATE}" in request.lower(), request
+        assert f"sec-websocket-extensions: {DEFLATE}" in answer.lower(), answer
+        # compressed (RSV1), final, binary
+        assert (info, connect) == (0xC2, 0xC2)
     finally:
         if spoke:
             spoke.stop()

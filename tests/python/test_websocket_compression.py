@@ -220,6 +220,36 @@ def test_ten_kilobytes_each_way(make_server):
         w.close()
 
 
+def test_a_large_write_inflates_within_a_receivers_limit(make_server):
+    """A 300 KB MSG arrives whole. nats-server deflates a whole flush as one message;
+    edgebus deflates at most 64 KiB per message, so no receiver refuses it for inflating
+    past its max_payload (a nats-server leaf refuses past 1 MB)."""
+    srv = server(make_server)
+    w, f, _, _ = connect(srv)
+    try:
+        hello(w, f)
+        body = bytes((i * 31 + i // 7) % 256 for i in range(300_000))
+        with Wire(srv.port) as publisher:
+            publisher.hello()
+            send(w, b"SUB big 1\r\n")
+            send(w, b"PING\r\n", compress=False)
+            assert f.until(b"PONG\r\n") == b"PONG\r\n"
+            publisher.send(b"PUB big 300000\r\n" + body + b"\r\n")
+            publisher.roundtrip()
+        want = b"MSG big 1 300000\r\n" + body + b"\r\n"
+        stream, sizes = b"", []
+        while len(stream) < len(want):
+            parts, data = f.message()
+            assert parts[0][0] & 0x40, parts  # compressed
+            sizes.append(len(data))
+            stream += data
+        assert stream == want
+        if EDGEBUS_ONLY:
+            assert max(sizes) <= 64 * 1024 and len(sizes) >= 5, sizes
+    finally:
+        w.close()
+
+
 def test_fragmented_compressed_message(make_server):
     srv = server(make_server)
     w, f, _, _ = connect(srv)
