@@ -121,7 +121,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     let body = async {
         let read = conn.read_loop(reader);
-        let ping = ping_loop(&client, &shared);
+        let ping = ping_loop(&client, &shared, client.kind == Kind::WebSocket);
         let auth = auth_timer(&client, &shared);
         tokio::pin!(read, ping, auth);
         tokio::select! {

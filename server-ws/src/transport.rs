@@ -331,6 +331,10 @@ impl Reader {
         }
     }
 
+    pub fn is_websocket(&self) -> bool {
+        matches!(self, Reader::Ws(_))
+    }
+
     /// A reload changed `max_payload`: the most one compressed WebSocket message may
     /// inflate to follows it.
     pub fn set_max_payload(&mut self, max_payload: i32) {

@@ -194,3 +194,36 @@ leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}", ws_compression: true }
             spoke.stop()
         tap.close()
         top.stop()
+
+
+@pytest.mark.parametrize("top_kind", ["nats-server", "edgebus"])
+async def test_websocket_ping_interval_applies_to_a_leaf_link(tmp_path, top_kind):
+    """`websocket { ping_interval }` is the ping interval of every connection over
+    WebSocket, a leaf dialling `/leafnode` too: with 100ms there and an hour at the top,
+    the hub pings the leaf again and again (with the hour it would ping once, at the
+    start)."""
+    ws_port, leaf_port = free_port(), free_port()
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+ping_interval: "1h"
+websocket {{ listen: "{HOST}:{ws_port}", no_tls: true, ping_interval: "100ms" }}
+leafnodes {{ listen: "{HOST}:{leaf_port}" }}
+"""))
+    tap, spoke = Tap(ws_port), None
+    try:
+        spoke = start("nats-server", Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}" }} ], reconnect: "250ms" }}
+"""))
+
+        def pings() -> int:
+            with tap.lock:
+                return tap.seen["down"].count(b"PING\r\n")
+
+        assert poll_sync(lambda: pings() >= 4, timeout=10), pings()
+        assert leafs(top) == 1
+    finally:
+        if spoke:
+            spoke.stop()
+        tap.close()
+        top.stop()
