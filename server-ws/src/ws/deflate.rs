@@ -400,6 +400,24 @@ mod frames {
         }
     }
 
+    /// A message whose last frame is empty, the last bytes read: it ends there and then
+    /// (a stream cut short is refused in the same call, not when more bytes come).
+    #[test]
+    fn an_empty_last_frame_ends_the_message_at_once() {
+        let z = Deflater::new().compress(b"PUB a 1\r\nx\r\n").to_vec();
+        let mut raw = masked(0x02 | RSV1, &z, [1, 2, 3, 4]);
+        raw.extend(masked(FIN, b"", [5, 6, 7, 8]));
+        let mut d = Decoder::inflating(true);
+        let mut out = BytesMut::new();
+        assert_eq!(d.decode_into(&raw, &mut out, 1 << 16, 1 << 20), (raw.len(), Ok(None)));
+        assert_eq!(&out[..], b"PUB a 1\r\nx\r\n");
+        let long = Deflater::new().compress(&(0..=255u8).cycle().take(3000).collect::<Vec<_>>()).to_vec();
+        let mut cut = masked(0x02 | RSV1, &long[..long.len() / 2], [1, 2, 3, 4]);
+        cut.extend(masked(FIN, b"", [5, 6, 7, 8]));
+        let (used, outcome) = d.decode_into(&cut, &mut out, 1 << 16, 1 << 20);
+        assert_eq!((used, outcome), (cut.len(), Err(FrameError::Inflate(InflateError::UnexpectedEof))));
+    }
+
     #[test]
     fn a_bomb_is_refused_with_at_most_max_payload_handed_on() {
         let z = Deflater::new().compress(&vec![0u8; 16 << 20]).to_vec();

@@ -264,7 +264,9 @@ impl Decoder {
             if let Err(e) = inflater.inflate(out, room, max_payload) {
                 break Err(FrameError::Inflate(e));
             }
-            if out.len() - start >= budget || inflater.busy() || pos >= input.len() {
+            // an empty last frame ends its message with no bytes of its own to read
+            let ending = matches!(self.state, State::Data(0));
+            if out.len() - start >= budget || inflater.busy() || (pos >= input.len() && !ending) {
                 break Ok(None);
             }
             let State::Data(left) = self.state else {
