@@ -462,10 +462,14 @@ const QUIET: Duration = Duration::from_secs(1);
 
 /// Pings the client every `ping_interval` and ends the connection once `ping_max` pings went
 /// unanswered. The first ping comes early (at most 2 s, plus jitter), as nats-server does,
-/// so a dead peer is noticed soon after it connects.
-pub(crate) async fn ping_loop(client: &Client, shared: &Shared) {
+/// so a dead peer is noticed soon after it connects. A connection over WebSocket (a client,
+/// or a leaf link either way) is pinged every `websocket { ping_interval }` instead when
+/// that is set (nats-server's `setPingTimer`).
+pub(crate) async fn ping_loop(client: &Client, shared: &Shared, websocket: bool) {
+    let ws = shared.opts.websocket.ping_interval;
+    let ws = (websocket && !ws.is_zero()).then_some(ws);
     // read at each tick: a reload may change them
-    let interval = || shared.limits.ping_interval().max(Duration::from_millis(10));
+    let interval = || ws.unwrap_or_else(|| shared.limits.ping_interval()).max(Duration::from_millis(10));
     let first = interval().min(Duration::from_secs(2));
     let jitter = first.mul_f64(fastrand::f64() * 0.2);
     tokio::time::sleep(first + jitter).await;

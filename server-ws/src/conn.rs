@@ -48,7 +48,16 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
                 }
             }
         }
-        _ => match transport::open(stream, peer, kind, &shared.opts.websocket, certs.websocket.as_ref()).await {
+        _ => match transport::open(
+            stream,
+            peer,
+            kind,
+            &shared.opts.websocket,
+            certs.websocket.as_ref(),
+            shared.limits.max_payload(),
+        )
+        .await
+        {
             Ok((r, w, peer, true)) => {
                 // `GET /leafnode` on the WebSocket port: a leaf node, as nats-server takes it
                 crate::leaf::serve_ws(shared, r, w, peer).await;
@@ -112,7 +121,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, kin
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     let body = async {
         let read = conn.read_loop(reader);
-        let ping = ping_loop(&client, &shared);
+        let ping = ping_loop(&client, &shared, client.kind == Kind::WebSocket);
         let auth = auth_timer(&client, &shared);
         tokio::pin!(read, ping, auth);
         tokio::select! {
@@ -268,7 +277,9 @@ impl Conn {
                 }
                 Ok(_) => {}
             }
-            self.refresh_limits();
+            if self.refresh_limits() {
+                reader.set_max_payload(self.shared.limits.max_payload());
+            }
             let keep_going = loop {
                 match self.process() {
                     Step::Drained => break true,
@@ -292,12 +303,15 @@ impl Conn {
     }
 
     /// Takes the limits a reload put in place (one atomic load per read, not per message).
-    fn refresh_limits(&mut self) {
+    /// Whether they changed.
+    fn refresh_limits(&mut self) -> bool {
         let now = self.shared.limits.generation();
-        if now != self.limits_seen {
-            self.limits_seen = now;
-            self.session.set_limits(self.shared.limits.parser());
+        if now == self.limits_seen {
+            return false;
         }
+        self.limits_seen = now;
+        self.session.set_limits(self.shared.limits.parser());
+        true
     }
 
     /// Acts on the complete operations received so far, up to a `CONNECT` that needs slow

@@ -110,6 +110,11 @@ pub struct WebSocketOptions {
     pub handshake_timeout: Duration,
     /// `headers { … }`: extra headers of the `101` answer, in the order written.
     pub headers: Vec<(String, String)>,
+    /// `compression: true` (or `compress`): permessage-deflate with clients that offer it.
+    pub compression: bool,
+    /// `ping_interval`: the NATS ping interval for WebSocket connections instead of the
+    /// top-level one (nats-server's `Websocket.PingInterval`; zero = not set).
+    pub ping_interval: Duration,
 }
 
 /// `websocket { authorization { user, password | token, timeout }, no_auth_user }`: what
@@ -279,6 +284,8 @@ impl Default for Options {
                 auth: WsAuth::default(),
                 handshake_timeout: WS_HANDSHAKE_TIMEOUT,
                 headers: Vec::new(),
+                compression: false,
+                ping_interval: Duration::ZERO,
             },
             jetstream: JetStreamOptions::default(),
             accounts: Vec::new(),

@@ -146,14 +146,15 @@ process.on("exit", () => {
 /**
  * Starts a server with the default profile (WebSocket on, 4MB max_pending,
  * 2s write_deadline) plus `extraConfig`; `{ jetstream: true }` enables
- * JetStream with a file store in the server's own directory; `{ kind: "nats-server" }` or
+ * JetStream with a file store in the server's own directory; `{ wsExtra }` adds lines to the
+ * `websocket {}` block (e.g. "compression: true"); `{ kind: "nats-server" }` or
  * `{ kind: "edgebus" }` picks that server whatever the environment selects. Returns
  * { port, wsPort, httpPort, url, wsUrl, dir, storeDir, log(), stop(), restart(), pause(),
  * resume() };
  * restart() starts it again (after stop(), or stopping it first) with the same ports,
  * config and store.
  */
-export async function startServer(extraConfig = "", { jetstream = false, kind } = {}) {
+export async function startServer(extraConfig = "", { jetstream = false, kind, wsExtra = "" } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
   const storeDir = path.join(dir, "store");
   mkdirSync(storeDir);
@@ -161,7 +162,7 @@ export async function startServer(extraConfig = "", { jetstream = false, kind } 
   const config = path.join(dir, "server.conf");
   writeFileSync(config,
     `# written by tests/node/server.mjs\n` +
-    `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n}\n` +
+    `websocket {\n  host: "127.0.0.1"\n  port: ${wsPort}\n  no_tls: true\n${wsExtra}}\n` +
     `max_pending: 4MB\nwrite_deadline: "2s"\n` + extraConfig);
   const fields = { port, ws_port: wsPort, http_port: httpPort, config, store_dir: storeDir, host: HOST };
   const argv = [];

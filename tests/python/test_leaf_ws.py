@@ -105,3 +105,125 @@ leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{ws_port}" }} ], reconnect: "250ms"
         if spoke:
             spoke.stop()
         top.stop()
+
+
+
+class Tap:
+    """A TCP relay to `port` that keeps the first bytes each way (the upgrade and the first
+    frames), so a test can read what the link negotiated."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+
+        self.port, self.lock = free_port(), threading.Lock()
+        self.seen = {"up": b"", "down": b""}  # up: leaf -> hub
+        self.listener = socket.create_server((HOST, self.port))
+
+        def pipe(src, dst, way: str) -> None:
+            try:
+                while data := src.recv(65536):
+                    with self.lock:
+                        self.seen[way] = (self.seen[way] + data)[:1 << 16]
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
+
+        def accept() -> None:
+            while True:
+                try:
+                    down, _ = self.listener.accept()
+                except OSError:
+                    return
+                up = socket.create_connection((HOST, port))
+                threading.Thread(target=pipe, args=(down, up, "up"), daemon=True).start()
+                threading.Thread(target=pipe, args=(up, down, "down"), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+
+    def first_frame(self, way: str) -> tuple[str, int]:
+        """The HTTP head and the first byte of the first frame after it."""
+        with self.lock:
+            head, _, frames = self.seen[way].partition(b"\r\n\r\n")
+        return head.decode("latin-1"), frames[0]
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+DEFLATE = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+ALL_PAIRS = PAIRS + [("nats-server", "edgebus")]
+
+
+@pytest.mark.parametrize("top_kind,spoke_kind", ALL_PAIRS, ids=[f"{s}-below-{t}" for t, s in ALL_PAIRS])
+async def test_ws_compression_on_a_leaf_link(tmp_path, top_kind, spoke_kind):
+    """A leaf remote with `ws_compression: true` offers permessage-deflate at `/leafnode`; a
+    server with `websocket { compression: true }` takes it: the first frames both ways (the
+    hub's INFO, the leaf's CONNECT) are compressed, and the link carries messages both ways
+    (a 100 KiB one up)."""
+    ws_port, leaf_port = free_port(), free_port()
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+websocket {{ listen: "{HOST}:{ws_port}", no_tls: true, compression: true }}
+leafnodes {{ listen: "{HOST}:{leaf_port}" }}
+"""))
+    tap, spoke = Tap(ws_port), None
+    try:
+        spoke = start(spoke_kind, Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}", ws_compression: true }} ], reconnect: "250ms" }}
+"""))
+        ok = poll_sync(lambda: leafs(top) == 1 and leafs(spoke) == 1, timeout=15)
+        assert ok, top.log_text()[-2000:] + spoke.log_text()[-2000:]
+        await crosses_both_ways(top, spoke, up_payload=bytes(range(256)) * 400)
+        request, connect = tap.first_frame("up")
+        answer, info = tap.first_frame("down")
+        # (Go writes the name as Sec-Websocket-Extensions)
+        assert f"sec-websocket-extensions: {DEFLATE}" in request.lower(), request
+        assert f"sec-websocket-extensions: {DEFLATE}" in answer.lower(), answer
+        # compressed (RSV1), final, binary
+        assert (info, connect) == (0xC2, 0xC2)
+    finally:
+        if spoke:
+            spoke.stop()
+        tap.close()
+        top.stop()
+
+
+@pytest.mark.parametrize("top_kind", ["nats-server", "edgebus"])
+async def test_websocket_ping_interval_applies_to_a_leaf_link(tmp_path, top_kind):
+    """`websocket { ping_interval }` is the ping interval of every connection over
+    WebSocket, a leaf dialling `/leafnode` too: with 100ms there and an hour at the top,
+    the hub pings the leaf again and again (with the hour it would ping once, at the
+    start)."""
+    ws_port, leaf_port = free_port(), free_port()
+    top = start(top_kind, Server(tmp_path / "top", config_text=f"""
+server_name: top
+ping_interval: "1h"
+websocket {{ listen: "{HOST}:{ws_port}", no_tls: true, ping_interval: "100ms" }}
+leafnodes {{ listen: "{HOST}:{leaf_port}" }}
+"""))
+    tap, spoke = Tap(ws_port), None
+    try:
+        spoke = start("nats-server", Server(tmp_path / "spoke", config_text=f"""
+server_name: spoke
+leafnodes {{ remotes: [ {{ url: "ws://{HOST}:{tap.port}" }} ], reconnect: "250ms" }}
+"""))
+
+        def pings() -> int:
+            with tap.lock:
+                return tap.seen["down"].count(b"PING\r\n")
+
+        assert poll_sync(lambda: pings() >= 4, timeout=10), pings()
+        assert leafs(top) == 1
+    finally:
+        if spoke:
+            spoke.stop()
+        tap.close()
+        top.stop()

@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn unknown_keys_warn_with_position() {
         let opts = load(
-            "port: 4222\nfoo: 1\nwebsocket {\n  port: 8080\n  bar: x\n  compression: true\n}\n\
+            "port: 4222\nfoo: 1\nwebsocket {\n  port: 8080\n  bar: x\n  advertise: \"h:1\"\n  compression: true\n}\n\
              logtime: true\nTOKEN: s\nauthorization { token: $TOKEN, baz: 1 }\n",
         )
         .unwrap();
@@ -198,11 +198,12 @@ mod tests {
             vec![
                 "server.conf:2:1: unknown field \"foo\" (ignored)".to_string(),
                 "server.conf:5:3: unknown field \"bar\" in websocket (ignored)".to_string(),
-                "server.conf:6:3: field \"compression\" in websocket is not supported by edgebus (ignored)".to_string(),
-                "server.conf:8:1: field \"logtime\" is not supported by edgebus (ignored)".to_string(),
-                "server.conf:10:32: unknown field \"baz\" in authorization (ignored)".to_string(),
+                "server.conf:6:3: field \"advertise\" in websocket is not supported by edgebus (ignored)".to_string(),
+                "server.conf:9:1: field \"logtime\" is not supported by edgebus (ignored)".to_string(),
+                "server.conf:11:32: unknown field \"baz\" in authorization (ignored)".to_string(),
             ]
         );
+        assert!(opts.websocket.compression);
         assert_eq!(opts.authorization.token.as_deref(), Some("s"));
     }
 

@@ -177,6 +177,7 @@ pub(crate) async fn run(
     if let Some(info) = owed_info {
         conn.client.push(&info);
     }
+    let websocket = reader.is_websocket();
     let mut write = tokio::spawn(write_loop(client.clone(), writer, shared.clone()));
     let mut reason = String::new();
     let mut was_removed = false;
@@ -187,7 +188,7 @@ pub(crate) async fn run(
             while !client.connected.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            ping_loop(&client, &shared).await
+            ping_loop(&client, &shared, websocket).await
         };
         let removed = async {
             // a dropped sender is the server going away, not a removal

@@ -74,6 +74,8 @@ pub struct RemoteOptions {
     pub credentials: Option<PathBuf>,
     /// What [`LeafOptions::load`] read from `credentials`.
     pub creds: Option<Creds>,
+    /// `ws_compression: true`: a `ws://` / `wss://` link offers permessage-deflate.
+    pub ws_compression: bool,
 }
 
 impl RemoteOptions {

@@ -139,12 +139,14 @@ async fn open(
                 let mut s = tls::connect(stream, config, &url.host, t.timeout)
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
-                let first = ws::dial::leaf_upgrade(&mut s, &host).await.map_err(upgrade_error)?;
-                transport::dialled_ws(s, first, peer)
+                let (first, compress) =
+                    ws::dial::leaf_upgrade(&mut s, &host, remote.ws_compression).await.map_err(upgrade_error)?;
+                transport::dialled_ws(s, first, peer, compress)
             }
             None => {
-                let first = ws::dial::leaf_upgrade(&mut stream, &host).await.map_err(upgrade_error)?;
-                transport::dialled_ws(stream, first, peer)
+                let (first, compress) =
+                    ws::dial::leaf_upgrade(&mut stream, &host, remote.ws_compression).await.map_err(upgrade_error)?;
+                transport::dialled_ws(stream, first, peer, compress)
             }
         };
         return Ok((r, w, None));

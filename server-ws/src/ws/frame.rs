@@ -2,12 +2,15 @@
 //! arrive, never collected into whole frames or messages, so what a client can make the server
 //! hold is bounded by the NATS parser's own limits (control line before CONNECT, `max_payload`
 //! after), whatever a frame header announces. Like nats-server, text frames are not checked
-//! for UTF-8: both kinds carry NATS protocol bytes. Compression is never negotiated, so a
-//! compressed frame is a protocol error. Sans-IO: bytes in, payload and control frames out.
+//! for UTF-8: both kinds carry NATS protocol bytes. A compressed frame is a protocol error
+//! unless permessage-deflate was negotiated; then [`Decoder::decode_into`] inflates it
+//! ([`super::deflate`]). Sans-IO: bytes in, payload and control frames out.
 
 use std::fmt;
 
 use bytes::BytesMut;
+
+use super::deflate::{InflateError, Inflater};
 
 const FIN: u8 = 0x80;
 const RSV1: u8 = 0x40;
@@ -44,6 +47,21 @@ pub enum FrameError {
     Bad64BitLength,
     CloseOneByte,
     BadCloseStatus(u16),
+    CompressedControl,
+    /// A compressed message that cannot be inflated or inflates past `max_payload`: a read
+    /// error for nats-server, not a protocol error.
+    Inflate(InflateError),
+}
+
+impl FrameError {
+    /// The close frame's status and reason: `1002` with the error's text for a protocol
+    /// error, nats-server's `1001 Read Error` for a message that would not inflate.
+    pub fn close_payload(&self) -> Vec<u8> {
+        match self {
+            FrameError::Inflate(_) => close_payload(1001, "Read Error"),
+            e => close_payload(CLOSE_PROTOCOL_ERROR, &e.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for FrameError {
@@ -64,6 +82,8 @@ impl fmt::Display for FrameError {
             FrameError::Bad64BitLength => f.write_str("invalid 64-bit payload length"),
             FrameError::CloseOneByte => f.write_str("close frame payload cannot be 1 byte"),
             FrameError::BadCloseStatus(code) => write!(f, "invalid close status code {code}"),
+            FrameError::CompressedControl => f.write_str("control frame must not be compressed"),
+            FrameError::Inflate(e) => f.write_str(e.text()),
         }
     }
 }
@@ -103,6 +123,12 @@ pub struct Decoder {
     /// Inside a fragmented message (its final frame not seen yet).
     in_message: bool,
     control: Vec<u8>,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message.
+    deflate: bool,
+    /// Set when it was (out of its place while [`Decoder::decode_into`] runs).
+    inflater: Option<Box<Inflater>>,
+    /// The current message is compressed (RSV1 on its first frame).
+    compressed: bool,
 }
 
 impl Decoder {
@@ -117,7 +143,21 @@ impl Decoder {
             masked: false,
             in_message: false,
             control: Vec::new(),
+            deflate: false,
+            inflater: None,
+            compressed: false,
         }
+    }
+
+    /// A decoder for a connection that negotiated permessage-deflate: compressed messages
+    /// are accepted, read through [`Decoder::decode_into`].
+    pub fn inflating(require_mask: bool) -> Self {
+        Decoder { deflate: true, inflater: Some(Box::default()), ..Decoder::new(require_mask) }
+    }
+
+    /// Whether compressed input waits to be inflated (the last call stopped at its budget).
+    pub fn inflate_pending(&self) -> bool {
+        self.inflater.as_ref().is_some_and(|i| i.busy())
     }
 
     /// Consumes `input`, appending data payload to `out`. Stops after a control frame and
@@ -147,51 +187,122 @@ impl Decoder {
             if pos >= buf.len() {
                 break Ok(None);
             }
-            match self.state {
-                State::Header => {
-                    let need = self.header_len();
-                    let take = (need - self.head_len).min(buf.len() - pos);
-                    let first = self.head_len == 0;
-                    self.head[self.head_len..self.head_len + take].copy_from_slice(&buf[pos..pos + take]);
-                    self.head_len += take;
-                    pos += take;
-                    if first {
-                        if let Err(e) = self.check_first() {
-                            break Err(e);
-                        }
-                    }
-                    if self.head_len >= 2 && self.head_len == self.header_len() {
-                        if let Err(e) = self.start_frame() {
-                            break Err(e);
-                        }
-                        if let State::Control { len: 0, .. } = self.state {
-                            break self.finish_control();
-                        }
-                    }
-                }
-                State::Data(left) => {
-                    let take = (left.min((buf.len() - pos) as u64)) as usize;
-                    self.unmask_to(buf, pos, end, take);
-                    pos += take;
-                    end += take;
-                    let left = left - take as u64;
-                    self.state = if left == 0 { State::Header } else { State::Data(left) };
-                }
-                State::Control { len, .. } => {
-                    let take = (len - self.control.len()).min(buf.len() - pos);
-                    let start = self.control.len();
-                    self.control.extend_from_slice(&buf[pos..pos + take]);
-                    let mut part = std::mem::take(&mut self.control);
-                    self.unmask_to(&mut part, start, start, take);
-                    self.control = part;
-                    pos += take;
-                    if self.control.len() == len {
-                        break self.finish_control();
-                    }
-                }
+            if let State::Data(left) = self.state {
+                let take = (left.min((buf.len() - pos) as u64)) as usize;
+                self.unmask_to(buf, pos, end, take);
+                pos += take;
+                end += take;
+                let left = left - take as u64;
+                self.state = if left == 0 { State::Header } else { State::Data(left) };
+            } else if let Some(stop) = self.step(buf, &mut pos) {
+                break stop;
             }
         };
         (end, pos, outcome)
+    }
+
+    /// Reads a header or a control frame's payload from `input[*pos..]`; `Some` when
+    /// decoding must stop (a control frame to act on, or an error). Inlined: it runs once
+    /// per frame header, and a frame can carry one 16-byte message.
+    #[inline(always)]
+    fn step(&mut self, input: &[u8], pos: &mut usize) -> Option<Result<Option<Control>, FrameError>> {
+        match self.state {
+            State::Header => {
+                let need = self.header_len();
+                let take = (need - self.head_len).min(input.len() - *pos);
+                let first = self.head_len == 0;
+                self.head[self.head_len..self.head_len + take].copy_from_slice(&input[*pos..*pos + take]);
+                self.head_len += take;
+                *pos += take;
+                if first {
+                    if let Err(e) = self.check_first() {
+                        return Some(Err(e));
+                    }
+                }
+                if self.head_len >= 2 && self.head_len == self.header_len() {
+                    if let Err(e) = self.start_frame() {
+                        return Some(Err(e));
+                    }
+                    if let State::Control { len: 0, .. } = self.state {
+                        return Some(self.finish_control());
+                    }
+                }
+                None
+            }
+            State::Control { len, .. } => {
+                let take = (len - self.control.len()).min(input.len() - *pos);
+                let start = self.control.len();
+                self.control.extend_from_slice(&input[*pos..*pos + take]);
+                let mut part = std::mem::take(&mut self.control);
+                self.unmask_to(&mut part, start, start, take);
+                self.control = part;
+                *pos += take;
+                (self.control.len() == len).then(|| self.finish_control())
+            }
+            State::Data(_) => None,
+        }
+    }
+
+    /// Decodes `input` on a connection that negotiated permessage-deflate, appending the
+    /// payload to `out`: plain messages unmasked, compressed ones inflated. Stops after a
+    /// control frame, or once `out` grew by `budget` bytes, so one read of a small
+    /// compressed message can hand on no more than that before the parser has had it.
+    /// Returns how much of `input` was used; the caller feeds the rest again (and calls
+    /// again with nothing new while [`Decoder::inflate_pending`]).
+    pub fn decode_into(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        budget: usize,
+        max_payload: usize,
+    ) -> (usize, Result<Option<Control>, FrameError>) {
+        let Some(mut inflater) = self.inflater.take() else {
+            return (0, Err(FrameError::Compressed));
+        };
+        let start = out.len();
+        let mut pos = 0;
+        let outcome = loop {
+            let room = budget.saturating_sub(out.len() - start);
+            if let Err(e) = inflater.inflate(out, room, max_payload) {
+                break Err(FrameError::Inflate(e));
+            }
+            // an empty last frame ends its message with no bytes of its own to read
+            let ending = matches!(self.state, State::Data(0));
+            if out.len() - start >= budget || inflater.busy() || (pos >= input.len() && !ending) {
+                break Ok(None);
+            }
+            let State::Data(left) = self.state else {
+                match self.step(input, &mut pos) {
+                    Some(stop) => break stop,
+                    None => continue,
+                }
+            };
+            let mut take = (left.min((input.len() - pos) as u64)) as usize;
+            if !self.compressed {
+                take = take.min(budget - (out.len() - start));
+            }
+            let left = left - take as u64;
+            if self.compressed {
+                match inflater.take(take, max_payload) {
+                    Ok(space) => {
+                        space.copy_from_slice(&input[pos..pos + take]);
+                        self.unmask_to(space, 0, 0, take);
+                    }
+                    Err(e) => break Err(FrameError::Inflate(e)),
+                }
+                if left == 0 && !self.in_message {
+                    inflater.end_message();
+                }
+            } else {
+                let at = out.len();
+                out.extend_from_slice(&input[pos..pos + take]);
+                self.unmask_to(out, at, at, take);
+            }
+            pos += take;
+            self.state = if left == 0 { State::Header } else { State::Data(left) };
+        };
+        self.inflater = Some(inflater);
+        (pos, outcome)
     }
 
     /// Header size once the first two bytes are known (2 until then).
@@ -213,7 +324,7 @@ impl Decoder {
         if b0 & RSV23 != 0 {
             return Err(FrameError::ReservedBits);
         }
-        if b0 & RSV1 != 0 {
+        if b0 & RSV1 != 0 && !self.deflate {
             return Err(FrameError::Compressed);
         }
         Ok(())
@@ -223,6 +334,7 @@ impl Decoder {
         let (b0, b1) = (self.head[0], self.head[1]);
         let opcode = b0 & 0x0F;
         let fin = b0 & FIN != 0;
+        let rsv1 = b0 & RSV1 != 0;
         self.masked = b1 & MASK != 0;
         if self.require_mask && !self.masked {
             return Err(FrameError::MaskMissing);
@@ -236,15 +348,20 @@ impl Decoder {
                 if !fin {
                     return Err(FrameError::ControlNotFinal);
                 }
+                if rsv1 {
+                    return Err(FrameError::CompressedControl);
+                }
             }
             OP_TEXT | OP_BINARY => {
                 if self.in_message {
                     return Err(FrameError::NewBeforeFinal);
                 }
                 self.in_message = !fin;
+                self.compressed = rsv1;
             }
             OP_CONTINUATION => {
-                if !self.in_message {
+                // only a message's first frame says it is compressed
+                if !self.in_message || rsv1 {
                     return Err(FrameError::BadContinuation);
                 }
                 self.in_message = !fin;
@@ -273,7 +390,7 @@ impl Decoder {
             self.control.clear();
             // `short` is at most 125 here
             State::Control { opcode, len: short as usize }
-        } else if len == 0 {
+        } else if len == 0 && !self.compressed {
             State::Header
         } else {
             State::Data(len)
@@ -382,7 +499,24 @@ pub fn close_payload(status: u16, reason: &str) -> Vec<u8> {
 
 /// Appends the header of an unmasked, final server frame whose payload is `len` bytes.
 pub fn encode_header(out: &mut Vec<u8>, opcode: Opcode, len: usize) {
-    out.push(FIN | opcode as u8);
+    encode_head(out, final_byte(opcode), len);
+}
+
+/// The first byte of a final, uncompressed server frame.
+pub fn final_byte(opcode: Opcode) -> u8 {
+    FIN | opcode as u8
+}
+
+/// The first byte of a server data frame: a message's `first` frame is binary (and says
+/// whether the message is `compressed`), the others are continuations; `fin` on the last.
+pub fn data_frame_byte(first: bool, fin: bool, compressed: bool) -> u8 {
+    let opcode = if first { OP_BINARY } else { OP_CONTINUATION };
+    opcode | if fin { FIN } else { 0 } | if compressed && first { RSV1 } else { 0 }
+}
+
+/// Appends an unmasked server frame header: first byte `b0`, payload `len` bytes.
+pub fn encode_head(out: &mut Vec<u8>, b0: u8, len: usize) {
+    out.push(b0);
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(len) = u16::try_from(len) {

@@ -1,7 +1,9 @@
 //! WebSocket as nats-server speaks it: the HTTP upgrade with its checks and answers
-//! ([`upgrade`], [`http`], [`origin`]), a leaf remote's upgrade ([`dial`]) and the framing ([`frame`]). Each part is sans-IO except
+//! ([`upgrade`], [`http`], [`origin`]), a leaf remote's upgrade ([`dial`]), the framing ([`frame`])
+//! and permessage-deflate ([`deflate`]). Each part is sans-IO except
 //! the upgrade's read/write loop; [`crate::transport`] does the socket work.
 
+pub mod deflate;
 pub mod dial;
 pub mod frame;
 pub mod http;

@@ -26,7 +26,42 @@ pub struct Upgraded {
     /// The request's path ends with `/leafnode`: a leaf node dials (nats-server's
     /// `leafNodeWSPath`), not a client.
     pub leaf: bool,
+    /// permessage-deflate was negotiated: `compression: true` and the client offered it.
+    pub compress: bool,
+    /// A client whose `User-Agent` starts with `Mozilla/`: nats-server sends browsers
+    /// frames of at most 4096 bytes ("webrowsers behave better with limited frame size").
+    pub browser: bool,
+    /// A Safari browser with compression: its compressed messages are not fragmented
+    /// (nats-server's `nocompfrag`).
+    pub no_compressed_fragments: bool,
 }
+
+impl Upgraded {
+    /// What a dialled connection (a leaf remote) settles: frames unmasked, no compression.
+    pub fn dialled() -> Self {
+        Upgraded {
+            require_mask: false,
+            forwarded: None,
+            leaf: false,
+            compress: false,
+            browser: false,
+            no_compressed_fragments: false,
+        }
+    }
+}
+
+/// nats-server's `wsPMCExtensionSupport`: any `Sec-WebSocket-Extensions` value naming
+/// `permessage-deflate` among its comma- and semicolon-separated parts is an offer; its
+/// parameters do not matter, the answer is always without context takeover.
+fn offers_deflate(req: &Request) -> bool {
+    req.all("Sec-WebSocket-Extensions").any(|value| {
+        value.split(|&b| b == b',' || b == b';').any(|p| p.trim_ascii().eq_ignore_ascii_case(b"permessage-deflate"))
+    })
+}
+
+/// The extension answer when compression is negotiated (nats-server's `wsPMCFullResponse`).
+const DEFLATE_ANSWER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n";
 
 /// nats-server's test of the escaped path (`strings.HasSuffix(ep, "/leafnode")`).
 fn asks_for_leaf(target: &str) -> bool {
@@ -40,6 +75,8 @@ pub struct Policy<'a> {
     pub allowed_origins: &'a [AllowedOrigin],
     /// `websocket { headers }`: added to every `101` answer.
     pub headers: &'a [(String, String)],
+    /// `websocket { compression: true }`.
+    pub compression: bool,
 }
 
 /// Reads requests until one upgrades (answered with `101`) or the connection must end.
@@ -88,11 +125,15 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                             return Err(refused("data before handshake"));
                         }
                         let require_mask = req.get("Nats-No-Masking") != b"true";
+                        let compress = policy.compression && offers_deflate(&req);
                         let mut answer = format!(
                             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                              Sec-WebSocket-Accept: {}\r\n",
                             accept_key(key)
                         );
+                        if compress {
+                            answer.push_str(DEFLATE_ANSWER);
+                        }
                         if !require_mask {
                             answer.push_str("Nats-No-Masking: true\r\n");
                         }
@@ -105,7 +146,20 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                         let forwarded =
                             std::str::from_utf8(req.get("X-Forwarded-For")).ok().and_then(|v| v.parse().ok());
                         let leaf = asks_for_leaf(&req.target);
-                        return Ok(Upgraded { require_mask, forwarded, leaf });
+                        // a leaf is no browser (nats-server looks for one on client connections)
+                        let agent = if leaf { &b""[..] } else { req.get("User-Agent") };
+                        let browser = agent.starts_with(b"Mozilla/");
+                        let contains = |word: &[u8]| agent.windows(word.len()).any(|w| w == word);
+                        let no_compressed_fragments =
+                            browser && compress && contains(b"Version/") && contains(b"Safari/");
+                        return Ok(Upgraded {
+                            require_mask,
+                            forwarded,
+                            leaf,
+                            compress,
+                            browser,
+                            no_compressed_fragments,
+                        });
                     }
                 }
             }
@@ -229,14 +283,23 @@ mod tests {
     }
 
     #[test]
+    fn a_deflate_offer_anywhere_in_the_extensions() {
+        let offers = |ext: &str| offers_deflate(&request(&format!("Sec-WebSocket-Extensions: {ext}\r\n"), "GET"));
+        assert!(offers("permessage-deflate; client_max_window_bits"));
+        assert!(offers("x-webkit-deflate-frame, PerMessage-Deflate"));
+        assert!(!offers("x-webkit-deflate-frame"));
+        assert!(!offers_deflate(&request("", "GET")));
+    }
+
+    #[test]
     fn checks_in_nats_server_order() {
-        let open = Policy { same_origin: false, allowed_origins: &[], headers: &[] };
+        let open = Policy { same_origin: false, allowed_origins: &[], headers: &[], compression: false };
         let v13 = "Sec-WebSocket-Version: 13\r\n";
         assert!(check(&request(v13, "GET"), &open).is_ok());
         assert_eq!(check(&request(v13, "POST"), &open).unwrap_err().0, 405);
         assert_eq!(check(&request("Sec-WebSocket-Version: 8\r\n", "GET"), &open).unwrap_err().1, "invalid version");
         let allowed = [AllowedOrigin::parse("https://app.example").unwrap()];
-        let strict = Policy { same_origin: false, allowed_origins: &allowed, headers: &[] };
+        let strict = Policy { same_origin: false, allowed_origins: &allowed, headers: &[], compression: false };
         let evil = format!("{v13}Origin: https://evil.example\r\n");
         assert_eq!(
             check(&request(&evil, "GET"), &strict).unwrap_err(),

@@ -22,7 +22,9 @@ const REFUSED_AUTH: &[&str] = &["auth_callout", "auth_hook", "proxy_required"];
 const REFUSED_USER: &[&str] = &["allowed_connection_types", "clients", "connection_types", "proxy_required"];
 
 /// Keys of the `websocket` block that are harmless to ignore.
-const UNSUPPORTED_WS: &[&str] = &["advertise", "compress", "compression", "ping_interval"];
+/// (`advertise` only reaches clients through a cluster's gossip of `ws_connect_urls`, which
+/// a single server does not have.)
+const UNSUPPORTED_WS: &[&str] = &["advertise"];
 
 /// Keys of the `websocket` block that ask for authentication edgebus does not implement
 /// (JWTs or credentials from cookies; `authorization` and `no_auth_user` are implemented).
@@ -211,6 +213,8 @@ pub(super) fn websocket(e: &Entry, opts: &mut Options) -> Result<(), ConfError> 
             "authorization" => ws_authorization(we, &mut opts.websocket.auth, &mut opts.warnings)?,
             "no_auth_user" => opts.websocket.auth.no_auth_user = Some(string(we)?.to_string()),
             "headers" => opts.websocket.headers = ws_headers(we)?,
+            "compression" | "compress" => opts.websocket.compression = boolean(we)?,
+            "ping_interval" => opts.websocket.ping_interval = duration(we, &mut opts.warnings)?,
             k if REFUSED_WS.contains(&k) => return Err(refused(we, "websocket")),
             k if UNSUPPORTED_WS.contains(&k) => unsupported(we, "websocket", opts),
             _ => unknown(we, "websocket", opts),
@@ -465,6 +469,11 @@ mod tests {
         let d = |src: &str| ok(src).websocket.handshake_timeout;
         assert_eq!(d("websocket { handshake_timeout: \"500ms\" }"), Duration::from_millis(500));
         assert_eq!(d("websocket { port: 8080 }"), Duration::from_secs(2));
+        let o = ok("websocket { compress: true, ping_interval: \"30s\" }");
+        assert!(o.websocket.compression && o.warnings.is_empty());
+        assert_eq!(o.websocket.ping_interval, Duration::from_secs(30));
+        assert!(!ok("websocket { compression: false }").websocket.compression);
+        assert_eq!(ok("websocket { ping_interval: 5 }").websocket.ping_interval, Duration::from_secs(5));
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! password | token | nkey | users, account }`, `tls`), the remotes edgebus dials (`remotes:
 //! [ { url | urls, user, password, token, credentials, nkey | seed, tls, account } ]`) and
 //! `reconnect`. It fails closed like the rest of the configuration: what a remote or the port
-//! would need and edgebus cannot do (WebSocket compression, a bare `jwt`, compression other
-//! than off, deny lists, hub mode) stops the start naming the key, since a link without it
+//! would need and edgebus cannot do (a bare `jwt`, compression other than off, deny lists,
+//! hub mode) stops the start naming the key, since a link without it
 //! would be less than was asked for; so does what nats-server 2.14 refuses (`permissions` or
 //! `nkey` in the leaf port's `users`). TLS is honoured both ways (`tls { … }` on the port and
 //! on a remote, `tls://` URLs), and a remote's `credentials` (a `.creds` file: user JWT, nonce
-//! signed with its seed), and `ws://` / `wss://` remotes.
+//! signed with its seed), and `ws://` / `wss://` remotes, with `ws_compression`.
 
 use edgebus_core::leaf::{LeafUrl, Scheme};
 
@@ -31,7 +31,6 @@ const REFUSED: &[&str] = &[
     "deny_exports",
     "hub",
     "isolate_leafnode_interest",
-    "ws_compression",
     "ws_no_masking",
     "proxy",
     "disabled",
@@ -175,6 +174,7 @@ fn remote(e: &Entry, opts: &mut Options) -> Result<RemoteOptions, ConfError> {
             "token" => r.token = Some(string(re)?.to_string()),
             "account" | "local" => r.account = Some(string(re)?.to_string()),
             "compression" => compression(re)?,
+            "ws_compression" => r.ws_compression = boolean(re)?,
             "tls" => r.tls = Some(super::tls::tls(re, false, "a leafnodes remote's tls")?),
             "credentials" => r.credentials = Some(string(re)?.into()),
             "nkey" | "seed" => {
@@ -246,6 +246,9 @@ mod tests {
         assert_eq!(l.remotes[1].token.as_deref(), Some("t"));
         let o = ok("leafnodes { listen: \"127.0.0.1:7500\", compression: off }");
         assert_eq!((o.leafnodes.host.as_str(), o.leafnodes.port), ("127.0.0.1", 7500));
+        let o = ok("leafnodes { remotes: [ { url: \"ws://h:1\", ws_compression: true }, { url: \"ws://h:2\" } ] }");
+        let ws: Vec<bool> = o.leafnodes.remotes.iter().map(|r| r.ws_compression).collect();
+        assert_eq!(ws, [true, false]);
     }
 
     #[test]
@@ -259,7 +262,6 @@ mod tests {
     #[test]
     fn what_cannot_be_honoured_refuses_to_start() {
         for (src, needle) in [
-            ("leafnodes { remotes: [ { url: \"ws://h:1\", ws_compression: true } ] }", "ws_compression"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", tls { insecure: true } } ] }", "insecure"),
             ("leafnodes { tls { verify_and_map: true } }", "verify_and_map"),
             ("leafnodes { remotes: [ { url: \"nats://h:1\", seed: \"SU\" } ] }", "not a valid seed"),
