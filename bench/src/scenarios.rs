@@ -204,7 +204,7 @@ impl Scenario {
     /// minutes (five rounds: three samples each).
     pub(crate) fn runs_in(self, round: usize) -> bool {
         match self {
-            Scenario::MemoryOverTime | Scenario::CostGrowth => round % 2 == 0,
+            Scenario::MemoryOverTime | Scenario::CostGrowth => round.is_multiple_of(2),
             _ => true,
         }
     }
