@@ -271,7 +271,8 @@ pub(crate) fn readme_section(r: &Report) -> String {
     let missed: Vec<&str> = r.metrics.iter().filter(|m| m.met == Some(false)).map(|m| m.label.as_str()).collect();
     let mut s = format!(
         "Measured with `{}` on {} ({}): {}; {} vs {}. {} rounds, each scenario run against \
-         each server alternately (the shortest ones, pub/sub, permissions, WebSocket and leaf, \
+         each server alternately (the shortest ones, pub/sub, permissions, WebSocket, leaf and \
+         request/reply under load, \
          two to four alternating pairs a round; the longest, memory over time and cost growth, \
          every other round, from the first); the table shows medians. The whole run took \
          {:.0} s.\n\n",
