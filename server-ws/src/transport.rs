@@ -371,7 +371,6 @@ impl Reader {
                 }
                 r.read_buf(buf).await
             }
-            Reader::Ws(r) if r.inflating => r.read_inflating(buf).await,
             Reader::Ws(r) => r.read(buf).await,
         }
     }
@@ -412,96 +411,104 @@ impl WsReader {
         Ok(())
     }
 
-    /// [`WsReader::read`] with permessage-deflate: frames are read into `input` and
-    /// decoded from there into `buf`, inflated at most [`INFLATE_BUDGET`] bytes per call,
-    /// so what a compressed message can make the server hold at once is that plus what the
-    /// parser keeps.
-    async fn read_inflating(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        let start = buf.len();
-        if let Some(e) = self.broken.take() {
-            return Err(self.fail(e).await);
-        }
-        loop {
-            if self.closed {
-                return Ok(buf.len() - start);
-            }
-            if buf.len() - start >= INFLATE_BUDGET {
-                return Ok(buf.len() - start);
-            }
-            if self.input.is_empty() && !self.decoder.inflate_pending() {
-                if buf.len() > start {
-                    return Ok(buf.len() - start);
-                }
-                if self.input.capacity() - self.input.len() < 4096 {
-                    self.input.reserve(READ_CHUNK);
-                }
-                if self.half.read_buf(&mut self.input).await? == 0 {
-                    return Ok(0);
-                }
-            }
-            let budget = INFLATE_BUDGET - (buf.len() - start);
-            let (used, outcome) = self.decoder.decode_into(&self.input, buf, budget, self.max_payload);
-            self.input.advance(used);
-            match outcome {
-                Ok(control) => self.control(control).await?,
-                Err(e) => {
-                    if buf.len() > start {
-                        self.broken = Some(e);
-                        return Ok(buf.len() - start);
-                    }
-                    return Err(self.fail(e).await);
-                }
-            }
-        }
-    }
-
-    /// Reads frames straight into `buf` (the session's buffer) and decodes them there, so a
-    /// payload byte is unmasked where the socket put it, not copied from a buffer of frames
-    /// first. At every `await`, `buf` holds decoded payload only: what followed a control
-    /// frame waits in `input` meanwhile (a timeout may drop this future, as the leaf
-    /// handshake's does).
+    /// Reads the next payload into `buf` (the session's buffer); `Ok(0)` at the end of the
+    /// stream. A broken frame after payload is reported on the next call, so what came
+    /// before it is processed first, as nats-server parses as it decodes.
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         let start = buf.len();
         if let Some(e) = self.broken.take() {
             return Err(self.fail(e).await);
         }
-        loop {
-            if self.closed {
-                return Ok(buf.len() - start);
-            }
-            let raw = buf.len();
-            if !self.input.is_empty() {
-                buf.extend_from_slice(&self.input);
-                self.input.clear();
-            } else {
-                if buf.len() > start {
+        while !self.closed {
+            let turn =
+                if self.inflating { self.inflate_turn(buf, start).await? } else { self.turn(buf, start).await? };
+            match turn {
+                Turn::Again => {}
+                Turn::Done(n) => return Ok(n),
+                Turn::Broken(e) if buf.len() > start => {
+                    self.broken = Some(e);
                     return Ok(buf.len() - start);
                 }
-                if buf.capacity() - buf.len() < 4096 {
-                    buf.reserve(READ_CHUNK);
-                }
-                if self.half.read_buf(buf).await? == 0 {
-                    return Ok(0);
-                }
+                Turn::Broken(e) => return Err(self.fail(e).await),
             }
-            let (end, used, outcome) = self.decoder.decode(buf, raw, raw);
-            let control = match outcome {
-                Ok(control) => control,
-                Err(e) => {
-                    buf.truncate(end);
-                    if buf.len() > start {
-                        self.broken = Some(e);
-                        return Ok(buf.len() - start);
-                    }
-                    return Err(self.fail(e).await);
-                }
-            };
-            // decoding stops after a control frame: the rest is decoded on the next turn
-            self.input.extend_from_slice(&buf[used..]);
-            buf.truncate(end);
-            self.control(control).await?;
         }
+        Ok(buf.len() - start)
     }
+
+    /// One turn without permessage-deflate: frames are read straight into `buf` and decoded
+    /// there, so a payload byte is unmasked where the socket put it, not copied from a
+    /// buffer of frames first. At every `await`, `buf` holds decoded payload only: what
+    /// followed a control frame waits in `input` meanwhile (a timeout may drop this future,
+    /// as the leaf handshake's does).
+    async fn turn(&mut self, buf: &mut BytesMut, start: usize) -> io::Result<Turn> {
+        let raw = buf.len();
+        if !self.input.is_empty() {
+            buf.extend_from_slice(&self.input);
+            self.input.clear();
+        } else {
+            if buf.len() > start {
+                return Ok(Turn::Done(buf.len() - start));
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CHUNK);
+            }
+            if self.half.read_buf(buf).await? == 0 {
+                return Ok(Turn::Done(0));
+            }
+        }
+        let (end, used, outcome) = self.decoder.decode(buf, raw, raw);
+        let control = match outcome {
+            Ok(control) => control,
+            Err(e) => {
+                buf.truncate(end);
+                return Ok(Turn::Broken(e));
+            }
+        };
+        // decoding stops after a control frame: the rest is decoded on the next turn
+        self.input.extend_from_slice(&buf[used..]);
+        buf.truncate(end);
+        self.control(control).await?;
+        Ok(Turn::Again)
+    }
+
+    /// One turn with permessage-deflate: frames are read into `input` and decoded from
+    /// there into `buf`, inflated at most [`INFLATE_BUDGET`] bytes per read, so what a
+    /// compressed message can make the server hold at once is that plus what the parser
+    /// keeps.
+    async fn inflate_turn(&mut self, buf: &mut BytesMut, start: usize) -> io::Result<Turn> {
+        if buf.len() - start >= INFLATE_BUDGET {
+            return Ok(Turn::Done(buf.len() - start));
+        }
+        if self.input.is_empty() && !self.decoder.inflate_pending() {
+            if buf.len() > start {
+                return Ok(Turn::Done(buf.len() - start));
+            }
+            if self.input.capacity() - self.input.len() < 4096 {
+                self.input.reserve(READ_CHUNK);
+            }
+            if self.half.read_buf(&mut self.input).await? == 0 {
+                return Ok(Turn::Done(0));
+            }
+        }
+        let budget = INFLATE_BUDGET - (buf.len() - start);
+        let (used, outcome) = self.decoder.decode_into(&self.input, buf, budget, self.max_payload);
+        self.input.advance(used);
+        match outcome {
+            Ok(control) => self.control(control).await?,
+            Err(e) => return Ok(Turn::Broken(e)),
+        }
+        Ok(Turn::Again)
+    }
+}
+
+/// What one turn of [`WsReader::read`] came to.
+enum Turn {
+    /// Go on reading.
+    Again,
+    /// Hand this many bytes of payload on (0: the stream ended).
+    Done(usize),
+    /// A broken frame: reported now, or after the payload before it.
+    Broken(frame::FrameError),
 }
 
 impl Writer {

@@ -2,18 +2,15 @@
 // exchanging messages through the server with a Node TCP client.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS } from "./page.mjs";
+import { CHROMIUM, openNatsWsPage, pollUntil } from "./page.mjs";
 import { connect, nuid } from "@nats-io/transport-node";
-import { startServer, HOST, REPO } from "./server.mjs";
+import { startServer, REPO } from "./server.mjs";
 
 const ARTIFACTS = path.join(REPO, "tests", "artifacts");
 
 // nats.ws 1.x ships a self-contained ESM bundle: the page imports it as is.
-const NATS_WS_BUNDLE = path.join(REPO, "tests", "node", "node_modules", "nats.ws", "esm", "nats.js");
 
 const PAGE = `<!doctype html>
 <html>
@@ -76,42 +73,10 @@ let page;
 let tcp;
 const pageErrors = [];
 
-function serveTestPage() {
-  const bundle = readFileSync(NATS_WS_BUNDLE);
-  const srv = http.createServer((req, res) => {
-    if (req.url === "/" || req.url === "/index.html") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    } else if (req.url === "/nats.js") {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(bundle);
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  return new Promise((resolve) => srv.listen(0, HOST, () => resolve(srv)));
-}
-
-async function waitFor(check, ms = 5000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium (tests/setup.sh does it)`);
   server = await startServer();
-  web = await serveTestPage();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`http://${HOST}:${web.address().port}/`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 10000 });
-  await page.evaluate((url) => window.bus.connect(url), server.wsUrl);
+  ({ web, browser, page } = await openNatsWsPage(PAGE, server, pageErrors));
   tcp = await connect({ servers: server.url, reconnect: false, timeout: 5000 });
 });
 
@@ -150,7 +115,7 @@ test("TCP publishes, browser receives", async () => {
   await page.evaluate((s) => window.bus.subscribe(s), subject);
   for (let i = 0; i < 5; i++) tcp.publish(subject, `m${i}`);
   await tcp.flush();
-  const got = await waitFor(async () => {
+  const got = await pollUntil(async () => {
     const r = await page.evaluate((s) => window.bus.received(s), subject);
     return r.length >= 5 ? r : null;
   });

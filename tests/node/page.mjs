@@ -1,10 +1,11 @@
 // What the browser tests share: Debian's Chromium, launched headless the same way each time,
 // and a page that imports the package from web/ as a web app would.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import http from "node:http";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { REPO } from "./server.mjs";
+import { HOST, REPO } from "./server.mjs";
 import { serve } from "../../web/serve.mjs";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -84,4 +85,51 @@ export async function openTabs(browser, url, count) {
     pages.push(page);
   }
   return { context, pages, errors };
+}
+
+/** nats.ws's browser build, for pages that use it as a web app would. */
+const NATS_WS_BUNDLE = path.join(REPO, "tests", "node", "node_modules", "nats.ws", "esm", "nats.js");
+
+/** Serves `html` at `/` (and `/index.html`) and nats.ws at `/nats.js` on a free loopback
+ *  port; resolves to the listening `http.Server`. */
+export function serveNatsWsPage(html) {
+  const bundle = readFileSync(NATS_WS_BUNDLE);
+  const srv = http.createServer((req, res) => {
+    if (req.url === "/" || req.url === "/index.html") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(html);
+    } else if (req.url === "/nats.js") {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      res.end(bundle);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve) => srv.listen(0, HOST, () => resolve(srv)));
+}
+
+/** Polls `check` every 25 ms until it returns something truthy or `ms` have passed; returns
+ *  its last value (the caller asserts on it, with its own message). */
+export async function pollUntil(check, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A headless Chromium page loading `html` (served with nats.ws, see `serveNatsWsPage`),
+ *  once it set `window.ready`, with its `window.bus` connected to `server` over WebSocket.
+ *  Page errors go into `errors`. */
+export async function openNatsWsPage(html, server, errors) {
+  const web = await serveNatsWsPage(html);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`http://${HOST}:${web.address().port}/`);
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 10000 });
+  await page.evaluate((url) => window.bus.connect(url), server.wsUrl);
+  return { web, browser, page };
 }

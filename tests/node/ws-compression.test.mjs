@@ -5,15 +5,9 @@
 // continuation frames of 4096 bytes). Runs against nats-server as well.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS } from "./page.mjs";
+import { openNatsWsPage, pollUntil } from "./page.mjs";
 import { connect, nuid } from "@nats-io/transport-node";
-import { startServer, HOST, REPO } from "./server.mjs";
-
-const NATS_WS_BUNDLE = path.join(REPO, "tests", "node", "node_modules", "nats.ws", "esm", "nats.js");
+import { startServer } from "./server.mjs";
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
 <body><script type="module">
@@ -54,32 +48,6 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" 
 let server, web, browser, page, tcp;
 const pageErrors = [];
 
-function serveTestPage() {
-  const bundle = readFileSync(NATS_WS_BUNDLE);
-  const srv = http.createServer((req, res) => {
-    if (req.url === "/") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    } else if (req.url === "/nats.js") {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(bundle);
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  return new Promise((resolve) => srv.listen(0, HOST, () => resolve(srv)));
-}
-
-async function waitFor(check, ms = 5000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** 20 KB of text that deflates to more than 4096 bytes (so a browser gets it in pieces). */
 function bigText(seed) {
   let x = seed, out = "";
@@ -92,13 +60,7 @@ function bigText(seed) {
 
 before(async () => {
   server = await startServer("", { wsExtra: "  compression: true\n" });
-  web = await serveTestPage();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`http://${HOST}:${web.address().port}/`);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: 10000 });
-  await page.evaluate((url) => window.bus.connect(url), server.wsUrl);
+  ({ web, browser, page } = await openNatsWsPage(PAGE, server, pageErrors));
   tcp = await connect({ servers: server.url, reconnect: false, timeout: 5000 });
 });
 
@@ -140,7 +102,7 @@ test("20 KB from TCP reaches the browser (compressed, in 4096-byte frames)", asy
   const texts = [bigText(2), "x".repeat(30000), "small"];
   for (const t of texts) tcp.publish(subject, t);
   await tcp.flush();
-  const got = await waitFor(async () => {
+  const got = await pollUntil(async () => {
     const r = await page.evaluate((s) => window.bus.received(s), subject);
     return r.length >= texts.length ? r : null;
   });

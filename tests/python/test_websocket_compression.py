@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -129,6 +130,16 @@ def connect(srv, headers: str = OFFER) -> tuple[WsWire, Frames, dict, str]:
     return w, f, headers, parts
 
 
+@contextlib.contextmanager
+def session(srv, headers: str = OFFER):
+    """`connect`, closing the client at the end: the client and its frame reader."""
+    w, f, _, _ = connect(srv, headers)
+    try:
+        yield w, f
+    finally:
+        w.close()
+
+
 def hello(w: WsWire, f: Frames, compress: bool = True) -> None:
     connect_line = b'CONNECT {"verbose":false,"pedantic":false,"protocol":1,"lang":"raw","echo":true}\r\n'
     send(w, connect_line + b"PING\r\n", compress)
@@ -204,8 +215,7 @@ def test_info_compressed_and_small_buffers_plain(make_server):
 
 def test_ten_kilobytes_each_way(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         body = bytes((i * 7 + i // 100) % 251 for i in range(10_000))
         send(w, b"SUB big 1\r\nPUB big 10000\r\n" + body + b"\r\nPING\r\n")
@@ -216,8 +226,6 @@ def test_ten_kilobytes_each_way(make_server):
         while b"PONG\r\n" not in stream:
             stream += f.message()[1]
         assert stream == b"MSG big 1 10000\r\n" + body + b"\r\nPONG\r\n"
-    finally:
-        w.close()
 
 
 def test_a_large_write_inflates_within_a_receivers_limit(make_server):
@@ -225,8 +233,7 @@ def test_a_large_write_inflates_within_a_receivers_limit(make_server):
     edgebus deflates at most 64 KiB per message, so no receiver refuses it for inflating
     past its max_payload (a nats-server leaf refuses past 1 MB)."""
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         body = bytes((i * 31 + i // 7) % 256 for i in range(300_000))
         with Wire(srv.port) as publisher:
@@ -246,14 +253,11 @@ def test_a_large_write_inflates_within_a_receivers_limit(make_server):
         assert stream == want
         if EDGEBUS_ONLY:
             assert max(sizes) <= 64 * 1024 and len(sizes) >= 5, sizes
-    finally:
-        w.close()
 
 
 def test_fragmented_compressed_message(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         z = deflate(b"SUB f 1\r\nPUB f 11\r\nfragmented!\r\nPING\r\n")
         cuts = [0, 3, 9, len(z) - 1, len(z)]
@@ -267,56 +271,42 @@ def test_fragmented_compressed_message(make_server):
         b0, pong = f.next()
         assert (b0, pong) == (0x8A, b"mid")
         assert f.until(b"PONG\r\n") == b"MSG f 1 11\r\nfragmented!\r\nPONG\r\n"
-    finally:
-        w.close()
 
 
 def test_rsv1_on_a_continuation_is_a_protocol_error(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         z = deflate(b"PING\r\n")
         w.raw.send(frame(z[:2], 0x42) + frame(z[2:], 0xC0))
         f.ends(srv, 1002, b"invalid continuation frame", "invalid continuation frame")
-    finally:
-        w.close()
 
 
 def test_corrupt_deflate_stream_ends_the_connection(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         # block type 3 is reserved: no inflater accepts it
         w.raw.send(frame(b"\xff\xff\xff\xff", 0xC2))
         # nats-server: "flate: corrupt input before offset 1" (Go's words, with the offset)
         f.ends(srv, 1001, b"Read Error", "flate: corrupt input")
-    finally:
-        w.close()
     assert_serves(srv)
 
 
 def assert_serves(srv) -> None:
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
-    finally:
-        w.close()
 
 
 def test_deflate_bomb_is_refused_within_max_payload(make_server):
     """64 MiB of zeros compress to about 64 KiB: inflated, the message is past max_payload
     (1 MiB by default), so nats-server stops reading it and ends the connection."""
     srv = server(make_server)
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         bomb = deflate(b"\0" * (64 << 20), level=9)
         assert len(bomb) < 128 << 10
         w.raw.send(frame(bomb, 0xC2))
         f.ends(srv, 1001, b"Read Error", "maximum payload exceeded")
-    finally:
-        w.close()
     assert_serves(srv)
     assert "panic" not in srv.log_text()
 
@@ -326,8 +316,7 @@ def test_inflated_messages_are_limited_by_max_payload(make_server):
     read; many small PUBs in one message that together inflate past it are refused, after
     the ones within the limit."""
     srv = server(make_server, top="max_payload: 4096")
-    w, f, _, _ = connect(srv)
-    try:
+    with session(srv) as (w, f):
         hello(w, f)
         body = b"y" * 1000
         send(w, b"SUB m 1\r\nPUB m 1000\r\n" + body + b"\r\nPING\r\n")
@@ -342,14 +331,11 @@ def test_inflated_messages_are_limited_by_max_payload(make_server):
             # what inflated within the limit was read: the 341 whole PUBs of 12 bytes in 4096
             got = watcher.roundtrip()
             assert got.count(b"MSG n 1 1\r\nx\r\n") == 4096 // 12, got[-200:]
-    finally:
-        w.close()
 
 
 def test_browser_user_agent_gets_frames_of_at_most_4096_bytes(make_server):
     srv = server(make_server, compression=False)
-    w, f, _, _ = connect(srv, headers=CHROME)
-    try:
+    with session(srv, headers=CHROME) as (w, f):
         hello(w, f, compress=False)
         body = bytes(i % 251 for i in range(10_000))
         send(w, b"SUB big 1\r\nPUB big 10000\r\n" + body + b"\r\nPING\r\n", compress=False)
@@ -362,14 +348,11 @@ def test_browser_user_agent_gets_frames_of_at_most_4096_bytes(make_server):
             stream += data
         assert stream == b"MSG big 1 10000\r\n" + body + b"\r\nPONG\r\n"
         assert max(sizes) == 4096 and len(sizes) >= 3, sizes
-    finally:
-        w.close()
 
 
 def test_browser_compressed_message_is_split_into_continuations(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv, headers=OFFER + CHROME)
-    try:
+    with session(srv, headers=OFFER + CHROME) as (w, f):
         hello(w, f)
         body = os.urandom(10_000)  # does not compress: more than 4096 bytes deflated
         send(w, b"SUB big 1\r\nPUB big 10000\r\n" + body + b"\r\n")
@@ -378,22 +361,17 @@ def test_browser_compressed_message_is_split_into_continuations(make_server):
         assert parts[0] == (0x42, 4096), parts
         assert all(b0 == 0x00 and size == 4096 for b0, size in parts[1:-1]), parts
         assert parts[-1][0] == 0x80 and 0 < parts[-1][1] <= 4096, parts
-    finally:
-        w.close()
 
 
 def test_safari_compressed_message_is_one_frame(make_server):
     srv = server(make_server)
-    w, f, _, _ = connect(srv, headers=OFFER + SAFARI)
-    try:
+    with session(srv, headers=OFFER + SAFARI) as (w, f):
         hello(w, f)
         body = os.urandom(10_000)
         send(w, b"SUB big 1\r\nPUB big 10000\r\n" + body + b"\r\n")
         parts, data = f.message()
         assert data == b"MSG big 1 10000\r\n" + body + b"\r\n"
         assert len(parts) == 1 and parts[0][0] == 0xC2 and parts[0][1] > 10_000, parts
-    finally:
-        w.close()
 
 
 # ----------------------------------------------------- websocket { ping_interval } ---
@@ -404,13 +382,10 @@ def test_websocket_ping_interval_replaces_the_top_level_one(make_server):
     client that never answers is stale after ping_max + 1 pings, well within the wait here
     (with the top-level hour it would be pinged once, at 2 s, and then not for an hour)."""
     srv = ws_server(make_server, '  ping_interval: "100ms"', top='ping_interval: "1h"\nping_max: 1')
-    w, f, _, _ = connect(srv, headers="")
-    try:
+    with session(srv, headers="") as (w, f):
         w.raw.send(frame(b'CONNECT {"verbose":false,"protocol":1,"lang":"raw"}\r\n', 0x82))
         lines = []
         while b"Stale Connection" not in b"".join(lines):
             lines.append(f.until(b"\r\n", timeout=10))
         pings = [line for line in lines if line == b"PING\r\n"]
         assert len(pings) == 1 and lines[-1] == b"-ERR 'Stale Connection'\r\n", lines
-    finally:
-        w.close()
