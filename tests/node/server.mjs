@@ -64,16 +64,27 @@ function splitWords(line) {
   return words;
 }
 
-/** A port nobody listens on right now. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+/** Ports this process has handed out: the probe's socket is closed before the server binds
+ *  the port, so the OS may offer the same number to the next call (a server given one port
+ *  twice, for clients and WebSocket, failed with "address already in use"). */
+const handedOut = new Set();
+
+/** A port nobody listens on right now, and one this process has not handed out before. */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once("error", reject);
+      srv.listen(0, HOST, () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Resolves true when a connection to `port` is greeted with "INFO ". */
@@ -154,7 +165,19 @@ process.on("exit", () => {
  * restart() starts it again (after stop(), or stopping it first) with the same ports,
  * config and store.
  */
-export async function startServer(extraConfig = "", { jetstream = false, kind, wsExtra = "" } = {}) {
+export async function startServer(extraConfig = "", opts = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(extraConfig, opts);
+    } catch (e) {
+      // A free port can still be taken before the server binds it (test files run in
+      // parallel, and outgoing connections draw from the same range): new ports, again.
+      if (attempt >= 3 || !/address already in use/i.test(String(e?.message))) throw e;
+    }
+  }
+}
+
+async function startOnce(extraConfig, { jetstream = false, kind, wsExtra = "" }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgebus-node-"));
   const storeDir = path.join(dir, "store");
   mkdirSync(storeDir);
