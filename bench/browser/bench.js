@@ -78,12 +78,13 @@ async function edgeRequest(n) {
   return r;
 }
 
-/** Microseconds per call of `op`, called `n` times in sequence (after a warm-up of n / 10):
+/** Microseconds per call of `op`, called `n` times in sequence (after a warm-up of n / 2:
+ *  with n / 10 the first round of a run, in a page just loaded, came out 1.5x the others):
  *  the median over groups of 100 calls, as the page's clock ticks in 100 µs steps unless the
  *  page is cross-origin isolated. */
 async function requestLatency(n, op) {
   const group = 100;
-  for (let i = 0; i < n / 10; i++) await op();
+  for (let i = 0; i < n / 2; i++) await op();
   const us = [];
   for (let g = 0; g < n / group; g++) {
     const t0 = now();
