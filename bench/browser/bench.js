@@ -146,52 +146,89 @@ async function kvPutGet(kv, n, who) {
   return { put, get: rate(n, now() - t0) };
 }
 
-/** The worker `opfsFlush` starts: a dedicated worker from a `Blob` URL, as the OPFS store's is
- *  (`wasm/src/opfs.rs`), holding one `FileSystemSyncAccessHandle` in the same OPFS directory. */
+/** The worker `opfsFlush` and `opfsRoundTrip` start: a dedicated worker from a `Blob` URL, as
+ *  the OPFS store's is (`wasm/src/opfs.rs`), holding one `FileSystemSyncAccessHandle` in the
+ *  same OPFS directory. `{ n, size }` times `n` write+flush calls in a loop inside the worker;
+ *  `{ open: true }` opens the file and then appends and flushes each array posted to it,
+ *  answering each once flushed, until `{ close: true }`. */
 const FLUSH_WORKER = `
+let f = null, dir = null, at = 0;
+const open = async () => {
+  const root = await navigator.storage.getDirectory();
+  dir = await root.getDirectoryHandle("edgebus", { create: true });
+  const fh = await dir.getFileHandle("bench-flush.bin", { create: true });
+  f = await fh.createSyncAccessHandle();
+  f.truncate(0);
+  at = 0;
+};
+const close = async () => { f.truncate(0); f.flush(); f.close(); f = null; await dir.removeEntry("bench-flush.bin"); };
+const append = (b) => { f.write(b, { at }); at += b.length; f.flush(); };
 onmessage = async (e) => {
-  const { n, size } = e.data;
+  const m = e.data;
   try {
-    const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle("edgebus", { create: true });
-    const fh = await dir.getFileHandle("bench-flush.bin", { create: true });
-    const f = await fh.createSyncAccessHandle();
-    f.truncate(0);
-    const b = new Uint8Array(size).fill(7);
-    let at = 0;
-    const one = () => { f.write(b, { at }); at += size; f.flush(); };
-    for (let i = 0; i < Math.min(100, n); i++) one();
+    if (m instanceof Uint8Array) { append(m); postMessage(null); return; }
+    if (m.open) { await open(); postMessage({}); return; }
+    if (m.close) { await close(); postMessage({}); return; }
+    await open();
+    const b = new Uint8Array(m.size).fill(7);
+    for (let i = 0; i < Math.min(100, m.n); i++) append(b);
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) one();
+    for (let i = 0; i < m.n; i++) append(b);
     const ms = performance.now() - t0;
-    f.truncate(0);
-    f.flush();
-    f.close();
-    await dir.removeEntry("bench-flush.bin");
+    await close();
     postMessage({ ms });
   } catch (err) {
     postMessage({ err: String(err) });
   }
 };`;
 
-/** Raw `write`+`flush` calls per second on a sync access handle (`size` bytes each, appended),
- *  timed inside the worker: the floor under every OPFS commit, which is one write and one
- *  flush, without the page's work and the two `postMessage` hops of a commit. */
-async function opfsFlush(n, size = 64) {
+/** Runs `body(ask)` against a fresh flush worker; `ask(msg, transfer)` posts and waits for the
+ *  answer (the worker answers every message once, in order). */
+async function withFlushWorker(body) {
   const url = URL.createObjectURL(new Blob([FLUSH_WORKER], { type: "text/javascript" }));
   const worker = new Worker(url);
+  const waiting = [];
+  let failed = null;
+  worker.onmessage = (e) => waiting.shift()(e.data);
+  worker.onerror = (e) => { failed = new Error(`flush worker: ${e.message}`); for (const w of waiting.splice(0)) w({ err: failed.message }); };
+  const ask = (msg, transfer) => new Promise((resolve, reject) => {
+    if (failed) return reject(failed);
+    waiting.push((r) => (r && r.err ? reject(new Error(`flush worker: ${r.err}`)) : resolve(r)));
+    worker.postMessage(msg, transfer ?? []);
+  });
   try {
-    const r = await new Promise((resolve, reject) => {
-      worker.onmessage = (e) => resolve(e.data);
-      worker.onerror = (e) => reject(new Error(`flush worker: ${e.message}`));
-      worker.postMessage({ n, size });
-    });
-    if (r.err) throw new Error(`flush worker: ${r.err}`);
-    return rate(n, r.ms);
+    return await body(ask);
   } finally {
     worker.terminate();
     URL.revokeObjectURL(url);
   }
+}
+
+/** Raw `write`+`flush` calls per second on a sync access handle (`size` bytes each, appended),
+ *  timed inside the worker: the floor under every OPFS commit, which is one write and one
+ *  flush, without the page's work and the two `postMessage` hops of a commit. */
+async function opfsFlush(n, size = 64) {
+  return withFlushWorker(async (ask) => rate(n, (await ask({ n, size })).ms));
+}
+
+/** The same write+flush asked of the worker from the page, one at a time: a fresh `size`-byte
+ *  array transferred, the answer awaited, as the OPFS store's append is (one per commit). What
+ *  a sequential OPFS publish cannot go below with the store in a worker, with nothing of
+ *  edgebus in it. */
+async function opfsRoundTrip(n, size = 64) {
+  return withFlushWorker(async (ask) => {
+    await ask({ open: true });
+    const one = () => {
+      const b = new Uint8Array(size).fill(7);
+      return ask(b, [b.buffer]);
+    };
+    for (let i = 0; i < Math.min(100, n); i++) await one();
+    const t0 = now();
+    for (let i = 0; i < n; i++) await one();
+    const ms = now() - t0;
+    await ask({ close: true });
+    return rate(n, ms);
+  });
 }
 
 /** Writes a persisted stream of `n` 16 B messages for the cold-open measurement. */
@@ -307,6 +344,7 @@ window.bench = {
   coldPrepare,
   coldOpen,
   opfsFlush,
+  opfsRoundTrip,
   natsConnect,
   natsClose,
   natsPubSub,

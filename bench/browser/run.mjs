@@ -273,6 +273,7 @@ async function main() {
         // the floor under the sequential OPFS rows (one write+flush per commit), measured in
         // the same round so that their targets compare like with like; edgebus only
         steps.push([async () => add("opfs_flush", "edgebus", await call("opfsFlush", sizes.flush)), async () => {}]);
+        steps.push([async () => add("opfs_rt", "edgebus", await call("opfsRoundTrip", sizes.flush)), async () => {}]);
       }
       if (want("opfs") && want("js")) {
         // the same runs over OPFS; nats.ws -> nats-server's file store is the other column

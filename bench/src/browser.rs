@@ -16,8 +16,8 @@ use crate::Res;
 
 /// The rows measured with an API nats.ws has no counterpart for (the batch API): only the
 /// edgebus column is filed, so no ratio sets a batch against one-at-a-time publishing.
-/// The raw OPFS `write`+`flush` row likewise: it measures the browser, not a client.
-const EDGEBUS_ONLY: &[&str] = &["page_pubsub_batch", "page_opfs_flush"];
+/// The raw OPFS `write`+`flush` rows likewise: they measure the browser, not a client.
+const EDGEBUS_ONLY: &[&str] = &["page_pubsub_batch", "page_opfs_flush", "page_opfs_rt"];
 
 /// The script's sample names → the metric keys of the table.
 const KEYS: &[(&str, &str)] = &[
@@ -35,6 +35,7 @@ const KEYS: &[(&str, &str)] = &[
     ("kv_get_opfs", "page_kv_get_opfs"),
     ("cold_open_opfs", "page_cold_open_opfs"),
     ("opfs_flush", "page_opfs_flush"),
+    ("opfs_rt", "page_opfs_rt"),
 ];
 
 /// What the browser run left for the report besides its samples.

@@ -147,6 +147,9 @@ pub(crate) const METRICS: &[MetricDef] = &[
     // in the worker (edgebus only: what one OPFS commit cannot go below); the sequential rows'
     // targets are edgebus's own rate against it, round by round.
     m("page_opfs_flush", "page (OPFS): raw write+flush, 64 B, in the worker", "calls/s", Higher, None),
+    // The same call asked of that worker from the page and awaited, one at a time: the floor
+    // with the store in a worker, which the targets above do not count (informational).
+    m("page_opfs_rt", "page (OPFS): raw write+flush, 64 B, page -> worker -> page", "calls/s", Higher, None),
     m(
         "page_js_seq_opfs",
         "page (OPFS): JetStream publish, sequential",

@@ -313,7 +313,11 @@ pub(crate) fn readme_section(r: &Report) -> String {
                  a `FileSystemSyncAccessHandle` in a dedicated worker started as the OPFS store \
                  starts its own, timed in the worker, each round next to the OPFS rows; the \
                  sequential OPFS publish and KV put targets are edgebus's own rate as a \
-                 fraction of it, round by round (issue 12: within 80% of one write+flush).\n\n",
+                 fraction of it, round by round (issue 12: within 80% of one write+flush). The \
+                 page -> worker -> page row is the same call asked of such a worker from the \
+                 page, one at a time (a fresh 64 B array transferred, the answer awaited, as the \
+                 store's append is): the floor for a sequential publish with the store in a \
+                 worker, with nothing of edgebus in it.\n\n",
                 b.get("chromium").and_then(serde_json::Value::as_str).unwrap_or("Chromium"),
                 b.get("batch").and_then(serde_json::Value::as_u64).unwrap_or(0),
             );
