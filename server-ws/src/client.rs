@@ -5,7 +5,9 @@
 //! costs one syscall (or one WebSocket frame). The reading half is [`crate::conn`]; how a
 //! message finds its receivers is [`crate::router`].
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -16,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use edgebus_core::leaf::write_lmsg;
 use edgebus_core::policy::Count;
 use edgebus_core::proto::{write_msg, ProtocolError, PING};
-use parking_lot::Mutex;
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
@@ -107,12 +109,51 @@ struct Outbound {
     bytes: u64,
 }
 
+thread_local! {
+    /// Inside a [`DeliveryBatch`]: the buffer last delivered into, still locked.
+    static HELD: RefCell<Option<ArcMutexGuard<RawMutex, Outbound>>> = const { RefCell::new(None) };
+    /// A [`DeliveryBatch`] is open on this thread.
+    static BATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A run of deliveries during which a receiver's buffer stays locked from one message to
+/// the next one for the same receiver (a publisher's read of `PUB`s to one subscriber takes
+/// the lock once, not once per message). Each lock and unlock is a locked instruction, which
+/// waits until the message copied before it is stored: per 1 KiB message over WebSocket
+/// that was most of the delivery's own time (profiled). The run ends when this is dropped;
+/// it is not `Send`, so it cannot be held across an `await` in a connection's task and the
+/// lock is never kept while other tasks run. Deliveries to the JetStream engine and to leaf
+/// links let go of the held lock first: those paths take locks (the engine's, the trie's)
+/// under which other threads write into client buffers.
+pub(crate) struct DeliveryBatch {
+    _thread_bound: PhantomData<*const ()>,
+}
+
+impl DeliveryBatch {
+    pub(crate) fn begin() -> DeliveryBatch {
+        BATCHING.set(true);
+        DeliveryBatch { _thread_bound: PhantomData }
+    }
+
+    /// Lets go of the buffer held, if any (the batch stays open).
+    pub(crate) fn release() {
+        drop(HELD.take());
+    }
+}
+
+impl Drop for DeliveryBatch {
+    fn drop(&mut self) {
+        BATCHING.set(false);
+        DeliveryBatch::release();
+    }
+}
+
 pub struct Client {
     pub id: u64,
     pub kind: Kind,
     pub addr: SocketAddr,
     pub started: SystemTime,
-    out: Mutex<Outbound>,
+    out: Arc<Mutex<Outbound>>,
     /// Wakes the writer: data was queued into an empty buffer, or the connection is closing.
     pub(crate) wake: Notify,
     /// Makes the writer abandon a write in progress (slow consumer).
@@ -158,7 +199,7 @@ impl Client {
             started: SystemTime::now(),
             // Empty: the first push (INFO) allocates what it needs. 4 KiB up front cost an idle
             // connection a resident page of which INFO used a tenth.
-            out: Mutex::new(Outbound::default()),
+            out: Arc::new(Mutex::new(Outbound::default())),
             wake: Notify::new(),
             kill: Notify::new(),
             drained: Notify::new(),
@@ -225,13 +266,14 @@ impl Client {
 
     /// Queues protocol bytes for this client.
     pub fn push(&self, data: &[u8]) {
-        let mut out = self.out.lock();
-        if out.closing {
-            return;
-        }
-        let was_empty = out.buf.is_empty();
-        out.buf.extend_from_slice(data);
-        drop(out);
+        let was_empty = self.with_out(false, |out| {
+            if out.closing {
+                return false;
+            }
+            let was_empty = out.buf.is_empty();
+            out.buf.extend_from_slice(data);
+            was_empty
+        });
         if was_empty {
             self.wake.notify_one();
         }
@@ -239,23 +281,45 @@ impl Client {
 
     /// Ends the connection after what is already queued, plus the error's `-ERR` if it has one.
     pub fn close(&self, reason: Option<ProtocolError>) {
-        let mut out = self.out.lock();
-        if out.closing {
-            return;
+        let closed = self.with_out(false, |out| {
+            if out.closing {
+                return false;
+            }
+            out.closing = true;
+            if let Some(e) = &reason {
+                e.write(&mut out.buf);
+            }
+            out.reason = reason;
+            true
+        });
+        if closed {
+            self.wake.notify_one();
         }
-        out.closing = true;
-        if let Some(e) = &reason {
-            e.write(&mut out.buf);
-        }
-        out.reason = reason;
-        drop(out);
-        self.wake.notify_one();
     }
 
     /// Messages and bytes delivered to this client, and bytes waiting to be written.
     pub fn out_stats(&self) -> (u64, u64, usize) {
-        let out = self.out.lock();
-        (out.msgs, out.bytes, out.buf.len())
+        self.with_out(false, |out| (out.msgs, out.bytes, out.buf.len()))
+    }
+
+    /// Runs `f` on the outbound buffer under its lock. Inside a [`DeliveryBatch`] a delivery
+    /// (`keep`) leaves the lock held, for the next delivery to the same client; whatever
+    /// lock the thread held for another client is let go first, so a thread never holds
+    /// two buffers and never waits for one while holding another.
+    fn with_out<R>(&self, keep: bool, f: impl FnOnce(&mut Outbound) -> R) -> R {
+        HELD.with_borrow_mut(|held| {
+            if let Some(guard) = held {
+                if Arc::ptr_eq(ArcMutexGuard::mutex(guard), &self.out) {
+                    return f(guard);
+                }
+            }
+            *held = None;
+            if keep && BATCHING.get() {
+                f(held.insert(self.out.lock_arc()))
+            } else {
+                f(&mut self.out.lock())
+            }
+        })
     }
 
     /// Appends one delivery for `sub` (counted against its auto-unsubscribe limit; `None`:
@@ -281,6 +345,8 @@ impl Client {
         wake: &mut bool,
     ) -> Count {
         if let Some(sink) = &self.internal {
+            // the engine takes its own lock here, under which its thread delivers to clients
+            DeliveryBatch::release();
             // no buffer lock to count under: an atomic add, as nothing else is shared here
             let count = sub.map_or(Count::Deliver, |s| {
                 Count::of(s.delivered.fetch_add(1, Ordering::AcqRel) + 1, s.max.load(Ordering::Acquire))
@@ -295,7 +361,7 @@ impl Client {
             return if ok { count } else { Count::Refuse };
         }
         let headers_ok = self.headers.load(Ordering::Relaxed);
-        self.queue_delivery(sub, message.len(), max_pending, shared, stalled, wake, |buf| {
+        self.queue_delivery(sub, true, message.len(), max_pending, shared, stalled, wake, |buf| {
             write_msg(buf, subject, sid, reply, header_len, message, headers_ok)
         })
     }
@@ -316,7 +382,9 @@ impl Client {
         wake: &mut bool,
     ) -> bool {
         let headers_ok = self.headers.load(Ordering::Relaxed);
-        self.queue_delivery(None, message.len(), max_pending, shared, stalled, wake, |buf| {
+        // not kept: a leaf link's buffer is also written under the account's trie lock
+        // (interest announcements), which a batch may need next
+        self.queue_delivery(None, false, message.len(), max_pending, shared, stalled, wake, |buf| {
             write_lmsg(buf, subject, reply, queues, header_len, message, headers_ok)
         }) != Count::Refuse
     }
@@ -328,6 +396,7 @@ impl Client {
     fn queue_delivery(
         &self,
         sub: Option<&Sub>,
+        keep: bool,
         len: usize,
         max_pending: usize,
         shared: &Shared,
@@ -335,38 +404,41 @@ impl Client {
         wake: &mut bool,
         write: impl FnOnce(&mut BytesMut),
     ) -> Count {
-        let mut out = self.out.lock();
-        if out.closing {
-            return Count::Refuse;
-        }
-        let mut count = Count::Deliver;
-        if let Some(s) = sub {
-            let n = s.delivered.load(Ordering::Relaxed) + 1;
-            count = Count::of(n, s.max.load(Ordering::Acquire));
-            match count {
-                Count::Refuse => return count,
-                Count::DeliverLast => s.closed.store(true, Ordering::Release),
-                Count::Deliver => {}
+        let (count, slow) = self.with_out(keep, |out| {
+            if out.closing {
+                return (Count::Refuse, false);
             }
-            s.delivered.store(n, Ordering::Release);
-        }
-        let was_empty = out.buf.is_empty();
-        write(&mut out.buf);
-        out.msgs += 1;
-        out.bytes += len as u64;
-        if out.buf.len() > max_pending {
-            out.buf = BytesMut::new();
-            out.closing = true;
-            out.reason = Some(ProtocolError::SlowConsumer);
-            drop(out);
+            let mut count = Count::Deliver;
+            if let Some(s) = sub {
+                let n = s.delivered.load(Ordering::Relaxed) + 1;
+                count = Count::of(n, s.max.load(Ordering::Acquire));
+                match count {
+                    Count::Refuse => return (count, false),
+                    Count::DeliverLast => s.closed.store(true, Ordering::Release),
+                    Count::Deliver => {}
+                }
+                s.delivered.store(n, Ordering::Release);
+            }
+            let was_empty = out.buf.is_empty();
+            write(&mut out.buf);
+            out.msgs += 1;
+            out.bytes += len as u64;
+            if out.buf.len() > max_pending {
+                out.buf = BytesMut::new();
+                out.closing = true;
+                out.reason = Some(ProtocolError::SlowConsumer);
+                return (count, true);
+            }
+            *stalled = out.buf.len() > max_pending / 4 * 3;
+            *wake = was_empty;
+            (count, false)
+        });
+        if slow {
             shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
             warn!(cid = self.id, addr = %self.addr, "Slow Consumer Detected: pending bytes over max_pending");
             self.kill.notify_one();
             self.wake.notify_one();
-            return count;
         }
-        *stalled = out.buf.len() > max_pending / 4 * 3;
-        *wake = was_empty;
         count
     }
 
@@ -496,4 +568,47 @@ pub(crate) async fn auth_timer(client: &Client, shared: &Shared) {
         return std::future::pending().await;
     }
     client.close(Some(ProtocolError::AuthenticationTimeout));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::options::Options;
+
+    /// The rules [`DeliveryBatch`] lives by, on one thread: deliveries keep their receiver's
+    /// buffer locked for the next one, a push to it from the same thread goes into the held
+    /// buffer (waiting for its lock would never end), a thread holds one buffer at a time,
+    /// and nothing stays locked outside a batch or after it.
+    #[tokio::test]
+    async fn a_batch_holds_one_buffer_at_a_time_and_lets_go_at_its_end() {
+        let opts = Options { host: "127.0.0.1".into(), port: -1, ..Default::default() };
+        let server = crate::server::Server::bind(opts).await.unwrap();
+        let shared = server.shared().clone();
+        let client = |id| Client::new(id, Kind::Tcp, SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (a, b) = (client(1), client(2));
+        let deliver =
+            |c: &Client, m: &[u8]| c.deliver(None, b"1", b"s", None, None, m, 1 << 20, &shared, &mut false, &mut false);
+        let held = |c: &Client| c.out.try_lock().is_none();
+        {
+            let _batch = DeliveryBatch::begin();
+            deliver(&a, b"1");
+            assert!(held(&a));
+            deliver(&a, b"2");
+            a.push(b"PONG\r\n");
+            assert!(held(&a));
+            deliver(&b, b"3");
+            assert!(!held(&a) && held(&b), "one buffer at a time");
+            a.push(b"+OK\r\n");
+            assert!(!held(&a) && !held(&b), "a push is not kept, and lets go of the buffer held");
+            deliver(&b, b"4");
+            assert!(held(&b));
+        }
+        assert!(!held(&b), "the end of the batch lets go");
+        deliver(&a, b"5");
+        assert!(!held(&a), "nothing is kept outside a batch");
+        let a_got = a.out.lock().buf.clone();
+        assert_eq!(&a_got[..], &b"MSG s 1 1\r\n1\r\nMSG s 1 1\r\n2\r\nPONG\r\n+OK\r\nMSG s 1 1\r\n5\r\n"[..]);
+        assert_eq!(&b.out.lock().buf[..], &b"MSG s 1 1\r\n3\r\nMSG s 1 1\r\n4\r\n"[..]);
+    }
 }

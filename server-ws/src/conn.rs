@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, error, trace, warn};
 
 use crate::auth::certmap::CertNames;
-use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, SubRef};
+use crate::client::{auth_timer, ping_loop, write_loop, Client, ClientMeta, DeliveryBatch, SubRef};
 use crate::perms::ReceiverPermissions;
 use crate::router::Router;
 use crate::server::Shared;
@@ -342,14 +342,17 @@ impl Conn {
 
     fn process_ops(&mut self) -> Step {
         loop {
-            // The common case, a plain PUB, is routed straight out of the read buffer.
-            if let Some(p) = self.session.peek_pub() {
-                let buf = self.session.peeked();
-                let reply = p.reply.clone().map(|r| &buf[r]);
-                let (subject, payload) = (&buf[p.subject.clone()], &buf[p.payload.clone()]);
-                self.publishing.publish(&self.shared, &self.client, subject, reply, None, payload);
-                self.session.consume(&p);
-                continue;
+            // The common case, a plain PUB, is routed straight out of the read buffer; a run
+            // of them keeps a receiver's buffer locked from one to the next.
+            {
+                let _batch = DeliveryBatch::begin();
+                while let Some(p) = self.session.peek_pub() {
+                    let buf = self.session.peeked();
+                    let reply = p.reply.clone().map(|r| &buf[r]);
+                    let (subject, payload) = (&buf[p.subject.clone()], &buf[p.payload.clone()]);
+                    self.publishing.publish(&self.shared, &self.client, subject, reply, None, payload);
+                    self.session.consume(&p);
+                }
             }
             let Some(ev) = self.session.poll_event() else {
                 return Step::Drained;

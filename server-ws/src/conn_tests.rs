@@ -203,3 +203,66 @@ impl Drop for Apart {
         }
     }
 }
+
+/// A read of `PUB`s keeps a receiver's buffer locked from one delivery to the next
+/// ([`crate::client::DeliveryBatch`]). Everything else the same read does to a buffer, on
+/// the same thread, must still get through, in order: the publisher's own echo, then its
+/// `-ERR` for a denied subject (its own buffer, held at that moment), a message to another
+/// client, a JetStream publish (the engine's lock, under which its thread writes buffers)
+/// and its ack. The server runs on a runtime of its own, so a thread that waits for a lock it
+/// already holds fails the test instead of hanging it.
+#[tokio::test]
+async fn a_read_of_pubs_keeps_every_reply_in_order_while_it_holds_a_buffer() {
+    use edgebus_core::policy::permissions::{PermissionsConfig, SubjectRule};
+    let apart =
+        Apart(Some(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()));
+    let mut opts = Options::default();
+    opts.jetstream.enabled = true;
+    let store = std::env::temp_dir().join(format!("edgebus-batch-test-{}", std::process::id()));
+    opts.jetstream.store_dir = Some(store.clone());
+    let deny =
+        PermissionsConfig { publish: Some(SubjectRule { allow: None, deny: vec!["no".into()] }), ..Default::default() };
+    opts.authorization.users = vec![User { permissions: Some(deny), ..User::new("a", "pw") }, User::new("b", "pw")];
+    let (shared, addr) = apart.0.as_ref().unwrap().spawn(start(opts)).await.unwrap();
+    let mut b = Raw::connect(addr).await;
+    b.send(b"CONNECT {\"user\":\"b\",\"pass\":\"pw\",\"verbose\":false,\"protocol\":1}\r\nSUB other 9\r\n").await;
+    let config = br#"{"name":"S","subjects":["s"],"storage":"memory"}"#;
+    let create = [
+        format!("SUB _INBOX.b 8\r\nPUB $JS.API.STREAM.CREATE.S _INBOX.b {}\r\n", config.len()).as_bytes(),
+        config,
+        b"\r\n",
+    ]
+    .concat();
+    b.send(&create).await;
+    assert!(lossy(&b.until(b"}\r\n").await).contains("\"name\":\"S\""), "the stream is there");
+    b.send(b"PING\r\n").await;
+    b.until(b"PONG\r\n").await;
+    let mut a = Raw::connect(addr).await;
+    a.send(b"CONNECT {\"user\":\"a\",\"pass\":\"pw\",\"verbose\":false,\"protocol\":1}\r\nSUB x 1\r\nSUB _INBOX.a 2\r\nPING\r\n").await;
+    a.until(b"PONG\r\n").await;
+
+    a.send(b"PUB x 1\r\n1\r\nPUB no 1\r\n2\r\nPUB x 1\r\n3\r\nPUB other 1\r\n4\r\nPUB s _INBOX.a 1\r\n5\r\nPUB x 1\r\n6\r\nPING\r\n")
+        .await;
+    let got = lossy(&a.until(b"PONG\r\n").await);
+    let want_order = [
+        "MSG x 1 1\r\n1\r\n",
+        "-ERR 'Permissions Violation for Publish to \"no\"'\r\n",
+        "MSG x 1 1\r\n3\r\n",
+        "MSG x 1 1\r\n6\r\n",
+    ];
+    let mut at = 0;
+    for w in want_order {
+        let found = got[at..].find(w).unwrap_or_else(|| panic!("{w:?} after {at} in {got:?}"));
+        at += found + w.len();
+    }
+    if !got.contains("\"seq\":1") {
+        let ack = lossy(&a.until(b"}\r\n").await);
+        assert!(ack.contains("MSG _INBOX.a 2") && ack.contains("\"seq\":1"), "{ack}");
+    }
+    assert!(lossy(&b.until(b"4\r\n").await).ends_with("MSG other 9 1\r\n4\r\n"));
+    // nothing is left locked: another client's publish still reaches a
+    b.send(b"PUB x 1\r\n7\r\n").await;
+    assert!(lossy(&a.until(b"7\r\n").await).ends_with("MSG x 1 1\r\n7\r\n"));
+    assert_eq!(shared.stats.connection_panics.load(Ordering::Relaxed), 0);
+    let _ = std::fs::remove_dir_all(store);
+}
