@@ -78,13 +78,15 @@ async function edgeRequest(n) {
   return r;
 }
 
-/** Microseconds per call of `op`, called `n` times in sequence (after a warm-up of n / 2:
- *  with n / 10 the first round of a run, in a page just loaded, came out 1.5x the others):
- *  the median over groups of 100 calls, as the page's clock ticks in 100 µs steps unless the
- *  page is cross-origin isolated. */
+/** Microseconds per call of `op`, called `n` times in sequence, after a warm-up of at least
+ *  n / 10 calls and one second (the first round of a run, in a page just loaded, came out
+ *  1.5-2x the others after n / 10 or n / 2 calls alone, a few hundred milliseconds: the
+ *  engine is still compiling then): the median over groups of 100 calls, as the page's
+ *  clock ticks in 100 µs steps unless the page is cross-origin isolated. */
 async function requestLatency(n, op) {
   const group = 100;
-  for (let i = 0; i < n / 2; i++) await op();
+  const warm = now() + 1000;
+  for (let i = 0; i < n / 10 || now() < warm; i++) await op();
   const us = [];
   for (let g = 0; g < n / group; g++) {
     const t0 = now();
