@@ -58,7 +58,7 @@ usage: cargo run --release -p edgebus-bench -- [options]
                      `--only ...,browser` (CI runs it; no targets are enforced)
   --rounds N         rounds (default 5; 1 with --quick)
   --only a,b         scenarios: publish pubsub fanout queue reqrep jetstream pull kv
-                     costgrowth idleconns perms ws jssync conns rrload memtime kvwatch
+                     costgrowth perms ws jssync conns rrload memtime kvwatch
                      objstore leaf wsfanout wsmixed connseq browser
                      (default: all of them)
   --no-browser       skip the browser half (node bench/browser/run.mjs, headless Chromium)

@@ -92,9 +92,9 @@ pub(crate) const METRICS: &[MetricDef] = &[
     m("cg_cpu_keep", "100k subs: server CPU per message, without / with", "x", Higher, None),
     m("cg_rss", "server RSS with 100k subs", "MiB", Lower, None),
     m("cg_rss_growth", "server RSS growth from adding them (round 1)", "MiB", Lower, None),
-    // "memory per idle connection" (`idle_conn`) is measured but not shown: an RSS delta on
-    // a warm heap (0.0 KiB for edgebus in one run); the 10,000-connection row's RSS per
-    // connection, in a fresh process, is the measurement.
+    // No "memory per idle connection" on a warm heap (an RSS delta that read 0.0 KiB for
+    // edgebus in one run): the 10,000-connection row's RSS per connection, in a fresh
+    // process, is the measurement.
     // Issue 16: the WebSocket path (async-nats over ws://), fsync before every JetStream
     // ack, and 10,000 connections at once; each on a fresh server process per round.
     m("ws_pubsub16", "WebSocket: 1 pub -> 1 sub, 16 B", "msgs/s", Higher, Some(Ratio(1.5))),

@@ -34,7 +34,6 @@ pub(crate) struct Sizes {
     pub(crate) kv: u64,
     pub(crate) cg_subs: u64,
     pub(crate) cg_msgs: u64,
-    pub(crate) idle_conns: u64,
     /// JetStream publishes with `sync_interval: always`: sequential, then 256 in flight.
     #[serde(default)]
     pub(crate) sync_seq: u64,
@@ -71,7 +70,6 @@ impl Sizes {
             kv: 5_000,
             cg_subs: 100_000,
             cg_msgs: 2_000_000,
-            idle_conns: 1_000,
             // about 0.5-2.5k fsynced publishes/s here: a few seconds per server and round
             sync_seq: 1_000,
             sync_par: 5_000,
@@ -98,7 +96,6 @@ impl Sizes {
             kv: 500,
             cg_subs: 10_000,
             cg_msgs: 200_000,
-            idle_conns: 1_000,
             sync_seq: 200,
             sync_par: 2_000,
             conns: 2_000,
@@ -122,7 +119,6 @@ pub(crate) enum Scenario {
     Pull,
     Kv,
     CostGrowth,
-    IdleConns,
     Perms,
     WebSocket,
     SyncAlways,
@@ -138,7 +134,7 @@ pub(crate) enum Scenario {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 22] = [
+    pub(crate) const ALL: [Scenario; 21] = [
         Scenario::Publish,
         Scenario::PubSub,
         Scenario::FanOut,
@@ -148,7 +144,6 @@ impl Scenario {
         Scenario::Pull,
         Scenario::Kv,
         Scenario::CostGrowth,
-        Scenario::IdleConns,
         Scenario::Perms,
         Scenario::WebSocket,
         Scenario::SyncAlways,
@@ -174,7 +169,6 @@ impl Scenario {
             Scenario::Pull => "pull",
             Scenario::Kv => "kv",
             Scenario::CostGrowth => "costgrowth",
-            Scenario::IdleConns => "idleconns",
             Scenario::Perms => "perms",
             Scenario::WebSocket => "ws",
             Scenario::SyncAlways => "jssync",
@@ -295,9 +289,6 @@ pub(crate) async fn run(
             out.extend([("kv_put", put), ("kv_get", get)]);
         }
         Scenario::CostGrowth => cost_growth(server, round, sz, &mut out).await?,
-        Scenario::IdleConns => {
-            out.push(("idle_conn", idle_connections(server, sz.idle_conns).await?));
-        }
         Scenario::Perms => with_permissions(server, round, sz, &mut out).await?,
         Scenario::WebSocket => crate::websocket::pubsub(server, round, sz, &mut out).await?,
         Scenario::SyncAlways => crate::fsync::sync_always(server, round, sz, &mut out).await?,
@@ -754,21 +745,3 @@ async fn cost_growth(server: &Server, round: usize, sz: &Sizes, out: &mut Sample
 
 /// How many with/without pairs the cost-growth scenario measures per round.
 const CG_PAIRS: usize = 5;
-
-/// (10) Opens `n` idle connections; (RSS after - RSS before) / n, in KiB.
-async fn idle_connections(server: &Server, n: u64) -> Res<f64> {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = server.rss_kib()?;
-    let mut clients = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        clients.push(ConnectOptions::new().connect(server.url.as_str()).await?);
-    }
-    for c in &clients {
-        round_trip(c).await?;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let after = server.rss_kib()?;
-    drop(clients);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok(after.saturating_sub(before) as f64 / n as f64)
-}
