@@ -149,27 +149,26 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
         let edgebus_interval = (!edge.is_empty()).then(|| median_interval(edge, LEVEL));
         let lower_end = |iv: Option<(f64, f64)>| iv.map(|(lo, _)| lo).filter(|x| x.is_finite());
         let upper_end = |iv: Option<(f64, f64)>| iv.map(|(_, hi)| hi).filter(|x| x.is_finite());
-        // (target text, on the ratio scale, met, met on the interval's conservative end)
-        let (target, target_ratio, met, strict) = match def.target {
-            None => (None, None, None, None),
+        let Decided { target, target_ratio, met, strict } = match def.target {
+            None => Decided::default(),
             Some(Target::Ratio(t)) => {
                 let strict = lower_end(ratio_interval).map(|lo| lo >= t);
                 // "ratio >= 1" asks for faster, so the interval decides it; otherwise the median
                 let met = if t <= 1.0 { strict } else { ratio.is_finite().then_some(ratio >= t) };
-                (Some(format!("ratio >= {t}")), Some(t), met, strict)
+                Decided { target: Some(format!("ratio >= {t}")), target_ratio: Some(t), met, strict }
             }
-            Some(Target::Own(t)) => (
-                Some(format!("edgebus >= {}", target_num(t))),
-                None,
-                e.is_finite().then_some(e >= t),
-                lower_end(edgebus_interval).map(|lo| lo >= t),
-            ),
-            Some(Target::OwnBelow(t)) => (
-                Some(format!("edgebus < {} {}", target_num(t), def.unit)),
-                None,
-                e.is_finite().then_some(e < t),
-                upper_end(edgebus_interval).map(|hi| hi < t),
-            ),
+            Some(Target::Own(t)) => Decided {
+                target: Some(format!("edgebus >= {}", target_num(t))),
+                target_ratio: None,
+                met: e.is_finite().then_some(e >= t),
+                strict: lower_end(edgebus_interval).map(|lo| lo >= t),
+            },
+            Some(Target::OwnBelow(t)) => Decided {
+                target: Some(format!("edgebus < {} {}", target_num(t), def.unit)),
+                target_ratio: None,
+                met: e.is_finite().then_some(e < t),
+                strict: upper_end(edgebus_interval).map(|hi| hi < t),
+            },
             Some(Target::OwnOf(key, t)) => own_of(collected, key, edge, t),
         };
         let at_the_line = met == Some(true) && strict != Some(true);
@@ -193,26 +192,34 @@ pub(crate) fn summarize(collected: &Collected) -> Vec<MetricResult> {
     out
 }
 
+/// How a row's target came out: its text, the target on the ratio scale (for the chart),
+/// met as the issue decides it, and met on the interval's conservative end.
+#[derive(Default)]
+struct Decided {
+    target: Option<String>,
+    target_ratio: Option<f64>,
+    met: Option<bool>,
+    strict: Option<bool>,
+}
+
 /// A target on edgebus's value as a fraction of its value in row `key` (both edgebus-side,
 /// paired by round): the text says which row and what fraction this run reached, with its
 /// interval; met when the median fraction reaches `t` (strictly: the interval's lower end).
-#[allow(clippy::type_complexity)]
-fn own_of(
-    collected: &Collected,
-    key: &str,
-    edge: &[f64],
-    t: f64,
-) -> (Option<String>, Option<f64>, Option<bool>, Option<bool>) {
+fn own_of(collected: &Collected, key: &str, edge: &[f64], t: f64) -> Decided {
     let label = METRICS.iter().find(|m| m.key == key).map_or(key, |m| m.label);
     let base = collected.get(key).map(|(_, e)| e.as_slice()).unwrap_or_default();
     let fractions = paired_ratios(edge, base);
     if fractions.is_empty() {
-        return (Some(format!("edgebus >= {t} x \"{label}\" (not measured)")), None, None, None);
+        return Decided { target: Some(format!("edgebus >= {t} x \"{label}\" (not measured)")), ..Decided::default() };
     }
     let (lo, hi) = median_interval(&fractions, LEVEL);
     let mid = median(&fractions);
-    let text = format!("edgebus >= {t} x \"{label}\" (edgebus only, same round: {mid:.2}, {lo:.2}–{hi:.2})");
-    (Some(text), None, mid.is_finite().then_some(mid >= t), lo.is_finite().then_some(lo >= t))
+    Decided {
+        target: Some(format!("edgebus >= {t} x \"{label}\" (edgebus only, same round: {mid:.2}, {lo:.2}–{hi:.2})")),
+        target_ratio: None,
+        met: mid.is_finite().then_some(mid >= t),
+        strict: lo.is_finite().then_some(lo >= t),
+    }
 }
 
 /// A target as the issue writes it: 0.9, 50k, 2M.
